@@ -1,0 +1,2 @@
+//! The `haechi` command.
+fn main() {}
