@@ -1,2 +1,38 @@
-//! The `haechi` command.
-fn main() {}
+//! The `haechi` command: parses the command line and hands it to [`run`].
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod config;
+mod runtime;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// What a command found, as the exit code says it: 0 nothing to report, 1 findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Done; nothing to report.
+    Clean,
+    /// Done; something was found that the caller asked to be told about by the exit code.
+    Findings,
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run(cli) {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Findings) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<Outcome> {
+    let config = config::Config::load(&cli.global)?;
+    commands::run(cli.command, config)
+}

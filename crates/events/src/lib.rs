@@ -12,9 +12,11 @@
 #![forbid(unsafe_code)]
 
 mod clock;
+mod context;
 mod event;
 mod sink;
 
 pub use clock::{Clock, SimulatedClock, SystemClock, Timestamp};
+pub use context::{RequestContext, StoreError};
 pub use event::{Decision, EventKind, Principal, PrincipalParseError, SecurityEvent};
-pub use sink::{EventReceipt, EventSink, SinkError, TracingSink};
+pub use sink::{EventReceipt, EventSink, MemorySink, SinkError, TracingSink};

@@ -43,3 +43,33 @@ impl EventSink for TracingSink {
         Ok(EventReceipt { seq: None })
     }
 }
+
+/// A sink that keeps events in memory, in order. For tests and for tools that inspect what an
+/// act recorded; not durable.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    events: std::sync::Mutex<Vec<SecurityEvent>>,
+}
+
+impl MemorySink {
+    /// Everything recorded so far.
+    pub fn events(&self) -> Vec<SecurityEvent> {
+        self.events
+            .lock()
+            .map(|events| events.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl EventSink for MemorySink {
+    async fn record(&self, event: SecurityEvent) -> Result<EventReceipt, SinkError> {
+        let mut events = self
+            .events
+            .lock()
+            .map_err(|_| SinkError::Unavailable("memory sink poisoned".into()))?;
+        events.push(event);
+        let seq = u64::try_from(events.len()).unwrap_or(u64::MAX);
+        Ok(EventReceipt { seq: Some(seq) })
+    }
+}

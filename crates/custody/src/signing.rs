@@ -1,0 +1,450 @@
+//! Token-signing keys: generated inside, imported once, never exported.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::{Error, SecureRandom};
+
+/// The JWS algorithms Haechi signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum SigningAlgorithm {
+    /// Ed25519, labelled `EdDSA` in JWS headers (the label PyJWT and node `jose` both accept).
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+    /// ECDSA over P-256 with SHA-256.
+    #[serde(rename = "ES256")]
+    Es256,
+}
+
+impl SigningAlgorithm {
+    /// The JWS `alg` header value.
+    pub fn jws_name(self) -> &'static str {
+        match self {
+            SigningAlgorithm::EdDsa => "EdDSA",
+            SigningAlgorithm::Es256 => "ES256",
+        }
+    }
+
+    /// Parses `EdDSA`/`Ed25519` or `ES256`/`P-256` (case-insensitive).
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        match text.to_ascii_lowercase().as_str() {
+            "eddsa" | "ed25519" => Ok(SigningAlgorithm::EdDsa),
+            "es256" | "p-256" | "p256" => Ok(SigningAlgorithm::Es256),
+            _ => Err(Error::UnsupportedAlgorithm(text.to_string())),
+        }
+    }
+
+    fn jsonwebtoken_algorithm(self) -> Algorithm {
+        match self {
+            SigningAlgorithm::EdDsa => Algorithm::EdDSA,
+            SigningAlgorithm::Es256 => Algorithm::ES256,
+        }
+    }
+}
+
+impl std::fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.jws_name())
+    }
+}
+
+enum Material {
+    // Both key types zeroize their secret scalars when dropped.
+    Ed25519(ed25519_dalek::SigningKey),
+    P256(p256::ecdsa::SigningKey),
+}
+
+/// A private signing key, parsed. It lives only inside the token authority, is zeroized on
+/// drop, and its only export is [`SigningKeyMaterial::to_pkcs8_der`] for wrapping under the
+/// master key. `Debug` prints the algorithm only.
+pub struct SigningKeyMaterial {
+    material: Material,
+}
+
+impl SigningKeyMaterial {
+    /// A fresh key for `algorithm`.
+    pub fn generate(algorithm: SigningAlgorithm, random: &dyn SecureRandom) -> Self {
+        let mut seed = Zeroizing::new(random.bytes32());
+        let material = match algorithm {
+            SigningAlgorithm::EdDsa => {
+                Material::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed))
+            }
+            SigningAlgorithm::Es256 => loop {
+                // A uniformly random 32-byte string is a valid P-256 scalar with overwhelming
+                // probability; retry on the rare zero or out-of-range value.
+                match p256::ecdsa::SigningKey::from_slice(seed.as_slice()) {
+                    Ok(key) => break Material::P256(key),
+                    Err(_) => *seed = random.bytes32(),
+                }
+            },
+        };
+        SigningKeyMaterial { material }
+    }
+
+    /// Parses a PKCS#8 DER private key (the form keys are wrapped in).
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, Error> {
+        if let Ok(key) = ed25519_dalek::SigningKey::from_pkcs8_der(der) {
+            return Ok(SigningKeyMaterial {
+                material: Material::Ed25519(key),
+            });
+        }
+        p256::ecdsa::SigningKey::from_pkcs8_der(der)
+            .map(|key| SigningKeyMaterial {
+                material: Material::P256(key),
+            })
+            .map_err(|_| Error::Import("not a PKCS#8 Ed25519 or P-256 private key".into()))
+    }
+
+    /// Imports the private key of an existing identity provider: a PKCS#8 PEM
+    /// (`BEGIN PRIVATE KEY`), a SEC1 PEM (`BEGIN EC PRIVATE KEY`), or a private JWK
+    /// (`{"kty":"OKP","crv":"Ed25519","d":…}` or `{"kty":"EC","crv":"P-256","d":…}`).
+    pub fn import(text: &str) -> Result<Self, Error> {
+        let text = text.trim();
+        if text.starts_with('{') {
+            return Self::import_jwk(text);
+        }
+        if text.contains("BEGIN EC PRIVATE KEY") {
+            let secret = p256::SecretKey::from_sec1_pem(text)
+                .map_err(|_| Error::Import("not a P-256 SEC1 PEM key".into()))?;
+            return Ok(SigningKeyMaterial {
+                material: Material::P256(p256::ecdsa::SigningKey::from(secret)),
+            });
+        }
+        if text.contains("BEGIN PRIVATE KEY") {
+            if let Ok(key) = ed25519_dalek::SigningKey::from_pkcs8_pem(text) {
+                return Ok(SigningKeyMaterial {
+                    material: Material::Ed25519(key),
+                });
+            }
+            return p256::ecdsa::SigningKey::from_pkcs8_pem(text)
+                .map(|key| SigningKeyMaterial {
+                    material: Material::P256(key),
+                })
+                .map_err(|_| Error::Import("PKCS#8 PEM is neither Ed25519 nor P-256".into()));
+        }
+        if text.contains("BEGIN PUBLIC KEY") {
+            return Err(Error::Import(
+                "this is a public key; importing needs the private key".into(),
+            ));
+        }
+        Err(Error::Import(
+            "expected a PEM private key or a private JWK".into(),
+        ))
+    }
+
+    fn import_jwk(text: &str) -> Result<Self, Error> {
+        let jwk: Value =
+            serde_json::from_str(text).map_err(|error| Error::Import(format!("JWK: {error}")))?;
+        let field = |name: &str| -> Result<Zeroizing<Vec<u8>>, Error> {
+            let encoded = jwk
+                .get(name)
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::Import(format!("JWK has no \"{name}\"")))?;
+            URL_SAFE_NO_PAD
+                .decode(encoded.trim_end_matches('='))
+                .map(Zeroizing::new)
+                .map_err(|_| Error::Import(format!("JWK \"{name}\" is not base64url")))
+        };
+        let kty = jwk.get("kty").and_then(Value::as_str).unwrap_or_default();
+        let crv = jwk.get("crv").and_then(Value::as_str).unwrap_or_default();
+        let imported = match (kty, crv) {
+            ("OKP", "Ed25519") => {
+                let seed = field("d")?;
+                let seed: [u8; 32] = seed
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| Error::Import("Ed25519 \"d\" must be 32 bytes".into()))?;
+                let seed = Zeroizing::new(seed);
+                SigningKeyMaterial {
+                    material: Material::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)),
+                }
+            }
+            ("EC", "P-256") => {
+                let scalar = field("d")?;
+                let key = p256::ecdsa::SigningKey::from_slice(&scalar)
+                    .map_err(|_| Error::Import("P-256 \"d\" is not a valid scalar".into()))?;
+                SigningKeyMaterial {
+                    material: Material::P256(key),
+                }
+            }
+            _ => {
+                return Err(Error::Import(format!(
+                    "JWK kty {kty:?} crv {crv:?} is not Ed25519 or P-256"
+                )));
+            }
+        };
+        // A JWK that also carries the public half must agree with the private half.
+        if let Some(x) = jwk.get("x").and_then(Value::as_str) {
+            let public = imported.public_key();
+            if public.jwk.get("x").and_then(Value::as_str) != Some(x.trim_end_matches('=')) {
+                return Err(Error::Import(
+                    "JWK public \"x\" does not match its private key".into(),
+                ));
+            }
+        }
+        Ok(imported)
+    }
+
+    /// The private key as PKCS#8 DER, for wrapping under the master key. Zeroized on drop.
+    pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let document = match &self.material {
+            Material::Ed25519(key) => key.to_pkcs8_der(),
+            Material::P256(key) => key.to_pkcs8_der(),
+        }
+        .map_err(|error| Error::Encoding(error.to_string()))?;
+        Ok(Zeroizing::new(document.as_bytes().to_vec()))
+    }
+
+    /// The algorithm this key signs with.
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        match self.material {
+            Material::Ed25519(_) => SigningAlgorithm::EdDsa,
+            Material::P256(_) => SigningAlgorithm::Es256,
+        }
+    }
+
+    /// The public half.
+    pub fn public_key(&self) -> PublicKey {
+        match &self.material {
+            Material::Ed25519(key) => {
+                let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+                PublicKey::from_parts(
+                    SigningAlgorithm::EdDsa,
+                    json!({"crv": "Ed25519", "kty": "OKP", "x": x}),
+                )
+            }
+            Material::P256(key) => {
+                let point = key.verifying_key().to_encoded_point(false);
+                let x = URL_SAFE_NO_PAD.encode(point.x().map(|x| x.to_vec()).unwrap_or_default());
+                let y = URL_SAFE_NO_PAD.encode(point.y().map(|y| y.to_vec()).unwrap_or_default());
+                PublicKey::from_parts(
+                    SigningAlgorithm::Es256,
+                    json!({"crv": "P-256", "kty": "EC", "x": x, "y": y}),
+                )
+            }
+        }
+        .unwrap_or_else(|_| unreachable_public_key())
+    }
+
+    /// Signs `message` (the JWS signing input), returning the raw JWS signature bytes
+    /// (64 bytes for both algorithms; ES256 as fixed-size `r || s`).
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        use ed25519_dalek::Signer as _;
+        match &self.material {
+            Material::Ed25519(key) => key.sign(message).to_bytes().to_vec(),
+            Material::P256(key) => {
+                let signature: p256::ecdsa::Signature = key.sign(message);
+                signature.to_bytes().to_vec()
+            }
+        }
+    }
+}
+
+// The JWK built above from a valid key always has the components jsonwebtoken needs; this
+// fallback exists only so that impossible case does not need an `unwrap`.
+fn unreachable_public_key() -> PublicKey {
+    PublicKey {
+        algorithm: SigningAlgorithm::EdDsa,
+        jwk: Value::Null,
+        decoding_key: DecodingKey::from_ed_der(&[]),
+    }
+}
+
+impl std::fmt::Debug for SigningKeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyMaterial")
+            .field("algorithm", &self.algorithm())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The public half of a signing key: what the JWKS publishes and what verifies signatures.
+#[derive(Clone)]
+pub struct PublicKey {
+    algorithm: SigningAlgorithm,
+    jwk: Value,
+    decoding_key: DecodingKey,
+}
+
+impl PublicKey {
+    /// Rebuilds a public key from the JWK members stored for it (`kty`, `crv`, `x`, `y`).
+    pub fn from_jwk(algorithm: SigningAlgorithm, jwk: &Value) -> Result<Self, Error> {
+        let members = match algorithm {
+            SigningAlgorithm::EdDsa => json!({
+                "crv": jwk.get("crv"), "kty": jwk.get("kty"), "x": jwk.get("x"),
+            }),
+            SigningAlgorithm::Es256 => json!({
+                "crv": jwk.get("crv"), "kty": jwk.get("kty"), "x": jwk.get("x"), "y": jwk.get("y"),
+            }),
+        };
+        Self::from_parts(algorithm, members)
+    }
+
+    fn from_parts(algorithm: SigningAlgorithm, jwk: Value) -> Result<Self, Error> {
+        let text = |name: &str| jwk.get(name).and_then(Value::as_str).unwrap_or_default();
+        let decoding_key = match algorithm {
+            SigningAlgorithm::EdDsa => DecodingKey::from_ed_components(text("x")),
+            SigningAlgorithm::Es256 => DecodingKey::from_ec_components(text("x"), text("y")),
+        }
+        .map_err(|error| Error::Import(format!("public key: {error}")))?;
+        Ok(PublicKey {
+            algorithm,
+            jwk,
+            decoding_key,
+        })
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.algorithm
+    }
+
+    /// The RFC 7638 JWK thumbprint (base64url SHA-256 of the canonical members), used as
+    /// the key id: the same key always gets the same `kid`, so importing it twice is visible.
+    pub fn thumbprint(&self) -> String {
+        // serde_json without `preserve_order` sorts object keys, which is exactly RFC 7638's
+        // lexicographic member order; the members were chosen to be the required ones only.
+        let canonical = self.jwk.to_string();
+        URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+    }
+
+    /// The public JWK with `kid`, `alg` and `use` set, as published in the JWKS.
+    pub fn jwk(&self, kid: &str) -> Value {
+        let mut jwk = self.jwk.clone();
+        if let Value::Object(members) = &mut jwk {
+            members.insert("kid".into(), Value::String(kid.to_string()));
+            members.insert("alg".into(), Value::String(self.algorithm.jws_name().into()));
+            members.insert("use".into(), Value::String("sig".into()));
+        }
+        jwk
+    }
+
+    /// The public members only (`kty`, `crv`, `x`, `y`), as stored.
+    pub fn members(&self) -> &Value {
+        &self.jwk
+    }
+
+    /// Verifies a JWS signature (base64url text) over `message` with jsonwebtoken's
+    /// implementation, independent of the code that signed it.
+    pub fn verify(&self, message: &[u8], signature_b64: &str) -> bool {
+        jsonwebtoken::crypto::verify(
+            signature_b64,
+            message,
+            &self.decoding_key,
+            self.algorithm.jsonwebtoken_algorithm(),
+        )
+        .unwrap_or(false)
+    }
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("algorithm", &self.algorithm)
+            .field("jwk", &self.jwk)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OsRandom;
+
+    fn sign_and_verify(key: &SigningKeyMaterial) -> bool {
+        let message = b"header.claims";
+        let signature = URL_SAFE_NO_PAD.encode(key.sign(message));
+        key.public_key().verify(message, &signature)
+    }
+
+    #[test]
+    fn generated_keys_sign_what_jsonwebtoken_verifies() {
+        for algorithm in [SigningAlgorithm::EdDsa, SigningAlgorithm::Es256] {
+            let key = SigningKeyMaterial::generate(algorithm, &OsRandom);
+            assert_eq!(key.algorithm(), algorithm);
+            assert!(sign_and_verify(&key));
+            let public = key.public_key();
+            assert!(!public.verify(b"other message", &URL_SAFE_NO_PAD.encode(key.sign(b"x"))));
+        }
+    }
+
+    #[test]
+    fn pkcs8_round_trip_keeps_the_key() {
+        for algorithm in [SigningAlgorithm::EdDsa, SigningAlgorithm::Es256] {
+            let key = SigningKeyMaterial::generate(algorithm, &OsRandom);
+            let der = key.to_pkcs8_der().unwrap();
+            let back = SigningKeyMaterial::from_pkcs8_der(&der).unwrap();
+            assert_eq!(back.public_key().thumbprint(), key.public_key().thumbprint());
+        }
+    }
+
+    #[test]
+    fn imports_pem_and_jwk() {
+        let key = SigningKeyMaterial::generate(SigningAlgorithm::EdDsa, &OsRandom);
+        let ed = match &key.material {
+            Material::Ed25519(inner) => inner.clone(),
+            Material::P256(_) => unreachable!(),
+        };
+        let pem = ed.to_pkcs8_pem(Default::default()).unwrap();
+        let imported = SigningKeyMaterial::import(&pem).unwrap();
+        assert_eq!(imported.public_key().thumbprint(), key.public_key().thumbprint());
+
+        let jwk = json!({
+            "kty": "OKP", "crv": "Ed25519",
+            "d": URL_SAFE_NO_PAD.encode(ed.to_bytes()),
+            "x": URL_SAFE_NO_PAD.encode(ed.verifying_key().as_bytes()),
+        });
+        let imported = SigningKeyMaterial::import(&jwk.to_string()).unwrap();
+        assert_eq!(imported.public_key().thumbprint(), key.public_key().thumbprint());
+
+        let p256 = p256::SecretKey::random(&mut rand_core::OsRng);
+        let sec1 = p256.to_sec1_pem(Default::default()).unwrap();
+        let imported = SigningKeyMaterial::import(&sec1).unwrap();
+        assert_eq!(imported.algorithm(), SigningAlgorithm::Es256);
+        assert!(sign_and_verify(&imported));
+    }
+
+    #[test]
+    fn import_refuses_public_keys_garbage_and_mismatched_jwks() {
+        let key = SigningKeyMaterial::generate(SigningAlgorithm::EdDsa, &OsRandom);
+        let other = SigningKeyMaterial::generate(SigningAlgorithm::EdDsa, &OsRandom);
+        let der = key.to_pkcs8_der().unwrap();
+        let seed = &der[der.len() - 32..];
+        let mismatched = json!({
+            "kty": "OKP", "crv": "Ed25519",
+            "d": URL_SAFE_NO_PAD.encode(seed),
+            "x": other.public_key().members()["x"],
+        });
+        for bad in [
+            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----".to_string(),
+            "hello".to_string(),
+            "{\"kty\":\"RSA\"}".to_string(),
+            "{not json".to_string(),
+            mismatched.to_string(),
+        ] {
+            assert!(SigningKeyMaterial::import(&bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn thumbprint_matches_rfc_7638_example_shape() {
+        // RFC 8037 appendix A.3: the thumbprint of the example Ed25519 key.
+        let jwk = json!({"crv":"Ed25519","kty":"OKP","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        let public = PublicKey::from_jwk(SigningAlgorithm::EdDsa, &jwk).unwrap();
+        assert_eq!(public.thumbprint(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    }
+
+    #[test]
+    fn debug_never_shows_private_material() {
+        let key = SigningKeyMaterial::generate(SigningAlgorithm::EdDsa, &OsRandom);
+        assert_eq!(
+            format!("{key:?}"),
+            "SigningKeyMaterial { algorithm: EdDsa, .. }"
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! The one error type of the API and its mapping to HTTP.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use haechi_token::{AuthFailure, Rejection};
+use serde_json::json;
+
+/// An API error: a status, a stable machine-readable code and a human message. Internal
+/// failures are logged with detail and answered with a generic message.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after_secs: Option<u64>,
+    bearer_challenge: bool,
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+            bearer_challenge: false,
+        }
+    }
+
+    /// 400 `bad_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 401 `unauthorized`, with a Bearer challenge.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, code, message);
+        error.bearer_challenge = true;
+        error
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 409 `conflict`.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 422 `invalid_field`.
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn too_many(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        error.retry_after_secs = Some(retry_after_secs);
+        error
+    }
+
+    /// 503: the audit trail or storage cannot record the act, so it is refused.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// 500, logging `detail` but telling the caller nothing about it.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the request id identifies it in the server log",
+        )
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": self.code, "message": self.message }));
+        let mut response = (self.status, body).into_response();
+        if let Some(seconds) = self.retry_after_secs {
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        if self.bearer_challenge {
+            let challenge = format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                self.code
+            );
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        response
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        let message = match rejection {
+            Rejection::Missing => "this endpoint needs a bearer access token".to_string(),
+            Rejection::Forged => {
+                "this token was not issued by Haechi; the attempt has been recorded".to_string()
+            }
+            other => format!("the access token was refused: {}", other.as_str()),
+        };
+        ApiError::unauthorized(
+            match rejection {
+                Rejection::Missing => "missing_token",
+                _ => "invalid_token",
+            },
+            message,
+        )
+    }
+}
+
+impl From<haechi_token::Error> for ApiError {
+    fn from(error: haechi_token::Error) -> Self {
+        use haechi_token::Error;
+        match error {
+            Error::Auth(failure) => match failure {
+                AuthFailure::InvalidCredentials => {
+                    ApiError::unauthorized("invalid_credentials", failure.to_string())
+                }
+                AuthFailure::InvalidClient => {
+                    ApiError::unauthorized("invalid_client", failure.to_string())
+                }
+                AuthFailure::RateLimited { retry_after_secs } => {
+                    ApiError::too_many(failure.to_string(), retry_after_secs)
+                }
+                AuthFailure::InvalidRefreshToken | AuthFailure::RefreshTokenReused => {
+                    ApiError::unauthorized("invalid_grant", failure.to_string())
+                }
+                AuthFailure::InvalidScope(_) => {
+                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_scope", failure.to_string())
+                }
+                AuthFailure::Suspended => ApiError::forbidden(failure.to_string()),
+                other => ApiError::unauthorized("unauthorized", other.to_string()),
+            },
+            Error::Invalid(message) => ApiError::unprocessable(message),
+            Error::Conflict(message) => ApiError::conflict(message),
+            Error::NotFound(message) => ApiError::not_found(message),
+            Error::Audit(error) => ApiError::unavailable(format!(
+                "the audit trail cannot record this act, so it was not carried out: {error}"
+            )),
+            Error::Custody(haechi_custody::Error::Import(message)) => {
+                ApiError::unprocessable(format!("key import: {message}"))
+            }
+            Error::Custody(haechi_custody::Error::Transition { .. }) => {
+                ApiError::conflict(error.to_string())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Request extractors: the caller's context, verified tokens, and bodies whose rejections are
+//! answered in the API's JSON error format.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use base64::Engine as _;
+use haechi_events::{Principal, RequestContext};
+use haechi_token::{Rejection, VerifiedToken};
+use serde::de::DeserializeOwned;
+
+use crate::{ApiError, AppState};
+
+/// The request's origin: address, agent, request id.
+#[derive(Debug, Clone)]
+pub struct Caller(pub RequestContext);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Caller(request_context(parts, state)))
+    }
+}
+
+pub(crate) fn request_context(parts: &Parts, state: &AppState) -> RequestContext {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip());
+    let forwarded = state
+        .settings
+        .dangerous_trust_forwarded_for
+        .then(|| {
+            parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.split(',').next())
+                .and_then(|first| first.trim().parse::<IpAddr>().ok())
+        })
+        .flatten();
+    RequestContext {
+        ip: forwarded.or(peer).map(canonical_ip),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string),
+        request_id: parts
+            .headers
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string),
+    }
+}
+
+/// IPv4-mapped IPv6 addresses are the IPv4 address they carry.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// A request carrying a verified access token.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The proof of verification.
+    pub token: VerifiedToken,
+    /// Where the request came from.
+    pub context: RequestContext,
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let context = request_context(parts, state);
+        let Some(token) = bearer_token(parts)? else {
+            state.authority.report_missing_token(&context).await;
+            return Err(Rejection::Missing.into());
+        };
+        let verified = state.authority.verify(token, &context).await?;
+        Ok(Authenticated {
+            token: verified,
+            context,
+        })
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("invalid_token", "the Authorization header is not ASCII"))?;
+    let Some((scheme, token)) = value.split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    Ok(Some(token.trim()))
+}
+
+/// A request by an administrator (a verified token of an `admin:` principal with the `admin`
+/// scope).
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// The proof of verification.
+    pub token: VerifiedToken,
+    /// Where the request came from.
+    pub context: RequestContext,
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Authenticated { token, context } =
+            Authenticated::from_request_parts(parts, state).await?;
+        if !matches!(token.principal(), Principal::Admin(_)) || !token.has_scope("admin") {
+            return Err(ApiError::forbidden("this endpoint is for administrators"));
+        }
+        Ok(Admin { token, context })
+    }
+}
+
+/// HTTP Basic client authentication (RFC 6749 §2.3.1: id and secret form-urlencoded, then
+/// joined by a colon and base64-encoded).
+pub(crate) fn basic_credentials(parts: &axum::http::HeaderMap) -> Option<(String, String)> {
+    let value = parts.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((percent_decode(id)?, percent_decode(secret)?))
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut input = text.bytes();
+    while let Some(byte) = input.next() {
+        match byte {
+            b'%' => {
+                let high = (input.next()? as char).to_digit(16)?;
+                let low = (input.next()? as char).to_digit(16)?;
+                bytes.push(u8::try_from(high * 16 + low).ok()?);
+            }
+            b'+' => bytes.push(b' '),
+            other => bytes.push(other),
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// A JSON body whose every rejection is a JSON API error.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(error) => ApiError::unprocessable(error.body_text()),
+        JsonRejection::JsonSyntaxError(error) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", error.body_text())
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
+        JsonRejection::BytesRejection(error) => body_rejection(error.status(), error.body_text()),
+        other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+fn body_rejection(status: StatusCode, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(status, "body_too_large", "the request body is too large")
+    } else {
+        ApiError::bad_request(text)
+    }
+}
+
+/// An OAuth request body: `application/x-www-form-urlencoded` as the RFCs say, or JSON.
+#[derive(Debug, Clone)]
+pub struct OAuthBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest<AppState> for OAuthBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/json"));
+        if is_json {
+            let JsonBody(value) = JsonBody::<T>::from_request(request, state).await?;
+            return Ok(OAuthBody(value));
+        }
+        match axum::Form::<T>::from_request(request, state).await {
+            Ok(axum::Form(value)) => Ok(OAuthBody(value)),
+            Err(FormRejection::FailedToDeserializeForm(error)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                error.body_text(),
+            )),
+            Err(FormRejection::FailedToDeserializeFormBody(error)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                error.body_text(),
+            )),
+            Err(FormRejection::InvalidFormContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/x-www-form-urlencoded or application/json",
+            )),
+            Err(FormRejection::BytesRejection(error)) => {
+                Err(body_rejection(error.status(), error.body_text()))
+            }
+            Err(other) => Err(ApiError::bad_request(other.body_text())),
+        }
+    }
+}

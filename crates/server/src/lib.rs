@@ -1,0 +1,42 @@
+//! Haechi's HTTP API.
+//!
+//! One [`AppState`], one router per resource merged by [`router`], one error type
+//! ([`ApiError`]) that every handler returns and that never leaks internals: every failure a
+//! caller causes is a 4xx JSON `{ "error": code, "message": text }`, and every response
+//! carries `x-request-id`.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod extract;
+mod middleware;
+mod routes;
+mod state;
+
+pub use error::ApiError;
+pub use state::{AppState, ServerSettings};
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let routes = routes::router(state.clone());
+    middleware::apply(routes, &state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

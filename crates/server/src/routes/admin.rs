@@ -1,0 +1,95 @@
+//! Administration: key custody and session revocation.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::extract::{Admin, JsonBody};
+use crate::{ApiError, AppState};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/keys", get(list_keys).post(import_key))
+        .route("/v1/admin/keys/rotate", post(rotate_keys))
+        .route("/v1/admin/keys/{kid}/revoke", post(revoke_key))
+        .route("/v1/admin/sessions/{sid}/revoke", post(revoke_session))
+}
+
+async fn list_keys(State(state): State<AppState>, _admin: Admin) -> impl IntoResponse {
+    axum::Json(json!({ "keys": state.authority.keys() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportRequest {
+    /// PEM or private JWK text.
+    key: String,
+    #[serde(default = "default_true")]
+    activate: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+async fn import_key(
+    State(state): State<AppState>,
+    admin: Admin,
+    JsonBody(request): JsonBody<ImportRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let record = state
+        .authority
+        .import_key(
+            &request.key,
+            request.activate,
+            admin.token.principal(),
+            &admin.context,
+        )
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, axum::Json(record)))
+}
+
+async fn rotate_keys(
+    State(state): State<AppState>,
+    admin: Admin,
+) -> Result<impl IntoResponse, ApiError> {
+    let active = state
+        .authority
+        .rotate_keys(admin.token.principal(), &admin.context)
+        .await?;
+    Ok(axum::Json(json!({ "active": active })))
+}
+
+async fn revoke_key(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(kid): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let revoked = state
+        .authority
+        .revoke_key(&kid, admin.token.principal(), &admin.context)
+        .await?;
+    Ok(axum::Json(json!({
+        "kid": revoked.kid,
+        "sessions": revoked.sessions,
+        "replaced_by": revoked.replaced_by,
+    })))
+}
+
+async fn revoke_session(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(sid): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let existed = state
+        .authority
+        .revoke_session(&sid, "admin", admin.token.principal(), &admin.context)
+        .await?;
+    if !existed {
+        return Err(ApiError::not_found(format!("session {sid}")));
+    }
+    Ok(axum::Json(json!({ "sid": sid, "revoked": true })))
+}

@@ -1,0 +1,53 @@
+//! Liveness, readiness, metrics.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::json;
+
+use crate::{ApiError, AppState};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the database answers and a key can sign.
+async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|error| ApiError::unavailable(format!("database: {error}")))?;
+    let signing = state
+        .authority
+        .keys()
+        .iter()
+        .any(|key| key.state == haechi_custody::KeyState::Active);
+    if !signing {
+        return Err(ApiError::unavailable("no active signing key"));
+    }
+    Ok(axum::Json(json!({ "status": "ready" })))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    metrics::gauge!("haechi_live_tokens").set(state.authority.live_token_count() as f64);
+    let body = state
+        .metrics
+        .as_ref()
+        .map(|handle| handle.render())
+        .unwrap_or_default();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        body,
+    )
+}

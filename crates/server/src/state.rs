@@ -1,0 +1,46 @@
+//! The state every handler shares.
+
+use std::sync::Arc;
+
+use haechi_events::EventSink;
+use haechi_store::SqliteStore;
+use haechi_token::TokenAuthority;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+/// Settings of the HTTP layer itself.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest total size of request headers, in bytes.
+    pub max_header_bytes: usize,
+    /// Take the client address from the first `X-Forwarded-For` entry. Dangerous: any client
+    /// can then claim any address, which defeats per-network limits and blocks. Only for a
+    /// server behind a proxy that overwrites the header, or for drills that simulate networks.
+    pub dangerous_trust_forwarded_for: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            max_body_bytes: 64 * 1024,
+            max_header_bytes: 16 * 1024,
+            dangerous_trust_forwarded_for: false,
+        }
+    }
+}
+
+/// Everything a handler may use.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The token authority.
+    pub authority: Arc<TokenAuthority>,
+    /// The database (readiness checks).
+    pub store: Arc<SqliteStore>,
+    /// Where security events go.
+    pub events: Arc<dyn EventSink>,
+    /// The Prometheus recorder's handle, for `/metrics`.
+    pub metrics: Option<PrometheusHandle>,
+    /// HTTP settings.
+    pub settings: Arc<ServerSettings>,
+}

@@ -1,0 +1,17 @@
+//! Storage backends for Haechi.
+//!
+//! The domain crates define what they keep as traits (`haechi_token::AuthorityStore`, …) and
+//! never see SQL. This crate implements those traits over SQLite files with sqlx; a PostgreSQL
+//! backend implements the same traits beside it.
+//!
+//! Durability: SQLite runs in WAL mode with `synchronous = FULL`, so a write has reached the
+//! disk when its `await` returns — the token authority relies on that to record a token before
+//! handing it out. `secure_delete` is on, so deleted rows (shredded data keys) are overwritten
+//! rather than left in free pages.
+
+#![forbid(unsafe_code)]
+
+mod authority;
+mod sqlite;
+
+pub use sqlite::SqliteStore;

@@ -1,0 +1,175 @@
+//! The SQLite database: opening, pragmas, schema.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use haechi_events::StoreError;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// Haechi's state in one SQLite database file (plus its WAL).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+}
+
+/// Schema migrations, applied in order; the index is the version reached.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    algorithm TEXT NOT NULL,
+    state TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    public_jwk TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    activated_at INTEGER,
+    retiring_at INTEGER,
+    verify_until INTEGER,
+    ended_at INTEGER,
+    wrapped_private_key BLOB NOT NULL
+);
+CREATE TABLE secrets (
+    name TEXT PRIMARY KEY,
+    wrapped BLOB NOT NULL
+);
+CREATE TABLE sessions (
+    sid TEXT PRIMARY KEY,
+    principal TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    revoke_reason TEXT
+);
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+CREATE TABLE issued_tokens (
+    token_hash BLOB PRIMARY KEY,
+    jti TEXT NOT NULL,
+    sid TEXT NOT NULL,
+    kid TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE INDEX issued_tokens_kid ON issued_tokens (kid, expires_at);
+CREATE INDEX issued_tokens_expiry ON issued_tokens (expires_at);
+CREATE TABLE refresh_tokens (
+    token_hash BLOB PRIMARY KEY,
+    sid TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    spent_at INTEGER
+);
+CREATE INDEX refresh_tokens_expiry ON refresh_tokens (expires_at);
+CREATE TABLE accounts (
+    customer_id TEXT PRIMARY KEY,
+    password_hash TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE account_logins (
+    login_hash BLOB PRIMARY KEY,
+    customer_id TEXT NOT NULL REFERENCES accounts (customer_id) ON DELETE CASCADE
+);
+CREATE INDEX account_logins_customer ON account_logins (customer_id);
+CREATE TABLE clients (
+    client_id TEXT PRIMARY KEY,
+    principal TEXT NOT NULL,
+    secret_hash BLOB NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    suspended_at INTEGER
+);
+"#];
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let url = format!("sqlite://{}", path.display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .map_err(backend)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("secure_delete", "ON");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut connection = self.pool.acquire().await.map_err(backend)?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            .execute(&mut *connection)
+            .await
+            .map_err(backend)?;
+        let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+            .fetch_one(&mut *connection)
+            .await
+            .map_err(backend)?;
+        let current = usize::try_from(current.unwrap_or(0)).unwrap_or(0);
+        if current > MIGRATIONS.len() {
+            return Err(StoreError::Corrupt(format!(
+                "the database is at schema version {current}, newer than this Haechi ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(current) {
+            let mut transaction = self.pool.begin().await.map_err(backend)?;
+            sqlx::raw_sql(*migration)
+                .execute(&mut *transaction)
+                .await
+                .map_err(backend)?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
+                .bind(i64::try_from(index + 1).unwrap_or(i64::MAX))
+                .execute(&mut *transaction)
+                .await
+                .map_err(backend)?;
+            transaction.commit().await.map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    /// Checkpoints the WAL into the main file and truncates it (used after shredding, so old
+    /// pages do not linger in the WAL).
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Closes the pool, flushing everything.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Maps a sqlx error to the domain's storage error, keeping uniqueness violations apart.
+pub(crate) fn backend(error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::Database(database) if database.is_unique_violation() => {
+            StoreError::Conflict(database.message().to_string())
+        }
+        error => StoreError::Backend(error.to_string()),
+    }
+}

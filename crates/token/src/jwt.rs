@@ -1,0 +1,203 @@
+//! The JWS compact form of access tokens: building them, and taking presented ones apart.
+//!
+//! Signing is done by the custody key (so private keys stay zeroizing) and verification by
+//! jsonwebtoken's implementation ([`haechi_custody::PublicKey::verify`]); this module only
+//! encodes and decodes the three base64url parts, strictly and with size limits.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use haechi_custody::SigningKeyMaterial;
+use serde::{Deserialize, Serialize};
+
+use crate::Rejection;
+
+/// Longest token accepted. Haechi's own are about 400 bytes; anything far larger is hostile.
+pub(crate) const MAX_TOKEN_LEN: usize = 4096;
+
+/// The claims of a Haechi access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub sid: String,
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+#[derive(Serialize)]
+struct HeaderOut<'a> {
+    alg: &'a str,
+    typ: &'a str,
+    kid: &'a str,
+}
+
+#[derive(Deserialize)]
+struct HeaderIn {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
+}
+
+/// Builds and signs a token.
+pub(crate) fn encode(key: &SigningKeyMaterial, kid: &str, claims: &Claims) -> String {
+    let header = HeaderOut {
+        alg: key.algorithm().jws_name(),
+        typ: "JWT",
+        kid,
+    };
+    // Serialising these plain structs cannot fail.
+    let header_json = serde_json::to_vec(&header).unwrap_or_default();
+    let claims_json = serde_json::to_vec(claims).unwrap_or_default();
+    let mut token = String::with_capacity(512);
+    URL_SAFE_NO_PAD.encode_string(header_json, &mut token);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(claims_json, &mut token);
+    let signature = key.sign(token.as_bytes());
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    token
+}
+
+/// A presented token taken apart, not yet verified.
+#[derive(Debug)]
+pub(crate) struct Presented<'a> {
+    pub alg: String,
+    pub kid: String,
+    /// `header.claims`, the bytes the signature covers.
+    pub signing_input: &'a str,
+    pub signature: &'a str,
+    claims_part: &'a str,
+}
+
+impl<'a> Presented<'a> {
+    /// Splits a compact JWS and decodes its header. Refuses anything but three non-empty
+    /// base64url parts with a JSON header naming `alg` and `kid`, and any `crit` extension.
+    pub fn parse(token: &'a str) -> Result<Self, Rejection> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(Rejection::Malformed);
+        }
+        let mut parts = token.split('.');
+        let (Some(header), Some(claims), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Rejection::Malformed);
+        };
+        if header.is_empty() || claims.is_empty() {
+            return Err(Rejection::Malformed);
+        }
+        let header_bytes = URL_SAFE_NO_PAD
+            .decode(header)
+            .map_err(|_| Rejection::Malformed)?;
+        let header: HeaderIn =
+            serde_json::from_slice(&header_bytes).map_err(|_| Rejection::Malformed)?;
+        if header.crit.is_some() {
+            return Err(Rejection::UnsupportedAlgorithm);
+        }
+        if header.alg != "EdDSA" && header.alg != "ES256" {
+            return Err(Rejection::UnsupportedAlgorithm);
+        }
+        if signature.is_empty() {
+            return Err(Rejection::Malformed);
+        }
+        let kid = header.kid.ok_or(Rejection::Malformed)?;
+        let signing_input_len = token.len() - signature.len() - 1;
+        Ok(Presented {
+            alg: header.alg,
+            kid,
+            signing_input: &token[..signing_input_len],
+            signature,
+            claims_part: claims,
+        })
+    }
+
+    /// Decodes the claims (only after the signature verified, or to describe a forgery).
+    pub fn claims(&self) -> Result<Claims, Rejection> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(self.claims_part)
+            .map_err(|_| Rejection::Malformed)?;
+        serde_json::from_slice(&bytes).map_err(|_| Rejection::Malformed)
+    }
+
+    /// Whatever `sub` and `jti` the claims carry, for the record of a refused token.
+    pub fn claimed_identity(&self) -> (Option<String>, Option<String>) {
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(self.claims_part) else {
+            return (None, None);
+        };
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            return (None, None);
+        };
+        let text = |name: &str| {
+            value
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .map(|text| text.chars().take(128).collect::<String>())
+        };
+        (text("sub"), text("jti"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haechi_custody::{OsRandom, SigningAlgorithm};
+
+    fn claims() -> Claims {
+        Claims {
+            iss: "i".into(),
+            aud: "a".into(),
+            sub: "customer:c1".into(),
+            sid: "s".into(),
+            jti: "j".into(),
+            iat: 1,
+            exp: 2,
+            scope: None,
+        }
+    }
+
+    #[test]
+    fn encoded_tokens_parse_and_verify() {
+        let key = SigningKeyMaterial::generate(SigningAlgorithm::EdDsa, &OsRandom);
+        let token = encode(&key, "kid1", &claims());
+        let presented = Presented::parse(&token).unwrap();
+        assert_eq!(presented.alg, "EdDSA");
+        assert_eq!(presented.kid, "kid1");
+        assert!(key.public_key().verify(presented.signing_input.as_bytes(), presented.signature));
+        assert_eq!(presented.claims().unwrap(), claims());
+    }
+
+    #[test]
+    fn hostile_shapes_are_malformed_or_unsupported() {
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"k"}"#);
+        let hs_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","kid":"k"}"#);
+        let crit_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","kid":"k","crit":["b64"]}"#);
+        let no_kid = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA"}"#);
+        let body = URL_SAFE_NO_PAD.encode(b"{}");
+        let cases = [
+            (String::new(), Rejection::Malformed),
+            ("a.b".to_string(), Rejection::Malformed),
+            ("a.b.c.d".to_string(), Rejection::Malformed),
+            ("!!!.b.c".to_string(), Rejection::Malformed),
+            (format!("{none_header}.{body}."), Rejection::UnsupportedAlgorithm),
+            (format!("{hs_header}.{body}.c2ln"), Rejection::UnsupportedAlgorithm),
+            (format!("{crit_header}.{body}.c2ln"), Rejection::UnsupportedAlgorithm),
+            (format!("{no_kid}.{body}.c2ln"), Rejection::Malformed),
+            ("x".repeat(MAX_TOKEN_LEN + 1), Rejection::Malformed),
+        ];
+        for (token, expected) in cases {
+            assert_eq!(Presented::parse(&token).unwrap_err(), expected, "{token:.40}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics(token in ".{0,600}") {
+            let _ = Presented::parse(&token).map(|presented| presented.claims());
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The issuance ledger and session states, held in memory in front of the store.
+//!
+//! Invalidation rule (also in ARCHITECTURE.md): memory is written *after* the store and
+//! *before* the caller gets an answer, in both directions — a token enters memory only once its
+//! ledger row is durable, and a revocation is applied to memory before the revoking request
+//! returns. A miss in memory falls back to the store, so memory can only ever be *less*
+//! permissive than the store; it never accepts anything the store would refuse.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use haechi_events::{Principal, Timestamp};
+use parking_lot::RwLock;
+
+use crate::{LedgerEntry, SessionRecord};
+
+/// An issued token as held in memory.
+#[derive(Debug)]
+pub(crate) struct LiveToken {
+    pub jti: String,
+    pub sid: String,
+    pub kid: String,
+    pub principal: Principal,
+    pub scopes: Vec<String>,
+    pub expires_at: Timestamp,
+    revoked: AtomicBool,
+    /// Whether this process has seen the signature verify (it signed the token itself, or
+    /// checked it once). Kept in memory only: a row inserted into the database by someone
+    /// with write access but without the key still faces a signature check.
+    signature_checked: AtomicBool,
+}
+
+impl LiveToken {
+    pub fn from_entry(entry: &LedgerEntry, signature_checked: bool) -> Self {
+        LiveToken {
+            jti: entry.jti.clone(),
+            sid: entry.sid.clone(),
+            kid: entry.kid.clone(),
+            principal: entry.principal.clone(),
+            scopes: entry
+                .scope
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            expires_at: entry.expires_at,
+            revoked: AtomicBool::new(entry.revoked_at.is_some()),
+            signature_checked: AtomicBool::new(signature_checked),
+        }
+    }
+
+    pub fn is_revoked(&self) -> bool {
+        self.revoked.load(Ordering::Acquire)
+    }
+
+    pub fn signature_checked(&self) -> bool {
+        self.signature_checked.load(Ordering::Acquire)
+    }
+
+    pub fn mark_signature_checked(&self) {
+        self.signature_checked.store(true, Ordering::Release);
+    }
+}
+
+/// A session as held in memory.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveSession {
+    pub principal: Principal,
+    pub expires_at: Timestamp,
+    pub revoked: bool,
+}
+
+impl LiveSession {
+    pub fn from_record(record: &SessionRecord) -> Self {
+        LiveSession {
+            principal: record.principal.clone(),
+            expires_at: record.expires_at,
+            revoked: record.revoked_at.is_some(),
+        }
+    }
+
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        !self.revoked && now < self.expires_at
+    }
+}
+
+/// Tokens by SHA-256 of the whole token, and sessions by id.
+#[derive(Debug, Default)]
+pub(crate) struct LiveLedger {
+    tokens: RwLock<HashMap<[u8; 32], Arc<LiveToken>>>,
+    sessions: RwLock<HashMap<String, LiveSession>>,
+}
+
+impl LiveLedger {
+    pub fn token(&self, hash: &[u8; 32]) -> Option<Arc<LiveToken>> {
+        self.tokens.read().get(hash).cloned()
+    }
+
+    pub fn insert_token(&self, hash: [u8; 32], token: LiveToken) -> Arc<LiveToken> {
+        let token = Arc::new(token);
+        self.tokens.write().insert(hash, Arc::clone(&token));
+        token
+    }
+
+    pub fn revoke_token(&self, hash: &[u8; 32]) {
+        if let Some(token) = self.tokens.read().get(hash) {
+            token.revoked.store(true, Ordering::Release);
+        }
+    }
+
+    pub fn session(&self, sid: &str) -> Option<LiveSession> {
+        self.sessions.read().get(sid).cloned()
+    }
+
+    pub fn insert_session(&self, sid: String, session: LiveSession) {
+        self.sessions.write().insert(sid, session);
+    }
+
+    pub fn revoke_session(&self, sid: &str) {
+        if let Some(session) = self.sessions.write().get_mut(sid) {
+            session.revoked = true;
+        }
+    }
+
+    /// Drops expired tokens and sessions from memory (the store keeps them for the record
+    /// until its own pruning).
+    pub fn prune(&self, now: Timestamp) -> usize {
+        let mut tokens = self.tokens.write();
+        let before = tokens.len();
+        tokens.retain(|_, token| token.expires_at > now);
+        let removed = before - tokens.len();
+        drop(tokens);
+        self.sessions
+            .write()
+            .retain(|_, session| session.expires_at > now);
+        removed
+    }
+
+    pub fn token_count(&self) -> usize {
+        self.tokens.read().len()
+    }
+}

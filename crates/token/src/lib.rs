@@ -1,0 +1,44 @@
+//! The token authority: a token opens something only if Haechi issued it.
+//!
+//! A stateless JWT check (signature and expiry) accepts any token signed with the key, so
+//! whoever steals the key can mint a token for any customer. Here a token verifies only if
+//!
+//! 1. its header names an algorithm Haechi signs with and a key that may still verify,
+//! 2. its signature is good,
+//! 3. the **issuance ledger** holds this exact token (keyed by a SHA-256 of the whole signed
+//!    token, recorded *before* the token was handed out),
+//! 4. its session is live and neither it nor its key was revoked, and it has not expired.
+//!
+//! A token with a good signature and no ledger entry is a forgery: it is refused and a
+//! `token.forged` event is raised on its first use. Success yields a [`VerifiedToken`], a
+//! proof value only [`TokenAuthority::verify`] can build, which the code that reads personal
+//! data requires.
+//!
+//! The authority does no IO itself: storage is an [`AuthorityStore`], events go to an
+//! `EventSink`, time comes from a `Clock`, randomness from a `SecureRandom`.
+
+#![forbid(unsafe_code)]
+
+mod authority;
+mod error;
+mod jwt;
+mod keyring;
+mod ledger;
+mod limiter;
+mod password;
+mod policy;
+mod store;
+mod verified;
+
+pub use authority::{
+    AuthorityParts, ClientCredential, ClientKind, Introspection, LoginIdentifier, NewAccount,
+    RevokedKey, TokenAuthority, TokenPair,
+};
+pub use error::{AuthFailure, Error, Rejection};
+pub use password::PasswordParams;
+pub use policy::TokenPolicy;
+pub use store::{
+    AccountRecord, AuthorityStore, ClientRecord, LedgerEntry, RefreshRecord, SessionRecord,
+    StoredKey,
+};
+pub use verified::VerifiedToken;

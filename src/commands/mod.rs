@@ -1,0 +1,41 @@
+//! One function per subcommand.
+
+mod config;
+mod keys;
+mod principals;
+mod serve;
+
+use crate::Outcome;
+use crate::cli::Command;
+use crate::config::Config;
+
+/// Runs `command` with `config`.
+pub fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
+    match command {
+        Command::Serve(args) => serve::run(args, config),
+        Command::Config { action } => config::run(action, &config),
+        Command::Keys { action } => keys::run(action, &config),
+        Command::Admin { action } => principals::admin(action, &config),
+        Command::Service { action } => principals::service(action, &config),
+        Command::Customers { action } => principals::customers(action, &config),
+    }
+}
+
+/// A tokio runtime for a one-shot command.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(future))
+}
+
+/// Logs for one-shot commands go to stderr, warnings and up, so stdout stays parseable.
+pub(crate) fn init_quiet_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HAECHI_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,250 @@
+//! Configuration: `haechi.toml` < `HAECHI_*` environment < command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use haechi_custody::SigningAlgorithm;
+use haechi_server::ServerSettings;
+use haechi_token::{PasswordParams, TokenPolicy};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::GlobalArgs;
+
+/// The effective configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where `haechi serve` listens.
+    pub listen: SocketAddr,
+    /// Where all state lives.
+    pub data_dir: PathBuf,
+    /// The master key itself (hex or base64); normally from `HAECHI_MASTER_KEY`. Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_key: Option<String>,
+    /// File holding the master key (default: `<data_dir>/master.key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_key_file: Option<PathBuf>,
+    /// Log filter (`info`, `haechi=debug`, …).
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    pub token: TokenSection,
+    pub keys: KeysSection,
+    pub login: LoginSection,
+    pub password: PasswordSection,
+    pub server: ServerSection,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSection {
+    /// `iss` of tokens (default: `http://<listen>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    pub audience: String,
+    #[serde(with = "humantime_serde")]
+    pub access_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub refresh_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub clock_skew: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// `EdDSA` (Ed25519) or `ES256`.
+    pub algorithm: String,
+    #[serde(with = "humantime_serde")]
+    pub rotation_interval: Duration,
+    /// How long a key verifies after it stops signing; must be ≥ token.access_ttl.
+    #[serde(with = "humantime_serde")]
+    pub verify_window: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginSection {
+    pub failures_per_account: u32,
+    pub attempts_per_source: u32,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSection {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    /// Trust `X-Forwarded-For` for the client address. Dangerous: see the README.
+    pub dangerous_trust_forwarded_for: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let token = TokenPolicy::default();
+        let password = PasswordParams::default();
+        let server = ServerSettings::default();
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8730)),
+            data_dir: PathBuf::from("./haechi-data"),
+            master_key: None,
+            master_key_file: None,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            token: TokenSection {
+                issuer: None,
+                audience: token.audience,
+                access_ttl: token.access_ttl,
+                refresh_ttl: token.refresh_ttl,
+                clock_skew: token.clock_skew,
+            },
+            keys: KeysSection {
+                algorithm: token.algorithm.jws_name().into(),
+                rotation_interval: token.rotation_interval,
+                verify_window: token.verify_window,
+            },
+            login: LoginSection {
+                failures_per_account: token.login_failures_per_account,
+                attempts_per_source: token.login_attempts_per_source,
+                window: token.login_window,
+            },
+            password: PasswordSection {
+                memory_kib: password.memory_kib,
+                iterations: password.iterations,
+                parallelism: password.parallelism,
+            },
+            server: ServerSection {
+                max_body_bytes: server.max_body_bytes,
+                max_header_bytes: server.max_header_bytes,
+                dangerous_trust_forwarded_for: server.dangerous_trust_forwarded_for,
+            },
+        }
+    }
+}
+
+/// Flags that override the file and the environment.
+#[derive(Debug, Default, Serialize)]
+struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Merges defaults, the file, the environment and the global flags.
+    pub fn load(global: &GlobalArgs) -> anyhow::Result<Self> {
+        let explicit_file = global.config.clone();
+        let file = explicit_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("haechi.toml"));
+        if explicit_file.is_some() && !file.exists() {
+            anyhow::bail!("configuration file {} does not exist", file.display());
+        }
+        let figment = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&file))
+            // HAECHI_TOKEN__ACCESS_TTL=5m sets token.access_ttl; HAECHI_CONFIG and
+            // HAECHI_DATA_DIR are read by clap and merged as flags.
+            .merge(
+                Env::prefixed("HAECHI_")
+                    .ignore(&["CONFIG", "DATA_DIR", "LISTEN"])
+                    .split("__"),
+            )
+            .merge(Serialized::defaults(FlagOverrides {
+                data_dir: global.data_dir.clone(),
+            }));
+        let config: Config = figment.extract().map_err(|error| {
+            anyhow::anyhow!("invalid configuration ({}): {error}", file.display())
+        })?;
+        config.token_policy().context("invalid configuration")?;
+        Ok(config)
+    }
+
+    /// The token policy this configuration describes, validated.
+    pub fn token_policy(&self) -> anyhow::Result<TokenPolicy> {
+        let policy = TokenPolicy {
+            issuer: self
+                .token
+                .issuer
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", self.listen)),
+            audience: self.token.audience.clone(),
+            access_ttl: self.token.access_ttl,
+            refresh_ttl: self.token.refresh_ttl,
+            verify_window: self.keys.verify_window,
+            rotation_interval: self.keys.rotation_interval,
+            algorithm: SigningAlgorithm::parse(&self.keys.algorithm)?,
+            clock_skew: self.token.clock_skew,
+            login_failures_per_account: self.login.failures_per_account,
+            login_attempts_per_source: self.login.attempts_per_source,
+            login_window: self.login.window,
+        };
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// argon2id parameters.
+    pub fn password_params(&self) -> PasswordParams {
+        PasswordParams {
+            memory_kib: self.password.memory_kib,
+            iterations: self.password.iterations,
+            parallelism: self.password.parallelism,
+        }
+    }
+
+    /// HTTP settings.
+    pub fn server_settings(&self) -> ServerSettings {
+        ServerSettings {
+            max_body_bytes: self.server.max_body_bytes,
+            max_header_bytes: self.server.max_header_bytes,
+            dangerous_trust_forwarded_for: self.server.dangerous_trust_forwarded_for,
+        }
+    }
+
+    /// The master key file in use.
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("haechi.db")
+    }
+
+    /// The configuration as TOML with every secret replaced by `<redacted>`.
+    pub fn redacted_toml(&self) -> anyhow::Result<String> {
+        let mut shown = self.clone();
+        if shown.master_key.is_some() {
+            shown.master_key = Some("<redacted>".into());
+        }
+        Ok(toml::to_string_pretty(&shown)?)
+    }
+}
+
+/// Whether `path` is a file readable by others than its owner.
+pub fn is_group_or_world_readable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .map(|metadata| metadata.permissions().mode() & 0o077 != 0)
+        .unwrap_or(false)
+}
