@@ -39,11 +39,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
-    let runtime = Runtime::open(&config).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
+    // With port 0 the issuer (derived from the address) must name the port actually bound.
+    let mut config = config;
+    config.listen = address;
+    let runtime = Runtime::open(&config).await?;
     let state = AppState {
         authority: runtime.authority.clone(),
         store: runtime.store.clone(),

@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{get, post};
 use haechi_token::LoginIdentifier;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -17,6 +17,21 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/auth/login", post(login))
         .route("/v1/auth/refresh", post(refresh))
         .route("/v1/auth/logout", post(logout))
+        .route("/v1/auth/session", get(session))
+}
+
+/// Who the presented token speaks for: a cheap way for a client (or a test) to check that a
+/// token verifies.
+async fn session(caller: Authenticated) -> impl IntoResponse {
+    let token = &caller.token;
+    axum::Json(serde_json::json!({
+        "principal": token.principal().to_string(),
+        "session_id": token.sid(),
+        "jti": token.jti(),
+        "kid": token.kid(),
+        "expires_at": token.expires_at().to_rfc3339(),
+        "scope": token.scopes().join(" "),
+    }))
 }
 
 #[derive(Deserialize)]
