@@ -51,7 +51,9 @@ async fn malicious_tokens_are_refused_with_the_right_reason() {
     let confused = format!("{hs_input}.{hs_signature}");
     let unknown_kid = format!(
         "{}.{claims_b64}.{signature}",
-        b64(json!({"alg": "EdDSA", "kid": "no-such-key"}).to_string().as_bytes())
+        b64(json!({"alg": "EdDSA", "kid": "no-such-key"})
+            .to_string()
+            .as_bytes())
     );
     let mut flipped = genuine.clone().into_bytes();
     let last = flipped.len() - 3;
@@ -63,7 +65,10 @@ async fn malicious_tokens_are_refused_with_the_right_reason() {
         (unknown_kid, "unknown_kid"),
         ("not-a-jwt".into(), "malformed"),
         ("a.b.c".into(), "malformed"),
-        (format!("{}.{claims_b64}.{signature}", b64(b"{not json")), "malformed"),
+        (
+            format!("{}.{claims_b64}.{signature}", b64(b"{not json")),
+            "malformed",
+        ),
         (flipped, "bad_signature"),
         ("x".repeat(5000), "malformed"),
     ];
@@ -71,7 +76,10 @@ async fn malicious_tokens_are_refused_with_the_right_reason() {
         let (status, body) = session_status(&server, token).await;
         assert_eq!(status, 401, "{reason}: {body}");
         assert_eq!(body["error"], "invalid_token");
-        assert!(body["message"].as_str().unwrap().contains(reason), "{reason}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(reason),
+            "{reason}: {body}"
+        );
     }
     // No token at all.
     let response = reqwest::get(server.url("/v1/auth/session")).await.unwrap();
@@ -82,10 +90,17 @@ async fn malicious_tokens_are_refused_with_the_right_reason() {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let (status, body) = session_status(&server, &genuine).await;
     assert_eq!(status, 401);
-    assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
 
     let events = server.wait_for_events(|events| {
-        events.iter().filter(|e| e["kind"] == "token.rejected").count() >= cases.len() + 2
+        events
+            .iter()
+            .filter(|e| e["kind"] == "token.rejected")
+            .count()
+            >= cases.len() + 2
     });
     let reasons: Vec<&str> = events
         .iter()
@@ -93,10 +108,16 @@ async fn malicious_tokens_are_refused_with_the_right_reason() {
         .filter_map(|e| e["reason"].as_str())
         .collect();
     for (_, reason) in &cases {
-        assert!(reasons.contains(reason), "no event with reason {reason}: {reasons:?}");
+        assert!(
+            reasons.contains(reason),
+            "no event with reason {reason}: {reasons:?}"
+        );
     }
     assert!(reasons.contains(&"missing") && reasons.contains(&"expired"));
-    assert!(events.iter().all(|e| e["kind"] != "token.forged"), "none of these is a forgery");
+    assert!(
+        events.iter().all(|e| e["kind"] != "token.forged"),
+        "none of these is a forgery"
+    );
 }
 
 #[tokio::test]
@@ -116,7 +137,10 @@ async fn logins_answer_the_same_for_unknown_accounts_and_are_rate_limited() {
             json!({"email": "nobody@example.com", "password": "wrong password"}),
         )
         .await;
-    assert_eq!(wrong, unknown, "unknown account and wrong password must look identical");
+    assert_eq!(
+        wrong, unknown,
+        "unknown account and wrong password must look identical"
+    );
     assert_eq!(wrong.0, 401);
 
     // The phone login of the same account counts against the same... separate identifier;
@@ -146,11 +170,15 @@ async fn logins_answer_the_same_for_unknown_accounts_and_are_rate_limited() {
         .await;
     assert_eq!(status, 200, "{body}");
     let events = server.wait_for_events(|events| {
-        events.iter().any(|e| e["kind"] == "auth.login_failed" && e["reason"] == "rate_limited")
+        events
+            .iter()
+            .any(|e| e["kind"] == "auth.login_failed" && e["reason"] == "rate_limited")
     });
-    assert!(events
-        .iter()
-        .any(|e| e["kind"] == "auth.login_failed" && e["status"] == 401));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "auth.login_failed" && e["status"] == 401)
+    );
 }
 
 #[tokio::test]
@@ -214,7 +242,11 @@ async fn bad_bodies_headers_and_paths_get_json_errors() {
             "headers_too_large",
         ),
         (client.get(server.url("/v1/nothing-here")), 404, "not_found"),
-        (client.get(server.url("/v1/auth/login")), 405, "method_not_allowed"),
+        (
+            client.get(server.url("/v1/auth/login")),
+            405,
+            "method_not_allowed",
+        ),
         (
             client
                 .post(server.url("/v1/oauth/token"))

@@ -15,7 +15,11 @@ fn attacker_key() -> ed25519_dalek::SigningKey {
     ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng)
 }
 
-async fn import(server: &crate::util::Server, admin: &str, key: &ed25519_dalek::SigningKey) -> String {
+async fn import(
+    server: &crate::util::Server,
+    admin: &str,
+    key: &ed25519_dalek::SigningKey,
+) -> String {
     let pem = key.to_pkcs8_pem(Default::default()).unwrap();
     let (status, body) = server
         .post_with("/v1/admin/keys", admin, json!({ "key": pem.as_str() }))
@@ -74,9 +78,16 @@ async fn forged_tokens_signed_with_a_stolen_key_are_refused_and_raised() {
         assert!(body["message"].as_str().unwrap().contains("not issued"));
     }
     let events = server.wait_for_events(|events| {
-        events.iter().filter(|e| e["kind"] == "token.forged").count() >= forgeries.len()
+        events
+            .iter()
+            .filter(|e| e["kind"] == "token.forged")
+            .count()
+            >= forgeries.len()
     });
-    let forged_events: Vec<&Value> = events.iter().filter(|e| e["kind"] == "token.forged").collect();
+    let forged_events: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "token.forged")
+        .collect();
     assert_eq!(forged_events.len(), forgeries.len());
     for event in &forged_events {
         assert_eq!(event["kid"], kid.as_str());
@@ -84,9 +95,18 @@ async fn forged_tokens_signed_with_a_stolen_key_are_refused_and_raised() {
         assert_eq!(event["status"], 401);
         assert!(event["jti"].is_string());
         assert!(event["ip"].as_str().unwrap().starts_with("127."));
-        assert!(event["detail"]["claimed_sub"].as_str().unwrap().starts_with("customer:"));
+        assert!(
+            event["detail"]["claimed_sub"]
+                .as_str()
+                .unwrap()
+                .starts_with("customer:")
+        );
     }
-    assert!(forged_events.iter().any(|e| e["customer_id"] == other.as_str()));
+    assert!(
+        forged_events
+            .iter()
+            .any(|e| e["customer_id"] == other.as_str())
+    );
 
     // Haechi's own token keeps working throughout.
     let (status, body) = server.get_with("/v1/auth/session", genuine).await;
@@ -133,7 +153,10 @@ async fn rotation_keeps_old_tokens_until_the_window_closes_and_new_ones_use_the_
     assert_eq!(status, 200, "{body}");
     let new_kid = body["active"]["kid"].as_str().unwrap().to_string();
     assert_ne!(new_kid, old_kid);
-    assert!(published.contains(&new_kid.as_str()), "the new key was published beforehand");
+    assert!(
+        published.contains(&new_kid.as_str()),
+        "the new key was published beforehand"
+    );
 
     // Old token still verifies (its key is retiring); new logins use the new key.
     assert_eq!(server.get_with("/v1/auth/session", &old_token).await.0, 200);
@@ -178,7 +201,11 @@ async fn revoking_a_compromised_key_kills_its_tokens_at_once() {
     assert_eq!(server.get_with("/v1/auth/session", token).await.0, 200);
 
     let (status, body) = server
-        .post_with(&format!("/v1/admin/keys/{kid}/revoke"), &admin_token, json!({}))
+        .post_with(
+            &format!("/v1/admin/keys/{kid}/revoke"),
+            &admin_token,
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let sessions: Vec<&str> = body["sessions"]
@@ -192,14 +219,23 @@ async fn revoking_a_compromised_key_kills_its_tokens_at_once() {
 
     let (status, body) = server.get_with("/v1/auth/session", token).await;
     assert_eq!(status, 401);
-    assert!(body["message"].as_str().unwrap().contains("revoked_key"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("revoked_key"),
+        "{body}"
+    );
     // The admin token was signed by the same key: it died too.
-    assert_eq!(server.get_with("/v1/auth/session", &admin_token).await.0, 401);
+    assert_eq!(
+        server.get_with("/v1/auth/session", &admin_token).await.0,
+        401
+    );
 
     let fresh = server.login("kim@example.com", PASSWORD).await;
     let fresh_token = fresh["access_token"].as_str().unwrap();
     assert_eq!(jwt_parts(fresh_token).0["kid"], replacement.as_str());
-    assert_eq!(server.get_with("/v1/auth/session", fresh_token).await.0, 200);
+    assert_eq!(
+        server.get_with("/v1/auth/session", fresh_token).await.0,
+        200
+    );
     let jwks = reqwest::get(server.url("/.well-known/jwks.json"))
         .await
         .unwrap()
@@ -210,10 +246,12 @@ async fn revoking_a_compromised_key_kills_its_tokens_at_once() {
     let events = server.wait_for_events(|events| events.iter().any(|e| e["kind"] == "key.revoked"));
     let revoked = events.iter().find(|e| e["kind"] == "key.revoked").unwrap();
     assert_eq!(revoked["kid"], kid.as_str());
-    assert!(revoked["detail"]["sessions"]
-        .as_str()
-        .unwrap()
-        .contains(pair["session_id"].as_str().unwrap()));
+    assert!(
+        revoked["detail"]["sessions"]
+            .as_str()
+            .unwrap()
+            .contains(pair["session_id"].as_str().unwrap())
+    );
 }
 
 #[tokio::test]
@@ -230,7 +268,10 @@ async fn refresh_tokens_are_single_use_and_reuse_revokes_the_session() {
     assert_ne!(second["refresh_token"], first["refresh_token"]);
     assert_eq!(second["session_id"], first["session_id"]);
     let second_access = second["access_token"].as_str().unwrap();
-    assert_eq!(server.get_with("/v1/auth/session", second_access).await.0, 200);
+    assert_eq!(
+        server.get_with("/v1/auth/session", second_access).await.0,
+        200
+    );
 
     // Replaying the spent refresh token: refused, and the whole session dies.
     let (status, body) = server
@@ -240,14 +281,22 @@ async fn refresh_tokens_are_single_use_and_reuse_revokes_the_session() {
     assert_eq!(body["error"], "invalid_grant");
     let (status, body) = server.get_with("/v1/auth/session", second_access).await;
     assert_eq!(status, 401);
-    assert!(body["message"].as_str().unwrap().contains("session_revoked"));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("session_revoked")
+    );
     let (status, _) = server
         .post_json(
             "/v1/auth/refresh",
             json!({ "refresh_token": second["refresh_token"] }),
         )
         .await;
-    assert_eq!(status, 401, "the newest refresh token of a revoked session must fail too");
+    assert_eq!(
+        status, 401,
+        "the newest refresh token of a revoked session must fail too"
+    );
     server.wait_for_events(|events| events.iter().any(|e| e["kind"] == "auth.refresh_reused"));
 }
 
@@ -339,7 +388,10 @@ async fn an_independent_jwt_library_verifies_haechi_tokens_from_the_jwks() {
         .expect("python3 must be installed (.ci/run installs PyJWT)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "PyJWT refused the token: {stdout}{stderr}");
+    assert!(
+        output.status.success(),
+        "PyJWT refused the token: {stdout}{stderr}"
+    );
     let verified: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(verified["sid"], pair["session_id"]);
 }
@@ -374,8 +426,12 @@ async fn no_private_key_or_password_is_ever_written_in_plaintext() {
     let mut needles: Vec<Vec<u8>> = vec![
         seed.to_vec(),
         der.as_bytes().to_vec(),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(seed).into_bytes(),
-        base64::engine::general_purpose::STANDARD.encode(seed).into_bytes(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(seed)
+            .into_bytes(),
+        base64::engine::general_purpose::STANDARD
+            .encode(seed)
+            .into_bytes(),
         hex::encode(seed).into_bytes(),
         pem.as_bytes().to_vec(),
         admin.1.clone().into_bytes(),
@@ -396,7 +452,10 @@ async fn no_private_key_or_password_is_ever_written_in_plaintext() {
         }
     }
     for needle in &needles {
-        assert!(!contains(log.as_bytes(), needle), "the server log contains a secret");
+        assert!(
+            !contains(log.as_bytes(), needle),
+            "the server log contains a secret"
+        );
     }
 }
 
@@ -428,12 +487,18 @@ async fn sigterm_shuts_down_gracefully_and_key_commands_wait_for_the_server() {
     let instance = Instance::new();
     let server = instance.serve();
     let (code, _, stderr) = instance.run(&["keys", "rotate"], None);
-    assert_eq!(code, 2, "key changes behind a running server must be refused");
+    assert_eq!(
+        code, 2,
+        "key changes behind a running server must be refused"
+    );
     assert!(stderr.contains("admin API"), "{stderr}");
     assert_eq!(server.terminate(), Some(0));
     let (code, stdout, stderr) = instance.run(&["keys", "list"], None);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("active") && stdout.contains("pending"), "{stdout}");
+    assert!(
+        stdout.contains("active") && stdout.contains("pending"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
@@ -471,5 +536,10 @@ async fn metrics_and_health_endpoints_answer() {
         .await
         .unwrap();
     assert_eq!(metadata["issuer"], server.base.as_str());
-    assert!(metadata["jwks_uri"].as_str().unwrap().ends_with("/.well-known/jwks.json"));
+    assert!(
+        metadata["jwks_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/.well-known/jwks.json")
+    );
 }

@@ -23,7 +23,13 @@ pub fn admin(action: AdminAction, config: &Config) -> anyhow::Result<Outcome> {
         let runtime = Runtime::open(config).await?;
         let credential = runtime
             .authority
-            .create_client(ClientKind::Admin, &name, &[], &operator(), &RequestContext::local())
+            .create_client(
+                ClientKind::Admin,
+                &name,
+                &[],
+                &operator(),
+                &RequestContext::local(),
+            )
             .await?;
         print_credential(&credential);
         runtime.store.close().await;
@@ -89,7 +95,9 @@ pub fn customers(action: CustomersAction, config: &Config) -> anyhow::Result<Out
     let password = if password_stdin {
         let mut line = Zeroizing::new(String::new());
         std::io::stdin().lock().read_line(&mut line)?;
-        Some(Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_string()))
+        Some(Zeroizing::new(
+            line.trim_end_matches(['\r', '\n']).to_string(),
+        ))
     } else {
         None
     };

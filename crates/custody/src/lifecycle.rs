@@ -236,7 +236,10 @@ mod tests {
     #[test]
     fn only_pending_keys_activate_and_only_active_keys_retire() {
         let mut key = record();
-        assert!(key.start_retiring(Timestamp::EPOCH, Duration::ZERO).is_err());
+        assert!(
+            key.start_retiring(Timestamp::EPOCH, Duration::ZERO)
+                .is_err()
+        );
         key.activate(Timestamp::EPOCH).unwrap();
         assert!(key.activate(Timestamp::EPOCH).is_err());
     }

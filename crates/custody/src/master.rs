@@ -56,9 +56,10 @@ impl MasterKey {
                 .map(Zeroizing::new)
                 .ok_or_else(|| Error::MasterKeyFormat("neither hex nor base64".into()))?
         };
-        let bytes: [u8; 32] = decoded.as_slice().try_into().map_err(|_| {
-            Error::MasterKeyFormat(format!("decoded to {} bytes", decoded.len()))
-        })?;
+        let bytes: [u8; 32] = decoded
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::MasterKeyFormat(format!("decoded to {} bytes", decoded.len())))?;
         Ok(MasterKey::from_bytes(bytes))
     }
 
@@ -239,7 +240,9 @@ impl WrappedSecret {
         if version != WRAP_FORMAT_VERSION {
             return Err(Error::WrappedFormat("unknown version"));
         }
-        let (&id_len, rest) = rest.split_first().ok_or(Error::WrappedFormat("truncated"))?;
+        let (&id_len, rest) = rest
+            .split_first()
+            .ok_or(Error::WrappedFormat("truncated"))?;
         let id_len = usize::from(id_len);
         if rest.len() < id_len + NONCE_LEN + 16 {
             return Err(Error::WrappedFormat("truncated"));
@@ -276,7 +279,10 @@ mod tests {
         let hex_text = key.to_hex();
         assert_eq!(MasterKey::parse(&hex_text).unwrap().id(), key.id());
         let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
-        assert_eq!(MasterKey::parse(&format!("{b64}\n")).unwrap().id(), key.id());
+        assert_eq!(
+            MasterKey::parse(&format!("{b64}\n")).unwrap().id(),
+            key.id()
+        );
         for bad in ["", "abc", &"00".repeat(31), "not base64 at all!"] {
             assert!(MasterKey::parse(bad).is_err(), "{bad:?} should be refused");
         }
@@ -308,9 +314,10 @@ mod tests {
         ));
         let mut tampered = sealed.clone();
         tampered.ciphertext[0] ^= 1;
-        assert!(key
-            .unwrap(&SecretContext::customer_data_key("a"), &tampered)
-            .is_err());
+        assert!(
+            key.unwrap(&SecretContext::customer_data_key("a"), &tampered)
+                .is_err()
+        );
     }
 
     #[test]

@@ -318,7 +318,10 @@ impl PublicKey {
         let mut jwk = self.jwk.clone();
         if let Value::Object(members) = &mut jwk {
             members.insert("kid".into(), Value::String(kid.to_string()));
-            members.insert("alg".into(), Value::String(self.algorithm.jws_name().into()));
+            members.insert(
+                "alg".into(),
+                Value::String(self.algorithm.jws_name().into()),
+            );
             members.insert("use".into(), Value::String("sig".into()));
         }
         jwk
@@ -379,7 +382,10 @@ mod tests {
             let key = SigningKeyMaterial::generate(algorithm, &OsRandom);
             let der = key.to_pkcs8_der().unwrap();
             let back = SigningKeyMaterial::from_pkcs8_der(&der).unwrap();
-            assert_eq!(back.public_key().thumbprint(), key.public_key().thumbprint());
+            assert_eq!(
+                back.public_key().thumbprint(),
+                key.public_key().thumbprint()
+            );
         }
     }
 
@@ -392,7 +398,10 @@ mod tests {
         };
         let pem = ed.to_pkcs8_pem(Default::default()).unwrap();
         let imported = SigningKeyMaterial::import(&pem).unwrap();
-        assert_eq!(imported.public_key().thumbprint(), key.public_key().thumbprint());
+        assert_eq!(
+            imported.public_key().thumbprint(),
+            key.public_key().thumbprint()
+        );
 
         let jwk = json!({
             "kty": "OKP", "crv": "Ed25519",
@@ -400,7 +409,10 @@ mod tests {
             "x": URL_SAFE_NO_PAD.encode(ed.verifying_key().as_bytes()),
         });
         let imported = SigningKeyMaterial::import(&jwk.to_string()).unwrap();
-        assert_eq!(imported.public_key().thumbprint(), key.public_key().thumbprint());
+        assert_eq!(
+            imported.public_key().thumbprint(),
+            key.public_key().thumbprint()
+        );
 
         let p256 = p256::SecretKey::random(&mut rand_core::OsRng);
         let sec1 = p256.to_sec1_pem(Default::default()).unwrap();
@@ -427,16 +439,23 @@ mod tests {
             "{not json".to_string(),
             mismatched.to_string(),
         ] {
-            assert!(SigningKeyMaterial::import(&bad).is_err(), "{bad} should be refused");
+            assert!(
+                SigningKeyMaterial::import(&bad).is_err(),
+                "{bad} should be refused"
+            );
         }
     }
 
     #[test]
     fn thumbprint_matches_rfc_7638_example_shape() {
         // RFC 8037 appendix A.3: the thumbprint of the example Ed25519 key.
-        let jwk = json!({"crv":"Ed25519","kty":"OKP","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        let jwk =
+            json!({"crv":"Ed25519","kty":"OKP","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
         let public = PublicKey::from_jwk(SigningAlgorithm::EdDsa, &jwk).unwrap();
-        assert_eq!(public.thumbprint(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        assert_eq!(
+            public.thumbprint(),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
     }
 
     #[test]

@@ -464,7 +464,12 @@ mod tests {
 
     #[test]
     fn principals_parse_and_print() {
-        for text in ["customer:c_01", "service:shipping", "admin:kim", "anonymous"] {
+        for text in [
+            "customer:c_01",
+            "service:shipping",
+            "admin:kim",
+            "anonymous",
+        ] {
             let principal: Principal = text.parse().unwrap();
             assert_eq!(principal.to_string(), text);
         }

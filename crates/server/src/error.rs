@@ -93,10 +93,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "error": self.code, "message": self.message }));
         let mut response = (self.status, body).into_response();
-        if let Some(seconds) = self.retry_after_secs {
-            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+        if let Some(seconds) = self.retry_after_secs
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         if self.bearer_challenge {
             let challenge = format!(
@@ -149,9 +149,11 @@ impl From<haechi_token::Error> for ApiError {
                 AuthFailure::InvalidRefreshToken | AuthFailure::RefreshTokenReused => {
                     ApiError::unauthorized("invalid_grant", failure.to_string())
                 }
-                AuthFailure::InvalidScope(_) => {
-                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_scope", failure.to_string())
-                }
+                AuthFailure::InvalidScope(_) => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    failure.to_string(),
+                ),
                 AuthFailure::Suspended => ApiError::forbidden(failure.to_string()),
                 other => ApiError::unauthorized("unauthorized", other.to_string()),
             },

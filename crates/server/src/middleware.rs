@@ -25,15 +25,17 @@ pub(crate) fn apply(router: Router, state: &AppState) -> Router {
             .layer(middleware::from_fn(move |request: Request, next: Next| {
                 limit_headers(request, next, header_limit)
             }))
-            .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
-                tracing::error!("a request handler panicked");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
-                .into_response()
-            }))
+            .layer(CatchPanicLayer::custom(
+                |_panic: Box<dyn std::any::Any + Send>| {
+                    tracing::error!("a request handler panicked");
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "internal error",
+                    )
+                    .into_response()
+                },
+            ))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(SetRequestIdLayer::x_request_id(SequentialRequestId::new()))
     }

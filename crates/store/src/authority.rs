@@ -239,11 +239,12 @@ impl AuthorityStore for SqliteStore {
     }
 
     async fn live_sessions(&self, now: Timestamp) -> Result<Vec<SessionRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM sessions WHERE expires_at > ? AND revoked_at IS NULL")
-            .bind(micros(now))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+        let rows =
+            sqlx::query("SELECT * FROM sessions WHERE expires_at > ? AND revoked_at IS NULL")
+                .bind(micros(now))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
         rows.iter().map(session_record).collect()
     }
 
@@ -364,7 +365,11 @@ impl AuthorityStore for SqliteStore {
         .transpose()
     }
 
-    async fn spend_refresh(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<bool, StoreError> {
+    async fn spend_refresh(
+        &self,
+        token_hash: &[u8; 32],
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
         // One conditional UPDATE is the compare-and-set: of two concurrent exchanges of the
         // same token, exactly one changes a row.
         let changed = sqlx::query(

@@ -375,7 +375,12 @@ impl TokenAuthority {
 
     /// A signed token with no ledger row is a forgery, unless it expired so long ago that its
     /// row would have been pruned anyway.
-    fn forged_or_expired(&self, claims: &Claims, now: Timestamp, otherwise: Rejection) -> Rejection {
+    fn forged_or_expired(
+        &self,
+        claims: &Claims,
+        now: Timestamp,
+        otherwise: Rejection,
+    ) -> Rejection {
         if Timestamp::from_secs(claims.exp) < now.minus(LEDGER_RETENTION) {
             Rejection::Expired
         } else if otherwise == Rejection::Forged {
@@ -525,7 +530,10 @@ impl TokenAuthority {
 
     async fn issue_refresh_token(&self, sid: &str) -> Result<String, Error> {
         let now = self.clock.now();
-        let token = format!("{REFRESH_PREFIX}{}", URL_SAFE_NO_PAD.encode(self.random.bytes32()));
+        let token = format!(
+            "{REFRESH_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(self.random.bytes32())
+        );
         let record = RefreshRecord {
             token_hash: Sha256::digest(token.as_bytes()).into(),
             sid: sid.to_string(),
@@ -568,7 +576,9 @@ impl TokenAuthority {
             self.source_attempts.lock().record(ip, now);
         }
         let account = self.store.account_by_login(&login_hash).await?;
-        let stored_hash = account.as_ref().and_then(|account| account.password_hash.clone());
+        let stored_hash = account
+            .as_ref()
+            .and_then(|account| account.password_hash.clone());
         let matches = password::verify_password(
             self.password_params,
             password,
@@ -618,11 +628,9 @@ impl TokenAuthority {
         ip: Option<IpAddr>,
         now: Timestamp,
     ) -> Option<Duration> {
-        if let Some(ip) = ip {
-            if let Allowance::Limited { retry_after } = self.source_attempts.lock().check(&ip, now)
-            {
-                return Some(retry_after);
-            }
+        let source = ip.map(|ip| self.source_attempts.lock().check(&ip, now));
+        if let Some(Allowance::Limited { retry_after }) = source {
+            return Some(retry_after);
         }
         match self.account_failures.lock().check(login_hash, now) {
             Allowance::Limited { retry_after } => Some(retry_after),
@@ -685,7 +693,8 @@ impl TokenAuthority {
             return Err(AuthFailure::InvalidRefreshToken.into());
         };
         if record.spent_at.is_some() || !self.store.spend_refresh(&token_hash, now).await? {
-            self.revoke_session_inner(&record.sid, "refresh_reuse").await?;
+            self.revoke_session_inner(&record.sid, "refresh_reuse")
+                .await?;
             self.emit(
                 SecurityEvent::new(now, EventKind::RefreshReused, session.principal.clone())
                     .context(context)
@@ -698,7 +707,8 @@ impl TokenAuthority {
             return Err(AuthFailure::RefreshTokenReused.into());
         }
         if !session.is_live(now) || record.expires_at <= now {
-            self.emit(refused("session_revoked").sid(&record.sid)).await?;
+            self.emit(refused("session_revoked").sid(&record.sid))
+                .await?;
             return Err(AuthFailure::InvalidRefreshToken.into());
         }
         self.emit(
@@ -723,7 +733,11 @@ impl TokenAuthority {
     }
 
     /// Ends the session of `token`: every token of it stops working at once.
-    pub async fn logout(&self, token: &VerifiedToken, context: &RequestContext) -> Result<(), Error> {
+    pub async fn logout(
+        &self,
+        token: &VerifiedToken,
+        context: &RequestContext,
+    ) -> Result<(), Error> {
         self.revoke_session_inner(&token.sid, "logout").await?;
         self.emit(
             SecurityEvent::new(self.clock.now(), EventKind::Logout, token.principal.clone())
@@ -793,20 +807,19 @@ impl TokenAuthority {
             }
             return Ok(());
         }
-        if let Some(entry) = self.store.issued(&token_hash).await? {
-            if is_admin || &entry.principal == caller {
-                self.store.revoke_issued(&token_hash, now).await?;
-                self.ledger.revoke_token(&token_hash);
-                self.emit(
-                    SecurityEvent::new(now, EventKind::TokenRevoked, caller.clone())
-                        .context(context)
-                        .sid(&entry.sid)
-                        .jti(&entry.jti)
-                        .kid(&entry.kid)
-                        .reason("access_token_revoked"),
-                )
-                .await?;
-            }
+        let entry = self.store.issued(&token_hash).await?;
+        if let Some(entry) = entry.filter(|entry| is_admin || &entry.principal == caller) {
+            self.store.revoke_issued(&token_hash, now).await?;
+            self.ledger.revoke_token(&token_hash);
+            self.emit(
+                SecurityEvent::new(now, EventKind::TokenRevoked, caller.clone())
+                    .context(context)
+                    .sid(&entry.sid)
+                    .jti(&entry.jti)
+                    .kid(&entry.kid)
+                    .reason("access_token_revoked"),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -865,7 +878,9 @@ impl TokenAuthority {
                 let mut granted = Vec::new();
                 for scope in requested.split_whitespace() {
                     if !client.scopes.iter().any(|held| held == scope) {
-                        return Err(AuthFailure::InvalidScope(scope.chars().take(64).collect()).into());
+                        return Err(
+                            AuthFailure::InvalidScope(scope.chars().take(64).collect()).into()
+                        );
                     }
                     granted.push(scope.to_string());
                 }
@@ -943,17 +958,24 @@ impl TokenAuthority {
             password_hash,
             created_at: self.clock.now(),
         };
-        self.store.insert_account(&record).await.map_err(|error| match error {
-            StoreError::Conflict(_) => {
-                Error::Conflict("a customer with this e-mail, phone or id exists".into())
-            }
-            other => Error::Store(other),
-        })?;
+        self.store
+            .insert_account(&record)
+            .await
+            .map_err(|error| match error {
+                StoreError::Conflict(_) => {
+                    Error::Conflict("a customer with this e-mail, phone or id exists".into())
+                }
+                other => Error::Store(other),
+            })?;
         self.emit(
-            SecurityEvent::new(self.clock.now(), EventKind::AdminPrincipalCreated, actor.clone())
-                .context(context)
-                .customer(&customer_id)
-                .detail("created", "customer_account"),
+            SecurityEvent::new(
+                self.clock.now(),
+                EventKind::AdminPrincipalCreated,
+                actor.clone(),
+            )
+            .context(context)
+            .customer(&customer_id)
+            .detail("created", "customer_account"),
         )
         .await?;
         Ok(customer_id)
@@ -1003,14 +1025,21 @@ impl TokenAuthority {
             created_at: self.clock.now(),
             suspended_at: None,
         };
-        self.store.insert_client(&record).await.map_err(|error| match error {
-            StoreError::Conflict(_) => Error::Conflict(format!("{client_id} already exists")),
-            other => Error::Store(other),
-        })?;
+        self.store
+            .insert_client(&record)
+            .await
+            .map_err(|error| match error {
+                StoreError::Conflict(_) => Error::Conflict(format!("{client_id} already exists")),
+                other => Error::Store(other),
+            })?;
         self.emit(
-            SecurityEvent::new(self.clock.now(), EventKind::AdminPrincipalCreated, actor.clone())
-                .context(context)
-                .detail("created", principal.to_string()),
+            SecurityEvent::new(
+                self.clock.now(),
+                EventKind::AdminPrincipalCreated,
+                actor.clone(),
+            )
+            .context(context)
+            .detail("created", principal.to_string()),
         )
         .await?;
         Ok(ClientCredential {
@@ -1039,7 +1068,11 @@ impl TokenAuthority {
                     .map_err(|error| Error::Invalid(error.to_string()))?,
             ),
         };
-        Ok(keyed_hash(&self.login_index_key, label, normalised.as_bytes()))
+        Ok(keyed_hash(
+            &self.login_index_key,
+            label,
+            normalised.as_bytes(),
+        ))
     }
 
     fn client_secret_hash(&self, secret: &str) -> [u8; 32] {
@@ -1079,13 +1112,20 @@ impl TokenAuthority {
             if !record.may_verify(now) {
                 record.retire(now)?;
                 self.save_key_record(&record).await?;
-                self.emit_key_event(EventKind::KeyRetired, &record.kid, &actor, &context, "window_closed")
-                    .await?;
+                self.emit_key_event(
+                    EventKind::KeyRetired,
+                    &record.kid,
+                    &actor,
+                    &context,
+                    "window_closed",
+                )
+                .await?;
             }
         }
         let has_active = !self.keys.read().in_state(KeyState::Active).is_empty();
         if !has_active {
-            self.promote_pending(&actor, &context, "no_active_key").await?;
+            self.promote_pending(&actor, &context, "no_active_key")
+                .await?;
         }
         self.ensure_pending(&actor, &context).await?;
         let due = self
@@ -1144,7 +1184,12 @@ impl TokenAuthority {
         context: &RequestContext,
         reason: &str,
     ) -> Result<KeyRecord, Error> {
-        let pending = self.keys.read().in_state(KeyState::Pending).into_iter().next();
+        let pending = self
+            .keys
+            .read()
+            .in_state(KeyState::Pending)
+            .into_iter()
+            .next();
         let mut record = match pending {
             Some(record) => record,
             None => self.generate_key(actor, context).await?,
@@ -1156,7 +1201,11 @@ impl TokenAuthority {
         Ok(record)
     }
 
-    async fn ensure_pending(&self, actor: &Principal, context: &RequestContext) -> Result<(), Error> {
+    async fn ensure_pending(
+        &self,
+        actor: &Principal,
+        context: &RequestContext,
+    ) -> Result<(), Error> {
         if self.keys.read().in_state(KeyState::Pending).is_empty() {
             self.generate_key(actor, context).await?;
         }
@@ -1172,8 +1221,14 @@ impl TokenAuthority {
         let record = self
             .take_into_custody(material, KeyOrigin::Generated)
             .await?;
-        self.emit_key_event(EventKind::KeyGenerated, &record.kid, actor, context, "generated")
-            .await?;
+        self.emit_key_event(
+            EventKind::KeyGenerated,
+            &record.kid,
+            actor,
+            context,
+            "generated",
+        )
+        .await?;
         Ok(record)
     }
 
@@ -1288,9 +1343,17 @@ impl TokenAuthority {
             pending.retire(self.clock.now())?;
             self.save_key_record(&pending).await?;
         }
-        let record = self.take_into_custody(material, KeyOrigin::Imported).await?;
-        self.emit_key_event(EventKind::KeyImported, &record.kid, actor, context, "import")
+        let record = self
+            .take_into_custody(material, KeyOrigin::Imported)
             .await?;
+        self.emit_key_event(
+            EventKind::KeyImported,
+            &record.kid,
+            actor,
+            context,
+            "import",
+        )
+        .await?;
         if activate {
             return self.rotate_locked(actor, context, "import").await;
         }
@@ -1338,7 +1401,8 @@ fn load_key(master_key: &MasterKey, stored: StoredKey) -> Result<KeyEntry, Error
     let private = match stored.record.state {
         KeyState::Pending | KeyState::Active => {
             let wrapped = WrappedSecret::from_bytes(&stored.wrapped_private_key)?;
-            let der = master_key.unwrap(&SecretContext::signing_key(&stored.record.kid), &wrapped)?;
+            let der =
+                master_key.unwrap(&SecretContext::signing_key(&stored.record.kid), &wrapped)?;
             Some(Arc::new(SigningKeyMaterial::from_pkcs8_der(&der)?))
         }
         _ => None,
@@ -1363,7 +1427,9 @@ pub(crate) async fn named_secret(
         None => {
             let fresh = Zeroizing::new(random.bytes32());
             let wrapped = master_key.wrap(&context, fresh.as_slice(), random)?;
-            store.insert_secret_if_absent(name, &wrapped.to_bytes()).await?
+            store
+                .insert_secret_if_absent(name, &wrapped.to_bytes())
+                .await?
         }
     };
     let plaintext = master_key.unwrap(&context, &WrappedSecret::from_bytes(&stored)?)?;

@@ -167,7 +167,10 @@ mod tests {
         let presented = Presented::parse(&token).unwrap();
         assert_eq!(presented.alg, "EdDSA");
         assert_eq!(presented.kid, "kid1");
-        assert!(key.public_key().verify(presented.signing_input.as_bytes(), presented.signature));
+        assert!(
+            key.public_key()
+                .verify(presented.signing_input.as_bytes(), presented.signature)
+        );
         assert_eq!(presented.claims().unwrap(), claims());
     }
 
@@ -183,14 +186,27 @@ mod tests {
             ("a.b".to_string(), Rejection::Malformed),
             ("a.b.c.d".to_string(), Rejection::Malformed),
             ("!!!.b.c".to_string(), Rejection::Malformed),
-            (format!("{none_header}.{body}."), Rejection::UnsupportedAlgorithm),
-            (format!("{hs_header}.{body}.c2ln"), Rejection::UnsupportedAlgorithm),
-            (format!("{crit_header}.{body}.c2ln"), Rejection::UnsupportedAlgorithm),
+            (
+                format!("{none_header}.{body}."),
+                Rejection::UnsupportedAlgorithm,
+            ),
+            (
+                format!("{hs_header}.{body}.c2ln"),
+                Rejection::UnsupportedAlgorithm,
+            ),
+            (
+                format!("{crit_header}.{body}.c2ln"),
+                Rejection::UnsupportedAlgorithm,
+            ),
             (format!("{no_kid}.{body}.c2ln"), Rejection::Malformed),
             ("x".repeat(MAX_TOKEN_LEN + 1), Rejection::Malformed),
         ];
         for (token, expected) in cases {
-            assert_eq!(Presented::parse(&token).unwrap_err(), expected, "{token:.40}");
+            assert_eq!(
+                Presented::parse(&token).unwrap_err(),
+                expected,
+                "{token:.40}"
+            );
         }
     }
 

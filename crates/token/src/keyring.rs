@@ -45,7 +45,12 @@ impl KeyRing {
     pub fn active(&self) -> Option<(&KeyRecord, Arc<SigningKeyMaterial>)> {
         self.entries.values().find_map(|entry| {
             (entry.record.state == KeyState::Active)
-                .then(|| entry.private.clone().map(|private| (&entry.record, private)))
+                .then(|| {
+                    entry
+                        .private
+                        .clone()
+                        .map(|private| (&entry.record, private))
+                })
                 .flatten()
         })
     }

@@ -38,11 +38,7 @@ impl LiveToken {
             sid: entry.sid.clone(),
             kid: entry.kid.clone(),
             principal: entry.principal.clone(),
-            scopes: entry
-                .scope
-                .split_whitespace()
-                .map(str::to_string)
-                .collect(),
+            scopes: entry.scope.split_whitespace().map(str::to_string).collect(),
             expires_at: entry.expires_at,
             revoked: AtomicBool::new(entry.revoked_at.is_some()),
             signature_checked: AtomicBool::new(signature_checked),

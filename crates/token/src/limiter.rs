@@ -103,7 +103,10 @@ mod tests {
             assert_eq!(counter.check(&"a", at(second)), Allowance::Allowed);
             counter.record("a", at(second));
         }
-        assert!(matches!(counter.check(&"a", at(10)), Allowance::Limited { .. }));
+        assert!(matches!(
+            counter.check(&"a", at(10)),
+            Allowance::Limited { .. }
+        ));
         assert_eq!(counter.check(&"b", at(10)), Allowance::Allowed);
         assert_eq!(counter.check(&"a", at(61)), Allowance::Allowed);
     }
@@ -114,7 +117,10 @@ mod tests {
         let now = Timestamp::from_secs(0);
         counter.record("a", now);
         counter.record("b", now);
-        assert!(matches!(counter.check(&"c", now), Allowance::Limited { .. }));
+        assert!(matches!(
+            counter.check(&"c", now),
+            Allowance::Limited { .. }
+        ));
         assert_eq!(
             counter.check(&"c", Timestamp::from_secs(120)),
             Allowance::Allowed

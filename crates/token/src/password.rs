@@ -44,7 +44,8 @@ pub(crate) async fn hash_password(
     salt: [u8; 16],
 ) -> Result<String, Error> {
     tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&salt).map_err(|error| Error::Hashing(error.to_string()))?;
+        let salt =
+            SaltString::encode_b64(&salt).map_err(|error| Error::Hashing(error.to_string()))?;
         params
             .argon2()?
             .hash_password(password.as_bytes(), &salt)
@@ -97,9 +98,31 @@ mod tests {
             .unwrap();
         assert!(hash.starts_with("$argon2id$"));
         let decoy = hash.clone();
-        assert!(verify_password(cheap(), Zeroizing::new("correct horse".into()), Some(hash.clone()), decoy.clone()).await.unwrap());
-        assert!(!verify_password(cheap(), Zeroizing::new("wrong".into()), Some(hash), decoy.clone()).await.unwrap());
+        assert!(
+            verify_password(
+                cheap(),
+                Zeroizing::new("correct horse".into()),
+                Some(hash.clone()),
+                decoy.clone()
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            !verify_password(
+                cheap(),
+                Zeroizing::new("wrong".into()),
+                Some(hash),
+                decoy.clone()
+            )
+            .await
+            .unwrap()
+        );
         // An unknown account never verifies, even with the decoy's own password.
-        assert!(!verify_password(cheap(), Zeroizing::new("correct horse".into()), None, decoy).await.unwrap());
+        assert!(
+            !verify_password(cheap(), Zeroizing::new("correct horse".into()), None, decoy)
+                .await
+                .unwrap()
+        );
     }
 }

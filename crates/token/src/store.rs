@@ -115,8 +115,11 @@ pub trait AuthorityStore: Send + Sync + std::fmt::Debug {
     async fn secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Stores a named wrapped secret if none exists; returns the one stored (an existing one
     /// wins, so two processes starting together agree on one secret).
-    async fn insert_secret_if_absent(&self, name: &str, wrapped: &[u8])
-    -> Result<Vec<u8>, StoreError>;
+    async fn insert_secret_if_absent(
+        &self,
+        name: &str,
+        wrapped: &[u8],
+    ) -> Result<Vec<u8>, StoreError>;
 
     /// Adds a session.
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
@@ -137,8 +140,7 @@ pub trait AuthorityStore: Send + Sync + std::fmt::Debug {
     /// The ledger entry of a token hash.
     async fn issued(&self, token_hash: &[u8; 32]) -> Result<Option<LedgerEntry>, StoreError>;
     /// Marks one issued token revoked.
-    async fn revoke_issued(&self, token_hash: &[u8; 32], at: Timestamp)
-    -> Result<(), StoreError>;
+    async fn revoke_issued(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<(), StoreError>;
     /// Ledger entries not yet expired at `now`.
     async fn unexpired_issued(&self, now: Timestamp) -> Result<Vec<LedgerEntry>, StoreError>;
     /// Ids of sessions holding unexpired tokens signed by `kid`.

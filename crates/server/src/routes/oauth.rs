@@ -55,12 +55,21 @@ async fn token(
             };
             state
                 .authority
-                .client_credentials(&client_id, &client_secret, request.scope.as_deref(), &context)
+                .client_credentials(
+                    &client_id,
+                    &client_secret,
+                    request.scope.as_deref(),
+                    &context,
+                )
                 .await?
         }
         "refresh_token" => {
             let refresh_token = request.refresh_token.ok_or_else(|| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "refresh_token is required")
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "refresh_token is required",
+                )
             })?;
             state.authority.refresh(&refresh_token, &context).await?
         }
@@ -116,7 +125,10 @@ impl FromRequestParts<AppState> for OAuthCaller {
 struct TokenParameter {
     token: String,
     #[serde(default)]
-    #[allow(dead_code, reason = "RFC 7009/7662 allow the hint; lookup works without it")]
+    #[allow(
+        dead_code,
+        reason = "RFC 7009/7662 allow the hint; lookup works without it"
+    )]
     token_type_hint: Option<String>,
 }
 
@@ -125,7 +137,10 @@ async fn introspect(
     caller: OAuthCaller,
     OAuthBody(request): OAuthBody<TokenParameter>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if matches!(caller.principal, Principal::Customer(_) | Principal::Anonymous) {
+    if matches!(
+        caller.principal,
+        Principal::Customer(_) | Principal::Anonymous
+    ) {
         return Err(ApiError::forbidden(
             "introspection is for services and administrators",
         ));

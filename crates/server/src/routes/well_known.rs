@@ -24,7 +24,12 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
-    let issuer = state.authority.policy().issuer.trim_end_matches('/').to_string();
+    let issuer = state
+        .authority
+        .policy()
+        .issuer
+        .trim_end_matches('/')
+        .to_string();
     let algorithm = state.authority.policy().algorithm.jws_name();
     axum::Json(json!({
         "issuer": issuer,
