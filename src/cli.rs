@@ -81,6 +81,13 @@ pub enum KeysAction {
         /// The key id.
         kid: String,
     },
+    /// Re-wrap every stored key under a new master key (no data is re-encrypted). Run with
+    /// the server stopped; then start it with the new key.
+    RotateMaster {
+        /// File holding the new master key (64 hex digits or base64 of 32 bytes).
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
     /// Import the signing key of an existing identity provider (PKCS#8/SEC1 PEM or JWK).
     Import {
         /// File holding the private key.
@@ -116,6 +123,27 @@ pub enum ServiceAction {
 
 #[derive(Debug, Subcommand)]
 pub enum CustomersAction {
+    /// Bulk import customers from JSON lines (one record per line, the shape of
+    /// POST /v1/customers). Resumable: a rerun continues after the last committed batch.
+    Import {
+        /// The JSONL file.
+        file: PathBuf,
+        /// Lines per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
+    /// Write realistic generated Korean customers as JSON lines (deterministic by seed).
+    Generate {
+        /// How many.
+        #[arg(long)]
+        count: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Create a customer login account. The password is read from standard input.
     Create {
         /// E-mail to log in with.

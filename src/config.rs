@@ -37,6 +37,18 @@ pub struct Config {
     pub login: LoginSection,
     pub password: PasswordSection,
     pub server: ServerSection,
+    pub vault: VaultSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSection {
+    /// Access-policy file (default: `<data_dir>/policy.toml` when it exists; otherwise every
+    /// service read is denied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_file: Option<PathBuf>,
+    /// Bits kept of each blind-index value (see docs/vault.md for the trade-off).
+    pub blind_index_bits: u32,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -138,6 +150,10 @@ impl Default for Config {
                 max_header_bytes: server.max_header_bytes,
                 dangerous_trust_forwarded_for: server.dangerous_trust_forwarded_for,
             },
+            vault: VaultSection {
+                policy_file: None,
+                blind_index_bits: 24,
+            },
         }
     }
 }
@@ -224,6 +240,17 @@ impl Config {
         self.master_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The policy file in use, if any.
+    pub fn policy_path(&self) -> Option<PathBuf> {
+        match &self.vault.policy_file {
+            Some(path) => Some(path.clone()),
+            None => {
+                let default = self.data_dir.join("policy.toml");
+                default.exists().then_some(default)
+            }
+        }
     }
 
     /// The database file.

@@ -10,6 +10,7 @@ use haechi_custody::{MasterKey, OsRandom};
 use haechi_events::{EventSink, SystemClock, TracingSink};
 use haechi_store::SqliteStore;
 use haechi_token::{AuthorityParts, TokenAuthority};
+use haechi_vault::{BlindIndexer, Policy, Vault, VaultParts};
 
 use crate::config::{Config, is_group_or_world_readable};
 
@@ -17,7 +18,9 @@ use crate::config::{Config, is_group_or_world_readable};
 pub struct Runtime {
     pub store: Arc<SqliteStore>,
     pub authority: Arc<TokenAuthority>,
+    pub vault: Arc<Vault>,
     pub events: Arc<dyn EventSink>,
+    pub master_key: Arc<MasterKey>,
 }
 
 impl Runtime {
@@ -35,9 +38,10 @@ impl Runtime {
                 .with_context(|| format!("cannot open {}", config.database_path().display()))?,
         );
         let events: Arc<dyn EventSink> = Arc::new(TracingSink);
+        let policy = load_policy(config)?;
         let authority = TokenAuthority::open(AuthorityParts {
             store: store.clone(),
-            master_key,
+            master_key: master_key.clone(),
             clock: Arc::new(SystemClock),
             events: events.clone(),
             random: Arc::new(OsRandom),
@@ -46,12 +50,45 @@ impl Runtime {
         })
         .await
         .context("cannot open the token authority")?;
+        let authority = Arc::new(authority);
+        let index_key = authority
+            .named_secret(BLIND_INDEX_SECRET)
+            .await
+            .context("cannot open the blind-index key")?;
+        let vault = Vault::new(VaultParts {
+            store: store.clone(),
+            authority: authority.clone(),
+            master_key: master_key.clone(),
+            clock: Arc::new(SystemClock),
+            events: events.clone(),
+            random: Arc::new(OsRandom),
+            policy,
+            indexer: BlindIndexer::new(index_key, config.vault.blind_index_bits),
+        });
         Ok(Runtime {
             store,
-            authority: Arc::new(authority),
+            authority,
+            vault: Arc::new(vault),
             events,
+            master_key,
         })
     }
+}
+
+/// Name of the wrapped secret that keys the vault's blind indexes (apart from every
+/// encryption key).
+const BLIND_INDEX_SECRET: &str = "blind-index-key";
+
+/// The access policy: the configured file, or deny-all when there is none. A file that does
+/// not parse stops startup with its line and problem.
+fn load_policy(config: &Config) -> anyhow::Result<Policy> {
+    let Some(path) = config.policy_path() else {
+        tracing::info!("no access policy file: every service read is denied until one is set");
+        return Ok(Policy::default());
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read policy file {}", path.display()))?;
+    Ok(Policy::parse(&text, &path.display().to_string())?)
 }
 
 /// The master key from `HAECHI_MASTER_KEY`, else the key file, else a new key written to the

@@ -59,6 +59,9 @@ pub fn run(action: KeysAction, config: &Config) -> anyhow::Result<Outcome> {
                     println!("{active} is now the active signing key");
                 }
             }
+            KeysAction::RotateMaster { new_key_file } => {
+                rotate_master(&runtime, config, &new_key_file).await?;
+            }
             KeysAction::Import { file, pending } => {
                 let text = zeroize::Zeroizing::new(
                     std::fs::read_to_string(&file)
@@ -78,4 +81,69 @@ pub fn run(action: KeysAction, config: &Config) -> anyhow::Result<Outcome> {
         runtime.store.close().await;
         Ok(Outcome::Clean)
     })?
+}
+
+/// Re-wraps every data key, signing key and named secret under the new master key, with a
+/// progress bar; then installs the new key if the old one was the generated key file.
+async fn rotate_master(
+    runtime: &Runtime,
+    config: &Config,
+    new_key_file: &std::path::Path,
+) -> anyhow::Result<()> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(new_key_file)
+            .with_context(|| format!("cannot read {}", new_key_file.display()))?,
+    );
+    let next = haechi_custody::MasterKey::parse(&text).context("new master key")?;
+    if next.id() == runtime.master_key.id() {
+        anyhow::bail!("the new master key is the one already in use");
+    }
+    let total = runtime.vault.customer_count().await?;
+    let progress = indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template(
+            "re-wrapping data keys {wide_bar} {pos}/{len} {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let data_keys = runtime
+        .vault
+        .rewrap_data_keys(&next, |done, _| progress.set_position(done))
+        .await?;
+    progress.finish_and_clear();
+    let others = runtime.authority.rewrap_under(&next).await?;
+    runtime
+        .authority
+        .record_master_rotation(&next, &operator(), &RequestContext::local())
+        .await?;
+    println!(
+        "re-wrapped {data_keys} customer data keys and {others} signing keys and secrets under {} \
+         (no field was re-encrypted)",
+        next.id()
+    );
+    let generated = config.master_key.is_none() && config.master_key_file.is_none();
+    if generated {
+        let path = config.master_key_path();
+        let staging = path.with_extension("key.new");
+        {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&staging)?;
+            file.write_all(next.to_hex().as_bytes())?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+        }
+        std::fs::rename(&staging, &path)?;
+        println!("installed the new master key at {}", path.display());
+    } else {
+        println!(
+            "now start Haechi with the new master key (HAECHI_MASTER_KEY or master_key_file); \
+             the old key opens nothing any more"
+        );
+    }
+    Ok(())
 }

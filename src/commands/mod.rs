@@ -1,6 +1,7 @@
 //! One function per subcommand.
 
 mod config;
+mod import;
 mod keys;
 mod principals;
 mod serve;

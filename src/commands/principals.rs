@@ -87,11 +87,19 @@ fn print_credential(credential: &haechi_token::ClientCredential) {
 
 pub fn customers(action: CustomersAction, config: &Config) -> anyhow::Result<Outcome> {
     init_quiet_logging();
-    let CustomersAction::Create {
-        email,
-        phone,
-        password_stdin,
-    } = action;
+    let (email, phone, password_stdin) = match action {
+        CustomersAction::Create {
+            email,
+            phone,
+            password_stdin,
+        } => (email, phone, password_stdin),
+        CustomersAction::Import { file, batch } => {
+            return crate::commands::import::run(&file, batch, config);
+        }
+        CustomersAction::Generate { count, seed, out } => {
+            return crate::commands::import::generate(count, seed, out.as_deref());
+        }
+    };
     let password = if password_stdin {
         let mut line = Zeroizing::new(String::new());
         std::io::stdin().lock().read_line(&mut line)?;

@@ -49,6 +49,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let runtime = Runtime::open(&config).await?;
     let state = AppState {
         authority: runtime.authority.clone(),
+        vault: runtime.vault.clone(),
         store: runtime.store.clone(),
         events: runtime.events.clone(),
         metrics,

@@ -15,6 +15,7 @@ pub struct ApiError {
     message: String,
     retry_after_secs: Option<u64>,
     bearer_challenge: bool,
+    fields: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -26,7 +27,14 @@ impl ApiError {
             message: message.into(),
             retry_after_secs: None,
             bearer_challenge: false,
+            fields: None,
         }
+    }
+
+    /// Attaches per-field problems (`[{field, message}]`) to the body.
+    pub fn with_fields(mut self, fields: serde_json::Value) -> Self {
+        self.fields = Some(fields);
+        self
     }
 
     /// 400 `bad_request`.
@@ -91,7 +99,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({ "error": self.code, "message": self.message }));
+        let mut body = json!({ "error": self.code, "message": self.message });
+        if let Some(fields) = self.fields {
+            body["fields"] = fields;
+        }
+        let body = Json(body);
         let mut response = (self.status, body).into_response();
         if let Some(seconds) = self.retry_after_secs
             && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
@@ -169,6 +181,38 @@ impl From<haechi_token::Error> for ApiError {
             Error::Custody(haechi_custody::Error::Transition { .. }) => {
                 ApiError::conflict(error.to_string())
             }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<haechi_vault::Error> for ApiError {
+    fn from(error: haechi_vault::Error) -> Self {
+        use haechi_vault::Error;
+        match error {
+            Error::Invalid(fields) => {
+                let message = fields
+                    .iter()
+                    .map(|field| format!("{}: {}", field.field, field.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                ApiError::unprocessable(message)
+                    .with_fields(serde_json::to_value(&fields).unwrap_or_default())
+            }
+            Error::NotFound => ApiError::not_found("no such customer"),
+            Error::Forbidden(message) => ApiError::forbidden(message),
+            Error::BadRequest(message) => ApiError::bad_request(message),
+            Error::QuotaExceeded(message) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", message)
+            }
+            Error::RateLimited { retry_after_secs } => {
+                ApiError::too_many("too many requests for this customer", retry_after_secs)
+            }
+            Error::Conflict(message) => ApiError::conflict(message),
+            Error::Audit(error) => ApiError::unavailable(format!(
+                "the audit trail cannot record this act, so it was not carried out: {error}"
+            )),
+            Error::Token(error) => error.into(),
             other => ApiError::internal(other),
         }
     }

@@ -35,6 +35,8 @@ impl Default for ServerSettings {
 pub struct AppState {
     /// The token authority.
     pub authority: Arc<TokenAuthority>,
+    /// The PII vault.
+    pub vault: Arc<haechi_vault::Vault>,
     /// The database (readiness checks).
     pub store: Arc<SqliteStore>,
     /// Where security events go.

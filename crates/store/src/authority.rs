@@ -175,6 +175,46 @@ impl AuthorityStore for SqliteStore {
             .map_err(backend)
     }
 
+    async fn secrets(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query("SELECT name, wrapped FROM secrets ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("name").map_err(backend)?,
+                    row.try_get("wrapped").map_err(backend)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn rewrap_authority_secrets(
+        &self,
+        secrets: &[(String, Vec<u8>)],
+        keys: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        for (name, wrapped) in secrets {
+            sqlx::query("UPDATE secrets SET wrapped = ? WHERE name = ?")
+                .bind(wrapped)
+                .bind(name)
+                .execute(&mut *transaction)
+                .await
+                .map_err(backend)?;
+        }
+        for (kid, wrapped) in keys {
+            sqlx::query("UPDATE signing_keys SET wrapped_private_key = ? WHERE kid = ?")
+                .bind(wrapped)
+                .bind(kid)
+                .execute(&mut *transaction)
+                .await
+                .map_err(backend)?;
+        }
+        transaction.commit().await.map_err(backend)
+    }
+
     async fn insert_secret_if_absent(
         &self,
         name: &str,

@@ -13,5 +13,6 @@
 
 mod authority;
 mod sqlite;
+mod vault;
 
 pub use sqlite::SqliteStore;

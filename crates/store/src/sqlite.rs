@@ -16,7 +16,8 @@ pub struct SqliteStore {
 }
 
 /// Schema migrations, applied in order; the index is the version reached.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE signing_keys (
     kid TEXT PRIMARY KEY,
     algorithm TEXT NOT NULL,
@@ -82,7 +83,34 @@ CREATE TABLE clients (
     created_at INTEGER NOT NULL,
     suspended_at INTEGER
 );
-"#];
+"#,
+    r#"
+CREATE TABLE customers (
+    customer_id TEXT PRIMARY KEY,
+    wrapped_data_key BLOB NOT NULL,
+    key_version INTEGER NOT NULL,
+    name BLOB,
+    email BLOB,
+    phone BLOB,
+    birth_date BLOB,
+    customs_code BLOB,
+    addresses BLOB,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE blind_index (
+    kind TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    customer_id TEXT NOT NULL REFERENCES customers (customer_id) ON DELETE CASCADE
+);
+CREATE INDEX blind_index_lookup ON blind_index (kind, value);
+CREATE INDEX blind_index_customer ON blind_index (customer_id);
+CREATE TABLE import_progress (
+    source TEXT PRIMARY KEY,
+    last_line INTEGER NOT NULL
+);
+"#,
+];
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.

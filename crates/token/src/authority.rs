@@ -1382,6 +1382,73 @@ impl TokenAuthority {
         Ok(())
     }
 
+    /// Hashes a password with the authority's argon2id parameters (for bulk imports).
+    pub async fn hash_password(&self, password: Zeroizing<String>) -> Result<String, Error> {
+        let length = password.chars().count();
+        if !(8..=256).contains(&length) {
+            return Err(Error::Invalid(
+                "password: must be 8 to 256 characters".into(),
+            ));
+        }
+        password::hash_password(self.password_params, password, self.random.bytes16()).await
+    }
+
+    /// A named 256-bit secret (an index key, …), created and wrapped under the master key on
+    /// first use.
+    pub async fn named_secret(&self, name: &str) -> Result<Zeroizing<[u8; 32]>, Error> {
+        named_secret(&*self.store, &self.master_key, &*self.random, name).await
+    }
+
+    /// Re-wraps every signing key and named secret from the current master key to `next`.
+    /// Items already wrapped by `next` are left alone, so an interrupted rotation can be run
+    /// again. Returns how many were re-wrapped.
+    pub async fn rewrap_under(&self, next: &MasterKey) -> Result<usize, Error> {
+        let mut secrets = Vec::new();
+        for (name, bytes) in self.store.secrets().await? {
+            let wrapped = WrappedSecret::from_bytes(&bytes)?;
+            if wrapped.master_key_id == next.id() {
+                continue;
+            }
+            let moved = self.master_key.rewrap(
+                next,
+                &SecretContext::named(&name),
+                &wrapped,
+                &*self.random,
+            )?;
+            secrets.push((name, moved.to_bytes()));
+        }
+        let mut keys = Vec::new();
+        for stored in self.store.keys().await? {
+            let wrapped = WrappedSecret::from_bytes(&stored.wrapped_private_key)?;
+            if wrapped.master_key_id == next.id() {
+                continue;
+            }
+            let context = SecretContext::signing_key(&stored.record.kid);
+            let moved = self
+                .master_key
+                .rewrap(next, &context, &wrapped, &*self.random)?;
+            keys.push((stored.record.kid.clone(), moved.to_bytes()));
+        }
+        self.store.rewrap_authority_secrets(&secrets, &keys).await?;
+        Ok(secrets.len() + keys.len())
+    }
+
+    /// Records that the master key was replaced.
+    pub async fn record_master_rotation(
+        &self,
+        next: &MasterKey,
+        actor: &Principal,
+        context: &RequestContext,
+    ) -> Result<(), Error> {
+        self.emit(
+            SecurityEvent::new(self.clock.now(), EventKind::MasterKeyRotated, actor.clone())
+                .context(context)
+                .detail("from", self.master_key.id())
+                .detail("to", next.id()),
+        )
+        .await
+    }
+
     /// Number of unexpired tokens held in memory (a metric).
     pub fn live_token_count(&self) -> usize {
         self.ledger.token_count()

@@ -113,6 +113,15 @@ pub trait AuthorityStore: Send + Sync + std::fmt::Debug {
 
     /// A named wrapped secret.
     async fn secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every named wrapped secret (master-key rotation).
+    async fn secrets(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Replaces named secrets and wrapped signing keys in one transaction (master-key
+    /// rotation): `(name, wrapped)` and `(kid, wrapped)` pairs.
+    async fn rewrap_authority_secrets(
+        &self,
+        secrets: &[(String, Vec<u8>)],
+        keys: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError>;
     /// Stores a named wrapped secret if none exists; returns the one stored (an existing one
     /// wins, so two processes starting together agree on one secret).
     async fn insert_secret_if_absent(

@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod customers;
 mod health;
 mod oauth;
 mod well_known;
@@ -19,6 +20,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(oauth::router())
         .merge(admin::router())
+        .merge(customers::router())
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see the API list in the README").into_response()
         })

@@ -1,0 +1,57 @@
+//! Vault errors.
+
+use haechi_events::{SinkError, StoreError};
+
+/// One field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    /// The field's name as the API spells it (`phone`, `addresses[1].postal_code`).
+    pub field: String,
+    /// What is wrong, in a sentence (never containing the value).
+    pub message: String,
+}
+
+/// Everything the vault refuses or fails at.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// One or more fields are invalid; nothing was written.
+    #[error("invalid fields: {}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    /// The customer does not exist, or the caller may not know that it does.
+    #[error("no such customer")]
+    NotFound,
+    /// The caller may not do this (wrong principal kind, purpose not granted, field denied).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The request lacks something required (a purpose) or is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The principal's budget of distinct customers is spent.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
+    /// The customer is over their request rate.
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until another request is allowed.
+        retry_after_secs: u64,
+    },
+    /// A record with this e-mail, phone or id exists.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Key custody failed (a data key would not unwrap: wrong master key or tampering).
+    #[error(transparent)]
+    Custody(#[from] haechi_custody::Error),
+    /// A stored field failed authentication (tampered, or moved between rows or fields).
+    #[error("a stored field failed authentication: {0}")]
+    Tampered(String),
+    /// The audit sink refused the event; the act was not carried out (fail closed).
+    #[error(transparent)]
+    Audit(#[from] SinkError),
+    /// The token authority failed while creating a login.
+    #[error(transparent)]
+    Token(#[from] haechi_token::Error),
+}
