@@ -5,3 +5,4 @@ mod util;
 
 mod hostile;
 mod token;
+mod vault;
