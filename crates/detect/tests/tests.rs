@@ -1,0 +1,13 @@
+//! Integration tests of haechi-detect: one binary, a shared harness.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
+mod engine;
+mod loader;
+mod pack;
+mod properties;
+mod util;
