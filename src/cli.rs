@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Haechi: token authority, PII vault and audit trail around customers' personal data.
 #[derive(Debug, Parser)]
@@ -54,6 +54,24 @@ pub enum Command {
     Customers {
         #[command(subcommand)]
         action: CustomersAction,
+    },
+    /// The audit trail: verify, export, search, and the auditor's public key.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// Leak watch: match a leaked dump against the vault, scan text for personal data.
+    Leak {
+        #[command(subcommand)]
+        action: crate::commands::leak::LeakAction,
+    },
+    /// Forensics: who was exposed, which fields, when — exactly, from the audit archive and
+    /// the live log, with the notification list and a chain-of-custody block.
+    Scope(crate::commands::scope::ScopeArgs),
+    /// Audit archives for tests, benchmarks and drills (`archive generate`).
+    Archive {
+        #[command(subcommand)]
+        action: crate::commands::archive_gen::ArchiveAction,
     },
 }
 
@@ -156,4 +174,77 @@ pub enum CustomersAction {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Check every record, chain link and signed checkpoint of the log and its archives:
+    /// exit 0 when all records verify, 1 naming each place a record was altered, removed,
+    /// inserted or reordered. Reads only; safe while the server runs.
+    Verify {
+        /// A Parquet archive directory to check too (repeatable). Archives the log was
+        /// exported to are found through its manifest.
+        #[arg(long = "archive", value_name = "DIR")]
+        archives: Vec<PathBuf>,
+        /// The audit public key to check against (PEM, JWK or hex, as `audit public-key`
+        /// prints it). Default: this data directory's key, which needs its master key.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Export sealed segments as Parquet, partitioned by day. Without --seal it only reads
+    /// sealed segments, so it is safe while the server runs.
+    Export {
+        /// The archive directory.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// Seal the active segment first, so everything recorded so far is exported. Opens
+        /// the log for writing: needs the server stopped.
+        #[arg(long)]
+        seal: bool,
+    },
+    /// Records matching every condition given, oldest first, as JSON lines (the same filter
+    /// as GET /v1/admin/audit). Reads only; safe while the server runs.
+    Search {
+        /// Events touching this customer's data.
+        #[arg(long)]
+        customer: Option<String>,
+        /// Events by this principal (customer:ID, service:NAME, admin:NAME, anonymous).
+        #[arg(long)]
+        principal: Option<String>,
+        /// Events from this address or network (203.0.113.7, 203.0.113.0/24).
+        #[arg(long)]
+        ip: Option<String>,
+        /// At or after this time (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long)]
+        from: Option<String>,
+        /// Before this time (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only these kinds (pii.read, auth.login_failed, …; repeatable or comma-separated).
+        #[arg(long)]
+        kind: Vec<String>,
+        /// Only records after this seq.
+        #[arg(long)]
+        after: Option<u64>,
+        /// At most this many records (default: all).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
+    },
+    /// Print the audit public key, to hand to auditors (`audit verify --key`).
+    PublicKey {
+        /// Encoding.
+        #[arg(long, value_enum, default_value_t = KeyFormat::Pem)]
+        format: KeyFormat,
+    },
+}
+
+/// How `audit public-key` prints the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyFormat {
+    /// PEM (SubjectPublicKeyInfo).
+    Pem,
+    /// A JSON Web Key (`{"kty":"OKP","crv":"Ed25519",…}`).
+    Jwk,
+    /// The raw 32 bytes in hex.
+    Hex,
 }

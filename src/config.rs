@@ -28,6 +28,14 @@ pub struct Config {
     /// File holding the master key (default: `<data_dir>/master.key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_key_file: Option<PathBuf>,
+    /// The previous master key during an online rotation (normally from
+    /// `HAECHI_PREVIOUS_MASTER_KEY`). Secret. Only unwraps; the server re-wraps everything under
+    /// the current key in the background, after which it can be removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_master_key: Option<String>,
+    /// Files holding previous master keys (same role as `previous_master_key`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_master_key_files: Vec<PathBuf>,
     /// Log filter (`info`, `haechi=debug`, …).
     pub log: String,
     /// `text` or `json`.
@@ -121,6 +129,8 @@ impl Default for Config {
             data_dir: PathBuf::from("./haechi-data"),
             master_key: None,
             master_key_file: None,
+            previous_master_key: None,
+            previous_master_key_files: Vec::new(),
             log: "info".into(),
             log_format: LogFormat::Text,
             token: TokenSection {
@@ -263,6 +273,9 @@ impl Config {
         let mut shown = self.clone();
         if shown.master_key.is_some() {
             shown.master_key = Some("<redacted>".into());
+        }
+        if shown.previous_master_key.is_some() {
+            shown.previous_master_key = Some("<redacted>".into());
         }
         Ok(toml::to_string_pretty(&shown)?)
     }

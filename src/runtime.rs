@@ -1,13 +1,17 @@
-//! Opening a data directory: the master key, the database, the event sink, the authority.
+//! Opening a data directory: the master key, the database, the audit log (the event sink),
+//! the authority.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use haechi_custody::{MasterKey, OsRandom};
-use haechi_events::{EventSink, SystemClock, TracingSink};
+use async_trait::async_trait;
+use haechi_audit::{AuditLog, AuditLogConfig};
+use haechi_custody::{MasterKey, MasterKeyRing, OsRandom, SecretContext, WrappedSecret};
+use haechi_events::{EventReceipt, EventSink, SecurityEvent, SinkError, SystemClock, TracingSink};
 use haechi_store::SqliteStore;
 use haechi_token::{AuthorityParts, TokenAuthority};
 use haechi_vault::{BlindIndexer, Policy, Vault, VaultParts};
@@ -20,24 +24,44 @@ pub struct Runtime {
     pub authority: Arc<TokenAuthority>,
     pub vault: Arc<Vault>,
     pub events: Arc<dyn EventSink>,
-    pub master_key: Arc<MasterKey>,
+    pub master_key: Arc<MasterKeyRing>,
+    /// The durable audit log `events` writes to. Only one process may hold it open.
+    pub audit: Arc<AuditLog>,
 }
 
 impl Runtime {
     /// Opens (creating on first use) the data directory described by `config`.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
+        // The generated master key of a first start is written into the data dir.
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&config.data_dir)
             .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-        let master_key = Arc::new(load_master_key(config)?);
+        let keys = load_master_keys(config)?;
+        Self::open_with_keys(config, keys).await
+    }
+
+    /// Opens the data directory with an explicit master-key ring (master-key rotation).
+    pub async fn open_with_keys(config: &Config, keys: MasterKeyRing) -> anyhow::Result<Self> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.data_dir)
+            .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+        let master_key = Arc::new(keys);
         let store = Arc::new(
             SqliteStore::open(&config.database_path())
                 .await
                 .with_context(|| format!("cannot open {}", config.database_path().display()))?,
         );
-        let events: Arc<dyn EventSink> = Arc::new(TracingSink);
+        // The audit log opens before the authority: opening the authority may already
+        // generate or retire keys, and those acts must be on the record.
+        let audit = Arc::new(open_audit_log(config, &store, &master_key).await?);
+        let events: Arc<dyn EventSink> = Arc::new(TeeSink {
+            durable: audit.clone(),
+            echo: TracingSink,
+        });
         let policy = load_policy(config)?;
         let authority = TokenAuthority::open(AuthorityParts {
             store: store.clone(),
@@ -71,7 +95,141 @@ impl Runtime {
             vault: Arc::new(vault),
             events,
             master_key,
+            audit,
         })
+    }
+
+    /// Closes the data directory: the audit log writes what is queued and signs a final
+    /// checkpoint, then the database closes.
+    pub async fn close(&self) -> anyhow::Result<()> {
+        let audit = self
+            .audit
+            .shutdown()
+            .await
+            .context("cannot close the audit log cleanly");
+        self.store.close().await;
+        audit
+    }
+}
+
+/// Name of the wrapped secret whose 32 bytes are the Ed25519 seed of the audit checkpoint key
+/// (a key of its own: it signs nothing but checkpoints).
+const AUDIT_KEY_SECRET: &str = "audit-checkpoint-key";
+
+/// The audit log directory of a data directory.
+pub fn audit_dir(config: &Config) -> PathBuf {
+    config.data_dir.join("audit")
+}
+
+/// Opens the audit log, creating its key on first use, and reports what recovery found.
+async fn open_audit_log(
+    config: &Config,
+    store: &SqliteStore,
+    master_key: &MasterKeyRing,
+) -> anyhow::Result<AuditLog> {
+    let seed = haechi_token::named_secret(store, master_key, &OsRandom, AUDIT_KEY_SECRET)
+        .await
+        .context("cannot open the audit key")?;
+    let signing_key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let dir = audit_dir(config);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let opened = AuditLog::open(
+        AuditLogConfig::new(&dir),
+        signing_key,
+        Arc::new(SystemClock),
+    );
+    let (log, report) = match opened {
+        Ok(opened) => opened,
+        Err(haechi_audit::Error::InUse { dir }) => anyhow::bail!(
+            "the audit log in {} is held by a running haechi serve (or another haechi command): \
+             while the server runs, act through its admin API, or stop it first",
+            dir.display()
+        ),
+        Err(error) => return Err(error).context("cannot open the audit log"),
+    };
+    for repair in &report.repairs {
+        tracing::warn!(%repair, "audit log repaired after a crash");
+    }
+    if let Some((first, last)) = report.unsigned_records() {
+        tracing::warn!(
+            first,
+            last,
+            "audit records after the last signed checkpoint (normal after a crash; after a \
+             clean stop, someone appended to the log while it was closed): run haechi audit verify"
+        );
+    }
+    tracing::info!(
+        dir = %dir.display(),
+        last_seq = report.last_seq,
+        last_checkpoint_seq = report.last_checkpoint_seq,
+        clean = report.is_clean(),
+        "audit log open"
+    );
+    Ok(log)
+}
+
+/// The audit public key of the data directory, read without opening anything for writing (so
+/// it works beside a running server): the wrapped seed from the database, unwrapped under the
+/// master key.
+pub async fn audit_public_key(config: &Config) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
+    if config.master_key.is_none() && !config.master_key_path().exists() {
+        anyhow::bail!(
+            "no master key for {} (HAECHI_MASTER_KEY, master_key_file or {}): the audit key \
+             cannot be read; pass the auditor's copy of the public key with --key",
+            config.data_dir.display(),
+            config.master_key_path().display()
+        );
+    }
+    if !config.database_path().exists() {
+        anyhow::bail!(
+            "no Haechi database at {}: nothing has been audited here",
+            config.database_path().display()
+        );
+    }
+    let master_key = load_master_keys(config)?;
+    let store = SqliteStore::open(&config.database_path())
+        .await
+        .with_context(|| format!("cannot open {}", config.database_path().display()))?;
+    let stored = haechi_token::AuthorityStore::secret(&store, AUDIT_KEY_SECRET).await;
+    store.close().await;
+    let Some(stored) = stored? else {
+        anyhow::bail!(
+            "this data directory has no audit key yet (it is made when the audit log is first opened)"
+        );
+    };
+    let seed = master_key
+        .unwrap(
+            &SecretContext::named(AUDIT_KEY_SECRET),
+            &WrappedSecret::from_bytes(&stored)?,
+        )
+        .context("cannot unwrap the audit key (is this the data directory's master key?)")?;
+    let seed = zeroize::Zeroizing::new(
+        <[u8; 32]>::try_from(seed.as_slice())
+            .map_err(|_| anyhow::anyhow!("the stored audit key has the wrong length"))?,
+    );
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key())
+}
+
+/// Sends each event to the durable log and, once it is durable, echoes it as a structured log
+/// line. If the durable write fails, its error is returned and nothing is logged: no trace of
+/// an act that is not on the record.
+#[derive(Debug)]
+struct TeeSink {
+    durable: Arc<AuditLog>,
+    echo: TracingSink,
+}
+
+#[async_trait]
+impl EventSink for TeeSink {
+    async fn record(&self, event: SecurityEvent) -> Result<EventReceipt, SinkError> {
+        let receipt = self.durable.record(event.clone()).await?;
+        // The event is on the record; a failure to echo it loses nothing.
+        let _ = self.echo.record(event).await;
+        Ok(receipt)
     }
 }
 
@@ -93,6 +251,28 @@ fn load_policy(config: &Config) -> anyhow::Result<Policy> {
 
 /// The master key from `HAECHI_MASTER_KEY`, else the key file, else a new key written to the
 /// key file (mode 0600) with a loud warning.
+/// The master-key ring: the current key (see [`load_master_key`]) and any previous keys still
+/// needed while a rotation re-wraps (`previous_master_key` / `HAECHI_PREVIOUS_MASTER_KEY`, and
+/// `previous_master_key_files`).
+pub fn load_master_keys(config: &Config) -> anyhow::Result<MasterKeyRing> {
+    let current = load_master_key(config)?;
+    let mut previous = Vec::new();
+    if let Some(text) = &config.previous_master_key {
+        previous.push(MasterKey::parse(text).context("HAECHI_PREVIOUS_MASTER_KEY")?);
+    }
+    for path in &config.previous_master_key_files {
+        let text =
+            zeroize::Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read previous master key file {}", path.display())
+            })?);
+        previous.push(
+            MasterKey::parse(&text)
+                .with_context(|| format!("previous master key file {}", path.display()))?,
+        );
+    }
+    Ok(MasterKeyRing::new(current, previous)?)
+}
+
 fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
     if let Some(text) = &config.master_key {
         return MasterKey::parse(text).context("HAECHI_MASTER_KEY");

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod audit;
 mod hostile;
 mod token;
 mod vault;

@@ -648,3 +648,88 @@ async fn admins_replace_the_policy_and_bad_policies_are_refused_with_their_line(
         .unwrap();
     assert_eq!(current, POLICY);
 }
+
+fn set_env(instance: &mut Instance, key: &str, value: Option<&str>) {
+    instance.env.retain(|(name, _)| name != key);
+    if let Some(value) = value {
+        instance.env.push((key.into(), value.into()));
+    }
+}
+
+#[tokio::test]
+async fn the_master_key_rotates_online_without_re_encrypting_data() {
+    let old = "11".repeat(32);
+    let new = "22".repeat(32);
+    let mut instance = Instance::new().with_env("HAECHI_MASTER_KEY", &old);
+    std::fs::create_dir_all(instance.data_dir()).unwrap();
+    std::fs::write(instance.data_dir().join("policy.toml"), POLICY).unwrap();
+    let credential = instance.create_service("shop", "shipping,support,account,erasure");
+    let server = instance.serve();
+    let token = server.client_token(&credential).await;
+    let (status, created) = server.post_with("/v1/customers", &token, customer(3)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let database = instance.data_dir().join("haechi.db");
+    let before = raw_row(&database, &id);
+    assert_eq!(server.terminate(), Some(0));
+
+    // Restart with the new key current and the old one previous: it serves at once and
+    // re-wraps in the background.
+    set_env(&mut instance, "HAECHI_MASTER_KEY", Some(&new));
+    set_env(&mut instance, "HAECHI_PREVIOUS_MASTER_KEY", Some(&old));
+    let server = instance.serve();
+    let token = server.client_token(&credential).await;
+    let read = server
+        .get_with(&format!("/v1/customers/{id}?purpose=shipping"), &token)
+        .await;
+    assert_eq!(read.0, 200, "{}", read.1);
+    server.wait_for_events(|events| events.iter().any(|e| e["kind"] == "key.master_rotated"));
+    assert_eq!(server.terminate(), Some(0));
+    let after = raw_row(&database, &id);
+    assert_ne!(before[0], after[0], "the data key must be re-wrapped");
+    assert_eq!(before[1..], after[1..], "no field may be re-encrypted");
+
+    // The new key alone now opens everything; the old key alone opens nothing.
+    set_env(&mut instance, "HAECHI_PREVIOUS_MASTER_KEY", None);
+    let server = instance.serve();
+    let token = server.client_token(&credential).await;
+    let (status, body) = server
+        .get_with(&format!("/v1/customers/{id}?purpose=shipping"), &token)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "최수아");
+    assert_eq!(server.terminate(), Some(0));
+    set_env(&mut instance, "HAECHI_MASTER_KEY", Some(&old));
+    let (code, _, stderr) = instance.run(&["serve", "--listen", "127.0.0.1:0"], None);
+    assert_eq!(code, 2, "the old key must no longer open the data dir: {stderr}");
+    assert!(stderr.contains("master key"), "{stderr}");
+}
+
+#[tokio::test]
+async fn keys_rotate_master_rewraps_offline_and_installs_the_generated_key() {
+    let instance = Instance::new();
+    std::fs::create_dir_all(instance.data_dir()).unwrap();
+    std::fs::write(instance.data_dir().join("policy.toml"), POLICY).unwrap();
+    let credential = instance.create_service("shop", "shipping,support,account,erasure");
+    let server = instance.serve();
+    let token = server.client_token(&credential).await;
+    let (_, created) = server.post_with("/v1/customers", &token, customer(2)).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(server.terminate(), Some(0));
+
+    let new_key = instance.dir.path().join("new.key");
+    std::fs::write(&new_key, "33".repeat(32)).unwrap();
+    let (code, stdout, stderr) =
+        instance.run(&["keys", "rotate-master", "--new-key-file", new_key.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("installed the new master key"), "{stdout}");
+    let installed = std::fs::read_to_string(instance.data_dir().join("master.key")).unwrap();
+    assert_eq!(installed.trim(), "33".repeat(32));
+
+    let server = instance.serve();
+    let token = server.client_token(&credential).await;
+    let (status, body) = server
+        .get_with(&format!("/v1/customers/{id}?purpose=shipping"), &token)
+        .await;
+    assert_eq!(status, 200, "{body}");
+}

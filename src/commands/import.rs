@@ -82,7 +82,7 @@ pub fn run(file: &Path, batch: usize, config: &Config) -> anyhow::Result<Outcome
             report(&progress, &outcome.rejected);
         }
         progress.finish_and_clear();
-        runtime.store.close().await;
+        runtime.close().await?;
         println!(
             "imported {imported}, rejected {rejected}, skipped {skipped} (already imported) from {source}"
         );

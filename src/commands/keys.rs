@@ -17,6 +17,10 @@ fn operator() -> Principal {
 pub fn run(action: KeysAction, config: &Config) -> anyhow::Result<Outcome> {
     init_quiet_logging();
     let _lock = DataDirLock::acquire(config, "key changes")?;
+    if let KeysAction::RotateMaster { new_key_file } = &action {
+        block_on(rotate_master(config, new_key_file))??;
+        return Ok(Outcome::Clean);
+    }
     block_on(async {
         let runtime = Runtime::open(config).await?;
         let authority = &runtime.authority;
@@ -59,9 +63,7 @@ pub fn run(action: KeysAction, config: &Config) -> anyhow::Result<Outcome> {
                     println!("{active} is now the active signing key");
                 }
             }
-            KeysAction::RotateMaster { new_key_file } => {
-                rotate_master(&runtime, config, &new_key_file).await?;
-            }
+            KeysAction::RotateMaster { .. } => unreachable!("handled before the runtime opens"),
             KeysAction::Import { file, pending } => {
                 let text = zeroize::Zeroizing::new(
                     std::fs::read_to_string(&file)
@@ -78,26 +80,44 @@ pub fn run(action: KeysAction, config: &Config) -> anyhow::Result<Outcome> {
                 );
             }
         }
-        runtime.store.close().await;
+        runtime.close().await?;
         Ok(Outcome::Clean)
     })?
 }
 
-/// Re-wraps every data key, signing key and named secret under the new master key, with a
-/// progress bar; then installs the new key if the old one was the generated key file.
-async fn rotate_master(
-    runtime: &Runtime,
-    config: &Config,
-    new_key_file: &std::path::Path,
-) -> anyhow::Result<()> {
+/// Re-wraps every data key, signing key and named secret that is not under the current master
+/// key, reporting progress. Used offline by `keys rotate-master` and online by `serve` when
+/// started with a previous master key. Returns how many items were re-wrapped.
+pub(crate) async fn rewrap_to_current(
+    vault: &haechi_vault::Vault,
+    authority: &haechi_token::TokenAuthority,
+    mut progress: impl FnMut(u64, u64),
+) -> anyhow::Result<u64> {
+    let data_keys = vault.rewrap_data_keys(&mut progress).await?;
+    let others = authority.rewrap_to_current().await? as u64;
+    authority
+        .record_master_rotation(data_keys + others, &operator(), &RequestContext::local())
+        .await?;
+    Ok(data_keys + others)
+}
+
+/// `keys rotate-master`: opens the data directory with the new key as current and the old ones
+/// as previous, re-wraps everything, then installs the new key if the old one was the
+/// generated key file.
+async fn rotate_master(config: &Config, new_key_file: &std::path::Path) -> anyhow::Result<()> {
     let text = zeroize::Zeroizing::new(
         std::fs::read_to_string(new_key_file)
             .with_context(|| format!("cannot read {}", new_key_file.display()))?,
     );
     let next = haechi_custody::MasterKey::parse(&text).context("new master key")?;
-    if next.id() == runtime.master_key.id() {
+    let (current, mut previous) = crate::runtime::load_master_keys(config)?.into_keys();
+    if next.id() == current.id() {
         anyhow::bail!("the new master key is the one already in use");
     }
+    previous.insert(0, current);
+    let next_id = next.id().to_string();
+    let ring = haechi_custody::MasterKeyRing::new(next, previous)?;
+    let runtime = Runtime::open_with_keys(config, ring).await?;
     let total = runtime.vault.customer_count().await?;
     let progress = indicatif::ProgressBar::new(total).with_style(
         indicatif::ProgressStyle::with_template(
@@ -105,21 +125,17 @@ async fn rotate_master(
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let data_keys = runtime
-        .vault
-        .rewrap_data_keys(&next, |done, _| progress.set_position(done))
-        .await?;
+    let rewrapped = rewrap_to_current(&runtime.vault, &runtime.authority, |done, _| {
+        progress.set_position(done)
+    })
+    .await?;
     progress.finish_and_clear();
-    let others = runtime.authority.rewrap_under(&next).await?;
-    runtime
-        .authority
-        .record_master_rotation(&next, &operator(), &RequestContext::local())
-        .await?;
     println!(
-        "re-wrapped {data_keys} customer data keys and {others} signing keys and secrets under {} \
-         (no field was re-encrypted)",
-        next.id()
+        "re-wrapped {rewrapped} data keys, signing keys and secrets under {next_id} \
+         (no field was re-encrypted)"
     );
+    let next_hex = runtime.master_key.current().to_hex();
+    runtime.close().await?;
     let generated = config.master_key.is_none() && config.master_key_file.is_none();
     if generated {
         let path = config.master_key_path();
@@ -133,7 +149,7 @@ async fn rotate_master(
                 .truncate(true)
                 .mode(0o600)
                 .open(&staging)?;
-            file.write_all(next.to_hex().as_bytes())?;
+            file.write_all(next_hex.as_bytes())?;
             file.write_all(b"\n")?;
             file.sync_all()?;
         }

@@ -1,9 +1,13 @@
 //! One function per subcommand.
 
+pub(crate) mod archive_gen;
+mod audit;
 mod config;
 mod import;
-mod keys;
+pub(crate) mod keys;
+pub(crate) mod leak;
 mod principals;
+pub(crate) mod scope;
 mod serve;
 
 use crate::Outcome;
@@ -19,6 +23,10 @@ pub fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
         Command::Admin { action } => principals::admin(action, &config),
         Command::Service { action } => principals::service(action, &config),
         Command::Customers { action } => principals::customers(action, &config),
+        Command::Audit { action } => audit::run(action, &config),
+        Command::Leak { action } => leak::run(action, &config),
+        Command::Scope(args) => scope::run(args, &config),
+        Command::Archive { action } => archive_gen::run(action),
     }
 }
 

@@ -32,7 +32,7 @@ pub fn admin(action: AdminAction, config: &Config) -> anyhow::Result<Outcome> {
             )
             .await?;
         print_credential(&credential);
-        runtime.store.close().await;
+        runtime.close().await?;
         Ok(Outcome::Clean)
     })?
 }
@@ -71,7 +71,7 @@ pub fn service(action: ServiceAction, config: &Config) -> anyhow::Result<Outcome
                 }
             }
         }
-        runtime.store.close().await;
+        runtime.close().await?;
         Ok(Outcome::Clean)
     })?
 }
@@ -125,7 +125,7 @@ pub fn customers(action: CustomersAction, config: &Config) -> anyhow::Result<Out
             )
             .await?;
         println!("customer_id={id}");
-        runtime.store.close().await;
+        runtime.close().await?;
         Ok(Outcome::Clean)
     })?
 }

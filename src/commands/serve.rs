@@ -52,6 +52,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         vault: runtime.vault.clone(),
         store: runtime.store.clone(),
         events: runtime.events.clone(),
+        audit: runtime.audit.clone(),
         metrics,
         settings: Arc::new(config.server_settings()),
     };
@@ -59,14 +60,64 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         runtime.authority.clone(),
         maintenance_period(config.keys.rotation_interval),
     ));
+    let rewrap = runtime.master_key.has_previous().then(|| {
+        tokio::spawn(rewrap_online(
+            runtime.vault.clone(),
+            runtime.authority.clone(),
+            runtime.master_key.previous_ids().join(","),
+        ))
+    });
     tracing::info!(%address, data_dir = %config.data_dir.display(), "haechi serving");
     // Tests and scripts read the address from this line (port 0 picks a free port).
     println!("haechi listening on http://{address}");
     haechi_server::serve(listener, state, shutdown_signal()).await?;
     maintenance.abort();
-    runtime.store.close().await;
+    if let Some(rewrap) = rewrap {
+        rewrap.abort();
+    }
+    // Requests in flight have finished; the final checkpoint signs everything they recorded.
+    runtime.close().await?;
     tracing::info!("haechi stopped");
     Ok(())
+}
+
+/// Online master-key rotation: started with a previous master key, the server serves at once
+/// (the ring opens keys sealed by either) and re-wraps everything under the current key here,
+/// in the background. An interrupted run resumes at the next start.
+async fn rewrap_online(
+    vault: Arc<haechi_vault::Vault>,
+    authority: Arc<haechi_token::TokenAuthority>,
+    previous: String,
+) {
+    tracing::warn!(
+        previous = %previous,
+        "started with a previous master key: re-wrapping every key under the current one"
+    );
+    let mut last_logged = std::time::Instant::now();
+    let result = crate::commands::keys::rewrap_to_current(&vault, &authority, |done, total| {
+        metrics::gauge!("haechi_master_key_rewrap_done").set(done as f64);
+        metrics::gauge!("haechi_master_key_rewrap_total").set(total as f64);
+        if last_logged.elapsed() > Duration::from_secs(5) {
+            tracing::info!(
+                done,
+                total,
+                "re-wrapping data keys under the current master key"
+            );
+            last_logged = std::time::Instant::now();
+        }
+    })
+    .await;
+    match result {
+        Ok(rewrapped) => tracing::warn!(
+            rewrapped,
+            previous = %previous,
+            "master-key rotation complete: nothing is wrapped under the previous key any more; \
+             remove it from the configuration"
+        ),
+        Err(error) => {
+            tracing::error!(%error, "master-key re-wrap failed; it resumes at the next start")
+        }
+    }
 }
 
 /// Upkeep runs often enough that a key retires within a minute of its window closing.

@@ -3,7 +3,7 @@
 //! Layout: `<to_dir>/day=YYYY-MM-DD/part-<first_seq>-<last_seq>.parquet` (seqs zero-padded to
 //! 12 digits), one file per run of consecutive records of one UTC day within one segment, so
 //! every file holds a contiguous seq range and the archive reads back as one chain. The schema
-//! is in `SCHEMA.md` beside this crate's manifest.
+//! is documented in `docs/audit.md` at the workspace root.
 //!
 //! The log directory keeps a manifest, `archived` (JSON lines), of which segment went to which
 //! files of which archive directory; retention and the verifier read it.

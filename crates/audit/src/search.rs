@@ -153,16 +153,21 @@ pub fn parse_search<'a>(
             "ip" => {
                 let network = match value.parse::<IpNet>() {
                     Ok(network) => network,
-                    Err(_) => value.parse::<std::net::IpAddr>().map(IpNet::from).map_err(|_| {
-                        bad("expected an IP address or a network such as 203.0.113.0/24".into())
-                    })?,
+                    Err(_) => value
+                        .parse::<std::net::IpAddr>()
+                        .map(IpNet::from)
+                        .map_err(|_| {
+                            bad("expected an IP address or a network such as 203.0.113.0/24".into())
+                        })?,
                 };
                 filter.ip = Some(network);
             }
             "from" | "to" => {
                 let time = Timestamp::parse(value).ok_or_else(|| {
-                    bad("expected an RFC 3339 time (2025-06-24T03:12:45Z) or a date (2025-06-24)"
-                        .into())
+                    bad(
+                        "expected an RFC 3339 time (2025-06-24T03:12:45Z) or a date (2025-06-24)"
+                            .into(),
+                    )
                 })?;
                 if name == "from" {
                     filter.from = Some(time);
@@ -287,7 +292,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(filter.customer_id, None);
-        assert_eq!(filter.principal, Some(Principal::Service("shipping".into())));
+        assert_eq!(
+            filter.principal,
+            Some(Principal::Service("shipping".into()))
+        );
         assert_eq!(filter.ip, Some("203.0.113.7/32".parse().unwrap()));
         assert_eq!(filter.from, Timestamp::parse("2025-06-01"));
         assert_eq!(filter.kinds, vec![EventKind::PiiRead, EventKind::PiiLookup]);

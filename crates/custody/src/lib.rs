@@ -20,10 +20,12 @@ mod error;
 mod lifecycle;
 mod master;
 mod random;
+mod ring;
 mod signing;
 
 pub use error::Error;
 pub use lifecycle::{KeyOrigin, KeyRecord, KeyState};
 pub use master::{MasterKey, SecretContext, WrappedSecret};
 pub use random::{OsRandom, SecureRandom};
+pub use ring::MasterKeyRing;
 pub use signing::{PublicKey, SigningAlgorithm, SigningKeyMaterial};

@@ -26,8 +26,20 @@
 //! A failed registration-number check digit lowers confidence and never discards the match:
 //! numbers issued since 2020-10-05 have no check digit.
 //!
-//! **Architecture invariant:** no IO. Reading files, decoding CP949 and printing reports
-//! belong to the binary; this crate takes `&str`.
+//! Beside the scanner, the crate holds the rest of leak watch's logic:
+//!
+//! - [`dump`]: reading leaked dumps — encoding detection (UTF-8 or CP949, line by line),
+//!   format sniffing (CSV with any delimiter, JSON/JSONL, free text), column roles from
+//!   Korean and English header names and from content, and the normalised e-mails, phones and
+//!   names of each row, with problems that name line numbers and never quote the dump.
+//! - [`matching`]: collecting the vault's confirmations into customers, fields and a
+//!   confidence.
+//! - [`exposure`]: SHA-1 hashes of exposed identifiers, their store trait, and the Have I
+//!   Been Pwned range format they are served in.
+//!
+//! **Architecture invariant:** no IO. Reading files, the vault, storage and printing reports
+//! belong to the binary and the server; this crate takes bytes and strings and returns
+//! values.
 //!
 //! Adding a kind of data is one file in `recognizers/` and one line in
 //! [`default_recognizers`].
@@ -35,12 +47,17 @@
 #![forbid(unsafe_code)]
 
 mod context;
+pub mod dump;
+mod error;
+pub mod exposure;
 mod finding;
 mod fold;
 mod mask;
+pub mod matching;
 mod recognizers;
 mod scanner;
 
+pub use error::Error;
 pub use finding::{Finding, PiiKind, Reason};
 pub use mask::{mask, redact};
 pub use recognizers::{

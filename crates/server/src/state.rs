@@ -41,6 +41,9 @@ pub struct AppState {
     pub store: Arc<SqliteStore>,
     /// Where security events go.
     pub events: Arc<dyn EventSink>,
+    /// The durable audit log behind `events`: searched by administrators, and watched by
+    /// readiness (a failed log means every audited act is refused).
+    pub audit: Arc<haechi_audit::AuditLog>,
     /// The Prometheus recorder's handle, for `/metrics`.
     pub metrics: Option<PrometheusHandle>,
     /// HTTP settings.

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod authority;
+mod exposure;
 mod sqlite;
 mod vault;
 

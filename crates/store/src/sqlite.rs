@@ -110,6 +110,19 @@ CREATE TABLE import_progress (
     last_line INTEGER NOT NULL
 );
 "#,
+    // Leak watch (issue 8): SHA-1 hashes of normalised identifiers known to be exposed, served
+    // by range (`prefix` = the hash's first 20 bits). No identifier and no customer id.
+    r#"
+CREATE TABLE exposures (
+    prefix INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (prefix, hash)
+) WITHOUT ROWID;
+"#,
 ];
 
 impl SqliteStore {

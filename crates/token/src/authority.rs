@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use haechi_custody::{
-    KeyOrigin, KeyRecord, KeyState, MasterKey, PublicKey, SecretContext, SecureRandom,
+    KeyOrigin, KeyRecord, KeyState, MasterKeyRing, PublicKey, SecretContext, SecureRandom,
     SigningKeyMaterial, WrappedSecret,
 };
 use haechi_events::{
@@ -47,8 +47,8 @@ const MAX_SESSIONS_IN_EVENT: usize = 1000;
 pub struct AuthorityParts {
     /// Storage.
     pub store: Arc<dyn AuthorityStore>,
-    /// The key-encryption key.
-    pub master_key: Arc<MasterKey>,
+    /// The key-encryption keys (current, and previous ones during a rotation).
+    pub master_key: Arc<MasterKeyRing>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Where security events go.
@@ -165,7 +165,7 @@ pub struct RevokedKey {
 #[derive(Debug)]
 pub struct TokenAuthority {
     store: Arc<dyn AuthorityStore>,
-    master_key: Arc<MasterKey>,
+    master_key: Arc<MasterKeyRing>,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
     random: Arc<dyn SecureRandom>,
@@ -1399,35 +1399,31 @@ impl TokenAuthority {
         named_secret(&*self.store, &self.master_key, &*self.random, name).await
     }
 
-    /// Re-wraps every signing key and named secret from the current master key to `next`.
-    /// Items already wrapped by `next` are left alone, so an interrupted rotation can be run
-    /// again. Returns how many were re-wrapped.
-    pub async fn rewrap_under(&self, next: &MasterKey) -> Result<usize, Error> {
+    /// Re-wraps every signing key and named secret that is not under the current master key.
+    /// Idempotent, so an interrupted rotation is finished by running it again. Returns how
+    /// many were re-wrapped.
+    pub async fn rewrap_to_current(&self) -> Result<usize, Error> {
         let mut secrets = Vec::new();
         for (name, bytes) in self.store.secrets().await? {
             let wrapped = WrappedSecret::from_bytes(&bytes)?;
-            if wrapped.master_key_id == next.id() {
-                continue;
+            let context = SecretContext::named(&name);
+            if let Some(moved) =
+                self.master_key
+                    .rewrap_to_current(&context, &wrapped, &*self.random)?
+            {
+                secrets.push((name, moved.to_bytes()));
             }
-            let moved = self.master_key.rewrap(
-                next,
-                &SecretContext::named(&name),
-                &wrapped,
-                &*self.random,
-            )?;
-            secrets.push((name, moved.to_bytes()));
         }
         let mut keys = Vec::new();
         for stored in self.store.keys().await? {
             let wrapped = WrappedSecret::from_bytes(&stored.wrapped_private_key)?;
-            if wrapped.master_key_id == next.id() {
-                continue;
-            }
             let context = SecretContext::signing_key(&stored.record.kid);
-            let moved = self
-                .master_key
-                .rewrap(next, &context, &wrapped, &*self.random)?;
-            keys.push((stored.record.kid.clone(), moved.to_bytes()));
+            if let Some(moved) =
+                self.master_key
+                    .rewrap_to_current(&context, &wrapped, &*self.random)?
+            {
+                keys.push((stored.record.kid.clone(), moved.to_bytes()));
+            }
         }
         self.store.rewrap_authority_secrets(&secrets, &keys).await?;
         Ok(secrets.len() + keys.len())
@@ -1436,15 +1432,16 @@ impl TokenAuthority {
     /// Records that the master key was replaced.
     pub async fn record_master_rotation(
         &self,
-        next: &MasterKey,
+        rewrapped: u64,
         actor: &Principal,
         context: &RequestContext,
     ) -> Result<(), Error> {
         self.emit(
             SecurityEvent::new(self.clock.now(), EventKind::MasterKeyRotated, actor.clone())
                 .context(context)
-                .detail("from", self.master_key.id())
-                .detail("to", next.id()),
+                .detail("previous", self.master_key.previous_ids().join(","))
+                .detail("current", self.master_key.id())
+                .detail("rewrapped", rewrapped.to_string()),
         )
         .await
     }
@@ -1463,7 +1460,7 @@ fn verify_signature(public: &PublicKey, presented: &Presented<'_>) -> Result<(),
     }
 }
 
-fn load_key(master_key: &MasterKey, stored: StoredKey) -> Result<KeyEntry, Error> {
+fn load_key(master_key: &MasterKeyRing, stored: StoredKey) -> Result<KeyEntry, Error> {
     let public = PublicKey::from_jwk(stored.record.algorithm, &stored.record.public_jwk)?;
     let private = match stored.record.state {
         KeyState::Pending | KeyState::Active => {
@@ -1481,10 +1478,12 @@ fn load_key(master_key: &MasterKey, stored: StoredKey) -> Result<KeyEntry, Error
     })
 }
 
-/// Loads a named 256-bit secret, creating and wrapping it on first use.
-pub(crate) async fn named_secret(
+/// Loads a named 256-bit secret, creating and wrapping it on first use. The same as
+/// [`TokenAuthority::named_secret`], for secrets needed before the authority exists (the audit
+/// key: the authority's own events go to the audit log it signs).
+pub async fn named_secret(
     store: &dyn AuthorityStore,
-    master_key: &MasterKey,
+    master_key: &MasterKeyRing,
     random: &dyn SecureRandom,
     name: &str,
 ) -> Result<Zeroizing<[u8; 32]>, Error> {

@@ -32,7 +32,7 @@ mod verified;
 
 pub use authority::{
     AuthorityParts, ClientCredential, ClientKind, Introspection, LoginIdentifier, NewAccount,
-    RevokedKey, TokenAuthority, TokenPair,
+    RevokedKey, TokenAuthority, TokenPair, named_secret,
 };
 pub use error::{AuthFailure, Error, Rejection};
 pub use password::PasswordParams;

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use haechi_custody::{MasterKey, SecretContext, SecureRandom, WrappedSecret};
+use haechi_custody::{MasterKeyRing, SecretContext, SecureRandom, WrappedSecret};
 use haechi_events::{
     Clock, Decision, EventKind, EventSink, Principal, RequestContext, SecurityEvent, Timestamp,
 };
@@ -12,6 +12,12 @@ use haechi_token::{NewAccount, TokenAuthority, VerifiedToken};
 use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
+
+mod leak;
+
+pub use leak::{
+    Comparison, LeakConfirmation, LeakProbe, LeakSession, LeakStats, PURPOSE_LEAK_MATCH,
+};
 
 use crate::quota::{DistinctBudgets, ReadClass};
 use crate::record::{AddressInput, Validation, validate_addresses};
@@ -34,8 +40,8 @@ pub struct VaultParts {
     pub store: Arc<dyn VaultStore>,
     /// The token authority (customer login accounts live there).
     pub authority: Arc<TokenAuthority>,
-    /// The key-encryption key.
-    pub master_key: Arc<MasterKey>,
+    /// The key-encryption keys (current, and previous ones during a rotation).
+    pub master_key: Arc<MasterKeyRing>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Events.
@@ -108,7 +114,7 @@ pub struct ImportOutcome {
 pub struct Vault {
     store: Arc<dyn VaultStore>,
     authority: Arc<TokenAuthority>,
-    master_key: Arc<MasterKey>,
+    master_key: Arc<MasterKeyRing>,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
     random: Arc<dyn SecureRandom>,
@@ -696,16 +702,16 @@ impl Vault {
             item_lines.push((line, customer_id, present_fields(&record)));
         }
         let inserted = self.store.import_batch(source, last_line, &items).await?;
+        let mut events = Vec::new();
         for ((line, customer_id, fields), inserted) in item_lines.into_iter().zip(inserted) {
             if inserted {
-                self.emit(
+                events.push(
                     SecurityEvent::new(now, EventKind::PiiWrite, actor.clone())
                         .context(context)
                         .customer(&customer_id)
                         .fields(fields)
                         .purpose("import"),
-                )
-                .await?;
+                );
                 outcome.imported.push((line, customer_id));
             } else {
                 outcome.rejected.push((
@@ -713,6 +719,10 @@ impl Vault {
                     "a customer with this e-mail or phone already exists".into(),
                 ));
             }
+        }
+        // All at once, so a durable sink commits the batch's events with one fsync.
+        for result in futures::future::join_all(events.into_iter().map(|event| self.emit(event))).await {
+            result?;
         }
         outcome.rejected.sort_by_key(|(line, _)| *line);
         Ok(outcome)
@@ -727,18 +737,15 @@ impl Vault {
     // Master-key rotation
     // ---------------------------------------------------------------------------------------
 
-    /// Re-wraps every customer data key from the current master key to `next`, without
-    /// touching any field ciphertext. Calls `progress(done, total)` after each batch.
-    /// Idempotent: keys already wrapped by `next` are skipped, so an interrupted rotation can
-    /// be run again.
-    pub async fn rewrap_data_keys(
-        &self,
-        next: &MasterKey,
-        mut progress: impl FnMut(u64, u64),
-    ) -> Result<u64, Error> {
+    /// Re-wraps every customer data key that is not under the current master key, without
+    /// touching any field ciphertext, while the vault keeps serving (every wrapped key names
+    /// the master key that sealed it, and the ring opens both). Calls `progress(done, total)`
+    /// after each batch. Idempotent: keys already under the current key are skipped, so an
+    /// interrupted rotation is finished by running it again. Returns how many were re-wrapped.
+    pub async fn rewrap_data_keys(&self, mut progress: impl FnMut(u64, u64)) -> Result<u64, Error> {
         let total = self.store.count().await?;
         let mut after: Option<String> = None;
-        let mut done = 0u64;
+        let (mut seen, mut rewrapped_total) = (0u64, 0u64);
         loop {
             let batch = self.store.wrapped_keys(after.as_deref(), 1000).await?;
             let Some((last, _)) = batch.last() else {
@@ -748,20 +755,20 @@ impl Vault {
             let mut rewrapped = Vec::with_capacity(batch.len());
             for (customer_id, bytes) in &batch {
                 let wrapped = WrappedSecret::from_bytes(bytes)?;
-                if wrapped.master_key_id == next.id() {
-                    continue;
-                }
                 let context = SecretContext::customer_data_key(customer_id);
-                let moved = self
-                    .master_key
-                    .rewrap(next, &context, &wrapped, &*self.random)?;
-                rewrapped.push((customer_id.clone(), moved.to_bytes()));
+                if let Some(moved) =
+                    self.master_key
+                        .rewrap_to_current(&context, &wrapped, &*self.random)?
+                {
+                    rewrapped.push((customer_id.clone(), moved.to_bytes()));
+                }
             }
             self.store.rewrap_keys(&rewrapped).await?;
-            done += batch.len() as u64;
-            progress(done, total);
+            seen += batch.len() as u64;
+            rewrapped_total += rewrapped.len() as u64;
+            progress(seen, total);
         }
-        Ok(done)
+        Ok(rewrapped_total)
     }
 
     // ---------------------------------------------------------------------------------------
@@ -923,6 +930,16 @@ impl Vault {
     ) -> Result<(), Error> {
         let data_key = self.unwrap_data_key(stored)?;
         let mut next = stored.clone();
+        // During a master-key rotation, a record written now leaves under the current key, so
+        // this write can never put back a key the background re-wrap already moved.
+        let wrapped = WrappedSecret::from_bytes(&stored.wrapped_data_key)?;
+        if let Some(moved) = self.master_key.rewrap_to_current(
+            &SecretContext::customer_data_key(customer_id),
+            &wrapped,
+            &*self.random,
+        )? {
+            next.wrapped_data_key = moved.to_bytes();
+        }
         for field in changed {
             match record.field_plaintext(*field) {
                 Some(plaintext) => {
@@ -1001,4 +1018,87 @@ fn own_view(record: &CustomerRecord) -> Value {
         view.insert(field.as_str().into(), record.field_view(field, false, true));
     }
     Value::Object(view)
+}
+
+// -------------------------------------------------------------------------------------------
+// Breach notices (haechi scope --out): an operator's read of contact channels
+// -------------------------------------------------------------------------------------------
+
+/// The purpose recorded when an operator reads contact channels to notify exposed customers.
+pub const PURPOSE_NOTIFICATION: &str = "notification";
+
+/// How [`Vault::notice_contacts`] shows the channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeDisclosure {
+    /// Masked (`h***@example.com`, `010-****-5678`): enough to review a notice list.
+    Masked,
+    /// Plaintext: the export that notices are sent from.
+    Plaintext,
+}
+
+/// A customer's channels for a breach notice; both `None` when the vault holds no record for
+/// the id (never created here, or crypto-shredded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeContact {
+    /// The customer.
+    pub customer_id: String,
+    /// E-mail, as disclosed.
+    pub email: Option<String>,
+    /// Phone, as disclosed.
+    pub phone: Option<String>,
+}
+
+impl Vault {
+    /// An operator (the command line, an administrator) reads the e-mail and phone of
+    /// `customer_ids` to notify them of a breach. Every customer found is recorded as a
+    /// `pii.read` by `operator` with purpose `notification`, fields `email` and `phone`, and
+    /// decision `allow` (plaintext) or `mask`; each event is durable before any channel is
+    /// returned. Ids without a record come back with no channels and no event. Callers
+    /// holding many ids call this for chunks concurrently, so the audit log commits their
+    /// events in groups.
+    pub async fn notice_contacts(
+        &self,
+        operator: &Principal,
+        customer_ids: &[String],
+        disclosure: NoticeDisclosure,
+        context: &RequestContext,
+    ) -> Result<Vec<NoticeContact>, Error> {
+        let records = self.store.records(customer_ids).await?;
+        let mut found = HashMap::with_capacity(records.len());
+        for stored in &records {
+            let record =
+                self.open_fields(stored, &[PiiField::Name, PiiField::Email, PiiField::Phone])?;
+            let (email, phone, decision) = match disclosure {
+                NoticeDisclosure::Masked => {
+                    (record.email.masked(), record.phone.masked(), Decision::Mask)
+                }
+                NoticeDisclosure::Plaintext => (
+                    record.email.as_str().to_string(),
+                    record.phone.formatted(),
+                    Decision::Allow,
+                ),
+            };
+            self.emit(
+                SecurityEvent::new(self.clock.now(), EventKind::PiiRead, operator.clone())
+                    .context(context)
+                    .customer(&stored.customer_id)
+                    .fields([PiiField::Email.as_str(), PiiField::Phone.as_str()])
+                    .purpose(PURPOSE_NOTIFICATION)
+                    .outcome(decision, 200),
+            )
+            .await?;
+            found.insert(stored.customer_id.clone(), (email, phone));
+        }
+        Ok(customer_ids
+            .iter()
+            .map(|id| {
+                let channels = found.remove(id);
+                NoticeContact {
+                    customer_id: id.clone(),
+                    email: channels.as_ref().map(|(email, _)| email.clone()),
+                    phone: channels.map(|(_, phone)| phone),
+                }
+            })
+            .collect())
+    }
 }

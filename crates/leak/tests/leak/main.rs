@@ -8,6 +8,7 @@
 )]
 
 mod corpus;
+mod dump;
 mod masks;
 mod noise;
 mod properties;

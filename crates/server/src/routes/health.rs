@@ -20,13 +20,19 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
 }
 
-/// Ready when the database answers and a key can sign.
+/// Ready when the database answers, the audit log accepts records and a key can sign.
 async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     state
         .store
         .ping()
         .await
         .map_err(|error| ApiError::unavailable(format!("database: {error}")))?;
+    // A failed audit log refuses every audited act (fail closed); say so before a load
+    // balancer sends traffic that would only get 503s.
+    state
+        .audit
+        .health()
+        .map_err(|error| ApiError::unavailable(format!("audit log: {error}")))?;
     let signing = state
         .authority
         .keys()

@@ -1,8 +1,10 @@
 //! Routers per resource, merged into one.
 
 mod admin;
+mod audit;
 mod auth;
 mod customers;
+mod exposure;
 mod health;
 mod oauth;
 mod well_known;
@@ -20,7 +22,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(oauth::router())
         .merge(admin::router())
+        .merge(audit::router())
         .merge(customers::router())
+        .merge(exposure::router())
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see the API list in the README").into_response()
         })

@@ -1,0 +1,304 @@
+//! Delimited text (CSV, TSV, `;`, `|`, `email:password` lists) read one physical line at a
+//! time, with quoted fields that may span a few lines.
+//!
+//! Quoting follows RFC 4180: a field that starts with `"` runs to the next lone `"`, and `""`
+//! inside it is one quote. A quote inside an unquoted field is kept as a character (dumps are
+//! full of `5" screen`). Text after a closing quote, and a quote that is never closed within
+//! [`MAX_RECORD_LINES`] lines or [`MAX_RECORD_BYTES`] bytes, make the record malformed: it is
+//! reported by line number and skipped, and reading resumes on the line after the one that
+//! opened it, so one stray quote costs one line, not the rest of the file.
+
+/// Most physical lines one record may span.
+pub const MAX_RECORD_LINES: usize = 32;
+/// Most bytes one record may hold.
+pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+
+/// What reading a line produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CsvEvent {
+    /// A record and the line it started on.
+    Record { line: u64, fields: Vec<String> },
+    /// A malformed record: the lines it spanned and what is wrong.
+    Malformed {
+        line: u64,
+        last_line: u64,
+        problem: QuotingProblem,
+    },
+}
+
+/// What is wrong with a record's quoting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotingProblem {
+    /// Text follows a closing quote before the next delimiter.
+    TextAfterClosingQuote,
+    /// A quoted field is still open at the end of the file or after the most lines a record
+    /// may span.
+    UnclosedQuote,
+}
+
+impl QuotingProblem {
+    /// A sentence for the operator.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::TextAfterClosingQuote => "malformed CSV quoting: text after a closing quote",
+            Self::UnclosedQuote => "malformed CSV quoting: a quoted field is never closed",
+        }
+    }
+}
+
+enum Split {
+    Complete(Vec<String>),
+    OpenQuote,
+    Malformed(QuotingProblem),
+}
+
+/// Splits one record's text on `delimiter`.
+fn split_record(text: &str, delimiter: char) -> Split {
+    if !text.contains('"') {
+        return Split::Complete(text.split(delimiter).map(str::to_string).collect());
+    }
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = text.chars().peekable();
+    let mut at_field_start = true;
+    loop {
+        let Some(c) = chars.next() else {
+            fields.push(std::mem::take(&mut field));
+            return Split::Complete(fields);
+        };
+        if at_field_start && c == '"' {
+            // A quoted field: up to the closing quote.
+            loop {
+                match chars.next() {
+                    None => return Split::OpenQuote,
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    Some('"') => break,
+                    Some(other) => field.push(other),
+                }
+            }
+            match chars.next() {
+                None => {
+                    fields.push(std::mem::take(&mut field));
+                    return Split::Complete(fields);
+                }
+                Some(next) if next == delimiter => {
+                    fields.push(std::mem::take(&mut field));
+                    at_field_start = true;
+                }
+                Some(_) => return Split::Malformed(QuotingProblem::TextAfterClosingQuote),
+            }
+            continue;
+        }
+        if c == delimiter {
+            fields.push(std::mem::take(&mut field));
+            at_field_start = true;
+        } else {
+            field.push(c);
+            at_field_start = false;
+        }
+    }
+}
+
+/// Counts the fields of one line, for sniffing the delimiter; `None` if the line leaves a
+/// quote open or is malformed.
+pub(crate) fn field_count(line: &str, delimiter: char) -> Option<usize> {
+    match split_record(line, delimiter) {
+        Split::Complete(fields) => Some(fields.len()),
+        _ => None,
+    }
+}
+
+/// Reads records from physical lines.
+#[derive(Debug)]
+pub(crate) struct CsvReader {
+    delimiter: char,
+    /// The lines of a record whose quote is still open.
+    pending: Vec<(u64, String)>,
+    pending_bytes: usize,
+}
+
+impl CsvReader {
+    pub(crate) fn new(delimiter: char) -> Self {
+        Self {
+            delimiter,
+            pending: Vec::new(),
+            pending_bytes: 0,
+        }
+    }
+
+    /// Feeds one physical line (without its line ending).
+    pub(crate) fn push(&mut self, line: u64, text: &str, out: &mut Vec<CsvEvent>) {
+        if self.pending.is_empty() {
+            match split_record(text, self.delimiter) {
+                Split::Complete(fields) => out.push(CsvEvent::Record { line, fields }),
+                Split::Malformed(problem) => out.push(CsvEvent::Malformed {
+                    line,
+                    last_line: line,
+                    problem,
+                }),
+                Split::OpenQuote => {
+                    if text.len() > MAX_RECORD_BYTES {
+                        out.push(CsvEvent::Malformed {
+                            line,
+                            last_line: line,
+                            problem: QuotingProblem::UnclosedQuote,
+                        });
+                    } else {
+                        self.pending_bytes = text.len();
+                        self.pending.push((line, text.to_string()));
+                    }
+                }
+            }
+            return;
+        }
+        self.pending_bytes += text.len() + 1;
+        self.pending.push((line, text.to_string()));
+        let joined = self.joined();
+        match split_record(&joined, self.delimiter) {
+            Split::Complete(fields) => {
+                let first = self.pending[0].0;
+                self.clear();
+                out.push(CsvEvent::Record {
+                    line: first,
+                    fields,
+                });
+            }
+            Split::Malformed(problem) => self.give_up(problem, out),
+            Split::OpenQuote => {
+                if self.pending.len() >= MAX_RECORD_LINES || self.pending_bytes > MAX_RECORD_BYTES
+                {
+                    self.give_up(QuotingProblem::UnclosedQuote, out);
+                }
+            }
+        }
+    }
+
+    /// Ends the input: a record still open is malformed.
+    pub(crate) fn finish(&mut self, out: &mut Vec<CsvEvent>) {
+        if !self.pending.is_empty() {
+            self.give_up(QuotingProblem::UnclosedQuote, out);
+        }
+    }
+
+    fn joined(&self) -> String {
+        let mut joined = String::with_capacity(self.pending_bytes);
+        for (index, (_, text)) in self.pending.iter().enumerate() {
+            if index > 0 {
+                joined.push('\n');
+            }
+            joined.push_str(text);
+        }
+        joined
+    }
+
+    fn clear(&mut self) {
+        self.pending.clear();
+        self.pending_bytes = 0;
+    }
+
+    /// Reports the record that started on the first pending line, then reads the lines after
+    /// it again as new records.
+    fn give_up(&mut self, problem: QuotingProblem, out: &mut Vec<CsvEvent>) {
+        let mut lines = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let first = lines.remove(0).0;
+        let last = lines.last().map_or(first, |(line, _)| *line);
+        out.push(CsvEvent::Malformed {
+            line: first,
+            last_line: last,
+            problem,
+        });
+        for (line, text) in lines {
+            self.push(line, &text, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str, delimiter: char) -> Vec<CsvEvent> {
+        let mut reader = CsvReader::new(delimiter);
+        let mut out = Vec::new();
+        for (index, line) in text.split('\n').enumerate() {
+            reader.push(index as u64 + 1, line, &mut out);
+        }
+        reader.finish(&mut out);
+        out
+    }
+
+    fn record(line: u64, fields: &[&str]) -> CsvEvent {
+        CsvEvent::Record {
+            line,
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn quoting_rules() {
+        assert_eq!(
+            read(r#"a,"b,c","d ""e""",5" screen,"#, ','),
+            [record(1, &["a", "b,c", r#"d "e""#, r#"5" screen"#, ""])]
+        );
+        assert_eq!(read("x;y\tz", ';'), [record(1, &["x", "y\tz"])]);
+    }
+
+    #[test]
+    fn quoted_fields_span_lines() {
+        assert_eq!(
+            read("a,\"line one\nline two\",b\nc,d", ','),
+            [record(1, &["a", "line one\nline two", "b"]), record(3, &["c", "d"])]
+        );
+    }
+
+    #[test]
+    fn a_stray_quote_costs_one_line() {
+        let events = read("1,\"oops,x\n2,y\n3,z", ',');
+        assert_eq!(
+            events,
+            [
+                CsvEvent::Malformed {
+                    line: 1,
+                    last_line: 3,
+                    problem: QuotingProblem::UnclosedQuote
+                },
+                record(2, &["2", "y"]),
+                record(3, &["3", "z"]),
+            ]
+        );
+        assert_eq!(
+            read("\"a\"b,c\nd,e", ','),
+            [
+                CsvEvent::Malformed {
+                    line: 1,
+                    last_line: 1,
+                    problem: QuotingProblem::TextAfterClosingQuote
+                },
+                record(2, &["d", "e"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unclosed_quote_gives_up_after_the_line_limit() {
+        let mut text = String::from("\"never closed");
+        for i in 0..100 {
+            text.push_str(&format!("\n{i},x"));
+        }
+        let events = read(&text, ',');
+        assert!(matches!(
+            events[0],
+            CsvEvent::Malformed {
+                line: 1,
+                problem: QuotingProblem::UnclosedQuote,
+                ..
+            }
+        ));
+        assert_eq!(events.len(), 101);
+        assert_eq!(events[100], record(101, &["99", "x"]));
+    }
+}

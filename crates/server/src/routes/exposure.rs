@@ -1,0 +1,261 @@
+//! The exposure check: `GET /v1/exposure/range/{prefix}` in the format of the Have I Been Pwned
+//! range API, so existing HIBP clients query it by changing their base URL.
+//!
+//! Anonymous by design: a person checks whether their e-mail or phone was exposed by sending
+//! five hex digits of its SHA-1, never the identifier. Nothing about the request is logged or
+//! audited beyond the route's request counter (which carries the route template, not the
+//! prefix). Each source address (IPv6 by /64) gets a token bucket of
+//! [`REQUESTS_PER_SECOND`] with bursts of [`BURST`]; answers carry an `ETag` (a matching
+//! `If-None-Match` gets 304) and `Cache-Control`, and are cached in memory for
+//! [`CACHE_TTL`] so a panic's repeated queries do not reach the database.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use haechi_leak::exposure::{ExposureStore as _, Padding, RangePrefix, entity_tag, render_range};
+
+use crate::extract::Caller;
+use crate::{ApiError, AppState};
+
+/// Sustained requests per second one source may make.
+pub const REQUESTS_PER_SECOND: f64 = 20.0;
+/// Requests one source may make at once before the sustained rate applies.
+pub const BURST: f64 = 100.0;
+/// How long a rendered range is served from memory.
+pub const CACHE_TTL: Duration = Duration::from_secs(10);
+/// What clients and proxies may cache, and for how long.
+const CACHE_CONTROL: &str = "public, max-age=300";
+/// Most ranges held in memory; past it the cache starts over.
+const CACHE_ENTRIES: usize = 65_536;
+/// Most sources tracked by the rate limiter before idle ones are forgotten.
+const TRACKED_SOURCES: usize = 100_000;
+/// Shards of the limiter and the cache, so concurrent requests rarely share a lock.
+const SHARDS: usize = 16;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/exposure/range/{prefix}", get(range))
+        .layer(Extension(Arc::new(Exposure::default())))
+}
+
+#[derive(Debug)]
+struct Exposure {
+    limiter: Vec<Mutex<HashMap<IpAddr, Bucket>>>,
+    cache: Vec<Mutex<HashMap<(u32, Padding), Cached>>>,
+}
+
+impl Default for Exposure {
+    fn default() -> Self {
+        Exposure {
+            limiter: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            cache: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    body: axum::body::Bytes,
+    etag: HeaderValue,
+    loaded: Instant,
+}
+
+impl Exposure {
+    /// Takes one token from the source's bucket, or says how long until one is there.
+    fn admit(&self, source: Option<IpAddr>, now: Instant) -> Result<(), u64> {
+        let Some(source) = source.map(rate_key) else {
+            return Ok(());
+        };
+        let shard = &self.limiter[shard_of(&source)];
+        let mut buckets = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if buckets.len() >= TRACKED_SOURCES / SHARDS && !buckets.contains_key(&source) {
+            // Forget sources whose bucket has refilled: they lose nothing by it.
+            buckets.retain(|_, bucket| {
+                bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * REQUESTS_PER_SECOND
+                    < BURST
+            });
+        }
+        let bucket = buckets.entry(source).or_insert(Bucket {
+            tokens: BURST,
+            updated: now,
+        });
+        let refill = now.duration_since(bucket.updated).as_secs_f64() * REQUESTS_PER_SECOND;
+        bucket.tokens = (bucket.tokens + refill).min(BURST);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - bucket.tokens) / REQUESTS_PER_SECOND;
+            Err(wait.ceil().max(1.0) as u64)
+        }
+    }
+
+    fn cached(&self, key: (u32, Padding), now: Instant) -> Option<Cached> {
+        let shard = self.cache[key.0 as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        shard
+            .get(&key)
+            .filter(|cached| now.duration_since(cached.loaded) < CACHE_TTL)
+            .cloned()
+    }
+
+    fn remember(&self, key: (u32, Padding), cached: Cached) {
+        let mut shard = self.cache[key.0 as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if shard.len() >= CACHE_ENTRIES / SHARDS {
+            shard.clear();
+        }
+        shard.insert(key, cached);
+    }
+}
+
+/// IPv4 addresses are limited one by one; IPv6 by /64, the block one subscriber gets.
+fn rate_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::V6(octets.into())
+        }
+    }
+}
+
+fn shard_of(ip: &IpAddr) -> usize {
+    let last = match ip {
+        IpAddr::V4(v4) => v4.octets()[3],
+        IpAddr::V6(v6) => v6.octets()[7],
+    };
+    usize::from(last) % SHARDS
+}
+
+async fn range(
+    State(state): State<AppState>,
+    Extension(exposure): Extension<Arc<Exposure>>,
+    Caller(context): Caller,
+    prefix: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let now = Instant::now();
+    if let Err(retry_after) = exposure.admit(context.ip, now) {
+        return Err(ApiError::too_many(
+            "too many exposure checks from this address; slow down",
+            retry_after,
+        ));
+    }
+    let Ok(Path(prefix)) = prefix else {
+        return Err(ApiError::bad_request(haechi_leak::Error::BadRangePrefix.to_string()));
+    };
+    let prefix = RangePrefix::parse(&prefix).map_err(|error| ApiError::bad_request(error.to_string()))?;
+    let padding = match headers.get("add-padding").and_then(|v| v.to_str().ok()) {
+        Some(value) if value.trim().eq_ignore_ascii_case("true") => Padding::Padded,
+        _ => Padding::Unpadded,
+    };
+    let key = (prefix.value(), padding);
+    let cached = match exposure.cached(key, now) {
+        Some(cached) => cached,
+        None => {
+            let rows = state
+                .store
+                .exposure_range(prefix)
+                .await
+                .map_err(|error| ApiError::unavailable(format!("exposure store: {error}")))?;
+            let body = render_range(prefix, &rows, padding);
+            let etag = HeaderValue::from_str(&entity_tag(&body))
+                .map_err(ApiError::internal)?;
+            let cached = Cached {
+                body: body.into(),
+                etag,
+                loaded: now,
+            };
+            exposure.remember(key, cached.clone());
+            cached
+        }
+    };
+    let common = [
+        (header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL)),
+        (header::VARY, HeaderValue::from_static("Add-Padding")),
+        (header::ETAG, cached.etag.clone()),
+    ];
+    if not_modified(&headers, &cached.etag) {
+        return Ok((StatusCode::NOT_MODIFIED, common).into_response());
+    }
+    Ok((
+        StatusCode::OK,
+        common,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        cached.body,
+    )
+        .into_response())
+}
+
+/// Whether `If-None-Match` lists `etag` (weak comparison, as RFC 9110 asks for it) or `*`.
+fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let Ok(ours) = etag.to_str() else {
+        return false;
+    };
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == ours)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_refill_at_the_sustained_rate() {
+        let exposure = Exposure::default();
+        let source = Some(IpAddr::from([203, 0, 113, 7]));
+        let start = Instant::now();
+        for _ in 0..BURST as usize {
+            assert!(exposure.admit(source, start).is_ok());
+        }
+        assert_eq!(exposure.admit(source, start), Err(1));
+        let later = start + Duration::from_millis(100);
+        assert!(exposure.admit(source, later).is_ok());
+        // Another address has its own bucket.
+        assert!(exposure.admit(Some(IpAddr::from([203, 0, 113, 8])), start).is_ok());
+    }
+
+    #[test]
+    fn ipv6_sources_share_their_64() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert_eq!(rate_key(a), rate_key(b));
+    }
+
+    #[test]
+    fn if_none_match_lists() {
+        let etag = HeaderValue::from_static("\"ABC\"");
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"X\", W/\"ABC\""));
+        assert!(not_modified(&headers, &etag));
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"X\""));
+        assert!(!not_modified(&headers, &etag));
+    }
+}

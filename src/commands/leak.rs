@@ -1,0 +1,949 @@
+//! `haechi leak match DUMP` and `haechi leak scan FILE|-`.
+//!
+//! Both stream their input through [`lines::BoundedLines`]: a line is held to at most
+//! [`LINE_CAP`] bytes, longer ones are cut and reported. Nothing of the input is written
+//! anywhere: reports name line numbers, customer ids and field names; `leak scan` prints
+//! findings masked unless asked to reveal them.
+//!
+//! `leak match` runs as a pipeline: a reader thread decodes and parses the dump into rows of
+//! normalised identifiers (the pure code of `haechi_leak::dump`), and the async side hands
+//! batches of rows to the vault ([`haechi_vault::Vault::confirm_leaked`]), a few batches in
+//! flight at once, and collects the confirmations.
+
+mod lines;
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use haechi_events::{Clock as _, EventKind, Principal, RequestContext, SecurityEvent, SystemClock};
+use haechi_leak::dump::{
+    ColumnOverrides, DumpEvent, DumpFormat, DumpOptions, DumpParser, DumpPlan, DumpRow,
+    EncodingGuess, LineProblem, ProblemKind, RequestedFormat, TextEncoding, decode_line,
+    detect_encoding,
+};
+use haechi_leak::exposure::{Exposure, ExposureKind, ExposureStore as _};
+use haechi_leak::matching::{FieldAgreement, MatchReport, RowMatch};
+use haechi_leak::{Finding, Reason, Scanner, mask};
+use haechi_vault::{Comparison, LeakConfirmation, LeakProbe};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::Outcome;
+use crate::commands::{block_on, init_quiet_logging};
+use crate::config::Config;
+use crate::runtime::Runtime;
+use lines::{BoundedLines, LineRead};
+
+/// Longest line held in memory; longer lines are cut (free text) or skipped (CSV, JSON).
+pub const LINE_CAP: usize = 1024 * 1024;
+/// Lines sampled from the start of a dump to decide its encoding, format and columns.
+const SAMPLE_LINES: usize = 200;
+/// Bytes sampled at most.
+const SAMPLE_BYTES: usize = 256 * 1024;
+/// Problems printed one by one; the rest are counted in the summary.
+const MAX_PRINTED_PROBLEMS: u64 = 50;
+/// Batches of rows at the vault at once: enough to keep both the database and the CPU busy.
+const PIPELINE_DEPTH: usize = 3;
+/// `leak.matched` events handed to the audit log at once (one group commit).
+const EVENT_BATCH: usize = 512;
+/// Bytes of text scanned at once by `leak scan` (cut at a line end).
+const SCAN_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Leak watch.
+#[derive(Debug, Subcommand)]
+pub enum LeakAction {
+    /// Find which customers a leaked dump contains: its e-mails and phones are matched against
+    /// the vault's blind indexes and confirmed by decryption; names confirm. Prints customer
+    /// ids, matched fields and a confidence; never the dump's values.
+    Match(MatchArgs),
+    /// Find Korean personal data in free text (pastes, chat logs, posts): RRNs, phones,
+    /// e-mails, customs codes, cards, business numbers, passports, licences, addresses.
+    Scan(ScanArgs),
+}
+
+/// `haechi leak match`.
+#[derive(Debug, Args)]
+pub struct MatchArgs {
+    /// The dump (`-` for standard input).
+    pub dump: PathBuf,
+    /// Its format (default: sniffed from the first lines).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// CSV field delimiter: one character, or `tab` (default: sniffed).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// Column roles, overriding the guess: `email=2,phone=5,name=1` (1-based numbers or
+    /// header names).
+    #[arg(long)]
+    pub columns: Option<String>,
+    /// The dump's encoding (default: detected; lines in the other one are still read).
+    #[arg(long, value_enum)]
+    pub encoding: Option<EncodingArg>,
+    /// Also write the matched customers to this file: `.csv` or `.jsonl`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Exit with status 1 when any customer matched.
+    #[arg(long)]
+    pub fail_on_findings: bool,
+    /// Rows handed to the vault at once.
+    #[arg(long, default_value_t = 4096)]
+    pub batch: usize,
+}
+
+/// `haechi leak scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The text file (`-` for standard input).
+    pub file: PathBuf,
+    /// Print what was found instead of its masked form.
+    #[arg(long)]
+    pub reveal: bool,
+    /// Output: one line per finding, or JSON lines.
+    #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
+    pub format: ScanFormat,
+    /// Report findings at or above this confidence (0–1; default 0.5).
+    #[arg(long)]
+    pub min_confidence: Option<f32>,
+    /// Exit with status 1 when anything was found.
+    #[arg(long)]
+    pub fail_on_findings: bool,
+}
+
+/// `--format` of `leak match`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Delimited text (any delimiter).
+    Csv,
+    /// JSON lines, or a JSON array of objects.
+    Jsonl,
+    /// Same as jsonl.
+    Json,
+    /// Free text: e-mails and phones found by the scanner.
+    Text,
+}
+
+/// `--encoding` of `leak match`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncodingArg {
+    /// UTF-8.
+    #[value(name = "utf-8", alias = "utf8")]
+    Utf8,
+    /// CP949 / EUC-KR.
+    #[value(alias = "euc-kr")]
+    Cp949,
+}
+
+/// `--format` of `leak scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// `FILE:LINE:COLUMN: kind confidence text (reasons)`.
+    Text,
+    /// One JSON object per finding.
+    Json,
+}
+
+/// Runs a `leak` subcommand.
+pub fn run(action: LeakAction, config: &Config) -> anyhow::Result<Outcome> {
+    init_quiet_logging();
+    match action {
+        LeakAction::Match(args) => match_dump(args, config),
+        LeakAction::Scan(args) => scan(args),
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Input
+// -------------------------------------------------------------------------------------------
+
+/// An opened input: its lines, its size (0 when unknown) and the name reports use.
+struct Input {
+    lines: BoundedLines<Box<dyn BufRead + Send>>,
+    size: u64,
+    name: String,
+}
+
+fn open_input(path: &Path) -> anyhow::Result<Input> {
+    if path == Path::new("-") {
+        return Ok(Input {
+            lines: BoundedLines::new(
+                Box::new(BufReader::with_capacity(1 << 20, io::stdin())),
+                LINE_CAP,
+            ),
+            size: 0,
+            name: "stdin".into(),
+        });
+    }
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok(Input {
+        lines: BoundedLines::new(Box::new(BufReader::with_capacity(1 << 20, file)), LINE_CAP),
+        size,
+        name: path.display().to_string(),
+    })
+}
+
+/// The first lines of the input, kept to be parsed again after the plan is made.
+fn read_sample(
+    lines: &mut BoundedLines<Box<dyn BufRead + Send>>,
+) -> io::Result<Vec<(LineRead, Vec<u8>)>> {
+    let mut sample = Vec::new();
+    let mut bytes = 0usize;
+    while sample.len() < SAMPLE_LINES && bytes < SAMPLE_BYTES {
+        let mut buffer = Vec::new();
+        let Some(read) = lines.next_line(&mut buffer)? else {
+            break;
+        };
+        bytes += buffer.len() + 1;
+        sample.push((read, buffer));
+    }
+    Ok(sample)
+}
+
+/// The encoding to read the input in, from `--encoding` or the sample.
+fn choose_encoding(
+    name: &str,
+    sample: &[(LineRead, Vec<u8>)],
+    requested: Option<EncodingArg>,
+) -> anyhow::Result<TextEncoding> {
+    if let Some(requested) = requested {
+        return Ok(match requested {
+            EncodingArg::Utf8 => TextEncoding::Utf8,
+            EncodingArg::Cp949 => TextEncoding::Cp949,
+        });
+    }
+    let mut joined = Vec::new();
+    for (_, bytes) in sample {
+        joined.extend_from_slice(bytes);
+        joined.push(b'\n');
+    }
+    match detect_encoding(&joined) {
+        EncodingGuess::Text(encoding) => Ok(encoding),
+        EncodingGuess::Utf16 => bail!(
+            "{name} is UTF-16, which cannot be read line by line: convert it first \
+             (iconv -f UTF-16 -t UTF-8)"
+        ),
+        EncodingGuess::Binary => bail!(
+            "{name} does not look like text (its first {} lines hold NUL or control bytes, or \
+             bytes that are neither UTF-8 nor CP949/EUC-KR); nothing was read. If it is \
+             compressed, decompress it first; to read it anyway, name its encoding with \
+             --encoding",
+            sample.len()
+        ),
+    }
+}
+
+/// Decodes one line for a reader; a truncated line keeps its longest decodable start.
+fn decode<'b>(
+    bytes: &'b [u8],
+    read: LineRead,
+    encoding: TextEncoding,
+) -> Result<(std::borrow::Cow<'b, str>, TextEncoding), ProblemKind> {
+    let bytes = if read.truncated {
+        // The cut may fall inside a character: drop up to 3 bytes until something decodes.
+        let mut end = bytes.len();
+        loop {
+            if let Ok(decoded) = decode_line(&bytes[..end], encoding) {
+                return Ok(decoded);
+            }
+            if end + 3 <= bytes.len() || end == 0 {
+                break;
+            }
+            end -= 1;
+        }
+        bytes
+    } else {
+        bytes
+    };
+    decode_line(bytes, encoding).map_err(ProblemKind::Undecodable)
+}
+
+// -------------------------------------------------------------------------------------------
+// leak match
+// -------------------------------------------------------------------------------------------
+
+/// What the reader thread hands over.
+#[derive(Default)]
+struct Chunk {
+    rows: Vec<DumpRow>,
+    problems: Vec<LineProblem>,
+    lines: u64,
+    bytes: u64,
+    /// Lines read in the encoding other than the dump's.
+    other_encoding: u64,
+}
+
+/// Totals of the run.
+#[derive(Default)]
+struct Totals {
+    lines: u64,
+    bytes: u64,
+    rows: u64,
+    problems: u64,
+    other_encoding: u64,
+}
+
+fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let out_format = match &args.out {
+        None => None,
+        Some(path) => Some(OutFormat::of(path)?),
+    };
+    let delimiter = match args.delimiter.as_deref() {
+        None => None,
+        Some("tab" | "\\t" | "\t") => Some('\t'),
+        Some(text) => {
+            let mut chars = text.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if c != '"' && c != '\n' && c != '\r' => Some(c),
+                _ => bail!("--delimiter must be one character (or `tab`), not a quote or newline"),
+            }
+        }
+    };
+    let options = DumpOptions {
+        format: args.format.map(|format| match format {
+            FormatArg::Csv => RequestedFormat::Csv,
+            FormatArg::Json | FormatArg::Jsonl => RequestedFormat::Json,
+            FormatArg::Text => RequestedFormat::Text,
+        }),
+        delimiter,
+        columns: args
+            .columns
+            .as_deref()
+            .map(ColumnOverrides::parse)
+            .transpose()?,
+    };
+    let mut input = open_input(&args.dump)?;
+    let sample =
+        read_sample(&mut input.lines).with_context(|| format!("cannot read {}", input.name))?;
+    let encoding = choose_encoding(&input.name, &sample, args.encoding)?;
+    let decoded: Vec<String> = sample
+        .iter()
+        .filter(|(read, _)| !read.truncated)
+        .filter_map(|(_, bytes)| decode_line(bytes, encoding).ok())
+        .map(|(text, _)| text.into_owned())
+        .collect();
+    let sample_text: Vec<&str> = decoded.iter().map(String::as_str).collect();
+    let plan = DumpPlan::from_sample(&sample_text, &options)
+        .map_err(|error| anyhow::anyhow!("{}: {error}", input.name))?;
+    eprintln!(
+        "{}: {}, encoding {}",
+        input.name,
+        plan.format,
+        encoding.label()
+    );
+    for column in plan.describe_columns() {
+        eprintln!("  {column}");
+    }
+    let source = Path::new(&input.name)
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| input.name.clone());
+    let batch = args.batch.clamp(1, 100_000);
+    let name = input.name.clone();
+    let size = input.size;
+
+    block_on(async move {
+        let runtime = Runtime::open(config).await?;
+        let progress = progress_bar(size);
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<io::Result<Chunk>>(4);
+        let reader = std::thread::spawn(move || {
+            read_dump(input.lines, sample, encoding, plan, batch, &sender);
+        });
+        let session = Arc::new(runtime.vault.leak_session());
+        let actor = Principal::Admin("cli".into());
+        let context = RequestContext::local();
+        let mut in_flight = VecDeque::new();
+        let mut totals = Totals::default();
+        let mut report = MatchReport::new();
+        let mut exposures: HashSet<Exposure> = HashSet::new();
+        while let Some(chunk) = receiver.recv().await {
+            let chunk = chunk.with_context(|| format!("cannot read {name}"))?;
+            progress.inc(chunk.bytes);
+            totals.lines += chunk.lines;
+            totals.bytes += chunk.bytes;
+            totals.other_encoding += chunk.other_encoding;
+            totals.rows += chunk.rows.len() as u64;
+            for problem in &chunk.problems {
+                totals.problems += 1;
+                if totals.problems <= MAX_PRINTED_PROBLEMS {
+                    progress.suspend(|| eprintln!("{name}: {problem}"));
+                } else if totals.problems == MAX_PRINTED_PROBLEMS + 1 {
+                    progress.suspend(|| {
+                        eprintln!("{name}: further problems are counted in the summary only")
+                    });
+                }
+            }
+            if chunk.rows.is_empty() {
+                continue;
+            }
+            let (line_numbers, probes): (Vec<u64>, Vec<LeakProbe>) = chunk
+                .rows
+                .into_iter()
+                .map(|row| {
+                    (
+                        row.line,
+                        LeakProbe {
+                            emails: row.identifiers.emails,
+                            phones: row.identifiers.phones,
+                            names: row.identifiers.names,
+                        },
+                    )
+                })
+                .unzip();
+            let vault = runtime.vault.clone();
+            let session = session.clone();
+            let actor = actor.clone();
+            let context = context.clone();
+            in_flight.push_back(tokio::spawn(async move {
+                let confirmations = vault
+                    .confirm_leaked(&session, &probes, &actor, &context)
+                    .await?;
+                anyhow::Ok((line_numbers, probes, confirmations))
+            }));
+            while in_flight.len() >= PIPELINE_DEPTH {
+                if let Some(task) = in_flight.pop_front() {
+                    absorb(task.await??, &mut report, &mut exposures);
+                }
+            }
+            progress.set_message(format!("{} customers matched", report.summary().customers));
+        }
+        for task in in_flight {
+            absorb(task.await??, &mut report, &mut exposures);
+        }
+        reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("the dump reader thread panicked"))?;
+        progress.finish_and_clear();
+
+        let customers = report.customers();
+        // One leak.matched event per customer, handed over in groups so the audit log
+        // commits each group with one sync.
+        for group in customers.chunks(EVENT_BATCH) {
+            let events = group.iter().map(|customer| {
+                let mut event =
+                    SecurityEvent::new(SystemClock.now(), EventKind::LeakMatched, actor.clone())
+                        .context(&context)
+                        .customer(customer.customer_id())
+                        .fields(customer.fields().iter().map(|field| field.as_str()))
+                        .detail("confidence", customer.confidence().as_str())
+                        .detail("rows", customer.rows().to_string())
+                        .detail("source", source.clone());
+                if let Some(first) = customer.lines().first() {
+                    event = event.detail("first_line", first.to_string());
+                }
+                runtime.events.record(event)
+            });
+            for recorded in futures::future::join_all(events).await {
+                recorded.context("the audit log refused a leak.matched event")?;
+            }
+        }
+        let exposures: Vec<Exposure> = exposures.into_iter().collect();
+        let new_exposures = runtime
+            .store
+            .record_exposures(&exposures, SystemClock.now())
+            .await
+            .context("cannot record the exposed identifiers")?;
+        if let (Some(path), Some(format)) = (&args.out, out_format) {
+            write_out(path, format, &report)?;
+        }
+        let stats = session.stats();
+        let summary = report.summary();
+        let mut stdout = BufWriter::new(io::stdout().lock());
+        if args.out.is_none() && !customers.is_empty() {
+            writeln!(stdout, "customer\tconfidence\tfields\trows\tlines")?;
+            for customer in &customers {
+                writeln!(
+                    stdout,
+                    "{}\t{}\t{}\t{}\t{}",
+                    customer.customer_id(),
+                    customer.confidence(),
+                    join(customer.fields().iter().map(|f| f.as_str()), ","),
+                    customer.rows(),
+                    join(customer.lines().iter(), ","),
+                )?;
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        writeln!(
+            stdout,
+            "read {} lines ({}) of {name} in {seconds:.1} s ({:.0} lines/s): {} rows with an \
+             e-mail or phone, {} problems{}",
+            totals.lines,
+            human_bytes(totals.bytes),
+            totals.lines as f64 / seconds.max(1e-9),
+            totals.rows,
+            totals.problems,
+            if totals.other_encoding > 0 {
+                format!(
+                    ", {} lines read as {}",
+                    totals.other_encoding,
+                    match encoding {
+                        TextEncoding::Utf8 => "cp949",
+                        TextEncoding::Cp949 => "utf-8",
+                    }
+                )
+            } else {
+                String::new()
+            }
+        )?;
+        writeln!(
+            stdout,
+            "matched {} customers ({} high, {} medium, {} low confidence): by e-mail {}, by \
+             phone {}, confirmed by name {}",
+            summary.customers,
+            summary.high,
+            summary.medium,
+            summary.low,
+            summary.by_email,
+            summary.by_phone,
+            summary.by_name
+        )?;
+        writeln!(
+            stdout,
+            "vault: {} blind-index lookups, {} candidates, {} records decrypted; {} exposed \
+             identifiers recorded ({new_exposures} new)",
+            stats.index_lookups,
+            stats.candidates,
+            stats.decrypted,
+            exposures.len()
+        )?;
+        if let Some(path) = &args.out {
+            writeln!(stdout, "matches written to {}", path.display())?;
+        }
+        stdout.flush()?;
+        drop(stdout);
+        runtime.close().await?;
+        Ok(if args.fail_on_findings && !report.is_empty() {
+            Outcome::Findings
+        } else {
+            Outcome::Clean
+        })
+    })?
+}
+
+/// Adds a batch's confirmations to the report and the exposures.
+fn absorb(
+    (line_numbers, probes, confirmations): (Vec<u64>, Vec<LeakProbe>, Vec<LeakConfirmation>),
+    report: &mut MatchReport,
+    exposures: &mut HashSet<Exposure>,
+) {
+    for confirmation in confirmations {
+        let probe = &probes[confirmation.probe];
+        if let Some(email) = confirmation.matched_email.and_then(|i| probe.emails.get(i)) {
+            exposures.insert(Exposure::of_normalised(ExposureKind::Email, email));
+        }
+        if let Some(phone) = confirmation.matched_phone.and_then(|i| probe.phones.get(i)) {
+            exposures.insert(Exposure::of_normalised(ExposureKind::Phone, phone));
+        }
+        report.add(RowMatch {
+            line: line_numbers[confirmation.probe],
+            customer_id: confirmation.customer_id,
+            email: agreement(confirmation.email),
+            phone: agreement(confirmation.phone),
+            name: agreement(confirmation.name),
+        });
+    }
+}
+
+fn agreement(comparison: Comparison) -> FieldAgreement {
+    match comparison {
+        Comparison::Absent => FieldAgreement::Absent,
+        Comparison::Same => FieldAgreement::Agrees,
+        Comparison::Different => FieldAgreement::Differs,
+    }
+}
+
+/// The reader thread: decodes and parses every line, sending rows in batches.
+fn read_dump(
+    mut lines: BoundedLines<Box<dyn BufRead + Send>>,
+    sample: Vec<(LineRead, Vec<u8>)>,
+    encoding: TextEncoding,
+    plan: DumpPlan,
+    batch: usize,
+    sender: &tokio::sync::mpsc::Sender<io::Result<Chunk>>,
+) {
+    let text_format = plan.format == DumpFormat::Text;
+    let mut parser = DumpParser::new(plan);
+    let mut chunk = Chunk::default();
+    let mut events = Vec::new();
+    let mut handle = |read: LineRead, bytes: &[u8], chunk: &mut Chunk| {
+        chunk.lines += 1;
+        chunk.bytes += read.consumed;
+        if read.truncated {
+            chunk.problems.push(LineProblem {
+                line: read.number,
+                last_line: read.number,
+                kind: ProblemKind::TooLong {
+                    cap: LINE_CAP,
+                    scanned: text_format,
+                },
+            });
+            if !text_format {
+                return;
+            }
+        }
+        match decode(bytes, read, encoding) {
+            Ok((text, used)) => {
+                if used != encoding {
+                    chunk.other_encoding += 1;
+                }
+                parser.push_line(read.number, &text, &mut events);
+            }
+            Err(kind) => chunk.problems.push(LineProblem {
+                line: read.number,
+                last_line: read.number,
+                kind,
+            }),
+        }
+        for event in events.drain(..) {
+            match event {
+                DumpEvent::Row(row) => chunk.rows.push(row),
+                DumpEvent::Problem(problem) => chunk.problems.push(problem),
+            }
+        }
+    };
+    let full = |chunk: &Chunk| chunk.rows.len() >= batch || chunk.lines >= 65_536;
+    for (read, bytes) in sample {
+        handle(read, &bytes, &mut chunk);
+        if full(&chunk)
+            && sender
+                .blocking_send(Ok(std::mem::take(&mut chunk)))
+                .is_err()
+        {
+            return;
+        }
+    }
+    let mut buffer = Vec::new();
+    loop {
+        match lines.next_line(&mut buffer) {
+            Ok(Some(read)) => handle(read, &buffer, &mut chunk),
+            Ok(None) => break,
+            Err(error) => {
+                let _ = sender.blocking_send(Err(error));
+                return;
+            }
+        }
+        if full(&chunk)
+            && sender
+                .blocking_send(Ok(std::mem::take(&mut chunk)))
+                .is_err()
+        {
+            return;
+        }
+    }
+    let mut events = Vec::new();
+    parser.finish(&mut events);
+    for event in events {
+        match event {
+            DumpEvent::Row(row) => chunk.rows.push(row),
+            DumpEvent::Problem(problem) => chunk.problems.push(problem),
+        }
+    }
+    let _ = sender.blocking_send(Ok(chunk));
+}
+
+/// The `--out` file's format, by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutFormat {
+    Csv,
+    Jsonl,
+}
+
+impl OutFormat {
+    fn of(path: &Path) -> anyhow::Result<Self> {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("csv") => Ok(Self::Csv),
+            Some("jsonl" | "json" | "ndjson") => Ok(Self::Jsonl),
+            _ => bail!("--out must end in .csv or .jsonl"),
+        }
+    }
+}
+
+/// Writes the matched customers: ids, fields, confidence, rows and line numbers only.
+fn write_out(path: &Path, format: OutFormat, report: &MatchReport) -> anyhow::Result<()> {
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut out = BufWriter::new(file);
+    if format == OutFormat::Csv {
+        writeln!(out, "customer_id,confidence,fields,rows,lines")?;
+    }
+    for customer in report.customers() {
+        let fields: Vec<&str> = customer.fields().iter().map(|f| f.as_str()).collect();
+        match format {
+            OutFormat::Csv => writeln!(
+                out,
+                "{},{},{},{},{}",
+                customer.customer_id(),
+                customer.confidence(),
+                fields.join(";"),
+                customer.rows(),
+                join(customer.lines().iter(), ";"),
+            )?,
+            OutFormat::Jsonl => {
+                serde_json::to_writer(
+                    &mut out,
+                    &serde_json::json!({
+                        "customer_id": customer.customer_id(),
+                        "confidence": customer.confidence(),
+                        "fields": fields,
+                        "rows": customer.rows(),
+                        "lines": customer.lines(),
+                    }),
+                )?;
+                writeln!(out)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+// -------------------------------------------------------------------------------------------
+// leak scan
+// -------------------------------------------------------------------------------------------
+
+fn scan(args: ScanArgs) -> anyhow::Result<Outcome> {
+    let mut input = open_input(&args.file)?;
+    let sample =
+        read_sample(&mut input.lines).with_context(|| format!("cannot read {}", input.name))?;
+    let encoding = choose_encoding(&input.name, &sample, None)?;
+    let mut scanner = Scanner::default();
+    if let Some(minimum) = args.min_confidence {
+        scanner = scanner.with_minimum_confidence(minimum.clamp(0.0, 1.0));
+    }
+    let progress = progress_bar(input.size);
+    let mut output = ScanOutput {
+        name: input.name.clone(),
+        reveal: args.reveal,
+        format: args.format,
+        stdout: BufWriter::new(io::stdout().lock()),
+        findings: 0,
+        by_kind: std::collections::BTreeMap::new(),
+    };
+    let mut chunk = ScanChunk::default();
+    let mut problems = 0u64;
+    let mut lines_read = 0u64;
+    let mut handle = |read: LineRead,
+                      bytes: &[u8],
+                      chunk: &mut ScanChunk,
+                      output: &mut ScanOutput|
+     -> anyhow::Result<()> {
+        lines_read += 1;
+        progress.inc(read.consumed);
+        if read.truncated {
+            problems += 1;
+            let problem = LineProblem {
+                line: read.number,
+                last_line: read.number,
+                kind: ProblemKind::TooLong {
+                    cap: LINE_CAP,
+                    scanned: true,
+                },
+            };
+            progress.suspend(|| eprintln!("{}: {problem}", output.name));
+        }
+        match decode(bytes, read, encoding) {
+            Ok((text, _)) => chunk.push(read.number, &text),
+            Err(kind) => {
+                problems += 1;
+                if problems <= MAX_PRINTED_PROBLEMS {
+                    let problem = LineProblem {
+                        line: read.number,
+                        last_line: read.number,
+                        kind,
+                    };
+                    progress.suspend(|| eprintln!("{}: {problem}", output.name));
+                }
+            }
+        }
+        if chunk.text.len() >= SCAN_CHUNK_BYTES {
+            output.scan(&scanner, chunk)?;
+        }
+        Ok(())
+    };
+    for (read, bytes) in sample {
+        handle(read, &bytes, &mut chunk, &mut output)?;
+    }
+    let mut buffer = Vec::new();
+    while let Some(read) = input
+        .lines
+        .next_line(&mut buffer)
+        .with_context(|| format!("cannot read {}", input.name))?
+    {
+        handle(read, &buffer, &mut chunk, &mut output)?;
+    }
+    output.scan(&scanner, &mut chunk)?;
+    progress.finish_and_clear();
+    output.stdout.flush()?;
+    let kinds = output
+        .by_kind
+        .iter()
+        .map(|(kind, count)| format!("{kind} {count}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    eprintln!(
+        "{}: {} findings in {lines_read} lines{}{}",
+        input.name,
+        output.findings,
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" ({kinds})")
+        },
+        if problems > 0 {
+            format!("; {problems} lines not read (see above)")
+        } else {
+            String::new()
+        }
+    );
+    Ok(if args.fail_on_findings && output.findings > 0 {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// Lines gathered into one text to scan, with where each line starts.
+#[derive(Default)]
+struct ScanChunk {
+    text: String,
+    /// (byte offset in `text`, line number).
+    starts: Vec<(usize, u64)>,
+}
+
+impl ScanChunk {
+    fn push(&mut self, line: u64, text: &str) {
+        self.starts.push((self.text.len(), line));
+        self.text.push_str(text);
+        self.text.push('\n');
+    }
+}
+
+struct ScanOutput {
+    name: String,
+    reveal: bool,
+    format: ScanFormat,
+    stdout: BufWriter<io::StdoutLock<'static>>,
+    findings: u64,
+    by_kind: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl ScanOutput {
+    fn scan(&mut self, scanner: &Scanner, chunk: &mut ScanChunk) -> anyhow::Result<()> {
+        for finding in scanner.scan(&chunk.text) {
+            self.write(chunk, &finding)?;
+        }
+        chunk.text.clear();
+        chunk.starts.clear();
+        Ok(())
+    }
+
+    fn write(&mut self, chunk: &ScanChunk, finding: &Finding) -> anyhow::Result<()> {
+        let index = chunk
+            .starts
+            .partition_point(|(offset, _)| *offset <= finding.start)
+            .saturating_sub(1);
+        let (line_start, line) = chunk.starts.get(index).copied().unwrap_or((0, 0));
+        let column = chunk
+            .text
+            .get(line_start..finding.start)
+            .map_or(0, |before| before.chars().count())
+            + 1;
+        let shown = if self.reveal {
+            finding.text(&chunk.text).to_string()
+        } else {
+            mask(&chunk.text, finding)
+        };
+        self.findings += 1;
+        *self.by_kind.entry(finding.kind.label()).or_default() += 1;
+        match self.format {
+            ScanFormat::Text => writeln!(
+                self.stdout,
+                "{}:{line}:{column}: {} {:.2} {shown} ({})",
+                self.name,
+                finding.kind,
+                finding.confidence,
+                join(finding.reasons.iter().map(reason_text), ", ")
+            )?,
+            ScanFormat::Json => {
+                serde_json::to_writer(
+                    &mut self.stdout,
+                    &serde_json::json!({
+                        "line": line,
+                        "column": column,
+                        "kind": finding.kind,
+                        "confidence": (finding.confidence * 100.0).round() / 100.0,
+                        "text": shown,
+                        "masked": !self.reveal,
+                        "reasons": finding.reasons,
+                    }),
+                )?;
+                writeln!(self.stdout)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn reason_text(reason: &Reason) -> String {
+    match serde_json::to_value(reason) {
+        Ok(serde_json::Value::Object(map)) => {
+            let name = map.get("reason").and_then(|v| v.as_str()).unwrap_or("?");
+            match map.get("detail").and_then(|v| v.as_str()) {
+                Some(detail) => format!("{name}: {detail}"),
+                None => name.to_string(),
+            }
+        }
+        _ => format!("{reason:?}"),
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Helpers
+// -------------------------------------------------------------------------------------------
+
+fn progress_bar(total_bytes: u64) -> ProgressBar {
+    let progress = if total_bytes > 0 {
+        ProgressBar::new(total_bytes)
+    } else {
+        ProgressBar::new_spinner()
+    };
+    progress.with_style(
+        ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    )
+}
+
+fn join<T: std::fmt::Display>(items: impl IntoIterator<Item = T>, separator: &str) -> String {
+    items
+        .into_iter()
+        .map(|item| item.to_string())
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,441 @@
+//! `haechi scope`: who was exposed, which fields, when.
+//!
+//! The archive and the live log are only read (no lock), so a scope runs beside a running
+//! server. Looking up contact channels for `--out` opens the vault, which takes the data
+//! directory's audit log: that needs the server stopped (or `--no-contacts`).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use haechi_events::{Principal, RequestContext};
+use haechi_forensics::report::{Contact, ListFormat};
+use haechi_forensics::{
+    DigestMode, IndicatorKind, MatchMode, Progress, Query, Scope, ScopeOptions, Sources,
+    parse_indicator_file, parse_time,
+};
+use haechi_vault::{NoticeDisclosure, Vault};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::Outcome;
+use crate::commands::{block_on, init_quiet_logging};
+use crate::config::Config;
+use crate::runtime::{Runtime, audit_dir};
+
+/// `haechi scope` flags.
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// Client address or CIDR network (repeatable or comma-separated).
+    #[arg(long = "ip", value_name = "CIDR", value_delimiter = ',')]
+    ips: Vec<String>,
+    /// Signing-key id (repeatable or comma-separated).
+    #[arg(long = "kid", value_name = "KID", value_delimiter = ',')]
+    kids: Vec<String>,
+    /// Access-token id (repeatable or comma-separated).
+    #[arg(long = "jti", value_name = "JTI", value_delimiter = ',')]
+    jtis: Vec<String>,
+    /// File of access-token ids, one per line (`#` comments allowed).
+    #[arg(long = "jti-file", value_name = "FILE")]
+    jti_files: Vec<PathBuf>,
+    /// Session id (repeatable or comma-separated).
+    #[arg(long = "sid", value_name = "SID", value_delimiter = ',')]
+    sids: Vec<String>,
+    /// Principal: customer:ID, service:NAME, admin:NAME or anonymous (repeatable).
+    #[arg(long = "principal", value_name = "PRINCIPAL", value_delimiter = ',')]
+    principals: Vec<String>,
+    /// Exact User-Agent value (repeatable; not split on commas).
+    #[arg(long = "user-agent", value_name = "AGENT")]
+    user_agents: Vec<String>,
+    /// File of indicators, one `KIND VALUE` per line (ip, kid, jti, sid, principal,
+    /// user_agent).
+    #[arg(long = "indicators", value_name = "FILE")]
+    indicator_files: Vec<PathBuf>,
+    /// Only exposures at or after this time (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long)]
+    from: Option<String>,
+    /// Only exposures before this time.
+    #[arg(long)]
+    to: Option<String>,
+    /// How indicators of different kinds combine: any (the union: an event matching any kind)
+    /// or all (an event matching every kind given). Values of one kind are always
+    /// alternatives; the window always applies.
+    #[arg(long = "match", value_enum, default_value_t = MatchArg::Any)]
+    match_mode: MatchArg,
+    /// A Parquet archive directory (repeatable). Archives named in the live log's manifest
+    /// are read too.
+    #[arg(long = "archive", value_name = "DIR")]
+    archives: Vec<PathBuf>,
+    /// Do not read the live log of the data directory (the archive only).
+    #[arg(long)]
+    no_live_log: bool,
+    /// Write one row per exposed customer to this file (.csv or .jsonl), through a temporary
+    /// file renamed into place.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Put the customers' contact channels in plaintext into --out, for sending the notices;
+    /// each read is recorded as pii.read with purpose notification. Without it the channels
+    /// are masked (and recorded as masked reads).
+    #[arg(long)]
+    notification: bool,
+    /// Write --out without contact channels (no vault access; works beside a running server).
+    #[arg(long, conflicts_with = "notification")]
+    no_contacts: bool,
+    /// Hash every consulted archive file whole into the custody block (slower; default:
+    /// only the bytes the result was computed from).
+    #[arg(long)]
+    full_digests: bool,
+    /// Output on standard output.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
+    /// Customers listed in the table.
+    #[arg(long, default_value_t = 20)]
+    show: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MatchArg {
+    Any,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    /// For people.
+    Table,
+    /// Summary, custody and (without --out) customers, for tooling.
+    Json,
+}
+
+/// How many ids one vault call reads, and how many calls run at once (so the audit log
+/// commits their events in groups).
+const CONTACT_CHUNK: usize = 256;
+const CONTACT_CONCURRENCY: usize = 32;
+
+pub fn run(args: ScopeArgs, config: &Config) -> anyhow::Result<Outcome> {
+    init_quiet_logging();
+    // Everything the caller gave is checked before anything is read or written.
+    let query = build_query(&args)?;
+    query.validate()?;
+    let list = match &args.out {
+        Some(path) => Some((path.clone(), ListFormat::of_path(path)?)),
+        None => None,
+    };
+    if let Some((path, _)) = &list {
+        let parent = parent_of(path);
+        anyhow::ensure!(
+            parent.is_dir(),
+            "--out {}: the directory {} does not exist",
+            path.display(),
+            parent.display()
+        );
+    }
+    let contacts = match (&list, args.no_contacts, args.notification) {
+        (None, _, true) => anyhow::bail!("--notification writes the notice list: give --out FILE"),
+        (Some(_), false, notification) => Some(if notification {
+            NoticeDisclosure::Plaintext
+        } else {
+            NoticeDisclosure::Masked
+        }),
+        _ => None,
+    };
+    if contacts.is_some() && !config.database_path().exists() {
+        anyhow::bail!(
+            "no Haechi database at {}: contact channels come from the vault; pass --no-contacts \
+             to write the list without them",
+            config.database_path().display()
+        );
+    }
+
+    let log_dir = audit_dir(config);
+    let mut archives = args.archives.clone();
+    for dir in manifest_archives(&log_dir)? {
+        let known = archives.iter().any(|given| same_dir(given, &dir));
+        if !known {
+            archives.push(dir);
+        }
+    }
+    let live_log = (!args.no_live_log && log_dir.is_dir()).then_some(log_dir);
+    anyhow::ensure!(
+        !archives.is_empty() || live_log.is_some(),
+        "nothing to search: no --archive given and no audit log at {}",
+        audit_dir(config).display()
+    );
+    let sources = Sources { archives, live_log };
+    let options = ScopeOptions {
+        digest: if args.full_digests {
+            DigestMode::Full
+        } else {
+            DigestMode::Consulted
+        },
+        tool: format!("haechi {}", env!("CARGO_PKG_VERSION")),
+    };
+
+    let progress = BarProgress::new();
+    let scope = haechi_forensics::scope(&query, &sources, &options, &progress);
+    progress.clear();
+    let scope = scope?;
+
+    if let (Some((path, format)), Some(disclosure)) = (&list, contacts) {
+        let contacts = block_on(look_up_contacts(config, &scope, disclosure))??;
+        write_list(path, *format, &scope, Some(&contacts))?;
+    } else if let Some((path, format)) = &list {
+        write_list(path, *format, &scope, None)?;
+    }
+
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        FormatArg::Table => {
+            write!(
+                stdout,
+                "{}",
+                haechi_forensics::report::table(&scope, args.show)
+            )?;
+            if let Some((path, _)) = &list {
+                writeln!(stdout, "list           {}", path.display())?;
+            }
+        }
+        FormatArg::Json => {
+            let json = haechi_forensics::report::json(
+                &scope,
+                list.as_ref().map(|(path, _)| path.as_path()),
+            );
+            serde_json::to_writer_pretty(&mut stdout, &json)?;
+            writeln!(stdout)?;
+        }
+    }
+    if !scope.custody.coverage.gaps.is_empty() {
+        eprintln!(
+            "warning: seqs {:?} are in neither the archive nor the live log: give the archive \
+             directory that holds them (--archive)",
+            scope.custody.coverage.gaps
+        );
+    }
+    Ok(Outcome::Clean)
+}
+
+fn build_query(args: &ScopeArgs) -> anyhow::Result<Query> {
+    let mut query = Query::default();
+    let indicators = &mut query.indicators;
+    let groups: [(IndicatorKind, &Vec<String>, &str); 6] = [
+        (IndicatorKind::Ip, &args.ips, "--ip"),
+        (IndicatorKind::Kid, &args.kids, "--kid"),
+        (IndicatorKind::Jti, &args.jtis, "--jti"),
+        (IndicatorKind::Sid, &args.sids, "--sid"),
+        (IndicatorKind::Principal, &args.principals, "--principal"),
+        (IndicatorKind::UserAgent, &args.user_agents, "--user-agent"),
+    ];
+    for (kind, values, flag) in groups {
+        for value in values {
+            indicators
+                .add(kind, value)
+                .with_context(|| flag.to_string())?;
+        }
+    }
+    for path in &args.jti_files {
+        let text = read_text(path, "--jti-file")?;
+        let added = indicators.add_file(IndicatorKind::Jti, &text, &path.display().to_string())?;
+        anyhow::ensure!(
+            added > 0,
+            "--jti-file {}: holds no token id",
+            path.display()
+        );
+    }
+    for path in &args.indicator_files {
+        let text = read_text(path, "--indicators")?;
+        let added = parse_indicator_file(&text, &path.display().to_string(), indicators)?;
+        anyhow::ensure!(
+            added > 0,
+            "--indicators {}: holds no indicator",
+            path.display()
+        );
+    }
+    let time = |flag: &str, value: &Option<String>| -> anyhow::Result<_> {
+        value
+            .as_deref()
+            .map(parse_time)
+            .transpose()
+            .map_err(|reason| anyhow::anyhow!("{flag}: {reason}"))
+    };
+    query.window.from = time("--from", &args.from)?;
+    query.window.to = time("--to", &args.to)?;
+    query.mode = match args.match_mode {
+        MatchArg::Any => MatchMode::Any,
+        MatchArg::All => MatchMode::All,
+    };
+    Ok(query)
+}
+
+fn read_text(path: &Path, flag: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("{flag} {}", path.display()))
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// The archive directories the live log was exported to (its `archived` manifest, JSON
+/// lines with an `archive_dir` each; see the audit crate's SCHEMA.md).
+fn manifest_archives(log_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let path = log_dir.join("archived");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for line in text.lines().filter(|line| !line.trim().is_empty()) {
+        let entry: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("bad line in {}", path.display()))?;
+        if let Some(dir) = entry.get("archive_dir").and_then(|dir| dir.as_str()) {
+            let dir = PathBuf::from(dir);
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    Ok(dirs)
+}
+
+/// Reads the exposed customers' channels from the vault, chunks in parallel.
+async fn look_up_contacts(
+    config: &Config,
+    scope: &Scope,
+    disclosure: NoticeDisclosure,
+) -> anyhow::Result<Vec<Contact>> {
+    let runtime = Runtime::open(config).await?;
+    let result = contacts_from(&runtime.vault, scope, disclosure).await;
+    runtime.close().await?;
+    result
+}
+
+async fn contacts_from(
+    vault: &Arc<Vault>,
+    scope: &Scope,
+    disclosure: NoticeDisclosure,
+) -> anyhow::Result<Vec<Contact>> {
+    let ids: Vec<String> = scope
+        .customers
+        .iter()
+        .map(|row| row.customer_id.clone())
+        .collect();
+    let mut contacts: Vec<Contact> = Vec::with_capacity(ids.len());
+    let operator = Principal::Admin("cli".into());
+    let context = RequestContext::local();
+    for wave in ids.chunks(CONTACT_CHUNK * CONTACT_CONCURRENCY) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, chunk) in wave.chunks(CONTACT_CHUNK).enumerate() {
+            let vault = Arc::clone(vault);
+            let chunk = chunk.to_vec();
+            let operator = operator.clone();
+            let context = context.clone();
+            tasks.spawn(async move {
+                let found = vault
+                    .notice_contacts(&operator, &chunk, disclosure, &context)
+                    .await;
+                (index, found)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let (index, found) = joined.context("a contact lookup task failed")?;
+            results.push((
+                index,
+                found.context("cannot read contact channels from the vault")?,
+            ));
+        }
+        results.sort_by_key(|(index, _)| *index);
+        for (_, found) in results {
+            contacts.extend(found.into_iter().map(|contact| Contact {
+                missing: contact.email.is_none().then(|| "not_found".to_string()),
+                email: contact.email,
+                phone: contact.phone,
+            }));
+        }
+    }
+    Ok(contacts)
+}
+
+/// Writes the list to a temporary file beside `path`, syncs it and renames it into place, so
+/// `path` holds a whole list or is left as it was.
+fn write_list(
+    path: &Path,
+    format: ListFormat,
+    scope: &Scope,
+    contacts: Option<&[Contact]>,
+) -> anyhow::Result<()> {
+    let parent = parent_of(path);
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "scope".into());
+    let temporary = parent.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| -> anyhow::Result<()> {
+        let file = create_private(&temporary)?;
+        let mut writer = std::io::BufWriter::new(file);
+        haechi_forensics::report::write_list(format, &scope.customers, contacts, &mut writer)?;
+        let file = writer.into_inner().map_err(|error| error.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A new file readable by its owner only: a notice list holds contact channels.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// A progress bar on standard error for long scans; drawn only on a terminal.
+pub(crate) struct BarProgress {
+    bar: ProgressBar,
+}
+
+impl BarProgress {
+    pub(crate) fn new() -> Self {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>20} {wide_bar} {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        BarProgress { bar }
+    }
+
+    pub(crate) fn clear(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Progress for BarProgress {
+    fn phase(&self, name: &str, total: u64) {
+        self.bar.set_message(name.to_string());
+        self.bar.set_length(total);
+        self.bar.set_position(0);
+    }
+
+    fn advance(&self, units: u64) {
+        self.bar.inc(units);
+    }
+
+    fn finish(&self) {}
+}
