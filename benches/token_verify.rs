@@ -13,7 +13,11 @@
 //! - `token_verify/bare_signature`: the baseline, `haechi_custody::PublicKey::verify` over the
 //!   signing input of the same tokens (the jsonwebtoken call the authority makes).
 //!
-//! `scripts/bench/token_verify.sh` runs this and prints the ratios.
+//! The machine is shared, so measurements taken one after another can see different load. After
+//! criterion, an **interleaved** pass measures the three side by side: every token of a batch is
+//! verified under (a), (b) and (c) one right after the other, each call timed, and the medians
+//! over rounds are printed as a `PAIRED` line. `scripts/bench/token_verify.sh` runs this and prints a
+//! table with both.
 
 #![allow(
     clippy::expect_used,
@@ -37,6 +41,10 @@ use tokio::runtime::Runtime;
 
 /// Tokens issued unless `HAECHI_BENCH_TOKENS` says otherwise.
 const DEFAULT_TOKENS: usize = 10_000;
+/// Rounds of the interleaved pass (odd, so the median is one round's value).
+const PAIRED_ROUNDS: usize = 41;
+/// Tokens per measurement in one round of the interleaved pass.
+const PAIRED_BATCH: usize = 1_000;
 
 /// A sink that drops every event, so neither logging nor a growing buffer is measured.
 #[derive(Debug)]
@@ -181,7 +189,7 @@ fn bench_verify(criterion: &mut Criterion) {
 
     group.bench_function("warm", |bencher| {
         bencher.iter_custom(|iterations| {
-            measure_warm(&runtime, &issuer, &tokens, &context, iterations)
+            measure_verify(&runtime, &issuer, &tokens, &context, iterations)
         });
     });
 
@@ -195,15 +203,87 @@ fn bench_verify(criterion: &mut Criterion) {
         let mut next = tokens.iter().cycle();
         bencher.iter(|| {
             let token = next.next().expect("tokens cycle");
-            let (signing_input, signature) = token.rsplit_once('.').expect("three parts");
-            assert!(public.verify(black_box(signing_input.as_bytes()), black_box(signature)));
+            assert!(verify_bare(&public, token));
         });
     });
     group.finish();
+
+    if std::env::args().any(|argument| argument == "--bench") {
+        paired_pass(&runtime, &fixture, &issuer, &public, &tokens, &context);
+    }
 }
 
-/// `iterations` verifications of already-checked tokens, round-robin over all of them.
-fn measure_warm(
+/// The interleaved pass. Each round opens a fresh authority, then takes every token of a batch
+/// through warm `verify` (the issuing authority), first-use `verify` (the fresh one) and bare
+/// signature verification, one right after the other in rotating order, timing each call: a
+/// burst of load from other work hits all three alike. Prints medians over rounds of the
+/// per-token times and of the throughput ratios to the baseline.
+fn paired_pass(
+    runtime: &Runtime,
+    fixture: &Fixture,
+    issuer: &TokenAuthority,
+    public: &PublicKey,
+    tokens: &[String],
+    context: &RequestContext,
+) {
+    let batch_len = PAIRED_BATCH.min(tokens.len());
+    let per_token = |elapsed: Duration| elapsed.as_secs_f64() * 1e9 / batch_len as f64;
+    let mut warm_ns = Vec::with_capacity(PAIRED_ROUNDS);
+    let mut first_use_ns = Vec::with_capacity(PAIRED_ROUNDS);
+    let mut bare_ns = Vec::with_capacity(PAIRED_ROUNDS);
+    let mut warm_ratio = Vec::with_capacity(PAIRED_ROUNDS);
+    let mut first_use_ratio = Vec::with_capacity(PAIRED_ROUNDS);
+    for round in 0..PAIRED_ROUNDS {
+        let start = (round * batch_len) % (tokens.len() - batch_len + 1);
+        let batch = &tokens[start..start + batch_len];
+        let fresh = runtime.block_on(fixture.open_authority());
+        let elapsed = runtime.block_on(async {
+            let mut elapsed = [Duration::ZERO; 3];
+            for (index, token) in batch.iter().enumerate() {
+                for step in 0..3 {
+                    let which = (index + step) % 3;
+                    let started = Instant::now();
+                    match which {
+                        0 => assert!(black_box(issuer.verify(token, context).await).is_ok()),
+                        1 => assert!(black_box(fresh.verify(token, context).await).is_ok()),
+                        _ => assert!(verify_bare(public, token)),
+                    }
+                    elapsed[which] += started.elapsed();
+                }
+            }
+            elapsed
+        });
+        let [warm, first_use, bare] = elapsed.map(per_token);
+        warm_ns.push(warm);
+        first_use_ns.push(first_use);
+        bare_ns.push(bare);
+        warm_ratio.push(bare / warm);
+        first_use_ratio.push(bare / first_use);
+    }
+    println!(
+        "PAIRED rounds={PAIRED_ROUNDS} batch={batch_len} warm_ns={:.1} first_use_ns={:.1} \
+         bare_ns={:.1} warm_ratio={:.3} first_use_ratio={:.3}",
+        median(&mut warm_ns),
+        median(&mut first_use_ns),
+        median(&mut bare_ns),
+        median(&mut warm_ratio),
+        median(&mut first_use_ratio),
+    );
+}
+
+/// The baseline: the signature check alone, as the authority makes it.
+fn verify_bare(public: &PublicKey, token: &str) -> bool {
+    let (signing_input, signature) = token.rsplit_once('.').expect("three parts");
+    public.verify(black_box(signing_input.as_bytes()), black_box(signature))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// `iterations` verifications by `authority`, round-robin over `tokens`.
+fn measure_verify(
     runtime: &Runtime,
     authority: &TokenAuthority,
     tokens: &[String],

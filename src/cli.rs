@@ -73,6 +73,12 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::commands::archive_gen::ArchiveAction,
     },
+    /// Detection: replay the rule pack over archives or the live log (`detect replay`), check
+    /// rule files (`detect check`).
+    Detect {
+        #[command(subcommand)]
+        action: crate::commands::detect::DetectAction,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -46,6 +46,99 @@ pub struct Config {
     pub password: PasswordSection,
     pub server: ServerSection,
     pub vault: VaultSection,
+    #[serde(default)]
+    pub detect: DetectSection,
+}
+
+/// Detection and response in `haechi serve` (see docs/rules.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectSection {
+    /// Run the detection engine over the audit stream.
+    pub enabled: bool,
+    /// `enforce`: carry out the actions rules enforce; `dry_run`: record them all as dry runs.
+    pub response: haechi_server::detection::Enforcement,
+    /// Load the built-in rule pack.
+    pub builtin_rules: bool,
+    /// Directory of extra rule files (`*.yaml`); default `<data_dir>/rules`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules_dir: Option<PathBuf>,
+    /// Networks never blocked automatically (a block action overlapping one is recorded as
+    /// `allowlisted`): the host itself by default, so a proxy on it is never cut off.
+    pub never_block: Vec<String>,
+    /// How late an event may arrive and still be evaluated in event-time order (every alert
+    /// waits this long).
+    #[serde(with = "humantime_serde")]
+    pub allowed_lateness: Duration,
+    /// The most window-state entries all rules together may hold (about 100 bytes each).
+    pub max_state_entries: u64,
+    /// Alerts kept in memory for the API (older ones stay in the audit trail).
+    pub max_alerts: usize,
+    /// Also print each alert (raised and grown) as a JSON line on stdout.
+    pub stdout: bool,
+    /// HMAC-signed webhook for raised alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSection>,
+}
+
+impl Default for DetectSection {
+    fn default() -> Self {
+        let limits = haechi_detect::Limits::default();
+        DetectSection {
+            enabled: true,
+            response: haechi_server::detection::Enforcement::Enforce,
+            builtin_rules: true,
+            rules_dir: None,
+            never_block: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            allowed_lateness: limits.allowed_lateness,
+            max_state_entries: limits.max_state_entries,
+            max_alerts: 10_000,
+            stdout: false,
+            webhook: None,
+        }
+    }
+}
+
+/// Where raised alerts are POSTed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    /// `http://…` (this build has no TLS client: send HTTPS through an egress proxy).
+    pub url: String,
+    /// The HMAC-SHA256 key (normally from `HAECHI_DETECT__WEBHOOK__SECRET`). Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// File holding the key instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
+    /// Only alerts of this severity or worse.
+    #[serde(default = "default_webhook_severity")]
+    pub min_severity: haechi_detect::Severity,
+    /// Alerts waiting for delivery; beyond it new ones are dropped (and counted).
+    #[serde(default = "default_webhook_queue")]
+    pub queue: usize,
+    /// Delivery attempts per alert (backoff 1 s, 2 s, 4 s, … up to a minute).
+    #[serde(default = "default_webhook_attempts")]
+    pub max_attempts: u32,
+    /// Per-attempt timeout.
+    #[serde(default = "default_webhook_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_webhook_severity() -> haechi_detect::Severity {
+    haechi_detect::Severity::Low
+}
+
+fn default_webhook_queue() -> usize {
+    1000
+}
+
+fn default_webhook_attempts() -> u32 {
+    6
+}
+
+fn default_webhook_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,6 +257,7 @@ impl Default for Config {
                 policy_file: None,
                 blind_index_bits: 24,
             },
+            detect: DetectSection::default(),
         }
     }
 }
@@ -263,6 +357,14 @@ impl Config {
         }
     }
 
+    /// The directory of extra detection rules.
+    pub fn rules_dir(&self) -> PathBuf {
+        self.detect
+            .rules_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("rules"))
+    }
+
     /// The database file.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("haechi.db")
@@ -276,6 +378,11 @@ impl Config {
         }
         if shown.previous_master_key.is_some() {
             shown.previous_master_key = Some("<redacted>".into());
+        }
+        if let Some(webhook) = shown.detect.webhook.as_mut()
+            && webhook.secret.is_some()
+        {
+            webhook.secret = Some("<redacted>".into());
         }
         Ok(toml::to_string_pretty(&shown)?)
     }

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod config;
+mod detection;
 mod runtime;
 
 use std::process::ExitCode;

@@ -1,9 +1,18 @@
 //! Integration tests: the real `haechi` binary, started on a random port with a temporary data
 //! dir, driven over real HTTP. One test binary, as in ripgrep; the harness is in `util`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
+
 mod util;
 
 mod audit;
+mod detection;
+mod forensics;
 mod hostile;
+mod leak;
 mod token;
 mod vault;

@@ -28,7 +28,13 @@ impl Instance {
     pub fn new() -> Self {
         Instance {
             dir: tempfile::tempdir().unwrap(),
-            env: vec![("HAECHI_LOG_FORMAT".into(), "json".into())],
+            env: vec![
+                ("HAECHI_LOG_FORMAT".into(), "json".into()),
+                // Containment is recorded, not carried out: tests of other parts forge tokens
+                // and present revoked ones from 127.0.0.1, and must not lose their keys to it.
+                // The detection tests turn it on.
+                ("HAECHI_DETECT__RESPONSE".into(), "dry_run".into()),
+            ],
         }
     }
 

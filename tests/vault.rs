@@ -701,7 +701,10 @@ async fn the_master_key_rotates_online_without_re_encrypting_data() {
     assert_eq!(server.terminate(), Some(0));
     set_env(&mut instance, "HAECHI_MASTER_KEY", Some(&old));
     let (code, _, stderr) = instance.run(&["serve", "--listen", "127.0.0.1:0"], None);
-    assert_eq!(code, 2, "the old key must no longer open the data dir: {stderr}");
+    assert_eq!(
+        code, 2,
+        "the old key must no longer open the data dir: {stderr}"
+    );
     assert!(stderr.contains("master key"), "{stderr}");
 }
 
@@ -719,8 +722,15 @@ async fn keys_rotate_master_rewraps_offline_and_installs_the_generated_key() {
 
     let new_key = instance.dir.path().join("new.key");
     std::fs::write(&new_key, "33".repeat(32)).unwrap();
-    let (code, stdout, stderr) =
-        instance.run(&["keys", "rotate-master", "--new-key-file", new_key.to_str().unwrap()], None);
+    let (code, stdout, stderr) = instance.run(
+        &[
+            "keys",
+            "rotate-master",
+            "--new-key-file",
+            new_key.to_str().unwrap(),
+        ],
+        None,
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("installed the new master key"), "{stdout}");
     let installed = std::fs::read_to_string(instance.data_dir().join("master.key")).unwrap();

@@ -10,7 +10,7 @@
 #
 # Prints a Markdown table. Settings (environment):
 #   BENCH_THREADS (2) BENCH_CONNECTIONS (64) BENCH_DURATION (10s) BENCH_WARMUP (3s)
-#   BENCH_LOGIN_CONNECTIONS (8) BENCH_LOGIN_DURATION (15s)
+#   BENCH_LOGIN_CONNECTIONS (8) BENCH_LOGIN_DURATION (15s) BENCH_ROUNDS (3)
 # Login runs at lower concurrency: each login is ~25 ms of CPU on the blocking pool, so 64 in
 # flight on 2 cores only queue (p50 ~1 s) and finish in lockstep, which a 10 s window measures
 # badly; 8 keep both cores busy.
@@ -25,6 +25,7 @@ connections=${BENCH_CONNECTIONS:-64}
 login_connections=${BENCH_LOGIN_CONNECTIONS:-8}
 duration=${BENCH_DURATION:-10s}
 login_duration=${BENCH_LOGIN_DURATION:-15s}
+rounds=${BENCH_ROUNDS:-3}
 warmup=${BENCH_WARMUP:-3s}
 lua="$repo/scripts/bench/wrk_post.lua"
 
@@ -37,10 +38,7 @@ cargo build --release --bin haechi --example bare_axum >&2
 haechi="$repo/target/release/haechi"
 bare="$repo/target/release/examples/bare_axum"
 
-echo "== argon2id baseline (cargo bench --bench password_hash)" >&2
-cargo bench --bench password_hash >&2
-argon2_ns=$(jq '(.slope // .mean).point_estimate' \
-    "$repo/target/criterion/password/argon2id_verify_default/new/estimates.json")
+cargo bench --no-run --bench password_hash >&2
 
 work=$(mktemp -d)
 server_pid=""
@@ -118,45 +116,95 @@ run_wrk() {
 }
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
-export BENCH_CONTENT_TYPE="application/x-www-form-urlencoded"
-export BENCH_BODY="token=$customer_token"
-export BENCH_AUTHORIZATION="Bearer $service_token"
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "== introspect: warm-up $warmup, then $duration at -t$threads -c$connections" >&2
-run_wrk "http://$haechi_address/v1/oauth/introspect" "$connections" "$warmup" 5s >/dev/null
-introspect=$(run_wrk "http://$haechi_address/v1/oauth/introspect" "$connections" "$duration" 5s)
-echo "== bare axum: warm-up $warmup, then $duration at -t$threads -c$connections" >&2
-run_wrk "http://$bare_address/v1/oauth/introspect" "$connections" "$warmup" 5s >/dev/null
-bare_result=$(run_wrk "http://$bare_address/v1/oauth/introspect" "$connections" "$duration" 5s)
+introspect_env() {
+    export BENCH_CONTENT_TYPE="application/x-www-form-urlencoded"
+    export BENCH_BODY="token=$customer_token"
+    export BENCH_AUTHORIZATION="Bearer $service_token"
+}
+login_env() {
+    export BENCH_CONTENT_TYPE="application/json"
+    export BENCH_BODY="$login_body"
+    export BENCH_AUTHORIZATION=""
+}
+haechi_introspect="http://$haechi_address/v1/oauth/introspect"
+bare_introspect="http://$bare_address/v1/oauth/introspect"
+haechi_login="http://$haechi_address/v1/auth/login"
 
-export BENCH_CONTENT_TYPE="application/json"
-export BENCH_BODY="$login_body"
-export BENCH_AUTHORIZATION=""
-echo "== login: warm-up $warmup, then $login_duration at -t$threads -c$login_connections" >&2
-run_wrk "http://$haechi_address/v1/auth/login" "$login_connections" "$warmup" 60s >/dev/null
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "== warm-up: $warmup each" >&2
+introspect_env
+run_wrk "$haechi_introspect" "$connections" "$warmup" 5s >/dev/null
+run_wrk "$bare_introspect" "$connections" "$warmup" 5s >/dev/null
+login_env
+run_wrk "$haechi_login" "$login_connections" "$warmup" 60s >/dev/null
 # Let the logins the warm-up left in flight finish before measuring.
 sleep 1
-login=$(run_wrk "http://$haechi_address/v1/auth/login" "$login_connections" "$login_duration" 60s)
 
-for result in "$introspect" "$bare_result" "$login"; do
-    if [ "$(field non2xx "$result")" != "0" ] || [ "$(field socket_errors "$result")" != "0" ]; then
-        echo "warning: errors during a run: $result (wrk output in $work/wrk.log)" >&2
+# Rounds alternate Haechi and its baseline, so drift in the load from other work on the shared
+# machine hits both; the table gives medians over rounds.
+cores=$(nproc)
+introspect_runs=() bare_runs=() login_runs=() argon2_rates=()
+introspect_ratios=() login_ratios=()
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+for round in $(seq 1 "$rounds"); do
+    echo "== round $round/$rounds: introspect and bare axum ($duration each, -t$threads -c$connections)" >&2
+    introspect_env
+    if [ $((round % 2)) -eq 1 ]; then
+        introspect=$(run_wrk "$haechi_introspect" "$connections" "$duration" 5s)
+        bare_result=$(run_wrk "$bare_introspect" "$connections" "$duration" 5s)
+    else
+        bare_result=$(run_wrk "$bare_introspect" "$connections" "$duration" 5s)
+        introspect=$(run_wrk "$haechi_introspect" "$connections" "$duration" 5s)
     fi
+    echo "== round $round/$rounds: login ($login_duration, -t$threads -c$login_connections), then argon2id baseline" >&2
+    login_env
+    login=$(run_wrk "$haechi_login" "$login_connections" "$login_duration" 60s)
+    cargo bench --bench password_hash >&2
+    argon2_ns=$(jq '(.slope // .mean).point_estimate' \
+        "$repo/target/criterion/password/argon2id_verify_default/new/estimates.json")
+    argon2_rate=$(awk -v ns="$argon2_ns" 'BEGIN { printf "%.1f", 1e9 / ns }')
+    for result in "$introspect" "$bare_result" "$login"; do
+        if [ "$(field non2xx "$result")" != "0" ] || [ "$(field socket_errors "$result")" != "0" ]; then
+            echo "warning: errors during a run: $result (wrk output in $work/wrk.log)" >&2
+        fi
+    done
+    introspect_runs+=("$introspect")
+    bare_runs+=("$bare_result")
+    login_runs+=("$login")
+    argon2_rates+=("$argon2_rate")
+    introspect_ratios+=("$(ratio "$(field rps "$introspect")" "$(field rps "$bare_result")")")
+    login_ratios+=("$(ratio "$(field rps "$login")" "$(awk -v r="$argon2_rate" -v n="$cores" 'BEGIN { print r * n }')")")
+    sleep 1
 done
 
-cores=$(nproc)
-argon2_per_core=$(awk -v ns="$argon2_ns" 'BEGIN { printf "%.1f", 1e9 / ns }')
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# median_of FIELD RUN...: the median of one field of wrk_post.lua's summary over runs.
+median_of() {
+    local name=$1 run values=()
+    shift
+    for run in "$@"; do values+=("$(field "$name" "$run")"); done
+    median "${values[@]}"
+}
+sum_of() {
+    local name=$1 run total=0
+    shift
+    for run in "$@"; do total=$((total + $(field "$name" "$run"))); done
+    echo "$total"
+}
+argon2_per_core=$(median "${argon2_rates[@]}")
 argon2_all=$(awk -v r="$argon2_per_core" -v n="$cores" 'BEGIN { printf "%.1f", r * n }')
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 cat <<EOF
 
-HTTP load, wrk -t$threads after a $warmup warm-up each ($duration introspect, $login_duration login); $cores cores shared by server and load client; load average before: $load_before.
+HTTP load, wrk -t$threads; $rounds rounds alternating Haechi and its baseline after one $warmup warm-up each; medians over rounds. $cores cores shared by server, load client and other work; load average before: $load_before.
 
 | Measurement | Haechi req/s | p50 ms | p99 ms | Baseline | Baseline req/s | p50 ms | p99 ms | Haechi / baseline |
 | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |
-| \`POST /v1/oauth/introspect\`, -c$connections | $(field rps "$introspect") | $(field p50_ms "$introspect") | $(field p99_ms "$introspect") | bare axum, constant JSON | $(field rps "$bare_result") | $(field p50_ms "$bare_result") | $(field p99_ms "$bare_result") | $(ratio "$(field rps "$introspect")" "$(field rps "$bare_result")") |
-| \`POST /v1/auth/login\` (argon2id 19 MiB, t=2, p=1), -c$login_connections | $(field rps "$login") | $(field p50_ms "$login") | $(field p99_ms "$login") | argon2id check × $cores cores ($argon2_per_core/s per core) | $argon2_all | – | – | $(ratio "$(field rps "$login")" "$argon2_all") |
+| \`POST /v1/oauth/introspect\`, -c$connections, $duration per round | $(median_of rps "${introspect_runs[@]}") | $(median_of p50_ms "${introspect_runs[@]}") | $(median_of p99_ms "${introspect_runs[@]}") | bare axum, constant JSON | $(median_of rps "${bare_runs[@]}") | $(median_of p50_ms "${bare_runs[@]}") | $(median_of p99_ms "${bare_runs[@]}") | $(median "${introspect_ratios[@]}") |
+| \`POST /v1/auth/login\` (argon2id 19 MiB, t=2, p=1), -c$login_connections, $login_duration per round | $(median_of rps "${login_runs[@]}") | $(median_of p50_ms "${login_runs[@]}") | $(median_of p99_ms "${login_runs[@]}") | argon2id check × $cores cores ($argon2_per_core/s per core) | $argon2_all | – | – | $(median "${login_ratios[@]}") |
 
-Requests: introspect $(field requests "$introspect") (non-2xx $(field non2xx "$introspect")), bare $(field requests "$bare_result") (non-2xx $(field non2xx "$bare_result")), login $(field requests "$login") (non-2xx $(field non2xx "$login")).
+Per-round ratios: introspect ${introspect_ratios[*]}; login ${login_ratios[*]}. Requests: introspect $(sum_of requests "${introspect_runs[@]}") (non-2xx $(sum_of non2xx "${introspect_runs[@]}")), bare $(sum_of requests "${bare_runs[@]}") (non-2xx $(sum_of non2xx "${bare_runs[@]}")), login $(sum_of requests "${login_runs[@]}") (non-2xx $(sum_of non2xx "${login_runs[@]}")).
 EOF

@@ -5,10 +5,15 @@
 
 set -euo pipefail
 
+paired_file=$(mktemp)
+trap 'rm -f "$paired_file"' EXIT
+
 cd "$(dirname "$0")/../.."
-cargo build --release --bench token_verify >&2 2>/dev/null || true
+cargo bench --no-run --bench token_verify >&2
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-cargo bench --bench token_verify >&2
+cargo bench --bench token_verify | tee /dev/stderr | sed -n 's/^PAIRED //p' >"$paired_file"
+paired=$(cat "$paired_file")
+field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$paired"; }
 
 estimate() {
     jq '(.slope // .mean).point_estimate' "target/criterion/token_verify/$1/new/estimates.json"
@@ -18,16 +23,17 @@ first_use=$(estimate first_use)
 bare=$(estimate bare_signature)
 
 row() {
-    awk -v name="$1" -v ns="$2" -v base="$bare" 'BEGIN {
-        printf "| %s | %.2f | %.0f | %.2f |\n", name, ns / 1000, 1e9 / ns, base / ns
+    awk -v name="$1" -v ns="$2" -v base="$bare" -v pns="$3" -v pratio="$4" 'BEGIN {
+        printf "| %s | %.2f | %.0f | %.2f | %.2f | %.2f |\n", name, ns / 1000, 1e9 / ns, base / ns, pns / 1000, pratio
     }'
 }
 
 echo
 echo "Token verification, one thread (per core), ${HAECHI_BENCH_TOKENS:-10000} tokens; load average before: $load_before."
+echo "Criterion: each measurement on its own; interleaved: each token verified under (a), (b), (c) back to back, each call timed; medians over $(field rounds) rounds of $(field batch) tokens."
 echo
-echo "| Measurement | µs per token | tokens/s per core | throughput / baseline |"
-echo "| --- | ---: | ---: | ---: |"
-row "(a) \`verify\`, warm (signature already checked in this process)" "$warm"
-row "(b) \`verify\`, first use on a freshly opened authority (signature + ledger)" "$first_use"
-row "(c) baseline: bare \`PublicKey::verify\` (jsonwebtoken, Ed25519)" "$bare"
+echo "| Measurement | µs per token (criterion) | tokens/s per core | throughput / baseline | µs per token (interleaved) | throughput / baseline (interleaved) |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+row "(a) \`verify\`, warm (signature already checked in this process)" "$warm" "$(field warm_ns)" "$(field warm_ratio)"
+row "(b) \`verify\`, first use on a freshly opened authority (signature + ledger)" "$first_use" "$(field first_use_ns)" "$(field first_use_ratio)"
+row "(c) baseline: bare \`PublicKey::verify\` (jsonwebtoken, Ed25519)" "$bare" "$(field bare_ns)" 1

@@ -410,7 +410,7 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
                     absorb(task.await??, &mut report, &mut exposures);
                 }
             }
-            progress.set_message(format!("{} customers matched", report.summary().customers));
+            progress.set_message(format!("{} rows read", totals.rows));
         }
         for task in in_flight {
             absorb(task.await??, &mut report, &mut exposures);

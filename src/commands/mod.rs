@@ -3,6 +3,7 @@
 pub(crate) mod archive_gen;
 mod audit;
 mod config;
+pub(crate) mod detect;
 mod import;
 pub(crate) mod keys;
 pub(crate) mod leak;
@@ -27,6 +28,7 @@ pub fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
         Command::Leak { action } => leak::run(action, &config),
         Command::Scope(args) => scope::run(args, &config),
         Command::Archive { action } => archive_gen::run(action),
+        Command::Detect { action } => detect::run(action, &config),
     }
 }
 

@@ -22,7 +22,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::Outcome;
 use crate::commands::{block_on, init_quiet_logging};
 use crate::config::Config;
-use crate::runtime::{Runtime, audit_dir};
+use crate::runtime::{DataDirLock, Runtime, audit_dir};
 
 /// `haechi scope` flags.
 #[derive(Debug, Args)]
@@ -147,6 +147,14 @@ pub fn run(args: ScopeArgs, config: &Config) -> anyhow::Result<Outcome> {
             config.database_path().display()
         );
     }
+    // The vault's channels need the data directory to ourselves: say so before a long scan.
+    let _lock = match contacts {
+        Some(_) => Some(DataDirLock::acquire(
+            config,
+            "looking up contact channels (or write the list with --no-contacts)",
+        )?),
+        None => None,
+    };
 
     let log_dir = audit_dir(config);
     let mut archives = args.archives.clone();

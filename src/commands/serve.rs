@@ -47,6 +47,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut config = config;
     config.listen = address;
     let runtime = Runtime::open(&config).await?;
+    let detection = crate::detection::start(&config, &runtime).await?;
     let state = AppState {
         authority: runtime.authority.clone(),
         vault: runtime.vault.clone(),
@@ -55,6 +56,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         audit: runtime.audit.clone(),
         metrics,
         settings: Arc::new(config.server_settings()),
+        detection: detection.detection.clone(),
     };
     let maintenance = tokio::spawn(maintain(
         runtime.authority.clone(),
@@ -70,7 +72,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%address, data_dir = %config.data_dir.display(), "haechi serving");
     // Tests and scripts read the address from this line (port 0 picks a free port).
     println!("haechi listening on http://{address}");
-    haechi_server::serve(listener, state, shutdown_signal()).await?;
+    let streams = detection.detection.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Alert streams (SSE) never end by themselves; end them so the server can stop.
+        streams.close();
+    };
+    haechi_server::serve(listener, state, shutdown).await?;
+    // The engine evaluates what it holds and records the alerts and actions that follow
+    // before the audit log closes.
+    detection.stop(Duration::from_secs(10)).await;
     maintenance.abort();
     if let Some(rewrap) = rewrap {
         rewrap.abort();

@@ -774,7 +774,11 @@ pub fn write_archive_file(
     let consecutive = records
         .windows(2)
         .all(|pair| pair[1].seq == pair[0].seq + 1);
-    if !consecutive || records.iter().any(|record| day_of(record.event.time) != day) {
+    if !consecutive
+        || records
+            .iter()
+            .any(|record| day_of(record.event.time) != day)
+    {
         return Err(Error::archive(
             to_dir,
             "an archive file holds consecutive seqs of one UTC day",

@@ -127,17 +127,27 @@ mod tests {
             vec![MasterKey::from_bytes([1; 32])],
         )
         .unwrap();
-        assert_eq!(ring.unwrap(&context, &sealed_old).unwrap().as_slice(), b"secret");
+        assert_eq!(
+            ring.unwrap(&context, &sealed_old).unwrap().as_slice(),
+            b"secret"
+        );
         let moved = ring
             .rewrap_to_current(&context, &sealed_old, &OsRandom)
             .unwrap()
             .unwrap();
         assert!(ring.is_current(&moved));
-        assert!(ring.rewrap_to_current(&context, &moved, &OsRandom).unwrap().is_none());
+        assert!(
+            ring.rewrap_to_current(&context, &moved, &OsRandom)
+                .unwrap()
+                .is_none()
+        );
         // Without the old key, the old seal no longer opens.
         let new_only = MasterKeyRing::single(MasterKey::from_bytes([2; 32]));
         assert!(new_only.unwrap(&context, &sealed_old).is_err());
-        assert_eq!(new_only.unwrap(&context, &moved).unwrap().as_slice(), b"secret");
+        assert_eq!(
+            new_only.unwrap(&context, &moved).unwrap().as_slice(),
+            b"secret"
+        );
     }
 
     #[test]

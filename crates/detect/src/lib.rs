@@ -7,7 +7,8 @@
 //! over an iterator ([`Engine::replay`]).
 //!
 //! Rules are YAML ([`load_str`], [`load_path`], [`builtin_rules`]); the language is documented
-//! in `RULES.md` (to move to `docs/rules.md`).
+//! in `docs/rules.md`. What containment keeps (blocks, suspensions, acknowledgements) and the
+//! in-memory [`containment::Blocklist`] the request path asks live in [`containment`].
 //!
 //! # Architecture invariants
 //! - **Pure domain.** No clock, no network, no threads. Time is the events' time; Haechi's own
@@ -25,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod alert;
+pub mod containment;
 mod detection;
 mod engine;
 mod error;

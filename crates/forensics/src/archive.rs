@@ -24,6 +24,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read as _;
+use std::net::IpAddr;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -57,6 +58,12 @@ const FORMAT_VERSION: &str = "1";
 const OUTPUT_COLUMNS: [&str; 4] = ["seq", "time", "customer_id", "fields"];
 /// The columns that decide whether a row is an exposure at all.
 const EXPOSURE_COLUMNS: [&str; 4] = ["kind", "decision", "status", "time"];
+
+/// Byte ranges `(offset, length)` of a file.
+pub(crate) type ByteRanges = Vec<(u64, u64)>;
+
+/// A file skipped by its day partition: archive index, relative path, seqs its name states.
+pub(crate) type SkippedFile = (usize, String, Option<(u64, u64)>);
 
 /// One matching event, as much of it as a scope needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,7 +197,9 @@ pub(crate) fn list_files(archive: usize, dir: &Path) -> Result<Vec<ArchiveFile>,
     }
     files.sort_by(|a, b| {
         let key = |file: &ArchiveFile| file.named_seqs.map_or(u64::MAX, |(first, _)| first);
-        key(a).cmp(&key(b)).then_with(|| a.relative.cmp(&b.relative))
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| a.relative.cmp(&b.relative))
     });
     Ok(files)
 }
@@ -419,7 +428,10 @@ fn seq_metadata(metadata: &ArrowReaderMetadata) -> Option<(u64, u64)> {
             .and_then(|pair| pair.value.as_deref())
             .and_then(|value| value.parse().ok())
     };
-    Some((value("haechi.audit.first_seq")?, value("haechi.audit.last_seq")?))
+    Some((
+        value("haechi.audit.first_seq")?,
+        value("haechi.audit.last_seq")?,
+    ))
 }
 
 /// The byte range of the footer (metadata, its length and the closing magic).
@@ -459,7 +471,11 @@ struct Probe<'a> {
 }
 
 impl Probe<'_> {
-    fn bloom(&mut self, row_group: &RowGroupMetaData, column: usize) -> Result<Option<Sbbf>, Error> {
+    fn bloom(
+        &mut self,
+        row_group: &RowGroupMetaData,
+        column: usize,
+    ) -> Result<Option<Sbbf>, Error> {
         let chunk = row_group.column(column);
         let filter = self
             .builder
@@ -509,16 +525,24 @@ impl Probe<'_> {
             let mut by_text = None;
             for address in addresses {
                 let bin = haechi_audit::ip_to_bin(*address);
-                if by_bin.as_ref().is_some_and(|filter| !filter.check(&bin[..])) {
+                if by_bin
+                    .as_ref()
+                    .is_some_and(|filter| !filter.check(&bin[..]))
+                {
                     continue;
                 }
                 // The ip_bin filter lets this address through; ask the ip filter too.
                 if by_text.is_none() {
                     by_text = Some(self.bloom(row_group, columns.ip)?);
                 }
-                let text = address.to_string();
+                // The text column holds what the server saw: an IPv4 client on a dual-stack
+                // socket may appear as ::ffff:a.b.c.d, with the same ip_bin.
+                let mut texts = vec![address.to_string()];
+                if let IpAddr::V4(v4) = address {
+                    texts.push(format!("::ffff:{v4}"));
+                }
                 if let Some(Some(filter)) = &by_text
-                    && !filter.check(text.as_str())
+                    && !texts.iter().any(|text| filter.check(text.as_str()))
                 {
                     continue;
                 }
@@ -543,9 +567,7 @@ impl Probe<'_> {
             return Ok(true);
         }
         match self.bloom(row_group, column)? {
-            Some(filter) => Ok(candidates
-                .iter()
-                .any(|value| filter.check(value.as_str()))),
+            Some(filter) => Ok(candidates.iter().any(|value| filter.check(value.as_str()))),
             None => Ok(true),
         }
     }
@@ -570,14 +592,18 @@ pub(crate) fn read_row_group(
     row_group: usize,
     matcher: &Arc<Matcher>,
     fields: &FieldTable,
-) -> Result<(Vec<Hit>, Vec<(u64, u64)>), Error> {
+) -> Result<(Vec<Hit>, ByteRanges), Error> {
     let path = &plan.file.path;
     let handle = File::open(path).map_err(|error| Error::io(path, error))?;
     let schema = plan.metadata.parquet_schema();
     let mut predicates: Vec<Box<dyn ArrowPredicate>> = Vec::new();
     let mut read_columns: Vec<&str> = Vec::new();
     if !matcher.kinds.is_empty() {
-        let names: Vec<&str> = matcher.kinds.iter().map(|kind| column_name(*kind)).collect();
+        let names: Vec<&str> = matcher
+            .kinds
+            .iter()
+            .map(|kind| column_name(*kind))
+            .collect();
         read_columns.extend(&names);
         let by_indicators = Arc::clone(matcher);
         predicates.push(Box::new(ArrowPredicateFn::new(
@@ -602,7 +628,8 @@ pub(crate) fn read_row_group(
     let mut hits = Vec::new();
     let mut cache = FieldCache::default();
     for batch in reader {
-        let batch = batch.map_err(|error| Error::bad_file(path, format!("row group {row_group}: {error}")))?;
+        let batch = batch
+            .map_err(|error| Error::bad_file(path, format!("row group {row_group}: {error}")))?;
         collect_hits(&batch, fields, &mut cache, &mut hits)
             .map_err(|reason| Error::bad_file(path, format!("row group {row_group}: {reason}")))?;
     }
@@ -630,7 +657,9 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, A
     batch
         .column_by_name(name)
         .and_then(|column| column.as_any().downcast_ref::<T>())
-        .ok_or_else(|| ArrowError::SchemaError(format!("column {name} missing or of the wrong type")))
+        .ok_or_else(|| {
+            ArrowError::SchemaError(format!("column {name} missing or of the wrong type"))
+        })
 }
 
 fn text_matches(array: &StringArray, row: usize, set: &std::collections::HashSet<String>) -> bool {
@@ -647,7 +676,9 @@ fn indicator_mask(batch: &RecordBatch, matcher: &Matcher) -> Result<BooleanArray
     for kind in &matcher.kinds {
         let name = column_name(*kind);
         match matcher.strings(*kind) {
-            None => sources.push(Source::Network(column::<FixedSizeBinaryArray>(batch, name)?)),
+            None => sources.push(Source::Network(column::<FixedSizeBinaryArray>(
+                batch, name,
+            )?)),
             Some(set) => sources.push(Source::Text(column::<StringArray>(batch, name)?, set)),
         }
     }
@@ -725,7 +756,7 @@ fn collect_hits(
 pub(crate) struct ArchiveScan {
     pub hits: Vec<Hit>,
     pub files: Vec<ArchiveFileCustody>,
-    pub skipped_by_day: Vec<(usize, String, Option<(u64, u64)>)>,
+    pub skipped_by_day: Vec<SkippedFile>,
 }
 
 /// Scans every archive directory for the query's exposures.
@@ -773,7 +804,7 @@ pub(crate) fn scan(
     })?;
 
     let mut hits = Vec::new();
-    let mut read_ranges: Vec<Vec<(usize, Vec<(u64, u64)>)>> = plans.iter().map(|_| Vec::new()).collect();
+    let mut read_ranges: Vec<Vec<(usize, ByteRanges)>> = plans.iter().map(|_| Vec::new()).collect();
     for ((file, group), (found, ranges)) in work.iter().zip(results) {
         hits.extend(found);
         read_ranges[*file].push((*group, ranges));
@@ -797,7 +828,7 @@ pub(crate) fn scan(
 /// The custody entry of one file: what was consulted and its digest.
 fn file_custody(
     plan: &FilePlan,
-    read: &[(usize, Vec<(u64, u64)>)],
+    read: &[(usize, ByteRanges)],
     digest: DigestMode,
 ) -> Result<ArchiveFileCustody, Error> {
     let path = &plan.file.path;

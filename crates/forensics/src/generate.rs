@@ -206,10 +206,28 @@ pub struct GenerateReport {
 }
 
 const SERVICES: [(&str, &str, &[&str], Decision, u32); 4] = [
-    ("shipping", "shipping", &["addresses", "name", "phone"], Decision::Allow, 40),
-    ("support", "support", &["email", "name", "phone"], Decision::Mask, 25),
+    (
+        "shipping",
+        "shipping",
+        &["addresses", "name", "phone"],
+        Decision::Allow,
+        40,
+    ),
+    (
+        "support",
+        "support",
+        &["email", "name", "phone"],
+        Decision::Mask,
+        25,
+    ),
     ("marketing", "marketing", &["email"], Decision::Mask, 20),
-    ("billing", "billing", &["email", "name"], Decision::Allow, 15),
+    (
+        "billing",
+        "billing",
+        &["email", "name"],
+        Decision::Allow,
+        15,
+    ),
 ];
 const SERVICE_INSTANCES: u64 = 3;
 
@@ -231,15 +249,15 @@ const ATTACKER_AGENTS: [&str; 2] = [
 ];
 /// First octets of Korean ISP address space customers come from.
 const CUSTOMER_OCTETS: [u8; 24] = [
-    1, 14, 27, 39, 49, 58, 59, 61, 106, 110, 112, 115, 118, 121, 125, 175, 180, 182, 183, 211,
-    218, 220, 221, 222,
+    1, 14, 27, 39, 49, 58, 59, 61, 106, 110, 112, 115, 118, 121, 125, 175, 180, 182, 183, 211, 218,
+    220, 221, 222,
 ];
 /// First octets of the attacker's (foreign hosting) addresses: disjoint from the above.
 const ATTACKER_OCTETS: [u8; 8] = [45, 89, 91, 103, 146, 185, 193, 194];
 /// Relative traffic per hour of the day, Korean time (UTC+9).
 const KST_HOUR_WEIGHTS: [f64; 24] = [
-    4.0, 2.5, 1.6, 1.1, 0.9, 1.0, 1.8, 3.5, 5.5, 6.5, 7.0, 7.5, 8.5, 8.0, 7.0, 6.8, 7.0, 7.8,
-    8.8, 9.8, 10.5, 11.0, 9.5, 6.5,
+    4.0, 2.5, 1.6, 1.1, 0.9, 1.0, 1.8, 3.5, 5.5, 6.5, 7.0, 7.5, 8.5, 8.0, 7.0, 6.8, 7.0, 7.8, 8.8,
+    9.8, 10.5, 11.0, 9.5, 6.5,
 ];
 
 /// splitmix64's finaliser: a bijection on u64 that mixes well.
@@ -290,7 +308,11 @@ impl World {
         if traits % 100 >= 84 {
             let segments = [
                 0x2001,
-                if traits % 2 == 0 { 0x02d8 } else { 0x0e60 },
+                if traits.is_multiple_of(2) {
+                    0x02d8
+                } else {
+                    0x0e60
+                },
                 (bits >> 48) as u16,
                 (bits >> 32) as u16,
                 0,
@@ -322,15 +344,20 @@ impl World {
 
     fn service_token(&self, service: usize, instance: u64, slot: i64) -> String {
         let mut jti = String::with_capacity(32);
-        hex_u64(&mut jti, mix3(self.seed, service as u64 * 16 + instance, slot as u64));
-        hex_u64(&mut jti, mix3(self.seed ^ 0x5e, service as u64, slot as u64 ^ instance));
+        hex_u64(
+            &mut jti,
+            mix3(self.seed, service as u64 * 16 + instance, slot as u64),
+        );
+        hex_u64(
+            &mut jti,
+            mix3(self.seed ^ 0x5e, service as u64, slot as u64 ^ instance),
+        );
         jti
     }
 }
 
 fn key_id(seed: u64, label: &str) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let digest = Sha256::new()
         .chain_update(b"haechi.forensics.generate.kid\0")
         .chain_update(seed.to_be_bytes())
@@ -454,7 +481,7 @@ impl AttackRun {
             let jti = random_hex(&mut self.rng);
             let sid = random_hex(&mut self.rng);
             let mut profile = vec!["email", "name", "phone"];
-            if index % 4 == 0 {
+            if index.is_multiple_of(4) {
                 profile.push("customs_code");
             }
             let read = |time: i64, fields: &[&str], rng: &mut ChaCha8Rng| {
@@ -533,7 +560,9 @@ fn normal_hour(world: &World, hour: i64, quota: u64, out: &mut Vec<SecurityEvent
                 let slot = hour * 4 + quarter;
                 out.push(
                     SecurityEvent::new(
-                        Timestamp::from_micros(start + quarter * 15 * 60 * MICROS_PER_SECOND + 1_000 * instance as i64),
+                        Timestamp::from_micros(
+                            start + quarter * 15 * 60 * MICROS_PER_SECOND + 1_000 * instance as i64,
+                        ),
                         EventKind::TokenIssued,
                         Principal::Service((*name).to_string()),
                     )
@@ -573,14 +602,18 @@ fn normal_hour(world: &World, hour: i64, quota: u64, out: &mut Vec<SecurityEvent
                     .request_id(Some(&request_id(&mut rng))),
             );
             out.push(
-                SecurityEvent::new(Timestamp::from_micros(clamp(at + 4_000)), EventKind::TokenIssued, customer())
-                    .sid(sid.clone())
-                    .jti(jti.clone())
-                    .kid(kid.clone())
-                    .ip(Some(ip))
-                    .user_agent(Some(agent))
-                    .customer(customer_id.clone())
-                    .request_id(Some(&request_id(&mut rng))),
+                SecurityEvent::new(
+                    Timestamp::from_micros(clamp(at + 4_000)),
+                    EventKind::TokenIssued,
+                    customer(),
+                )
+                .sid(sid.clone())
+                .jti(jti.clone())
+                .kid(kid.clone())
+                .ip(Some(ip))
+                .user_agent(Some(agent))
+                .customer(customer_id.clone())
+                .request_id(Some(&request_id(&mut rng))),
             );
             let mut time = at;
             for _ in 0..rng.gen_range(1..=4) {
@@ -591,15 +624,19 @@ fn normal_hour(world: &World, hour: i64, quota: u64, out: &mut Vec<SecurityEvent
                     _ => &["birth_date", "customs_code", "email", "name", "phone"],
                 };
                 out.push(
-                    SecurityEvent::new(Timestamp::from_micros(time), EventKind::PiiRead, customer())
-                        .sid(sid.clone())
-                        .jti(jti.clone())
-                        .kid(kid.clone())
-                        .ip(Some(ip))
-                        .user_agent(Some(agent))
-                        .customer(customer_id.clone())
-                        .fields(fields.iter().copied())
-                        .request_id(Some(&request_id(&mut rng))),
+                    SecurityEvent::new(
+                        Timestamp::from_micros(time),
+                        EventKind::PiiRead,
+                        customer(),
+                    )
+                    .sid(sid.clone())
+                    .jti(jti.clone())
+                    .kid(kid.clone())
+                    .ip(Some(ip))
+                    .user_agent(Some(agent))
+                    .customer(customer_id.clone())
+                    .fields(fields.iter().copied())
+                    .request_id(Some(&request_id(&mut rng))),
                 );
             }
         } else if action < 0.80 {
@@ -671,12 +708,16 @@ fn normal_hour(world: &World, hour: i64, quota: u64, out: &mut Vec<SecurityEvent
             );
         } else if action < 0.90 {
             out.push(
-                SecurityEvent::new(Timestamp::from_micros(at), EventKind::LoginFailed, Principal::Anonymous)
-                    .ip(Some(ip))
-                    .user_agent(Some(agent))
-                    .outcome(Decision::Deny, 401)
-                    .reason("bad_password")
-                    .request_id(Some(&request_id(&mut rng))),
+                SecurityEvent::new(
+                    Timestamp::from_micros(at),
+                    EventKind::LoginFailed,
+                    Principal::Anonymous,
+                )
+                .ip(Some(ip))
+                .user_agent(Some(agent))
+                .outcome(Decision::Deny, 401)
+                .reason("bad_password")
+                .request_id(Some(&request_id(&mut rng))),
             );
         } else if action < 0.93 {
             out.push(
@@ -687,18 +728,26 @@ fn normal_hour(world: &World, hour: i64, quota: u64, out: &mut Vec<SecurityEvent
                     .ip(Some(ip))
                     .user_agent(Some(agent))
                     .customer(customer_id.clone())
-                    .fields([if rng.gen_bool(0.7) { "addresses" } else { "phone" }])
+                    .fields([if rng.gen_bool(0.7) {
+                        "addresses"
+                    } else {
+                        "phone"
+                    }])
                     .request_id(Some(&request_id(&mut rng))),
             );
         } else if action < 0.95 {
             out.push(
-                SecurityEvent::new(Timestamp::from_micros(at), EventKind::TokenRejected, Principal::Anonymous)
-                    .kid(kid.clone())
-                    .ip(Some(ip))
-                    .user_agent(Some(agent))
-                    .outcome(Decision::Deny, 401)
-                    .reason("expired")
-                    .request_id(Some(&request_id(&mut rng))),
+                SecurityEvent::new(
+                    Timestamp::from_micros(at),
+                    EventKind::TokenRejected,
+                    Principal::Anonymous,
+                )
+                .kid(kid.clone())
+                .ip(Some(ip))
+                .user_agent(Some(agent))
+                .outcome(Decision::Deny, 401)
+                .reason("expired")
+                .request_id(Some(&request_id(&mut rng))),
             );
         } else {
             let sid = random_hex(&mut rng);
@@ -711,14 +760,18 @@ fn normal_hour(world: &World, hour: i64, quota: u64, out: &mut Vec<SecurityEvent
                     .request_id(Some(&request_id(&mut rng))),
             );
             out.push(
-                SecurityEvent::new(Timestamp::from_micros(clamp(at + 3_000)), EventKind::TokenIssued, customer())
-                    .sid(sid)
-                    .jti(random_hex(&mut rng))
-                    .kid(kid.clone())
-                    .ip(Some(ip))
-                    .user_agent(Some(agent))
-                    .customer(customer_id.clone())
-                    .request_id(Some(&request_id(&mut rng))),
+                SecurityEvent::new(
+                    Timestamp::from_micros(clamp(at + 3_000)),
+                    EventKind::TokenIssued,
+                    customer(),
+                )
+                .sid(sid)
+                .jti(random_hex(&mut rng))
+                .kid(kid.clone())
+                .ip(Some(ip))
+                .user_agent(Some(agent))
+                .customer(customer_id.clone())
+                .request_id(Some(&request_id(&mut rng))),
             );
         }
     }
@@ -769,10 +822,13 @@ pub fn generate(
             "exists already; generate into a new directory",
         ));
     }
-    let name = dir
-        .file_name()
-        .ok_or_else(|| Error::bad_input(format!("--out {}", dir.display()), "names no directory"))?;
-    let parent = dir.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = dir.file_name().ok_or_else(|| {
+        Error::bad_input(format!("--out {}", dir.display()), "names no directory")
+    })?;
+    let parent = dir
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let staging = parent.join(format!(".{}.generating", name.to_string_lossy()));
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(|error| Error::io(&staging, error))?;
@@ -806,14 +862,20 @@ fn check_options(options: &GenerateOptions) -> Result<(), Error> {
         if attack.victims == 0 || attack.victims > options.customers {
             return Err(Error::bad_input(
                 "--victims",
-                format!("must be 1 to the number of customers ({})", options.customers),
+                format!(
+                    "must be 1 to the number of customers ({})",
+                    options.customers
+                ),
             ));
         }
         if attack.addresses == 0 || attack.addresses > 100_000 {
             return Err(Error::bad_input("--attack-ips", "must be 1 to 100000"));
         }
         if !(attack.victims_per_second > 0.0 && attack.victims_per_second <= 100_000.0) {
-            return Err(Error::bad_input("--attack-rate", "must be above 0 and at most 100000"));
+            return Err(Error::bad_input(
+                "--attack-rate",
+                "must be above 0 and at most 100000",
+            ));
         }
         if attack.victims.saturating_mul(2) >= options.events {
             return Err(Error::bad_input(
@@ -927,7 +989,12 @@ fn generate_into(
         let mut hour_events = Vec::new();
         let flush = |batch: &mut Batch, checkpoints: &mut Vec<Checkpoint>| -> Result<(), Error> {
             if let Some(last) = batch.last() {
-                checkpoints.push(Checkpoint::sign(last.seq, last.hash, last.event.time, &signing_key));
+                checkpoints.push(Checkpoint::sign(
+                    last.seq,
+                    last.hash,
+                    last.event.time,
+                    &signing_key,
+                ));
                 let full = std::mem::replace(batch, Vec::with_capacity(options.file_records));
                 if sender.send(full).is_err() {
                     return Err(failure_or(&failure));
@@ -940,7 +1007,11 @@ fn generate_into(
             hour_events.clear();
             normal_hour(&world, hour, *quota, &mut hour_events);
             if let Some(run) = attack.as_mut() {
-                run.take_until(&world, start_micros + (hour + 1) * MICROS_PER_HOUR, &mut hour_events);
+                run.take_until(
+                    &world,
+                    start_micros + (hour + 1) * MICROS_PER_HOUR,
+                    &mut hour_events,
+                );
             }
             hour_events.sort_by_key(|event| event.time);
             for event in hour_events.drain(..) {
@@ -955,7 +1026,11 @@ fn generate_into(
                 batch.push(record);
             }
             progress.advance(*quota);
-            if failure.lock().map(|failure| failure.is_some()).unwrap_or(true) {
+            if failure
+                .lock()
+                .map(|failure| failure.is_some())
+                .unwrap_or(true)
+            {
                 return Err(failure_or(&failure));
             }
         }
@@ -977,13 +1052,24 @@ fn generate_into(
     let attack_truth = attack.map(|run| {
         let mut victims = run.truth;
         victims.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
-        let first = victims.iter().map(|victim| victim.first.clone()).min().unwrap_or_default();
-        let last = victims.iter().map(|victim| victim.last.clone()).max().unwrap_or_default();
+        let first = victims
+            .iter()
+            .map(|victim| victim.first.clone())
+            .min()
+            .unwrap_or_default();
+        let last = victims
+            .iter()
+            .map(|victim| victim.last.clone())
+            .max()
+            .unwrap_or_default();
         AttackTruth {
             kind: "stolen_key".into(),
             kid: run.kid,
             ips: run.ips.iter().map(ToString::to_string).collect(),
-            user_agents: ATTACKER_AGENTS.iter().map(|agent| (*agent).to_string()).collect(),
+            user_agents: ATTACKER_AGENTS
+                .iter()
+                .map(|agent| (*agent).to_string())
+                .collect(),
             first,
             last,
             reads: run.reads,
@@ -1005,7 +1091,10 @@ fn generate_into(
     let json = serde_json::to_vec(&truth)
         .map_err(|error| Error::bad_input("ground truth", error.to_string()))?;
     write_file(&dir.join(GROUND_TRUTH_FILE), &json)?;
-    let written = written.lock().map(|written| written.clone()).unwrap_or_default();
+    let written = written
+        .lock()
+        .map(|written| written.clone())
+        .unwrap_or_default();
     Ok(GenerateReport {
         dir: dir.to_path_buf(),
         files: written.len(),

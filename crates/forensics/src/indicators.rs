@@ -120,7 +120,8 @@ impl Indicators {
         }
         match kind {
             IndicatorKind::Ip => {
-                let network = parse_network(value).map_err(|reason| Error::bad_input(what(), reason))?;
+                let network =
+                    parse_network(value).map_err(|reason| Error::bad_input(what(), reason))?;
                 if !self.networks.contains(&network) {
                     self.networks.push(network);
                 }
@@ -192,10 +193,7 @@ fn parse_network(text: &str) -> Result<IpNet, String> {
             .parse()
             .map_err(|_| "not an address or CIDR network".to_string())?;
         if network.trunc() != network {
-            return Err(format!(
-                "host bits set; did you mean {}?",
-                network.trunc()
-            ));
+            return Err(format!("host bits set; did you mean {}?", network.trunc()));
         }
         Ok(network)
     } else {
@@ -392,7 +390,9 @@ pub fn parse_indicator_file(
                 ),
             ));
         };
-        let value = value.trim_start_matches([' ', '\t']).trim_end_matches(['\r', '\n']);
+        let value = value
+            .trim_start_matches([' ', '\t'])
+            .trim_end_matches(['\r', '\n']);
         indicators.add(kind, value).map_err(|error| match error {
             Error::BadInput { what, reason } => {
                 Error::bad_input(format!("{source}:{}: {what}", index + 1), reason)
@@ -430,7 +430,12 @@ pub(crate) fn parse_value_file(
 
 impl Indicators {
     /// Adds every value of a file holding one value of `kind` per line (a `--jti-file`).
-    pub fn add_file(&mut self, kind: IndicatorKind, text: &str, source: &str) -> Result<usize, Error> {
+    pub fn add_file(
+        &mut self,
+        kind: IndicatorKind,
+        text: &str,
+        source: &str,
+    ) -> Result<usize, Error> {
         parse_value_file(text, source, kind, self)
     }
 }
@@ -466,14 +471,8 @@ impl Matcher {
             .iter()
             .map(|network| {
                 let (start, end) = match network {
-                    IpNet::V4(v4) => (
-                        IpAddr::V4(v4.network()),
-                        IpAddr::V4(v4.broadcast()),
-                    ),
-                    IpNet::V6(v6) => (
-                        IpAddr::V6(v6.network()),
-                        IpAddr::V6(v6.broadcast()),
-                    ),
+                    IpNet::V4(v4) => (IpAddr::V4(v4.network()), IpAddr::V4(v4.broadcast())),
+                    IpNet::V6(v6) => (IpAddr::V6(v6.network()), IpAddr::V6(v6.broadcast())),
                 };
                 (address_key(start), address_key(end))
             })
@@ -562,15 +561,17 @@ impl Matcher {
         let text_in = |set: &HashSet<String>, value: &Option<String>| {
             value.as_ref().is_some_and(|value| set.contains(value))
         };
-        self.combine(self.kinds.iter().map(|kind| match kind {
-            IndicatorKind::Ip => event
-                .ip
-                .is_some_and(|ip| self.network_contains(&haechi_audit::ip_to_bin(ip))),
-            IndicatorKind::Kid => text_in(&self.kids, &event.kid),
-            IndicatorKind::Jti => text_in(&self.jtis, &event.jti),
-            IndicatorKind::Sid => text_in(&self.sids, &event.sid),
-            IndicatorKind::Principal => self.principals.contains(&event.principal.to_string()),
-            IndicatorKind::UserAgent => text_in(&self.user_agents, &event.user_agent),
+        self.combine(self.kinds.iter().map(|kind| {
+            match kind {
+                IndicatorKind::Ip => event
+                    .ip
+                    .is_some_and(|ip| self.network_contains(&haechi_audit::ip_to_bin(ip))),
+                IndicatorKind::Kid => text_in(&self.kids, &event.kid),
+                IndicatorKind::Jti => text_in(&self.jtis, &event.jti),
+                IndicatorKind::Sid => text_in(&self.sids, &event.sid),
+                IndicatorKind::Principal => self.principals.contains(&event.principal.to_string()),
+                IndicatorKind::UserAgent => text_in(&self.user_agents, &event.user_agent),
+            }
         }))
     }
 }
@@ -623,7 +624,12 @@ mod tests {
     #[test]
     fn networks_merge_and_contain() {
         let mut query = Query::default();
-        for network in ["203.0.113.0/25", "203.0.113.128/25", "198.51.100.9", "2001:db8::1"] {
+        for network in [
+            "203.0.113.0/25",
+            "203.0.113.128/25",
+            "198.51.100.9",
+            "2001:db8::1",
+        ] {
             query.indicators.add(IndicatorKind::Ip, network).unwrap();
         }
         let matcher = Matcher::new(&query);
@@ -664,11 +670,17 @@ mod tests {
     fn indicator_files_name_unknown_kinds() {
         let mut indicators = Indicators::default();
         let text = "# attacker\nip 203.0.113.0/24\nkid k1\nuser_agent Mozilla/5.0 (X11)\n";
-        assert_eq!(parse_indicator_file(text, "iocs", &mut indicators).unwrap(), 3);
+        assert_eq!(
+            parse_indicator_file(text, "iocs", &mut indicators).unwrap(),
+            3
+        );
         assert!(indicators.user_agents.contains("Mozilla/5.0 (X11)"));
         let error = parse_indicator_file("domain evil.example\n", "iocs", &mut indicators)
             .unwrap_err()
             .to_string();
-        assert!(error.contains("iocs:1") && error.contains("unknown indicator type"), "{error}");
+        assert!(
+            error.contains("iocs:1") && error.contains("unknown indicator type"),
+            "{error}"
+        );
     }
 }

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
+use crate::Error;
 use crate::archive::{FieldTable, Hit};
 use crate::custody::LiveLogCustody;
 use crate::indicators::Matcher;
-use crate::Error;
 
 /// The matching records of the live log and what was read.
 pub(crate) struct LiveScan {

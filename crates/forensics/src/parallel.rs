@@ -52,11 +52,8 @@ where
     for slot in slots {
         match slot.into_inner().ok().flatten() {
             Some(Ok(result)) => results.push(result),
-            Some(Err(error)) => {
-                if first_error.is_none() {
-                    first_error = Some(error);
-                }
-            }
+            Some(Err(error)) if first_error.is_none() => first_error = Some(error),
+            Some(Err(_)) => {}
             // Not taken because an earlier item failed.
             None => {}
         }

@@ -173,7 +173,10 @@ pub fn table(scope: &Scope, show: usize) -> String {
         line(String::new());
         line(format!("{:<16}{:>12}{:>12}", "field", "customers", "reads"));
         for (name, count) in &summary.fields {
-            line(format!("{name:<16}{:>12}{:>12}", count.customers, count.reads));
+            line(format!(
+                "{name:<16}{:>12}{:>12}",
+                count.customers, count.reads
+            ));
         }
     }
     if !summary.timeline.is_empty() {
@@ -221,7 +224,10 @@ pub fn table(scope: &Scope, show: usize) -> String {
         custody
             .live_log
             .as_ref()
-            .map_or("not read".to_string(), |live| format!("{} records", live.records))
+            .map_or("not read".to_string(), |live| format!(
+                "{} records",
+                live.records
+            ))
     ));
     if !custody.coverage.gaps.is_empty() {
         line(format!(

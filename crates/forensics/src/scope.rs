@@ -135,7 +135,13 @@ pub fn scope(
     let matcher = Arc::new(Matcher::new(query));
     let fields = FieldTable::default();
 
-    let archive = crate::archive::scan(&sources.archives, &matcher, &fields, options.digest, progress)?;
+    let archive = crate::archive::scan(
+        &sources.archives,
+        &matcher,
+        &fields,
+        options.digest,
+        progress,
+    )?;
     let live = match &sources.live_log {
         Some(dir) if dir.is_dir() => Some(crate::live::scan(dir, &matcher, &fields)?),
         _ => None,
@@ -145,7 +151,12 @@ pub fn scope(
         .files
         .iter()
         .filter_map(|file| Some((file.first_seq?, file.last_seq?)))
-        .chain(archive.skipped_by_day.iter().filter_map(|(_, _, seqs)| *seqs))
+        .chain(
+            archive
+                .skipped_by_day
+                .iter()
+                .filter_map(|(_, _, seqs)| *seqs),
+        )
         .collect();
     if let Some(live) = &live
         && let (Some(first), Some(last)) = (live.custody.first_seq, live.custody.last_seq)
@@ -169,7 +180,13 @@ pub fn scope(
             && previous.seq == hit.seq
         {
             if *previous != hit {
-                let name = |source: u8| if source == 0 { "the archive" } else { "the live log" };
+                let name = |source: u8| {
+                    if source == 0 {
+                        "the archive"
+                    } else {
+                        "the live log"
+                    }
+                };
                 return Err(Error::SourcesDisagree {
                     seq: hit.seq,
                     first: name(last_source).into(),

@@ -73,18 +73,22 @@ fn oracle(records: &[AuditRecord], query: &Query) -> BTreeMap<String, (BTreeSet<
             continue;
         }
         let micros = event.time.as_micros();
-        if query.window.from.is_some_and(|from| micros < from.as_micros())
+        if query
+            .window
+            .from
+            .is_some_and(|from| micros < from.as_micros())
             || query.window.to.is_some_and(|to| micros >= to.as_micros())
         {
             continue;
         }
         let mut per_kind = Vec::new();
         if !indicators.networks.is_empty() {
-            per_kind.push(
-                event
-                    .ip
-                    .is_some_and(|ip| indicators.networks.iter().any(|net: &IpNet| net.contains(&ip))),
-            );
+            per_kind.push(event.ip.is_some_and(|ip| {
+                indicators
+                    .networks
+                    .iter()
+                    .any(|net: &IpNet| net.contains(&ip))
+            }));
         }
         let has = |set: &BTreeSet<String>, value: &Option<String>| {
             value.as_ref().is_some_and(|value| set.contains(value))
@@ -110,9 +114,7 @@ fn oracle(records: &[AuditRecord], query: &Query) -> BTreeMap<String, (BTreeSet<
                 MatchMode::All => per_kind.iter().all(|hit| *hit),
             };
         if matched {
-            let entry = out
-                .entry(event.customer_id.clone().unwrap())
-                .or_default();
+            let entry = out.entry(event.customer_id.clone().unwrap()).or_default();
             entry.0.extend(event.fields.iter().cloned());
             entry.1 += 1;
         }
@@ -185,7 +187,11 @@ fn victims(truth: &GroundTruth) -> BTreeSet<String> {
 }
 
 fn customers(scope: &Scope) -> BTreeSet<String> {
-    scope.customers.iter().map(|row| row.customer_id.clone()).collect()
+    scope
+        .customers
+        .iter()
+        .map(|row| row.customer_id.clone())
+        .collect()
 }
 
 #[test]
@@ -201,7 +207,10 @@ fn stolen_key_indicators_find_exactly_the_victims() {
     for (row, victim) in by_kid.customers.iter().zip(&attack.victims) {
         assert_eq!(row.customer_id, victim.customer_id);
         assert_eq!(row.fields, victim.fields);
-        assert_eq!((row.first.as_str(), row.last.as_str()), (victim.first.as_str(), victim.last.as_str()));
+        assert_eq!(
+            (row.first.as_str(), row.last.as_str()),
+            (victim.first.as_str(), victim.last.as_str())
+        );
         assert_eq!(row.reads, victim.reads);
     }
     // Pruning did its job: most row groups were never read.
@@ -212,7 +221,11 @@ fn stolen_key_indicators_find_exactly_the_victims() {
         by_kid.custody.row_groups_total
     );
 
-    let ips: Vec<(IndicatorKind, &str)> = attack.ips.iter().map(|ip| (IndicatorKind::Ip, ip.as_str())).collect();
+    let ips: Vec<(IndicatorKind, &str)> = attack
+        .ips
+        .iter()
+        .map(|ip| (IndicatorKind::Ip, ip.as_str()))
+        .collect();
     let by_ips = check(&query(&ips));
     assert_eq!(customers(&by_ips), expected);
 
@@ -226,14 +239,32 @@ fn stolen_key_indicators_find_exactly_the_victims() {
     // One token, one session: exactly that victim.
     let victim = &attack.victims[17];
     let by_jti = check(&query(&[(IndicatorKind::Jti, &victim.jti)]));
-    assert_eq!(customers(&by_jti), BTreeSet::from([victim.customer_id.clone()]));
+    assert_eq!(
+        customers(&by_jti),
+        BTreeSet::from([victim.customer_id.clone()])
+    );
     let by_sid = check(&query(&[(IndicatorKind::Sid, &victim.sid)]));
-    assert_eq!(customers(&by_sid), BTreeSet::from([victim.customer_id.clone()]));
+    assert_eq!(
+        customers(&by_sid),
+        BTreeSet::from([victim.customer_id.clone()])
+    );
 
     // A file of token ids.
     let mut file_query = Query::default();
-    let text: String = attack.victims.iter().take(25).map(|victim| format!("{}\n", victim.jti)).collect();
-    file_query.indicators.add_file(IndicatorKind::Jti, &format!("# stolen\n{text}\n"), "jtis.txt").unwrap();
+    let text: String = attack
+        .victims
+        .iter()
+        .take(25)
+        .map(|victim| format!("{}\n", victim.jti))
+        .collect();
+    file_query
+        .indicators
+        .add_file(
+            IndicatorKind::Jti,
+            &format!("# stolen\n{text}\n"),
+            "jtis.txt",
+        )
+        .unwrap();
     let by_file = check(&file_query);
     assert_eq!(by_file.summary.customers, 25);
 }
@@ -249,7 +280,10 @@ fn every_indicator_kind_matches_the_oracle() {
     let some_customer_ip = fixture
         .records
         .iter()
-        .find(|record| record.event.kind == EventKind::PiiRead && matches!(record.event.principal, Principal::Customer(_)))
+        .find(|record| {
+            record.event.kind == EventKind::PiiRead
+                && matches!(record.event.principal, Principal::Customer(_))
+        })
         .and_then(|record| record.event.ip)
         .unwrap();
     let wide = IpNet::new(some_customer_ip, 8).unwrap().trunc().to_string();
@@ -271,7 +305,10 @@ fn every_indicator_kind_matches_the_oracle() {
     let service_jti = fixture
         .records
         .iter()
-        .find(|record| record.event.kind == EventKind::PiiRead && record.event.purpose.as_deref() == Some("shipping"))
+        .find(|record| {
+            record.event.kind == EventKind::PiiRead
+                && record.event.purpose.as_deref() == Some("shipping")
+        })
         .and_then(|record| record.event.jti.clone())
         .unwrap();
     check(&query(&[(IndicatorKind::Jti, &service_jti)]));
@@ -289,7 +326,10 @@ fn combinations_and_windows_match_the_oracle() {
     let union = check(&any);
     assert!(union.summary.customers > 200);
     // All: only the attacker's reads with one agent from five of its addresses.
-    let mut all = query(&[(IndicatorKind::Kid, &attack.kid), (IndicatorKind::UserAgent, ua)]);
+    let mut all = query(&[
+        (IndicatorKind::Kid, &attack.kid),
+        (IndicatorKind::UserAgent, ua),
+    ]);
     for ip in attack.ips.iter().take(5) {
         all.indicators.add(IndicatorKind::Ip, ip).unwrap();
     }
@@ -300,7 +340,9 @@ fn combinations_and_windows_match_the_oracle() {
     let from = parse_time(&attack.first).unwrap();
     let window_from = Timestamp::from_micros(from.as_micros() + 20 * 1_000_000);
     any.window.from = Some(window_from);
-    any.window.to = Some(Timestamp::from_micros(window_from.as_micros() + 30 * 1_000_000));
+    any.window.to = Some(Timestamp::from_micros(
+        window_from.as_micros() + 30 * 1_000_000,
+    ));
     check(&any);
     all.window = any.window;
     check(&all);
@@ -320,7 +362,10 @@ fn combinations_and_windows_match_the_oracle() {
 #[test]
 fn the_same_inputs_give_the_same_custody_and_result() {
     let attack = fixture().truth.attack.as_ref().unwrap();
-    let query = query(&[(IndicatorKind::Kid, &attack.kid), (IndicatorKind::Ip, "45.0.0.0/8")]);
+    let query = query(&[
+        (IndicatorKind::Kid, &attack.kid),
+        (IndicatorKind::Ip, "45.0.0.0/8"),
+    ]);
     let first = run(&query, &archive_only()).unwrap();
     let second = run(&query, &archive_only()).unwrap();
     assert_eq!(first, second);
@@ -329,7 +374,13 @@ fn the_same_inputs_give_the_same_custody_and_result() {
         serde_json::to_string(&second).unwrap()
     );
     assert_eq!(first.custody.result_sha256.len(), 64);
-    assert!(first.custody.files.iter().all(|file| file.consulted_sha256.len() == 64));
+    assert!(
+        first
+            .custody
+            .files
+            .iter()
+            .all(|file| file.consulted_sha256.len() == 64)
+    );
     assert!(first.custody.coverage.gaps.is_empty());
     assert_eq!(first.custody.coverage.ranges, vec![[1, 80_000]]);
     // Full digests are those of the files.
@@ -346,7 +397,10 @@ fn the_same_inputs_give_the_same_custody_and_result() {
     let file = &full.custody.files[0];
     let bytes = std::fs::read(fixture().archive.join(&file.path)).unwrap();
     use sha2::Digest as _;
-    assert_eq!(file.sha256.as_deref(), Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str()));
+    assert_eq!(
+        file.sha256.as_deref(),
+        Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str())
+    );
     assert_eq!(full.customers, first.customers);
 }
 
@@ -355,7 +409,8 @@ fn the_generated_archive_verifies() {
     let archive = &fixture().archive;
     let pem = std::fs::read_to_string(archive.join("_audit_key.pem")).unwrap();
     let key = haechi_audit::parse_public_key(&pem).unwrap();
-    let report = haechi_audit::verify(&haechi_audit::VerifySources::archive(archive), &key).unwrap();
+    let report =
+        haechi_audit::verify(&haechi_audit::VerifySources::archive(archive), &key).unwrap();
     assert!(report.is_intact(), "{report:?}");
 }
 
@@ -406,7 +461,10 @@ fn corrupt_and_foreign_files_are_refused() {
         vec![Arc::new(arrow_array::UInt64Array::from(vec![1u64, 2, 3]))],
     )
     .unwrap();
-    let file = std::fs::File::create(foreign.join("day=2025-06-01/part-000000000001-000000000003.parquet")).unwrap();
+    let file = std::fs::File::create(
+        foreign.join("day=2025-06-01/part-000000000001-000000000003.parquet"),
+    )
+    .unwrap();
     let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
@@ -418,12 +476,19 @@ fn corrupt_and_foreign_files_are_refused() {
         },
     )
     .unwrap_err();
-    assert!(error.to_string().contains("not a Haechi audit archive"), "{error}");
+    assert!(
+        error.to_string().contains("not a Haechi audit archive"),
+        "{error}"
+    );
 
     // Not Parquet at all.
     let garbage = temp.path().join("garbage");
     std::fs::create_dir_all(&garbage).unwrap();
-    std::fs::write(garbage.join("part-000000000001-000000000001.parquet"), b"hello").unwrap();
+    std::fs::write(
+        garbage.join("part-000000000001-000000000001.parquet"),
+        b"hello",
+    )
+    .unwrap();
     let error = run(
         &query,
         &Sources {
@@ -438,11 +503,17 @@ fn corrupt_and_foreign_files_are_refused() {
 #[test]
 fn bad_queries_are_refused_before_reading() {
     let empty = Query::default();
-    assert!(matches!(run(&empty, &archive_only()), Err(Error::BadInput { .. })));
+    assert!(matches!(
+        run(&empty, &archive_only()),
+        Err(Error::BadInput { .. })
+    ));
     let mut backwards = query(&[(IndicatorKind::Kid, "k")]);
     backwards.window.from = Some(parse_time("2025-06-02").unwrap());
     backwards.window.to = Some(parse_time("2025-06-02").unwrap());
-    assert!(matches!(run(&backwards, &archive_only()), Err(Error::BadInput { .. })));
+    assert!(matches!(
+        run(&backwards, &archive_only()),
+        Err(Error::BadInput { .. })
+    ));
     let mut indicators = haechi_forensics::Indicators::default();
     assert!(indicators.add(IndicatorKind::Ip, "300.1.2.3").is_err());
     let missing = Sources {
@@ -478,21 +549,33 @@ async fn live_log_and_archive_meet_without_gaps_or_double_counting() {
     // 30 events, a third by the stolen key; seal and export them; 20 more stay live.
     for index in 0..50 {
         let kid = if index % 3 == 0 { "stolen" } else { "normal" };
-        log.append(event(index, kid, &format!("c{index:03}"))).await.unwrap();
+        log.append(event(index, kid, &format!("c{index:03}")))
+            .await
+            .unwrap();
         if index == 29 {
-            log.export(&archive, haechi_audit::ActiveSegment::Seal, haechi_audit::ExportOptions::default())
-                .await
-                .unwrap();
+            log.export(
+                &archive,
+                haechi_audit::ActiveSegment::Seal,
+                haechi_audit::ExportOptions::default(),
+            )
+            .await
+            .unwrap();
         }
     }
     let query = query(&[(IndicatorKind::Kid, "stolen")]);
-    let expected: BTreeSet<String> = (0..50).filter(|index| index % 3 == 0).map(|index| format!("c{index:03}")).collect();
+    let expected: BTreeSet<String> = (0..50)
+        .filter(|index| index % 3 == 0)
+        .map(|index| format!("c{index:03}"))
+        .collect();
     let both = Sources {
         archives: vec![archive.clone()],
         live_log: Some(log_dir.clone()),
     };
     let check_dir = log_dir.clone();
-    let found = tokio::task::spawn_blocking(move || run(&query, &both)).await.unwrap().unwrap();
+    let found = tokio::task::spawn_blocking(move || run(&query, &both))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(customers(&found), expected);
     // Seqs 1–30 are in both the archive and the live log: found twice, counted once.
     assert_eq!(found.custody.duplicates, 10);
@@ -528,4 +611,41 @@ async fn live_log_and_archive_meet_without_gaps_or_double_counting() {
     assert_eq!(live_only.custody.coverage.gaps, vec![[1, 30]]);
     assert_eq!(live_only.summary.customers, 7);
     log.shutdown().await.unwrap();
+}
+
+#[test]
+fn an_ipv4_client_seen_through_a_dual_stack_socket_is_found_by_its_ipv4_address() {
+    let temp = tempfile::tempdir().unwrap();
+    let mapped: IpAddr = "::ffff:198.51.100.23".parse().unwrap();
+    let mut prev = haechi_audit::GENESIS_HASH;
+    let mut records = Vec::new();
+    for seq in 1..=20u64 {
+        let ip: IpAddr = if seq == 7 {
+            mapped
+        } else {
+            format!("203.0.113.{seq}").parse().unwrap()
+        };
+        let record = AuditRecord::chained(
+            seq,
+            event(seq as i64, "k", &format!("c{seq:03}")).ip(Some(ip)),
+            prev,
+        );
+        prev = record.hash;
+        records.push(record);
+    }
+    haechi_audit::write_archive_file(
+        temp.path(),
+        &records,
+        &haechi_audit::ExportOptions::default(),
+    )
+    .unwrap();
+    let found = run(
+        &query(&[(IndicatorKind::Ip, "198.51.100.23")]),
+        &Sources {
+            archives: vec![temp.path().to_path_buf()],
+            live_log: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(customers(&found), BTreeSet::from(["c007".to_string()]));
 }

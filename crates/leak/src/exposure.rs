@@ -241,6 +241,11 @@ fn upper_hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
 mod tests {
     use super::*;
 
@@ -255,8 +260,14 @@ mod tests {
 
     #[test]
     fn hostile_prefixes_are_refused() {
-        for bad in ["", "5BAA", "5BAA61", "GGGGG", "5BAA-", "５BAA6", "+1234", " 5BAA"] {
-            assert_eq!(RangePrefix::parse(bad), Err(Error::BadRangePrefix), "{bad:?}");
+        for bad in [
+            "", "5BAA", "5BAA61", "GGGGG", "5BAA-", "５BAA6", "+1234", " 5BAA",
+        ] {
+            assert_eq!(
+                RangePrefix::parse(bad),
+                Err(Error::BadRangePrefix),
+                "{bad:?}"
+            );
         }
     }
 
@@ -278,11 +289,16 @@ mod tests {
         assert_eq!(lines.len(), PADDED_LINES);
         assert!(!padded.ends_with('\n'));
         assert!(lines.contains(&"1E4C9B93F3F0682250B6CF8331B7EE68FD8:3"));
-        assert_eq!(lines.iter().filter(|l| l.ends_with(":0")).count(), PADDED_LINES - 1);
+        assert_eq!(
+            lines.iter().filter(|l| l.ends_with(":0")).count(),
+            PADDED_LINES - 1
+        );
         assert!(lines.iter().all(|line| {
             let (suffix, count) = line.split_once(':').unwrap();
             suffix.len() == 35
-                && suffix.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+                && suffix
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
                 && count.parse::<u64>().is_ok()
         }));
         assert_eq!(padded, render_range(hash.prefix(), &rows, Padding::Padded));

@@ -286,11 +286,22 @@ impl MatchReport {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
 mod tests {
     use super::*;
     use FieldAgreement::{Absent, Agrees, Differs};
 
-    fn row(line: u64, id: &str, email: FieldAgreement, phone: FieldAgreement, name: FieldAgreement) -> RowMatch {
+    fn row(
+        line: u64,
+        id: &str,
+        email: FieldAgreement,
+        phone: FieldAgreement,
+        name: FieldAgreement,
+    ) -> RowMatch {
         RowMatch {
             line,
             customer_id: id.into(),
@@ -325,13 +336,21 @@ mod tests {
         report.add(row(9, "c1", Absent, Agrees, Differs));
         report.add(row(4, "c2", Absent, Agrees, Differs));
         let customers = report.customers();
-        assert_eq!(customers[0].fields(), [MatchedField::Email, MatchedField::Phone]);
+        assert_eq!(
+            customers[0].fields(),
+            [MatchedField::Email, MatchedField::Phone]
+        );
         assert_eq!(customers[0].confidence(), Confidence::High);
         assert_eq!(customers[0].lines(), [3, 9]);
         assert_eq!(customers[1].confidence(), Confidence::Low);
         let summary = report.summary();
         assert_eq!(
-            (summary.customers, summary.high, summary.low, summary.row_matches),
+            (
+                summary.customers,
+                summary.high,
+                summary.low,
+                summary.row_matches
+            ),
             (2, 1, 1, 3)
         );
     }

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod detection;
 mod error;
 mod extract;
 mod middleware;

@@ -48,4 +48,6 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// HTTP settings.
     pub settings: Arc<ServerSettings>,
+    /// Detection: alerts, and the blocks and suspensions enforced in the request path.
+    pub detection: Arc<crate::detection::Detection>,
 }

@@ -12,7 +12,8 @@
 #![forbid(unsafe_code)]
 
 mod authority;
-mod exposure;
+mod containment;
+mod leak;
 mod sqlite;
 mod vault;
 

@@ -123,6 +123,39 @@ CREATE TABLE exposures (
     PRIMARY KEY (prefix, hash)
 ) WITHOUT ROWID;
 "#,
+    // Detection and response (issue 5): network blocks (kept after lifting or expiry, for the
+    // record), principal suspensions and alert acknowledgements. Times in µs since the epoch.
+    r#"
+CREATE TABLE network_blocks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    network TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    rule_id TEXT,
+    alert_id TEXT,
+    created_by TEXT NOT NULL,
+    lifted_at INTEGER,
+    lifted_by TEXT
+);
+CREATE INDEX network_blocks_active ON network_blocks (expires_at) WHERE lifted_at IS NULL;
+CREATE TABLE principal_suspensions (
+    principal TEXT PRIMARY KEY,
+    suspended_at INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    rule_id TEXT,
+    alert_id TEXT,
+    suspended_by TEXT NOT NULL,
+    lifted_at INTEGER,
+    lifted_by TEXT
+);
+CREATE TABLE alert_acks (
+    alert_id TEXT PRIMARY KEY,
+    acknowledged_by TEXT NOT NULL,
+    acknowledged_at INTEGER NOT NULL,
+    note TEXT
+);
+"#,
 ];
 
 impl SqliteStore {
@@ -136,7 +169,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("secure_delete", "ON");
+            .pragma("secure_delete", "ON")
+            // 64 MiB of page cache per connection instead of SQLite's 2 MiB: imports and reads
+            // touch random B-tree pages (ids and index values are random).
+            .pragma("cache_size", "-65536");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)

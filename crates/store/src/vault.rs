@@ -150,6 +150,20 @@ impl VaultStore for SqliteStore {
         .map_err(backend)
     }
 
+    async fn candidates_of_many(
+        &self,
+        entries: &[IndexEntry],
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        crate::leak::candidates_of_many(self, entries).await
+    }
+
+    async fn records_in_bulk(
+        &self,
+        customer_ids: &[String],
+    ) -> Result<Vec<EncryptedRecord>, StoreError> {
+        crate::leak::records_in_bulk(self, customer_ids, record_from_row).await
+    }
+
     async fn shred(&self, customer_id: &str) -> Result<bool, StoreError> {
         let mut transaction = self.pool.begin().await.map_err(backend)?;
         let deleted = sqlx::query("DELETE FROM customers WHERE customer_id = ?")
@@ -253,8 +267,9 @@ impl VaultStore for SqliteStore {
             .flat_map(|item| item.account.login_hashes.iter())
             .collect();
         for chunk in all_hashes.chunks(CHUNK_ROWS) {
-            let mut query =
-                QueryBuilder::<Sqlite>::new("SELECT login_hash FROM account_logins WHERE login_hash IN (");
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT login_hash FROM account_logins WHERE login_hash IN (",
+            );
             let mut separated = query.separated(", ");
             for hash in chunk {
                 separated.push_bind(hash.as_slice());
@@ -305,8 +320,9 @@ impl VaultStore for SqliteStore {
                         .map(move |hash| (hash, &item.account.customer_id))
                 })
                 .collect();
-            let mut login_rows =
-                QueryBuilder::<Sqlite>::new("INSERT INTO account_logins (login_hash, customer_id) ");
+            let mut login_rows = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO account_logins (login_hash, customer_id) ",
+            );
             login_rows.push_values(&logins, |mut row, (hash, customer_id)| {
                 row.push_bind(hash.as_slice()).push_bind(*customer_id);
             });
@@ -344,8 +360,9 @@ impl VaultStore for SqliteStore {
                 })
                 .collect();
             if !entries.is_empty() {
-                let mut index_rows =
-                    QueryBuilder::<Sqlite>::new("INSERT INTO blind_index (kind, value, customer_id) ");
+                let mut index_rows = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO blind_index (kind, value, customer_id) ",
+                );
                 index_rows.push_values(&entries, |mut row, (entry, customer_id)| {
                     row.push_bind(entry.kind.as_str())
                         .push_bind(entry.value)

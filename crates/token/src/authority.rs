@@ -1,5 +1,6 @@
 //! The token authority itself.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,6 +180,9 @@ pub struct TokenAuthority {
     account_failures: Mutex<SlidingWindowCounter<[u8; 32]>>,
     source_attempts: Mutex<SlidingWindowCounter<IpAddr>>,
     key_changes: tokio::sync::Mutex<()>,
+    /// Principals suspended by containment (kept by the caller's store, held here so every
+    /// verification, login and grant refuses them without IO).
+    suspended: RwLock<HashSet<Principal>>,
 }
 
 impl TokenAuthority {
@@ -241,6 +245,7 @@ impl TokenAuthority {
             client_secret_key,
             decoy_password_hash,
             key_changes: tokio::sync::Mutex::new(()),
+            suspended: RwLock::new(HashSet::new()),
         };
         authority.maintain().await?;
         Ok(authority)
@@ -321,6 +326,9 @@ impl TokenAuthority {
         if live.kid != presented.kid {
             // The ledger row was written for another key: not a token this authority issued.
             return Err(Rejection::Forged);
+        }
+        if self.is_suspended(&live.principal) {
+            return Err(Rejection::PrincipalSuspended);
         }
         let session_live = match self.ledger.session(&live.sid) {
             Some(session) => session.is_live(now),
@@ -598,6 +606,11 @@ impl TokenAuthority {
         };
         self.account_failures.lock().clear(&login_hash);
         let principal = Principal::Customer(account.customer_id.clone());
+        if self.is_suspended(&principal) {
+            self.record_failed_login(Some(account.customer_id), "suspended", 403, context, now)
+                .await?;
+            return Err(AuthFailure::Suspended.into());
+        }
         let session = self
             .start_session(&principal, self.policy.refresh_ttl)
             .await?;
@@ -692,6 +705,11 @@ impl TokenAuthority {
             self.emit(refused("invalid_refresh")).await?;
             return Err(AuthFailure::InvalidRefreshToken.into());
         };
+        if self.is_suspended(&session.principal) {
+            self.emit(refused("principal_suspended").sid(&record.sid))
+                .await?;
+            return Err(AuthFailure::Suspended.into());
+        }
         if record.spent_at.is_some() || !self.store.spend_refresh(&token_hash, now).await? {
             self.revoke_session_inner(&record.sid, "refresh_reuse")
                 .await?;
@@ -862,7 +880,7 @@ impl TokenAuthority {
                 .await?;
             return Err(AuthFailure::InvalidClient.into());
         };
-        if client.suspended_at.is_some() {
+        if client.suspended_at.is_some() || self.is_suspended(&client.principal) {
             self.emit(
                 SecurityEvent::new(now, EventKind::LoginFailed, client.principal.clone())
                     .context(context)
@@ -1449,6 +1467,53 @@ impl TokenAuthority {
     /// Number of unexpired tokens held in memory (a metric).
     pub fn live_token_count(&self) -> usize {
         self.ledger.token_count()
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Containment and what detection may ask (memory only: these answer on the detection
+    // path and in every verification, so they never wait on IO)
+    // ---------------------------------------------------------------------------------------
+
+    /// Suspends `principal`: from now on its tokens are refused (`principal_suspended`), its
+    /// logins, refreshes and client-credentials grants fail with [`AuthFailure::Suspended`].
+    /// Its sessions are not ended, so lifting the suspension restores them. Memory only: the
+    /// caller stores the suspension first (so a restart restores it through this method, as
+    /// the cache rule asks) and audits it. Returns whether it was not suspended already.
+    pub fn suspend_principal(&self, principal: Principal) -> bool {
+        self.suspended.write().insert(principal)
+    }
+
+    /// Lifts a suspension (memory only, like [`TokenAuthority::suspend_principal`]). Returns
+    /// whether there was one.
+    pub fn lift_suspension(&self, principal: &Principal) -> bool {
+        self.suspended.write().remove(principal)
+    }
+
+    /// Whether `principal` is suspended now.
+    pub fn is_suspended(&self, principal: &Principal) -> bool {
+        let suspended = self.suspended.read();
+        !suspended.is_empty() && suspended.contains(principal)
+    }
+
+    /// The lifecycle state of key `kid`, if it was ever in custody.
+    pub fn key_state(&self, kid: &str) -> Option<KeyState> {
+        self.keys.read().get(kid).map(|entry| entry.record.state)
+    }
+
+    /// Whether session `sid` is known to be revoked. Answers from memory, which holds the
+    /// sessions that were live at start or began since; an unknown session is not reported as
+    /// revoked.
+    pub fn is_session_revoked(&self, sid: &str) -> bool {
+        self.ledger
+            .session(sid)
+            .is_some_and(|session| session.revoked)
+    }
+
+    /// Whether the issuance ledger recorded a token with this `jti`: `Some(true)` if an
+    /// unexpired token with it is in memory, `None` otherwise — memory holds only unexpired
+    /// tokens, so absence proves nothing about old ones.
+    pub fn token_issued(&self, jti: &str) -> Option<bool> {
+        self.ledger.holds_jti(jti).then_some(true)
     }
 }
 

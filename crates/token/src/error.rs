@@ -34,6 +34,8 @@ pub enum Rejection {
     SessionRevoked,
     /// The token itself was revoked (RFC 7009).
     TokenRevoked,
+    /// The token's principal is suspended by containment.
+    PrincipalSuspended,
     /// The request carried no bearer token.
     Missing,
 }
@@ -55,6 +57,7 @@ impl Rejection {
             Rejection::WrongIssuer => "wrong_issuer",
             Rejection::SessionRevoked => "session_revoked",
             Rejection::TokenRevoked => "token_revoked",
+            Rejection::PrincipalSuspended => "principal_suspended",
             Rejection::Missing => "missing",
         }
     }

@@ -6,7 +6,8 @@
 //! returns. A miss in memory falls back to the store, so memory can only ever be *less*
 //! permissive than the store; it never accepts anything the store would refuse.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -85,6 +86,12 @@ impl LiveSession {
 pub(crate) struct LiveLedger {
     tokens: RwLock<HashMap<[u8; 32], Arc<LiveToken>>>,
     sessions: RwLock<HashMap<String, LiveSession>>,
+    /// Keyed 64-bit fingerprints of the `jti`s of the tokens in memory, so detection can ask
+    /// "was this jti issued?" without an index of whole strings (8 bytes a token). The key is
+    /// random per process, so nobody can aim a collision; a chance one (n / 2^64) would only
+    /// make a never-issued jti look issued to a rule.
+    jtis: RwLock<HashSet<u64>>,
+    jti_hasher: RandomState,
 }
 
 impl LiveLedger {
@@ -93,8 +100,12 @@ impl LiveLedger {
     }
 
     pub fn insert_token(&self, hash: [u8; 32], token: LiveToken) -> Arc<LiveToken> {
+        let fingerprint = self.jti_hasher.hash_one(token.jti.as_str());
         let token = Arc::new(token);
         self.tokens.write().insert(hash, Arc::clone(&token));
+        // After the token: a prune rebuilding the fingerprints from the tokens meanwhile
+        // includes it either way.
+        self.jtis.write().insert(fingerprint);
         token
     }
 
@@ -125,11 +136,23 @@ impl LiveLedger {
         let before = tokens.len();
         tokens.retain(|_, token| token.expires_at > now);
         let removed = before - tokens.len();
+        if removed > 0 {
+            let jtis: HashSet<u64> = tokens
+                .values()
+                .map(|token| self.jti_hasher.hash_one(token.jti.as_str()))
+                .collect();
+            *self.jtis.write() = jtis;
+        }
         drop(tokens);
         self.sessions
             .write()
             .retain(|_, session| session.expires_at > now);
         removed
+    }
+
+    /// Whether a token with this `jti` is in memory (issued and not yet expired).
+    pub fn holds_jti(&self, jti: &str) -> bool {
+        self.jtis.read().contains(&self.jti_hasher.hash_one(jti))
     }
 
     pub fn token_count(&self) -> usize {

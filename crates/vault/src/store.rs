@@ -55,6 +55,27 @@ pub trait VaultStore: Send + Sync + std::fmt::Debug {
     async fn records(&self, customer_ids: &[String]) -> Result<Vec<EncryptedRecord>, StoreError>;
     /// Ids of records with this index entry.
     async fn candidates(&self, entry: IndexEntry) -> Result<Vec<String>, StoreError>;
+    /// [`VaultStore::candidates`] of many entries at once, in the order given (leak matching
+    /// looks up thousands per batch). The default asks one entry at a time; backends answer
+    /// in bulk.
+    async fn candidates_of_many(
+        &self,
+        entries: &[IndexEntry],
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        let mut found = Vec::with_capacity(entries.len());
+        for entry in entries {
+            found.push(self.candidates(*entry).await?);
+        }
+        Ok(found)
+    }
+    /// [`VaultStore::records`] for large batches (missing ids are skipped, order is not
+    /// kept). The default is `records`; backends fetch in bulk.
+    async fn records_in_bulk(
+        &self,
+        customer_ids: &[String],
+    ) -> Result<Vec<EncryptedRecord>, StoreError> {
+        self.records(customer_ids).await
+    }
     /// Crypto-shreds a record: deletes its wrapped data key, fields, index entries and login
     /// account, and makes sure no copy of the wrapped key survives in the database's journal.
     /// Returns whether it existed.

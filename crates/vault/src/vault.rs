@@ -721,7 +721,9 @@ impl Vault {
             }
         }
         // All at once, so a durable sink commits the batch's events with one fsync.
-        for result in futures::future::join_all(events.into_iter().map(|event| self.emit(event))).await {
+        for result in
+            futures::future::join_all(events.into_iter().map(|event| self.emit(event))).await
+        {
             result?;
         }
         outcome.rejected.sort_by_key(|(line, _)| *line);

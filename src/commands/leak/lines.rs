@@ -74,6 +74,11 @@ impl<R: BufRead> BoundedLines<R> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
 mod tests {
     use super::*;
 

@@ -100,9 +100,7 @@ impl ColumnOverrides {
             let column = column.trim();
             let reference = match column.parse::<usize>() {
                 Ok(0) => {
-                    return Err(Error::BadColumns(
-                        "columns are numbered from 1".to_string(),
-                    ));
+                    return Err(Error::BadColumns("columns are numbered from 1".to_string()));
                 }
                 Ok(number) => ColumnRef::Number(number - 1),
                 Err(_) if column.is_empty() => {
@@ -165,18 +163,50 @@ pub(crate) fn header_key(cell: &str) -> String {
 const EMAIL_WORDS: &[&str] = &["email", "mail", "이메일", "메일", "전자우편"];
 /// Phone header words that must be the whole cell (`hp`), and words a cell may contain.
 const PHONE_EXACT: &[&str] = &["hp", "tel", "cell", "폰"];
-const PHONE_WORDS: &[&str] = &["phone", "mobile", "휴대", "핸드폰", "전화", "연락처", "폰번호"];
+const PHONE_WORDS: &[&str] = &[
+    "phone",
+    "mobile",
+    "휴대",
+    "핸드폰",
+    "전화",
+    "연락처",
+    "폰번호",
+];
 const NAME_WORDS: &[&str] = &[
-    "name", "이름", "성명", "성함", "고객명", "회원명", "수령인", "수취인", "받는분", "받는사람",
-    "주문자", "예금주",
+    "name",
+    "이름",
+    "성명",
+    "성함",
+    "고객명",
+    "회원명",
+    "수령인",
+    "수취인",
+    "받는분",
+    "받는사람",
+    "주문자",
+    "예금주",
 ];
 /// Header words that contain a role's word but mean something else.
 /// Part names (`first_name`) are left out too: compared with a full name they would only
 /// ever disagree.
 const NOT_NAME_WORDS: &[&str] = &[
-    "username", "nickname", "filename", "hostname", "domainname", "productname", "itemname",
-    "firstname", "lastname", "givenname", "familyname", "surname", "middlename", "상품명",
-    "닉네임", "아이디", "영문",
+    "username",
+    "nickname",
+    "filename",
+    "hostname",
+    "domainname",
+    "productname",
+    "itemname",
+    "firstname",
+    "lastname",
+    "givenname",
+    "familyname",
+    "surname",
+    "middlename",
+    "상품명",
+    "닉네임",
+    "아이디",
+    "영문",
 ];
 
 /// The role a header cell names, if any.
@@ -194,7 +224,10 @@ pub fn role_from_header(cell: &str) -> Option<ColumnRole> {
     if NOT_NAME_WORDS.iter().any(|word| key.contains(word)) {
         return None;
     }
-    if NAME_WORDS.iter().any(|word| key == *word || key.ends_with(word)) {
+    if NAME_WORDS
+        .iter()
+        .any(|word| key == *word || key.ends_with(word))
+    {
         return Some(ColumnRole::Name);
     }
     None
@@ -325,6 +358,11 @@ pub(crate) fn is_header(first: &[String], rest: &[Vec<String>]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
 mod tests {
     use super::*;
 
@@ -360,9 +398,18 @@ mod tests {
 
     #[test]
     fn content_shapes() {
-        assert_eq!(role_from_content("Kim@Example.com"), Some(ColumnRole::Email));
-        assert_eq!(role_from_content("+82 10-2345-6789"), Some(ColumnRole::Phone));
-        assert_eq!(role_from_content("０１０２３４５６７８９"), Some(ColumnRole::Phone));
+        assert_eq!(
+            role_from_content("Kim@Example.com"),
+            Some(ColumnRole::Email)
+        );
+        assert_eq!(
+            role_from_content("+82 10-2345-6789"),
+            Some(ColumnRole::Phone)
+        );
+        assert_eq!(
+            role_from_content("０１０２３４５６７８９"),
+            Some(ColumnRole::Phone)
+        );
         assert_eq!(role_from_content("홍길동"), Some(ColumnRole::Name));
         assert_eq!(role_from_content("1588-1234"), None);
         assert_eq!(role_from_content("서울특별시 송파구"), None);
@@ -376,8 +423,7 @@ mod tests {
             .map(String::from)
             .to_vec();
         let columns = overrides.resolve(Some(&header)).unwrap();
-        let indexes: Vec<(ColumnRole, usize)> =
-            columns.iter().map(|c| (c.role, c.index)).collect();
+        let indexes: Vec<(ColumnRole, usize)> = columns.iter().map(|c| (c.role, c.index)).collect();
         assert_eq!(
             indexes,
             [

@@ -168,8 +168,7 @@ impl CsvReader {
             }
             Split::Malformed(problem) => self.give_up(problem, out),
             Split::OpenQuote => {
-                if self.pending.len() >= MAX_RECORD_LINES || self.pending_bytes > MAX_RECORD_BYTES
-                {
+                if self.pending.len() >= MAX_RECORD_LINES || self.pending_bytes > MAX_RECORD_BYTES {
                     self.give_up(QuotingProblem::UnclosedQuote, out);
                 }
             }
@@ -218,6 +217,11 @@ impl CsvReader {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
 mod tests {
     use super::*;
 
@@ -251,7 +255,10 @@ mod tests {
     fn quoted_fields_span_lines() {
         assert_eq!(
             read("a,\"line one\nline two\",b\nc,d", ','),
-            [record(1, &["a", "line one\nline two", "b"]), record(3, &["c", "d"])]
+            [
+                record(1, &["a", "line one\nline two", "b"]),
+                record(3, &["c", "d"])
+            ]
         );
     }
 

@@ -215,6 +215,11 @@ pub(crate) fn string_values<'v>(value: &'v Value, out: &mut Vec<(Option<&'v str>
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
 mod tests {
     use super::*;
 
@@ -244,7 +249,9 @@ mod tests {
     fn jsonl_and_arrays_over_lines() {
         let events = split("{\"a\":1}\n{\"b\":\"}{\"}\n");
         assert_eq!(lines(&events), [(1, true), (2, true)]);
-        let events = split("[\n  {\n    \"email\": \"x@y.kr\",\n    \"tags\": [1, 2]\n  },\n  {\"n\": 2}\n]");
+        let events = split(
+            "[\n  {\n    \"email\": \"x@y.kr\",\n    \"tags\": [1, 2]\n  },\n  {\"n\": 2}\n]",
+        );
         assert_eq!(lines(&events), [(2, true), (6, true)]);
     }
 
@@ -266,7 +273,10 @@ mod tests {
 
     #[test]
     fn oversized_objects_are_skipped_without_being_held() {
-        let big = format!("{{\"x\":\"{}\"}}\n{{\"y\":1}}", "a".repeat(MAX_OBJECT_BYTES + 10));
+        let big = format!(
+            "{{\"x\":\"{}\"}}\n{{\"y\":1}}",
+            "a".repeat(MAX_OBJECT_BYTES + 10)
+        );
         let events = split(&big);
         assert!(matches!(
             events[0],

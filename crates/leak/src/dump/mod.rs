@@ -30,9 +30,7 @@ pub use encoding::{EncodingGuess, TextEncoding, UndecodableLine, decode_line, de
 pub use json::{JsonProblem, MAX_OBJECT_BYTES};
 pub use sniff::CANDIDATE_DELIMITERS;
 
-use crate::{
-    EmailRecognizer, Error, LandlineRecognizer, MobilePhoneRecognizer, PiiKind, Scanner,
-};
+use crate::{EmailRecognizer, Error, LandlineRecognizer, MobilePhoneRecognizer, PiiKind, Scanner};
 use columns::{guess_roles, is_header};
 use csv::{CsvEvent, CsvReader};
 use json::{JsonEvent, JsonSplitter, string_values};
@@ -343,7 +341,10 @@ impl fmt::Display for LineProblem {
             ProblemKind::TooLong { cap, scanned } => {
                 let kib = cap / 1024;
                 if *scanned {
-                    write!(f, "longer than {kib} KiB; only its first {kib} KiB were read")
+                    write!(
+                        f,
+                        "longer than {kib} KiB; only its first {kib} KiB were read"
+                    )
                 } else {
                     write!(f, "longer than {kib} KiB; skipped")
                 }

@@ -69,6 +69,11 @@ pub(crate) fn best_delimiter(lines: &[&str]) -> Option<char> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
 mod tests {
     use super::*;
 

@@ -1,13 +1,15 @@
 //! Reading dumps: formats, encodings, column roles, perturbed spellings, bad lines. Each case
 //! is `check(dump, options, expected rows)`, with rows as `(line, emails, phones, names)`.
 
+use haechi_leak::Error;
 use haechi_leak::dump::{
     ColumnOverrides, ColumnRole, DumpEvent, DumpFormat, DumpOptions, DumpParser, DumpPlan,
     ProblemKind, RequestedFormat, TextEncoding, decode_line,
 };
-use haechi_leak::Error;
 
 type Row<'a> = (u64, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+/// A row as parsed: line, e-mails, phones, names.
+type Parsed = (u64, Vec<String>, Vec<String>, Vec<String>);
 
 /// Parses `dump` line by line; returns the plan, the rows and the problem lines.
 fn parse(dump: &str, options: &DumpOptions) -> (DumpPlan, Vec<DumpEvent>) {
@@ -24,7 +26,7 @@ fn parse(dump: &str, options: &DumpOptions) -> (DumpPlan, Vec<DumpEvent>) {
 
 fn check(dump: &str, options: &DumpOptions, expected: &[Row<'_>]) -> DumpPlan {
     let (plan, events) = parse(dump, options);
-    let rows: Vec<(u64, Vec<String>, Vec<String>, Vec<String>)> = events
+    let rows: Vec<Parsed> = events
         .iter()
         .filter_map(|event| match event {
             DumpEvent::Row(row) => Some((
@@ -36,7 +38,7 @@ fn check(dump: &str, options: &DumpOptions, expected: &[Row<'_>]) -> DumpPlan {
             DumpEvent::Problem(_) => None,
         })
         .collect();
-    let expected: Vec<(u64, Vec<String>, Vec<String>, Vec<String>)> = expected
+    let expected: Vec<Parsed> = expected
         .iter()
         .map(|(line, emails, phones, names)| {
             let owned = |values: &[&str]| values.iter().map(|v| v.to_string()).collect();
@@ -73,7 +75,12 @@ fn korean_headers_and_perturbed_spellings() {
         dump,
         &sniffed(),
         &[
-            (2, &["hong.gildong@example.com"], &["01023456789"], &["홍길동"]),
+            (
+                2,
+                &["hong.gildong@example.com"],
+                &["01023456789"],
+                &["홍길동"],
+            ),
             (3, &["kim@example.com"], &["01034567890"], &["홍길동"]),
             (4, &["lee@example.com"], &["01045678901"], &["이서연"]),
             (5, &["park@example.com"], &["01056789012"], &["박지호"]),
@@ -184,8 +191,14 @@ fn malformed_quoting_costs_one_line() {
     );
     let problems = problems(dump, &sniffed());
     assert_eq!(problems.len(), 2, "{problems:?}");
-    assert!(problems[0].starts_with("lines 2-4: malformed CSV quoting"), "{problems:?}");
-    assert!(problems[1].starts_with("line 4: malformed CSV quoting"), "{problems:?}");
+    assert!(
+        problems[0].starts_with("lines 2-4: malformed CSV quoting"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].starts_with("line 4: malformed CSV quoting"),
+        "{problems:?}"
+    );
     // Problems never quote the dump.
     assert!(problems.iter().all(|p| !p.contains("example")));
 }
@@ -194,7 +207,10 @@ fn malformed_quoting_costs_one_line() {
 fn a_dump_without_recognisable_columns_is_refused_clearly() {
     let dump = "order_id,price,sku\n1001,12000,A-1\n1002,8000,B-7";
     let error = DumpPlan::from_sample(&dump.lines().collect::<Vec<_>>(), &sniffed()).unwrap_err();
-    assert!(matches!(error, Error::NoRecognisableColumn { width: 3, .. }));
+    assert!(matches!(
+        error,
+        Error::NoRecognisableColumn { width: 3, .. }
+    ));
     let message = error.to_string();
     assert!(message.contains("--columns"), "{message}");
     assert!(!message.contains("1001"), "{message}");
@@ -206,7 +222,11 @@ fn forced_formats() {
         format: Some(RequestedFormat::Text),
         ..DumpOptions::default()
     };
-    let plan = check("a,kim@example.com", &options, &[(1, &["kim@example.com"], &[], &[])]);
+    let plan = check(
+        "a,kim@example.com",
+        &options,
+        &[(1, &["kim@example.com"], &[], &[])],
+    );
     assert_eq!(plan.format, DumpFormat::Text);
     assert_eq!(
         ColumnRole::ALL.map(|role| role.as_str()),
@@ -220,7 +240,12 @@ fn cp949_lines_decode() {
     let bytes = encoding_rs_free_cp949(text);
     let decoded: Vec<String> = bytes
         .split(|b| *b == b'\n')
-        .map(|line| decode_line(line, TextEncoding::Cp949).unwrap().0.into_owned())
+        .map(|line| {
+            decode_line(line, TextEncoding::Cp949)
+                .unwrap()
+                .0
+                .into_owned()
+        })
         .collect();
     assert_eq!(decoded.join("\n"), text);
 }

@@ -81,11 +81,14 @@ impl Exposure {
             return Ok(());
         };
         let shard = &self.limiter[shard_of(&source)];
-        let mut buckets = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut buckets = shard
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if buckets.len() >= TRACKED_SOURCES / SHARDS && !buckets.contains_key(&source) {
             // Forget sources whose bucket has refilled: they lose nothing by it.
             buckets.retain(|_, bucket| {
-                bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * REQUESTS_PER_SECOND
+                bucket.tokens
+                    + now.duration_since(bucket.updated).as_secs_f64() * REQUESTS_PER_SECOND
                     < BURST
             });
         }
@@ -161,9 +164,12 @@ async fn range(
         ));
     }
     let Ok(Path(prefix)) = prefix else {
-        return Err(ApiError::bad_request(haechi_leak::Error::BadRangePrefix.to_string()));
+        return Err(ApiError::bad_request(
+            haechi_leak::Error::BadRangePrefix.to_string(),
+        ));
     };
-    let prefix = RangePrefix::parse(&prefix).map_err(|error| ApiError::bad_request(error.to_string()))?;
+    let prefix =
+        RangePrefix::parse(&prefix).map_err(|error| ApiError::bad_request(error.to_string()))?;
     let padding = match headers.get("add-padding").and_then(|v| v.to_str().ok()) {
         Some(value) if value.trim().eq_ignore_ascii_case("true") => Padding::Padded,
         _ => Padding::Unpadded,
@@ -178,8 +184,7 @@ async fn range(
                 .await
                 .map_err(|error| ApiError::unavailable(format!("exposure store: {error}")))?;
             let body = render_range(prefix, &rows, padding);
-            let etag = HeaderValue::from_str(&entity_tag(&body))
-                .map_err(ApiError::internal)?;
+            let etag = HeaderValue::from_str(&entity_tag(&body)).map_err(ApiError::internal)?;
             let cached = Cached {
                 body: body.into(),
                 etag,
@@ -190,7 +195,10 @@ async fn range(
         }
     };
     let common = [
-        (header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL)),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(CACHE_CONTROL),
+        ),
         (header::VARY, HeaderValue::from_static("Add-Padding")),
         (header::ETAG, cached.etag.clone()),
     ];
@@ -224,6 +232,11 @@ fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
 mod tests {
     use super::*;
 
@@ -239,7 +252,11 @@ mod tests {
         let later = start + Duration::from_millis(100);
         assert!(exposure.admit(source, later).is_ok());
         // Another address has its own bucket.
-        assert!(exposure.admit(Some(IpAddr::from([203, 0, 113, 8])), start).is_ok());
+        assert!(
+            exposure
+                .admit(Some(IpAddr::from([203, 0, 113, 8])), start)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -253,7 +270,10 @@ mod tests {
     fn if_none_match_lists() {
         let etag = HeaderValue::from_static("\"ABC\"");
         let mut headers = HeaderMap::new();
-        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"X\", W/\"ABC\""));
+        headers.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"X\", W/\"ABC\""),
+        );
         assert!(not_modified(&headers, &etag));
         headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"X\""));
         assert!(!not_modified(&headers, &etag));

@@ -1,8 +1,10 @@
 //! Routers per resource, merged into one.
 
 mod admin;
+mod alerts;
 mod audit;
 mod auth;
+mod blocks;
 mod customers;
 mod exposure;
 mod health;
@@ -25,6 +27,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(audit::router())
         .merge(customers::router())
         .merge(exposure::router())
+        .merge(alerts::router())
+        .merge(blocks::router())
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see the API list in the README").into_response()
         })
@@ -36,5 +40,10 @@ pub(crate) fn router(state: AppState) -> Router {
             )
             .into_response()
         })
+        // A blocked network is refused before any route (or fallback) sees the request.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::detection::refuse_blocked,
+        ))
         .with_state(state)
 }

@@ -173,16 +173,20 @@ impl Vault {
                 lookups.entry(*entry).or_default();
             }
         }
+        let entries: Vec<IndexEntry> = lookups
+            .keys()
+            .map(|(kind, value)| IndexEntry {
+                kind: *kind,
+                value: *value,
+            })
+            .collect();
         let mut candidate_count = 0u64;
-        for ((kind, value), found) in &mut lookups {
-            *found = self
-                .store
-                .candidates(IndexEntry {
-                    kind: *kind,
-                    value: *value,
-                })
-                .await?;
+        for (entry, found) in entries
+            .iter()
+            .zip(self.store.candidates_of_many(&entries).await?)
+        {
             candidate_count += found.len() as u64;
+            lookups.insert((entry.kind, entry.value), found);
         }
         // Decrypt the candidates this session has not seen.
         let unseen: Vec<String> = {
@@ -199,8 +203,9 @@ impl Vault {
         };
         let mut decrypted = 0u64;
         if !unseen.is_empty() {
-            let records = self.store.records(&unseen).await?;
-            let mut digests: Vec<(String, Option<RecordDigests>)> = Vec::with_capacity(unseen.len());
+            let records = self.store.records_in_bulk(&unseen).await?;
+            let mut digests: Vec<(String, Option<RecordDigests>)> =
+                Vec::with_capacity(unseen.len());
             for stored in &records {
                 let record = self.open_fields(stored, &[])?;
                 decrypted += 1;

@@ -1,0 +1,206 @@
+//! Where alerts go besides the audit trail and the API: an HMAC-signed webhook and JSON lines
+//! on stdout. Neither ever holds up detection: the webhook has its own task behind a bounded
+//! queue, and a full queue drops (and counts) rather than waits.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use haechi_detect::{Alert, AlertGrowth, Severity};
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+use crate::config::WebhookSection;
+
+/// The header carrying the signature: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`.
+pub(crate) const SIGNATURE_HEADER: &str = "x-haechi-signature";
+
+/// The longest wait between two delivery attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The alert sinks of one server.
+#[derive(Debug, Default)]
+pub(crate) struct Sinks {
+    webhook: Option<WebhookSink>,
+    stdout: bool,
+}
+
+impl Sinks {
+    /// Sinks as configured; the webhook's delivery task is started here.
+    pub fn start(webhook: Option<&WebhookSection>, stdout: bool) -> anyhow::Result<Self> {
+        let webhook = webhook.map(WebhookSink::start).transpose()?;
+        Ok(Sinks { webhook, stdout })
+    }
+
+    /// A new alert.
+    pub fn raised(&self, alert: &Alert) {
+        let body = json!({ "type": "alert.raised", "alert": alert });
+        if self.stdout {
+            println!("{body}");
+        }
+        if let Some(webhook) = &self.webhook
+            && alert.severity >= webhook.min_severity
+        {
+            webhook.enqueue(alert.id.as_str(), body.to_string().into_bytes());
+        }
+    }
+
+    /// An open alert grew (stdout only: a scraping run grows its alert with every read).
+    pub fn grew(&self, growth: &AlertGrowth) {
+        if self.stdout {
+            println!("{}", json!({ "type": "alert.grew", "growth": growth }));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct WebhookSink {
+    queue: mpsc::Sender<Delivery>,
+    min_severity: Severity,
+}
+
+#[derive(Debug)]
+struct Delivery {
+    alert_id: String,
+    body: Vec<u8>,
+}
+
+impl WebhookSink {
+    fn start(config: &WebhookSection) -> anyhow::Result<Self> {
+        if !config.url.starts_with("http://") {
+            anyhow::bail!(
+                "detect.webhook.url must be http:// (this build has no TLS client; deliver \
+                 HTTPS through an egress proxy): {}",
+                config.url
+            );
+        }
+        let secret = match (&config.secret, &config.secret_file) {
+            (Some(secret), None) => Zeroizing::new(secret.clone().into_bytes()),
+            (None, Some(path)) => Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?
+                    .trim()
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            _ => anyhow::bail!(
+                "detect.webhook needs exactly one of secret (HAECHI_DETECT__WEBHOOK__SECRET) or \
+                 secret_file"
+            ),
+        };
+        if secret.len() < 16 {
+            anyhow::bail!("detect.webhook secret: at least 16 bytes");
+        }
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .build()
+            .context("cannot build the webhook client")?;
+        let (queue, receiver) = mpsc::channel(config.queue.max(1));
+        tokio::spawn(deliver_all(
+            receiver,
+            client,
+            config.url.clone(),
+            secret,
+            config.max_attempts.max(1),
+        ));
+        Ok(WebhookSink {
+            queue,
+            min_severity: config.min_severity,
+        })
+    }
+
+    fn enqueue(&self, alert_id: &str, body: Vec<u8>) {
+        let delivery = Delivery {
+            alert_id: alert_id.to_string(),
+            body,
+        };
+        if let Err(error) = self.queue.try_send(delivery) {
+            metrics::counter!("haechi_detect_webhook_dropped_total").increment(1);
+            tracing::warn!(alert = alert_id, %error, "webhook queue full: alert not delivered by webhook");
+        }
+    }
+}
+
+/// Delivers queued alerts one at a time, each with retries and exponential backoff.
+async fn deliver_all(
+    mut receiver: mpsc::Receiver<Delivery>,
+    client: reqwest::Client,
+    url: String,
+    secret: Zeroizing<Vec<u8>>,
+    max_attempts: u32,
+) {
+    while let Some(delivery) = receiver.recv().await {
+        let mut backoff = Duration::from_secs(1);
+        for attempt in 1..=max_attempts {
+            let timestamp = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|since| since.as_secs())
+                .unwrap_or_default();
+            let signature = sign(&secret, timestamp, &delivery.body);
+            let sent = client
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(SIGNATURE_HEADER, signature)
+                .header("x-haechi-event", "alert.raised")
+                .header("x-haechi-alert-id", &delivery.alert_id)
+                .body(delivery.body.clone())
+                .send()
+                .await;
+            let retry = match sent {
+                Ok(response) if response.status().is_success() => {
+                    metrics::counter!("haechi_detect_webhook_delivered_total").increment(1);
+                    false
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    tracing::warn!(alert = %delivery.alert_id, %status, attempt, "webhook refused the alert");
+                    status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429
+                }
+                Err(error) => {
+                    tracing::warn!(alert = %delivery.alert_id, %error, attempt, "webhook delivery failed");
+                    true
+                }
+            };
+            if !retry {
+                break;
+            }
+            if attempt == max_attempts {
+                metrics::counter!("haechi_detect_webhook_failed_total").increment(1);
+                tracing::error!(alert = %delivery.alert_id, attempts = max_attempts, "webhook gave up on the alert");
+                break;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+/// `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<timestamp>." ‖ body)>`: the timestamp is
+/// signed with the body so a captured delivery cannot be replayed later as new.
+pub(crate) fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_covers_timestamp_and_body() {
+        // HMAC-SHA256("key", "1700000000.{}"), computed independently with Python's hmac.
+        assert_eq!(
+            sign(b"key", 1_700_000_000, b"{}"),
+            "t=1700000000,v1=9d713ed406bb7076d4123f0dc2c39d2df5c654ed4b0cd56b52c8b4c940bd63ae"
+        );
+    }
+}
