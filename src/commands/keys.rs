@@ -28,8 +28,8 @@ pub fn run(action: KeysAction, config: &Config) -> anyhow::Result<Outcome> {
         match action {
             KeysAction::List => {
                 println!(
-                    "{:<45} {:<6} {:<9} {:<9} {:<28} {}",
-                    "KID", "ALG", "STATE", "ORIGIN", "CREATED", "VERIFIES UNTIL"
+                    "{:<45} {:<6} {:<9} {:<9} {:<28} VERIFIES UNTIL",
+                    "KID", "ALG", "STATE", "ORIGIN", "CREATED"
                 );
                 for key in authority.keys() {
                     println!(

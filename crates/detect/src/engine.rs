@@ -752,12 +752,12 @@ fn evaluate_rule(
                     &mut shared.budget,
                 );
                 refused = outcome.refused;
-                if let Some((count, evidence)) = outcome.completed {
-                    if count >= *threshold {
-                        let evidence = (!alerts_open(&mut state.alerts, &key, time, rule.cooldown))
-                            .then_some((evidence, count));
-                        found = Some((count, evidence));
-                    }
+                if let Some((count, evidence)) = outcome.completed
+                    && count >= *threshold
+                {
+                    let evidence = (!alerts_open(&mut state.alerts, &key, time, rule.cooldown))
+                        .then_some((evidence, count));
+                    found = Some((count, evidence));
                 }
             }
         }

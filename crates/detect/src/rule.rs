@@ -607,10 +607,10 @@ fn parse_correlation(map: Map<'_>, detection: &Detection) -> Result<Correlation,
             threshold: count_threshold(None)?,
         },
         "share" => {
-            if let Some(node) = map.get("population") {
-                if node.text("`population`")? != "customers" {
-                    return Err(Problem::at(node, "`population` must be `customers`"));
-                }
+            if let Some(node) = map.get("population")
+                && node.text("`population`")? != "customers"
+            {
+                return Err(Problem::at(node, "`population` must be `customers`"));
             }
             let condition = condition.ok_or_else(|| {
                 Problem::at(
@@ -766,7 +766,7 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
 pub(crate) fn format_duration(duration: Duration) -> String {
     let seconds = duration.as_secs();
     for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if seconds >= size && seconds % size == 0 {
+        if seconds >= size && seconds.is_multiple_of(size) {
             return format!("{}{unit}", seconds / size);
         }
     }
@@ -797,15 +797,14 @@ fn parse_response(node: &Node) -> Result<Response, Problem> {
             };
             let action = match name {
                 "revoke_session" | "revoke_key" | "suspend_principal" => {
-                    if let Some(parameters) = parameters {
-                        if parameters.value != Value::Null
-                            && parameters.value != Value::Mapping(Vec::new())
-                        {
-                            return Err(Problem::at(
-                                parameters,
-                                format!("`{name}` takes no parameters"),
-                            ));
-                        }
+                    if let Some(parameters) = parameters
+                        && parameters.value != Value::Null
+                        && parameters.value != Value::Mapping(Vec::new())
+                    {
+                        return Err(Problem::at(
+                            parameters,
+                            format!("`{name}` takes no parameters"),
+                        ));
                     }
                     match name {
                         "revoke_session" => ActionSpec::RevokeSession,

@@ -342,19 +342,18 @@ fn resolve_scalar(text: &str, style: ScalarStyle) -> Value {
         _ => {}
     }
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(integer) = text.parse::<i64>() {
-            return Value::Integer(integer);
-        }
+    if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(integer) = text.parse::<i64>()
+    {
+        return Value::Integer(integer);
     }
     let looks_numeric = digits
         .bytes()
         .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && digits.bytes().any(|b| b.is_ascii_digit());
-    if looks_numeric {
-        if let Ok(float) = text.parse::<f64>() {
-            return Value::Float(float);
-        }
+    if looks_numeric && let Ok(float) = text.parse::<f64>() {
+        return Value::Float(float);
     }
     Value::String(text.to_string())
 }

@@ -205,7 +205,7 @@ pub fn luhn(digits: &str) -> Checksum {
         }
         sum += digit;
     }
-    if sum % 10 == 0 {
+    if sum.is_multiple_of(10) {
         Checksum::Valid
     } else {
         Checksum::Invalid
