@@ -118,24 +118,26 @@ impl AddressRecognizer {
             end += note.end();
         }
         if let Some(captures) = self.postal_after.captures(&text[end..])
-            && let (Some(all), Some(code)) = (captures.get(0), captures.get(1)) {
-                let after = end + all.end();
-                if !text[after..].starts_with(|c: char| c.is_ascii_digit()) {
-                    postal = Some(code.as_str().to_owned());
-                    end = after;
-                }
+            && let (Some(all), Some(code)) = (captures.get(0), captures.get(1))
+        {
+            let after = end + all.end();
+            if !text[after..].starts_with(|c: char| c.is_ascii_digit()) {
+                postal = Some(code.as_str().to_owned());
+                end = after;
             }
+        }
         if postal.is_none() {
             let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
             if let Some(captures) = self.postal_before.captures(&text[line_start..start])
-                && let (Some(all), Some(code)) = (captures.get(0), captures.get(1)) {
-                    let before = line_start + all.start();
-                    let glued = text[..before].ends_with(|c: char| c.is_ascii_digit());
-                    if !glued {
-                        postal = Some(code.as_str().to_owned());
-                        start = before + leading_spaces(&text[before..]);
-                    }
+                && let (Some(all), Some(code)) = (captures.get(0), captures.get(1))
+            {
+                let before = line_start + all.start();
+                let glued = text[..before].ends_with(|c: char| c.is_ascii_digit());
+                if !glued {
+                    postal = Some(code.as_str().to_owned());
+                    start = before + leading_spaces(&text[before..]);
                 }
+            }
         }
         if let Some(code) = postal {
             match (PostalCode::parse(&code), province) {
