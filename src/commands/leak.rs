@@ -48,7 +48,7 @@ const SAMPLE_BYTES: usize = 256 * 1024;
 /// Problems printed one by one; the rest are counted in the summary.
 const MAX_PRINTED_PROBLEMS: u64 = 50;
 /// Batches of rows at the vault at once: enough to keep both the database and the CPU busy.
-const PIPELINE_DEPTH: usize = 3;
+const PIPELINE_DEPTH: usize = 6;
 /// `leak.matched` events handed to the audit log at once (one group commit).
 const EVENT_BATCH: usize = 512;
 /// Bytes of text scanned at once by `leak scan` (cut at a line end).
@@ -350,7 +350,7 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
     block_on(async move {
         let runtime = Runtime::open(config).await?;
         let progress = progress_bar(size);
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<io::Result<Chunk>>(4);
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<io::Result<Chunk>>(8);
         let reader = std::thread::spawn(move || {
             read_dump(input.lines, sample, encoding, plan, batch, &sender);
         });
@@ -729,59 +729,94 @@ fn scan(args: ScanArgs) -> anyhow::Result<Outcome> {
         findings: 0,
         by_kind: std::collections::BTreeMap::new(),
     };
-    let mut chunk = ScanChunk::default();
     let mut problems = 0u64;
     let mut lines_read = 0u64;
-    let mut handle = |read: LineRead,
-                      bytes: &[u8],
-                      chunk: &mut ScanChunk,
-                      output: &mut ScanOutput|
-     -> anyhow::Result<()> {
+    // Adds a line to the chunk; reports lines that cannot be read.
+    let mut handle = |read: LineRead, bytes: &[u8], chunk: &mut ScanChunk, name: &str| {
         lines_read += 1;
         progress.inc(read.consumed);
-        if read.truncated {
+        let mut report = |kind: ProblemKind| {
             problems += 1;
-            let problem = LineProblem {
-                line: read.number,
-                last_line: read.number,
-                kind: ProblemKind::TooLong {
-                    cap: LINE_CAP,
-                    scanned: true,
-                },
-            };
-            progress.suspend(|| eprintln!("{}: {problem}", output.name));
+            if problems <= MAX_PRINTED_PROBLEMS {
+                let problem = LineProblem {
+                    line: read.number,
+                    last_line: read.number,
+                    kind,
+                };
+                progress.suspend(|| eprintln!("{name}: {problem}"));
+            }
+        };
+        if read.truncated {
+            report(ProblemKind::TooLong {
+                cap: LINE_CAP,
+                scanned: true,
+            });
         }
         match decode(bytes, read, encoding) {
             Ok((text, _)) => chunk.push(read.number, &text),
-            Err(kind) => {
-                problems += 1;
-                if problems <= MAX_PRINTED_PROBLEMS {
-                    let problem = LineProblem {
-                        line: read.number,
-                        last_line: read.number,
-                        kind,
+            Err(kind) => report(kind),
+        }
+    };
+    // Chunks are scanned on every core and written in input order.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
+    let (jobs, job_queue) = std::sync::mpsc::sync_channel::<(u64, ScanChunk)>(workers * 2);
+    let job_queue = std::sync::Mutex::new(job_queue);
+    let (done, results) = std::sync::mpsc::channel::<(u64, ScanChunk, Vec<Finding>)>();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        for _ in 0..workers {
+            let job_queue = &job_queue;
+            let done = done.clone();
+            let scanner = &scanner;
+            scope.spawn(move || {
+                loop {
+                    let job = match job_queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
                     };
-                    progress.suspend(|| eprintln!("{}: {problem}", output.name));
+                    let Ok((sequence, chunk)) = job else {
+                        return;
+                    };
+                    let findings = scanner.scan(&chunk.text);
+                    if done.send((sequence, chunk, findings)).is_err() {
+                        return;
+                    }
                 }
+            });
+        }
+        drop(done);
+        let mut ordered = InOrder::default();
+        let mut chunk = ScanChunk::default();
+        let name = input.name.clone();
+        let submit = |chunk: &mut ScanChunk,
+                      ordered: &mut InOrder,
+                      output: &mut ScanOutput|
+         -> anyhow::Result<()> {
+            jobs.send((ordered.submitted, std::mem::take(chunk)))
+                .map_err(|_| anyhow::anyhow!("a scanning thread stopped"))?;
+            ordered.submitted += 1;
+            ordered.write_ready(&results, output, false)
+        };
+        for (read, bytes) in sample {
+            handle(read, &bytes, &mut chunk, &name);
+            if chunk.text.len() >= SCAN_CHUNK_BYTES {
+                submit(&mut chunk, &mut ordered, &mut output)?;
             }
         }
-        if chunk.text.len() >= SCAN_CHUNK_BYTES {
-            output.scan(&scanner, chunk)?;
+        let mut buffer = Vec::new();
+        while let Some(read) = input
+            .lines
+            .next_line(&mut buffer)
+            .with_context(|| format!("cannot read {name}"))?
+        {
+            handle(read, &buffer, &mut chunk, &name);
+            if chunk.text.len() >= SCAN_CHUNK_BYTES {
+                submit(&mut chunk, &mut ordered, &mut output)?;
+            }
         }
-        Ok(())
-    };
-    for (read, bytes) in sample {
-        handle(read, &bytes, &mut chunk, &mut output)?;
-    }
-    let mut buffer = Vec::new();
-    while let Some(read) = input
-        .lines
-        .next_line(&mut buffer)
-        .with_context(|| format!("cannot read {}", input.name))?
-    {
-        handle(read, &buffer, &mut chunk, &mut output)?;
-    }
-    output.scan(&scanner, &mut chunk)?;
+        submit(&mut chunk, &mut ordered, &mut output)?;
+        drop(jobs);
+        ordered.write_ready(&results, &mut output, true)
+    })?;
     progress.finish_and_clear();
     output.stdout.flush()?;
     let kinds = output
@@ -812,6 +847,45 @@ fn scan(args: ScanArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Scanned chunks that arrive out of order, held until their turn.
+#[derive(Default)]
+struct InOrder {
+    submitted: u64,
+    written: u64,
+    waiting: std::collections::BTreeMap<u64, (ScanChunk, Vec<Finding>)>,
+}
+
+impl InOrder {
+    /// Writes every chunk whose turn has come; with `until_done`, waits for all submitted.
+    fn write_ready(
+        &mut self,
+        results: &std::sync::mpsc::Receiver<(u64, ScanChunk, Vec<Finding>)>,
+        output: &mut ScanOutput,
+        until_done: bool,
+    ) -> anyhow::Result<()> {
+        loop {
+            while let Some((chunk, findings)) = self.waiting.remove(&self.written) {
+                output.write_chunk(&chunk, &findings)?;
+                self.written += 1;
+            }
+            if self.written == self.submitted {
+                return Ok(());
+            }
+            let next = if until_done {
+                results
+                    .recv()
+                    .map_err(|_| anyhow::anyhow!("a scanning thread stopped"))?
+            } else {
+                match results.try_recv() {
+                    Ok(next) => next,
+                    Err(_) => return Ok(()),
+                }
+            };
+            self.waiting.insert(next.0, (next.1, next.2));
+        }
+    }
+}
+
 /// Lines gathered into one text to scan, with where each line starts.
 #[derive(Default)]
 struct ScanChunk {
@@ -838,12 +912,10 @@ struct ScanOutput {
 }
 
 impl ScanOutput {
-    fn scan(&mut self, scanner: &Scanner, chunk: &mut ScanChunk) -> anyhow::Result<()> {
-        for finding in scanner.scan(&chunk.text) {
-            self.write(chunk, &finding)?;
+    fn write_chunk(&mut self, chunk: &ScanChunk, findings: &[Finding]) -> anyhow::Result<()> {
+        for finding in findings {
+            self.write(chunk, finding)?;
         }
-        chunk.text.clear();
-        chunk.starts.clear();
         Ok(())
     }
 

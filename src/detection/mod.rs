@@ -100,9 +100,10 @@ impl Running {
     }
 }
 
-/// Opens detection's state over the runtime and, if enabled, starts the engine task. Nothing
-/// here stops the server: bad rules are logged and skipped, and a failure to start the engine
-/// leaves the server serving without it (and says so).
+/// Opens detection's state over the runtime and, if enabled, starts the engine task. Bad
+/// rules never stop the server: they are logged and skipped (and an engine that cannot start
+/// leaves the server serving without it, saying so); an invalid `detect` configuration
+/// (`never_block`, the webhook) does, like any configuration error.
 pub(crate) async fn start(config: &Config, runtime: &Runtime) -> anyhow::Result<Running> {
     let store: Arc<dyn ContainmentStore> = runtime.store.clone();
     let clock: Arc<dyn Clock> = runtime.authority.clock().clone();
@@ -151,13 +152,9 @@ pub(crate) async fn start(config: &Config, runtime: &Runtime) -> anyhow::Result<
         tracing::error!(%error, "detection rule not loaded; the other rules run");
     }
     let rules = report.rules;
-    let sinks = match Sinks::start(config.detect.webhook.as_ref(), config.detect.stdout) {
-        Ok(sinks) => sinks,
-        Err(error) => {
-            tracing::error!(error = %format!("{error:#}"), "alert webhook not started; alerts still reach the audit trail and the API");
-            Sinks::default()
-        }
-    };
+    // A webhook that cannot work (no secret, an https URL) is a configuration error, refused at
+    // start like any other; only rules are skipped one by one.
+    let sinks = Sinks::start(config.detect.webhook.as_ref(), config.detect.stdout)?;
     let limits = Limits {
         allowed_lateness: config.detect.allowed_lateness,
         max_state_entries: config.detect.max_state_entries,
@@ -335,10 +332,7 @@ impl EngineTask {
                         continue;
                     }
                     self.sinks.grew(&growth);
-                    let title = desk
-                        .get(growth.id.as_str())
-                        .map(|view| view.alert.title)
-                        .unwrap_or_default();
+                    let title = desk.title(growth.id.as_str()).unwrap_or_default();
                     for action in &growth.actions {
                         self.lookup
                             .detection

@@ -9,7 +9,7 @@
 //!    answers "absent" for every value (bloom filters have false positives, never false
 //!    negatives). Single addresses and small networks are probed in the bloom filters of
 //!    *both* `ip_bin` and `ip`: the two filters err independently, so a 40-address set lets
-//!    ~0.4 % of row groups through by accident instead of ~33 %. With [`MatchMode::Any`] a row
+//!    about 1 % of row groups through by accident instead of ~33 %. With [`MatchMode::Any`] a row
 //!    group is skipped only when every kind is absent; with [`MatchMode::All`] when any is.
 //! 3. **Predicate pushdown and projection.** Surviving row groups are read with two row
 //!    filters — the indicator columns first, then `kind`, `decision`, `status`, `time` for the
@@ -662,7 +662,7 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, A
         })
 }
 
-fn text_matches(array: &StringArray, row: usize, set: &std::collections::HashSet<String>) -> bool {
+fn text_matches(array: &StringArray, row: usize, set: &crate::indicators::TextSet) -> bool {
     !array.is_null(row) && set.contains(array.value(row))
 }
 
@@ -670,7 +670,7 @@ fn text_matches(array: &StringArray, row: usize, set: &std::collections::HashSet
 fn indicator_mask(batch: &RecordBatch, matcher: &Matcher) -> Result<BooleanArray, ArrowError> {
     enum Source<'a> {
         Network(&'a FixedSizeBinaryArray),
-        Text(&'a StringArray, &'a std::collections::HashSet<String>),
+        Text(&'a StringArray, &'a crate::indicators::TextSet),
     }
     let mut sources = Vec::with_capacity(matcher.kinds.len());
     for kind in &matcher.kinds {

@@ -1,6 +1,6 @@
 //! Indicators of compromise, the time window, and how they combine into a query.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -343,6 +343,61 @@ pub fn parse_date(text: &str) -> Result<time::Date, String> {
 /// A timestamp as RFC 3339 in UTC with microseconds (`2025-06-24T03:12:45.123456Z`).
 pub fn format_time(time: Timestamp) -> String {
     let micros = time.as_micros();
+    let days = micros.div_euclid(86_400_000_000);
+    let (year, month, day) = civil_from_days(days);
+    if !(0..=9999).contains(&year) {
+        return format_time_slowly(micros);
+    }
+    let of_day = micros.rem_euclid(86_400_000_000);
+    let seconds = of_day / 1_000_000;
+    let fraction = of_day % 1_000_000;
+    let mut out = String::with_capacity(27);
+    push_digits(&mut out, year, 4);
+    let parts = [
+        ('-', i64::from(month), 2),
+        ('-', i64::from(day), 2),
+        ('T', seconds / 3600, 2),
+        (':', seconds / 60 % 60, 2),
+        (':', seconds % 60, 2),
+        ('.', fraction, 6),
+    ];
+    for (separator, value, width) in parts {
+        out.push(separator);
+        push_digits(&mut out, value, width);
+    }
+    out.push('Z');
+    out
+}
+
+/// Appends `value` (non-negative) as exactly `width` decimal digits.
+fn push_digits(out: &mut String, value: i64, width: u32) {
+    for position in (0..width).rev() {
+        let digit = (value / 10_i64.pow(position)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
+}
+
+/// Year, month, day of a count of days since 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// [`format_time`] through the calendar library, for years outside 0–9999.
+fn format_time_slowly(micros: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000) {
         Ok(datetime) => format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
@@ -440,6 +495,47 @@ impl Indicators {
     }
 }
 
+/// A set of indicator values, tested once per row: a handful are compared directly (cheaper
+/// than hashing a 43-byte key id), more go through a fast hash set.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TextSet {
+    few: Vec<String>,
+    many: ahash::AHashSet<String>,
+}
+
+/// Up to this many values are compared one by one.
+const FEW_VALUES: usize = 4;
+
+impl TextSet {
+    fn of(values: &BTreeSet<String>) -> Self {
+        if values.len() <= FEW_VALUES {
+            TextSet {
+                few: values.iter().cloned().collect(),
+                many: ahash::AHashSet::new(),
+            }
+        } else {
+            TextSet {
+                few: Vec::new(),
+                many: values.iter().cloned().collect(),
+            }
+        }
+    }
+
+    /// Whether `value` is one of the values.
+    pub fn contains(&self, value: &str) -> bool {
+        if self.many.is_empty() {
+            self.few.iter().any(|known| known == value)
+        } else {
+            self.many.contains(value)
+        }
+    }
+
+    /// Every value.
+    pub fn iter(&self) -> impl Iterator<Item = &String> {
+        self.few.iter().chain(self.many.iter())
+    }
+}
+
 /// The query compiled for evaluation: networks as merged ranges of 128-bit addresses (IPv4
 /// mapped into IPv6, as the archive's `ip_bin` stores them), strings as hash sets.
 #[derive(Debug, Clone)]
@@ -451,11 +547,11 @@ pub(crate) struct Matcher {
     /// The single addresses among the networks (and small networks expanded), for bloom
     /// filter probes; `None` when some network is too wide to enumerate.
     pub probe_addresses: Option<Vec<IpAddr>>,
-    pub kids: HashSet<String>,
-    pub jtis: HashSet<String>,
-    pub sids: HashSet<String>,
-    pub principals: HashSet<String>,
-    pub user_agents: HashSet<String>,
+    pub kids: TextSet,
+    pub jtis: TextSet,
+    pub sids: TextSet,
+    pub principals: TextSet,
+    pub user_agents: TextSet,
     /// Kinds given, in evaluation order.
     pub kinds: Vec<IndicatorKind>,
 }
@@ -495,7 +591,7 @@ impl Matcher {
                 .flat_map(|&(start, end)| (start..=end).map(key_address))
                 .collect()
         });
-        let set = |values: &BTreeSet<String>| values.iter().cloned().collect::<HashSet<_>>();
+        let set = TextSet::of;
         Matcher {
             mode: query.mode,
             window: query.window,
@@ -522,7 +618,7 @@ impl Matcher {
     }
 
     /// The string set of a text kind (`None` for `Ip`, which is matched by range).
-    pub fn strings(&self, kind: IndicatorKind) -> Option<&HashSet<String>> {
+    pub fn strings(&self, kind: IndicatorKind) -> Option<&TextSet> {
         match kind {
             IndicatorKind::Kid => Some(&self.kids),
             IndicatorKind::Jti => Some(&self.jtis),
@@ -558,8 +654,8 @@ impl Matcher {
         {
             return false;
         }
-        let text_in = |set: &HashSet<String>, value: &Option<String>| {
-            value.as_ref().is_some_and(|value| set.contains(value))
+        let text_in = |set: &TextSet, value: &Option<String>| {
+            value.as_deref().is_some_and(|value| set.contains(value))
         };
         self.combine(self.kinds.iter().map(|kind| {
             match kind {
@@ -653,6 +749,27 @@ mod tests {
         );
         assert!(parse_time("24/06/2025").is_err());
         assert!(parse_time("2025-13-01").is_err());
+    }
+
+    #[test]
+    fn the_fast_time_format_agrees_with_the_calendar_library() {
+        let mut value: i64 = 0x1234_5678;
+        for _ in 0..20_000 {
+            value = value
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let micros = value.rem_euclid(253_402_300_799_999_999 + 62_135_596_800_000_000)
+                - 62_135_596_800_000_000;
+            assert_eq!(
+                format_time(Timestamp::from_micros(micros)),
+                format_time_slowly(micros),
+                "{micros}"
+            );
+        }
+        assert_eq!(
+            format_time(Timestamp::from_micros(-1)),
+            "1969-12-31T23:59:59.999999Z"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! A scope: the query answered over the archive and the live log, joined by seq, summed up
 //! per customer, per field and per day.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -203,17 +205,21 @@ pub fn scope(
     let (summary, customers) = summarise(&hits, &fields);
     let mut result = Sha256::new();
     for row in &customers {
-        result.update(
-            format!(
-                "{}\t{}\t{}\t{}\t{}\n",
-                row.customer_id,
-                row.fields.join(","),
-                row.first,
-                row.last,
-                row.reads
-            )
-            .as_bytes(),
-        );
+        result.update(row.customer_id.as_bytes());
+        result.update(b"\t");
+        for (index, field) in row.fields.iter().enumerate() {
+            if index > 0 {
+                result.update(b",");
+            }
+            result.update(field.as_bytes());
+        }
+        result.update(b"\t");
+        result.update(row.first.as_bytes());
+        result.update(b"\t");
+        result.update(row.last.as_bytes());
+        result.update(b"\t");
+        result.update(row.reads.to_string().as_bytes());
+        result.update(b"\n");
     }
     let query_json = serde_json::json!({ "query": query, "exposure": EXPOSURE }).to_string();
     let row_groups_total = archive.files.iter().map(|file| file.row_groups).sum();
@@ -274,8 +280,8 @@ fn summarise(hits: &[Hit], fields: &FieldTable) -> (Summary, Vec<Exposure>) {
         records: hits.len() as u64,
         ..Summary::default()
     };
-    let mut per_customer: HashMap<&str, CustomerTotals> = HashMap::new();
-    let mut per_field_reads: HashMap<u64, u64> = HashMap::new();
+    let mut per_customer: HashMap<&str, CustomerTotals> = HashMap::with_capacity(hits.len() / 2);
+    let mut per_field_reads: BTreeMap<u64, u64> = BTreeMap::new();
     let mut days: BTreeMap<i64, (u64, HashSet<&str>)> = BTreeMap::new();
     let mut first: Option<i64> = None;
     let mut last: Option<i64> = None;
@@ -314,7 +320,7 @@ fn summarise(hits: &[Hit], fields: &FieldTable) -> (Summary, Vec<Exposure>) {
     summary.last_exposure = last.map(|time| format_time(Timestamp::from_micros(time)));
 
     let mut new_per_day: HashMap<i64, u64> = HashMap::new();
-    let mut per_field_customers: HashMap<u64, u64> = HashMap::new();
+    let mut per_field_customers: BTreeMap<u64, u64> = BTreeMap::new();
     for totals in per_customer.values() {
         *new_per_day.entry(day_number(totals.first)).or_default() += 1;
         let mut bits = totals.fields;

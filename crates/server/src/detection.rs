@@ -175,6 +175,8 @@ pub struct AlertDesk {
 #[derive(Debug, Default)]
 struct Desk {
     book: AlertBook,
+    /// The title of every alert in the book, by id: the book's index for lookups.
+    titles: HashMap<String, String>,
     acks: HashMap<String, AlertAck>,
 }
 
@@ -197,6 +199,7 @@ impl AlertDesk {
         Ok(AlertDesk {
             inner: Mutex::new(Desk {
                 book: AlertBook::new(),
+                titles: HashMap::new(),
                 acks,
             }),
             notices: broadcast::Sender::new(STREAM_BUFFER),
@@ -225,13 +228,15 @@ impl AlertDesk {
         let mut desk = self.inner.lock();
         match update {
             AlertUpdate::Raised(alert) => {
-                if desk.book.alerts().iter().any(|held| held.id == alert.id) {
+                if desk.titles.contains_key(alert.id.as_str()) {
                     return (Recorded::AlreadyRaised, None);
                 }
                 let view = view(&desk, &alert);
+                desk.titles
+                    .insert(alert.id.to_string(), alert.title.clone());
                 desk.book.apply(AlertUpdate::Raised(alert));
                 if desk.book.alerts().len() > self.capacity {
-                    shrink(&mut desk.book, self.capacity);
+                    shrink(&mut desk, self.capacity);
                 }
                 (
                     Recorded::Raised,
@@ -241,7 +246,7 @@ impl AlertDesk {
                 )
             }
             AlertUpdate::Grew(growth) => {
-                if !desk.book.alerts().iter().any(|held| held.id == growth.id) {
+                if !desk.titles.contains_key(growth.id.as_str()) {
                     return (Recorded::UnknownAlert, None);
                 }
                 desk.book.apply(AlertUpdate::Grew(growth.clone()));
@@ -252,12 +257,12 @@ impl AlertDesk {
 
     /// Whether the desk holds alert `id`.
     pub fn contains(&self, id: &str) -> bool {
-        self.inner
-            .lock()
-            .book
-            .alerts()
-            .iter()
-            .any(|alert| alert.id.as_str() == id)
+        self.inner.lock().titles.contains_key(id)
+    }
+
+    /// The title of alert `id`, if the desk holds it.
+    pub fn title(&self, id: &str) -> Option<String> {
+        self.inner.lock().titles.get(id).cloned()
     }
 
     /// The alerts `filter` selects, newest first, and how many matched in all.
@@ -342,13 +347,16 @@ fn view(desk: &Desk, alert: &Alert) -> AlertView {
     }
 }
 
-/// Keeps the newest half of `capacity` alerts.
-fn shrink(book: &mut AlertBook, capacity: usize) {
+/// Keeps the newest half of `capacity` alerts (their acknowledgements stay in the store).
+fn shrink(desk: &mut Desk, capacity: usize) {
     let keep = (capacity / 2).max(1);
-    let alerts = std::mem::take(book).into_alerts();
+    let alerts = std::mem::take(&mut desk.book).into_alerts();
     let skip = alerts.len().saturating_sub(keep);
+    desk.titles.clear();
     for alert in alerts.into_iter().skip(skip) {
-        book.apply(AlertUpdate::Raised(alert));
+        desk.titles
+            .insert(alert.id.to_string(), alert.title.clone());
+        desk.book.apply(AlertUpdate::Raised(alert));
     }
 }
 
