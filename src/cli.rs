@@ -79,6 +79,9 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::commands::detect::DetectAction,
     },
+    /// Breach drills: the Coupang attack and its harder cousins replayed against a live
+    /// server on a simulated clock, scored against what the attacker actually received.
+    Drill(crate::commands::drill::DrillArgs),
 }
 
 #[derive(Debug, Args)]

@@ -48,6 +48,22 @@ pub struct Config {
     pub vault: VaultSection,
     #[serde(default)]
     pub detect: DetectSection,
+    #[serde(default)]
+    pub drill: DrillSection,
+}
+
+/// Facilities for breach drills (`haechi drill`) and tests, all off by default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrillSection {
+    /// Run the server on a simulated clock that an administrator moves forward with
+    /// `POST /v1/admin/drill/clock`, so that months of traffic replay in minutes. Dangerous:
+    /// whoever holds an admin credential can then expire tokens, sessions, blocks and quota
+    /// windows at will. Only for a drill's own server.
+    pub dangerous_simulated_clock: bool,
+    /// Where the simulated clock starts (RFC 3339; default: the real time at start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
 }
 
 /// Detection and response in `haechi serve` (see docs/rules.md).
@@ -258,6 +274,7 @@ impl Default for Config {
                 blind_index_bits: 24,
             },
             detect: DetectSection::default(),
+            drill: DrillSection::default(),
         }
     }
 }

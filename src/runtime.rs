@@ -11,7 +11,10 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use haechi_audit::{AuditLog, AuditLogConfig};
 use haechi_custody::{MasterKey, MasterKeyRing, OsRandom, SecretContext, WrappedSecret};
-use haechi_events::{EventReceipt, EventSink, SecurityEvent, SinkError, SystemClock, TracingSink};
+use haechi_events::{
+    Clock, EventReceipt, EventSink, SecurityEvent, SimulatedClock, SinkError, SystemClock,
+    Timestamp, TracingSink,
+};
 use haechi_store::SqliteStore;
 use haechi_token::{AuthorityParts, TokenAuthority};
 use haechi_vault::{BlindIndexer, Policy, Vault, VaultParts};
@@ -27,6 +30,10 @@ pub struct Runtime {
     pub master_key: Arc<MasterKeyRing>,
     /// The durable audit log `events` writes to. Only one process may hold it open.
     pub audit: Arc<AuditLog>,
+    /// The one clock every part reads: the system's, or a drill's simulated one.
+    pub clock: Arc<dyn Clock>,
+    /// The simulated clock, when `drill.dangerous_simulated_clock` is on.
+    pub simulated_clock: Option<Arc<SimulatedClock>>,
 }
 
 impl Runtime {
@@ -50,6 +57,11 @@ impl Runtime {
             .create(&config.data_dir)
             .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
         let master_key = Arc::new(keys);
+        let simulated_clock = simulated_clock(config)?;
+        let clock: Arc<dyn Clock> = match &simulated_clock {
+            Some(simulated) => simulated.clone(),
+            None => Arc::new(SystemClock),
+        };
         let store = Arc::new(
             SqliteStore::open(&config.database_path())
                 .await
@@ -57,7 +69,7 @@ impl Runtime {
         );
         // The audit log opens before the authority: opening the authority may already
         // generate or retire keys, and those acts must be on the record.
-        let audit = Arc::new(open_audit_log(config, &store, &master_key).await?);
+        let audit = Arc::new(open_audit_log(config, &store, &master_key, clock.clone()).await?);
         let events: Arc<dyn EventSink> = Arc::new(TeeSink {
             durable: audit.clone(),
             echo: TracingSink,
@@ -66,7 +78,7 @@ impl Runtime {
         let authority = TokenAuthority::open(AuthorityParts {
             store: store.clone(),
             master_key: master_key.clone(),
-            clock: Arc::new(SystemClock),
+            clock: clock.clone(),
             events: events.clone(),
             random: Arc::new(OsRandom),
             policy: config.token_policy()?,
@@ -83,7 +95,7 @@ impl Runtime {
             store: store.clone(),
             authority: authority.clone(),
             master_key: master_key.clone(),
-            clock: Arc::new(SystemClock),
+            clock: clock.clone(),
             events: events.clone(),
             random: Arc::new(OsRandom),
             policy,
@@ -96,6 +108,8 @@ impl Runtime {
             events,
             master_key,
             audit,
+            clock,
+            simulated_clock,
         })
     }
 
@@ -112,6 +126,24 @@ impl Runtime {
     }
 }
 
+/// The drill's simulated clock, if the configuration turns it on (loudly).
+fn simulated_clock(config: &Config) -> anyhow::Result<Option<Arc<SimulatedClock>>> {
+    if !config.drill.dangerous_simulated_clock {
+        return Ok(None);
+    }
+    let start = match &config.drill.start {
+        Some(text) => Timestamp::parse(text)
+            .with_context(|| format!("drill.start: {text:?} is not an RFC 3339 time"))?,
+        None => SystemClock.now(),
+    };
+    tracing::warn!(
+        start = %start.to_rfc3339(),
+        "DANGEROUS: drill.dangerous_simulated_clock is on: time is whatever an administrator \
+         sets with POST /v1/admin/drill/clock. Only for a drill's own server."
+    );
+    Ok(Some(Arc::new(SimulatedClock::new(start))))
+}
+
 /// Name of the wrapped secret whose 32 bytes are the Ed25519 seed of the audit checkpoint key
 /// (a key of its own: it signs nothing but checkpoints).
 const AUDIT_KEY_SECRET: &str = "audit-checkpoint-key";
@@ -126,6 +158,7 @@ async fn open_audit_log(
     config: &Config,
     store: &SqliteStore,
     master_key: &MasterKeyRing,
+    clock: Arc<dyn Clock>,
 ) -> anyhow::Result<AuditLog> {
     let seed = haechi_token::named_secret(store, master_key, &OsRandom, AUDIT_KEY_SECRET)
         .await
@@ -137,11 +170,7 @@ async fn open_audit_log(
         .mode(0o700)
         .create(&dir)
         .with_context(|| format!("cannot create {}", dir.display()))?;
-    let opened = AuditLog::open(
-        AuditLogConfig::new(&dir),
-        signing_key,
-        Arc::new(SystemClock),
-    );
+    let opened = AuditLog::open(AuditLogConfig::new(&dir), signing_key, clock);
     let (log, report) = match opened {
         Ok(opened) => opened,
         Err(haechi_audit::Error::InUse { dir }) => anyhow::bail!(

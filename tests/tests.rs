@@ -11,6 +11,7 @@ mod util;
 
 mod audit;
 mod detection;
+mod drill;
 mod forensics;
 mod hostile;
 mod leak;

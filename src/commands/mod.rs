@@ -4,6 +4,7 @@ pub(crate) mod archive_gen;
 mod audit;
 mod config;
 pub(crate) mod detect;
+pub(crate) mod drill;
 mod import;
 pub(crate) mod keys;
 pub(crate) mod leak;
@@ -29,6 +30,7 @@ pub fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
         Command::Scope(args) => scope::run(args, &config),
         Command::Archive { action } => archive_gen::run(action),
         Command::Detect { action } => detect::run(action, &config),
+        Command::Drill(args) => drill::run(args),
     }
 }
 

@@ -47,7 +47,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut config = config;
     config.listen = address;
     let runtime = Runtime::open(&config).await?;
-    let detection = crate::detection::start(&config, &runtime).await?;
+    let drill = runtime
+        .simulated_clock
+        .clone()
+        .map(|clock| Arc::new(haechi_server::drill::DrillClock::new(clock)));
+    let detection = crate::detection::start(&config, &runtime, drill.as_deref()).await?;
     let state = AppState {
         authority: runtime.authority.clone(),
         vault: runtime.vault.clone(),
@@ -57,6 +61,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         metrics,
         settings: Arc::new(config.server_settings()),
         detection: detection.detection.clone(),
+        drill,
     };
     let maintenance = tokio::spawn(maintain(
         runtime.authority.clone(),

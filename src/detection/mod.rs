@@ -34,10 +34,11 @@ use anyhow::Context as _;
 use haechi_audit::{AuditLog, AuditRecord};
 use haechi_detect::containment::ContainmentStore;
 use haechi_detect::{Alert, AlertBook, AlertUpdate, Engine, Limits, LoadReport, MAX_COOLDOWN};
-use haechi_events::{Clock, EventKind, EventSink, SecurityEvent, SystemClock, Timestamp};
+use haechi_events::{Clock, EventKind, EventSink, SecurityEvent, Timestamp};
 use haechi_server::detection::{
     AlertDesk, Containment, ContainmentParts, Detection, Recorded, detection_principal,
 };
+use haechi_server::drill::{DrillClock, Settle};
 use haechi_vault::Vault;
 use tokio::sync::{mpsc, watch};
 
@@ -104,7 +105,11 @@ impl Running {
 /// rules never stop the server: they are logged and skipped (and an engine that cannot start
 /// leaves the server serving without it, saying so); an invalid `detect` configuration
 /// (`never_block`, the webhook) does, like any configuration error.
-pub(crate) async fn start(config: &Config, runtime: &Runtime) -> anyhow::Result<Running> {
+pub(crate) async fn start(
+    config: &Config,
+    runtime: &Runtime,
+    drill: Option<&DrillClock>,
+) -> anyhow::Result<Running> {
     let store: Arc<dyn ContainmentStore> = runtime.store.clone();
     let clock: Arc<dyn Clock> = runtime.authority.clock().clone();
     let alerts = AlertDesk::open(store.clone(), clock, config.detect.max_alerts)
@@ -187,7 +192,8 @@ pub(crate) async fn start(config: &Config, runtime: &Runtime) -> anyhow::Result<
         },
         sinks,
         seq_file: config.data_dir.join("detect.seq"),
-        clock: Arc::new(SystemClock),
+        clock: runtime.clock.clone(),
+        settles: drill.map(DrillClock::attach_engine),
     };
     running.task = Some(tokio::spawn(task.run(engine, stopped)));
     Ok(running)
@@ -201,6 +207,8 @@ struct EngineTask {
     sinks: Sinks,
     seq_file: PathBuf,
     clock: Arc<dyn Clock>,
+    /// Settle requests of the drill clock (only on a simulated clock).
+    settles: Option<mpsc::Receiver<Settle>>,
 }
 
 /// What the live phase keeps besides the engine.
@@ -216,7 +224,9 @@ struct Live {
 }
 
 impl EngineTask {
-    async fn run(self, engine: Engine, mut stopped: watch::Receiver<bool>) {
+    async fn run(mut self, engine: Engine, mut stopped: watch::Receiver<bool>) {
+        let mut settles = self.settles.take();
+        let mut pending_settles: Vec<Settle> = Vec::new();
         let durable = self.audit.durable_seq();
         let resume = match read_seq_file(&self.seq_file) {
             Ok(Some(seq)) => seq.min(durable + 1),
@@ -277,11 +287,22 @@ impl EngineTask {
                 record = receiver.recv() => {
                     let Some(record) = record else { break };
                     live.next_seq = record.seq + 1;
-                    if !is_engine_input(record.event.kind) {
-                        continue;
+                    if is_engine_input(record.event.kind) {
+                        let updates = engine.process_owned(record.seq, record.event, &self.lookup);
+                        self.handle(updates, &mut live).await;
                     }
-                    let updates = engine.process_owned(record.seq, record.event, &self.lookup);
-                    self.handle(updates, &mut live).await;
+                    if !pending_settles.is_empty() {
+                        self.settle(&mut engine, &mut live, &mut pending_settles).await;
+                    }
+                }
+                settle = next_settle(&mut settles) => {
+                    match settle {
+                        Some(settle) => {
+                            pending_settles.push(settle);
+                            self.settle(&mut engine, &mut live, &mut pending_settles).await;
+                        }
+                        None => settles = None,
+                    }
                 }
                 _ = watermark.tick() => {
                     let updates = engine.advance_watermark(self.clock.now(), &self.lookup);
@@ -305,6 +326,23 @@ impl EngineTask {
         self.handle(updates, &mut live).await;
         self.persist(&mut live);
         tracing::info!(next_seq = live.next_seq, "detection stopped");
+    }
+
+    /// Answers the drill clock's settle requests whose events the engine has taken in: the
+    /// watermark moves to the (simulated) time now, so everything older than the allowed
+    /// lateness is evaluated and its actions carried out before the drill goes on.
+    async fn settle(&self, engine: &mut Engine, live: &mut Live, pending: &mut Vec<Settle>) {
+        let ready: Vec<Settle> = pending
+            .extract_if(.., |settle| settle.through_seq < live.next_seq)
+            .collect();
+        if ready.is_empty() {
+            return;
+        }
+        let updates = engine.advance_watermark(self.clock.now(), &self.lookup);
+        self.handle(updates, live).await;
+        for settle in ready {
+            let _ = settle.done.send(());
+        }
     }
 
     async fn handle(&self, updates: Vec<AlertUpdate>, live: &mut Live) {
@@ -396,6 +434,14 @@ impl EngineTask {
                 tracing::error!(error = %format!("{error:#}"), "cannot persist the detection resume point")
             }
         }
+    }
+}
+
+/// The next settle request, or never when there is no drill clock.
+async fn next_settle(settles: &mut Option<mpsc::Receiver<Settle>>) -> Option<Settle> {
+    match settles {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
     }
 }
 

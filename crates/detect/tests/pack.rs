@@ -102,6 +102,16 @@ fn cases() -> Vec<Case> {
         },
         Case {
             rule: "haechi.token.revoked_key_use",
+            name: "a token the ledger issued before the revocation",
+            events: || vec![rejected(0, "revoked_key", "k0", "203.0.113.9").jti("t-issued")],
+            state: || TestState {
+                issued_jtis: vec!["t-issued".into()],
+                ..TestState::default()
+            },
+            expect: &[],
+        },
+        Case {
+            rule: "haechi.token.revoked_key_use",
             name: "expired tokens are routine",
             events: || vec![rejected(0, "expired", "k0", "203.0.113.9")],
             state: no_state,
@@ -643,6 +653,36 @@ fn cases() -> Vec<Case> {
                     learning_week("shipping", "delivery", "10.0.0.5", "svc/1"),
                     vec![service_read_after_learning("delivery", "10.0.0.5", "svc/1")],
                 )
+            },
+            state: no_state,
+            expect: &[],
+        },
+        Case {
+            rule: "haechi.service.many_networks",
+            name: "a service from ten addresses in an hour",
+            events: || {
+                (0..10)
+                    .map(|index| {
+                        event(index * 300, EventKind::PiiRead, service("shop"))
+                            .ip(ip(&format!("45.0.0.{index}")))
+                    })
+                    .collect()
+            },
+            state: no_state,
+            expect: &["service:shop"],
+        },
+        Case {
+            rule: "haechi.service.many_networks",
+            name: "nine addresses, or ten over more than an hour",
+            events: || {
+                let mut events: Vec<_> = (0..9)
+                    .map(|index| {
+                        event(index * 60, EventKind::PiiRead, service("shop"))
+                            .ip(ip(&format!("45.0.0.{index}")))
+                    })
+                    .collect();
+                events.push(event(4000, EventKind::PiiRead, service("shop")).ip(ip("45.0.0.99")));
+                events
             },
             state: no_state,
             expect: &[],

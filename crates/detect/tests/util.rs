@@ -107,6 +107,8 @@ pub struct TestState {
     pub blocked: Vec<IpNet>,
     pub suspended: Vec<Principal>,
     pub revoked_sessions: Vec<String>,
+    /// Token ids the issuance ledger holds.
+    pub issued_jtis: Vec<String>,
 }
 
 impl TestState {
@@ -140,8 +142,12 @@ impl StateLookup for TestState {
         self.suspended.contains(principal)
     }
 
-    fn token_issued(&self, _jti: &str) -> Option<bool> {
-        None
+    fn token_issued(&self, jti: &str) -> Option<bool> {
+        // Like the server's ledger: it can vouch for a token, never deny one.
+        self.issued_jtis
+            .iter()
+            .any(|issued| issued == jti)
+            .then_some(true)
     }
 
     fn is_session_revoked(&self, sid: &str) -> bool {

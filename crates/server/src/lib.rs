@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod detection;
+pub mod drill;
 mod error;
 mod extract;
 mod middleware;

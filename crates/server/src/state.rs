@@ -50,4 +50,6 @@ pub struct AppState {
     pub settings: Arc<ServerSettings>,
     /// Detection: alerts, and the blocks and suspensions enforced in the request path.
     pub detection: Arc<crate::detection::Detection>,
+    /// The drill clock, only on a server started with `drill.dangerous_simulated_clock`.
+    pub drill: Option<Arc<crate::drill::DrillClock>>,
 }

@@ -16,6 +16,70 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/admin/keys/rotate", post(rotate_keys))
         .route("/v1/admin/keys/{kid}/revoke", post(revoke_key))
         .route("/v1/admin/sessions/{sid}/revoke", post(revoke_session))
+        .route(
+            "/v1/admin/services",
+            get(list_services).post(create_service),
+        )
+}
+
+/// `GET /v1/admin/services` → `{services}`: every service client, without secrets.
+async fn list_services(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<impl IntoResponse, ApiError> {
+    let services: Vec<_> = state
+        .authority
+        .clients()
+        .await?
+        .into_iter()
+        .filter(|client| matches!(client.principal, haechi_events::Principal::Service(_)))
+        .map(|client| {
+            json!({
+                "client_id": client.client_id,
+                "principal": client.principal.to_string(),
+                "purposes": client.scopes,
+                "created_at": client.created_at.to_rfc3339(),
+                "suspended": client.suspended_at.is_some(),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "services": services })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateService {
+    /// The service's name: `service:NAME`, client id `service.NAME`.
+    name: String,
+    /// The purposes it may declare when reading personal data.
+    purposes: Vec<String>,
+}
+
+/// `POST /v1/admin/services {name, purposes}` → 201 `{client_id, client_secret, principal}`:
+/// the same as `haechi service create`, for a running server. The secret is shown once.
+async fn create_service(
+    State(state): State<AppState>,
+    admin: Admin,
+    JsonBody(request): JsonBody<CreateService>,
+) -> Result<impl IntoResponse, ApiError> {
+    let credential = state
+        .authority
+        .create_client(
+            haechi_token::ClientKind::Service,
+            &request.name,
+            &request.purposes,
+            admin.token.principal(),
+            &admin.context,
+        )
+        .await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        axum::Json(json!({
+            "client_id": credential.client_id,
+            "client_secret": credential.client_secret.as_str(),
+            "principal": credential.principal.to_string(),
+        })),
+    ))
 }
 
 async fn list_keys(State(state): State<AppState>, _admin: Admin) -> impl IntoResponse {

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod blocks;
 mod customers;
+mod drill;
 mod exposure;
 mod health;
 mod oauth;
@@ -29,6 +30,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(exposure::router())
         .merge(alerts::router())
         .merge(blocks::router())
+        .merge(drill::router())
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see the API list in the README").into_response()
         })

@@ -1,0 +1,788 @@
+//! The report: what happened in a drill, scored against its ground truth and its bar, as JSON,
+//! Markdown and an HTML page with a timeline chart.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use haechi_events::Timestamp;
+use serde::Serialize;
+
+use crate::scenario::Expectations;
+use crate::truth::{AlertSeen, AttackerTraits, FIELDS, Receipt};
+
+/// Everything the drill observed, before scoring.
+#[derive(Debug, Clone, Default)]
+pub struct Observations {
+    /// Scenario name.
+    pub scenario: String,
+    /// Its description.
+    pub description: String,
+    /// Seed used.
+    pub seed: u64,
+    /// Customers in the vault.
+    pub customers: u64,
+    /// Simulated start, the attacker's first step, and where the drill stopped.
+    pub start: Timestamp,
+    /// The attacker's first step.
+    pub attack_start: Timestamp,
+    /// Where the drill stopped (simulated).
+    pub end: Timestamp,
+    /// Real seconds the traffic took (set-up excluded).
+    pub wall_seconds: f64,
+    /// Legitimate requests sent.
+    pub normal_requests: u64,
+    /// Legitimate requests refused after containment began (the cost of containment).
+    pub normal_refused_after_containment: u64,
+    /// Attacker requests sent.
+    pub attacker_requests: u64,
+    /// Attacker requests refused.
+    pub attacker_refused: u64,
+    /// When the attacker gave up (too many refusals in a row), if it did.
+    pub attacker_gave_up_at: Option<Timestamp>,
+    /// Audit events the server recorded during the traffic.
+    pub audit_events: u64,
+    /// What the attacker received.
+    pub receipts: Vec<Receipt>,
+    /// Every alert raised, as seen on the admin API.
+    pub alerts: Vec<AlertSeen>,
+    /// What identifies the attacker.
+    pub traits: AttackerTraits,
+    /// Attacker attempts: when, and whether it received personal data.
+    pub attack_attempts: Vec<(Timestamp, bool)>,
+    /// When legitimate reads happened.
+    pub normal_reads: Vec<Timestamp>,
+    /// `haechi scope` over the true alerts' indicators.
+    pub scope: Option<ScopeRun>,
+    /// Why the drill is incomplete, if it is.
+    pub partial: Option<String>,
+}
+
+/// A scope run for the report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScopeRun {
+    /// Alerts whose indicators were used.
+    pub alerts: Vec<String>,
+    /// Customers scope reported exposed.
+    pub customers: BTreeSet<String>,
+    /// Why it could not run, if it could not.
+    pub error: Option<String>,
+}
+
+/// A scored drill.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Its description.
+    pub description: String,
+    /// Seed.
+    pub seed: u64,
+    /// Customers in the vault.
+    pub customers: u64,
+    /// Why the report is partial, if it is: a partial report never passes.
+    pub partial: Option<String>,
+    /// Simulated times (RFC 3339).
+    pub simulated_start: String,
+    /// The attacker's first step.
+    pub attack_start: String,
+    /// Where the drill stopped.
+    pub simulated_end: String,
+    /// Seconds from the attacker's first step to the first alert about it.
+    pub time_to_first_alert_secs: Option<f64>,
+    /// Seconds from the attacker's first step to the first containment action carried out.
+    pub time_to_containment_secs: Option<f64>,
+    /// Customers whose data the attacker received before containment.
+    pub customers_exposed_before_containment: u64,
+    /// Records (responses with personal data) the attacker received before containment.
+    pub records_exposed_before_containment: u64,
+    /// Customers whose data the attacker received in the whole drill.
+    pub customers_exposed: u64,
+    /// Of them, customers with at least one field in plaintext.
+    pub customers_exposed_plaintext: u64,
+    /// Customers exposed per field (plaintext or masked).
+    pub exposed_per_field: BTreeMap<String, u64>,
+    /// Attacker requests, refused ones, and when it gave up.
+    pub attacker_requests: u64,
+    /// Refused attacker requests.
+    pub attacker_refused: u64,
+    /// When the attacker gave up, if it did.
+    pub attacker_gave_up_at: Option<String>,
+    /// Legitimate requests, and those refused after containment began.
+    pub normal_requests: u64,
+    /// Legitimate requests refused after containment began.
+    pub normal_refused_after_containment: u64,
+    /// Audit events through the live server, and their rate over the drill's wall time.
+    pub audit_events: u64,
+    /// Audit events per real second.
+    pub events_per_second: f64,
+    /// Real seconds of traffic.
+    pub wall_seconds: f64,
+    /// Alerts about the attacker.
+    pub true_positives: Vec<AlertRow>,
+    /// Alerts about legitimate traffic.
+    pub false_positives: Vec<AlertRow>,
+    /// Scope against the ground truth.
+    pub scope: ScopeScore,
+    /// Each bar, met or not.
+    pub checks: Vec<Check>,
+    /// Every check met and the report complete.
+    pub passed: bool,
+    /// The seeds' breach, for comparison.
+    pub versus_coupang: String,
+    #[serde(skip)]
+    chart: Chart,
+}
+
+/// An alert in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertRow {
+    /// Id.
+    pub id: String,
+    /// Rule.
+    pub rule_id: String,
+    /// Severity.
+    pub severity: String,
+    /// Seconds after the attacker's first step that the drill saw it (negative: before).
+    pub seen_after_attack_secs: f64,
+    /// Its group.
+    pub group_key: String,
+    /// Its actions and their dispositions.
+    pub actions: Vec<String>,
+}
+
+/// Scope's result against the ground truth.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScopeScore {
+    /// Alerts whose indicators were used.
+    pub alerts: Vec<String>,
+    /// Customers scope found.
+    pub found: u64,
+    /// Customers the attacker received.
+    pub truth: u64,
+    /// Found and true.
+    pub correct: u64,
+    /// correct / found (1 when nothing was found).
+    pub precision: f64,
+    /// correct / truth (1 when there was nothing to find).
+    pub recall: f64,
+    /// Why scope did not run, if it did not.
+    pub error: Option<String>,
+}
+
+/// One bar.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// What.
+    pub name: String,
+    /// The bar.
+    pub bar: String,
+    /// The value.
+    pub value: String,
+    /// Met.
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Chart {
+    start: i64,
+    end: i64,
+    attack_ok: Vec<i64>,
+    attack_refused: Vec<i64>,
+    normal: Vec<i64>,
+    alerts: Vec<(i64, String)>,
+    containment: Option<i64>,
+}
+
+const COUPANG_LINE: &str =
+    "Coupang, 2025: 33.67 M customers exposed over 137 days; undetected for about five months";
+
+impl Report {
+    /// Scores `observed` against `expect`.
+    pub fn score(observed: Observations, expect: &Expectations) -> Report {
+        let attack_start = observed.attack_start;
+        let (true_alerts, false_alerts): (Vec<&AlertSeen>, Vec<&AlertSeen>) = observed
+            .alerts
+            .iter()
+            .partition(|alert| observed.traits.implicates(alert));
+        let first_alert = true_alerts.iter().map(|alert| alert.seen_at).min();
+        let containment = true_alerts
+            .iter()
+            .filter(|alert| alert.enforced)
+            .map(|alert| alert.seen_at)
+            .min();
+        let before = |at: Timestamp| containment.is_none_or(|contained| at < contained);
+        let customers_before: BTreeSet<&str> = observed
+            .receipts
+            .iter()
+            .filter(|receipt| before(receipt.at))
+            .map(|receipt| receipt.customer_id.as_str())
+            .collect();
+        let records_before = observed
+            .receipts
+            .iter()
+            .filter(|receipt| before(receipt.at))
+            .count() as u64;
+        let truth: BTreeSet<String> = observed
+            .receipts
+            .iter()
+            .map(|receipt| receipt.customer_id.clone())
+            .collect();
+        let plaintext: BTreeSet<&str> = observed
+            .receipts
+            .iter()
+            .filter(|receipt| !receipt.disclosure.plaintext.is_empty())
+            .map(|receipt| receipt.customer_id.as_str())
+            .collect();
+        let mut exposed_per_field = BTreeMap::new();
+        for field in FIELDS {
+            let customers: BTreeSet<&str> = observed
+                .receipts
+                .iter()
+                .filter(|receipt| receipt.disclosure.fields().contains(field))
+                .map(|receipt| receipt.customer_id.as_str())
+                .collect();
+            if !customers.is_empty() {
+                exposed_per_field.insert((*field).to_string(), customers.len() as u64);
+            }
+        }
+        let scope = score_scope(observed.scope.as_ref(), &truth);
+        let seconds_after =
+            |at: Timestamp| (at.as_micros() - attack_start.as_micros()) as f64 / 1e6;
+        let row = |alert: &&AlertSeen| AlertRow {
+            id: alert.id.clone(),
+            rule_id: alert.rule_id.clone(),
+            severity: alert.severity.clone(),
+            seen_after_attack_secs: seconds_after(alert.seen_at),
+            group_key: alert.group_key.clone(),
+            actions: alert.actions.clone(),
+        };
+
+        let mut checks = Vec::new();
+        if expect.detected {
+            checks.push(Check {
+                name: "detected".into(),
+                bar: "an alert about the attacker".into(),
+                value: format!("{} alert(s)", true_alerts.len()),
+                passed: !true_alerts.is_empty(),
+            });
+        }
+        if let Some(bar) = expect.max_exposed_before_containment {
+            let value = customers_before.len() as u64;
+            checks.push(Check {
+                name: "exposed before containment".into(),
+                bar: format!("≤ {bar} customers"),
+                value: value.to_string(),
+                passed: value <= bar,
+            });
+        }
+        checks.push(Check {
+            name: "scope precision".into(),
+            bar: format!("≥ {}", expect.min_scope_precision),
+            value: format!("{:.3}", scope.precision),
+            passed: scope.error.is_none() && scope.precision >= expect.min_scope_precision,
+        });
+        checks.push(Check {
+            name: "scope recall".into(),
+            bar: format!("≥ {}", expect.min_scope_recall),
+            value: format!("{:.3}", scope.recall),
+            passed: scope.error.is_none() && scope.recall >= expect.min_scope_recall,
+        });
+        let passed = observed.partial.is_none() && checks.iter().all(|check| check.passed);
+
+        let micros = |at: Timestamp| at.as_micros();
+        let chart = Chart {
+            start: micros(observed.start),
+            end: micros(observed.end),
+            attack_ok: observed
+                .attack_attempts
+                .iter()
+                .filter(|(_, ok)| *ok)
+                .map(|(at, _)| micros(*at))
+                .collect(),
+            attack_refused: observed
+                .attack_attempts
+                .iter()
+                .filter(|(_, ok)| !*ok)
+                .map(|(at, _)| micros(*at))
+                .collect(),
+            normal: observed.normal_reads.iter().map(|at| micros(*at)).collect(),
+            alerts: observed
+                .alerts
+                .iter()
+                .map(|alert| (micros(alert.seen_at), alert.rule_id.clone()))
+                .collect(),
+            containment: containment.map(micros),
+        };
+        Report {
+            scenario: observed.scenario,
+            description: observed.description.trim().to_string(),
+            seed: observed.seed,
+            customers: observed.customers,
+            partial: observed.partial,
+            simulated_start: observed.start.to_rfc3339(),
+            attack_start: attack_start.to_rfc3339(),
+            simulated_end: observed.end.to_rfc3339(),
+            time_to_first_alert_secs: first_alert.map(seconds_after),
+            time_to_containment_secs: containment.map(seconds_after),
+            customers_exposed_before_containment: customers_before.len() as u64,
+            records_exposed_before_containment: records_before,
+            customers_exposed: truth.len() as u64,
+            customers_exposed_plaintext: plaintext.len() as u64,
+            exposed_per_field,
+            attacker_requests: observed.attacker_requests,
+            attacker_refused: observed.attacker_refused,
+            attacker_gave_up_at: observed.attacker_gave_up_at.map(Timestamp::to_rfc3339),
+            normal_requests: observed.normal_requests,
+            normal_refused_after_containment: observed.normal_refused_after_containment,
+            audit_events: observed.audit_events,
+            events_per_second: if observed.wall_seconds > 0.0 {
+                observed.audit_events as f64 / observed.wall_seconds
+            } else {
+                0.0
+            },
+            wall_seconds: observed.wall_seconds,
+            true_positives: true_alerts.iter().map(row).collect(),
+            false_positives: false_alerts.iter().map(row).collect(),
+            scope,
+            checks,
+            passed,
+            versus_coupang: COUPANG_LINE.into(),
+            chart,
+        }
+    }
+
+    /// The report as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let verdict = if self.passed { "PASSED" } else { "FAILED" };
+        let _ = writeln!(out, "# Drill `{}`: {verdict}\n", self.scenario);
+        if let Some(partial) = &self.partial {
+            let _ = writeln!(out, "**Partial report**: {partial}\n");
+        }
+        let _ = writeln!(out, "{}\n", self.description);
+        let _ = writeln!(
+            out,
+            "Seed {}, {} customers; simulated {} → {} (attack from {}); {:.1} s of real time, \
+             {} audit events ({:.0}/s).\n",
+            self.seed,
+            self.customers,
+            self.simulated_start,
+            self.simulated_end,
+            self.attack_start,
+            self.wall_seconds,
+            self.audit_events,
+            self.events_per_second
+        );
+        let _ = writeln!(out, "| measure | value |\n|---|---|");
+        let mut line = |name: &str, value: String| {
+            let _ = writeln!(out, "| {name} | {value} |");
+        };
+        line(
+            "time to first alert",
+            seconds(self.time_to_first_alert_secs),
+        );
+        line(
+            "time to containment",
+            seconds(self.time_to_containment_secs),
+        );
+        line(
+            "customers exposed before containment",
+            self.customers_exposed_before_containment.to_string(),
+        );
+        line(
+            "records exposed before containment",
+            self.records_exposed_before_containment.to_string(),
+        );
+        line(
+            "customers exposed in all (of them in plaintext)",
+            format!(
+                "{} ({})",
+                self.customers_exposed, self.customers_exposed_plaintext
+            ),
+        );
+        line(
+            "exposed per field",
+            if self.exposed_per_field.is_empty() {
+                "—".into()
+            } else {
+                self.exposed_per_field
+                    .iter()
+                    .map(|(field, count)| format!("{field} {count}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        );
+        line(
+            "attacker requests (refused)",
+            format!("{} ({})", self.attacker_requests, self.attacker_refused),
+        );
+        line(
+            "attacker gave up",
+            self.attacker_gave_up_at
+                .clone()
+                .unwrap_or_else(|| "no".into()),
+        );
+        line(
+            "legitimate requests (refused after containment)",
+            format!(
+                "{} ({})",
+                self.normal_requests, self.normal_refused_after_containment
+            ),
+        );
+        line(
+            "alerts: true / false positives",
+            format!(
+                "{} / {}",
+                self.true_positives.len(),
+                self.false_positives.len()
+            ),
+        );
+        line(
+            "scope precision / recall",
+            match &self.scope.error {
+                Some(error) => format!("not run: {error}"),
+                None => format!(
+                    "{:.3} / {:.3} ({} found, {} true)",
+                    self.scope.precision, self.scope.recall, self.scope.found, self.scope.truth
+                ),
+            },
+        );
+        line("for comparison", self.versus_coupang.clone());
+        let _ = writeln!(
+            out,
+            "\n## Bar\n\n| check | bar | value | |\n|---|---|---|---|"
+        );
+        for check in &self.checks {
+            let mark = if check.passed { "✓" } else { "✗" };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {mark} |",
+                check.name, check.bar, check.value
+            );
+        }
+        for (title, alerts) in [
+            ("Alerts about the attacker", &self.true_positives),
+            ("Alerts about legitimate traffic", &self.false_positives),
+        ] {
+            let _ = writeln!(out, "\n## {title}\n");
+            if alerts.is_empty() {
+                let _ = writeln!(out, "None.");
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "| seen (s after attack start) | rule | severity | group | actions |\n|---|---|---|---|---|"
+            );
+            for alert in alerts.iter().take(50) {
+                let _ = writeln!(
+                    out,
+                    "| {:.1} | `{}` | {} | `{}` | {} |",
+                    alert.seen_after_attack_secs,
+                    alert.rule_id,
+                    alert.severity,
+                    alert.group_key,
+                    if alert.actions.is_empty() {
+                        "—".into()
+                    } else {
+                        alert.actions.join("; ")
+                    }
+                );
+            }
+            if alerts.len() > 50 {
+                let _ = writeln!(
+                    out,
+                    "\n… and {} more (see the JSON report).",
+                    alerts.len() - 50
+                );
+            }
+        }
+        out
+    }
+
+    /// The report as one HTML page with a timeline chart (inline SVG, no scripts).
+    pub fn html(&self) -> String {
+        let markdown_free = escape(&self.markdown());
+        format!(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <title>Haechi drill {name}</title>\
+             <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}\
+             pre{{white-space:pre-wrap;background:#f6f6f6;padding:1em}}</style></head><body>\
+             <h1>Drill <code>{name}</code>: {verdict}</h1>{chart}<pre>{markdown_free}</pre></body></html>\n",
+            name = escape(&self.scenario),
+            verdict = if self.passed { "passed" } else { "failed" },
+            chart = self.chart_svg(),
+        )
+    }
+
+    fn chart_svg(&self) -> String {
+        let chart = &self.chart;
+        let (width, height, left, right) = (1000.0_f64, 260.0_f64, 60.0_f64, 20.0_f64);
+        let span = (chart.end - chart.start).max(1) as f64;
+        let x = |micros: i64| left + (micros - chart.start) as f64 / span * (width - left - right);
+        let mut svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+             role=\"img\" aria-label=\"timeline\" style=\"font:12px sans-serif\">\
+             <rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
+        );
+        let rows = [
+            ("legitimate reads", 40.0, "#4a7bd0", &chart.normal),
+            ("attacker: data received", 90.0, "#d03a2f", &chart.attack_ok),
+            ("attacker: refused", 140.0, "#999999", &chart.attack_refused),
+        ];
+        for (label, y, colour, times) in rows {
+            let _ = write!(
+                svg,
+                "<text x=\"{left}\" y=\"{}\" fill=\"{colour}\">{label} ({})</text>",
+                y - 12.0,
+                times.len()
+            );
+            // One tick per pixel column at most: tens of thousands of events stay small.
+            let columns: BTreeSet<i64> = times.iter().map(|at| x(*at).round() as i64).collect();
+            for column in columns {
+                let _ = write!(
+                    svg,
+                    "<line x1=\"{column}\" x2=\"{column}\" y1=\"{}\" y2=\"{}\" stroke=\"{colour}\"/>",
+                    y - 6.0,
+                    y + 6.0
+                );
+            }
+        }
+        let _ = write!(
+            svg,
+            "<text x=\"{left}\" y=\"178\">alerts ({})</text>",
+            chart.alerts.len()
+        );
+        for (at, rule) in &chart.alerts {
+            let column = x(*at);
+            let _ = write!(
+                svg,
+                "<circle cx=\"{column:.1}\" cy=\"190\" r=\"4\" fill=\"#e0a000\"><title>{}</title></circle>",
+                escape(rule)
+            );
+        }
+        if let Some(contained) = chart.containment {
+            let column = x(contained);
+            let _ = write!(
+                svg,
+                "<line x1=\"{column:.1}\" x2=\"{column:.1}\" y1=\"20\" y2=\"215\" stroke=\"#1a9b3c\" \
+                 stroke-width=\"2\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"232\" \
+                 fill=\"#1a9b3c\">containment</text>",
+                column + 4.0
+            );
+        }
+        let _ = write!(
+            svg,
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"215\" y2=\"215\" stroke=\"black\"/>\
+             <text x=\"{left}\" y=\"252\">{}</text><text x=\"{}\" y=\"252\" text-anchor=\"end\">{}</text></svg>",
+            width - right,
+            escape(&self.simulated_start),
+            width - right,
+            escape(&self.simulated_end),
+        );
+        svg
+    }
+}
+
+/// One line per report: the scorecard `haechi drill all` prints and the README keeps.
+pub fn scorecard(reports: &[Report]) -> String {
+    let mut out = String::from(
+        "| scenario | customers | first alert | containment | exposed before containment | exposed in all | alerts TP / FP | scope P / R | verdict |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for report in reports {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} / {} | {} | {} |",
+            report.scenario,
+            report.customers,
+            seconds(report.time_to_first_alert_secs),
+            seconds(report.time_to_containment_secs),
+            report.customers_exposed_before_containment,
+            report.customers_exposed,
+            report.true_positives.len(),
+            report.false_positives.len(),
+            match &report.scope.error {
+                Some(_) => "not run".into(),
+                None => format!("{:.2} / {:.2}", report.scope.precision, report.scope.recall),
+            },
+            match (&report.partial, report.passed) {
+                (Some(_), _) => "partial ✗",
+                (None, true) => "✓",
+                (None, false) => "✗",
+            }
+        );
+    }
+    out
+}
+
+fn score_scope(scope: Option<&ScopeRun>, truth: &BTreeSet<String>) -> ScopeScore {
+    let Some(scope) = scope else {
+        return ScopeScore {
+            truth: truth.len() as u64,
+            precision: 0.0,
+            recall: 0.0,
+            error: Some("no alert about the attacker to scope".into()),
+            ..ScopeScore::default()
+        };
+    };
+    if let Some(error) = &scope.error {
+        return ScopeScore {
+            alerts: scope.alerts.clone(),
+            truth: truth.len() as u64,
+            error: Some(error.clone()),
+            ..ScopeScore::default()
+        };
+    }
+    let correct = scope.customers.intersection(truth).count() as u64;
+    let found = scope.customers.len() as u64;
+    let ratio = |part: u64, whole: u64| {
+        if whole == 0 {
+            1.0
+        } else {
+            part as f64 / whole as f64
+        }
+    };
+    ScopeScore {
+        alerts: scope.alerts.clone(),
+        found,
+        truth: truth.len() as u64,
+        correct,
+        precision: ratio(correct, found),
+        recall: ratio(correct, truth.len() as u64),
+        error: None,
+    }
+}
+
+fn seconds(value: Option<f64>) -> String {
+    match value {
+        None => "never".into(),
+        Some(secs) if secs.abs() < 120.0 => format!("{secs:.1} s"),
+        Some(secs) if secs.abs() < 7200.0 => format!("{:.1} min", secs / 60.0),
+        Some(secs) => format!("{:.1} h", secs / 3600.0),
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::truth::Disclosure;
+
+    fn receipt(customer: &str, secs: i64) -> Receipt {
+        Receipt {
+            customer_id: customer.into(),
+            at: Timestamp::from_secs(secs),
+            disclosure: Disclosure {
+                plaintext: BTreeSet::from(["name"]),
+                masked: BTreeSet::new(),
+            },
+        }
+    }
+
+    fn alert(secs: i64, ip: &str, enforced: bool) -> AlertSeen {
+        AlertSeen {
+            id: format!("a{secs}"),
+            rule_id: "rule".into(),
+            severity: "high".into(),
+            title: "t".into(),
+            group_key: ip.into(),
+            context: BTreeMap::from([("ip".to_string(), ip.to_string())]),
+            seen_at: Timestamp::from_secs(secs),
+            actions: Vec::new(),
+            enforced,
+        }
+    }
+
+    #[test]
+    fn exposure_is_counted_up_to_containment_and_scope_is_scored() {
+        let observed = Observations {
+            scenario: "t".into(),
+            start: Timestamp::from_secs(0),
+            attack_start: Timestamp::from_secs(100),
+            end: Timestamp::from_secs(1000),
+            receipts: vec![
+                receipt("c1", 101),
+                receipt("c2", 102),
+                receipt("c1", 103),
+                receipt("c3", 200),
+            ],
+            alerts: vec![
+                alert(150, "45.0.0.1", false),
+                alert(180, "45.0.0.1", true),
+                alert(50, "10.0.0.1", false),
+            ],
+            traits: AttackerTraits {
+                networks: BTreeSet::from(["45.0.0.1".parse().unwrap()]),
+                ..AttackerTraits::default()
+            },
+            scope: Some(ScopeRun {
+                alerts: vec!["a150".into()],
+                customers: BTreeSet::from(["c1".to_string(), "c2".to_string(), "c9".to_string()]),
+                error: None,
+            }),
+            ..Observations::default()
+        };
+        let report = Report::score(
+            observed,
+            &Expectations {
+                max_exposed_before_containment: Some(2),
+                ..Expectations::default()
+            },
+        );
+        assert_eq!(report.time_to_first_alert_secs, Some(50.0));
+        assert_eq!(report.time_to_containment_secs, Some(80.0));
+        assert_eq!(report.customers_exposed_before_containment, 2);
+        assert_eq!(report.records_exposed_before_containment, 3);
+        assert_eq!(report.customers_exposed, 3);
+        assert_eq!(report.true_positives.len(), 2);
+        assert_eq!(report.false_positives.len(), 1);
+        assert_eq!(report.scope.correct, 2);
+        assert!((report.scope.precision - 2.0 / 3.0).abs() < 1e-9);
+        assert!((report.scope.recall - 2.0 / 3.0).abs() < 1e-9);
+        assert!(!report.passed, "scope is not exact");
+        assert!(
+            report
+                .markdown()
+                .contains("| exposed before containment | ≤ 2 customers | 2 | ✓ |")
+        );
+        let html = report.html();
+        assert!(html.contains("<svg") && html.contains("containment"));
+    }
+
+    #[test]
+    fn nothing_exposed_and_nothing_found_is_exact() {
+        let observed = Observations {
+            alerts: vec![alert(1, "45.0.0.1", true)],
+            traits: AttackerTraits {
+                networks: BTreeSet::from(["45.0.0.1".parse().unwrap()]),
+                ..AttackerTraits::default()
+            },
+            scope: Some(ScopeRun::default()),
+            ..Observations::default()
+        };
+        let report = Report::score(
+            observed,
+            &Expectations {
+                max_exposed_before_containment: Some(0),
+                ..Expectations::default()
+            },
+        );
+        assert_eq!((report.scope.precision, report.scope.recall), (1.0, 1.0));
+        assert!(report.passed);
+        let partial = Report::score(
+            Observations {
+                partial: Some("the server died".into()),
+                ..Observations::default()
+            },
+            &Expectations::default(),
+        );
+        assert!(!partial.passed);
+        assert!(scorecard(&[partial]).contains("partial ✗"));
+    }
+}

@@ -1,0 +1,159 @@
+//! The drill's own server: `haechi serve` on a fresh temporary data directory, on the drill
+//! clock, trusting `X-Forwarded-For` (the drill plays many networks from one host).
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+/// A `haechi serve` child process.
+pub(super) struct LocalServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its data directory (removed on drop unless kept).
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// An administrator credential.
+#[derive(Clone)]
+pub(super) struct Credential {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl LocalServer {
+    /// Creates a data directory with an administrator, then starts the server on it with
+    /// simulated time starting at `start`.
+    pub fn start(start: &str, keep: Option<&Path>) -> anyhow::Result<(LocalServer, Credential)> {
+        let (temp, data_dir) = match keep {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                (None, dir.to_path_buf())
+            }
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("haechi-drill-")
+                    .tempdir()
+                    .context("cannot create a temporary data directory")?;
+                let dir = temp.path().to_path_buf();
+                (Some(temp), dir)
+            }
+        };
+        let exe = std::env::current_exe().context("cannot find the haechi binary")?;
+        let environment = [
+            ("HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK", "true"),
+            ("HAECHI_DRILL__START", start),
+            ("HAECHI_SERVER__DANGEROUS_TRUST_FORWARDED_FOR", "true"),
+            ("HAECHI_DETECT__RESPONSE", "enforce"),
+            ("HAECHI_LOG", "error"),
+        ];
+        let mut admin = Command::new(&exe);
+        admin
+            .args(["admin", "create", "drill", "--data-dir"])
+            .arg(&data_dir)
+            // Away from any haechi.toml of the caller's directory: the drill's server is
+            // configured by the drill alone.
+            .current_dir(&data_dir)
+            .env_remove("HAECHI_CONFIG")
+            .envs(environment);
+        let output = admin.output().context("cannot run haechi admin create")?;
+        if !output.status.success() {
+            anyhow::bail!(
+                "haechi admin create failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let field = |name: &str| {
+            stdout
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("{name}=")))
+                .map(str::to_string)
+                .with_context(|| format!("haechi admin create printed no {name}"))
+        };
+        let credential = Credential {
+            client_id: field("client_id")?,
+            client_secret: field("client_secret")?,
+        };
+        let mut child = Command::new(&exe)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .current_dir(&data_dir)
+            .env_remove("HAECHI_CONFIG")
+            .envs(environment)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start haechi serve")?;
+        let stdout = child.stdout.take().context("no stdout from haechi serve")?;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(base) = line.strip_prefix("haechi listening on ") {
+                    let _ = sender.send(base.trim().to_string());
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base = loop {
+            if let Ok(base) = receiver.recv_timeout(Duration::from_millis(100)) {
+                break base;
+            }
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("haechi serve exited before listening ({status})");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                anyhow::bail!("haechi serve did not start listening within a minute");
+            }
+        };
+        Ok((
+            LocalServer {
+                child,
+                base,
+                data_dir,
+                _temp: temp,
+            },
+            credential,
+        ))
+    }
+
+    /// Whether the server is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Stops the server gracefully (SIGTERM: it evaluates what detection holds and signs a
+    /// final audit checkpoint), killing it if it does not stop within a minute.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        if !self.is_running() {
+            return Ok(());
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        anyhow::bail!("haechi serve did not stop within a minute; killed")
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Breach drills end to end: each built-in scenario at small scale against a real server it
+//! starts, its report meeting the scenario's bar; and the drill's own hostile input. These are
+//! tests of the whole product: when one fails, fix the product, not the bar.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::util::{Instance, haechi_binary};
+
+/// Runs `haechi drill ARGS` with reports under `out`; returns (exit code, stdout, stderr).
+fn drill(out: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(haechi_binary())
+        .arg("drill")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet")
+        .env_remove("HAECHI_CONFIG")
+        .current_dir(out.parent().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn report(out: &Path, scenario: &str) -> Value {
+    let text = std::fs::read_to_string(out.join(scenario).join("report.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Runs a built-in scenario and checks what every scenario must show.
+fn built_in(scenario: &str, customers: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    let (code, stdout, stderr) = drill(&out, &[scenario, "--customers", customers]);
+    let report = report(&out, scenario);
+    assert_eq!(
+        code,
+        0,
+        "{scenario} did not pass: {stdout}\n{stderr}\n{}",
+        std::fs::read_to_string(out.join(scenario).join("report.md")).unwrap_or_default()
+    );
+    assert_eq!(report["passed"], true);
+    assert!(report["partial"].is_null());
+    assert!(
+        !report["true_positives"].as_array().unwrap().is_empty(),
+        "detected"
+    );
+    assert_eq!(report["scope"]["precision"], 1.0, "{}", report["scope"]);
+    assert_eq!(report["scope"]["recall"], 1.0, "{}", report["scope"]);
+    for file in ["report.md", "report.html"] {
+        assert!(out.join(scenario).join(file).exists(), "{file}");
+    }
+    let html = std::fs::read_to_string(out.join(scenario).join("report.html")).unwrap();
+    assert!(html.contains("<svg"), "the timeline chart");
+    report
+}
+
+#[test]
+fn coupang_forged_tokens_expose_nobody_and_are_contained_within_a_second() {
+    let report = built_in("coupang", "300");
+    assert_eq!(report["customers_exposed"], 0);
+    assert_eq!(report["attacker_refused"], report["attacker_requests"]);
+    // Simulated seconds: the forged-token alert comes with the first forged read.
+    assert!(
+        report["time_to_first_alert_secs"].as_f64().unwrap() <= 1.0,
+        "{report}"
+    );
+    assert!(
+        report["time_to_containment_secs"].as_f64().unwrap() <= 1.0,
+        "{report}"
+    );
+    assert!(report["attacker_gave_up_at"].is_string());
+    assert_eq!(
+        report["false_positives"].as_array().unwrap().len(),
+        0,
+        "{report}"
+    );
+}
+
+#[test]
+fn scraper_with_a_stolen_service_credential_gets_at_most_a_hundred() {
+    let report = built_in("scraper", "400");
+    let exposed = report["customers_exposed_before_containment"]
+        .as_u64()
+        .unwrap();
+    assert!(exposed <= 100, "{report}");
+    assert!(report["time_to_containment_secs"].is_number());
+}
+
+#[test]
+fn credential_stuffing_is_detected_and_its_networks_blocked() {
+    let report = built_in("stuffing", "400");
+    let rules: Vec<&str> = report["true_positives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|alert| alert["rule_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"haechi.auth.stuffing_accounts"),
+        "{rules:?}"
+    );
+}
+
+#[test]
+fn low_and_slow_from_thousands_of_networks_is_contained_under_a_thousand() {
+    let report = built_in("lowslow", "1500");
+    let exposed = report["customers_exposed_before_containment"]
+        .as_u64()
+        .unwrap();
+    assert!(exposed <= 1000, "{report}");
+    assert!(report["time_to_containment_secs"].is_number());
+}
+
+#[test]
+fn an_insider_exporting_beyond_the_service_baseline_is_detected() {
+    let report = built_in("insider", "400");
+    assert!(report["time_to_first_alert_secs"].is_number());
+}
+
+#[test]
+fn a_malformed_scenario_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "name: bad\ndescription: x\ncustomers: 10\nnormal:\n  warmup: 1d\n  active_customers: 1\n  \
+         logins_per_hour: 1\n  networks: 1\n  services: []\nattacker:\n  forged_tokens:\n    \
+         per_second: fast\n",
+    )
+    .unwrap();
+    let out = dir.path().join("reports");
+    let (code, _, stderr) = drill(&out, &[file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("bad.yaml: line 12 column 17"), "{stderr}");
+
+    let (code, _, stderr) = drill(&out, &["no-such-scenario"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no built-in scenario \"no-such-scenario\""),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing written for input errors");
+}
+
+#[test]
+fn a_target_that_is_not_a_drill_server_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    // Nothing listens there.
+    let (code, _, stderr) = drill(
+        &out,
+        &[
+            "coupang",
+            "--target",
+            "http://127.0.0.1:9",
+            "--admin",
+            "admin.x:y",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("did not answer"), "{stderr}");
+
+    // A real Haechi on the real clock, and a wrong admin credential.
+    let instance = Instance::new();
+    let (id, secret) = instance.create_admin("ops");
+    let server = instance.serve();
+    let (code, _, stderr) = drill(
+        &out,
+        &[
+            "coupang",
+            "--target",
+            &server.base,
+            "--admin",
+            &format!("{id}:{secret}"),
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("runs on the real clock"), "{stderr}");
+    let (code, _, stderr) = drill(
+        &out,
+        &[
+            "coupang",
+            "--target",
+            &server.base,
+            "--admin",
+            &format!("{id}:wrong"),
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("administrator credential was refused"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_server_that_dies_mid_drill_gives_a_partial_report() {
+    let instance = Instance::new()
+        .with_env("HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK", "true")
+        .with_env("HAECHI_DRILL__START", "2025-06-24T00:00:00Z")
+        .with_env("HAECHI_SERVER__DANGEROUS_TRUST_FORWARDED_FOR", "true");
+    let (id, secret) = instance.create_admin("drill");
+    let mut server = instance.serve();
+    let out = instance.dir.path().join("reports");
+    let mut child = Command::new(haechi_binary())
+        .args([
+            "drill",
+            "coupang",
+            "--customers",
+            "50",
+            "--quiet",
+            "--target",
+        ])
+        .arg(&server.base)
+        .arg("--admin")
+        .arg(format!("{id}:{secret}"))
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the server once the drill is playing traffic (its audit log is growing).
+    let audit = instance.data_dir().join("audit");
+    let started = std::time::Instant::now();
+    loop {
+        let events = server.events().len();
+        if events > 400 || started.elapsed() > std::time::Duration::from_secs(120) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(audit.exists());
+    server.child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let report = report(&out, "coupang");
+    assert_eq!(report["passed"], false);
+    assert!(
+        report["partial"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{report}"
+    );
+    let markdown = std::fs::read_to_string(out.join("coupang").join("report.md")).unwrap();
+    assert!(markdown.contains("**Partial report**"));
+}
