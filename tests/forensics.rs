@@ -1,6 +1,7 @@
 //! `haechi scope` and `haechi archive generate` through the real binary: ground truth, the
 //! DuckDB cross-check of docs/forensics.md, live log beside a running server, contact
-//! channels from the vault, and bad input (exit 2, nothing written).
+//! channels from the vault, `--alert` on an alert the server raised, and bad input (exit 2,
+//! nothing written).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -567,5 +568,207 @@ async fn live_log_beside_a_running_server_and_notification_contacts() {
     assert_eq!(
         operator["summary"]["fields"]["email"]["reads"].as_u64(),
         Some(4)
+    );
+}
+
+const SUPPORT_POLICY: &str = r#"
+[[grant]]
+service = "shop"
+purposes = ["account"]
+fields = ["name"]
+access = "masked"
+
+[[grant]]
+service = "support"
+purposes = ["support"]
+fields = ["name", "email", "phone"]
+access = "masked"
+
+[quota]
+window = "1h"
+masked = 6
+plaintext = 3
+"#;
+
+const DESK_AGENT: &str = "support-desk/2.1";
+const THIEF_AGENT: &str = "python-requests/2.31";
+
+/// `GET /v1/customers/{id}?purpose=support` as `agent`; returns the status.
+async fn support_read(server: &crate::util::Server, token: &str, id: &str, agent: &str) -> u16 {
+    server
+        .client
+        .get(server.url(&format!("/v1/customers/{id}?purpose=support")))
+        .bearer_auth(token)
+        .header("user-agent", agent)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Runs `haechi scope ARGS --format json`; returns the parsed output.
+fn instance_scope(instance: &Instance, args: &[&str]) -> Value {
+    let mut all = vec!["scope", "--format", "json"];
+    all.extend_from_slice(args);
+    let (code, stdout, stderr) = instance.run(&all, None);
+    assert_eq!(code, 0, "{args:?}: {stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+/// A stolen service credential: the support desk reads three customers with its client, the
+/// thief reads three more with its own tool until the quota stops it and keeps pushing. The
+/// server raises `haechi.pii.quota_burst` (group: the principal; context: the thief's agent)
+/// and `haechi.pii.quota_exceeded` (the principal only). `scope --alert` on the first finds
+/// exactly the thief's victims, on the second every customer the principal read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_of_an_alert_the_server_raised() {
+    let instance = Instance::new();
+    std::fs::create_dir_all(instance.data_dir()).unwrap();
+    std::fs::write(instance.data_dir().join("policy.toml"), SUPPORT_POLICY).unwrap();
+    let shop_credential = instance.create_service("shop", "account");
+    let support_credential = instance.create_service("support", "support");
+    let server = instance.serve();
+    let shop = server.client_token(&shop_credential).await;
+    let support = server.client_token(&support_credential).await;
+    let mut ids = Vec::new();
+    for index in 0..8 {
+        let (status, body) = server
+            .post_with(
+                "/v1/customers",
+                &shop,
+                serde_json::json!({
+                    "name": "김민준",
+                    "email": format!("customer{index}@example.com"),
+                    "phone": format!("010-{}-{:04}", 2000 + index, 1000 + index),
+                    "password": "correct horse battery",
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids[..3] {
+        assert_eq!(support_read(&server, &support, id, DESK_AGENT).await, 200);
+    }
+    for id in &ids[3..6] {
+        assert_eq!(support_read(&server, &support, id, THIEF_AGENT).await, 200);
+    }
+    // The masked budget (6 distinct customers) is spent: five refusals make a burst.
+    for attempt in 0..5 {
+        let id = &ids[6 + attempt % 2];
+        assert_eq!(support_read(&server, &support, id, THIEF_AGENT).await, 429);
+    }
+    let alert_of = |events: &[Value], rule: &str| {
+        events
+            .iter()
+            .find(|event| event["kind"] == "alert.raised" && event["detail"]["rule_id"] == rule)
+            .map(|event| event["detail"]["alert_id"].as_str().unwrap().to_string())
+    };
+    let events = server.wait_for_events(|events| {
+        alert_of(events, "haechi.pii.quota_burst").is_some()
+            && alert_of(events, "haechi.pii.quota_exceeded").is_some()
+    });
+    let burst = alert_of(&events, "haechi.pii.quota_burst").unwrap();
+    let exceeded = alert_of(&events, "haechi.pii.quota_exceeded").unwrap();
+    let raised = events
+        .iter()
+        .find(|event| event["detail"]["alert_id"] == burst.as_str())
+        .unwrap();
+    assert_eq!(raised["detail"]["group_by"], "principal");
+    let mut thief_victims = ids[3..6].to_vec();
+    thief_victims.sort();
+    let mut all_read = ids[..6].to_vec();
+    all_read.sort();
+
+    // Beside the running server: the alert is read from the live log.
+    let scope = instance_scope(&instance, &["--alert", &burst]);
+    assert_eq!(customer_ids(&scope), thief_victims);
+    assert_eq!(scope["summary"]["records"].as_u64(), Some(3));
+    let query = &scope["custody"]["query"];
+    assert_eq!(query["match"], "all");
+    assert_eq!(
+        query["indicators"]["principals"],
+        serde_json::json!(["service:support"])
+    );
+    assert_eq!(
+        query["indicators"]["user_agents"],
+        serde_json::json!([THIEF_AGENT])
+    );
+    let alert = &query["alert"];
+    assert_eq!(alert["id"], burst.as_str());
+    assert_eq!(alert["rule_id"], "haechi.pii.quota_burst");
+    assert_eq!(alert["group_key"], "service:support");
+    assert_eq!(alert["group_by_from"], "event");
+    assert_eq!(
+        alert["indicators"],
+        serde_json::json!([
+            {"kind": "principal", "value": "service:support", "from": "group"},
+            {"kind": "user_agent", "value": THIEF_AGENT, "from": "context"},
+        ])
+    );
+    assert_eq!(alert["skipped"], serde_json::json!([]));
+
+    // The quota_exceeded rule copies no user agent: its scope is every read of the principal.
+    let scope = instance_scope(&instance, &["--alert", &exceeded]);
+    assert_eq!(customer_ids(&scope), all_read);
+
+    // Further flags narrow (a network the thief never used), and the table names the alert.
+    let scope = instance_scope(&instance, &["--alert", &burst, "--ip", "192.0.2.0/24"]);
+    assert_eq!(scope["summary"]["customers"].as_u64(), Some(0));
+    let (code, table, stderr) = instance.run(&["scope", "--alert", &burst], None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        table.contains(&format!("alert               {burst}"))
+            && table.contains(&format!("user_agent {THIEF_AGENT}"))
+            && table.contains("customers exposed   3"),
+        "{table}"
+    );
+
+    // Bad input: an unknown id, the union mode.
+    let unknown = "haechi.pii.quota_burst/999999";
+    check_refused(&instance, &["--alert", unknown], unknown);
+    check_refused(
+        &instance,
+        &["--alert", &burst, "--match", "any"],
+        "--match all",
+    );
+
+    // After export and without the live log: the alert is found in the archive.
+    assert_eq!(server.terminate(), Some(0));
+    let archive = instance.dir.path().join("archive");
+    let (code, stdout, stderr) = instance.run(
+        &[
+            "audit",
+            "export",
+            "--to",
+            archive.to_str().unwrap(),
+            "--seal",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let scope = instance_scope(
+        &instance,
+        &[
+            "--alert",
+            &burst,
+            "--no-live-log",
+            "--archive",
+            archive.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(customer_ids(&scope), thief_victims);
+    assert!(scope["custody"]["live_log"].is_null());
+    check_refused(
+        &instance,
+        &[
+            "--alert",
+            unknown,
+            "--no-live-log",
+            "--archive",
+            archive.to_str().unwrap(),
+        ],
+        unknown,
     );
 }

@@ -3,6 +3,10 @@
 //! The archive and the live log are only read (no lock), so a scope runs beside a running
 //! server. Looking up contact channels for `--out` opens the vault, which takes the data
 //! directory's audit log: that needs the server stopped (or `--no-contacts`).
+//!
+//! `--alert ID` reads the alert's `alert.raised` event from the same sources and takes its
+//! indicators (its group and user agent; `haechi_forensics::alert_source`), so it works beside a
+//! running server too.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,8 +17,8 @@ use clap::{Args, ValueEnum};
 use haechi_events::{Principal, RequestContext};
 use haechi_forensics::report::{Contact, ListFormat};
 use haechi_forensics::{
-    DigestMode, IndicatorKind, MatchMode, Progress, Query, Scope, ScopeOptions, Sources,
-    parse_indicator_file, parse_time,
+    AlertSource, DigestMode, IndicatorKind, MatchMode, Progress, Query, Scope, ScopeOptions,
+    Sources, alert_source, find_alert, parse_indicator_file, parse_time,
 };
 use haechi_vault::{NoticeDisclosure, Vault};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -52,6 +56,12 @@ pub struct ScopeArgs {
     /// user_agent).
     #[arg(long = "indicators", value_name = "FILE")]
     indicator_files: Vec<PathBuf>,
+    /// A detection alert (`RULE_ID/SEQ`): its group's values (ip, kid, jti, sid, principal,
+    /// user_agent fields of the rule's group-by) and the raising request's user agent, read
+    /// from its alert.raised event in the audit trail. Every one must match (--match all);
+    /// other indicator flags add further constraints.
+    #[arg(long = "alert", value_name = "ID")]
+    alert: Option<String>,
     /// Only exposures at or after this time (RFC 3339 or YYYY-MM-DD, UTC).
     #[arg(long)]
     from: Option<String>,
@@ -59,10 +69,10 @@ pub struct ScopeArgs {
     #[arg(long)]
     to: Option<String>,
     /// How indicators of different kinds combine: any (the union: an event matching any kind)
-    /// or all (an event matching every kind given). Values of one kind are always
-    /// alternatives; the window always applies.
-    #[arg(long = "match", value_enum, default_value_t = MatchArg::Any)]
-    match_mode: MatchArg,
+    /// or all (an event matching every kind given). Default any; with --alert, all (any is
+    /// refused). Values of one kind are always alternatives; the window always applies.
+    #[arg(long = "match", value_enum)]
+    match_mode: Option<MatchArg>,
     /// A Parquet archive directory (repeatable). Archives named in the live log's manifest
     /// are read too.
     #[arg(long = "archive", value_name = "DIR")]
@@ -115,9 +125,12 @@ const CONTACT_CONCURRENCY: usize = 32;
 
 pub fn run(args: ScopeArgs, config: &Config) -> anyhow::Result<Outcome> {
     init_quiet_logging();
-    // Everything the caller gave is checked before anything is read or written.
-    let query = build_query(&args)?;
-    query.validate()?;
+    // Everything the caller gave is checked before anything is read or written (an alert's
+    // indicators are read from the trail below, and the query checked again with them).
+    let mut query = build_query(&args)?;
+    if args.alert.is_none() {
+        query.validate()?;
+    }
     let list = match &args.out {
         Some(path) => Some((path.clone(), ListFormat::of_path(path)?)),
         None => None,
@@ -171,6 +184,12 @@ pub fn run(args: ScopeArgs, config: &Config) -> anyhow::Result<Outcome> {
         audit_dir(config).display()
     );
     let sources = Sources { archives, live_log };
+    if let Some(id) = &args.alert {
+        let source = resolve_alert(id, &sources, config)?;
+        source.add_to(&mut query.indicators)?;
+        query.alert = Some(source);
+        query.validate()?;
+    }
     let options = ScopeOptions {
         digest: if args.full_digests {
             DigestMode::Full
@@ -268,11 +287,44 @@ fn build_query(args: &ScopeArgs) -> anyhow::Result<Query> {
     };
     query.window.from = time("--from", &args.from)?;
     query.window.to = time("--to", &args.to)?;
-    query.mode = match args.match_mode {
-        MatchArg::Any => MatchMode::Any,
-        MatchArg::All => MatchMode::All,
+    query.mode = match (args.match_mode, &args.alert) {
+        (Some(MatchArg::All), _) | (None, Some(_)) => MatchMode::All,
+        // With --alert this is refused when the query is checked.
+        (Some(MatchArg::Any), _) | (None, None) => MatchMode::Any,
     };
     Ok(query)
+}
+
+/// Finds alert `id` in the trail and derives its indicators; reports the group fields that
+/// gave none on standard error.
+fn resolve_alert(id: &str, sources: &Sources, config: &Config) -> anyhow::Result<AlertSource> {
+    let alert = find_alert(sources, id)?;
+    // Events recorded before alerts named their group's fields: the rule says, if it is still
+    // loaded (the built-in pack, or the rules directory).
+    let rule_group_by = match &alert.group_by {
+        Some(_) => None,
+        None => {
+            let rules_dir = config.rules_dir();
+            let extra: Vec<PathBuf> = rules_dir
+                .exists()
+                .then_some(rules_dir)
+                .into_iter()
+                .collect();
+            crate::detection::load_rules(true, &extra)
+                .rules
+                .iter()
+                .find(|rule| rule.id() == alert.rule_id)
+                .map(haechi_detect::Rule::group_by_names)
+        }
+    };
+    let source = alert_source(&alert, rule_group_by.as_deref())?;
+    for skipped in &source.skipped {
+        eprintln!(
+            "note: alert {id}: group field {}={:?} not used: {}",
+            skipped.field, skipped.value, skipped.reason
+        );
+    }
+    Ok(source)
 }
 
 fn read_text(path: &Path, flag: &str) -> anyhow::Result<String> {

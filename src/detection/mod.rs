@@ -471,6 +471,9 @@ pub(crate) fn raised_event(alert: &Alert, now: Timestamp) -> SecurityEvent {
         .detail("severity", alert.severity.as_str())
         .detail("title", &alert.title)
         .detail("group_key", &alert.group_key)
+        // The field names, so the group can be read back from the trail alone (`haechi scope
+        // --alert`): `group_key` names its fields only when there are several.
+        .detail("group_by", alert.group_by.join(","))
         .detail("count", alert.count.to_string())
         .detail("window_count", alert.window_count.to_string())
         .detail("first_time", alert.first_time.to_rfc3339())

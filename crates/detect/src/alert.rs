@@ -67,6 +67,12 @@ pub struct Alert {
     /// The group the alert is about, as `field=value` pairs (just the value for one field;
     /// empty for rules without `group-by`).
     pub group_key: String,
+    /// The names of the fields `group_key` is made of: the rule's `group-by`, in order (empty
+    /// for rules without one, and for the engine's own `engine.state_cap` alert, whose group is
+    /// a rule id). Recorded so the group can be read back without the rule — `haechi scope
+    /// --alert` turns it into indicators. Absent in alerts serialised before it existed.
+    #[serde(default)]
+    pub group_by: Vec<String>,
     /// Sequence numbers of the evidence events, in the order they counted, at most
     /// [`MAX_EVIDENCE`]: for a correlation, the events in the window when it fired, then each
     /// later match.

@@ -115,6 +115,15 @@ impl Rule {
         (&self.file, self.line)
     }
 
+    /// The names of the rule's `group-by` fields, in order (`ip`, `principal`, `detail.NAME` …);
+    /// empty when the rule has none. An alert's `group_key` is made of these fields' values.
+    pub fn group_by_names(&self) -> Vec<String> {
+        self.group_by
+            .iter()
+            .map(|field| field.name().into_owned())
+            .collect()
+    }
+
     /// Whether the rule's response actions only report (`dry_run: true`) or are enforced.
     /// `None` when the rule names no actions.
     pub fn dry_run(&self) -> Option<bool> {

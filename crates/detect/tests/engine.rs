@@ -177,6 +177,9 @@ fn reaching_the_state_cap_raises_an_alert_and_never_evicts() {
     );
     assert_eq!(alerts[1].severity, Severity::High);
     assert_eq!(alerts[1].evidence_seqs, vec![4, 5, 6]);
+    // The state-cap alert's group is a rule id, not event fields.
+    assert_eq!(alerts[0].group_by, vec!["ip"]);
+    assert!(alerts[1].group_by.is_empty());
     let stats = engine.stats();
     assert_eq!(stats.state_entries, 5);
     assert_eq!(stats.state_refusals, 3);
@@ -259,4 +262,25 @@ fn the_engine_can_move_to_another_thread_and_updates_serialize() {
     assert!(json.contains("\"update\":\"raised\""), "{json}");
     let back: AlertUpdate = serde_json::from_str(&json).unwrap();
     assert_eq!(back, update);
+}
+
+#[test]
+fn alerts_name_the_fields_of_their_group() {
+    let two_fields = SINGLE.replace("group-by: [ip]", "group-by: [ip, principal]");
+    let alerts = check(&two_fields, vec![read(0, customer("a"), "a", "192.0.2.1")]);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].group_by, vec!["ip", "principal"]);
+    assert_eq!(alerts[0].group_key, "ip=192.0.2.1 principal=customer:a");
+    // Alerts serialised before `group_by` existed still read back.
+    let mut json = serde_json::to_value(&alerts[0]).unwrap();
+    json.as_object_mut().unwrap().remove("group_by");
+    let old: haechi_detect::Alert = serde_json::from_value(json).unwrap();
+    assert!(old.group_by.is_empty());
+    let pack = builtin_rules();
+    let forged = pack
+        .rules
+        .iter()
+        .find(|rule| rule.id() == "haechi.token.forged")
+        .unwrap();
+    assert_eq!(forged.group_by_names(), vec!["kid"]);
 }

@@ -377,7 +377,7 @@ pub(crate) fn plan_file(file: ArchiveFile, matcher: &Matcher) -> Result<FilePlan
 }
 
 /// Refuses a file without the archive marker or with a column of another type.
-fn check_schema(metadata: &ArrowReaderMetadata, path: &Path) -> Result<(), Error> {
+pub(crate) fn check_schema(metadata: &ArrowReaderMetadata, path: &Path) -> Result<(), Error> {
     let marked = metadata
         .metadata()
         .file_metadata()
@@ -574,7 +574,10 @@ impl Probe<'_> {
 }
 
 /// The min and max statistics of a byte-array column chunk, if written.
-fn byte_bounds(row_group: &RowGroupMetaData, column: usize) -> Option<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn byte_bounds(
+    row_group: &RowGroupMetaData,
+    column: usize,
+) -> Option<(Vec<u8>, Vec<u8>)> {
     let statistics = row_group.column(column).statistics()?;
     // Exact bounds only: a truncated max could exclude a value that is there.
     if !statistics.min_is_exact() || !statistics.max_is_exact() {

@@ -41,6 +41,30 @@ pub enum Error {
     #[error(transparent)]
     Audit(#[from] haechi_audit::Error),
 
+    /// `--alert ID` names an alert whose `alert.raised` event is in none of the sources read
+    /// (the live log and the archive directories): a mistyped id, or an archive not given.
+    #[error(
+        "alert {id}: no alert.raised event with this id in the audit trail read (the live log \
+         and the archive directories); check the id (GET /v1/admin/alerts) or give the archive \
+         that holds it (--archive)"
+    )]
+    UnknownAlert {
+        /// The alert id given.
+        id: String,
+    },
+
+    /// The alert was found, but it gives no indicator a scope can select on: its group is made
+    /// of fields a scope does not take (a customer id …) and it has no user agent, or the
+    /// fields of its group key are unknown (an event recorded before alerts named them, of a
+    /// rule that is not loaded).
+    #[error("alert {id}: {reason}")]
+    UnusableAlert {
+        /// The alert id.
+        id: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+
     /// The archive and the live log (or two archive copies) hold different records under one
     /// seq: one of them was altered. `haechi audit verify` names which.
     #[error(

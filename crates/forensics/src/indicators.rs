@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::Error;
+use crate::alert::AlertSource;
 
 /// Longest indicator value accepted (ids are far shorter; user agents are cut at 256 bytes by
 /// the server).
@@ -277,6 +278,11 @@ pub struct Query {
     pub mode: MatchMode,
     /// The window (always ANDed with the indicators).
     pub window: TimeWindow,
+    /// The detection alert the indicators were taken from (`--alert ID`), if any: which
+    /// indicators it gave and which of its group fields it could not. Left out of the
+    /// serialised query when absent, so queries without an alert hash as they always did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<AlertSource>,
 }
 
 impl Query {
@@ -300,7 +306,17 @@ impl Query {
             return Err(Error::bad_input(
                 "indicators",
                 "give at least one indicator (--ip, --kid, --jti, --jti-file, --sid, --principal, \
-                 --user-agent, --indicators) or a time window (--from/--to)",
+                 --user-agent, --indicators, --alert) or a time window (--from/--to)",
+            ));
+        }
+        // An alert's indicators describe one group together (its principal *and* the agent it
+        // used); their union would take in every legitimate read of the same principal.
+        if let Some(alert) = &self.alert
+            && self.mode == MatchMode::Any
+        {
+            return Err(Error::bad_input(
+                format!("--alert {} with --match any", alert.id),
+                "an alert's indicators combine with --match all (every one must match)",
             ));
         }
         Ok(())

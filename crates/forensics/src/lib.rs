@@ -13,6 +13,9 @@
 //!   sketches anywhere — and deterministically ordered; it carries a [`Custody`] block: every
 //!   file and row group consulted, digests of the bytes the result was computed from, the
 //!   query, the tool version.
+//! - [`find_alert`] reads a detection alert's `alert.raised` event back from the same sources,
+//!   and [`alert_source`] turns it into indicators (its group and user agent, all of which must
+//!   match): `haechi scope --alert ID`.
 //! - [`report`] renders a scope as a table, JSON, CSV or JSON lines.
 //! - [`generate`] writes a realistic archive (normal traffic plus an injected stolen-key
 //!   attack) through the audit crate's archive writer, with its ground truth, for tests,
@@ -34,16 +37,22 @@
 
 #![forbid(unsafe_code)]
 
+mod alert;
 pub mod archive;
 mod custody;
 mod error;
 pub mod generate;
 mod indicators;
 mod live;
+mod lookup;
 mod parallel;
 pub mod report;
 mod scope;
 
+pub use alert::{
+    AlertIndicator, AlertSource, GroupByOrigin, IndicatorOrigin, RaisedAlert, SkippedField,
+    alert_source,
+};
 pub use custody::{ArchiveFileCustody, Coverage, Custody, DigestMode, LiveLogCustody};
 pub use error::Error;
 pub use generate::{
@@ -54,6 +63,7 @@ pub use indicators::{
     IndicatorKind, Indicators, MatchMode, Query, TimeWindow, format_time, parse_date,
     parse_indicator_file, parse_time,
 };
+pub use lookup::find_alert;
 pub use scope::{
     DayCount, Exposure, FieldCount, NoProgress, Progress, Scope, ScopeOptions, Sources, Summary,
     scope,

@@ -174,6 +174,26 @@ pub fn table(scope: &Scope, show: usize) -> String {
         out.push_str(&text);
         out.push('\n');
     };
+    // With --alert the reader must see which indicators were derived before the numbers.
+    if let Some(alert) = &custody.query.alert {
+        line(format!(
+            "alert               {} ({})",
+            alert.id, alert.rule_id
+        ));
+        for indicator in &alert.indicators {
+            line(format!(
+                "  indicator         {} {}",
+                indicator.kind, indicator.value
+            ));
+        }
+        for skipped in &alert.skipped {
+            line(format!(
+                "  not used          {} {} ({})",
+                skipped.field, skipped.value, skipped.reason
+            ));
+        }
+        line(String::new());
+    }
     line(format!("customers exposed   {}", summary.customers));
     line(format!("records read        {}", summary.records));
     if summary.records_without_customer > 0 {
