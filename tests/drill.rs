@@ -256,3 +256,163 @@ fn a_server_that_dies_mid_drill_gives_a_partial_report() {
     let markdown = std::fs::read_to_string(out.join("coupang").join("report.md")).unwrap();
     assert!(markdown.contains("**Partial report**"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drill_clock_exists_only_when_asked_for_and_drives_every_part() {
+    // A normal server: no drill clock.
+    let plain = Instance::new();
+    let admin = plain.create_admin("ops");
+    let server = plain.serve();
+    let token = server.client_token(&admin).await;
+    let (status, body) = server
+        .post_with(
+            "/v1/admin/drill/clock",
+            &token,
+            serde_json::json!({"now": "2030-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"], "not_found");
+    drop(server);
+
+    let instance = Instance::new()
+        .with_env("HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK", "true")
+        .with_env("HAECHI_DRILL__START", "2025-06-24T00:00:00Z");
+    let admin = instance.create_admin("ops");
+    instance.create_customer("kim@example.com", "010-2345-6789", "correct horse battery");
+    let server = instance.serve();
+    let token = server.client_token(&admin).await;
+    let (status, body) = server.get_with("/v1/admin/drill/clock", &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["now"], "2025-06-24T00:00:00.000000Z");
+    let pair = server
+        .login("kim@example.com", "correct horse battery")
+        .await;
+    let access = pair["access_token"].as_str().unwrap();
+    assert_eq!(server.get_with("/v1/auth/session", access).await.0, 200);
+
+    // Hostile input: a time that is not one, backwards, unknown fields, no credential.
+    for (body, expected) in [
+        (serde_json::json!({"now": "tomorrow"}), 422),
+        (serde_json::json!({"now": "2025-06-23T00:00:00Z"}), 409),
+        (
+            serde_json::json!({"now": "2025-06-25T00:00:00Z", "extra": 1}),
+            422,
+        ),
+        (serde_json::json!({}), 422),
+    ] {
+        let (status, answer) = server
+            .post_with("/v1/admin/drill/clock", &token, body.clone())
+            .await;
+        assert_eq!(status, expected, "{body} → {answer}");
+        assert!(
+            answer["error"].is_string() && answer["message"].is_string(),
+            "{answer}"
+        );
+    }
+    let (status, _) = server
+        .post_with(
+            "/v1/admin/drill/clock",
+            access,
+            serde_json::json!({"now": "2025-06-25T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 403, "a customer cannot move time");
+
+    // Sixteen simulated minutes later the customer's 15-minute token has expired: the
+    // authority reads the drill clock.
+    let (status, body) = server
+        .post_with(
+            "/v1/admin/drill/clock",
+            &token,
+            serde_json::json!({"now": "2025-06-24T00:16:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["now"], "2025-06-24T00:16:00.000000Z");
+    let (status, body) = server.get_with("/v1/auth/session", access).await;
+    assert_eq!(status, 401, "{body}");
+    // Events are stamped with simulated time.
+    let events = server.wait_for_events(|events| {
+        events
+            .iter()
+            .any(|event| event["kind"] == "token.rejected" && event["reason"] == "expired")
+    });
+    let expired = events
+        .iter()
+        .find(|event| event["kind"] == "token.rejected" && event["reason"] == "expired")
+        .unwrap();
+    // 2025-06-24T00:16:00Z in microseconds.
+    assert_eq!(
+        expired["time"].as_i64(),
+        Some(1_750_724_160_000_000),
+        "{expired}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_are_created_over_the_admin_api() {
+    let instance = Instance::new();
+    let admin = instance.create_admin("ops");
+    let server = instance.serve();
+    let token = server.client_token(&admin).await;
+    let (status, body) = server
+        .post_with(
+            "/v1/admin/services",
+            &token,
+            serde_json::json!({"name": "shop", "purposes": ["shipping"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["client_id"], "service.shop");
+    let secret = body["client_secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("hcs_"));
+    let service_token = server
+        .client_token(&("service.shop".to_string(), secret))
+        .await;
+    let (status, list) = server.get_with("/v1/admin/services", &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        list["services"][0]["purposes"],
+        serde_json::json!(["shipping"])
+    );
+    assert!(
+        list.to_string().find("hcs_").is_none(),
+        "no secret in the listing"
+    );
+    server.wait_for_events(|events| {
+        events.iter().any(|event| {
+            event["kind"] == "admin.principal_created" && event.to_string().contains("service:shop")
+        })
+    });
+
+    for (body, expected) in [
+        (
+            serde_json::json!({"name": "shop", "purposes": ["shipping"]}),
+            409,
+        ),
+        (
+            serde_json::json!({"name": "Bad Name!", "purposes": []}),
+            422,
+        ),
+        (
+            serde_json::json!({"name": "x", "purposes": ["no spaces"]}),
+            422,
+        ),
+        (serde_json::json!({"name": "x"}), 422),
+    ] {
+        let (status, answer) = server
+            .post_with("/v1/admin/services", &token, body.clone())
+            .await;
+        assert_eq!(status, expected, "{body} → {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+    let (status, _) = server
+        .post_with(
+            "/v1/admin/services",
+            &service_token,
+            serde_json::json!({"name": "y", "purposes": ["a"]}),
+        )
+        .await;
+    assert_eq!(status, 403, "a service cannot create services");
+}

@@ -619,8 +619,8 @@ fn instance_scope(instance: &Instance, args: &[&str]) -> Value {
 /// A stolen service credential: the support desk reads three customers with its client, the
 /// thief reads three more with its own tool until the quota stops it and keeps pushing. The
 /// server raises `haechi.pii.quota_burst` (group: the principal; context: the thief's agent)
-/// and `haechi.pii.quota_exceeded` (the principal only). `scope --alert` on the first finds
-/// exactly the thief's victims, on the second every customer the principal read.
+/// and `haechi.pii.quota_exceeded` (likewise). `scope --alert` on either finds exactly the
+/// thief's victims; the principal alone, every customer the service read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scope_of_an_alert_the_server_raised() {
     let instance = Instance::new();
@@ -709,8 +709,11 @@ async fn scope_of_an_alert_the_server_raised() {
     );
     assert_eq!(alert["skipped"], serde_json::json!([]));
 
-    // The quota_exceeded rule copies no user agent: its scope is every read of the principal.
+    // The quota_exceeded alert copies the thief's user agent too (its first refusal was the
+    // thief's); the principal alone is every read of the service, the desk's included.
     let scope = instance_scope(&instance, &["--alert", &exceeded]);
+    assert_eq!(customer_ids(&scope), thief_victims);
+    let scope = instance_scope(&instance, &["--principal", "service:support"]);
     assert_eq!(customer_ids(&scope), all_read);
 
     // Further flags narrow (a network the thief never used), and the table names the alert.

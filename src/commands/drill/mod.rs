@@ -223,14 +223,7 @@ fn scope(data_dir: &Path, alerts: &[String]) -> ScopeRun {
     for alert in alerts {
         let out = data_dir.join(format!("scope-{}.jsonl", alert.replace(['/', ':'], "_")));
         let output = Command::new(&exe)
-            .args([
-                "scope",
-                "--alert",
-                alert,
-                "--no-contacts",
-                "--quiet",
-                "--out",
-            ])
+            .args(["scope", "--alert", alert, "--no-contacts", "--out"])
             .arg(&out)
             .arg("--data-dir")
             .arg(data_dir)
