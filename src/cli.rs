@@ -238,7 +238,8 @@ pub enum AuditAction {
     },
     /// Delete sealed live-log segments that are already in the Parquet archive (read back and
     /// found identical) and wholly before --before / older than --older-than (default:
-    /// audit.retention). Refuses, deleting nothing, if such a segment is not archived yet.
+    /// audit.retention); a segment must meet every bound in force. Refuses, deleting nothing,
+    /// if such a segment is not archived yet.
     /// Never touches the segment being written to. Needs the server stopped (the server prunes
     /// by itself when audit.retention is set).
     Prune {
