@@ -203,9 +203,9 @@ pub enum AuditAction {
     /// Export sealed segments as Parquet, partitioned by day. Without --seal it only reads
     /// sealed segments, so it is safe while the server runs.
     Export {
-        /// The archive directory.
+        /// The archive directory (default: audit.archive_dir of the configuration).
         #[arg(long, value_name = "DIR")]
-        to: PathBuf,
+        to: Option<PathBuf>,
         /// Seal the active segment first, so everything recorded so far is exported. Opens
         /// the log for writing: needs the server stopped.
         #[arg(long)]
@@ -238,6 +238,23 @@ pub enum AuditAction {
         /// At most this many records (default: all).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         limit: Option<u64>,
+    },
+    /// Delete sealed live-log segments that are already in the Parquet archive (read back and
+    /// found identical) and wholly before --before / older than --older-than (default:
+    /// audit.retention); a segment must meet every bound in force. Refuses, deleting nothing,
+    /// if such a segment is not archived yet.
+    /// Never touches the segment being written to. Needs the server stopped (the server prunes
+    /// by itself when audit.retention is set).
+    Prune {
+        /// Only segments whose records all have a seq below this.
+        #[arg(long, value_name = "SEQ")]
+        before: Option<u64>,
+        /// Only segments whose records are all older than this (`30d`, `12h`, …).
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<humantime::Duration>,
+        /// Check and report what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Print the audit public key, to hand to auditors (`audit verify --key`).
     PublicKey {

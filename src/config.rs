@@ -50,6 +50,8 @@ pub struct Config {
     pub detect: DetectSection,
     #[serde(default)]
     pub drill: DrillSection,
+    #[serde(default)]
+    pub audit: AuditSection,
 }
 
 /// Facilities for breach drills (`haechi drill`) and tests, all off by default.
@@ -64,6 +66,23 @@ pub struct DrillSection {
     /// Where the simulated clock starts (RFC 3339; default: the real time at start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
+}
+
+/// The audit trail's archive and retention (see docs/audit.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// How long records stay in the live log (`30d`, `12h`, …). Unset: forever, nothing is
+    /// pruned. When set, `haechi serve` deletes sealed segments whose records are all older,
+    /// but only once they are in the Parquet archive; `haechi audit prune` uses it as its
+    /// default age.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Duration>,
+    /// Where sealed segments are exported as Parquet. When set, `haechi serve` exports each
+    /// sealed segment there as it goes (so retention has something to prune), and it is the
+    /// default of `haechi audit export --to`. Unset: export is up to the operator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_dir: Option<PathBuf>,
 }
 
 /// Detection and response in `haechi serve` (see docs/rules.md).
@@ -275,6 +294,7 @@ impl Default for Config {
             },
             detect: DetectSection::default(),
             drill: DrillSection::default(),
+            audit: AuditSection::default(),
         }
     }
 }
@@ -312,6 +332,12 @@ impl Config {
             anyhow::anyhow!("invalid configuration ({}): {error}", file.display())
         })?;
         config.token_policy().context("invalid configuration")?;
+        if config.audit.retention == Some(Duration::ZERO) {
+            anyhow::bail!(
+                "invalid configuration: audit.retention must be longer than zero (leave it unset \
+                 to keep every record in the live log)"
+            );
+        }
         Ok(config)
     }
 

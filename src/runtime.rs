@@ -355,6 +355,18 @@ pub struct DataDirLock {
 impl DataDirLock {
     /// Takes the lock or says who holds it.
     pub fn acquire(config: &Config, purpose: &str) -> anyhow::Result<Self> {
+        Self::acquire_or_explain(
+            config,
+            &format!(
+                "{purpose} must go through its admin API (see README: /v1/admin/keys) or wait \
+                 until it stops"
+            ),
+        )
+    }
+
+    /// Takes the lock, or fails with "haechi serve is running on DIR; " and `while_serving`,
+    /// which tells the operator what to do instead.
+    pub fn acquire_or_explain(config: &Config, while_serving: &str) -> anyhow::Result<Self> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -370,8 +382,7 @@ impl DataDirLock {
         match file.try_lock() {
             Ok(()) => Ok(DataDirLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-                "haechi serve is running on {}; {purpose} must go through its admin API \
-                 (see README: /v1/admin/keys) or wait until it stops",
+                "haechi serve is running on {}; {while_serving}",
                 config.data_dir.display()
             ),
             Err(std::fs::TryLockError::Error(error)) => {

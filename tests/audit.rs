@@ -512,3 +512,277 @@ async fn exported_parquet_reads_back_in_pyarrow_with_the_logged_values_and_still
         "{stdout}"
     );
 }
+
+/// The segment files of the live log, by file name.
+fn segment_names(instance: &Instance) -> Vec<String> {
+    segments(instance)
+        .iter()
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Seals the active segment and leaves it unarchived, as a segment sealed at its size limit
+/// is: only `export --seal` seals on request, so export to a scratch directory, then remove it
+/// and the manifest that names it.
+fn seal_without_archive(instance: &Instance) {
+    let scratch = instance.dir.path().join("scratch-archive");
+    let (code, _, stderr) = instance.run(
+        &[
+            "audit",
+            "export",
+            "--to",
+            scratch.to_str().unwrap(),
+            "--seal",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    std::fs::remove_dir_all(&scratch).unwrap();
+    std::fs::remove_file(instance.data_dir().join("audit/archived")).unwrap();
+}
+
+#[tokio::test]
+async fn prune_deletes_only_archived_segments_and_the_log_still_verifies_with_its_archive() {
+    let instance = Instance::new();
+    let admin = instance.create_admin("root");
+    let server = instance.serve();
+    server.client_token(&admin).await;
+    assert_eq!(server.terminate(), Some(0));
+    let archive = instance.dir.path().join("archive");
+    let archive_arg = archive.to_str().unwrap();
+
+    // No bound given and no audit.retention configured: refused, not "prune everything".
+    let (code, _, stderr) = instance.run(&["audit", "prune"], None);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--older-than"), "{stderr}");
+    // Only the active segment: nothing to prune, and it is never touched.
+    let (code, stdout, stderr) = instance.run(&["audit", "prune", "--before", "1000000"], None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("nothing to prune"), "{stdout}");
+    assert_eq!(segment_names(&instance), ["seg-000000000001.log"]);
+
+    // A sealed segment whose archive copy is gone is refused by name, and nothing is deleted.
+    seal_without_archive(&instance);
+    let before = segment_names(&instance);
+    assert_eq!(before.len(), 2, "{before:?}");
+    let (code, _, stderr) = instance.run(&["audit", "prune", "--before", "1000000"], None);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not in the Parquet archive"), "{stderr}");
+    assert!(stderr.contains("seg-000000000001.log"), "{stderr}");
+    assert_eq!(segment_names(&instance), before);
+
+    // Archived: a dry run reports it and keeps it; the server running refuses the real thing.
+    let (code, stdout, stderr) = instance.run(&["audit", "export", "--to", archive_arg], None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("exported 1 segments"), "{stdout}");
+    let (code, stdout, stderr) = instance.run(
+        &["audit", "prune", "--before", "1000000", "--dry-run"],
+        None,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("would delete 1 segments"), "{stdout}");
+    assert_eq!(segment_names(&instance), before);
+    let server = instance.serve();
+    server.client_token(&admin).await;
+    let (code, _, stderr) = instance.run(&["audit", "prune", "--before", "1000000"], None);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("haechi serve is running"), "{stderr}");
+    assert_eq!(server.terminate(), Some(0));
+
+    let records = search(&instance, &[]).len();
+    let sealed_last = before[1]
+        .trim_start_matches("seg-")
+        .trim_end_matches(".log")
+        .parse::<u64>()
+        .unwrap()
+        - 1;
+    let (code, stdout, stderr) = instance.run(&["audit", "prune", "--before", "1000000"], None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "deleted 1 segments ({sealed_last} records, seq 1..={sealed_last})"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(segment_names(&instance), before[1..]);
+
+    // The pruned records are in the archive: the log verifies whole with it, given or found
+    // through the log's manifest; an auditor's copy of the key checks it the same way.
+    for args in [&["--archive", archive_arg][..], &[][..]] {
+        let (code, stdout, stderr) = verify(&instance, args);
+        assert_eq!(code, 0, "{args:?}: {stdout}{stderr}");
+        assert!(
+            stdout.contains(&format!("all {records} records verify")),
+            "{args:?}: {stdout}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_server_archives_and_prunes_by_the_configured_retention() {
+    let instance = Instance::new();
+    let admin = instance.create_admin("root");
+    let server = instance.serve();
+    server.client_token(&admin).await;
+    assert_eq!(server.terminate(), Some(0));
+    // A sealed segment in no archive yet: the server exports it first, then prunes it.
+    seal_without_archive(&instance);
+    let sealed = segment_names(&instance)[0].clone();
+    let archive = instance.dir.path().join("archive");
+    let instance = instance
+        .with_env("HAECHI_AUDIT__ARCHIVE_DIR", archive.to_str().unwrap())
+        .with_env("HAECHI_AUDIT__RETENTION", "1s");
+    let server = instance.serve();
+    let started = Instant::now();
+    while segment_names(&instance).contains(&sealed) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the server did not prune {sealed}: {:#?}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = server.log();
+    assert!(
+        log.iter()
+            .any(|line| line.contains("exported sealed audit segments to the archive")),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter()
+            .any(|line| line.contains("pruned archived audit segments")),
+        "{log:#?}"
+    );
+    // The segment being written to is never pruned, however old its records get.
+    server.client_token(&admin).await;
+    assert_eq!(server.terminate(), Some(0));
+    assert!(!segment_names(&instance).is_empty());
+    let records = search(&instance, &[]).len();
+    let (code, stdout, stderr) = verify(&instance, &["--archive", archive.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("all "), "{stdout}");
+    assert!(records > 0);
+}
+
+/// The 503 the API answers when the audit trail cannot record an act.
+fn assert_refused_unaudited(what: &str, status: u16, body: &Value) {
+    assert_eq!(status, 503, "{what}: {body}");
+    assert_eq!(body["error"], "unavailable", "{what}: {body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("audit trail"),
+        "{what}: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_disk_fails_closed_with_503s_and_the_log_verifies_after_a_restart() {
+    // Detection off: its engine persists its position in the database, which would grow the
+    // database's write-ahead log alongside the audit segment; here only the segment grows.
+    let instance = Instance::new().with_env("HAECHI_DETECT__ENABLED", "false");
+    std::fs::create_dir_all(instance.data_dir()).unwrap();
+    std::fs::write(
+        instance.data_dir().join("policy.toml"),
+        // The per-customer read rate is lifted: the reads below must reach the disk's limit.
+        "[[grant]]\nservice = \"shop\"\npurposes = [\"account\"]\nfields = [\"name\"]\naccess = \"masked\"\n\n\
+         [quota]\ncustomer_requests_per_minute = 1000000\n",
+    )
+    .unwrap();
+    let credential = instance.create_service("shop", "account");
+    let server = instance.serve();
+    let shop = server.client_token(&credential).await;
+    let (status, created) = server
+        .post_with(
+            "/v1/customers",
+            &shop,
+            json!({"name": "김민준", "email": "kim@example.com", "phone": "010-2345-6789",
+                   "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let customer = created["id"].as_str().unwrap().to_string();
+    assert_eq!(server.terminate(), Some(0));
+
+    // Room for 64 KiB beyond the largest file there is: the one file that grows with every
+    // read is the active audit segment, so it is the one that hits the limit.
+    let largest = files_under(&instance.data_dir())
+        .iter()
+        .map(|path| path.metadata().unwrap().len())
+        .max()
+        .unwrap();
+    let server = instance.serve_with_file_size_limit(largest + 64 * 1024);
+    let token = server.login("kim@example.com", PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shop = server.client_token(&credential).await;
+
+    // Read until the audit write fails: every read before it was answered and recorded, the
+    // one it failed for is refused.
+    let mut answered = 0_u64;
+    let (status, body) = loop {
+        let (status, body) = server.get_with("/v1/customers/me", &token).await;
+        if status != 200 {
+            break (status, body);
+        }
+        answered += 1;
+        assert!(
+            answered < 100_000,
+            "the audit segment never reached the file-size limit"
+        );
+    };
+    assert_refused_unaudited("the read whose event could not be written", status, &body);
+
+    // Fail closed for good: no data read is served unaudited, by the customer or a service,
+    // and nothing else that must be recorded happens.
+    for _ in 0..3 {
+        let (status, body) = server.get_with("/v1/customers/me", &token).await;
+        assert_refused_unaudited("the customer's own read", status, &body);
+        let (status, body) = server
+            .get_with(&format!("/v1/customers/{customer}?purpose=account"), &shop)
+            .await;
+        assert_refused_unaudited("a service read", status, &body);
+    }
+    let (status, body) = server
+        .post_json(
+            "/v1/auth/login",
+            json!({"email": "kim@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_refused_unaudited("a login", status, &body);
+    let response = server
+        .client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(response).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "unavailable", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("audit log"),
+        "{body}"
+    );
+    // Not killed by SIGXFSZ, and no panic: it stops when told to.
+    assert!(server.terminate().is_some());
+
+    // Restarted with room on the disk, the log recovers (cutting off the torn frame the failed
+    // write left), serves, and every answered read is on the record.
+    let server = instance.serve();
+    let token = server.login("kim@example.com", PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(server.get_with("/v1/customers/me", &token).await.0, 200);
+    assert_eq!(server.terminate(), Some(0));
+    let reads = search(
+        &instance,
+        &["--kind", "pii.read", "--customer", customer.as_str()],
+    );
+    assert!(
+        reads.len() as u64 > answered,
+        "{answered} reads answered before the failure, {} on the record",
+        reads.len()
+    );
+    let (code, stdout, stderr) = verify(&instance, &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}

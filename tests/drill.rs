@@ -211,7 +211,7 @@ fn a_server_that_dies_mid_drill_gives_a_partial_report() {
     let (id, secret) = instance.create_admin("drill");
     let mut server = instance.serve();
     let out = instance.dir.path().join("reports");
-    let mut child = Command::new(haechi_binary())
+    let child = Command::new(haechi_binary())
         .args([
             "drill",
             "coupang",

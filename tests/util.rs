@@ -126,7 +126,33 @@ impl Instance {
 
     /// Starts `haechi serve` on a free port.
     pub fn serve(&self) -> Server {
-        let mut command = self.command(&["serve", "--listen", "127.0.0.1:0"]);
+        self.start(self.command(&["serve", "--listen", "127.0.0.1:0"]))
+    }
+
+    /// Starts `haechi serve` on a free port, unable to make any file longer than `max_bytes`
+    /// (`RLIMIT_FSIZE`, as `ulimit -f` sets it): a full disk for one process, without root.
+    /// Writes past the limit fail with `EFBIG`; the `SIGXFSZ` that would otherwise kill the
+    /// process is ignored (an ignored signal stays ignored across `exec`).
+    pub fn serve_with_file_size_limit(&self, max_bytes: u64) -> Server {
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            "trap '' XFSZ; exec prlimit --fsize=\"$0\" -- \"$@\"",
+            &max_bytes.to_string(),
+        ]);
+        let serve = self.command(&["serve", "--listen", "127.0.0.1:0"]);
+        command.arg(serve.get_program()).args(serve.get_args());
+        command.current_dir(self.dir.path());
+        for (key, value) in serve.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        self.start(command)
+    }
+
+    fn start(&self, mut command: Command) -> Server {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().unwrap();
         let lines = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -1,28 +1,54 @@
-//! `haechi audit verify|export|search|public-key`.
+//! `haechi audit verify|export|prune|search|public-key`.
 //!
 //! Everything here but `export --seal` only reads the log's files, so it works beside a
 //! running server: sealed segments never change, and a reader stops at the end of the last
 //! whole record of the active one. `export --seal` must write to the log (seal its active
 //! segment and sign a checkpoint), which only the process holding it may do, so it needs the
-//! server stopped.
+//! server stopped, and so does `prune`, which deletes files of the log (a running server
+//! prunes by itself when `audit.retention` is set).
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use haechi_audit::{ActiveSegment, ExportOptions, ExportReport, MAX_PAGE, VerifySources};
+use haechi_audit::{
+    ActiveSegment, ExportOptions, ExportReport, MAX_PAGE, PruneMode, PruneOptions, PruneReport,
+    VerifySources,
+};
+use haechi_events::Clock as _;
 
 use crate::Outcome;
 use crate::cli::{AuditAction, KeyFormat};
 use crate::commands::{block_on, init_quiet_logging};
 use crate::config::Config;
-use crate::runtime::{Runtime, audit_dir, audit_public_key};
+use crate::runtime::{DataDirLock, Runtime, audit_dir, audit_public_key};
 
 pub fn run(action: AuditAction, config: &Config) -> anyhow::Result<Outcome> {
     init_quiet_logging();
     match action {
         AuditAction::Verify { archives, key } => verify(config, archives, key),
-        AuditAction::Export { to, seal } => export(config, &to, seal),
+        AuditAction::Export { to, seal } => {
+            let to = match to.or_else(|| config.audit.archive_dir.clone()) {
+                Some(to) => to,
+                None => anyhow::bail!(
+                    "where to? give --to DIR or set audit.archive_dir in the configuration"
+                ),
+            };
+            export(config, &to, seal)
+        }
+        AuditAction::Prune {
+            before,
+            older_than,
+            dry_run,
+        } => {
+            let mode = if dry_run {
+                PruneMode::DryRun
+            } else {
+                PruneMode::Delete
+            };
+            prune(config, before, older_than.map(Duration::from), mode)
+        }
         AuditAction::Search {
             customer,
             principal,
@@ -94,7 +120,7 @@ fn verify(
     })
 }
 
-fn export(config: &Config, to: &std::path::Path, seal: bool) -> anyhow::Result<Outcome> {
+fn export(config: &Config, to: &Path, seal: bool) -> anyhow::Result<Outcome> {
     let log_dir = existing_log_dir(config)?;
     let report = if seal {
         block_on(async {
@@ -113,7 +139,7 @@ fn export(config: &Config, to: &std::path::Path, seal: bool) -> anyhow::Result<O
     Ok(Outcome::Clean)
 }
 
-fn print_export(report: &ExportReport, to: &std::path::Path, seal: bool) {
+fn print_export(report: &ExportReport, to: &Path, seal: bool) {
     println!(
         "exported {} segments ({} records, {} Parquet files, {} bytes) to {}; {} segments were \
          already there",
@@ -132,6 +158,94 @@ fn print_export(report: &ExportReport, to: &std::path::Path, seal: bool) {
             "The active segment is not exported until it is sealed (at its size limit, or with \
              --seal while the server is stopped)."
         );
+    }
+}
+
+/// Deletes archived sealed segments before `before_seq` and older than `older_than` (default:
+/// the configured retention). All or nothing: if any segment the bounds select is not
+/// archived, nothing is deleted and the command fails naming it, so the operator never ends
+/// up with a log pruned up to an arbitrary point.
+fn prune(
+    config: &Config,
+    before_seq: Option<u64>,
+    older_than: Option<Duration>,
+    mode: PruneMode,
+) -> anyhow::Result<Outcome> {
+    let log_dir = existing_log_dir(config)?;
+    let older_than = older_than.or(config.audit.retention);
+    if before_seq.is_none() && older_than.is_none() {
+        anyhow::bail!(
+            "prune what? give --before SEQ or --older-than AGE (e.g. 30d), or set \
+             audit.retention in the configuration"
+        );
+    }
+    // Deleting files of the log is a writer's act: not behind a running server's back (it
+    // prunes by itself when audit.retention is set), and not while a one-shot command has the
+    // log open (prune_closed_log takes the log's own lock for that).
+    let _lock = DataDirLock::acquire_or_explain(
+        config,
+        "stop it before pruning by hand, or set audit.retention and let it prune archived \
+         segments itself",
+    )?;
+    let options = PruneOptions {
+        before_seq: before_seq.unwrap_or(u64::MAX),
+        recorded_before: older_than.map(|age| haechi_events::SystemClock.now().minus(age)),
+        mode: PruneMode::DryRun,
+    };
+    let closed_log = |options: &PruneOptions| {
+        haechi_audit::prune_closed_log(&log_dir, options).map_err(|error| match error {
+            haechi_audit::Error::InUse { dir } => anyhow::anyhow!(
+                "the audit log in {} is held by another haechi command; prune when it has \
+                 finished",
+                dir.display()
+            ),
+            other => anyhow::Error::new(other).context("cannot prune the audit log"),
+        })
+    };
+    let planned = closed_log(&options)?;
+    if let Some(segment) = &planned.stopped_at_unarchived {
+        let partial = match planned.seqs {
+            Some((_, last)) => format!(
+                ", or prune only what is archived with --before {}",
+                last + 1
+            ),
+            None => String::new(),
+        };
+        anyhow::bail!(
+            "{} is old enough to prune but is not in the Parquet archive (or its archive copy \
+             no longer matches it), so nothing was deleted: export it first (haechi audit \
+             export --to DIR --seal){partial}",
+            segment.display()
+        );
+    }
+    let report = match mode {
+        PruneMode::DryRun => planned,
+        PruneMode::Delete => closed_log(&PruneOptions {
+            mode: PruneMode::Delete,
+            ..options
+        })?,
+    };
+    print_prune(&report, mode);
+    Ok(Outcome::Clean)
+}
+
+fn print_prune(report: &PruneReport, mode: PruneMode) {
+    let Some((first, last)) = report.seqs else {
+        println!("nothing to prune: no sealed, archived segment is within the bounds given");
+        return;
+    };
+    let verb = match mode {
+        PruneMode::DryRun => "would delete",
+        PruneMode::Delete => "deleted",
+    };
+    println!(
+        "{verb} {} segments ({} records, seq {first}..={last}) from the live log; they remain \
+         in the archive (verify with haechi audit verify --archive DIR)",
+        report.deleted.len(),
+        report.records
+    );
+    for segment in &report.deleted {
+        println!("  {}", segment.display());
     }
 }
 

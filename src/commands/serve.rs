@@ -4,12 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use haechi_audit::{ActiveSegment, ExportOptions, PruneOptions};
+use haechi_events::{Clock as _, SystemClock};
 use haechi_server::AppState;
 use tokio::net::TcpListener;
 
 use crate::Outcome;
 use crate::cli::ServeArgs;
-use crate::config::{Config, LogFormat};
+use crate::config::{AuditSection, Config, LogFormat};
 use crate::runtime::{DataDirLock, Runtime};
 
 pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
@@ -67,6 +69,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         runtime.authority.clone(),
         maintenance_period(config.keys.rotation_interval),
     ));
+    let archiving =
+        (config.audit.retention.is_some() || config.audit.archive_dir.is_some()).then(|| {
+            tokio::spawn(keep_audit_archive(
+                runtime.audit.clone(),
+                config.audit.clone(),
+            ))
+        });
     let rewrap = runtime.master_key.has_previous().then(|| {
         tokio::spawn(rewrap_online(
             runtime.vault.clone(),
@@ -88,6 +97,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // before the audit log closes.
     detection.stop(Duration::from_secs(10)).await;
     maintenance.abort();
+    if let Some(archiving) = archiving {
+        archiving.abort();
+    }
     if let Some(rewrap) = rewrap {
         rewrap.abort();
     }
@@ -148,6 +160,70 @@ async fn maintain(authority: Arc<haechi_token::TokenAuthority>, period: Duration
         ticker.tick().await;
         if let Err(error) = authority.maintain().await {
             tracing::error!(%error, "key maintenance failed");
+        }
+    }
+}
+
+/// Archive upkeep: export each newly sealed segment to `audit.archive_dir` (when set), then
+/// delete sealed segments wholly older than `audit.retention` (when set) — only ones whose
+/// archive copy reads back identical, so retention never loses a record. Runs at start and
+/// then often enough that a segment outlives the retention by at most a twenty-fourth of it
+/// (at least every hour).
+async fn keep_audit_archive(audit: Arc<haechi_audit::AuditLog>, settings: AuditSection) {
+    let period = (settings.retention.unwrap_or(Duration::from_secs(86_400)) / 24)
+        .clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Some(archive_dir) = &settings.archive_dir {
+            match audit
+                .export(archive_dir, ActiveSegment::Leave, ExportOptions::default())
+                .await
+            {
+                Ok(report) if report.segments_exported > 0 => tracing::info!(
+                    segments = report.segments_exported,
+                    records = report.records,
+                    archive_dir = %archive_dir.display(),
+                    "exported sealed audit segments to the archive"
+                ),
+                Ok(_) => {}
+                Err(error) => tracing::error!(
+                    %error,
+                    archive_dir = %archive_dir.display(),
+                    "audit archive export failed; retention waits for it"
+                ),
+            }
+        }
+        let Some(retention) = settings.retention else {
+            continue;
+        };
+        let options = PruneOptions {
+            recorded_before: Some(SystemClock.now().minus(retention)),
+            ..PruneOptions::everything_archived()
+        };
+        match audit.prune_with(options).await {
+            Ok(report) => {
+                if let Some((first_seq, last_seq)) = report.seqs {
+                    tracing::info!(
+                        segments = report.deleted.len(),
+                        records = report.records,
+                        first_seq,
+                        last_seq,
+                        retention = %humantime::format_duration(retention),
+                        "pruned archived audit segments older than the retention from the live log"
+                    );
+                }
+                if let Some(segment) = report.stopped_at_unarchived {
+                    tracing::warn!(
+                        segment = %segment.display(),
+                        "an audit segment older than the retention is not archived, so it and \
+                         everything after it stay in the live log: export it (haechi audit \
+                         export, or set audit.archive_dir)"
+                    );
+                }
+            }
+            Err(error) => tracing::error!(%error, "audit retention failed"),
         }
     }
 }

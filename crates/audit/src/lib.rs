@@ -47,8 +47,9 @@ mod storage;
 mod verify;
 
 pub use archive::{
-    ArchiveRecords, ExportOptions, ExportReport, PruneReport, archive_schema, export, ip_from_bin,
-    ip_to_bin, prune_log, read_archive,
+    ArchiveRecords, ExportOptions, ExportReport, PruneMode, PruneOptions, PruneReport,
+    archive_schema, export, ip_from_bin, ip_to_bin, prune_closed_log, prune_log, prune_log_with,
+    read_archive,
 };
 pub use checkpoint::{
     CHECKPOINTS_FILE, Checkpoint, KeyId, SignatureCheck, parse_public_key, public_key_hex,

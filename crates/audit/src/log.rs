@@ -473,6 +473,16 @@ impl AuditLog {
         blocking(move || crate::archive::prune_log(&dir, before_seq)).await
     }
 
+    /// [`AuditLog::prune`] with a time bound and a dry run; see [`crate::prune_log_with`].
+    /// Safe beside the writer: only sealed segments are touched, and they never change.
+    pub async fn prune_with(
+        &self,
+        options: crate::PruneOptions,
+    ) -> Result<crate::PruneReport, Error> {
+        let dir = self.shared.dir.clone();
+        blocking(move || crate::archive::prune_log_with(&dir, &options)).await
+    }
+
     async fn send(&self, command: Command) -> Result<(), Error> {
         self.commands
             .send(command)
@@ -856,7 +866,7 @@ fn scan_segment(
 }
 
 /// Takes the exclusive lock on `<dir>/LOCK` that makes this the only writer of the log.
-fn lock_dir(dir: &Path) -> Result<std::fs::File, Error> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<std::fs::File, Error> {
     let path = dir.join("LOCK");
     let file = OpenOptions::new()
         .create(true)

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use haechi_audit::{
-    ActiveSegment, AuditLog, AuditRecord, ExportOptions, Location, Problem, VerifySources,
-    prune_log, read_archive, verify,
+    ActiveSegment, AuditLog, AuditRecord, Error, ExportOptions, Location, Problem, PruneMode,
+    PruneOptions, VerifySources, prune_closed_log, prune_log, read_archive, verify,
 };
 use haechi_events::Timestamp;
 use parquet::arrow::ArrowWriter;
@@ -191,6 +191,70 @@ async fn retention_never_deletes_what_is_not_archived() {
     let report = verify_sources(VerifySources::log(dir.path()));
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.records, 60);
+}
+
+#[tokio::test]
+async fn retention_by_age_deletes_only_archived_segments_wholly_older_than_the_cutoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = tempfile::tempdir().unwrap();
+    let log = log_over_days(dir.path(), 60).await;
+    let exported = log
+        .export(
+            archive.path(),
+            ActiveSegment::Seal,
+            ExportOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(exported.segments_exported > 2);
+    // Records are two hours apart from START: a cutoff at record 30's time keeps every segment
+    // that holds record 30 or later, however old its first records are.
+    let cutoff = Timestamp::from_micros(START + 30 * 2 * HOUR);
+    let by_age = PruneOptions {
+        recorded_before: Some(cutoff),
+        mode: PruneMode::DryRun,
+        ..PruneOptions::everything_archived()
+    };
+    let planned = log.prune_with(by_age).await.unwrap();
+    assert!(!planned.deleted.is_empty());
+    assert!(
+        planned.deleted.iter().all(|path| path.exists()),
+        "a dry run deletes nothing"
+    );
+    let (first, last) = planned.seqs.unwrap();
+    assert_eq!(first, 1);
+    assert!(last < 30, "{planned:?}");
+    assert_eq!(planned.records, last);
+    assert_eq!(planned.stopped_at_unarchived, None);
+
+    let pruned = log
+        .prune_with(PruneOptions {
+            mode: PruneMode::Delete,
+            ..by_age
+        })
+        .await
+        .unwrap();
+    assert_eq!(pruned, planned);
+    assert!(pruned.deleted.iter().all(|path| !path.exists()));
+    // Nothing left is old enough: a second run finds nothing.
+    let again = log.prune_with(by_age).await.unwrap();
+    assert_eq!(again.deleted, Vec::<PathBuf>::new());
+    assert_eq!(again.seqs, None);
+
+    // The writer holds the log: pruning it as a closed log is refused.
+    let closed = prune_closed_log(dir.path(), &PruneOptions::everything_archived());
+    assert!(matches!(closed, Err(Error::InUse { .. })), "{closed:?}");
+    log.shutdown().await.unwrap();
+    let rest = prune_closed_log(dir.path(), &PruneOptions::everything_archived()).unwrap();
+    assert_eq!(rest.seqs.map(|(first, _)| first), Some(last + 1));
+
+    // With the archive the log still verifies from seq 1.
+    let whole = verify_sources(VerifySources {
+        log_dir: Some(dir.path().to_path_buf()),
+        archive_dirs: vec![archive.path().to_path_buf()],
+    });
+    assert!(whole.is_intact(), "{whole}");
+    assert_eq!(whole.records, 60);
 }
 
 /// Rewrites `file` with `customer_id` of `row` replaced, keeping everything else (including
