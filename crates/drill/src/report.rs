@@ -41,6 +41,10 @@ pub struct Observations {
     pub attacker_gave_up_at: Option<Timestamp>,
     /// Audit events the server recorded during the traffic.
     pub audit_events: u64,
+    /// HTTP requests the drill sent during the traffic (clock moves included).
+    pub http_requests: u64,
+    /// Sequential `GET /healthz` round trips per second, measured in the same run.
+    pub baseline_requests_per_second: f64,
     /// What the attacker received.
     pub receipts: Vec<Receipt>,
     /// Every alert raised, as seen on the admin API.
@@ -117,6 +121,10 @@ pub struct Report {
     pub events_per_second: f64,
     /// Real seconds of traffic.
     pub wall_seconds: f64,
+    /// The drill's HTTP requests per real second (one at a time, each audited and synced).
+    pub requests_per_second: f64,
+    /// Sequential `GET /healthz` round trips per second in the same run (the baseline).
+    pub baseline_requests_per_second: f64,
     /// Alerts about the attacker.
     pub true_positives: Vec<AlertRow>,
     /// Alerts about legitimate traffic.
@@ -341,6 +349,12 @@ impl Report {
                 0.0
             },
             wall_seconds: observed.wall_seconds,
+            requests_per_second: if observed.wall_seconds > 0.0 {
+                observed.http_requests as f64 / observed.wall_seconds
+            } else {
+                0.0
+            },
+            baseline_requests_per_second: observed.baseline_requests_per_second,
             true_positives: true_alerts.iter().map(row).collect(),
             false_positives: false_alerts.iter().map(row).collect(),
             scope,
@@ -363,7 +377,8 @@ impl Report {
         let _ = writeln!(
             out,
             "Seed {}, {} customers; simulated {} → {} (attack from {}); {:.1} s of real time, \
-             {} audit events ({:.0}/s).\n",
+             {} audit events ({:.0}/s), {:.0} requests/s one at a time (sequential \
+             `GET /healthz` in the same run: {:.0}/s).\n",
             self.seed,
             self.customers,
             self.simulated_start,
@@ -371,7 +386,9 @@ impl Report {
             self.attack_start,
             self.wall_seconds,
             self.audit_events,
-            self.events_per_second
+            self.events_per_second,
+            self.requests_per_second,
+            self.baseline_requests_per_second
         );
         let _ = writeln!(out, "| measure | value |\n|---|---|");
         let mut line = |name: &str, value: String| {

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -62,6 +63,8 @@ pub(super) struct Driver {
     alerts_seen: HashSet<String>,
     alerts_total: u64,
     containment: Option<Timestamp>,
+    /// HTTP requests sent while playing the plan (clock moves included).
+    requests: AtomicU64,
     /// Filled as the drill goes.
     pub observed: Observations,
 }
@@ -108,6 +111,7 @@ impl Driver {
             alerts_seen: HashSet::new(),
             alerts_total: 0,
             containment: None,
+            requests: AtomicU64::new(0),
             observed,
         })
     }
@@ -125,6 +129,7 @@ impl Driver {
         bearer: Option<&str>,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value), Broken> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -164,6 +169,7 @@ impl Driver {
         {
             return Ok(Some(cached.token.clone()));
         }
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = self
             .http
             .post(format!("{}/v1/oauth/token", self.base))
@@ -561,6 +567,14 @@ impl Driver {
         bar.set_length(plan.steps.len() as u64);
         bar.set_position(0);
         bar.set_message("playing traffic");
+        match self.baseline().await {
+            Ok(rate) => self.observed.baseline_requests_per_second = rate,
+            Err(Broken(message)) => {
+                self.observed.partial = Some(message);
+                return;
+            }
+        }
+        self.requests.store(0, Ordering::Relaxed);
         let started = std::time::Instant::now();
         let give_up_after = give_up_after(&scenario.attacker);
         let mut refusals_in_row = 0_u32;
@@ -608,14 +622,6 @@ impl Driver {
                     attacker_done = Some(step.at);
                 }
             }
-            if attack
-                && plan
-                    .steps
-                    .last()
-                    .is_some_and(|last| std::ptr::eq(last, step))
-            {
-                attacker_done.get_or_insert(step.at);
-            }
         }
         let end = attacker_done
             .unwrap_or(plan.attack_end)
@@ -631,7 +637,21 @@ impl Driver {
         }
         self.observed.end = self.now;
         self.observed.wall_seconds = started.elapsed().as_secs_f64();
+        self.observed.http_requests = self.requests.load(Ordering::Relaxed);
         bar.finish_and_clear();
+    }
+
+    /// Sequential `GET /healthz` round trips per second on this client and server, measured
+    /// in the same run: what one request at a time costs without auditing, encryption or
+    /// detection, the baseline the drill's own request rate is read against.
+    async fn baseline(&self) -> Result<f64, Broken> {
+        const ROUNDS: u32 = 300;
+        let started = std::time::Instant::now();
+        for _ in 0..ROUNDS {
+            self.send(Method::GET, "/healthz", None, "haechi-drill", None, None)
+                .await?;
+        }
+        Ok(f64::from(ROUNDS) / started.elapsed().as_secs_f64().max(1e-9))
     }
 
     async fn play(
