@@ -60,7 +60,74 @@ fn built_in(scenario: &str, customers: &str) -> Value {
     }
     let html = std::fs::read_to_string(out.join(scenario).join("report.html")).unwrap();
     assert!(html.contains("<svg"), "the timeline chart");
+    assert_no_personal_data(&out.join(scenario), &report);
     report
+}
+
+/// No report file holds a name, e-mail or phone number of the drill's generated customers
+/// (the drill compares them in memory and reports customer ids only).
+fn assert_no_personal_data(dir: &Path, report: &Value) {
+    let generator = haechi_korean::CustomerGenerator::new(report["seed"].as_u64().unwrap());
+    let files: Vec<String> = ["report.json", "report.md", "report.html"]
+        .iter()
+        .map(|file| std::fs::read_to_string(dir.join(file)).unwrap())
+        .collect();
+    for index in 0..report["customers"].as_u64().unwrap() {
+        let customer = generator.customer(index);
+        let digits: String = customer
+            .phone
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        for text in &files {
+            for value in [&customer.name, &customer.email, &customer.phone, &digits] {
+                assert!(
+                    !text.contains(value.as_str()),
+                    "customer {index}'s data in a report"
+                );
+            }
+        }
+    }
+}
+
+/// The fields of a report that depend only on the scenario and the seed.
+fn deterministic_part(report: &Value) -> Value {
+    let rules = |list: &Value| -> Vec<(String, String)> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|alert| {
+                (
+                    alert["rule_id"].as_str().unwrap().to_string(),
+                    alert["seen_after_attack_secs"].to_string(),
+                )
+            })
+            .collect()
+    };
+    serde_json::json!({
+        "first_alert": report["time_to_first_alert_secs"],
+        "containment": report["time_to_containment_secs"],
+        "exposed": report["customers_exposed"],
+        "records": report["records_exposed_before_containment"],
+        "attacker": [report["attacker_requests"], report["attacker_refused"], report["attacker_gave_up_at"]],
+        "normal": report["normal_requests"],
+        "true_positives": rules(&report["true_positives"]),
+        "false_positives": rules(&report["false_positives"]),
+        "scope": [report["scope"]["found"], report["scope"]["truth"]],
+    })
+}
+
+#[test]
+fn the_same_seed_replays_the_same_drill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut parts = Vec::new();
+    for round in ["one", "two"] {
+        let out = dir.path().join(round);
+        let (code, stdout, stderr) = drill(&out, &["scraper", "--customers", "200", "--seed", "9"]);
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        parts.push(deterministic_part(&report(&out, "scraper")));
+    }
+    assert_eq!(parts[0], parts[1]);
 }
 
 #[test]
@@ -319,6 +386,22 @@ async fn the_drill_clock_exists_only_when_asked_for_and_drives_every_part() {
         .await;
     assert_eq!(status, 403, "a customer cannot move time");
 
+    // Moving the clock settles detection: an alert the last request caused is on the desk
+    // when the call returns (a customer probing another customer's record raises one).
+    let (status, _) = server
+        .get_with("/v1/customers/c_someone_else", access)
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = server
+        .post_with(
+            "/v1/admin/drill/clock",
+            &token,
+            serde_json::json!({"now": "2025-06-24T00:00:01Z"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["alerts"].as_u64().unwrap() >= 1, "settled: {body}");
+
     // Sixteen simulated minutes later the customer's 15-minute token has expired: the
     // authority reads the drill clock.
     let (status, body) = server
@@ -347,6 +430,32 @@ async fn the_drill_clock_exists_only_when_asked_for_and_drives_every_part() {
         expired["time"].as_i64(),
         Some(1_750_724_160_000_000),
         "{expired}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drill_clock_refuses_to_pretend_when_detection_is_off() {
+    let instance = Instance::new()
+        .with_env("HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK", "true")
+        .with_env("HAECHI_DRILL__START", "2025-06-24T00:00:00Z")
+        .with_env("HAECHI_DETECT__ENABLED", "false");
+    let admin = instance.create_admin("ops");
+    let server = instance.serve();
+    let token = server.client_token(&admin).await;
+    let (status, body) = server
+        .post_with(
+            "/v1/admin/drill/clock",
+            &token,
+            serde_json::json!({"now": "2025-06-24T00:00:01Z"}),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("detection is not running"),
+        "{body}"
     );
 }
 

@@ -543,3 +543,71 @@ async fn metrics_and_health_endpoints_answer() {
             .ends_with("/.well-known/jwks.json")
     );
 }
+
+#[tokio::test]
+async fn a_stolen_key_revoked_or_rotated_out_still_tells_forgeries_from_stale_tokens() {
+    let instance = Instance::new();
+    let admin = instance.create_admin("root");
+    let victim = instance.create_customer("victim@example.com", "010-2345-6789", PASSWORD);
+    let server = instance.serve();
+    let admin_token = server.client_token(&admin).await;
+    let stolen = attacker_key();
+    let kid = import(&server, &admin_token, &stolen).await;
+    let pair = server.login("victim@example.com", PASSWORD).await;
+    let genuine = pair["access_token"].as_str().unwrap().to_string();
+    let (header, claims) = jwt_parts(&genuine);
+
+    let (status, body) = server
+        .post_with(
+            &format!("/v1/admin/keys/{kid}/revoke"),
+            &admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The genuine token is stale: refused for its key.
+    let (status, body) = server.get_with("/v1/customers/me", &genuine).await;
+    assert_eq!(status, 401);
+    assert!(
+        body["message"].as_str().unwrap().contains("revoked_key"),
+        "{body}"
+    );
+
+    // A token the thief mints with its copy after the revocation is a forgery, and raised so.
+    let mut minted = claims.clone();
+    minted["jti"] = json!("t_minted_after_revocation");
+    minted["sid"] = json!("s_minted_after_revocation");
+    minted["sub"] = json!(format!("customer:{victim}"));
+    let forged = sign_ed25519(&stolen, &header, &minted);
+    let (status, body) = server.get_with("/v1/customers/me", &forged).await;
+    assert_eq!(status, 401);
+    assert!(
+        body["message"].as_str().unwrap().contains("not issued by Haechi"),
+        "{body}"
+    );
+    let events = server.wait_for_events(|events| {
+        events.iter().any(|event| {
+            event["kind"] == "token.forged" && event["jti"] == "t_minted_after_revocation"
+        })
+    });
+    let raised = events
+        .iter()
+        .find(|event| {
+            event["kind"] == "token.forged" && event["jti"] == "t_minted_after_revocation"
+        })
+        .unwrap();
+    assert_eq!(raised["kid"], kid.as_str());
+    assert_eq!(raised["customer_id"], victim.as_str());
+
+    // A bad signature under the dead key is only the key's refusal, not a forgery.
+    let mut tampered = forged.clone();
+    tampered.pop();
+    tampered.push(if forged.ends_with('A') { 'B' } else { 'A' });
+    let (status, body) = server.get_with("/v1/customers/me", &tampered).await;
+    assert_eq!(status, 401);
+    assert!(
+        body["message"].as_str().unwrap().contains("revoked_key"),
+        "{body}"
+    );
+}

@@ -65,10 +65,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         detection: detection.detection.clone(),
         drill,
     };
-    let maintenance = tokio::spawn(maintain(
-        runtime.authority.clone(),
-        maintenance_period(config.keys.rotation_interval),
-    ));
+    // On the drill clock, moving the clock runs the upkeep (at simulated pace, so a drill
+    // replays deterministically); on the real clock, a ticker does.
+    let maintenance = state.drill.is_none().then(|| {
+        tokio::spawn(maintain(
+            runtime.authority.clone(),
+            maintenance_period(config.keys.rotation_interval),
+        ))
+    });
     let archiving =
         (config.audit.retention.is_some() || config.audit.archive_dir.is_some()).then(|| {
             tokio::spawn(keep_audit_archive(
@@ -96,7 +100,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // The engine evaluates what it holds and records the alerts and actions that follow
     // before the audit log closes.
     detection.stop(Duration::from_secs(10)).await;
-    maintenance.abort();
+    if let Some(maintenance) = maintenance {
+        maintenance.abort();
+    }
     if let Some(archiving) = archiving {
         archiving.abort();
     }

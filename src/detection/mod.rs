@@ -193,7 +193,7 @@ pub(crate) async fn start(
         sinks,
         seq_file: config.data_dir.join("detect.seq"),
         clock: runtime.clock.clone(),
-        settles: drill.map(DrillClock::attach_engine),
+        settles: drill.and_then(DrillClock::attach_engine),
     };
     running.task = Some(tokio::spawn(task.run(engine, stopped)));
     Ok(running)
@@ -221,6 +221,8 @@ struct Live {
     /// The next seq to hand the engine.
     next_seq: u64,
     persisted_seq: u64,
+    /// When a settle last refreshed the customer count (simulated time).
+    counted_at: Option<Timestamp>,
 }
 
 impl EngineTask {
@@ -269,6 +271,7 @@ impl EngineTask {
             dormant: warm.dormant,
             next_seq: resume,
             persisted_seq: 0,
+            counted_at: None,
         };
         self.persist(&mut live);
 
@@ -338,7 +341,19 @@ impl EngineTask {
         if ready.is_empty() {
             return;
         }
-        let updates = engine.advance_watermark(self.clock.now(), &self.lookup);
+        // The customer count (`share` rules' population) follows simulated time too, not the
+        // real minute of the refresher.
+        let now = self.clock.now();
+        if live
+            .counted_at
+            .is_none_or(|counted| now.since(counted) >= CUSTOMER_COUNT_REFRESH)
+        {
+            if let Ok(count) = self.vault.customer_count().await {
+                self.lookup.customers.store(count, Ordering::Relaxed);
+            }
+            live.counted_at = Some(now);
+        }
+        let updates = engine.advance_watermark(now, &self.lookup);
         self.handle(updates, live).await;
         for settle in ready {
             let _ = settle.done.send(());

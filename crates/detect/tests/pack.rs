@@ -373,10 +373,17 @@ fn cases() -> Vec<Case> {
         },
         Case {
             rule: "haechi.read.principal_share_1d",
-            name: "a service reading 0.1 % of the base",
-            events: || distinct_reads(100, service("export"), "10.0.0.9", MINUTE),
+            name: "a service reading 1,000 customers (the floor above 0.1 % of 100,000)",
+            events: || distinct_reads(1000, service("export"), "10.0.0.9", MINUTE),
             state: many_customers,
             expect: &["service:export"],
+        },
+        Case {
+            rule: "haechi.read.principal_share_1d",
+            name: "999 are under the floor",
+            events: || distinct_reads(999, service("export"), "10.0.0.9", MINUTE),
+            state: many_customers,
+            expect: &[],
         },
         Case {
             rule: "haechi.read.principal_share_1d",

@@ -68,8 +68,11 @@ pub struct ScopeRun {
     pub alerts: Vec<String>,
     /// Customers scope reported exposed.
     pub customers: BTreeSet<String>,
-    /// Why it could not run, if it could not.
+    /// Why it could not run, if it could not (the scope checks then fail).
     pub error: Option<String>,
+    /// Why scope is not scored at all (a remote target whose data directory the drill cannot
+    /// read): the scope checks are left out.
+    pub not_scored: Option<String>,
 }
 
 /// A scored drill.
@@ -93,7 +96,9 @@ pub struct Report {
     pub simulated_end: String,
     /// Seconds from the attacker's first step to the first alert about it.
     pub time_to_first_alert_secs: Option<f64>,
-    /// Seconds from the attacker's first step to the first containment action carried out.
+    /// Seconds from the attacker's first step to containment: the first action carried out
+    /// for an alert about the attacker after which it received nothing more (none: never
+    /// contained).
     pub time_to_containment_secs: Option<f64>,
     /// Customers whose data the attacker received before containment.
     pub customers_exposed_before_containment: u64,
@@ -175,6 +180,8 @@ pub struct ScopeScore {
     pub recall: f64,
     /// Why scope did not run, if it did not.
     pub error: Option<String>,
+    /// Why scope is not scored, if it is not.
+    pub not_scored: Option<String>,
 }
 
 /// One bar.
@@ -213,11 +220,19 @@ impl Report {
             .iter()
             .partition(|alert| observed.traits.implicates(alert));
         let first_alert = true_alerts.iter().map(|alert| alert.seen_at).min();
-        let containment = true_alerts
+        // Contained: an action carried out for an alert about the attacker, after which the
+        // attacker received nothing more. An action the attacker outlived (one network of
+        // thousands blocked) is not containment, and neither is a rule's dry run.
+        let last_receipt = observed.receipts.iter().map(|receipt| receipt.at).max();
+        let mut enforced: Vec<Timestamp> = true_alerts
             .iter()
             .filter(|alert| alert.enforced)
             .map(|alert| alert.seen_at)
-            .min();
+            .collect();
+        enforced.sort_unstable();
+        let containment = enforced
+            .into_iter()
+            .find(|at| last_receipt.is_none_or(|last| last < *at));
         let before = |at: Timestamp| containment.is_none_or(|contained| at < contained);
         let customers_before: BTreeSet<&str> = observed
             .receipts
@@ -283,18 +298,20 @@ impl Report {
                 passed: value <= bar,
             });
         }
-        checks.push(Check {
-            name: "scope precision".into(),
-            bar: format!("≥ {}", expect.min_scope_precision),
-            value: format!("{:.3}", scope.precision),
-            passed: scope.error.is_none() && scope.precision >= expect.min_scope_precision,
-        });
-        checks.push(Check {
-            name: "scope recall".into(),
-            bar: format!("≥ {}", expect.min_scope_recall),
-            value: format!("{:.3}", scope.recall),
-            passed: scope.error.is_none() && scope.recall >= expect.min_scope_recall,
-        });
+        if scope.not_scored.is_none() {
+            checks.push(Check {
+                name: "scope precision".into(),
+                bar: format!("≥ {}", expect.min_scope_precision),
+                value: format!("{:.3}", scope.precision),
+                passed: scope.error.is_none() && scope.precision >= expect.min_scope_precision,
+            });
+            checks.push(Check {
+                name: "scope recall".into(),
+                bar: format!("≥ {}", expect.min_scope_recall),
+                value: format!("{:.3}", scope.recall),
+                passed: scope.error.is_none() && scope.recall >= expect.min_scope_recall,
+            });
+        }
         let passed = observed.partial.is_none() && checks.iter().all(|check| check.passed);
 
         let micros = |at: Timestamp| at.as_micros();
@@ -456,9 +473,10 @@ impl Report {
         );
         line(
             "scope precision / recall",
-            match &self.scope.error {
-                Some(error) => format!("not run: {error}"),
-                None => format!(
+            match (&self.scope.not_scored, &self.scope.error) {
+                (Some(reason), _) => format!("not scored: {reason}"),
+                (None, Some(error)) => format!("not run: {error}"),
+                (None, None) => format!(
                     "{:.3} / {:.3} ({} found, {} true)",
                     self.scope.precision, self.scope.recall, self.scope.found, self.scope.truth
                 ),
@@ -618,9 +636,11 @@ pub fn scorecard(reports: &[Report]) -> String {
             report.customers_exposed,
             report.true_positives.len(),
             report.false_positives.len(),
-            match &report.scope.error {
-                Some(_) => "not run".into(),
-                None => format!("{:.2} / {:.2}", report.scope.precision, report.scope.recall),
+            match (&report.scope.not_scored, &report.scope.error) {
+                (Some(_), _) => "not scored".into(),
+                (None, Some(_)) => "not run".into(),
+                (None, None) =>
+                    format!("{:.2} / {:.2}", report.scope.precision, report.scope.recall),
             },
             match (&report.partial, report.passed) {
                 (Some(_), _) => "partial ✗",
@@ -633,20 +653,15 @@ pub fn scorecard(reports: &[Report]) -> String {
 }
 
 fn score_scope(scope: Option<&ScopeRun>, truth: &BTreeSet<String>) -> ScopeScore {
-    let Some(scope) = scope else {
-        return ScopeScore {
-            truth: truth.len() as u64,
-            precision: 0.0,
-            recall: 0.0,
-            error: Some("no alert about the attacker to scope".into()),
-            ..ScopeScore::default()
-        };
-    };
-    if let Some(error) = &scope.error {
+    // No alert about the attacker: nothing to scope, so nothing found.
+    let nothing = ScopeRun::default();
+    let scope = scope.unwrap_or(&nothing);
+    if scope.error.is_some() || scope.not_scored.is_some() {
         return ScopeScore {
             alerts: scope.alerts.clone(),
             truth: truth.len() as u64,
-            error: Some(error.clone()),
+            error: scope.error.clone(),
+            not_scored: scope.not_scored.clone(),
             ..ScopeScore::default()
         };
     }
@@ -667,6 +682,7 @@ fn score_scope(scope: Option<&ScopeRun>, truth: &BTreeSet<String>) -> ScopeScore
         precision: ratio(correct, found),
         recall: ratio(correct, truth.len() as u64),
         error: None,
+        not_scored: None,
     }
 }
 
@@ -723,12 +739,7 @@ mod tests {
             start: Timestamp::from_secs(0),
             attack_start: Timestamp::from_secs(100),
             end: Timestamp::from_secs(1000),
-            receipts: vec![
-                receipt("c1", 101),
-                receipt("c2", 102),
-                receipt("c1", 103),
-                receipt("c3", 200),
-            ],
+            receipts: vec![receipt("c1", 101), receipt("c2", 102), receipt("c1", 103)],
             alerts: vec![
                 alert(150, "45.0.0.1", false),
                 alert(180, "45.0.0.1", true),
@@ -741,7 +752,7 @@ mod tests {
             scope: Some(ScopeRun {
                 alerts: vec!["a150".into()],
                 customers: BTreeSet::from(["c1".to_string(), "c2".to_string(), "c9".to_string()]),
-                error: None,
+                ..ScopeRun::default()
             }),
             ..Observations::default()
         };
@@ -756,12 +767,12 @@ mod tests {
         assert_eq!(report.time_to_containment_secs, Some(80.0));
         assert_eq!(report.customers_exposed_before_containment, 2);
         assert_eq!(report.records_exposed_before_containment, 3);
-        assert_eq!(report.customers_exposed, 3);
+        assert_eq!(report.customers_exposed, 2);
         assert_eq!(report.true_positives.len(), 2);
         assert_eq!(report.false_positives.len(), 1);
         assert_eq!(report.scope.correct, 2);
         assert!((report.scope.precision - 2.0 / 3.0).abs() < 1e-9);
-        assert!((report.scope.recall - 2.0 / 3.0).abs() < 1e-9);
+        assert!((report.scope.recall - 1.0).abs() < 1e-9);
         assert!(!report.passed, "scope is not exact");
         assert!(
             report
@@ -770,6 +781,32 @@ mod tests {
         );
         let html = report.html();
         assert!(html.contains("<svg") && html.contains("containment"));
+    }
+
+    #[test]
+    fn an_action_the_attacker_outlived_is_not_containment() {
+        let observed = Observations {
+            attack_start: Timestamp::from_secs(100),
+            receipts: vec![receipt("c1", 101), receipt("c2", 300)],
+            alerts: vec![alert(150, "45.0.0.1", true), alert(400, "45.0.0.1", true)],
+            traits: AttackerTraits {
+                networks: BTreeSet::from(["45.0.0.1".parse().unwrap()]),
+                ..AttackerTraits::default()
+            },
+            ..Observations::default()
+        };
+        let report = Report::score(observed.clone(), &Expectations::default());
+        assert_eq!(
+            report.time_to_containment_secs,
+            Some(300.0),
+            "the second action held"
+        );
+        assert_eq!(report.customers_exposed_before_containment, 2);
+        let mut outlived = observed;
+        outlived.alerts.pop();
+        let report = Report::score(outlived, &Expectations::default());
+        assert_eq!(report.time_to_containment_secs, None, "never contained");
+        assert_eq!(report.customers_exposed_before_containment, 2);
     }
 
     #[test]

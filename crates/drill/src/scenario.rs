@@ -255,6 +255,15 @@ pub fn built_in(name: &str) -> Result<Scenario, Error> {
 
 /// Largest customer count a drill creates (each is a real record in the vault).
 pub const MAX_CUSTOMERS: u64 = 10_000_000;
+/// The service the drill creates customers with.
+pub const ACCOUNT_SERVICE: &str = "account";
+/// Slowest and fastest attacker rates, per second.
+const MIN_RATE: f64 = 0.0001;
+const MAX_RATE: f64 = 100_000.0;
+/// Longest simulated span: the seeds' 137 days and then some.
+const MAX_SPAN_DAYS: f64 = 400.0;
+/// Most legitimate steps a plan may hold (memory: about 100 bytes each).
+const MAX_NORMAL_STEPS: f64 = 20_000_000.0;
 
 impl Scenario {
     /// The simulated start.
@@ -335,12 +344,22 @@ impl Scenario {
                 return Err(format!("{at}.name: {:?} is named twice", service.name));
             }
         }
+        if normal
+            .services
+            .iter()
+            .any(|service| service.name == ACCOUNT_SERVICE)
+        {
+            return Err(format!(
+                "normal.services: {ACCOUNT_SERVICE:?} is the drill's own service (it creates the \
+                 customers); name yours otherwise"
+            ));
+        }
         let positive = |field: &str, value: f64| -> Result<(), String> {
-            if value.is_finite() && value > 0.0 {
+            if value.is_finite() && (MIN_RATE..=MAX_RATE).contains(&value) {
                 Ok(())
             } else {
                 Err(format!(
-                    "attacker.{field}: {value} is not a positive number"
+                    "attacker.{field}: {value} is not a rate in {MIN_RATE}..={MAX_RATE} per second"
                 ))
             }
         };
@@ -413,6 +432,36 @@ impl Scenario {
                 }
             }
         }
+        // The simulated span bounds the plan's size: legitimate traffic is planned hour by
+        // hour over all of it.
+        let campaign = match &self.attacker {
+            Attacker::ForgedTokens { duration, .. } | Attacker::StolenService { duration, .. } => {
+                duration.as_secs_f64()
+            }
+            Attacker::Stuffing {
+                list, per_second, ..
+            } => f64::from(*list) / per_second,
+        };
+        let span_hours =
+            (normal.warmup.as_secs_f64() + campaign + normal.tail.as_secs_f64()) / 3600.0;
+        if span_hours > MAX_SPAN_DAYS * 24.0 {
+            return Err(format!(
+                "warmup + the attacker's campaign + tail is {:.0} days, more than {MAX_SPAN_DAYS} days",
+                span_hours / 24.0
+            ));
+        }
+        let per_hour = normal.logins_per_hour
+            + normal
+                .services
+                .iter()
+                .map(|service| service.reads_per_hour)
+                .sum::<f64>();
+        if per_hour * span_hours > MAX_NORMAL_STEPS {
+            return Err(format!(
+                "normal: {per_hour} requests an hour over {span_hours:.0} hours is more than \
+                 {MAX_NORMAL_STEPS} planned steps"
+            ));
+        }
         let expect = &self.expect;
         for (field, value) in [
             ("min_scope_precision", expect.min_scope_precision),
@@ -460,6 +509,17 @@ mod tests {
 
         let error = parse("name: [", "z.yaml").unwrap_err().to_string();
         assert!(error.contains("line 1"), "{error}");
+
+        let coupang = include_str!("../scenarios/coupang.yaml");
+        let text = coupang.replace("per_second: 2.8", "per_second: 1e-300");
+        let error = parse(&text, "slow.yaml").unwrap_err().to_string();
+        assert!(error.contains("attacker.per_second"), "{error}");
+        let text = coupang.replace("duration: 137d", "duration: 3650d");
+        let error = parse(&text, "long.yaml").unwrap_err().to_string();
+        assert!(error.contains("more than 400 days"), "{error}");
+        let text = coupang.replace("- name: crm", "- name: account");
+        let error = parse(&text, "account.yaml").unwrap_err().to_string();
+        assert!(error.contains("the drill's own service"), "{error}");
     }
 
     #[test]

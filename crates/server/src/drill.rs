@@ -42,8 +42,10 @@ pub enum DrillClockError {
         /// The clock's time.
         now: Timestamp,
     },
-    /// The detection engine did not settle in time.
+    /// The detection engine did not settle in time (the clock has moved already).
     EngineBehind,
+    /// Detection is not running (turned off, or it stopped): a drill would measure nothing.
+    DetectionStopped,
 }
 
 impl DrillClock {
@@ -55,11 +57,16 @@ impl DrillClock {
         }
     }
 
-    /// The detection engine's end of the settle line; the engine calls this once.
-    pub fn attach_engine(&self) -> mpsc::Receiver<Settle> {
+    /// The detection engine's end of the settle line. One engine settles a server: a second
+    /// call gets `None`.
+    pub fn attach_engine(&self) -> Option<mpsc::Receiver<Settle>> {
+        let mut engine = self.engine.lock();
+        if engine.is_some() {
+            return None;
+        }
         let (sender, receiver) = mpsc::channel(16);
-        *self.engine.lock() = Some(sender);
-        receiver
+        *engine = Some(sender);
+        Some(receiver)
     }
 
     /// The simulated time.
@@ -78,19 +85,24 @@ impl DrillClock {
         if instant < now {
             return Err(DrillClockError::Backwards { now });
         }
-        let shown = self.clock.advance_to(instant);
         let engine = self.engine.lock().clone();
-        // No engine (detection off, or not started yet): nothing to settle.
         let Some(engine) = engine else {
-            return Ok(shown);
+            return Err(DrillClockError::DetectionStopped);
         };
+        let shown = self.clock.advance_to(instant);
         let (done, answered) = oneshot::channel();
-        if engine.send(Settle { through_seq, done }).await.is_err() {
-            return Ok(shown);
-        }
-        match tokio::time::timeout(SETTLE_PATIENCE, answered).await {
-            // An engine that stopped has nothing more to settle.
-            Ok(_) => Ok(shown),
+        let settled = async {
+            engine
+                .send(Settle { through_seq, done })
+                .await
+                .map_err(|_| DrillClockError::DetectionStopped)?;
+            answered
+                .await
+                .map_err(|_| DrillClockError::DetectionStopped)
+        };
+        match tokio::time::timeout(SETTLE_PATIENCE, settled).await {
+            Ok(Ok(())) => Ok(shown),
+            Ok(Err(error)) => Err(error),
             Err(_) => Err(DrillClockError::EngineBehind),
         }
     }

@@ -289,21 +289,26 @@ impl TokenAuthority {
     async fn check(&self, token: &str) -> Result<VerifiedToken, Rejection> {
         let now = self.clock.now();
         let presented = Presented::parse(token)?;
-        let public = {
+        let (public, dead_key) = {
             let keys = self.keys.read();
             let entry = keys.get(&presented.kid).ok_or(Rejection::UnknownKey)?;
-            match entry.record.state {
-                KeyState::Revoked => return Err(Rejection::RevokedKey),
-                KeyState::Retired => return Err(Rejection::RetiredKey),
-                _ if !entry.record.may_verify(now) => return Err(Rejection::RetiredKey),
-                _ => {}
-            }
+            let dead_key = match entry.record.state {
+                KeyState::Revoked => Some(Rejection::RevokedKey),
+                KeyState::Retired => Some(Rejection::RetiredKey),
+                _ if !entry.record.may_verify(now) => Some(Rejection::RetiredKey),
+                _ => None,
+            };
             if entry.record.algorithm.jws_name() != presented.alg {
-                return Err(Rejection::UnsupportedAlgorithm);
+                return Err(dead_key.unwrap_or(Rejection::UnsupportedAlgorithm));
             }
-            entry.public.clone()
+            (entry.public.clone(), dead_key)
         };
         let token_hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(dead_key) = dead_key {
+            return Err(self
+                .dead_key_rejection(&public, &presented, &token_hash, now, dead_key)
+                .await);
+        }
         let live = match self.ledger.token(&token_hash) {
             Some(live) => {
                 if !live.signature_checked() {
@@ -351,6 +356,39 @@ impl TokenAuthority {
             expires_at: live.expires_at,
             scopes: live.scopes.clone(),
         })
+    }
+
+    /// Why a token signed by a revoked or retired key is refused. A key that stopped signing
+    /// still tells a forgery from a stale token: a good signature that the issuance ledger
+    /// never recorded was minted by whoever holds a copy of the key — the Coupang attacker
+    /// after the key was rotated out — and is reported as [`Rejection::Forged`], so that the
+    /// holder of the copy is found, not just refused.
+    async fn dead_key_rejection(
+        &self,
+        public: &PublicKey,
+        presented: &Presented<'_>,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+        dead_key: Rejection,
+    ) -> Rejection {
+        if verify_signature(public, presented).is_err() {
+            return dead_key;
+        }
+        if self.ledger.token(token_hash).is_some() {
+            return dead_key;
+        }
+        let Ok(claims) = presented.claims() else {
+            return dead_key;
+        };
+        match self.store.issued(token_hash).await {
+            Ok(Some(_)) => dead_key,
+            Ok(None) if Timestamp::from_secs(claims.exp) >= now.minus(LEDGER_RETENTION) => {
+                Rejection::Forged
+            }
+            // Expired so long ago that its ledger row is gone, or the ledger cannot be asked:
+            // the key's state is all that can be said.
+            _ => dead_key,
+        }
     }
 
     /// A well-signed token not in memory: ask the store (another node may have issued it, or

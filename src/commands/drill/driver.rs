@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use futures::StreamExt as _;
 use haechi_drill::plan::service_network;
-use haechi_drill::scenario::DEFAULT_POLICY;
+use haechi_drill::scenario::{ACCOUNT_SERVICE, DEFAULT_POLICY};
 use haechi_drill::{
     Action, AlertSeen, Attacker, LeakedEntry, Observations, Plan, Read, Receipt, Scenario, judge,
 };
@@ -331,7 +331,7 @@ impl Driver {
             .map_err(|Broken(message)| anyhow::anyhow!(message))?;
 
         // Services: the account service that creates customers, and the scenario's.
-        let mut wanted = vec![("account".to_string(), vec!["account".to_string()])];
+        let mut wanted = vec![(ACCOUNT_SERVICE.to_string(), vec!["account".to_string()])];
         for service in &scenario.normal.services {
             wanted.push((service.name.clone(), service.purposes.clone()));
         }
@@ -381,20 +381,17 @@ impl Driver {
         }
 
         if matches!(scenario.attacker, Attacker::ForgedTokens { .. }) {
-            self.import_legacy_key(plan).await?;
+            self.import_legacy_key().await?;
         }
         self.create_customers(plan, customers, bar).await
     }
 
     /// The company's old identity-provider key, imported and made the active signing key;
-    /// the attacker keeps a copy.
-    async fn import_legacy_key(&mut self, plan: &Plan) -> anyhow::Result<()> {
+    /// the attacker keeps a copy. Random, never derived from anything guessable: on a
+    /// `--target` server it signs real tokens until the drill revokes it ([`Driver::finish`]).
+    async fn import_legacy_key(&mut self) -> anyhow::Result<()> {
         use ed25519_dalek::pkcs8::EncodePrivateKey as _;
-        let seed: [u8; 32] = Sha256::digest(
-            format!("haechi drill legacy key {}", plan.start.as_micros()).as_bytes(),
-        )
-        .into();
-        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
         let pem = key
             .to_pkcs8_pem(Default::default())
             .context("cannot encode the legacy key")?;
@@ -438,7 +435,11 @@ impl Driver {
         customers: u64,
         bar: &ProgressBar,
     ) -> anyhow::Result<()> {
-        let account = self.services["account"].clone();
+        let account = self
+            .services
+            .get(ACCOUNT_SERVICE)
+            .cloned()
+            .context("no account service")?;
         let token = self
             .client_token(
                 "account",
@@ -660,7 +661,7 @@ impl Driver {
         plan: &Plan,
         action: &Action,
         at: Timestamp,
-    ) -> Result<Outcome, Broken> {
+    ) -> Result<StepResult, Broken> {
         match action {
             Action::CustomerSession { customer, network } => {
                 self.customer_session(*customer, *network, plan, at).await
@@ -671,7 +672,11 @@ impl Driver {
                 network,
             } => {
                 let traffic = &scenario.normal.services[*service];
-                let credential = self.services[&traffic.name].clone();
+                let credential = self
+                    .services
+                    .get(&traffic.name)
+                    .cloned()
+                    .ok_or_else(|| Broken(format!("no credential for {}", traffic.name)))?;
                 let path = format!(
                     "/v1/customers/{}?purpose={}",
                     self.ids[*customer as usize], traffic.purposes[0]
@@ -690,7 +695,7 @@ impl Driver {
                 if ok {
                     self.observed.normal_reads.push(at);
                 }
-                Ok(Outcome::default())
+                Ok(StepResult::default())
             }
             Action::ForgedRead {
                 victim,
@@ -710,7 +715,11 @@ impl Driver {
                 let service = scenario
                     .stolen_service()
                     .ok_or_else(|| Broken("the stolen service is not in the scenario".into()))?;
-                let credential = self.services[&service.name].clone();
+                let credential = self
+                    .services
+                    .get(&service.name)
+                    .cloned()
+                    .ok_or_else(|| Broken(format!("no credential for {}", service.name)))?;
                 let purpose = service.purposes[0].clone();
                 let agent = attacker_agent(&scenario.attacker);
                 self.observed.attacker_requests += 1;
@@ -752,7 +761,7 @@ impl Driver {
         network: Ipv4Addr,
         plan: &Plan,
         at: Timestamp,
-    ) -> Result<Outcome, Broken> {
+    ) -> Result<StepResult, Broken> {
         let known = self.generator.customer(customer);
         let (status, body) = self
             .send(
@@ -766,7 +775,7 @@ impl Driver {
             .await?;
         self.normal_result(status.is_success(), at);
         let Some(token) = body["access_token"].as_str().map(str::to_string) else {
-            return Ok(Outcome::default());
+            return Ok(StepResult::default());
         };
         for path in ["/v1/customers/me", "/v1/customers/me/addresses"] {
             let (status, _) = self
@@ -795,7 +804,7 @@ impl Driver {
             )
             .await?;
         self.normal_result(status.is_success(), at);
-        Ok(Outcome::default())
+        Ok(StepResult::default())
     }
 
     async fn forged_read(
@@ -805,7 +814,7 @@ impl Driver {
         reads: &[Read],
         at: Timestamp,
         agent: &str,
-    ) -> Result<Outcome, Broken> {
+    ) -> Result<StepResult, Broken> {
         let Some((key, kid)) = &self.legacy_key else {
             return Err(Broken("no legacy key to forge with".into()));
         };
@@ -849,7 +858,7 @@ impl Driver {
             }
         }
         self.observed.attack_attempts.push((at, received));
-        Ok(Outcome {
+        Ok(StepResult {
             received,
             refused: !received,
         })
@@ -862,7 +871,7 @@ impl Driver {
         network: Ipv4Addr,
         at: Timestamp,
         agent: &str,
-    ) -> Result<Outcome, Broken> {
+    ) -> Result<StepResult, Broken> {
         let (email, customer) = match entry {
             LeakedEntry::Reused { customer } | LeakedEntry::OtherPassword { customer } => {
                 (self.generator.customer(*customer).email, Some(*customer))
@@ -888,7 +897,7 @@ impl Driver {
                 self.observed.attacker_refused += 1;
             }
             self.observed.attack_attempts.push((at, false));
-            return Ok(Outcome {
+            return Ok(StepResult {
                 received: false,
                 refused,
             });
@@ -911,7 +920,7 @@ impl Driver {
             }
         }
         self.observed.attack_attempts.push((at, received));
-        Ok(Outcome {
+        Ok(StepResult {
             received,
             refused: false,
         })
@@ -932,12 +941,12 @@ impl Driver {
         true
     }
 
-    fn attack_result(&mut self, at: Timestamp, received: bool) -> Outcome {
+    fn attack_result(&mut self, at: Timestamp, received: bool) -> StepResult {
         if !received {
             self.observed.attacker_refused += 1;
         }
         self.observed.attack_attempts.push((at, received));
-        Outcome {
+        StepResult {
             received,
             refused: !received,
         }
@@ -948,6 +957,38 @@ impl Driver {
         if !ok && self.containment.is_some_and(|contained| at >= contained) {
             self.observed.normal_refused_after_containment += 1;
         }
+    }
+
+    /// Revokes the legacy key the attacker copied, if containment has not already: a drill
+    /// leaves no key behind that someone outside holds.
+    pub async fn finish(&mut self) -> anyhow::Result<()> {
+        let Some((_, kid)) = self.legacy_key.take() else {
+            return Ok(());
+        };
+        let keys = self
+            .admin(Method::GET, "/v1/admin/keys", None)
+            .await
+            .map_err(|Broken(message)| anyhow::anyhow!(message))?
+            .1;
+        let revoked = keys["keys"].as_array().is_some_and(|keys| {
+            keys.iter()
+                .any(|key| key["kid"] == kid.as_str() && key["state"] == "revoked")
+        });
+        if revoked {
+            return Ok(());
+        }
+        let (status, body) = self
+            .admin(
+                Method::POST,
+                &format!("/v1/admin/keys/{kid}/revoke"),
+                Some(&json!({})),
+            )
+            .await
+            .map_err(|Broken(message)| anyhow::anyhow!(message))?;
+        if !status.is_success() {
+            anyhow::bail!("revoking the drill's legacy key {kid} failed ({status}): {body}");
+        }
+        Ok(())
     }
 
     /// The true alerts, oldest first.
@@ -962,7 +1003,7 @@ impl Driver {
 
 /// What one step achieved, for the attacker's give-up count.
 #[derive(Debug, Default, Clone, Copy)]
-struct Outcome {
+struct StepResult {
     received: bool,
     refused: bool,
 }
@@ -987,7 +1028,8 @@ fn text(body: &Value, field: &str) -> anyhow::Result<String> {
     body[field]
         .as_str()
         .map(str::to_string)
-        .with_context(|| format!("no {field} in {body}"))
+        // Not the body: it may hold a client secret.
+        .with_context(|| format!("the answer has no {field}"))
 }
 
 /// `iss` and `aud` of a JWT's payload.

@@ -148,6 +148,9 @@ fn drill_one(scenario: &Scenario, args: &DrillArgs) -> anyhow::Result<Report> {
         let mut driver = Driver::new(&base, admin, scenario, &plan, seed)?;
         driver.set_up(scenario, &plan, customers, &bar).await?;
         driver.run(scenario, &plan, &bar).await;
+        if driver.observed.partial.is_none() {
+            driver.finish().await?;
+        }
         let true_alerts: Vec<String> = driver
             .true_alerts()
             .iter()
@@ -165,16 +168,18 @@ fn drill_one(scenario: &Scenario, args: &DrillArgs) -> anyhow::Result<Report> {
         }
         server.stop()?;
         observations.audit_events = traffic_events(&server.data_dir, &plan)?;
-        observations.scope = Some(scope(&server.data_dir, true_alerts));
+        observations.scope =
+            (!true_alerts.is_empty()).then(|| scope(&server.data_dir, true_alerts));
     } else {
         observations.scope = Some(ScopeRun {
             alerts: true_alerts.clone(),
-            error: Some("scope reads the server's data directory: drill a server of your own (no --target) to score it".into()),
+            not_scored: Some(
+                "scope reads the server's data directory; drill a server of your own (no \
+                 --target) to score it"
+                    .into(),
+            ),
             ..ScopeRun::default()
         });
-    }
-    if true_alerts.is_empty() {
-        observations.scope = None;
     }
     Ok(Report::score(
         std::mem::take(observations),
@@ -222,7 +227,9 @@ fn scope(data_dir: &Path, alerts: &[String]) -> ScopeRun {
     };
     for alert in alerts {
         let out = data_dir.join(format!("scope-{}.jsonl", alert.replace(['/', ':'], "_")));
-        let output = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        server::isolate(&mut command, data_dir);
+        let output = command
             .args(["scope", "--alert", alert, "--no-contacts", "--out"])
             .arg(&out)
             .arg("--data-dir")
@@ -243,7 +250,13 @@ fn scope(data_dir: &Path, alerts: &[String]) -> ScopeRun {
             ));
             return run;
         }
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let text = match std::fs::read_to_string(&out) {
+            Ok(text) => text,
+            Err(error) => {
+                run.error = Some(format!("cannot read {}: {error}", out.display()));
+                return run;
+            }
+        };
         let found: BTreeSet<String> = text
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())

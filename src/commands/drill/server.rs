@@ -18,6 +18,19 @@ pub(super) struct LocalServer {
     _temp: Option<tempfile::TempDir>,
 }
 
+/// Runs `command` in `dir` with none of the caller's `HAECHI_*` settings and no
+/// `haechi.toml` of the caller's directory: the drill's server and tools are configured by
+/// the drill alone, so a drill never pages the caller's webhook, writes into its archive or
+/// opens its data with its master key.
+pub(super) fn isolate(command: &mut Command, dir: &Path) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("HAECHI_") {
+            command.env_remove(name);
+        }
+    }
+    command.current_dir(dir);
+}
+
 /// An administrator credential.
 #[derive(Clone)]
 pub(super) struct Credential {
@@ -53,13 +66,10 @@ impl LocalServer {
             ("HAECHI_LOG", "error"),
         ];
         let mut admin = Command::new(&exe);
+        isolate(&mut admin, &data_dir);
         admin
             .args(["admin", "create", "drill", "--data-dir"])
             .arg(&data_dir)
-            // Away from any haechi.toml of the caller's directory: the drill's server is
-            // configured by the drill alone.
-            .current_dir(&data_dir)
-            .env_remove("HAECHI_CONFIG")
             .envs(environment);
         let output = admin.output().context("cannot run haechi admin create")?;
         if !output.status.success() {
@@ -80,11 +90,11 @@ impl LocalServer {
             client_id: field("client_id")?,
             client_secret: field("client_secret")?,
         };
-        let mut child = Command::new(&exe)
+        let mut serve = Command::new(&exe);
+        isolate(&mut serve, &data_dir);
+        let mut child = serve
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
-            .current_dir(&data_dir)
-            .env_remove("HAECHI_CONFIG")
             .envs(environment)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

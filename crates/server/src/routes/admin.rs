@@ -74,6 +74,8 @@ async fn create_service(
         .await?;
     Ok((
         axum::http::StatusCode::CREATED,
+        // The secret is shown once; no cache may keep it.
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
         axum::Json(json!({
             "client_id": credential.client_id,
             "client_secret": credential.client_secret.as_str(),

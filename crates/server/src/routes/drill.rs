@@ -58,14 +58,20 @@ async fn advance(
                 "simulated time never runs backwards: the clock shows {}",
                 now.to_rfc3339()
             )),
-            DrillClockError::EngineBehind => {
-                ApiError::unavailable("the detection engine did not settle within a minute")
-            }
+            DrillClockError::EngineBehind => ApiError::unavailable(
+                "the clock moved, but the detection engine did not settle within a minute",
+            ),
+            DrillClockError::DetectionStopped => ApiError::unavailable(
+                "detection is not running (detect.enabled = false, or the engine stopped): a \
+                 drill would measure nothing",
+            ),
         })?;
-    let (_, alerts) = state.detection.alerts.list(&Default::default());
+    // Key rotation and retirement follow simulated time, at the pace the drill moves it.
+    state.authority.maintain().await?;
+    let (_, alert_count) = state.detection.alerts.list(&Default::default());
     Ok(axum::Json(json!({
         "now": now.to_rfc3339(),
-        "alerts": alerts,
+        "alerts": alert_count,
         "blocks": state.detection.containment.blocks().len(),
     })))
 }
