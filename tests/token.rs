@@ -583,7 +583,10 @@ async fn a_stolen_key_revoked_or_rotated_out_still_tells_forgeries_from_stale_to
     let (status, body) = server.get_with("/v1/customers/me", &forged).await;
     assert_eq!(status, 401);
     assert!(
-        body["message"].as_str().unwrap().contains("not issued by Haechi"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("not issued by Haechi"),
         "{body}"
     );
     let events = server.wait_for_events(|events| {

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use haechi_audit::{ActiveSegment, ExportOptions, PruneOptions};
-use haechi_events::{Clock as _, SystemClock};
 use haechi_server::AppState;
 use tokio::net::TcpListener;
 
@@ -78,6 +77,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             tokio::spawn(keep_audit_archive(
                 runtime.audit.clone(),
                 config.audit.clone(),
+                runtime.clock.clone(),
             ))
         });
     let rewrap = runtime.master_key.has_previous().then(|| {
@@ -175,7 +175,11 @@ async fn maintain(authority: Arc<haechi_token::TokenAuthority>, period: Duration
 /// archive copy reads back identical, so retention never loses a record. Runs at start and
 /// then often enough that a segment outlives the retention by at most a twenty-fourth of it
 /// (at least every hour).
-async fn keep_audit_archive(audit: Arc<haechi_audit::AuditLog>, settings: AuditSection) {
+async fn keep_audit_archive(
+    audit: Arc<haechi_audit::AuditLog>,
+    settings: AuditSection,
+    clock: Arc<dyn haechi_events::Clock>,
+) {
     let period = (settings.retention.unwrap_or(Duration::from_secs(86_400)) / 24)
         .clamp(Duration::from_secs(1), Duration::from_secs(3600));
     let mut ticker = tokio::time::interval(period);
@@ -205,7 +209,7 @@ async fn keep_audit_archive(audit: Arc<haechi_audit::AuditLog>, settings: AuditS
             continue;
         };
         let options = PruneOptions {
-            recorded_before: Some(SystemClock.now().minus(retention)),
+            recorded_before: Some(clock.now().minus(retention)),
             ..PruneOptions::everything_archived()
         };
         match audit.prune_with(options).await {
