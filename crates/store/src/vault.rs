@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use haechi_events::{StoreError, Timestamp};
-use haechi_vault::{EncryptedRecord, ImportItem, IndexEntry, VaultStore};
+use haechi_vault::{
+    BlindIndexSnapshot, EncryptedRecord, ImportItem, IndexEntry, RecordRef, VaultStore,
+};
 use sqlx::sqlite::SqliteRow;
 use std::collections::HashSet;
 
@@ -162,6 +164,17 @@ impl VaultStore for SqliteStore {
         customer_ids: &[String],
     ) -> Result<Vec<EncryptedRecord>, StoreError> {
         crate::leak::records_in_bulk(self, customer_ids, record_from_row).await
+    }
+
+    async fn blind_index_snapshot(&self) -> Result<Option<BlindIndexSnapshot>, StoreError> {
+        crate::leak::blind_index_snapshot(self).await.map(Some)
+    }
+
+    async fn records_by_ref(
+        &self,
+        records: &[RecordRef],
+    ) -> Result<Vec<(RecordRef, EncryptedRecord)>, StoreError> {
+        crate::leak::records_by_ref(self, records, record_from_row).await
     }
 
     async fn shred(&self, customer_id: &str) -> Result<bool, StoreError> {

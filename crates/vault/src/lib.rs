@@ -33,9 +33,12 @@ pub use error::{Error, FieldError};
 pub use policy::{Access, Policy, PolicyError};
 pub use quota::QuotaSettings;
 pub use record::{Address, AddressInput, CustomerInput, CustomerPatch, CustomerRecord, PiiField};
-pub use store::{EncryptedRecord, ImportItem, IndexEntry, VaultStore};
+pub use store::{
+    BlindIndexSnapshot, EncryptedRecord, ImportItem, IndexEntry, RecordRef, VaultStore,
+};
 pub use vault::{
-    AccessGrant, Comparison, ImportOutcome, LeakConfirmation, LeakProbe, LeakSession, LeakStats,
-    MAX_BATCH, PURPOSE_ACCOUNT, PURPOSE_ERASURE, PURPOSE_LEAK_MATCH, ReadView, Vault, VaultParts,
+    AccessGrant, Comparison, ImportOutcome, LeakConfirmation, LeakIndexSource, LeakProbe,
+    LeakSession, LeakStats, MAX_BATCH, PURPOSE_ACCOUNT, PURPOSE_ERASURE, PURPOSE_LEAK_MATCH,
+    ReadView, Vault, VaultParts,
 };
 pub use vault::{NoticeContact, NoticeDisclosure, PURPOSE_NOTIFICATION};

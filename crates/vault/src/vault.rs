@@ -16,7 +16,8 @@ use zeroize::Zeroizing;
 mod leak;
 
 pub use leak::{
-    Comparison, LeakConfirmation, LeakProbe, LeakSession, LeakStats, PURPOSE_LEAK_MATCH,
+    Comparison, LeakConfirmation, LeakIndexSource, LeakProbe, LeakSession, LeakStats,
+    PURPOSE_LEAK_MATCH,
 };
 
 use crate::quota::{DistinctBudgets, ReadClass};

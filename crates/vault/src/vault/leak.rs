@@ -11,14 +11,14 @@
 //! the row agrees — never a value.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, Hash, RandomState};
 
 use haechi_events::{EventKind, Principal, RequestContext, SecurityEvent};
 use haechi_korean::{normalize_email, normalize_phone, normalize_text};
 use parking_lot::Mutex;
 
 use super::Vault;
-use crate::{BlindIndexKind, Error, IndexEntry};
+use crate::{BlindIndexKind, BlindIndexSnapshot, EncryptedRecord, Error, IndexEntry, RecordRef};
 
 /// The purpose recorded on the `pii.lookup` events of leak matching.
 pub const PURPOSE_LEAK_MATCH: &str = "leak_match";
@@ -78,20 +78,45 @@ pub struct LeakStats {
     pub decrypted: u64,
 }
 
-/// The state of one matching run: the digests of every record already decrypted, under a key
-/// of the session's own. Dropped at the end of the run; never stored.
+/// The state of one matching run: where candidates come from, and the digests of every record
+/// already decrypted, under a key of the session's own. Dropped at the end of the run; never
+/// stored.
 pub struct LeakSession {
     hasher: RandomState,
-    opened: Mutex<HashMap<String, Option<RecordDigests>>>,
+    index: SessionIndex,
     stats: Mutex<LeakStats>,
+}
+
+/// Where a session finds candidates, and the records it has opened, by the key that source
+/// names them with.
+enum SessionIndex {
+    /// The store is asked for each batch's index values; candidates are customer ids.
+    Lookups(Mutex<HashMap<String, Option<OpenedRecord>>>),
+    /// The whole index was read once; candidates are record handles.
+    Snapshot {
+        snapshot: BlindIndexSnapshot,
+        opened: Mutex<HashMap<RecordRef, Option<OpenedRecord>>>,
+    },
 }
 
 impl std::fmt::Debug for LeakSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LeakSession")
+            .field("index", &self.index_source())
             .field("stats", &*self.stats.lock())
             .finish_non_exhaustive()
     }
+}
+
+/// Where a [`LeakSession`] finds its candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeakIndexSource {
+    /// Each batch's blind-index values are looked up in the store: cheap to start, a
+    /// database probe per value.
+    Lookups,
+    /// The whole blind index was read into memory once: a pass over the index to start, then
+    /// a binary search per value.
+    Snapshot,
 }
 
 impl LeakSession {
@@ -100,13 +125,24 @@ impl LeakSession {
         *self.stats.lock()
     }
 
+    /// Where this session finds its candidates (a snapshot was asked for but the store could
+    /// not give one: lookups).
+    pub fn index_source(&self) -> LeakIndexSource {
+        match self.index {
+            SessionIndex::Lookups(_) => LeakIndexSource::Lookups,
+            SessionIndex::Snapshot { .. } => LeakIndexSource::Snapshot,
+        }
+    }
+
     fn digest(&self, value: &str) -> u64 {
         self.hasher.hash_one(value)
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct RecordDigests {
+/// What a session keeps of a decrypted record: its id and keyed digests of its values.
+#[derive(Debug, Clone)]
+struct OpenedRecord {
+    customer_id: String,
     email: u64,
     phone: u64,
     name: u64,
@@ -120,6 +156,9 @@ struct Prepared {
     names: Vec<(usize, u64)>,
     entries: Vec<(BlindIndexKind, i64)>,
 }
+
+/// Candidates of one batch's distinct index values, by the key the session's source uses.
+type BatchCandidates<K> = HashMap<(BlindIndexKind, i64), Vec<K>>;
 
 /// Names compare without case and without whitespace: `홍 길동` and `홍길동`, `KIM Minjun` and
 /// `Kim Minjun` are the same name.
@@ -141,14 +180,97 @@ fn compare(row: &[(usize, u64)], customer: u64) -> (Comparison, Option<usize>) {
     }
 }
 
+/// The candidates of a batch that the session has not opened yet.
+fn unseen<K: Clone + Eq + Hash>(
+    candidates: &BatchCandidates<K>,
+    opened: &Mutex<HashMap<K, Option<OpenedRecord>>>,
+) -> Vec<K> {
+    let opened = opened.lock();
+    let mut unseen: HashSet<&K> = HashSet::new();
+    for found in candidates.values() {
+        for key in found {
+            if !opened.contains_key(key) {
+                unseen.insert(key);
+            }
+        }
+    }
+    unseen.into_iter().cloned().collect()
+}
+
+/// Confirms each prepared probe against its opened candidates. A candidate is confirmed only
+/// when a decrypted value's digest equals one of the probe's: sharing a (truncated) index value
+/// proves nothing. Candidates of one probe come out in customer-id order, once each.
+fn confirm<K: Eq + Hash>(
+    prepared: &[Prepared],
+    candidates: &BatchCandidates<K>,
+    opened: &Mutex<HashMap<K, Option<OpenedRecord>>>,
+) -> Vec<LeakConfirmation> {
+    let opened = opened.lock();
+    let mut confirmations = Vec::new();
+    let mut customers: Vec<&OpenedRecord> = Vec::new();
+    for (index, prepared) in prepared.iter().enumerate() {
+        customers.clear();
+        customers.extend(
+            prepared
+                .entries
+                .iter()
+                .filter_map(|entry| candidates.get(entry))
+                .flatten()
+                .filter_map(|key| opened.get(key))
+                .flatten(),
+        );
+        customers.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        customers.dedup_by(|a, b| a.customer_id == b.customer_id);
+        for customer in &customers {
+            let (email, matched_email) = compare(&prepared.emails, customer.email);
+            let (phone, matched_phone) = compare(&prepared.phones, customer.phone);
+            if email != Comparison::Same && phone != Comparison::Same {
+                continue;
+            }
+            let (name, _) = compare(&prepared.names, customer.name);
+            confirmations.push(LeakConfirmation {
+                probe: index,
+                customer_id: customer.customer_id.clone(),
+                email,
+                phone,
+                name,
+                matched_email,
+                matched_phone,
+            });
+        }
+    }
+    confirmations
+}
+
 impl Vault {
-    /// Starts a leak-matching run.
+    /// Starts a leak-matching run that asks the store for each batch's index values: the
+    /// right choice for a dump much smaller than the vault.
     pub fn leak_session(&self) -> LeakSession {
         LeakSession {
             hasher: RandomState::new(),
-            opened: Mutex::new(HashMap::new()),
+            index: SessionIndex::Lookups(Mutex::new(HashMap::new())),
             stats: Mutex::new(LeakStats::default()),
         }
+    }
+
+    /// Starts a leak-matching run over a snapshot of the whole blind index, read now: one pass
+    /// over the index, then no database lookups — the right choice for a dump with more rows
+    /// than a small fraction of the vault's customers. Falls back to
+    /// [`Vault::leak_session`]'s lookups when the store has no snapshots (see
+    /// [`LeakSession::index_source`]). Customers added during the run are not found; ones
+    /// changed or shredded are judged by what their record holds when decrypted.
+    pub async fn leak_session_over_snapshot(&self) -> Result<LeakSession, Error> {
+        Ok(match self.store.blind_index_snapshot().await? {
+            Some(snapshot) => LeakSession {
+                hasher: RandomState::new(),
+                index: SessionIndex::Snapshot {
+                    snapshot,
+                    opened: Mutex::new(HashMap::new()),
+                },
+                stats: Mutex::new(LeakStats::default()),
+            },
+            None => self.leak_session(),
+        })
     }
 
     /// Finds the customers `probes` belong to (operator only: `actor` is the administrator
@@ -167,104 +289,62 @@ impl Vault {
             .iter()
             .map(|probe| self.prepare(session, probe))
             .collect();
-        let mut lookups: HashMap<(BlindIndexKind, i64), Vec<String>> = HashMap::new();
-        for prepared in &prepared {
-            for entry in &prepared.entries {
-                lookups.entry(*entry).or_default();
-            }
-        }
-        let entries: Vec<IndexEntry> = lookups
-            .keys()
-            .map(|(kind, value)| IndexEntry {
-                kind: *kind,
-                value: *value,
-            })
-            .collect();
-        let mut candidate_count = 0u64;
-        for (entry, found) in entries
+        let distinct: HashSet<(BlindIndexKind, i64)> = prepared
             .iter()
-            .zip(self.store.candidates_of_many(&entries).await?)
-        {
-            candidate_count += found.len() as u64;
-            lookups.insert((entry.kind, entry.value), found);
-        }
-        // Decrypt the candidates this session has not seen.
-        let unseen: Vec<String> = {
-            let opened = session.opened.lock();
-            let mut unseen: HashSet<&String> = HashSet::new();
-            for found in lookups.values() {
-                for id in found {
-                    if !opened.contains_key(id) {
-                        unseen.insert(id);
-                    }
-                }
-            }
-            unseen.into_iter().cloned().collect()
-        };
-        let mut decrypted = 0u64;
-        if !unseen.is_empty() {
-            let records = self.store.records_in_bulk(&unseen).await?;
-            let mut digests: Vec<(String, Option<RecordDigests>)> =
-                Vec::with_capacity(unseen.len());
-            for stored in &records {
-                let record = self.open_fields(stored, &[])?;
-                decrypted += 1;
-                digests.push((
-                    stored.customer_id.clone(),
-                    Some(RecordDigests {
-                        email: session.digest(record.email.as_str()),
-                        phone: session.digest(record.phone.as_str()),
-                        name: session.digest(&name_key(record.name.as_str())),
-                    }),
-                ));
-            }
-            let mut opened = session.opened.lock();
-            for (id, digest) in digests {
-                opened.insert(id, digest);
-            }
-            // Ids the index named but whose record is gone (shredded meanwhile).
-            for id in unseen {
-                opened.entry(id).or_insert(None);
-            }
-        }
-        let mut confirmations = Vec::new();
-        {
-            let opened = session.opened.lock();
-            for (index, prepared) in prepared.iter().enumerate() {
-                let mut candidates: Vec<&String> = prepared
-                    .entries
+            .flat_map(|prepared| prepared.entries.iter().copied())
+            .collect();
+        let index_lookups = distinct.len() as u64;
+        let (confirmations, candidate_count, decrypted) = match &session.index {
+            SessionIndex::Lookups(opened) => {
+                let entries: Vec<IndexEntry> = distinct
                     .iter()
-                    .filter_map(|entry| lookups.get(entry))
-                    .flatten()
+                    .map(|(kind, value)| IndexEntry {
+                        kind: *kind,
+                        value: *value,
+                    })
                     .collect();
-                candidates.sort();
-                candidates.dedup();
-                for id in candidates {
-                    let Some(Some(customer)) = opened.get(id) else {
-                        continue;
-                    };
-                    let (email, matched_email) = compare(&prepared.emails, customer.email);
-                    let (phone, matched_phone) = compare(&prepared.phones, customer.phone);
-                    if email != Comparison::Same && phone != Comparison::Same {
-                        continue;
-                    }
-                    let (name, _) = compare(&prepared.names, customer.name);
-                    confirmations.push(LeakConfirmation {
-                        probe: index,
-                        customer_id: id.clone(),
-                        email,
-                        phone,
-                        name,
-                        matched_email,
-                        matched_phone,
-                    });
-                }
+                let found = self.store.candidates_of_many(&entries).await?;
+                let candidates: BatchCandidates<String> = entries
+                    .iter()
+                    .map(|entry| (entry.kind, entry.value))
+                    .zip(found)
+                    .collect();
+                let unseen = unseen(&candidates, opened);
+                let records = if unseen.is_empty() {
+                    Vec::new()
+                } else {
+                    self.store.records_in_bulk(&unseen).await?
+                };
+                let records = records
+                    .into_iter()
+                    .map(|record| (record.customer_id.clone(), record));
+                let decrypted = self.open_candidates(session, opened, unseen, records)?;
+                let count: u64 = candidates.values().map(|found| found.len() as u64).sum();
+                (confirm(&prepared, &candidates, opened), count, decrypted)
             }
-        }
+            SessionIndex::Snapshot { snapshot, opened } => {
+                let candidates: BatchCandidates<RecordRef> = distinct
+                    .into_iter()
+                    .map(|(kind, value)| {
+                        let found = snapshot.candidates(IndexEntry { kind, value }).collect();
+                        ((kind, value), found)
+                    })
+                    .collect();
+                let unseen = unseen(&candidates, opened);
+                let records = if unseen.is_empty() {
+                    Vec::new()
+                } else {
+                    self.store.records_by_ref(&unseen).await?
+                };
+                let decrypted = self.open_candidates(session, opened, unseen, records)?;
+                let count: u64 = candidates.values().map(|found| found.len() as u64).sum();
+                (confirm(&prepared, &candidates, opened), count, decrypted)
+            }
+        };
         {
             let mut stats = session.stats.lock();
             stats.rows += probes.len() as u64;
-            stats.index_lookups += lookups.len() as u64;
+            stats.index_lookups += index_lookups;
             stats.candidates += candidate_count;
             stats.decrypted += decrypted;
         }
@@ -274,13 +354,47 @@ impl Vault {
                 .fields(["email", "phone", "name"])
                 .purpose(PURPOSE_LEAK_MATCH)
                 .detail("rows", probes.len().to_string())
-                .detail("index_lookups", lookups.len().to_string())
+                .detail("index_lookups", index_lookups.to_string())
                 .detail("candidates", candidate_count.to_string())
                 .detail("decrypted", decrypted.to_string())
                 .detail("matches", confirmations.len().to_string()),
         )
         .await?;
         Ok(confirmations)
+    }
+
+    /// Decrypts `records` (the `unseen` candidates the store still has) and keeps their digests
+    /// in the session; candidates the store no longer has (shredded meanwhile) are remembered
+    /// as gone. Returns how many records were decrypted.
+    fn open_candidates<K: Eq + Hash>(
+        &self,
+        session: &LeakSession,
+        opened: &Mutex<HashMap<K, Option<OpenedRecord>>>,
+        unseen: Vec<K>,
+        records: impl IntoIterator<Item = (K, EncryptedRecord)>,
+    ) -> Result<u64, Error> {
+        let mut digests: Vec<(K, OpenedRecord)> = Vec::with_capacity(unseen.len());
+        for (key, stored) in records {
+            let record = self.open_fields(&stored, &[])?;
+            digests.push((
+                key,
+                OpenedRecord {
+                    email: session.digest(record.email.as_str()),
+                    phone: session.digest(record.phone.as_str()),
+                    name: session.digest(&name_key(record.name.as_str())),
+                    customer_id: stored.customer_id,
+                },
+            ));
+        }
+        let decrypted = digests.len() as u64;
+        let mut opened = opened.lock();
+        for (key, record) in digests {
+            opened.insert(key, Some(record));
+        }
+        for key in unseen {
+            opened.entry(key).or_insert(None);
+        }
+        Ok(decrypted)
     }
 
     fn prepare(&self, session: &LeakSession, probe: &LeakProbe) -> Prepared {
