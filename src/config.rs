@@ -63,7 +63,7 @@ pub struct DrillSection {
     /// whoever holds an admin credential can then expire tokens, sessions, blocks and quota
     /// windows at will. Only for a drill's own server.
     pub dangerous_simulated_clock: bool,
-    /// Where the simulated clock starts (RFC 3339; default: the real time at start).
+    /// Where the simulated clock starts (RFC 3339; required with the simulated clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
 }

@@ -131,11 +131,16 @@ fn simulated_clock(config: &Config) -> anyhow::Result<Option<Arc<SimulatedClock>
     if !config.drill.dangerous_simulated_clock {
         return Ok(None);
     }
-    let start = match &config.drill.start {
-        Some(text) => Timestamp::parse(text)
-            .with_context(|| format!("drill.start: {text:?} is not an RFC 3339 time"))?,
-        None => SystemClock.now(),
+    // A simulated clock starts where the drill says, never "now": a clock that stood still
+    // at boot would let tokens and blocks live for ever.
+    let Some(text) = &config.drill.start else {
+        anyhow::bail!(
+            "drill.start is required with drill.dangerous_simulated_clock \
+             (HAECHI_DRILL__START=2025-06-24T00:00:00Z): the simulated clock starts there"
+        );
     };
+    let start = Timestamp::parse(text)
+        .with_context(|| format!("drill.start: {text:?} is not an RFC 3339 time"))?;
     tracing::warn!(
         start = %start.to_rfc3339(),
         "DANGEROUS: drill.dangerous_simulated_clock is on: time is whatever an administrator \

@@ -433,6 +433,18 @@ async fn the_drill_clock_exists_only_when_asked_for_and_drives_every_part() {
     );
 }
 
+#[test]
+fn the_drill_clock_needs_a_start_and_a_loopback_address() {
+    let instance = Instance::new().with_env("HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK", "true");
+    let (code, _, stderr) = instance.run(&["serve", "--listen", "127.0.0.1:0"], None);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("drill.start is required"), "{stderr}");
+    let instance = instance.with_env("HAECHI_DRILL__START", "2025-06-24T00:00:00Z");
+    let (code, _, stderr) = instance.run(&["serve", "--listen", "0.0.0.0:0"], None);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("listen on a loopback address"), "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drill_clock_refuses_to_pretend_when_detection_is_off() {
     let instance = Instance::new()

@@ -18,6 +18,15 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
         config.listen = listen;
     }
     init_logging(&config);
+    // Whoever can reach the drill clock can expire every token and block: a server on it
+    // answers on the loopback interface only.
+    if config.drill.dangerous_simulated_clock && !config.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "drill.dangerous_simulated_clock is on: listen on a loopback address (127.0.0.1, \
+             ::1), not {}",
+            config.listen
+        );
+    }
     let _lock = DataDirLock::acquire(&config, "a second server")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
