@@ -57,10 +57,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut config = config;
     config.listen = address;
     let runtime = Runtime::open(&config).await?;
-    let drill = runtime
-        .simulated_clock
-        .clone()
-        .map(|clock| Arc::new(haechi_server::drill::DrillClock::new(clock)));
+    let drill = runtime.simulated_clock.clone().map(|clock| {
+        Arc::new(haechi_server::drill::DrillClock::new(
+            clock,
+            maintenance_period(config.keys.rotation_interval),
+        ))
+    });
     let detection = crate::detection::start(&config, &runtime, drill.as_deref()).await?;
     let state = AppState {
         authority: runtime.authority.clone(),

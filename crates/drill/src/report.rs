@@ -31,8 +31,8 @@ pub struct Observations {
     pub wall_seconds: f64,
     /// Legitimate requests sent.
     pub normal_requests: u64,
-    /// Legitimate requests refused after containment began (the cost of containment).
-    pub normal_refused_after_containment: u64,
+    /// When legitimate requests were refused (after containment: its cost).
+    pub normal_refusals: Vec<Timestamp>,
     /// Attacker requests sent.
     pub attacker_requests: u64,
     /// Attacker requests refused.
@@ -358,7 +358,11 @@ impl Report {
             attacker_refused: observed.attacker_refused,
             attacker_gave_up_at: observed.attacker_gave_up_at.map(Timestamp::to_rfc3339),
             normal_requests: observed.normal_requests,
-            normal_refused_after_containment: observed.normal_refused_after_containment,
+            normal_refused_after_containment: observed
+                .normal_refusals
+                .iter()
+                .filter(|at| containment.is_some_and(|contained| **at >= contained))
+                .count() as u64,
             audit_events: observed.audit_events,
             events_per_second: if observed.wall_seconds > 0.0 {
                 observed.audit_events as f64 / observed.wall_seconds
@@ -740,6 +744,7 @@ mod tests {
             attack_start: Timestamp::from_secs(100),
             end: Timestamp::from_secs(1000),
             receipts: vec![receipt("c1", 101), receipt("c2", 102), receipt("c1", 103)],
+            normal_refusals: vec![Timestamp::from_secs(170), Timestamp::from_secs(190)],
             alerts: vec![
                 alert(150, "45.0.0.1", false),
                 alert(180, "45.0.0.1", true),
@@ -765,6 +770,10 @@ mod tests {
         );
         assert_eq!(report.time_to_first_alert_secs, Some(50.0));
         assert_eq!(report.time_to_containment_secs, Some(80.0));
+        assert_eq!(
+            report.normal_refused_after_containment, 1,
+            "the one at 190 s"
+        );
         assert_eq!(report.customers_exposed_before_containment, 2);
         assert_eq!(report.records_exposed_before_containment, 3);
         assert_eq!(report.customers_exposed, 2);

@@ -32,6 +32,11 @@ pub struct Settle {
 pub struct DrillClock {
     clock: Arc<SimulatedClock>,
     engine: Mutex<Option<mpsc::Sender<Settle>>>,
+    /// Simulated time between two runs of the authority's upkeep: the real clock's ticker
+    /// period, so a drill keeps production's cadence without running it on every move.
+    upkeep_every: Duration,
+    /// When the upkeep last ran (simulated).
+    upkept_at: Mutex<Option<Timestamp>>,
 }
 
 /// Why the clock could not be moved.
@@ -49,12 +54,25 @@ pub enum DrillClockError {
 }
 
 impl DrillClock {
-    /// A drill clock over `clock`, with no engine attached yet.
-    pub fn new(clock: Arc<SimulatedClock>) -> Self {
+    /// A drill clock over `clock`, with no engine attached yet, whose moves run the upkeep
+    /// every `upkeep_every` of simulated time.
+    pub fn new(clock: Arc<SimulatedClock>, upkeep_every: Duration) -> Self {
         DrillClock {
             clock,
             engine: Mutex::new(None),
+            upkeep_every,
+            upkept_at: Mutex::new(None),
         }
+    }
+
+    /// Whether the upkeep is due at `now`; if so, counts it as run.
+    pub fn take_upkeep(&self, now: Timestamp) -> bool {
+        let mut upkept_at = self.upkept_at.lock();
+        let due = upkept_at.is_none_or(|last| now.since(last) >= self.upkeep_every);
+        if due {
+            *upkept_at = Some(now);
+        }
+        due
     }
 
     /// The detection engine's end of the settle line. One engine settles a server: a second

@@ -62,7 +62,6 @@ pub(super) struct Driver {
     issuer_audience: Option<(String, String)>,
     alerts_seen: HashSet<String>,
     alerts_total: u64,
-    containment: Option<Timestamp>,
     /// HTTP requests sent while playing the plan (clock moves included).
     requests: AtomicU64,
     /// Filled as the drill goes.
@@ -110,7 +109,6 @@ impl Driver {
             issuer_audience: None,
             alerts_seen: HashSet::new(),
             alerts_total: 0,
-            containment: None,
             requests: AtomicU64::new(0),
             observed,
         })
@@ -553,10 +551,6 @@ impl Driver {
                 continue;
             }
             let seen = alert_seen(alert, at);
-            if seen.enforced && self.containment.is_none() && self.observed.traits.implicates(&seen)
-            {
-                self.containment = Some(at);
-            }
             self.observed.alerts.push(seen);
         }
         Ok(())
@@ -954,8 +948,9 @@ impl Driver {
 
     fn normal_result(&mut self, ok: bool, at: Timestamp) {
         self.observed.normal_requests += 1;
-        if !ok && self.containment.is_some_and(|contained| at >= contained) {
-            self.observed.normal_refused_after_containment += 1;
+        if !ok {
+            // Which of these came after containment is the report's to say.
+            self.observed.normal_refusals.push(at);
         }
     }
 

@@ -66,8 +66,10 @@ async fn advance(
                  drill would measure nothing",
             ),
         })?;
-    // Key rotation and retirement follow simulated time, at the pace the drill moves it.
-    state.authority.maintain().await?;
+    // Key rotation and retirement follow simulated time, at the real ticker's cadence.
+    if clock.take_upkeep(now) {
+        state.authority.maintain().await?;
+    }
     let (_, alert_count) = state.detection.alerts.list(&Default::default());
     Ok(axum::Json(json!({
         "now": now.to_rfc3339(),
