@@ -12,6 +12,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc, not the system allocator: bulk commands (`leak match`, imports) allocate rows on
+/// one thread and free them on others, which glibc's malloc serialises (BENCHMARKS.md, leak
+/// watch).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// What a command found, as the exit code says it: 0 nothing to report, 1 findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {

@@ -30,7 +30,7 @@ use haechi_leak::dump::{
 use haechi_leak::exposure::{Exposure, ExposureKind, ExposureStore as _};
 use haechi_leak::matching::{FieldAgreement, MatchReport, RowMatch};
 use haechi_leak::{Finding, Reason, Scanner, mask};
-use haechi_vault::{Comparison, LeakConfirmation, LeakProbe};
+use haechi_vault::{Comparison, LeakConfirmation, LeakIndexSource, LeakProbe};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::Outcome;
@@ -50,7 +50,7 @@ const MAX_PRINTED_PROBLEMS: u64 = 50;
 /// Batches of rows at the vault at once: enough to keep both the database and the CPU busy.
 const PIPELINE_DEPTH: usize = 6;
 /// `leak.matched` events handed to the audit log at once (one group commit).
-const EVENT_BATCH: usize = 512;
+const EVENT_BATCH: usize = 8_192;
 /// Bytes of text scanned at once by `leak scan` (cut at a line end).
 const SCAN_CHUNK_BYTES: usize = 1024 * 1024;
 
@@ -93,9 +93,10 @@ pub struct MatchArgs {
     /// Rows handed to the vault at once.
     #[arg(long, default_value_t = 4096)]
     pub batch: usize,
-    /// How candidates are found: `snapshot` reads the whole blind index into memory first
-    /// (fast for large dumps), `lookups` asks the database for each batch (fast to start for
-    /// small ones); `auto` takes the snapshot for dumps of at least 16 MiB.
+    /// How candidates are found: `vault` opens every customer record once first (fastest
+    /// when the dump has rows of the order of the customers), `snapshot` reads the whole
+    /// blind index into memory first (large dumps), `lookups` asks the database for each
+    /// batch (fast to start for small ones); `auto` picks by the dump's size and the vault's.
     #[arg(long, value_enum, default_value_t = IndexArg::Auto)]
     pub index: IndexArg,
 }
@@ -103,8 +104,13 @@ pub struct MatchArgs {
 /// `--index` of `leak match`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum IndexArg {
-    /// A snapshot for dumps of at least 16 MiB, lookups for smaller ones and standard input.
+    /// The whole vault for a dump of 100,000 rows or more with at least a row per 4
+    /// customers, else a snapshot for dumps of at least 16 MiB, else lookups (always lookups
+    /// for standard input).
     Auto,
+    /// Decrypt every customer record once, in storage order, and match rows in memory
+    /// (≈ 90 bytes per customer; no per-row database access).
+    Vault,
     /// Read the whole blind index into memory once (16 bytes per entry).
     Snapshot,
     /// Look each batch's values up in the database.
@@ -112,11 +118,36 @@ pub enum IndexArg {
 }
 
 /// Dumps at least this large are matched over a snapshot of the blind index under `--index
-/// auto`. Reading the snapshot costs one pass over the index (about a second per million
-/// customers here); lookups cost a database probe per distinct value, several times a
-/// snapshot's search. From ~150,000 rows on, the snapshot wins even against a vault of
-/// millions; below, a paste against a large vault would wait on the pass for nothing.
+/// auto` (unless the whole vault is cheaper). Reading the snapshot costs one pass over the
+/// index (about a second per million customers here); lookups cost a database probe per
+/// distinct value, several times a snapshot's search. From ~150,000 rows on, the snapshot wins
+/// even against a vault of millions; below, a paste against a large vault would wait on the
+/// pass for nothing.
 const SNAPSHOT_FROM_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Under `--index auto`, the whole vault is opened once when the dump has at least one row
+/// per this many customers: with truncated blind indexes most customers become candidates
+/// of a dump that size anyway, and one pass in storage order costs less than chasing them
+/// one by one (BENCHMARKS.md, "leak match over the whole vault").
+const VAULT_PASS_CUSTOMERS_PER_ROW: u64 = 4;
+/// ... and at least this many rows: below, either way takes seconds, and decrypting only
+/// the candidates opens fewer records.
+const VAULT_PASS_MIN_ROWS: u64 = 100_000;
+
+/// What `--index auto` takes for a dump of `size` bytes (0: standard input) and about
+/// `estimated_rows` rows against `customers` customers.
+fn auto_index(size: u64, estimated_rows: Option<u64>, customers: u64) -> IndexArg {
+    match estimated_rows {
+        Some(rows)
+            if rows >= VAULT_PASS_MIN_ROWS
+                && rows.saturating_mul(VAULT_PASS_CUSTOMERS_PER_ROW) >= customers =>
+        {
+            IndexArg::Vault
+        }
+        _ if size >= SNAPSHOT_FROM_BYTES => IndexArg::Snapshot,
+        _ => IndexArg::Lookups,
+    }
+}
 
 /// `haechi leak scan`.
 #[derive(Debug, Args)]
@@ -369,30 +400,50 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
     let batch = args.batch.clamp(1, 100_000);
     let name = input.name.clone();
     let size = input.size;
+    let sampled_bytes: u64 = sample.iter().map(|(read, _)| read.consumed).sum();
+    let estimated_rows = (size > 0 && sampled_bytes > 0)
+        .then(|| size.saturating_mul(sample.len() as u64) / sampled_bytes);
 
     block_on(async move {
         let runtime = Runtime::open(config).await?;
-        let progress = progress_bar(size);
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<io::Result<Chunk>>(8);
         let reader = std::thread::spawn(move || {
             read_dump(input.lines, sample, encoding, plan, batch, &sender);
         });
-        let use_snapshot = match args.index {
-            IndexArg::Snapshot => true,
-            IndexArg::Lookups => false,
-            IndexArg::Auto => size >= SNAPSHOT_FROM_BYTES,
+        let actor = Principal::Admin("cli".into());
+        let context = RequestContext::local();
+        let index = match args.index {
+            IndexArg::Auto => {
+                let customers = runtime
+                    .vault
+                    .customer_count()
+                    .await
+                    .context("cannot count the customers")?;
+                auto_index(size, estimated_rows, customers)
+            }
+            asked => asked,
         };
-        let session = Arc::new(if use_snapshot {
-            runtime
+        let session = Arc::new(match index {
+            IndexArg::Vault => {
+                let opening = progress_spinner("opening every customer record once");
+                let session = runtime
+                    .vault
+                    .leak_session_over_vault(&actor, &context, &|opened| {
+                        opening.set_message(format!("{opened} customer records opened"));
+                    })
+                    .await
+                    .context("cannot open the vault's records")?;
+                opening.finish_and_clear();
+                session
+            }
+            IndexArg::Snapshot => runtime
                 .vault
                 .leak_session_over_snapshot()
                 .await
-                .context("cannot read the blind index")?
-        } else {
-            runtime.vault.leak_session()
+                .context("cannot read the blind index")?,
+            IndexArg::Lookups | IndexArg::Auto => runtime.vault.leak_session(),
         });
-        let actor = Principal::Admin("cli".into());
-        let context = RequestContext::local();
+        let progress = progress_bar(size);
         let mut in_flight = VecDeque::new();
         let mut totals = Totals::default();
         let mut report = MatchReport::new();
@@ -403,7 +454,6 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
             totals.lines += chunk.lines;
             totals.bytes += chunk.bytes;
             totals.other_encoding += chunk.other_encoding;
-            totals.rows += chunk.rows.len() as u64;
             for problem in &chunk.problems {
                 totals.problems += 1;
                 if totals.problems <= MAX_PRINTED_PROBLEMS {
@@ -417,25 +467,28 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
             if chunk.rows.is_empty() {
                 continue;
             }
-            let (line_numbers, probes): (Vec<u64>, Vec<LeakProbe>) = chunk
-                .rows
-                .into_iter()
-                .map(|row| {
-                    (
-                        row.line,
-                        LeakProbe {
-                            emails: row.identifiers.emails,
-                            phones: row.identifiers.phones,
-                            names: row.identifiers.names,
-                        },
-                    )
-                })
-                .unzip();
             let vault = runtime.vault.clone();
             let session = session.clone();
             let actor = actor.clone();
             let context = context.clone();
+            let rows = chunk.rows;
             in_flight.push_back(tokio::spawn(async move {
+                // Normalising is most of the work of reading a dump: done here, on every core,
+                // not in the reader thread.
+                let (line_numbers, probes): (Vec<u64>, Vec<LeakProbe>) = rows
+                    .iter()
+                    .map(|row| (row.line, row.identifiers()))
+                    .filter(|(_, identifiers)| identifiers.has_lookup_key())
+                    .map(|(line, identifiers)| {
+                        let probe = LeakProbe {
+                            emails: identifiers.emails,
+                            phones: identifiers.phones,
+                            names: identifiers.names,
+                        };
+                        (line, probe)
+                    })
+                    .unzip();
+                drop(rows);
                 let confirmations = vault
                     .confirm_leaked(&session, &probes, &actor, &context)
                     .await?;
@@ -443,13 +496,13 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
             }));
             while in_flight.len() >= PIPELINE_DEPTH {
                 if let Some(task) = in_flight.pop_front() {
-                    absorb(task.await??, &mut report, &mut exposures);
+                    totals.rows += absorb(task.await??, &mut report, &mut exposures);
                 }
             }
-            progress.set_message(format!("{} rows read", totals.rows));
+            progress.set_message(format!("{} rows matched", totals.rows));
         }
         for task in in_flight {
-            absorb(task.await??, &mut report, &mut exposures);
+            totals.rows += absorb(task.await??, &mut report, &mut exposures);
         }
         reader
             .join()
@@ -541,8 +594,13 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
         )?;
         writeln!(
             stdout,
-            "vault: {} blind-index lookups, {} candidates, {} records decrypted; {} exposed \
-             identifiers recorded ({new_exposures} new)",
+            "vault ({}): {} blind-index lookups, {} candidates, {} records decrypted; {} \
+             exposed identifiers recorded ({new_exposures} new)",
+            match session.index_source() {
+                LeakIndexSource::Lookups => "lookups",
+                LeakIndexSource::Snapshot => "snapshot of the blind index",
+                LeakIndexSource::Vault => "every record opened once",
+            },
             stats.index_lookups,
             stats.candidates,
             stats.decrypted,
@@ -562,12 +620,12 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
     })?
 }
 
-/// Adds a batch's confirmations to the report and the exposures.
+/// Adds a batch's confirmations to the report and the exposures; returns the batch's rows.
 fn absorb(
     (line_numbers, probes, confirmations): (Vec<u64>, Vec<LeakProbe>, Vec<LeakConfirmation>),
     report: &mut MatchReport,
     exposures: &mut HashSet<Exposure>,
-) {
+) -> u64 {
     for confirmation in confirmations {
         let probe = &probes[confirmation.probe];
         if let Some(email) = confirmation.matched_email.and_then(|i| probe.emails.get(i)) {
@@ -584,6 +642,7 @@ fn absorb(
             name: agreement(confirmation.name),
         });
     }
+    probes.len() as u64
 }
 
 fn agreement(comparison: Comparison) -> FieldAgreement {
@@ -1019,6 +1078,14 @@ fn reason_text(reason: &Reason) -> String {
 // Helpers
 // -------------------------------------------------------------------------------------------
 
+/// A spinner on stderr for a step whose length is not known ahead.
+fn progress_spinner(message: &'static str) -> ProgressBar {
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message(message);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    spinner
+}
+
 fn progress_bar(total_bytes: u64) -> ProgressBar {
     let progress = if total_bytes > 0 {
         ProgressBar::new(total_bytes)
@@ -1053,5 +1120,33 @@ fn human_bytes(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_index_opens_the_vault_only_for_dumps_of_its_order() {
+        const MIB: u64 = 1024 * 1024;
+        // Standard input: size and rows unknown.
+        assert_eq!(auto_index(0, None, 10), IndexArg::Lookups);
+        // A paste against a small vault: lookups, whatever the ratio.
+        assert_eq!(auto_index(MIB, Some(10_000), 100), IndexArg::Lookups);
+        // A large dump, small against the vault: the snapshot.
+        assert_eq!(
+            auto_index(20 * MIB, Some(200_000), 10_000_000),
+            IndexArg::Snapshot
+        );
+        // A row per four customers or more: the whole vault.
+        assert_eq!(
+            auto_index(250 * MIB, Some(2_500_000), 10_000_000),
+            IndexArg::Vault
+        );
+        assert_eq!(
+            auto_index(990 * MIB, Some(10_000_000), 10_000_000),
+            IndexArg::Vault
+        );
     }
 }

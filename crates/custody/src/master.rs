@@ -16,6 +16,9 @@ const NONCE_LEN: usize = 12;
 /// to move it to a KMS/HSM). Zeroized on drop; `Debug` shows only its id.
 pub struct MasterKey {
     key: Zeroizing<[u8; 32]>,
+    /// The key expanded once (a bulk run unwraps millions of data keys); its round keys are
+    /// wiped on drop too (`aes` with `zeroize`).
+    cipher: Aes256Gcm,
     id: String,
 }
 
@@ -24,7 +27,8 @@ impl MasterKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         let key = Zeroizing::new(bytes);
         let id = key_id(&key);
-        MasterKey { key, id }
+        let cipher = Aes256Gcm::new(&(*key).into());
+        MasterKey { key, cipher, id }
     }
 
     /// A fresh random master key.
@@ -84,12 +88,11 @@ impl MasterKey {
         plaintext: &[u8],
         random: &dyn SecureRandom,
     ) -> Result<WrappedSecret, Error> {
-        let cipher = Aes256Gcm::new_from_slice(self.key.as_slice())
-            .map_err(|_| Error::Encoding("AES key length".into()))?;
         let mut nonce = [0u8; NONCE_LEN];
         random.fill(&mut nonce);
         let aad = context.associated_data(&self.id);
-        let ciphertext = cipher
+        let ciphertext = self
+            .cipher
             .encrypt(
                 &Nonce::from(nonce),
                 Payload {
@@ -117,10 +120,8 @@ impl MasterKey {
                 loaded: self.id.clone(),
             });
         }
-        let cipher = Aes256Gcm::new_from_slice(self.key.as_slice())
-            .map_err(|_| Error::Encoding("AES key length".into()))?;
         let aad = context.associated_data(&self.id);
-        cipher
+        self.cipher
             .decrypt(
                 &Nonce::from(wrapped.nonce),
                 Payload {

@@ -23,7 +23,7 @@ const DOMAIN_LABEL_MAX_LENGTH: usize = 63;
 /// It never fails; the validators ([`PersonName`](crate::PersonName),
 /// [`RoadAddress`](crate::RoadAddress), …) apply the length and character rules on top.
 pub fn normalize_text(input: &str) -> String {
-    let composed: String = input.nfc().collect();
+    let composed = composed(input);
     let mut out = String::with_capacity(composed.len());
     for word in composed.split_whitespace() {
         if !out.is_empty() {
@@ -32,6 +32,20 @@ pub fn normalize_text(input: &str) -> String {
         out.push_str(word);
     }
     out
+}
+
+/// `input` in NFC. Text that is NFC already (ASCII, precomposed Hangul: nearly all of it)
+/// is borrowed as it is — composing costs more than the rest of a normaliser — which is
+/// exact, not an approximation: NFC of NFC text is that text.
+fn composed(input: &str) -> std::borrow::Cow<'_, str> {
+    if input.is_ascii()
+        || unicode_normalization::is_nfc_quick(input.chars())
+            == unicode_normalization::IsNormalized::Yes
+    {
+        std::borrow::Cow::Borrowed(input)
+    } else {
+        std::borrow::Cow::Owned(input.nfc().collect())
+    }
 }
 
 /// Normalises an e-mail address: trimmed, NFC, lower-cased, then checked for the shape
@@ -47,7 +61,7 @@ pub fn normalize_text(input: &str) -> String {
 /// the broken rule.
 pub fn normalize_email(input: &str) -> Result<String, Error> {
     const FIELD: Field = Field::Email;
-    let composed: String = input.trim().nfc().collect();
+    let composed = composed(input.trim());
     if composed.is_empty() {
         return Err(Error::Empty { field: FIELD });
     }

@@ -178,56 +178,73 @@ pub const PADDED_LINES: usize = 800;
 /// The body of a range answer: `SUFFIX:COUNT` lines in suffix order, CRLF between lines, no
 /// line ending after the last. `rows` must belong to `prefix`.
 ///
-/// Padding lines have count 0 (which clients read as "not exposed") and suffixes derived from
-/// the prefix, so the same data always gives the same body (and ETag). An unpadded answer for
-/// a range with no exposed hash still holds one zero-count line: HIBP never answers empty, and
-/// clients written for it (the `pwnedpasswords` package) fail on an empty body.
+/// Padding lines have count 0 (which clients read as "not exposed") and suffixes from a fixed
+/// list ([`padding_lines`], computed once), a window of it that starts at a place of the
+/// prefix's, so the same data always gives the same body (and ETag) and a padded answer costs
+/// a copy and a sort, not hundreds of hashes. An unpadded answer for a range with no exposed
+/// hash still holds one zero-count line: HIBP never answers empty, and clients written for it
+/// (the `pwnedpasswords` package) fail on an empty body.
 pub fn render_range(prefix: RangePrefix, rows: &[ExposedHash], padding: Padding) -> String {
-    let mut lines: Vec<(String, u64)> = rows
+    let real: Vec<String> = rows
         .iter()
         .filter(|row| row.hash.prefix() == prefix)
-        .map(|row| (row.hash.suffix_hex(), row.count))
+        .map(|row| format!("{}:{}", row.hash.suffix_hex(), row.count))
         .collect();
     let target = match padding {
-        Padding::Padded => PADDED_LINES.max(lines.len().div_ceil(100) * 100),
-        Padding::Unpadded => lines.len().max(1),
+        Padding::Padded => PADDED_LINES.max(real.len().div_ceil(100) * 100),
+        Padding::Unpadded => real.len().max(1),
     };
-    let mut taken: std::collections::HashSet<String> =
-        lines.iter().map(|(suffix, _)| suffix.clone()).collect();
-    let mut counter = 0u32;
-    while lines.len() < target {
-        let suffix = padding_suffix(prefix, counter);
-        counter += 1;
-        if taken.insert(suffix.clone()) {
-            lines.push((suffix, 0));
+    let mut lines: Vec<&str> = real.iter().map(String::as_str).collect();
+    let pool = padding_lines();
+    let start = prefix.value() as usize % pool.len();
+    let mut real_suffixes: Vec<&str> = real.iter().map(|line| &line[..SUFFIX_LEN]).collect();
+    real_suffixes.sort_unstable();
+    let is_real = |line: &str| real_suffixes.binary_search(&&line[..SUFFIX_LEN]).is_ok();
+    for line in pool[start..].iter().chain(&pool[..start]) {
+        if lines.len() >= target {
+            break;
+        }
+        // A real hash equal to a padding one (odds 2^-140) keeps its own line.
+        if !is_real(line) {
+            lines.push(line);
         }
     }
-    lines.sort();
-    let mut body = String::with_capacity(lines.len() * 40);
-    for (index, (suffix, count)) in lines.iter().enumerate() {
+    lines.sort_unstable();
+    let mut body = String::with_capacity(lines.len() * (SUFFIX_LEN + 4));
+    for (index, line) in lines.iter().enumerate() {
         if index > 0 {
             body.push_str("\r\n");
         }
-        body.push_str(suffix);
-        body.push(':');
-        body.push_str(&count.to_string());
+        body.push_str(line);
     }
     body
+}
+
+/// Hex digits of a suffix.
+const SUFFIX_LEN: usize = 35;
+
+/// The zero-count lines padding is drawn from: more than a padded answer can need (at most
+/// 99 lines above [`PADDED_LINES`] real ones, or [`PADDED_LINES`] lines with none), each a
+/// SHA-1 of a fixed label and a counter, rendered once per process.
+fn padding_lines() -> &'static [String] {
+    static LINES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    LINES.get_or_init(|| {
+        (0..PADDED_LINES as u32 + 100)
+            .map(|counter| {
+                let mut hasher = Sha1::new();
+                hasher.update(b"haechi exposure padding\0");
+                hasher.update(counter.to_be_bytes());
+                let digest: [u8; 20] = hasher.finalize().into();
+                format!("{}:0", &upper_hex(&digest)[5..])
+            })
+            .collect()
+    })
 }
 
 /// A strong entity tag for a range body: 16 hex digits of its SHA-1, quoted.
 pub fn entity_tag(body: &str) -> String {
     let digest: [u8; 20] = Sha1::digest(body.as_bytes()).into();
     format!("\"{}\"", &upper_hex(&digest)[..16])
-}
-
-fn padding_suffix(prefix: RangePrefix, counter: u32) -> String {
-    let mut hasher = Sha1::new();
-    hasher.update(b"haechi exposure padding\0");
-    hasher.update(prefix.0.to_be_bytes());
-    hasher.update(counter.to_be_bytes());
-    let digest: [u8; 20] = hasher.finalize().into();
-    upper_hex(&digest)[5..].to_string()
 }
 
 fn upper_hex(bytes: &[u8]) -> String {

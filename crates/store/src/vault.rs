@@ -177,6 +177,18 @@ impl VaultStore for SqliteStore {
         crate::leak::records_by_ref(self, records, record_from_row).await
     }
 
+    async fn record_span(&self) -> Result<Option<(RecordRef, RecordRef)>, StoreError> {
+        crate::leak::record_span(self).await
+    }
+
+    async fn identifying_records_between(
+        &self,
+        first: RecordRef,
+        last: RecordRef,
+    ) -> Result<Vec<(RecordRef, EncryptedRecord)>, StoreError> {
+        crate::leak::identifying_records_between(self, first, last).await
+    }
+
     async fn shred(&self, customer_id: &str) -> Result<bool, StoreError> {
         let mut transaction = self.pool.begin().await.map_err(backend)?;
         let deleted = sqlx::query("DELETE FROM customers WHERE customer_id = ?")

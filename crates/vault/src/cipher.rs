@@ -13,16 +13,15 @@ const NONCE_LEN: usize = 12;
 /// Zeroized on drop.
 pub struct DataKey {
     key: Zeroizing<[u8; 32]>,
+    /// The key expanded once for all of a record's fields (round keys wiped on drop).
+    cipher: Aes256Gcm,
     version: u32,
 }
 
 impl DataKey {
     /// A fresh random key.
     pub fn generate(random: &dyn SecureRandom) -> Self {
-        DataKey {
-            key: Zeroizing::new(random.bytes32()),
-            version: 1,
-        }
+        Self::new(Zeroizing::new(random.bytes32()), 1)
     }
 
     /// A key from unwrapped bytes.
@@ -30,10 +29,16 @@ impl DataKey {
         let key: [u8; 32] = bytes
             .try_into()
             .map_err(|_| Error::Tampered("data key has the wrong length".into()))?;
-        Ok(DataKey {
-            key: Zeroizing::new(key),
+        Ok(Self::new(Zeroizing::new(key), version))
+    }
+
+    fn new(key: Zeroizing<[u8; 32]>, version: u32) -> Self {
+        let cipher = Aes256Gcm::new(&(*key).into());
+        DataKey {
+            key,
+            cipher,
             version,
-        })
+        }
     }
 
     /// The raw bytes, for wrapping.
@@ -54,12 +59,11 @@ impl DataKey {
         plaintext: &[u8],
         random: &dyn SecureRandom,
     ) -> Result<Vec<u8>, Error> {
-        let cipher = Aes256Gcm::new_from_slice(self.key.as_slice())
-            .map_err(|_| Error::Tampered("data key length".into()))?;
         let mut nonce = [0u8; NONCE_LEN];
         random.fill(&mut nonce);
         let aad = associated_data(customer_id, field, self.version);
-        let sealed = cipher
+        let sealed = self
+            .cipher
             .encrypt(
                 &Nonce::from(nonce),
                 Payload {
@@ -88,10 +92,8 @@ impl DataKey {
         let nonce: [u8; NONCE_LEN] = nonce
             .try_into()
             .map_err(|_| Error::Tampered(format!("{field} nonce")))?;
-        let cipher = Aes256Gcm::new_from_slice(self.key.as_slice())
-            .map_err(|_| Error::Tampered("data key length".into()))?;
         let aad = associated_data(customer_id, field, self.version);
-        cipher
+        self.cipher
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {

@@ -54,4 +54,8 @@ pub enum Error {
     /// The token authority failed while creating a login.
     #[error(transparent)]
     Token(#[from] haechi_token::Error),
+    /// A worker of a bulk run (decrypting a page of records) stopped before finishing: a bug,
+    /// reported instead of a partial result.
+    #[error("a vault worker stopped: {0}")]
+    Worker(String),
 }

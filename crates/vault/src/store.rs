@@ -48,16 +48,18 @@ pub struct RecordRef(pub i64);
 /// which decrypt-to-confirm rejects.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlindIndexSnapshot {
-    email: SortedEntries,
-    phone: SortedEntries,
+    email: SortedEntries<RecordRef>,
+    phone: SortedEntries<RecordRef>,
 }
 
-/// The entries of one kind, sorted, with a table of where each bucket of values starts, so a
+/// `(value, payload)` pairs, sorted, with a table of where each bucket of values starts, so a
 /// lookup reads two table slots and a short run of entries instead of binary-searching the
 /// whole array: at tens of millions of entries each step of a binary search is a cache miss.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct SortedEntries {
-    entries: Vec<(i64, RecordRef)>,
+/// The snapshot keeps one per blind-index kind; a leak session over the whole vault keeps one
+/// per keyed digest of e-mails and phones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SortedEntries<T> {
+    entries: Vec<(i64, T)>,
     /// Order key of the smallest value.
     lowest: u64,
     /// Bits dropped from `key - lowest` to get a bucket.
@@ -71,8 +73,30 @@ fn order_key(value: i64) -> u64 {
     (value as u64) ^ (1 << 63)
 }
 
-impl SortedEntries {
-    fn seal(&mut self) {
+impl<T> Default for SortedEntries<T> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            lowest: 0,
+            shift: 0,
+            starts: Vec::new(),
+        }
+    }
+}
+
+impl<T: Copy + Ord> SortedEntries<T> {
+    /// Adds one pair; [`SortedEntries::seal`] must follow before lookups.
+    pub(crate) fn push(&mut self, value: i64, payload: T) {
+        self.entries.push((value, payload));
+    }
+
+    /// Number of pairs.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Sorts (and dedups) the pairs and builds the bucket table.
+    pub(crate) fn seal(&mut self) {
         self.entries.sort_unstable();
         self.entries.dedup();
         self.entries.shrink_to_fit();
@@ -103,7 +127,8 @@ impl SortedEntries {
         usize::try_from((order_key(value) - self.lowest) >> self.shift).unwrap_or(usize::MAX)
     }
 
-    fn candidates(&self, value: i64) -> &[(i64, RecordRef)] {
+    /// The pairs with `value`, in payload order.
+    pub(crate) fn candidates(&self, value: i64) -> &[(i64, T)] {
         if order_key(value) < self.lowest {
             return &[];
         }
@@ -132,9 +157,7 @@ impl BlindIndexSnapshot {
     /// Adds one entry; [`BlindIndexSnapshot::seal`] must follow before lookups (backends
     /// stream entries in with this so no intermediate list is built).
     pub fn push(&mut self, entry: IndexEntry, record: RecordRef) {
-        self.sorted_mut(entry.kind)
-            .entries
-            .push((entry.value, record));
+        self.sorted_mut(entry.kind).push(entry.value, record);
     }
 
     /// Sorts the entries so [`BlindIndexSnapshot::candidates`] can find them.
@@ -158,7 +181,7 @@ impl BlindIndexSnapshot {
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.email.entries.len() + self.phone.entries.len()
+        self.email.len() + self.phone.len()
     }
 
     /// Whether the snapshot holds no entry.
@@ -166,7 +189,7 @@ impl BlindIndexSnapshot {
         self.len() == 0
     }
 
-    fn sorted_mut(&mut self, kind: BlindIndexKind) -> &mut SortedEntries {
+    fn sorted_mut(&mut self, kind: BlindIndexKind) -> &mut SortedEntries<RecordRef> {
         match kind {
             BlindIndexKind::Email => &mut self.email,
             BlindIndexKind::Phone => &mut self.phone,
@@ -231,6 +254,25 @@ pub trait VaultStore: Send + Sync + std::fmt::Debug {
         records: &[RecordRef],
     ) -> Result<Vec<(RecordRef, EncryptedRecord)>, StoreError> {
         let _ = records;
+        Err(StoreError::Backend(
+            "this store hands out no record handles".into(),
+        ))
+    }
+    /// The first and the last record handle, so a pass over the whole vault (leak matching
+    /// of a dump with rows of the order of the customers) can read it in ranges of handles,
+    /// several at once. `None` when the store is empty or hands out no handles.
+    async fn record_span(&self) -> Result<Option<(RecordRef, RecordRef)>, StoreError> {
+        Ok(None)
+    }
+    /// The records whose handles lie in `first..=last`, each with its handle and **only the
+    /// fields that identify a person** (name, e-mail, phone), in handle order. Only called
+    /// by a store that gave a [`VaultStore::record_span`].
+    async fn identifying_records_between(
+        &self,
+        first: RecordRef,
+        last: RecordRef,
+    ) -> Result<Vec<(RecordRef, EncryptedRecord)>, StoreError> {
+        let _ = (first, last);
         Err(StoreError::Backend(
             "this store hands out no record handles".into(),
         ))

@@ -9,8 +9,10 @@
 //!    delimiter, JSON/JSONL, or free text), whether a CSV has a header, and which columns hold
 //!    e-mails, phones and names (header names in Korean and English, then content), with the
 //!    operator's overrides applied.
-//! 3. [`DumpParser`] turns lines into [`DumpRow`]s — normalised identifiers plus the line
-//!    number — and [`LineProblem`]s that name line numbers and never quote the dump.
+//! 3. [`DumpParser`] turns lines into [`DumpRow`]s — the values of the identifying columns
+//!    plus the line number — and [`LineProblem`]s that name line numbers and never quote the
+//!    dump. It keeps the state that needs the lines in order (CSV records spanning lines, JSON
+//!    arrays, the header); [`DumpRow::identifiers`] normalises a row's values, on any thread.
 
 mod columns;
 mod csv;
@@ -278,13 +280,35 @@ fn usable_name(raw: &str) -> Option<String> {
     .then_some(name)
 }
 
-/// One row of the dump with something to look up.
+/// One row of the dump that may have something to look up: its values in the e-mail, phone
+/// and name columns (or found in its text), still as the dump spells them. Normalising them,
+/// [`DumpRow::identifiers`], is the costliest part of reading a dump and needs no state, so
+/// callers can do it on other threads than the one reading lines in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DumpRow {
     /// The line the row starts on (1-based).
     pub line: u64,
-    /// Its identifiers.
-    pub identifiers: Identifiers,
+    /// Its values, by role, in the order the row holds them.
+    pub values: Vec<(ColumnRole, String)>,
+}
+
+impl DumpRow {
+    /// The row's identifiers, normalised; rows whose values all fail to normalise have
+    /// none (see [`Identifiers::has_lookup_key`]).
+    pub fn identifiers(&self) -> Identifiers {
+        let mut identifiers = Identifiers::default();
+        for (role, value) in &self.values {
+            identifiers.add(*role, value);
+        }
+        identifiers
+    }
+
+    /// Whether a value sits in a role that is looked up (e-mail or phone).
+    fn may_have_lookup_key(&self) -> bool {
+        self.values
+            .iter()
+            .any(|(role, value)| *role != ColumnRole::Name && !value.trim().is_empty())
+    }
 }
 
 /// Something wrong with part of the dump. Its `Display` names the lines and the problem,
@@ -457,14 +481,30 @@ impl DumpParser {
                         self.header_pending = false;
                         continue;
                     }
-                    let mut identifiers = Identifiers::default();
-                    for column in &self.plan.columns {
-                        if let Some(value) = fields.get(column.index) {
-                            identifiers.add(column.role, value);
+                    let mut row = DumpRow {
+                        line,
+                        values: Vec::with_capacity(self.plan.columns.len()),
+                    };
+                    let mut fields = fields;
+                    for (position, column) in self.plan.columns.iter().enumerate() {
+                        // Moved out of the record unless another role reads the same column.
+                        let shared = self
+                            .plan
+                            .columns
+                            .iter()
+                            .enumerate()
+                            .any(|(other, c)| other != position && c.index == column.index);
+                        if let Some(value) = fields.get_mut(column.index) {
+                            let value = if shared {
+                                value.clone()
+                            } else {
+                                std::mem::take(value)
+                            };
+                            row.values.push((column.role, value));
                         }
                     }
-                    if identifiers.has_lookup_key() {
-                        out.push(DumpEvent::Row(DumpRow { line, identifiers }));
+                    if row.may_have_lookup_key() {
+                        out.push(DumpEvent::Row(row));
                     }
                 }
                 CsvEvent::Malformed {
@@ -490,7 +530,10 @@ impl DumpParser {
                 JsonEvent::Object { line, value } => {
                     let mut values = Vec::new();
                     string_values(&value, &mut values);
-                    let mut identifiers = Identifiers::default();
+                    let mut row = DumpRow {
+                        line,
+                        values: Vec::new(),
+                    };
                     for (key, text) in &values {
                         let keyed = key.and_then(|key| {
                             *self
@@ -499,21 +542,19 @@ impl DumpParser {
                                 .or_insert_with(|| role_from_header(key))
                         });
                         match keyed {
-                            Some(role) => {
-                                identifiers.add(role, text);
-                            }
+                            Some(role) => row.values.push((role, text.to_string())),
                             None => {
                                 // Unnamed values count when they have an identifier's shape.
                                 if let Some(role @ (ColumnRole::Email | ColumnRole::Phone)) =
                                     role_from_content(text)
                                 {
-                                    identifiers.add(role, text);
+                                    row.values.push((role, text.to_string()));
                                 }
                             }
                         }
                     }
-                    if identifiers.has_lookup_key() {
-                        out.push(DumpEvent::Row(DumpRow { line, identifiers }));
+                    if row.may_have_lookup_key() {
+                        out.push(DumpEvent::Row(row));
                     }
                 }
                 JsonEvent::Problem {
@@ -533,7 +574,13 @@ impl DumpParser {
         if !text.contains('@') && !text.bytes().any(|b| b.is_ascii_digit()) && text.is_ascii() {
             return;
         }
+        // Identifiers are normalised here already, to stop at the cap the way a caller's
+        // `identifiers()` will.
         let mut identifiers = Identifiers::default();
+        let mut row = DumpRow {
+            line,
+            values: Vec::new(),
+        };
         for finding in self.scanner.scan(text) {
             let role = match finding.kind {
                 PiiKind::Email => ColumnRole::Email,
@@ -541,6 +588,7 @@ impl DumpParser {
                 _ => continue,
             };
             identifiers.add(role, finding.text(text));
+            row.values.push((role, finding.text(text).to_string()));
             if identifiers.is_full() {
                 out.push(DumpEvent::Problem(LineProblem {
                     line,
@@ -551,7 +599,7 @@ impl DumpParser {
             }
         }
         if identifiers.has_lookup_key() {
-            out.push(DumpEvent::Row(DumpRow { line, identifiers }));
+            out.push(DumpEvent::Row(row));
         }
     }
 }

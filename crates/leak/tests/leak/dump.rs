@@ -29,13 +29,17 @@ fn check(dump: &str, options: &DumpOptions, expected: &[Row<'_>]) -> DumpPlan {
     let rows: Vec<Parsed> = events
         .iter()
         .filter_map(|event| match event {
-            DumpEvent::Row(row) => Some((
-                row.line,
-                row.identifiers.emails.clone(),
-                row.identifiers.phones.clone(),
-                row.identifiers.names.clone(),
-            )),
+            DumpEvent::Row(row) => Some((row.line, row.identifiers())),
             DumpEvent::Problem(_) => None,
+        })
+        .filter(|(_, identifiers)| identifiers.has_lookup_key())
+        .map(|(line, identifiers)| {
+            (
+                line,
+                identifiers.emails,
+                identifiers.phones,
+                identifiers.names,
+            )
         })
         .collect();
     let expected: Vec<Parsed> = expected
