@@ -6,7 +6,9 @@ use haechi_events::{StoreError, Timestamp};
 use std::collections::HashMap;
 
 use haechi_leak::exposure::{ExposedHash, Exposure, ExposureHash, ExposureStore, RangePrefix};
-use haechi_vault::{BlindIndexKind, BlindIndexSnapshot, EncryptedRecord, IndexEntry, RecordRef};
+use haechi_vault::{
+    BlindIndexKind, BlindIndexSnapshot, EncryptedRecord, IdentifyingRecord, IndexEntry, RecordRef,
+};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -206,45 +208,108 @@ pub(crate) async fn records_by_ref(
 /// The records in a range of row ids with only their identifying fields: one range scan of
 /// the table's own B-tree (the columns after `phone`, addresses above all, are not read).
 ///
-/// Like the snapshot, the range comes back as **one** value, built by `group_concat`: per
-/// record a text header `rowid version created updated` and the byte lengths of the id, the
-/// wrapped key, name, e-mail and phone, a `:`, then those bytes as they are stored (SQLite
-/// concatenates bytes without looking at them). Handing sqlx ten million rows one by one cost
-/// ~10 µs each here (a channel send and a wake-up per row, and SQLite's copies freed on
-/// another thread) — more than decrypting them; text with hex in it still cost a third of the
-/// pass in decoding.
+/// Like the snapshot, the range comes back as **one** row, of `group_concat` aggregates: one
+/// per integer column (decimal, space-separated), and per byte column its byte lengths and
+/// its bytes end to end (SQLite concatenates bytes without looking at them). The aggregates
+/// of one query see the rows in the same order (row-id order, from the subquery), so the
+/// n-th entries belong together. Handing
+/// sqlx ten million rows one by one cost ~10 µs each here (a channel send and a wake-up per
+/// row, and SQLite's copies freed on another thread) — more than decrypting them.
 pub(crate) async fn identifying_records_between(
     store: &SqliteStore,
     first: RecordRef,
     last: RecordRef,
-) -> Result<Vec<(RecordRef, EncryptedRecord)>, StoreError> {
+) -> Result<Vec<IdentifyingRecord>, StoreError> {
     let mut connection = bulk_connection(store).await?;
-    let page: Option<Vec<u8>> = sqlx::query_scalar(
-        "SELECT CAST(group_concat(rowid || ' ' || key_version || ' ' || created_at || ' ' || \
-         updated_at || ' ' || length(CAST(customer_id AS BLOB)) || ' ' || \
-         length(wrapped_data_key) || ' ' || ifnull(length(name), 0) || ' ' || \
-         ifnull(length(email), 0) || ' ' || ifnull(length(phone), 0) || ':' || \
-         CAST(customer_id AS BLOB) || wrapped_data_key || ifnull(name, x'') || \
-         ifnull(email, x'') || ifnull(phone, x''), '') AS BLOB) \
-         FROM customers WHERE rowid BETWEEN ? AND ?",
+    let row = sqlx::query(
+        "SELECT group_concat(key_version, ' ') AS versions, \
+         group_concat(length(CAST(customer_id AS BLOB)), ' ') AS id_lengths, \
+         CAST(group_concat(customer_id, '') AS BLOB) AS ids, \
+         group_concat(length(wrapped_data_key), ' ') AS key_lengths, \
+         CAST(group_concat(wrapped_data_key, '') AS BLOB) AS keys, \
+         group_concat(ifnull(length(name), 0), ' ') AS name_lengths, \
+         CAST(group_concat(ifnull(name, x''), '') AS BLOB) AS names, \
+         group_concat(ifnull(length(email), 0), ' ') AS email_lengths, \
+         CAST(group_concat(ifnull(email, x''), '') AS BLOB) AS emails, \
+         group_concat(ifnull(length(phone), 0), ' ') AS phone_lengths, \
+         CAST(group_concat(ifnull(phone, x''), '') AS BLOB) AS phones \
+         FROM (SELECT * FROM customers WHERE rowid BETWEEN ? AND ? ORDER BY rowid)",
     )
     .bind(first.0)
     .bind(last.0)
     .fetch_one(&mut *connection)
     .await
     .map_err(backend)?;
+    drop(connection);
     let corrupt =
         || StoreError::Corrupt("a customer record did not read back in the expected shape".into());
-    let mut records = Vec::new();
-    let mut rest = page.as_deref().unwrap_or_default();
-    while !rest.is_empty() {
-        let (record, after_record) = parse_identifying_record(rest).ok_or_else(corrupt)?;
-        records.push(record);
-        rest = after_record;
+    let numbers = |column: &str| -> Result<Vec<i64>, StoreError> {
+        let text: Option<String> = row.try_get(column).map_err(backend)?;
+        text.as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|n| !n.is_empty())
+            .map(|n| n.parse().map_err(|_| corrupt()))
+            .collect()
+    };
+    let slicer = |lengths: &str, values: &str| -> Result<Slicer, StoreError> {
+        let bytes: Option<Vec<u8>> = row.try_get(values).map_err(backend)?;
+        Ok(Slicer::new(bytes.unwrap_or_default(), numbers(lengths)?))
+    };
+    let versions = numbers("versions")?;
+    let mut ids = slicer("id_lengths", "ids")?;
+    let mut keys = slicer("key_lengths", "keys")?;
+    let mut names = slicer("name_lengths", "names")?;
+    let mut emails = slicer("email_lengths", "emails")?;
+    let mut phones = slicer("phone_lengths", "phones")?;
+    let mut records = Vec::with_capacity(versions.len());
+    for version in versions {
+        records.push(IdentifyingRecord {
+            customer_id: String::from_utf8(ids.next().ok_or_else(corrupt)?.to_vec())
+                .map_err(|_| corrupt())?,
+            wrapped_data_key: keys.next().ok_or_else(corrupt)?.to_vec(),
+            key_version: u32::try_from(version).map_err(|_| corrupt())?,
+            name: names.next().ok_or_else(corrupt)?.to_vec(),
+            email: emails.next().ok_or_else(corrupt)?.to_vec(),
+            phone: phones.next().ok_or_else(corrupt)?.to_vec(),
+        });
     }
-    // The aggregate's order is SQLite's to choose.
-    records.sort_unstable_by_key(|(record, _)| *record);
+    if [&ids, &keys, &names, &emails, &phones]
+        .iter()
+        .any(|s| !s.is_done())
+    {
+        return Err(corrupt());
+    }
     Ok(records)
+}
+
+/// Cuts a concatenation of values into the values, by their lengths.
+struct Slicer {
+    bytes: Vec<u8>,
+    lengths: std::vec::IntoIter<i64>,
+    at: usize,
+}
+
+impl Slicer {
+    fn new(bytes: Vec<u8>, lengths: Vec<i64>) -> Self {
+        Slicer {
+            bytes,
+            lengths: lengths.into_iter(),
+            at: 0,
+        }
+    }
+
+    fn next(&mut self) -> Option<&[u8]> {
+        let length = usize::try_from(self.lengths.next()?).ok()?;
+        let end = self.at.checked_add(length)?;
+        let value = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(value)
+    }
+
+    fn is_done(&self) -> bool {
+        self.at == self.bytes.len() && self.lengths.len() == 0
+    }
 }
 
 /// The smallest and largest row id of `customers` (`None` when it is empty).
@@ -261,49 +326,9 @@ pub(crate) async fn record_span(
         .map(|(first, last)| (RecordRef(first), RecordRef(last))))
 }
 
-/// The first record of [`identifying_records_between`]'s bytes, and the bytes after it.
-fn parse_identifying_record(bytes: &[u8]) -> Option<((RecordRef, EncryptedRecord), &[u8])> {
-    let colon = bytes.iter().position(|&b| b == b':')?;
-    let header = std::str::from_utf8(&bytes[..colon]).ok()?;
-    let mut numbers = header.split(' ').map(|n| n.parse::<i64>().ok());
-    let mut next = || numbers.next().flatten();
-    let handle = next()?;
-    let key_version = u32::try_from(next()?).ok()?;
-    let created_at = next()?;
-    let updated_at = next()?;
-    let mut lengths = [0usize; 5];
-    for length in &mut lengths {
-        *length = usize::try_from(next()?).ok()?;
-    }
-    if next().is_some() {
-        return None;
-    }
-    let mut rest = &bytes[colon + 1..];
-    let mut take = |length: usize| {
-        let (taken, after) = rest.split_at_checked(length)?;
-        rest = after;
-        Some(taken)
-    };
-    let customer_id = String::from_utf8(take(lengths[0])?.to_vec()).ok()?;
-    let wrapped_data_key = take(lengths[1])?.to_vec();
-    let mut fields = std::collections::BTreeMap::new();
-    for (column, length) in ["name", "email", "phone"].into_iter().zip(&lengths[2..]) {
-        let value = take(*length)?;
-        if !value.is_empty() {
-            fields.insert(column.to_string(), value.to_vec());
-        }
-    }
-    let record = EncryptedRecord {
-        customer_id,
-        wrapped_data_key,
-        key_version,
-        fields,
-        created_at: Timestamp::from_micros(created_at),
-        updated_at: Timestamp::from_micros(updated_at),
-    };
-    Some(((RecordRef(handle), record), rest))
-}
-
+/// Hashes per statement when recording exposures (6 bound values each: well under SQLite's
+/// limit of bound parameters).
+const UPSERT_ROWS: usize = 500;
 /// Rows written per transaction when recording many exposures.
 const RECORD_BATCH: usize = 10_000;
 
@@ -314,37 +339,55 @@ impl ExposureStore for SqliteStore {
         exposures: &[Exposure],
         at: Timestamp,
     ) -> Result<u64, StoreError> {
+        // One transaction per RECORD_BATCH, two statements per UPSERT_ROWS: how many of the
+        // hashes exist already, then one upsert of them all. (A statement per hash cost a
+        // round trip to sqlx's worker thread each: tens of seconds for millions.)
         let mut new = 0u64;
         for chunk in exposures.chunks(RECORD_BATCH) {
             let mut transaction = self.pool.begin().await.map_err(backend)?;
-            for exposure in chunk {
-                let prefix = i64::from(exposure.hash.prefix().value());
-                let updated = sqlx::query(
-                    "UPDATE exposures SET count = count + 1, last_seen = ? \
-                     WHERE prefix = ? AND hash = ?",
-                )
-                .bind(at.as_micros())
-                .bind(prefix)
-                .bind(exposure.hash.as_bytes().as_slice())
-                .execute(&mut *transaction)
-                .await
-                .map_err(backend)?
-                .rows_affected();
-                if updated == 0 {
-                    sqlx::query(
-                        "INSERT INTO exposures (prefix, hash, kind, count, first_seen, last_seen) \
-                         VALUES (?, ?, ?, 1, ?, ?)",
-                    )
-                    .bind(prefix)
-                    .bind(exposure.hash.as_bytes().as_slice())
-                    .bind(exposure.kind.as_str())
-                    .bind(at.as_micros())
-                    .bind(at.as_micros())
+            for rows in chunk.chunks(UPSERT_ROWS) {
+                let mut existing = QueryBuilder::<Sqlite>::new(
+                    "SELECT count(*) FROM exposures WHERE (prefix, hash) IN (VALUES ",
+                );
+                let mut separated = existing.separated(", ");
+                for exposure in rows {
+                    separated.push("(");
+                    separated.push_bind_unseparated(i64::from(exposure.hash.prefix().value()));
+                    separated.push_unseparated(", ");
+                    separated.push_bind_unseparated(exposure.hash.as_bytes().to_vec());
+                    separated.push_unseparated(")");
+                }
+                existing.push(")");
+                let found: i64 = existing
+                    .build_query_scalar()
+                    .fetch_one(&mut *transaction)
+                    .await
+                    .map_err(backend)?;
+                let mut upsert = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO exposures (prefix, hash, kind, count, first_seen, last_seen) ",
+                );
+                upsert.push_values(rows, |mut row, exposure| {
+                    row.push_bind(i64::from(exposure.hash.prefix().value()))
+                        .push_bind(exposure.hash.as_bytes().to_vec())
+                        .push_bind(exposure.kind.as_str())
+                        .push_bind(1i64)
+                        .push_bind(at.as_micros())
+                        .push_bind(at.as_micros());
+                });
+                upsert.push(
+                    " ON CONFLICT (prefix, hash) DO UPDATE SET count = count + 1, \
+                     last_seen = excluded.last_seen",
+                );
+                upsert
+                    .build()
                     .execute(&mut *transaction)
                     .await
                     .map_err(backend)?;
-                    new += 1;
-                }
+                let distinct: std::collections::HashSet<&[u8; 20]> = rows
+                    .iter()
+                    .map(|exposure| exposure.hash.as_bytes())
+                    .collect();
+                new += (distinct.len() as u64).saturating_sub(u64::try_from(found).unwrap_or(0));
             }
             transaction.commit().await.map_err(backend)?;
         }

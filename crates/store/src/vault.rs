@@ -6,7 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use haechi_events::{StoreError, Timestamp};
 use haechi_vault::{
-    BlindIndexSnapshot, EncryptedRecord, ImportItem, IndexEntry, RecordRef, VaultStore,
+    BlindIndexSnapshot, EncryptedRecord, IdentifyingRecord, ImportItem, IndexEntry, RecordRef,
+    VaultStore,
 };
 use sqlx::sqlite::SqliteRow;
 use std::collections::HashSet;
@@ -185,7 +186,7 @@ impl VaultStore for SqliteStore {
         &self,
         first: RecordRef,
         last: RecordRef,
-    ) -> Result<Vec<(RecordRef, EncryptedRecord)>, StoreError> {
+    ) -> Result<Vec<IdentifyingRecord>, StoreError> {
         crate::leak::identifying_records_between(self, first, last).await
     }
 

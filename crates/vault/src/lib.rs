@@ -34,7 +34,8 @@ pub use policy::{Access, Policy, PolicyError};
 pub use quota::QuotaSettings;
 pub use record::{Address, AddressInput, CustomerInput, CustomerPatch, CustomerRecord, PiiField};
 pub use store::{
-    BlindIndexSnapshot, EncryptedRecord, ImportItem, IndexEntry, RecordRef, VaultStore,
+    BlindIndexSnapshot, EncryptedRecord, IdentifyingRecord, ImportItem, IndexEntry, RecordRef,
+    VaultStore,
 };
 pub use vault::{
     AccessGrant, Comparison, ImportOutcome, LeakConfirmation, LeakIndexSource, LeakProbe,

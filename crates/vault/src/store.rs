@@ -25,6 +25,24 @@ pub struct EncryptedRecord {
     pub updated_at: Timestamp,
 }
 
+/// What a pass over the whole vault reads of a record: what unwraps its data key and the
+/// sealed fields that identify a person (`nonce || ciphertext || tag`; empty when absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentifyingRecord {
+    /// Customer id.
+    pub customer_id: String,
+    /// `WrappedSecret::to_bytes()` of the data key.
+    pub wrapped_data_key: Vec<u8>,
+    /// Data-key version bound into every field's associated data.
+    pub key_version: u32,
+    /// The sealed name.
+    pub name: Vec<u8>,
+    /// The sealed e-mail.
+    pub email: Vec<u8>,
+    /// The sealed phone.
+    pub phone: Vec<u8>,
+}
+
 /// One blind-index entry of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexEntry {
@@ -264,14 +282,14 @@ pub trait VaultStore: Send + Sync + std::fmt::Debug {
     async fn record_span(&self) -> Result<Option<(RecordRef, RecordRef)>, StoreError> {
         Ok(None)
     }
-    /// The records whose handles lie in `first..=last`, each with its handle and **only the
-    /// fields that identify a person** (name, e-mail, phone), in handle order. Only called
-    /// by a store that gave a [`VaultStore::record_span`].
+    /// The records whose handles lie in `first..=last`, in handle order, each as an
+    /// [`IdentifyingRecord`]. Only called by a store that gave a
+    /// [`VaultStore::record_span`].
     async fn identifying_records_between(
         &self,
         first: RecordRef,
         last: RecordRef,
-    ) -> Result<Vec<(RecordRef, EncryptedRecord)>, StoreError> {
+    ) -> Result<Vec<IdentifyingRecord>, StoreError> {
         let _ = (first, last);
         Err(StoreError::Backend(
             "this store hands out no record handles".into(),

@@ -882,12 +882,24 @@ impl Vault {
     }
 
     fn unwrap_data_key(&self, stored: &EncryptedRecord) -> Result<DataKey, Error> {
-        let wrapped = WrappedSecret::from_bytes(&stored.wrapped_data_key)?;
-        let bytes = self.master_key.unwrap(
-            &SecretContext::customer_data_key(&stored.customer_id),
-            &wrapped,
-        )?;
-        DataKey::from_bytes(&bytes, stored.key_version)
+        self.unwrap_key_of(
+            &stored.customer_id,
+            &stored.wrapped_data_key,
+            stored.key_version,
+        )
+    }
+
+    fn unwrap_key_of(
+        &self,
+        customer_id: &str,
+        wrapped_data_key: &[u8],
+        key_version: u32,
+    ) -> Result<DataKey, Error> {
+        let wrapped = WrappedSecret::from_bytes(wrapped_data_key)?;
+        let bytes = self
+            .master_key
+            .unwrap(&SecretContext::customer_data_key(customer_id), &wrapped)?;
+        DataKey::from_bytes(&bytes, key_version)
     }
 
     fn seal(

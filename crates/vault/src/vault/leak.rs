@@ -27,7 +27,10 @@ use zeroize::Zeroizing;
 
 use super::Vault;
 use crate::store::SortedEntries;
-use crate::{BlindIndexKind, BlindIndexSnapshot, EncryptedRecord, Error, IndexEntry, RecordRef};
+use crate::{
+    BlindIndexKind, BlindIndexSnapshot, EncryptedRecord, Error, IdentifyingRecord, IndexEntry,
+    RecordRef,
+};
 
 /// Record handles read per range when a session opens the whole vault (SQLite row ids,
 /// dense after an import: about as many records).
@@ -472,28 +475,32 @@ impl Vault {
     fn digest_page(
         &self,
         hasher: &RandomState,
-        page: Vec<(RecordRef, EncryptedRecord)>,
+        page: Vec<IdentifyingRecord>,
     ) -> Result<Vec<(String, RecordDigests)>, Error> {
         let mut digested = Vec::with_capacity(page.len());
-        for (_, stored) in page {
-            let data_key = self.unwrap_data_key(&stored)?;
-            let field = |name: &str| -> Result<Zeroizing<String>, Error> {
-                let sealed = stored.fields.get(name).ok_or_else(|| {
-                    Error::Tampered(format!("{name} of {} is missing", stored.customer_id))
-                })?;
-                let plain = data_key.open(&stored.customer_id, name, sealed)?;
-                std::str::from_utf8(&plain)
-                    .map(|text| Zeroizing::new(text.to_string()))
-                    .map_err(|_| {
-                        Error::Tampered(format!("{name} of {} is not UTF-8", stored.customer_id))
-                    })
+        for stored in page {
+            let id = stored.customer_id.as_str();
+            let data_key = self.unwrap_key_of(id, &stored.wrapped_data_key, stored.key_version)?;
+            let open = |name: &str, sealed: &[u8]| -> Result<Zeroizing<Vec<u8>>, Error> {
+                if sealed.is_empty() {
+                    return Err(Error::Tampered(format!("{name} of {id} is missing")));
+                }
+                data_key.open(id, name, sealed)
             };
-            let bad = |name: &str| Error::Tampered(format!("stored {name} does not parse"));
-            let email =
-                Zeroizing::new(normalize_email(&field("email")?).map_err(|_| bad("email"))?);
-            let phone =
-                Zeroizing::new(normalize_phone(&field("phone")?).map_err(|_| bad("phone"))?);
-            let name = Zeroizing::new(name_key(&field("name")?));
+            let text = |name: &str, plain: &[u8]| -> Result<String, Error> {
+                std::str::from_utf8(plain)
+                    .map(str::to_string)
+                    .map_err(|_| Error::Tampered(format!("{name} of {id} is not UTF-8")))
+            };
+            let bad = |name: &str| Error::Tampered(format!("stored {name} of {id} does not parse"));
+            let email = open("email", &stored.email)?;
+            let email = Zeroizing::new(text("email", &email)?);
+            let email = Zeroizing::new(normalize_email(&email).map_err(|_| bad("email"))?);
+            let phone = open("phone", &stored.phone)?;
+            let phone = Zeroizing::new(text("phone", &phone)?);
+            let phone = Zeroizing::new(normalize_phone(&phone).map_err(|_| bad("phone"))?);
+            let name = open("name", &stored.name)?;
+            let name = Zeroizing::new(name_key(&Zeroizing::new(text("name", &name)?)));
             digested.push((
                 stored.customer_id,
                 RecordDigests {
