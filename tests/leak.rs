@@ -749,3 +749,43 @@ fn leak_match_over_a_snapshot_or_the_whole_vault_finds_what_lookups_find() {
         .count();
     assert_eq!(low, 22, "{matched_snapshot}");
 }
+
+/// A record whose sealed e-mail was swapped with another customer's in the database fails
+/// authentication when the pass over the whole vault opens it: the run stops with a message
+/// naming the problem (no panic, no partial report), and never matches the swapped value.
+#[test]
+fn leak_match_over_the_whole_vault_refuses_a_tampered_record() {
+    let (instance, ids) = vault_with_customers();
+    let database = instance.data_dir().join("haechi.db");
+    let swap = "import sqlite3, sys\n\
+         db = sqlite3.connect(sys.argv[1])\n\
+         a, b = sys.argv[2], sys.argv[3]\n\
+         ea = db.execute('SELECT email FROM customers WHERE customer_id = ?', (a,)).fetchone()[0]\n\
+         eb = db.execute('SELECT email FROM customers WHERE customer_id = ?', (b,)).fetchone()[0]\n\
+         db.execute('UPDATE customers SET email = ? WHERE customer_id = ?', (eb, a))\n\
+         db.execute('UPDATE customers SET email = ? WHERE customer_id = ?', (ea, b))\n\
+         db.commit()\n";
+    let status = std::process::Command::new("python3")
+        .args(["-c", swap, database.to_str().unwrap(), &ids[0], &ids[1]])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let dump = instance.dir.path().join("dump.csv");
+    std::fs::write(
+        &dump,
+        format!("이메일,휴대폰\n{},{}\n", CUSTOMERS[1].1, CUSTOMERS[1].2),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = leak_match(&instance, &dump, &["--index", "vault"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("cannot open the vault's records")
+            && stderr.contains("failed authentication"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stdout.contains(&ids[0]) && !stdout.contains(&ids[1]),
+        "{stdout}"
+    );
+}

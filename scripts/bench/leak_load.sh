@@ -12,7 +12,7 @@
 #      padded, and a fixed prefix (memory cache) — beside the bare axum handler
 #      (examples/bare_axum.rs) under the same script, same settings, same run.
 #
-# Settings: BENCH_CUSTOMERS (1000000) BENCH_ROWS (10000000) BENCH_SHARE (10)
+# Settings: BENCH_CUSTOMERS (1000000) BENCH_ROWS (10000000) BENCH_SHARE (10) BENCH_INDEX (auto)
 #           BENCH_SCAN_MB (200) BENCH_THREADS (2) BENCH_CONNECTIONS (64) BENCH_DURATION (10s)
 #           BENCH_WARMUP (3s) BENCH_SKIP_BUILD (unset) BENCH_TARGET_DIR (target)
 #           BENCH_WORK (a fresh temporary directory; give one to keep the imported customers
@@ -30,6 +30,7 @@ connections=${BENCH_CONNECTIONS:-64}
 duration=${BENCH_DURATION:-10s}
 warmup=${BENCH_WARMUP:-3s}
 target=${BENCH_TARGET_DIR:-$repo/target}
+index=${BENCH_INDEX:-auto}
 
 for tool in wrk curl /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "error: $tool is not installed" >&2; exit 1; }
@@ -80,7 +81,8 @@ echo "== generating a dump of $rows rows ($share % customers)" >&2
 dump_bytes=$(stat -c %s "$work/dump.csv")
 echo "== leak match" >&2
 run_haechi /usr/bin/time -v -o "$work/match.time" "$haechi" leak match "$work/dump.csv" \
-    --out "$work/matches.csv" --data-dir "$data" >"$work/match.out" 2>"$work/match.err" || {
+    --index "$index" --out "$work/matches.csv" --data-dir "$data" \
+    >"$work/match.out" 2>"$work/match.err" || {
     cat "$work/match.err" >&2
     exit 1
 }
@@ -90,7 +92,7 @@ match_rss_kib=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/matc
 match_cpu=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.1f", s }' "$work/match.time")
 match_line=$(grep '^read ' "$work/match.out")
 matched_line=$(grep '^matched ' "$work/match.out")
-vault_line=$(grep '^vault: ' "$work/match.out")
+vault_line=$(grep '^vault (' "$work/match.out")
 rm -f "$work/dump.csv"
 
 # 3. leak scan.
