@@ -25,8 +25,16 @@ const BULK_CACHE_PRAGMA: &str = "PRAGMA cache_size = -131072";
 async fn bulk_connection(
     store: &SqliteStore,
 ) -> Result<sqlx::pool::PoolConnection<Sqlite>, StoreError> {
+    connection_with_cache(store, BULK_CACHE_PRAGMA).await
+}
+
+/// A pooled connection after `pragma` (a `cache_size`): the cache stays with the connection.
+pub(crate) async fn connection_with_cache(
+    store: &SqliteStore,
+    pragma: &'static str,
+) -> Result<sqlx::pool::PoolConnection<Sqlite>, StoreError> {
     let mut connection = store.pool.acquire().await.map_err(backend)?;
-    sqlx::query(BULK_CACHE_PRAGMA)
+    sqlx::query(pragma)
         .execute(&mut *connection)
         .await
         .map_err(backend)?;
