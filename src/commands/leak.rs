@@ -418,7 +418,7 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
             IndexArg::Auto => {
                 let customers = runtime
                     .vault
-                    .customer_count()
+                    .customer_count_estimate()
                     .await
                     .context("cannot count the customers")?;
                 auto_index(size, estimated_rows, customers)

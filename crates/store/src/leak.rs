@@ -137,7 +137,11 @@ pub(crate) async fn blind_index_snapshot(
     let mut snapshot = BlindIndexSnapshot::default();
     let mut connection = bulk_connection(store).await?;
     let bounds: (Option<i64>, Option<i64>) =
-        sqlx::query_as("SELECT min(rowid), max(rowid) FROM blind_index")
+        // Two subqueries: a lone min() or max() is read off the B-tree's edge; both in one
+        // SELECT scan the table.
+        sqlx::query_as(
+            "SELECT (SELECT min(rowid) FROM blind_index), (SELECT max(rowid) FROM blind_index)",
+        )
             .fetch_one(&mut *connection)
             .await
             .map_err(backend)?;
@@ -324,11 +328,14 @@ impl Slicer {
 pub(crate) async fn record_span(
     store: &SqliteStore,
 ) -> Result<Option<(RecordRef, RecordRef)>, StoreError> {
-    let (first, last): (Option<i64>, Option<i64>) =
-        sqlx::query_as("SELECT min(rowid), max(rowid) FROM customers")
-            .fetch_one(&store.pool)
-            .await
-            .map_err(backend)?;
+    // Two subqueries: SQLite answers a lone min() or max() from the B-tree's edge, but both
+    // in one SELECT scan the table.
+    let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT min(rowid) FROM customers), (SELECT max(rowid) FROM customers)",
+    )
+    .fetch_one(&store.pool)
+    .await
+    .map_err(backend)?;
     Ok(first
         .zip(last)
         .map(|(first, last)| (RecordRef(first), RecordRef(last))))

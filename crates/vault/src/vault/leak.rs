@@ -406,7 +406,8 @@ impl Vault {
     /// lookups in memory and no database access — the right choice for a dump with rows of
     /// the order of the vault's customers or more. `progress` is told how many records are
     /// open so far. One `pii.lookup` event (purpose `leak_match`, `source` `vault`) records
-    /// the pass with its count before any record is opened. Falls back to
+    /// the pass before any record is opened, with the span of record handles it covers (the
+    /// number of records, or more when some were shredded). Falls back to
     /// [`Vault::leak_session_over_snapshot`] when the store hands out no record handles.
     /// Customers added during the run are not found; ones changed or shredded during it are
     /// judged by what their record held when it was read.
@@ -416,20 +417,20 @@ impl Vault {
         context: &RequestContext,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<LeakSession, Error> {
-        let total = self.store.count().await?;
+        let Some((first, last)) = self.store.record_span().await? else {
+            // An empty store, or one without record handles: the snapshot copes with both.
+            return self.leak_session_over_snapshot().await;
+        };
         self.emit(
             SecurityEvent::new(self.clock.now(), EventKind::PiiLookup, actor.clone())
                 .context(context)
                 .fields(["email", "phone", "name"])
                 .purpose(PURPOSE_LEAK_MATCH)
                 .detail("source", "vault")
-                .detail("records", total.to_string()),
+                .detail("first_record", first.0.to_string())
+                .detail("last_record", last.0.to_string()),
         )
         .await?;
-        let Some((first, last)) = self.store.record_span().await? else {
-            // An empty store, or one without record handles: the snapshot copes with both.
-            return self.leak_session_over_snapshot().await;
-        };
         let hasher = RandomState::new();
         let mut vault = OpenedVault::default();
         let mut in_flight = VecDeque::new();
