@@ -1,5 +1,6 @@
 //! Leak watch over SQLite: `ExposureStore` (the `exposures` table, keyed by (range prefix, hash)
-//! so a range is one contiguous primary-key scan) and bulk blind-index lookups for leak matching.
+//! so a range is one contiguous primary-key scan), and the vault's bulk reads for leak
+//! matching: blind-index lookups, the index snapshot, and the pass over every record.
 
 use async_trait::async_trait;
 use haechi_events::{StoreError, Timestamp};
@@ -136,15 +137,14 @@ pub(crate) async fn blind_index_snapshot(
 ) -> Result<BlindIndexSnapshot, StoreError> {
     let mut snapshot = BlindIndexSnapshot::default();
     let mut connection = bulk_connection(store).await?;
-    let bounds: (Option<i64>, Option<i64>) =
-        // Two subqueries: a lone min() or max() is read off the B-tree's edge; both in one
-        // SELECT scan the table.
-        sqlx::query_as(
-            "SELECT (SELECT min(rowid) FROM blind_index), (SELECT max(rowid) FROM blind_index)",
-        )
-            .fetch_one(&mut *connection)
-            .await
-            .map_err(backend)?;
+    // Two subqueries: a lone min() or max() is read off the B-tree's edge; both in one SELECT
+    // scan the table.
+    let bounds: (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT min(rowid) FROM blind_index), (SELECT max(rowid) FROM blind_index)",
+    )
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(backend)?;
     let (Some(lowest), Some(last)) = bounds else {
         return Ok(snapshot.seal());
     };
@@ -224,9 +224,9 @@ pub(crate) async fn records_by_ref(
 /// per integer column (decimal, space-separated), and per byte column its byte lengths and
 /// its bytes end to end (SQLite concatenates bytes without looking at them). The aggregates
 /// of one query see the rows in the same order (row-id order, from the subquery), so the
-/// n-th entries belong together. Handing
-/// sqlx ten million rows one by one cost ~10 µs each here (a channel send and a wake-up per
-/// row, and SQLite's copies freed on another thread) — more than decrypting them.
+/// n-th entries belong together. Handing sqlx ten million rows one by one cost ~10 µs each
+/// here (a channel send and a wake-up per row, and SQLite's copies freed on another thread) —
+/// more than decrypting them.
 pub(crate) async fn identifying_records_between(
     store: &SqliteStore,
     first: RecordRef,
