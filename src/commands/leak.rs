@@ -111,7 +111,7 @@ pub enum IndexArg {
     /// for standard input).
     Auto,
     /// Decrypt every customer record once, in storage order, and match rows in memory
-    /// (≈ 90 bytes per customer; no per-row database access).
+    /// (≈ 100 bytes per customer; no per-row database access).
     Vault,
     /// Read the whole blind index into memory once (16 bytes per entry).
     Snapshot,
