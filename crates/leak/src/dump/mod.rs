@@ -397,6 +397,8 @@ pub struct DumpParser {
     json: JsonSplitter,
     scanner: Scanner,
     header_pending: bool,
+    /// Per role column of the plan: whether another role reads the same column.
+    shared_columns: Vec<bool>,
     last_line: u64,
     /// Keys of JSON objects already classified, so each distinct key is judged once.
     json_keys: std::collections::HashMap<String, Option<ColumnRole>>,
@@ -420,6 +422,17 @@ impl DumpParser {
             _ => ',',
         };
         let header_pending = matches!(plan.format, DumpFormat::Csv { header: true, .. });
+        let shared_columns = plan
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(position, column)| {
+                plan.columns
+                    .iter()
+                    .enumerate()
+                    .any(|(other, c)| other != position && c.index == column.index)
+            })
+            .collect();
         Self {
             plan,
             csv: CsvReader::new(delimiter),
@@ -431,6 +444,7 @@ impl DumpParser {
                 Box::new(LandlineRecognizer::new()),
             ]),
             header_pending,
+            shared_columns,
             last_line: 0,
             json_keys: std::collections::HashMap::new(),
             csv_events: Vec::new(),
@@ -486,16 +500,10 @@ impl DumpParser {
                         values: Vec::with_capacity(self.plan.columns.len()),
                     };
                     let mut fields = fields;
-                    for (position, column) in self.plan.columns.iter().enumerate() {
+                    for (column, shared) in self.plan.columns.iter().zip(&self.shared_columns) {
                         // Moved out of the record unless another role reads the same column.
-                        let shared = self
-                            .plan
-                            .columns
-                            .iter()
-                            .enumerate()
-                            .any(|(other, c)| other != position && c.index == column.index);
                         if let Some(value) = fields.get_mut(column.index) {
-                            let value = if shared {
+                            let value = if *shared {
                                 value.clone()
                             } else {
                                 std::mem::take(value)

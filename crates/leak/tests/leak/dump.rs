@@ -149,6 +149,25 @@ fn overrides_replace_guesses() {
 }
 
 #[test]
+fn one_column_read_in_two_roles_gives_its_value_to_both() {
+    // A column the operator names twice (a login that is an e-mail, also taken as the name)
+    // reaches both roles: the name, read first, must not take the value from the e-mail. A
+    // usable name has no `@`, so only the e-mail survives.
+    let options = DumpOptions {
+        columns: Some(ColumnOverrides::parse("name=1,email=1,phone=2").unwrap()),
+        ..DumpOptions::default()
+    };
+    check(
+        "kim@example.com,01023456789\nLEE@example.com,01034567890",
+        &options,
+        &[
+            (1, &["kim@example.com"], &["01023456789"], &[]),
+            (2, &["lee@example.com"], &["01034567890"], &[]),
+        ],
+    );
+}
+
+#[test]
 fn json_lines_and_arrays() {
     check(
         "{\"user\": {\"email\": \"Kim@Example.com\", \"name\": \"김민준\"}, \"tel\": \"010-2345-6789\"}\n\

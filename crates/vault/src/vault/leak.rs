@@ -240,9 +240,7 @@ impl LeakSession {
 #[derive(Debug, Clone)]
 struct OpenedRecord {
     customer_id: String,
-    email: u64,
-    phone: u64,
-    name: u64,
+    digests: RecordDigests,
 }
 
 /// A probe's values as digests, and its index entries.
@@ -318,25 +316,36 @@ fn confirm<K: Eq + Hash>(
         );
         customers.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
         customers.dedup_by(|a, b| a.customer_id == b.customer_id);
-        for customer in &customers {
-            let (email, matched_email) = compare(&prepared.emails, customer.email);
-            let (phone, matched_phone) = compare(&prepared.phones, customer.phone);
-            if email != Comparison::Same && phone != Comparison::Same {
-                continue;
-            }
-            let (name, _) = compare(&prepared.names, customer.name);
-            confirmations.push(LeakConfirmation {
-                probe: index,
-                customer_id: customer.customer_id.clone(),
-                email,
-                phone,
-                name,
-                matched_email,
-                matched_phone,
-            });
-        }
+        confirmations.extend(customers.iter().filter_map(|customer| {
+            confirmation(index, prepared, customer.digests, &customer.customer_id)
+        }));
     }
     confirmations
+}
+
+/// The confirmation of one candidate for a probe: `None` unless its e-mail or phone equals
+/// one of the probe's.
+fn confirmation(
+    probe: usize,
+    prepared: &Prepared,
+    customer: RecordDigests,
+    customer_id: &str,
+) -> Option<LeakConfirmation> {
+    let (email, matched_email) = compare(&prepared.emails, customer.email);
+    let (phone, matched_phone) = compare(&prepared.phones, customer.phone);
+    if email != Comparison::Same && phone != Comparison::Same {
+        return None;
+    }
+    let (name, _) = compare(&prepared.names, customer.name);
+    Some(LeakConfirmation {
+        probe,
+        customer_id: customer_id.to_string(),
+        email,
+        phone,
+        name,
+        matched_email,
+        matched_phone,
+    })
 }
 
 /// [`confirm`] for a session over the whole vault; also returns the candidates counted.
@@ -346,26 +355,10 @@ fn confirm_in_vault(prepared: &[Prepared], vault: &OpenedVault) -> (Vec<LeakConf
     let mut count = 0;
     for (index, prepared) in prepared.iter().enumerate() {
         count += vault.candidates(prepared, &mut found);
-        for &record in &found {
-            let Some(customer) = vault.digests.get(record) else {
-                continue;
-            };
-            let (email, matched_email) = compare(&prepared.emails, customer.email);
-            let (phone, matched_phone) = compare(&prepared.phones, customer.phone);
-            if email != Comparison::Same && phone != Comparison::Same {
-                continue;
-            }
-            let (name, _) = compare(&prepared.names, customer.name);
-            confirmations.push(LeakConfirmation {
-                probe: index,
-                customer_id: vault.customer_id(record).to_string(),
-                email,
-                phone,
-                name,
-                matched_email,
-                matched_phone,
-            });
-        }
+        confirmations.extend(found.iter().filter_map(|&record| {
+            let customer = *vault.digests.get(record)?;
+            confirmation(index, prepared, customer, vault.customer_id(record))
+        }));
     }
     (confirmations, count)
 }
@@ -636,9 +629,11 @@ impl Vault {
             digests.push((
                 key,
                 OpenedRecord {
-                    email: session.digest(record.email.as_str()),
-                    phone: session.digest(record.phone.as_str()),
-                    name: session.digest(&name_key(record.name.as_str())),
+                    digests: RecordDigests {
+                        email: session.digest(record.email.as_str()),
+                        phone: session.digest(record.phone.as_str()),
+                        name: session.digest(&name_key(record.name.as_str())),
+                    },
                     customer_id: stored.customer_id,
                 },
             ));
