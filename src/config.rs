@@ -8,9 +8,10 @@ use anyhow::Context as _;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use haechi_custody::SigningAlgorithm;
-use haechi_server::ServerSettings;
+use haechi_server::{ServerSettings, TrustedProxies};
 use haechi_token::{PasswordParams, TokenPolicy};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use crate::cli::GlobalArgs;
 
@@ -22,9 +23,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where all state lives.
     pub data_dir: PathBuf,
-    /// The master key itself (hex or base64); normally from `HAECHI_MASTER_KEY`. Secret.
+    /// The master key itself (hex or base64); normally from `HAECHI_MASTER_KEY`. Secret: held
+    /// in a buffer wiped on drop, and dropped once the key is loaded (`haechi serve` keeps
+    /// only the parsed key, in custody).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub master_key: Option<String>,
+    pub master_key: Option<Zeroizing<String>>,
     /// File holding the master key (default: `<data_dir>/master.key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_key_file: Option<PathBuf>,
@@ -32,7 +35,7 @@ pub struct Config {
     /// `HAECHI_PREVIOUS_MASTER_KEY`). Secret. Only unwraps; the server re-wraps everything under
     /// the current key in the background, after which it can be removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_master_key: Option<String>,
+    pub previous_master_key: Option<Zeroizing<String>>,
     /// Files holding previous master keys (same role as `previous_master_key`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_master_key_files: Vec<PathBuf>,
@@ -243,8 +246,25 @@ pub struct PasswordSection {
 pub struct ServerSection {
     pub max_body_bytes: usize,
     pub max_header_bytes: usize,
-    /// Trust `X-Forwarded-For` for the client address. Dangerous: see the README.
-    pub dangerous_trust_forwarded_for: bool,
+    /// Networks of the proxies (load balancers) in front of Haechi whose `X-Forwarded-For`
+    /// entries are believed: the client is the rightmost entry not in these networks. Empty
+    /// (the default): the header is ignored. See the README, "Behind a load balancer".
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Refusals of unauthenticated requests (bad tokens, failed logins) written to the audit
+    /// trail per source (IPv4 address or IPv6 /64) and second; beyond it they are counted into
+    /// one `request.refusals_summarized` record per source and second.
+    #[serde(default = "default_refusal_records")]
+    pub refusal_records_per_source: u32,
+    /// A second listener serving only `/metrics`, without authentication, for a Prometheus
+    /// scraper (bind it to an address only the monitoring network reaches). Unset: `/metrics`
+    /// is served on the API's address to administrators only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+fn default_refusal_records() -> u32 {
+    haechi_events::RefusalBudget::default().records_per_source_per_second
 }
 
 impl Default for Config {
@@ -286,7 +306,9 @@ impl Default for Config {
             server: ServerSection {
                 max_body_bytes: server.max_body_bytes,
                 max_header_bytes: server.max_header_bytes,
-                dangerous_trust_forwarded_for: server.dangerous_trust_forwarded_for,
+                trusted_proxies: Vec::new(),
+                refusal_records_per_source: default_refusal_records(),
+                metrics_listen: None,
             },
             vault: VaultSection {
                 policy_file: None,
@@ -332,6 +354,7 @@ impl Config {
             anyhow::anyhow!("invalid configuration ({}): {error}", file.display())
         })?;
         config.token_policy().context("invalid configuration")?;
+        config.server_settings().context("invalid configuration")?;
         if config.audit.retention == Some(Duration::ZERO) {
             anyhow::bail!(
                 "invalid configuration: audit.retention must be longer than zero (leave it unset \
@@ -374,12 +397,15 @@ impl Config {
     }
 
     /// HTTP settings.
-    pub fn server_settings(&self) -> ServerSettings {
-        ServerSettings {
+    pub fn server_settings(&self) -> anyhow::Result<ServerSettings> {
+        Ok(ServerSettings {
             max_body_bytes: self.server.max_body_bytes,
             max_header_bytes: self.server.max_header_bytes,
-            dangerous_trust_forwarded_for: self.server.dangerous_trust_forwarded_for,
-        }
+            trusted_proxies: TrustedProxies::new(parse_networks(
+                "server.trusted_proxies",
+                &self.server.trusted_proxies,
+            )?),
+        })
     }
 
     /// The master key file in use.
@@ -417,10 +443,10 @@ impl Config {
     pub fn redacted_toml(&self) -> anyhow::Result<String> {
         let mut shown = self.clone();
         if shown.master_key.is_some() {
-            shown.master_key = Some("<redacted>".into());
+            shown.master_key = Some(Zeroizing::new("<redacted>".into()));
         }
         if shown.previous_master_key.is_some() {
-            shown.previous_master_key = Some("<redacted>".into());
+            shown.previous_master_key = Some(Zeroizing::new("<redacted>".into()));
         }
         if let Some(webhook) = shown.detect.webhook.as_mut()
             && webhook.secret.is_some()
@@ -437,4 +463,17 @@ pub fn is_group_or_world_readable(path: &Path) -> bool {
     std::fs::metadata(path)
         .map(|metadata| metadata.permissions().mode() & 0o077 != 0)
         .unwrap_or(false)
+}
+
+/// Networks written as CIDR (`10.0.0.0/8`) or single addresses (`192.0.2.1`), for the
+/// configuration option named `field`.
+pub fn parse_networks(field: &str, entries: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    entries
+        .iter()
+        .map(|text| {
+            text.parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .with_context(|| format!("{field}: {text:?} is not a network"))
+        })
+        .collect()
 }

@@ -12,12 +12,13 @@ use async_trait::async_trait;
 use haechi_audit::{AuditLog, AuditLogConfig};
 use haechi_custody::{MasterKey, MasterKeyRing, OsRandom, SecretContext, WrappedSecret};
 use haechi_events::{
-    Clock, EventReceipt, EventSink, SecurityEvent, SimulatedClock, SinkError, SystemClock,
-    Timestamp, TracingSink,
+    Clock, EventReceipt, EventSink, RefusalBudget, RefusalGate, SecurityEvent, SimulatedClock,
+    SinkError, SystemClock, Timestamp, TracingSink,
 };
 use haechi_store::SqliteStore;
 use haechi_token::{AuthorityParts, TokenAuthority};
 use haechi_vault::{BlindIndexer, Policy, Vault, VaultParts};
+use zeroize::Zeroizing;
 
 use crate::config::{Config, is_group_or_world_readable};
 
@@ -27,6 +28,9 @@ pub struct Runtime {
     pub authority: Arc<TokenAuthority>,
     pub vault: Arc<Vault>,
     pub events: Arc<dyn EventSink>,
+    /// The gate in front of the audit log that summarises floods of refusals; its summaries
+    /// are flushed once a second by `haechi serve`.
+    pub refusals: Arc<RefusalGate>,
     pub master_key: Arc<MasterKeyRing>,
     /// The durable audit log `events` writes to. Only one process may hold it open.
     pub audit: Arc<AuditLog>,
@@ -70,10 +74,17 @@ impl Runtime {
         // The audit log opens before the authority: opening the authority may already
         // generate or retire keys, and those acts must be on the record.
         let audit = Arc::new(open_audit_log(config, &store, &master_key, clock.clone()).await?);
-        let events: Arc<dyn EventSink> = Arc::new(TeeSink {
-            durable: audit.clone(),
-            echo: TracingSink,
-        });
+        let refusals = Arc::new(RefusalGate::new(
+            Arc::new(TeeSink {
+                durable: audit.clone(),
+                echo: TracingSink,
+            }),
+            clock.clone(),
+            RefusalBudget {
+                records_per_source_per_second: config.server.refusal_records_per_source,
+            },
+        ));
+        let events: Arc<dyn EventSink> = refusals.clone();
         let policy = load_policy(config)?;
         let authority = TokenAuthority::open(AuthorityParts {
             store: store.clone(),
@@ -106,6 +117,7 @@ impl Runtime {
             authority,
             vault: Arc::new(vault),
             events,
+            refusals,
             master_key,
             audit,
             clock,
@@ -296,7 +308,7 @@ pub fn load_master_keys(config: &Config) -> anyhow::Result<MasterKeyRing> {
     }
     for path in &config.previous_master_key_files {
         let text =
-            zeroize::Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
+            Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
                 format!("cannot read previous master key file {}", path.display())
             })?);
         previous.push(
@@ -319,8 +331,10 @@ fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
                 "the master key file is readable by group or others; chmod 600 it"
             );
         }
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read master key file {}", path.display()))?;
+        let text = Zeroizing::new(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read master key file {}", path.display()))?,
+        );
         return MasterKey::parse(&text)
             .with_context(|| format!("master key file {}", path.display()));
     }

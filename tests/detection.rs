@@ -24,7 +24,10 @@ const ATTACKER: &str = "203.0.113.7";
 fn enforcing_instance() -> Instance {
     Instance::new()
         .with_env("HAECHI_DETECT__RESPONSE", "enforce")
-        .with_env("HAECHI_SERVER__DANGEROUS_TRUST_FORWARDED_FOR", "true")
+        .with_env(
+            "HAECHI_SERVER__TRUSTED_PROXIES",
+            r#"["127.0.0.0/8", "::1/128"]"#,
+        )
 }
 
 /// `GET path` from `address` (via `X-Forwarded-For`), with a bearer token if given.

@@ -274,7 +274,10 @@ fn a_server_that_dies_mid_drill_gives_a_partial_report() {
     let instance = Instance::new()
         .with_env("HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK", "true")
         .with_env("HAECHI_DRILL__START", "2025-06-24T00:00:00Z")
-        .with_env("HAECHI_SERVER__DANGEROUS_TRUST_FORWARDED_FOR", "true");
+        .with_env(
+            "HAECHI_SERVER__TRUSTED_PROXIES",
+            r#"["127.0.0.0/8", "::1/128"]"#,
+        );
     let (id, secret) = instance.create_admin("drill");
     let mut server = instance.serve();
     let out = instance.dir.path().join("reports");

@@ -9,6 +9,7 @@
 
 mod util;
 
+mod abuse_server;
 mod audit;
 mod detection;
 mod drill;

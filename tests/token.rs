@@ -5,7 +5,7 @@ use std::time::Duration;
 use ed25519_dalek::pkcs8::EncodePrivateKey as _;
 use serde_json::{Value, json};
 
-use crate::util::{Instance, contains, files_under, jwt_parts, sign_ed25519};
+use crate::util::{Instance, contains, files_under, jwt_parts, sign_ed25519, status_and_json};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -515,6 +515,7 @@ async fn es256_keys_are_selectable() {
 #[tokio::test]
 async fn metrics_and_health_endpoints_answer() {
     let instance = Instance::new();
+    let admin = instance.create_admin("ops");
     let server = instance.serve();
     for path in ["/healthz", "/readyz"] {
         let response = reqwest::get(server.url(path)).await.unwrap();
@@ -522,7 +523,16 @@ async fn metrics_and_health_endpoints_answer() {
         assert!(response.headers().contains_key("x-request-id"));
     }
     reqwest::get(server.url("/healthz")).await.unwrap();
-    let text = reqwest::get(server.url("/metrics"))
+    // /metrics on the API's address is for administrators only (issue 13, item 11).
+    let (status, body) = status_and_json(reqwest::get(server.url("/metrics")).await.unwrap()).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "missing_token");
+    let admin_token = server.client_token(&admin).await;
+    let text = server
+        .client
+        .get(server.url("/metrics"))
+        .bearer_auth(&admin_token)
+        .send()
         .await
         .unwrap()
         .text()
@@ -613,4 +623,28 @@ async fn a_stolen_key_revoked_or_rotated_out_still_tells_forgeries_from_stale_to
         body["message"].as_str().unwrap().contains("revoked_key"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn metrics_get_a_listener_of_their_own_and_customers_cannot_read_them() {
+    let instance = Instance::new().with_env("HAECHI_SERVER__METRICS_LISTEN", "127.0.0.1:0");
+    instance.create_customer("kim@example.com", "010-2345-6789", PASSWORD);
+    let server = instance.serve();
+    let pair = server.login("kim@example.com", PASSWORD).await;
+    let customer = pair["access_token"].as_str().unwrap();
+    let (status, body) = server.get_with("/metrics", customer).await;
+    assert_eq!(status, 403, "{body}");
+    let metrics_url = server
+        .log()
+        .iter()
+        .find_map(|line| line.strip_prefix("haechi metrics on ").map(str::to_string))
+        .expect("the metrics listener announces itself");
+    let response = reqwest::get(&metrics_url).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.text().await.unwrap().contains("haechi_"));
+    // Only /metrics is served there.
+    let other = reqwest::get(metrics_url.replace("/metrics", "/v1/auth/session"))
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 404);
 }

@@ -57,6 +57,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut config = config;
     config.listen = address;
     let runtime = Runtime::open(&config).await?;
+    // The key is in custody now; the text it was parsed from is wiped.
+    config.master_key = None;
+    config.previous_master_key = None;
     let drill = runtime.simulated_clock.clone().map(|clock| {
         Arc::new(haechi_server::drill::DrillClock::new(
             clock,
@@ -71,7 +74,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         events: runtime.events.clone(),
         audit: runtime.audit.clone(),
         metrics,
-        settings: Arc::new(config.server_settings()),
+        settings: Arc::new(config.server_settings()?),
         detection: detection.detection.clone(),
         drill,
     };
@@ -83,6 +86,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             maintenance_period(config.keys.rotation_interval),
         ))
     });
+    let refusal_summaries = tokio::spawn(flush_refusal_summaries(runtime.refusals.clone()));
     let archiving =
         (config.audit.retention.is_some() || config.audit.archive_dir.is_some()).then(|| {
             tokio::spawn(keep_audit_archive(
@@ -98,6 +102,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             runtime.master_key.previous_ids().join(","),
         ))
     });
+    let metrics_listener = match config.server.metrics_listen {
+        Some(metrics_address) => {
+            let listener = TcpListener::bind(metrics_address)
+                .await
+                .with_context(|| format!("cannot listen on {metrics_address} for /metrics"))?;
+            let bound = listener.local_addr()?;
+            println!("haechi metrics on http://{bound}/metrics");
+            let state = state.clone();
+            Some(tokio::spawn(async move {
+                if let Err(error) = haechi_server::serve_metrics(listener, state).await {
+                    tracing::error!(%error, "the metrics listener stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     tracing::info!(%address, data_dir = %config.data_dir.display(), "haechi serving");
     // Tests and scripts read the address from this line (port 0 picks a free port).
     println!("haechi listening on http://{address}");
@@ -108,6 +128,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         streams.close();
     };
     haechi_server::serve(listener, state, shutdown).await?;
+    refusal_summaries.abort();
+    if let Some(metrics_listener) = metrics_listener {
+        metrics_listener.abort();
+    }
+    if let Err(error) = runtime.refusals.flush().await {
+        tracing::error!(%error, "could not record the last refusal summaries");
+    }
     // The engine evaluates what it holds and records the alerts and actions that follow
     // before the audit log closes.
     detection.stop(Duration::from_secs(10)).await;
@@ -177,6 +204,18 @@ async fn maintain(authority: Arc<haechi_token::TokenAuthority>, period: Duration
         ticker.tick().await;
         if let Err(error) = authority.maintain().await {
             tracing::error!(%error, "key maintenance failed");
+        }
+    }
+}
+
+/// Writes the summaries of refusal floods once a second (see `haechi_events::RefusalGate`).
+async fn flush_refusal_summaries(refusals: Arc<haechi_events::RefusalGate>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = refusals.flush().await {
+            tracing::error!(%error, "could not record refusal summaries");
         }
     }
 }

@@ -115,16 +115,8 @@ pub(crate) async fn start(
     let alerts = AlertDesk::open(store.clone(), clock, config.detect.max_alerts)
         .await
         .context("cannot open the alert desk")?;
-    let never_block = config
-        .detect
-        .never_block
-        .iter()
-        .map(|text| {
-            text.parse::<ipnet::IpNet>()
-                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .with_context(|| format!("detect.never_block: {text:?} is not a network"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let never_block =
+        crate::config::parse_networks("detect.never_block", &config.detect.never_block)?;
     let containment = Containment::open(ContainmentParts {
         store,
         authority: runtime.authority.clone(),

@@ -98,6 +98,10 @@ pub enum EventKind {
     /// A leaked dump matched a customer.
     #[serde(rename = "leak.matched")]
     LeakMatched,
+    /// Refusals of unauthenticated requests from one source beyond its per-second budget,
+    /// counted with their reasons instead of recorded one by one.
+    #[serde(rename = "request.refusals_summarized")]
+    RefusalsSummarized,
 }
 
 impl EventKind {
@@ -131,6 +135,7 @@ impl EventKind {
         EventKind::ResponseAction,
         EventKind::ResponseLifted,
         EventKind::LeakMatched,
+        EventKind::RefusalsSummarized,
     ];
 
     /// The dotted name used in the audit trail and in rules.
@@ -164,6 +169,7 @@ impl EventKind {
             EventKind::ResponseAction => "response.action",
             EventKind::ResponseLifted => "response.lifted",
             EventKind::LeakMatched => "leak.matched",
+            EventKind::RefusalsSummarized => "request.refusals_summarized",
         }
     }
 }

@@ -14,9 +14,11 @@
 mod clock;
 mod context;
 mod event;
+mod refusals;
 mod sink;
 
 pub use clock::{Clock, SimulatedClock, SystemClock, Timestamp};
 pub use context::{RequestContext, StoreError};
 pub use event::{Decision, EventKind, Principal, PrincipalParseError, SecurityEvent};
+pub use refusals::{RefusalBudget, RefusalGate};
 pub use sink::{EventReceipt, EventSink, MemorySink, SinkError, TracingSink};

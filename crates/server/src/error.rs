@@ -81,6 +81,23 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
+    /// 503 because the audit trail cannot record the act: the act was not carried out. The
+    /// cause (a path, a disk error) goes to the server log, not to the caller.
+    pub fn audit_unavailable(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "the audit trail refused a record");
+        Self::unavailable(
+            "the audit trail cannot record this act, so it was not carried out; the request id \
+             identifies it in the server log",
+        )
+    }
+
+    /// 503 because a part named `part` (the database, the audit log) is not working; `detail`
+    /// goes to the server log only.
+    pub fn part_unavailable(part: &'static str, detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, part, "unavailable");
+        Self::unavailable(format!("{part} unavailable; see the server log"))
+    }
+
     /// 500, logging `detail` but telling the caller nothing about it.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");
@@ -172,9 +189,7 @@ impl From<haechi_token::Error> for ApiError {
             Error::Invalid(message) => ApiError::unprocessable(message),
             Error::Conflict(message) => ApiError::conflict(message),
             Error::NotFound(message) => ApiError::not_found(message),
-            Error::Audit(error) => ApiError::unavailable(format!(
-                "the audit trail cannot record this act, so it was not carried out: {error}"
-            )),
+            Error::Audit(error) => ApiError::audit_unavailable(error),
             Error::Custody(haechi_custody::Error::Import(message)) => {
                 ApiError::unprocessable(format!("key import: {message}"))
             }
@@ -209,9 +224,7 @@ impl From<haechi_vault::Error> for ApiError {
                 ApiError::too_many("too many requests for this customer", retry_after_secs)
             }
             Error::Conflict(message) => ApiError::conflict(message),
-            Error::Audit(error) => ApiError::unavailable(format!(
-                "the audit trail cannot record this act, so it was not carried out: {error}"
-            )),
+            Error::Audit(error) => ApiError::audit_unavailable(error),
             Error::Token(error) => error.into(),
             other => ApiError::internal(other),
         }

@@ -1,7 +1,7 @@
 //! Request extractors: the caller's context, verified tokens, and bodies whose rejections are
 //! answered in the API's JSON error format.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -27,24 +27,17 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 pub(crate) fn request_context(parts: &Parts, state: &AppState) -> RequestContext {
-    let peer = parts
+    let client = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip());
-    let forwarded = state
-        .settings
-        .dangerous_trust_forwarded_for
-        .then(|| {
-            parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.split(',').next())
-                .and_then(|first| first.trim().parse::<IpAddr>().ok())
-        })
-        .flatten();
+        .map(|ConnectInfo(address)| {
+            state
+                .settings
+                .trusted_proxies
+                .client(address.ip(), &parts.headers)
+        });
     RequestContext {
-        ip: forwarded.or(peer).map(canonical_ip),
+        ip: client,
         user_agent: parts
             .headers
             .get(header::USER_AGENT)
@@ -55,14 +48,6 @@ pub(crate) fn request_context(parts: &Parts, state: &AppState) -> RequestContext
             .get("x-request-id")
             .and_then(|value| value.to_str().ok())
             .map(str::to_string),
-    }
-}
-
-/// IPv4-mapped IPv6 addresses are the IPv4 address they carry.
-fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
     }
 }
 
@@ -175,6 +160,48 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(JsonBody(value)),
             Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+/// A JSON body that carries a secret (a private key being imported). Parsed like
+/// [`JsonBody`], then the request's buffer is wiped, so the secret's text does not linger in
+/// freed memory; `T` should hold the secret in a `Zeroizing` type for the same reason.
+#[derive(Debug)]
+pub struct SecretJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for SecretJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ));
+        }
+        let body = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| body_rejection(rejection.status(), rejection.body_text()))?;
+        let parsed = serde_json::from_slice::<T>(&body);
+        // A body received in one piece is this buffer alone; wipe it once no one else holds it.
+        if let Ok(mut buffer) = body.try_into_mut() {
+            zeroize::Zeroize::zeroize(buffer.as_mut());
+        }
+        match parsed {
+            Ok(value) => Ok(SecretJsonBody(value)),
+            Err(error) if error.is_data() => Err(ApiError::unprocessable(error.to_string())),
+            Err(error) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                error.to_string(),
+            )),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod client_address;
 pub mod detection;
 pub mod drill;
 mod error;
@@ -15,6 +16,7 @@ mod middleware;
 mod routes;
 mod state;
 
+pub use client_address::TrustedProxies;
 pub use error::ApiError;
 pub use state::{AppState, ServerSettings};
 
@@ -27,6 +29,12 @@ use tokio::net::TcpListener;
 pub fn router(state: AppState) -> Router {
     let routes = routes::router(state.clone());
     middleware::apply(routes, &state)
+}
+
+/// Serves `/metrics` alone, unauthenticated, on a listener of its own (`[server]
+/// metrics_listen`); on the API's own address `/metrics` needs an administrator's token.
+pub async fn serve_metrics(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, routes::metrics_router(state)).await
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.

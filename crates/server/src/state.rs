@@ -7,6 +7,8 @@ use haechi_store::SqliteStore;
 use haechi_token::TokenAuthority;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::client_address::TrustedProxies;
+
 /// Settings of the HTTP layer itself.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
@@ -14,10 +16,9 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Largest total size of request headers, in bytes.
     pub max_header_bytes: usize,
-    /// Take the client address from the first `X-Forwarded-For` entry. Dangerous: any client
-    /// can then claim any address, which defeats per-network limits and blocks. Only for a
-    /// server behind a proxy that overwrites the header, or for drills that simulate networks.
-    pub dangerous_trust_forwarded_for: bool,
+    /// Proxies whose `X-Forwarded-For` entries are believed (default none: the peer address
+    /// is the client). See [`TrustedProxies::client`].
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for ServerSettings {
@@ -25,7 +26,7 @@ impl Default for ServerSettings {
         ServerSettings {
             max_body_bytes: 64 * 1024,
             max_header_bytes: 16 * 1024,
-            dangerous_trust_forwarded_for: false,
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }

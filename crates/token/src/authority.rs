@@ -355,6 +355,7 @@ impl TokenAuthority {
             kid: live.kid.clone(),
             expires_at: live.expires_at,
             scopes: live.scopes.clone(),
+            token_hash,
         })
     }
 
@@ -1531,6 +1532,22 @@ impl TokenAuthority {
     pub fn is_suspended(&self, principal: &Principal) -> bool {
         let suspended = self.suspended.read();
         !suspended.is_empty() && suspended.contains(principal)
+    }
+
+    /// Whether a token verified earlier would still be accepted now: not expired, not revoked
+    /// itself, its session not ended, its principal not suspended, its key not revoked. For
+    /// uses of a [`VerifiedToken`] that outlive the request that verified it (an alert stream
+    /// held open for minutes), which must end when revocation says so. Memory only.
+    pub fn still_in_force(&self, token: &VerifiedToken) -> bool {
+        let now = self.clock.now();
+        token.expires_at > now
+            && !self
+                .ledger
+                .token(&token.token_hash)
+                .is_some_and(|live| live.is_revoked())
+            && !self.is_session_revoked(&token.sid)
+            && !self.is_suspended(&token.principal)
+            && self.key_state(&token.kid) != Some(KeyState::Revoked)
     }
 
     /// The lifecycle state of key `kid`, if it was ever in custody.

@@ -13,6 +13,9 @@ pub struct VerifiedToken {
     pub(crate) kid: String,
     pub(crate) expires_at: Timestamp,
     pub(crate) scopes: Vec<String>,
+    /// SHA-256 of the presented token: its key in the issuance ledger, so a long-lived use of
+    /// the proof (an alert stream) can ask whether the token was revoked since.
+    pub(crate) token_hash: [u8; 32],
 }
 
 impl VerifiedToken {

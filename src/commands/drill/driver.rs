@@ -307,7 +307,7 @@ impl Driver {
             anyhow::bail!(
                 "{} runs on the real clock: start it with drill.dangerous_simulated_clock = true \
                  (HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK=true) and \
-                 server.dangerous_trust_forwarded_for = true, on a server of its own",
+                 server.trusted_proxies = [\"127.0.0.0/8\"], on a server of its own",
                 self.base
             );
         }

@@ -31,7 +31,7 @@ pub struct DrillArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Drill a running server (started with drill.dangerous_simulated_clock and
-    /// server.dangerous_trust_forwarded_for) instead of starting one.
+    /// `server.trusted_proxies` covering the drill's own address) instead of starting one.
     #[arg(long, value_name = "URL")]
     target: Option<String>,
     /// The target's administrator credential, `CLIENT_ID:CLIENT_SECRET`.

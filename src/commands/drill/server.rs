@@ -61,7 +61,10 @@ impl LocalServer {
         let environment = [
             ("HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK", "true"),
             ("HAECHI_DRILL__START", start),
-            ("HAECHI_SERVER__DANGEROUS_TRUST_FORWARDED_FOR", "true"),
+            (
+                "HAECHI_SERVER__TRUSTED_PROXIES",
+                r#"["127.0.0.0/8", "::1/128"]"#,
+            ),
             ("HAECHI_DETECT__RESPONSE", "enforce"),
             ("HAECHI_LOG", "error"),
         ];

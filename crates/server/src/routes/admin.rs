@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::extract::{Admin, JsonBody};
+use crate::extract::{Admin, JsonBody, SecretJsonBody};
 use crate::{ApiError, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -91,8 +91,8 @@ async fn list_keys(State(state): State<AppState>, _admin: Admin) -> impl IntoRes
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ImportRequest {
-    /// PEM or private JWK text.
-    key: String,
+    /// PEM or private JWK text; wiped from memory when the request is done.
+    key: zeroize::Zeroizing<String>,
     #[serde(default = "default_true")]
     activate: bool,
 }
@@ -104,7 +104,7 @@ fn default_true() -> bool {
 async fn import_key(
     State(state): State<AppState>,
     admin: Admin,
-    JsonBody(request): JsonBody<ImportRequest>,
+    SecretJsonBody(request): SecretJsonBody<ImportRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let record = state
         .authority

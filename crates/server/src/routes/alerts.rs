@@ -175,24 +175,34 @@ async fn acknowledge(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;
-    state.events.record(event).await.map_err(|error| {
-        ApiError::unavailable(format!("the audit trail cannot record this act: {error}"))
-    })?;
+    state
+        .events
+        .record(event)
+        .await
+        .map_err(|error| ApiError::audit_unavailable(error))?;
     Ok(axum::Json(acknowledged))
 }
 
 /// `GET /v1/admin/alerts/stream`: Server-Sent Events, one per notice (`raised`, `grew`,
 /// `acknowledged`; `lagged` when this stream fell behind and missed some). Ends when the
-/// administrator's token expires or the server stops.
+/// administrator's token stops being in force — it expires, it or its session is revoked,
+/// the administrator is suspended, its key is revoked (checked every second) — or the server
+/// stops.
 async fn stream(
     State(state): State<AppState>,
     admin: Admin,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = state.detection.alerts.subscribe();
-    let clock = state.authority.clock().clone();
-    let lifetime = admin.token.expires_at().since(clock.now());
+    let authority = state.authority.clone();
+    let token = admin.token;
     let end = Box::pin(async move {
-        tokio::time::sleep(lifetime).await;
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            ticker.tick().await;
+            if !authority.still_in_force(&token) {
+                return;
+            }
+        }
     });
     let closed = Box::pin(state.detection.closed());
     let stream = futures::stream::unfold(

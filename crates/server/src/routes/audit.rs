@@ -68,11 +68,11 @@ async fn search(
     if let Some(customer) = &filter.customer_id {
         event = event.customer(customer);
     }
-    state.events.record(event).await.map_err(|error| {
-        ApiError::unavailable(format!(
-            "the audit trail cannot record this act, so it was not carried out: {error}"
-        ))
-    })?;
+    state
+        .events
+        .record(event)
+        .await
+        .map_err(|error| ApiError::audit_unavailable(error))?;
     Ok(axum::Json(
         json!({ "records": records, "next_after": next_after }),
     ))

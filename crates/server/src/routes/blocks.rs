@@ -29,9 +29,12 @@ impl From<ContainmentError> for ApiError {
         match error {
             ContainmentError::Invalid(message) => ApiError::unprocessable(message),
             ContainmentError::Store(error) => ApiError::internal(error),
-            ContainmentError::Audit(error) => ApiError::unavailable(format!(
-                "the act was done but the audit trail cannot record it: {error}"
-            )),
+            ContainmentError::Audit(error) => {
+                tracing::error!(%error, "a containment act is done but unrecorded");
+                ApiError::unavailable(
+                    "the act was done but the audit trail cannot record it; see the server log",
+                )
+            }
         }
     }
 }

@@ -182,7 +182,7 @@ async fn range(
                 .store
                 .exposure_range(prefix)
                 .await
-                .map_err(|error| ApiError::unavailable(format!("exposure store: {error}")))?;
+                .map_err(|error| ApiError::part_unavailable("exposure store", error))?;
             let body = render_range(prefix, &rows, padding);
             let etag = HeaderValue::from_str(&entity_tag(&body)).map_err(ApiError::internal)?;
             let cached = Cached {

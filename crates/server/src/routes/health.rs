@@ -1,4 +1,9 @@
 //! Liveness, readiness, metrics.
+//!
+//! `/metrics` tells whoever reads it how many logins fail, which routes are refused and how
+//! many tokens are live: reconnaissance for an attacker. On the API's address it needs an
+//! administrator's token; a Prometheus scraper gets its own listener instead
+//! (`[server] metrics_listen`, [`metrics_router`]), bound to an address only it reaches.
 
 use axum::Router;
 use axum::extract::State;
@@ -7,13 +12,23 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::json;
 
+use crate::extract::Admin;
 use crate::{ApiError, AppState};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_for_admin))
+}
+
+/// `/metrics` alone, without authentication: for a listener of its own that only the
+/// monitoring network reaches.
+pub(crate) fn metrics_router(state: AppState) -> Router {
+    Router::new()
         .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::not_found("only /metrics is served here") })
+        .with_state(state)
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -26,13 +41,13 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
         .store
         .ping()
         .await
-        .map_err(|error| ApiError::unavailable(format!("database: {error}")))?;
+        .map_err(|error| ApiError::part_unavailable("database", error))?;
     // A failed audit log refuses every audited act (fail closed); say so before a load
     // balancer sends traffic that would only get 503s.
     state
         .audit
         .health()
-        .map_err(|error| ApiError::unavailable(format!("audit log: {error}")))?;
+        .map_err(|error| ApiError::part_unavailable("audit log", error))?;
     let signing = state
         .authority
         .keys()
@@ -42,6 +57,10 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
         return Err(ApiError::unavailable("no active signing key"));
     }
     Ok(axum::Json(json!({ "status": "ready" })))
+}
+
+async fn metrics_for_admin(state: State<AppState>, _admin: Admin) -> impl IntoResponse {
+    metrics(state).await
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -18,6 +18,8 @@ use axum::response::IntoResponse;
 
 use crate::{ApiError, AppState};
 
+pub(crate) use health::metrics_router;
+
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
