@@ -9,6 +9,7 @@
 
 mod util;
 
+mod abuse_token;
 mod audit;
 mod detection;
 mod drill;

@@ -155,23 +155,47 @@ impl<'a> Presented<'a> {
             .map_err(|_| Rejection::Malformed)?;
         serde_json::from_slice(&bytes).map_err(|_| Rejection::Malformed)
     }
+}
 
-    /// Whatever `sub` and `jti` the claims carry, for the record of a refused token: unverified
-    /// and attacker-chosen, so cut to `limit` characters and never used as the record's subject.
-    pub fn claimed_identity(&self, limit: usize) -> (Option<String>, Option<String>) {
-        let Ok(bytes) = URL_SAFE_NO_PAD.decode(self.claims_part) else {
-            return (None, None);
+/// What a refused token claims, read leniently for its record (the signature part is not
+/// decoded, so a token refused for its signature's spelling is still described): its `kid`,
+/// `sub` and `jti`, unverified and attacker-chosen, each cut to `limit` characters. Never used
+/// as the record's subject.
+#[derive(Debug, Default)]
+pub(crate) struct Claimed {
+    pub kid: Option<String>,
+    pub sub: Option<String>,
+    pub jti: Option<String>,
+}
+
+impl Claimed {
+    pub fn read(token: &str, limit: usize) -> Self {
+        if token.len() > MAX_TOKEN_LEN {
+            return Claimed::default();
+        }
+        let mut parts = token.split('.');
+        let (Some(header), Some(claims)) = (parts.next(), parts.next()) else {
+            return Claimed::default();
         };
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            return (None, None);
+        let json = |part: &str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         };
-        let text = |name: &str| {
+        let text = |value: &Option<serde_json::Value>, name: &str| {
             value
-                .get(name)
+                .as_ref()
+                .and_then(|value| value.get(name))
                 .and_then(serde_json::Value::as_str)
                 .map(|text| text.chars().take(limit).collect::<String>())
         };
-        (text("sub"), text("jti"))
+        let (header, claims) = (json(header), json(claims));
+        Claimed {
+            kid: text(&header, "kid"),
+            sub: text(&claims, "sub"),
+            jti: text(&claims, "jti"),
+        }
     }
 }
 
@@ -279,6 +303,7 @@ mod tests {
         #[test]
         fn parse_never_panics(token in ".{0,600}") {
             let _ = Presented::parse(&token).map(|presented| presented.claims());
+            let _ = Claimed::read(&token, 64);
         }
     }
 }

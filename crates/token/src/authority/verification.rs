@@ -8,7 +8,7 @@ use haechi_events::{Decision, EventKind, Principal, RequestContext, SecurityEven
 use sha2::{Digest, Sha256};
 
 use super::{CLAIM_IN_EVENT_CHARS, LEDGER_RETENTION, TokenAuthority};
-use crate::jwt::{Claims, GoodSignature, Presented};
+use crate::jwt::{Claimed, Claims, GoodSignature, Presented};
 use crate::ledger::{LiveSession, LiveToken};
 use crate::refusal::{LedgerKnowledge, Refusal};
 use crate::{Rejection, VerifiedToken};
@@ -240,15 +240,15 @@ impl TokenAuthority {
         if let Some(knowledge) = refusal.ledger {
             event = event.detail("ledger", knowledge.as_str());
         }
-        if let Ok(presented) = Presented::parse(token) {
-            event = event.kid(presented.kid.chars().take(128).collect::<String>());
-            let (sub, jti) = presented.claimed_identity(CLAIM_IN_EVENT_CHARS);
-            if let Some(jti) = jti {
-                event = event.jti(jti);
-            }
-            if let Some(sub) = sub {
-                event = event.detail("claimed_sub", sub);
-            }
+        let claimed = Claimed::read(token, CLAIM_IN_EVENT_CHARS);
+        if let Some(kid) = claimed.kid {
+            event = event.kid(kid);
+        }
+        if let Some(jti) = claimed.jti {
+            event = event.jti(jti);
+        }
+        if let Some(sub) = claimed.sub {
+            event = event.detail("claimed_sub", sub);
         }
         if let Err(error) = self.events.record(event).await {
             tracing::error!(%error, "could not record a token refusal");
