@@ -299,3 +299,61 @@ async fn concurrent_wrong_passwords_get_no_more_hashes_than_the_account_limit() 
         .await;
     assert_eq!(status, 429);
 }
+
+#[tokio::test]
+async fn a_resigned_copy_of_an_issued_token_is_malformed_but_a_changed_claim_is_forged() {
+    use p256::ecdsa::signature::RandomizedSigner as _;
+    use p256::pkcs8::EncodePrivateKey as _;
+    let instance = Instance::new();
+    let admin = instance.create_admin("root");
+    instance.create_customer("kim@example.com", "010-2345-6789", PASSWORD);
+    let server = instance.serve();
+    let admin_token = server.client_token(&admin).await;
+    // A P-256 key Haechi imports from an old identity provider, of which the test keeps a copy.
+    let key = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+    let pem = key.to_pkcs8_pem(Default::default()).unwrap();
+    let (status, body) = server
+        .post_with(
+            "/v1/admin/keys",
+            &admin_token,
+            json!({ "key": pem.as_str() }),
+        )
+        .await;
+    assert_eq!(status, 201, "import failed: {body}");
+    let pair = server.login("kim@example.com", PASSWORD).await;
+    let genuine = pair["access_token"].as_str().unwrap().to_string();
+    assert_eq!(jwt_parts(&genuine).0["alg"], "ES256");
+    let sign = |input: &str| {
+        let signature: p256::ecdsa::Signature =
+            key.sign_with_rng(&mut rand::rngs::OsRng, input.as_bytes());
+        let signature = signature.normalize_s().unwrap_or(signature);
+        format!("{input}.{}", b64().encode(signature.to_bytes()))
+    };
+
+    // The same header and claims under a second valid, low-S signature: the issued token,
+    // spelled differently. Refused, and not as a forgery (a forgery revokes the key).
+    let (input, _) = genuine.rsplit_once('.').unwrap();
+    let resigned = sign(input);
+    assert_ne!(resigned, genuine);
+    let event = server
+        .refused_token_event("/v1/auth/session", &resigned)
+        .await;
+    assert_eq!(event["kind"], "token.rejected", "{event:#}");
+    assert_eq!(event["reason"], "malformed", "{event:#}");
+
+    // One claim changed — a later expiry — is a forgery, as before.
+    let (header, mut claims) = jwt_parts(&genuine);
+    claims["exp"] = json!(claims["exp"].as_i64().unwrap() + 3600);
+    let extended = sign(&format!(
+        "{}.{}",
+        b64().encode(header.to_string()),
+        b64().encode(claims.to_string())
+    ));
+    let event = server
+        .refused_token_event("/v1/auth/session", &extended)
+        .await;
+    assert_eq!(event["kind"], "token.forged", "{event:#}");
+
+    let (status, body) = server.get_with("/v1/auth/session", &genuine).await;
+    assert_eq!(status, 200, "{body}");
+}
