@@ -228,9 +228,24 @@ pub struct KeysSection {
 #[serde(deny_unknown_fields)]
 pub struct LoginSection {
     pub failures_per_account: u32,
+    /// Per IPv4 address or IPv6 /64.
     pub attempts_per_source: u32,
     #[serde(with = "humantime_serde")]
     pub window: Duration,
+    /// Password hashes running at once.
+    #[serde(default = "default_hash_concurrency")]
+    pub hash_concurrency: usize,
+    /// Logins waiting for a hashing slot before 429.
+    #[serde(default = "default_hash_queue")]
+    pub hash_queue: usize,
+}
+
+fn default_hash_concurrency() -> usize {
+    TokenPolicy::default().login_hash_concurrency
+}
+
+fn default_hash_queue() -> usize {
+    TokenPolicy::default().login_hash_queue
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -297,6 +312,8 @@ impl Default for Config {
                 failures_per_account: token.login_failures_per_account,
                 attempts_per_source: token.login_attempts_per_source,
                 window: token.login_window,
+                hash_concurrency: token.login_hash_concurrency,
+                hash_queue: token.login_hash_queue,
             },
             password: PasswordSection {
                 memory_kib: password.memory_kib,
@@ -382,6 +399,8 @@ impl Config {
             login_failures_per_account: self.login.failures_per_account,
             login_attempts_per_source: self.login.attempts_per_source,
             login_window: self.login.window,
+            login_hash_concurrency: self.login.hash_concurrency,
+            login_hash_queue: self.login.hash_queue,
         };
         policy.validate()?;
         Ok(policy)

@@ -10,6 +10,7 @@
 mod util;
 
 mod abuse_server;
+mod abuse_token;
 mod audit;
 mod detection;
 mod drill;

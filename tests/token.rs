@@ -72,10 +72,9 @@ async fn forged_tokens_signed_with_a_stolen_key_are_refused_and_raised() {
         ));
     }
     for forged in &forgeries {
-        let (status, body) = server.get_with("/v1/auth/session", forged).await;
-        assert_eq!(status, 401, "a forgery was accepted: {body}");
-        assert_eq!(body["error"], "invalid_token");
-        assert!(body["message"].as_str().unwrap().contains("not issued"));
+        let event = server.refused_token_event("/v1/auth/session", forged).await;
+        assert_eq!(event["kind"], "token.forged", "{event:#}");
+        assert_eq!(event["reason"], "forged", "{event:#}");
     }
     let events = server.wait_for_events(|events| {
         events
@@ -102,11 +101,14 @@ async fn forged_tokens_signed_with_a_stolen_key_are_refused_and_raised() {
                 .starts_with("customer:")
         );
     }
+    // The claimed subject is attacker-chosen: kept as a labelled detail, never as the
+    // record's customer (issue 13, item 5).
     assert!(
         forged_events
             .iter()
-            .any(|e| e["customer_id"] == other.as_str())
+            .any(|e| e["detail"]["claimed_sub"] == format!("customer:{other}"))
     );
+    assert!(forged_events.iter().all(|e| e["customer_id"].is_null()));
 
     // Haechi's own token keeps working throughout.
     let (status, body) = server.get_with("/v1/auth/session", genuine).await;
@@ -166,12 +168,12 @@ async fn rotation_keeps_old_tokens_until_the_window_closes_and_new_ones_use_the_
 
     // Once the window closes the old key verifies nothing and leaves the JWKS.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let (status, body) = server.get_with("/v1/auth/session", &old_token).await;
-    assert_eq!(status, 401);
+    let event = server
+        .refused_token_event("/v1/auth/session", &old_token)
+        .await;
     assert!(
-        body["message"].as_str().unwrap().contains("retired_key")
-            || body["message"].as_str().unwrap().contains("expired"),
-        "{body}"
+        event["reason"] == "retired_key" || event["reason"] == "expired",
+        "{event:#}"
     );
     let jwks_after: Value = server
         .client
@@ -217,12 +219,9 @@ async fn revoking_a_compromised_key_kills_its_tokens_at_once() {
     assert!(sessions.contains(&pair["session_id"].as_str().unwrap()));
     let replacement = body["replaced_by"].as_str().unwrap().to_string();
 
-    let (status, body) = server.get_with("/v1/auth/session", token).await;
-    assert_eq!(status, 401);
-    assert!(
-        body["message"].as_str().unwrap().contains("revoked_key"),
-        "{body}"
-    );
+    let event = server.refused_token_event("/v1/auth/session", token).await;
+    assert_eq!(event["reason"], "revoked_key", "{event:#}");
+    assert_eq!(event["detail"]["ledger"], "issued", "{event:#}");
     // The admin token was signed by the same key: it died too.
     assert_eq!(
         server.get_with("/v1/auth/session", &admin_token).await.0,
@@ -279,14 +278,10 @@ async fn refresh_tokens_are_single_use_and_reuse_revokes_the_session() {
         .await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid_grant");
-    let (status, body) = server.get_with("/v1/auth/session", second_access).await;
-    assert_eq!(status, 401);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("session_revoked")
-    );
+    let event = server
+        .refused_token_event("/v1/auth/session", second_access)
+        .await;
+    assert_eq!(event["reason"], "session_revoked", "{event:#}");
     let (status, _) = server
         .post_json(
             "/v1/auth/refresh",
@@ -577,12 +572,10 @@ async fn a_stolen_key_revoked_or_rotated_out_still_tells_forgeries_from_stale_to
     assert_eq!(status, 200, "{body}");
 
     // The genuine token is stale: refused for its key.
-    let (status, body) = server.get_with("/v1/customers/me", &genuine).await;
-    assert_eq!(status, 401);
-    assert!(
-        body["message"].as_str().unwrap().contains("revoked_key"),
-        "{body}"
-    );
+    let event = server
+        .refused_token_event("/v1/customers/me", &genuine)
+        .await;
+    assert_eq!(event["reason"], "revoked_key", "{event:#}");
 
     // A token the thief mints with its copy after the revocation is a forgery, and raised so.
     let mut minted = claims.clone();
@@ -590,15 +583,10 @@ async fn a_stolen_key_revoked_or_rotated_out_still_tells_forgeries_from_stale_to
     minted["sid"] = json!("s_minted_after_revocation");
     minted["sub"] = json!(format!("customer:{victim}"));
     let forged = sign_ed25519(&stolen, &header, &minted);
-    let (status, body) = server.get_with("/v1/customers/me", &forged).await;
-    assert_eq!(status, 401);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("not issued by Haechi"),
-        "{body}"
-    );
+    let event = server
+        .refused_token_event("/v1/customers/me", &forged)
+        .await;
+    assert_eq!(event["kind"], "token.forged", "{event:#}");
     let events = server.wait_for_events(|events| {
         events.iter().any(|event| {
             event["kind"] == "token.forged" && event["jti"] == "t_minted_after_revocation"
@@ -611,18 +599,22 @@ async fn a_stolen_key_revoked_or_rotated_out_still_tells_forgeries_from_stale_to
         })
         .unwrap();
     assert_eq!(raised["kid"], kid.as_str());
-    assert_eq!(raised["customer_id"], victim.as_str());
-
-    // A bad signature under the dead key is only the key's refusal, not a forgery.
-    let mut tampered = forged.clone();
-    tampered.pop();
-    tampered.push(if forged.ends_with('A') { 'B' } else { 'A' });
-    let (status, body) = server.get_with("/v1/customers/me", &tampered).await;
-    assert_eq!(status, 401);
-    assert!(
-        body["message"].as_str().unwrap().contains("revoked_key"),
-        "{body}"
+    assert!(raised["customer_id"].is_null(), "{raised:#}");
+    assert_eq!(
+        raised["detail"]["claimed_sub"],
+        format!("customer:{victim}").as_str()
     );
+
+    // A bad signature under the dead key is neither a forgery nor a use of the key: anyone
+    // can write the kid (issue 13, item 3).
+    let (input, signature) = forged.rsplit_once('.').unwrap();
+    let mut signature = signature.as_bytes().to_vec();
+    signature[10] = if signature[10] == b'A' { b'B' } else { b'A' };
+    let tampered = format!("{input}.{}", String::from_utf8(signature).unwrap());
+    let event = server
+        .refused_token_event("/v1/customers/me", &tampered)
+        .await;
+    assert_eq!(event["reason"], "bad_signature", "{event:#}");
 }
 
 #[tokio::test]

@@ -409,3 +409,56 @@ pub fn sign_ed25519(key: &ed25519_dalek::SigningKey, header: &Value, claims: &Va
     let signature = key.sign(input.as_bytes());
     format!("{input}.{}", engine.encode(signature.to_bytes()))
 }
+
+impl Server {
+    /// `GET path` with a bearer token; returns the status, the body and the request id the
+    /// server answered with, which names the request's audit record.
+    pub async fn get_traced(&self, path: &str, token: &str) -> (u16, Value, String) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .unwrap()
+            .to_string();
+        let (status, body) = status_and_json(response).await;
+        (status, body, request_id)
+    }
+
+    /// The `token.*` audit record of request `request_id` (waits for it): where the precise
+    /// reason of a token refusal is, since the caller is only told `invalid_token`.
+    pub fn token_event_of(&self, request_id: &str) -> Value {
+        let events = self.wait_for_events(|events| {
+            events.iter().any(|event| {
+                event["request_id"] == request_id
+                    && event["kind"]
+                        .as_str()
+                        .is_some_and(|kind| kind.starts_with("token."))
+            })
+        });
+        events
+            .into_iter()
+            .find(|event| {
+                event["request_id"] == request_id
+                    && event["kind"]
+                        .as_str()
+                        .is_some_and(|kind| kind.starts_with("token."))
+            })
+            .unwrap()
+    }
+
+    /// Presents `token`, expects the generic refusal, and returns the refusal's audit record.
+    pub async fn refused_token_event(&self, path: &str, token: &str) -> Value {
+        let (status, body, request_id) = self.get_traced(path, token).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"], "invalid_token", "{body}");
+        assert_eq!(body["message"], "the access token is not valid", "{body}");
+        self.token_event_of(&request_id)
+    }
+}

@@ -28,4 +28,4 @@ pub use lifecycle::{KeyOrigin, KeyRecord, KeyState};
 pub use master::{MasterKey, SecretContext, WrappedSecret};
 pub use random::{OsRandom, SecureRandom};
 pub use ring::MasterKeyRing;
-pub use signing::{PublicKey, SigningAlgorithm, SigningKeyMaterial};
+pub use signing::{PublicKey, SignatureCheck, SigningAlgorithm, SigningKeyMaterial};

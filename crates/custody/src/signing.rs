@@ -232,14 +232,21 @@ impl SigningKeyMaterial {
     }
 
     /// Signs `message` (the JWS signing input), returning the raw JWS signature bytes
-    /// (64 bytes for both algorithms; ES256 as fixed-size `r || s`).
+    /// (64 bytes for both algorithms; ES256 as fixed-size `r || s`, always in low-S form).
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         use ed25519_dalek::Signer as _;
         match &self.material {
             Material::Ed25519(key) => key.sign(message).to_bytes().to_vec(),
             Material::P256(key) => {
                 let signature: p256::ecdsa::Signature = key.sign(message);
-                signature.to_bytes().to_vec()
+                // p256 signs with whichever of s and n − s falls out; both verify. Haechi emits
+                // only the low one, so a token's signature has exactly one accepted encoding
+                // and verification can refuse the other (see `PublicKey::check_signature`).
+                signature
+                    .normalize_s()
+                    .unwrap_or(signature)
+                    .to_bytes()
+                    .to_vec()
             }
         }
     }
@@ -261,6 +268,21 @@ impl std::fmt::Debug for SigningKeyMaterial {
             .field("algorithm", &self.algorithm())
             .finish_non_exhaustive()
     }
+}
+
+/// What checking a signature found. Only [`SignatureCheck::Valid`] means the key's holder
+/// signed the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// The signature verifies, and it is the one encoding Haechi accepts.
+    Valid,
+    /// The signature does not verify (wrong bytes, wrong length, out-of-range values).
+    Invalid,
+    /// An ES256 signature in high-S form `(r, n − s)`. ECDSA accepts it mathematically, but it
+    /// is a re-encoding of some low-S signature, and Haechi signs only low-S: refused before
+    /// any verification, as libsecp256k1 and Go's `crypto/ecdsa` users do, so the holder of a
+    /// token cannot turn it into a second, differently-hashed token.
+    NonCanonical,
 }
 
 /// The public half of a signing key: what the JWKS publishes and what verifies signatures.
@@ -333,15 +355,42 @@ impl PublicKey {
     }
 
     /// Verifies a JWS signature (base64url text) over `message` with jsonwebtoken's
-    /// implementation, independent of the code that signed it.
+    /// implementation, independent of the code that signed it. High-S ES256 signatures are
+    /// refused (see [`SignatureCheck::NonCanonical`]).
     pub fn verify(&self, message: &[u8], signature_b64: &str) -> bool {
-        jsonwebtoken::crypto::verify(
-            signature_b64,
+        match URL_SAFE_NO_PAD.decode(signature_b64) {
+            Ok(signature) => self.check_signature(message, &signature) == SignatureCheck::Valid,
+            Err(_) => false,
+        }
+    }
+
+    /// Checks raw JWS signature bytes over `message`. For ES256 the signature is parsed with
+    /// p256 and refused as [`SignatureCheck::NonCanonical`] if its `s` is high (p256's own
+    /// `normalize_s` decides), before any verification; what remains is verified with
+    /// jsonwebtoken's implementation, independent of the code that signed it.
+    pub fn check_signature(&self, message: &[u8], signature: &[u8]) -> SignatureCheck {
+        if self.algorithm == SigningAlgorithm::Es256 {
+            match p256::ecdsa::Signature::from_slice(signature) {
+                Ok(parsed) if parsed.normalize_s().is_some() => {
+                    return SignatureCheck::NonCanonical;
+                }
+                Ok(_) => {}
+                Err(_) => return SignatureCheck::Invalid,
+            }
+        }
+        let canonical = URL_SAFE_NO_PAD.encode(signature);
+        let valid = jsonwebtoken::crypto::verify(
+            &canonical,
             message,
             &self.decoding_key,
             self.algorithm.jsonwebtoken_algorithm(),
         )
-        .unwrap_or(false)
+        .unwrap_or(false);
+        if valid {
+            SignatureCheck::Valid
+        } else {
+            SignatureCheck::Invalid
+        }
     }
 }
 
@@ -374,6 +423,64 @@ mod tests {
             let public = key.public_key();
             assert!(!public.verify(b"other message", &URL_SAFE_NO_PAD.encode(key.sign(b"x"))));
         }
+    }
+
+    /// `(r, s)` → `(r, n − s)` with p256's own arithmetic (what a malleating client does).
+    fn flip_s(signature: &[u8]) -> Vec<u8> {
+        let parsed = p256::ecdsa::Signature::from_slice(signature).unwrap();
+        let (r, s) = parsed.split_scalars();
+        let negated = p256::ecdsa::Signature::from_scalars(r.to_bytes(), (-*s).to_bytes());
+        negated.unwrap().to_bytes().to_vec()
+    }
+
+    #[test]
+    fn es256_signs_low_s_only_and_refuses_the_high_s_twin() {
+        let key = SigningKeyMaterial::generate(SigningAlgorithm::Es256, &OsRandom);
+        let public = key.public_key();
+        // Half of p256's raw signatures are high-S; 64 signatures all low-S means the signer
+        // normalises (the chance of luck is 2^-64).
+        for index in 0..64u8 {
+            let message = [b'm', index];
+            let signature = key.sign(&message);
+            let parsed = p256::ecdsa::Signature::from_slice(&signature).unwrap();
+            assert!(
+                parsed.normalize_s().is_none(),
+                "signature {index} is high-S"
+            );
+            assert_eq!(
+                public.check_signature(&message, &signature),
+                SignatureCheck::Valid
+            );
+            let twin = flip_s(&signature);
+            // The twin is a valid ECDSA signature (p256 alone accepts it) ...
+            use p256::ecdsa::signature::Verifier as _;
+            let verifying = match &key.material {
+                Material::P256(inner) => *inner.verifying_key(),
+                Material::Ed25519(_) => unreachable!(),
+            };
+            assert!(
+                verifying
+                    .verify(
+                        &message,
+                        &p256::ecdsa::Signature::from_slice(&twin).unwrap()
+                    )
+                    .is_ok()
+            );
+            // ... and Haechi refuses it before verifying.
+            assert_eq!(
+                public.check_signature(&message, &twin),
+                SignatureCheck::NonCanonical
+            );
+            assert!(!public.verify(&message, &URL_SAFE_NO_PAD.encode(&twin)));
+        }
+        assert_eq!(
+            public.check_signature(b"m", &[0u8; 64]),
+            SignatureCheck::Invalid
+        );
+        assert_eq!(
+            public.check_signature(b"m", b"short"),
+            SignatureCheck::Invalid
+        );
     }
 
     #[test]

@@ -95,19 +95,53 @@ fn cases() -> Vec<Case> {
         // Revoked and retired keys.
         Case {
             rule: "haechi.token.revoked_key_use",
-            name: "a revoked key's token",
-            events: || vec![rejected(0, "revoked_key", "k0", "203.0.113.9")],
+            name: "a revoked key's token the ledger never issued",
+            events: || {
+                vec![rejected(0, "revoked_key", "k0", "203.0.113.9").detail("ledger", "not_issued")]
+            },
             state: no_state,
             expect: &["k0"],
         },
         Case {
             rule: "haechi.token.revoked_key_use",
             name: "a token the ledger issued before the revocation",
-            events: || vec![rejected(0, "revoked_key", "k0", "203.0.113.9").jti("t-issued")],
-            state: || TestState {
-                issued_jtis: vec!["t-issued".into()],
-                ..TestState::default()
+            events: || {
+                vec![
+                    rejected(0, "revoked_key", "k0", "203.0.113.9")
+                        .jti("t-issued")
+                        .detail("ledger", "issued"),
+                ]
             },
+            state: no_state,
+            expect: &[],
+        },
+        Case {
+            rule: "haechi.token.revoked_key_use",
+            name: "an issued token long expired, its jti gone from memory",
+            events: || {
+                vec![
+                    rejected(0, "revoked_key", "k0", "203.0.113.9")
+                        .jti("t-old")
+                        .detail("ledger", "issued"),
+                ]
+            },
+            state: no_state,
+            expect: &[],
+        },
+        Case {
+            rule: "haechi.token.revoked_key_use",
+            name: "the ledger could not be asked",
+            events: || {
+                vec![rejected(0, "revoked_key", "k0", "203.0.113.9").detail("ledger", "unknown")]
+            },
+            state: no_state,
+            expect: &[],
+        },
+        Case {
+            rule: "haechi.token.revoked_key_use",
+            name: "a revoked kid on a bad signature is no use of the key",
+            events: || vec![rejected(0, "bad_signature", "k0", "203.0.113.9")],
+            state: no_state,
             expect: &[],
         },
         Case {

@@ -128,36 +128,34 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         if self.bearer_challenge {
-            let challenge = format!(
-                "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                self.code
+            // RFC 6750 §3: `error="invalid_token"` only when a token was presented and
+            // refused; a request without credentials gets the bare challenge. A client that
+            // authenticates with HTTP Basic (RFC 6749 §2.3.1) is challenged for Basic.
+            let challenge = match self.code {
+                "invalid_token" => r#"Bearer realm="haechi", error="invalid_token""#,
+                "invalid_client" => r#"Basic realm="haechi""#,
+                _ => r#"Bearer realm="haechi""#,
+            };
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
             );
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, value);
-            }
         }
         response
     }
 }
 
+/// A refused token is `invalid_token` with one generic message, whatever the reason: the
+/// precise reason (`forged`, `revoked_key`, `expired`, …) is in the audit record only. Telling
+/// the caller would tell a forger which check caught them, and whether a `kid` exists.
 impl From<Rejection> for ApiError {
     fn from(rejection: Rejection) -> Self {
-        let message = match rejection {
-            Rejection::Missing => "this endpoint needs a bearer access token".to_string(),
-            Rejection::Forged => {
-                "this token was not issued by Haechi; the attempt has been recorded".to_string()
+        match rejection {
+            Rejection::Missing => {
+                ApiError::unauthorized("missing_token", "this endpoint needs a bearer access token")
             }
-            other => format!("the access token was refused: {}", other.as_str()),
-        };
-        ApiError::unauthorized(
-            match rejection {
-                Rejection::Missing => "missing_token",
-                _ => "invalid_token",
-            },
-            message,
-        )
+            _ => ApiError::unauthorized("invalid_token", "the access token is not valid"),
+        }
     }
 }
 

@@ -317,6 +317,18 @@ impl AuthorityStore for SqliteStore {
         row.as_ref().map(ledger_entry).transpose()
     }
 
+    async fn issued_by_jti(&self, jti: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+        // No index on jti: this runs only for a well-signed token missing from the ledger (a
+        // forgery or a re-spelled token), so a scan of the (pruned) ledger is affordable and
+        // spares a schema migration.
+        let rows = sqlx::query("SELECT * FROM issued_tokens WHERE jti = ? LIMIT 16")
+            .bind(jti)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(ledger_entry).collect()
+    }
+
     async fn revoke_issued(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE issued_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",

@@ -1,7 +1,6 @@
 //! The token authority itself.
 
 use std::collections::HashSet;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,15 +21,18 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::jwt::{self, Claims, Presented};
+use crate::jwt::{self, Claims};
 use crate::keyring::{KeyEntry, KeyRing};
 use crate::ledger::{LiveLedger, LiveSession, LiveToken};
-use crate::limiter::{Allowance, SlidingWindowCounter};
-use crate::password::{self, PasswordParams};
+use crate::limiter::{Allowance, SlidingWindowCounter, SourceKey};
+use crate::password::{self, HashingGate, PasswordParams, Waiting};
 use crate::{
     AccountRecord, AuthFailure, AuthorityStore, ClientRecord, Error, LedgerEntry, RefreshRecord,
-    Rejection, SessionRecord, StoredKey, TokenPolicy, VerifiedToken,
+    SessionRecord, StoredKey, TokenPolicy, VerifiedToken,
 };
+
+mod login;
+mod verification;
 
 const LOGIN_INDEX_SECRET: &str = "login-index-key";
 const CLIENT_SECRET_KEY: &str = "client-secret-key";
@@ -39,6 +41,11 @@ const CLIENT_SECRET_PREFIX: &str = "hcs_";
 /// How long ledger rows outlive their token. Within it, an unknown token with a good
 /// signature is certainly a forgery; beyond it, an old token is reported as expired.
 const LEDGER_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Most keys each login limiter tracks (accounts, source networks); a full table evicts the
+/// longest-idle key. About 100 bytes a key.
+const LIMITER_KEYS: usize = 1_000_000;
+/// Longest unverified claim (`sub`, `jti`) copied into the record of a refused token.
+const CLAIM_IN_EVENT_CHARS: usize = 64;
 /// Most sessions listed in one `key.revoked` event (the count is always exact).
 const MAX_SESSIONS_IN_EVENT: usize = 1000;
 
@@ -178,7 +185,8 @@ pub struct TokenAuthority {
     client_secret_key: Zeroizing<[u8; 32]>,
     decoy_password_hash: String,
     account_failures: Mutex<SlidingWindowCounter<[u8; 32]>>,
-    source_attempts: Mutex<SlidingWindowCounter<IpAddr>>,
+    source_attempts: Mutex<SlidingWindowCounter<SourceKey>>,
+    hashing: HashingGate,
     key_changes: tokio::sync::Mutex<()>,
     /// Principals suspended by containment (kept by the caller's store, held here so every
     /// verification, login and grant refuses them without IO).
@@ -206,7 +214,8 @@ impl TokenAuthority {
             named_secret(&*store, &master_key, &*random, CLIENT_SECRET_KEY).await?;
         let decoy_password = Zeroizing::new(URL_SAFE_NO_PAD.encode(random.bytes32()));
         let decoy_password_hash =
-            password::hash_password(password_params, decoy_password, random.bytes16()).await?;
+            password::hash_password(password_params, decoy_password, random.bytes16(), None)
+                .await?;
 
         let mut ring = KeyRing::default();
         for stored in store.keys().await? {
@@ -225,13 +234,14 @@ impl TokenAuthority {
             account_failures: Mutex::new(SlidingWindowCounter::new(
                 policy.login_window,
                 policy.login_failures_per_account,
-                1_000_000,
+                LIMITER_KEYS,
             )),
             source_attempts: Mutex::new(SlidingWindowCounter::new(
                 policy.login_window,
                 policy.login_attempts_per_source,
-                1_000_000,
+                LIMITER_KEYS,
             )),
+            hashing: HashingGate::new(policy.login_hash_concurrency, policy.login_hash_queue),
             store,
             master_key,
             clock,
@@ -264,209 +274,6 @@ impl TokenAuthority {
     // ---------------------------------------------------------------------------------------
     // Verification
     // ---------------------------------------------------------------------------------------
-
-    /// Verifies a presented access token. Every refusal is reported as a `token.rejected` (or
-    /// `token.forged`) event carrying the request's address and agent.
-    pub async fn verify(
-        &self,
-        token: &str,
-        context: &RequestContext,
-    ) -> Result<VerifiedToken, Rejection> {
-        match self.check(token).await {
-            Ok(verified) => Ok(verified),
-            Err(rejection) => {
-                self.report_rejection(token, rejection, context).await;
-                Err(rejection)
-            }
-        }
-    }
-
-    /// Reports a request that carried no token where one was required.
-    pub async fn report_missing_token(&self, context: &RequestContext) {
-        self.report_rejection("", Rejection::Missing, context).await;
-    }
-
-    async fn check(&self, token: &str) -> Result<VerifiedToken, Rejection> {
-        let now = self.clock.now();
-        let presented = Presented::parse(token)?;
-        let (public, dead_key) = {
-            let keys = self.keys.read();
-            let entry = keys.get(&presented.kid).ok_or(Rejection::UnknownKey)?;
-            let dead_key = match entry.record.state {
-                KeyState::Revoked => Some(Rejection::RevokedKey),
-                KeyState::Retired => Some(Rejection::RetiredKey),
-                _ if !entry.record.may_verify(now) => Some(Rejection::RetiredKey),
-                _ => None,
-            };
-            if entry.record.algorithm.jws_name() != presented.alg {
-                return Err(dead_key.unwrap_or(Rejection::UnsupportedAlgorithm));
-            }
-            (entry.public.clone(), dead_key)
-        };
-        let token_hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(dead_key) = dead_key {
-            return Err(self
-                .dead_key_rejection(&public, &presented, &token_hash, now, dead_key)
-                .await);
-        }
-        let live = match self.ledger.token(&token_hash) {
-            Some(live) => {
-                if !live.signature_checked() {
-                    verify_signature(&public, &presented)?;
-                    live.mark_signature_checked();
-                }
-                live
-            }
-            None => {
-                verify_signature(&public, &presented)?;
-                self.ledger_fallback(&presented, &token_hash, now).await?
-            }
-        };
-        if live.is_revoked() {
-            return Err(Rejection::TokenRevoked);
-        }
-        if live.expires_at <= now {
-            return Err(Rejection::Expired);
-        }
-        if live.kid != presented.kid {
-            // The ledger row was written for another key: not a token this authority issued.
-            return Err(Rejection::Forged);
-        }
-        if self.is_suspended(&live.principal) {
-            return Err(Rejection::PrincipalSuspended);
-        }
-        let session_live = match self.ledger.session(&live.sid) {
-            Some(session) => session.is_live(now),
-            None => self
-                .store
-                .session(&live.sid)
-                .await
-                .ok()
-                .flatten()
-                .is_some_and(|record| LiveSession::from_record(&record).is_live(now)),
-        };
-        if !session_live {
-            return Err(Rejection::SessionRevoked);
-        }
-        Ok(VerifiedToken {
-            principal: live.principal.clone(),
-            sid: live.sid.clone(),
-            jti: live.jti.clone(),
-            kid: live.kid.clone(),
-            expires_at: live.expires_at,
-            scopes: live.scopes.clone(),
-            token_hash,
-        })
-    }
-
-    /// Why a token signed by a revoked or retired key is refused. A key that stopped signing
-    /// still tells a forgery from a stale token: a good signature that the issuance ledger
-    /// never recorded was minted by whoever holds a copy of the key — the Coupang attacker
-    /// after the key was rotated out — and is reported as [`Rejection::Forged`], so that the
-    /// holder of the copy is found, not just refused.
-    async fn dead_key_rejection(
-        &self,
-        public: &PublicKey,
-        presented: &Presented<'_>,
-        token_hash: &[u8; 32],
-        now: Timestamp,
-        dead_key: Rejection,
-    ) -> Rejection {
-        if verify_signature(public, presented).is_err() {
-            return dead_key;
-        }
-        if self.ledger.token(token_hash).is_some() {
-            return dead_key;
-        }
-        let Ok(claims) = presented.claims() else {
-            return dead_key;
-        };
-        match self.store.issued(token_hash).await {
-            Ok(Some(_)) => dead_key,
-            Ok(None) if Timestamp::from_secs(claims.exp) >= now.minus(LEDGER_RETENTION) => {
-                Rejection::Forged
-            }
-            // Expired so long ago that its ledger row is gone, or the ledger cannot be asked:
-            // the key's state is all that can be said.
-            _ => dead_key,
-        }
-    }
-
-    /// A well-signed token not in memory: ask the store (another node may have issued it, or
-    /// memory was pruned). No row means the token was never issued.
-    async fn ledger_fallback(
-        &self,
-        presented: &Presented<'_>,
-        token_hash: &[u8; 32],
-        now: Timestamp,
-    ) -> Result<Arc<LiveToken>, Rejection> {
-        let claims = presented.claims()?;
-        if claims.iss != self.policy.issuer {
-            return Err(self.forged_or_expired(&claims, now, Rejection::WrongIssuer));
-        }
-        if claims.aud != self.policy.audience {
-            return Err(self.forged_or_expired(&claims, now, Rejection::WrongAudience));
-        }
-        match self.store.issued(token_hash).await {
-            Ok(Some(entry)) => Ok(self
-                .ledger
-                .insert_token(*token_hash, LiveToken::from_entry(&entry, true))),
-            Ok(None) => Err(self.forged_or_expired(&claims, now, Rejection::Forged)),
-            // The ledger cannot be consulted: refuse rather than guess (fail closed).
-            Err(error) => {
-                tracing::error!(%error, "issuance ledger unavailable during verification");
-                Err(Rejection::SessionRevoked)
-            }
-        }
-    }
-
-    /// A signed token with no ledger row is a forgery, unless it expired so long ago that its
-    /// row would have been pruned anyway.
-    fn forged_or_expired(
-        &self,
-        claims: &Claims,
-        now: Timestamp,
-        otherwise: Rejection,
-    ) -> Rejection {
-        if Timestamp::from_secs(claims.exp) < now.minus(LEDGER_RETENTION) {
-            Rejection::Expired
-        } else if otherwise == Rejection::Forged {
-            Rejection::Forged
-        } else {
-            // A good signature with a foreign issuer or audience is still a token Haechi never
-            // issued.
-            Rejection::Forged
-        }
-    }
-
-    async fn report_rejection(&self, token: &str, rejection: Rejection, context: &RequestContext) {
-        let now = self.clock.now();
-        let kind = if rejection == Rejection::Forged {
-            EventKind::TokenForged
-        } else {
-            EventKind::TokenRejected
-        };
-        let mut event = SecurityEvent::new(now, kind, Principal::Anonymous)
-            .context(context)
-            .outcome(Decision::Deny, 401)
-            .reason(rejection.as_str());
-        if let Ok(presented) = Presented::parse(token) {
-            event = event.kid(presented.kid.chars().take(128).collect::<String>());
-            let (sub, jti) = presented.claimed_identity();
-            if let Some(jti) = jti {
-                event = event.jti(jti);
-            }
-            if let Some(sub) = sub {
-                if let Ok(Principal::Customer(id)) = sub.parse::<Principal>() {
-                    event = event.customer(id);
-                }
-                event = event.detail("claimed_sub", sub);
-            }
-        }
-        if let Err(error) = self.events.record(event).await {
-            tracing::error!(%error, "could not record a token refusal");
-        }
-    }
 
     /// RFC 7662 introspection. Inactive tokens are reported like any refused token.
     pub async fn introspect(&self, token: &str, context: &RequestContext) -> Introspection {
@@ -590,122 +397,6 @@ impl TokenAuthority {
         };
         self.store.insert_refresh(&record).await?;
         Ok(token)
-    }
-
-    /// Customer login with e-mail or phone and password. Unknown accounts and wrong passwords
-    /// take the same time and get the same answer; attempts are limited per account and per
-    /// source address.
-    pub async fn login(
-        &self,
-        identifier: &LoginIdentifier,
-        password: Zeroizing<String>,
-        context: &RequestContext,
-    ) -> Result<TokenPair, Error> {
-        let now = self.clock.now();
-        let login_hash = match self.login_hash(identifier) {
-            Ok(hash) => hash,
-            Err(_) => {
-                // A malformed identifier is treated like an unknown account: same answer.
-                self.record_failed_login(None, "invalid_credentials", 401, context, now)
-                    .await?;
-                return Err(AuthFailure::InvalidCredentials.into());
-            }
-        };
-        if let Some(retry_after) = self.login_limited(&login_hash, context.ip, now) {
-            self.record_failed_login(None, "rate_limited", 429, context, now)
-                .await?;
-            return Err(AuthFailure::RateLimited {
-                retry_after_secs: retry_after.as_secs().max(1),
-            }
-            .into());
-        }
-        if let Some(ip) = context.ip {
-            self.source_attempts.lock().record(ip, now);
-        }
-        let account = self.store.account_by_login(&login_hash).await?;
-        let stored_hash = account
-            .as_ref()
-            .and_then(|account| account.password_hash.clone());
-        let matches = password::verify_password(
-            self.password_params,
-            password,
-            stored_hash,
-            self.decoy_password_hash.clone(),
-        )
-        .await?;
-        let account = match (matches, account) {
-            (true, Some(account)) => account,
-            (_, account) => {
-                self.account_failures.lock().record(login_hash, now);
-                let customer = account.map(|account| account.customer_id);
-                self.record_failed_login(customer, "invalid_credentials", 401, context, now)
-                    .await?;
-                return Err(AuthFailure::InvalidCredentials.into());
-            }
-        };
-        self.account_failures.lock().clear(&login_hash);
-        let principal = Principal::Customer(account.customer_id.clone());
-        if self.is_suspended(&principal) {
-            self.record_failed_login(Some(account.customer_id), "suspended", 403, context, now)
-                .await?;
-            return Err(AuthFailure::Suspended.into());
-        }
-        let session = self
-            .start_session(&principal, self.policy.refresh_ttl)
-            .await?;
-        self.emit(
-            SecurityEvent::new(now, EventKind::LoginOk, principal.clone())
-                .context(context)
-                .sid(&session.sid)
-                .customer(&account.customer_id),
-        )
-        .await?;
-        let (access_token, _) = self
-            .issue_access_token(&principal, &session.sid, &[], context)
-            .await?;
-        let refresh_token = self.issue_refresh_token(&session.sid).await?;
-        Ok(TokenPair {
-            access_token,
-            token_type: "Bearer",
-            expires_in: self.policy.access_ttl.as_secs(),
-            refresh_token: Some(refresh_token),
-            session_id: session.sid,
-            scope: None,
-        })
-    }
-
-    fn login_limited(
-        &self,
-        login_hash: &[u8; 32],
-        ip: Option<IpAddr>,
-        now: Timestamp,
-    ) -> Option<Duration> {
-        let source = ip.map(|ip| self.source_attempts.lock().check(&ip, now));
-        if let Some(Allowance::Limited { retry_after }) = source {
-            return Some(retry_after);
-        }
-        match self.account_failures.lock().check(login_hash, now) {
-            Allowance::Limited { retry_after } => Some(retry_after),
-            Allowance::Allowed => None,
-        }
-    }
-
-    async fn record_failed_login(
-        &self,
-        customer_id: Option<String>,
-        reason: &str,
-        status: u16,
-        context: &RequestContext,
-        now: Timestamp,
-    ) -> Result<(), Error> {
-        let mut event = SecurityEvent::new(now, EventKind::LoginFailed, Principal::Anonymous)
-            .context(context)
-            .outcome(Decision::Deny, status)
-            .reason(reason);
-        if let Some(customer_id) = customer_id {
-            event = event.customer(customer_id);
-        }
-        self.emit(event).await
     }
 
     /// Exchanges a refresh token for a new pair. The old refresh token is spent; presenting it
@@ -892,7 +583,7 @@ impl TokenAuthority {
         let now = self.clock.now();
         let source_allowance = context
             .ip
-            .map(|ip| self.source_attempts.lock().check(&ip, now));
+            .map(|ip| self.source_attempts.lock().check(&SourceKey::of(ip), now));
         if let Some(Allowance::Limited { retry_after }) = source_allowance {
             self.record_failed_login(None, "rate_limited", 429, context, now)
                 .await?;
@@ -913,7 +604,7 @@ impl TokenAuthority {
             .unwrap_or(false);
         let Some(client) = client.filter(|_| secret_matches) else {
             if let Some(ip) = context.ip {
-                self.source_attempts.lock().record(ip, now);
+                self.source_attempts.lock().record(SourceKey::of(ip), now);
             }
             self.record_failed_login(None, "invalid_client", 401, context, now)
                 .await?;
@@ -1002,9 +693,15 @@ impl TokenAuthority {
                         "password: must be 8 to 256 characters".into(),
                     ));
                 }
+                let turn = self.hashing.enter(Waiting::Unbounded).await;
                 Some(
-                    password::hash_password(self.password_params, password, self.random.bytes16())
-                        .await?,
+                    password::hash_password(
+                        self.password_params,
+                        password,
+                        self.random.bytes16(),
+                        turn,
+                    )
+                    .await?,
                 )
             }
             None => None,
@@ -1447,7 +1144,8 @@ impl TokenAuthority {
                 "password: must be 8 to 256 characters".into(),
             ));
         }
-        password::hash_password(self.password_params, password, self.random.bytes16()).await
+        let turn = self.hashing.enter(Waiting::Unbounded).await;
+        password::hash_password(self.password_params, password, self.random.bytes16(), turn).await
     }
 
     /// A named 256-bit secret (an index key, …), created and wrapped under the master key on
@@ -1569,14 +1267,6 @@ impl TokenAuthority {
     /// tokens, so absence proves nothing about old ones.
     pub fn token_issued(&self, jti: &str) -> Option<bool> {
         self.ledger.holds_jti(jti).then_some(true)
-    }
-}
-
-fn verify_signature(public: &PublicKey, presented: &Presented<'_>) -> Result<(), Rejection> {
-    if public.verify(presented.signing_input.as_bytes(), presented.signature) {
-        Ok(())
-    } else {
-        Err(Rejection::BadSignature)
     }
 }
 

@@ -3,22 +3,25 @@
 use haechi_events::{SinkError, StoreError};
 
 /// Why a presented access token was refused. The string form is the `reason` of the
-/// `token.rejected` event and what detection rules match on.
+/// `token.rejected` event and what detection rules match on. It stays in the audit record: the
+/// caller is only ever told `invalid_token`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Rejection {
-    /// Not a JWS compact token: wrong shape, bad base64url or JSON, oversized.
+    /// Not a JWS compact token: wrong shape, bad or non-canonical base64url, bad JSON,
+    /// oversized; or a high-S ES256 signature, or the claims of an issued token under another
+    /// signature — a re-spelling of a token, never a forgery.
     Malformed,
     /// The header names an algorithm Haechi does not sign with (`none`, `HS256`, …), or one
     /// that does not match the key named by `kid` (algorithm confusion).
     UnsupportedAlgorithm,
     /// No key with this `kid` was ever in custody.
     UnknownKey,
-    /// The key's verification window has closed.
+    /// A good signature by a key whose verification window has closed.
     RetiredKey,
-    /// The key was revoked as compromised.
+    /// A good signature by a key revoked as compromised.
     RevokedKey,
-    /// The signature does not verify.
+    /// The signature does not verify (whatever the state of the key its `kid` names).
     BadSignature,
     /// A good signature on a token Haechi never issued: a stolen or leaked key in use.
     Forged,
@@ -41,7 +44,7 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// The reason string used in events and error bodies.
+    /// The reason string used in events (never in error bodies).
     pub fn as_str(self) -> &'static str {
         match self {
             Rejection::Malformed => "malformed",

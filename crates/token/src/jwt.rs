@@ -1,12 +1,18 @@
 //! The JWS compact form of access tokens: building them, and taking presented ones apart.
 //!
 //! Signing is done by the custody key (so private keys stay zeroizing) and verification by
-//! jsonwebtoken's implementation ([`haechi_custody::PublicKey::verify`]); this module only
-//! encodes and decodes the three base64url parts, strictly and with size limits.
+//! jsonwebtoken's implementation ([`haechi_custody::PublicKey::check_signature`]); this module
+//! only encodes and decodes the three base64url parts, strictly and with size limits.
+//!
+//! Strictness is what keeps one issued token one string: every part must be canonical
+//! unpadded base64url (no padding, no stray low bits in the last character), and an ES256
+//! signature must be low-S. Whoever holds a token therefore cannot re-encode it into another
+//! string that still verifies — which matters because the issuance ledger is keyed by a hash
+//! of the whole token, and a well-signed token missing from it is a forgery.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use haechi_custody::SigningKeyMaterial;
+use haechi_custody::{PublicKey, SignatureCheck, SigningKeyMaterial};
 use serde::{Deserialize, Serialize};
 
 use crate::Rejection;
@@ -71,13 +77,23 @@ pub(crate) struct Presented<'a> {
     pub kid: String,
     /// `header.claims`, the bytes the signature covers.
     pub signing_input: &'a str,
-    pub signature: &'a str,
+    /// The signature, decoded from its (canonical) base64url.
+    pub signature: Vec<u8>,
     claims_part: &'a str,
 }
 
+/// Proof that a presented token's signature verified under the key its `kid` names. Only
+/// [`Presented::verify_with`] makes one, so the refusals that count as a *use* of a key —
+/// `forged`, `revoked_key`, `retired_key` — can only be reached with a signature in hand.
+#[derive(Debug)]
+pub(crate) struct GoodSignature {
+    _private: (),
+}
+
 impl<'a> Presented<'a> {
-    /// Splits a compact JWS and decodes its header. Refuses anything but three non-empty
-    /// base64url parts with a JSON header naming `alg` and `kid`, and any `crit` extension.
+    /// Splits a compact JWS and decodes its header and signature. Refuses anything but three
+    /// non-empty canonical base64url parts with a JSON header naming `alg` and `kid`, and any
+    /// `crit` extension.
     pub fn parse(token: &'a str) -> Result<Self, Rejection> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(Rejection::Malformed);
@@ -107,13 +123,29 @@ impl<'a> Presented<'a> {
         }
         let kid = header.kid.ok_or(Rejection::Malformed)?;
         let signing_input_len = token.len() - signature.len() - 1;
+        // The engine is strict: padding, the standard alphabet and non-zero trailing bits are
+        // all refused, so a signature has exactly one accepted spelling.
+        let signature_bytes = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| Rejection::Malformed)?;
         Ok(Presented {
             alg: header.alg,
             kid,
             signing_input: &token[..signing_input_len],
-            signature,
+            signature: signature_bytes,
             claims_part: claims,
         })
+    }
+
+    /// Checks the signature under `public`. A high-S ES256 signature is a re-encoding of a
+    /// signature (perhaps of a genuine token), refused as [`Rejection::Malformed`] before it is
+    /// verified; anything else that does not verify is [`Rejection::BadSignature`].
+    pub fn verify_with(&self, public: &PublicKey) -> Result<GoodSignature, Rejection> {
+        match public.check_signature(self.signing_input.as_bytes(), &self.signature) {
+            SignatureCheck::Valid => Ok(GoodSignature { _private: () }),
+            SignatureCheck::NonCanonical => Err(Rejection::Malformed),
+            SignatureCheck::Invalid => Err(Rejection::BadSignature),
+        }
     }
 
     /// Decodes the claims (only after the signature verified, or to describe a forgery).
@@ -123,22 +155,47 @@ impl<'a> Presented<'a> {
             .map_err(|_| Rejection::Malformed)?;
         serde_json::from_slice(&bytes).map_err(|_| Rejection::Malformed)
     }
+}
 
-    /// Whatever `sub` and `jti` the claims carry, for the record of a refused token.
-    pub fn claimed_identity(&self) -> (Option<String>, Option<String>) {
-        let Ok(bytes) = URL_SAFE_NO_PAD.decode(self.claims_part) else {
-            return (None, None);
+/// What a refused token claims, read leniently for its record (the signature part is not
+/// decoded, so a token refused for its signature's spelling is still described): its `kid`,
+/// `sub` and `jti`, unverified and attacker-chosen, each cut to `limit` characters. Never used
+/// as the record's subject.
+#[derive(Debug, Default)]
+pub(crate) struct Claimed {
+    pub kid: Option<String>,
+    pub sub: Option<String>,
+    pub jti: Option<String>,
+}
+
+impl Claimed {
+    pub fn read(token: &str, limit: usize) -> Self {
+        if token.len() > MAX_TOKEN_LEN {
+            return Claimed::default();
+        }
+        let mut parts = token.split('.');
+        let (Some(header), Some(claims)) = (parts.next(), parts.next()) else {
+            return Claimed::default();
         };
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            return (None, None);
+        let json = |part: &str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         };
-        let text = |name: &str| {
+        let text = |value: &Option<serde_json::Value>, name: &str| {
             value
-                .get(name)
+                .as_ref()
+                .and_then(|value| value.get(name))
                 .and_then(serde_json::Value::as_str)
-                .map(|text| text.chars().take(128).collect::<String>())
+                .map(|text| text.chars().take(limit).collect::<String>())
         };
-        (text("sub"), text("jti"))
+        let (header, claims) = (json(header), json(claims));
+        Claimed {
+            kid: text(&header, "kid"),
+            sub: text(&claims, "sub"),
+            jti: text(&claims, "jti"),
+        }
     }
 }
 
@@ -167,11 +224,43 @@ mod tests {
         let presented = Presented::parse(&token).unwrap();
         assert_eq!(presented.alg, "EdDSA");
         assert_eq!(presented.kid, "kid1");
-        assert!(
-            key.public_key()
-                .verify(presented.signing_input.as_bytes(), presented.signature)
-        );
+        assert!(presented.verify_with(&key.public_key()).is_ok());
         assert_eq!(presented.claims().unwrap(), claims());
+    }
+
+    #[test]
+    fn a_signature_has_one_spelling_only() {
+        for algorithm in [SigningAlgorithm::EdDsa, SigningAlgorithm::Es256] {
+            let key = SigningKeyMaterial::generate(algorithm, &OsRandom);
+            let token = encode(&key, "kid1", &claims());
+            let (input, signature) = token.rsplit_once('.').unwrap();
+            // 64 bytes in 86 characters: the last one carries 4 bits that must be zero.
+            let last = signature.as_bytes()[signature.len() - 1];
+            let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let index = alphabet.iter().position(|&c| c == last).unwrap();
+            let stray = alphabet[index | 1] as char;
+            let mut respelled = vec![
+                format!("{input}.{signature}=="),
+                format!("{input}.{}", signature.replace('-', "+").replace('_', "/")),
+                format!("{input}.{} ", signature),
+            ];
+            if index & 1 == 0 {
+                respelled.push(format!(
+                    "{input}.{}{stray}",
+                    &signature[..signature.len() - 1]
+                ));
+            }
+            for other in respelled {
+                if other == token {
+                    continue;
+                }
+                assert_eq!(
+                    Presented::parse(&other).unwrap_err(),
+                    Rejection::Malformed,
+                    "{other}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -214,6 +303,7 @@ mod tests {
         #[test]
         fn parse_never_panics(token in ".{0,600}") {
             let _ = Presented::parse(&token).map(|presented| presented.claims());
+            let _ = Claimed::read(&token, 64);
         }
     }
 }

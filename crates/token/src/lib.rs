@@ -27,6 +27,7 @@ mod ledger;
 mod limiter;
 mod password;
 mod policy;
+mod refusal;
 mod store;
 mod verified;
 

@@ -1,22 +1,65 @@
-//! Sliding-window attempt counters for logins, per account and per source.
+//! Sliding-window attempt counters for logins, per account and per source network.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use haechi_events::Timestamp;
 
-/// Counts events per key in a sliding window of `window`, allowing `limit` per window.
+/// The source a login attempt is counted against: an IPv4 address, or the /64 network of an
+/// IPv6 address. One IPv6 subscriber is usually handed a whole /64 (SLAAC, privacy
+/// addresses), so counting single IPv6 addresses would give one client 2^64 budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum SourceKey {
+    /// One IPv4 address (IPv4-mapped IPv6 addresses count as their IPv4 address).
+    V4([u8; 4]),
+    /// The first 64 bits of an IPv6 address.
+    V6Net64([u8; 8]),
+}
+
+impl SourceKey {
+    /// The counting key of `ip`.
+    pub(crate) fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => SourceKey::V4(v4.octets()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => SourceKey::V4(v4.octets()),
+                None => SourceKey::V6Net64(net64(v6)),
+            },
+        }
+    }
+}
+
+fn net64(v6: Ipv6Addr) -> [u8; 8] {
+    let octets = v6.octets();
+    let mut prefix = [0u8; 8];
+    prefix.copy_from_slice(&octets[..8]);
+    prefix
+}
+
+/// Counts attempts per key in a sliding window of `window`, allowing `limit` per window.
 ///
-/// Memory is bounded: when `max_keys` keys are tracked, keys whose windows have emptied are
-/// dropped first; if every tracked key is still active the counter refuses new keys
-/// (fails closed) rather than forgetting an attacker's history.
+/// Memory is bounded by `max_keys`. A full table evicts the key that was touched longest
+/// ago (whose window has most likely emptied) rather than refusing every new key: a table
+/// an attacker filled must not lock everyone else out. The cost of that choice is that an
+/// attacker who fills the table with `max_keys` fresh keys resets the oldest history; each
+/// key costs them an attempt (for accounts, a password hash), so that is `max_keys` attempts.
 #[derive(Debug)]
 pub(crate) struct SlidingWindowCounter<K> {
     window: Duration,
     limit: u32,
     max_keys: usize,
-    attempts: HashMap<K, VecDeque<Timestamp>>,
+    entries: HashMap<K, Entry>,
+    /// Keys by the sequence number of their last touch, oldest first.
+    idle_order: BTreeMap<u64, K>,
+    next_touch: u64,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    times: VecDeque<Timestamp>,
+    last_touch: u64,
 }
 
 /// The outcome of asking a counter.
@@ -31,63 +74,103 @@ impl<K: Hash + Eq + Clone> SlidingWindowCounter<K> {
         SlidingWindowCounter {
             window,
             limit,
-            max_keys,
-            attempts: HashMap::new(),
+            max_keys: max_keys.max(1),
+            entries: HashMap::new(),
+            idle_order: BTreeMap::new(),
+            next_touch: 0,
         }
     }
 
     /// Whether another attempt for `key` is allowed at `now` (without counting one).
     pub fn check(&mut self, key: &K, now: Timestamp) -> Allowance {
-        let window = self.window;
-        let Some(times) = self.attempts.get_mut(key) else {
-            if self.attempts.len() >= self.max_keys {
-                self.prune(now);
-                if self.attempts.len() >= self.max_keys {
-                    return Allowance::Limited {
-                        retry_after: window,
-                    };
-                }
-            }
-            return Allowance::Allowed;
-        };
-        let start = now.minus(window);
-        while times.front().is_some_and(|&time| time <= start) {
-            times.pop_front();
+        let (window, limit) = (self.window, self.limit);
+        match self.entries.get_mut(key) {
+            None => Allowance::Allowed,
+            Some(entry) => allowance(&mut entry.times, window, limit, now),
         }
-        if times.len() >= self.limit as usize {
-            let oldest = times.front().copied().unwrap_or(now);
-            Allowance::Limited {
-                retry_after: oldest.plus(window).since(now).max(Duration::from_secs(1)),
-            }
-        } else {
-            Allowance::Allowed
+    }
+
+    /// Checks and, if allowed, counts one attempt for `key` at `now`, in one step: the
+    /// attempt is reserved before the work it guards (a password hash) starts, so concurrent
+    /// attempts cannot all pass the check before any of them is counted.
+    pub fn try_reserve(&mut self, key: &K, now: Timestamp) -> Allowance {
+        let allowance = self.check(key, now);
+        if allowance == Allowance::Allowed {
+            self.record(key.clone(), now);
+        }
+        allowance
+    }
+
+    /// Takes back the most recent reservation of `key` (the guarded work never started).
+    pub fn cancel(&mut self, key: &K) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.times.pop_back();
         }
     }
 
     /// Counts one attempt for `key` at `now`.
     pub fn record(&mut self, key: K, now: Timestamp) {
-        if !self.attempts.contains_key(&key) && self.attempts.len() >= self.max_keys {
-            self.prune(now);
-            if self.attempts.len() >= self.max_keys {
-                return;
+        let touch = self.next_touch;
+        self.next_touch += 1;
+        if let Some(entry) = self.entries.get_mut(&key) {
+            self.idle_order.remove(&entry.last_touch);
+            entry.last_touch = touch;
+            entry.times.push_back(now);
+            while entry.times.len() > self.limit as usize {
+                entry.times.pop_front();
             }
+            self.idle_order.insert(touch, key);
+            return;
         }
-        let times = self.attempts.entry(key).or_default();
+        while self.entries.len() >= self.max_keys {
+            let Some((_, oldest)) = self.idle_order.pop_first() else {
+                break;
+            };
+            self.entries.remove(&oldest);
+        }
+        let mut times = VecDeque::with_capacity(1);
         times.push_back(now);
-        while times.len() > self.limit as usize {
-            times.pop_front();
-        }
+        self.entries.insert(
+            key.clone(),
+            Entry {
+                times,
+                last_touch: touch,
+            },
+        );
+        self.idle_order.insert(touch, key);
     }
 
     /// Forgets a key (after a successful login, an account's failures are cleared).
     pub fn clear(&mut self, key: &K) {
-        self.attempts.remove(key);
+        if let Some(entry) = self.entries.remove(key) {
+            self.idle_order.remove(&entry.last_touch);
+        }
     }
 
-    fn prune(&mut self, now: Timestamp) {
-        let start = now.minus(self.window);
-        self.attempts
-            .retain(|_, times| times.back().is_some_and(|&last| last > start));
+    /// How many keys are tracked.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+fn allowance(
+    times: &mut VecDeque<Timestamp>,
+    window: Duration,
+    limit: u32,
+    now: Timestamp,
+) -> Allowance {
+    let start = now.minus(window);
+    while times.front().is_some_and(|&time| time <= start) {
+        times.pop_front();
+    }
+    if times.len() >= limit as usize {
+        let oldest = times.front().copied().unwrap_or(now);
+        Allowance::Limited {
+            retry_after: oldest.plus(window).since(now).max(Duration::from_secs(1)),
+        }
+    } else {
+        Allowance::Allowed
     }
 }
 
@@ -112,18 +195,66 @@ mod tests {
     }
 
     #[test]
-    fn a_full_table_refuses_new_keys_instead_of_forgetting() {
+    fn reservations_count_before_the_work_and_can_be_taken_back() {
+        let mut counter = SlidingWindowCounter::new(Duration::from_secs(60), 3, 100);
+        let now = Timestamp::from_secs(0);
+        // Three reservations without any outcome recorded in between: the fourth is refused.
+        for _ in 0..3 {
+            assert_eq!(counter.try_reserve(&"a", now), Allowance::Allowed);
+        }
+        assert!(matches!(
+            counter.try_reserve(&"a", now),
+            Allowance::Limited { .. }
+        ));
+        counter.cancel(&"a");
+        assert_eq!(counter.try_reserve(&"a", now), Allowance::Allowed);
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_longest_idle_key_instead_of_refusing_everyone() {
         let mut counter = SlidingWindowCounter::new(Duration::from_secs(60), 3, 2);
         let now = Timestamp::from_secs(0);
         counter.record("a", now);
         counter.record("b", now);
+        counter.record("a", now);
+        // "c" is a new key in a full table of keys still inside their window: it is counted
+        // (the old counter refused it), and "b", idle longest, makes room.
+        assert_eq!(counter.try_reserve(&"c", now), Allowance::Allowed);
+        assert_eq!(counter.len(), 2);
+        assert_eq!(counter.check(&"a", now), Allowance::Allowed);
+        counter.record("a", now);
         assert!(matches!(
-            counter.check(&"c", now),
+            counter.check(&"a", now),
             Allowance::Limited { .. }
         ));
+        assert!(counter.entries.contains_key(&"c") && !counter.entries.contains_key(&"b"));
+    }
+
+    #[test]
+    fn ipv6_sources_are_counted_by_their_64_network() {
+        let mut counter = SlidingWindowCounter::new(Duration::from_secs(60), 2, 100);
+        let now = Timestamp::from_secs(0);
+        let key = |text: &str| SourceKey::of(text.parse().unwrap());
+        // One subscriber's /64, any interface id: one budget.
         assert_eq!(
-            counter.check(&"c", Timestamp::from_secs(120)),
+            counter.try_reserve(&key("2001:db8:1:2::1"), now),
             Allowance::Allowed
         );
+        assert_eq!(
+            counter.try_reserve(&key("2001:db8:1:2:ffff:ffff:ffff:fffe"), now),
+            Allowance::Allowed
+        );
+        assert!(matches!(
+            counter.try_reserve(&key("2001:db8:1:2:dead:beef:0:7"), now),
+            Allowance::Limited { .. }
+        ));
+        // The neighbouring /64 has its own.
+        assert_eq!(
+            counter.try_reserve(&key("2001:db8:1:3::1"), now),
+            Allowance::Allowed
+        );
+        // IPv4 addresses stay exact, and their IPv6-mapped form is the same source.
+        assert_eq!(key("192.0.2.1"), key("::ffff:192.0.2.1"));
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
     }
 }

@@ -32,6 +32,12 @@ pub struct TokenPolicy {
     pub login_attempts_per_source: u32,
     /// The window of both login limits.
     pub login_window: Duration,
+    /// Password hashes (argon2id) that may run at once (default 4: with the default cost,
+    /// 4 × 19 MiB of memory and 4 cores at most).
+    pub login_hash_concurrency: usize,
+    /// Logins that may wait for a hashing slot beyond those running (default 64); a login
+    /// finding the queue full is refused with 429 and `Retry-After: 1`.
+    pub login_hash_queue: usize,
 }
 
 impl Default for TokenPolicy {
@@ -48,6 +54,8 @@ impl Default for TokenPolicy {
             login_failures_per_account: 5,
             login_attempts_per_source: 60,
             login_window: Duration::from_secs(15 * 60),
+            login_hash_concurrency: 4,
+            login_hash_queue: 64,
         }
     }
 }
@@ -76,6 +84,11 @@ impl TokenPolicy {
         if self.refresh_ttl < self.access_ttl {
             return Err(Error::Config(
                 "token.refresh_ttl must be at least token.access_ttl".into(),
+            ));
+        }
+        if self.login_hash_concurrency == 0 {
+            return Err(Error::Config(
+                "login.hash_concurrency must be at least 1".into(),
             ));
         }
         if self.issuer.is_empty() || self.audience.is_empty() {

@@ -148,6 +148,9 @@ pub trait AuthorityStore: Send + Sync + std::fmt::Debug {
     async fn record_issued(&self, entry: &LedgerEntry) -> Result<(), StoreError>;
     /// The ledger entry of a token hash.
     async fn issued(&self, token_hash: &[u8; 32]) -> Result<Option<LedgerEntry>, StoreError>;
+    /// Ledger rows with this `jti` (at most a few). Asked only for a well-signed token that is
+    /// not in the ledger byte for byte, to tell a re-spelled issued token from a forgery.
+    async fn issued_by_jti(&self, jti: &str) -> Result<Vec<LedgerEntry>, StoreError>;
     /// Marks one issued token revoked.
     async fn revoke_issued(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<(), StoreError>;
     /// Ledger entries not yet expired at `now`.

@@ -1,0 +1,258 @@
+//! Verification of presented access tokens: shape → key → signature → ledger →
+//! revocation, expiry, suspension, session; and the record of every refusal.
+
+use std::sync::Arc;
+
+use haechi_custody::KeyState;
+use haechi_events::{Decision, EventKind, Principal, RequestContext, SecurityEvent, Timestamp};
+use sha2::{Digest, Sha256};
+
+use super::{CLAIM_IN_EVENT_CHARS, LEDGER_RETENTION, TokenAuthority};
+use crate::jwt::{Claimed, Claims, GoodSignature, Presented};
+use crate::ledger::{LiveSession, LiveToken};
+use crate::refusal::{LedgerKnowledge, Refusal};
+use crate::{Rejection, VerifiedToken};
+
+impl TokenAuthority {
+    /// Verifies a presented access token. Every refusal is reported as a `token.rejected` (or
+    /// `token.forged`) event carrying the request's address and agent.
+    pub async fn verify(
+        &self,
+        token: &str,
+        context: &RequestContext,
+    ) -> Result<VerifiedToken, Rejection> {
+        match self.check(token).await {
+            Ok(verified) => Ok(verified),
+            Err(refusal) => {
+                self.report_rejection(token, refusal, context).await;
+                Err(refusal.rejection)
+            }
+        }
+    }
+
+    /// Reports a request that carried no token where one was required.
+    pub async fn report_missing_token(&self, context: &RequestContext) {
+        self.report_rejection("", Rejection::Missing.into(), context)
+            .await;
+    }
+
+    async fn check(&self, token: &str) -> Result<VerifiedToken, Refusal> {
+        let now = self.clock.now();
+        let presented = Presented::parse(token)?;
+        let (public, dead_key) = {
+            let keys = self.keys.read();
+            let entry = keys.get(&presented.kid).ok_or(Rejection::UnknownKey)?;
+            if entry.record.algorithm.jws_name() != presented.alg {
+                // Algorithm confusion, whatever state the key is in: nothing was verified, so
+                // this is no use of the key and must not count as one.
+                return Err(Rejection::UnsupportedAlgorithm.into());
+            }
+            let dead_key = match entry.record.state {
+                KeyState::Revoked => Some(Rejection::RevokedKey),
+                KeyState::Retired => Some(Rejection::RetiredKey),
+                _ if !entry.record.may_verify(now) => Some(Rejection::RetiredKey),
+                _ => None,
+            };
+            (entry.public.clone(), dead_key)
+        };
+        let token_hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(dead_key) = dead_key {
+            // Only a signature the dead key really made is a use of it. Anyone can write a
+            // revoked key's `kid` into a header; refusing that as `revoked_key` would let them
+            // get the relaying address blocked by the revoked-key rule.
+            let signed = presented.verify_with(&public)?;
+            return Err(self
+                .dead_key_rejection(&signed, &presented, &token_hash, now, dead_key)
+                .await);
+        }
+        let live = match self.ledger.token(&token_hash) {
+            Some(live) => {
+                if !live.signature_checked() {
+                    presented.verify_with(&public)?;
+                    live.mark_signature_checked();
+                }
+                live
+            }
+            None => {
+                let signed = presented.verify_with(&public)?;
+                self.ledger_fallback(&signed, &presented, &token_hash, now)
+                    .await?
+            }
+        };
+        if live.is_revoked() {
+            return Err(Rejection::TokenRevoked.into());
+        }
+        if live.expires_at <= now {
+            return Err(Rejection::Expired.into());
+        }
+        if live.kid != presented.kid {
+            // The ledger row was written for another key: not a token this authority issued.
+            return Err(Rejection::Forged.into());
+        }
+        if self.is_suspended(&live.principal) {
+            return Err(Rejection::PrincipalSuspended.into());
+        }
+        let session_live = match self.ledger.session(&live.sid) {
+            Some(session) => session.is_live(now),
+            None => self
+                .store
+                .session(&live.sid)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|record| LiveSession::from_record(&record).is_live(now)),
+        };
+        if !session_live {
+            return Err(Rejection::SessionRevoked.into());
+        }
+        Ok(VerifiedToken {
+            principal: live.principal.clone(),
+            sid: live.sid.clone(),
+            jti: live.jti.clone(),
+            kid: live.kid.clone(),
+            expires_at: live.expires_at,
+            scopes: live.scopes.clone(),
+            token_hash,
+        })
+    }
+
+    /// Why a token that a revoked or retired key really signed is refused. A key that stopped
+    /// signing still tells a forgery from a stale token: a good signature that the issuance
+    /// ledger never recorded was minted by whoever holds a copy of the key — the Coupang
+    /// attacker after the key was rotated out — and is reported as [`Rejection::Forged`], so
+    /// that the holder of the copy is found, not just refused. The refusal says what the
+    /// ledger knew (`detail.ledger`), which the revoked-key rule acts on.
+    async fn dead_key_rejection(
+        &self,
+        _signed: &GoodSignature,
+        presented: &Presented<'_>,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+        dead_key: Rejection,
+    ) -> Refusal {
+        if self.ledger.token(token_hash).is_some() {
+            return Refusal::ledger(dead_key, LedgerKnowledge::Issued);
+        }
+        let Ok(claims) = presented.claims() else {
+            return Rejection::Malformed.into();
+        };
+        match self.store.issued(token_hash).await {
+            Ok(Some(_)) => Refusal::ledger(dead_key, LedgerKnowledge::Issued),
+            Ok(None) => match self.reencoded_issued(presented, &claims).await {
+                Some(true) => Rejection::Malformed.into(),
+                Some(false) if Timestamp::from_secs(claims.exp) >= now.minus(LEDGER_RETENTION) => {
+                    Rejection::Forged.into()
+                }
+                Some(false) => Refusal::ledger(dead_key, LedgerKnowledge::NotIssued),
+                None => Refusal::ledger(dead_key, LedgerKnowledge::Unknown),
+            },
+            // The ledger cannot be asked: the key's state is all that can be said.
+            Err(_) => Refusal::ledger(dead_key, LedgerKnowledge::Unknown),
+        }
+    }
+
+    /// A well-signed token not in memory: ask the store (another node may have issued it, or
+    /// memory was pruned). No row means the token was never issued.
+    async fn ledger_fallback(
+        &self,
+        _signed: &GoodSignature,
+        presented: &Presented<'_>,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<Arc<LiveToken>, Refusal> {
+        let claims = presented.claims()?;
+        if claims.iss != self.policy.issuer || claims.aud != self.policy.audience {
+            // A good signature with a foreign issuer or audience is still a token Haechi never
+            // issued.
+            return Err(self.forged_or_expired(&claims, now).into());
+        }
+        match self.store.issued(token_hash).await {
+            Ok(Some(entry)) => Ok(self
+                .ledger
+                .insert_token(*token_hash, LiveToken::from_entry(&entry, true))),
+            Ok(None) => match self.reencoded_issued(presented, &claims).await {
+                Some(true) => Err(Rejection::Malformed.into()),
+                Some(false) => Err(self.forged_or_expired(&claims, now).into()),
+                None => Err(Rejection::SessionRevoked.into()),
+            },
+            // The ledger cannot be consulted: refuse rather than guess (fail closed).
+            Err(error) => {
+                tracing::error!(%error, "issuance ledger unavailable during verification");
+                Err(Rejection::SessionRevoked.into())
+            }
+        }
+    }
+
+    /// Whether a well-signed token that is not in the ledger byte for byte carries exactly
+    /// the claims and key of a token that is: the same issued token spelled differently, by
+    /// its holder. The parser and the low-S rule already leave a holder no second spelling,
+    /// so this is the last line: whatever re-encoding is found next, it is refused as
+    /// `malformed` and never raised as a forgery — a forgery revokes the signing key and
+    /// would log every customer out on any customer's demand. Only a different claim (a new
+    /// `sub`, `exp`, `sid`, …) makes a forgery. `None` when the ledger cannot be asked.
+    async fn reencoded_issued(&self, presented: &Presented<'_>, claims: &Claims) -> Option<bool> {
+        if claims.jti.len() > 128 {
+            return Some(false);
+        }
+        let entries = match self.store.issued_by_jti(&claims.jti).await {
+            Ok(entries) => entries,
+            Err(error) => {
+                tracing::error!(%error, "issuance ledger unavailable during verification");
+                return None;
+            }
+        };
+        let scope = claims.scope.clone().unwrap_or_default();
+        Some(entries.iter().any(|entry| {
+            entry.kid == presented.kid
+                && entry.principal.to_string() == claims.sub
+                && entry.sid == claims.sid
+                && entry.issued_at.as_secs() == claims.iat
+                && entry.expires_at.as_secs() == claims.exp
+                && entry.scope == scope
+                && claims.iss == self.policy.issuer
+                && claims.aud == self.policy.audience
+        }))
+    }
+
+    /// A signed token with no ledger row is a forgery, unless it expired so long ago that its
+    /// row would have been pruned anyway.
+    fn forged_or_expired(&self, claims: &Claims, now: Timestamp) -> Rejection {
+        if Timestamp::from_secs(claims.exp) < now.minus(LEDGER_RETENTION) {
+            Rejection::Expired
+        } else {
+            Rejection::Forged
+        }
+    }
+
+    async fn report_rejection(&self, token: &str, refusal: Refusal, context: &RequestContext) {
+        let now = self.clock.now();
+        let rejection = refusal.rejection;
+        let kind = if rejection == Rejection::Forged {
+            EventKind::TokenForged
+        } else {
+            EventKind::TokenRejected
+        };
+        // Principal and customer stay empty: nothing in a refused token is verified. What it
+        // claims is kept as clearly-named, truncated details for the investigator.
+        let mut event = SecurityEvent::new(now, kind, Principal::Anonymous)
+            .context(context)
+            .outcome(Decision::Deny, 401)
+            .reason(rejection.as_str());
+        if let Some(knowledge) = refusal.ledger {
+            event = event.detail("ledger", knowledge.as_str());
+        }
+        let claimed = Claimed::read(token, CLAIM_IN_EVENT_CHARS);
+        if let Some(kid) = claimed.kid {
+            event = event.kid(kid);
+        }
+        if let Some(jti) = claimed.jti {
+            event = event.jti(jti);
+        }
+        if let Some(sub) = claimed.sub {
+            event = event.detail("claimed_sub", sub);
+        }
+        if let Err(error) = self.events.record(event).await {
+            tracing::error!(%error, "could not record a token refusal");
+        }
+    }
+}
