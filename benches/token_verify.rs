@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use criterion::{Criterion, Throughput, criterion_main};
 use haechi_custody::{KeyState, MasterKey, MasterKeyRing, OsRandom, PublicKey, SecureRandom as _};
 use haechi_events::{
-    EventReceipt, EventSink, Principal, RequestContext, SecurityEvent, SinkError, SystemClock,
+    EventReceipt, EventSink, RequestContext, SecurityEvent, SinkError, SystemClock,
 };
 use haechi_store::SqliteStore;
 use haechi_token::{AuthorityParts, ClientKind, PasswordParams, TokenAuthority, TokenPolicy};
@@ -106,6 +106,7 @@ impl Fixture {
                 iterations: 1,
                 parallelism: 1,
             },
+            operator_access: haechi_token::OperatorAccess::LocalOperator,
         })
         .await
         .expect("open authority")
@@ -120,8 +121,7 @@ async fn issue_tokens(authority: &TokenAuthority, count: usize) -> Vec<String> {
             ClientKind::Service,
             "bench",
             &["shipping".to_string()],
-            &Principal::Admin("bench".into()),
-            &context,
+            &authority.operator_grant().expect("operator grant"),
         )
         .await
         .expect("create service");

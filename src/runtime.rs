@@ -16,6 +16,7 @@ use haechi_events::{
     SinkError, SystemClock, Timestamp, TracingSink,
 };
 use haechi_store::SqliteStore;
+use haechi_token::OperatorAccess;
 use haechi_token::{AuthorityParts, TokenAuthority};
 use haechi_vault::{BlindIndexer, Policy, Vault, VaultParts};
 use zeroize::Zeroizing;
@@ -41,8 +42,20 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Opens (creating on first use) the data directory described by `config`.
+    /// Opens (creating on first use) the data directory described by `config`, for a
+    /// one-shot command: the process holds the data directory (the audit log's writer lock),
+    /// so it may act as the local operator (`TokenAuthority::operator_grant`).
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
+        Self::open_as(config, OperatorAccess::LocalOperator).await
+    }
+
+    /// Opens the data directory for `haechi serve`: privileged acts need an administrator's
+    /// token; nothing the server does can act as the local operator.
+    pub async fn open_for_serving(config: &Config) -> anyhow::Result<Self> {
+        Self::open_as(config, OperatorAccess::TokensOnly).await
+    }
+
+    async fn open_as(config: &Config, access: OperatorAccess) -> anyhow::Result<Self> {
         // The generated master key of a first start is written into the data dir.
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -50,11 +63,15 @@ impl Runtime {
             .create(&config.data_dir)
             .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
         let keys = load_master_keys(config)?;
-        Self::open_with_keys(config, keys).await
+        Self::open_with_keys(config, keys, access).await
     }
 
     /// Opens the data directory with an explicit master-key ring (master-key rotation).
-    pub async fn open_with_keys(config: &Config, keys: MasterKeyRing) -> anyhow::Result<Self> {
+    pub async fn open_with_keys(
+        config: &Config,
+        keys: MasterKeyRing,
+        access: OperatorAccess,
+    ) -> anyhow::Result<Self> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -94,6 +111,7 @@ impl Runtime {
             random: Arc::new(OsRandom),
             policy: config.token_policy()?,
             password_params: config.password_params(),
+            operator_access: access,
         })
         .await
         .context("cannot open the token authority")?;

@@ -24,7 +24,7 @@ pub fn run(action: KeysAction, config: &Config) -> anyhow::Result<Outcome> {
     block_on(async {
         let runtime = Runtime::open(config).await?;
         let authority = &runtime.authority;
-        let context = RequestContext::local();
+        let grant = authority.operator_grant()?;
         match action {
             KeysAction::List => {
                 println!(
@@ -46,11 +46,11 @@ pub fn run(action: KeysAction, config: &Config) -> anyhow::Result<Outcome> {
                 }
             }
             KeysAction::Rotate => {
-                let active = authority.rotate_keys(&operator(), &context).await?;
+                let active = authority.rotate_keys(&grant).await?;
                 println!("rotated: {} is now the active signing key", active.kid);
             }
             KeysAction::Revoke { kid } => {
-                let revoked = authority.revoke_key(&kid, &operator(), &context).await?;
+                let revoked = authority.revoke_key(&kid, &grant).await?;
                 println!(
                     "revoked {}: every token it signed is refused from now on",
                     revoked.kid
@@ -69,9 +69,7 @@ pub fn run(action: KeysAction, config: &Config) -> anyhow::Result<Outcome> {
                     std::fs::read_to_string(&file)
                         .with_context(|| format!("cannot read {}", file.display()))?,
                 );
-                let record = authority
-                    .import_key(&text, !pending, &operator(), &context)
-                    .await?;
+                let record = authority.import_key(&text, !pending, &grant).await?;
                 println!(
                     "imported {} ({}), now {}",
                     record.kid,
@@ -117,7 +115,8 @@ async fn rotate_master(config: &Config, new_key_file: &std::path::Path) -> anyho
     previous.insert(0, current);
     let next_id = next.id().to_string();
     let ring = haechi_custody::MasterKeyRing::new(next, previous)?;
-    let runtime = Runtime::open_with_keys(config, ring).await?;
+    let runtime =
+        Runtime::open_with_keys(config, ring, haechi_token::OperatorAccess::LocalOperator).await?;
     let total = runtime.vault.customer_count().await?;
     let progress = indicatif::ProgressBar::new(total).with_style(
         indicatif::ProgressStyle::with_template(

@@ -27,8 +27,7 @@ pub fn admin(action: AdminAction, config: &Config) -> anyhow::Result<Outcome> {
                 ClientKind::Admin,
                 &name,
                 &[],
-                &operator(),
-                &RequestContext::local(),
+                &runtime.authority.operator_grant()?,
             )
             .await?;
         print_credential(&credential);
@@ -49,8 +48,7 @@ pub fn service(action: ServiceAction, config: &Config) -> anyhow::Result<Outcome
                         ClientKind::Service,
                         &name,
                         &purposes,
-                        &operator(),
-                        &RequestContext::local(),
+                        &runtime.authority.operator_grant()?,
                     )
                     .await?;
                 print_credential(&credential);

@@ -56,7 +56,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // With port 0 the issuer (derived from the address) must name the port actually bound.
     let mut config = config;
     config.listen = address;
-    let runtime = Runtime::open(&config).await?;
+    let runtime = Runtime::open_for_serving(&config).await?;
     // The key is in custody now; the text it was parsed from is wiped.
     config.master_key = None;
     config.previous_master_key = None;

@@ -123,6 +123,10 @@ pub(crate) async fn start(
         events: runtime.events.clone(),
         never_block,
         enforcement: config.detect.response,
+        response_grant: runtime
+            .authority
+            .take_response_grant()
+            .context("the response grant was already taken")?,
     })
     .await
     .context("cannot load blocks and suspensions")?;

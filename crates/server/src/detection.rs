@@ -25,7 +25,7 @@ use haechi_detect::{ResponseAction, Severity};
 use haechi_events::{
     Clock, EventKind, EventSink, Principal, RequestContext, SecurityEvent, StoreError, Timestamp,
 };
-use haechi_token::TokenAuthority;
+use haechi_token::{AdminGrant, TokenAuthority};
 use ipnet::IpNet;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
@@ -388,6 +388,9 @@ pub struct ContainmentParts {
     pub never_block: Vec<IpNet>,
     /// Server-wide enforcement.
     pub enforcement: Enforcement,
+    /// The grant automatic response acts under
+    /// ([`TokenAuthority::take_response_grant`]).
+    pub response_grant: AdminGrant,
 }
 
 /// Why containment refused a request to act.
@@ -415,6 +418,7 @@ pub struct Containment {
     any_blocks: AtomicBool,
     never_block: Vec<IpNet>,
     enforcement: Enforcement,
+    response_grant: AdminGrant,
 }
 
 /// What carrying out one action came to.
@@ -449,6 +453,7 @@ impl Containment {
             any_blocks,
             never_block: parts.never_block,
             enforcement: parts.enforcement,
+            response_grant: parts.response_grant,
         })
     }
 
@@ -759,7 +764,7 @@ impl Containment {
             ActionKind::RevokeSession { sid } => {
                 match self
                     .authority
-                    .revoke_session(sid, "detection", actor, context)
+                    .revoke_session(sid, "detection", &self.response_grant)
                     .await
                 {
                     Ok(true) => Ok("done"),
@@ -770,7 +775,7 @@ impl Containment {
             ActionKind::RevokeKey { kid } => match self.authority.key_state(kid) {
                 None => Ok("not_found"),
                 Some(haechi_custody::KeyState::Revoked) => Ok("already"),
-                Some(_) => match self.authority.revoke_key(kid, actor, context).await {
+                Some(_) => match self.authority.revoke_key(kid, &self.response_grant).await {
                     Ok(_) => Ok("done"),
                     Err(error) => Err(error.to_string()),
                 },

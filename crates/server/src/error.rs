@@ -181,7 +181,9 @@ impl From<haechi_token::Error> for ApiError {
                     "invalid_scope",
                     failure.to_string(),
                 ),
-                AuthFailure::Suspended => ApiError::forbidden(failure.to_string()),
+                AuthFailure::Suspended | AuthFailure::NotAdministrator => {
+                    ApiError::forbidden(failure.to_string())
+                }
                 other => ApiError::unauthorized("unauthorized", other.to_string()),
             },
             Error::Invalid(message) => ApiError::unprocessable(message),

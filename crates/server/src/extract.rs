@@ -8,8 +8,8 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use base64::Engine as _;
-use haechi_events::{Principal, RequestContext};
-use haechi_token::{Rejection, VerifiedToken};
+use haechi_events::RequestContext;
+use haechi_token::{AdminGrant, Rejection, VerifiedToken};
 use serde::de::DeserializeOwned;
 
 use crate::{ApiError, AppState};
@@ -93,14 +93,17 @@ fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
     Ok(Some(token.trim()))
 }
 
-/// A request by an administrator (a verified token of an `admin:` principal with the `admin`
-/// scope).
+/// A request by an administrator: a verified token of an `admin:` principal with the `admin`
+/// scope, and the [`AdminGrant`] the token authority made of it, which every privileged act
+/// requires.
 #[derive(Debug, Clone)]
 pub struct Admin {
     /// The proof of verification.
     pub token: VerifiedToken,
     /// Where the request came from.
     pub context: RequestContext,
+    /// The permission for privileged acts.
+    pub grant: AdminGrant,
 }
 
 impl FromRequestParts<AppState> for Admin {
@@ -109,10 +112,15 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Authenticated { token, context } =
             Authenticated::from_request_parts(parts, state).await?;
-        if !matches!(token.principal(), Principal::Admin(_)) || !token.has_scope("admin") {
-            return Err(ApiError::forbidden("this endpoint is for administrators"));
-        }
-        Ok(Admin { token, context })
+        let grant = state
+            .authority
+            .authorize_admin(&token, &context)
+            .map_err(|_| ApiError::forbidden("this endpoint is for administrators"))?;
+        Ok(Admin {
+            token,
+            context,
+            grant,
+        })
     }
 }
 

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::grant::{AdminGrant, OperatorAccess};
 use crate::jwt::{self, Claims};
 use crate::keyring::{KeyEntry, KeyRing};
 use crate::ledger::{LiveLedger, LiveSession, LiveToken};
@@ -31,6 +32,7 @@ use crate::{
     SessionRecord, StoredKey, TokenPolicy, VerifiedToken,
 };
 
+mod admin;
 mod login;
 mod verification;
 
@@ -67,6 +69,9 @@ pub struct AuthorityParts {
     pub policy: TokenPolicy,
     /// argon2id cost.
     pub password_params: PasswordParams,
+    /// Whether this process may act as the data directory's local operator (see
+    /// [`crate::AdminGrant`]).
+    pub operator_access: OperatorAccess,
 }
 
 /// A login identifier as the customer typed it.
@@ -191,6 +196,10 @@ pub struct TokenAuthority {
     /// Principals suspended by containment (kept by the caller's store, held here so every
     /// verification, login and grant refuses them without IO).
     suspended: RwLock<HashSet<Principal>>,
+    /// Whether [`TokenAuthority::operator_grant`] may hand out grants.
+    operator_access: OperatorAccess,
+    /// Whether [`TokenAuthority::take_response_grant`] was called.
+    response_grant_taken: std::sync::Mutex<bool>,
 }
 
 impl TokenAuthority {
@@ -207,6 +216,7 @@ impl TokenAuthority {
             random,
             policy,
             password_params,
+            operator_access,
         } = parts;
         let login_index_key =
             named_secret(&*store, &master_key, &*random, LOGIN_INDEX_SECRET).await?;
@@ -256,6 +266,8 @@ impl TokenAuthority {
             decoy_password_hash,
             key_changes: tokio::sync::Mutex::new(()),
             suspended: RwLock::new(HashSet::new()),
+            operator_access,
+            response_grant_taken: std::sync::Mutex::new(false),
         };
         authority.maintain().await?;
         Ok(authority)
@@ -503,9 +515,9 @@ impl TokenAuthority {
         &self,
         sid: &str,
         reason: &str,
-        actor: &Principal,
-        context: &RequestContext,
+        grant: &AdminGrant,
     ) -> Result<bool, Error> {
+        let (actor, context) = (grant.actor(), grant.context());
         let exists = self.store.session(sid).await?.is_some();
         if exists {
             self.revoke_session_inner(sid, reason).await?;
@@ -746,9 +758,9 @@ impl TokenAuthority {
         kind: ClientKind,
         name: &str,
         scopes: &[String],
-        actor: &Principal,
-        context: &RequestContext,
+        grant: &AdminGrant,
     ) -> Result<ClientCredential, Error> {
+        let (actor, context) = (grant.actor(), grant.context());
         validate_name(name)?;
         for scope in scopes {
             validate_name(scope).map_err(|_| {
@@ -902,11 +914,8 @@ impl TokenAuthority {
     /// Rotates now: the pending key (published since the last rotation) starts signing, the
     /// active key starts retiring, and a new pending key is generated. Returns the new active
     /// key's record.
-    pub async fn rotate_keys(
-        &self,
-        actor: &Principal,
-        context: &RequestContext,
-    ) -> Result<KeyRecord, Error> {
+    pub async fn rotate_keys(&self, grant: &AdminGrant) -> Result<KeyRecord, Error> {
+        let (actor, context) = (grant.actor(), grant.context());
         let _serialised = self.key_changes.lock().await;
         self.rotate_locked(actor, context, "manual").await
     }
@@ -1030,12 +1039,8 @@ impl TokenAuthority {
     /// Revokes a key as compromised: every token it signed stops verifying at once (the key
     /// check precedes everything else), the sessions that held its tokens are listed in the
     /// `key.revoked` event, and if it was the active key the pending key takes over.
-    pub async fn revoke_key(
-        &self,
-        kid: &str,
-        actor: &Principal,
-        context: &RequestContext,
-    ) -> Result<RevokedKey, Error> {
+    pub async fn revoke_key(&self, kid: &str, grant: &AdminGrant) -> Result<RevokedKey, Error> {
+        let (actor, context) = (grant.actor(), grant.context());
         let _serialised = self.key_changes.lock().await;
         let now = self.clock.now();
         let mut record = self
@@ -1086,9 +1091,9 @@ impl TokenAuthority {
         &self,
         key_text: &str,
         activate: bool,
-        actor: &Principal,
-        context: &RequestContext,
+        grant: &AdminGrant,
     ) -> Result<KeyRecord, Error> {
+        let (actor, context) = (grant.actor(), grant.context());
         let _serialised = self.key_changes.lock().await;
         let material = SigningKeyMaterial::import(key_text)?;
         // Any pending key is retired unused first, so the imported key is the next to sign.

@@ -101,6 +101,10 @@ pub enum AuthFailure {
     /// The principal is suspended by containment.
     #[error("this principal is suspended")]
     Suspended,
+    /// A privileged act was asked for without an administrator's token (or, on the command
+    /// line, by a process that does not hold the data directory).
+    #[error("this act is for administrators")]
+    NotAdministrator,
 }
 
 /// A failure of the authority itself (storage, custody, audit), as opposed to a refusal.

@@ -38,6 +38,8 @@ pub enum GrantedVia {
     },
     /// The local operator of a data directory the process holds exclusively.
     LocalOperator,
+    /// Detection's automatic response (containment decided by a rule).
+    AutomaticResponse,
 }
 
 /// Permission for one privileged act, carrying who acts and from where. It has no public
@@ -74,6 +76,7 @@ impl AdminGrant {
                 event.sid(sid.clone()).jti(jti.clone()).kid(kid.clone())
             }
             GrantedVia::LocalOperator => event.detail("via", "local_operator"),
+            GrantedVia::AutomaticResponse => event,
         }
     }
 }

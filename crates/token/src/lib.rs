@@ -21,6 +21,7 @@
 
 mod authority;
 mod error;
+mod grant;
 mod jwt;
 mod keyring;
 mod ledger;
@@ -36,6 +37,7 @@ pub use authority::{
     RevokedKey, TokenAuthority, TokenPair, named_secret,
 };
 pub use error::{AuthFailure, Error, Rejection};
+pub use grant::{AdminGrant, GrantedVia, OperatorAccess};
 pub use password::PasswordParams;
 pub use policy::TokenPolicy;
 pub use store::{

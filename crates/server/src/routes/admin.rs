@@ -68,8 +68,7 @@ async fn create_service(
             haechi_token::ClientKind::Service,
             &request.name,
             &request.purposes,
-            admin.token.principal(),
-            &admin.context,
+            &admin.grant,
         )
         .await?;
     Ok((
@@ -108,12 +107,7 @@ async fn import_key(
 ) -> Result<impl IntoResponse, ApiError> {
     let record = state
         .authority
-        .import_key(
-            &request.key,
-            request.activate,
-            admin.token.principal(),
-            &admin.context,
-        )
+        .import_key(&request.key, request.activate, &admin.grant)
         .await?;
     Ok((axum::http::StatusCode::CREATED, axum::Json(record)))
 }
@@ -122,10 +116,7 @@ async fn rotate_keys(
     State(state): State<AppState>,
     admin: Admin,
 ) -> Result<impl IntoResponse, ApiError> {
-    let active = state
-        .authority
-        .rotate_keys(admin.token.principal(), &admin.context)
-        .await?;
+    let active = state.authority.rotate_keys(&admin.grant).await?;
     Ok(axum::Json(json!({ "active": active })))
 }
 
@@ -134,10 +125,7 @@ async fn revoke_key(
     admin: Admin,
     Path(kid): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let revoked = state
-        .authority
-        .revoke_key(&kid, admin.token.principal(), &admin.context)
-        .await?;
+    let revoked = state.authority.revoke_key(&kid, &admin.grant).await?;
     Ok(axum::Json(json!({
         "kid": revoked.kid,
         "sessions": revoked.sessions,
@@ -152,7 +140,7 @@ async fn revoke_session(
 ) -> Result<impl IntoResponse, ApiError> {
     let existed = state
         .authority
-        .revoke_session(&sid, "admin", admin.token.principal(), &admin.context)
+        .revoke_session(&sid, "admin", &admin.grant)
         .await?;
     if !existed {
         return Err(ApiError::not_found(format!("session {sid}")));

@@ -1,0 +1,73 @@
+//! Privileged acts: the only places an [`AdminGrant`] is made.
+
+use haechi_events::{Principal, RequestContext};
+
+use super::TokenAuthority;
+use crate::grant::{AdminGrant, GrantedVia, OperatorAccess};
+use crate::{AuthFailure, Error, VerifiedToken};
+
+/// The scope an administrator's token must carry.
+const ADMIN_SCOPE: &str = "admin";
+
+/// The principal the local operator acts as.
+const LOCAL_OPERATOR: &str = "cli";
+
+/// The principal automatic response acts as.
+const DETECTION: &str = "haechi-detect";
+
+impl TokenAuthority {
+    /// Grants privileged acts to the bearer of `token` — an `admin:` principal with the
+    /// `admin` scope — for the request described by `context`. Anyone else is refused with
+    /// [`AuthFailure::NotAdministrator`].
+    pub fn authorize_admin(
+        &self,
+        token: &VerifiedToken,
+        context: &RequestContext,
+    ) -> Result<AdminGrant, Error> {
+        if !matches!(token.principal(), Principal::Admin(_)) || !token.has_scope(ADMIN_SCOPE) {
+            return Err(AuthFailure::NotAdministrator.into());
+        }
+        Ok(AdminGrant {
+            actor: token.principal().clone(),
+            context: context.clone(),
+            via: GrantedVia::AdminToken {
+                sid: token.sid().to_string(),
+                jti: token.jti().to_string(),
+                kid: token.kid().to_string(),
+            },
+        })
+    }
+
+    /// Grants privileged acts to the local operator (`admin:cli`), if this authority was
+    /// opened with [`OperatorAccess::LocalOperator`] — by a one-shot command that holds the
+    /// data directory. A serving authority refuses with [`AuthFailure::NotAdministrator`].
+    pub fn operator_grant(&self) -> Result<AdminGrant, Error> {
+        match self.operator_access {
+            OperatorAccess::LocalOperator => Ok(AdminGrant {
+                actor: Principal::Admin(LOCAL_OPERATOR.into()),
+                context: RequestContext::local(),
+                via: GrantedVia::LocalOperator,
+            }),
+            OperatorAccess::TokensOnly => Err(AuthFailure::NotAdministrator.into()),
+        }
+    }
+
+    /// The grant automatic response acts under (`admin:haechi-detect`): handed out once, to
+    /// whoever wires detection's containment at start; every later call gets `None`, so no
+    /// other part of the process can act as detection.
+    pub fn take_response_grant(&self) -> Option<AdminGrant> {
+        let mut taken = self
+            .response_grant_taken
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *taken {
+            return None;
+        }
+        *taken = true;
+        Some(AdminGrant {
+            actor: Principal::Admin(DETECTION.into()),
+            context: RequestContext::local(),
+            via: GrantedVia::AutomaticResponse,
+        })
+    }
+}
