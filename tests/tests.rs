@@ -9,6 +9,7 @@
 
 mod util;
 
+mod abuse_vault;
 mod audit;
 mod detection;
 mod drill;

@@ -57,6 +57,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut config = config;
     config.listen = address;
     let runtime = Runtime::open(&config).await?;
+    let restored = runtime.restore_vault_budgets().await?;
+    tracing::info!(restored, "vault budgets rebuilt from the audit log");
     let drill = runtime.simulated_clock.clone().map(|clock| {
         Arc::new(haechi_server::drill::DrillClock::new(
             clock,

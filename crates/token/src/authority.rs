@@ -22,6 +22,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+mod customer;
+
 use crate::jwt::{self, Claims, Presented};
 use crate::keyring::{KeyEntry, KeyRing};
 use crate::ledger::{LiveLedger, LiveSession, LiveToken};
