@@ -65,11 +65,11 @@ impl PolicyFiles {
             .map_err(|error| io("cannot create the policy history directory", &error))?;
         let mut versions = self.versions()?;
         // The policy in force before the first save through the API is kept as version 1.
-        if versions.is_empty() {
-            if let Ok(previous) = fs::read_to_string(&self.live) {
-                write_atomically(&self.history.join("1.toml"), &previous)?;
-                versions.push(1);
-            }
+        if versions.is_empty()
+            && let Ok(previous) = fs::read_to_string(&self.live)
+        {
+            write_atomically(&self.history.join("1.toml"), &previous)?;
+            versions.push(1);
         }
         let version = versions.last().map_or(1, |last| last + 1);
         write_atomically(&self.history.join(format!("{version}.toml")), text)?;
