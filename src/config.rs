@@ -445,6 +445,15 @@ impl Config {
         }
     }
 
+    /// Where `PUT /v1/admin/policy` writes the policy (versions go to `policy.d/` beside
+    /// it): the configured file, else `<data_dir>/policy.toml`, which the next start loads.
+    pub fn policy_write_path(&self) -> PathBuf {
+        self.vault
+            .policy_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("policy.toml"))
+    }
+
     /// The directory of extra detection rules.
     pub fn rules_dir(&self) -> PathBuf {
         self.detect

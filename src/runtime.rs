@@ -15,7 +15,7 @@ use haechi_events::{
     Clock, EventReceipt, EventSink, RefusalBudget, RefusalGate, SecurityEvent, SimulatedClock,
     SinkError, SystemClock, Timestamp, TracingSink,
 };
-use haechi_store::SqliteStore;
+use haechi_store::{PolicyFiles, SqliteStore};
 use haechi_token::OperatorAccess;
 use haechi_token::{AuthorityParts, TokenAuthority};
 use haechi_vault::{BlindIndexer, Policy, Vault, VaultParts};
@@ -129,6 +129,7 @@ impl Runtime {
             random: Arc::new(OsRandom),
             policy,
             indexer: BlindIndexer::new(index_key, config.vault.blind_index_bits),
+            policy_store: Some(Arc::new(PolicyFiles::new(config.policy_write_path()))),
         });
         Ok(Runtime {
             store,
@@ -141,6 +142,40 @@ impl Runtime {
             clock,
             simulated_clock,
         })
+    }
+
+    /// Rebuilds the vault's budgets of distinct customers from the live audit log (the reads
+    /// and lookups of the quota window before now), so that a restart does not hand a
+    /// scraper a fresh budget. `haechi serve` calls this before it listens. Reads the log
+    /// from its oldest record, like the detection warm-up.
+    pub async fn restore_vault_budgets(&self) -> anyhow::Result<u64> {
+        let dir = self.audit.dir().to_path_buf();
+        let durable = self.audit.durable_seq();
+        let vault = self.vault.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut restored = 0;
+            let mut batch = Vec::with_capacity(4096);
+            for record in haechi_audit::read_log(&dir).context("cannot read the audit log")? {
+                let record = record.context("cannot read the audit log")?;
+                if record.seq > durable {
+                    break;
+                }
+                if matches!(
+                    record.event.kind,
+                    haechi_events::EventKind::PiiRead | haechi_events::EventKind::PiiLookup
+                ) {
+                    batch.push(record.event);
+                }
+                if batch.len() == batch.capacity() {
+                    restored += vault.restore_budgets(&batch);
+                    batch.clear();
+                }
+            }
+            restored += vault.restore_budgets(&batch);
+            anyhow::Ok(restored)
+        })
+        .await
+        .context("the budget restore thread failed")?
     }
 
     /// Closes the data directory: the audit log writes what is queued and signs a final

@@ -11,6 +11,7 @@ mod util;
 
 mod abuse_server;
 mod abuse_token;
+mod abuse_vault;
 mod audit;
 mod detection;
 mod drill;

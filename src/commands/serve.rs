@@ -60,6 +60,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // The key is in custody now; the text it was parsed from is wiped.
     config.master_key = None;
     config.previous_master_key = None;
+    let restored = runtime.restore_vault_budgets().await?;
+    tracing::info!(restored, "vault budgets rebuilt from the audit log");
     let drill = runtime.simulated_clock.clone().map(|clock| {
         Arc::new(haechi_server::drill::DrillClock::new(
             clock,

@@ -786,7 +786,58 @@ fn cases() -> Vec<Case> {
             state: no_state,
             expect: &[],
         },
+        // Lookup walks (the vault's ten-minute statistics ride on every pii.lookup).
+        Case {
+            rule: "haechi.pii.lookup_miss_ratio",
+            name: "fifty lookups, all misses",
+            events: || vec![lookup_event(0, "walker", 50, 100)],
+            state: no_state,
+            expect: &["service:walker"],
+        },
+        Case {
+            rule: "haechi.pii.lookup_miss_ratio",
+            name: "many lookups that mostly find someone, or few misses",
+            events: || {
+                vec![
+                    lookup_event(0, "checkout", 400, 20),
+                    lookup_event(1, "signup", 49, 100),
+                ]
+            },
+            state: no_state,
+            expect: &[],
+        },
+        Case {
+            rule: "haechi.pii.lookup_volume",
+            name: "two thousand lookups in ten minutes",
+            events: || {
+                (0..2000)
+                    .map(|i| lookup_event(i / 4, "resolver", 1, 0))
+                    .collect()
+            },
+            state: no_state,
+            expect: &["service:resolver"],
+        },
+        Case {
+            rule: "haechi.pii.lookup_volume",
+            name: "two thousand lookups over an hour",
+            events: || {
+                (0..2000)
+                    .map(|i| lookup_event(i * 2, "resolver", 1, 0))
+                    .collect()
+            },
+            state: no_state,
+            expect: &[],
+        },
     ]
+}
+
+/// A `pii.lookup` by service `name` carrying the vault's ten-minute statistics.
+fn lookup_event(seconds: i64, name: &str, window_lookups: u32, miss_pct: u32) -> SecurityEvent {
+    event(seconds, EventKind::PiiLookup, service(name))
+        .fields(["phone"])
+        .purpose("support")
+        .detail("window_lookups", window_lookups.to_string())
+        .detail("window_miss_pct", miss_pct.to_string())
 }
 
 #[test]

@@ -698,7 +698,8 @@ fn indicator_mask(batch: &RecordBatch, matcher: &Matcher) -> Result<BooleanArray
     Ok(BooleanArray::from(mask))
 }
 
-/// Rows that are exposures in the window: `pii.read`, allowed or masked, status 200.
+/// Rows that are exposures in the window: `pii.read` or `pii.lookup` (a lookup that returned
+/// a customer disclosed their id and the identifier searched), allowed or masked, status 200.
 fn exposure_mask(batch: &RecordBatch, matcher: &Matcher) -> Result<BooleanArray, ArrowError> {
     let kind = column::<StringArray>(batch, "kind")?;
     let decision = column::<StringArray>(batch, "decision")?;
@@ -707,7 +708,7 @@ fn exposure_mask(batch: &RecordBatch, matcher: &Matcher) -> Result<BooleanArray,
     let mask: Vec<bool> = (0..batch.num_rows())
         .map(|row| {
             !kind.is_null(row)
-                && kind.value(row) == "pii.read"
+                && crate::indicators::is_exposure_kind(kind.value(row))
                 && !decision.is_null(row)
                 && matches!(decision.value(row), "allow" | "mask")
                 && !status.is_null(row)

@@ -267,8 +267,14 @@ impl Serialize for TimeWindow {
     }
 }
 
+/// Whether events of this kind (its text form) can expose a customer: reads, and lookups,
+/// whose answer discloses who holds an e-mail or phone.
+pub(crate) fn is_exposure_kind(kind: &str) -> bool {
+    matches!(kind, "pii.read" | "pii.lookup")
+}
+
 /// A forensic question: indicators, how they combine, and the window. The scope always
-/// takes events of kind `pii.read`, decision `allow` or `mask`, status 200.
+/// takes events of kind `pii.read` or `pii.lookup`, decision `allow` or `mask`, status 200.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Query {
     /// What is known about the attacker.
@@ -660,7 +666,7 @@ impl Matcher {
     /// Whether `event` is an exposure this query selects (the same decision the archive scan
     /// makes column by column; used for the live log).
     pub fn matches_event(&self, event: &SecurityEvent) -> bool {
-        if event.kind != haechi_events::EventKind::PiiRead
+        if !is_exposure_kind(event.kind.as_str())
             || !matches!(
                 event.decision,
                 haechi_events::Decision::Allow | haechi_events::Decision::Mask

@@ -23,9 +23,9 @@
 //!
 //! # What "exposed" means
 //!
-//! A customer is exposed by an audit event of kind `pii.read` whose decision is `allow` or
-//! `mask` and whose status is 200 (the vault answered with the customer's data, in plaintext
-//! or masked), that lies in the time window and matches the indicators. Within one indicator
+//! A customer is exposed by an audit event of kind `pii.read` or `pii.lookup` whose decision
+//! is `allow` or `mask` and whose status is 200 (the vault answered with the customer's data,
+//! in plaintext or masked, or named them as the holder of a searched e-mail or phone), that lies in the time window and matches the indicators. Within one indicator
 //! type the values are alternatives (OR); across types [`MatchMode::Any`] (the default) takes
 //! an event matching any type, [`MatchMode::All`] one matching every type given.
 //!

@@ -17,7 +17,8 @@ use crate::indicators::{Matcher, day_of, format_time};
 use crate::{Error, Query};
 
 /// What "exposed" means, in the archive's column names (recorded in the custody block).
-const EXPOSURE: &str = "kind = 'pii.read' AND decision IN ('allow', 'mask') AND status = 200";
+const EXPOSURE: &str =
+    "kind IN ('pii.read', 'pii.lookup') AND decision IN ('allow', 'mask') AND status = 200";
 
 /// Where the audit trail is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

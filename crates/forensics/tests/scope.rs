@@ -66,7 +66,7 @@ fn oracle(records: &[AuditRecord], query: &Query) -> BTreeMap<String, (BTreeSet<
     let mut out: BTreeMap<String, (BTreeSet<String>, u64)> = BTreeMap::new();
     for record in records {
         let event = &record.event;
-        if event.kind != EventKind::PiiRead
+        if !matches!(event.kind, EventKind::PiiRead | EventKind::PiiLookup)
             || !matches!(event.decision, Decision::Allow | Decision::Mask)
             || event.status != 200
         {
@@ -610,6 +610,75 @@ async fn live_log_and_archive_meet_without_gaps_or_double_counting() {
     // Without the archive the hole is named, not hidden.
     assert_eq!(live_only.custody.coverage.gaps, vec![[1, 30]]);
     assert_eq!(live_only.summary.customers, 7);
+    log.shutdown().await.unwrap();
+}
+
+/// A lookup that returned a customer disclosed their id and the identifier searched: scope
+/// counts them as exposed (field `phone`), in the archive and in the live log alike; a lookup
+/// that found nobody (deny, 404, no customer) exposes no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_found_by_a_lookup_are_exposed() {
+    let temp = tempfile::tempdir().unwrap();
+    let log_dir = temp.path().join("audit");
+    let archive = temp.path().join("archive");
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    let (log, _) = haechi_audit::AuditLog::open(
+        haechi_audit::AuditLogConfig::new(&log_dir),
+        key,
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let lookup = |second: i64| {
+        SecurityEvent::new(
+            Timestamp::from_secs(1_750_000_000 + second),
+            EventKind::PiiLookup,
+            Principal::Service("walker".into()),
+        )
+        .fields(["phone"])
+        .purpose("support")
+    };
+    log.append(
+        lookup(0)
+            .customer("c-archived")
+            .outcome(Decision::Mask, 200),
+    )
+    .await
+    .unwrap();
+    log.export(
+        &archive,
+        haechi_audit::ActiveSegment::Seal,
+        haechi_audit::ExportOptions::default(),
+    )
+    .await
+    .unwrap();
+    for second in 1..5 {
+        log.append(
+            lookup(second)
+                .outcome(Decision::Deny, 404)
+                .reason("no_match"),
+        )
+        .await
+        .unwrap();
+    }
+    log.append(lookup(5).customer("c-live").outcome(Decision::Allow, 200))
+        .await
+        .unwrap();
+    let query = query(&[(IndicatorKind::Principal, "service:walker")]);
+    let sources = Sources {
+        archives: vec![archive],
+        live_log: Some(log_dir),
+    };
+    let found = tokio::task::spawn_blocking(move || run(&query, &sources))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        customers(&found),
+        BTreeSet::from(["c-archived".to_string(), "c-live".to_string()])
+    );
+    assert_eq!(found.summary.records, 2);
+    assert_eq!(found.summary.records_without_customer, 0);
+    assert_eq!(found.summary.fields["phone"].customers, 2);
     log.shutdown().await.unwrap();
 }
 

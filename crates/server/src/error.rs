@@ -221,7 +221,7 @@ impl From<haechi_vault::Error> for ApiError {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", message)
             }
             Error::RateLimited { retry_after_secs } => {
-                ApiError::too_many("too many requests for this customer", retry_after_secs)
+                ApiError::too_many("too many requests; retry later", retry_after_secs)
             }
             Error::Conflict(message) => ApiError::conflict(message),
             Error::Audit(error) => ApiError::audit_unavailable(error),

@@ -288,6 +288,22 @@ impl AuthorityStore for SqliteStore {
         rows.iter().map(session_record).collect()
     }
 
+    async fn live_sessions_of(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM sessions WHERE principal = ? AND expires_at > ? AND revoked_at IS NULL",
+        )
+        .bind(principal.to_string())
+        .bind(micros(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(session_record).collect()
+    }
+
     async fn record_issued(&self, entry: &LedgerEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO issued_tokens (token_hash, jti, sid, kid, principal, scope, issued_at, \

@@ -14,7 +14,9 @@
 mod authority;
 mod containment;
 mod leak;
+mod policy_file;
 mod sqlite;
 mod vault;
 
+pub use policy_file::{KEPT_VERSIONS, PolicyFiles};
 pub use sqlite::SqliteStore;

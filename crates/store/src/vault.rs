@@ -125,6 +125,52 @@ impl VaultStore for SqliteStore {
         transaction.commit().await.map_err(backend)
     }
 
+    async fn replace_record_and_logins(
+        &self,
+        record: &EncryptedRecord,
+        indexes: &[IndexEntry],
+        login_hashes: &[[u8; 32]],
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        for hash in login_hashes {
+            let owner: Option<String> =
+                sqlx::query_scalar("SELECT customer_id FROM account_logins WHERE login_hash = ?")
+                    .bind(hash.as_slice())
+                    .fetch_optional(&mut *transaction)
+                    .await
+                    .map_err(backend)?;
+            if owner.is_some_and(|owner| owner != record.customer_id) {
+                // Dropping the transaction rolls it back: nothing changed.
+                return Err(StoreError::Conflict(
+                    "this e-mail or phone belongs to another account".into(),
+                ));
+            }
+        }
+        write_record(&mut transaction, record, indexes, true).await?;
+        let has_account: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM accounts WHERE customer_id = ?")
+                .bind(&record.customer_id)
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(backend)?;
+        if has_account.is_some() {
+            sqlx::query("DELETE FROM account_logins WHERE customer_id = ?")
+                .bind(&record.customer_id)
+                .execute(&mut *transaction)
+                .await
+                .map_err(backend)?;
+            for hash in login_hashes {
+                sqlx::query("INSERT INTO account_logins (login_hash, customer_id) VALUES (?, ?)")
+                    .bind(hash.as_slice())
+                    .bind(&record.customer_id)
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(backend)?;
+            }
+        }
+        transaction.commit().await.map_err(backend)
+    }
+
     async fn record(&self, customer_id: &str) -> Result<Option<EncryptedRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM customers WHERE customer_id = ?")
             .bind(customer_id)

@@ -33,6 +33,7 @@ use crate::{
 };
 
 mod admin;
+mod customer;
 mod login;
 mod verification;
 

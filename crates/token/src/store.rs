@@ -143,6 +143,17 @@ pub trait AuthorityStore: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Sessions neither expired nor revoked at `now`.
     async fn live_sessions(&self, now: Timestamp) -> Result<Vec<SessionRecord>, StoreError>;
+    /// The live sessions of one principal. The default filters [`AuthorityStore::live_sessions`];
+    /// backends answer from an index.
+    async fn live_sessions_of(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let mut sessions = self.live_sessions(now).await?;
+        sessions.retain(|session| &session.principal == principal);
+        Ok(sessions)
+    }
 
     /// Records an issued token. Must be durable on return.
     async fn record_issued(&self, entry: &LedgerEntry) -> Result<(), StoreError>;

@@ -22,6 +22,7 @@ mod blind;
 mod cipher;
 mod error;
 mod policy;
+mod policy_store;
 mod quota;
 mod record;
 mod store;
@@ -31,7 +32,8 @@ pub use blind::{BlindIndexKind, BlindIndexer};
 pub use cipher::DataKey;
 pub use error::{Error, FieldError};
 pub use policy::{Access, Policy, PolicyError};
-pub use quota::QuotaSettings;
+pub use policy_store::{PolicyStore, PolicyVersion, policy_digest};
+pub use quota::{DEFAULT_LOOKUP_MISSES_PER_MINUTE, QuotaSettings};
 pub use record::{Address, AddressInput, CustomerInput, CustomerPatch, CustomerRecord, PiiField};
 pub use store::{
     BlindIndexSnapshot, EncryptedRecord, IdentifyingRecord, ImportItem, IndexEntry, RecordRef,

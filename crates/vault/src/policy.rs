@@ -18,6 +18,7 @@
 //! masked = 1000
 //! plaintext = 100
 //! customer_requests_per_minute = 120
+//! lookup_misses_per_minute = 60   # blind-index lookups that find nobody, per service
 //!
 //! [quota.services.shipping]       # per-service budgets
 //! masked = 20000
@@ -88,6 +89,8 @@ struct QuotaFile {
     plaintext: Option<u32>,
     #[serde(default)]
     customer_requests_per_minute: Option<u32>,
+    #[serde(default)]
+    lookup_misses_per_minute: Option<u32>,
     #[serde(default)]
     services: BTreeMap<String, ServiceQuotaFile>,
 }
@@ -226,6 +229,9 @@ impl Policy {
             }
             if let Some(rate) = file_quota.customer_requests_per_minute {
                 quota.customer_requests_per_minute = rate;
+            }
+            if let Some(rate) = file_quota.lookup_misses_per_minute {
+                quota.lookup_misses_per_minute = rate;
             }
             for (service, budget) in file_quota.services {
                 quota.per_service.insert(

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use haechi_events::Timestamp;
 
+/// Default of [`QuotaSettings::lookup_misses_per_minute`].
+pub const DEFAULT_LOOKUP_MISSES_PER_MINUTE: u32 = 60;
+
 /// Budget settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuotaSettings {
@@ -22,6 +25,11 @@ pub struct QuotaSettings {
     pub plaintext: u32,
     /// Requests a customer may make per minute against their own record.
     pub customer_requests_per_minute: u32,
+    /// Blind-index lookups that found nobody a service may make per minute. A walk of the
+    /// phone space is almost all misses; at the default 60, ten million numbers take
+    /// four months. Lookups beyond it are refused (429) until the oldest miss is a minute
+    /// old; `0` turns lookups off.
+    pub lookup_misses_per_minute: u32,
     /// Per-service `(masked, plaintext)` budgets.
     pub per_service: BTreeMap<String, (u32, u32)>,
 }
@@ -33,6 +41,7 @@ impl Default for QuotaSettings {
             masked: 1000,
             plaintext: 100,
             customer_requests_per_minute: 120,
+            lookup_misses_per_minute: DEFAULT_LOOKUP_MISSES_PER_MINUTE,
             per_service: BTreeMap::new(),
         }
     }
@@ -51,7 +60,9 @@ impl QuotaSettings {
 /// Which budget a read spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum ReadClass {
+    /// Only masked fields.
     Masked,
+    /// At least one plaintext field.
     Plaintext,
 }
 
@@ -70,6 +81,21 @@ struct Reader {
 }
 
 impl DistinctBudgets {
+    /// Puts back a read recorded before a restart: `customer` was first read by `principal`
+    /// at `time`. Replayed in log order, before any new charge, so that a restart does not
+    /// hand a reader a fresh budget. Ignores the budget: what was read was read.
+    pub fn restore(&mut self, principal: &str, class: ReadClass, customer: &str, time: Timestamp) {
+        let reader = self
+            .readers
+            .entry((principal.to_string(), class))
+            .or_default();
+        if reader.seen.contains_key(customer) {
+            return;
+        }
+        reader.seen.insert(customer.to_string(), time);
+        reader.order.push_back((time, customer.to_string()));
+    }
+
     /// Charges reading `customers` (all or nothing). Customers already read in the window
     /// cost nothing. Returns `false`, charging nothing, if the budget would be exceeded.
     pub fn charge(
@@ -112,6 +138,124 @@ impl DistinctBudgets {
     }
 }
 
+/// Window over which [`LookupLimiter`] reports a principal's lookups and misses to detection.
+pub(crate) const LOOKUP_STATS_WINDOW: Duration = Duration::from_secs(600);
+
+/// Seconds per bucket of lookup statistics (60 buckets over the ten-minute window).
+const LOOKUP_BUCKET_SECS: i64 = 10;
+
+/// Blind-index lookups per principal: misses in the last minute (the rate limit) and counts
+/// of lookups and misses per ten seconds over ten minutes (what the lookup rules read).
+/// Memory per principal: at most `limit` miss times and sixty buckets.
+#[derive(Debug, Default)]
+pub(crate) struct LookupLimiter {
+    principals: HashMap<String, LookupHistory>,
+}
+
+#[derive(Debug, Default)]
+struct LookupHistory {
+    misses: VecDeque<Timestamp>,
+    /// `(bucket, lookups, misses)`, oldest first.
+    buckets: VecDeque<(i64, u32, u32)>,
+}
+
+/// What a lookup found, for the statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LookupResult {
+    /// At least one customer.
+    Hit,
+    /// Nobody.
+    Miss,
+}
+
+/// A principal's lookups over [`LOOKUP_STATS_WINDOW`], this one included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LookupStats {
+    /// Lookups.
+    pub lookups: u32,
+    /// Of which found nobody.
+    pub misses: u32,
+}
+
+impl LookupStats {
+    /// Misses as a whole percentage of lookups.
+    pub fn miss_percent(&self) -> u32 {
+        if self.lookups == 0 {
+            0
+        } else {
+            u32::try_from(u64::from(self.misses) * 100 / u64::from(self.lookups)).unwrap_or(100)
+        }
+    }
+}
+
+impl LookupLimiter {
+    /// Whether `principal` may look up now: `Err(seconds to wait)` when it already had
+    /// `limit` misses in the last minute.
+    pub fn check(&mut self, principal: &str, limit: u32, now: Timestamp) -> Result<(), u64> {
+        let Some(history) = self.principals.get_mut(principal) else {
+            return if limit == 0 { Err(60) } else { Ok(()) };
+        };
+        let start = now.minus(Duration::from_secs(60));
+        while history.misses.front().is_some_and(|time| *time <= start) {
+            history.misses.pop_front();
+        }
+        if history.misses.len() >= limit as usize {
+            let wait = history
+                .misses
+                .front()
+                .map(|oldest| oldest.plus(Duration::from_secs(60)).since(now).as_secs())
+                .unwrap_or(60);
+            return Err(wait.max(1));
+        }
+        Ok(())
+    }
+
+    /// Records a lookup and returns the principal's statistics including it.
+    pub fn record(
+        &mut self,
+        principal: &str,
+        result: LookupResult,
+        limit: u32,
+        now: Timestamp,
+    ) -> LookupStats {
+        let history = self.principals.entry(principal.to_string()).or_default();
+        if result == LookupResult::Miss {
+            history.misses.push_back(now);
+            // Concurrent lookups may pass the check together; the list stays bounded.
+            while history.misses.len() > limit.max(1) as usize {
+                history.misses.pop_front();
+            }
+        }
+        let bucket = now.as_secs().div_euclid(LOOKUP_BUCKET_SECS);
+        let oldest = bucket - LOOKUP_STATS_WINDOW.as_secs() as i64 / LOOKUP_BUCKET_SECS;
+        while history
+            .buckets
+            .front()
+            .is_some_and(|(start, _, _)| *start <= oldest)
+        {
+            history.buckets.pop_front();
+        }
+        let miss = u32::from(result == LookupResult::Miss);
+        match history.buckets.back_mut() {
+            Some((last, lookups, misses)) if *last >= bucket => {
+                *lookups = lookups.saturating_add(1);
+                *misses = misses.saturating_add(miss);
+            }
+            _ => history.buckets.push_back((bucket, 1, miss)),
+        }
+        history.buckets.iter().fold(
+            LookupStats {
+                lookups: 0,
+                misses: 0,
+            },
+            |stats, (_, l, m)| LookupStats {
+                lookups: stats.lookups.saturating_add(*l),
+                misses: stats.misses.saturating_add(*m),
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +277,53 @@ mod tests {
         assert!(budgets.charge("t", ReadClass::Masked, &["e", "f"], 3, window, at(4)));
         // After the window, a and b expire.
         assert!(budgets.charge("s", ReadClass::Masked, &["d", "e"], 3, window, at(61)));
+    }
+
+    #[test]
+    fn restored_reads_spend_the_budget_until_they_expire() {
+        let mut budgets = DistinctBudgets::default();
+        let window = Duration::from_secs(60);
+        let at = Timestamp::from_secs;
+        budgets.restore("s", ReadClass::Masked, "a", at(0));
+        budgets.restore("s", ReadClass::Masked, "b", at(10));
+        budgets.restore("s", ReadClass::Masked, "a", at(11));
+        assert!(!budgets.charge("s", ReadClass::Masked, &["c", "d"], 3, window, at(20)));
+        assert!(budgets.charge("s", ReadClass::Masked, &["a", "c"], 3, window, at(20)));
+        // a (read at 0) expires at 60; b still counts.
+        assert!(budgets.charge("s", ReadClass::Masked, &["d"], 3, window, at(61)));
+        assert!(!budgets.charge("s", ReadClass::Masked, &["e"], 3, window, at(61)));
+    }
+
+    #[test]
+    fn lookup_misses_are_limited_per_minute_and_counted_over_ten() {
+        let mut limiter = LookupLimiter::default();
+        let at = Timestamp::from_secs;
+        for second in 0..3 {
+            assert_eq!(limiter.check("s", 3, at(second)), Ok(()));
+            limiter.record("s", LookupResult::Miss, 3, at(second));
+        }
+        assert_eq!(limiter.check("s", 3, at(30)), Err(30));
+        assert_eq!(limiter.check("t", 3, at(30)), Ok(()), "per principal");
+        // Hits do not count against the limit but do count in the statistics.
+        let stats = limiter.record("s", LookupResult::Hit, 3, at(30));
+        assert_eq!(
+            stats,
+            LookupStats {
+                lookups: 4,
+                misses: 3
+            }
+        );
+        assert_eq!(stats.miss_percent(), 75);
+        assert_eq!(limiter.check("s", 3, at(60)), Ok(()));
+        // Ten minutes later the statistics have forgotten them.
+        let stats = limiter.record("s", LookupResult::Miss, 3, at(700));
+        assert_eq!(
+            stats,
+            LookupStats {
+                lookups: 1,
+                misses: 1
+            }
+        );
+        assert_eq!(limiter.check("u", 0, at(700)), Err(60));
     }
 }

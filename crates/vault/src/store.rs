@@ -230,6 +230,16 @@ pub trait VaultStore: Send + Sync + std::fmt::Debug {
         record: &EncryptedRecord,
         indexes: &[IndexEntry],
     ) -> Result<(), StoreError>;
+    /// Replaces a record's fields and index entries and, in the same transaction, the login
+    /// identifiers (keyed hashes) of the customer's account, so a changed e-mail or phone is
+    /// the one they log in with. Refuses with [`StoreError::Conflict`], changing nothing, when
+    /// another account holds one of `login_hashes`.
+    async fn replace_record_and_logins(
+        &self,
+        record: &EncryptedRecord,
+        indexes: &[IndexEntry],
+        login_hashes: &[[u8; 32]],
+    ) -> Result<(), StoreError>;
     /// One record.
     async fn record(&self, customer_id: &str) -> Result<Option<EncryptedRecord>, StoreError>;
     /// Many records (missing ids are skipped).

@@ -14,17 +14,21 @@ use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 mod leak;
+mod lookup;
+mod notice;
+mod restart;
 
 pub use leak::{
     Comparison, LeakConfirmation, LeakIndexSource, LeakProbe, LeakSession, LeakStats,
     PURPOSE_LEAK_MATCH,
 };
+pub use notice::{NoticeContact, NoticeDisclosure, PURPOSE_NOTIFICATION};
 
-use crate::quota::{DistinctBudgets, ReadClass};
+use crate::quota::{DistinctBudgets, LookupLimiter, ReadClass};
 use crate::record::{AddressInput, Validation, validate_addresses};
 use crate::{
     Access, BlindIndexKind, BlindIndexer, CustomerInput, CustomerPatch, CustomerRecord, DataKey,
-    EncryptedRecord, Error, IndexEntry, PiiField, Policy, VaultStore,
+    EncryptedRecord, Error, IndexEntry, PiiField, Policy, PolicyStore, PolicyVersion, VaultStore,
 };
 
 /// The purpose a service must declare (and hold) to create customers.
@@ -53,6 +57,9 @@ pub struct VaultParts {
     pub policy: Policy,
     /// Blind-index key and truncation.
     pub indexer: BlindIndexer,
+    /// Where a policy replaced through the API is kept for the next start (`None`: in
+    /// memory only, for embedded and test uses; `haechi serve` always gives one).
+    pub policy_store: Option<Arc<dyn PolicyStore>>,
 }
 
 /// Proof that a service may read some fields of one customer for a purpose, and how. Only
@@ -64,6 +71,24 @@ pub struct AccessGrant {
     purpose: String,
     fields: BTreeMap<PiiField, Access>,
     token: VerifiedToken,
+    operation: GrantOperation,
+}
+
+/// What an [`AccessGrant`] was made for: a read of records by id, or a blind-index lookup
+/// by one identifier (which discloses who holds it, so it is authorized like a read of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GrantOperation {
+    Read,
+    Lookup(BlindIndexKind),
+}
+
+impl GrantOperation {
+    fn event_kind(self) -> EventKind {
+        match self {
+            GrantOperation::Read => EventKind::PiiRead,
+            GrantOperation::Lookup(_) => EventKind::PiiLookup,
+        }
+    }
 }
 
 impl AccessGrant {
@@ -122,7 +147,9 @@ pub struct Vault {
     policy: RwLock<Arc<Policy>>,
     indexer: BlindIndexer,
     budgets: Mutex<DistinctBudgets>,
+    lookups: Mutex<LookupLimiter>,
     customer_requests: Mutex<HashMap<String, VecDeque<Timestamp>>>,
+    policy_store: Option<Arc<dyn PolicyStore>>,
 }
 
 impl Vault {
@@ -138,7 +165,9 @@ impl Vault {
             policy: RwLock::new(Arc::new(parts.policy)),
             indexer: parts.indexer,
             budgets: Mutex::new(DistinctBudgets::default()),
+            lookups: Mutex::new(LookupLimiter::default()),
             customer_requests: Mutex::new(HashMap::new()),
+            policy_store: parts.policy_store,
         }
     }
 
@@ -147,25 +176,46 @@ impl Vault {
         Arc::clone(&self.policy.read())
     }
 
-    /// Replaces the policy (already parsed and validated), recording who did it.
+    /// Replaces the policy (already parsed and validated), recording who did it. With a
+    /// policy store, the policy is first made durable (so a restart keeps it — an emergency
+    /// deny must not be undone by the next deploy), then audited with its version and digest,
+    /// then put in force. Nothing changes if the store or the audit log refuses; if the audit
+    /// log refuses after the store kept the new policy, the previous text is saved back.
     pub async fn replace_policy(
         &self,
         policy: Policy,
         actor: &Principal,
         context: &RequestContext,
-    ) -> Result<(), Error> {
-        self.emit(
-            SecurityEvent::new(
-                self.clock.now(),
-                EventKind::AdminConfigChanged,
-                actor.clone(),
+    ) -> Result<PolicyVersion, Error> {
+        let digest = crate::policy_digest(policy.source());
+        let version = match &self.policy_store {
+            Some(store) => store.save(policy.source()).await?,
+            None => 0,
+        };
+        let recorded = self
+            .emit(
+                SecurityEvent::new(
+                    self.clock.now(),
+                    EventKind::AdminConfigChanged,
+                    actor.clone(),
+                )
+                .context(context)
+                .reason("policy_replaced")
+                .detail("policy_version", version.to_string())
+                .detail("policy_sha256", digest.clone()),
             )
-            .context(context)
-            .reason("policy_replaced"),
-        )
-        .await?;
+            .await;
+        if let Err(error) = recorded {
+            if let Some(store) = &self.policy_store {
+                let previous = self.policy();
+                if let Err(undo) = store.save(previous.source()).await {
+                    tracing::error!(error = %undo, "the unaudited policy could not be undone on disk");
+                }
+            }
+            return Err(error);
+        }
         *self.policy.write() = Arc::new(policy);
-        Ok(())
+        Ok(PolicyVersion { version, digest })
     }
 
     /// Number of customers (for share-of-base detection and metrics).
@@ -255,7 +305,25 @@ impl Vault {
         let changed = patch
             .apply(&mut record, self.today(), || self.new_address_id())
             .map_err(Error::Invalid)?;
-        self.save(&customer_id, &record, &stored, &changed).await?;
+        // A new e-mail or phone becomes the login identifier in the same transaction, and one
+        // that another account holds is refused: a lookup must never be pointed at someone
+        // else's number, and a login never at someone else's account.
+        let logins = if changed.contains(&PiiField::Email) || changed.contains(&PiiField::Phone) {
+            Some(LoginUpdate::Replace(vec![
+                self.authority
+                    .login_hash(&haechi_token::LoginIdentifier::Email(
+                        record.email.as_str().to_string(),
+                    ))?,
+                self.authority
+                    .login_hash(&haechi_token::LoginIdentifier::Phone(
+                        record.phone.as_str().to_string(),
+                    ))?,
+            ]))
+        } else {
+            None
+        };
+        self.save_with(&customer_id, &record, &stored, &changed, logins)
+            .await?;
         self.emit(
             self.event(EventKind::PiiWrite, token, context)
                 .customer(&customer_id)
@@ -339,6 +407,12 @@ impl Vault {
         context: &RequestContext,
     ) -> Result<(), Error> {
         self.require_service(token, PURPOSE_ERASURE)?;
+        // Sessions end first: if the shred then fails, the customer is logged out with their
+        // data intact (retry the erasure); the other order could leave an erased customer's
+        // tokens working. Through the authority's API: the vault never touches its tables.
+        self.authority
+            .end_customer_sessions(customer_id, "erased", token.principal(), context)
+            .await?;
         let existed = self.store.shred(customer_id).await?;
         let event = self
             .event(EventKind::PiiDelete, token, context)
@@ -401,9 +475,31 @@ impl Vault {
         requested: Option<&[String]>,
         context: &RequestContext,
     ) -> Result<AccessGrant, Error> {
+        self.authorize_for(
+            GrantOperation::Read,
+            token,
+            customer_ids,
+            purpose,
+            requested,
+            context,
+        )
+        .await
+    }
+
+    /// The one authorization step of reads and lookups: principal, purpose, policy (deny
+    /// wins), per field. Refusals are audited as the operation's event kind.
+    async fn authorize_for(
+        &self,
+        operation: GrantOperation,
+        token: &VerifiedToken,
+        customer_ids: &[String],
+        purpose: Option<&str>,
+        requested: Option<&[String]>,
+        context: &RequestContext,
+    ) -> Result<AccessGrant, Error> {
         let deny = |reason: &str, status: u16| {
             let mut event = self
-                .event(EventKind::PiiRead, token, context)
+                .event(operation.event_kind(), token, context)
                 .outcome(Decision::Deny, status)
                 .reason(reason);
             if let [one] = customer_ids {
@@ -416,6 +512,10 @@ impl Vault {
         };
         let service = match token.principal() {
             Principal::Service(name) => name.clone(),
+            Principal::Customer(_) if operation != GrantOperation::Read => {
+                self.emit(deny("not_a_service", 403)).await?;
+                return Err(Error::Forbidden("lookups are for services".into()));
+            }
             Principal::Customer(own) => {
                 // A customer uses /v1/customers/me; any id of someone else is not theirs.
                 let others = customer_ids.iter().any(|id| id != own);
@@ -496,6 +596,7 @@ impl Vault {
             purpose: purpose.to_string(),
             fields,
             token: token.clone(),
+            operation,
         })
     }
 
@@ -506,6 +607,11 @@ impl Vault {
         grant: &AccessGrant,
         context: &RequestContext,
     ) -> Result<ReadView, Error> {
+        if grant.operation != GrantOperation::Read {
+            return Err(Error::Forbidden(
+                "this grant is for a lookup, not a read".into(),
+            ));
+        }
         let records = self.store.records(&grant.customer_ids).await?;
         let found: Vec<&str> = records.iter().map(|r| r.customer_id.as_str()).collect();
         let missing: Vec<String> = grant
@@ -580,71 +686,6 @@ impl Vault {
         // Answer in the order asked.
         customers.sort_by_key(|(id, _)| grant.customer_ids.iter().position(|asked| asked == id));
         Ok(ReadView { customers, missing })
-    }
-
-    /// Finds customers by e-mail or phone through the blind index (service only, with a
-    /// purpose). Candidates sharing the truncated index value are confirmed by decryption.
-    pub async fn lookup(
-        &self,
-        token: &VerifiedToken,
-        kind: BlindIndexKind,
-        value: &str,
-        purpose: Option<&str>,
-        context: &RequestContext,
-    ) -> Result<Vec<String>, Error> {
-        let service = match token.principal() {
-            Principal::Service(name) => name.clone(),
-            _ => return Err(Error::Forbidden("lookups are for services".into())),
-        };
-        let Some(purpose) = purpose.map(str::trim).filter(|p| !p.is_empty()) else {
-            return Err(Error::BadRequest("purpose is required".into()));
-        };
-        if !token.has_scope(purpose) || !self.policy().knows_purpose(&service, purpose) {
-            return Err(Error::Forbidden(format!(
-                "purpose {purpose:?} is not granted to service {service}"
-            )));
-        }
-        let normalised = match kind {
-            BlindIndexKind::Email => haechi_korean::normalize_email(value),
-            BlindIndexKind::Phone => haechi_korean::normalize_phone(value),
-        }
-        .map_err(|error| {
-            Error::Invalid(vec![crate::FieldError {
-                field: kind.as_str().into(),
-                message: error.to_string(),
-            }])
-        })?;
-        let entry = IndexEntry {
-            kind,
-            value: self.indexer.index_normalised(kind, &normalised),
-        };
-        let field = match kind {
-            BlindIndexKind::Email => PiiField::Email,
-            BlindIndexKind::Phone => PiiField::Phone,
-        };
-        let candidates = self.store.candidates(entry).await?;
-        let records = self.store.records(&candidates).await?;
-        let mut matches = Vec::new();
-        for stored in &records {
-            let record = self.open_fields(stored, &[field])?;
-            let stored_value = match kind {
-                BlindIndexKind::Email => record.email.as_str().to_string(),
-                BlindIndexKind::Phone => record.phone.as_str().to_string(),
-            };
-            if stored_value == normalised {
-                matches.push(stored.customer_id.clone());
-            }
-        }
-        matches.sort();
-        self.emit(
-            self.event(EventKind::PiiLookup, token, context)
-                .fields([kind.as_str()])
-                .purpose(purpose)
-                .detail("matches", matches.len().to_string())
-                .detail("candidates", candidates.len().to_string()),
-        )
-        .await?;
-        Ok(matches)
     }
 
     /// Bulk import by the operator (`haechi customers import`): validates each line, seals the
@@ -956,6 +997,19 @@ impl Vault {
         stored: &EncryptedRecord,
         changed: &[PiiField],
     ) -> Result<(), Error> {
+        self.save_with(customer_id, record, stored, changed, None)
+            .await
+    }
+
+    /// [`Vault::save`], also replacing the account's login identifiers when asked.
+    async fn save_with(
+        &self,
+        customer_id: &str,
+        record: &CustomerRecord,
+        stored: &EncryptedRecord,
+        changed: &[PiiField],
+        logins: Option<LoginUpdate>,
+    ) -> Result<(), Error> {
         let data_key = self.unwrap_data_key(stored)?;
         let mut next = stored.clone();
         // During a master-key rotation, a record written now leaves under the current key, so
@@ -982,9 +1036,24 @@ impl Vault {
             }
         }
         next.updated_at = self.clock.now();
-        self.store
-            .replace_record(&next, &self.index_entries(record))
-            .await?;
+        match logins {
+            None => {
+                self.store
+                    .replace_record(&next, &self.index_entries(record))
+                    .await?
+            }
+            Some(LoginUpdate::Replace(hashes)) => self
+                .store
+                .replace_record_and_logins(&next, &self.index_entries(record), &hashes)
+                .await
+                .map_err(|error| match error {
+                    // The store's message may be the database's; say it in our words.
+                    haechi_events::StoreError::Conflict(_) => {
+                        Error::Conflict("this e-mail or phone belongs to another account".into())
+                    }
+                    other => Error::Store(other),
+                })?,
+        }
         Ok(())
     }
 
@@ -1027,6 +1096,13 @@ impl Vault {
     }
 }
 
+/// What a save does to the account's login identifiers.
+#[derive(Debug)]
+enum LoginUpdate {
+    /// They become these keyed hashes (of the record's e-mail and phone).
+    Replace(Vec<[u8; 32]>),
+}
+
 fn present_fields(record: &CustomerRecord) -> Vec<&'static str> {
     PiiField::ALL
         .into_iter()
@@ -1046,87 +1122,4 @@ fn own_view(record: &CustomerRecord) -> Value {
         view.insert(field.as_str().into(), record.field_view(field, false, true));
     }
     Value::Object(view)
-}
-
-// -------------------------------------------------------------------------------------------
-// Breach notices (haechi scope --out): an operator's read of contact channels
-// -------------------------------------------------------------------------------------------
-
-/// The purpose recorded when an operator reads contact channels to notify exposed customers.
-pub const PURPOSE_NOTIFICATION: &str = "notification";
-
-/// How [`Vault::notice_contacts`] shows the channels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeDisclosure {
-    /// Masked (`h***@example.com`, `010-****-5678`): enough to review a notice list.
-    Masked,
-    /// Plaintext: the export that notices are sent from.
-    Plaintext,
-}
-
-/// A customer's channels for a breach notice; both `None` when the vault holds no record for
-/// the id (never created here, or crypto-shredded).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NoticeContact {
-    /// The customer.
-    pub customer_id: String,
-    /// E-mail, as disclosed.
-    pub email: Option<String>,
-    /// Phone, as disclosed.
-    pub phone: Option<String>,
-}
-
-impl Vault {
-    /// An operator (the command line, an administrator) reads the e-mail and phone of
-    /// `customer_ids` to notify them of a breach. Every customer found is recorded as a
-    /// `pii.read` by `operator` with purpose `notification`, fields `email` and `phone`, and
-    /// decision `allow` (plaintext) or `mask`; each event is durable before any channel is
-    /// returned. Ids without a record come back with no channels and no event. Callers
-    /// holding many ids call this for chunks concurrently, so the audit log commits their
-    /// events in groups.
-    pub async fn notice_contacts(
-        &self,
-        operator: &Principal,
-        customer_ids: &[String],
-        disclosure: NoticeDisclosure,
-        context: &RequestContext,
-    ) -> Result<Vec<NoticeContact>, Error> {
-        let records = self.store.records(customer_ids).await?;
-        let mut found = HashMap::with_capacity(records.len());
-        for stored in &records {
-            let record =
-                self.open_fields(stored, &[PiiField::Name, PiiField::Email, PiiField::Phone])?;
-            let (email, phone, decision) = match disclosure {
-                NoticeDisclosure::Masked => {
-                    (record.email.masked(), record.phone.masked(), Decision::Mask)
-                }
-                NoticeDisclosure::Plaintext => (
-                    record.email.as_str().to_string(),
-                    record.phone.formatted(),
-                    Decision::Allow,
-                ),
-            };
-            self.emit(
-                SecurityEvent::new(self.clock.now(), EventKind::PiiRead, operator.clone())
-                    .context(context)
-                    .customer(&stored.customer_id)
-                    .fields([PiiField::Email.as_str(), PiiField::Phone.as_str()])
-                    .purpose(PURPOSE_NOTIFICATION)
-                    .outcome(decision, 200),
-            )
-            .await?;
-            found.insert(stored.customer_id.clone(), (email, phone));
-        }
-        Ok(customer_ids
-            .iter()
-            .map(|id| {
-                let channels = found.remove(id);
-                NoticeContact {
-                    customer_id: id.clone(),
-                    email: channels.as_ref().map(|(email, _)| email.clone()),
-                    phone: channels.map(|(_, phone)| phone),
-                }
-            })
-            .collect())
-    }
 }

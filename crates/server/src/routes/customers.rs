@@ -214,16 +214,16 @@ async fn lookup(
             ));
         }
     };
-    let ids = state
+    let grant = state
         .vault
-        .lookup(
+        .authorize_lookup(
             &caller.token,
             kind,
-            value,
             request.purpose.as_deref(),
             &caller.context,
         )
         .await?;
+    let ids = state.vault.lookup(&grant, value, &caller.context).await?;
     Ok(axum::Json(json!({ "ids": ids })))
 }
 
@@ -247,7 +247,8 @@ async fn read_policy(State(state): State<AppState>, _admin: Admin) -> impl IntoR
 }
 
 /// Replaces the access policy with the TOML body; a policy that does not parse is refused
-/// with the line and problem, and the old policy stays in force.
+/// with the line and problem, and the old policy stays in force. The new policy is written to
+/// the policy file (atomically, the previous version kept) before it is put in force.
 async fn replace_policy(
     State(state): State<AppState>,
     admin: Admin,
@@ -262,9 +263,13 @@ async fn replace_policy(
             error.to_string(),
         )
     })?;
-    state
+    let kept = state
         .vault
         .replace_policy(policy, admin.token.principal(), &admin.context)
         .await?;
-    Ok(axum::Json(json!({ "replaced": true })))
+    Ok(axum::Json(json!({
+        "replaced": true,
+        "version": kept.version,
+        "sha256": kept.digest,
+    })))
 }
