@@ -5,7 +5,6 @@ use std::io::{BufRead, BufReader, BufWriter, Write as _};
 use std::path::Path;
 
 use anyhow::Context as _;
-use haechi_events::{Principal, RequestContext};
 use haechi_korean::CustomerGenerator;
 use haechi_vault::CustomerInput;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -39,8 +38,7 @@ pub fn run(file: &Path, batch: usize, config: &Config) -> anyhow::Result<Outcome
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        let actor = Principal::Admin("cli".into());
-        let context = RequestContext::local();
+        let grant = runtime.authority.operator_grant()?;
         let mut reader = BufReader::new(handle);
         let mut line_number = 0u64;
         let mut pending = Vec::with_capacity(batch);
@@ -65,7 +63,7 @@ pub fn run(file: &Path, batch: usize, config: &Config) -> anyhow::Result<Outcome
             }
             if pending.len() >= batch {
                 let outcome = vault
-                    .import_batch(&source, std::mem::take(&mut pending), &actor, &context)
+                    .import_batch(&source, std::mem::take(&mut pending), &grant)
                     .await?;
                 imported += outcome.imported.len() as u64;
                 rejected += outcome.rejected.len() as u64;
@@ -74,9 +72,7 @@ pub fn run(file: &Path, batch: usize, config: &Config) -> anyhow::Result<Outcome
             }
         }
         if !pending.is_empty() {
-            let outcome = vault
-                .import_batch(&source, pending, &actor, &context)
-                .await?;
+            let outcome = vault.import_batch(&source, pending, &grant).await?;
             imported += outcome.imported.len() as u64;
             rejected += outcome.rejected.len() as u64;
             report(&progress, &outcome.rejected);

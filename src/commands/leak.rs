@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use haechi_events::{Clock as _, EventKind, Principal, RequestContext, SecurityEvent, SystemClock};
+use haechi_events::{Clock as _, EventKind, SecurityEvent, SystemClock};
 use haechi_leak::dump::{
     ColumnOverrides, DumpEvent, DumpFormat, DumpOptions, DumpParser, DumpPlan, DumpRow,
     EncodingGuess, LineProblem, ProblemKind, RequestedFormat, TextEncoding, decode_line,
@@ -412,8 +412,8 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
         let reader = std::thread::spawn(move || {
             read_dump(input.lines, sample, encoding, plan, batch, &sender);
         });
-        let actor = Principal::Admin("cli".into());
-        let context = RequestContext::local();
+        let grant = Arc::new(runtime.authority.operator_grant()?);
+        let (actor, context) = (grant.actor().clone(), grant.context().clone());
         let index = match args.index {
             IndexArg::Auto => {
                 let customers = runtime
@@ -430,7 +430,7 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
                 let opening = progress_spinner("opening every customer record once");
                 let session = runtime
                     .vault
-                    .leak_session_over_vault(&actor, &context, &|opened| {
+                    .leak_session_over_vault(&grant, &|opened| {
                         opening.set_message(format!("{opened} customer records opened"));
                     })
                     .await
@@ -440,10 +440,10 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
             }
             IndexArg::Snapshot => runtime
                 .vault
-                .leak_session_over_snapshot()
+                .leak_session_over_snapshot(&grant)
                 .await
                 .context("cannot read the blind index")?,
-            IndexArg::Lookups | IndexArg::Auto => runtime.vault.leak_session(),
+            IndexArg::Lookups | IndexArg::Auto => runtime.vault.leak_session(&grant),
         });
         let opened_at = Instant::now();
         let progress = progress_bar(size);
@@ -472,8 +472,7 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
             }
             let vault = runtime.vault.clone();
             let session = session.clone();
-            let actor = actor.clone();
-            let context = context.clone();
+            let grant = Arc::clone(&grant);
             let rows = chunk.rows;
             in_flight.push_back(tokio::spawn(async move {
                 // Normalising is most of the work of reading a dump: done here, on every core,
@@ -492,9 +491,7 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
                     })
                     .unzip();
                 drop(rows);
-                let confirmations = vault
-                    .confirm_leaked(&session, &probes, &actor, &context)
-                    .await?;
+                let confirmations = vault.confirm_leaked(&session, &probes, &grant).await?;
                 anyhow::Ok((line_numbers, probes, confirmations))
             }));
             while in_flight.len() >= PIPELINE_DEPTH {

@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use haechi_events::{Principal, RequestContext};
 use haechi_forensics::report::{Contact, ListFormat};
 use haechi_forensics::{
     AlertSource, DigestMode, IndicatorKind, MatchMode, Progress, Query, Scope, ScopeOptions,
     Sources, alert_source, find_alert, parse_indicator_file, parse_time,
 };
+use haechi_token::AdminGrant;
 use haechi_vault::{NoticeDisclosure, Vault};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -375,13 +375,15 @@ async fn look_up_contacts(
     disclosure: NoticeDisclosure,
 ) -> anyhow::Result<Vec<Contact>> {
     let runtime = Runtime::open(config).await?;
-    let result = contacts_from(&runtime.vault, scope, disclosure).await;
+    let grant = runtime.authority.operator_grant()?;
+    let result = contacts_from(&runtime.vault, &grant, scope, disclosure).await;
     runtime.close().await?;
     result
 }
 
 async fn contacts_from(
     vault: &Arc<Vault>,
+    grant: &AdminGrant,
     scope: &Scope,
     disclosure: NoticeDisclosure,
 ) -> anyhow::Result<Vec<Contact>> {
@@ -391,19 +393,14 @@ async fn contacts_from(
         .map(|row| row.customer_id.clone())
         .collect();
     let mut contacts: Vec<Contact> = Vec::with_capacity(ids.len());
-    let operator = Principal::Admin("cli".into());
-    let context = RequestContext::local();
     for wave in ids.chunks(CONTACT_CHUNK * CONTACT_CONCURRENCY) {
         let mut tasks = tokio::task::JoinSet::new();
         for (index, chunk) in wave.chunks(CONTACT_CHUNK).enumerate() {
             let vault = Arc::clone(vault);
             let chunk = chunk.to_vec();
-            let operator = operator.clone();
-            let context = context.clone();
+            let grant = grant.clone();
             tasks.spawn(async move {
-                let found = vault
-                    .notice_contacts(&operator, &chunk, disclosure, &context)
-                    .await;
+                let found = vault.notice_contacts(&grant, &chunk, disclosure).await;
                 (index, found)
             });
         }

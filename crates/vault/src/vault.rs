@@ -8,7 +8,7 @@ use haechi_custody::{MasterKeyRing, SecretContext, SecureRandom, WrappedSecret};
 use haechi_events::{
     Clock, Decision, EventKind, EventSink, Principal, RequestContext, SecurityEvent, Timestamp,
 };
-use haechi_token::{NewAccount, TokenAuthority, VerifiedToken};
+use haechi_token::{AdminGrant, NewAccount, TokenAuthority, VerifiedToken};
 use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
@@ -184,9 +184,9 @@ impl Vault {
     pub async fn replace_policy(
         &self,
         policy: Policy,
-        actor: &Principal,
-        context: &RequestContext,
+        grant: &AdminGrant,
     ) -> Result<PolicyVersion, Error> {
+        let (actor, context) = (grant.actor(), grant.context());
         let digest = crate::policy_digest(policy.source());
         let version = match &self.policy_store {
             Some(store) => store.save(policy.source()).await?,
@@ -696,9 +696,9 @@ impl Vault {
         &self,
         source: &str,
         lines: Vec<(u64, Result<CustomerInput, String>)>,
-        actor: &Principal,
-        context: &RequestContext,
+        grant: &AdminGrant,
     ) -> Result<ImportOutcome, Error> {
+        let (actor, context) = (grant.actor(), grant.context());
         let mut outcome = ImportOutcome::default();
         let Some(last_line) = lines.iter().map(|(line, _)| *line).max() else {
             return Ok(outcome);

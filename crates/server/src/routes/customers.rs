@@ -263,10 +263,7 @@ async fn replace_policy(
             error.to_string(),
         )
     })?;
-    let kept = state
-        .vault
-        .replace_policy(policy, admin.token.principal(), &admin.context)
-        .await?;
+    let kept = state.vault.replace_policy(policy, &admin.grant).await?;
     Ok(axum::Json(json!({
         "replaced": true,
         "version": kept.version,

@@ -20,8 +20,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Arc;
 
-use haechi_events::{EventKind, Principal, RequestContext, SecurityEvent};
+use haechi_events::{EventKind, SecurityEvent};
 use haechi_korean::{normalize_email, normalize_phone, normalize_text};
+use haechi_token::AdminGrant;
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
@@ -366,7 +367,7 @@ fn confirm_in_vault(prepared: &[Prepared], vault: &OpenedVault) -> (Vec<LeakConf
 impl Vault {
     /// Starts a leak-matching run that asks the store for each batch's index values: the
     /// right choice for a dump much smaller than the vault.
-    pub fn leak_session(&self) -> LeakSession {
+    pub fn leak_session(&self, _grant: &AdminGrant) -> LeakSession {
         LeakSession {
             hasher: RandomState::new(),
             index: SessionIndex::Lookups(Mutex::new(HashMap::new())),
@@ -380,7 +381,10 @@ impl Vault {
     /// [`Vault::leak_session`]'s lookups when the store has no snapshots (see
     /// [`LeakSession::index_source`]). Customers added during the run are not found; ones
     /// changed or shredded are judged by what their record holds when decrypted.
-    pub async fn leak_session_over_snapshot(&self) -> Result<LeakSession, Error> {
+    pub async fn leak_session_over_snapshot(
+        &self,
+        grant: &AdminGrant,
+    ) -> Result<LeakSession, Error> {
         Ok(match self.store.blind_index_snapshot().await? {
             Some(snapshot) => LeakSession {
                 hasher: RandomState::new(),
@@ -390,7 +394,7 @@ impl Vault {
                 },
                 stats: Mutex::new(LeakStats::default()),
             },
-            None => self.leak_session(),
+            None => self.leak_session(grant),
         })
     }
 
@@ -407,13 +411,13 @@ impl Vault {
     /// judged by what their record held when it was read.
     pub async fn leak_session_over_vault(
         self: &Arc<Self>,
-        actor: &Principal,
-        context: &RequestContext,
+        grant: &AdminGrant,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<LeakSession, Error> {
+        let (actor, context) = (grant.actor(), grant.context());
         let Some((first, last)) = self.store.record_span().await? else {
             // An empty store, or one without record handles: the snapshot copes with both.
-            return self.leak_session_over_snapshot().await;
+            return self.leak_session_over_snapshot(grant).await;
         };
         self.emit(
             SecurityEvent::new(self.clock.now(), EventKind::PiiLookup, actor.clone())
@@ -526,9 +530,9 @@ impl Vault {
         &self,
         session: &LeakSession,
         probes: &[LeakProbe],
-        actor: &Principal,
-        context: &RequestContext,
+        grant: &AdminGrant,
     ) -> Result<Vec<LeakConfirmation>, Error> {
+        let (actor, context) = (grant.actor(), grant.context());
         // A session over the whole vault finds candidates by digest, not by blind index.
         let with_index = !matches!(session.index, SessionIndex::Vault(_));
         let prepared: Vec<Prepared> = probes

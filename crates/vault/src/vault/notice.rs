@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use haechi_events::{Decision, EventKind, Principal, RequestContext, SecurityEvent};
+use haechi_events::{Decision, EventKind, SecurityEvent};
+
+use haechi_token::AdminGrant;
 
 use super::Vault;
 use crate::{Error, PiiField};
@@ -41,11 +43,11 @@ impl Vault {
     /// events in groups.
     pub async fn notice_contacts(
         &self,
-        operator: &Principal,
+        grant: &AdminGrant,
         customer_ids: &[String],
         disclosure: NoticeDisclosure,
-        context: &RequestContext,
     ) -> Result<Vec<NoticeContact>, Error> {
+        let (operator, context) = (grant.actor(), grant.context());
         let records = self.store.records(customer_ids).await?;
         let mut found = HashMap::with_capacity(records.len());
         for stored in &records {
