@@ -10,6 +10,7 @@
 mod util;
 
 mod audit;
+mod containment;
 mod detection;
 mod drill;
 mod forensics;

@@ -98,6 +98,10 @@ pub enum EventKind {
     /// A leaked dump matched a customer.
     #[serde(rename = "leak.matched")]
     LeakMatched,
+    /// Alerts left the alert desk (full) or the webhook queue (full) before a human or the
+    /// receiver had them; their `alert.raised` stays in the trail. Detection's own output.
+    #[serde(rename = "alert.dropped")]
+    AlertDropped,
 }
 
 impl EventKind {
@@ -131,6 +135,7 @@ impl EventKind {
         EventKind::ResponseAction,
         EventKind::ResponseLifted,
         EventKind::LeakMatched,
+        EventKind::AlertDropped,
     ];
 
     /// The dotted name used in the audit trail and in rules.
@@ -164,6 +169,7 @@ impl EventKind {
             EventKind::ResponseAction => "response.action",
             EventKind::ResponseLifted => "response.lifted",
             EventKind::LeakMatched => "leak.matched",
+            EventKind::AlertDropped => "alert.dropped",
         }
     }
 }
