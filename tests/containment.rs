@@ -106,8 +106,8 @@ fn import_customers(instance: &Instance, count: usize) -> Vec<String> {
 #[tokio::test]
 async fn a_brand_new_service_credential_is_suspended_by_detection_well_before_its_quota() {
     let instance = enforcing_instance();
-    std::fs::write(instance.data_dir().join("policy.toml"), POLICY).unwrap();
     let admin = instance.create_admin("root");
+    std::fs::write(instance.data_dir().join("policy.toml"), POLICY).unwrap();
     let thief = instance.create_service("fresh", "support");
     let ids = import_customers(&instance, 600);
     let server = instance.serve();
