@@ -97,8 +97,10 @@ field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 echo "peak" > "$work/phase"
 peak=$(wrk_ids "$peak_duration" 0)
 peak_rps=$(field "$peak" rps)
-# Each connection pauses so that all together make about half the peak: c / (peak / 2) s apart.
-delay_ms=$(python3 -c "print(max(1, round($connections * 2000 / $peak_rps)))")
+# Each connection pauses so that all together make about half the peak: one request every
+# c / (peak / 2) s per connection, less the median latency the request itself takes.
+peak_p50=$(field "$peak" p50_ms)
+delay_ms=$(python3 -c "print(max(1, round($connections * 2000 / $peak_rps - $peak_p50)))")
 echo "soak" > "$work/phase"
 soak_started=$(( $(date +%s) - started ))
 soak=$(wrk_ids "$duration" "$delay_ms")
