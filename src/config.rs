@@ -110,8 +110,23 @@ pub struct DetectSection {
     pub allowed_lateness: Duration,
     /// The most window-state entries all rules together may hold (about 100 bytes each).
     pub max_state_entries: u64,
-    /// Alerts kept in memory for the API (older ones stay in the audit trail).
+    /// Alerts kept in memory for the API. A full desk drops acknowledged alerts, then open
+    /// low and medium ones, oldest first — never an open high or critical one (a newcomer is
+    /// refused instead); every drop is counted and recorded as `alert.dropped`, and the
+    /// alerts stay in the audit trail.
     pub max_alerts: usize,
+    /// Distinct customers a service with no reading history (first read less than a day ago,
+    /// or none for 30 days) may read within a minute before rule
+    /// `haechi.service.new_velocity` suspends it. 0 turns the rule off.
+    pub new_service_customers_per_minute: u64,
+    /// An automatic network block is not enforced against an address that this many distinct
+    /// principals used successfully within the last day (a load balancer, a carrier NAT): it
+    /// is recorded as a recommendation and raised as an alert for a human instead. 0 turns the
+    /// check off.
+    pub shared_address_principals: u32,
+    /// Addresses whose principals are tracked for that check (the busiest stay; the one used
+    /// least recently is forgotten first).
+    pub shared_address_tracked: usize,
     /// Also print each alert (raised and grown) as a JSON line on stdout.
     pub stdout: bool,
     /// HMAC-signed webhook for raised alerts.
@@ -131,9 +146,22 @@ impl Default for DetectSection {
             allowed_lateness: limits.allowed_lateness,
             max_state_entries: limits.max_state_entries,
             max_alerts: 10_000,
+            new_service_customers_per_minute:
+                haechi_detect::DEFAULT_NEW_SERVICE_CUSTOMERS_PER_MINUTE,
+            shared_address_principals: 20,
+            shared_address_tracked: 100_000,
             stdout: false,
             webhook: None,
         }
+    }
+}
+
+impl DetectSection {
+    /// The built-in pack's settings, or `None` when the pack is turned off.
+    pub fn pack_settings(&self) -> Option<haechi_detect::PackSettings> {
+        self.builtin_rules.then_some(haechi_detect::PackSettings {
+            new_service_customers_per_minute: self.new_service_customers_per_minute,
+        })
     }
 }
 

@@ -310,7 +310,7 @@ fn resolve_alert(id: &str, sources: &Sources, config: &Config) -> anyhow::Result
                 .then_some(rules_dir)
                 .into_iter()
                 .collect();
-            crate::detection::load_rules(true, &extra)
+            crate::detection::load_rules(Some(&haechi_detect::PackSettings::default()), &extra)
                 .rules
                 .iter()
                 .find(|rule| rule.id() == alert.rule_id)

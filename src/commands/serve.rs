@@ -35,6 +35,9 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
+/// How often histogram samples are folded into their summaries.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HAECHI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log));
@@ -49,6 +52,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
+    // Histograms keep every sample until upkeep folds them into their summaries: without it,
+    // memory grew by 8 bytes a request until /metrics was scraped (about 20 MiB in three
+    // minutes at 13 k req/s). Upkeep every few seconds bounds it whether or not anyone
+    // scrapes.
+    let upkeep = metrics.clone().map(|handle| {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(METRICS_UPKEEP);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                handle.run_upkeep();
+            }
+        })
+    });
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -142,6 +159,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     detection.stop(Duration::from_secs(10)).await;
     if let Some(maintenance) = maintenance {
         maintenance.abort();
+    }
+    if let Some(upkeep) = upkeep {
+        upkeep.abort();
     }
     if let Some(archiving) = archiving {
         archiving.abort();

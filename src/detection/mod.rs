@@ -33,10 +33,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use haechi_audit::{AuditLog, AuditRecord};
 use haechi_detect::containment::ContainmentStore;
-use haechi_detect::{Alert, AlertBook, AlertUpdate, Engine, Limits, LoadReport, MAX_COOLDOWN};
+use haechi_detect::{
+    ActionKind, Alert, AlertBook, AlertUpdate, Engine, Limits, LoadReport, MAX_COOLDOWN,
+    PackSettings, ResponseAction,
+};
 use haechi_events::{Clock, EventKind, EventSink, SecurityEvent, Timestamp};
 use haechi_server::detection::{
-    AlertDesk, Containment, ContainmentParts, Detection, Recorded, detection_principal,
+    AlertDesk, Containment, ContainmentParts, Detection, Recorded, SharedAddressSettings,
+    detection_principal,
 };
 use haechi_server::drill::{DrillClock, Settle};
 use haechi_vault::Vault;
@@ -61,17 +65,19 @@ const READ_AHEAD: usize = 8192;
 pub(crate) fn is_engine_input(kind: EventKind) -> bool {
     !matches!(
         kind,
-        EventKind::AlertRaised | EventKind::ResponseAction | EventKind::ResponseLifted
+        EventKind::AlertRaised
+            | EventKind::AlertDropped
+            | EventKind::ResponseAction
+            | EventKind::ResponseLifted
     )
 }
 
-/// The built-in pack (unless turned off) and every rule file of `extra` directories or files
-/// that exist. Bad rules are in the report's errors; the rest load.
-pub(crate) fn load_rules(builtin: bool, extra: &[PathBuf]) -> LoadReport {
-    let mut report = if builtin {
-        haechi_detect::builtin_rules()
-    } else {
-        LoadReport::default()
+/// The built-in pack with its settings (`None`: turned off) and every rule file of `extra`
+/// directories or files that exist. Bad rules are in the report's errors; the rest load.
+pub(crate) fn load_rules(builtin: Option<&PackSettings>, extra: &[PathBuf]) -> LoadReport {
+    let mut report = match builtin {
+        Some(settings) => haechi_detect::builtin_rules_with(settings),
+        None => LoadReport::default(),
     };
     for path in extra {
         report.merge(haechi_detect::load_path(path));
@@ -127,6 +133,10 @@ pub(crate) async fn start(
             .authority
             .take_response_grant()
             .context("the response grant was already taken")?,
+        shared_addresses: SharedAddressSettings {
+            threshold: config.detect.shared_address_principals,
+            capacity: config.detect.shared_address_tracked,
+        },
     })
     .await
     .context("cannot load blocks and suspensions")?;
@@ -147,7 +157,7 @@ pub(crate) async fn start(
         .then_some(rules_dir)
         .into_iter()
         .collect();
-    let report = load_rules(config.detect.builtin_rules, &extra);
+    let report = load_rules(config.detect.pack_settings().as_ref(), &extra);
     for error in &report.errors {
         // FILE:LINE:COLUMN: rule ID: MESSAGE
         tracing::error!(%error, "detection rule not loaded; the other rules run");
@@ -255,6 +265,7 @@ impl EngineTask {
         for alert in warm.raised {
             desk.record_quietly(AlertUpdate::Raised(alert));
         }
+        desk.forget_other_acks();
         tracing::info!(
             replayed = warm.events,
             alerts = warm.restored,
@@ -286,6 +297,7 @@ impl EngineTask {
                 record = receiver.recv() => {
                     let Some(record) = record else { break };
                     live.next_seq = record.seq + 1;
+                    self.lookup.detection.containment.observe(&record.event);
                     if is_engine_input(record.event.kind) {
                         let updates = engine.process_owned(record.seq, record.event, &self.lookup);
                         self.handle(updates, &mut live).await;
@@ -312,6 +324,10 @@ impl EngineTask {
                         self.lookup.detection.containment.prune();
                         let stats = engine.stats();
                         metrics::gauge!("haechi_detect_state_entries").set(stats.state_entries as f64);
+                        let detection = &self.lookup.detection;
+                        metrics::gauge!("haechi_detect_desk_alerts").set(detection.alerts.len() as f64);
+                        metrics::gauge!("haechi_detect_tracked_addresses")
+                            .set(detection.containment.tracked_addresses() as f64);
                         metrics::gauge!("haechi_detect_buffered_events").set(stats.buffered as f64);
                         metrics::gauge!("haechi_detect_late_events").set(stats.late_events as f64);
                     }
@@ -383,11 +399,7 @@ impl EngineTask {
                     self.sinks.grew(&growth);
                     let title = desk.title(growth.id.as_str()).unwrap_or_default();
                     for action in &growth.actions {
-                        self.lookup
-                            .detection
-                            .containment
-                            .carry_out(action, &title)
-                            .await;
+                        self.act(action, &title).await;
                     }
                 }
             }
@@ -397,6 +409,42 @@ impl EngineTask {
     /// Records a new alert: the trail (`alert.raised`), the desk and its streams, the sinks,
     /// then its actions.
     async fn raise(&self, alert: Alert, with_actions: bool) {
+        let actions = if with_actions {
+            alert.actions.clone()
+        } else {
+            Vec::new()
+        };
+        let title = alert.title.clone();
+        self.record_alert(alert).await;
+        for action in &actions {
+            self.act(action, &title).await;
+        }
+    }
+
+    /// Carries out one action; a block withheld because the address is shared becomes an
+    /// alert of its own, for a human.
+    async fn act(&self, action: &ResponseAction, title: &str) {
+        let outcome = self
+            .lookup
+            .detection
+            .containment
+            .carry_out(action, title)
+            .await;
+        if let Some((address, principals)) = outcome.shared_address {
+            self.record_alert(withheld_block_alert(
+                action,
+                title,
+                address,
+                principals,
+                self.clock.now(),
+            ))
+            .await;
+        }
+    }
+
+    /// An alert into the trail (`alert.raised`), the desk and its streams, and the sinks;
+    /// drops from the desk or the webhook queue are recorded as `alert.dropped`.
+    async fn record_alert(&self, alert: Alert) {
         let delay = self.clock.now().since(alert.last_time).as_secs_f64();
         metrics::histogram!("haechi_detect_alert_delay_seconds").record(delay);
         metrics::counter!("haechi_detect_alerts_total", "severity" => alert.severity.as_str())
@@ -415,23 +463,35 @@ impl EngineTask {
         {
             tracing::error!(%error, alert = %alert.id, "could not record alert.raised in the audit trail");
         }
-        let actions = if with_actions {
-            alert.actions.clone()
-        } else {
-            Vec::new()
-        };
-        self.sinks.raised(&alert);
-        let title = alert.title.clone();
-        self.lookup
-            .detection
-            .alerts
-            .record(AlertUpdate::Raised(alert));
-        for action in &actions {
-            self.lookup
-                .detection
-                .containment
-                .carry_out(action, &title)
-                .await;
+        let webhook_dropped = self.sinks.raised(&alert);
+        let desk = &self.lookup.detection.alerts;
+        desk.record(AlertUpdate::Raised(alert));
+        let (desk_dropped, uncounted) = desk.take_dropped();
+        if !desk_dropped.is_empty() || uncounted > 0 {
+            self.record_drops(dropped_event(
+                "desk",
+                desk_dropped
+                    .iter()
+                    .map(|drop| (drop.alert_id.as_str(), drop.severity, drop.reason.as_str())),
+                uncounted,
+                self.clock.now(),
+            ))
+            .await;
+        }
+        if let Some(drop) = webhook_dropped {
+            self.record_drops(dropped_event(
+                "webhook",
+                std::iter::once((drop.alert_id.as_str(), drop.severity, "queue_full")),
+                0,
+                self.clock.now(),
+            ))
+            .await;
+        }
+    }
+
+    async fn record_drops(&self, event: SecurityEvent) {
+        if let Err(error) = self.events.record(event).await {
+            tracing::error!(%error, "could not record alert.dropped in the audit trail");
         }
     }
 
@@ -471,6 +531,83 @@ fn take_alert(book: &mut AlertBook, id: &str) -> Option<Alert> {
     }
     taken
 }
+
+/// The `alert.dropped` event for alerts that left the desk or the webhook queue (`where`):
+/// how many, and each by id, severity and reason (at most [`MAX_DROPS_NAMED`] named).
+fn dropped_event<'a>(
+    place: &str,
+    drops: impl Iterator<Item = (&'a str, haechi_detect::Severity, &'a str)>,
+    uncounted: u64,
+    now: Timestamp,
+) -> SecurityEvent {
+    let mut count = uncounted;
+    let mut named = Vec::new();
+    for (alert_id, severity, reason) in drops {
+        count += 1;
+        if named.len() < MAX_DROPS_NAMED {
+            named.push(format!("{alert_id} {} {reason}", severity.as_str()));
+        }
+    }
+    SecurityEvent::new(now, EventKind::AlertDropped, detection_principal())
+        .reason(place)
+        .detail("where", place)
+        .detail("count", count.to_string())
+        .detail("alerts", named.join(","))
+}
+
+/// The rule id of the alert containment raises for a block it withheld.
+pub(crate) const WITHHELD_BLOCK_RULE: &str = "haechi.response.block_withheld";
+
+/// The alert for a human about a block withheld because `address`, inside the network, was
+/// used successfully by `principals` principals within the last day (a load balancer, a
+/// carrier NAT). Its id is `haechi.response.block_withheld/SEQ` of the triggering event; its
+/// one action is the block, as a recommendation.
+fn withheld_block_alert(
+    action: &ResponseAction,
+    title: &str,
+    address: std::net::IpAddr,
+    principals: usize,
+    now: Timestamp,
+) -> Alert {
+    let network = match &action.kind {
+        ActionKind::BlockNetwork { network, .. } => network.to_string(),
+        _ => address.to_string(),
+    };
+    let context = [
+        ("ip", address.to_string()),
+        ("network", network.clone()),
+        ("principals", principals.to_string()),
+        ("alert_id", action.alert_id.to_string()),
+        ("rule_id", action.rule_id.clone()),
+        ("reason", title.to_string()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect();
+    Alert {
+        id: haechi_detect::AlertId::new(WITHHELD_BLOCK_RULE, action.seq),
+        rule_id: WITHHELD_BLOCK_RULE.to_string(),
+        title: format!(
+            "Automatic block withheld: {principals} principals used {address} in the last day"
+        ),
+        severity: haechi_detect::Severity::High,
+        first_time: now,
+        last_time: now,
+        group_key: network,
+        group_by: vec!["network".to_string()],
+        evidence_seqs: vec![action.seq],
+        count: 1,
+        window_count: u64::try_from(principals).unwrap_or(u64::MAX),
+        context,
+        actions: vec![ResponseAction {
+            disposition: haechi_detect::Disposition::Recommended,
+            ..action.clone()
+        }],
+    }
+}
+
+/// How many dropped alerts one `alert.dropped` event names (the count covers them all).
+const MAX_DROPS_NAMED: usize = 100;
 
 /// The `alert.raised` event of an alert: who it is about (address, key, principal from the
 /// rule's context fields) and, in `detail`, what it is.
@@ -538,6 +675,8 @@ async fn warm_up(
 ) -> anyhow::Result<(Engine, WarmUp)> {
     tokio::task::spawn_blocking(move || {
         let cutoff = now.minus(engine.history_needed()).as_micros();
+        // The shared-address check looks back one day.
+        let shared_cutoff = now.minus(Duration::from_secs(24 * 3600)).as_micros();
         let mut book = AlertBook::new();
         let mut already_raised = HashSet::new();
         let mut events = 0_u64;
@@ -551,6 +690,9 @@ async fn warm_up(
                     already_raised.insert(id.clone());
                 }
                 continue;
+            }
+            if seq < resume && event.time.as_micros() >= shared_cutoff {
+                lookup.detection.containment.observe(&event);
             }
             if seq >= resume || !is_engine_input(event.kind) || event.time.as_micros() < cutoff {
                 continue;
@@ -662,5 +804,5 @@ pub(crate) fn configured_rules(config: &Config, extra: &[PathBuf]) -> LoadReport
         paths.push(rules_dir);
     }
     paths.extend(extra.iter().cloned());
-    load_rules(config.detect.builtin_rules, &paths)
+    load_rules(config.detect.pack_settings().as_ref(), &paths)
 }

@@ -1,7 +1,12 @@
 //! Where alerts go besides the audit trail and the API: an HMAC-signed webhook and JSON lines
 //! on stdout. Neither ever holds up detection: the webhook has its own task behind a bounded
-//! queue, and a full queue drops (and counts) rather than waits.
+//! queue, and a full queue drops its lowest-severity alert (counted, and recorded as
+//! `alert.dropped`) rather than waits.
 
+mod queue;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -9,8 +14,11 @@ use haechi_detect::{Alert, AlertGrowth, Severity};
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
-use tokio::sync::mpsc;
+use std::sync::{Mutex, PoisonError};
+use tokio::sync::Notify;
 use zeroize::Zeroizing;
+
+use queue::SeverityQueue;
 
 use crate::config::WebhookSection;
 
@@ -34,16 +42,19 @@ impl Sinks {
         Ok(Sinks { webhook, stdout })
     }
 
-    /// A new alert.
-    pub fn raised(&self, alert: &Alert) {
+    /// A new alert. Returns the alert the webhook queue dropped to make room, if it was full.
+    pub fn raised(&self, alert: &Alert) -> Option<WebhookDrop> {
         let body = json!({ "type": "alert.raised", "alert": alert });
         if self.stdout {
             println!("{body}");
         }
-        if let Some(webhook) = &self.webhook
-            && alert.severity >= webhook.min_severity
-        {
-            webhook.enqueue(alert.id.as_str(), body.to_string().into_bytes());
+        match &self.webhook {
+            Some(webhook) if alert.severity >= webhook.min_severity => webhook.enqueue(
+                alert.id.as_str(),
+                alert.severity,
+                body.to_string().into_bytes(),
+            ),
+            _ => None,
         }
     }
 
@@ -55,10 +66,35 @@ impl Sinks {
     }
 }
 
+/// An alert the webhook queue dropped (full): it is not delivered by webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WebhookDrop {
+    /// The alert.
+    pub alert_id: String,
+    /// Its severity.
+    pub severity: Severity,
+}
+
 #[derive(Debug)]
 struct WebhookSink {
-    queue: mpsc::Sender<Delivery>,
+    shared: Arc<Outbox>,
     min_severity: Severity,
+}
+
+/// What the sink and its delivery task share.
+#[derive(Debug)]
+struct Outbox {
+    queue: Mutex<SeverityQueue<Delivery>>,
+    ready: Notify,
+    closed: AtomicBool,
+}
+
+impl Drop for WebhookSink {
+    fn drop(&mut self) {
+        // The delivery task ends once the queue is empty.
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.ready.notify_one();
+    }
 }
 
 #[derive(Debug)]
@@ -97,41 +133,80 @@ impl WebhookSink {
             .timeout(config.timeout)
             .build()
             .context("cannot build the webhook client")?;
-        let (queue, receiver) = mpsc::channel(config.queue.max(1));
+        let shared = Arc::new(Outbox {
+            queue: Mutex::new(SeverityQueue::new(config.queue)),
+            ready: Notify::new(),
+            closed: AtomicBool::new(false),
+        });
         tokio::spawn(deliver_all(
-            receiver,
+            shared.clone(),
             client,
             config.url.clone(),
             secret,
             config.max_attempts.max(1),
         ));
         Ok(WebhookSink {
-            queue,
+            shared,
             min_severity: config.min_severity,
         })
     }
 
-    fn enqueue(&self, alert_id: &str, body: Vec<u8>) {
+    fn enqueue(&self, alert_id: &str, severity: Severity, body: Vec<u8>) -> Option<WebhookDrop> {
         let delivery = Delivery {
             alert_id: alert_id.to_string(),
             body,
         };
-        if let Err(error) = self.queue.try_send(delivery) {
-            metrics::counter!("haechi_detect_webhook_dropped_total").increment(1);
-            tracing::warn!(alert = alert_id, %error, "webhook queue full: alert not delivered by webhook");
+        let dropped = self
+            .shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(severity, delivery);
+        self.shared.ready.notify_one();
+        let (severity, dropped) = dropped?;
+        metrics::counter!("haechi_detect_webhook_dropped_total", "severity" => severity.as_str())
+            .increment(1);
+        tracing::warn!(
+            alert = %dropped.alert_id,
+            severity = severity.as_str(),
+            "webhook queue full: the lowest-severity alert is not delivered by webhook"
+        );
+        Some(WebhookDrop {
+            alert_id: dropped.alert_id,
+            severity,
+        })
+    }
+}
+
+/// The next delivery, waiting for one; `None` once the sink is gone and the queue is empty.
+async fn next_delivery(shared: &Outbox) -> Option<Delivery> {
+    loop {
+        // Registered before looking, so a push between the look and the wait is not missed.
+        let notified = shared.ready.notified();
+        let next = shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        if let Some(delivery) = next {
+            return Some(delivery);
         }
+        if shared.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        notified.await;
     }
 }
 
 /// Delivers queued alerts one at a time, each with retries and exponential backoff.
 async fn deliver_all(
-    mut receiver: mpsc::Receiver<Delivery>,
+    shared: Arc<Outbox>,
     client: reqwest::Client,
     url: String,
     secret: Zeroizing<Vec<u8>>,
     max_attempts: u32,
 ) {
-    while let Some(delivery) = receiver.recv().await {
+    while let Some(delivery) = next_delivery(&shared).await {
         let mut backoff = Duration::from_secs(1);
         for attempt in 1..=max_attempts {
             let timestamp = SystemTime::now()

@@ -21,7 +21,9 @@ pub const MAX_EVIDENCE: usize = 100;
 pub struct AlertId(Arc<str>);
 
 impl AlertId {
-    pub(crate) fn new(rule_id: &str, seq: u64) -> Self {
+    /// The id of the alert `rule_id` raises at event `seq`. The server uses it for the alerts
+    /// containment raises itself (a withheld block).
+    pub fn new(rule_id: &str, seq: u64) -> Self {
         AlertId(format!("{rule_id}/{seq}").into())
     }
 
@@ -186,6 +188,10 @@ pub enum Disposition {
     /// The rule reached its `max_actions` cap for the rolling day: record it (once per alert),
     /// do nothing.
     CapReached,
+    /// Set by the server, never by the engine: carrying it out automatically would hurt many
+    /// (a block of an address that many principals use — a load balancer, a carrier NAT), so
+    /// it is recorded as a recommendation and raised as an alert for a human, not done.
+    Recommended,
 }
 
 mod network_text {

@@ -14,7 +14,9 @@ use crate::alert::{
 use crate::error::Error;
 use crate::fields::{EventView, display, encode, encode_or_absent, render};
 use crate::lookup::{KeyStateView, StateLookup};
-use crate::rule::{ActionSpec, DEFAULT_COOLDOWN, LearningScope, Logic, Rule, Severity, micros};
+use crate::rule::{
+    ActionSpec, DEFAULT_COOLDOWN, LearningScope, Logic, Probation, Rule, Severity, micros,
+};
 use crate::state::{Budget, ExpiringMap, NIL};
 
 /// The rule id of the engine's own alert when its state reaches the cap.
@@ -139,6 +141,9 @@ struct RuleState {
     window: usize,
     /// The rule's timespan among its distinct-value window's spans.
     span: usize,
+    /// When each group's first event was, for a rule with a `probation` (its own, never
+    /// shared: two rules may share counts but not probations).
+    ages: ExpiringMap<i64>,
 }
 
 #[derive(Default)]
@@ -719,7 +724,19 @@ fn evaluate_rule(
                             && counted.count as f64 >= fraction * population as f64;
                         reached
                     }
-                    Logic::ValueCount { threshold, .. } => counted.count >= *threshold,
+                    Logic::ValueCount {
+                        threshold,
+                        probation,
+                        ..
+                    } => {
+                        let on_probation = probation.is_none_or(|probation| {
+                            let (young, refused_age) =
+                                on_probation(rule, &mut state.ages, &key, time, &probation, shared);
+                            refused |= refused_age;
+                            young
+                        });
+                        on_probation && counted.count >= *threshold
+                    }
                     _ => false,
                 };
                 if reached {
@@ -918,6 +935,31 @@ fn evaluate_rule(
         record_refusal(rule, shared, view, out);
     }
     shared.key = key;
+}
+
+/// Whether group `key` is still on probation at `time` (its first event, remembered for the
+/// probation's retention, is less than the probation's span old), and whether its age could
+/// not be stored (a new group over the state cap counts as new).
+fn on_probation(
+    rule: &Rule,
+    ages: &mut ExpiringMap<i64>,
+    key: &[u8],
+    time: i64,
+    probation: &Probation,
+    shared: &mut Shared,
+) -> (bool, bool) {
+    let budget = &mut shared.budget;
+    ages.expire(time - probation.retention, |_, _| budget.release(1));
+    let room = room_for_group(rule, ages.len());
+    match ages.touch(key, time, || room && budget.take(1)) {
+        Some((first, inserted)) => {
+            if inserted {
+                *first = time;
+            }
+            (first.saturating_add(probation.span) > time, false)
+        }
+        None => (true, true),
+    }
 }
 
 /// Whether an alert for `key` is open at `time`: matched within the cooldown.

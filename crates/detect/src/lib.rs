@@ -47,7 +47,10 @@ pub use engine::{Engine, EngineStats, Limits, STATE_CAP_RULE_ID, replay};
 pub use error::{Error, RuleError};
 pub use loader::{LoadReport, MAX_RULE_FILE_BYTES, load_path, load_str};
 pub use lookup::{KeyStateView, NoState, StateLookup};
-pub use pack::{BUILTIN_FILES, builtin_rules};
+pub use pack::{
+    BUILTIN_FILES, DEFAULT_NEW_SERVICE_CUSTOMERS_PER_MINUTE, NEW_SERVICE_VELOCITY_RULE,
+    PackSettings, builtin_rules, builtin_rules_with,
+};
 pub use rule::{
     DEFAULT_COOLDOWN, DEFAULT_MAX_ACTIONS, MAX_BLOCK_TTL, MAX_COOLDOWN, MAX_GROUP_FIELDS,
     MAX_LEARNING, MAX_RETENTION, MAX_SEQUENCE_STEPS, MAX_TIMESPAN, Rule, Severity,

@@ -17,6 +17,9 @@ use crate::yaml::{Map, Node, Problem, Value};
 pub const MAX_TIMESPAN: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The longest a `first_seen` rule may remember a value (`retention`).
 pub const MAX_RETENTION: Duration = Duration::from_secs(180 * 24 * 3600);
+/// How long a `value_count` rule with a `probation` remembers a silent group when it names no
+/// `retention`.
+pub const DEFAULT_PROBATION_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The longest learning period (`learning`).
 pub const MAX_LEARNING: Duration = Duration::from_secs(90 * 24 * 3600);
 /// The longest alert cooldown.
@@ -124,6 +127,19 @@ impl Rule {
             .collect()
     }
 
+    /// Sets the count a `value_count` or `event_count` rule's window must reach (at least 1):
+    /// how the server applies a configured budget to a built-in rule (the new-service
+    /// velocity budget). Returns `false`, changing nothing, for other kinds of rule.
+    pub fn set_count_threshold(&mut self, count: u64) -> bool {
+        match &mut self.logic {
+            Logic::ValueCount { threshold, .. } | Logic::EventCount { threshold, .. } => {
+                *threshold = count.max(1);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the rule's response actions only report (`dry_run: true`) or are enforced.
     /// `None` when the rule names no actions.
     pub fn dry_run(&self) -> Option<bool> {
@@ -137,9 +153,13 @@ impl Rule {
         let micros = match &self.logic {
             Logic::Single => 0,
             Logic::EventCount { timespan, .. }
-            | Logic::ValueCount { timespan, .. }
             | Logic::Share { timespan, .. }
             | Logic::TemporalOrdered { timespan, .. } => *timespan,
+            Logic::ValueCount {
+                timespan,
+                probation,
+                ..
+            } => probation.map_or(*timespan, |probation| (*timespan).max(probation.retention)),
             Logic::Absence { lookback, .. } => *lookback,
             Logic::FirstSeen {
                 retention,
@@ -161,11 +181,13 @@ pub(crate) enum Logic {
     Single,
     /// At least `threshold` selected events of a group within `timespan`.
     EventCount { timespan: i64, threshold: u64 },
-    /// At least `threshold` distinct values of `field` within a group and `timespan`.
+    /// At least `threshold` distinct values of `field` within a group and `timespan` — only
+    /// for groups still in their `probation`, when the rule names one.
     ValueCount {
         field: Field,
         timespan: i64,
         threshold: u64,
+        probation: Option<Probation>,
     },
     /// Distinct values of `field` within a group and `timespan`, as a share of the customer
     /// count, at least `fraction` (and at least `min_distinct` values).
@@ -199,6 +221,17 @@ pub(crate) enum Logic {
         ratio: f64,
         min: u64,
     },
+}
+
+/// A `value_count` rule that watches only new groups: those whose first event (within
+/// `retention`) is less than `span` old. The new-service velocity budget is one: a credential
+/// with no reading history is held to a small rate until it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Probation {
+    /// How long a group counts as new after its first event.
+    pub(crate) span: i64,
+    /// How long a silent group is remembered; after that it is new again.
+    pub(crate) retention: i64,
 }
 
 /// Whose learning period a `first_seen` rule waits out.
@@ -487,6 +520,8 @@ fn parse_correlation(map: Map<'_>, detection: &Detection) -> Result<Correlation,
             "condition",
             "field",
             "max_groups",
+            "probation",
+            "retention",
         ],
         "share" => &[
             "type",
@@ -614,6 +649,7 @@ fn parse_correlation(map: Map<'_>, detection: &Detection) -> Result<Correlation,
             field: field(true)?.unwrap_or(Field::Seq),
             timespan: timespan(map)?,
             threshold: count_threshold(None)?,
+            probation: probation(map)?,
         },
         "share" => {
             if let Some(node) = map.get("population")
@@ -716,6 +752,36 @@ fn parse_correlation(map: Map<'_>, detection: &Detection) -> Result<Correlation,
         }
     };
     Ok((logic, group_by, max_groups))
+}
+
+/// `probation: D` (with an optional `retention: D`, default and at least the probation) of a
+/// `value_count` correlation.
+fn probation(map: Map<'_>) -> Result<Option<Probation>, Problem> {
+    let Some(node) = map.get("probation") else {
+        if let Some(node) = map.get("retention") {
+            return Err(Problem::at(
+                node,
+                "`retention` of a value_count correlation goes with `probation`",
+            ));
+        }
+        return Ok(None);
+    };
+    let span = duration(node, "`probation`", MAX_LEARNING)?;
+    let retention = match map.get("retention") {
+        None => span.max(micros(DEFAULT_PROBATION_RETENTION)),
+        Some(node) => {
+            let retention = duration(node, "`retention`", MAX_RETENTION)?;
+            if retention < span {
+                return Err(Problem::at(
+                    node,
+                    "`retention` is at least the `probation`: a group forgotten before its \
+                     probation ends would never leave it",
+                ));
+            }
+            retention
+        }
+    };
+    Ok(Some(Probation { span, retention }))
 }
 
 fn learning(map: Map<'_>) -> Result<i64, Problem> {

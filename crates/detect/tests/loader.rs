@@ -220,3 +220,38 @@ fn directories_load_in_name_order() {
     let missing = load_path(&directory);
     assert!(matches!(missing.errors.as_slice(), [Error::Io { .. }]));
 }
+
+#[test]
+fn a_probation_needs_a_value_count_and_a_retention_at_least_as_long() {
+    let with = |extra: &str| {
+        format!(
+            "{GOOD}correlation:\n  type: value_count\n  group-by: [principal]\n  timespan: 1m\n  \
+             condition: {{field: customer_id, gte: 5}}\n{extra}"
+        )
+    };
+    let report = load_str(
+        "rules/test.yaml",
+        &with("  probation: 1d\n  retention: 30d\n"),
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let report = load_str("rules/test.yaml", &with("  probation: 1d\n"));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        report.rules[0].history_needed(),
+        std::time::Duration::from_secs(30 * 86_400)
+    );
+    let error = error_of(&with("  retention: 30d\n"));
+    assert!(error.message.contains("goes with `probation`"), "{error:?}");
+    assert_eq!(error.line, 14);
+    let error = error_of(&with("  probation: 2d\n  retention: 1d\n"));
+    assert!(
+        error.message.contains("at least the `probation`"),
+        "{error:?}"
+    );
+    let error = error_of(&good_with(
+        "severity: low\n",
+        "severity: low\ncorrelation:\n  type: event_count\n  group-by: [ip]\n  timespan: 1m\n  \
+         condition: {gte: 5}\n  probation: 1d\n",
+    ));
+    assert!(error.message.contains("probation"), "{error:?}");
+}

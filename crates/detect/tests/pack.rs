@@ -728,6 +728,60 @@ fn cases() -> Vec<Case> {
             state: no_state,
             expect: &[],
         },
+        Case {
+            rule: "haechi.service.new_velocity",
+            name: "a service on its first day reads sixty customers in a minute",
+            events: || distinct_reads(60, service("fresh"), "10.0.0.9", 1),
+            state: no_state,
+            expect: &["service:fresh"],
+        },
+        Case {
+            rule: "haechi.service.new_velocity",
+            name: "fifty-nine in a minute, or sixty over more than a minute",
+            events: || {
+                let mut events = distinct_reads(59, service("fresh"), "10.0.0.9", 1);
+                events.push(read(61, service("fresh"), "c99", "10.0.0.9"));
+                events
+            },
+            state: no_state,
+            expect: &[],
+        },
+        Case {
+            rule: "haechi.service.new_velocity",
+            name: "a service reading for more than a day is past its probation",
+            events: || {
+                let mut events = vec![read(0, service("billing"), "c0", "10.0.0.6")];
+                events.extend((0..100).map(|index| {
+                    read(
+                        DAY + index,
+                        service("billing"),
+                        &format!("d{index}"),
+                        "10.0.0.6",
+                    )
+                }));
+                events
+            },
+            state: no_state,
+            expect: &[],
+        },
+        Case {
+            rule: "haechi.service.new_velocity",
+            name: "a service silent for more than 30 days is new again",
+            events: || {
+                let mut events = vec![read(0, service("billing"), "c0", "10.0.0.6")];
+                events.extend((0..60).map(|index| {
+                    read(
+                        31 * DAY + index,
+                        service("billing"),
+                        &format!("d{index}"),
+                        "10.0.0.6",
+                    )
+                }));
+                events
+            },
+            state: no_state,
+            expect: &["service:billing"],
+        },
         // Administrators and the audit trail.
         Case {
             rule: "haechi.admin.bulk_audit_read",
@@ -1105,4 +1159,41 @@ fn refused_reads_do_not_count_as_exposure() {
         &TestState::default(),
     );
     assert!(alerts.is_empty());
+}
+
+#[test]
+fn the_new_service_budget_is_configurable_and_can_be_turned_off() {
+    use haechi_detect::{NEW_SERVICE_VELOCITY_RULE, PackSettings, builtin_rules_with};
+    let rule = |settings: PackSettings| {
+        builtin_rules_with(&settings)
+            .rules
+            .into_iter()
+            .find(|rule| rule.id() == NEW_SERVICE_VELOCITY_RULE)
+    };
+    let five = rule(PackSettings {
+        new_service_customers_per_minute: 5,
+    })
+    .expect("the rule is in the pack");
+    let alerts = run(
+        vec![five],
+        distinct_reads(5, service("fresh"), "10.0.0.9", 1),
+        &no_state(),
+    );
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].window_count, 5);
+    let default = rule(PackSettings::default()).expect("the rule is in the pack");
+    assert!(
+        run(
+            vec![default],
+            distinct_reads(5, service("fresh"), "10.0.0.9", 1),
+            &no_state()
+        )
+        .is_empty()
+    );
+    assert!(
+        rule(PackSettings {
+            new_service_customers_per_minute: 0,
+        })
+        .is_none()
+    );
 }

@@ -102,6 +102,10 @@ pub enum EventKind {
     /// counted with their reasons instead of recorded one by one.
     #[serde(rename = "request.refusals_summarized")]
     RefusalsSummarized,
+    /// Alerts left the alert desk (full) or the webhook queue (full) before a human or the
+    /// receiver had them; their `alert.raised` stays in the trail. Detection's own output.
+    #[serde(rename = "alert.dropped")]
+    AlertDropped,
 }
 
 impl EventKind {
@@ -136,6 +140,7 @@ impl EventKind {
         EventKind::ResponseLifted,
         EventKind::LeakMatched,
         EventKind::RefusalsSummarized,
+        EventKind::AlertDropped,
     ];
 
     /// The dotted name used in the audit trail and in rules.
@@ -170,6 +175,7 @@ impl EventKind {
             EventKind::ResponseLifted => "response.lifted",
             EventKind::LeakMatched => "leak.matched",
             EventKind::RefusalsSummarized => "request.refusals_summarized",
+            EventKind::AlertDropped => "alert.dropped",
         }
     }
 }

@@ -34,6 +34,13 @@ use tokio::sync::{broadcast, watch};
 
 use crate::AppState;
 
+mod eviction;
+mod shared_addresses;
+
+use eviction::{Desk, admit};
+pub use eviction::{DropReason, DroppedAlert};
+pub use shared_addresses::{SharedAddressSettings, SharedAddresses};
+
 /// The principal detection acts as: in `response.action`, `alert.raised`, and in the
 /// `key.revoked` / `token.revoked` events its actions cause.
 pub fn detection_principal() -> Principal {
@@ -158,11 +165,18 @@ pub enum Recorded {
     Grew,
     /// A growth of an alert the desk does not hold.
     UnknownAlert,
+    /// A new alert the desk could not hold: it was full of open high and critical alerts (the
+    /// alert is in the audit trail and the streams; the drop is counted and recorded).
+    Refused,
 }
 
-/// The alerts the server holds: at most `capacity` (oldest dropped first, beyond that the
-/// audit trail's `alert.raised` events are the record), their acknowledgements, and a
-/// broadcast to the alert streams.
+/// The alerts the server holds — at most `capacity` — their acknowledgements, and a
+/// broadcast to the alert streams. A full desk makes room by dropping acknowledged alerts,
+/// then open ones of the lowest severity (oldest first; see `eviction`); it never drops an
+/// open high or critical alert to make room, and refuses a newcomer when nothing else can go.
+/// Every drop is counted (`haechi_detect_alerts_dropped_total`) and handed to the detection
+/// task ([`AlertDesk::take_dropped`]) to be recorded as `alert.dropped`; the alert's own
+/// `alert.raised` stays in the audit trail.
 #[derive(Debug)]
 pub struct AlertDesk {
     inner: Mutex<Desk>,
@@ -170,14 +184,6 @@ pub struct AlertDesk {
     store: Arc<dyn ContainmentStore>,
     clock: Arc<dyn Clock>,
     capacity: usize,
-}
-
-#[derive(Debug, Default)]
-struct Desk {
-    book: AlertBook,
-    /// The title of every alert in the book, by id: the book's index for lookups.
-    titles: HashMap<String, String>,
-    acks: HashMap<String, AlertAck>,
 }
 
 /// How many notices a slow stream may fall behind before it is told it lagged.
@@ -201,6 +207,8 @@ impl AlertDesk {
                 book: AlertBook::new(),
                 titles: HashMap::new(),
                 acks,
+                dropped: Vec::new(),
+                dropped_uncounted: 0,
             }),
             notices: broadcast::Sender::new(STREAM_BUFFER),
             store,
@@ -232,14 +240,14 @@ impl AlertDesk {
                     return (Recorded::AlreadyRaised, None);
                 }
                 let view = view(&desk, &alert);
-                desk.titles
-                    .insert(alert.id.to_string(), alert.title.clone());
-                desk.book.apply(AlertUpdate::Raised(alert));
-                if desk.book.alerts().len() > self.capacity {
-                    shrink(&mut desk, self.capacity);
-                }
+                let recorded = if admit(&mut desk, alert, self.capacity) {
+                    Recorded::Raised
+                } else {
+                    Recorded::Refused
+                };
+                // Streams hear of a refused alert too: someone watching should see it.
                 (
-                    Recorded::Raised,
+                    recorded,
                     Some(AlertNotice::Raised {
                         alert: Box::new(view),
                     }),
@@ -332,6 +340,32 @@ impl AlertDesk {
     pub fn subscribe(&self) -> broadcast::Receiver<AlertNotice> {
         self.notices.subscribe()
     }
+
+    /// The alerts dropped since the last call, and how many more were dropped beyond what
+    /// the desk keeps for recording: the detection task records them as `alert.dropped`.
+    pub fn take_dropped(&self) -> (Vec<DroppedAlert>, u64) {
+        let mut desk = self.inner.lock();
+        let uncounted = std::mem::take(&mut desk.dropped_uncounted);
+        (std::mem::take(&mut desk.dropped), uncounted)
+    }
+
+    /// Forgets acknowledgements of alerts the desk does not hold (they stay in the store):
+    /// called once the desk is filled at start, so memory holds at most one per alert.
+    pub fn forget_other_acks(&self) {
+        let mut desk = self.inner.lock();
+        let Desk { titles, acks, .. } = &mut *desk;
+        acks.retain(|id, _| titles.contains_key(id));
+    }
+
+    /// How many alerts the desk holds.
+    pub fn len(&self) -> usize {
+        self.inner.lock().book.alerts().len()
+    }
+
+    /// Whether the desk holds no alert.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 fn view(desk: &Desk, alert: &Alert) -> AlertView {
@@ -344,19 +378,6 @@ fn view(desk: &Desk, alert: &Alert) -> AlertView {
             AlertState::Open
         },
         acknowledgement,
-    }
-}
-
-/// Keeps the newest half of `capacity` alerts (their acknowledgements stay in the store).
-fn shrink(desk: &mut Desk, capacity: usize) {
-    let keep = (capacity / 2).max(1);
-    let alerts = std::mem::take(&mut desk.book).into_alerts();
-    let skip = alerts.len().saturating_sub(keep);
-    desk.titles.clear();
-    for alert in alerts.into_iter().skip(skip) {
-        desk.titles
-            .insert(alert.id.to_string(), alert.title.clone());
-        desk.book.apply(AlertUpdate::Raised(alert));
     }
 }
 
@@ -391,6 +412,8 @@ pub struct ContainmentParts {
     /// The grant automatic response acts under
     /// ([`TokenAuthority::take_response_grant`]).
     pub response_grant: AdminGrant,
+    /// When an address counts as shared by many principals (never blocked automatically).
+    pub shared_addresses: SharedAddressSettings,
 }
 
 /// Why containment refused a request to act.
@@ -419,17 +442,24 @@ pub struct Containment {
     never_block: Vec<IpNet>,
     enforcement: Enforcement,
     response_grant: AdminGrant,
+    /// Addresses many principals use: automatic blocks of them become recommendations.
+    shared: SharedAddresses,
 }
 
 /// What carrying out one action came to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActionOutcome {
-    /// The disposition recorded (the rule's, or `dry_run` when the server overrides, or
-    /// `allowlisted` for a protected network).
+    /// The disposition recorded (the rule's, or `dry_run` when the server overrides,
+    /// `allowlisted` for a protected network, `recommended` for a shared address).
     pub disposition: Disposition,
     /// `done`, `already` (nothing left to do), `not_found`, `recorded` (not enforced) or
     /// `failed`.
     pub outcome: &'static str,
+    /// For a block withheld because its network holds a shared address: that address and how
+    /// many principals used it successfully within the last day. The caller raises it as an
+    /// alert for a human.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_address: Option<(IpAddr, usize)>,
 }
 
 impl Containment {
@@ -454,6 +484,7 @@ impl Containment {
             never_block: parts.never_block,
             enforcement: parts.enforcement,
             response_grant: parts.response_grant,
+            shared: SharedAddresses::new(parts.shared_addresses),
         })
     }
 
@@ -662,6 +693,18 @@ impl Containment {
         Ok(true)
     }
 
+    /// Takes note of an audited event for the shared-address check (a successful use of an
+    /// address by a principal). Called by the detection task for every record, live and
+    /// replayed.
+    pub fn observe(&self, event: &SecurityEvent) {
+        self.shared.observe(event);
+    }
+
+    /// How many addresses the shared-address check tracks.
+    pub fn tracked_addresses(&self) -> usize {
+        self.shared.len()
+    }
+
     /// The active suspensions.
     pub async fn suspensions(&self) -> Result<Vec<SuspensionRecord>, StoreError> {
         self.store.active_suspensions().await
@@ -681,17 +724,32 @@ impl Containment {
         {
             disposition = Disposition::Allowlisted;
         }
+        // A load balancer or a carrier NAT: blocking it would cut off everyone behind it, so
+        // the block waits for a human.
+        let mut shared_address = None;
+        if let ActionKind::BlockNetwork { network, .. } = &action.kind
+            && disposition == Disposition::Enforce
+            && let Some(shared) = self.shared.shared_within(network, self.now())
+        {
+            disposition = Disposition::Recommended;
+            shared_address = Some(shared);
+        }
         let actor = detection_principal();
         let context = RequestContext::local();
         let outcome = if disposition == Disposition::Enforce {
             self.enforce(action, alert_title, &actor, &context).await
         } else {
-            let event = describe_action(
+            let mut event = describe_action(
                 SecurityEvent::new(self.now(), EventKind::ResponseAction, actor.clone()),
                 action,
             )
             .detail("disposition", disposition_name(disposition))
             .detail("outcome", "recorded");
+            if let Some((address, principals)) = shared_address {
+                event = event
+                    .detail("shared_address", address.to_string())
+                    .detail("shared_address_principals", principals.to_string());
+            }
             if let Err(error) = self.events.record(event).await {
                 tracing::error!(%error, alert = %action.alert_id, "could not audit a response action");
             }
@@ -707,6 +765,7 @@ impl Containment {
         ActionOutcome {
             disposition,
             outcome,
+            shared_address,
         }
     }
 
@@ -874,13 +933,14 @@ pub fn action_name(kind: &ActionKind) -> &'static str {
     }
 }
 
-/// `enforce`, `dry_run`, `allowlisted` or `cap_reached`.
+/// `enforce`, `dry_run`, `allowlisted`, `cap_reached` or `recommended`.
 pub fn disposition_name(disposition: Disposition) -> &'static str {
     match disposition {
         Disposition::Enforce => "enforce",
         Disposition::DryRun => "dry_run",
         Disposition::Allowlisted => "allowlisted",
         Disposition::CapReached => "cap_reached",
+        Disposition::Recommended => "recommended",
     }
 }
 
