@@ -10,6 +10,7 @@
 mod util;
 
 mod audit;
+mod audit_witness;
 mod detection;
 mod drill;
 mod forensics;

@@ -46,6 +46,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "admin_export.yaml",
         include_str!("../rules/admin_export.yaml"),
     ),
+    (
+        "audit_health.yaml",
+        include_str!("../rules/audit_health.yaml"),
+    ),
 ];
 
 /// Loads the built-in pack. Its rules are tested to load without errors; the report is still

@@ -98,6 +98,15 @@ pub enum EventKind {
     /// A leaked dump matched a customer.
     #[serde(rename = "leak.matched")]
     LeakMatched,
+    /// The volume holding the audit log fell below its free-space headroom
+    /// (`audit.min_free_headroom`): once the disk is full the log fails closed. Recorded once
+    /// per crossing by `haechi serve`.
+    #[serde(rename = "audit.disk_low")]
+    AuditDiskLow,
+    /// The audit witness stopped taking signed checkpoints: until it takes them again, a cut
+    /// of the log's tail could not be proven. Recorded once per failure episode.
+    #[serde(rename = "audit.witness_failing")]
+    AuditWitnessFailing,
 }
 
 impl EventKind {
@@ -131,6 +140,8 @@ impl EventKind {
         EventKind::ResponseAction,
         EventKind::ResponseLifted,
         EventKind::LeakMatched,
+        EventKind::AuditDiskLow,
+        EventKind::AuditWitnessFailing,
     ];
 
     /// The dotted name used in the audit trail and in rules.
@@ -164,6 +175,8 @@ impl EventKind {
             EventKind::ResponseAction => "response.action",
             EventKind::ResponseLifted => "response.lifted",
             EventKind::LeakMatched => "leak.matched",
+            EventKind::AuditDiskLow => "audit.disk_low",
+            EventKind::AuditWitnessFailing => "audit.witness_failing",
         }
     }
 }
