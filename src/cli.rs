@@ -199,6 +199,11 @@ pub enum AuditAction {
         /// prints it). Default: this data directory's key, which needs its master key.
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
+        /// The witness that received the log's signed checkpoints (`file:///PATH`, as in
+        /// audit.witness; an http:// receiver's own file). A log that ends before the head
+        /// the witness holds, or disagrees with it, is reported as tampering.
+        #[arg(long, value_name = "URL")]
+        witness: Option<String>,
     },
     /// Export sealed segments as Parquet, partitioned by day. Without --seal it only reads
     /// sealed segments, so it is safe while the server runs.

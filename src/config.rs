@@ -71,8 +71,8 @@ pub struct DrillSection {
     pub start: Option<String>,
 }
 
-/// The audit trail's archive and retention (see docs/audit.md).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The audit trail's archive, retention, witness and disk watch (see docs/audit.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditSection {
     /// How long records stay in the live log (`30d`, `12h`, …). Unset: forever, nothing is
@@ -86,6 +86,53 @@ pub struct AuditSection {
     /// default of `haechi audit export --to`. Unset: export is up to the operator.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive_dir: Option<PathBuf>,
+    /// Where every signed checkpoint is also sent, outside the data directory:
+    /// `file:///PATH` (an append-only file, one JSON checkpoint a line, fsynced) or
+    /// `http://HOST/PATH` (each checkpoint POSTed as JSON). `haechi audit verify --witness` then
+    /// catches records cut off the end of the log. Unset: no witness (a cut tail that takes
+    /// its checkpoints with it goes unnoticed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness: Option<String>,
+    /// A checkpoint is signed at most this long after the first unsigned record (default 1s).
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+    /// `/readyz` warns and an `audit.disk_low` event (and alert) is raised when the volume
+    /// holding the audit log has less free space than this share of its size, e.g. `"5%"`
+    /// (default). `"0%"` turns the watch off.
+    pub min_free_headroom: String,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            retention: None,
+            archive_dir: None,
+            witness: None,
+            checkpoint_interval: Duration::from_secs(1),
+            min_free_headroom: "5%".into(),
+        }
+    }
+}
+
+impl AuditSection {
+    /// `min_free_headroom` as a percentage, 0–100.
+    pub fn min_free_headroom_percent(&self) -> anyhow::Result<f64> {
+        let text = self.min_free_headroom.trim();
+        let number = text.strip_suffix('%').map(str::trim).ok_or_else(|| {
+            anyhow::anyhow!(
+                "audit.min_free_headroom must be a percentage such as \"5%\", not {text:?}"
+            )
+        })?;
+        let percent: f64 = number.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "audit.min_free_headroom must be a percentage such as \"5%\", not {text:?}"
+            )
+        })?;
+        if !(0.0..=100.0).contains(&percent) {
+            anyhow::bail!("audit.min_free_headroom must be between 0% and 100%, not {text:?}");
+        }
+        Ok(percent)
+    }
 }
 
 /// Detection and response in `haechi serve` (see docs/rules.md).
@@ -400,6 +447,18 @@ impl Config {
         })?;
         config.token_policy().context("invalid configuration")?;
         config.server_settings().context("invalid configuration")?;
+        config
+            .audit
+            .min_free_headroom_percent()
+            .context("invalid configuration")?;
+        if config.audit.checkpoint_interval.is_zero() {
+            anyhow::bail!(
+                "invalid configuration: audit.checkpoint_interval must be longer than zero"
+            );
+        }
+        if let Some(witness) = &config.audit.witness {
+            haechi_audit::open_witness(witness).context("invalid configuration: audit.witness")?;
+        }
         if config.audit.retention == Some(Duration::ZERO) {
             anyhow::bail!(
                 "invalid configuration: audit.retention must be longer than zero (leave it unset \

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod audit_watch;
 mod cli;
 mod commands;
 mod config;

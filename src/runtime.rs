@@ -240,7 +240,14 @@ async fn open_audit_log(
         .mode(0o700)
         .create(&dir)
         .with_context(|| format!("cannot create {}", dir.display()))?;
-    let opened = AuditLog::open(AuditLogConfig::new(&dir), signing_key, clock);
+    let mut log_config = AuditLogConfig::new(&dir);
+    log_config.checkpoint_interval = config.audit.checkpoint_interval;
+    if let Some(address) = &config.audit.witness {
+        refuse_witness_inside(address, config)?;
+        log_config.witness =
+            Some(haechi_audit::open_witness(address).context("cannot open audit.witness")?);
+    }
+    let opened = AuditLog::open(log_config, signing_key, clock);
     let (log, report) = match opened {
         Ok(opened) => opened,
         Err(haechi_audit::Error::InUse { dir }) => anyhow::bail!(
@@ -269,6 +276,37 @@ async fn open_audit_log(
         "audit log open"
     );
     Ok(log)
+}
+
+/// A witness in the data directory witnesses nothing: whoever can cut the log can cut it too.
+fn refuse_witness_inside(address: &str, config: &Config) -> anyhow::Result<()> {
+    let Some(path) = address
+        .strip_prefix("file://")
+        .map(|rest| rest.strip_prefix("localhost").unwrap_or(rest))
+    else {
+        return Ok(());
+    };
+    let path = std::path::Path::new(path);
+    // The file may not exist yet; its directory must.
+    let parent = path.parent().unwrap_or(path);
+    let parent = parent.canonicalize().with_context(|| {
+        format!(
+            "audit.witness {address}: the directory {} does not exist",
+            parent.display()
+        )
+    })?;
+    let data_dir = config
+        .data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| config.data_dir.clone());
+    if parent.starts_with(&data_dir) {
+        anyhow::bail!(
+            "audit.witness {address} is inside the data directory {}: a witness must be kept \
+             where whoever can change the data directory cannot (another volume, machine or account)",
+            data_dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// The audit public key of the data directory, read without opening anything for writing (so

@@ -21,7 +21,10 @@ const PASSWORD: &str = "correct horse battery";
 fn enforcing_instance() -> Instance {
     Instance::new()
         .with_env("HAECHI_DETECT__RESPONSE", "enforce")
-        .with_env("HAECHI_SERVER__DANGEROUS_TRUST_FORWARDED_FOR", "true")
+        .with_env(
+            "HAECHI_SERVER__TRUSTED_PROXIES",
+            r#"["127.0.0.0/8", "::1/128"]"#,
+        )
 }
 
 async fn get_from(server: &Server, address: &str, path: &str, token: Option<&str>) -> (u16, Value) {

@@ -13,6 +13,7 @@ mod abuse_server;
 mod abuse_token;
 mod abuse_vault;
 mod audit;
+mod audit_witness;
 mod containment;
 mod detection;
 mod drill;

@@ -112,7 +112,7 @@ rm -f "$work/scan.txt" "$work/scan.out"
 
 # 4. The range API.
 (cd "$work" && exec env -u HAECHI_MASTER_KEY -u HAECHI_CONFIG \
-    HAECHI_SERVER__DANGEROUS_TRUST_FORWARDED_FOR=true \
+    HAECHI_SERVER__TRUSTED_PROXIES='["127.0.0.0/8"]' \
     "$haechi" serve --listen 127.0.0.1:0 --data-dir "$data") >"$work/serve.log" 2>&1 &
 server_pid=$!
 "$bare" 0 >"$work/bare.log" 2>&1 &

@@ -27,7 +27,11 @@ use crate::runtime::{DataDirLock, Runtime, audit_dir, audit_public_key};
 pub fn run(action: AuditAction, config: &Config) -> anyhow::Result<Outcome> {
     init_quiet_logging();
     match action {
-        AuditAction::Verify { archives, key } => verify(config, archives, key),
+        AuditAction::Verify {
+            archives,
+            key,
+            witness,
+        } => verify(config, archives, key, witness),
         AuditAction::Export { to, seal } => {
             let to = match to.or_else(|| config.audit.archive_dir.clone()) {
                 Some(to) => to,
@@ -89,6 +93,7 @@ fn verify(
     config: &Config,
     archives: Vec<PathBuf>,
     key_file: Option<PathBuf>,
+    witness: Option<String>,
 ) -> anyhow::Result<Outcome> {
     let key = match key_file {
         Some(path) => {
@@ -97,7 +102,24 @@ fn verify(
             haechi_audit::parse_public_key(&text)
                 .with_context(|| format!("audit public key {}", path.display()))?
         }
-        None => block_on(audit_public_key(config))??,
+        None => {
+            // Whoever could rewrite the log here could also be the one who chose this key:
+            // say which key is trusted, and how to trust an independent copy instead.
+            eprintln!(
+                "note: trusting the audit key found in this data directory ({}); to check \
+                 against an independent copy, pass --key FILE (from `haechi audit public-key`, \
+                 kept elsewhere)",
+                config.data_dir.display()
+            );
+            block_on(audit_public_key(config))??
+        }
+    };
+    let witness = match witness {
+        Some(address) => {
+            let witness = haechi_audit::open_witness(&address)?;
+            Some(block_on(witness.read_back())??)
+        }
+        None => None,
     };
     let log_dir = audit_dir(config);
     let log_dir = log_dir.is_dir().then_some(log_dir);
@@ -110,6 +132,7 @@ fn verify(
     let sources = VerifySources {
         log_dir,
         archive_dirs: archives,
+        witness,
     };
     let report = haechi_audit::verify(&sources, &key)?;
     print!("{report}");

@@ -114,6 +114,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 runtime.clock.clone(),
             ))
         });
+    let audit_watch = tokio::spawn(crate::audit_watch::run(
+        runtime.audit.clone(),
+        runtime.events.clone(),
+        runtime.clock.clone(),
+        config.audit.min_free_headroom_percent()?,
+    ));
     let rewrap = runtime.master_key.has_previous().then(|| {
         tokio::spawn(rewrap_online(
             runtime.vault.clone(),
@@ -169,6 +175,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(rewrap) = rewrap {
         rewrap.abort();
     }
+    audit_watch.abort();
     // Requests in flight have finished; the final checkpoint signs everything they recorded.
     runtime.close().await?;
     tracing::info!("haechi stopped");

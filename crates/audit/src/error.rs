@@ -69,6 +69,18 @@ pub enum Error {
         dir: PathBuf,
     },
 
+    /// A checkpoint witness could not be set up or read back: an unknown scheme, a malformed
+    /// address, or a witness file that cannot be read. (A witness that fails to *receive* a
+    /// checkpoint is not an error of the log: it is retried and reported, see
+    /// [`crate::WitnessStatus`].)
+    #[error("audit witness {witness}: {reason}")]
+    Witness {
+        /// The witness address as configured.
+        witness: String,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// The log was shut down; it accepts no records and delivers no live events.
     #[error("the audit log is shut down")]
     Closed,

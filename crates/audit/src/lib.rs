@@ -20,6 +20,8 @@
 //!   names the exact record altered, removed, inserted or reordered ([`VerifyReport`]).
 //! - [`AuditLog::subscribe`] streams records from any seq: replayed from disk, then live; a slow
 //!   subscriber falls back to disk and never holds up the writer or misses a record.
+//! - Every signed checkpoint also goes to a [`witness`] outside the data directory, so a log
+//!   cut back together with its own checkpoints is still caught by `verify` with the witness.
 //! - [`search`] scans the live log; [`export`] writes sealed segments as day-partitioned
 //!   Parquet ([`read_archive`] reads them back); [`prune_log`] deletes only archived segments.
 //!
@@ -45,6 +47,8 @@ mod search;
 mod segment;
 mod storage;
 mod verify;
+mod volume;
+pub mod witness;
 
 pub use archive::{
     ArchiveRecords, ExportOptions, ExportReport, PruneMode, PruneOptions, PruneReport,
@@ -66,3 +70,5 @@ pub use search::{
 };
 pub use storage::{AppendFile, FileStorage, Storage};
 pub use verify::{Location, Notice, Problem, VerifyReport, VerifySources, verify};
+pub use volume::{Crossing, VolumeCheck, VolumeSpace, volume_space};
+pub use witness::{Witness, WitnessStatus, WitnessedCheckpoints, open_witness};

@@ -33,6 +33,8 @@ use crate::segment::{
     list_segments, segment_file_name, sync_dir,
 };
 use crate::storage::{AppendFile, FileStorage, Storage};
+use crate::witness::pump::Pump;
+use crate::witness::{Witness, WitnessStatus};
 use crate::{AuditRecord, Error, GENESIS_HASH};
 
 /// Settings of an [`AuditLog`]. [`AuditLogConfig::new`] gives the defaults.
@@ -45,7 +47,9 @@ pub struct AuditLogConfig {
     pub segment_max_bytes: u64,
     /// A checkpoint is signed after at most this many records (default 10 000).
     pub checkpoint_every_records: u64,
-    /// A checkpoint is signed at most this long after the first unsigned record (default 60 s).
+    /// A checkpoint is signed at most this long after the first unsigned record (default 1 s):
+    /// records a crash or a cut could lose without a signature vouching for them span at most
+    /// this long (or [`AuditLogConfig::checkpoint_every_records`]).
     pub checkpoint_interval: Duration,
     /// How many `record` calls may wait for the writer before callers are held back
     /// (backpressure; default 65 536).
@@ -55,6 +59,9 @@ pub struct AuditLogConfig {
     /// How many records a live subscriber may have unread before it is switched to reading
     /// from disk (default 4 096).
     pub subscriber_buffer: usize,
+    /// Where every signed checkpoint is also sent, outside the data directory (default none);
+    /// see [`crate::witness`].
+    pub witness: Option<Arc<dyn Witness>>,
 }
 
 impl AuditLogConfig {
@@ -64,10 +71,11 @@ impl AuditLogConfig {
             dir: dir.into(),
             segment_max_bytes: 64 << 20,
             checkpoint_every_records: 10_000,
-            checkpoint_interval: Duration::from_secs(60),
+            checkpoint_interval: Duration::from_secs(1),
             queue_capacity: 1 << 16,
             max_batch_records: 1 << 16,
             subscriber_buffer: 4096,
+            witness: None,
         }
     }
 
@@ -192,6 +200,11 @@ pub struct AuditLog {
     shared: Arc<Shared>,
     public_key: VerifyingKey,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Delivery of checkpoints to the witness, when one is configured.
+    witness: Option<Arc<Pump>>,
+    witness_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Why the log's volume is short of space, while it is (see [`AuditLog::check_volume`]).
+    volume_low: Mutex<Option<String>>,
 }
 
 impl fmt::Debug for AuditLog {
@@ -306,6 +319,14 @@ impl AuditLog {
             subscriber_buffer: config.subscriber_buffer,
         });
         let public_key = signing_key.verifying_key();
+        let (witness, witness_thread) = match &config.witness {
+            Some(witness) => {
+                let (pump, handle) =
+                    Pump::start(Arc::clone(witness)).map_err(|reason| Error::Task { reason })?;
+                (Some(Arc::new(pump)), Some(handle))
+            }
+            None => (None, None),
+        };
         let (commands, receiver) = mpsc::channel(config.queue_capacity);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -330,6 +351,7 @@ impl AuditLog {
             last_checkpoint_at: tokio::time::Instant::now(),
             failed: None,
             buffer: Vec::new(),
+            witness: witness.clone(),
             config: config.clone(),
         };
         // A dedicated thread, not a task on the caller's runtime: `write` and `fdatasync`
@@ -346,6 +368,9 @@ impl AuditLog {
             shared,
             public_key,
             writer: Mutex::new(Some(handle)),
+            witness,
+            witness_thread: Mutex::new(witness_thread),
+            volume_low: Mutex::new(None),
         };
         Ok((log, report))
     }
@@ -397,7 +422,71 @@ impl AuditLog {
                     reason: "the audit writer thread panicked".into(),
                 })?;
         }
+        // The writer closed the witness pump after its final checkpoint; wait (at most the
+        // pump's grace period) until the witness holds it.
+        let witness_thread = self.witness_thread.lock().take();
+        if let Some(handle) = witness_thread {
+            tokio::task::spawn_blocking(move || handle.join())
+                .await
+                .map_err(|error| Error::Task {
+                    reason: error.to_string(),
+                })?
+                .map_err(|_| Error::Task {
+                    reason: "the audit witness thread panicked".into(),
+                })?;
+        }
         outcome
+    }
+
+    /// How delivery of checkpoints to the witness stands, when one is configured.
+    pub fn witness_status(&self) -> Option<WitnessStatus> {
+        self.witness.as_ref().map(|pump| pump.status())
+    }
+
+    /// Measures the free space of the volume holding the log against `min_free_percent` and
+    /// remembers the outcome for [`AuditLog::warnings`]. Says whether this check crossed the
+    /// line, so a caller raises an alarm once per crossing rather than at every check.
+    pub fn check_volume(&self, min_free_percent: f64) -> Result<crate::VolumeCheck, Error> {
+        let space = crate::volume::volume_space(&self.shared.dir)?;
+        let low = space.free_percent() < min_free_percent;
+        let warning = low.then(|| {
+            format!(
+                "the audit volume has {:.1} % free, below audit.min_free_headroom \
+                 {min_free_percent} %: free space before the audit log fails closed",
+                space.free_percent()
+            )
+        });
+        let mut state = self.volume_low.lock();
+        let crossing = match (state.is_some(), low) {
+            (false, true) => crate::Crossing::BecameLow,
+            (true, false) => crate::Crossing::Recovered,
+            _ => crate::Crossing::Unchanged,
+        };
+        *state = warning;
+        Ok(crate::VolumeCheck { space, crossing })
+    }
+
+    /// Conditions an operator must see that do not stop the log: the witness failing to take
+    /// checkpoints, the volume short of space. Empty when all is well. Fit for an
+    /// unauthenticated readiness answer: no paths, addresses or error texts. (A failed log is not a
+    /// warning: [`AuditLog::health`] reports it.)
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if let Some(status) = self.witness_status()
+            && status.is_failing()
+        {
+            // No address or error text: /readyz is unauthenticated, and where the witness
+            // lives is no one else's business. The server log names both.
+            warnings.push(format!(
+                "the audit witness has not taken checkpoints after seq {} (newest signed: {}; \
+                 {} failed attempts): see the server log",
+                status.delivered_seq, status.signed_seq, status.failures
+            ));
+        }
+        if let Some(low) = self.volume_low.lock().clone() {
+            warnings.push(low);
+        }
+        warnings
     }
 
     /// Whether the log accepts records: `Ok` while it does, [`Error::Failed`] with the first
@@ -925,6 +1014,8 @@ struct Writer {
     failed: Option<String>,
     /// Reused across batches so a steady load allocates nothing per batch.
     buffer: Vec<u8>,
+    /// Where each durable checkpoint is queued for the witness.
+    witness: Option<Arc<Pump>>,
 }
 
 /// A record waiting for the group commit.
@@ -1147,6 +1238,10 @@ impl Writer {
             .and_then(|()| self.checkpoints.sync_data())
             .map_err(|error| format!("writing an audit checkpoint failed: {error}"))?;
         self.checkpointed_seq = self.head_seq;
+        // Only once it is durable here: the witness never holds a head the log could lack.
+        if let Some(witness) = &self.witness {
+            witness.submit(checkpoint.clone());
+        }
         Ok(Some(checkpoint))
     }
 
@@ -1225,6 +1320,9 @@ impl Writer {
                     let _ = reply.send(Ok(()));
                 }
             }
+        }
+        if let Some(witness) = &self.witness {
+            witness.close();
         }
         let mut live = self.shared.live.lock();
         if live.status == Status::Open {

@@ -17,6 +17,7 @@ use crate::archive::{
 };
 use crate::checkpoint::{CHECKPOINTS_FILE, Checkpoint, KeyId, SignatureCheck, read_checkpoints};
 use crate::segment::{FrameRead, FrameReader, OpenSegmentError, SegmentFile, list_segments};
+use crate::witness::WitnessedCheckpoints;
 use crate::{AuditRecord, Error, GENESIS_HASH};
 
 /// The most problems a report lists; the rest are counted. A log rewritten from its first record
@@ -30,6 +31,9 @@ pub struct VerifySources {
     pub log_dir: Option<PathBuf>,
     /// Further archive directories.
     pub archive_dirs: Vec<PathBuf>,
+    /// The checkpoints a witness holds ([`crate::Witness::read_back`]): the log must reach
+    /// and agree with every one of them.
+    pub witness: Option<WitnessedCheckpoints>,
 }
 
 impl VerifySources {
@@ -38,6 +42,7 @@ impl VerifySources {
         VerifySources {
             log_dir: Some(dir.into()),
             archive_dirs: Vec::new(),
+            witness: None,
         }
     }
 
@@ -46,6 +51,7 @@ impl VerifySources {
         VerifySources {
             log_dir: None,
             archive_dirs: vec![dir.into()],
+            witness: None,
         }
     }
 
@@ -80,6 +86,13 @@ pub enum Location {
         /// Entry index, from 0.
         index: usize,
     },
+    /// An entry a witness holds.
+    Witness {
+        /// The witness address.
+        address: String,
+        /// Line (entry) number, from 1.
+        line: usize,
+    },
 }
 
 impl fmt::Display for Location {
@@ -88,6 +101,7 @@ impl fmt::Display for Location {
             Location::Segment { path, offset } => write!(f, "{} byte {offset}", path.display()),
             Location::Archive { path, row } => write!(f, "{} row {row}", path.display()),
             Location::Checkpoint { path, index } => write!(f, "{} entry {index}", path.display()),
+            Location::Witness { address, line } => write!(f, "witness {address} line {line}"),
         }
     }
 }
@@ -228,6 +242,35 @@ pub enum Problem {
         /// The checkpoint.
         location: Location,
     },
+    /// The witness holds a validly signed checkpoint beyond the last record: the log was cut
+    /// back (records, and the checkpoints signing them, removed from the end) after the
+    /// witness saw its head.
+    WitnessAhead {
+        /// The highest seq the witness holds a checkpoint for.
+        seq: u64,
+        /// The head hash the witness holds for it.
+        hash: [u8; 32],
+        /// The last seq the log (with its archives) has, 0 if none.
+        last_seq: u64,
+        /// That record's hash.
+        last_hash: Option<[u8; 32]>,
+        /// The witness entry.
+        location: Location,
+    },
+    /// The witness holds a validly signed checkpoint whose hash is not the record's at that
+    /// seq: the chain was rewritten after the witness saw it.
+    WitnessMismatch {
+        /// The seq.
+        seq: u64,
+        /// The hash the witness holds.
+        witnessed: [u8; 32],
+        /// The hash the log has.
+        found: [u8; 32],
+        /// The witness entry.
+        witness: Location,
+        /// The record.
+        record: Location,
+    },
     /// A checkpoint entry is damaged.
     CorruptCheckpoint {
         /// The entry.
@@ -350,6 +393,39 @@ impl fmt::Display for Problem {
                 f,
                 "signed checkpoint at seq {seq} ({location}) but the log ends at seq {last_seq}: records were removed from the end"
             ),
+            Problem::WitnessAhead {
+                seq,
+                hash,
+                last_seq,
+                last_hash,
+                location,
+            } => {
+                write!(
+                    f,
+                    "TAIL CUT: the witness ({location}) holds a signed head at seq {seq} (hash {}) but the log ends at seq {last_seq}",
+                    hex::encode(hash)
+                )?;
+                if let Some(last_hash) = last_hash {
+                    write!(f, " (hash {})", hex::encode(last_hash))?;
+                }
+                write!(
+                    f,
+                    ": records seq {}..={seq} were removed from the end, with the checkpoints that signed them",
+                    last_seq + 1
+                )
+            }
+            Problem::WitnessMismatch {
+                seq,
+                witnessed,
+                found,
+                witness,
+                record,
+            } => write!(
+                f,
+                "the witness ({witness}) holds a signed head at seq {seq} with hash {} but the log has hash {} there ({record}): the chain was rewritten after the witness saw it",
+                hex::encode(witnessed),
+                hex::encode(found)
+            ),
             Problem::CorruptCheckpoint { location, reason } => {
                 write!(f, "damaged checkpoint at {location}: {reason}")
             }
@@ -428,6 +504,9 @@ pub struct VerifyReport {
     pub problems_omitted: u64,
     /// Findings that are not evidence of tampering.
     pub notices: Vec<Notice>,
+    /// With a witness: how many of its checkpoints matched the log, and the highest seq among
+    /// them (`None` without a witness).
+    pub witnessed: Option<(u64, u64)>,
 }
 
 impl VerifyReport {
@@ -474,6 +553,12 @@ impl fmt::Display for VerifyReport {
             if self.problems_omitted > 0 {
                 writeln!(f, "  … and {} more", self.problems_omitted)?;
             }
+        }
+        if let Some((matched, head)) = self.witnessed {
+            writeln!(
+                f,
+                "  witness: {matched} witnessed checkpoints match the log; the witnessed head is seq {head}"
+            )?;
         }
         for notice in &self.notices {
             writeln!(f, "  note: {notice}")?;
@@ -532,6 +617,9 @@ pub fn verify(sources: &VerifySources, key: &VerifyingKey) -> Result<VerifyRepor
     let mut log = LogStream::new(segments);
     let mut archive = ArchiveStream::new(archive_files);
     let mut chain = ChainCheck::new(checkpoints);
+    if let Some(witness) = &sources.witness {
+        chain.witnessed = Some(load_witness(witness, key, &mut report));
+    }
 
     let mut log_head = log.next_record(&mut report, &mut chain.damaged)?;
     let mut archive_head = archive.next_record(&mut report, &mut chain.damaged)?;
@@ -679,6 +767,54 @@ fn load_checkpoints(
         }
     }
     Ok(valid)
+}
+
+/// Checks the signatures of a witness's checkpoints; returns the valid ones by seq.
+fn load_witness(
+    witness: &WitnessedCheckpoints,
+    key: &VerifyingKey,
+    report: &mut VerifyReport,
+) -> BTreeMap<u64, Vec<SignedCheckpoint>> {
+    let expected = KeyId::of(key);
+    let mut valid: BTreeMap<u64, Vec<SignedCheckpoint>> = BTreeMap::new();
+    for (line, entry) in &witness.entries {
+        let location = Location::Witness {
+            address: witness.address.clone(),
+            line: *line,
+        };
+        let checkpoint = match entry {
+            Ok(checkpoint) => checkpoint.clone(),
+            Err(reason) => {
+                report.problem(Problem::CorruptCheckpoint {
+                    location,
+                    reason: reason.clone(),
+                });
+                continue;
+            }
+        };
+        match checkpoint.verify_signature(key) {
+            SignatureCheck::Valid => {
+                valid
+                    .entry(checkpoint.seq)
+                    .or_default()
+                    .push(SignedCheckpoint {
+                        checkpoint,
+                        location,
+                    })
+            }
+            SignatureCheck::OtherKey => report.problem(Problem::CheckpointWrongKey {
+                seq: checkpoint.seq,
+                signed_by: checkpoint.key_id,
+                expected,
+                location,
+            }),
+            SignatureCheck::Invalid => report.problem(Problem::CheckpointForged {
+                seq: checkpoint.seq,
+                location,
+            }),
+        }
+    }
+    valid
 }
 
 /// Reads the live log's segments in order, reporting damage as it goes.
@@ -917,6 +1053,10 @@ struct ChainCheck {
     /// Seqs whose frame or row was damaged (already reported), not to be reported as removed.
     damaged: BTreeSet<u64>,
     checkpoints: BTreeMap<u64, Vec<SignedCheckpoint>>,
+    /// The witness's valid checkpoints, when one was given.
+    witnessed: Option<BTreeMap<u64, Vec<SignedCheckpoint>>>,
+    /// Witnessed checkpoints that matched, and the highest seq among them.
+    witness_matched: (u64, u64),
     records: u64,
     first_seq: Option<u64>,
 }
@@ -931,6 +1071,8 @@ impl ChainCheck {
             missing: BTreeMap::new(),
             damaged: BTreeSet::new(),
             checkpoints,
+            witnessed: None,
+            witness_matched: (0, 0),
             records: 0,
             first_seq: None,
         }
@@ -1013,6 +1155,26 @@ impl ChainCheck {
                 }
             }
         }
+        if let Some(signed) = self
+            .witnessed
+            .as_mut()
+            .and_then(|witnessed| witnessed.remove(&seq))
+        {
+            for signed in signed {
+                if signed.checkpoint.hash == record.hash {
+                    self.witness_matched.0 += 1;
+                    self.witness_matched.1 = self.witness_matched.1.max(seq);
+                } else {
+                    report.problem(Problem::WitnessMismatch {
+                        seq,
+                        witnessed: signed.checkpoint.hash,
+                        found: record.hash,
+                        witness: signed.location,
+                        record: located.location.clone(),
+                    });
+                }
+            }
+        }
     }
 
     fn finish(mut self, report: &mut VerifyReport) {
@@ -1043,6 +1205,22 @@ impl ChainCheck {
                 }
             }
             // A checkpoint inside a gap is covered by the gap's finding.
+        }
+        if let Some(witnessed) = self.witnessed.take() {
+            // The highest witnessed head beyond the end names the cut; lower ones beyond the
+            // end are the same finding.
+            if let Some((&seq, signed)) = witnessed.range(last_seq + 1..).next_back()
+                && let Some(signed) = signed.first()
+            {
+                report.problem(Problem::WitnessAhead {
+                    seq,
+                    hash: signed.checkpoint.hash,
+                    last_seq,
+                    last_hash: self.last.map(|(_, hash)| hash),
+                    location: signed.location.clone(),
+                });
+            }
+            report.witnessed = Some(self.witness_matched);
         }
         report.records = self.records;
         report.first_seq = self.first_seq.unwrap_or(0);

@@ -252,6 +252,7 @@ async fn retention_by_age_deletes_only_archived_segments_wholly_older_than_the_c
     let whole = verify_sources(VerifySources {
         log_dir: Some(dir.path().to_path_buf()),
         archive_dirs: vec![archive.path().to_path_buf()],
+        witness: None,
     });
     assert!(whole.is_intact(), "{whole}");
     assert_eq!(whole.records, 60);

@@ -12,3 +12,4 @@ mod archive;
 mod log;
 mod subscribe;
 mod tamper;
+mod witness;

@@ -54,6 +54,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "lookup_walk.yaml",
         include_str!("../rules/lookup_walk.yaml"),
     ),
+    (
+        "audit_health.yaml",
+        include_str!("../rules/audit_health.yaml"),
+    ),
 ];
 
 /// The id of the built-in rule holding services with no reading history to a budget of

@@ -882,6 +882,51 @@ fn cases() -> Vec<Case> {
             state: no_state,
             expect: &[],
         },
+        // Audit health: the log's own watch (disk headroom, witness), one alert per crossing.
+        Case {
+            rule: "haechi.audit.disk_low",
+            name: "the audit volume fell below its headroom",
+            events: || {
+                vec![
+                    event(0, EventKind::AuditDiskLow, Principal::Anonymous)
+                        .detail("free_percent", "3.1"),
+                ]
+            },
+            state: no_state,
+            expect: &["audit.disk_low"],
+        },
+        Case {
+            rule: "haechi.audit.disk_low",
+            name: "a failing witness is not a full disk",
+            events: || {
+                vec![event(
+                    0,
+                    EventKind::AuditWitnessFailing,
+                    Principal::Anonymous,
+                )]
+            },
+            state: no_state,
+            expect: &[],
+        },
+        Case {
+            rule: "haechi.audit.witness_failing",
+            name: "the witness stopped taking checkpoints",
+            events: || {
+                vec![
+                    event(0, EventKind::AuditWitnessFailing, Principal::Anonymous)
+                        .detail("witness", "http://witness.internal/checkpoints"),
+                ]
+            },
+            state: no_state,
+            expect: &["audit.witness_failing"],
+        },
+        Case {
+            rule: "haechi.audit.witness_failing",
+            name: "a low disk is not a failing witness",
+            events: || vec![event(0, EventKind::AuditDiskLow, Principal::Anonymous)],
+            state: no_state,
+            expect: &[],
+        },
     ]
 }
 

@@ -106,6 +106,15 @@ pub enum EventKind {
     /// receiver had them; their `alert.raised` stays in the trail. Detection's own output.
     #[serde(rename = "alert.dropped")]
     AlertDropped,
+    /// The volume holding the audit log fell below its free-space headroom
+    /// (`audit.min_free_headroom`): once the disk is full the log fails closed. Recorded once
+    /// per crossing by `haechi serve`.
+    #[serde(rename = "audit.disk_low")]
+    AuditDiskLow,
+    /// The audit witness stopped taking signed checkpoints: until it takes them again, a cut
+    /// of the log's tail could not be proven. Recorded once per failure episode.
+    #[serde(rename = "audit.witness_failing")]
+    AuditWitnessFailing,
 }
 
 impl EventKind {
@@ -141,6 +150,8 @@ impl EventKind {
         EventKind::LeakMatched,
         EventKind::RefusalsSummarized,
         EventKind::AlertDropped,
+        EventKind::AuditDiskLow,
+        EventKind::AuditWitnessFailing,
     ];
 
     /// The dotted name used in the audit trail and in rules.
@@ -176,6 +187,8 @@ impl EventKind {
             EventKind::LeakMatched => "leak.matched",
             EventKind::RefusalsSummarized => "request.refusals_summarized",
             EventKind::AlertDropped => "alert.dropped",
+            EventKind::AuditDiskLow => "audit.disk_low",
+            EventKind::AuditWitnessFailing => "audit.witness_failing",
         }
     }
 }

@@ -36,6 +36,11 @@ async fn healthz() -> impl IntoResponse {
 }
 
 /// Ready when the database answers, the audit log accepts records and a key can sign.
+///
+/// Conditions that do not stop the node but that an operator must act on before they do — the
+/// audit volume below its free-space headroom, the audit witness not taking checkpoints — are
+/// listed under `warnings` with status 200: a load balancer keeps the node (pulling every node
+/// of a cluster for a filling disk would be an outage of its own), monitoring reads the list.
 async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     state
         .store
@@ -56,7 +61,14 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
     if !signing {
         return Err(ApiError::unavailable("no active signing key"));
     }
-    Ok(axum::Json(json!({ "status": "ready" })))
+    let warnings = state.audit.warnings();
+    if warnings.is_empty() {
+        Ok(axum::Json(json!({ "status": "ready" })))
+    } else {
+        Ok(axum::Json(
+            json!({ "status": "ready", "warnings": warnings }),
+        ))
+    }
 }
 
 async fn metrics_for_admin(state: State<AppState>, _admin: Admin) -> impl IntoResponse {
