@@ -22,9 +22,7 @@ use haechi_detect::containment::{
 };
 use haechi_detect::{ActionKind, Alert, AlertBook, AlertGrowth, AlertUpdate, Disposition};
 use haechi_detect::{ResponseAction, Severity};
-use haechi_events::{
-    Clock, EventKind, EventSink, Principal, RequestContext, SecurityEvent, StoreError, Timestamp,
-};
+use haechi_events::{Clock, EventKind, EventSink, Principal, SecurityEvent, StoreError, Timestamp};
 use haechi_token::{AdminGrant, TokenAuthority};
 use ipnet::IpNet;
 use parking_lot::{Mutex, RwLock};
@@ -312,11 +310,12 @@ impl AlertDesk {
             .map(|alert| view(&desk, alert))
     }
 
-    /// Acknowledges alert `id`: stored, then shown. `None` if the desk does not hold it.
+    /// Acknowledges alert `id` for the holder of `grant`: stored, then shown. `None` if the
+    /// desk does not hold it.
     pub async fn acknowledge(
         &self,
         id: &str,
-        by: &Principal,
+        grant: &AdminGrant,
         note: Option<String>,
     ) -> Result<Option<AlertView>, StoreError> {
         if !self.contains(id) {
@@ -324,7 +323,7 @@ impl AlertDesk {
         }
         let ack = AlertAck {
             alert_id: id.to_string(),
-            acknowledged_by: by.clone(),
+            acknowledged_by: grant.actor().clone(),
             acknowledged_at: self.clock.now(),
             note,
         };
@@ -533,9 +532,9 @@ impl Containment {
     pub async fn block(
         &self,
         request: BlockRequest,
-        actor: &Principal,
-        context: &RequestContext,
+        grant: &AdminGrant,
     ) -> Result<BlockRecord, ContainmentError> {
+        let (actor, context) = (grant.actor(), grant.context());
         let network = checked_block_network(request.network).map_err(ContainmentError::Invalid)?;
         if self.is_protected(&network) {
             return Err(ContainmentError::Invalid(format!(
@@ -593,9 +592,9 @@ impl Containment {
     pub async fn lift(
         &self,
         id: u64,
-        actor: &Principal,
-        context: &RequestContext,
+        grant: &AdminGrant,
     ) -> Result<Option<BlockRecord>, ContainmentError> {
+        let (actor, context) = (grant.actor(), grant.context());
         let now = self.now();
         let Some(block) = self.store.lift_block(id, now, actor).await? else {
             return Ok(None);
@@ -626,9 +625,9 @@ impl Containment {
     pub async fn suspend(
         &self,
         request: SuspendRequest,
-        actor: &Principal,
-        context: &RequestContext,
+        grant: &AdminGrant,
     ) -> Result<bool, ContainmentError> {
+        let (actor, context) = (grant.actor(), grant.context());
         if request.principal == Principal::Anonymous {
             return Err(ContainmentError::Invalid(
                 "anonymous is not a principal that can be suspended".into(),
@@ -673,9 +672,9 @@ impl Containment {
     pub async fn lift_suspension(
         &self,
         principal: &Principal,
-        actor: &Principal,
-        context: &RequestContext,
+        grant: &AdminGrant,
     ) -> Result<bool, ContainmentError> {
+        let (actor, context) = (grant.actor(), grant.context());
         let now = self.now();
         let stored = self.store.lift_suspension(principal, now, actor).await?;
         let held = self.authority.lift_suspension(principal);
@@ -734,10 +733,9 @@ impl Containment {
             disposition = Disposition::Recommended;
             shared_address = Some(shared);
         }
-        let actor = detection_principal();
-        let context = RequestContext::local();
+        let actor = self.response_grant.actor().clone();
         let outcome = if disposition == Disposition::Enforce {
-            self.enforce(action, alert_title, &actor, &context).await
+            self.enforce(action, alert_title, &actor).await
         } else {
             let mut event = describe_action(
                 SecurityEvent::new(self.now(), EventKind::ResponseAction, actor.clone()),
@@ -774,7 +772,6 @@ impl Containment {
         action: &ResponseAction,
         alert_title: &str,
         actor: &Principal,
-        context: &RequestContext,
     ) -> &'static str {
         let alert_id = Some(action.alert_id.to_string());
         let rule_id = Some(action.rule_id.clone());
@@ -796,7 +793,7 @@ impl Containment {
                         alert_id,
                         trigger_seq: Some(action.seq),
                     };
-                    return match self.block(request, actor, context).await {
+                    return match self.block(request, &self.response_grant).await {
                         Ok(_) => "done",
                         Err(error) => {
                             tracing::error!(%error, %network, "could not block a network");
@@ -814,7 +811,7 @@ impl Containment {
                     alert_id,
                     trigger_seq: Some(action.seq),
                 };
-                match self.suspend(request, actor, context).await {
+                match self.suspend(request, &self.response_grant).await {
                     Ok(true) => return "done",
                     Ok(false) => Ok("already"),
                     Err(error) => Err(error.to_string()),

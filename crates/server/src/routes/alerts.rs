@@ -171,7 +171,7 @@ async fn acknowledge(
     let acknowledged = state
         .detection
         .alerts
-        .acknowledge(id, admin.token.principal(), note)
+        .acknowledge(id, &admin.grant, note)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;

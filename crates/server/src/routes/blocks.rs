@@ -89,8 +89,7 @@ async fn add_block(
                 alert_id: None,
                 trigger_seq: None,
             },
-            admin.token.principal(),
-            &admin.context,
+            &admin.grant,
         )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(block)))
@@ -109,7 +108,7 @@ async fn lift_block(
     let lifted = state
         .detection
         .containment
-        .lift(id, admin.token.principal(), &admin.context)
+        .lift(id, &admin.grant)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no block {id} in force")))?;
     Ok(axum::Json(json!({ "lifted": lifted })))
@@ -168,8 +167,7 @@ async fn suspend(
                 alert_id: None,
                 trigger_seq: None,
             },
-            admin.token.principal(),
-            &admin.context,
+            &admin.grant,
         )
         .await?;
     let status = if added {
@@ -195,7 +193,7 @@ async fn lift_suspension(
     let lifted = state
         .detection
         .containment
-        .lift_suspension(&parsed, admin.token.principal(), &admin.context)
+        .lift_suspension(&parsed, &admin.grant)
         .await?;
     if !lifted {
         return Err(ApiError::not_found(format!("no suspension of {parsed}")));
