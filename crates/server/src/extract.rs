@@ -3,7 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FormRejection, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -192,6 +193,24 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         ),
         JsonRejection::BytesRejection(error) => body_rejection(error.status(), error.body_text()),
         other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+/// A raw body (a TOML policy, an optional note) whose every rejection — above all a body over
+/// `server.max_body_bytes` — is a JSON API error, not axum's plain-text one.
+#[derive(Debug, Clone)]
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection: BytesRejection| {
+                body_rejection(rejection.status(), rejection.body_text())
+            })
     }
 }
 

@@ -4,7 +4,6 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -19,7 +18,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::detection::{AlertFilter, AlertState};
-use crate::extract::Admin;
+use crate::extract::{Admin, RawBody};
 use crate::{ApiError, AppState};
 
 /// Alerts per page when `limit` is not given, and the most one page holds.
@@ -135,7 +134,7 @@ async fn acknowledge(
     State(state): State<AppState>,
     admin: Admin,
     Path(rest): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<impl IntoResponse, ApiError> {
     let Some(id) = rest.strip_suffix("/ack") else {
         return Err(ApiError::not_found(

@@ -2,7 +2,6 @@
 //! lookups, creation, crypto-shredding, and the policy itself.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -11,7 +10,7 @@ use haechi_vault::{AddressInput, BlindIndexKind, CustomerInput, CustomerPatch, M
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::extract::{Admin, Authenticated, JsonBody};
+use crate::extract::{Admin, Authenticated, JsonBody, RawBody};
 use crate::{ApiError, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -251,7 +250,7 @@ async fn read_policy(State(state): State<AppState>, _admin: Admin) -> impl IntoR
 async fn replace_policy(
     State(state): State<AppState>,
     admin: Admin,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<impl IntoResponse, ApiError> {
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("the policy must be UTF-8 TOML"))?;
