@@ -1,8 +1,8 @@
 //! Hostile input for every route, in process: each route of the router gets the same hostile
 //! set — empty, truncated and wrongly typed bodies, a body over the limit, deeply nested JSON,
 //! invalid UTF-8, the wrong content type, no credentials, foreign credentials, another
-//! customer's id (in the path, or in the body where a route takes one), path traversal and
-//! very long ids — through `router(state).oneshot(…)`.
+//! customer's id (in the path, or in the body where a route takes one), path traversal, very
+//! long ids and percent-encoded bytes that are not UTF-8 — through `router(state).oneshot(…)`.
 //!
 //! Every refusal must be a 4xx (never a 5xx) with a JSON `{ "error", "message" }` of strings,
 //! carry no internal text (SQL, paths, panics), create no customer, and put only refusals on
@@ -86,6 +86,7 @@ enum Case {
     OthersInBody,
     PathTraversal,
     LongId,
+    InvalidUtf8Path,
 }
 
 const CASES: &[Case] = &[
@@ -102,6 +103,7 @@ const CASES: &[Case] = &[
     Case::OthersInBody,
     Case::PathTraversal,
     Case::LongId,
+    Case::InvalidUtf8Path,
 ];
 
 /// What must happen.
@@ -347,7 +349,11 @@ fn expected(route: &Route, case: Case) -> Expect {
     let has_parameter = route.path.contains('{');
     match case {
         Case::ForeignCredentials if matches!(route.access, Public | AnyToken) => Expect::Skip,
-        Case::OthersId | Case::PathTraversal | Case::LongId if !has_parameter => Expect::Skip,
+        Case::OthersId | Case::PathTraversal | Case::LongId | Case::InvalidUtf8Path
+            if !has_parameter =>
+        {
+            Expect::Skip
+        }
         Case::OthersInBody if others_body(route).is_none() => Expect::Skip,
         // The exposure range is public: a valid prefix in the credential cases is answered.
         _ => Expect::Refused,
@@ -404,6 +410,7 @@ fn parameter(case: Case, fixture: &Fixture) -> String {
         Case::OthersId => fixture.other_customer_id.clone(),
         Case::PathTraversal => "..%2f..%2f..%2fetc%2fpasswd".to_string(),
         Case::LongId => "a".repeat(8192),
+        Case::InvalidUtf8Path => "%FF%FE%C3%28".to_string(),
         _ => PLACEHOLDER_ID.to_string(),
     }
 }

@@ -1,13 +1,13 @@
 //! Administration: key custody and session revocation.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::extract::{Admin, JsonBody};
+use crate::extract::{Admin, JsonBody, PathParam};
 use crate::{ApiError, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -132,7 +132,7 @@ async fn rotate_keys(
 async fn revoke_key(
     State(state): State<AppState>,
     admin: Admin,
-    Path(kid): Path<String>,
+    PathParam(kid): PathParam,
 ) -> Result<impl IntoResponse, ApiError> {
     let revoked = state
         .authority
@@ -148,7 +148,7 @@ async fn revoke_key(
 async fn revoke_session(
     State(state): State<AppState>,
     admin: Admin,
-    Path(sid): Path<String>,
+    PathParam(sid): PathParam,
 ) -> Result<impl IntoResponse, ApiError> {
     let existed = state
         .authority

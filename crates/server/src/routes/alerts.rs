@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::detection::{AlertFilter, AlertState};
-use crate::extract::{Admin, RawBody};
+use crate::extract::{Admin, PathParam, RawBody};
 use crate::{ApiError, AppState};
 
 /// Alerts per page when `limit` is not given, and the most one page holds.
@@ -111,7 +111,7 @@ fn invalid(message: String) -> ApiError {
 async fn one(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(rest): Path<String>,
+    PathParam(rest): PathParam,
 ) -> Result<impl IntoResponse, ApiError> {
     state
         .detection
@@ -133,7 +133,7 @@ struct AckRequest {
 async fn acknowledge(
     State(state): State<AppState>,
     admin: Admin,
-    Path(rest): Path<String>,
+    PathParam(rest): PathParam,
     RawBody(body): RawBody,
 ) -> Result<impl IntoResponse, ApiError> {
     let Some(id) = rest.strip_suffix("/ack") else {

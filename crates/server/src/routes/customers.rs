@@ -2,7 +2,7 @@
 //! lookups, creation, crypto-shredding, and the policy itself.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -10,7 +10,7 @@ use haechi_vault::{AddressInput, BlindIndexKind, CustomerInput, CustomerPatch, M
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::extract::{Admin, Authenticated, JsonBody, RawBody};
+use crate::extract::{Admin, Authenticated, JsonBody, PathParam, RawBody};
 use crate::{ApiError, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -89,7 +89,7 @@ async fn add_address(
 async fn remove_address(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(address_id): Path<String>,
+    PathParam(address_id): PathParam,
 ) -> Result<impl IntoResponse, ApiError> {
     state
         .vault
@@ -121,7 +121,7 @@ fn field_list(fields: Option<&str>) -> Option<Vec<String>> {
 async fn read_one(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     query: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
@@ -229,7 +229,7 @@ async fn lookup(
 async fn shred(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<impl IntoResponse, ApiError> {
     state
         .vault
