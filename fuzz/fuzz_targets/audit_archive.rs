@@ -3,6 +3,11 @@
 //! verify`, `haechi scope` and the forensics tools read) and checked with `verify`.
 //!
 //! Holds: no panic; the reader stops at the first error instead of looping.
+//!
+//! The reader catches the panics of the Parquet decoder on corrupt pages (parquet 60) and
+//! reports them as errors; libFuzzer's panic hook would abort before that catch, so this
+//! target puts the default hook back: a panic the reader does not catch still unwinds to
+//! libfuzzer-sys, which reports it as a crash.
 
 #![no_main]
 
@@ -10,6 +15,8 @@ use haechi_audit::{VerifySources, read_archive, verify};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    static DEFAULT_HOOK: std::sync::Once = std::sync::Once::new();
+    DEFAULT_HOOK.call_once(|| drop(std::panic::take_hook()));
     let dir = tempfile::tempdir().expect("temporary directory");
     let day = dir.path().join("day=2025-06-24");
     std::fs::create_dir_all(&day).expect("day directory");
