@@ -430,8 +430,20 @@ impl Config {
         if explicit_file.is_some() && !file.exists() {
             anyhow::bail!("configuration file {} does not exist", file.display());
         }
+        Self::from_file_provider(Toml::file(&file), &file.display().to_string(), global)
+    }
+
+    /// Merges defaults, `file` (a TOML provider: the configuration file, or a string), the
+    /// environment and the global flags, and validates the result. `origin` names the file in
+    /// errors. [`Config::load`] passes the file; the `config` fuzz target (`fuzz/`) passes
+    /// arbitrary text through `Toml::string`, so it checks exactly what a file goes through.
+    pub fn from_file_provider(
+        file: impl figment::Provider,
+        origin: &str,
+        global: &GlobalArgs,
+    ) -> anyhow::Result<Self> {
         let figment = Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::file(&file))
+            .merge(file)
             // HAECHI_TOKEN__ACCESS_TTL=5m sets token.access_ttl; HAECHI_CONFIG and
             // HAECHI_DATA_DIR are read by clap and merged as flags.
             .merge(
@@ -442,9 +454,9 @@ impl Config {
             .merge(Serialized::defaults(FlagOverrides {
                 data_dir: global.data_dir.clone(),
             }));
-        let config: Config = figment.extract().map_err(|error| {
-            anyhow::anyhow!("invalid configuration ({}): {error}", file.display())
-        })?;
+        let config: Config = figment
+            .extract()
+            .map_err(|error| anyhow::anyhow!("invalid configuration ({origin}): {error}"))?;
         config.token_policy().context("invalid configuration")?;
         config.server_settings().context("invalid configuration")?;
         config

@@ -506,6 +506,9 @@ pub(crate) struct ArchiveFileReader {
     batches: ParquetRecordBatchReader,
     current: Option<(RecordBatch, usize)>,
     row: u64,
+    /// The Parquet decoder failed inside (see [`ArchiveFileReader::next_row`]); nothing more
+    /// is read from this file.
+    broken: bool,
 }
 
 impl ArchiveFileReader {
@@ -563,6 +566,7 @@ impl ArchiveFileReader {
             batches,
             current: None,
             row: 0,
+            broken: false,
         })
     }
 
@@ -579,10 +583,26 @@ impl ArchiveFileReader {
                 }
                 self.current = None;
             }
-            match self.batches.next() {
-                Some(Ok(batch)) => self.current = Some((batch, 0)),
-                Some(Err(error)) => return Err(Error::archive(&self.path, error)),
-                None => return Ok(None),
+            if self.broken {
+                return Ok(None);
+            }
+            // parquet 60 panics on some corrupt pages ("Decoder for dict should have been
+            // set") instead of returning an error. Archives are read to find tampering, so a
+            // corrupt file is a problem to report, never a crash of the verifier or the
+            // server; the decoder's state after the panic is not trusted again.
+            let next =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.batches.next()));
+            match next {
+                Ok(Some(Ok(batch))) => self.current = Some((batch, 0)),
+                Ok(Some(Err(error))) => return Err(Error::archive(&self.path, error)),
+                Ok(None) => return Ok(None),
+                Err(_) => {
+                    self.broken = true;
+                    return Err(Error::archive(
+                        &self.path,
+                        "corrupt Parquet data: the decoder failed",
+                    ));
+                }
             }
         }
     }

@@ -514,3 +514,30 @@ print(json.dumps(out))
     );
     assert_eq!(seen["last_hash"], hex::encode(records[49].hash));
 }
+
+/// Found by the `audit_archive` fuzz target: an archive file whose dictionary page is corrupt
+/// made the Parquet decoder panic (parquet 60: "Decoder for dict should have been set"),
+/// taking `read_archive` and `verify` down with it. It is now a read error naming the file.
+#[test]
+fn a_corrupt_dictionary_page_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir.path().join("day=2025-06-24");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(
+        day.join("part-000000000001-000000000100.parquet"),
+        include_bytes!("data/corrupt_dictionary_page.parquet"),
+    )
+    .unwrap();
+    let results: Vec<Result<AuditRecord, Error>> = read_archive(dir.path()).unwrap().collect();
+    assert!(
+        results.iter().any(|result| result
+            .as_ref()
+            .is_err_and(|error| error.to_string().contains("corrupt Parquet data"))),
+        "{:?}",
+        results.iter().filter(|r| r.is_err()).collect::<Vec<_>>()
+    );
+    let _ = verify(
+        &VerifySources::archive(dir.path()),
+        &audit_key().verifying_key(),
+    );
+}

@@ -3,7 +3,8 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FormRejection, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -230,6 +231,40 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// One path parameter as text, whose rejection (a percent-encoded segment that is not UTF-8)
+/// is a JSON API error, not axum's plain-text one.
+#[derive(Debug, Clone)]
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| PathParam(value))
+            .map_err(|_| ApiError::bad_request("the path is not valid UTF-8 text"))
+    }
+}
+
+/// A raw body (a TOML policy, an optional note) whose every rejection — above all a body over
+/// `server.max_body_bytes` — is a JSON API error, not axum's plain-text one.
+#[derive(Debug, Clone)]
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection: BytesRejection| {
+                body_rejection(rejection.status(), rejection.body_text())
+            })
+    }
+}
+
 fn body_rejection(status: StatusCode, text: String) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(status, "body_too_large", "the request body is too large")
@@ -277,5 +312,37 @@ impl<T: DeserializeOwned + 'static> FromRequest<AppState> for OAuthBody<T> {
             }
             Err(other) => Err(ApiError::bad_request(other.body_text())),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+
+    /// Found by the `routes` fuzz target: `GET /v1/customers/%FF` was answered with axum's
+    /// plain-text 400 ("Invalid URL: Invalid UTF-8 in `id`").
+    #[tokio::test]
+    async fn a_path_parameter_of_invalid_utf8_is_a_json_error() {
+        let app: Router = Router::new().route(
+            "/items/{id}",
+            get(|PathParam(id): PathParam| async move { id }),
+        );
+        let request = axum::http::Request::builder()
+            .uri("/items/%FF%FE")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "bad_request", "{body}");
+        assert!(body["message"].is_string(), "{body}");
     }
 }

@@ -45,3 +45,40 @@ pub use store::{
     StoredKey,
 };
 pub use verified::VerifiedToken;
+
+/// A presented token taken apart as verification first does it — three base64url parts, a
+/// JSON header naming a supported `alg` and a `kid`, no `crit` — without any key, store or
+/// clock. [`TokenAuthority::verify`] starts with exactly this; it is public for the
+/// `token_presentation` fuzz target (`fuzz/`), which feeds it arbitrary text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentedParts {
+    /// The header's `alg`.
+    pub alg: String,
+    /// The header's `kid`.
+    pub kid: String,
+    /// `header.claims`, the bytes the signature covers.
+    pub signing_input: String,
+    /// The signature, decoded from its canonical base64url.
+    pub signature: Vec<u8>,
+    /// Whether the claims part decodes to Haechi's claims (checked only after the signature,
+    /// in verification).
+    pub claims_decode: bool,
+}
+
+/// Parses a presented token's shape and header ([`PresentedParts`]).
+///
+/// # Errors
+/// The [`Rejection`] verification would give for the shape: `Malformed` or
+/// `UnsupportedAlgorithm`.
+pub fn parse_presented(token: &str) -> Result<PresentedParts, Rejection> {
+    let presented = jwt::Presented::parse(token)?;
+    // What a refused token's record carries is derived from the same untrusted text.
+    let _ = jwt::Claimed::read(token, 64);
+    Ok(PresentedParts {
+        alg: presented.alg.clone(),
+        kid: presented.kid.clone(),
+        signing_input: presented.signing_input.to_string(),
+        signature: presented.signature.clone(),
+        claims_decode: presented.claims().is_ok(),
+    })
+}

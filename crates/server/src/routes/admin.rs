@@ -1,13 +1,13 @@
 //! Administration: key custody and session revocation.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::extract::{Admin, JsonBody, SecretJsonBody};
+use crate::extract::{Admin, JsonBody, PathParam, SecretJsonBody};
 use crate::{ApiError, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -123,7 +123,7 @@ async fn rotate_keys(
 async fn revoke_key(
     State(state): State<AppState>,
     admin: Admin,
-    Path(kid): Path<String>,
+    PathParam(kid): PathParam,
 ) -> Result<impl IntoResponse, ApiError> {
     let revoked = state.authority.revoke_key(&kid, &admin.grant).await?;
     Ok(axum::Json(json!({
@@ -136,7 +136,7 @@ async fn revoke_key(
 async fn revoke_session(
     State(state): State<AppState>,
     admin: Admin,
-    Path(sid): Path<String>,
+    PathParam(sid): PathParam,
 ) -> Result<impl IntoResponse, ApiError> {
     let existed = state
         .authority

@@ -4,9 +4,8 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -19,7 +18,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::detection::{AlertFilter, AlertState};
-use crate::extract::Admin;
+use crate::extract::{Admin, PathParam, RawBody};
 use crate::{ApiError, AppState};
 
 /// Alerts per page when `limit` is not given, and the most one page holds.
@@ -112,7 +111,7 @@ fn invalid(message: String) -> ApiError {
 async fn one(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(rest): Path<String>,
+    PathParam(rest): PathParam,
 ) -> Result<impl IntoResponse, ApiError> {
     state
         .detection
@@ -134,8 +133,8 @@ struct AckRequest {
 async fn acknowledge(
     State(state): State<AppState>,
     admin: Admin,
-    Path(rest): Path<String>,
-    body: Bytes,
+    PathParam(rest): PathParam,
+    RawBody(body): RawBody,
 ) -> Result<impl IntoResponse, ApiError> {
     let Some(id) = rest.strip_suffix("/ack") else {
         return Err(ApiError::not_found(

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get};
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::detection::{BlockRequest, ContainmentError, SuspendRequest};
-use crate::extract::{Admin, JsonBody};
+use crate::extract::{Admin, JsonBody, PathParam};
 use crate::{ApiError, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -100,7 +100,7 @@ async fn add_block(
 async fn lift_block(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: u64 = id
         .parse()
@@ -185,7 +185,7 @@ async fn suspend(
 async fn lift_suspension(
     State(state): State<AppState>,
     admin: Admin,
-    Path(principal): Path<String>,
+    PathParam(principal): PathParam,
 ) -> Result<impl IntoResponse, ApiError> {
     let parsed: Principal = principal
         .parse()

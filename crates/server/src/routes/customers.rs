@@ -2,8 +2,7 @@
 //! lookups, creation, crypto-shredding, and the policy itself.
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -11,7 +10,7 @@ use haechi_vault::{AddressInput, BlindIndexKind, CustomerInput, CustomerPatch, M
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::extract::{Admin, Authenticated, JsonBody};
+use crate::extract::{Admin, Authenticated, JsonBody, PathParam, RawBody};
 use crate::{ApiError, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -90,7 +89,7 @@ async fn add_address(
 async fn remove_address(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(address_id): Path<String>,
+    PathParam(address_id): PathParam,
 ) -> Result<impl IntoResponse, ApiError> {
     state
         .vault
@@ -122,7 +121,7 @@ fn field_list(fields: Option<&str>) -> Option<Vec<String>> {
 async fn read_one(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     query: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
@@ -230,7 +229,7 @@ async fn lookup(
 async fn shred(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<impl IntoResponse, ApiError> {
     state
         .vault
@@ -252,7 +251,7 @@ async fn read_policy(State(state): State<AppState>, _admin: Admin) -> impl IntoR
 async fn replace_policy(
     State(state): State<AppState>,
     admin: Admin,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<impl IntoResponse, ApiError> {
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("the policy must be UTF-8 TOML"))?;
