@@ -178,7 +178,7 @@ async fn acknowledge(
         .events
         .record(event)
         .await
-        .map_err(|error| ApiError::audit_unavailable(error))?;
+        .map_err(ApiError::audit_unavailable)?;
     Ok(axum::Json(acknowledged))
 }
 

@@ -72,7 +72,7 @@ async fn search(
         .events
         .record(event)
         .await
-        .map_err(|error| ApiError::audit_unavailable(error))?;
+        .map_err(ApiError::audit_unavailable)?;
     Ok(axum::Json(
         json!({ "records": records, "next_after": next_after }),
     ))
