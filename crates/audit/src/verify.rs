@@ -743,30 +743,40 @@ fn load_checkpoints(
             if !seen.insert((checkpoint.seq, checkpoint.hash, checkpoint.signature)) {
                 continue;
             }
-            match checkpoint.verify_signature(key) {
-                SignatureCheck::Valid => {
-                    valid
-                        .entry(checkpoint.seq)
-                        .or_default()
-                        .push(SignedCheckpoint {
-                            checkpoint,
-                            location,
-                        })
-                }
-                SignatureCheck::OtherKey => report.problem(Problem::CheckpointWrongKey {
-                    seq: checkpoint.seq,
-                    signed_by: checkpoint.key_id,
-                    expected,
-                    location,
-                }),
-                SignatureCheck::Invalid => report.problem(Problem::CheckpointForged {
-                    seq: checkpoint.seq,
-                    location,
-                }),
-            }
+            keep_if_signed(checkpoint, location, key, expected, &mut valid, report);
         }
     }
     Ok(valid)
+}
+
+/// Files `checkpoint` under its seq in `valid` if `key` signed it; reports it otherwise.
+fn keep_if_signed(
+    checkpoint: Checkpoint,
+    location: Location,
+    key: &VerifyingKey,
+    expected: KeyId,
+    valid: &mut BTreeMap<u64, Vec<SignedCheckpoint>>,
+    report: &mut VerifyReport,
+) {
+    match checkpoint.verify_signature(key) {
+        SignatureCheck::Valid => valid
+            .entry(checkpoint.seq)
+            .or_default()
+            .push(SignedCheckpoint {
+                checkpoint,
+                location,
+            }),
+        SignatureCheck::OtherKey => report.problem(Problem::CheckpointWrongKey {
+            seq: checkpoint.seq,
+            signed_by: checkpoint.key_id,
+            expected,
+            location,
+        }),
+        SignatureCheck::Invalid => report.problem(Problem::CheckpointForged {
+            seq: checkpoint.seq,
+            location,
+        }),
+    }
 }
 
 /// Checks the signatures of a witness's checkpoints; returns the valid ones by seq.
@@ -792,27 +802,7 @@ fn load_witness(
                 continue;
             }
         };
-        match checkpoint.verify_signature(key) {
-            SignatureCheck::Valid => {
-                valid
-                    .entry(checkpoint.seq)
-                    .or_default()
-                    .push(SignedCheckpoint {
-                        checkpoint,
-                        location,
-                    })
-            }
-            SignatureCheck::OtherKey => report.problem(Problem::CheckpointWrongKey {
-                seq: checkpoint.seq,
-                signed_by: checkpoint.key_id,
-                expected,
-                location,
-            }),
-            SignatureCheck::Invalid => report.problem(Problem::CheckpointForged {
-                seq: checkpoint.seq,
-                location,
-            }),
-        }
+        keep_if_signed(checkpoint, location, key, expected, &mut valid, report);
     }
     valid
 }

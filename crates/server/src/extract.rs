@@ -183,11 +183,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SecretJsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.starts_with("application/json"));
+        let is_json = sends_json(&request);
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -213,6 +209,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SecretJsonBody<T> {
             )),
         }
     }
+}
+
+/// Whether the request says its body is JSON.
+fn sends_json(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"))
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
@@ -281,11 +286,7 @@ impl<T: DeserializeOwned + 'static> FromRequest<AppState> for OAuthBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.starts_with("application/json"));
+        let is_json = sends_json(&request);
         if is_json {
             let JsonBody(value) = JsonBody::<T>::from_request(request, state).await?;
             return Ok(OAuthBody(value));
