@@ -42,7 +42,7 @@ pub use shared_addresses::{SharedAddressSettings, SharedAddresses};
 /// The principal detection acts as: in `response.action`, `alert.raised`, and in the
 /// `key.revoked` / `token.revoked` events its actions cause.
 pub fn detection_principal() -> Principal {
-    Principal::Admin("haechi-detect".into())
+    Principal::Admin(haechi_token::DETECTION_ACTOR.into())
 }
 
 /// Detection's state shared by the engine task and the handlers.

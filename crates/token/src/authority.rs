@@ -33,6 +33,8 @@ use crate::{
 };
 
 mod admin;
+
+pub use admin::DETECTION_ACTOR;
 mod customer;
 mod login;
 mod verification;

@@ -33,8 +33,8 @@ mod store;
 mod verified;
 
 pub use authority::{
-    AuthorityParts, ClientCredential, ClientKind, Introspection, LoginIdentifier, NewAccount,
-    RevokedKey, TokenAuthority, TokenPair, named_secret,
+    AuthorityParts, ClientCredential, ClientKind, DETECTION_ACTOR, Introspection, LoginIdentifier,
+    NewAccount, RevokedKey, TokenAuthority, TokenPair, named_secret,
 };
 pub use error::{AuthFailure, Error, Rejection};
 pub use grant::{AdminGrant, GrantedVia, OperatorAccess};

@@ -12,8 +12,9 @@ const ADMIN_SCOPE: &str = "admin";
 /// The principal the local operator acts as.
 const LOCAL_OPERATOR: &str = "cli";
 
-/// The principal automatic response acts as.
-const DETECTION: &str = "haechi-detect";
+/// The administrator name automatic response acts as (`admin:haechi-detect`): the actor of
+/// every alert and response record.
+pub const DETECTION_ACTOR: &str = "haechi-detect";
 
 impl TokenAuthority {
     /// Grants privileged acts to the bearer of `token` — an `admin:` principal with the
@@ -65,7 +66,7 @@ impl TokenAuthority {
         }
         *taken = true;
         Some(AdminGrant {
-            actor: Principal::Admin(DETECTION.into()),
+            actor: Principal::Admin(DETECTION_ACTOR.into()),
             context: RequestContext::local(),
             via: GrantedVia::AutomaticResponse,
         })
