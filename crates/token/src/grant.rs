@@ -9,7 +9,7 @@
 //! which `haechi serve` never hands to its HTTP side. Code that acts cannot forget the check,
 //! and nothing that reaches the server over the network can act as the local operator.
 
-use haechi_events::{Principal, RequestContext, SecurityEvent};
+use haechi_events::{Principal, RequestContext};
 
 /// Whether the authority being opened may hand out operator grants (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,18 +65,5 @@ impl AdminGrant {
     /// How the grant was obtained.
     pub fn via(&self) -> &GrantedVia {
         &self.via
-    }
-
-    /// `event` with the grant's request context and, for a token, its session, token and
-    /// key ids — what every audit record of an admin act carries.
-    pub fn stamp(&self, event: SecurityEvent) -> SecurityEvent {
-        let event = event.context(&self.context);
-        match &self.via {
-            GrantedVia::AdminToken { sid, jti, kid } => {
-                event.sid(sid.clone()).jti(jti.clone()).kid(kid.clone())
-            }
-            GrantedVia::LocalOperator => event.detail("via", "local_operator"),
-            GrantedVia::AutomaticResponse => event,
-        }
     }
 }
