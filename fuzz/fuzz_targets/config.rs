@@ -1,5 +1,5 @@
 //! The configuration file (TOML), through the binary's own `Config::from_file_provider` (the
-//! function `Config::load` calls with the file): `src/config.rs` is compiled in by path, with
+//! function `Config::load` calls with the file): `src/config/` is compiled in by path, with
 //! the one item it needs from the command line (`cli::GlobalArgs`) stubbed below.
 //!
 //! Holds: no panic; an accepted configuration yields its token policy and HTTP settings and
@@ -8,7 +8,7 @@
 #![no_main]
 
 #[allow(dead_code, unused_imports, clippy::all)]
-#[path = "../../src/config.rs"]
+#[path = "../../src/config/mod.rs"]
 mod config;
 
 mod cli {

@@ -131,35 +131,8 @@ pub fn run(args: ScopeArgs, config: &Config) -> anyhow::Result<Outcome> {
     if args.alert.is_none() {
         query.validate()?;
     }
-    let list = match &args.out {
-        Some(path) => Some((path.clone(), ListFormat::of_path(path)?)),
-        None => None,
-    };
-    if let Some((path, _)) = &list {
-        let parent = parent_of(path);
-        anyhow::ensure!(
-            parent.is_dir(),
-            "--out {}: the directory {} does not exist",
-            path.display(),
-            parent.display()
-        );
-    }
-    let contacts = match (&list, args.no_contacts, args.notification) {
-        (None, _, true) => anyhow::bail!("--notification writes the notice list: give --out FILE"),
-        (Some(_), false, notification) => Some(if notification {
-            NoticeDisclosure::Plaintext
-        } else {
-            NoticeDisclosure::Masked
-        }),
-        _ => None,
-    };
-    if contacts.is_some() && !config.database_path().exists() {
-        anyhow::bail!(
-            "no Haechi database at {}: contact channels come from the vault; pass --no-contacts \
-             to write the list without them",
-            config.database_path().display()
-        );
-    }
+    let list = list_output(&args)?;
+    let contacts = contact_disclosure(&args, list.as_ref(), config)?;
     // The vault's channels need the data directory to ourselves: say so before a long scan.
     let _lock = match contacts {
         Some(_) => Some(DataDirLock::acquire(
@@ -169,21 +142,7 @@ pub fn run(args: ScopeArgs, config: &Config) -> anyhow::Result<Outcome> {
         None => None,
     };
 
-    let log_dir = audit_dir(config);
-    let mut archives = args.archives.clone();
-    for dir in manifest_archives(&log_dir)? {
-        let known = archives.iter().any(|given| same_dir(given, &dir));
-        if !known {
-            archives.push(dir);
-        }
-    }
-    let live_log = (!args.no_live_log && log_dir.is_dir()).then_some(log_dir);
-    anyhow::ensure!(
-        !archives.is_empty() || live_log.is_some(),
-        "nothing to search: no --archive given and no audit log at {}",
-        audit_dir(config).display()
-    );
-    let sources = Sources { archives, live_log };
+    let sources = sources(&args, config)?;
     if let Some(id) = &args.alert {
         let source = resolve_alert(id, &sources, config)?;
         source.add_to(&mut query.indicators)?;
@@ -210,28 +169,7 @@ pub fn run(args: ScopeArgs, config: &Config) -> anyhow::Result<Outcome> {
     } else if let Some((path, format)) = &list {
         write_list(path, *format, &scope, None)?;
     }
-
-    let mut stdout = std::io::stdout().lock();
-    match args.format {
-        FormatArg::Table => {
-            write!(
-                stdout,
-                "{}",
-                haechi_forensics::report::table(&scope, args.show)
-            )?;
-            if let Some((path, _)) = &list {
-                writeln!(stdout, "list           {}", path.display())?;
-            }
-        }
-        FormatArg::Json => {
-            let json = haechi_forensics::report::json(
-                &scope,
-                list.as_ref().map(|(path, _)| path.as_path()),
-            );
-            serde_json::to_writer_pretty(&mut stdout, &json)?;
-            writeln!(stdout)?;
-        }
-    }
+    print_scope(&args, &scope, list.as_ref().map(|(path, _)| path.as_path()))?;
     if !scope.custody.coverage.gaps.is_empty() {
         eprintln!(
             "warning: seqs {:?} are in neither the archive nor the live log: give the archive \
@@ -240,6 +178,91 @@ pub fn run(args: ScopeArgs, config: &Config) -> anyhow::Result<Outcome> {
         );
     }
     Ok(Outcome::Clean)
+}
+
+/// `--out`: the list's path and format, checked before the scan (its directory must exist).
+fn list_output(args: &ScopeArgs) -> anyhow::Result<Option<(PathBuf, ListFormat)>> {
+    let Some(path) = &args.out else {
+        return Ok(None);
+    };
+    let format = ListFormat::of_path(path)?;
+    let parent = parent_of(path);
+    anyhow::ensure!(
+        parent.is_dir(),
+        "--out {}: the directory {} does not exist",
+        path.display(),
+        parent.display()
+    );
+    Ok(Some((path.clone(), format)))
+}
+
+/// How the list shows contact channels (none without `--out` or with `--no-contacts`), checked
+/// against the vault being there before the scan.
+fn contact_disclosure(
+    args: &ScopeArgs,
+    list: Option<&(PathBuf, ListFormat)>,
+    config: &Config,
+) -> anyhow::Result<Option<NoticeDisclosure>> {
+    let contacts = match (list, args.no_contacts, args.notification) {
+        (None, _, true) => anyhow::bail!("--notification writes the notice list: give --out FILE"),
+        (Some(_), false, notification) => Some(if notification {
+            NoticeDisclosure::Plaintext
+        } else {
+            NoticeDisclosure::Masked
+        }),
+        _ => None,
+    };
+    if contacts.is_some() && !config.database_path().exists() {
+        anyhow::bail!(
+            "no Haechi database at {}: contact channels come from the vault; pass --no-contacts \
+             to write the list without them",
+            config.database_path().display()
+        );
+    }
+    Ok(contacts)
+}
+
+/// What the scan reads: the archives given, those the live log's manifest names, and the live
+/// log itself unless `--no-live-log`.
+fn sources(args: &ScopeArgs, config: &Config) -> anyhow::Result<Sources> {
+    let log_dir = audit_dir(config);
+    let mut archives = args.archives.clone();
+    for dir in manifest_archives(&log_dir)? {
+        let known = archives.iter().any(|given| same_dir(given, &dir));
+        if !known {
+            archives.push(dir);
+        }
+    }
+    let live_log = (!args.no_live_log && log_dir.is_dir()).then_some(log_dir);
+    anyhow::ensure!(
+        !archives.is_empty() || live_log.is_some(),
+        "nothing to search: no --archive given and no audit log at {}",
+        audit_dir(config).display()
+    );
+    Ok(Sources { archives, live_log })
+}
+
+/// The result on stdout, as a table or JSON.
+fn print_scope(args: &ScopeArgs, scope: &Scope, list: Option<&Path>) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        FormatArg::Table => {
+            write!(
+                stdout,
+                "{}",
+                haechi_forensics::report::table(scope, args.show)
+            )?;
+            if let Some(path) = list {
+                writeln!(stdout, "list           {}", path.display())?;
+            }
+        }
+        FormatArg::Json => {
+            let json = haechi_forensics::report::json(scope, list);
+            serde_json::to_writer_pretty(&mut stdout, &json)?;
+            writeln!(stdout)?;
+        }
+    }
+    Ok(())
 }
 
 fn build_query(args: &ScopeArgs) -> anyhow::Result<Query> {

@@ -6,7 +6,8 @@
 //! always gives the same people. E-mail addresses, mobile numbers and customs codes are unique
 //! within a population (see [`CustomerGenerator::UNIQUE_CUSTOMERS`]).
 
-mod tables;
+mod names;
+mod places;
 
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -16,7 +17,8 @@ use serde::Serialize;
 use time::Date;
 use time::macros::date;
 
-use tables::{DISTRICTS, EMAIL_DOMAINS, GIVEN_FIRST, GIVEN_SECOND, SURNAMES, Surname};
+use names::{EMAIL_DOMAINS, GIVEN_FIRST, GIVEN_SECOND, SURNAMES, Surname};
+use places::DISTRICTS;
 
 /// One generated customer, shaped like a line of `haechi customers import` JSONL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
