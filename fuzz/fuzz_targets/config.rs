@@ -1,6 +1,6 @@
 //! The configuration file (TOML), through the binary's own `Config::from_file_provider` (the
-//! function `Config::load` calls with the file): `src/config/` is compiled in by path, with
-//! the one item it needs from the command line (`cli::GlobalArgs`) stubbed below.
+//! function `Config::load` calls with the file): `src/config/` is compiled in by path, global
+//! flags unset.
 //!
 //! Holds: no panic; an accepted configuration yields its token policy and HTTP settings and
 //! renders as redacted TOML.
@@ -11,15 +11,6 @@
 #[path = "../../src/config/mod.rs"]
 mod config;
 
-mod cli {
-    /// The global flags `config.rs` reads (in the binary, clap parses them).
-    #[derive(Debug, Default)]
-    pub struct GlobalArgs {
-        pub data_dir: Option<std::path::PathBuf>,
-        pub config: Option<std::path::PathBuf>,
-    }
-}
-
 use figment::providers::{Format as _, Toml};
 use libfuzzer_sys::fuzz_target;
 
@@ -27,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let global = cli::GlobalArgs::default();
+    let global = config::GlobalArgs {
+        data_dir: None,
+        config: None,
+    };
     if let Ok(config) = config::Config::from_file_provider(Toml::string(text), "fuzz.toml", &global)
     {
         assert!(config.token_policy().is_ok());

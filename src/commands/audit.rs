@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use clap::{Subcommand, ValueEnum};
 use haechi_audit::{
     ActiveSegment, ExportOptions, ExportReport, MAX_PAGE, PruneMode, PruneOptions, PruneReport,
     VerifySources,
@@ -19,10 +20,104 @@ use haechi_audit::{
 use haechi_events::Clock as _;
 
 use crate::Outcome;
-use crate::cli::{AuditAction, KeyFormat};
 use crate::commands::{block_on, init_quiet_logging};
 use crate::config::Config;
 use crate::runtime::{DataDirLock, Runtime, audit_dir, audit_public_key};
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Check every record, chain link and signed checkpoint of the log and its archives:
+    /// exit 0 when all records verify, 1 naming each place a record was altered, removed,
+    /// inserted or reordered. Reads only; safe while the server runs.
+    Verify {
+        /// A Parquet archive directory to check too (repeatable). Archives the log was
+        /// exported to are found through its manifest.
+        #[arg(long = "archive", value_name = "DIR")]
+        archives: Vec<PathBuf>,
+        /// The audit public key to check against (PEM, JWK or hex, as `audit public-key`
+        /// prints it). Default: this data directory's key, which needs its master key.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// The witness that received the log's signed checkpoints (`file:///PATH`, as in
+        /// audit.witness; an http:// receiver's own file). A log that ends before the head
+        /// the witness holds, or disagrees with it, is reported as tampering.
+        #[arg(long, value_name = "URL")]
+        witness: Option<String>,
+    },
+    /// Export sealed segments as Parquet, partitioned by day. Without --seal it only reads
+    /// sealed segments, so it is safe while the server runs.
+    Export {
+        /// The archive directory (default: audit.archive_dir of the configuration).
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// Seal the active segment first, so everything recorded so far is exported. Opens
+        /// the log for writing: needs the server stopped.
+        #[arg(long)]
+        seal: bool,
+    },
+    /// Records matching every condition given, oldest first, as JSON lines (the same filter
+    /// as GET /v1/admin/audit). Reads only; safe while the server runs.
+    Search {
+        /// Events touching this customer's data.
+        #[arg(long)]
+        customer: Option<String>,
+        /// Events by this principal (customer:ID, service:NAME, admin:NAME, anonymous).
+        #[arg(long)]
+        principal: Option<String>,
+        /// Events from this address or network (203.0.113.7, 203.0.113.0/24).
+        #[arg(long)]
+        ip: Option<String>,
+        /// At or after this time (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long)]
+        from: Option<String>,
+        /// Before this time (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only these kinds (pii.read, auth.login_failed, …; repeatable or comma-separated).
+        #[arg(long)]
+        kind: Vec<String>,
+        /// Only records after this seq.
+        #[arg(long)]
+        after: Option<u64>,
+        /// At most this many records (default: all).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
+    },
+    /// Delete sealed live-log segments that are already in the Parquet archive (read back and
+    /// found identical) and wholly before --before / older than --older-than (default:
+    /// audit.retention); a segment must meet every bound in force. Refuses, deleting nothing,
+    /// if such a segment is not archived yet.
+    /// Never touches the segment being written to. Needs the server stopped (the server prunes
+    /// by itself when audit.retention is set).
+    Prune {
+        /// Only segments whose records all have a seq below this.
+        #[arg(long, value_name = "SEQ")]
+        before: Option<u64>,
+        /// Only segments whose records are all older than this (`30d`, `12h`, …).
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<humantime::Duration>,
+        /// Check and report what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the audit public key, to hand to auditors (`audit verify --key`).
+    PublicKey {
+        /// Encoding.
+        #[arg(long, value_enum, default_value_t = KeyFormat::Pem)]
+        format: KeyFormat,
+    },
+}
+
+/// How `audit public-key` prints the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyFormat {
+    /// PEM (SubjectPublicKeyInfo).
+    Pem,
+    /// A JSON Web Key (`{"kty":"OKP","crv":"Ed25519",…}`).
+    Jwk,
+    /// The raw 32 bytes in hex.
+    Hex,
+}
 
 pub fn run(action: AuditAction, config: &Config) -> anyhow::Result<Outcome> {
     init_quiet_logging();

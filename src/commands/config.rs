@@ -1,8 +1,15 @@
 //! `haechi config show`.
 
+use clap::Subcommand;
+
 use crate::Outcome;
-use crate::cli::ConfigAction;
 use crate::config::Config;
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the effective configuration (file < environment < flags), secrets redacted.
+    Show,
+}
 
 pub fn run(action: ConfigAction, config: &Config) -> anyhow::Result<Outcome> {
     match action {

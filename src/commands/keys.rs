@@ -1,13 +1,43 @@
 //! `haechi keys list|rotate|revoke|import`.
 
+use std::path::PathBuf;
+
 use anyhow::Context as _;
+use clap::Subcommand;
 use haechi_events::{Principal, RequestContext};
 
 use crate::Outcome;
-use crate::cli::KeysAction;
 use crate::commands::{block_on, init_quiet_logging};
 use crate::config::Config;
 use crate::runtime::{DataDirLock, Runtime};
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// List signing keys and their states (never private material).
+    List,
+    /// Rotate now: the pending key signs, the active key retires.
+    Rotate,
+    /// Revoke a compromised key: every token it signed stops working at once.
+    Revoke {
+        /// The key id.
+        kid: String,
+    },
+    /// Re-wrap every stored key under a new master key (no data is re-encrypted). Run with
+    /// the server stopped; then start it with the new key.
+    RotateMaster {
+        /// File holding the new master key (64 hex digits or base64 of 32 bytes).
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
+    /// Import the signing key of an existing identity provider (PKCS#8/SEC1 PEM or JWK).
+    Import {
+        /// File holding the private key.
+        file: PathBuf,
+        /// Keep it pending (published, not signing) instead of making it the active key.
+        #[arg(long)]
+        pending: bool,
+    },
+}
 
 /// The principal recorded for acts done from this machine's command line.
 fn operator() -> Principal {

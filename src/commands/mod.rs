@@ -12,9 +12,69 @@ mod principals;
 pub(crate) mod scope;
 mod serve;
 
+use clap::Subcommand;
+
 use crate::Outcome;
-use crate::cli::Command;
 use crate::config::Config;
+
+/// The subcommands, each run by one function of its module.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the HTTP API.
+    Serve(serve::ServeArgs),
+    /// Show the effective configuration.
+    Config {
+        #[command(subcommand)]
+        action: config::ConfigAction,
+    },
+    /// Signing-key custody.
+    Keys {
+        #[command(subcommand)]
+        action: keys::KeysAction,
+    },
+    /// Administrator credentials.
+    Admin {
+        #[command(subcommand)]
+        action: principals::AdminAction,
+    },
+    /// Service principals.
+    Service {
+        #[command(subcommand)]
+        action: principals::ServiceAction,
+    },
+    /// Customer accounts.
+    Customers {
+        #[command(subcommand)]
+        action: principals::CustomersAction,
+    },
+    /// The audit trail: verify, export, search, and the auditor's public key.
+    Audit {
+        #[command(subcommand)]
+        action: audit::AuditAction,
+    },
+    /// Leak watch: match a leaked dump against the vault, scan text for personal data.
+    Leak {
+        #[command(subcommand)]
+        action: leak::LeakAction,
+    },
+    /// Forensics: who was exposed, which fields, when — exactly, from the audit archive and
+    /// the live log, with the notification list and a chain-of-custody block.
+    Scope(scope::ScopeArgs),
+    /// Audit archives for tests, benchmarks and drills (`archive generate`).
+    Archive {
+        #[command(subcommand)]
+        action: archive_gen::ArchiveAction,
+    },
+    /// Detection: replay the rule pack over archives or the live log (`detect replay`), check
+    /// rule files (`detect check`).
+    Detect {
+        #[command(subcommand)]
+        action: detect::DetectAction,
+    },
+    /// Breach drills: the Coupang attack and its harder cousins replayed against a live
+    /// server on a simulated clock, scored against what the attacker actually received.
+    Drill(drill::DrillArgs),
+}
 
 /// Runs `command` with `config`.
 pub fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {

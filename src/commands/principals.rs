@@ -1,16 +1,77 @@
 //! `haechi admin create`, `haechi service create|list`, `haechi customers create`.
 
 use std::io::BufRead as _;
+use std::path::PathBuf;
 
+use clap::Subcommand;
 use haechi_events::{Principal, RequestContext};
 use haechi_token::{ClientKind, NewAccount};
 use zeroize::Zeroizing;
 
 use crate::Outcome;
-use crate::cli::{AdminAction, CustomersAction, ServiceAction};
 use crate::commands::{block_on, init_quiet_logging};
 use crate::config::Config;
 use crate::runtime::Runtime;
+
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create an administrator and print its one-time credential.
+    Create {
+        /// Name (a-z, 0-9, '-', '_').
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceAction {
+    /// Create a service principal and print its one-time credential.
+    Create {
+        /// Name (a-z, 0-9, '-', '_').
+        name: String,
+        /// Purposes it may declare, comma-separated (e.g. shipping,support).
+        #[arg(long, value_delimiter = ',', required = true)]
+        purposes: Vec<String>,
+    },
+    /// List service principals and administrators.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustomersAction {
+    /// Bulk import customers from JSON lines (one record per line, the shape of
+    /// POST /v1/customers). Resumable: a rerun continues after the last committed batch.
+    Import {
+        /// The JSONL file.
+        file: PathBuf,
+        /// Lines per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
+    /// Write realistic generated Korean customers as JSON lines (deterministic by seed).
+    Generate {
+        /// How many.
+        #[arg(long)]
+        count: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Create a customer login account. The password is read from standard input.
+    Create {
+        /// E-mail to log in with.
+        #[arg(long)]
+        email: Option<String>,
+        /// Phone to log in with.
+        #[arg(long)]
+        phone: Option<String>,
+        /// Read the initial password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
 
 fn operator() -> Principal {
     Principal::Admin("cli".into())

@@ -1,17 +1,25 @@
 //! `haechi serve`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use clap::Args;
 use haechi_audit::{ActiveSegment, ExportOptions, PruneOptions};
 use haechi_server::AppState;
 use tokio::net::TcpListener;
 
 use crate::Outcome;
-use crate::cli::ServeArgs;
 use crate::config::{AuditSection, Config, LogFormat};
 use crate::runtime::{DataDirLock, Runtime};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, env = "HAECHI_LISTEN")]
+    pub listen: Option<SocketAddr>,
+}
 
 pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
     if let Some(listen) = args.listen {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use clap::Args;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use haechi_custody::SigningAlgorithm;
@@ -13,12 +14,21 @@ use haechi_token::{PasswordParams, TokenPolicy};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::cli::GlobalArgs;
-
 mod sections;
 
 use sections::default_refusal_records;
 pub use sections::*;
+
+/// Flags every subcommand understands.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Directory holding all state (database, key file, audit log).
+    #[arg(long, global = true, env = "HAECHI_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (default: ./haechi.toml when it exists).
+    #[arg(long, global = true, env = "HAECHI_CONFIG")]
+    pub config: Option<PathBuf>,
+}
 
 /// The effective configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
