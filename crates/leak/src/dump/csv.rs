@@ -394,15 +394,17 @@ impl CsvRows {
         }
     }
 
-    fn rows(&mut self, events: &mut Vec<CsvEvent>, out: &mut Vec<DumpEvent>) {
-        for event in events.drain(..) {
+    /// Turns the reader's records into rows (after the header), its malformed records into
+    /// line problems.
+    fn hand_on(&mut self, out: &mut Vec<DumpEvent>) {
+        for event in self.events.drain(..) {
             match event {
                 CsvEvent::Record { line, fields } => {
                     if self.header_pending {
                         self.header_pending = false;
                         continue;
                     }
-                    let row = self.row(line, fields);
+                    let row = row_of(&self.columns, &self.shared_columns, line, fields);
                     if row.may_have_lookup_key() {
                         out.push(DumpEvent::Row(row));
                     }
@@ -423,39 +425,38 @@ impl CsvRows {
             }
         }
     }
+}
 
-    fn row(&self, line: u64, mut fields: Vec<String>) -> DumpRow {
-        let mut row = DumpRow {
-            line,
-            values: Vec::with_capacity(self.columns.len()),
-        };
-        for (column, shared) in self.columns.iter().zip(&self.shared_columns) {
-            // Moved out of the record unless another role reads the same column.
-            if let Some(value) = fields.get_mut(column.index) {
-                let value = if *shared {
-                    value.clone()
-                } else {
-                    std::mem::take(value)
-                };
-                row.values.push((column.role, value));
-            }
+/// The row of a record starting on `line`: the values of the role `columns` (`shared`: per
+/// column, whether another role reads it too).
+fn row_of(columns: &[RoleColumn], shared: &[bool], line: u64, mut fields: Vec<String>) -> DumpRow {
+    let mut row = DumpRow {
+        line,
+        values: Vec::with_capacity(columns.len()),
+    };
+    for (column, shared) in columns.iter().zip(shared) {
+        // Moved out of the record unless another role reads the same column.
+        if let Some(value) = fields.get_mut(column.index) {
+            let value = if *shared {
+                value.clone()
+            } else {
+                std::mem::take(value)
+            };
+            row.values.push((column.role, value));
         }
-        row
     }
+    row
 }
 
 impl RowReader for CsvRows {
     fn push_line(&mut self, line: u64, text: &str, out: &mut Vec<DumpEvent>) {
-        let mut events = std::mem::take(&mut self.events);
-        self.records.push(line, text, &mut events);
-        self.rows(&mut events, out);
-        self.events = events;
+        self.records.push(line, text, &mut self.events);
+        self.hand_on(out);
     }
 
     fn finish(&mut self, _last_line: u64, out: &mut Vec<DumpEvent>) {
-        let mut events = Vec::new();
-        self.records.finish(&mut events);
-        self.rows(&mut events, out);
+        self.records.finish(&mut self.events);
+        self.hand_on(out);
     }
 }
 

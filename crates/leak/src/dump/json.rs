@@ -286,25 +286,23 @@ struct JsonRows {
 
 impl RowReader for JsonRows {
     fn push_line(&mut self, line: u64, text: &str, out: &mut Vec<DumpEvent>) {
-        let mut events = std::mem::take(&mut self.events);
-        self.splitter.push(line, text, &mut events);
-        self.rows(&mut events, out);
-        self.events = events;
+        self.splitter.push(line, text, &mut self.events);
+        self.hand_on(out);
     }
 
     fn finish(&mut self, last_line: u64, out: &mut Vec<DumpEvent>) {
-        let mut events = Vec::new();
-        self.splitter.finish(last_line, &mut events);
-        self.rows(&mut events, out);
+        self.splitter.finish(last_line, &mut self.events);
+        self.hand_on(out);
     }
 }
 
 impl JsonRows {
-    fn rows(&mut self, events: &mut Vec<JsonEvent>, out: &mut Vec<DumpEvent>) {
-        for event in events.drain(..) {
+    /// Turns the splitter's objects into rows, its problems into line problems.
+    fn hand_on(&mut self, out: &mut Vec<DumpEvent>) {
+        for event in self.events.drain(..) {
             match event {
                 JsonEvent::Object { line, value } => {
-                    let row = self.row(line, &value);
+                    let row = row_of(&mut self.keys, line, &value);
                     if row.may_have_lookup_key() {
                         out.push(DumpEvent::Row(row));
                     }
@@ -321,35 +319,35 @@ impl JsonRows {
             }
         }
     }
+}
 
-    fn row(&mut self, line: u64, value: &Value) -> DumpRow {
-        let mut values = Vec::new();
-        string_values(value, &mut values);
-        let mut row = DumpRow {
-            line,
-            values: Vec::new(),
-        };
-        for (key, text) in &values {
-            let keyed = key.and_then(|key| {
-                *self
-                    .keys
-                    .entry(key.to_string())
-                    .or_insert_with(|| role_from_header(key))
-            });
-            match keyed {
-                Some(role) => row.values.push((role, text.to_string())),
-                None => {
-                    // Unnamed values count when they have an identifier's shape.
-                    if let Some(role @ (ColumnRole::Email | ColumnRole::Phone)) =
-                        role_from_content(text)
-                    {
-                        row.values.push((role, text.to_string()));
-                    }
+/// The row of an object starting on `line`; `keys` remembers the role of each key seen.
+fn row_of(keys: &mut HashMap<String, Option<ColumnRole>>, line: u64, value: &Value) -> DumpRow {
+    let mut values = Vec::new();
+    string_values(value, &mut values);
+    let mut row = DumpRow {
+        line,
+        values: Vec::new(),
+    };
+    for (key, text) in &values {
+        let keyed = key.and_then(|key| {
+            *keys
+                .entry(key.to_string())
+                .or_insert_with(|| role_from_header(key))
+        });
+        match keyed {
+            Some(role) => row.values.push((role, text.to_string())),
+            None => {
+                // Unnamed values count when they have an identifier's shape.
+                if let Some(role @ (ColumnRole::Email | ColumnRole::Phone)) =
+                    role_from_content(text)
+                {
+                    row.values.push((role, text.to_string()));
                 }
             }
         }
-        row
     }
+    row
 }
 
 #[cfg(test)]
