@@ -1,6 +1,6 @@
 //! Reading leaked dumps: encodings, formats, column roles, and the identifiers of each row.
 //!
-//! The binary reads the file (bounded lines, progress) and hands this module bytes and
+//! `haechi-leakwatch` reads the file (bounded lines, progress) and hands this module bytes and
 //! lines; everything here is pure:
 //!
 //! 1. [`detect_encoding`] on the first bytes, then [`decode_line`] per line (UTF-8 or CP949,
