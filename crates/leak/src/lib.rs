@@ -37,12 +37,13 @@
 //! - [`exposure`]: SHA-1 hashes of exposed identifiers, their store trait, and the Have I
 //!   Been Pwned range format they are served in.
 //!
-//! **Architecture invariant:** no IO. Reading files, the vault, storage and printing reports
-//! belong to the binary and the server; this crate takes bytes and strings and returns
-//! values.
+//! **Architecture invariant:** no IO. Reading files, threads, the vault, storage and printing
+//! reports belong to `haechi-leakwatch` (the pipelines), the binary and the server; this
+//! crate takes bytes and strings and returns values.
 //!
 //! Adding a kind of data is one file in `recognizers/` and one line in
-//! [`default_recognizers`].
+//! [`default_recognizers`]; adding a dump format is one file in `dump/` and one line in
+//! [`dump::FORMATS`].
 
 #![forbid(unsafe_code)]
 

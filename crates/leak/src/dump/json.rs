@@ -1,8 +1,18 @@
 //! JSON dumps, one object per line (JSONL) or a top-level array of objects spread over any
 //! number of lines: a small scanner finds where each top-level object starts and ends, so the
-//! file is never parsed (or held) whole.
+//! file is never parsed (or held) whole. JSON and JSONL are one format here: the same
+//! scanner reads objects one per line, in an array, or both mixed.
+
+use std::collections::HashMap;
 
 use serde_json::Value;
+
+use super::format::{Confidence, Format, RowReader, Sample, SniffVerdict};
+use super::{
+    ColumnRole, DumpEvent, DumpFormat, DumpPlan, DumpRow, LineProblem, ProblemKind,
+    RequestedFormat, role_from_content, role_from_header,
+};
+use crate::Error;
 
 /// Largest object read, in bytes; larger ones are reported and skipped.
 pub const MAX_OBJECT_BYTES: usize = 1024 * 1024;
@@ -73,51 +83,15 @@ impl JsonSplitter {
         let mut segment_start: Option<usize> = if self.depth > 0 { Some(0) } else { None };
         for (offset, c) in text.char_indices() {
             if self.depth == 0 {
-                match c {
-                    '{' => {
-                        self.depth = 1;
-                        self.start_line = line;
-                        self.buffer.clear();
-                        self.oversized = false;
-                        segment_start = Some(offset);
-                    }
-                    '[' | ']' | ',' => {}
-                    c if c.is_whitespace() || c == '\u{FEFF}' => {}
-                    _ => {
-                        if self.reported_outside != Some(line) {
-                            self.reported_outside = Some(line);
-                            out.push(JsonEvent::Problem {
-                                line,
-                                last_line: line,
-                                problem: JsonProblem::OutsideObject,
-                            });
-                        }
-                    }
+                if self.between_objects(line, c, out) {
+                    segment_start = Some(offset);
                 }
-                continue;
-            }
-            if self.in_string {
-                if self.escaped {
-                    self.escaped = false;
-                } else if c == '\\' {
-                    self.escaped = true;
-                } else if c == '"' {
-                    self.in_string = false;
-                }
-                continue;
-            }
-            match c {
-                '"' => self.in_string = true,
-                '{' | '[' => self.depth += 1,
-                '}' | ']' => {
-                    self.depth -= 1;
-                    if self.depth == 0 {
-                        let start = segment_start.take().unwrap_or(0);
-                        self.append(&text[start..offset + c.len_utf8()]);
-                        self.complete(line, out);
-                    }
-                }
-                _ => {}
+            } else if self.in_string {
+                self.inside_string(c);
+            } else if self.inside_object(c) {
+                let start = segment_start.take().unwrap_or(0);
+                self.append(&text[start..offset + c.len_utf8()]);
+                self.complete(line, out);
             }
         }
         if let Some(start) = segment_start
@@ -126,6 +100,64 @@ impl JsonSplitter {
             self.append(&text[start..]);
             self.append("\n");
         }
+    }
+
+    // The three steps of `push`, called for every character: `#[inline]` keeps them as fast
+    // as the one loop they were.
+
+    /// A character outside any object; returns whether it opens one.
+    #[inline]
+    fn between_objects(&mut self, line: u64, c: char, out: &mut Vec<JsonEvent>) -> bool {
+        match c {
+            '{' => {
+                self.depth = 1;
+                self.start_line = line;
+                self.buffer.clear();
+                self.oversized = false;
+                return true;
+            }
+            '[' | ']' | ',' => {}
+            c if c.is_whitespace() || c == '\u{FEFF}' => {}
+            _ => {
+                if self.reported_outside != Some(line) {
+                    self.reported_outside = Some(line);
+                    out.push(JsonEvent::Problem {
+                        line,
+                        last_line: line,
+                        problem: JsonProblem::OutsideObject,
+                    });
+                }
+            }
+        }
+        false
+    }
+
+    /// A character inside a string of an object.
+    #[inline]
+    fn inside_string(&mut self, c: char) {
+        if self.escaped {
+            self.escaped = false;
+        } else if c == '\\' {
+            self.escaped = true;
+        } else if c == '"' {
+            self.in_string = false;
+        }
+    }
+
+    /// A character inside an object, outside strings; returns whether it closes the
+    /// top-level object.
+    #[inline]
+    fn inside_object(&mut self, c: char) -> bool {
+        match c {
+            '"' => self.in_string = true,
+            '{' | '[' => self.depth += 1,
+            '}' | ']' => {
+                self.depth -= 1;
+                return self.depth == 0;
+            }
+            _ => {}
+        }
+        false
     }
 
     /// Ends the input.
@@ -212,6 +244,116 @@ pub(crate) fn string_values<'v>(value: &'v Value, out: &mut Vec<(Option<&'v str>
         }
     }
     walk(value, None, 0, out);
+}
+
+/// JSON objects, one per line or in arrays.
+#[derive(Debug)]
+pub(crate) struct Json;
+
+impl Format for Json {
+    fn answers_to(&self, requested: RequestedFormat) -> bool {
+        requested == RequestedFormat::Json
+    }
+
+    fn reads(&self, format: &DumpFormat) -> bool {
+        *format == DumpFormat::Json
+    }
+
+    fn sniff(&self, sample: &Sample<'_>) -> Confidence {
+        let Some(first) = sample.non_blank.first() else {
+            return Confidence::No;
+        };
+        let start = first.trim_start();
+        if start.starts_with('{') || (start.starts_with('[') && !start.starts_with("[[")) {
+            Confidence::Certain
+        } else {
+            Confidence::No
+        }
+    }
+
+    fn plan(&self, _sample: &Sample<'_>, _verdict: SniffVerdict) -> Result<DumpPlan, Error> {
+        Ok(DumpPlan::simple(DumpFormat::Json))
+    }
+
+    fn reader(&self, _plan: &DumpPlan) -> Box<dyn RowReader> {
+        Box::new(JsonRows::default())
+    }
+}
+
+/// Rows of a JSON dump: one per object, its values under keys that name a role, and
+/// unnamed values with an identifier's shape.
+#[derive(Default)]
+struct JsonRows {
+    splitter: JsonSplitter,
+    /// Keys of JSON objects already classified, so each distinct key is judged once.
+    keys: HashMap<String, Option<ColumnRole>>,
+    events: Vec<JsonEvent>,
+}
+
+impl RowReader for JsonRows {
+    fn push_line(&mut self, line: u64, text: &str, out: &mut Vec<DumpEvent>) {
+        self.splitter.push(line, text, &mut self.events);
+        self.hand_on(out);
+    }
+
+    fn finish(&mut self, last_line: u64, out: &mut Vec<DumpEvent>) {
+        self.splitter.finish(last_line, &mut self.events);
+        self.hand_on(out);
+    }
+}
+
+impl JsonRows {
+    /// Turns the splitter's objects into rows, its problems into line problems.
+    fn hand_on(&mut self, out: &mut Vec<DumpEvent>) {
+        for event in self.events.drain(..) {
+            match event {
+                JsonEvent::Object { line, value } => {
+                    let row = row_of(&mut self.keys, line, &value);
+                    if row.may_have_lookup_key() {
+                        out.push(DumpEvent::Row(row));
+                    }
+                }
+                JsonEvent::Problem {
+                    line,
+                    last_line,
+                    problem,
+                } => out.push(DumpEvent::Problem(LineProblem {
+                    line,
+                    last_line,
+                    kind: ProblemKind::Json(problem),
+                })),
+            }
+        }
+    }
+}
+
+/// The row of an object starting on `line`; `keys` remembers the role of each key seen.
+fn row_of(keys: &mut HashMap<String, Option<ColumnRole>>, line: u64, value: &Value) -> DumpRow {
+    let mut values = Vec::new();
+    string_values(value, &mut values);
+    let mut row = DumpRow {
+        line,
+        values: Vec::new(),
+    };
+    for (key, text) in &values {
+        let keyed = key.and_then(|key| {
+            *keys
+                .entry(key.to_string())
+                .or_insert_with(|| role_from_header(key))
+        });
+        match keyed {
+            Some(role) => row.values.push((role, text.to_string())),
+            None => {
+                // Unnamed values count when they have an identifier's shape.
+                if let Some(role @ (ColumnRole::Email | ColumnRole::Phone)) =
+                    role_from_content(text)
+                {
+                    row.values.push((role, text.to_string()));
+                }
+            }
+        }
+    }
+    row
 }
 
 #[cfg(test)]

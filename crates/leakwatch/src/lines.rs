@@ -5,7 +5,7 @@ use std::io::{self, BufRead};
 
 /// What [`BoundedLines::next_line`] read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LineRead {
+pub(crate) struct LineRead {
     /// 1-based line number.
     pub number: u64,
     /// Whether the line was longer than the cap (its bytes are the first `cap`).
@@ -15,7 +15,7 @@ pub struct LineRead {
 }
 
 /// Splits a reader into lines of at most `cap` bytes.
-pub struct BoundedLines<R> {
+pub(crate) struct BoundedLines<R> {
     reader: R,
     cap: usize,
     number: u64,
