@@ -1,15 +1,17 @@
-//! The drill's own server: `haechi serve` on a fresh temporary data directory, on the drill
-//! clock, trusting `X-Forwarded-For` (the drill plays many networks from one host).
+//! The server under test when the drill starts its own: `haechi serve` on a fresh temporary
+//! data directory, on the drill clock, trusting `X-Forwarded-For` (the drill plays many
+//! networks from one host). The `haechi` binary to run is given, never looked up here, so this
+//! crate does not depend on the binary.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use crate::Error;
 
 /// A `haechi serve` child process.
-pub(super) struct LocalServer {
+pub(crate) struct LocalServer {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -22,7 +24,7 @@ pub(super) struct LocalServer {
 /// `haechi.toml` of the caller's directory: the drill's server and tools are configured by
 /// the drill alone, so a drill never pages the caller's webhook, writes into its archive or
 /// opens its data with its master key.
-pub(super) fn isolate(command: &mut Command, dir: &Path) {
+pub(crate) fn isolate(command: &mut Command, dir: &Path) {
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("HAECHI_") {
             command.env_remove(name);
@@ -31,33 +33,43 @@ pub(super) fn isolate(command: &mut Command, dir: &Path) {
     command.current_dir(dir);
 }
 
-/// An administrator credential.
+/// An administrator's (or a service's) client credential.
 #[derive(Clone)]
-pub(super) struct Credential {
+pub struct Credential {
+    /// The client id.
     pub client_id: String,
+    /// The client secret.
     pub client_secret: String,
 }
 
+/// An error of the drill's own server, with what it said.
+fn failed(message: String) -> Error {
+    Error::LocalServer(message)
+}
+
 impl LocalServer {
-    /// Creates a data directory with an administrator, then starts the server on it with
-    /// simulated time starting at `start`.
-    pub fn start(start: &str, keep: Option<&Path>) -> anyhow::Result<(LocalServer, Credential)> {
+    /// Creates a data directory with an administrator, then starts the server (`haechi`, the
+    /// binary at `exe`) on it with simulated time starting at `start`.
+    pub fn start(
+        exe: &Path,
+        start: &str,
+        keep: Option<&Path>,
+    ) -> Result<(LocalServer, Credential), Error> {
         let (temp, data_dir) = match keep {
             Some(dir) => {
                 std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                    .map_err(Error::local(format!("cannot create {}", dir.display())))?;
                 (None, dir.to_path_buf())
             }
             None => {
                 let temp = tempfile::Builder::new()
                     .prefix("haechi-drill-")
                     .tempdir()
-                    .context("cannot create a temporary data directory")?;
+                    .map_err(Error::local("cannot create a temporary data directory"))?;
                 let dir = temp.path().to_path_buf();
                 (Some(temp), dir)
             }
         };
-        let exe = std::env::current_exe().context("cannot find the haechi binary")?;
         let environment = [
             ("HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK", "true"),
             ("HAECHI_DRILL__START", start),
@@ -71,18 +83,20 @@ impl LocalServer {
             ("HAECHI_AUDIT__MIN_FREE_HEADROOM", "0%"),
             ("HAECHI_LOG", "error"),
         ];
-        let mut admin = Command::new(&exe);
+        let mut admin = Command::new(exe);
         isolate(&mut admin, &data_dir);
         admin
             .args(["admin", "create", "drill", "--data-dir"])
             .arg(&data_dir)
             .envs(environment);
-        let output = admin.output().context("cannot run haechi admin create")?;
+        let output = admin
+            .output()
+            .map_err(Error::local("cannot run haechi admin create"))?;
         if !output.status.success() {
-            anyhow::bail!(
+            return Err(failed(format!(
                 "haechi admin create failed: {}",
                 String::from_utf8_lossy(&output.stderr).trim()
-            );
+            )));
         }
         let stdout = String::from_utf8_lossy(&output.stdout);
         let field = |name: &str| {
@@ -90,13 +104,13 @@ impl LocalServer {
                 .lines()
                 .find_map(|line| line.strip_prefix(&format!("{name}=")))
                 .map(str::to_string)
-                .with_context(|| format!("haechi admin create printed no {name}"))
+                .ok_or_else(|| failed(format!("haechi admin create printed no {name}")))
         };
         let credential = Credential {
             client_id: field("client_id")?,
             client_secret: field("client_secret")?,
         };
-        let mut serve = Command::new(&exe);
+        let mut serve = Command::new(exe);
         isolate(&mut serve, &data_dir);
         let mut child = serve
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -105,8 +119,11 @@ impl LocalServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .context("cannot start haechi serve")?;
-        let stdout = child.stdout.take().context("no stdout from haechi serve")?;
+            .map_err(Error::local("cannot start haechi serve"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| failed("no stdout from haechi serve".into()))?;
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -121,11 +138,15 @@ impl LocalServer {
                 break base;
             }
             if let Some(status) = child.try_wait()? {
-                anyhow::bail!("haechi serve exited before listening ({status})");
+                return Err(failed(format!(
+                    "haechi serve exited before listening ({status})"
+                )));
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                anyhow::bail!("haechi serve did not start listening within a minute");
+                return Err(failed(
+                    "haechi serve did not start listening within a minute".into(),
+                ));
             }
         };
         Ok((
@@ -146,7 +167,7 @@ impl LocalServer {
 
     /// Stops the server gracefully (SIGTERM: it evaluates what detection holds and signs a
     /// final audit checkpoint), killing it if it does not stop within a minute.
-    pub fn stop(&mut self) -> anyhow::Result<()> {
+    pub fn stop(&mut self) -> Result<(), Error> {
         if !self.is_running() {
             return Ok(());
         }
@@ -161,7 +182,9 @@ impl LocalServer {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
-        anyhow::bail!("haechi serve did not stop within a minute; killed")
+        Err(failed(
+            "haechi serve did not stop within a minute; killed".into(),
+        ))
     }
 }
 
