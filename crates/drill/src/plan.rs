@@ -139,8 +139,26 @@ impl Planning<'_> {
         });
     }
 
+    /// `share` of all customers, one after another at `per_second` for at most `duration`;
+    /// the `index`-th from network `slot(index)` (round robin).
+    pub fn paced_victims(
+        &mut self,
+        share: f64,
+        per_second: f64,
+        duration: Duration,
+        slot: impl Fn(usize) -> usize,
+    ) {
+        let victims = self.victim_order(share);
+        for (index, victim) in victims.into_iter().enumerate() {
+            let Some(at) = attack_time(self.attack_start, index, per_second, duration) else {
+                break;
+            };
+            self.attack(at, victim, slot(index));
+        }
+    }
+
     /// The customers the attacker goes after, in its order: `share` of all of them.
-    pub fn victim_order(&mut self, share: f64) -> Vec<u64> {
+    fn victim_order(&mut self, share: f64) -> Vec<u64> {
         let customers = self.customers;
         let count = ((customers as f64) * share)
             .round()
@@ -162,7 +180,7 @@ impl Plan {
 
         // The attacker first, so its length bounds the legitimate traffic around it.
         let attacker = scenario.attacker.kind();
-        let attacker_networks = attacker_networks(attacker.networks(), seed);
+        let attacker_networks = attacker_networks(attacker.habits().networks, seed);
         let mut planning = Planning {
             customers,
             active_customers: active,
@@ -283,7 +301,7 @@ fn legitimate_traffic(
 }
 
 /// When the attacker's `index`-th step happens, if within the campaign.
-pub(crate) fn attack_time(
+fn attack_time(
     attack_start: Timestamp,
     index: usize,
     per_second: f64,

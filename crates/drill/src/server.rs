@@ -55,61 +55,9 @@ impl LocalServer {
         start: &str,
         keep: Option<&Path>,
     ) -> Result<(LocalServer, Credential), Error> {
-        let (temp, data_dir) = match keep {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(Error::local(format!("cannot create {}", dir.display())))?;
-                (None, dir.to_path_buf())
-            }
-            None => {
-                let temp = tempfile::Builder::new()
-                    .prefix("haechi-drill-")
-                    .tempdir()
-                    .map_err(Error::local("cannot create a temporary data directory"))?;
-                let dir = temp.path().to_path_buf();
-                (Some(temp), dir)
-            }
-        };
-        let environment = [
-            ("HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK", "true"),
-            ("HAECHI_DRILL__START", start),
-            (
-                "HAECHI_SERVER__TRUSTED_PROXIES",
-                r#"["127.0.0.0/8", "::1/128"]"#,
-            ),
-            ("HAECHI_DETECT__RESPONSE", "enforce"),
-            // The headroom watch speaks of the host's disk, not of the drill: on a nearly
-            // full machine its alert would be scored as a false positive of the scenario.
-            ("HAECHI_AUDIT__MIN_FREE_HEADROOM", "0%"),
-            ("HAECHI_LOG", "error"),
-        ];
-        let mut admin = Command::new(exe);
-        isolate(&mut admin, &data_dir);
-        admin
-            .args(["admin", "create", "drill", "--data-dir"])
-            .arg(&data_dir)
-            .envs(environment);
-        let output = admin
-            .output()
-            .map_err(Error::local("cannot run haechi admin create"))?;
-        if !output.status.success() {
-            return Err(failed(format!(
-                "haechi admin create failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            )));
-        }
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let field = |name: &str| {
-            stdout
-                .lines()
-                .find_map(|line| line.strip_prefix(&format!("{name}=")))
-                .map(str::to_string)
-                .ok_or_else(|| failed(format!("haechi admin create printed no {name}")))
-        };
-        let credential = Credential {
-            client_id: field("client_id")?,
-            client_secret: field("client_secret")?,
-        };
+        let (temp, data_dir) = data_directory(keep)?;
+        let environment = environment(start);
+        let credential = create_admin(exe, &data_dir, &environment)?;
         let mut serve = Command::new(exe);
         isolate(&mut serve, &data_dir);
         let mut child = serve
@@ -120,35 +68,7 @@ impl LocalServer {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(Error::local("cannot start haechi serve"))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| failed("no stdout from haechi serve".into()))?;
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(base) = line.strip_prefix("haechi listening on ") {
-                    let _ = sender.send(base.trim().to_string());
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            if let Ok(base) = receiver.recv_timeout(Duration::from_millis(100)) {
-                break base;
-            }
-            if let Some(status) = child.try_wait()? {
-                return Err(failed(format!(
-                    "haechi serve exited before listening ({status})"
-                )));
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                return Err(failed(
-                    "haechi serve did not start listening within a minute".into(),
-                ));
-            }
-        };
+        let base = listening_address(&mut child)?;
         Ok((
             LocalServer {
                 child,
@@ -185,6 +105,111 @@ impl LocalServer {
         Err(failed(
             "haechi serve did not stop within a minute; killed".into(),
         ))
+    }
+}
+
+/// The data directory: `keep` (created if need be), or a temporary one removed with the
+/// server.
+fn data_directory(keep: Option<&Path>) -> Result<(Option<tempfile::TempDir>, PathBuf), Error> {
+    match keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(Error::local(format!("cannot create {}", dir.display())))?;
+            Ok((None, dir.to_path_buf()))
+        }
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("haechi-drill-")
+                .tempdir()
+                .map_err(Error::local("cannot create a temporary data directory"))?;
+            let dir = temp.path().to_path_buf();
+            Ok((Some(temp), dir))
+        }
+    }
+}
+
+/// The drill server's settings, all the drill's own, with simulated time from `start`.
+fn environment(start: &str) -> [(&'static str, &str); 6] {
+    [
+        ("HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK", "true"),
+        ("HAECHI_DRILL__START", start),
+        (
+            "HAECHI_SERVER__TRUSTED_PROXIES",
+            r#"["127.0.0.0/8", "::1/128"]"#,
+        ),
+        ("HAECHI_DETECT__RESPONSE", "enforce"),
+        // The headroom watch speaks of the host's disk, not of the drill: on a nearly
+        // full machine its alert would be scored as a false positive of the scenario.
+        ("HAECHI_AUDIT__MIN_FREE_HEADROOM", "0%"),
+        ("HAECHI_LOG", "error"),
+    ]
+}
+
+/// `haechi admin create drill` on the data directory: the administrator's credential.
+fn create_admin(
+    exe: &Path,
+    data_dir: &Path,
+    environment: &[(&str, &str)],
+) -> Result<Credential, Error> {
+    let mut admin = Command::new(exe);
+    isolate(&mut admin, data_dir);
+    admin
+        .args(["admin", "create", "drill", "--data-dir"])
+        .arg(data_dir)
+        .envs(environment.iter().copied());
+    let output = admin
+        .output()
+        .map_err(Error::local("cannot run haechi admin create"))?;
+    if !output.status.success() {
+        return Err(failed(format!(
+            "haechi admin create failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}=")))
+            .map(str::to_string)
+            .ok_or_else(|| failed(format!("haechi admin create printed no {name}")))
+    };
+    Ok(Credential {
+        client_id: field("client_id")?,
+        client_secret: field("client_secret")?,
+    })
+}
+
+/// The base URL `haechi serve` prints once it listens, waited for up to a minute.
+fn listening_address(child: &mut Child) -> Result<String, Error> {
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| failed("no stdout from haechi serve".into()))?;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(base) = line.strip_prefix("haechi listening on ") {
+                let _ = sender.send(base.trim().to_string());
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(base) = receiver.recv_timeout(Duration::from_millis(100)) {
+            return Ok(base);
+        }
+        if let Some(status) = child.try_wait()? {
+            return Err(failed(format!(
+                "haechi serve exited before listening ({status})"
+            )));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(failed(
+                "haechi serve did not start listening within a minute".into(),
+            ));
+        }
     }
 }
 

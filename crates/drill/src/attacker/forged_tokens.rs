@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::{AttackerKind, all, check_networks, check_rate, check_share};
+use super::{AttackerKind, Habits, all, check_paced, read_as_customer};
 use crate::Error;
 use crate::driver::{Broken, Driver, StepResult};
-use crate::plan::{AttackStep, Plan, Planning, attack_time};
+use crate::plan::{AttackStep, Plan, Planning};
 use crate::scenario::{Read, Scenario};
 
 /// A copy of the signing key (the company imported it when it migrated its old identity
@@ -42,22 +42,12 @@ pub struct ForgedTokens {
 }
 
 impl AttackerKind for ForgedTokens {
-    fn user_agent(&self) -> &str {
-        &self.user_agent
-    }
-
-    fn give_up_after(&self) -> u32 {
-        self.give_up_after
-    }
-
-    fn networks(&self) -> u32 {
-        self.networks
+    fn habits(&self) -> Habits<'_> {
+        Habits::new(self.networks, self.give_up_after, &self.user_agent)
     }
 
     fn check(&self, _scenario: &Scenario) -> Result<(), String> {
-        check_rate("per_second", self.per_second)?;
-        check_share("victims", self.victims)?;
-        check_networks(self.networks)?;
+        check_paced(self.per_second, self.victims, self.networks)?;
         if self.reads.is_empty() {
             return Err("attacker.reads: name at least one (profile, addresses)".into());
         }
@@ -69,15 +59,7 @@ impl AttackerKind for ForgedTokens {
     }
 
     fn plan(&self, planning: &mut Planning<'_>) {
-        let victims = planning.victim_order(self.victims);
-        for (index, victim) in victims.into_iter().enumerate() {
-            let Some(at) =
-                attack_time(planning.attack_start, index, self.per_second, self.duration)
-            else {
-                break;
-            };
-            planning.attack(at, victim, index);
-        }
+        planning.paced_victims(self.victims, self.per_second, self.duration, |index| index);
     }
 
     fn set_up<'a>(&'a self, driver: &'a mut Driver) -> LocalBoxFuture<'a, Result<(), Error>> {
@@ -131,29 +113,16 @@ impl ForgedTokens {
         let token = jsonwebtoken::encode(&header, &claims, key)
             .map_err(|error| Broken(format!("forging a token failed: {error}")))?;
         driver.observed.traits.sessions.insert(sid);
-        let mut received = false;
-        for read in &self.reads {
-            let path = match read {
+        let paths: Vec<&str> = self
+            .reads
+            .iter()
+            .map(|read| match read {
                 Read::Profile => "/v1/customers/me",
                 Read::Addresses => "/v1/customers/me/addresses",
-            };
-            driver.observed.attacker_requests += 1;
-            let (status, body) = driver
-                .send(
-                    Method::GET,
-                    path,
-                    Some(step.network),
-                    &self.user_agent,
-                    Some(&token),
-                    None,
-                )
-                .await?;
-            if status.is_success() {
-                received |= driver.receive(victim, &body, at);
-            } else {
-                driver.observed.attacker_refused += 1;
-            }
-        }
+            })
+            .collect();
+        let received =
+            read_as_customer(driver, &paths, &token, victim, step, &self.user_agent, at).await?;
         driver.observed.attack_attempts.push((at, received));
         Ok(StepResult {
             received,

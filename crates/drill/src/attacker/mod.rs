@@ -5,6 +5,7 @@
 
 use futures::future::LocalBoxFuture;
 use haechi_events::Timestamp;
+use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -53,12 +54,8 @@ attacker_kinds! {
 /// One kind of attacker. Everything but [`AttackerKind::set_up`] and [`AttackerKind::play`]
 /// is the domain (no IO); those two go through the driver's HTTP client.
 pub(crate) trait AttackerKind {
-    /// Its user agent.
-    fn user_agent(&self) -> &str;
-    /// It stops after this many refusals in a row (as written; the driver takes at least 1).
-    fn give_up_after(&self) -> u32;
-    /// How many networks it rotates through.
-    fn networks(&self) -> u32;
+    /// What every attacker has: networks, patience, user agent.
+    fn habits(&self) -> Habits<'_>;
     /// The checks serde cannot make, after the scenario's own; messages name the field
     /// (`attacker.FIELD`).
     fn check(&self, scenario: &Scenario) -> Result<(), String>;
@@ -81,6 +78,61 @@ pub(crate) trait AttackerKind {
     ) -> LocalBoxFuture<'a, Result<StepResult, Broken>>;
 }
 
+/// What every kind of attacker has.
+pub(crate) struct Habits<'a> {
+    /// How many networks it rotates through.
+    pub networks: u32,
+    /// It stops after this many refusals in a row (as written; the driver takes at least 1).
+    pub give_up_after: u32,
+    /// Its user agent.
+    pub user_agent: &'a str,
+}
+
+impl<'a> Habits<'a> {
+    /// Networks, refusals before giving up, user agent.
+    pub fn new(networks: u32, give_up_after: u32, user_agent: &'a str) -> Habits<'a> {
+        Habits {
+            networks,
+            give_up_after,
+            user_agent,
+        }
+    }
+}
+
+/// The attacker reads `paths` as a customer, with `token` (one it minted or logged in for):
+/// each request counted, each refusal counted, what it received about `victim` recorded.
+/// Whether it received anything.
+pub(crate) async fn read_as_customer(
+    driver: &mut Driver,
+    paths: &[&str],
+    token: &str,
+    victim: u64,
+    step: AttackStep,
+    agent: &str,
+    at: Timestamp,
+) -> Result<bool, Broken> {
+    let mut received = false;
+    for path in paths {
+        driver.observed.attacker_requests += 1;
+        let (status, body) = driver
+            .send(
+                Method::GET,
+                path,
+                Some(step.network),
+                agent,
+                Some(token),
+                None,
+            )
+            .await?;
+        if status.is_success() {
+            received |= driver.receive(victim, &body, at);
+        } else {
+            driver.observed.attacker_refused += 1;
+        }
+    }
+    Ok(received)
+}
+
 /// The default share of customers an attacker goes after: all of them.
 pub(crate) fn all() -> f64 {
     1.0
@@ -99,6 +151,13 @@ pub(crate) fn check_rate(field: &str, value: f64) -> Result<(), String> {
             "attacker.{field}: {value} is not a rate in {MIN_RATE}..={MAX_RATE} per second"
         ))
     }
+}
+
+/// A campaign paced over victims: its rate, its share of customers, its networks.
+pub(crate) fn check_paced(per_second: f64, victims: f64, networks: u32) -> Result<(), String> {
+    check_rate("per_second", per_second)?;
+    check_share("victims", victims)?;
+    check_networks(networks)
 }
 
 /// A share in 0..=1.

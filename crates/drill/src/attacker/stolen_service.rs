@@ -7,9 +7,9 @@ use futures::future::LocalBoxFuture;
 use haechi_events::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{AttackerKind, all, check_networks, check_rate, check_share};
+use super::{AttackerKind, Habits, all, check_paced};
 use crate::driver::{Broken, Driver, StepResult};
-use crate::plan::{AttackStep, Plan, Planning, attack_time};
+use crate::plan::{AttackStep, Plan, Planning};
 use crate::scenario::{Scenario, ServiceTraffic};
 
 /// A service's client credential, stolen (or abused by an insider): customers read one
@@ -84,22 +84,12 @@ impl StolenService {
 }
 
 impl AttackerKind for StolenService {
-    fn user_agent(&self) -> &str {
-        &self.user_agent
-    }
-
-    fn give_up_after(&self) -> u32 {
-        self.give_up_after
-    }
-
-    fn networks(&self) -> u32 {
-        self.networks
+    fn habits(&self) -> Habits<'_> {
+        Habits::new(self.networks, self.give_up_after, &self.user_agent)
     }
 
     fn check(&self, scenario: &Scenario) -> Result<(), String> {
-        check_rate("per_second", self.per_second)?;
-        check_share("victims", self.victims)?;
-        check_networks(self.networks)?;
+        check_paced(self.per_second, self.victims, self.networks)?;
         if self.traffic(scenario).is_none() {
             return Err(format!(
                 "attacker.service: {:?} is not one of normal.services",
@@ -114,20 +104,11 @@ impl AttackerKind for StolenService {
     }
 
     fn plan(&self, planning: &mut Planning<'_>) {
-        let victims = planning.victim_order(self.victims);
-        for (index, victim) in victims.into_iter().enumerate() {
-            let Some(at) =
-                attack_time(planning.attack_start, index, self.per_second, self.duration)
-            else {
-                break;
-            };
-            let slot = if self.reads_per_network > 0 {
-                index / self.reads_per_network as usize
-            } else {
-                index
-            };
-            planning.attack(at, victim, slot);
-        }
+        let per_network = self.reads_per_network as usize;
+        // 0 reads per network: a new network for every read.
+        planning.paced_victims(self.victims, self.per_second, self.duration, |index| {
+            index.checked_div(per_network).unwrap_or(index)
+        });
     }
 
     fn play<'a>(

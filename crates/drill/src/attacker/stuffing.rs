@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{AttackerKind, check_networks, check_rate, check_share};
+use super::{AttackerKind, Habits, check_networks, check_rate, check_share, read_as_customer};
 use crate::driver::{Broken, Driver, StepResult};
 use crate::plan::{AttackStep, LeakedEntry, Plan, Planning};
 use crate::scenario::Scenario;
@@ -35,16 +35,8 @@ pub struct Stuffing {
 }
 
 impl AttackerKind for Stuffing {
-    fn user_agent(&self) -> &str {
-        &self.user_agent
-    }
-
-    fn give_up_after(&self) -> u32 {
-        self.give_up_after
-    }
-
-    fn networks(&self) -> u32 {
-        self.networks
+    fn habits(&self) -> Habits<'_> {
+        Habits::new(self.networks, self.give_up_after, &self.user_agent)
     }
 
     fn check(&self, _scenario: &Scenario) -> Result<(), String> {
@@ -168,27 +160,13 @@ impl Stuffing {
         if let Some(sid) = body["session_id"].as_str() {
             driver.observed.traits.sessions.insert(sid.to_string());
         }
-        let mut received = false;
-        if let Some(customer) = customer {
-            for path in ["/v1/customers/me", "/v1/customers/me/addresses"] {
-                driver.observed.attacker_requests += 1;
-                let (status, body) = driver
-                    .send(
-                        Method::GET,
-                        path,
-                        Some(step.network),
-                        agent,
-                        Some(&token),
-                        None,
-                    )
-                    .await?;
-                if status.is_success() {
-                    received |= driver.receive(customer, &body, at);
-                } else {
-                    driver.observed.attacker_refused += 1;
-                }
+        let received = match customer {
+            Some(customer) => {
+                let paths = ["/v1/customers/me", "/v1/customers/me/addresses"];
+                read_as_customer(driver, &paths, &token, customer, step, agent, at).await?
             }
-        }
+            None => false,
+        };
         driver.observed.attack_attempts.push((at, received));
         Ok(StepResult {
             received,

@@ -107,7 +107,7 @@ impl Driver {
             .iter()
             .map(|network| std::net::IpAddr::V4(*network))
             .collect();
-        observed.traits.user_agent = scenario.attacker.kind().user_agent().to_string();
+        observed.traits.user_agent = scenario.attacker.kind().habits().user_agent.to_string();
         Ok(Driver {
             http,
             base: base.trim_end_matches('/').to_string(),
@@ -139,7 +139,7 @@ impl Driver {
         }
         self.requests.store(0, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let give_up_after = scenario.attacker.kind().give_up_after().max(1);
+        let give_up_after = scenario.attacker.kind().habits().give_up_after.max(1);
         let mut refusals_in_row = 0_u32;
         let mut attacker_done: Option<Timestamp> = None;
         let mut last_settle = self.now;
