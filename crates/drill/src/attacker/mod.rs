@@ -1,7 +1,8 @@
 //! The kinds of attacker a scenario can name. Each kind is one file: its part of the scenario
 //! format (a struct under its YAML key), its checks, its plan (which victims or list entries,
 //! when, from where) and how the driver plays one of its steps against the server. A new kind
-//! is that file, its `mod` line and one line in the [`attacker_kinds!`] list below.
+//! is that file, its `mod` line and one line in the `attacker_kinds!` list below; the helpers
+//! here (the checks kinds share, the attacker reading a victim's own data) serve them all.
 
 use futures::future::LocalBoxFuture;
 use haechi_events::Timestamp;
@@ -23,8 +24,7 @@ macro_rules! attacker_kinds {
     ($($module:ident::$kind:ident,)*) => {
         $(pub use $module::$kind;)*
 
-        /// What the attacker holds and does: exactly one kind, under its key in the YAML
-        /// (`forged_tokens`, `stolen_service`, `stuffing`).
+        /// What the attacker holds and does: exactly one kind, under its key in the YAML.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(deny_unknown_fields, rename_all = "snake_case")]
         pub enum Attacker {
