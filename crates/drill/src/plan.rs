@@ -9,7 +9,7 @@ use rand::seq::SliceRandom as _;
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha20Rng;
 
-use crate::scenario::{Attacker, Read, Scenario};
+use crate::scenario::Scenario;
 
 /// One planned act.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,41 +39,24 @@ pub enum Action {
         /// From which of its hosts.
         network: Ipv4Addr,
     },
-    /// The attacker mints a token for a victim and reads with it.
-    ForgedRead {
-        /// Customer index.
-        victim: u64,
-        /// From where.
-        network: Ipv4Addr,
-        /// What.
-        reads: Vec<Read>,
-    },
-    /// The attacker reads a customer with the stolen service credential.
-    StolenServiceRead {
-        /// Customer index.
-        victim: u64,
-        /// From where.
-        network: Ipv4Addr,
-    },
-    /// The attacker tries one entry of the leaked list; on success it reads the profile and
-    /// the address book.
-    StuffingTry {
-        /// Index into [`Plan::leaked`].
-        entry: usize,
-        /// From where.
-        network: Ipv4Addr,
-    },
+    /// One step of the attacker, which its kind plays (`attacker/`).
+    Attack(AttackStep),
+}
+
+/// One step of the attacker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttackStep {
+    /// What the step is about, as its kind reads it: a victim's customer index, or an index
+    /// into [`Plan::leaked`].
+    pub target: u64,
+    /// From where.
+    pub network: Ipv4Addr,
 }
 
 impl Action {
     /// Whether the attacker takes this step.
     pub fn is_attack(&self) -> bool {
-        matches!(
-            self,
-            Action::ForgedRead { .. }
-                | Action::StolenServiceRead { .. }
-                | Action::StuffingTry { .. }
-        )
+        matches!(self, Action::Attack(_))
     }
 }
 
@@ -124,158 +107,112 @@ const DIURNAL: [f64; 24] = [
     1.35, 1.45, 1.6, 1.75, 1.7, 1.3, 0.88,
 ];
 
+/// What an attacker kind plans with, and what it plans: its steps, and for a list of leaked
+/// credentials, the list and the customers it makes need a password.
+pub(crate) struct Planning<'a> {
+    /// Customers in the vault.
+    pub customers: u64,
+    /// The active customers (indices below it), who log in legitimately.
+    pub active_customers: u64,
+    /// The attacker's first step.
+    pub attack_start: Timestamp,
+    /// The attacker's networks.
+    pub networks: &'a [Ipv4Addr],
+    /// The plan's random source.
+    pub random: &'a mut ChaCha20Rng,
+    /// The attacker's steps, in time order.
+    pub steps: Vec<Step>,
+    /// The leaked list, for an attacker that holds one.
+    pub leaked: Vec<LeakedEntry>,
+    /// Customers who need a password beyond the active ones.
+    pub with_password: Vec<u64>,
+}
+
+impl Planning<'_> {
+    /// Adds the attacker's step at `at` about `target`, from its `index`-th network (round
+    /// robin).
+    pub fn attack(&mut self, at: Timestamp, target: u64, index: usize) {
+        let network = self.networks[index % self.networks.len()];
+        self.steps.push(Step {
+            at,
+            action: Action::Attack(AttackStep { target, network }),
+        });
+    }
+
+    /// `share` of all customers, one after another at `per_second` for at most `duration`;
+    /// the `index`-th from network `slot(index)` (round robin).
+    pub fn paced_victims(
+        &mut self,
+        share: f64,
+        per_second: f64,
+        duration: Duration,
+        slot: impl Fn(usize) -> usize,
+    ) {
+        let victims = self.victim_order(share);
+        for (index, victim) in victims.into_iter().enumerate() {
+            let Some(at) = attack_time(self.attack_start, index, per_second, duration) else {
+                break;
+            };
+            self.attack(at, victim, slot(index));
+        }
+    }
+
+    /// The customers the attacker goes after, in its order: `share` of all of them.
+    fn victim_order(&mut self, share: f64) -> Vec<u64> {
+        let customers = self.customers;
+        let count = ((customers as f64) * share)
+            .round()
+            .clamp(0.0, customers as f64) as usize;
+        let mut order: Vec<u64> = (0..customers).collect();
+        order.shuffle(self.random);
+        order.truncate(count);
+        order
+    }
+}
+
 impl Plan {
     /// Plans `scenario` with `customers` customers and `seed`.
     pub fn new(scenario: &Scenario, customers: u64, seed: u64) -> Plan {
         let mut random = ChaCha20Rng::seed_from_u64(seed);
         let start = scenario.start_time();
         let attack_start = start.plus(scenario.normal.warmup);
-        let mut steps = Vec::new();
-        let mut leaked = Vec::new();
         let active = scenario.normal.active_customers.min(customers);
-        let mut with_password: Vec<u64> = (0..active).collect();
 
         // The attacker first, so its length bounds the legitimate traffic around it.
-        let attacker_networks = match &scenario.attacker {
-            Attacker::ForgedTokens { networks, .. }
-            | Attacker::StolenService { networks, .. }
-            | Attacker::Stuffing { networks, .. } => attacker_networks(*networks, seed),
+        let attacker = scenario.attacker.kind();
+        let attacker_networks = attacker_networks(attacker.habits().networks, seed);
+        let mut planning = Planning {
+            customers,
+            active_customers: active,
+            attack_start,
+            networks: &attacker_networks,
+            random: &mut random,
+            steps: Vec::new(),
+            leaked: Vec::new(),
+            with_password: Vec::new(),
         };
-        match &scenario.attacker {
-            Attacker::ForgedTokens {
-                per_second,
-                duration,
-                victims,
-                reads,
-                ..
-            } => {
-                let victims = victim_order(customers, *victims, &mut random);
-                for (index, victim) in victims.into_iter().enumerate() {
-                    let Some(at) = attack_time(attack_start, index, *per_second, *duration) else {
-                        break;
-                    };
-                    steps.push(Step {
-                        at,
-                        action: Action::ForgedRead {
-                            victim,
-                            network: attacker_networks[index % attacker_networks.len()],
-                            reads: reads.clone(),
-                        },
-                    });
-                }
-            }
-            Attacker::StolenService {
-                per_second,
-                duration,
-                victims,
-                reads_per_network,
-                ..
-            } => {
-                let victims = victim_order(customers, *victims, &mut random);
-                for (index, victim) in victims.into_iter().enumerate() {
-                    let Some(at) = attack_time(attack_start, index, *per_second, *duration) else {
-                        break;
-                    };
-                    let slot = if *reads_per_network > 0 {
-                        index / *reads_per_network as usize
-                    } else {
-                        index
-                    };
-                    steps.push(Step {
-                        at,
-                        action: Action::StolenServiceRead {
-                            victim,
-                            network: attacker_networks[slot % attacker_networks.len()],
-                        },
-                    });
-                }
-            }
-            Attacker::Stuffing {
-                list,
-                reused,
-                other_password,
-                per_second,
-                ..
-            } => {
-                // Listed customers come from outside the active ones, so a successful login
-                // is the attacker's, never a legitimate session.
-                let mut pool: Vec<u64> = (active..customers).collect();
-                pool.shuffle(&mut random);
-                let list = *list as usize;
-                let reused_count = ((list as f64) * reused).round() as usize;
-                let other_count = ((list as f64) * other_password).round() as usize;
-                let mut pool = pool.into_iter();
-                for _ in 0..reused_count {
-                    if let Some(customer) = pool.next() {
-                        leaked.push(LeakedEntry::Reused { customer });
-                    }
-                }
-                for _ in 0..other_count {
-                    if let Some(customer) = pool.next() {
-                        leaked.push(LeakedEntry::OtherPassword { customer });
-                    }
-                }
-                let mut number = 0;
-                while leaked.len() < list {
-                    leaked.push(LeakedEntry::Stranger { number });
-                    number += 1;
-                }
-                leaked.shuffle(&mut random);
-                for entry in &leaked {
-                    if let LeakedEntry::Reused { customer }
-                    | LeakedEntry::OtherPassword { customer } = entry
-                    {
-                        with_password.push(*customer);
-                    }
-                }
-                for index in 0..leaked.len() {
-                    let at = attack_start.plus(Duration::from_secs_f64(index as f64 / per_second));
-                    steps.push(Step {
-                        at,
-                        action: Action::StuffingTry {
-                            entry: index,
-                            network: attacker_networks[index % attacker_networks.len()],
-                        },
-                    });
-                }
-            }
-        }
+        attacker.plan(&mut planning);
+        let Planning {
+            mut steps,
+            leaked,
+            with_password: listed,
+            ..
+        } = planning;
         let attack_end = steps.last().map_or(attack_start, |step| step.at);
 
         // Legitimate traffic from the start to the attacker's planned end and the tail.
         let end = attack_end.plus(scenario.normal.tail);
-        let mut hour = start;
-        while hour < end {
-            let kst_hour = ((hour.as_secs() / 3600 + 9) % 24) as usize;
-            let weight = DIURNAL[kst_hour];
-            let normal = &scenario.normal;
-            if active > 0 {
-                for _ in 0..draw_count(normal.logins_per_hour * weight, &mut random) {
-                    let customer = random.gen_range(0..active);
-                    let network = customer_network(customer % u64::from(normal.networks.max(1)));
-                    steps.push(Step {
-                        at: within_hour(hour, end, &mut random),
-                        action: Action::CustomerSession { customer, network },
-                    });
-                }
-            }
-            for (service, traffic) in normal.services.iter().enumerate() {
-                for _ in 0..draw_count(traffic.reads_per_hour * weight, &mut random) {
-                    let host = random.gen_range(0..traffic.networks);
-                    steps.push(Step {
-                        at: within_hour(hour, end, &mut random),
-                        action: Action::ServiceRead {
-                            service,
-                            customer: random.gen_range(0..customers),
-                            network: service_network(service, host),
-                        },
-                    });
-                }
-            }
-            hour = hour.plus(Duration::from_secs(3600));
-        }
+        legitimate_traffic(
+            scenario,
+            customers,
+            active,
+            (start, end),
+            &mut random,
+            &mut steps,
+        );
         // Stable: steps at the same instant keep their planned order.
         steps.sort_by_key(|step| step.at);
+        let mut with_password: Vec<u64> = (0..active).chain(listed).collect();
         with_password.sort_unstable();
         with_password.dedup();
         Plan {
@@ -322,15 +259,45 @@ impl Plan {
     }
 }
 
-/// The customers the attacker goes after, in its order.
-fn victim_order(customers: u64, share: f64, random: &mut ChaCha20Rng) -> Vec<u64> {
-    let count = ((customers as f64) * share)
-        .round()
-        .clamp(0.0, customers as f64) as usize;
-    let mut order: Vec<u64> = (0..customers).collect();
-    order.shuffle(random);
-    order.truncate(count);
-    order
+/// Customer sessions and service reads, hour by hour over `span`, with the day's rhythm.
+fn legitimate_traffic(
+    scenario: &Scenario,
+    customers: u64,
+    active: u64,
+    (start, end): (Timestamp, Timestamp),
+    random: &mut ChaCha20Rng,
+    steps: &mut Vec<Step>,
+) {
+    let normal = &scenario.normal;
+    let mut hour = start;
+    while hour < end {
+        let kst_hour = ((hour.as_secs() / 3600 + 9) % 24) as usize;
+        let weight = DIURNAL[kst_hour];
+        if active > 0 {
+            for _ in 0..draw_count(normal.logins_per_hour * weight, random) {
+                let customer = random.gen_range(0..active);
+                let network = customer_network(customer % u64::from(normal.networks.max(1)));
+                steps.push(Step {
+                    at: within_hour(hour, end, random),
+                    action: Action::CustomerSession { customer, network },
+                });
+            }
+        }
+        for (service, traffic) in normal.services.iter().enumerate() {
+            for _ in 0..draw_count(traffic.reads_per_hour * weight, random) {
+                let host = random.gen_range(0..traffic.networks);
+                steps.push(Step {
+                    at: within_hour(hour, end, random),
+                    action: Action::ServiceRead {
+                        service,
+                        customer: random.gen_range(0..customers),
+                        network: service_network(service, host),
+                    },
+                });
+            }
+        }
+        hour = hour.plus(Duration::from_secs(3600));
+    }
 }
 
 /// When the attacker's `index`-th step happens, if within the campaign.
@@ -409,9 +376,7 @@ mod tests {
             let network = match &step.action {
                 Action::CustomerSession { network, .. }
                 | Action::ServiceRead { network, .. }
-                | Action::ForgedRead { network, .. }
-                | Action::StolenServiceRead { network, .. }
-                | Action::StuffingTry { network, .. } => *network,
+                | Action::Attack(AttackStep { network, .. }) => *network,
             };
             assert_eq!(step.action.is_attack(), attacker.contains(&network));
             if step.action.is_attack() {

@@ -8,6 +8,7 @@ use haechi_events::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::attacker::Attacker;
 
 /// A drill scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,77 +96,6 @@ pub struct ServiceTraffic {
 
 fn one() -> u32 {
     1
-}
-
-/// What the attacker holds and does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub enum Attacker {
-    /// A copy of the signing key (the company imported it when it migrated its old identity
-    /// provider): tokens minted for each victim, the victim's profile and addresses read.
-    ForgedTokens {
-        /// Victims per second.
-        per_second: f64,
-        /// How long the campaign may last.
-        #[serde(with = "humantime_serde")]
-        duration: Duration,
-        /// Share of all customers the attacker goes after (0–1].
-        #[serde(default = "all")]
-        victims: f64,
-        /// Networks the attacker rotates through.
-        networks: u32,
-        /// What it reads of each victim.
-        reads: Vec<Read>,
-        /// It stops after this many refusals in a row.
-        give_up_after: u32,
-        /// Its user agent.
-        user_agent: String,
-    },
-    /// A service's client credential, stolen (or abused by an insider): customers read one
-    /// after another through the service read path.
-    StolenService {
-        /// The service whose credential it holds (one of `normal.services`).
-        service: String,
-        /// Reads per second.
-        per_second: f64,
-        /// How long the campaign may last.
-        #[serde(with = "humantime_serde")]
-        duration: Duration,
-        /// Share of all customers it goes after (0–1].
-        #[serde(default = "all")]
-        victims: f64,
-        /// Networks it calls from.
-        networks: u32,
-        /// Reads from one network before it moves to the next (0: spread evenly).
-        #[serde(default)]
-        reads_per_network: u32,
-        /// It stops after this many refusals in a row.
-        give_up_after: u32,
-        /// Its user agent.
-        user_agent: String,
-    },
-    /// A leaked e-mail/password list tried against the login.
-    Stuffing {
-        /// Entries in the list.
-        list: u32,
-        /// Share of the list that are customers who reused that password here.
-        reused: f64,
-        /// Share of the list that are customers with another password here (the rest are not
-        /// customers at all).
-        other_password: f64,
-        /// Login attempts per second.
-        per_second: f64,
-        /// Networks it rotates through.
-        networks: u32,
-        /// It stops after this many refusals in a row.
-        give_up_after: u32,
-        /// Its user agent.
-        user_agent: String,
-    },
-}
-
-fn all() -> f64 {
-    1.0
 }
 
 /// A customer-side read.
@@ -257,9 +187,6 @@ pub fn built_in(name: &str) -> Result<Scenario, Error> {
 pub const MAX_CUSTOMERS: u64 = 10_000_000;
 /// The service the drill creates customers with.
 pub const ACCOUNT_SERVICE: &str = "account";
-/// Slowest and fastest attacker rates, per second.
-const MIN_RATE: f64 = 0.0001;
-const MAX_RATE: f64 = 100_000.0;
 /// Longest simulated span: the seeds' 137 days and then some.
 const MAX_SPAN_DAYS: f64 = 400.0;
 /// Most legitimate steps a plan may hold (memory: about 100 bytes each).
@@ -272,19 +199,8 @@ impl Scenario {
         Timestamp::parse(&self.start).unwrap_or(Timestamp::from_secs(0))
     }
 
-    /// The service the attacker holds, if it holds one.
-    pub fn stolen_service(&self) -> Option<&ServiceTraffic> {
-        match &self.attacker {
-            Attacker::StolenService { service, .. } => self
-                .normal
-                .services
-                .iter()
-                .find(|known| &known.name == service),
-            _ => None,
-        }
-    }
-
-    /// Every semantic check serde cannot make; the message names the field.
+    /// Every semantic check serde cannot make; the message names the field. The first
+    /// failing check, in the order the fields are written, is the one reported.
     fn check(&self) -> Result<(), String> {
         if self.name.is_empty()
             || !self
@@ -303,147 +219,19 @@ impl Scenario {
                 self.customers
             ));
         }
+        self.normal.check(self.customers)?;
+        let attacker = self.attacker.kind();
+        attacker.check(self)?;
+        self.check_size(attacker.campaign_seconds())?;
+        self.expect.check()
+    }
+
+    /// The simulated span bounds the plan's size: legitimate traffic is planned hour by hour
+    /// over all of it.
+    fn check_size(&self, campaign_seconds: f64) -> Result<(), String> {
         let normal = &self.normal;
-        if normal.active_customers > self.customers {
-            return Err(format!(
-                "normal.active_customers: {} is more than the {} customers",
-                normal.active_customers, self.customers
-            ));
-        }
-        check_rate("normal.logins_per_hour", normal.logins_per_hour)?;
-        if normal.logins_per_hour > 0.0 && (normal.active_customers == 0 || normal.networks == 0) {
-            return Err("normal: logins need active_customers and networks".into());
-        }
-        for (index, service) in normal.services.iter().enumerate() {
-            let at = format!("normal.services[{index}]");
-            if service.name.is_empty()
-                || !service
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-            {
-                return Err(format!(
-                    "{at}.name: {:?}: use a-z, 0-9, '-' or '_'",
-                    service.name
-                ));
-            }
-            if service.purposes.is_empty() {
-                return Err(format!("{at}.purposes: name at least one"));
-            }
-            if service.networks == 0 || service.networks > 250 {
-                return Err(format!(
-                    "{at}.networks: {} is not in 1..=250",
-                    service.networks
-                ));
-            }
-            check_rate(&format!("{at}.reads_per_hour"), service.reads_per_hour)?;
-            if normal.services[..index]
-                .iter()
-                .any(|other| other.name == service.name)
-            {
-                return Err(format!("{at}.name: {:?} is named twice", service.name));
-            }
-        }
-        if normal
-            .services
-            .iter()
-            .any(|service| service.name == ACCOUNT_SERVICE)
-        {
-            return Err(format!(
-                "normal.services: {ACCOUNT_SERVICE:?} is the drill's own service (it creates the \
-                 customers); name yours otherwise"
-            ));
-        }
-        let positive = |field: &str, value: f64| -> Result<(), String> {
-            if value.is_finite() && (MIN_RATE..=MAX_RATE).contains(&value) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "attacker.{field}: {value} is not a rate in {MIN_RATE}..={MAX_RATE} per second"
-                ))
-            }
-        };
-        let share = |field: &str, value: f64| -> Result<(), String> {
-            if value.is_finite() && (0.0..=1.0).contains(&value) {
-                Ok(())
-            } else {
-                Err(format!("attacker.{field}: {value} is not a share in 0..=1"))
-            }
-        };
-        let networks_ok = |networks: u32| -> Result<(), String> {
-            if (1..=1_000_000).contains(&networks) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "attacker.networks: {networks} is not in 1..=1000000"
-                ))
-            }
-        };
-        match &self.attacker {
-            Attacker::ForgedTokens {
-                per_second,
-                victims,
-                networks,
-                reads,
-                ..
-            } => {
-                positive("per_second", *per_second)?;
-                share("victims", *victims)?;
-                networks_ok(*networks)?;
-                if reads.is_empty() {
-                    return Err("attacker.reads: name at least one (profile, addresses)".into());
-                }
-            }
-            Attacker::StolenService {
-                service,
-                per_second,
-                victims,
-                networks,
-                ..
-            } => {
-                positive("per_second", *per_second)?;
-                share("victims", *victims)?;
-                networks_ok(*networks)?;
-                if self.stolen_service().is_none() {
-                    return Err(format!(
-                        "attacker.service: {service:?} is not one of normal.services"
-                    ));
-                }
-            }
-            Attacker::Stuffing {
-                list,
-                reused,
-                other_password,
-                per_second,
-                networks,
-                ..
-            } => {
-                positive("per_second", *per_second)?;
-                share("reused", *reused)?;
-                share("other_password", *other_password)?;
-                networks_ok(*networks)?;
-                if reused + other_password > 1.0 {
-                    return Err(
-                        "attacker: reused + other_password is more than the whole list".into(),
-                    );
-                }
-                if *list == 0 {
-                    return Err("attacker.list: 0 entries".into());
-                }
-            }
-        }
-        // The simulated span bounds the plan's size: legitimate traffic is planned hour by
-        // hour over all of it.
-        let campaign = match &self.attacker {
-            Attacker::ForgedTokens { duration, .. } | Attacker::StolenService { duration, .. } => {
-                duration.as_secs_f64()
-            }
-            Attacker::Stuffing {
-                list, per_second, ..
-            } => f64::from(*list) / per_second,
-        };
         let span_hours =
-            (normal.warmup.as_secs_f64() + campaign + normal.tail.as_secs_f64()) / 3600.0;
+            (normal.warmup.as_secs_f64() + campaign_seconds + normal.tail.as_secs_f64()) / 3600.0;
         if span_hours > MAX_SPAN_DAYS * 24.0 {
             return Err(format!(
                 "warmup + the attacker's campaign + tail is {:.0} days, more than {MAX_SPAN_DAYS} days",
@@ -462,10 +250,82 @@ impl Scenario {
                  {MAX_NORMAL_STEPS} planned steps"
             ));
         }
-        let expect = &self.expect;
+        Ok(())
+    }
+}
+
+impl NormalTraffic {
+    /// The checks of `normal` with `customers` in the vault.
+    fn check(&self, customers: u64) -> Result<(), String> {
+        if self.active_customers > customers {
+            return Err(format!(
+                "normal.active_customers: {} is more than the {} customers",
+                self.active_customers, customers
+            ));
+        }
+        check_rate("normal.logins_per_hour", self.logins_per_hour)?;
+        if self.logins_per_hour > 0.0 && (self.active_customers == 0 || self.networks == 0) {
+            return Err("normal: logins need active_customers and networks".into());
+        }
+        for (index, service) in self.services.iter().enumerate() {
+            service.check(&format!("normal.services[{index}]"))?;
+            if self.services[..index]
+                .iter()
+                .any(|other| other.name == service.name)
+            {
+                return Err(format!(
+                    "normal.services[{index}].name: {:?} is named twice",
+                    service.name
+                ));
+            }
+        }
+        if self
+            .services
+            .iter()
+            .any(|service| service.name == ACCOUNT_SERVICE)
+        {
+            return Err(format!(
+                "normal.services: {ACCOUNT_SERVICE:?} is the drill's own service (it creates the \
+                 customers); name yours otherwise"
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ServiceTraffic {
+    /// The checks of one service, `at` its place in the file.
+    fn check(&self, at: &str) -> Result<(), String> {
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "{at}.name: {:?}: use a-z, 0-9, '-' or '_'",
+                self.name
+            ));
+        }
+        if self.purposes.is_empty() {
+            return Err(format!("{at}.purposes: name at least one"));
+        }
+        if self.networks == 0 || self.networks > 250 {
+            return Err(format!(
+                "{at}.networks: {} is not in 1..=250",
+                self.networks
+            ));
+        }
+        check_rate(&format!("{at}.reads_per_hour"), self.reads_per_hour)
+    }
+}
+
+impl Expectations {
+    /// The bar's shares are shares.
+    fn check(&self) -> Result<(), String> {
         for (field, value) in [
-            ("min_scope_precision", expect.min_scope_precision),
-            ("min_scope_recall", expect.min_scope_recall),
+            ("min_scope_precision", self.min_scope_precision),
+            ("min_scope_recall", self.min_scope_recall),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(format!("expect.{field}: {value} is not in 0..=1"));

@@ -1,6 +1,11 @@
 //! The report: what happened in a drill, scored against its ground truth and its bar, as JSON,
 //! Markdown and an HTML page with a timeline chart.
 
+mod files;
+pub use files::write_atomically;
+mod html;
+mod markdown;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -9,6 +14,7 @@ use serde::Serialize;
 
 use crate::scenario::Expectations;
 use crate::truth::{AlertSeen, AttackerTraits, FIELDS, Receipt};
+use html::Chart;
 
 /// Everything the drill observed, before scoring.
 #[derive(Debug, Clone, Default)]
@@ -197,17 +203,6 @@ pub struct Check {
     pub passed: bool,
 }
 
-#[derive(Debug, Clone, Default)]
-struct Chart {
-    start: i64,
-    end: i64,
-    attack_ok: Vec<i64>,
-    attack_refused: Vec<i64>,
-    normal: Vec<i64>,
-    alerts: Vec<(i64, String)>,
-    containment: Option<i64>,
-}
-
 const COUPANG_LINE: &str =
     "Coupang, 2025: 33.67 M customers exposed over 137 days; undetected for about five months";
 
@@ -220,6 +215,94 @@ impl Report {
             .iter()
             .partition(|alert| observed.traits.implicates(alert));
         let first_alert = true_alerts.iter().map(|alert| alert.seen_at).min();
+        let exposure = Exposure::new(&observed, &true_alerts);
+        let containment = exposure.containment;
+        let scope = score_scope(observed.scope.as_ref(), &exposure.truth);
+        let seconds_after =
+            |at: Timestamp| (at.as_micros() - attack_start.as_micros()) as f64 / 1e6;
+        let row = |alert: &&AlertSeen| AlertRow {
+            id: alert.id.clone(),
+            rule_id: alert.rule_id.clone(),
+            severity: alert.severity.clone(),
+            seen_after_attack_secs: seconds_after(alert.seen_at),
+            group_key: alert.group_key.clone(),
+            actions: alert.actions.clone(),
+        };
+        let checks = checks(
+            expect,
+            true_alerts.len(),
+            exposure.customers_before.len() as u64,
+            &scope,
+        );
+        let passed = observed.partial.is_none() && checks.iter().all(|check| check.passed);
+        let per_second = |count: u64| {
+            if observed.wall_seconds > 0.0 {
+                count as f64 / observed.wall_seconds
+            } else {
+                0.0
+            }
+        };
+        Report {
+            chart: Chart::new(&observed, containment),
+            description: observed.description.trim().to_string(),
+            seed: observed.seed,
+            customers: observed.customers,
+            simulated_start: observed.start.to_rfc3339(),
+            attack_start: attack_start.to_rfc3339(),
+            simulated_end: observed.end.to_rfc3339(),
+            time_to_first_alert_secs: first_alert.map(seconds_after),
+            time_to_containment_secs: containment.map(seconds_after),
+            customers_exposed_before_containment: exposure.customers_before.len() as u64,
+            records_exposed_before_containment: exposure.records_before,
+            customers_exposed: exposure.truth.len() as u64,
+            customers_exposed_plaintext: exposure.plaintext.len() as u64,
+            exposed_per_field: exposure.per_field,
+            attacker_requests: observed.attacker_requests,
+            attacker_refused: observed.attacker_refused,
+            attacker_gave_up_at: observed.attacker_gave_up_at.map(Timestamp::to_rfc3339),
+            normal_requests: observed.normal_requests,
+            normal_refused_after_containment: observed
+                .normal_refusals
+                .iter()
+                .filter(|at| containment.is_some_and(|contained| **at >= contained))
+                .count() as u64,
+            audit_events: observed.audit_events,
+            events_per_second: per_second(observed.audit_events),
+            wall_seconds: observed.wall_seconds,
+            requests_per_second: per_second(observed.http_requests),
+            baseline_requests_per_second: observed.baseline_requests_per_second,
+            true_positives: true_alerts.iter().map(row).collect(),
+            false_positives: false_alerts.iter().map(row).collect(),
+            scope,
+            checks,
+            passed,
+            versus_coupang: COUPANG_LINE.into(),
+            scenario: observed.scenario,
+            partial: observed.partial,
+        }
+    }
+}
+
+/// What the attacker received, and when containment came: the ground truth, and the part of
+/// it before containment.
+struct Exposure<'a> {
+    /// The first action carried out for an alert about the attacker after which it received
+    /// nothing more.
+    containment: Option<Timestamp>,
+    /// Customers received before containment.
+    customers_before: BTreeSet<&'a str>,
+    /// Responses with personal data received before containment.
+    records_before: u64,
+    /// Customers received at all.
+    truth: BTreeSet<String>,
+    /// Of them, customers with at least one field in plaintext.
+    plaintext: BTreeSet<&'a str>,
+    /// Customers received per field.
+    per_field: BTreeMap<String, u64>,
+}
+
+impl<'a> Exposure<'a> {
+    fn new(observed: &'a Observations, true_alerts: &[&AlertSeen]) -> Exposure<'a> {
         // Contained: an action carried out for an alert about the attacker, after which the
         // attacker received nothing more. An action the attacker outlived (one network of
         // thousands blocked) is not containment, and neither is a rule's dry run.
@@ -234,392 +317,79 @@ impl Report {
             .into_iter()
             .find(|at| last_receipt.is_none_or(|last| last < *at));
         let before = |at: Timestamp| containment.is_none_or(|contained| at < contained);
-        let customers_before: BTreeSet<&str> = observed
-            .receipts
-            .iter()
-            .filter(|receipt| before(receipt.at))
-            .map(|receipt| receipt.customer_id.as_str())
-            .collect();
-        let records_before = observed
-            .receipts
-            .iter()
-            .filter(|receipt| before(receipt.at))
-            .count() as u64;
-        let truth: BTreeSet<String> = observed
-            .receipts
-            .iter()
-            .map(|receipt| receipt.customer_id.clone())
-            .collect();
-        let plaintext: BTreeSet<&str> = observed
-            .receipts
-            .iter()
-            .filter(|receipt| !receipt.disclosure.plaintext.is_empty())
-            .map(|receipt| receipt.customer_id.as_str())
-            .collect();
-        let mut exposed_per_field = BTreeMap::new();
+        let receipts = &observed.receipts;
+        let mut per_field = BTreeMap::new();
         for field in FIELDS {
-            let customers: BTreeSet<&str> = observed
-                .receipts
+            let customers: BTreeSet<&str> = receipts
                 .iter()
                 .filter(|receipt| receipt.disclosure.fields().contains(field))
                 .map(|receipt| receipt.customer_id.as_str())
                 .collect();
             if !customers.is_empty() {
-                exposed_per_field.insert((*field).to_string(), customers.len() as u64);
+                per_field.insert((*field).to_string(), customers.len() as u64);
             }
         }
-        let scope = score_scope(observed.scope.as_ref(), &truth);
-        let seconds_after =
-            |at: Timestamp| (at.as_micros() - attack_start.as_micros()) as f64 / 1e6;
-        let row = |alert: &&AlertSeen| AlertRow {
-            id: alert.id.clone(),
-            rule_id: alert.rule_id.clone(),
-            severity: alert.severity.clone(),
-            seen_after_attack_secs: seconds_after(alert.seen_at),
-            group_key: alert.group_key.clone(),
-            actions: alert.actions.clone(),
-        };
-
-        let mut checks = Vec::new();
-        if expect.detected {
-            checks.push(Check {
-                name: "detected".into(),
-                bar: "an alert about the attacker".into(),
-                value: format!("{} alert(s)", true_alerts.len()),
-                passed: !true_alerts.is_empty(),
-            });
-        }
-        if let Some(bar) = expect.max_exposed_before_containment {
-            let value = customers_before.len() as u64;
-            checks.push(Check {
-                name: "exposed before containment".into(),
-                bar: format!("≤ {bar} customers"),
-                value: value.to_string(),
-                passed: value <= bar,
-            });
-        }
-        if scope.not_scored.is_none() {
-            checks.push(Check {
-                name: "scope precision".into(),
-                bar: format!("≥ {}", expect.min_scope_precision),
-                value: format!("{:.3}", scope.precision),
-                passed: scope.error.is_none() && scope.precision >= expect.min_scope_precision,
-            });
-            checks.push(Check {
-                name: "scope recall".into(),
-                bar: format!("≥ {}", expect.min_scope_recall),
-                value: format!("{:.3}", scope.recall),
-                passed: scope.error.is_none() && scope.recall >= expect.min_scope_recall,
-            });
-        }
-        let passed = observed.partial.is_none() && checks.iter().all(|check| check.passed);
-
-        let micros = |at: Timestamp| at.as_micros();
-        let chart = Chart {
-            start: micros(observed.start),
-            end: micros(observed.end),
-            attack_ok: observed
-                .attack_attempts
+        Exposure {
+            containment,
+            customers_before: receipts
                 .iter()
-                .filter(|(_, ok)| *ok)
-                .map(|(at, _)| micros(*at))
+                .filter(|receipt| before(receipt.at))
+                .map(|receipt| receipt.customer_id.as_str())
                 .collect(),
-            attack_refused: observed
-                .attack_attempts
+            records_before: receipts.iter().filter(|receipt| before(receipt.at)).count() as u64,
+            truth: receipts
                 .iter()
-                .filter(|(_, ok)| !*ok)
-                .map(|(at, _)| micros(*at))
+                .map(|receipt| receipt.customer_id.clone())
                 .collect(),
-            normal: observed.normal_reads.iter().map(|at| micros(*at)).collect(),
-            alerts: observed
-                .alerts
+            plaintext: receipts
                 .iter()
-                .map(|alert| (micros(alert.seen_at), alert.rule_id.clone()))
+                .filter(|receipt| !receipt.disclosure.plaintext.is_empty())
+                .map(|receipt| receipt.customer_id.as_str())
                 .collect(),
-            containment: containment.map(micros),
-        };
-        Report {
-            scenario: observed.scenario,
-            description: observed.description.trim().to_string(),
-            seed: observed.seed,
-            customers: observed.customers,
-            partial: observed.partial,
-            simulated_start: observed.start.to_rfc3339(),
-            attack_start: attack_start.to_rfc3339(),
-            simulated_end: observed.end.to_rfc3339(),
-            time_to_first_alert_secs: first_alert.map(seconds_after),
-            time_to_containment_secs: containment.map(seconds_after),
-            customers_exposed_before_containment: customers_before.len() as u64,
-            records_exposed_before_containment: records_before,
-            customers_exposed: truth.len() as u64,
-            customers_exposed_plaintext: plaintext.len() as u64,
-            exposed_per_field,
-            attacker_requests: observed.attacker_requests,
-            attacker_refused: observed.attacker_refused,
-            attacker_gave_up_at: observed.attacker_gave_up_at.map(Timestamp::to_rfc3339),
-            normal_requests: observed.normal_requests,
-            normal_refused_after_containment: observed
-                .normal_refusals
-                .iter()
-                .filter(|at| containment.is_some_and(|contained| **at >= contained))
-                .count() as u64,
-            audit_events: observed.audit_events,
-            events_per_second: if observed.wall_seconds > 0.0 {
-                observed.audit_events as f64 / observed.wall_seconds
-            } else {
-                0.0
-            },
-            wall_seconds: observed.wall_seconds,
-            requests_per_second: if observed.wall_seconds > 0.0 {
-                observed.http_requests as f64 / observed.wall_seconds
-            } else {
-                0.0
-            },
-            baseline_requests_per_second: observed.baseline_requests_per_second,
-            true_positives: true_alerts.iter().map(row).collect(),
-            false_positives: false_alerts.iter().map(row).collect(),
-            scope,
-            checks,
-            passed,
-            versus_coupang: COUPANG_LINE.into(),
-            chart,
+            per_field,
         }
     }
+}
 
-    /// The report as Markdown.
-    pub fn markdown(&self) -> String {
-        let mut out = String::new();
-        let verdict = if self.passed { "PASSED" } else { "FAILED" };
-        let _ = writeln!(out, "# Drill `{}`: {verdict}\n", self.scenario);
-        if let Some(partial) = &self.partial {
-            let _ = writeln!(out, "**Partial report**: {partial}\n");
-        }
-        let _ = writeln!(out, "{}\n", self.description);
-        let _ = writeln!(
-            out,
-            "Seed {}, {} customers; simulated {} → {} (attack from {}); {:.1} s of real time, \
-             {} audit events ({:.0}/s), {:.0} requests/s one at a time (sequential \
-             `GET /healthz` in the same run: {:.0}/s).\n",
-            self.seed,
-            self.customers,
-            self.simulated_start,
-            self.simulated_end,
-            self.attack_start,
-            self.wall_seconds,
-            self.audit_events,
-            self.events_per_second,
-            self.requests_per_second,
-            self.baseline_requests_per_second
-        );
-        let _ = writeln!(out, "| measure | value |\n|---|---|");
-        let mut line = |name: &str, value: String| {
-            let _ = writeln!(out, "| {name} | {value} |");
-        };
-        line(
-            "time to first alert",
-            seconds(self.time_to_first_alert_secs),
-        );
-        line(
-            "time to containment",
-            seconds(self.time_to_containment_secs),
-        );
-        line(
-            "customers exposed before containment",
-            self.customers_exposed_before_containment.to_string(),
-        );
-        line(
-            "records exposed before containment",
-            self.records_exposed_before_containment.to_string(),
-        );
-        line(
-            "customers exposed in all (of them in plaintext)",
-            format!(
-                "{} ({})",
-                self.customers_exposed, self.customers_exposed_plaintext
-            ),
-        );
-        line(
-            "exposed per field",
-            if self.exposed_per_field.is_empty() {
-                "—".into()
-            } else {
-                self.exposed_per_field
-                    .iter()
-                    .map(|(field, count)| format!("{field} {count}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-        );
-        line(
-            "attacker requests (refused)",
-            format!("{} ({})", self.attacker_requests, self.attacker_refused),
-        );
-        line(
-            "attacker gave up",
-            self.attacker_gave_up_at
-                .clone()
-                .unwrap_or_else(|| "no".into()),
-        );
-        line(
-            "legitimate requests (refused after containment)",
-            format!(
-                "{} ({})",
-                self.normal_requests, self.normal_refused_after_containment
-            ),
-        );
-        line(
-            "alerts: true / false positives",
-            format!(
-                "{} / {}",
-                self.true_positives.len(),
-                self.false_positives.len()
-            ),
-        );
-        line(
-            "scope precision / recall",
-            match (&self.scope.not_scored, &self.scope.error) {
-                (Some(reason), _) => format!("not scored: {reason}"),
-                (None, Some(error)) => format!("not run: {error}"),
-                (None, None) => format!(
-                    "{:.3} / {:.3} ({} found, {} true)",
-                    self.scope.precision, self.scope.recall, self.scope.found, self.scope.truth
-                ),
-            },
-        );
-        line("for comparison", self.versus_coupang.clone());
-        let _ = writeln!(
-            out,
-            "\n## Bar\n\n| check | bar | value | |\n|---|---|---|---|"
-        );
-        for check in &self.checks {
-            let mark = if check.passed { "✓" } else { "✗" };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {mark} |",
-                check.name, check.bar, check.value
-            );
-        }
-        for (title, alerts) in [
-            ("Alerts about the attacker", &self.true_positives),
-            ("Alerts about legitimate traffic", &self.false_positives),
-        ] {
-            let _ = writeln!(out, "\n## {title}\n");
-            if alerts.is_empty() {
-                let _ = writeln!(out, "None.");
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "| seen (s after attack start) | rule | severity | group | actions |\n|---|---|---|---|---|"
-            );
-            for alert in alerts.iter().take(50) {
-                let _ = writeln!(
-                    out,
-                    "| {:.1} | `{}` | {} | `{}` | {} |",
-                    alert.seen_after_attack_secs,
-                    alert.rule_id,
-                    alert.severity,
-                    alert.group_key,
-                    if alert.actions.is_empty() {
-                        "—".into()
-                    } else {
-                        alert.actions.join("; ")
-                    }
-                );
-            }
-            if alerts.len() > 50 {
-                let _ = writeln!(
-                    out,
-                    "\n… and {} more (see the JSON report).",
-                    alerts.len() - 50
-                );
-            }
-        }
-        out
+/// Each bar of `expect`, met or not.
+fn checks(
+    expect: &Expectations,
+    true_alerts: usize,
+    exposed_before: u64,
+    scope: &ScopeScore,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    if expect.detected {
+        checks.push(Check {
+            name: "detected".into(),
+            bar: "an alert about the attacker".into(),
+            value: format!("{true_alerts} alert(s)"),
+            passed: true_alerts > 0,
+        });
     }
-
-    /// The report as one HTML page with a timeline chart (inline SVG, no scripts).
-    pub fn html(&self) -> String {
-        let markdown_free = escape(&self.markdown());
-        format!(
-            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <title>Haechi drill {name}</title>\
-             <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}\
-             pre{{white-space:pre-wrap;background:#f6f6f6;padding:1em}}</style></head><body>\
-             <h1>Drill <code>{name}</code>: {verdict}</h1>{chart}<pre>{markdown_free}</pre></body></html>\n",
-            name = escape(&self.scenario),
-            verdict = if self.passed { "passed" } else { "failed" },
-            chart = self.chart_svg(),
-        )
+    if let Some(bar) = expect.max_exposed_before_containment {
+        checks.push(Check {
+            name: "exposed before containment".into(),
+            bar: format!("≤ {bar} customers"),
+            value: exposed_before.to_string(),
+            passed: exposed_before <= bar,
+        });
     }
-
-    fn chart_svg(&self) -> String {
-        let chart = &self.chart;
-        let (width, height, left, right) = (1000.0_f64, 260.0_f64, 60.0_f64, 20.0_f64);
-        let span = (chart.end - chart.start).max(1) as f64;
-        let x = |micros: i64| left + (micros - chart.start) as f64 / span * (width - left - right);
-        let mut svg = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-             role=\"img\" aria-label=\"timeline\" style=\"font:12px sans-serif\">\
-             <rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
-        );
-        let rows = [
-            ("legitimate reads", 40.0, "#4a7bd0", &chart.normal),
-            ("attacker: data received", 90.0, "#d03a2f", &chart.attack_ok),
-            ("attacker: refused", 140.0, "#999999", &chart.attack_refused),
-        ];
-        for (label, y, colour, times) in rows {
-            let _ = write!(
-                svg,
-                "<text x=\"{left}\" y=\"{}\" fill=\"{colour}\">{label} ({})</text>",
-                y - 12.0,
-                times.len()
-            );
-            // One tick per pixel column at most: tens of thousands of events stay small.
-            let columns: BTreeSet<i64> = times.iter().map(|at| x(*at).round() as i64).collect();
-            for column in columns {
-                let _ = write!(
-                    svg,
-                    "<line x1=\"{column}\" x2=\"{column}\" y1=\"{}\" y2=\"{}\" stroke=\"{colour}\"/>",
-                    y - 6.0,
-                    y + 6.0
-                );
-            }
-        }
-        let _ = write!(
-            svg,
-            "<text x=\"{left}\" y=\"178\">alerts ({})</text>",
-            chart.alerts.len()
-        );
-        for (at, rule) in &chart.alerts {
-            let column = x(*at);
-            let _ = write!(
-                svg,
-                "<circle cx=\"{column:.1}\" cy=\"190\" r=\"4\" fill=\"#e0a000\"><title>{}</title></circle>",
-                escape(rule)
-            );
-        }
-        if let Some(contained) = chart.containment {
-            let column = x(contained);
-            let _ = write!(
-                svg,
-                "<line x1=\"{column:.1}\" x2=\"{column:.1}\" y1=\"20\" y2=\"215\" stroke=\"#1a9b3c\" \
-                 stroke-width=\"2\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"232\" \
-                 fill=\"#1a9b3c\">containment</text>",
-                column + 4.0
-            );
-        }
-        let _ = write!(
-            svg,
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"215\" y2=\"215\" stroke=\"black\"/>\
-             <text x=\"{left}\" y=\"252\">{}</text><text x=\"{}\" y=\"252\" text-anchor=\"end\">{}</text></svg>",
-            width - right,
-            escape(&self.simulated_start),
-            width - right,
-            escape(&self.simulated_end),
-        );
-        svg
+    if scope.not_scored.is_none() {
+        checks.push(Check {
+            name: "scope precision".into(),
+            bar: format!("≥ {}", expect.min_scope_precision),
+            value: format!("{:.3}", scope.precision),
+            passed: scope.error.is_none() && scope.precision >= expect.min_scope_precision,
+        });
+        checks.push(Check {
+            name: "scope recall".into(),
+            bar: format!("≥ {}", expect.min_scope_recall),
+            value: format!("{:.3}", scope.recall),
+            passed: scope.error.is_none() && scope.recall >= expect.min_scope_recall,
+        });
     }
+    checks
 }
 
 /// One line per report: the scorecard `haechi drill all` prints and the README keeps.
@@ -697,13 +467,6 @@ fn seconds(value: Option<f64>) -> String {
         Some(secs) if secs.abs() < 7200.0 => format!("{:.1} min", secs / 60.0),
         Some(secs) => format!("{:.1} h", secs / 3600.0),
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -1,0 +1,174 @@
+//! The report as Markdown: the summary, the measures, the bar and the alerts.
+
+use std::fmt::Write as _;
+
+use super::{Report, seconds};
+
+impl Report {
+    /// The report as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let verdict = if self.passed { "PASSED" } else { "FAILED" };
+        let _ = writeln!(out, "# Drill `{}`: {verdict}\n", self.scenario);
+        if let Some(partial) = &self.partial {
+            let _ = writeln!(out, "**Partial report**: {partial}\n");
+        }
+        let _ = writeln!(out, "{}\n", self.description);
+        let _ = writeln!(
+            out,
+            "Seed {}, {} customers; simulated {} → {} (attack from {}); {:.1} s of real time, \
+             {} audit events ({:.0}/s), {:.0} requests/s one at a time (sequential \
+             `GET /healthz` in the same run: {:.0}/s).\n",
+            self.seed,
+            self.customers,
+            self.simulated_start,
+            self.simulated_end,
+            self.attack_start,
+            self.wall_seconds,
+            self.audit_events,
+            self.events_per_second,
+            self.requests_per_second,
+            self.baseline_requests_per_second
+        );
+        self.write_measures(&mut out);
+        self.write_bar(&mut out);
+        self.write_alerts(&mut out);
+        out
+    }
+
+    /// The table of measures.
+    fn write_measures(&self, out: &mut String) {
+        let _ = writeln!(out, "| measure | value |\n|---|---|");
+        let mut line = |name: &str, value: String| {
+            let _ = writeln!(out, "| {name} | {value} |");
+        };
+        line(
+            "time to first alert",
+            seconds(self.time_to_first_alert_secs),
+        );
+        line(
+            "time to containment",
+            seconds(self.time_to_containment_secs),
+        );
+        line(
+            "customers exposed before containment",
+            self.customers_exposed_before_containment.to_string(),
+        );
+        line(
+            "records exposed before containment",
+            self.records_exposed_before_containment.to_string(),
+        );
+        line(
+            "customers exposed in all (of them in plaintext)",
+            format!(
+                "{} ({})",
+                self.customers_exposed, self.customers_exposed_plaintext
+            ),
+        );
+        line(
+            "exposed per field",
+            if self.exposed_per_field.is_empty() {
+                "—".into()
+            } else {
+                self.exposed_per_field
+                    .iter()
+                    .map(|(field, count)| format!("{field} {count}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        );
+        line(
+            "attacker requests (refused)",
+            format!("{} ({})", self.attacker_requests, self.attacker_refused),
+        );
+        line(
+            "attacker gave up",
+            self.attacker_gave_up_at
+                .clone()
+                .unwrap_or_else(|| "no".into()),
+        );
+        line(
+            "legitimate requests (refused after containment)",
+            format!(
+                "{} ({})",
+                self.normal_requests, self.normal_refused_after_containment
+            ),
+        );
+        line(
+            "alerts: true / false positives",
+            format!(
+                "{} / {}",
+                self.true_positives.len(),
+                self.false_positives.len()
+            ),
+        );
+        line(
+            "scope precision / recall",
+            match (&self.scope.not_scored, &self.scope.error) {
+                (Some(reason), _) => format!("not scored: {reason}"),
+                (None, Some(error)) => format!("not run: {error}"),
+                (None, None) => format!(
+                    "{:.3} / {:.3} ({} found, {} true)",
+                    self.scope.precision, self.scope.recall, self.scope.found, self.scope.truth
+                ),
+            },
+        );
+        line("for comparison", self.versus_coupang.clone());
+    }
+
+    /// Each check of the bar, met or not.
+    fn write_bar(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\n## Bar\n\n| check | bar | value | |\n|---|---|---|---|"
+        );
+        for check in &self.checks {
+            let mark = if check.passed { "✓" } else { "✗" };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {mark} |",
+                check.name, check.bar, check.value
+            );
+        }
+    }
+
+    /// The alerts about the attacker and about legitimate traffic, 50 of each at most.
+    fn write_alerts(&self, out: &mut String) {
+        for (title, alerts) in [
+            ("Alerts about the attacker", &self.true_positives),
+            ("Alerts about legitimate traffic", &self.false_positives),
+        ] {
+            let _ = writeln!(out, "\n## {title}\n");
+            if alerts.is_empty() {
+                let _ = writeln!(out, "None.");
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "| seen (s after attack start) | rule | severity | group | actions |\n|---|---|---|---|---|"
+            );
+            for alert in alerts.iter().take(50) {
+                let _ = writeln!(
+                    out,
+                    "| {:.1} | `{}` | {} | `{}` | {} |",
+                    alert.seen_after_attack_secs,
+                    alert.rule_id,
+                    alert.severity,
+                    alert.group_key,
+                    if alert.actions.is_empty() {
+                        "—".into()
+                    } else {
+                        alert.actions.join("; ")
+                    }
+                );
+            }
+            if alerts.len() > 50 {
+                let _ = writeln!(
+                    out,
+                    "\n… and {} more (see the JSON report).",
+                    alerts.len() - 50
+                );
+            }
+        }
+    }
+}
