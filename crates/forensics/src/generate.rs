@@ -43,8 +43,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::indicators::format_time;
-use crate::{Error, Progress};
+use crate::Error;
+use crate::progress::Progress;
+use crate::timestamps::format_time;
 
 /// The ground-truth file written beside the data.
 pub const GROUND_TRUTH_FILE: &str = "_ground_truth.json";

@@ -2,32 +2,26 @@
 //! per customer, per field and per day.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
-use std::path::PathBuf;
-use std::sync::Arc;
 
 use haechi_events::Timestamp;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::archive::{FieldTable, Hit};
+use crate::Error;
 use crate::custody::{Coverage, Custody, DigestMode};
-use crate::indicators::{Matcher, day_of, format_time};
-use crate::{Error, Query};
+use crate::hits::{FieldTable, Hit};
+use crate::matcher::Matcher;
+use crate::progress::Progress;
+use crate::query::Query;
+use crate::sources::Sources;
+use crate::timestamps::{day_of, format_time};
 
 /// What "exposed" means, in the archive's column names (recorded in the custody block).
 const EXPOSURE: &str =
     "kind IN ('pii.read', 'pii.lookup') AND decision IN ('allow', 'mask') AND status = 200";
-
-/// Where the audit trail is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sources {
-    /// Parquet archive directories.
-    pub archives: Vec<PathBuf>,
-    /// The live log directory (`<data_dir>/audit`), if there is one to read.
-    pub live_log: Option<PathBuf>,
-}
 
 /// How to compute a scope.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,26 +30,6 @@ pub struct ScopeOptions {
     pub digest: DigestMode,
     /// The tool and version recorded in the custody block (`haechi 0.1.0`).
     pub tool: String,
-}
-
-/// Told how a long scan goes (the command line draws a progress bar).
-pub trait Progress: Sync {
-    /// A phase starts with `total` units of work.
-    fn phase(&self, name: &str, total: u64);
-    /// `units` more are done.
-    fn advance(&self, units: u64);
-    /// The scan is over.
-    fn finish(&self);
-}
-
-/// Progress that goes nowhere.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn phase(&self, _name: &str, _total: u64) {}
-    fn advance(&self, _units: u64) {}
-    fn finish(&self) {}
 }
 
 /// Exposure counts of one field.
