@@ -32,7 +32,7 @@ const BLOOM_COLUMNS: &[&str] = &[
 /// ~760 row groups, and 1 % keeps the needless reads to a handful.
 const BLOOM_FPP: f64 = 0.01;
 
-/// How [`export`] writes Parquet.
+/// How [`export`](crate::export) writes Parquet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExportOptions {
     /// Rows per row group (default 131 072): large enough for good compression and few
@@ -113,7 +113,7 @@ pub(super) fn write_parquet_file(
     Ok(bytes)
 }
 
-/// Writes `records` as one archive file under `to_dir`, exactly as [`export`] writes a run
+/// Writes `records` as one archive file under `to_dir`, exactly as [`export`](crate::export) writes a run
 /// (`day=YYYY-MM-DD/part-<first>-<last>.parquet`, same schema, row groups, statistics, bloom
 /// filters and markers), and returns its path. For writers of archives that do not come from
 /// a live log — the forensics crate's benchmark and drill generator. The records must be
@@ -158,7 +158,7 @@ pub fn write_archive_file(
 }
 
 /// Writes the `_checkpoints` copy of an archive directory from checkpoints the caller signed
-/// (the generator's counterpart of the copy [`export`] makes), replacing any there.
+/// (the generator's counterpart of the copy [`export`](crate::export) makes), replacing any there.
 pub fn write_archive_checkpoints(to_dir: &Path, checkpoints: &[Checkpoint]) -> Result<(), Error> {
     std::fs::create_dir_all(to_dir).at(to_dir)?;
     let mut bytes = Vec::with_capacity(checkpoints.len() * ENTRY_LEN);

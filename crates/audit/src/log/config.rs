@@ -8,7 +8,7 @@ use crate::Error;
 use crate::segment::HEADER_LEN;
 use crate::witness::Witness;
 
-/// Settings of an [`AuditLog`]. [`AuditLogConfig::new`] gives the defaults.
+/// Settings of an [`AuditLog`](super::AuditLog). [`AuditLogConfig::new`] gives the defaults.
 #[derive(Debug, Clone)]
 pub struct AuditLogConfig {
     /// The directory holding the segments and `checkpoints` (e.g. `<data_dir>/audit`).

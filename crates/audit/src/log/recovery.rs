@@ -12,7 +12,7 @@ use crate::segment::{
 };
 use crate::{Error, GENESIS_HASH};
 
-/// What [`AuditLog::open`] found and repaired. Never empty-handed about damage: a torn write is
+/// What [`AuditLog::open`](super::AuditLog::open) found and repaired. Never empty-handed about damage: a torn write is
 /// truncated only together with a report of it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecoveryReport {

@@ -15,7 +15,7 @@ use crate::{AuditRecord, Error};
 /// the subscription receives each batch right after it is durable through a bounded channel.
 /// The writer never waits for a subscriber: when a subscriber's channel is full, the writer
 /// drops it back to reading from disk, where it picks up exactly where it was. A restarted
-/// subscriber resumes with [`AuditLog::subscribe`] from [`Subscription::next_seq`].
+/// subscriber resumes with [`AuditLog::subscribe`](super::AuditLog::subscribe) from [`Subscription::next_seq`].
 #[derive(Debug)]
 pub struct Subscription {
     shared: Arc<Shared>,

@@ -8,7 +8,7 @@ use super::problem::{Notice, Problem};
 /// on would otherwise produce one finding per record.
 const MAX_PROBLEMS: usize = 1000;
 
-/// The outcome of [`verify`].
+/// The outcome of [`verify`](crate::verify()).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Distinct seqs checked.

@@ -56,8 +56,18 @@ const ACTIONS: [(f64, Action); 7] = [
     (0.95, rejected_token),
 ];
 
-/// One kind of normal action: appends its events for `actor` at `at`.
-type Action = fn(&Hour<'_>, &Actor, i64, &mut ChaCha8Rng, &mut Vec<SecurityEvent>);
+/// One kind of normal action: appends its events.
+type Action = fn(Act<'_, '_>);
+
+/// One action being generated: the hour, the customer, when, the hour's random stream, and
+/// where its events go.
+struct Act<'a, 'w> {
+    hour: &'a Hour<'w>,
+    actor: &'a Actor,
+    at: i64,
+    rng: &'a mut ChaCha8Rng,
+    out: &'a mut Vec<SecurityEvent>,
+}
 
 /// What every action of an hour shares.
 struct Hour<'w> {
@@ -70,11 +80,24 @@ struct Hour<'w> {
     customers: u64,
 }
 
+impl Hour<'_> {
+    /// `time`, or the hour's last µs if it is later.
+    fn clamp(&self, time: i64) -> i64 {
+        time.min(self.last)
+    }
+}
+
 /// The customer an action is about (or whose address and agent it uses).
 struct Actor {
     customer_id: String,
     ip: IpAddr,
     agent: &'static str,
+}
+
+impl Actor {
+    fn principal(&self) -> Principal {
+        Principal::Customer(self.customer_id.clone())
+    }
 }
 
 /// Normal traffic of one hour: exactly `quota` events, sorted by time.
@@ -138,82 +161,89 @@ pub(super) fn normal_hour(world: &World, hour: i64, quota: u64, out: &mut Vec<Se
             .iter()
             .find(|(upto, _)| action < *upto)
             .map_or(refresh as Action, |(_, act)| *act);
-        act(&facts, &actor, at, &mut rng, out);
+        act(Act {
+            hour: &facts,
+            actor: &actor,
+            at,
+            rng: &mut rng,
+            out,
+        });
     }
     out.truncate(begin + quota);
 }
 
 /// A customer session: log in, get a token, read their own data (one to four reads).
-fn customer_session(
-    hour: &Hour<'_>,
-    actor: &Actor,
-    at: i64,
-    rng: &mut ChaCha8Rng,
-    out: &mut Vec<SecurityEvent>,
-) {
-    let kid = &hour.kid;
-    let clamp = |time: i64| time.min(hour.last);
-    let customer_id = &actor.customer_id;
-    let ip = actor.ip;
-    let agent = actor.agent;
-    let customer = || Principal::Customer(customer_id.clone());
+fn customer_session(act: Act<'_, '_>) {
+    let Act {
+        hour,
+        actor,
+        at,
+        rng,
+        out,
+    } = act;
     let sid = random_hex(rng);
     let jti = random_hex(rng);
     out.push(
-        SecurityEvent::new(Timestamp::from_micros(at), EventKind::LoginOk, customer())
-            .sid(sid.clone())
-            .ip(Some(ip))
-            .user_agent(Some(agent))
-            .customer(customer_id.clone())
-            .request_id(Some(&request_id(rng))),
+        SecurityEvent::new(
+            Timestamp::from_micros(at),
+            EventKind::LoginOk,
+            actor.principal(),
+        )
+        .sid(sid.clone())
+        .ip(Some(actor.ip))
+        .user_agent(Some(actor.agent))
+        .customer(actor.customer_id.clone())
+        .request_id(Some(&request_id(rng))),
     );
     out.push(
         SecurityEvent::new(
-            Timestamp::from_micros(clamp(at + 4_000)),
+            Timestamp::from_micros(hour.clamp(at + 4_000)),
             EventKind::TokenIssued,
-            customer(),
+            actor.principal(),
         )
         .sid(sid.clone())
         .jti(jti.clone())
-        .kid(kid.clone())
-        .ip(Some(ip))
-        .user_agent(Some(agent))
-        .customer(customer_id.clone())
+        .kid(hour.kid.clone())
+        .ip(Some(actor.ip))
+        .user_agent(Some(actor.agent))
+        .customer(actor.customer_id.clone())
         .request_id(Some(&request_id(rng))),
     );
     let mut time = at;
     for _ in 0..rng.gen_range(1..=4) {
-        time = clamp(time + rng.gen_range(300_000..40 * MICROS_PER_SECOND));
+        time = hour.clamp(time + rng.gen_range(300_000..40 * MICROS_PER_SECOND));
         let fields: &[&str] = match rng.gen_range(0..3) {
             0 => &["addresses"],
             1 => &["email", "name", "phone"],
             _ => &["birth_date", "customs_code", "email", "name", "phone"],
         };
         out.push(
-            SecurityEvent::new(Timestamp::from_micros(time), EventKind::PiiRead, customer())
-                .sid(sid.clone())
-                .jti(jti.clone())
-                .kid(kid.clone())
-                .ip(Some(ip))
-                .user_agent(Some(agent))
-                .customer(customer_id.clone())
-                .fields(fields.iter().copied())
-                .request_id(Some(&request_id(rng))),
+            SecurityEvent::new(
+                Timestamp::from_micros(time),
+                EventKind::PiiRead,
+                actor.principal(),
+            )
+            .sid(sid.clone())
+            .jti(jti.clone())
+            .kid(hour.kid.clone())
+            .ip(Some(actor.ip))
+            .user_agent(Some(actor.agent))
+            .customer(actor.customer_id.clone())
+            .fields(fields.iter().copied())
+            .request_id(Some(&request_id(rng))),
         );
     }
 }
 
 /// A service read with a purpose, for a random customer.
-fn service_read(
-    hour: &Hour<'_>,
-    _actor: &Actor,
-    at: i64,
-    rng: &mut ChaCha8Rng,
-    out: &mut Vec<SecurityEvent>,
-) {
-    let world = hour.world;
-    let kid = &hour.kid;
-    let customers = hour.customers;
+fn service_read(act: Act<'_, '_>) {
+    let Act {
+        hour,
+        actor: _,
+        at,
+        rng,
+        out,
+    } = act;
     let pick = rng.gen_range(0..100);
     let mut cumulative = 0;
     let mut service_index = 0;
@@ -226,16 +256,16 @@ fn service_read(
     }
     let (name, purpose, fields, decision, _) = SERVICES[service_index];
     let instance = rng.gen_range(0..SERVICE_INSTANCES);
-    let slot = (at - world.start_micros).div_euclid(15 * 60 * MICROS_PER_SECOND);
-    let target = world.customer_id(rng.gen_range(0..customers));
+    let slot = (at - hour.world.start_micros).div_euclid(15 * 60 * MICROS_PER_SECOND);
+    let target = hour.world.customer_id(rng.gen_range(0..hour.customers));
     out.push(
         SecurityEvent::new(
             Timestamp::from_micros(at),
             EventKind::PiiRead,
             Principal::Service(name.to_string()),
         )
-        .jti(world.service_token(service_index, instance, slot))
-        .kid(kid.clone())
+        .jti(hour.world.service_token(service_index, instance, slot))
+        .kid(hour.kid.clone())
         .ip(Some(service_address(service_index, instance)))
         .user_agent(Some(&format!("{name}-svc/4.2 haechi-client")))
         .customer(target)
@@ -247,27 +277,25 @@ fn service_read(
 }
 
 /// A support lookup by phone.
-fn support_lookup(
-    hour: &Hour<'_>,
-    actor: &Actor,
-    at: i64,
-    rng: &mut ChaCha8Rng,
-    out: &mut Vec<SecurityEvent>,
-) {
-    let world = hour.world;
-    let kid = &hour.kid;
-    let customer_id = &actor.customer_id;
-    let slot = (at - world.start_micros).div_euclid(15 * 60 * MICROS_PER_SECOND);
+fn support_lookup(act: Act<'_, '_>) {
+    let Act {
+        hour,
+        actor,
+        at,
+        rng,
+        out,
+    } = act;
+    let slot = (at - hour.world.start_micros).div_euclid(15 * 60 * MICROS_PER_SECOND);
     out.push(
         SecurityEvent::new(
             Timestamp::from_micros(at),
             EventKind::PiiLookup,
             Principal::Service("support".into()),
         )
-        .jti(world.service_token(1, 0, slot))
-        .kid(kid.clone())
+        .jti(hour.world.service_token(1, 0, slot))
+        .kid(hour.kid.clone())
         .ip(Some(service_address(1, 0)))
-        .customer(customer_id.clone())
+        .customer(actor.customer_id.clone())
         .fields(["phone"])
         .purpose("support")
         .request_id(Some(&request_id(rng))),
@@ -275,27 +303,25 @@ fn support_lookup(
 }
 
 /// Marketing asks for addresses it is not granted.
-fn denied_read(
-    hour: &Hour<'_>,
-    actor: &Actor,
-    at: i64,
-    rng: &mut ChaCha8Rng,
-    out: &mut Vec<SecurityEvent>,
-) {
-    let world = hour.world;
-    let kid = &hour.kid;
-    let customer_id = &actor.customer_id;
-    let slot = (at - world.start_micros).div_euclid(15 * 60 * MICROS_PER_SECOND);
+fn denied_read(act: Act<'_, '_>) {
+    let Act {
+        hour,
+        actor,
+        at,
+        rng,
+        out,
+    } = act;
+    let slot = (at - hour.world.start_micros).div_euclid(15 * 60 * MICROS_PER_SECOND);
     out.push(
         SecurityEvent::new(
             Timestamp::from_micros(at),
             EventKind::PiiRead,
             Principal::Service("marketing".into()),
         )
-        .jti(world.service_token(2, 1, slot))
-        .kid(kid.clone())
+        .jti(hour.world.service_token(2, 1, slot))
+        .kid(hour.kid.clone())
         .ip(Some(service_address(2, 1)))
-        .customer(customer_id.clone())
+        .customer(actor.customer_id.clone())
         .fields(["addresses"])
         .purpose("marketing")
         .outcome(Decision::Deny, 403)
@@ -305,23 +331,22 @@ fn denied_read(
 }
 
 /// A failed login from the customer's address.
-fn failed_login(
-    _hour: &Hour<'_>,
-    actor: &Actor,
-    at: i64,
-    rng: &mut ChaCha8Rng,
-    out: &mut Vec<SecurityEvent>,
-) {
-    let ip = actor.ip;
-    let agent = actor.agent;
+fn failed_login(act: Act<'_, '_>) {
+    let Act {
+        hour: _,
+        actor,
+        at,
+        rng,
+        out,
+    } = act;
     out.push(
         SecurityEvent::new(
             Timestamp::from_micros(at),
             EventKind::LoginFailed,
             Principal::Anonymous,
         )
-        .ip(Some(ip))
-        .user_agent(Some(agent))
+        .ip(Some(actor.ip))
+        .user_agent(Some(actor.agent))
         .outcome(Decision::Deny, 401)
         .reason("bad_password")
         .request_id(Some(&request_id(rng))),
@@ -329,55 +354,53 @@ fn failed_login(
 }
 
 /// A customer changes their addresses or phone.
-fn customer_write(
-    hour: &Hour<'_>,
-    actor: &Actor,
-    at: i64,
-    rng: &mut ChaCha8Rng,
-    out: &mut Vec<SecurityEvent>,
-) {
-    let kid = &hour.kid;
-    let customer_id = &actor.customer_id;
-    let ip = actor.ip;
-    let agent = actor.agent;
-    let customer = || Principal::Customer(customer_id.clone());
+fn customer_write(act: Act<'_, '_>) {
+    let Act {
+        hour,
+        actor,
+        at,
+        rng,
+        out,
+    } = act;
     out.push(
-        SecurityEvent::new(Timestamp::from_micros(at), EventKind::PiiWrite, customer())
-            .sid(random_hex(rng))
-            .jti(random_hex(rng))
-            .kid(kid.clone())
-            .ip(Some(ip))
-            .user_agent(Some(agent))
-            .customer(customer_id.clone())
-            .fields([if rng.gen_bool(0.7) {
-                "addresses"
-            } else {
-                "phone"
-            }])
-            .request_id(Some(&request_id(rng))),
+        SecurityEvent::new(
+            Timestamp::from_micros(at),
+            EventKind::PiiWrite,
+            actor.principal(),
+        )
+        .sid(random_hex(rng))
+        .jti(random_hex(rng))
+        .kid(hour.kid.clone())
+        .ip(Some(actor.ip))
+        .user_agent(Some(actor.agent))
+        .customer(actor.customer_id.clone())
+        .fields([if rng.gen_bool(0.7) {
+            "addresses"
+        } else {
+            "phone"
+        }])
+        .request_id(Some(&request_id(rng))),
     );
 }
 
 /// An expired token, rejected.
-fn rejected_token(
-    hour: &Hour<'_>,
-    actor: &Actor,
-    at: i64,
-    rng: &mut ChaCha8Rng,
-    out: &mut Vec<SecurityEvent>,
-) {
-    let kid = &hour.kid;
-    let ip = actor.ip;
-    let agent = actor.agent;
+fn rejected_token(act: Act<'_, '_>) {
+    let Act {
+        hour,
+        actor,
+        at,
+        rng,
+        out,
+    } = act;
     out.push(
         SecurityEvent::new(
             Timestamp::from_micros(at),
             EventKind::TokenRejected,
             Principal::Anonymous,
         )
-        .kid(kid.clone())
-        .ip(Some(ip))
-        .user_agent(Some(agent))
+        .kid(hour.kid.clone())
+        .ip(Some(actor.ip))
+        .user_agent(Some(actor.agent))
         .outcome(Decision::Deny, 401)
         .reason("expired")
         .request_id(Some(&request_id(rng))),
@@ -385,40 +408,39 @@ fn rejected_token(
 }
 
 /// A customer session refreshed, with a new token.
-fn refresh(
-    hour: &Hour<'_>,
-    actor: &Actor,
-    at: i64,
-    rng: &mut ChaCha8Rng,
-    out: &mut Vec<SecurityEvent>,
-) {
-    let kid = &hour.kid;
-    let clamp = |time: i64| time.min(hour.last);
-    let customer_id = &actor.customer_id;
-    let ip = actor.ip;
-    let agent = actor.agent;
-    let customer = || Principal::Customer(customer_id.clone());
+fn refresh(act: Act<'_, '_>) {
+    let Act {
+        hour,
+        actor,
+        at,
+        rng,
+        out,
+    } = act;
     let sid = random_hex(rng);
     out.push(
-        SecurityEvent::new(Timestamp::from_micros(at), EventKind::Refresh, customer())
-            .sid(sid.clone())
-            .ip(Some(ip))
-            .user_agent(Some(agent))
-            .customer(customer_id.clone())
-            .request_id(Some(&request_id(rng))),
+        SecurityEvent::new(
+            Timestamp::from_micros(at),
+            EventKind::Refresh,
+            actor.principal(),
+        )
+        .sid(sid.clone())
+        .ip(Some(actor.ip))
+        .user_agent(Some(actor.agent))
+        .customer(actor.customer_id.clone())
+        .request_id(Some(&request_id(rng))),
     );
     out.push(
         SecurityEvent::new(
-            Timestamp::from_micros(clamp(at + 3_000)),
+            Timestamp::from_micros(hour.clamp(at + 3_000)),
             EventKind::TokenIssued,
-            customer(),
+            actor.principal(),
         )
         .sid(sid)
         .jti(random_hex(rng))
-        .kid(kid.clone())
-        .ip(Some(ip))
-        .user_agent(Some(agent))
-        .customer(customer_id.clone())
+        .kid(hour.kid.clone())
+        .ip(Some(actor.ip))
+        .user_agent(Some(actor.agent))
+        .customer(actor.customer_id.clone())
         .request_id(Some(&request_id(rng))),
     );
 }

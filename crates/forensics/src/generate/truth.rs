@@ -70,7 +70,7 @@ pub struct GroundTruth {
     pub attack: Option<AttackTruth>,
 }
 
-/// Reads a ground-truth file written by [`generate`].
+/// Reads a ground-truth file written by [`generate`](super::generate()).
 pub fn read_ground_truth(path: &Path) -> Result<GroundTruth, Error> {
     let bytes = std::fs::read(path).map_err(|error| Error::io(path, error))?;
     serde_json::from_slice(&bytes)
