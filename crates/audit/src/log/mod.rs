@@ -13,6 +13,7 @@
 
 mod config;
 mod recovery;
+mod shared;
 mod subscription;
 mod writer;
 
@@ -21,7 +22,7 @@ pub use recovery::{RecoveryReport, Repair};
 pub use subscription::Subscription;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -40,6 +41,7 @@ use crate::witness::WitnessStatus;
 use crate::witness::pump::Pump;
 use crate::{AuditRecord, Error};
 use recovery::recover;
+use shared::{LiveState, Shared, Status};
 use writer::{Command, Writer, create_segment};
 
 /// The audit log: a durable [`EventSink`] with group commit, signed checkpoints, live
@@ -66,35 +68,6 @@ impl fmt::Debug for AuditLog {
             .field("durable_seq", &self.durable_seq())
             .finish_non_exhaustive()
     }
-}
-
-/// State the writer shares with readers and subscribers.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub dir: PathBuf,
-    pub live: Mutex<LiveState>,
-    /// Set once with the first failure, so `record` can refuse without taking a lock.
-    pub failed: AtomicBool,
-    pub subscriber_buffer: usize,
-}
-
-/// What the writer publishes after every durable batch.
-#[derive(Debug)]
-pub(crate) struct LiveState {
-    /// The highest seq that is durable.
-    pub durable_seq: u64,
-    /// Open, failed or closed.
-    pub status: Status,
-    /// Senders to subscribers that are keeping up.
-    pub subscribers: Vec<mpsc::Sender<AuditRecord>>,
-}
-
-/// Whether the log accepts records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Status {
-    Open,
-    Failed(String),
-    Closed,
 }
 
 impl AuditLog {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::{Shared, Status};
+use super::shared::{Shared, Status};
 use crate::reader::LogCursor;
 use crate::{AuditRecord, Error};
 

@@ -10,7 +10,8 @@ use ed25519_dalek::SigningKey;
 use haechi_events::{Clock, SecurityEvent};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{AuditLogConfig, Shared, Status};
+use super::config::AuditLogConfig;
+use super::shared::{Shared, Status};
 use crate::checkpoint::Checkpoint;
 use crate::error::IoContext;
 use crate::segment::{HEADER_LEN, SegmentHeader, append_frame, segment_file_name};

@@ -8,7 +8,7 @@ use haechi_events::{EventKind, Principal, SecurityEvent, Timestamp};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::StolenKeyAttack;
+use super::options::StolenKeyAttack;
 use super::truth::{AttackTruth, Victim};
 use super::world::{MICROS_PER_SECOND, World, mix, random_hex, request_id};
 use crate::timestamps::format_time;

@@ -31,16 +31,18 @@
 
 mod attack;
 mod normal;
+mod options;
 mod truth;
 mod world;
 mod writers;
 
+pub use options::{Attack, GenerateOptions, StolenKeyAttack};
 pub use truth::{AttackTruth, GroundTruth, Victim, read_ground_truth};
 
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
-use haechi_audit::{AuditRecord, Checkpoint, ExportOptions, GENESIS_HASH};
+use haechi_audit::{AuditRecord, Checkpoint, GENESIS_HASH};
 use haechi_events::{SecurityEvent, Timestamp};
 use sha2::{Digest, Sha256};
 
@@ -56,81 +58,6 @@ use writers::{Batch, Handoff, write_in_parallel};
 pub const GROUND_TRUTH_FILE: &str = "_ground_truth.json";
 /// The audit public key (PEM) written beside the data.
 pub const PUBLIC_KEY_FILE: &str = "_audit_key.pem";
-
-/// What to generate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GenerateOptions {
-    /// Customers in the population.
-    pub customers: u64,
-    /// Events in total, attack included.
-    pub events: u64,
-    /// Days the archive spans.
-    pub days: u32,
-    /// The first day (UTC).
-    pub start: time::Date,
-    /// Seed: the same options and seed give the same archive, byte for byte.
-    pub seed: u64,
-    /// The injected attack.
-    pub attack: Attack,
-    /// Records per file before a day boundary cuts it (the records of one sealed segment).
-    pub file_records: usize,
-    /// Parquet layout (rows per row group).
-    pub export: ExportOptions,
-}
-
-impl GenerateOptions {
-    /// `customers` and `events` over 30 days from 2025-06-01, seed 1, a stolen-key attack on
-    /// 5 % of the customers (at most what fits in a tenth of the events).
-    pub fn new(customers: u64, events: u64) -> Self {
-        let victims = (customers / 20).min(events / 20).max(1);
-        GenerateOptions {
-            customers,
-            events,
-            days: 30,
-            start: time::macros::date!(2025 - 06 - 01),
-            seed: 1,
-            attack: Attack::StolenKey(StolenKeyAttack {
-                victims,
-                ..StolenKeyAttack::default()
-            }),
-            file_records: 1 << 18,
-            export: ExportOptions::default(),
-        }
-    }
-}
-
-/// The attack injected into the normal traffic.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Attack {
-    /// Normal traffic only.
-    None,
-    /// A stolen signing key forging a token per victim.
-    StolenKey(StolenKeyAttack),
-}
-
-/// The shape of a stolen-key attack.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StolenKeyAttack {
-    /// Distinct customers read.
-    pub victims: u64,
-    /// Attacker addresses.
-    pub addresses: usize,
-    /// Victims per second.
-    pub victims_per_second: f64,
-    /// When it starts; default: 01:00 UTC on the day a third into the archive.
-    pub start: Option<Timestamp>,
-}
-
-impl Default for StolenKeyAttack {
-    fn default() -> Self {
-        StolenKeyAttack {
-            victims: 1000,
-            addresses: 40,
-            victims_per_second: 2.8,
-            start: None,
-        }
-    }
-}
 
 /// What [`generate`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
