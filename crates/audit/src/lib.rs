@@ -40,6 +40,7 @@
 mod archive;
 mod checkpoint;
 mod error;
+mod lock;
 mod log;
 mod reader;
 pub mod record;

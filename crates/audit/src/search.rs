@@ -132,76 +132,7 @@ pub fn parse_search<'a>(
             }
             seen.push(name);
         }
-        match name {
-            "customer" => {
-                let valid = value.len() <= 128
-                    && value
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-                if !valid {
-                    return Err(bad(
-                        "not a customer id (up to 128 of a-z, A-Z, 0-9, '-', '_', '.')".into(),
-                    ));
-                }
-                filter.customer_id = Some(value.to_string());
-            }
-            "principal" => {
-                filter.principal = Some(value.parse().map_err(|_| {
-                    bad("expected customer:ID, service:NAME, admin:NAME or anonymous".into())
-                })?);
-            }
-            "ip" => {
-                let network = match value.parse::<IpNet>() {
-                    Ok(network) => network,
-                    Err(_) => value
-                        .parse::<std::net::IpAddr>()
-                        .map(IpNet::from)
-                        .map_err(|_| {
-                            bad("expected an IP address or a network such as 203.0.113.0/24".into())
-                        })?,
-                };
-                filter.ip = Some(network);
-            }
-            "from" | "to" => {
-                let time = Timestamp::parse(value).ok_or_else(|| {
-                    bad(
-                        "expected an RFC 3339 time (2025-06-24T03:12:45Z) or a date (2025-06-24)"
-                            .into(),
-                    )
-                })?;
-                if name == "from" {
-                    filter.from = Some(time);
-                } else {
-                    filter.to = Some(time);
-                }
-            }
-            "kind" => {
-                for kind in value.split(',').map(str::trim).filter(|k| !k.is_empty()) {
-                    let kind = kind.parse::<EventKind>().map_err(|_| {
-                        bad(format!(
-                            "unknown event kind {:?}",
-                            kind.chars().take(64).collect::<String>()
-                        ))
-                    })?;
-                    if !filter.kinds.contains(&kind) {
-                        filter.kinds.push(kind);
-                    }
-                }
-            }
-            "after" => {
-                page.after_seq = value
-                    .parse()
-                    .map_err(|_| bad("expected a sequence number".into()))?;
-            }
-            "limit" => {
-                page.limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|limit| (1..=MAX_PAGE).contains(limit))
-                    .ok_or_else(|| bad(format!("expected a number from 1 to {MAX_PAGE}")))?;
-            }
-            _ => unreachable!("every known parameter is matched above"),
-        }
+        apply_parameter(name, value, &mut filter, &mut page).map_err(bad)?;
     }
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && to <= from
@@ -212,6 +143,83 @@ pub fn parse_search<'a>(
         });
     }
     Ok((filter, page))
+}
+
+/// Sets the part of `filter` or `page` that the known parameter `name` gives; the error is the
+/// reason the value is refused.
+fn apply_parameter(
+    name: &str,
+    value: &str,
+    filter: &mut SearchFilter,
+    page: &mut Page,
+) -> Result<(), String> {
+    match name {
+        "customer" => {
+            let valid = value.len() <= 128
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !valid {
+                return Err("not a customer id (up to 128 of a-z, A-Z, 0-9, '-', '_', '.')".into());
+            }
+            filter.customer_id = Some(value.to_string());
+        }
+        "principal" => {
+            filter.principal = Some(value.parse().map_err(|_| {
+                "expected customer:ID, service:NAME, admin:NAME or anonymous".to_string()
+            })?);
+        }
+        "ip" => {
+            let network = match value.parse::<IpNet>() {
+                Ok(network) => network,
+                Err(_) => value
+                    .parse::<std::net::IpAddr>()
+                    .map(IpNet::from)
+                    .map_err(|_| {
+                        "expected an IP address or a network such as 203.0.113.0/24".to_string()
+                    })?,
+            };
+            filter.ip = Some(network);
+        }
+        "from" | "to" => {
+            let time = Timestamp::parse(value).ok_or_else(|| {
+                "expected an RFC 3339 time (2025-06-24T03:12:45Z) or a date (2025-06-24)"
+                    .to_string()
+            })?;
+            if name == "from" {
+                filter.from = Some(time);
+            } else {
+                filter.to = Some(time);
+            }
+        }
+        "kind" => {
+            for kind in value.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                let kind = kind.parse::<EventKind>().map_err(|_| {
+                    format!(
+                        "unknown event kind {:?}",
+                        kind.chars().take(64).collect::<String>()
+                    )
+                })?;
+                if !filter.kinds.contains(&kind) {
+                    filter.kinds.push(kind);
+                }
+            }
+        }
+        "after" => {
+            page.after_seq = value
+                .parse()
+                .map_err(|_| "expected a sequence number".to_string())?;
+        }
+        "limit" => {
+            page.limit = value
+                .parse::<usize>()
+                .ok()
+                .filter(|limit| (1..=MAX_PAGE).contains(limit))
+                .ok_or_else(|| format!("expected a number from 1 to {MAX_PAGE}"))?;
+        }
+        _ => unreachable!("every known parameter is matched above"),
+    }
+    Ok(())
 }
 
 /// Searches the log in `dir` (which may be live or closed), oldest first. Records before the

@@ -159,6 +159,57 @@ impl AlertSource {
         }
         Ok(())
     }
+
+    /// Takes one candidate indicator, or records why it is skipped: a field scope does not
+    /// select on, a value absent from the raising event, or one a query would refuse
+    /// (`checked` holds the values taken so far, checked as a scope takes them).
+    fn consider(
+        &mut self,
+        checked: &mut Indicators,
+        field: String,
+        value: String,
+        from: IndicatorOrigin,
+    ) {
+        let Some(kind) = IndicatorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == field)
+        else {
+            self.skipped.push(SkippedField {
+                field,
+                value,
+                reason: "not an indicator kind scope takes (ip, kid, jti, sid, principal, \
+                     user_agent)"
+                    .into(),
+            });
+            return;
+        };
+        if value == ABSENT_VALUE {
+            self.skipped.push(SkippedField {
+                field,
+                value,
+                reason: "absent from the event that raised the alert".into(),
+            });
+            return;
+        }
+        let duplicate = self
+            .indicators
+            .iter()
+            .any(|known| known.kind == kind && known.value == value);
+        if duplicate {
+            return;
+        }
+        match checked.add(kind, &value) {
+            Ok(()) => self.indicators.push(AlertIndicator { kind, value, from }),
+            Err(error) => self.skipped.push(SkippedField {
+                field,
+                value,
+                reason: match error {
+                    Error::BadInput { reason, .. } => reason,
+                    other => other.to_string(),
+                },
+            }),
+        }
+    }
 }
 
 /// Derives the indicators of `alert`: its group's fields with the alert's values, plus the
@@ -220,45 +271,7 @@ pub fn alert_source(
         candidates.push(("user_agent".into(), agent.clone(), IndicatorOrigin::Context));
     }
     for (field, value, from) in candidates {
-        let Some(kind) = IndicatorKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == field)
-        else {
-            source.skipped.push(SkippedField {
-                field,
-                value,
-                reason: "not an indicator kind scope takes (ip, kid, jti, sid, principal, \
-                         user_agent)"
-                    .into(),
-            });
-            continue;
-        };
-        if value == ABSENT_VALUE {
-            source.skipped.push(SkippedField {
-                field,
-                value,
-                reason: "absent from the event that raised the alert".into(),
-            });
-            continue;
-        }
-        let duplicate = source
-            .indicators
-            .iter()
-            .any(|known| known.kind == kind && known.value == value);
-        if duplicate {
-            continue;
-        }
-        match checked.add(kind, &value) {
-            Ok(()) => source.indicators.push(AlertIndicator { kind, value, from }),
-            Err(error) => source.skipped.push(SkippedField {
-                field,
-                value,
-                reason: match error {
-                    Error::BadInput { reason, .. } => reason,
-                    other => other.to_string(),
-                },
-            }),
-        }
+        source.consider(&mut checked, field, value, from);
     }
     if source.indicators.is_empty() {
         let reasons: Vec<String> = source

@@ -116,7 +116,7 @@ pub struct Custody {
     /// The tool and version that computed the result (`haechi 0.1.0`).
     pub tool: String,
     /// The query as normalised (sets sorted, networks as parsed).
-    pub query: crate::Query,
+    pub query: crate::query::Query,
     /// What counts as an exposure, in the archive's column names.
     pub exposure: String,
     /// SHA-256 of the canonical JSON of `query` and `exposure`.

@@ -103,3 +103,8 @@ impl Error {
         }
     }
 }
+
+/// `text` cut to its first `chars` characters, for quoting a caller's input in an error.
+pub(crate) fn truncate(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
+}

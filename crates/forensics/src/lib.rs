@@ -42,12 +42,18 @@ pub mod archive;
 mod custody;
 mod error;
 pub mod generate;
+mod hits;
 mod indicators;
 mod live;
 mod lookup;
+mod matcher;
 mod parallel;
+mod progress;
+mod query;
 pub mod report;
 mod scope;
+mod sources;
+mod timestamps;
 
 pub use alert::{
     AlertIndicator, AlertSource, GroupByOrigin, IndicatorOrigin, RaisedAlert, SkippedField,
@@ -59,12 +65,10 @@ pub use generate::{
     Attack, AttackTruth, GenerateOptions, GenerateReport, GroundTruth, StolenKeyAttack, Victim,
     read_ground_truth,
 };
-pub use indicators::{
-    IndicatorKind, Indicators, MatchMode, Query, TimeWindow, format_time, parse_date,
-    parse_indicator_file, parse_time,
-};
+pub use indicators::{IndicatorKind, Indicators, parse_indicator_file};
 pub use lookup::find_alert;
-pub use scope::{
-    DayCount, Exposure, FieldCount, NoProgress, Progress, Scope, ScopeOptions, Sources, Summary,
-    scope,
-};
+pub use progress::{NoProgress, Progress};
+pub use query::{MatchMode, Query, TimeWindow};
+pub use scope::{DayCount, Exposure, FieldCount, Scope, ScopeOptions, Summary, scope};
+pub use sources::Sources;
+pub use timestamps::{format_time, parse_date, parse_time};

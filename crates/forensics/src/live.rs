@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use crate::Error;
-use crate::archive::{FieldTable, Hit};
 use crate::custody::LiveLogCustody;
-use crate::indicators::Matcher;
+use crate::hits::{FieldTable, Hit};
+use crate::matcher::Matcher;
 
 /// The matching records of the live log and what was read.
 pub(crate) struct LiveScan {

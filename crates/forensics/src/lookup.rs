@@ -19,9 +19,10 @@ use parquet::arrow::arrow_reader::{
     RowFilter,
 };
 
+use crate::Error;
 use crate::alert::RaisedAlert;
 use crate::archive::{byte_bounds, check_schema, list_files};
-use crate::{Error, Sources};
+use crate::sources::Sources;
 
 /// The `kind` of the events searched for.
 const ALERT_RAISED: &str = "alert.raised";

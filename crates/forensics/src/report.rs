@@ -6,7 +6,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::{Error, Exposure, Scope};
+use crate::alert::AlertSource;
+use crate::custody::Custody;
+use crate::{Error, Exposure, Scope, Summary};
 
 /// The format of the per-customer list, chosen by the output file's extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,33 +169,46 @@ pub fn json(scope: &Scope, list_written_to: Option<&Path>) -> serde_json::Value 
 /// The scope for people: the summary, per-field counts, the timeline, the custody totals, and
 /// the first `show` customers.
 pub fn table(scope: &Scope, show: usize) -> String {
-    let summary = &scope.summary;
-    let custody = &scope.custody;
     let mut out = String::new();
     let mut line = |text: String| {
         out.push_str(&text);
         out.push('\n');
     };
     // With --alert the reader must see which indicators were derived before the numbers.
-    if let Some(alert) = &custody.query.alert {
-        line(format!(
-            "alert               {} ({})",
-            alert.id, alert.rule_id
-        ));
-        for indicator in &alert.indicators {
-            line(format!(
-                "  indicator         {} {}",
-                indicator.kind, indicator.value
-            ));
-        }
-        for skipped in &alert.skipped {
-            line(format!(
-                "  not used          {} {} ({})",
-                skipped.field, skipped.value, skipped.reason
-            ));
-        }
-        line(String::new());
+    if let Some(alert) = &scope.custody.query.alert {
+        alert_lines(alert, &mut line);
     }
+    summary_lines(&scope.summary, &mut line);
+    if show > 0 && !scope.customers.is_empty() {
+        customer_lines(&scope.customers, show, &mut line);
+    }
+    custody_lines(&scope.custody, &mut line);
+    out
+}
+
+/// The alert the indicators came from: which it gave, which of its fields it could not.
+fn alert_lines(alert: &AlertSource, line: &mut impl FnMut(String)) {
+    line(format!(
+        "alert               {} ({})",
+        alert.id, alert.rule_id
+    ));
+    for indicator in &alert.indicators {
+        line(format!(
+            "  indicator         {} {}",
+            indicator.kind, indicator.value
+        ));
+    }
+    for skipped in &alert.skipped {
+        line(format!(
+            "  not used          {} {} ({})",
+            skipped.field, skipped.value, skipped.reason
+        ));
+    }
+    line(String::new());
+}
+
+/// The totals, the per-field counts and the timeline.
+fn summary_lines(summary: &Summary, line: &mut impl FnMut(String)) {
     line(format!("customers exposed   {}", summary.customers));
     line(format!("records read        {}", summary.records));
     if summary.records_without_customer > 0 {
@@ -233,28 +248,34 @@ pub fn table(scope: &Scope, show: usize) -> String {
             ));
         }
     }
-    if show > 0 && !scope.customers.is_empty() {
-        line(String::new());
+}
+
+/// The first `show` customers, and how many more there are.
+fn customer_lines(customers: &[Exposure], show: usize, line: &mut impl FnMut(String)) {
+    line(String::new());
+    line(format!(
+        "{:<34} {:<40} {:<28} {:>6}",
+        "customer", "fields", "first", "reads"
+    ));
+    for row in customers.iter().take(show) {
         line(format!(
             "{:<34} {:<40} {:<28} {:>6}",
-            "customer", "fields", "first", "reads"
+            row.customer_id,
+            row.fields.join(","),
+            row.first,
+            row.reads
         ));
-        for row in scope.customers.iter().take(show) {
-            line(format!(
-                "{:<34} {:<40} {:<28} {:>6}",
-                row.customer_id,
-                row.fields.join(","),
-                row.first,
-                row.reads
-            ));
-        }
-        if scope.customers.len() > show {
-            line(format!(
-                "… {} more (--out FILE for the full list)",
-                scope.customers.len() - show
-            ));
-        }
     }
+    if customers.len() > show {
+        line(format!(
+            "… {} more (--out FILE for the full list)",
+            customers.len() - show
+        ));
+    }
+}
+
+/// The custody totals, a warning for seqs no source holds, and the digests.
+fn custody_lines(custody: &Custody, line: &mut impl FnMut(String)) {
     line(String::new());
     line(format!(
         "custody: {} files consulted ({} skipped by day), {} of {} row groups read, live log: {}",
@@ -278,7 +299,6 @@ pub fn table(scope: &Scope, show: usize) -> String {
     }
     line(format!("query sha256   {}", custody.query_sha256));
     line(format!("result sha256  {}", custody.result_sha256));
-    out
 }
 
 #[cfg(test)]

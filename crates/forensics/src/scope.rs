@@ -2,32 +2,28 @@
 //! per customer, per field and per day.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
-use std::path::PathBuf;
-use std::sync::Arc;
 
 use haechi_events::Timestamp;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::archive::{FieldTable, Hit};
+use crate::Error;
+use crate::archive::ArchiveScan;
 use crate::custody::{Coverage, Custody, DigestMode};
-use crate::indicators::{Matcher, day_of, format_time};
-use crate::{Error, Query};
+use crate::hits::{FieldTable, Hit};
+use crate::live::LiveScan;
+use crate::matcher::Matcher;
+use crate::progress::Progress;
+use crate::query::Query;
+use crate::sources::Sources;
+use crate::timestamps::{day_of, format_time};
 
 /// What "exposed" means, in the archive's column names (recorded in the custody block).
 const EXPOSURE: &str =
     "kind IN ('pii.read', 'pii.lookup') AND decision IN ('allow', 'mask') AND status = 200";
-
-/// Where the audit trail is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sources {
-    /// Parquet archive directories.
-    pub archives: Vec<PathBuf>,
-    /// The live log directory (`<data_dir>/audit`), if there is one to read.
-    pub live_log: Option<PathBuf>,
-}
 
 /// How to compute a scope.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,26 +32,6 @@ pub struct ScopeOptions {
     pub digest: DigestMode,
     /// The tool and version recorded in the custody block (`haechi 0.1.0`).
     pub tool: String,
-}
-
-/// Told how a long scan goes (the command line draws a progress bar).
-pub trait Progress: Sync {
-    /// A phase starts with `total` units of work.
-    fn phase(&self, name: &str, total: u64);
-    /// `units` more are done.
-    fn advance(&self, units: u64);
-    /// The scan is over.
-    fn finish(&self);
-}
-
-/// Progress that goes nowhere.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn phase(&self, _name: &str, _total: u64) {}
-    fn advance(&self, _units: u64) {}
-    fn finish(&self) {}
 }
 
 /// Exposure counts of one field.
@@ -149,79 +125,11 @@ pub fn scope(
         Some(dir) if dir.is_dir() => Some(crate::live::scan(dir, &matcher, &fields)?),
         _ => None,
     };
-
-    let mut ranges: Vec<(u64, u64)> = archive
-        .files
-        .iter()
-        .filter_map(|file| Some((file.first_seq?, file.last_seq?)))
-        .chain(
-            archive
-                .skipped_by_day
-                .iter()
-                .filter_map(|(_, _, seqs)| *seqs),
-        )
-        .collect();
-    if let Some(live) = &live
-        && let (Some(first), Some(last)) = (live.custody.first_seq, live.custody.last_seq)
-    {
-        ranges.push((first, last));
-    }
-    let coverage = Coverage::of(ranges);
-
-    // Join the sources by seq. Archive hits first (in file order), then the live log's.
-    let mut tagged: Vec<(Hit, u8)> = archive.hits.into_iter().map(|hit| (hit, 0)).collect();
+    let coverage = coverage(&archive, live.as_ref());
     let live_custody = live.as_ref().map(|live| live.custody.clone());
-    if let Some(live) = live {
-        tagged.extend(live.hits.into_iter().map(|hit| (hit, 1)));
-    }
-    tagged.sort_by_key(|(hit, source)| (hit.seq, *source));
-    let mut hits: Vec<Hit> = Vec::with_capacity(tagged.len());
-    let mut duplicates = 0u64;
-    let mut last_source = 0u8;
-    for (hit, source) in tagged {
-        if let Some(previous) = hits.last()
-            && previous.seq == hit.seq
-        {
-            if *previous != hit {
-                let name = |source: u8| {
-                    if source == 0 {
-                        "the archive"
-                    } else {
-                        "the live log"
-                    }
-                };
-                return Err(Error::SourcesDisagree {
-                    seq: hit.seq,
-                    first: name(last_source).into(),
-                    second: name(source).into(),
-                });
-            }
-            duplicates += 1;
-            continue;
-        }
-        last_source = source;
-        hits.push(hit);
-    }
+    let (hits, duplicates) = join_by_seq(archive.hits, live.map(|live| live.hits))?;
 
     let (summary, customers) = summarise(&hits, &fields);
-    let mut result = Sha256::new();
-    for row in &customers {
-        result.update(row.customer_id.as_bytes());
-        result.update(b"\t");
-        for (index, field) in row.fields.iter().enumerate() {
-            if index > 0 {
-                result.update(b",");
-            }
-            result.update(field.as_bytes());
-        }
-        result.update(b"\t");
-        result.update(row.first.as_bytes());
-        result.update(b"\t");
-        result.update(row.last.as_bytes());
-        result.update(b"\t");
-        result.update(row.reads.to_string().as_bytes());
-        result.update(b"\n");
-    }
     let query_json = serde_json::json!({ "query": query, "exposure": EXPOSURE }).to_string();
     let row_groups_total = archive.files.iter().map(|file| file.row_groups).sum();
     let row_groups_read = archive
@@ -251,13 +159,97 @@ pub fn scope(
         live_log: live_custody,
         duplicates,
         coverage,
-        result_sha256: hex::encode(result.finalize()),
+        result_sha256: result_digest(&customers),
     };
     Ok(Scope {
         summary,
         customers,
         custody,
     })
+}
+
+/// The seqs the sources hold: each archive file's, those of files skipped by their day, and
+/// the live log's.
+fn coverage(archive: &ArchiveScan, live: Option<&LiveScan>) -> Coverage {
+    let mut ranges: Vec<(u64, u64)> = archive
+        .files
+        .iter()
+        .filter_map(|file| Some((file.first_seq?, file.last_seq?)))
+        .chain(
+            archive
+                .skipped_by_day
+                .iter()
+                .filter_map(|(_, _, seqs)| *seqs),
+        )
+        .collect();
+    if let Some(live) = live
+        && let (Some(first), Some(last)) = (live.custody.first_seq, live.custody.last_seq)
+    {
+        ranges.push((first, last));
+    }
+    Coverage::of(ranges)
+}
+
+/// Joins the archive's hits and the live log's by seq, each seq once; returns them in seq
+/// order with how many were found twice. A seq found twice must be the same hit.
+fn join_by_seq(archive: Vec<Hit>, live: Option<Vec<Hit>>) -> Result<(Vec<Hit>, u64), Error> {
+    // Archive hits first (in file order), then the live log's.
+    let mut tagged: Vec<(Hit, u8)> = archive.into_iter().map(|hit| (hit, 0)).collect();
+    if let Some(live) = live {
+        tagged.extend(live.into_iter().map(|hit| (hit, 1)));
+    }
+    tagged.sort_by_key(|(hit, source)| (hit.seq, *source));
+    let mut hits: Vec<Hit> = Vec::with_capacity(tagged.len());
+    let mut duplicates = 0u64;
+    let mut last_source = 0u8;
+    for (hit, source) in tagged {
+        if let Some(previous) = hits.last()
+            && previous.seq == hit.seq
+        {
+            if *previous != hit {
+                let name = |source: u8| {
+                    if source == 0 {
+                        "the archive"
+                    } else {
+                        "the live log"
+                    }
+                };
+                return Err(Error::SourcesDisagree {
+                    seq: hit.seq,
+                    first: name(last_source).into(),
+                    second: name(source).into(),
+                });
+            }
+            duplicates += 1;
+            continue;
+        }
+        last_source = source;
+        hits.push(hit);
+    }
+    Ok((hits, duplicates))
+}
+
+/// The SHA-256 of the customer list, one tab-separated line per customer.
+fn result_digest(customers: &[Exposure]) -> String {
+    let mut result = Sha256::new();
+    for row in customers {
+        result.update(row.customer_id.as_bytes());
+        result.update(b"\t");
+        for (index, field) in row.fields.iter().enumerate() {
+            if index > 0 {
+                result.update(b",");
+            }
+            result.update(field.as_bytes());
+        }
+        result.update(b"\t");
+        result.update(row.first.as_bytes());
+        result.update(b"\t");
+        result.update(row.last.as_bytes());
+        result.update(b"\t");
+        result.update(row.reads.to_string().as_bytes());
+        result.update(b"\n");
+    }
+    hex::encode(result.finalize())
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
