@@ -19,7 +19,7 @@ use super::alerts::{record_match, record_refusal};
 use super::window::Window;
 use super::{OpenAlert, RuleState, Shared, len64};
 use crate::alert::AlertUpdate;
-use crate::fields::{EventView, encode, encode_or_absent};
+use crate::fields::{EventView, Field, encode, encode_or_absent};
 use crate::rule::{Logic, Rule};
 use crate::state::ExpiringMap;
 
@@ -54,6 +54,13 @@ impl Evaluation<'_, '_> {
     /// then belongs to no group of a correlation).
     fn group_key(&mut self) -> bool {
         group_key(self.rule, self.view, &mut self.key)
+    }
+
+    /// Whether the rule's condition holds, the event has every group field and `field`:
+    /// then the group key is in `key` and the value in `shared.value`.
+    fn subject_with_value(&mut self, field: &Field) -> bool {
+        self.shared.value.clear();
+        self.subject && self.group_key() && encode(self.view, field, &mut self.shared.value)
     }
 
     /// The evidence for a match, computed only when the match raises a new alert: when no

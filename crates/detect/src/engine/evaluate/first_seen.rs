@@ -2,7 +2,7 @@
 //! learning period is over (the engine's, or each group's own).
 
 use super::{Evaluation, Match, room_for_group};
-use crate::fields::{Field, encode};
+use crate::fields::Field;
 use crate::rule::LearningScope;
 use crate::state::ExpiringMap;
 
@@ -24,13 +24,8 @@ pub(super) fn evaluate(
     learning: i64,
     scope: LearningScope,
 ) -> Option<Match> {
-    let view = evaluation.view;
-    let time = view.time;
-    evaluation.shared.value.clear();
-    if !(evaluation.subject
-        && evaluation.group_key()
-        && encode(view, field, &mut evaluation.shared.value))
-    {
+    let time = evaluation.view.time;
+    if !evaluation.subject_with_value(field) {
         return None;
     }
     let FirstSeenWindow { pairs, groups } = window;

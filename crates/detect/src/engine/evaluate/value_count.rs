@@ -7,7 +7,7 @@
 use super::{Evaluation, Match, len64, room_for_group};
 use crate::alert::MAX_EVIDENCE;
 use crate::engine::window::Counted;
-use crate::fields::{EventView, Field, encode};
+use crate::fields::{EventView, Field};
 use crate::rule::{Logic, Probation, Rule};
 use crate::state::{Budget, ExpiringMap, NIL};
 
@@ -74,11 +74,7 @@ pub(super) fn evaluate(
     cached: &mut Option<(u64, Distinct)>,
 ) -> Option<Match> {
     let view = evaluation.view;
-    evaluation.shared.value.clear();
-    if !(evaluation.subject
-        && evaluation.group_key()
-        && encode(view, field, &mut evaluation.shared.value))
-    {
+    if !evaluation.subject_with_value(field) {
         return None;
     }
     let shared = &mut *evaluation.shared;
