@@ -1,0 +1,135 @@
+//! `block_network`: refuse every request from a network for a while.
+//!
+//! Safeguards: a network overlapping one that is never blocked (`detect.never_block`: the host
+//! itself, the proxy in front) is recorded as `allowlisted`; a network holding an address many
+//! principals used successfully within the last day (a load balancer, a carrier NAT) is
+//! recorded as `recommended`, and raised as a [`WITHHELD_BLOCK_RULE`] alert for a human.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use haechi_detect::{ActionKind, Alert, AlertId, Disposition, ResponseAction, Severity};
+use haechi_events::{SecurityEvent, Timestamp};
+use haechi_token::AdminGrant;
+
+use super::{ActionExecutor, Executed, Withheld};
+use crate::{BlockRequest, Containment};
+
+/// The rule id of the alert containment raises for a block it withheld.
+pub const WITHHELD_BLOCK_RULE: &str = "haechi.response.block_withheld";
+
+/// The executor of [`ActionKind::BlockNetwork`].
+pub(crate) struct BlockNetwork;
+
+#[async_trait]
+impl ActionExecutor for BlockNetwork {
+    fn name(&self) -> &'static str {
+        "block_network"
+    }
+
+    fn handles(&self, kind: &ActionKind) -> bool {
+        matches!(kind, ActionKind::BlockNetwork { .. })
+    }
+
+    fn describe(&self, kind: &ActionKind, event: SecurityEvent) -> SecurityEvent {
+        match kind {
+            ActionKind::BlockNetwork { network, ttl } => event
+                .detail("network", network.to_string())
+                .detail("ttl_secs", ttl.as_secs().to_string()),
+            _ => event,
+        }
+    }
+
+    fn safeguard(&self, containment: &Containment, action: &ResponseAction) -> Option<Withheld> {
+        let ActionKind::BlockNetwork { network, .. } = &action.kind else {
+            return None;
+        };
+        if containment.is_protected(network) {
+            return Some(Withheld {
+                disposition: Disposition::Allowlisted,
+                shared_address: None,
+            });
+        }
+        // A load balancer or a carrier NAT: blocking it would cut off everyone behind it, so
+        // the block waits for a human.
+        containment.shared_within(network).map(|shared| Withheld {
+            disposition: Disposition::Recommended,
+            shared_address: Some(shared),
+        })
+    }
+
+    async fn carry_out(
+        &self,
+        containment: &Containment,
+        action: &ResponseAction,
+        alert_title: &str,
+        grant: &AdminGrant,
+    ) -> Executed {
+        let ActionKind::BlockNetwork { network, ttl } = &action.kind else {
+            return Executed::Outcome("unsupported");
+        };
+        if containment.is_covered(network, *ttl) {
+            return Executed::Outcome("already");
+        }
+        let request = BlockRequest {
+            network: *network,
+            ttl: *ttl,
+            reason: alert_title.to_string(),
+            rule_id: Some(action.rule_id.clone()),
+            alert_id: Some(action.alert_id.to_string()),
+            trigger_seq: Some(action.seq),
+        };
+        match containment.block(request, grant).await {
+            Ok(_) => Executed::Audited,
+            Err(error) => Executed::Failed(error.to_string()),
+        }
+    }
+}
+
+/// The alert for a human about a block withheld because `address`, inside the network, was
+/// used successfully by `principals` principals within the last day (a load balancer, a
+/// carrier NAT). Its id is `haechi.response.block_withheld/SEQ` of the triggering event; its
+/// one action is the block, as a recommendation.
+pub(crate) fn withheld_block_alert(
+    action: &ResponseAction,
+    title: &str,
+    address: IpAddr,
+    principals: usize,
+    now: Timestamp,
+) -> Alert {
+    let network = match &action.kind {
+        ActionKind::BlockNetwork { network, .. } => network.to_string(),
+        _ => address.to_string(),
+    };
+    let context = [
+        ("ip", address.to_string()),
+        ("network", network.clone()),
+        ("principals", principals.to_string()),
+        ("alert_id", action.alert_id.to_string()),
+        ("rule_id", action.rule_id.clone()),
+        ("reason", title.to_string()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect();
+    Alert {
+        id: AlertId::new(WITHHELD_BLOCK_RULE, action.seq),
+        rule_id: WITHHELD_BLOCK_RULE.to_string(),
+        title: format!(
+            "Automatic block withheld: {principals} principals used {address} in the last day"
+        ),
+        severity: Severity::High,
+        first_time: now,
+        last_time: now,
+        group_key: network,
+        group_by: vec!["network".to_string()],
+        evidence_seqs: vec![action.seq],
+        count: 1,
+        window_count: u64::try_from(principals).unwrap_or(u64::MAX),
+        context,
+        actions: vec![ResponseAction {
+            disposition: Disposition::Recommended,
+            ..action.clone()
+        }],
+    }
+}
