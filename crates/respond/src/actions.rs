@@ -2,10 +2,11 @@
 //! [`ActionKind`], one file each, and one list ([`EXECUTORS`]). A new kind of action is its
 //! file and one line in the list.
 //!
-//! An executor is asked only about an action that is still `enforce` after server-wide
-//! enforcement: first its own safeguards ([`ActionExecutor::safeguard`]), then, if it is not
-//! withheld, to carry it out under the response grant. Whatever it answers, containment audits
-//! the action as `response.action` (see [`crate::Containment::carry_out`]).
+//! An executor is made for one action (its target taken out of the kind) and asked only while
+//! the action is still `enforce` after server-wide enforcement: first its own safeguards
+//! ([`ActionExecutor::safeguard`]), then, if it is not withheld, to carry it out under the
+//! response grant. Whatever it answers, containment audits the action as `response.action`
+//! (see [`crate::Containment::carry_out`]).
 
 use std::net::IpAddr;
 
@@ -21,42 +22,47 @@ mod revoke_key;
 mod revoke_session;
 mod suspend_principal;
 
-/// Every kind of action containment knows how to carry out. An action no executor handles is
+/// Makes the executor of an action of `kind`, or `None` if `kind` is not its kind.
+pub(crate) type MakeExecutor = for<'a> fn(&'a ActionKind) -> Option<Box<dyn ActionExecutor + 'a>>;
+
+/// Every kind of action containment knows how to carry out. An action no executor takes is
 /// recorded with outcome `unsupported`.
-pub(crate) const EXECUTORS: &[&dyn ActionExecutor] = &[
-    &block_network::BlockNetwork,
-    &suspend_principal::SuspendPrincipal,
-    &revoke_session::RevokeSession,
-    &revoke_key::RevokeKey,
+pub(crate) const EXECUTORS: &[MakeExecutor] = &[
+    block_network::executor,
+    suspend_principal::executor,
+    revoke_session::executor,
+    revoke_key::executor,
 ];
 
-/// One kind of response action.
+/// One action of one kind, with its target.
 #[async_trait]
 pub(crate) trait ActionExecutor: Send + Sync {
     /// The action's name in `response.action` (its `reason`) and in metrics:
     /// `block_network`, `suspend_principal`, ….
     fn name(&self) -> &'static str;
 
-    /// Whether this executor carries out actions of `kind`.
-    fn handles(&self, kind: &ActionKind) -> bool;
-
     /// Adds what the action aims at (network, principal, session, key) to its audit event.
-    fn describe(&self, kind: &ActionKind, event: SecurityEvent) -> SecurityEvent;
+    fn describe(&self, event: SecurityEvent) -> SecurityEvent;
 
     /// This kind's own safeguards, asked of an action about to be enforced: `Some` withholds
     /// it (it is then only recorded, with the disposition given).
-    fn safeguard(&self, _containment: &Containment, _action: &ResponseAction) -> Option<Withheld> {
+    fn safeguard(&self, _containment: &Containment) -> Option<Withheld> {
         None
     }
 
     /// Carries the action out under `grant` (the response grant).
-    async fn carry_out(
-        &self,
-        containment: &Containment,
-        action: &ResponseAction,
-        alert_title: &str,
-        grant: &AdminGrant,
-    ) -> Executed;
+    async fn carry_out(&self, grant: &AdminGrant, act: &Act<'_>) -> Executed;
+}
+
+/// The action being carried out and where.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Act<'a> {
+    /// Containment, which carries it out.
+    pub containment: &'a Containment,
+    /// The action as the rule decided it.
+    pub action: &'a ResponseAction,
+    /// The title of its alert (the reason of a block or suspension).
+    pub alert_title: &'a str,
 }
 
 /// Why a safeguard withheld an action.
@@ -80,30 +86,118 @@ pub(crate) enum Executed {
     Failed(String),
 }
 
-/// The executor of actions of `kind`, if there is one.
-pub(crate) fn executor(kind: &ActionKind) -> Option<&'static dyn ActionExecutor> {
-    EXECUTORS
-        .iter()
-        .copied()
-        .find(|executor| executor.handles(kind))
+/// The executor of an action of `kind`, if there is one.
+pub(crate) fn executor(kind: &ActionKind) -> Option<Box<dyn ActionExecutor + '_>> {
+    EXECUTORS.iter().find_map(|make| make(kind))
 }
 
 /// `block_network`, `revoke_session`, `revoke_key`, `suspend_principal`, or `unknown` for a
-/// kind no executor handles.
+/// kind no executor takes.
 pub fn action_name(kind: &ActionKind) -> &'static str {
     executor(kind).map_or("unknown", |executor| executor.name())
 }
 
 /// `event` as the record of `action`: its name, origin, rule, alert, trigger and target.
 pub(crate) fn describe_action(event: SecurityEvent, action: &ResponseAction) -> SecurityEvent {
+    let executor = executor(&action.kind);
     let event = event
-        .reason(action_name(&action.kind))
+        .reason(
+            executor
+                .as_ref()
+                .map_or("unknown", |executor| executor.name()),
+        )
         .detail("origin", "detection")
         .detail("rule_id", &action.rule_id)
         .detail("alert_id", action.alert_id.as_str())
         .detail("trigger_seq", action.seq.to_string());
-    match executor(&action.kind) {
-        Some(executor) => executor.describe(&action.kind, event),
+    match executor {
+        Some(executor) => executor.describe(event),
         None => event,
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on the first surprise"
+)]
+mod tests {
+    use haechi_detect::AlertId;
+    use haechi_events::{EventKind, Principal, Timestamp};
+
+    use super::*;
+
+    /// Each kind has exactly one executor, its name, and the target its record carries
+    /// besides origin, rule, alert and trigger.
+    #[test]
+    fn every_kind_has_one_executor_and_its_record_names_the_target() {
+        let check = |kind: ActionKind, name: &str, target: &[(&str, &str)]| {
+            let handling = EXECUTORS.iter().filter_map(|make| make(&kind)).count();
+            assert_eq!(handling, 1, "{kind:?}");
+            assert_eq!(action_name(&kind), name);
+            let action = ResponseAction {
+                alert_id: AlertId::new("rule.x", 7),
+                rule_id: "rule.x".into(),
+                seq: 7,
+                kind,
+                disposition: Disposition::Enforce,
+            };
+            let event = describe_action(
+                SecurityEvent::new(
+                    Timestamp::EPOCH,
+                    EventKind::ResponseAction,
+                    Principal::Admin("root".into()),
+                ),
+                &action,
+            );
+            assert_eq!(event.reason.as_deref(), Some(name));
+            let mut found = vec![
+                ("sid", event.sid.clone().unwrap_or_default()),
+                ("kid", event.kid.clone().unwrap_or_default()),
+            ];
+            found.extend(
+                event
+                    .detail
+                    .iter()
+                    .map(|(field, value)| (field.as_str(), value.clone())),
+            );
+            found.retain(|(field, value)| {
+                !value.is_empty()
+                    && !["origin", "rule_id", "alert_id", "trigger_seq"].contains(field)
+            });
+            let expected: Vec<(&str, String)> = target
+                .iter()
+                .map(|(field, value)| (*field, value.to_string()))
+                .collect();
+            assert_eq!(found, expected, "{name}");
+            assert_eq!(event.detail["origin"], "detection");
+            assert_eq!(event.detail["alert_id"], "rule.x/7");
+            assert_eq!(event.detail["trigger_seq"], "7");
+        };
+        check(
+            ActionKind::BlockNetwork {
+                network: "203.0.113.0/24".parse().unwrap(),
+                ttl: std::time::Duration::from_secs(3600),
+            },
+            "block_network",
+            &[("network", "203.0.113.0/24"), ("ttl_secs", "3600")],
+        );
+        check(
+            ActionKind::SuspendPrincipal {
+                principal: Principal::Service("shipping".into()),
+            },
+            "suspend_principal",
+            &[("target_principal", "service:shipping")],
+        );
+        check(
+            ActionKind::RevokeSession { sid: "s_1".into() },
+            "revoke_session",
+            &[("sid", "s_1")],
+        );
+        check(
+            ActionKind::RevokeKey { kid: "k_1".into() },
+            "revoke_key",
+            &[("kid", "k_1")],
+        );
     }
 }

@@ -18,7 +18,7 @@ use ipnet::IpNet;
 use parking_lot::RwLock;
 use serde::Serialize;
 
-use crate::actions::{self, ActionExecutor, Executed, action_name, describe_action};
+use crate::actions::{self, Act, ActionExecutor, Executed, Withheld, action_name, describe_action};
 use crate::detection_principal;
 use crate::records::{BlockRecord, ContainmentStore, SuspensionRecord};
 
@@ -204,20 +204,15 @@ impl Containment {
     /// carried out, under the response grant.
     pub async fn carry_out(&self, action: &ResponseAction, alert_title: &str) -> ActionOutcome {
         let executor = actions::executor(&action.kind);
-        let mut disposition = action.disposition;
-        if disposition == Disposition::Enforce && self.enforcement == Enforcement::DryRun {
-            disposition = Disposition::DryRun;
-        }
-        let mut shared_address = None;
-        if disposition == Disposition::Enforce
-            && let Some(withheld) = executor.and_then(|executor| executor.safeguard(self, action))
-        {
-            disposition = withheld.disposition;
-            shared_address = withheld.shared_address;
-        }
+        let (disposition, shared_address) = decide(action.disposition, self.enforcement, || {
+            executor
+                .as_ref()
+                .and_then(|executor| executor.safeguard(self))
+        });
         let actor = self.response_grant.actor().clone();
         let outcome = if disposition == Disposition::Enforce {
-            self.enforce(executor, action, alert_title, &actor).await
+            self.enforce(executor.as_deref(), action, alert_title, &actor)
+                .await
         } else {
             let mut event = describe_action(
                 SecurityEvent::new(self.now(), EventKind::ResponseAction, actor.clone()),
@@ -262,9 +257,12 @@ impl Containment {
     ) -> &'static str {
         let executed = match executor {
             Some(executor) => {
-                executor
-                    .carry_out(self, action, alert_title, &self.response_grant)
-                    .await
+                let act = Act {
+                    containment: self,
+                    action,
+                    alert_title,
+                };
+                executor.carry_out(&self.response_grant, &act).await
             }
             None => Executed::Outcome("unsupported"),
         };
@@ -304,6 +302,26 @@ impl Containment {
     }
 }
 
+/// The disposition an action is recorded with, from the rule's: server-wide `dry_run` first,
+/// then the executor's safeguards (asked only of what would be enforced), and the shared
+/// address behind a withheld block.
+fn decide(
+    rule: Disposition,
+    enforcement: Enforcement,
+    safeguard: impl FnOnce() -> Option<Withheld>,
+) -> (Disposition, Option<(IpAddr, usize)>) {
+    if rule != Disposition::Enforce {
+        return (rule, None);
+    }
+    if enforcement == Enforcement::DryRun {
+        return (Disposition::DryRun, None);
+    }
+    match safeguard() {
+        Some(withheld) => (withheld.disposition, withheld.shared_address),
+        None => (Disposition::Enforce, None),
+    }
+}
+
 /// Marks `event` as detection's (with its rule and alert) or an administrator's act.
 fn with_origin(
     event: SecurityEvent,
@@ -327,5 +345,72 @@ pub fn disposition_name(disposition: Disposition) -> &'static str {
         Disposition::Allowlisted => "allowlisted",
         Disposition::CapReached => "cap_reached",
         Disposition::Recommended => "recommended",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dry_run_comes_first_and_safeguards_are_asked_only_of_what_would_be_enforced() {
+        let shared: IpAddr = [198, 51, 100, 7].into();
+        let recommended = Withheld {
+            disposition: Disposition::Recommended,
+            shared_address: Some((shared, 20)),
+        };
+        let allowlisted = Withheld {
+            disposition: Disposition::Allowlisted,
+            shared_address: None,
+        };
+        // (rule's disposition, server-wide enforcement, what the safeguard says, expected)
+        let cases = [
+            (
+                Disposition::Enforce,
+                Enforcement::Enforce,
+                None,
+                (Disposition::Enforce, None),
+            ),
+            (
+                Disposition::Enforce,
+                Enforcement::Enforce,
+                Some(recommended),
+                (Disposition::Recommended, Some((shared, 20))),
+            ),
+            (
+                Disposition::Enforce,
+                Enforcement::Enforce,
+                Some(allowlisted),
+                (Disposition::Allowlisted, None),
+            ),
+            (
+                Disposition::Enforce,
+                Enforcement::DryRun,
+                Some(recommended),
+                (Disposition::DryRun, None),
+            ),
+            (
+                Disposition::DryRun,
+                Enforcement::Enforce,
+                Some(recommended),
+                (Disposition::DryRun, None),
+            ),
+            (
+                Disposition::CapReached,
+                Enforcement::Enforce,
+                Some(allowlisted),
+                (Disposition::CapReached, None),
+            ),
+        ];
+        for (rule, enforcement, safeguard, expected) in cases {
+            let mut asked = false;
+            let decided = decide(rule, enforcement, || {
+                asked = true;
+                safeguard
+            });
+            assert_eq!(decided, expected, "{rule:?} under {enforcement:?}");
+            let would_enforce = rule == Disposition::Enforce && enforcement == Enforcement::Enforce;
+            assert_eq!(asked, would_enforce, "{rule:?} under {enforcement:?}");
+        }
     }
 }

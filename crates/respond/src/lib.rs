@@ -56,7 +56,7 @@ pub use desk::{
     AlertDesk, AlertFilter, AlertNotice, AlertState, AlertView, DropReason, DroppedAlert, Recorded,
 };
 pub use error::Error;
-pub use lookup::ServerLookup;
+pub(crate) use lookup::ServerLookup;
 pub use records::{AlertAck, BlockRecord, ContainmentStore, NewBlock, SuspensionRecord};
 
 /// The principal detection acts as: in `response.action`, `alert.raised`, and in the

@@ -15,7 +15,7 @@ use crate::Detection;
 /// containment blocklist, and the customer count the detection task refreshes every minute.
 /// Nothing here waits on IO.
 #[derive(Debug, Clone)]
-pub struct ServerLookup {
+pub(crate) struct ServerLookup {
     /// The token authority: keys, ledger, sessions, suspensions.
     pub authority: Arc<TokenAuthority>,
     /// The desk and containment.

@@ -6,20 +6,35 @@
 //! recorded as `recommended`, and raised as a [`WITHHELD_BLOCK_RULE`] alert for a human.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use haechi_detect::{ActionKind, Alert, AlertId, Disposition, ResponseAction, Severity};
 use haechi_events::{SecurityEvent, Timestamp};
 use haechi_token::AdminGrant;
+use ipnet::IpNet;
 
-use super::{ActionExecutor, Executed, Withheld};
+use super::{Act, ActionExecutor, Executed, Withheld};
 use crate::{BlockRequest, Containment};
 
 /// The rule id of the alert containment raises for a block it withheld.
 pub const WITHHELD_BLOCK_RULE: &str = "haechi.response.block_withheld";
 
-/// The executor of [`ActionKind::BlockNetwork`].
-pub(crate) struct BlockNetwork;
+/// The executor of a [`ActionKind::BlockNetwork`].
+pub(super) fn executor(kind: &ActionKind) -> Option<Box<dyn ActionExecutor + '_>> {
+    match kind {
+        ActionKind::BlockNetwork { network, ttl } => Some(Box::new(BlockNetwork {
+            network: *network,
+            ttl: *ttl,
+        })),
+        _ => None,
+    }
+}
+
+struct BlockNetwork {
+    network: IpNet,
+    ttl: Duration,
+}
 
 #[async_trait]
 impl ActionExecutor for BlockNetwork {
@@ -27,24 +42,14 @@ impl ActionExecutor for BlockNetwork {
         "block_network"
     }
 
-    fn handles(&self, kind: &ActionKind) -> bool {
-        matches!(kind, ActionKind::BlockNetwork { .. })
+    fn describe(&self, event: SecurityEvent) -> SecurityEvent {
+        event
+            .detail("network", self.network.to_string())
+            .detail("ttl_secs", self.ttl.as_secs().to_string())
     }
 
-    fn describe(&self, kind: &ActionKind, event: SecurityEvent) -> SecurityEvent {
-        match kind {
-            ActionKind::BlockNetwork { network, ttl } => event
-                .detail("network", network.to_string())
-                .detail("ttl_secs", ttl.as_secs().to_string()),
-            _ => event,
-        }
-    }
-
-    fn safeguard(&self, containment: &Containment, action: &ResponseAction) -> Option<Withheld> {
-        let ActionKind::BlockNetwork { network, .. } = &action.kind else {
-            return None;
-        };
-        if containment.is_protected(network) {
+    fn safeguard(&self, containment: &Containment) -> Option<Withheld> {
+        if containment.is_protected(&self.network) {
             return Some(Withheld {
                 disposition: Disposition::Allowlisted,
                 shared_address: None,
@@ -52,34 +57,27 @@ impl ActionExecutor for BlockNetwork {
         }
         // A load balancer or a carrier NAT: blocking it would cut off everyone behind it, so
         // the block waits for a human.
-        containment.shared_within(network).map(|shared| Withheld {
-            disposition: Disposition::Recommended,
-            shared_address: Some(shared),
-        })
+        containment
+            .shared_within(&self.network)
+            .map(|shared| Withheld {
+                disposition: Disposition::Recommended,
+                shared_address: Some(shared),
+            })
     }
 
-    async fn carry_out(
-        &self,
-        containment: &Containment,
-        action: &ResponseAction,
-        alert_title: &str,
-        grant: &AdminGrant,
-    ) -> Executed {
-        let ActionKind::BlockNetwork { network, ttl } = &action.kind else {
-            return Executed::Outcome("unsupported");
-        };
-        if containment.is_covered(network, *ttl) {
+    async fn carry_out(&self, grant: &AdminGrant, act: &Act<'_>) -> Executed {
+        if act.containment.is_covered(&self.network, self.ttl) {
             return Executed::Outcome("already");
         }
         let request = BlockRequest {
-            network: *network,
-            ttl: *ttl,
-            reason: alert_title.to_string(),
-            rule_id: Some(action.rule_id.clone()),
-            alert_id: Some(action.alert_id.to_string()),
-            trigger_seq: Some(action.seq),
+            network: self.network,
+            ttl: self.ttl,
+            reason: act.alert_title.to_string(),
+            rule_id: Some(act.action.rule_id.clone()),
+            alert_id: Some(act.action.alert_id.to_string()),
+            trigger_seq: Some(act.action.seq),
         };
-        match containment.block(request, grant).await {
+        match act.containment.block(request, grant).await {
             Ok(_) => Executed::Audited,
             Err(error) => Executed::Failed(error.to_string()),
         }

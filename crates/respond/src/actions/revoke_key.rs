@@ -3,48 +3,40 @@
 
 use async_trait::async_trait;
 use haechi_custody::KeyState;
-use haechi_detect::{ActionKind, ResponseAction};
+use haechi_detect::ActionKind;
 use haechi_events::SecurityEvent;
 use haechi_token::AdminGrant;
 
-use super::{ActionExecutor, Executed};
-use crate::Containment;
+use super::{Act, ActionExecutor, Executed};
 
-/// The executor of [`ActionKind::RevokeKey`].
-pub(crate) struct RevokeKey;
+/// The executor of a [`ActionKind::RevokeKey`].
+pub(super) fn executor(kind: &ActionKind) -> Option<Box<dyn ActionExecutor + '_>> {
+    match kind {
+        ActionKind::RevokeKey { kid } => Some(Box::new(RevokeKey { kid })),
+        _ => None,
+    }
+}
+
+struct RevokeKey<'a> {
+    kid: &'a str,
+}
 
 #[async_trait]
-impl ActionExecutor for RevokeKey {
+impl ActionExecutor for RevokeKey<'_> {
     fn name(&self) -> &'static str {
         "revoke_key"
     }
 
-    fn handles(&self, kind: &ActionKind) -> bool {
-        matches!(kind, ActionKind::RevokeKey { .. })
+    fn describe(&self, event: SecurityEvent) -> SecurityEvent {
+        event.kid(self.kid)
     }
 
-    fn describe(&self, kind: &ActionKind, event: SecurityEvent) -> SecurityEvent {
-        match kind {
-            ActionKind::RevokeKey { kid } => event.kid(kid),
-            _ => event,
-        }
-    }
-
-    async fn carry_out(
-        &self,
-        containment: &Containment,
-        action: &ResponseAction,
-        _alert_title: &str,
-        grant: &AdminGrant,
-    ) -> Executed {
-        let ActionKind::RevokeKey { kid } = &action.kind else {
-            return Executed::Outcome("unsupported");
-        };
-        let authority = containment.authority();
-        match authority.key_state(kid) {
+    async fn carry_out(&self, grant: &AdminGrant, act: &Act<'_>) -> Executed {
+        let authority = act.containment.authority();
+        match authority.key_state(self.kid) {
             None => Executed::Outcome("not_found"),
             Some(KeyState::Revoked) => Executed::Outcome("already"),
-            Some(_) => match authority.revoke_key(kid, grant).await {
+            Some(_) => match authority.revoke_key(self.kid, grant).await {
                 Ok(_) => Executed::Outcome("done"),
                 Err(error) => Executed::Failed(error.to_string()),
             },

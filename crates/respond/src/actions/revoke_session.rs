@@ -2,48 +2,40 @@
 //! which it records as `token.revoked`.
 
 use async_trait::async_trait;
-use haechi_detect::{ActionKind, ResponseAction};
+use haechi_detect::ActionKind;
 use haechi_events::SecurityEvent;
 use haechi_token::AdminGrant;
 
-use super::{ActionExecutor, Executed};
-use crate::Containment;
+use super::{Act, ActionExecutor, Executed};
 
-/// The executor of [`ActionKind::RevokeSession`].
-pub(crate) struct RevokeSession;
+/// The executor of a [`ActionKind::RevokeSession`].
+pub(super) fn executor(kind: &ActionKind) -> Option<Box<dyn ActionExecutor + '_>> {
+    match kind {
+        ActionKind::RevokeSession { sid } => Some(Box::new(RevokeSession { sid })),
+        _ => None,
+    }
+}
+
+struct RevokeSession<'a> {
+    sid: &'a str,
+}
 
 #[async_trait]
-impl ActionExecutor for RevokeSession {
+impl ActionExecutor for RevokeSession<'_> {
     fn name(&self) -> &'static str {
         "revoke_session"
     }
 
-    fn handles(&self, kind: &ActionKind) -> bool {
-        matches!(kind, ActionKind::RevokeSession { .. })
+    fn describe(&self, event: SecurityEvent) -> SecurityEvent {
+        event.sid(self.sid)
     }
 
-    fn describe(&self, kind: &ActionKind, event: SecurityEvent) -> SecurityEvent {
-        match kind {
-            ActionKind::RevokeSession { sid } => event.sid(sid),
-            _ => event,
-        }
-    }
-
-    async fn carry_out(
-        &self,
-        containment: &Containment,
-        action: &ResponseAction,
-        _alert_title: &str,
-        grant: &AdminGrant,
-    ) -> Executed {
-        let ActionKind::RevokeSession { sid } = &action.kind else {
-            return Executed::Outcome("unsupported");
-        };
-        match containment
+    async fn carry_out(&self, grant: &AdminGrant, act: &Act<'_>) -> Executed {
+        let revoked = act
+            .containment
             .authority()
-            .revoke_session(sid, "detection", grant)
-            .await
-        {
+            .revoke_session(self.sid, "detection", grant);
+        match revoked.await {
             Ok(true) => Executed::Outcome("done"),
             Ok(false) => Executed::Outcome("not_found"),
             Err(error) => Executed::Failed(error.to_string()),

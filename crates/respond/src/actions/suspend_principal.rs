@@ -2,53 +2,46 @@
 //! granted tokens until an administrator lifts the suspension.
 
 use async_trait::async_trait;
-use haechi_detect::{ActionKind, ResponseAction};
-use haechi_events::SecurityEvent;
+use haechi_detect::ActionKind;
+use haechi_events::{Principal, SecurityEvent};
 use haechi_token::AdminGrant;
 
-use super::{ActionExecutor, Executed};
-use crate::{Containment, SuspendRequest};
+use super::{Act, ActionExecutor, Executed};
+use crate::SuspendRequest;
 
-/// The executor of [`ActionKind::SuspendPrincipal`].
-pub(crate) struct SuspendPrincipal;
+/// The executor of a [`ActionKind::SuspendPrincipal`].
+pub(super) fn executor(kind: &ActionKind) -> Option<Box<dyn ActionExecutor + '_>> {
+    match kind {
+        ActionKind::SuspendPrincipal { principal } => {
+            Some(Box::new(SuspendPrincipal { principal }))
+        }
+        _ => None,
+    }
+}
+
+struct SuspendPrincipal<'a> {
+    principal: &'a Principal,
+}
 
 #[async_trait]
-impl ActionExecutor for SuspendPrincipal {
+impl ActionExecutor for SuspendPrincipal<'_> {
     fn name(&self) -> &'static str {
         "suspend_principal"
     }
 
-    fn handles(&self, kind: &ActionKind) -> bool {
-        matches!(kind, ActionKind::SuspendPrincipal { .. })
+    fn describe(&self, event: SecurityEvent) -> SecurityEvent {
+        event.detail("target_principal", self.principal.to_string())
     }
 
-    fn describe(&self, kind: &ActionKind, event: SecurityEvent) -> SecurityEvent {
-        match kind {
-            ActionKind::SuspendPrincipal { principal } => {
-                event.detail("target_principal", principal.to_string())
-            }
-            _ => event,
-        }
-    }
-
-    async fn carry_out(
-        &self,
-        containment: &Containment,
-        action: &ResponseAction,
-        alert_title: &str,
-        grant: &AdminGrant,
-    ) -> Executed {
-        let ActionKind::SuspendPrincipal { principal } = &action.kind else {
-            return Executed::Outcome("unsupported");
-        };
+    async fn carry_out(&self, grant: &AdminGrant, act: &Act<'_>) -> Executed {
         let request = SuspendRequest {
-            principal: principal.clone(),
-            reason: alert_title.to_string(),
-            rule_id: Some(action.rule_id.clone()),
-            alert_id: Some(action.alert_id.to_string()),
-            trigger_seq: Some(action.seq),
+            principal: self.principal.clone(),
+            reason: act.alert_title.to_string(),
+            rule_id: Some(act.action.rule_id.clone()),
+            alert_id: Some(act.action.alert_id.to_string()),
+            trigger_seq: Some(act.action.seq),
         };
-        match containment.suspend(request, grant).await {
+        match act.containment.suspend(request, grant).await {
             Ok(true) => Executed::Audited,
             Ok(false) => Executed::Outcome("already"),
             Err(error) => Executed::Failed(error.to_string()),
