@@ -117,11 +117,9 @@ pub(crate) fn describe_action(event: SecurityEvent, action: &ResponseAction) -> 
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on the first surprise"
-)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
     use haechi_detect::AlertId;
     use haechi_events::{EventKind, Principal, Timestamp};
 
