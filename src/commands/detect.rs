@@ -15,7 +15,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::Outcome;
 use crate::commands::init_quiet_logging;
 use crate::config::Config;
-use crate::detection::{configured_rules, is_engine_input};
+use crate::detection::configured_rules;
+use haechi_respond::pipeline::is_engine_input;
 
 /// `haechi detect …`
 #[derive(Debug, Subcommand)]
@@ -330,7 +331,7 @@ fn print_alerts(alerts: &[Alert], format: Format) -> anyhow::Result<()> {
                         out,
                         "          would {} ({})",
                         describe(&action.kind),
-                        haechi_server::detection::disposition_name(action.disposition)
+                        haechi_respond::disposition_name(action.disposition)
                     )?;
                 }
             }

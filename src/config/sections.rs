@@ -93,7 +93,7 @@ pub struct DetectSection {
     /// Run the detection engine over the audit stream.
     pub enabled: bool,
     /// `enforce`: carry out the actions rules enforce; `dry_run`: record them all as dry runs.
-    pub response: haechi_server::detection::Enforcement,
+    pub response: haechi_respond::Enforcement,
     /// Load the built-in rule pack.
     pub builtin_rules: bool,
     /// Directory of extra rule files (`*.yaml`); default `<data_dir>/rules`.
@@ -137,7 +137,7 @@ impl Default for DetectSection {
         let limits = haechi_detect::Limits::default();
         DetectSection {
             enabled: true,
-            response: haechi_server::detection::Enforcement::Enforce,
+            response: haechi_respond::Enforcement::Enforce,
             builtin_rules: true,
             rules_dir: None,
             never_block: vec!["127.0.0.0/8".into(), "::1/128".into()],

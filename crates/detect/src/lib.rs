@@ -7,8 +7,8 @@
 //! over an iterator ([`Engine::replay`]).
 //!
 //! Rules are YAML ([`load_str`], [`load_path`], [`builtin_rules`]); the language is documented
-//! in `docs/rules.md`. What containment keeps (blocks, suspensions, acknowledgements) and the
-//! in-memory [`containment::Blocklist`] the request path asks live in [`containment`].
+//! in `docs/rules.md`. What happens next — the alert desk, containment and the response
+//! actions — is `haechi-respond`.
 //!
 //! # Architecture invariants
 //! - **Pure domain.** No clock, no network, no threads. Time is the events' time; Haechi's own
@@ -26,7 +26,6 @@
 #![forbid(unsafe_code)]
 
 mod alert;
-pub mod containment;
 mod detection;
 mod engine;
 mod error;

@@ -11,21 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use haechi_events::{Clock as _, SimulatedClock, Timestamp};
+use haechi_respond::pipeline::Settle;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
 /// How long a settle may take before the call gives up (an engine this far behind is itself a
 /// finding).
 const SETTLE_PATIENCE: Duration = Duration::from_secs(60);
-
-/// A request to the detection engine: evaluate through `through_seq`, then answer.
-#[derive(Debug)]
-pub struct Settle {
-    /// The last durable audit seq the engine must have taken in.
-    pub through_seq: u64,
-    /// Answered once done.
-    pub done: oneshot::Sender<()>,
-}
 
 /// The simulated clock and the line to the detection engine.
 #[derive(Debug)]

@@ -7,8 +7,8 @@
 
 #![forbid(unsafe_code)]
 
+mod blocked;
 mod client_address;
-pub mod detection;
 pub mod drill;
 mod error;
 mod extract;

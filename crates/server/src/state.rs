@@ -50,7 +50,7 @@ pub struct AppState {
     /// HTTP settings.
     pub settings: Arc<ServerSettings>,
     /// Detection: alerts, and the blocks and suspensions enforced in the request path.
-    pub detection: Arc<crate::detection::Detection>,
+    pub detection: Arc<haechi_respond::Detection>,
     /// The drill clock, only on a server started with `drill.dangerous_simulated_clock`.
     pub drill: Option<Arc<crate::drill::DrillClock>>,
 }

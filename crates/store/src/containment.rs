@@ -2,10 +2,8 @@
 //! acknowledgements.
 
 use async_trait::async_trait;
-use haechi_detect::containment::{
-    AlertAck, BlockRecord, ContainmentStore, NewBlock, SuspensionRecord,
-};
 use haechi_events::{Principal, StoreError, Timestamp};
+use haechi_respond::{AlertAck, BlockRecord, ContainmentStore, NewBlock, SuspensionRecord};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 

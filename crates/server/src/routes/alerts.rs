@@ -17,9 +17,9 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::detection::{AlertFilter, AlertState};
 use crate::extract::{Admin, PathParam, RawBody};
 use crate::{ApiError, AppState};
+use haechi_respond::{AlertFilter, AlertState};
 
 /// Alerts per page when `limit` is not given, and the most one page holds.
 const DEFAULT_LIMIT: usize = 100;

@@ -12,7 +12,8 @@ use haechi_events::Principal;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::detection::{BlockRequest, ContainmentError, SuspendRequest};
+use haechi_respond::{BlockRequest, SuspendRequest};
+
 use crate::extract::{Admin, JsonBody, PathParam};
 use crate::{ApiError, AppState};
 
@@ -24,17 +25,18 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/admin/suspensions/{principal}", delete(lift_suspension))
 }
 
-impl From<ContainmentError> for ApiError {
-    fn from(error: ContainmentError) -> Self {
+impl From<haechi_respond::Error> for ApiError {
+    fn from(error: haechi_respond::Error) -> Self {
         match error {
-            ContainmentError::Invalid(message) => ApiError::unprocessable(message),
-            ContainmentError::Store(error) => ApiError::internal(error),
-            ContainmentError::Audit(error) => {
+            haechi_respond::Error::Invalid(message) => ApiError::unprocessable(message),
+            haechi_respond::Error::Audit(error) => {
                 tracing::error!(%error, "a containment act is done but unrecorded");
                 ApiError::unavailable(
                     "the act was done but the audit trail cannot record it; see the server log",
                 )
             }
+            // Storage (the pipeline's other errors never reach a handler).
+            error => ApiError::internal(error),
         }
     }
 }

@@ -47,7 +47,7 @@ pub(crate) fn router(state: AppState) -> Router {
         // A blocked network is refused before any route (or fallback) sees the request.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::detection::refuse_blocked,
+            crate::blocked::refuse_blocked,
         ))
         .with_state(state)
 }

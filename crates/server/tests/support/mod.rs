@@ -24,10 +24,10 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, Response, header};
 use haechi_custody::{MasterKey, MasterKeyRing, OsRandom, SecureRandom as _};
-use haechi_detect::containment::ContainmentStore;
 use haechi_events::{Clock, EventSink, SystemClock};
-use haechi_server::detection::{
-    AlertDesk, Containment, ContainmentParts, Detection, Enforcement, SharedAddressSettings,
+use haechi_respond::{
+    AlertDesk, Containment, ContainmentParts, ContainmentStore, Detection, Enforcement,
+    SharedAddressSettings,
 };
 use haechi_server::{AppState, ServerSettings};
 use haechi_store::SqliteStore;

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context as _;
 use haechi_detect::{Alert, AlertGrowth, Severity};
 use hmac::{Hmac, Mac};
 use serde_json::json;
@@ -20,24 +19,42 @@ use zeroize::Zeroizing;
 
 use queue::SeverityQueue;
 
-use crate::config::WebhookSection;
+use crate::Error;
 
 /// The header carrying the signature: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`.
-pub(crate) const SIGNATURE_HEADER: &str = "x-haechi-signature";
+pub const SIGNATURE_HEADER: &str = "x-haechi-signature";
 
 /// The longest wait between two delivery attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// Where raised alerts are POSTed, as configured (`detect.webhook`) and checked: an `http://`
+/// URL and the HMAC key read.
+#[derive(Debug)]
+pub struct WebhookSettings {
+    /// `http://…` (this build has no TLS client: HTTPS goes through an egress proxy).
+    pub url: String,
+    /// The HMAC-SHA256 key.
+    pub secret: Zeroizing<Vec<u8>>,
+    /// Only alerts of this severity or worse.
+    pub min_severity: Severity,
+    /// Alerts waiting for delivery; beyond it the lowest-severity one is dropped.
+    pub queue: usize,
+    /// Delivery attempts per alert.
+    pub max_attempts: u32,
+    /// Per-attempt timeout.
+    pub timeout: Duration,
+}
+
 /// The alert sinks of one server.
 #[derive(Debug, Default)]
-pub(crate) struct Sinks {
+pub struct Sinks {
     webhook: Option<WebhookSink>,
     stdout: bool,
 }
 
 impl Sinks {
     /// Sinks as configured; the webhook's delivery task is started here.
-    pub fn start(webhook: Option<&WebhookSection>, stdout: bool) -> anyhow::Result<Self> {
+    pub fn start(webhook: Option<WebhookSettings>, stdout: bool) -> Result<Self, Error> {
         let webhook = webhook.map(WebhookSink::start).transpose()?;
         Ok(Sinks { webhook, stdout })
     }
@@ -68,7 +85,7 @@ impl Sinks {
 
 /// An alert the webhook queue dropped (full): it is not delivered by webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct WebhookDrop {
+pub struct WebhookDrop {
     /// The alert.
     pub alert_id: String,
     /// Its severity.
@@ -104,35 +121,11 @@ struct Delivery {
 }
 
 impl WebhookSink {
-    fn start(config: &WebhookSection) -> anyhow::Result<Self> {
-        if !config.url.starts_with("http://") {
-            anyhow::bail!(
-                "detect.webhook.url must be http:// (this build has no TLS client; deliver \
-                 HTTPS through an egress proxy): {}",
-                config.url
-            );
-        }
-        let secret = match (&config.secret, &config.secret_file) {
-            (Some(secret), None) => Zeroizing::new(secret.clone().into_bytes()),
-            (None, Some(path)) => Zeroizing::new(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?
-                    .trim()
-                    .as_bytes()
-                    .to_vec(),
-            ),
-            _ => anyhow::bail!(
-                "detect.webhook needs exactly one of secret (HAECHI_DETECT__WEBHOOK__SECRET) or \
-                 secret_file"
-            ),
-        };
-        if secret.len() < 16 {
-            anyhow::bail!("detect.webhook secret: at least 16 bytes");
-        }
+    fn start(config: WebhookSettings) -> Result<Self, Error> {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .build()
-            .context("cannot build the webhook client")?;
+            .map_err(Error::WebhookClient)?;
         let shared = Arc::new(Outbox {
             queue: Mutex::new(SeverityQueue::new(config.queue)),
             ready: Notify::new(),
@@ -141,8 +134,8 @@ impl WebhookSink {
         tokio::spawn(deliver_all(
             shared.clone(),
             client,
-            config.url.clone(),
-            secret,
+            config.url,
+            config.secret,
             config.max_attempts.max(1),
         ));
         Ok(WebhookSink {
@@ -254,7 +247,7 @@ async fn deliver_all(
 
 /// `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<timestamp>." ‖ body)>`: the timestamp is
 /// signed with the body so a captured delivery cannot be replayed later as new.
-pub(crate) fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
+pub fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(timestamp.to_string().as_bytes());

@@ -7,16 +7,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use haechi_custody::KeyState;
 use haechi_detect::{KeyStateView, StateLookup};
 use haechi_events::Principal;
-use haechi_server::detection::Detection;
 use haechi_token::TokenAuthority;
+
+use crate::Detection;
 
 /// The server's [`StateLookup`]: the authority's key ring, ledger and suspensions, the
 /// containment blocklist, and the customer count the detection task refreshes every minute.
 /// Nothing here waits on IO.
 #[derive(Debug, Clone)]
 pub(crate) struct ServerLookup {
+    /// The token authority: keys, ledger, sessions, suspensions.
     pub authority: Arc<TokenAuthority>,
+    /// The desk and containment.
     pub detection: Arc<Detection>,
+    /// How many customers the vault holds (refreshed by the detection task).
     pub customers: Arc<AtomicU64>,
 }
 

@@ -7,7 +7,7 @@ use haechi_detect::Severity;
 
 /// A bounded queue of items with a severity.
 #[derive(Debug)]
-pub(crate) struct SeverityQueue<T> {
+pub(super) struct SeverityQueue<T> {
     items: VecDeque<(Severity, T)>,
     capacity: usize,
 }

@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 
-use haechi_detect::containment::AlertAck;
 use haechi_detect::{Alert, AlertBook, AlertUpdate, Severity};
+
+use crate::records::AlertAck;
 
 #[derive(Debug, Default)]
 pub(super) struct Desk {

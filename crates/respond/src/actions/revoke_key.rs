@@ -1,0 +1,45 @@
+//! `revoke_key`: revokes a signing key, so nothing it signed verifies any more. The token
+//! authority's act, which it records as `key.revoked`.
+
+use async_trait::async_trait;
+use haechi_custody::KeyState;
+use haechi_detect::ActionKind;
+use haechi_events::SecurityEvent;
+use haechi_token::AdminGrant;
+
+use super::{Act, ActionExecutor, Executed};
+
+/// The executor of a [`ActionKind::RevokeKey`].
+pub(super) fn executor(kind: &ActionKind) -> Option<Box<dyn ActionExecutor + '_>> {
+    match kind {
+        ActionKind::RevokeKey { kid } => Some(Box::new(RevokeKey { kid })),
+        _ => None,
+    }
+}
+
+struct RevokeKey<'a> {
+    kid: &'a str,
+}
+
+#[async_trait]
+impl ActionExecutor for RevokeKey<'_> {
+    fn name(&self) -> &'static str {
+        "revoke_key"
+    }
+
+    fn describe(&self, event: SecurityEvent) -> SecurityEvent {
+        event.kid(self.kid)
+    }
+
+    async fn carry_out(&self, grant: &AdminGrant, act: &Act<'_>) -> Executed {
+        let authority = act.containment.authority();
+        match authority.key_state(self.kid) {
+            None => Executed::Outcome("not_found"),
+            Some(KeyState::Revoked) => Executed::Outcome("already"),
+            Some(_) => match authority.revoke_key(self.kid, grant).await {
+                Ok(_) => Executed::Outcome("done"),
+                Err(error) => Executed::Failed(error.to_string()),
+            },
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! The detection task of `haechi serve`: one engine over the audit trail's live stream.
+//!
+//! ```text
+//! audit log ──subscribe(next_seq)──▶ reader task ──bounded channel──▶ engine task
+//!                                                                      │  every 100 ms: advance_watermark(now)
+//!   alert.raised (audit) ◀── AlertDesk (API, SSE) ◀── AlertUpdate ◀────┤
+//!   webhook / stdout    ◀── Sinks                                      │
+//!   response.action     ◀── Containment::carry_out ◀── ResponseAction ◀┘
+//! ```
+//!
+//! **Restarts.** The task persists the next sequence number it will hand the engine in
+//! `<data_dir>/detect.seq` (written atomically, every second and at shutdown). At start it
+//! replays `Engine::history_needed()` of the log before that point into a fresh engine (warm-up,
+//! off the async workers); alerts it raises there re-enter the desk only if the trail holds
+//! their `alert.raised` (so the list survives restarts), and their actions are ignored. Then it
+//! goes live from the persisted point. A first start treats everything already in the log as
+//! history. Alert ids are `RULE_ID/SEQ`, deterministic, so an alert the previous run raised
+//! between its last persisted point and its stop is recognised and not raised twice.
+//!
+//! **No feedback.** The engine never sees `alert.raised`, `response.action` or
+//! `response.lifted`: detection's own output cannot match a rule, however the rules are
+//! written.
+
+mod alerts;
+mod resume;
+mod source;
+mod warm_up;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use haechi_audit::AuditLog;
+use haechi_detect::{AlertBook, AlertUpdate, Engine};
+use haechi_events::{Clock, EventKind, EventSink, Timestamp};
+use haechi_token::TokenAuthority;
+use haechi_vault::Vault;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::report;
+use crate::sinks::Sinks;
+use crate::{Detection, ServerLookup};
+use resume::{read_seq_file, write_seq_file};
+use source::{read_records, refresh_customer_count};
+use warm_up::warm_up;
+
+/// How often the watermark advances on the wall clock (a quiet stream's alerts wait at most
+/// `allowed_lateness` plus this).
+const WATERMARK_TICK: Duration = Duration::from_millis(100);
+/// How often the resume point is persisted and expired blocks are pruned.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+/// How often the customer count (`share` rules' population) is refreshed.
+const CUSTOMER_COUNT_REFRESH: Duration = Duration::from_secs(60);
+/// Records waiting between the reader and the engine.
+const READ_AHEAD: usize = 8192;
+
+/// Whether the engine looks at events of `kind`: everything but detection's own output.
+pub fn is_engine_input(kind: EventKind) -> bool {
+    !matches!(
+        kind,
+        EventKind::AlertRaised
+            | EventKind::AlertDropped
+            | EventKind::ResponseAction
+            | EventKind::ResponseLifted
+    )
+}
+
+/// A request of the drill clock to the detection engine: evaluate through `through_seq`,
+/// then answer.
+#[derive(Debug)]
+pub struct Settle {
+    /// The last durable audit seq the engine must have taken in.
+    pub through_seq: u64,
+    /// Answered once done.
+    pub done: oneshot::Sender<()>,
+}
+
+/// What the detection task runs over.
+pub struct PipelineParts {
+    /// The audit log: the source, from the persisted resume point.
+    pub audit: Arc<AuditLog>,
+    /// Where `alert.raised` and `alert.dropped` go.
+    pub events: Arc<dyn EventSink>,
+    /// The vault, for the customer count `share` rules read.
+    pub vault: Arc<Vault>,
+    /// The token authority, for what rules ask of Haechi's state.
+    pub authority: Arc<TokenAuthority>,
+    /// The desk and containment the updates feed.
+    pub detection: Arc<Detection>,
+    /// The alert sinks.
+    pub sinks: Sinks,
+    /// Where the resume point is persisted (`<data_dir>/detect.seq`).
+    pub seq_file: PathBuf,
+    /// The one clock (the system's, or the drill's simulated clock).
+    pub clock: Arc<dyn Clock>,
+    /// Settle requests of the drill clock (only on a simulated clock).
+    pub settles: Option<mpsc::Receiver<Settle>>,
+}
+
+/// Detection running beside the server.
+#[derive(Debug)]
+pub struct Running {
+    /// The state the API serves.
+    pub detection: Arc<Detection>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Running {
+    /// Detection's state with no engine task (detection turned off, or an engine that could
+    /// not start).
+    pub fn idle(detection: Arc<Detection>) -> Self {
+        Running {
+            detection,
+            task: None,
+            stop: watch::Sender::new(false),
+        }
+    }
+
+    /// Stops the engine: it evaluates what it holds, records the resulting alerts and
+    /// actions, persists its resume point and ends. Waits at most `patience`.
+    pub async fn stop(self, patience: Duration) {
+        self.detection.close();
+        self.stop.send_replace(true);
+        if let Some(task) = self.task
+            && tokio::time::timeout(patience, task).await.is_err()
+        {
+            tracing::warn!("the detection task did not stop in time");
+        }
+    }
+}
+
+/// Starts the detection task: `engine` over the audit stream of `parts`, feeding its desk,
+/// sinks and containment.
+pub async fn spawn(parts: PipelineParts, engine: Engine) -> Running {
+    let customers = Arc::new(AtomicU64::new(
+        parts.vault.customer_count().await.unwrap_or(0),
+    ));
+    let detection = parts.detection;
+    let (stop, stopped) = watch::channel(false);
+    let task = EngineTask {
+        audit: parts.audit,
+        events: parts.events,
+        vault: parts.vault,
+        lookup: ServerLookup {
+            authority: parts.authority,
+            detection: detection.clone(),
+            customers,
+        },
+        sinks: parts.sinks,
+        seq_file: parts.seq_file,
+        clock: parts.clock,
+        settles: parts.settles,
+    };
+    Running {
+        detection,
+        task: Some(tokio::spawn(task.run(engine, stopped))),
+        stop,
+    }
+}
+
+struct EngineTask {
+    audit: Arc<AuditLog>,
+    events: Arc<dyn EventSink>,
+    vault: Arc<Vault>,
+    lookup: ServerLookup,
+    sinks: Sinks,
+    seq_file: PathBuf,
+    clock: Arc<dyn Clock>,
+    /// Settle requests of the drill clock (only on a simulated clock).
+    settles: Option<mpsc::Receiver<Settle>>,
+}
+
+/// What the live phase keeps besides the engine.
+struct Live {
+    /// Ids of alerts whose `alert.raised` is already in the trail (raised before a restart).
+    already_raised: HashSet<String>,
+    /// Alerts the warm-up raised that the trail does not hold, by id: their rule's group is
+    /// open in the engine, so a live match grows them; the first live growth raises them.
+    dormant: AlertBook,
+    /// The next seq to hand the engine.
+    next_seq: u64,
+    persisted_seq: u64,
+    /// When a settle last refreshed the customer count (simulated time).
+    counted_at: Option<Timestamp>,
+}
+
+impl EngineTask {
+    async fn run(mut self, engine: Engine, mut stopped: watch::Receiver<bool>) {
+        let Some((mut engine, mut live)) = self.warm_start(engine).await else {
+            return;
+        };
+        let mut settles = self.settles.take();
+        let mut pending_settles: Vec<Settle> = Vec::new();
+        let (sender, mut receiver) = mpsc::channel(READ_AHEAD);
+        let reader = tokio::spawn(read_records(self.audit.clone(), live.next_seq, sender));
+        let refresher = tokio::spawn(refresh_customer_count(
+            self.vault.clone(),
+            self.lookup.customers.clone(),
+        ));
+        let mut watermark = tokio::time::interval(WATERMARK_TICK);
+        watermark.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_housekeeping = Instant::now();
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                record = receiver.recv() => {
+                    let Some(record) = record else { break };
+                    live.next_seq = record.seq + 1;
+                    self.lookup.detection.containment.observe(&record.event);
+                    if is_engine_input(record.event.kind) {
+                        let updates = engine.process_owned(record.seq, record.event, &self.lookup);
+                        self.handle(updates, &mut live).await;
+                    }
+                    if !pending_settles.is_empty() {
+                        self.settle(&mut engine, &mut live, &mut pending_settles).await;
+                    }
+                }
+                settle = next_settle(&mut settles) => {
+                    match settle {
+                        Some(settle) => {
+                            pending_settles.push(settle);
+                            self.settle(&mut engine, &mut live, &mut pending_settles).await;
+                        }
+                        None => settles = None,
+                    }
+                }
+                _ = watermark.tick() => {
+                    let updates = engine.advance_watermark(self.clock.now(), &self.lookup);
+                    self.handle(updates, &mut live).await;
+                    if last_housekeeping.elapsed() >= HOUSEKEEPING {
+                        last_housekeeping = Instant::now();
+                        self.housekeeping(&engine, &mut live);
+                    }
+                }
+            }
+        }
+        reader.abort();
+        refresher.abort();
+        // Everything buffered is evaluated now, so a stop loses no alert.
+        let updates = engine.flush(&self.lookup);
+        self.handle(updates, &mut live).await;
+        self.persist(&mut live);
+        tracing::info!(next_seq = live.next_seq, "detection stopped");
+    }
+
+    /// Finds the resume point, warms `engine` up from the history before it and puts the
+    /// alerts the trail holds back on the desk. `None` if the warm-up failed (detection then
+    /// does not run; the server serves without it).
+    async fn warm_start(&self, engine: Engine) -> Option<(Engine, Live)> {
+        let durable = self.audit.durable_seq();
+        let resume = match read_seq_file(&self.seq_file) {
+            Ok(Some(seq)) => seq.min(durable + 1),
+            Ok(None) => durable + 1,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the detection resume point; starting after the current end of the log");
+                durable + 1
+            }
+        };
+        let started = Instant::now();
+        let warm = warm_up(
+            engine,
+            self.audit.dir().to_path_buf(),
+            resume,
+            durable,
+            self.clock.now(),
+            self.lookup.clone(),
+        )
+        .await;
+        let (engine, warm) = match warm {
+            Ok(result) => result,
+            Err(error) => {
+                tracing::error!(error = %report(&error), "detection warm-up failed; detection is not running");
+                return None;
+            }
+        };
+        let desk = &self.lookup.detection.alerts;
+        for alert in warm.raised {
+            desk.record_quietly(AlertUpdate::Raised(alert));
+        }
+        desk.forget_other_acks();
+        tracing::info!(
+            replayed = warm.events,
+            alerts = warm.restored,
+            resume,
+            seconds = started.elapsed().as_secs_f64(),
+            "detection warmed up; live from the resume point"
+        );
+        let mut live = Live {
+            already_raised: warm.already_raised,
+            dormant: warm.dormant,
+            next_seq: resume,
+            persisted_seq: 0,
+            counted_at: None,
+        };
+        self.persist(&mut live);
+        Some((engine, live))
+    }
+
+    /// Every second: the resume point persisted, expired blocks pruned, the gauges set.
+    fn housekeeping(&self, engine: &Engine, live: &mut Live) {
+        self.persist(live);
+        let detection = &self.lookup.detection;
+        detection.containment.prune();
+        let stats = engine.stats();
+        metrics::gauge!("haechi_detect_state_entries").set(stats.state_entries as f64);
+        metrics::gauge!("haechi_detect_desk_alerts").set(detection.alerts.len() as f64);
+        metrics::gauge!("haechi_detect_tracked_addresses")
+            .set(detection.containment.tracked_addresses() as f64);
+        metrics::gauge!("haechi_detect_buffered_events").set(stats.buffered as f64);
+        metrics::gauge!("haechi_detect_late_events").set(stats.late_events as f64);
+    }
+
+    /// Answers the drill clock's settle requests whose events the engine has taken in: the
+    /// watermark moves to the (simulated) time now, so everything older than the allowed
+    /// lateness is evaluated and its actions carried out before the drill goes on.
+    async fn settle(&self, engine: &mut Engine, live: &mut Live, pending: &mut Vec<Settle>) {
+        let ready: Vec<Settle> = pending
+            .extract_if(.., |settle| settle.through_seq < live.next_seq)
+            .collect();
+        if ready.is_empty() {
+            return;
+        }
+        // The customer count (`share` rules' population) follows simulated time too, not the
+        // real minute of the refresher.
+        let now = self.clock.now();
+        if live
+            .counted_at
+            .is_none_or(|counted| now.since(counted) >= CUSTOMER_COUNT_REFRESH)
+        {
+            if let Ok(count) = self.vault.customer_count().await {
+                self.lookup
+                    .customers
+                    .store(count, std::sync::atomic::Ordering::Relaxed);
+            }
+            live.counted_at = Some(now);
+        }
+        let updates = engine.advance_watermark(now, &self.lookup);
+        self.handle(updates, live).await;
+        for settle in ready {
+            let _ = settle.done.send(());
+        }
+    }
+
+    fn persist(&self, live: &mut Live) {
+        if live.next_seq == live.persisted_seq {
+            return;
+        }
+        match write_seq_file(&self.seq_file, live.next_seq) {
+            Ok(()) => live.persisted_seq = live.next_seq,
+            Err(error) => {
+                tracing::error!(error = %report(&error), "cannot persist the detection resume point")
+            }
+        }
+    }
+}
+
+/// The next settle request, or never when there is no drill clock.
+async fn next_settle(settles: &mut Option<mpsc::Receiver<Settle>>) -> Option<Settle> {
+    match settles {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}

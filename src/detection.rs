@@ -1,0 +1,167 @@
+//! Detection in `haechi serve`, wired from the configuration: the alert desk and containment
+//! over the runtime, the rules, the sinks and the engine, handed to the pipeline of
+//! `haechi-respond` (`haechi_respond::pipeline`), which runs the task.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use haechi_detect::{Engine, Limits, LoadReport, PackSettings};
+use haechi_events::Clock;
+use haechi_respond::pipeline::{self, PipelineParts, Running};
+use haechi_respond::sinks::{Sinks, WebhookSettings};
+use haechi_respond::{
+    AlertDesk, Containment, ContainmentParts, ContainmentStore, Detection, SharedAddressSettings,
+};
+use haechi_server::drill::DrillClock;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+use crate::config::{Config, WebhookSection};
+use crate::runtime::Runtime;
+
+/// The built-in pack with its settings (`None`: turned off) and every rule file of `extra`
+/// directories or files that exist. Bad rules are in the report's errors; the rest load.
+pub(crate) fn load_rules(builtin: Option<&PackSettings>, extra: &[PathBuf]) -> LoadReport {
+    let mut report = match builtin {
+        Some(settings) => haechi_detect::builtin_rules_with(settings),
+        None => LoadReport::default(),
+    };
+    for path in extra {
+        report.merge(haechi_detect::load_path(path));
+    }
+    report
+}
+
+/// The rules of `config` as `haechi detect` loads them (used by `detect check` too).
+pub(crate) fn configured_rules(config: &Config, extra: &[PathBuf]) -> LoadReport {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let rules_dir = config.rules_dir();
+    if rules_dir.exists() {
+        paths.push(rules_dir);
+    }
+    paths.extend(extra.iter().cloned());
+    load_rules(config.detect.pack_settings().as_ref(), &paths)
+}
+
+/// Opens detection's state over the runtime and, if enabled, starts the engine task. Bad
+/// rules never stop the server: they are logged and skipped (and an engine that cannot start
+/// leaves the server serving without it, saying so); an invalid `detect` configuration
+/// (`never_block`, the webhook) does, like any configuration error.
+pub(crate) async fn start(
+    config: &Config,
+    runtime: &Runtime,
+    drill: Option<&DrillClock>,
+) -> anyhow::Result<Running> {
+    let store: Arc<dyn ContainmentStore> = runtime.store.clone();
+    let clock: Arc<dyn Clock> = runtime.authority.clock().clone();
+    let alerts = AlertDesk::open(store.clone(), clock, config.detect.max_alerts)
+        .await
+        .context("cannot open the alert desk")?;
+    let never_block =
+        crate::config::parse_networks("detect.never_block", &config.detect.never_block)?;
+    let containment = Containment::open(ContainmentParts {
+        store,
+        authority: runtime.authority.clone(),
+        events: runtime.events.clone(),
+        never_block,
+        enforcement: config.detect.response,
+        response_grant: runtime
+            .authority
+            .take_response_grant()
+            .context("the response grant was already taken")?,
+        shared_addresses: SharedAddressSettings {
+            threshold: config.detect.shared_address_principals,
+            capacity: config.detect.shared_address_tracked,
+        },
+    })
+    .await
+    .context("cannot load blocks and suspensions")?;
+    let detection = Arc::new(Detection::new(alerts, containment));
+    if !config.detect.enabled {
+        tracing::warn!("detection is turned off (detect.enabled = false)");
+        return Ok(Running::idle(detection));
+    }
+    let rules_dir = config.rules_dir();
+    let extra: Vec<PathBuf> = rules_dir
+        .exists()
+        .then_some(rules_dir)
+        .into_iter()
+        .collect();
+    let report = load_rules(config.detect.pack_settings().as_ref(), &extra);
+    for error in &report.errors {
+        // FILE:LINE:COLUMN: rule ID: MESSAGE
+        tracing::error!(%error, "detection rule not loaded; the other rules run");
+    }
+    let rules = report.rules;
+    // A webhook that cannot work (no secret, an https URL) is a configuration error, refused at
+    // start like any other; only rules are skipped one by one.
+    let webhook = config.detect.webhook.as_ref().map(webhook).transpose()?;
+    let sinks = Sinks::start(webhook, config.detect.stdout)?;
+    let limits = Limits {
+        allowed_lateness: config.detect.allowed_lateness,
+        max_state_entries: config.detect.max_state_entries,
+    };
+    let rule_count = rules.len();
+    let engine = match Engine::new(rules, limits) {
+        Ok(engine) => engine,
+        Err(error) => {
+            tracing::error!(%error, "detection engine not started");
+            return Ok(Running::idle(detection));
+        }
+    };
+    tracing::info!(
+        rules = rule_count,
+        refused = report.errors.len(),
+        history_needed_secs = engine.history_needed().as_secs(),
+        "detection rules loaded"
+    );
+    let parts = PipelineParts {
+        audit: runtime.audit.clone(),
+        events: runtime.events.clone(),
+        vault: runtime.vault.clone(),
+        authority: runtime.authority.clone(),
+        detection,
+        sinks,
+        seq_file: config.data_dir.join("detect.seq"),
+        clock: runtime.clock.clone(),
+        settles: drill.and_then(DrillClock::attach_engine),
+    };
+    Ok(pipeline::spawn(parts, engine).await)
+}
+
+/// The webhook as configured, checked: an `http://` URL and exactly one source of a key of at
+/// least 16 bytes, read.
+fn webhook(config: &WebhookSection) -> anyhow::Result<WebhookSettings> {
+    if !config.url.starts_with("http://") {
+        anyhow::bail!(
+            "detect.webhook.url must be http:// (this build has no TLS client; deliver \
+             HTTPS through an egress proxy): {}",
+            config.url
+        );
+    }
+    let secret = match (&config.secret, &config.secret_file) {
+        (Some(secret), None) => Zeroizing::new(secret.clone().into_bytes()),
+        (None, Some(path)) => Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .trim()
+                .as_bytes()
+                .to_vec(),
+        ),
+        _ => anyhow::bail!(
+            "detect.webhook needs exactly one of secret (HAECHI_DETECT__WEBHOOK__SECRET) or \
+             secret_file"
+        ),
+    };
+    if secret.len() < 16 {
+        anyhow::bail!("detect.webhook secret: at least 16 bytes");
+    }
+    Ok(WebhookSettings {
+        url: config.url.clone(),
+        secret,
+        min_severity: config.min_severity,
+        queue: config.queue,
+        max_attempts: config.max_attempts,
+        timeout: config.timeout,
+    })
+}
