@@ -471,7 +471,7 @@ impl Containment {
             blocks.insert(block);
         }
         for suspension in parts.store.active_suspensions().await? {
-            parts.authority.suspend_principal(suspension.principal);
+            parts.authority.suspensions().suspend(suspension.principal);
         }
         let any_blocks = AtomicBool::new(!blocks.is_empty());
         Ok(Containment {
@@ -633,7 +633,11 @@ impl Containment {
                 "anonymous is not a principal that can be suspended".into(),
             ));
         }
-        if self.authority.is_suspended(&request.principal) {
+        if self
+            .authority
+            .suspensions()
+            .is_suspended(&request.principal)
+        {
             return Ok(false);
         }
         let now = self.now();
@@ -648,7 +652,9 @@ impl Containment {
             })
             .await?;
         // Memory after the store (the cache rule).
-        self.authority.suspend_principal(request.principal.clone());
+        self.authority
+            .suspensions()
+            .suspend(request.principal.clone());
         let mut event = SecurityEvent::new(now, EventKind::ResponseAction, actor.clone())
             .context(context)
             .reason("suspend_principal")
@@ -677,7 +683,7 @@ impl Containment {
         let (actor, context) = (grant.actor(), grant.context());
         let now = self.now();
         let stored = self.store.lift_suspension(principal, now, actor).await?;
-        let held = self.authority.lift_suspension(principal);
+        let held = self.authority.suspensions().lift(principal);
         if !stored && !held {
             return Ok(false);
         }
@@ -820,7 +826,8 @@ impl Containment {
             ActionKind::RevokeSession { sid } => {
                 match self
                     .authority
-                    .revoke_session(sid, "detection", &self.response_grant)
+                    .sessions()
+                    .revoke(sid, "detection", &self.response_grant)
                     .await
                 {
                     Ok(true) => Ok("done"),
@@ -828,10 +835,15 @@ impl Containment {
                     Err(error) => Err(error.to_string()),
                 }
             }
-            ActionKind::RevokeKey { kid } => match self.authority.key_state(kid) {
+            ActionKind::RevokeKey { kid } => match self.authority.keys().state(kid) {
                 None => Ok("not_found"),
                 Some(haechi_custody::KeyState::Revoked) => Ok("already"),
-                Some(_) => match self.authority.revoke_key(kid, &self.response_grant).await {
+                Some(_) => match self
+                    .authority
+                    .keys()
+                    .revoke(kid, &self.response_grant)
+                    .await
+                {
                     Ok(_) => Ok("done"),
                     Err(error) => Err(error.to_string()),
                 },
