@@ -34,6 +34,8 @@ mod password;
 mod policy;
 mod refusal;
 mod store;
+#[cfg(test)]
+mod testing;
 mod verified;
 
 pub use authority::{

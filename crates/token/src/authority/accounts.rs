@@ -222,3 +222,105 @@ fn validate_customer_id(id: &str) -> Result<String, Error> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AuthFailure;
+    use crate::testing::Fixture;
+
+    fn password(text: &str) -> Zeroizing<String> {
+        Zeroizing::new(text.into())
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_and_an_unknown_account_get_the_same_answer() {
+        let f = Fixture::open().await;
+        let customer = f.customer("kim@example.com", "correct horse").await;
+        let accounts = f.authority.accounts();
+        let kim = LoginIdentifier::Email("Kim@Example.com".into());
+        let pair = accounts
+            .login(&kim, password("correct horse"), &f.context)
+            .await
+            .unwrap();
+        assert!(pair.refresh_token.is_some());
+        assert_eq!(
+            f.events.events().last().unwrap().customer_id.as_deref(),
+            Some(customer.as_str())
+        );
+
+        for (identifier, attempt) in [
+            (kim.clone(), "wrong horse"),
+            (LoginIdentifier::Email("nobody@example.com".into()), "x"),
+            (LoginIdentifier::Phone("not a phone".into()), "x"),
+        ] {
+            assert!(matches!(
+                accounts
+                    .login(&identifier, password(attempt), &f.context)
+                    .await,
+                Err(Error::Auth(AuthFailure::InvalidCredentials))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_are_limited_per_account() {
+        let f = Fixture::open().await;
+        f.customer("kim@example.com", "correct horse").await;
+        let accounts = f.authority.accounts();
+        let kim = LoginIdentifier::Email("kim@example.com".into());
+        for _ in 0..f.authority.policy().login_failures_per_account {
+            assert!(matches!(
+                accounts
+                    .login(&kim, password("wrong horse"), &f.context)
+                    .await,
+                Err(Error::Auth(AuthFailure::InvalidCredentials))
+            ));
+        }
+        assert!(matches!(
+            accounts
+                .login(&kim, password("correct horse"), &f.context)
+                .await,
+            Err(Error::Auth(AuthFailure::RateLimited { .. }))
+        ));
+    }
+
+    #[tokio::test]
+    async fn identifiers_are_hashed_normalised_and_held_by_one_account_only() {
+        let f = Fixture::open().await;
+        let accounts = f.authority.accounts();
+        assert_eq!(
+            accounts
+                .login_hash(&LoginIdentifier::Phone("010-1234-5678".into()))
+                .unwrap(),
+            accounts
+                .login_hash(&LoginIdentifier::Phone("+82 10 1234 5678".into()))
+                .unwrap()
+        );
+        f.customer("kim@example.com", "correct horse").await;
+        let again = NewAccount {
+            email: Some("KIM@example.com".into()),
+            ..NewAccount::default()
+        };
+        let actor = Principal::Admin("test".into());
+        assert!(matches!(
+            accounts.create(again, &actor, &f.context).await,
+            Err(Error::Conflict(_))
+        ));
+        let short = NewAccount {
+            email: Some("lee@example.com".into()),
+            password: Some(password("short")),
+            ..NewAccount::default()
+        };
+        assert!(matches!(
+            accounts.create(short, &actor, &f.context).await,
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            accounts
+                .create(NewAccount::default(), &actor, &f.context)
+                .await,
+            Err(Error::Invalid(_))
+        ));
+    }
+}

@@ -263,3 +263,66 @@ fn validate_name(name: &str) -> Result<(), Error> {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Fixture;
+
+    #[tokio::test]
+    async fn a_client_gets_the_scopes_it_holds_and_nothing_else() {
+        let f = Fixture::open().await;
+        let (credential, pair) = f.client(ClientKind::Service, "shipping").await;
+        assert_eq!(credential.client_id, "service.shipping");
+        assert_eq!(pair.scope.as_deref(), Some("shipping"));
+        assert!(pair.refresh_token.is_none());
+        let clients = f.authority.clients();
+        let secret = credential.client_secret.as_str();
+        assert!(matches!(
+            clients
+                .client_credentials("service.shipping", secret, Some("billing"), &f.context)
+                .await,
+            Err(Error::Auth(AuthFailure::InvalidScope(_)))
+        ));
+        assert!(matches!(
+            clients
+                .client_credentials("service.shipping", "hcs_wrong", None, &f.context)
+                .await,
+            Err(Error::Auth(AuthFailure::InvalidClient))
+        ));
+        f.authority
+            .suspensions()
+            .suspend(credential.principal.clone());
+        assert!(matches!(
+            clients
+                .client_credentials("service.shipping", secret, None, &f.context)
+                .await,
+            Err(Error::Auth(AuthFailure::Suspended))
+        ));
+    }
+
+    #[tokio::test]
+    async fn names_are_checked_and_taken_once() {
+        let f = Fixture::open().await;
+        let clients = f.authority.clients();
+        let grant = f.grant();
+        assert!(matches!(
+            clients
+                .create(ClientKind::Service, "Bad Name", &[], &grant)
+                .await,
+            Err(Error::Invalid(_))
+        ));
+        let admin = clients
+            .create(ClientKind::Admin, "lead", &["ignored".into()], &grant)
+            .await
+            .unwrap();
+        assert_eq!(admin.principal, Principal::Admin("lead".into()));
+        assert!(matches!(
+            clients.create(ClientKind::Admin, "lead", &[], &grant).await,
+            Err(Error::Conflict(_))
+        ));
+        let listed = clients.list().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].scopes, vec!["admin".to_string()]);
+    }
+}

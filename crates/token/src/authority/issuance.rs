@@ -143,8 +143,30 @@ impl Issuer {
         Ok(session)
     }
 
+    /// An access token and a fresh refresh token for session `sid` (a customer's login or
+    /// refresh; customers' tokens carry no scopes).
+    pub async fn issue_with_refresh(
+        &self,
+        principal: &Principal,
+        sid: String,
+        context: &RequestContext,
+    ) -> Result<TokenPair, Error> {
+        let (access_token, _) = self
+            .issue_access_token(principal, &sid, &[], context)
+            .await?;
+        let refresh_token = self.issue_refresh_token(&sid).await?;
+        Ok(TokenPair {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.environment.policy.access_ttl.as_secs(),
+            refresh_token: Some(refresh_token),
+            session_id: sid,
+            scope: None,
+        })
+    }
+
     /// A fresh single-use refresh token for session `sid`, stored as its SHA-256.
-    pub async fn issue_refresh_token(&self, sid: &str) -> Result<String, Error> {
+    async fn issue_refresh_token(&self, sid: &str) -> Result<String, Error> {
         let environment = &*self.environment;
         let now = environment.clock.now();
         let token = format!(

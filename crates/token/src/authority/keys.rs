@@ -442,3 +442,74 @@ fn load_key(environment: &Environment, stored: StoredKey) -> Result<KeyEntry, Er
         private,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Fixture;
+    use crate::{ClientKind, Rejection};
+
+    #[tokio::test]
+    async fn a_rotation_promotes_the_published_pending_key_and_old_tokens_still_verify() {
+        let f = Fixture::open().await;
+        let keys = f.authority.keys();
+        let state_of = |wanted: KeyState| {
+            keys.records()
+                .into_iter()
+                .filter(|record| record.state == wanted)
+                .map(|record| record.kid)
+                .collect::<Vec<_>>()
+        };
+        let (active, pending) = (state_of(KeyState::Active), state_of(KeyState::Pending));
+        assert_eq!((active.len(), pending.len()), (1, 1));
+        let (_, pair) = f.client(ClientKind::Service, "shipping").await;
+
+        let promoted = keys.rotate(&f.grant()).await.unwrap();
+        assert_eq!(promoted.kid, pending[0]);
+        assert_eq!(keys.state(&active[0]), Some(KeyState::Retiring));
+        assert_eq!(keys.jwks()["keys"].as_array().unwrap().len(), 3);
+        assert!(
+            f.authority
+                .verifier()
+                .verify(&pair.access_token, &f.context)
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn revoking_the_active_key_stops_its_tokens_and_the_pending_key_takes_over() {
+        let f = Fixture::open().await;
+        let (_, pair) = f.client(ClientKind::Service, "shipping").await;
+        let keys = f.authority.keys();
+        let verifier = f.authority.verifier();
+        let kid = verifier
+            .verify(&pair.access_token, &f.context)
+            .await
+            .unwrap()
+            .kid()
+            .to_string();
+        let revoked = keys.revoke(&kid, &f.grant()).await.unwrap();
+        assert_eq!(revoked.sessions, vec![pair.session_id.clone()]);
+        assert!(revoked.replaced_by.is_some());
+        assert_eq!(keys.state(&kid), Some(KeyState::Revoked));
+        assert_eq!(
+            verifier.verify(&pair.access_token, &f.context).await,
+            Err(Rejection::RevokedKey)
+        );
+        assert!(matches!(
+            keys.revoke("no-such-key", &f.grant()).await,
+            Err(Error::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_named_secret_is_made_once_and_rewrapping_under_the_same_master_key_moves_nothing() {
+        let f = Fixture::open().await;
+        let keys = f.authority.keys();
+        let first = keys.named_secret("blind-index-key").await.unwrap();
+        let again = keys.named_secret("blind-index-key").await.unwrap();
+        assert_eq!(*first, *again);
+        assert_eq!(keys.rewrap_to_current().await.unwrap(), 0);
+    }
+}

@@ -109,19 +109,9 @@ impl Sessions {
                     .customer_opt(&session.principal),
             )
             .await?;
-        let (access_token, _) = self
-            .issuer
-            .issue_access_token(&session.principal, &record.sid, &[], context)
-            .await?;
-        let refresh_token = self.issuer.issue_refresh_token(&record.sid).await?;
-        Ok(TokenPair {
-            access_token,
-            token_type: "Bearer",
-            expires_in: environment.policy.access_ttl.as_secs(),
-            refresh_token: Some(refresh_token),
-            session_id: record.sid,
-            scope: None,
-        })
+        self.issuer
+            .issue_with_refresh(&session.principal, record.sid, context)
+            .await
     }
 
     /// Ends the session of `token`: every token of it stops working at once.
@@ -272,5 +262,120 @@ impl Sessions {
             .await?;
         self.ledger.revoke_session(sid);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::testing::Fixture;
+    use crate::{AuthorityStore, LoginIdentifier, Rejection};
+
+    async fn login(f: &Fixture, email: &str) -> TokenPair {
+        f.authority
+            .accounts()
+            .login(
+                &LoginIdentifier::Email(email.into()),
+                Zeroizing::new("correct horse".into()),
+                &f.context,
+            )
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_refresh_rotates_and_a_reused_refresh_token_ends_the_session() {
+        let f = Fixture::open().await;
+        f.customer("kim@example.com", "correct horse").await;
+        let first = login(&f, "kim@example.com").await;
+        let sessions = f.authority.sessions();
+        let old_refresh = first.refresh_token.unwrap();
+        let second = sessions.refresh(&old_refresh, &f.context).await.unwrap();
+        assert_eq!(second.session_id, first.session_id);
+        assert_ne!(second.refresh_token.as_deref(), Some(old_refresh.as_str()));
+
+        assert!(matches!(
+            sessions.refresh(&old_refresh, &f.context).await,
+            Err(Error::Auth(AuthFailure::RefreshTokenReused))
+        ));
+        assert!(f.kinds().contains(&EventKind::RefreshReused));
+        assert!(sessions.is_revoked(&second.session_id));
+        assert_eq!(
+            f.authority
+                .verifier()
+                .verify(&second.access_token, &f.context)
+                .await,
+            Err(Rejection::SessionRevoked)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_is_revoked_by_its_holder_but_silently_not_by_another_customer() {
+        let f = Fixture::open().await;
+        let kim = f.customer("kim@example.com", "correct horse").await;
+        let lee = f.customer("lee@example.com", "correct horse").await;
+        let pair = login(&f, "kim@example.com").await;
+        let sessions = f.authority.sessions();
+        let verifier = f.authority.verifier();
+
+        let other = Principal::Customer(lee);
+        sessions
+            .revoke_token(&pair.access_token, &other, &f.context)
+            .await
+            .unwrap();
+        assert!(
+            verifier
+                .verify(&pair.access_token, &f.context)
+                .await
+                .is_ok()
+        );
+
+        let holder = Principal::Customer(kim);
+        sessions
+            .revoke_token(&pair.access_token, &holder, &f.context)
+            .await
+            .unwrap();
+        assert_eq!(
+            verifier.verify(&pair.access_token, &f.context).await,
+            Err(Rejection::TokenRevoked)
+        );
+    }
+
+    #[tokio::test]
+    async fn erasing_a_customer_ends_every_session_and_an_admin_revocation_needs_a_grant() {
+        let f = Fixture::open().await;
+        let kim = f.customer("kim@example.com", "correct horse").await;
+        let first = login(&f, "kim@example.com").await;
+        let second = login(&f, "kim@example.com").await;
+        let sessions = f.authority.sessions();
+        let ended = sessions
+            .end_customer_sessions(&kim, "erased", &Principal::Admin("test".into()), &f.context)
+            .await
+            .unwrap();
+        assert_eq!(ended, 2);
+        for pair in [&first, &second] {
+            // The store first, then memory (the cache rule).
+            let stored = f.store.session(&pair.session_id).await.unwrap().unwrap();
+            assert_eq!(stored.revoke_reason.as_deref(), Some("erased"));
+            assert!(sessions.is_revoked(&pair.session_id));
+        }
+
+        let grant = f.grant();
+        assert!(
+            !sessions
+                .revoke("no-such-session", "admin", &grant)
+                .await
+                .unwrap()
+        );
+        let third = login(&f, "kim@example.com").await;
+        assert!(
+            sessions
+                .revoke(&third.session_id, "admin", &grant)
+                .await
+                .unwrap()
+        );
+        assert!(sessions.is_revoked(&third.session_id));
     }
 }

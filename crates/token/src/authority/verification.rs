@@ -383,3 +383,108 @@ impl Verifier {
         self.ledger.token_count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt;
+    use crate::testing::Fixture;
+
+    #[tokio::test]
+    async fn an_issued_token_verifies_and_one_signed_with_the_real_key_but_never_issued_is_forged()
+    {
+        let f = Fixture::open().await;
+        let customer = f.customer("kim@example.com", "correct horse").await;
+        let pair = f
+            .authority
+            .accounts()
+            .login(
+                &crate::LoginIdentifier::Email("kim@example.com".into()),
+                zeroize::Zeroizing::new("correct horse".into()),
+                &f.context,
+            )
+            .await
+            .unwrap();
+        let verifier = f.authority.verifier();
+        let verified = verifier
+            .verify(&pair.access_token, &f.context)
+            .await
+            .unwrap();
+        assert_eq!(verified.customer_id(), Some(customer.as_str()));
+
+        // Whoever holds a copy of the signing key mints a token for another customer.
+        let (kid, signer) = {
+            let ring = f.authority.keys.ring().read();
+            let (record, signer) = ring.active().unwrap();
+            (record.kid.clone(), signer)
+        };
+        let now = haechi_events::Clock::now(&*f.clock);
+        let policy = f.authority.policy();
+        let forged = jwt::encode(
+            &signer,
+            &kid,
+            &Claims {
+                iss: policy.issuer.clone(),
+                aud: policy.audience.clone(),
+                sub: "customer:someone-else".into(),
+                sid: verified.sid().into(),
+                jti: "0123".into(),
+                iat: now.as_secs(),
+                exp: now.plus(policy.access_ttl).as_secs(),
+                scope: None,
+            },
+        );
+        assert_eq!(
+            verifier.verify(&forged, &f.context).await,
+            Err(Rejection::Forged)
+        );
+        let record = f.events.events().pop().unwrap();
+        assert_eq!(record.kind, EventKind::TokenForged);
+        assert_eq!(record.principal, Principal::Anonymous);
+        assert_eq!(
+            record.detail.get("claimed_sub").map(String::as_str),
+            Some("customer:someone-else")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_verified_earlier_stops_being_in_force_when_revocation_says_so() {
+        let f = Fixture::open().await;
+        let (_, pair) = f.client(crate::ClientKind::Service, "shipping").await;
+        let verifier = f.authority.verifier();
+        let token = verifier
+            .verify(&pair.access_token, &f.context)
+            .await
+            .unwrap();
+        assert!(verifier.still_in_force(&token));
+        assert_eq!(verifier.token_issued(token.jti()), Some(true));
+
+        f.authority.suspensions().suspend(token.principal().clone());
+        assert!(!verifier.still_in_force(&token));
+        assert_eq!(
+            verifier.verify(&pair.access_token, &f.context).await,
+            Err(Rejection::PrincipalSuspended)
+        );
+        f.authority.suspensions().lift(token.principal());
+        assert!(verifier.still_in_force(&token));
+
+        f.clock.advance_by(f.authority.policy().access_ttl);
+        assert!(!verifier.still_in_force(&token));
+        assert_eq!(
+            verifier.verify(&pair.access_token, &f.context).await,
+            Err(Rejection::Expired)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_token_is_recorded_as_a_refusal() {
+        let f = Fixture::open().await;
+        f.authority
+            .verifier()
+            .report_missing_token(&f.context)
+            .await;
+        let record = f.events.events().pop().unwrap();
+        assert_eq!(record.kind, EventKind::TokenRejected);
+        assert_eq!(record.reason.as_deref(), Some("missing"));
+    }
+}

@@ -28,39 +28,26 @@ impl Accounts {
         context: &RequestContext,
     ) -> Result<TokenPair, Error> {
         let now = self.environment.clock.now();
+        let refuse = |customer_id: Option<String>, reason: &'static str, status: u16| {
+            record_failed_login(&self.environment, customer_id, reason, status, context, now)
+        };
         let login_hash = match self.login_hash(identifier) {
             Ok(hash) => hash,
             Err(_) => {
                 // A malformed identifier is treated like an unknown account: same answer.
-                record_failed_login(
-                    &self.environment,
-                    None,
-                    "invalid_credentials",
-                    401,
-                    context,
-                    now,
-                )
-                .await?;
+                refuse(None, "invalid_credentials", 401).await?;
                 return Err(AuthFailure::InvalidCredentials.into());
             }
         };
         if let Some(retry_after_secs) = self.reserve_login(&login_hash, context, now) {
-            record_failed_login(&self.environment, None, "rate_limited", 429, context, now).await?;
+            refuse(None, "rate_limited", 429).await?;
             return Err(AuthFailure::RateLimited { retry_after_secs }.into());
         }
         let Some(turn) = self.hashing.enter(Waiting::Bounded).await else {
             // Saturated, not wrong: the account's reservation is taken back (the source's
             // stays — it did send the attempt).
             self.account_failures.lock().cancel(&login_hash);
-            record_failed_login(
-                &self.environment,
-                None,
-                "hashing_saturated",
-                429,
-                context,
-                now,
-            )
-            .await?;
+            refuse(None, "hashing_saturated", 429).await?;
             return Err(AuthFailure::RateLimited {
                 retry_after_secs: SATURATED_RETRY_SECS,
             }
@@ -83,30 +70,14 @@ impl Accounts {
             (_, account) => {
                 // The failure was counted when it was reserved.
                 let customer = account.map(|account| account.customer_id);
-                record_failed_login(
-                    &self.environment,
-                    customer,
-                    "invalid_credentials",
-                    401,
-                    context,
-                    now,
-                )
-                .await?;
+                refuse(customer, "invalid_credentials", 401).await?;
                 return Err(AuthFailure::InvalidCredentials.into());
             }
         };
         self.account_failures.lock().clear(&login_hash);
         let principal = Principal::Customer(account.customer_id.clone());
         if self.suspensions.is_suspended(&principal) {
-            record_failed_login(
-                &self.environment,
-                Some(account.customer_id),
-                "suspended",
-                403,
-                context,
-                now,
-            )
-            .await?;
+            refuse(Some(account.customer_id), "suspended", 403).await?;
             return Err(AuthFailure::Suspended.into());
         }
         let session = self
@@ -121,19 +92,9 @@ impl Accounts {
                     .customer(&account.customer_id),
             )
             .await?;
-        let (access_token, _) = self
-            .issuer
-            .issue_access_token(&principal, &session.sid, &[], context)
-            .await?;
-        let refresh_token = self.issuer.issue_refresh_token(&session.sid).await?;
-        Ok(TokenPair {
-            access_token,
-            token_type: "Bearer",
-            expires_in: self.environment.policy.access_ttl.as_secs(),
-            refresh_token: Some(refresh_token),
-            session_id: session.sid,
-            scope: None,
-        })
+        self.issuer
+            .issue_with_refresh(&principal, session.sid, context)
+            .await
     }
 
     /// Reserves one attempt for the source and one (presumed) failure for the account, each
