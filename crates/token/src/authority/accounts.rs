@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use haechi_events::{EventKind, Principal, RequestContext, SecurityEvent, StoreError};
+use haechi_events::{EventKind, Principal, RequestContext, StoreError};
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
@@ -16,7 +16,7 @@ use super::issuance::Issuer;
 use super::suspensions::Suspensions;
 use crate::limiter::SlidingWindowCounter;
 use crate::password::{self, HashingGate, PasswordParams, Waiting};
-use crate::{AccountRecord, Error, named_secret};
+use crate::{AccountRecord, Error};
 
 mod login;
 
@@ -70,13 +70,7 @@ impl Accounts {
         source_attempts: Arc<SourceAttempts>,
         password_params: PasswordParams,
     ) -> Result<Self, Error> {
-        let login_index_key = named_secret(
-            &*environment.store,
-            &environment.master_key,
-            &*environment.random,
-            LOGIN_INDEX_SECRET,
-        )
-        .await?;
+        let login_index_key = environment.named_secret(LOGIN_INDEX_SECRET).await?;
         let decoy_password = Zeroizing::new(URL_SAFE_NO_PAD.encode(environment.random.bytes32()));
         let decoy_password_hash = password::hash_password(
             password_params,
@@ -149,14 +143,11 @@ impl Accounts {
             })?;
         environment
             .emit(
-                SecurityEvent::new(
-                    environment.clock.now(),
-                    EventKind::AdminPrincipalCreated,
-                    actor.clone(),
-                )
-                .context(context)
-                .customer(&customer_id)
-                .detail("created", "customer_account"),
+                environment
+                    .event(EventKind::AdminPrincipalCreated, actor)
+                    .context(context)
+                    .customer(&customer_id)
+                    .detail("created", "customer_account"),
             )
             .await?;
         Ok(customer_id)

@@ -14,7 +14,7 @@ use super::environment::{Environment, keyed_hash};
 use super::issuance::{Issuer, TokenPair};
 use super::suspensions::Suspensions;
 use crate::limiter::{Allowance, SourceKey};
-use crate::{AdminGrant, AuthFailure, ClientRecord, Error, named_secret};
+use crate::{AdminGrant, AuthFailure, ClientRecord, Error};
 
 /// The name of the secret client secrets are hashed under.
 const CLIENT_SECRET_KEY: &str = "client-secret-key";
@@ -60,13 +60,7 @@ impl Clients {
         suspensions: Arc<Suspensions>,
         source_attempts: Arc<SourceAttempts>,
     ) -> Result<Self, Error> {
-        let client_secret_key = named_secret(
-            &*environment.store,
-            &environment.master_key,
-            &*environment.random,
-            CLIENT_SECRET_KEY,
-        )
-        .await?;
+        let client_secret_key = environment.named_secret(CLIENT_SECRET_KEY).await?;
         Ok(Clients {
             environment,
             issuer,
@@ -201,13 +195,10 @@ impl Clients {
             })?;
         environment
             .emit(
-                SecurityEvent::new(
-                    environment.clock.now(),
-                    EventKind::AdminPrincipalCreated,
-                    actor.clone(),
-                )
-                .context(context)
-                .detail("created", principal.to_string()),
+                environment
+                    .event(EventKind::AdminPrincipalCreated, actor)
+                    .context(context)
+                    .detail("created", principal.to_string()),
             )
             .await?;
         Ok(ClientCredential {

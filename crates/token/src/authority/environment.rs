@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use haechi_custody::{MasterKeyRing, SecureRandom};
-use haechi_events::{Clock, EventSink, Principal, SecurityEvent};
+use haechi_events::{Clock, EventKind, EventSink, Principal, SecurityEvent};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use zeroize::Zeroizing;
 
-use crate::{AuthorityStore, Error, TokenPolicy};
+use crate::{AuthorityStore, Error, TokenPolicy, named_secret};
 
 /// The outside world as the parts of the authority share it.
 #[derive(Debug)]
@@ -22,6 +23,17 @@ pub(crate) struct Environment {
 }
 
 impl Environment {
+    /// A new event of `kind` by `principal`, stamped now.
+    pub fn event(&self, kind: EventKind, principal: &Principal) -> SecurityEvent {
+        SecurityEvent::new(self.clock.now(), kind, principal.clone())
+    }
+
+    /// A named 256-bit secret, created and wrapped under the master key on first use (see
+    /// [`crate::named_secret`]).
+    pub async fn named_secret(&self, name: &str) -> Result<Zeroizing<[u8; 32]>, Error> {
+        named_secret(&*self.store, &self.master_key, &*self.random, name).await
+    }
+
     /// Records a security event; an event that cannot be recorded fails the act.
     pub async fn emit(&self, event: SecurityEvent) -> Result<(), Error> {
         self.events.record(event).await?;

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use super::environment::Environment;
 use crate::keyring::{KeyEntry, KeyRing};
-use crate::{AdminGrant, Error, StoredKey, named_secret};
+use crate::{AdminGrant, Error, StoredKey};
 
 /// Most sessions listed in one `key.revoked` event (the count is always exact).
 const MAX_SESSIONS_IN_EVENT: usize = 1000;
@@ -218,14 +218,7 @@ impl KeyLifecycle {
     /// A named 256-bit secret (an index key, …), created and wrapped under the master key on
     /// first use.
     pub async fn named_secret(&self, name: &str) -> Result<Zeroizing<[u8; 32]>, Error> {
-        let environment = &*self.environment;
-        named_secret(
-            &*environment.store,
-            &environment.master_key,
-            &*environment.random,
-            name,
-        )
-        .await
+        self.environment.named_secret(name).await
     }
 
     /// Re-wraps every signing key and named secret that is not under the current master key.
@@ -267,15 +260,12 @@ impl KeyLifecycle {
         let environment = &*self.environment;
         environment
             .emit(
-                SecurityEvent::new(
-                    environment.clock.now(),
-                    EventKind::MasterKeyRotated,
-                    actor.clone(),
-                )
-                .context(context)
-                .detail("previous", environment.master_key.previous_ids().join(","))
-                .detail("current", environment.master_key.id())
-                .detail("rewrapped", rewrapped.to_string()),
+                environment
+                    .event(EventKind::MasterKeyRotated, actor)
+                    .context(context)
+                    .detail("previous", environment.master_key.previous_ids().join(","))
+                    .detail("current", environment.master_key.id())
+                    .detail("rewrapped", rewrapped.to_string()),
             )
             .await
     }
@@ -415,7 +405,8 @@ impl KeyLifecycle {
     ) -> Result<(), Error> {
         self.environment
             .emit(
-                SecurityEvent::new(self.environment.clock.now(), kind, actor.clone())
+                self.environment
+                    .event(kind, actor)
                     .context(context)
                     .kid(kid)
                     .reason(reason),

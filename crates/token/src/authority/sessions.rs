@@ -123,16 +123,13 @@ impl Sessions {
         self.end(&token.sid, "logout").await?;
         self.environment
             .emit(
-                SecurityEvent::new(
-                    self.environment.clock.now(),
-                    EventKind::Logout,
-                    token.principal.clone(),
-                )
-                .context(context)
-                .sid(&token.sid)
-                .jti(&token.jti)
-                .kid(&token.kid)
-                .customer_opt(&token.principal),
+                self.environment
+                    .event(EventKind::Logout, &token.principal)
+                    .context(context)
+                    .sid(&token.sid)
+                    .jti(&token.jti)
+                    .kid(&token.kid)
+                    .customer_opt(&token.principal),
             )
             .await
     }
@@ -145,14 +142,11 @@ impl Sessions {
             self.end(sid, reason).await?;
             self.environment
                 .emit(
-                    SecurityEvent::new(
-                        self.environment.clock.now(),
-                        EventKind::TokenRevoked,
-                        actor.clone(),
-                    )
-                    .context(context)
-                    .sid(sid)
-                    .reason(reason),
+                    self.environment
+                        .event(EventKind::TokenRevoked, actor)
+                        .context(context)
+                        .sid(sid)
+                        .reason(reason),
                 )
                 .await?;
         }
@@ -232,15 +226,12 @@ impl Sessions {
             self.end(&session.sid, reason).await?;
             environment
                 .emit(
-                    SecurityEvent::new(
-                        environment.clock.now(),
-                        EventKind::TokenRevoked,
-                        actor.clone(),
-                    )
-                    .context(context)
-                    .sid(&session.sid)
-                    .customer(customer_id)
-                    .reason(reason),
+                    environment
+                        .event(EventKind::TokenRevoked, actor)
+                        .context(context)
+                        .sid(&session.sid)
+                        .customer(customer_id)
+                        .reason(reason),
                 )
                 .await?;
         }
