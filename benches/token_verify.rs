@@ -4,7 +4,7 @@
 //! One authority over a real `SqliteStore` in a temporary directory issues `HAECHI_BENCH_TOKENS`
 //! tokens (default 10 000) through the client-credentials grant. Then, on one thread:
 //!
-//! - `token_verify/warm`: `TokenAuthority::verify` of tokens this process has already checked
+//! - `token_verify/warm`: `Verifier::verify` of tokens this process has already checked
 //!   (signature cached on the ledger entry): header parse, key state, SHA-256 of the token,
 //!   ledger and session lookups.
 //! - `token_verify/first_use`: `verify` on a freshly opened authority, whose ledger was loaded
@@ -117,7 +117,8 @@ impl Fixture {
 async fn issue_tokens(authority: &TokenAuthority, count: usize) -> Vec<String> {
     let context = RequestContext::local();
     let credential = authority
-        .create_client(
+        .clients()
+        .create(
             ClientKind::Service,
             "bench",
             &["shipping".to_string()],
@@ -128,6 +129,7 @@ async fn issue_tokens(authority: &TokenAuthority, count: usize) -> Vec<String> {
     let mut tokens = Vec::with_capacity(count);
     for _ in 0..count {
         let pair = authority
+            .clients()
             .client_credentials(
                 &credential.client_id,
                 &credential.client_secret,
@@ -145,6 +147,7 @@ async fn issue_tokens(authority: &TokenAuthority, count: usize) -> Vec<String> {
 fn active_public_key(authority: &TokenAuthority) -> PublicKey {
     let record = authority
         .keys()
+        .records()
         .into_iter()
         .find(|record| record.state == KeyState::Active)
         .expect("an active key");
@@ -178,6 +181,7 @@ fn bench_verify(criterion: &mut Criterion) {
     runtime.block_on(async {
         for token in &tokens {
             issuer
+                .verifier()
                 .verify(token, &context)
                 .await
                 .expect("issued token verifies");
@@ -244,8 +248,12 @@ fn paired_pass(
                     let which = (index + step) % 3;
                     let started = Instant::now();
                     match which {
-                        0 => assert!(black_box(issuer.verify(token, context).await).is_ok()),
-                        1 => assert!(black_box(fresh.verify(token, context).await).is_ok()),
+                        0 => assert!(
+                            black_box(issuer.verifier().verify(token, context).await).is_ok()
+                        ),
+                        1 => assert!(
+                            black_box(fresh.verifier().verify(token, context).await).is_ok()
+                        ),
                         _ => assert!(verify_bare(public, token)),
                     }
                     elapsed[which] += started.elapsed();
@@ -295,7 +303,7 @@ fn measure_verify(
         let started = Instant::now();
         for _ in 0..iterations {
             let token = next.next().expect("tokens cycle");
-            let verified = authority.verify(black_box(token), context).await;
+            let verified = authority.verifier().verify(black_box(token), context).await;
             assert!(black_box(verified).is_ok());
         }
         started.elapsed()
@@ -319,7 +327,7 @@ fn measure_first_use(
         elapsed += runtime.block_on(async {
             let started = Instant::now();
             for token in &tokens[..batch] {
-                let verified = authority.verify(black_box(token), context).await;
+                let verified = authority.verifier().verify(black_box(token), context).await;
                 assert!(black_box(verified).is_ok());
             }
             started.elapsed()

@@ -117,6 +117,7 @@ impl Runtime {
         .context("cannot open the token authority")?;
         let authority = Arc::new(authority);
         let index_key = authority
+            .keys()
             .named_secret(BLIND_INDEX_SECRET)
             .await
             .context("cannot open the blind-index key")?;

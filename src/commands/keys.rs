@@ -61,7 +61,7 @@ pub fn run(action: KeysAction, config: &Config) -> anyhow::Result<Outcome> {
                     "{:<45} {:<6} {:<9} {:<9} {:<28} VERIFIES UNTIL",
                     "KID", "ALG", "STATE", "ORIGIN", "CREATED"
                 );
-                for key in authority.keys() {
+                for key in authority.keys().records() {
                     println!(
                         "{:<45} {:<6} {:<9} {:<9} {:<28} {}",
                         key.kid,
@@ -76,11 +76,11 @@ pub fn run(action: KeysAction, config: &Config) -> anyhow::Result<Outcome> {
                 }
             }
             KeysAction::Rotate => {
-                let active = authority.rotate_keys(&grant).await?;
+                let active = authority.keys().rotate(&grant).await?;
                 println!("rotated: {} is now the active signing key", active.kid);
             }
             KeysAction::Revoke { kid } => {
-                let revoked = authority.revoke_key(&kid, &grant).await?;
+                let revoked = authority.keys().revoke(&kid, &grant).await?;
                 println!(
                     "revoked {}: every token it signed is refused from now on",
                     revoked.kid
@@ -99,7 +99,7 @@ pub fn run(action: KeysAction, config: &Config) -> anyhow::Result<Outcome> {
                     std::fs::read_to_string(&file)
                         .with_context(|| format!("cannot read {}", file.display()))?,
                 );
-                let record = authority.import_key(&text, !pending, &grant).await?;
+                let record = authority.keys().import(&text, !pending, &grant).await?;
                 println!(
                     "imported {} ({}), now {}",
                     record.kid,
@@ -122,8 +122,9 @@ pub(crate) async fn rewrap_to_current(
     mut progress: impl FnMut(u64, u64),
 ) -> anyhow::Result<u64> {
     let data_keys = vault.rewrap_data_keys(&mut progress).await?;
-    let others = authority.rewrap_to_current().await? as u64;
+    let others = authority.keys().rewrap_to_current().await? as u64;
     authority
+        .keys()
         .record_master_rotation(data_keys + others, &operator(), &RequestContext::local())
         .await?;
     Ok(data_keys + others)

@@ -84,7 +84,8 @@ pub fn admin(action: AdminAction, config: &Config) -> anyhow::Result<Outcome> {
         let runtime = Runtime::open(config).await?;
         let credential = runtime
             .authority
-            .create_client(
+            .clients()
+            .create(
                 ClientKind::Admin,
                 &name,
                 &[],
@@ -105,7 +106,8 @@ pub fn service(action: ServiceAction, config: &Config) -> anyhow::Result<Outcome
             ServiceAction::Create { name, purposes } => {
                 let credential = runtime
                     .authority
-                    .create_client(
+                    .clients()
+                    .create(
                         ClientKind::Service,
                         &name,
                         &purposes,
@@ -115,7 +117,7 @@ pub fn service(action: ServiceAction, config: &Config) -> anyhow::Result<Outcome
                 print_credential(&credential);
             }
             ServiceAction::List => {
-                for client in runtime.authority.clients().await? {
+                for client in runtime.authority.clients().list().await? {
                     println!(
                         "{:<30} {:<30} {}{}",
                         client.client_id,
@@ -172,7 +174,8 @@ pub fn customers(action: CustomersAction, config: &Config) -> anyhow::Result<Out
         let runtime = Runtime::open(config).await?;
         let id = runtime
             .authority
-            .create_account(
+            .accounts()
+            .create(
                 NewAccount {
                     customer_id: None,
                     email,

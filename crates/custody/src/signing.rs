@@ -105,27 +105,14 @@ impl SigningKeyMaterial {
     /// (`{"kty":"OKP","crv":"Ed25519","d":…}` or `{"kty":"EC","crv":"P-256","d":…}`).
     pub fn import(text: &str) -> Result<Self, Error> {
         let text = text.trim();
-        if text.starts_with('{') {
+        if text.starts_with(JSON_OBJECT_START) {
             return Self::import_jwk(text);
         }
         if text.contains("BEGIN EC PRIVATE KEY") {
-            let secret = p256::SecretKey::from_sec1_pem(text)
-                .map_err(|_| Error::Import("not a P-256 SEC1 PEM key".into()))?;
-            return Ok(SigningKeyMaterial {
-                material: Material::P256(p256::ecdsa::SigningKey::from(secret)),
-            });
+            return Self::import_sec1_pem(text);
         }
         if text.contains("BEGIN PRIVATE KEY") {
-            if let Ok(key) = ed25519_dalek::SigningKey::from_pkcs8_pem(text) {
-                return Ok(SigningKeyMaterial {
-                    material: Material::Ed25519(key),
-                });
-            }
-            return p256::ecdsa::SigningKey::from_pkcs8_pem(text)
-                .map(|key| SigningKeyMaterial {
-                    material: Material::P256(key),
-                })
-                .map_err(|_| Error::Import("PKCS#8 PEM is neither Ed25519 nor P-256".into()));
+            return Self::import_pkcs8_pem(text);
         }
         if text.contains("BEGIN PUBLIC KEY") {
             return Err(Error::Import(
@@ -137,57 +124,83 @@ impl SigningKeyMaterial {
         ))
     }
 
+    /// A P-256 key in a SEC1 PEM (`BEGIN EC PRIVATE KEY`).
+    fn import_sec1_pem(text: &str) -> Result<Self, Error> {
+        let secret = p256::SecretKey::from_sec1_pem(text)
+            .map_err(|_| Error::Import("not a P-256 SEC1 PEM key".into()))?;
+        Ok(SigningKeyMaterial {
+            material: Material::P256(p256::ecdsa::SigningKey::from(secret)),
+        })
+    }
+
+    /// An Ed25519 or P-256 key in a PKCS#8 PEM (`BEGIN PRIVATE KEY`).
+    fn import_pkcs8_pem(text: &str) -> Result<Self, Error> {
+        if let Ok(key) = ed25519_dalek::SigningKey::from_pkcs8_pem(text) {
+            return Ok(SigningKeyMaterial {
+                material: Material::Ed25519(key),
+            });
+        }
+        p256::ecdsa::SigningKey::from_pkcs8_pem(text)
+            .map(|key| SigningKeyMaterial {
+                material: Material::P256(key),
+            })
+            .map_err(|_| Error::Import("PKCS#8 PEM is neither Ed25519 nor P-256".into()))
+    }
+
+    /// A private JWK: the private half from `d`, then the public half checked against `x`
+    /// when the JWK carries one.
     fn import_jwk(text: &str) -> Result<Self, Error> {
         let jwk: Value =
             serde_json::from_str(text).map_err(|error| Error::Import(format!("JWK: {error}")))?;
-        let field = |name: &str| -> Result<Zeroizing<Vec<u8>>, Error> {
-            let encoded = jwk
-                .get(name)
-                .and_then(Value::as_str)
-                .ok_or_else(|| Error::Import(format!("JWK has no \"{name}\"")))?;
-            URL_SAFE_NO_PAD
-                .decode(encoded.trim_end_matches('='))
-                .map(Zeroizing::new)
-                .map_err(|_| Error::Import(format!("JWK \"{name}\" is not base64url")))
-        };
         let kty = jwk.get("kty").and_then(Value::as_str).unwrap_or_default();
         let crv = jwk.get("crv").and_then(Value::as_str).unwrap_or_default();
         let imported = match (kty, crv) {
-            ("OKP", "Ed25519") => {
-                let seed = field("d")?;
-                let seed: [u8; 32] = seed
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| Error::Import("Ed25519 \"d\" must be 32 bytes".into()))?;
-                let seed = Zeroizing::new(seed);
-                SigningKeyMaterial {
-                    material: Material::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)),
-                }
-            }
-            ("EC", "P-256") => {
-                let scalar = field("d")?;
-                let key = p256::ecdsa::SigningKey::from_slice(&scalar)
-                    .map_err(|_| Error::Import("P-256 \"d\" is not a valid scalar".into()))?;
-                SigningKeyMaterial {
-                    material: Material::P256(key),
-                }
-            }
+            ("OKP", "Ed25519") => Self::ed25519_from_jwk(&jwk)?,
+            ("EC", "P-256") => Self::p256_from_jwk(&jwk)?,
             _ => {
                 return Err(Error::Import(format!(
                     "JWK kty {kty:?} crv {crv:?} is not Ed25519 or P-256"
                 )));
             }
         };
-        // A JWK that also carries the public half must agree with the private half.
+        imported.check_jwk_public_half(&jwk)?;
+        Ok(imported)
+    }
+
+    /// An Ed25519 key from a JWK's 32-byte seed `d`.
+    fn ed25519_from_jwk(jwk: &Value) -> Result<Self, Error> {
+        let seed = jwk_member(jwk, "d")?;
+        let seed: [u8; 32] = seed
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Import("Ed25519 \"d\" must be 32 bytes".into()))?;
+        let seed = Zeroizing::new(seed);
+        Ok(SigningKeyMaterial {
+            material: Material::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)),
+        })
+    }
+
+    /// A P-256 key from a JWK's scalar `d`.
+    fn p256_from_jwk(jwk: &Value) -> Result<Self, Error> {
+        let scalar = jwk_member(jwk, "d")?;
+        let key = p256::ecdsa::SigningKey::from_slice(&scalar)
+            .map_err(|_| Error::Import("P-256 \"d\" is not a valid scalar".into()))?;
+        Ok(SigningKeyMaterial {
+            material: Material::P256(key),
+        })
+    }
+
+    /// A JWK that also carries the public half must agree with the private half.
+    fn check_jwk_public_half(&self, jwk: &Value) -> Result<(), Error> {
         if let Some(x) = jwk.get("x").and_then(Value::as_str) {
-            let public = imported.public_key();
+            let public = self.public_key();
             if public.jwk.get("x").and_then(Value::as_str) != Some(x.trim_end_matches('=')) {
                 return Err(Error::Import(
                     "JWK public \"x\" does not match its private key".into(),
                 ));
             }
         }
-        Ok(imported)
+        Ok(())
     }
 
     /// The private key as PKCS#8 DER, for wrapping under the master key. Zeroized on drop.
@@ -250,6 +263,21 @@ impl SigningKeyMaterial {
             }
         }
     }
+}
+
+/// How a JWK's text begins (anything else is read as PEM).
+const JSON_OBJECT_START: char = '{';
+
+/// A base64url member of a private JWK (`d`), decoded into memory that is zeroized on drop.
+fn jwk_member(jwk: &Value, name: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let encoded = jwk
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::Import(format!("JWK has no \"{name}\"")))?;
+    URL_SAFE_NO_PAD
+        .decode(encoded.trim_end_matches('='))
+        .map(Zeroizing::new)
+        .map_err(|_| Error::Import(format!("JWK \"{name}\" is not base64url")))
 }
 
 // The JWK built above from a valid key always has the components jsonwebtoken needs; this

@@ -26,7 +26,7 @@ pub(crate) struct ServerLookup {
 
 impl StateLookup for ServerLookup {
     fn key_state(&self, kid: &str) -> Option<KeyStateView> {
-        self.authority.key_state(kid).map(|state| match state {
+        self.authority.keys().state(kid).map(|state| match state {
             // A pending key signs nothing yet but verifies like the active one.
             KeyState::Pending | KeyState::Active => KeyStateView::Active,
             KeyState::Retiring => KeyStateView::Retiring,
@@ -44,14 +44,14 @@ impl StateLookup for ServerLookup {
     }
 
     fn is_suspended(&self, principal: &Principal) -> bool {
-        self.authority.is_suspended(principal)
+        self.authority.suspensions().is_suspended(principal)
     }
 
     fn token_issued(&self, jti: &str) -> Option<bool> {
-        self.authority.token_issued(jti)
+        self.authority.verifier().token_issued(jti)
     }
 
     fn is_session_revoked(&self, sid: &str) -> bool {
-        self.authority.is_session_revoked(sid)
+        self.authority.sessions().is_revoked(sid)
     }
 }

@@ -67,10 +67,14 @@ impl FromRequestParts<AppState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let context = request_context(parts, state);
         let Some(token) = bearer_token(parts)? else {
-            state.authority.report_missing_token(&context).await;
+            state
+                .authority
+                .verifier()
+                .report_missing_token(&context)
+                .await;
             return Err(Rejection::Missing.into());
         };
-        let verified = state.authority.verify(token, &context).await?;
+        let verified = state.authority.verifier().verify(token, &context).await?;
         Ok(Authenticated {
             token: verified,
             context,

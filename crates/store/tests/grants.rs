@@ -49,11 +49,13 @@ async fn only_a_local_operator_or_an_administrators_token_gets_a_grant() {
         let grant = operator.operator_grant().unwrap();
         assert_eq!(grant.via(), &GrantedVia::LocalOperator);
         let admin = operator
-            .create_client(ClientKind::Admin, "lead", &[], &grant)
+            .clients()
+            .create(ClientKind::Admin, "lead", &[], &grant)
             .await
             .unwrap();
         let service = operator
-            .create_client(
+            .clients()
+            .create(
                 ClientKind::Service,
                 "shipping",
                 &["shipping".into()],
@@ -69,23 +71,27 @@ async fn only_a_local_operator_or_an_administrators_token_gets_a_grant() {
     assert!(not_administrator(serving.operator_grant()));
 
     let admin_token = serving
+        .clients()
         .client_credentials(&admin.client_id, &admin.client_secret, None, &context)
         .await
         .unwrap();
     let verified = serving
+        .verifier()
         .verify(&admin_token.access_token, &context)
         .await
         .unwrap();
     let grant = serving.authorize_admin(&verified, &context).unwrap();
     assert!(matches!(grant.via(), GrantedVia::AdminToken { .. }));
     assert_eq!(grant.actor().to_string(), "admin:lead");
-    serving.rotate_keys(&grant).await.unwrap();
+    serving.keys().rotate(&grant).await.unwrap();
 
     let service_token = serving
+        .clients()
         .client_credentials(&service.client_id, &service.client_secret, None, &context)
         .await
         .unwrap();
     let verified = serving
+        .verifier()
         .verify(&service_token.access_token, &context)
         .await
         .unwrap();

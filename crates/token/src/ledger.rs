@@ -123,6 +123,14 @@ impl LiveLedger {
         self.sessions.write().insert(sid, session);
     }
 
+    /// Whether session `sid` is in memory and revoked (an unknown session is not).
+    pub fn is_session_revoked(&self, sid: &str) -> bool {
+        self.sessions
+            .read()
+            .get(sid)
+            .is_some_and(|session| session.revoked)
+    }
+
     pub fn revoke_session(&self, sid: &str) {
         if let Some(session) = self.sessions.write().get_mut(sid) {
             session.revoked = true;

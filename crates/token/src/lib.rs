@@ -11,8 +11,12 @@
 //!
 //! A token with a good signature and no ledger entry is a forgery: it is refused and a
 //! `token.forged` event is raised on its first use. Success yields a [`VerifiedToken`], a
-//! proof value only [`TokenAuthority::verify`] can build, which the code that reads personal
+//! proof value only [`Verifier::verify`] can build, which the code that reads personal
 //! data requires.
+//!
+//! The [`TokenAuthority`] is built of single-concept parts, each handed out by it:
+//! [`Verifier`], [`Sessions`], [`Accounts`], [`Clients`], [`KeyLifecycle`] and
+//! [`Suspensions`]; it alone makes [`AdminGrant`]s.
 //!
 //! The authority does no IO itself: storage is an [`AuthorityStore`], events go to an
 //! `EventSink`, time comes from a `Clock`, randomness from a `SecureRandom`.
@@ -30,11 +34,14 @@ mod password;
 mod policy;
 mod refusal;
 mod store;
+#[cfg(test)]
+mod testing;
 mod verified;
 
 pub use authority::{
-    AuthorityParts, ClientCredential, ClientKind, DETECTION_ACTOR, Introspection, LoginIdentifier,
-    NewAccount, RevokedKey, TokenAuthority, TokenPair, named_secret,
+    Accounts, AuthorityParts, ClientCredential, ClientKind, Clients, DETECTION_ACTOR,
+    Introspection, KeyLifecycle, LoginIdentifier, NewAccount, RevokedKey, Sessions, Suspensions,
+    TokenAuthority, TokenPair, Verifier, named_secret,
 };
 pub use error::{AuthFailure, Error, Rejection};
 pub use grant::{AdminGrant, GrantedVia, OperatorAccess};
@@ -48,7 +55,7 @@ pub use verified::VerifiedToken;
 
 /// A presented token taken apart as verification first does it — three base64url parts, a
 /// JSON header naming a supported `alg` and a `kid`, no `crit` — without any key, store or
-/// clock. [`TokenAuthority::verify`] starts with exactly this; it is public for the
+/// clock. [`Verifier::verify`] starts with exactly this; it is public for the
 /// `token_presentation` fuzz target (`fuzz/`), which feeds it arbitrary text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresentedParts {

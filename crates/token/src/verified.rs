@@ -2,7 +2,7 @@
 
 use haechi_events::{Principal, Timestamp};
 
-/// An access token that passed every check of [`crate::TokenAuthority::verify`]. Its fields
+/// An access token that passed every check of [`crate::Verifier::verify`]. Its fields
 /// are private and it has no public constructor, so code that requires one cannot be reached
 /// with an unverified token.
 #[derive(Debug, Clone, PartialEq, Eq)]

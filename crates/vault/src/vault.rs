@@ -253,9 +253,10 @@ impl Vault {
         let record = input
             .validate(today, || self.new_address_id())
             .map_err(Error::Invalid)?;
-        let customer_id = self.authority.new_customer_id();
+        let customer_id = self.authority.accounts().new_customer_id();
         self.authority
-            .create_account(
+            .accounts()
+            .create(
                 NewAccount {
                     customer_id: Some(customer_id.clone()),
                     email: Some(record.email.as_str().to_string()),
@@ -311,10 +312,12 @@ impl Vault {
         let logins = if changed.contains(&PiiField::Email) || changed.contains(&PiiField::Phone) {
             Some(LoginUpdate::Replace(vec![
                 self.authority
+                    .accounts()
                     .login_hash(&haechi_token::LoginIdentifier::Email(
                         record.email.as_str().to_string(),
                     ))?,
                 self.authority
+                    .accounts()
                     .login_hash(&haechi_token::LoginIdentifier::Phone(
                         record.phone.as_str().to_string(),
                     ))?,
@@ -411,6 +414,7 @@ impl Vault {
         // data intact (retry the erasure); the other order could leave an erased customer's
         // tokens working. Through the authority's API: the vault never touches its tables.
         self.authority
+            .sessions()
             .end_customer_sessions(customer_id, "erased", token.principal(), context)
             .await?;
         let existed = self.store.shred(customer_id).await?;
@@ -727,19 +731,26 @@ impl Vault {
                     continue;
                 }
             };
-            let customer_id = self.authority.new_customer_id();
+            let customer_id = self.authority.accounts().new_customer_id();
             let login_hashes = vec![
                 self.authority
+                    .accounts()
                     .login_hash(&haechi_token::LoginIdentifier::Email(
                         record.email.as_str().to_string(),
                     ))?,
                 self.authority
+                    .accounts()
                     .login_hash(&haechi_token::LoginIdentifier::Phone(
                         record.phone.as_str().to_string(),
                     ))?,
             ];
             let password_hash = match &input.password {
-                Some(password) => Some(self.authority.hash_password(password.clone()).await?),
+                Some(password) => Some(
+                    self.authority
+                        .accounts()
+                        .hash_password(password.clone())
+                        .await?,
+                ),
                 None => None,
             };
             let data_key = DataKey::generate(&*self.random);

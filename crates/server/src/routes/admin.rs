@@ -30,6 +30,7 @@ async fn list_services(
     let services: Vec<_> = state
         .authority
         .clients()
+        .list()
         .await?
         .into_iter()
         .filter(|client| matches!(client.principal, haechi_events::Principal::Service(_)))
@@ -64,7 +65,8 @@ async fn create_service(
 ) -> Result<impl IntoResponse, ApiError> {
     let credential = state
         .authority
-        .create_client(
+        .clients()
+        .create(
             haechi_token::ClientKind::Service,
             &request.name,
             &request.purposes,
@@ -84,7 +86,7 @@ async fn create_service(
 }
 
 async fn list_keys(State(state): State<AppState>, _admin: Admin) -> impl IntoResponse {
-    axum::Json(json!({ "keys": state.authority.keys() }))
+    axum::Json(json!({ "keys": state.authority.keys().records() }))
 }
 
 #[derive(Deserialize)]
@@ -107,7 +109,8 @@ async fn import_key(
 ) -> Result<impl IntoResponse, ApiError> {
     let record = state
         .authority
-        .import_key(&request.key, request.activate, &admin.grant)
+        .keys()
+        .import(&request.key, request.activate, &admin.grant)
         .await?;
     Ok((axum::http::StatusCode::CREATED, axum::Json(record)))
 }
@@ -116,7 +119,7 @@ async fn rotate_keys(
     State(state): State<AppState>,
     admin: Admin,
 ) -> Result<impl IntoResponse, ApiError> {
-    let active = state.authority.rotate_keys(&admin.grant).await?;
+    let active = state.authority.keys().rotate(&admin.grant).await?;
     Ok(axum::Json(json!({ "active": active })))
 }
 
@@ -125,7 +128,7 @@ async fn revoke_key(
     admin: Admin,
     PathParam(kid): PathParam,
 ) -> Result<impl IntoResponse, ApiError> {
-    let revoked = state.authority.revoke_key(&kid, &admin.grant).await?;
+    let revoked = state.authority.keys().revoke(&kid, &admin.grant).await?;
     Ok(axum::Json(json!({
         "kid": revoked.kid,
         "sessions": revoked.sessions,
@@ -140,7 +143,8 @@ async fn revoke_session(
 ) -> Result<impl IntoResponse, ApiError> {
     let existed = state
         .authority
-        .revoke_session(&sid, "admin", &admin.grant)
+        .sessions()
+        .revoke(&sid, "admin", &admin.grant)
         .await?;
     if !existed {
         return Err(ApiError::not_found(format!("session {sid}")));

@@ -198,7 +198,7 @@ async fn stream(
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
         loop {
             ticker.tick().await;
-            if !authority.still_in_force(&token) {
+            if !authority.verifier().still_in_force(&token) {
                 return;
             }
         }

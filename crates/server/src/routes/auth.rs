@@ -63,6 +63,7 @@ async fn login(
     }
     let pair = state
         .authority
+        .accounts()
         .login(&identifier, request.password, &context)
         .await?;
     Ok(axum::Json(pair))
@@ -81,6 +82,7 @@ async fn refresh(
 ) -> Result<impl IntoResponse, ApiError> {
     let pair = state
         .authority
+        .sessions()
         .refresh(&request.refresh_token, &context)
         .await?;
     Ok(axum::Json(pair))
@@ -92,6 +94,7 @@ async fn logout(
 ) -> Result<impl IntoResponse, ApiError> {
     state
         .authority
+        .sessions()
         .logout(&caller.token, &caller.context)
         .await?;
     Ok(StatusCode::NO_CONTENT)

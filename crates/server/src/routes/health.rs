@@ -56,6 +56,7 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
     let signing = state
         .authority
         .keys()
+        .records()
         .iter()
         .any(|key| key.state == haechi_custody::KeyState::Active);
     if !signing {
@@ -76,7 +77,7 @@ async fn metrics_for_admin(state: State<AppState>, _admin: Admin) -> impl IntoRe
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    metrics::gauge!("haechi_live_tokens").set(state.authority.live_token_count() as f64);
+    metrics::gauge!("haechi_live_tokens").set(state.authority.verifier().live_token_count() as f64);
     let body = state
         .metrics
         .as_ref()

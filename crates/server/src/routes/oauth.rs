@@ -55,6 +55,7 @@ async fn token(
             };
             state
                 .authority
+                .clients()
                 .client_credentials(
                     &client_id,
                     &client_secret,
@@ -71,7 +72,11 @@ async fn token(
                     "refresh_token is required",
                 )
             })?;
-            state.authority.refresh(&refresh_token, &context).await?
+            state
+                .authority
+                .sessions()
+                .refresh(&refresh_token, &context)
+                .await?
         }
         other => {
             return Err(ApiError::new(
@@ -104,9 +109,14 @@ impl FromRequestParts<AppState> for OAuthCaller {
             // records the caller in the audit trail.
             let pair = state
                 .authority
+                .clients()
                 .client_credentials(&client_id, &client_secret, None, &context)
                 .await?;
-            let verified = state.authority.verify(&pair.access_token, &context).await?;
+            let verified = state
+                .authority
+                .verifier()
+                .verify(&pair.access_token, &context)
+                .await?;
             return Ok(OAuthCaller {
                 principal: verified.principal().clone(),
                 context,
@@ -147,6 +157,7 @@ async fn introspect(
     }
     let answer = state
         .authority
+        .verifier()
         .introspect(&request.token, &caller.context)
         .await;
     Ok(axum::Json(answer))
@@ -159,6 +170,7 @@ async fn revoke(
 ) -> Result<impl IntoResponse, ApiError> {
     state
         .authority
+        .sessions()
         .revoke_token(&request.token, &caller.principal, &caller.context)
         .await?;
     Ok(StatusCode::OK)

@@ -19,7 +19,7 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         // Short caching: a relying party sees a pending key well before it signs.
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        axum::Json(state.authority.jwks()),
+        axum::Json(state.authority.keys().jwks()),
     )
 }
 

@@ -121,7 +121,11 @@ impl Fixture {
             .await
             .unwrap(),
         );
-        let index_key = authority.named_secret("blind-index-key").await.unwrap();
+        let index_key = authority
+            .keys()
+            .named_secret("blind-index-key")
+            .await
+            .unwrap();
         let vault = Arc::new(Vault::new(VaultParts {
             store: store.clone(),
             authority: authority.clone(),
@@ -164,11 +168,13 @@ impl Fixture {
         };
         let setup = authority.operator_grant().unwrap();
         let admin = authority
-            .create_client(ClientKind::Admin, "root", &[], &setup)
+            .clients()
+            .create(ClientKind::Admin, "root", &[], &setup)
             .await
             .unwrap();
         let service = authority
-            .create_client(
+            .clients()
+            .create(
                 ClientKind::Service,
                 "shipping",
                 &["account".to_string(), "shipping".to_string()],

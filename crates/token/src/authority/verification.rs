@@ -5,15 +5,77 @@ use std::sync::Arc;
 
 use haechi_custody::KeyState;
 use haechi_events::{Decision, EventKind, Principal, RequestContext, SecurityEvent, Timestamp};
+use parking_lot::RwLock;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{CLAIM_IN_EVENT_CHARS, LEDGER_RETENTION, TokenAuthority};
+use super::LEDGER_RETENTION;
+use super::environment::Environment;
+use super::suspensions::Suspensions;
 use crate::jwt::{Claimed, Claims, GoodSignature, Presented};
-use crate::ledger::{LiveSession, LiveToken};
+use crate::keyring::KeyRing;
+use crate::ledger::{LiveLedger, LiveSession, LiveToken};
 use crate::refusal::{LedgerKnowledge, Refusal};
 use crate::{Rejection, VerifiedToken};
 
-impl TokenAuthority {
+/// Longest unverified claim (`sub`, `jti`) copied into the record of a refused token.
+const CLAIM_IN_EVENT_CHARS: usize = 64;
+
+/// RFC 7662 introspection response.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Introspection {
+    /// Whether the token verifies now.
+    pub active: bool,
+    /// Subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Session id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// Token id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Signing key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// Expiry (seconds since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Scopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// `access_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+}
+
+/// Token verification: the only maker of a [`VerifiedToken`]. It reads the signing keys
+/// (their state first), the issuance ledger in memory with the store behind it, the sessions
+/// and the suspensions; it changes nothing but the ledger's memory (a row read back from the
+/// store, a signature seen to verify).
+#[derive(Debug)]
+pub struct Verifier {
+    environment: Arc<Environment>,
+    keys: Arc<RwLock<KeyRing>>,
+    ledger: Arc<LiveLedger>,
+    suspensions: Arc<Suspensions>,
+}
+
+impl Verifier {
+    pub(crate) fn new(
+        environment: Arc<Environment>,
+        keys: Arc<RwLock<KeyRing>>,
+        ledger: Arc<LiveLedger>,
+        suspensions: Arc<Suspensions>,
+    ) -> Self {
+        Verifier {
+            environment,
+            keys,
+            ledger,
+            suspensions,
+        }
+    }
+
     /// Verifies a presented access token. Every refusal is reported as a `token.rejected` (or
     /// `token.forged`) event carrying the request's address and agent.
     pub async fn verify(
@@ -37,7 +99,7 @@ impl TokenAuthority {
     }
 
     async fn check(&self, token: &str) -> Result<VerifiedToken, Refusal> {
-        let now = self.clock.now();
+        let now = self.environment.clock.now();
         let presented = Presented::parse(token)?;
         let (public, dead_key) = {
             let keys = self.keys.read();
@@ -89,12 +151,13 @@ impl TokenAuthority {
             // The ledger row was written for another key: not a token this authority issued.
             return Err(Rejection::Forged.into());
         }
-        if self.is_suspended(&live.principal) {
+        if self.suspensions.is_suspended(&live.principal) {
             return Err(Rejection::PrincipalSuspended.into());
         }
         let session_live = match self.ledger.session(&live.sid) {
             Some(session) => session.is_live(now),
             None => self
+                .environment
                 .store
                 .session(&live.sid)
                 .await
@@ -136,7 +199,7 @@ impl TokenAuthority {
         let Ok(claims) = presented.claims() else {
             return Rejection::Malformed.into();
         };
-        match self.store.issued(token_hash).await {
+        match self.environment.store.issued(token_hash).await {
             Ok(Some(_)) => Refusal::ledger(dead_key, LedgerKnowledge::Issued),
             Ok(None) => match self.reencoded_issued(presented, &claims).await {
                 Some(true) => Rejection::Malformed.into(),
@@ -161,12 +224,14 @@ impl TokenAuthority {
         now: Timestamp,
     ) -> Result<Arc<LiveToken>, Refusal> {
         let claims = presented.claims()?;
-        if claims.iss != self.policy.issuer || claims.aud != self.policy.audience {
+        if claims.iss != self.environment.policy.issuer
+            || claims.aud != self.environment.policy.audience
+        {
             // A good signature with a foreign issuer or audience is still a token Haechi never
             // issued.
             return Err(self.forged_or_expired(&claims, now).into());
         }
-        match self.store.issued(token_hash).await {
+        match self.environment.store.issued(token_hash).await {
             Ok(Some(entry)) => Ok(self
                 .ledger
                 .insert_token(*token_hash, LiveToken::from_entry(&entry, true))),
@@ -194,7 +259,7 @@ impl TokenAuthority {
         if claims.jti.len() > 128 {
             return Some(false);
         }
-        let entries = match self.store.issued_by_jti(&claims.jti).await {
+        let entries = match self.environment.store.issued_by_jti(&claims.jti).await {
             Ok(entries) => entries,
             Err(error) => {
                 tracing::error!(%error, "issuance ledger unavailable during verification");
@@ -209,8 +274,8 @@ impl TokenAuthority {
                 && entry.issued_at.as_secs() == claims.iat
                 && entry.expires_at.as_secs() == claims.exp
                 && entry.scope == scope
-                && claims.iss == self.policy.issuer
-                && claims.aud == self.policy.audience
+                && claims.iss == self.environment.policy.issuer
+                && claims.aud == self.environment.policy.audience
         }))
     }
 
@@ -225,7 +290,7 @@ impl TokenAuthority {
     }
 
     async fn report_rejection(&self, token: &str, refusal: Refusal, context: &RequestContext) {
-        let now = self.clock.now();
+        let now = self.environment.clock.now();
         let rejection = refusal.rejection;
         let kind = if rejection == Rejection::Forged {
             EventKind::TokenForged
@@ -251,8 +316,175 @@ impl TokenAuthority {
         if let Some(sub) = claimed.sub {
             event = event.detail("claimed_sub", sub);
         }
-        if let Err(error) = self.events.record(event).await {
+        if let Err(error) = self.environment.events.record(event).await {
             tracing::error!(%error, "could not record a token refusal");
         }
+    }
+
+    /// RFC 7662 introspection. Inactive tokens are reported like any refused token.
+    pub async fn introspect(&self, token: &str, context: &RequestContext) -> Introspection {
+        match self.verify(token, context).await {
+            Ok(verified) => Introspection {
+                active: true,
+                sub: Some(verified.principal.to_string()),
+                sid: Some(verified.sid.clone()),
+                jti: Some(verified.jti.clone()),
+                kid: Some(verified.kid.clone()),
+                exp: Some(verified.expires_at.as_secs()),
+                scope: (!verified.scopes.is_empty()).then(|| verified.scopes.join(" ")),
+                token_type: Some("access_token"),
+            },
+            Err(_) => Introspection {
+                active: false,
+                sub: None,
+                sid: None,
+                jti: None,
+                kid: None,
+                exp: None,
+                scope: None,
+                token_type: None,
+            },
+        }
+    }
+
+    // Memory only from here: these answer on the detection path and for long-lived uses of a
+    // proof, so they never wait on IO.
+
+    /// Whether a token verified earlier would still be accepted now: not expired, not revoked
+    /// itself, its session not ended, its principal not suspended, its key not revoked. For
+    /// uses of a [`VerifiedToken`] that outlive the request that verified it (an alert stream
+    /// held open for minutes), which must end when revocation says so.
+    pub fn still_in_force(&self, token: &VerifiedToken) -> bool {
+        let now = self.environment.clock.now();
+        let key_state = self
+            .keys
+            .read()
+            .get(&token.kid)
+            .map(|entry| entry.record.state);
+        token.expires_at > now
+            && !self
+                .ledger
+                .token(&token.token_hash)
+                .is_some_and(|live| live.is_revoked())
+            && !self.ledger.is_session_revoked(&token.sid)
+            && !self.suspensions.is_suspended(&token.principal)
+            && key_state != Some(KeyState::Revoked)
+    }
+
+    /// Whether the issuance ledger recorded a token with this `jti`: `Some(true)` if an
+    /// unexpired token with it is in memory, `None` otherwise — memory holds only unexpired
+    /// tokens, so absence proves nothing about old ones.
+    pub fn token_issued(&self, jti: &str) -> Option<bool> {
+        self.ledger.holds_jti(jti).then_some(true)
+    }
+
+    /// Number of unexpired tokens held in memory (a metric).
+    pub fn live_token_count(&self) -> usize {
+        self.ledger.token_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt;
+    use crate::testing::Fixture;
+
+    #[tokio::test]
+    async fn an_issued_token_verifies_and_one_signed_with_the_real_key_but_never_issued_is_forged()
+    {
+        let f = Fixture::open().await;
+        let customer = f.customer("kim@example.com", "correct horse").await;
+        let pair = f
+            .authority
+            .accounts()
+            .login(
+                &crate::LoginIdentifier::Email("kim@example.com".into()),
+                zeroize::Zeroizing::new("correct horse".into()),
+                &f.context,
+            )
+            .await
+            .unwrap();
+        let verifier = f.authority.verifier();
+        let verified = verifier
+            .verify(&pair.access_token, &f.context)
+            .await
+            .unwrap();
+        assert_eq!(verified.customer_id(), Some(customer.as_str()));
+
+        // Whoever holds a copy of the signing key mints a token for another customer.
+        let (kid, signer) = {
+            let ring = f.authority.keys.ring().read();
+            let (record, signer) = ring.active().unwrap();
+            (record.kid.clone(), signer)
+        };
+        let now = haechi_events::Clock::now(&*f.clock);
+        let policy = f.authority.policy();
+        let forged = jwt::encode(
+            &signer,
+            &kid,
+            &Claims {
+                iss: policy.issuer.clone(),
+                aud: policy.audience.clone(),
+                sub: "customer:someone-else".into(),
+                sid: verified.sid().into(),
+                jti: "0123".into(),
+                iat: now.as_secs(),
+                exp: now.plus(policy.access_ttl).as_secs(),
+                scope: None,
+            },
+        );
+        assert_eq!(
+            verifier.verify(&forged, &f.context).await,
+            Err(Rejection::Forged)
+        );
+        let record = f.events.events().pop().unwrap();
+        assert_eq!(record.kind, EventKind::TokenForged);
+        assert_eq!(record.principal, Principal::Anonymous);
+        assert_eq!(
+            record.detail.get("claimed_sub").map(String::as_str),
+            Some("customer:someone-else")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_verified_earlier_stops_being_in_force_when_revocation_says_so() {
+        let f = Fixture::open().await;
+        let (_, pair) = f.client(crate::ClientKind::Service, "shipping").await;
+        let verifier = f.authority.verifier();
+        let token = verifier
+            .verify(&pair.access_token, &f.context)
+            .await
+            .unwrap();
+        assert!(verifier.still_in_force(&token));
+        assert_eq!(verifier.token_issued(token.jti()), Some(true));
+
+        f.authority.suspensions().suspend(token.principal().clone());
+        assert!(!verifier.still_in_force(&token));
+        assert_eq!(
+            verifier.verify(&pair.access_token, &f.context).await,
+            Err(Rejection::PrincipalSuspended)
+        );
+        f.authority.suspensions().lift(token.principal());
+        assert!(verifier.still_in_force(&token));
+
+        f.clock.advance_by(f.authority.policy().access_ttl);
+        assert!(!verifier.still_in_force(&token));
+        assert_eq!(
+            verifier.verify(&pair.access_token, &f.context).await,
+            Err(Rejection::Expired)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_token_is_recorded_as_a_refusal() {
+        let f = Fixture::open().await;
+        f.authority
+            .verifier()
+            .report_missing_token(&f.context)
+            .await;
+        let record = f.events.events().pop().unwrap();
+        assert_eq!(record.kind, EventKind::TokenRejected);
+        assert_eq!(record.reason.as_deref(), Some("missing"));
     }
 }

@@ -72,3 +72,37 @@ impl TokenAuthority {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ClientKind;
+    use crate::testing::Fixture;
+
+    #[tokio::test]
+    async fn only_an_administrators_token_with_the_admin_scope_is_granted() {
+        let f = Fixture::open().await;
+        let verifier = f.authority.verifier();
+        let (_, admin) = f.client(ClientKind::Admin, "lead").await;
+        let admin = verifier
+            .verify(&admin.access_token, &f.context)
+            .await
+            .unwrap();
+        let grant = f.authority.authorize_admin(&admin, &f.context).unwrap();
+        assert_eq!(grant.actor(), &Principal::Admin("lead".into()));
+        assert!(matches!(grant.via(), GrantedVia::AdminToken { .. }));
+
+        let (_, service) = f.client(ClientKind::Service, "shipping").await;
+        let service = verifier
+            .verify(&service.access_token, &f.context)
+            .await
+            .unwrap();
+        assert!(matches!(
+            f.authority.authorize_admin(&service, &f.context),
+            Err(Error::Auth(AuthFailure::NotAdministrator))
+        ));
+        assert_eq!(f.grant().via(), &GrantedVia::LocalOperator);
+        assert!(f.authority.take_response_grant().is_some());
+        assert!(f.authority.take_response_grant().is_none());
+    }
+}

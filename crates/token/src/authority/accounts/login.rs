@@ -1,10 +1,12 @@
 //! Customer logins: limits reserved before the password hash, bounded hashing, one answer
 //! for unknown accounts and wrong passwords.
 
-use haechi_events::{Decision, EventKind, Principal, RequestContext, SecurityEvent, Timestamp};
+use haechi_events::{EventKind, Principal, RequestContext, SecurityEvent, Timestamp};
 use zeroize::Zeroizing;
 
-use super::{LoginIdentifier, TokenAuthority, TokenPair};
+use super::{Accounts, LoginIdentifier};
+use crate::authority::attempts::record_failed_login;
+use crate::authority::issuance::TokenPair;
 use crate::limiter::{Allowance, SourceKey};
 use crate::password::{self, Waiting};
 use crate::{AuthFailure, Error};
@@ -12,7 +14,7 @@ use crate::{AuthFailure, Error};
 /// `Retry-After` of a login refused because every hashing slot and queue place is taken.
 const SATURATED_RETRY_SECS: u64 = 1;
 
-impl TokenAuthority {
+impl Accounts {
     /// Customer login with e-mail or phone and password. Unknown accounts and wrong passwords
     /// take the same time and get the same answer. Attempts are limited per account (failures)
     /// and per source (IPv4 address or IPv6 /64); both are *reserved* before the password
@@ -25,33 +27,33 @@ impl TokenAuthority {
         password: Zeroizing<String>,
         context: &RequestContext,
     ) -> Result<TokenPair, Error> {
-        let now = self.clock.now();
+        let now = self.environment.clock.now();
+        let refuse = |customer_id: Option<String>, reason: &'static str, status: u16| {
+            record_failed_login(&self.environment, customer_id, reason, status, context, now)
+        };
         let login_hash = match self.login_hash(identifier) {
             Ok(hash) => hash,
             Err(_) => {
                 // A malformed identifier is treated like an unknown account: same answer.
-                self.record_failed_login(None, "invalid_credentials", 401, context, now)
-                    .await?;
+                refuse(None, "invalid_credentials", 401).await?;
                 return Err(AuthFailure::InvalidCredentials.into());
             }
         };
         if let Some(retry_after_secs) = self.reserve_login(&login_hash, context, now) {
-            self.record_failed_login(None, "rate_limited", 429, context, now)
-                .await?;
+            refuse(None, "rate_limited", 429).await?;
             return Err(AuthFailure::RateLimited { retry_after_secs }.into());
         }
         let Some(turn) = self.hashing.enter(Waiting::Bounded).await else {
             // Saturated, not wrong: the account's reservation is taken back (the source's
             // stays — it did send the attempt).
             self.account_failures.lock().cancel(&login_hash);
-            self.record_failed_login(None, "hashing_saturated", 429, context, now)
-                .await?;
+            refuse(None, "hashing_saturated", 429).await?;
             return Err(AuthFailure::RateLimited {
                 retry_after_secs: SATURATED_RETRY_SECS,
             }
             .into());
         };
-        let account = self.store.account_by_login(&login_hash).await?;
+        let account = self.environment.store.account_by_login(&login_hash).await?;
         let stored_hash = account
             .as_ref()
             .and_then(|account| account.password_hash.clone());
@@ -68,40 +70,31 @@ impl TokenAuthority {
             (_, account) => {
                 // The failure was counted when it was reserved.
                 let customer = account.map(|account| account.customer_id);
-                self.record_failed_login(customer, "invalid_credentials", 401, context, now)
-                    .await?;
+                refuse(customer, "invalid_credentials", 401).await?;
                 return Err(AuthFailure::InvalidCredentials.into());
             }
         };
         self.account_failures.lock().clear(&login_hash);
         let principal = Principal::Customer(account.customer_id.clone());
-        if self.is_suspended(&principal) {
-            self.record_failed_login(Some(account.customer_id), "suspended", 403, context, now)
-                .await?;
+        if self.suspensions.is_suspended(&principal) {
+            refuse(Some(account.customer_id), "suspended", 403).await?;
             return Err(AuthFailure::Suspended.into());
         }
         let session = self
-            .start_session(&principal, self.policy.refresh_ttl)
+            .issuer
+            .start_session(&principal, self.environment.policy.refresh_ttl)
             .await?;
-        self.emit(
-            SecurityEvent::new(now, EventKind::LoginOk, principal.clone())
-                .context(context)
-                .sid(&session.sid)
-                .customer(&account.customer_id),
-        )
-        .await?;
-        let (access_token, _) = self
-            .issue_access_token(&principal, &session.sid, &[], context)
+        self.environment
+            .emit(
+                SecurityEvent::new(now, EventKind::LoginOk, principal.clone())
+                    .context(context)
+                    .sid(&session.sid)
+                    .customer(&account.customer_id),
+            )
             .await?;
-        let refresh_token = self.issue_refresh_token(&session.sid).await?;
-        Ok(TokenPair {
-            access_token,
-            token_type: "Bearer",
-            expires_in: self.policy.access_ttl.as_secs(),
-            refresh_token: Some(refresh_token),
-            session_id: session.sid,
-            scope: None,
-        })
+        self.issuer
+            .issue_with_refresh(&principal, session.sid, context)
+            .await
     }
 
     /// Reserves one attempt for the source and one (presumed) failure for the account, each
@@ -125,23 +118,5 @@ impl TokenAuthority {
             Allowance::Limited { retry_after } => Some(retry_after.as_secs().max(1)),
             Allowance::Allowed => None,
         }
-    }
-
-    pub(super) async fn record_failed_login(
-        &self,
-        customer_id: Option<String>,
-        reason: &str,
-        status: u16,
-        context: &RequestContext,
-        now: Timestamp,
-    ) -> Result<(), Error> {
-        let mut event = SecurityEvent::new(now, EventKind::LoginFailed, Principal::Anonymous)
-            .context(context)
-            .outcome(Decision::Deny, status)
-            .reason(reason);
-        if let Some(customer_id) = customer_id {
-            event = event.customer(customer_id);
-        }
-        self.emit(event).await
     }
 }

@@ -1,0 +1,317 @@
+//! Customer accounts and their credentials: creating accounts, the keyed hashes login
+//! identifiers are stored by, password hashing on a bounded pool, and logins
+//! (`accounts/login.rs`).
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use haechi_events::{EventKind, Principal, RequestContext, StoreError};
+use parking_lot::Mutex;
+use zeroize::Zeroizing;
+
+use super::attempts::{LIMITER_KEYS, SourceAttempts};
+use super::environment::{Environment, keyed_hash};
+use super::issuance::Issuer;
+use super::suspensions::Suspensions;
+use crate::limiter::SlidingWindowCounter;
+use crate::password::{self, HashingGate, PasswordParams, Waiting};
+use crate::{AccountRecord, Error};
+
+mod login;
+
+/// The name of the secret login identifiers are hashed under.
+const LOGIN_INDEX_SECRET: &str = "login-index-key";
+
+/// A login identifier as the customer typed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginIdentifier {
+    /// An e-mail address.
+    Email(String),
+    /// A phone number, in any Korean spelling.
+    Phone(String),
+}
+
+/// A new customer login account.
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount {
+    /// The customer id to use; generated when absent.
+    pub customer_id: Option<String>,
+    /// E-mail to log in with.
+    pub email: Option<String>,
+    /// Phone to log in with.
+    pub phone: Option<String>,
+    /// Initial password (8–256 characters); an account without one cannot log in yet.
+    pub password: Option<Zeroizing<String>>,
+}
+
+/// Customer accounts: identifiers stored only as keyed hashes, passwords as argon2id, and
+/// the login with its limits (per account and per source) and bounded hashing.
+#[derive(Debug)]
+pub struct Accounts {
+    environment: Arc<Environment>,
+    issuer: Arc<Issuer>,
+    suspensions: Arc<Suspensions>,
+    password_params: PasswordParams,
+    login_index_key: Zeroizing<[u8; 32]>,
+    /// What an unknown account's password is checked against, so it takes as long.
+    decoy_password_hash: String,
+    account_failures: Mutex<SlidingWindowCounter<[u8; 32]>>,
+    source_attempts: Arc<SourceAttempts>,
+    hashing: HashingGate,
+}
+
+impl Accounts {
+    /// Unwraps (or creates) the login-index key and prepares the decoy hash.
+    pub(crate) async fn open(
+        environment: Arc<Environment>,
+        issuer: Arc<Issuer>,
+        suspensions: Arc<Suspensions>,
+        source_attempts: Arc<SourceAttempts>,
+        password_params: PasswordParams,
+    ) -> Result<Self, Error> {
+        let login_index_key = environment.named_secret(LOGIN_INDEX_SECRET).await?;
+        let decoy_password = Zeroizing::new(URL_SAFE_NO_PAD.encode(environment.random.bytes32()));
+        let decoy_password_hash = password::hash_password(
+            password_params,
+            decoy_password,
+            environment.random.bytes16(),
+            None,
+        )
+        .await?;
+        let policy = &environment.policy;
+        Ok(Accounts {
+            account_failures: Mutex::new(SlidingWindowCounter::new(
+                policy.login_window,
+                policy.login_failures_per_account,
+                LIMITER_KEYS,
+            )),
+            hashing: HashingGate::new(policy.login_hash_concurrency, policy.login_hash_queue),
+            environment,
+            issuer,
+            suspensions,
+            password_params,
+            login_index_key,
+            decoy_password_hash,
+            source_attempts,
+        })
+    }
+
+    /// Creates a customer login account. Identifiers are stored only as keyed hashes.
+    pub async fn create(
+        &self,
+        account: NewAccount,
+        actor: &Principal,
+        context: &RequestContext,
+    ) -> Result<String, Error> {
+        let mut login_hashes = Vec::new();
+        if let Some(email) = &account.email {
+            login_hashes.push(self.login_hash(&LoginIdentifier::Email(email.clone()))?);
+        }
+        if let Some(phone) = &account.phone {
+            login_hashes.push(self.login_hash(&LoginIdentifier::Phone(phone.clone()))?);
+        }
+        if login_hashes.is_empty() {
+            return Err(Error::Invalid(
+                "an account needs an e-mail or a phone to log in with".into(),
+            ));
+        }
+        let customer_id = match account.customer_id {
+            Some(id) => validate_customer_id(&id)?,
+            None => self.new_customer_id(),
+        };
+        let password_hash = match account.password {
+            Some(password) => Some(self.hash_password(password).await?),
+            None => None,
+        };
+        let environment = &*self.environment;
+        let record = AccountRecord {
+            customer_id: customer_id.clone(),
+            login_hashes,
+            password_hash,
+            created_at: environment.clock.now(),
+        };
+        environment
+            .store
+            .insert_account(&record)
+            .await
+            .map_err(|error| match error {
+                StoreError::Conflict(_) => {
+                    Error::Conflict("a customer with this e-mail, phone or id exists".into())
+                }
+                other => Error::Store(other),
+            })?;
+        environment
+            .emit(
+                environment
+                    .event(EventKind::AdminPrincipalCreated, actor)
+                    .context(context)
+                    .customer(&customer_id)
+                    .detail("created", "customer_account"),
+            )
+            .await?;
+        Ok(customer_id)
+    }
+
+    /// A fresh customer id: `c` and 32 hex digits (128 random bits, so ids cannot be guessed).
+    pub fn new_customer_id(&self) -> String {
+        format!("c{}", hex::encode(self.environment.random.bytes16()))
+    }
+
+    /// The keyed hash a login identifier is stored and looked up by.
+    pub fn login_hash(&self, identifier: &LoginIdentifier) -> Result<[u8; 32], Error> {
+        let (label, normalised) = match identifier {
+            LoginIdentifier::Email(email) => (
+                "email",
+                haechi_korean::normalize_email(email)
+                    .map_err(|error| Error::Invalid(error.to_string()))?,
+            ),
+            LoginIdentifier::Phone(phone) => (
+                "phone",
+                haechi_korean::normalize_phone(phone)
+                    .map_err(|error| Error::Invalid(error.to_string()))?,
+            ),
+        };
+        Ok(keyed_hash(
+            &self.login_index_key,
+            label,
+            normalised.as_bytes(),
+        ))
+    }
+
+    /// Hashes a password (8–256 characters) with the authority's argon2id parameters, waiting
+    /// for a hashing turn rather than being refused (account creation, bulk imports).
+    pub async fn hash_password(&self, password: Zeroizing<String>) -> Result<String, Error> {
+        let length = password.chars().count();
+        if !(8..=256).contains(&length) {
+            return Err(Error::Invalid(
+                "password: must be 8 to 256 characters".into(),
+            ));
+        }
+        let turn = self.hashing.enter(Waiting::Unbounded).await;
+        password::hash_password(
+            self.password_params,
+            password,
+            self.environment.random.bytes16(),
+            turn,
+        )
+        .await
+    }
+}
+
+fn validate_customer_id(id: &str) -> Result<String, Error> {
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(id.to_string())
+    } else {
+        Err(Error::Invalid(
+            "customer id: use 1-64 of A-Z, a-z, 0-9, '-' or '_'".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AuthFailure;
+    use crate::testing::Fixture;
+
+    fn password(text: &str) -> Zeroizing<String> {
+        Zeroizing::new(text.into())
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_and_an_unknown_account_get_the_same_answer() {
+        let f = Fixture::open().await;
+        let customer = f.customer("kim@example.com", "correct horse").await;
+        let accounts = f.authority.accounts();
+        let kim = LoginIdentifier::Email("Kim@Example.com".into());
+        let pair = accounts
+            .login(&kim, password("correct horse"), &f.context)
+            .await
+            .unwrap();
+        assert!(pair.refresh_token.is_some());
+        assert_eq!(
+            f.events.events().last().unwrap().customer_id.as_deref(),
+            Some(customer.as_str())
+        );
+
+        for (identifier, attempt) in [
+            (kim.clone(), "wrong horse"),
+            (LoginIdentifier::Email("nobody@example.com".into()), "x"),
+            (LoginIdentifier::Phone("not a phone".into()), "x"),
+        ] {
+            assert!(matches!(
+                accounts
+                    .login(&identifier, password(attempt), &f.context)
+                    .await,
+                Err(Error::Auth(AuthFailure::InvalidCredentials))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_are_limited_per_account() {
+        let f = Fixture::open().await;
+        f.customer("kim@example.com", "correct horse").await;
+        let accounts = f.authority.accounts();
+        let kim = LoginIdentifier::Email("kim@example.com".into());
+        for _ in 0..f.authority.policy().login_failures_per_account {
+            assert!(matches!(
+                accounts
+                    .login(&kim, password("wrong horse"), &f.context)
+                    .await,
+                Err(Error::Auth(AuthFailure::InvalidCredentials))
+            ));
+        }
+        assert!(matches!(
+            accounts
+                .login(&kim, password("correct horse"), &f.context)
+                .await,
+            Err(Error::Auth(AuthFailure::RateLimited { .. }))
+        ));
+    }
+
+    #[tokio::test]
+    async fn identifiers_are_hashed_normalised_and_held_by_one_account_only() {
+        let f = Fixture::open().await;
+        let accounts = f.authority.accounts();
+        assert_eq!(
+            accounts
+                .login_hash(&LoginIdentifier::Phone("010-1234-5678".into()))
+                .unwrap(),
+            accounts
+                .login_hash(&LoginIdentifier::Phone("+82 10 1234 5678".into()))
+                .unwrap()
+        );
+        f.customer("kim@example.com", "correct horse").await;
+        let again = NewAccount {
+            email: Some("KIM@example.com".into()),
+            ..NewAccount::default()
+        };
+        let actor = Principal::Admin("test".into());
+        assert!(matches!(
+            accounts.create(again, &actor, &f.context).await,
+            Err(Error::Conflict(_))
+        ));
+        let short = NewAccount {
+            email: Some("lee@example.com".into()),
+            password: Some(password("short")),
+            ..NewAccount::default()
+        };
+        assert!(matches!(
+            accounts.create(short, &actor, &f.context).await,
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            accounts
+                .create(NewAccount::default(), &actor, &f.context)
+                .await,
+            Err(Error::Invalid(_))
+        ));
+    }
+}
