@@ -430,6 +430,7 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
                 let opening = progress_spinner("opening every customer record once");
                 let session = runtime
                     .vault
+                    .leak_pass()
                     .leak_session_over_vault(&grant, &|opened| {
                         opening.set_message(format!("{opened} customer records opened"));
                     })
@@ -440,10 +441,11 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
             }
             IndexArg::Snapshot => runtime
                 .vault
+                .leak_pass()
                 .leak_session_over_snapshot(&grant)
                 .await
                 .context("cannot read the blind index")?,
-            IndexArg::Lookups | IndexArg::Auto => runtime.vault.leak_session(&grant),
+            IndexArg::Lookups | IndexArg::Auto => runtime.vault.leak_pass().leak_session(&grant),
         });
         let opened_at = Instant::now();
         let progress = progress_bar(size);
@@ -491,7 +493,10 @@ fn match_dump(args: MatchArgs, config: &Config) -> anyhow::Result<Outcome> {
                     })
                     .unzip();
                 drop(rows);
-                let confirmations = vault.confirm_leaked(&session, &probes, &grant).await?;
+                let confirmations = vault
+                    .leak_pass()
+                    .confirm_leaked(&session, &probes, &grant)
+                    .await?;
                 anyhow::Ok((line_numbers, probes, confirmations))
             }));
             while in_flight.len() >= PIPELINE_DEPTH {
