@@ -8,7 +8,7 @@
 //! `leak match` runs as a pipeline: a reader thread decodes and parses the dump into rows (the
 //! pure code of `haechi_leak::dump`: only what needs the lines in order), and the async side
 //! hands batches of rows to tasks that normalise them and ask the vault
-//! ([`haechi_vault::Vault::confirm_leaked`]), a few batches in flight at once on every core,
+//! ([`haechi_vault::LeakPass::confirm_leaked`]), a few batches in flight at once on every core,
 //! and collects the confirmations. Where the vault finds candidates is `--index`: lookups, a
 //! snapshot of the blind index, or every record opened once (`auto_index` chooses).
 

@@ -39,14 +39,14 @@ impl OwnRecords {
     ) -> Result<Plaintext, Error> {
         let customer_id = self.require_customer(token, context).await?;
         let (record, _) = self.core.open_record(&customer_id).await?;
-        self.core
-            .emit(
-                self.core
-                    .event(EventKind::PiiRead, token, context)
-                    .customer(&customer_id)
-                    .fields(present_fields(&record)),
-            )
-            .await?;
+        self.record_act(
+            EventKind::PiiRead,
+            token,
+            context,
+            &customer_id,
+            present_fields(&record),
+        )
+        .await?;
         Ok(own_view(&record))
     }
 
@@ -58,8 +58,14 @@ impl OwnRecords {
     ) -> Result<Plaintext, Error> {
         let customer_id = self.require_customer(token, context).await?;
         let (record, _) = self.core.open_record(&customer_id).await?;
-        self.record_address_book_act(EventKind::PiiRead, token, context, &customer_id)
-            .await?;
+        self.record_act(
+            EventKind::PiiRead,
+            token,
+            context,
+            &customer_id,
+            ["addresses"],
+        )
+        .await?;
         Ok(Plaintext::new(record.field_view(
             PiiField::Addresses,
             Rendering::Plaintext,
@@ -90,12 +96,9 @@ impl OwnRecords {
         };
         self.save(&customer_id, &record, &stored, &changed, logins)
             .await?;
-        core.emit(
-            core.event(EventKind::PiiWrite, token, context)
-                .customer(&customer_id)
-                .fields(changed.iter().map(|field| field.as_str())),
-        )
-        .await?;
+        let fields = changed.iter().map(|field| field.as_str());
+        self.record_act(EventKind::PiiWrite, token, context, &customer_id, fields)
+            .await?;
         Ok(own_view(&record))
     }
 
@@ -132,8 +135,14 @@ impl OwnRecords {
         record.addresses.push(new);
         self.save(&customer_id, &record, &stored, &[PiiField::Addresses], None)
             .await?;
-        self.record_address_book_act(EventKind::PiiWrite, token, context, &customer_id)
-            .await?;
+        self.record_act(
+            EventKind::PiiWrite,
+            token,
+            context,
+            &customer_id,
+            ["addresses"],
+        )
+        .await?;
         Ok(view)
     }
 
@@ -153,25 +162,28 @@ impl OwnRecords {
         }
         self.save(&customer_id, &record, &stored, &[PiiField::Addresses], None)
             .await?;
-        self.record_address_book_act(EventKind::PiiWrite, token, context, &customer_id)
-            .await
+        self.record_act(
+            EventKind::PiiWrite,
+            token,
+            context,
+            &customer_id,
+            ["addresses"],
+        )
+        .await
     }
 
-    /// Records an act on the customer's address book.
-    async fn record_address_book_act(
+    /// Records the customer's read or write of `fields` of their own record.
+    async fn record_act<'a>(
         &self,
         kind: EventKind,
         token: &VerifiedToken,
         context: &RequestContext,
         customer_id: &str,
+        fields: impl IntoIterator<Item = &'a str>,
     ) -> Result<(), Error> {
+        let event = self.core.event(kind, token, context);
         self.core
-            .emit(
-                self.core
-                    .event(kind, token, context)
-                    .customer(customer_id)
-                    .fields(["addresses"]),
-            )
+            .emit(event.customer(customer_id).fields(fields))
             .await
     }
 
