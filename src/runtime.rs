@@ -168,11 +168,11 @@ impl Runtime {
                     batch.push(record.event);
                 }
                 if batch.len() == batch.capacity() {
-                    restored += vault.restore_budgets(&batch);
+                    restored += vault.service_reads().restore_budgets(&batch);
                     batch.clear();
                 }
             }
-            restored += vault.restore_budgets(&batch);
+            restored += vault.service_reads().restore_budgets(&batch);
             anyhow::Ok(restored)
         })
         .await

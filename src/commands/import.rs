@@ -28,7 +28,11 @@ pub fn run(file: &Path, batch: usize, config: &Config) -> anyhow::Result<Outcome
     block_on(async {
         let runtime = Runtime::open(config).await?;
         let vault = &runtime.vault;
-        let resume_after = vault.import_progress(&source).await?.unwrap_or(0);
+        let resume_after = vault
+            .bulk_import()
+            .import_progress(&source)
+            .await?
+            .unwrap_or(0);
         if resume_after > 0 {
             eprintln!("resuming {source} after line {resume_after}");
         }
@@ -63,6 +67,7 @@ pub fn run(file: &Path, batch: usize, config: &Config) -> anyhow::Result<Outcome
             }
             if pending.len() >= batch {
                 let outcome = vault
+                    .bulk_import()
                     .import_batch(&source, std::mem::take(&mut pending), &grant)
                     .await?;
                 imported += outcome.imported.len() as u64;
@@ -72,7 +77,10 @@ pub fn run(file: &Path, batch: usize, config: &Config) -> anyhow::Result<Outcome
             }
         }
         if !pending.is_empty() {
-            let outcome = vault.import_batch(&source, pending, &grant).await?;
+            let outcome = vault
+                .bulk_import()
+                .import_batch(&source, pending, &grant)
+                .await?;
             imported += outcome.imported.len() as u64;
             rejected += outcome.rejected.len() as u64;
             report(&progress, &outcome.rejected);

@@ -121,7 +121,10 @@ pub(crate) async fn rewrap_to_current(
     authority: &haechi_token::TokenAuthority,
     mut progress: impl FnMut(u64, u64),
 ) -> anyhow::Result<u64> {
-    let data_keys = vault.rewrap_data_keys(&mut progress).await?;
+    let data_keys = vault
+        .data_key_rewrap()
+        .rewrap_data_keys(&mut progress)
+        .await?;
     let others = authority.keys().rewrap_to_current().await? as u64;
     authority
         .keys()

@@ -423,7 +423,10 @@ async fn contacts_from(
             let chunk = chunk.to_vec();
             let grant = grant.clone();
             tasks.spawn(async move {
-                let found = vault.notice_contacts(&grant, &chunk, disclosure).await;
+                let found = vault
+                    .notice_contacts()
+                    .contacts(&grant, &chunk, disclosure)
+                    .await;
                 (index, found)
             });
         }
@@ -439,8 +442,9 @@ async fn contacts_from(
         for (_, found) in results {
             contacts.extend(found.into_iter().map(|contact| Contact {
                 missing: contact.email.is_none().then(|| "not_found".to_string()),
-                email: contact.email,
-                phone: contact.phone,
+                // The forensics report holds plain strings: the copy it writes to the list.
+                email: contact.email.map(|email| String::clone(&email)),
+                phone: contact.phone.map(|phone| String::clone(&phone)),
             }));
         }
     }

@@ -214,19 +214,29 @@ impl From<haechi_vault::Error> for ApiError {
                 ApiError::unprocessable(message)
                     .with_fields(serde_json::to_value(&fields).unwrap_or_default())
             }
-            Error::NotFound => ApiError::not_found("no such customer"),
-            Error::Forbidden(message) => ApiError::forbidden(message),
-            Error::BadRequest(message) => ApiError::bad_request(message),
-            Error::QuotaExceeded(message) => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", message)
-            }
-            Error::RateLimited { retry_after_secs } => {
-                ApiError::too_many("too many requests; retry later", retry_after_secs)
-            }
+            Error::Denied(denial) => denial.into(),
             Error::Conflict(message) => ApiError::conflict(message),
             Error::Audit(error) => ApiError::audit_unavailable(error),
             Error::Token(error) => error.into(),
             other => ApiError::internal(other),
         }
+    }
+}
+
+/// A vault refusal is answered with the status the vault recorded for it and its message; a
+/// rate limit says when to retry, and its message says nothing of which limit it was.
+impl From<haechi_vault::Denial> for ApiError {
+    fn from(denial: haechi_vault::Denial) -> Self {
+        if let Some(retry_after_secs) = denial.retry_after_secs() {
+            return ApiError::too_many("too many requests; retry later", retry_after_secs);
+        }
+        let status = StatusCode::from_u16(denial.status()).unwrap_or(StatusCode::FORBIDDEN);
+        let code = match status {
+            StatusCode::BAD_REQUEST => "bad_request",
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::TOO_MANY_REQUESTS => "quota_exceeded",
+            _ => "forbidden",
+        };
+        ApiError::new(status, code, denial.to_string())
     }
 }

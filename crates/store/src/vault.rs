@@ -12,7 +12,7 @@ use haechi_vault::{
 use sqlx::sqlite::SqliteRow;
 use std::collections::HashSet;
 
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
 
 use crate::SqliteStore;
 use crate::sqlite::backend;
@@ -343,119 +343,11 @@ impl VaultStore for SqliteStore {
         let mut transaction = sqlx::Connection::begin(&mut *connection)
             .await
             .map_err(backend)?;
-        let mut taken: HashSet<Vec<u8>> = HashSet::new();
-        let all_hashes: Vec<&[u8; 32]> = items
-            .iter()
-            .flat_map(|item| item.account.login_hashes.iter())
-            .collect();
-        for chunk in all_hashes.chunks(CHUNK_ROWS) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT login_hash FROM account_logins WHERE login_hash IN (",
-            );
-            let mut separated = query.separated(", ");
-            for hash in chunk {
-                separated.push_bind(hash.as_slice());
-            }
-            query.push(")");
-            let existing: Vec<Vec<u8>> = query
-                .build_query_scalar()
-                .fetch_all(&mut *transaction)
-                .await
-                .map_err(backend)?;
-            taken.extend(existing);
-        }
-        // Decide per item, in order; an e-mail or phone twice in one batch keeps the first.
-        let mut inserted = Vec::with_capacity(items.len());
-        let mut accepted: Vec<&ImportItem> = Vec::with_capacity(items.len());
-        for item in items {
-            let clash = item
-                .account
-                .login_hashes
-                .iter()
-                .any(|hash| taken.contains(hash.as_slice()));
-            inserted.push(!clash);
-            if !clash {
-                taken.extend(item.account.login_hashes.iter().map(|hash| hash.to_vec()));
-                accepted.push(item);
-            }
-        }
+        let taken = taken_logins(&mut transaction, items).await?;
+        let (inserted, accepted) = accept_new_logins(items, taken);
         for chunk in accepted.chunks(CHUNK_ROWS) {
-            let mut accounts = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO accounts (customer_id, password_hash, created_at) ",
-            );
-            accounts.push_values(chunk, |mut row, item| {
-                row.push_bind(&item.account.customer_id)
-                    .push_bind(&item.account.password_hash)
-                    .push_bind(item.account.created_at.as_micros());
-            });
-            accounts
-                .build()
-                .execute(&mut *transaction)
-                .await
-                .map_err(backend)?;
-            let logins: Vec<(&[u8; 32], &String)> = chunk
-                .iter()
-                .flat_map(|item| {
-                    item.account
-                        .login_hashes
-                        .iter()
-                        .map(move |hash| (hash, &item.account.customer_id))
-                })
-                .collect();
-            let mut login_rows = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO account_logins (login_hash, customer_id) ",
-            );
-            login_rows.push_values(&logins, |mut row, (hash, customer_id)| {
-                row.push_bind(hash.as_slice()).push_bind(*customer_id);
-            });
-            login_rows
-                .build()
-                .execute(&mut *transaction)
-                .await
-                .map_err(backend)?;
-            let mut customers = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO customers (customer_id, wrapped_data_key, key_version, name, email, \
-                 phone, birth_date, customs_code, addresses, created_at, updated_at) ",
-            );
-            customers.push_values(chunk, |mut row, item| {
-                let record = &item.record;
-                row.push_bind(&record.customer_id)
-                    .push_bind(&record.wrapped_data_key)
-                    .push_bind(i64::from(record.key_version));
-                for column in FIELD_COLUMNS {
-                    row.push_bind(record.fields.get(column));
-                }
-                row.push_bind(record.created_at.as_micros())
-                    .push_bind(record.updated_at.as_micros());
-            });
-            customers
-                .build()
-                .execute(&mut *transaction)
-                .await
-                .map_err(backend)?;
-            let entries: Vec<(&IndexEntry, &String)> = chunk
-                .iter()
-                .flat_map(|item| {
-                    item.indexes
-                        .iter()
-                        .map(move |entry| (entry, &item.record.customer_id))
-                })
-                .collect();
-            if !entries.is_empty() {
-                let mut index_rows = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO blind_index (kind, value, customer_id) ",
-                );
-                index_rows.push_values(&entries, |mut row, (entry, customer_id)| {
-                    row.push_bind(entry.kind.as_str())
-                        .push_bind(entry.value)
-                        .push_bind(*customer_id);
-                });
-                index_rows
-                    .build()
-                    .execute(&mut *transaction)
-                    .await
-                    .map_err(backend)?;
-            }
+            insert_accounts(&mut transaction, chunk).await?;
+            insert_records(&mut transaction, chunk).await?;
         }
         sqlx::query(
             "INSERT INTO import_progress (source, last_line) VALUES (?, ?) \
@@ -479,4 +371,147 @@ impl VaultStore for SqliteStore {
                 .map_err(backend)?;
         Ok(line.and_then(|line| u64::try_from(line).ok()))
     }
+}
+
+/// The login hashes among `items`' that an account already holds.
+async fn taken_logins(
+    connection: &mut SqliteConnection,
+    items: &[ImportItem],
+) -> Result<HashSet<Vec<u8>>, StoreError> {
+    let mut taken: HashSet<Vec<u8>> = HashSet::new();
+    let all_hashes: Vec<&[u8; 32]> = items
+        .iter()
+        .flat_map(|item| item.account.login_hashes.iter())
+        .collect();
+    for chunk in all_hashes.chunks(CHUNK_ROWS) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT login_hash FROM account_logins WHERE login_hash IN (",
+        );
+        let mut separated = query.separated(", ");
+        for hash in chunk {
+            separated.push_bind(hash.as_slice());
+        }
+        query.push(")");
+        let existing: Vec<Vec<u8>> = query
+            .build_query_scalar()
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(backend)?;
+        taken.extend(existing);
+    }
+    Ok(taken)
+}
+
+/// Which items go in (`true` per item, in order) and those items: an item whose e-mail or phone
+/// is taken — by an account, or by an earlier item of the batch — is refused.
+fn accept_new_logins(
+    items: &[ImportItem],
+    mut taken: HashSet<Vec<u8>>,
+) -> (Vec<bool>, Vec<&ImportItem>) {
+    // An e-mail or phone twice in one batch keeps the first.
+    let mut inserted = Vec::with_capacity(items.len());
+    let mut accepted: Vec<&ImportItem> = Vec::with_capacity(items.len());
+    for item in items {
+        let clash = item
+            .account
+            .login_hashes
+            .iter()
+            .any(|hash| taken.contains(hash.as_slice()));
+        inserted.push(!clash);
+        if !clash {
+            taken.extend(item.account.login_hashes.iter().map(|hash| hash.to_vec()));
+            accepted.push(item);
+        }
+    }
+    (inserted, accepted)
+}
+
+/// The login accounts of a chunk of accepted items: one multi-row statement per table.
+async fn insert_accounts(
+    connection: &mut SqliteConnection,
+    chunk: &[&ImportItem],
+) -> Result<(), StoreError> {
+    let mut accounts = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO accounts (customer_id, password_hash, created_at) ",
+    );
+    accounts.push_values(chunk, |mut row, item| {
+        row.push_bind(&item.account.customer_id)
+            .push_bind(&item.account.password_hash)
+            .push_bind(item.account.created_at.as_micros());
+    });
+    accounts
+        .build()
+        .execute(&mut *connection)
+        .await
+        .map_err(backend)?;
+    let logins: Vec<(&[u8; 32], &String)> = chunk
+        .iter()
+        .flat_map(|item| {
+            item.account
+                .login_hashes
+                .iter()
+                .map(move |hash| (hash, &item.account.customer_id))
+        })
+        .collect();
+    let mut login_rows =
+        QueryBuilder::<Sqlite>::new("INSERT INTO account_logins (login_hash, customer_id) ");
+    login_rows.push_values(&logins, |mut row, (hash, customer_id)| {
+        row.push_bind(hash.as_slice()).push_bind(*customer_id);
+    });
+    login_rows
+        .build()
+        .execute(&mut *connection)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// The sealed records and blind-index entries of a chunk of accepted items.
+async fn insert_records(
+    connection: &mut SqliteConnection,
+    chunk: &[&ImportItem],
+) -> Result<(), StoreError> {
+    let mut customers = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO customers (customer_id, wrapped_data_key, key_version, name, email, \
+         phone, birth_date, customs_code, addresses, created_at, updated_at) ",
+    );
+    customers.push_values(chunk, |mut row, item| {
+        let record = &item.record;
+        row.push_bind(&record.customer_id)
+            .push_bind(&record.wrapped_data_key)
+            .push_bind(i64::from(record.key_version));
+        for column in FIELD_COLUMNS {
+            row.push_bind(record.fields.get(column));
+        }
+        row.push_bind(record.created_at.as_micros())
+            .push_bind(record.updated_at.as_micros());
+    });
+    customers
+        .build()
+        .execute(&mut *connection)
+        .await
+        .map_err(backend)?;
+    let entries: Vec<(&IndexEntry, &String)> = chunk
+        .iter()
+        .flat_map(|item| {
+            item.indexes
+                .iter()
+                .map(move |entry| (entry, &item.record.customer_id))
+        })
+        .collect();
+    if !entries.is_empty() {
+        let mut index_rows =
+            QueryBuilder::<Sqlite>::new("INSERT INTO blind_index (kind, value, customer_id) ");
+        index_rows.push_values(&entries, |mut row, (entry, customer_id)| {
+            row.push_bind(entry.kind.as_str())
+                .push_bind(entry.value)
+                .push_bind(*customer_id);
+        });
+        index_rows
+            .build()
+            .execute(&mut *connection)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
 }

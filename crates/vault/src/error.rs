@@ -18,24 +18,9 @@ pub enum Error {
     /// One or more fields are invalid; nothing was written.
     #[error("invalid fields: {}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<FieldError>),
-    /// The customer does not exist, or the caller may not know that it does.
-    #[error("no such customer")]
-    NotFound,
-    /// The caller may not do this (wrong principal kind, purpose not granted, field denied).
-    #[error("forbidden: {0}")]
-    Forbidden(String),
-    /// The request lacks something required (a purpose) or is malformed.
-    #[error("{0}")]
-    BadRequest(String),
-    /// The principal's budget of distinct customers is spent.
-    #[error("quota exceeded: {0}")]
-    QuotaExceeded(String),
-    /// The customer is over their request rate.
-    #[error("too many requests; retry in {retry_after_secs} s")]
-    RateLimited {
-        /// Seconds until another request is allowed.
-        retry_after_secs: u64,
-    },
+    /// The vault refused: why, as recorded and as answered (see [`crate::Denial`]).
+    #[error(transparent)]
+    Denied(#[from] crate::Denial),
     /// A record with this e-mail, phone or id exists.
     #[error("conflict: {0}")]
     Conflict(String),

@@ -153,96 +153,17 @@ impl Policy {
                 error.message().to_string(),
             )
         })?;
-        let convert = |rule: RuleFile, is_grant: bool| -> Result<Rule, PolicyError> {
-            let mut fields = Vec::new();
-            for field in &rule.fields {
-                let name = field.get_ref();
-                if name == "*" {
-                    fields.push(FieldPattern::Any);
-                } else if let Some(known) = PiiField::parse(name) {
-                    fields.push(FieldPattern::Field(known));
-                } else {
-                    return Err(error_at(
-                        Some(field.span().start),
-                        format!(
-                            "unknown field {name:?} (known: name, email, phone, birth_date, customs_code, addresses, *)"
-                        ),
-                    ));
-                }
-            }
-            if rule.purposes.is_empty() {
-                return Err(error_at(
-                    Some(rule.service.span().start),
-                    "purposes is empty".into(),
-                ));
-            }
-            let access = match (&rule.access, is_grant) {
-                (Some(access), true) if *access.get_ref() == Access::Denied => {
-                    return Err(error_at(
-                        Some(access.span().start),
-                        "a grant's access is \"masked\" or \"plaintext\"; use [[deny]] to deny"
-                            .into(),
-                    ));
-                }
-                (Some(access), true) => *access.get_ref(),
-                (None, true) => {
-                    return Err(error_at(
-                        Some(rule.service.span().start),
-                        "a grant needs access = \"masked\" or \"plaintext\"".into(),
-                    ));
-                }
-                (Some(access), false) => {
-                    return Err(error_at(
-                        Some(access.span().start),
-                        "a deny takes no access".into(),
-                    ));
-                }
-                (None, false) => Access::Denied,
-            };
-            Ok(Rule {
-                service: rule.service.into_inner(),
-                purposes: rule.purposes.into_iter().map(Spanned::into_inner).collect(),
-                fields,
-                access,
-            })
-        };
         let grants = parsed
             .grant
             .into_iter()
-            .map(|rule| convert(rule, true))
+            .map(|rule| rule_from(rule, RuleKind::Grant, &error_at))
             .collect::<Result<Vec<_>, _>>()?;
         let denies = parsed
             .deny
             .into_iter()
-            .map(|rule| convert(rule, false))
+            .map(|rule| rule_from(rule, RuleKind::Deny, &error_at))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut quota = QuotaSettings::default();
-        if let Some(file_quota) = parsed.quota {
-            if let Some(window) = file_quota.window {
-                quota.window = window;
-            }
-            if let Some(masked) = file_quota.masked {
-                quota.masked = masked;
-            }
-            if let Some(plaintext) = file_quota.plaintext {
-                quota.plaintext = plaintext;
-            }
-            if let Some(rate) = file_quota.customer_requests_per_minute {
-                quota.customer_requests_per_minute = rate;
-            }
-            if let Some(rate) = file_quota.lookup_misses_per_minute {
-                quota.lookup_misses_per_minute = rate;
-            }
-            for (service, budget) in file_quota.services {
-                quota.per_service.insert(
-                    service,
-                    (
-                        budget.masked.unwrap_or(quota.masked),
-                        budget.plaintext.unwrap_or(quota.plaintext),
-                    ),
-                );
-            }
-        }
+        let quota = quota_from(parsed.quota);
         if quota.window.is_zero() || quota.window > Duration::from_secs(7 * 24 * 3600) {
             return Err(error_at(
                 None,
@@ -297,6 +218,107 @@ impl Policy {
     pub fn source(&self) -> &str {
         &self.source
     }
+}
+
+/// Whether a rule of the file grants or denies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RuleKind {
+    /// `[[grant]]`: needs an access, and it is not `denied`.
+    Grant,
+    /// `[[deny]]`: takes no access.
+    Deny,
+}
+
+/// One `[[grant]]` or `[[deny]]` of the file, checked; problems are reported at their place
+/// through `error_at`.
+fn rule_from(
+    rule: RuleFile,
+    kind: RuleKind,
+    error_at: &dyn Fn(Option<usize>, String) -> PolicyError,
+) -> Result<Rule, PolicyError> {
+    let mut fields = Vec::new();
+    for field in &rule.fields {
+        let name = field.get_ref();
+        if name == "*" {
+            fields.push(FieldPattern::Any);
+        } else if let Some(known) = PiiField::parse(name) {
+            fields.push(FieldPattern::Field(known));
+        } else {
+            return Err(error_at(
+                Some(field.span().start),
+                format!(
+                    "unknown field {name:?} (known: name, email, phone, birth_date, customs_code, addresses, *)"
+                ),
+            ));
+        }
+    }
+    if rule.purposes.is_empty() {
+        return Err(error_at(
+            Some(rule.service.span().start),
+            "purposes is empty".into(),
+        ));
+    }
+    let access = match (&rule.access, kind) {
+        (Some(access), RuleKind::Grant) if *access.get_ref() == Access::Denied => {
+            return Err(error_at(
+                Some(access.span().start),
+                "a grant's access is \"masked\" or \"plaintext\"; use [[deny]] to deny".into(),
+            ));
+        }
+        (Some(access), RuleKind::Grant) => *access.get_ref(),
+        (None, RuleKind::Grant) => {
+            return Err(error_at(
+                Some(rule.service.span().start),
+                "a grant needs access = \"masked\" or \"plaintext\"".into(),
+            ));
+        }
+        (Some(access), RuleKind::Deny) => {
+            return Err(error_at(
+                Some(access.span().start),
+                "a deny takes no access".into(),
+            ));
+        }
+        (None, RuleKind::Deny) => Access::Denied,
+    };
+    Ok(Rule {
+        service: rule.service.into_inner(),
+        purposes: rule.purposes.into_iter().map(Spanned::into_inner).collect(),
+        fields,
+        access,
+    })
+}
+
+/// The `[quota]` section over the defaults.
+fn quota_from(file_quota: Option<QuotaFile>) -> QuotaSettings {
+    let mut quota = QuotaSettings::default();
+    let Some(file_quota) = file_quota else {
+        return quota;
+    };
+    if let Some(window) = file_quota.window {
+        quota.window = window;
+    }
+    if let Some(masked) = file_quota.masked {
+        quota.masked = masked;
+    }
+    if let Some(plaintext) = file_quota.plaintext {
+        quota.plaintext = plaintext;
+    }
+    if let Some(rate) = file_quota.customer_requests_per_minute {
+        quota.customer_requests_per_minute = rate;
+    }
+    if let Some(rate) = file_quota.lookup_misses_per_minute {
+        quota.lookup_misses_per_minute = rate;
+    }
+    for (service, budget) in file_quota.services {
+        quota.per_service.insert(
+            service,
+            (
+                budget.masked.unwrap_or(quota.masked),
+                budget.plaintext.unwrap_or(quota.plaintext),
+            ),
+        );
+    }
+    quota
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

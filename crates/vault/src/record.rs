@@ -1,12 +1,11 @@
-//! Customer records: what the API accepts, how it is validated, and how each field is
-//! shown in plaintext or masked.
+//! Customer records: what the API accepts and how it is validated (how each field leaves
+//! the vault is `view.rs`).
 
 use haechi_korean::{
     BirthDate, CustomsCode, DetailAddress, Email, EntranceNote, PersonName, PhoneNumber,
     PostalCode, RoadAddress,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use crate::FieldError;
@@ -451,89 +450,6 @@ impl CustomerRecord {
             customs_code,
             addresses,
         })
-    }
-
-    /// One field for the response: plaintext or masked. Entrance notes are plaintext only
-    /// when `reveal_entrance_notes` (the customer reading their own record).
-    pub(crate) fn field_view(
-        &self,
-        field: PiiField,
-        masked: bool,
-        reveal_entrance_notes: bool,
-    ) -> Value {
-        match field {
-            PiiField::Name => json!(if masked {
-                self.name.masked()
-            } else {
-                self.name.as_str().to_string()
-            }),
-            PiiField::Email => json!(if masked {
-                self.email.masked()
-            } else {
-                self.email.as_str().to_string()
-            }),
-            PiiField::Phone => json!(if masked {
-                self.phone.masked()
-            } else {
-                self.phone.formatted()
-            }),
-            PiiField::BirthDate => match &self.birth_date {
-                Some(date) => json!(if masked {
-                    date.masked()
-                } else {
-                    date.formatted()
-                }),
-                None => Value::Null,
-            },
-            PiiField::CustomsCode => match &self.customs_code {
-                Some(code) => json!(if masked {
-                    code.masked()
-                } else {
-                    code.as_str().to_string()
-                }),
-                None => Value::Null,
-            },
-            PiiField::Addresses => Value::Array(
-                self.addresses
-                    .iter()
-                    .map(|address| address.view(masked, reveal_entrance_notes))
-                    .collect(),
-            ),
-        }
-    }
-}
-
-impl Address {
-    /// The address for a response.
-    pub(crate) fn view(&self, masked: bool, reveal_entrance_note: bool) -> Value {
-        let note = self.entrance_note.as_ref().map(|note| {
-            if reveal_entrance_note && !masked {
-                note.as_str().to_string()
-            } else {
-                note.masked()
-            }
-        });
-        if masked {
-            json!({
-                "id": self.id,
-                "recipient": self.recipient.masked(),
-                "phone": self.phone.masked(),
-                "road_address": self.road_address.masked(),
-                "detail": self.detail.as_ref().map(DetailAddress::masked),
-                "postal_code": format!("{}***", &self.postal_code.as_str()[..2]),
-                "entrance_note": note,
-            })
-        } else {
-            json!({
-                "id": self.id,
-                "recipient": self.recipient.as_str(),
-                "phone": self.phone.formatted(),
-                "road_address": self.road_address.as_str(),
-                "detail": self.detail.as_ref().map(DetailAddress::as_str),
-                "postal_code": self.postal_code.as_str(),
-                "entrance_note": note,
-            })
-        }
     }
 }
 

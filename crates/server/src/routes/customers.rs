@@ -6,8 +6,10 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
-use haechi_vault::{AddressInput, BlindIndexKind, CustomerInput, CustomerPatch, MAX_BATCH, Policy};
-use serde::Deserialize;
+use haechi_vault::{
+    AddressInput, BlindIndexKind, CustomerInput, CustomerPatch, MAX_BATCH, Plaintext, Policy,
+};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::extract::{Admin, Authenticated, JsonBody, PathParam, RawBody};
@@ -38,6 +40,7 @@ async fn create(
 ) -> Result<impl IntoResponse, ApiError> {
     let id = state
         .vault
+        .lifecycle()
         .create(&caller.token, input, &caller.context)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(json!({ "id": id }))))
@@ -47,7 +50,11 @@ async fn read_own(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<impl IntoResponse, ApiError> {
-    let view = state.vault.read_own(&caller.token, &caller.context).await?;
+    let view = state
+        .vault
+        .own_records()
+        .read(&caller.token, &caller.context)
+        .await?;
     Ok(axum::Json(view))
 }
 
@@ -58,7 +65,8 @@ async fn patch_own(
 ) -> Result<impl IntoResponse, ApiError> {
     let view = state
         .vault
-        .patch_own(&caller.token, patch, &caller.context)
+        .own_records()
+        .patch(&caller.token, patch, &caller.context)
         .await?;
     Ok(axum::Json(view))
 }
@@ -69,9 +77,17 @@ async fn read_own_addresses(
 ) -> Result<impl IntoResponse, ApiError> {
     let view = state
         .vault
-        .read_own_addresses(&caller.token, &caller.context)
+        .own_records()
+        .read_addresses(&caller.token, &caller.context)
         .await?;
-    Ok(axum::Json(json!({ "addresses": view })))
+    Ok(axum::Json(AddressBook { addresses: view }))
+}
+
+/// `GET /v1/customers/me/addresses`: the customer's address book, serialised straight from
+/// the vault's wiping view.
+#[derive(Serialize)]
+struct AddressBook {
+    addresses: Plaintext,
 }
 
 async fn add_address(
@@ -81,6 +97,7 @@ async fn add_address(
 ) -> Result<impl IntoResponse, ApiError> {
     let view = state
         .vault
+        .own_records()
         .add_address(&caller.token, address, &caller.context)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(view)))
@@ -93,6 +110,7 @@ async fn remove_address(
 ) -> Result<impl IntoResponse, ApiError> {
     state
         .vault
+        .own_records()
         .remove_address(&caller.token, &address_id, &caller.context)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -131,6 +149,7 @@ async fn read_one(
     let fields = field_list(query.fields.as_deref());
     let grant = state
         .vault
+        .service_reads()
         .authorize(
             &caller.token,
             std::slice::from_ref(&id),
@@ -139,7 +158,11 @@ async fn read_one(
             &caller.context,
         )
         .await?;
-    let view = state.vault.read(&grant, &caller.context).await?;
+    let view = state
+        .vault
+        .service_reads()
+        .read(&grant, &caller.context)
+        .await?;
     match view.customers.into_iter().next() {
         Some((_, customer)) => Ok(axum::Json(customer)),
         None => Err(ApiError::not_found("no such customer")),
@@ -154,6 +177,13 @@ struct BatchRequest {
     purpose: Option<String>,
     #[serde(default)]
     fields: Option<Vec<String>>,
+}
+
+/// The answer of a batch read (keys in the order the API has always written them).
+#[derive(Serialize)]
+struct Batch {
+    customers: Vec<Plaintext>,
+    missing: Vec<String>,
 }
 
 async fn batch_get(
@@ -173,6 +203,7 @@ async fn batch_get(
     }
     let grant = state
         .vault
+        .service_reads()
         .authorize(
             &caller.token,
             &request.ids,
@@ -181,11 +212,16 @@ async fn batch_get(
             &caller.context,
         )
         .await?;
-    let view = state.vault.read(&grant, &caller.context).await?;
-    let customers: Vec<serde_json::Value> = view.customers.into_iter().map(|(_, c)| c).collect();
-    Ok(axum::Json(
-        json!({ "customers": customers, "missing": view.missing }),
-    ))
+    let view = state
+        .vault
+        .service_reads()
+        .read(&grant, &caller.context)
+        .await?;
+    let customers: Vec<Plaintext> = view.customers.into_iter().map(|(_, c)| c).collect();
+    Ok(axum::Json(Batch {
+        customers,
+        missing: view.missing,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -215,6 +251,7 @@ async fn lookup(
     };
     let grant = state
         .vault
+        .service_reads()
         .authorize_lookup(
             &caller.token,
             kind,
@@ -222,7 +259,11 @@ async fn lookup(
             &caller.context,
         )
         .await?;
-    let ids = state.vault.lookup(&grant, value, &caller.context).await?;
+    let ids = state
+        .vault
+        .service_reads()
+        .lookup(&grant, value, &caller.context)
+        .await?;
     Ok(axum::Json(json!({ "ids": ids })))
 }
 
@@ -233,6 +274,7 @@ async fn shred(
 ) -> Result<impl IntoResponse, ApiError> {
     state
         .vault
+        .lifecycle()
         .delete(&caller.token, &id, &caller.context)
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -3,7 +3,7 @@
 //! customers' values leaving the vault.
 //!
 //! The operator's `haechi leak match` hands rows of normalised identifiers to
-//! [`Vault::confirm_leaked`]. E-mails and phones are hashed with the blind-index key and looked
+//! [`LeakPass::confirm_leaked`]. E-mails and phones are hashed with the blind-index key and looked
 //! up; every candidate is decrypted once per [`LeakSession`] and kept only as keyed 64-bit
 //! digests (SipHash under a key drawn for the session and never stored), against which each
 //! row's values are compared. Names have no index on purpose: they only confirm or contradict
@@ -12,7 +12,7 @@
 //!
 //! A dump with about as many rows as the vault has customers turns nearly every customer into
 //! a candidate (truncated blind indexes are shared on purpose), and chasing them one by one
-//! costs a random record fetch each. [`Vault::leak_session_over_vault`] instead opens every
+//! costs a random record fetch each. [`LeakPass::leak_session_over_vault`] instead opens every
 //! record once, in storage order, keeping the same digests, and finds a row's customers by
 //! digest in memory: no blind-index lookup and no database access per row.
 
@@ -21,16 +21,22 @@ use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Arc;
 
 use haechi_events::{EventKind, SecurityEvent};
-use haechi_korean::{normalize_email, normalize_phone, normalize_text};
+use haechi_korean::{normalize_email, normalize_phone};
 use haechi_token::AdminGrant;
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
-use super::Vault;
-use crate::store::SortedEntries;
+use crate::shared::VaultCore;
 use crate::{
     BlindIndexKind, BlindIndexSnapshot, EncryptedRecord, Error, IdentifyingRecord, IndexEntry,
     RecordRef,
+};
+
+mod matching;
+
+use matching::{
+    BatchCandidates, OpenedRecord, OpenedVault, Prepared, RecordDigests, confirm, confirm_in_vault,
+    name_key, unseen,
 };
 
 /// Record handles read per range when a session opens the whole vault (SQLite row ids,
@@ -121,78 +127,6 @@ enum SessionIndex {
     Vault(OpenedVault),
 }
 
-/// Every record of the vault as keyed digests, found by the digest of its e-mail or phone.
-/// About 100 bytes a customer (digests 24, id ≈ 40, two sorted tables ≈ 40): ≈ 1 GB at
-/// 10 M. No value in it.
-#[derive(Default)]
-struct OpenedVault {
-    digests: Vec<RecordDigests>,
-    /// Every customer id, end to end; `id_ends[i]` is where record `i`'s ends.
-    ids: String,
-    id_ends: Vec<usize>,
-    by_email: SortedEntries<usize>,
-    by_phone: SortedEntries<usize>,
-}
-
-/// Keyed digests of one record's e-mail, phone and name key.
-#[derive(Debug, Clone, Copy)]
-struct RecordDigests {
-    email: u64,
-    phone: u64,
-    name: u64,
-}
-
-impl OpenedVault {
-    fn add(&mut self, page: Vec<(String, RecordDigests)>) {
-        for (customer_id, digests) in page {
-            let index = self.digests.len();
-            self.by_email.push(digests.email as i64, index);
-            self.by_phone.push(digests.phone as i64, index);
-            self.digests.push(digests);
-            self.ids.push_str(&customer_id);
-            self.id_ends.push(self.ids.len());
-        }
-    }
-
-    /// Sorts both digest tables, one per core (ten million entries each take a second).
-    fn seal(&mut self) {
-        let (by_email, by_phone) = (&mut self.by_email, &mut self.by_phone);
-        std::thread::scope(|scope| {
-            scope.spawn(|| by_email.seal());
-            by_phone.seal();
-        });
-        self.digests.shrink_to_fit();
-        self.ids.shrink_to_fit();
-        self.id_ends.shrink_to_fit();
-    }
-
-    fn customer_id(&self, index: usize) -> &str {
-        let start = index
-            .checked_sub(1)
-            .and_then(|before| self.id_ends.get(before))
-            .copied()
-            .unwrap_or(0);
-        let end = self.id_ends.get(index).copied().unwrap_or(start);
-        self.ids.get(start..end).unwrap_or("")
-    }
-
-    /// The records whose e-mail or phone digest is one of the probe's, each once, in customer-id
-    /// order, and how many index hits that took.
-    fn candidates(&self, prepared: &Prepared, found: &mut Vec<usize>) -> u64 {
-        found.clear();
-        for (_, digest) in &prepared.emails {
-            found.extend(self.by_email.candidates(*digest as i64).iter().map(|e| e.1));
-        }
-        for (_, digest) in &prepared.phones {
-            found.extend(self.by_phone.candidates(*digest as i64).iter().map(|e| e.1));
-        }
-        let hits = found.len() as u64;
-        found.sort_unstable_by(|a, b| self.customer_id(*a).cmp(self.customer_id(*b)));
-        found.dedup();
-        hits
-    }
-}
-
 impl std::fmt::Debug for LeakSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LeakSession")
@@ -237,134 +171,17 @@ impl LeakSession {
     }
 }
 
-/// What a session keeps of a decrypted record: its id and keyed digests of its values.
-#[derive(Debug, Clone)]
-struct OpenedRecord {
-    customer_id: String,
-    digests: RecordDigests,
+/// The operator's leak pass: which customers a leaked dump's rows belong to.
+#[derive(Debug)]
+pub struct LeakPass {
+    core: Arc<VaultCore>,
 }
 
-/// A probe's values as digests, and its index entries.
-/// Digests keep the index of the value they came from in the probe.
-struct Prepared {
-    emails: Vec<(usize, u64)>,
-    phones: Vec<(usize, u64)>,
-    names: Vec<(usize, u64)>,
-    entries: Vec<(BlindIndexKind, i64)>,
-}
-
-/// Candidates of one batch's distinct index values, by the key the session's source uses.
-type BatchCandidates<K> = HashMap<(BlindIndexKind, i64), Vec<K>>;
-
-/// Names compare without case and without whitespace: `홍 길동` and `홍길동`, `KIM Minjun` and
-/// `Kim Minjun` are the same name.
-fn name_key(name: &str) -> String {
-    normalize_text(name)
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-fn compare(row: &[(usize, u64)], customer: u64) -> (Comparison, Option<usize>) {
-    if row.is_empty() {
-        return (Comparison::Absent, None);
+impl LeakPass {
+    pub(crate) fn new(core: Arc<VaultCore>) -> Self {
+        LeakPass { core }
     }
-    match row.iter().find(|(_, digest)| *digest == customer) {
-        Some((index, _)) => (Comparison::Same, Some(*index)),
-        None => (Comparison::Different, None),
-    }
-}
 
-/// The candidates of a batch that the session has not opened yet.
-fn unseen<K: Clone + Eq + Hash>(
-    candidates: &BatchCandidates<K>,
-    opened: &Mutex<HashMap<K, Option<OpenedRecord>>>,
-) -> Vec<K> {
-    let opened = opened.lock();
-    let mut unseen: HashSet<&K> = HashSet::new();
-    for found in candidates.values() {
-        for key in found {
-            if !opened.contains_key(key) {
-                unseen.insert(key);
-            }
-        }
-    }
-    unseen.into_iter().cloned().collect()
-}
-
-/// Confirms each prepared probe against its opened candidates. A candidate is confirmed only
-/// when a decrypted value's digest equals one of the probe's: sharing a (truncated) index value
-/// proves nothing. Candidates of one probe come out in customer-id order, once each.
-fn confirm<K: Eq + Hash>(
-    prepared: &[Prepared],
-    candidates: &BatchCandidates<K>,
-    opened: &Mutex<HashMap<K, Option<OpenedRecord>>>,
-) -> Vec<LeakConfirmation> {
-    let opened = opened.lock();
-    let mut confirmations = Vec::new();
-    let mut customers: Vec<&OpenedRecord> = Vec::new();
-    for (index, prepared) in prepared.iter().enumerate() {
-        customers.clear();
-        customers.extend(
-            prepared
-                .entries
-                .iter()
-                .filter_map(|entry| candidates.get(entry))
-                .flatten()
-                .filter_map(|key| opened.get(key))
-                .flatten(),
-        );
-        customers.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
-        customers.dedup_by(|a, b| a.customer_id == b.customer_id);
-        confirmations.extend(customers.iter().filter_map(|customer| {
-            confirmation(index, prepared, customer.digests, &customer.customer_id)
-        }));
-    }
-    confirmations
-}
-
-/// The confirmation of one candidate for a probe: `None` unless its e-mail or phone equals
-/// one of the probe's.
-fn confirmation(
-    probe: usize,
-    prepared: &Prepared,
-    customer: RecordDigests,
-    customer_id: &str,
-) -> Option<LeakConfirmation> {
-    let (email, matched_email) = compare(&prepared.emails, customer.email);
-    let (phone, matched_phone) = compare(&prepared.phones, customer.phone);
-    if email != Comparison::Same && phone != Comparison::Same {
-        return None;
-    }
-    let (name, _) = compare(&prepared.names, customer.name);
-    Some(LeakConfirmation {
-        probe,
-        customer_id: customer_id.to_string(),
-        email,
-        phone,
-        name,
-        matched_email,
-        matched_phone,
-    })
-}
-
-/// [`confirm`] for a session over the whole vault; also returns the candidates counted.
-fn confirm_in_vault(prepared: &[Prepared], vault: &OpenedVault) -> (Vec<LeakConfirmation>, u64) {
-    let mut confirmations = Vec::new();
-    let mut found = Vec::new();
-    let mut count = 0;
-    for (index, prepared) in prepared.iter().enumerate() {
-        count += vault.candidates(prepared, &mut found);
-        confirmations.extend(found.iter().filter_map(|&record| {
-            let customer = *vault.digests.get(record)?;
-            confirmation(index, prepared, customer, vault.customer_id(record))
-        }));
-    }
-    (confirmations, count)
-}
-
-impl Vault {
     /// Starts a leak-matching run that asks the store for each batch's index values: the
     /// right choice for a dump much smaller than the vault.
     pub fn leak_session(&self, _grant: &AdminGrant) -> LeakSession {
@@ -378,14 +195,14 @@ impl Vault {
     /// Starts a leak-matching run over a snapshot of the whole blind index, read now: one pass
     /// over the index, then no database lookups — the right choice for a dump with more rows
     /// than a small fraction of the vault's customers. Falls back to
-    /// [`Vault::leak_session`]'s lookups when the store has no snapshots (see
+    /// [`LeakPass::leak_session`]'s lookups when the store has no snapshots (see
     /// [`LeakSession::index_source`]). Customers added during the run are not found; ones
     /// changed or shredded are judged by what their record holds when decrypted.
     pub async fn leak_session_over_snapshot(
         &self,
         grant: &AdminGrant,
     ) -> Result<LeakSession, Error> {
-        Ok(match self.store.blind_index_snapshot().await? {
+        Ok(match self.core.store.blind_index_snapshot().await? {
             Some(snapshot) => LeakSession {
                 hasher: RandomState::new(),
                 index: SessionIndex::Snapshot {
@@ -406,29 +223,30 @@ impl Vault {
     /// open so far. One `pii.lookup` event (purpose `leak_match`, `source` `vault`) records
     /// the pass before any record is opened, with the span of record handles it covers (the
     /// number of records, or more when some were shredded). Falls back to
-    /// [`Vault::leak_session_over_snapshot`] when the store hands out no record handles.
+    /// [`LeakPass::leak_session_over_snapshot`] when the store hands out no record handles.
     /// Customers added during the run are not found; ones changed or shredded during it are
     /// judged by what their record held when it was read.
     pub async fn leak_session_over_vault(
-        self: &Arc<Self>,
+        &self,
         grant: &AdminGrant,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<LeakSession, Error> {
         let (actor, context) = (grant.actor(), grant.context());
-        let Some((first, last)) = self.store.record_span().await? else {
+        let Some((first, last)) = self.core.store.record_span().await? else {
             // An empty store, or one without record handles: the snapshot copes with both.
             return self.leak_session_over_snapshot(grant).await;
         };
-        self.emit(
-            SecurityEvent::new(self.clock.now(), EventKind::PiiLookup, actor.clone())
-                .context(context)
-                .fields(["email", "phone", "name"])
-                .purpose(PURPOSE_LEAK_MATCH)
-                .detail("source", "vault")
-                .detail("first_record", first.0.to_string())
-                .detail("last_record", last.0.to_string()),
-        )
-        .await?;
+        self.core
+            .emit(
+                SecurityEvent::new(self.core.clock.now(), EventKind::PiiLookup, actor.clone())
+                    .context(context)
+                    .fields(["email", "phone", "name"])
+                    .purpose(PURPOSE_LEAK_MATCH)
+                    .detail("source", "vault")
+                    .detail("first_record", first.0.to_string())
+                    .detail("last_record", last.0.to_string()),
+            )
+            .await?;
         let hasher = RandomState::new();
         let mut vault = OpenedVault::default();
         let mut in_flight = VecDeque::new();
@@ -439,16 +257,16 @@ impl Vault {
             {
                 let end = start.saturating_add(SCAN_RANGE - 1).min(last.0);
                 next = (end < last.0).then(|| end + 1);
-                let opener = Arc::clone(self);
+                let core = Arc::clone(&self.core);
                 let hasher = hasher.clone();
                 // Each range reads on a connection of its own and decrypts on the blocking
                 // pool, so reading, parsing and decrypting use every core.
                 in_flight.push_back(tokio::spawn(async move {
-                    let records = opener
+                    let records = core
                         .store
                         .identifying_records_between(RecordRef(start), RecordRef(end))
                         .await?;
-                    tokio::task::spawn_blocking(move || opener.digest_page(&hasher, records))
+                    tokio::task::spawn_blocking(move || digest_page(&core, &hasher, records))
                         .await
                         .map_err(|error| Error::Worker(error.to_string()))?
                 }));
@@ -476,49 +294,6 @@ impl Vault {
             index: SessionIndex::Vault(vault),
             stats: Mutex::new(stats),
         })
-    }
-
-    /// Decrypts a page of records (name, e-mail and phone only) into their digests, values
-    /// normalised exactly as a probe's are.
-    fn digest_page(
-        &self,
-        hasher: &RandomState,
-        page: Vec<IdentifyingRecord>,
-    ) -> Result<Vec<(String, RecordDigests)>, Error> {
-        let mut digested = Vec::with_capacity(page.len());
-        for stored in page {
-            let id = stored.customer_id.as_str();
-            let data_key = self.unwrap_key_of(id, &stored.wrapped_data_key, stored.key_version)?;
-            let open = |name: &str, sealed: &[u8]| -> Result<Zeroizing<Vec<u8>>, Error> {
-                if sealed.is_empty() {
-                    return Err(Error::Tampered(format!("{name} of {id} is missing")));
-                }
-                data_key.open(id, name, sealed)
-            };
-            let text = |name: &str, plain: &[u8]| -> Result<String, Error> {
-                std::str::from_utf8(plain)
-                    .map(str::to_string)
-                    .map_err(|_| Error::Tampered(format!("{name} of {id} is not UTF-8")))
-            };
-            let bad = |name: &str| Error::Tampered(format!("stored {name} of {id} does not parse"));
-            let email = open("email", &stored.email)?;
-            let email = Zeroizing::new(text("email", &email)?);
-            let email = Zeroizing::new(normalize_email(&email).map_err(|_| bad("email"))?);
-            let phone = open("phone", &stored.phone)?;
-            let phone = Zeroizing::new(text("phone", &phone)?);
-            let phone = Zeroizing::new(normalize_phone(&phone).map_err(|_| bad("phone"))?);
-            let name = open("name", &stored.name)?;
-            let name = Zeroizing::new(name_key(&Zeroizing::new(text("name", &name)?)));
-            digested.push((
-                stored.customer_id,
-                RecordDigests {
-                    email: hasher.hash_one(email.as_str()),
-                    phone: hasher.hash_one(phone.as_str()),
-                    name: hasher.hash_one(name.as_str()),
-                },
-            ));
-        }
-        Ok(digested)
     }
 
     /// Finds the customers `probes` belong to (operator only: `actor` is the administrator
@@ -553,7 +328,7 @@ impl Vault {
                         value: *value,
                     })
                     .collect();
-                let found = self.store.candidates_of_many(&entries).await?;
+                let found = self.core.store.candidates_of_many(&entries).await?;
                 let candidates: BatchCandidates<String> = entries
                     .iter()
                     .map(|entry| (entry.kind, entry.value))
@@ -563,7 +338,7 @@ impl Vault {
                 let records = if unseen.is_empty() {
                     Vec::new()
                 } else {
-                    self.store.records_in_bulk(&unseen).await?
+                    self.core.store.records_in_bulk(&unseen).await?
                 };
                 let records = records
                     .into_iter()
@@ -584,7 +359,7 @@ impl Vault {
                 let records = if unseen.is_empty() {
                     Vec::new()
                 } else {
-                    self.store.records_by_ref(&unseen).await?
+                    self.core.store.records_by_ref(&unseen).await?
                 };
                 let decrypted = self.open_candidates(session, opened, unseen, records)?;
                 let count: u64 = candidates.values().map(|found| found.len() as u64).sum();
@@ -602,18 +377,19 @@ impl Vault {
             stats.candidates += candidate_count;
             stats.decrypted += decrypted;
         }
-        self.emit(
-            SecurityEvent::new(self.clock.now(), EventKind::PiiLookup, actor.clone())
-                .context(context)
-                .fields(["email", "phone", "name"])
-                .purpose(PURPOSE_LEAK_MATCH)
-                .detail("rows", probes.len().to_string())
-                .detail("index_lookups", index_lookups.to_string())
-                .detail("candidates", candidate_count.to_string())
-                .detail("decrypted", decrypted.to_string())
-                .detail("matches", confirmations.len().to_string()),
-        )
-        .await?;
+        self.core
+            .emit(
+                SecurityEvent::new(self.core.clock.now(), EventKind::PiiLookup, actor.clone())
+                    .context(context)
+                    .fields(["email", "phone", "name"])
+                    .purpose(PURPOSE_LEAK_MATCH)
+                    .detail("rows", probes.len().to_string())
+                    .detail("index_lookups", index_lookups.to_string())
+                    .detail("candidates", candidate_count.to_string())
+                    .detail("decrypted", decrypted.to_string())
+                    .detail("matches", confirmations.len().to_string()),
+            )
+            .await?;
         Ok(confirmations)
     }
 
@@ -629,7 +405,7 @@ impl Vault {
     ) -> Result<u64, Error> {
         let mut digests: Vec<(K, OpenedRecord)> = Vec::with_capacity(unseen.len());
         for (key, stored) in records {
-            let record = self.open_fields(&stored, &[])?;
+            let record = self.core.open_fields(&stored, &[])?;
             digests.push((
                 key,
                 OpenedRecord {
@@ -672,7 +448,9 @@ impl Vault {
             }
             prepared.entries.push((
                 BlindIndexKind::Email,
-                self.indexer.index_normalised(BlindIndexKind::Email, &email),
+                self.core
+                    .indexer
+                    .index_normalised(BlindIndexKind::Email, &email),
             ));
         }
         for (index, phone) in probe
@@ -687,7 +465,9 @@ impl Vault {
             }
             prepared.entries.push((
                 BlindIndexKind::Phone,
-                self.indexer.index_normalised(BlindIndexKind::Phone, &phone),
+                self.core
+                    .indexer
+                    .index_normalised(BlindIndexKind::Phone, &phone),
             ));
         }
         for (index, name) in probe.names.iter().enumerate() {
@@ -698,4 +478,47 @@ impl Vault {
         }
         prepared
     }
+}
+
+/// Decrypts a page of records (name, e-mail and phone only) into their digests, values
+/// normalised exactly as a probe's are.
+fn digest_page(
+    core: &VaultCore,
+    hasher: &RandomState,
+    page: Vec<IdentifyingRecord>,
+) -> Result<Vec<(String, RecordDigests)>, Error> {
+    let mut digested = Vec::with_capacity(page.len());
+    for stored in page {
+        let id = stored.customer_id.as_str();
+        let data_key = core.unwrap_key_of(id, &stored.wrapped_data_key, stored.key_version)?;
+        let open = |name: &str, sealed: &[u8]| -> Result<Zeroizing<Vec<u8>>, Error> {
+            if sealed.is_empty() {
+                return Err(Error::Tampered(format!("{name} of {id} is missing")));
+            }
+            data_key.open(id, name, sealed)
+        };
+        let text = |name: &str, plain: &[u8]| -> Result<String, Error> {
+            std::str::from_utf8(plain)
+                .map(str::to_string)
+                .map_err(|_| Error::Tampered(format!("{name} of {id} is not UTF-8")))
+        };
+        let bad = |name: &str| Error::Tampered(format!("stored {name} of {id} does not parse"));
+        let email = open("email", &stored.email)?;
+        let email = Zeroizing::new(text("email", &email)?);
+        let email = Zeroizing::new(normalize_email(&email).map_err(|_| bad("email"))?);
+        let phone = open("phone", &stored.phone)?;
+        let phone = Zeroizing::new(text("phone", &phone)?);
+        let phone = Zeroizing::new(normalize_phone(&phone).map_err(|_| bad("phone"))?);
+        let name = open("name", &stored.name)?;
+        let name = Zeroizing::new(name_key(&Zeroizing::new(text("name", &name)?)));
+        digested.push((
+            stored.customer_id,
+            RecordDigests {
+                email: hasher.hash_one(email.as_str()),
+                phone: hasher.hash_one(phone.as_str()),
+                name: hasher.hash_one(name.as_str()),
+            },
+        ));
+    }
+    Ok(digested)
 }

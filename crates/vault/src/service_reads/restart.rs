@@ -2,10 +2,10 @@
 
 use haechi_events::{Decision, EventKind, Principal, SecurityEvent};
 
-use super::Vault;
+use super::ServiceReads;
 use crate::quota::ReadClass;
 
-impl Vault {
+impl ServiceReads {
     /// Puts back the budgets of distinct customers spent before a restart, so that a
     /// restart does not hand a scraper a fresh budget. `events` are the audit trail's records
     /// in log order (older than the quota window are skipped); each `pii.read` or
@@ -13,8 +13,8 @@ impl Vault {
     /// status 200) is charged again at the time it happened. Call before serving. Returns how
     /// many such events were found.
     pub fn restore_budgets<'a>(&self, events: impl IntoIterator<Item = &'a SecurityEvent>) -> u64 {
-        let window = self.policy().quota().window;
-        let cutoff = self.clock.now().minus(window);
+        let window = self.core.policy().quota().window;
+        let cutoff = self.core.clock.now().minus(window);
         let mut budgets = self.budgets.lock();
         let mut restored = 0;
         for event in events {
