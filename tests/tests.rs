@@ -12,6 +12,7 @@ mod util;
 mod abuse_server;
 mod abuse_token;
 mod abuse_vault;
+mod architecture;
 mod audit;
 mod audit_witness;
 mod containment;

@@ -105,7 +105,7 @@ impl Containment {
             blocks.insert(block);
         }
         for suspension in parts.store.active_suspensions().await? {
-            parts.authority.suspend_principal(suspension.principal);
+            parts.authority.suspensions().suspend(suspension.principal);
         }
         let any_blocks = AtomicBool::new(!blocks.is_empty());
         Ok(Containment {

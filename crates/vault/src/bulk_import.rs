@@ -125,10 +125,15 @@ impl BulkImport {
                 return Ok(Err(reason));
             }
         };
-        let customer_id = core.authority.new_customer_id();
+        let customer_id = core.authority.accounts().new_customer_id();
         let login_hashes = core.login_hashes(&record)?;
         let password_hash = match &input.password {
-            Some(password) => Some(core.authority.hash_password(password.clone()).await?),
+            Some(password) => Some(
+                core.authority
+                    .accounts()
+                    .hash_password(password.clone())
+                    .await?,
+            ),
             None => None,
         };
         let data_key = DataKey::generate(&*core.random);

@@ -38,9 +38,10 @@ impl Lifecycle {
         let record = input
             .validate(core.today(), || core.new_address_id())
             .map_err(Error::Invalid)?;
-        let customer_id = core.authority.new_customer_id();
+        let customer_id = core.authority.accounts().new_customer_id();
         core.authority
-            .create_account(
+            .accounts()
+            .create(
                 NewAccount {
                     customer_id: Some(customer_id.clone()),
                     email: Some(record.email.as_str().to_string()),
@@ -91,6 +92,7 @@ impl Lifecycle {
         // data intact (retry the erasure); the other order could leave an erased customer's
         // tokens working. Through the authority's API: the vault never touches its tables.
         core.authority
+            .sessions()
             .end_customer_sessions(customer_id, "erased", token.principal(), context)
             .await?;
         let existed = core.store.shred(customer_id).await?;

@@ -88,8 +88,10 @@ impl VaultCore {
     pub(crate) fn login_hashes(&self, record: &CustomerRecord) -> Result<Vec<[u8; 32]>, Error> {
         Ok(vec![
             self.authority
+                .accounts()
                 .login_hash(&LoginIdentifier::Email(record.email.as_str().to_string()))?,
             self.authority
+                .accounts()
                 .login_hash(&LoginIdentifier::Phone(record.phone.as_str().to_string()))?,
         ])
     }

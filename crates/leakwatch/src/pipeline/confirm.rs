@@ -57,6 +57,7 @@ impl Matcher {
         self.in_flight.push_back(tokio::spawn(async move {
             let probes = normalise(rows);
             let confirmations = vault
+                .leak_pass()
                 .confirm_leaked(&session, &probes.probes, &grant)
                 .await
                 .map_err(Error::Confirm)?;

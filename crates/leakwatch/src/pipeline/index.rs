@@ -76,6 +76,7 @@ pub(super) async fn open_session(
         IndexChoice::Vault => {
             progress.vault_pass_started();
             let session = vault
+                .leak_pass()
                 .leak_session_over_vault(grant, &|opened| progress.vault_pass_advanced(opened))
                 .await
                 .map_err(Error::OpenRecords)?;
@@ -83,10 +84,11 @@ pub(super) async fn open_session(
             session
         }
         IndexChoice::Snapshot => vault
+            .leak_pass()
             .leak_session_over_snapshot(grant)
             .await
             .map_err(Error::ReadBlindIndex)?,
-        IndexChoice::Lookups | IndexChoice::Auto => vault.leak_session(grant),
+        IndexChoice::Lookups | IndexChoice::Auto => vault.leak_pass().leak_session(grant),
     })
 }
 

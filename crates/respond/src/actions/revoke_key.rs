@@ -33,10 +33,10 @@ impl ActionExecutor for RevokeKey<'_> {
 
     async fn carry_out(&self, grant: &AdminGrant, act: &Act<'_>) -> Executed {
         let authority = act.containment.authority();
-        match authority.key_state(self.kid) {
+        match authority.keys().state(self.kid) {
             None => Executed::Outcome("not_found"),
             Some(KeyState::Revoked) => Executed::Outcome("already"),
-            Some(_) => match authority.revoke_key(self.kid, grant).await {
+            Some(_) => match authority.keys().revoke(self.kid, grant).await {
                 Ok(_) => Executed::Outcome("done"),
                 Err(error) => Executed::Failed(error.to_string()),
             },

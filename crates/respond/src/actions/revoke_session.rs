@@ -34,7 +34,8 @@ impl ActionExecutor for RevokeSession<'_> {
         let revoked = act
             .containment
             .authority()
-            .revoke_session(self.sid, "detection", grant);
+            .sessions()
+            .revoke(self.sid, "detection", grant);
         match revoked.await {
             Ok(true) => Executed::Outcome("done"),
             Ok(false) => Executed::Outcome("not_found"),

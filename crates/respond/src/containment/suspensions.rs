@@ -23,7 +23,11 @@ impl Containment {
                 "anonymous is not a principal that can be suspended".into(),
             ));
         }
-        if self.authority.is_suspended(&request.principal) {
+        if self
+            .authority
+            .suspensions()
+            .is_suspended(&request.principal)
+        {
             return Ok(false);
         }
         let now = self.now();
@@ -38,7 +42,9 @@ impl Containment {
             })
             .await?;
         // Memory after the store (the cache rule).
-        self.authority.suspend_principal(request.principal.clone());
+        self.authority
+            .suspensions()
+            .suspend(request.principal.clone());
         let mut event = SecurityEvent::new(now, EventKind::ResponseAction, actor.clone())
             .context(context)
             .reason("suspend_principal")
@@ -67,7 +73,7 @@ impl Containment {
         let (actor, context) = (grant.actor(), grant.context());
         let now = self.now();
         let stored = self.store.lift_suspension(principal, now, actor).await?;
-        let held = self.authority.lift_suspension(principal);
+        let held = self.authority.suspensions().lift(principal);
         if !stored && !held {
             return Ok(false);
         }
