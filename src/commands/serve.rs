@@ -9,6 +9,7 @@ use clap::Args;
 use haechi_audit::{ActiveSegment, ExportOptions, PruneOptions};
 use haechi_server::AppState;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 use crate::Outcome;
 use crate::config::{AuditSection, Config, LogFormat};
@@ -60,20 +61,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
-    // Histograms keep every sample until upkeep folds them into their summaries: without it,
-    // memory grew by 8 bytes a request until /metrics was scraped (about 20 MiB in three
-    // minutes at 13 k req/s). Upkeep every few seconds bounds it whether or not anyone
-    // scrapes.
-    let upkeep = metrics.clone().map(|handle| {
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(METRICS_UPKEEP);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                handle.run_upkeep();
-            }
-        })
-    });
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -105,52 +92,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         detection: detection.detection.clone(),
         drill,
     };
-    // On the drill clock, moving the clock runs the upkeep (at simulated pace, so a drill
-    // replays deterministically); on the real clock, a ticker does.
-    let maintenance = state.drill.is_none().then(|| {
-        tokio::spawn(maintain(
-            runtime.authority.clone(),
-            maintenance_period(config.keys.rotation_interval),
-        ))
-    });
-    let refusal_summaries = tokio::spawn(flush_refusal_summaries(runtime.refusals.clone()));
-    let archiving =
-        (config.audit.retention.is_some() || config.audit.archive_dir.is_some()).then(|| {
-            tokio::spawn(keep_audit_archive(
-                runtime.audit.clone(),
-                config.audit.clone(),
-                runtime.clock.clone(),
-            ))
-        });
-    let audit_watch = tokio::spawn(crate::audit_watch::run(
-        runtime.audit.clone(),
-        runtime.events.clone(),
-        runtime.clock.clone(),
-        config.audit.min_free_headroom_percent()?,
-    ));
-    let rewrap = runtime.master_key.has_previous().then(|| {
-        tokio::spawn(rewrap_online(
-            runtime.vault.clone(),
-            runtime.authority.clone(),
-            runtime.master_key.previous_ids().join(","),
-        ))
-    });
-    let metrics_listener = match config.server.metrics_listen {
-        Some(metrics_address) => {
-            let listener = TcpListener::bind(metrics_address)
-                .await
-                .with_context(|| format!("cannot listen on {metrics_address} for /metrics"))?;
-            let bound = listener.local_addr()?;
-            println!("haechi metrics on http://{bound}/metrics");
-            let state = state.clone();
-            Some(tokio::spawn(async move {
-                if let Err(error) = haechi_server::serve_metrics(listener, state).await {
-                    tracing::error!(%error, "the metrics listener stopped");
-                }
-            }))
-        }
-        None => None,
-    };
+    let background = Background::start(&config, &runtime, &state)?;
+    let metrics_listener = metrics_listener(&config, &state).await?;
     tracing::info!(%address, data_dir = %config.data_dir.display(), "haechi serving");
     // Tests and scripts read the address from this line (port 0 picks a free port).
     println!("haechi listening on http://{address}");
@@ -161,33 +104,121 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         streams.close();
     };
     haechi_server::serve(listener, state, shutdown).await?;
-    refusal_summaries.abort();
     if let Some(metrics_listener) = metrics_listener {
         metrics_listener.abort();
     }
+    background.refusal_summaries.abort();
     if let Err(error) = runtime.refusals.flush().await {
         tracing::error!(%error, "could not record the last refusal summaries");
     }
     // The engine evaluates what it holds and records the alerts and actions that follow
     // before the audit log closes.
     detection.stop(Duration::from_secs(10)).await;
-    if let Some(maintenance) = maintenance {
-        maintenance.abort();
-    }
-    if let Some(upkeep) = upkeep {
-        upkeep.abort();
-    }
-    if let Some(archiving) = archiving {
-        archiving.abort();
-    }
-    if let Some(rewrap) = rewrap {
-        rewrap.abort();
-    }
-    audit_watch.abort();
+    background.stop();
     // Requests in flight have finished; the final checkpoint signs everything they recorded.
     runtime.close().await?;
     tracing::info!("haechi stopped");
     Ok(())
+}
+
+/// The tasks `haechi serve` runs beside the API, stopped together once it has drained.
+struct Background {
+    metrics_upkeep: Option<JoinHandle<()>>,
+    maintenance: Option<JoinHandle<()>>,
+    refusal_summaries: JoinHandle<()>,
+    archiving: Option<JoinHandle<()>>,
+    audit_watch: JoinHandle<()>,
+    rewrap: Option<JoinHandle<()>>,
+}
+
+impl Background {
+    fn start(config: &Config, runtime: &Runtime, state: &AppState) -> anyhow::Result<Self> {
+        // Histograms keep every sample until upkeep folds them into their summaries: without
+        // it, memory grew by 8 bytes a request until /metrics was scraped (about 20 MiB in
+        // three minutes at 13 k req/s). Upkeep every few seconds bounds it whether or not
+        // anyone scrapes.
+        let metrics_upkeep = state.metrics.clone().map(|handle| {
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(METRICS_UPKEEP);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticker.tick().await;
+                    handle.run_upkeep();
+                }
+            })
+        });
+        // On the drill clock, moving the clock runs the upkeep (at simulated pace, so a drill
+        // replays deterministically); on the real clock, a ticker does.
+        let maintenance = state.drill.is_none().then(|| {
+            tokio::spawn(maintain(
+                runtime.authority.clone(),
+                maintenance_period(config.keys.rotation_interval),
+            ))
+        });
+        let archiving = (config.audit.retention.is_some() || config.audit.archive_dir.is_some())
+            .then(|| {
+                tokio::spawn(keep_audit_archive(
+                    runtime.audit.clone(),
+                    config.audit.clone(),
+                    runtime.clock.clone(),
+                ))
+            });
+        let rewrap = runtime.master_key.has_previous().then(|| {
+            tokio::spawn(rewrap_online(
+                runtime.vault.clone(),
+                runtime.authority.clone(),
+                runtime.master_key.previous_ids().join(","),
+            ))
+        });
+        Ok(Background {
+            metrics_upkeep,
+            maintenance,
+            refusal_summaries: tokio::spawn(flush_refusal_summaries(runtime.refusals.clone())),
+            archiving,
+            audit_watch: tokio::spawn(crate::audit_watch::run(
+                runtime.audit.clone(),
+                runtime.events.clone(),
+                runtime.clock.clone(),
+                config.audit.min_free_headroom_percent()?,
+            )),
+            rewrap,
+        })
+    }
+
+    fn stop(self) {
+        let optional = [
+            self.metrics_upkeep,
+            self.maintenance,
+            self.archiving,
+            self.rewrap,
+        ];
+        for task in optional.into_iter().flatten() {
+            task.abort();
+        }
+        self.refusal_summaries.abort();
+        self.audit_watch.abort();
+    }
+}
+
+/// `/metrics` on its own listener when `server.metrics_listen` is set.
+async fn metrics_listener(
+    config: &Config,
+    state: &AppState,
+) -> anyhow::Result<Option<JoinHandle<()>>> {
+    let Some(metrics_address) = config.server.metrics_listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(metrics_address)
+        .await
+        .with_context(|| format!("cannot listen on {metrics_address} for /metrics"))?;
+    let bound = listener.local_addr()?;
+    println!("haechi metrics on http://{bound}/metrics");
+    let state = state.clone();
+    Ok(Some(tokio::spawn(async move {
+        if let Err(error) = haechi_server::serve_metrics(listener, state).await {
+            tracing::error!(%error, "the metrics listener stopped");
+        }
+    })))
 }
 
 /// Online master-key rotation: started with a previous master key, the server serves at once
