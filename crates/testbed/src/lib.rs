@@ -13,6 +13,9 @@
 //! with [`PrivateNats`].
 
 #![forbid(unsafe_code)]
+// Test support only: a server that cannot be reached or a database that cannot be created
+// is a failed test, so panicking with the reason is the right answer here.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod nats;
 mod postgres;
