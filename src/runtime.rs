@@ -15,7 +15,7 @@ use haechi_events::{
     Clock, EventReceipt, EventSink, RefusalBudget, RefusalGate, SecurityEvent, SimulatedClock,
     SinkError, SystemClock, Timestamp, TracingSink,
 };
-use haechi_store::{PolicyFiles, SqliteStore};
+use haechi_store::{PolicyFiles, SqliteStore, Store};
 use haechi_token::OperatorAccess;
 use haechi_token::{AuthorityParts, TokenAuthority};
 use haechi_vault::{BlindIndexer, Policy, Vault, VaultParts};
@@ -25,7 +25,8 @@ use crate::config::{Config, is_group_or_world_readable};
 
 /// An opened data directory.
 pub struct Runtime {
-    pub store: Arc<SqliteStore>,
+    /// The storage backend; parts get the trait they need from it.
+    pub store: Arc<dyn Store>,
     pub authority: Arc<TokenAuthority>,
     pub vault: Arc<Vault>,
     pub events: Arc<dyn EventSink>,
@@ -83,14 +84,14 @@ impl Runtime {
             Some(simulated) => simulated.clone(),
             None => Arc::new(SystemClock),
         };
-        let store = Arc::new(
+        let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(&config.database_path())
                 .await
                 .with_context(|| format!("cannot open {}", config.database_path().display()))?,
         );
         // The audit log opens before the authority: opening the authority may already
         // generate or retire keys, and those acts must be on the record.
-        let audit = Arc::new(open_audit_log(config, &store, &master_key, clock.clone()).await?);
+        let audit = Arc::new(open_audit_log(config, &*store, &master_key, clock.clone()).await?);
         let refusals = Arc::new(RefusalGate::new(
             Arc::new(TeeSink {
                 durable: audit.clone(),
@@ -227,7 +228,7 @@ pub fn audit_dir(config: &Config) -> PathBuf {
 /// Opens the audit log, creating its key on first use, and reports what recovery found.
 async fn open_audit_log(
     config: &Config,
-    store: &SqliteStore,
+    store: &dyn Store,
     master_key: &MasterKeyRing,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<AuditLog> {

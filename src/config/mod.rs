@@ -163,7 +163,10 @@ impl Config {
             // HAECHI_DATA_DIR are read by clap and merged as flags.
             .merge(
                 Env::prefixed("HAECHI_")
-                    .ignore(&["CONFIG", "DATA_DIR", "LISTEN"])
+                    .ignore(&["CONFIG", "DATA_DIR", "LISTEN", "REQUIRE_SERVERS"])
+                    // HAECHI_TEST_POSTGRES / HAECHI_TEST_NATS belong to the test bed
+                    // (crates/testbed), not to the configuration.
+                    .filter(|key| !key.as_str().to_ascii_uppercase().starts_with("TEST_"))
                     .split("__"),
             )
             .merge(Serialized::defaults(FlagOverrides {

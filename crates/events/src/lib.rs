@@ -11,12 +11,14 @@
 
 #![forbid(unsafe_code)]
 
+mod change;
 mod clock;
 mod context;
 mod event;
 mod refusals;
 mod sink;
 
+pub use change::{Change, ChangeFeed, LoggedChange};
 pub use clock::{Clock, SimulatedClock, SystemClock, Timestamp};
 pub use context::{RequestContext, StoreError};
 pub use event::{Decision, EventKind, Principal, PrincipalParseError, SecurityEvent};

@@ -121,6 +121,23 @@ impl Containment {
         })
     }
 
+    /// Reloads blocks and suspensions from the store, for a cluster node that learned another
+    /// node changed them. The store is the truth: what it holds replaces memory at once.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let now = self.now();
+        let mut blocks = Blocklist::new();
+        for block in self.store.active_blocks(now).await? {
+            blocks.insert(block);
+        }
+        let suspended = self.store.active_suspensions().await?;
+        self.any_blocks.store(!blocks.is_empty(), Ordering::Release);
+        *self.blocks.write() = blocks;
+        self.authority
+            .suspensions()
+            .replace_all(suspended.into_iter().map(|suspension| suspension.principal));
+        Ok(())
+    }
+
     fn now(&self) -> Timestamp {
         self.authority.clock().now()
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use haechi_events::EventSink;
-use haechi_store::SqliteStore;
+use haechi_store::Store;
 use haechi_token::TokenAuthority;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -38,8 +38,8 @@ pub struct AppState {
     pub authority: Arc<TokenAuthority>,
     /// The PII vault.
     pub vault: Arc<haechi_vault::Vault>,
-    /// The database (readiness checks).
-    pub store: Arc<SqliteStore>,
+    /// The storage backend (readiness checks, exposure ranges).
+    pub store: Arc<dyn Store>,
     /// Where security events go.
     pub events: Arc<dyn EventSink>,
     /// The durable audit log behind `events`: searched by administrators, and watched by

@@ -475,6 +475,23 @@ impl AuthorityStore for SqliteStore {
         Ok(())
     }
 
+    async fn delete_account(&self, customer_id: &str) -> Result<bool, StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("DELETE FROM account_logins WHERE customer_id = ?")
+            .bind(customer_id)
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
+        let deleted = sqlx::query("DELETE FROM accounts WHERE customer_id = ?")
+            .bind(customer_id)
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        transaction.commit().await.map_err(backend)?;
+        Ok(deleted > 0)
+    }
+
     async fn account_by_login(
         &self,
         login_hash: &[u8; 32],

@@ -16,7 +16,9 @@ mod containment;
 mod leak;
 mod policy_file;
 mod sqlite;
+mod store;
 mod vault;
 
 pub use policy_file::{KEPT_VERSIONS, PolicyFiles};
 pub use sqlite::SqliteStore;
+pub use store::Store;

@@ -253,17 +253,6 @@ impl VaultStore for SqliteStore {
             .execute(&mut *transaction)
             .await
             .map_err(backend)?;
-        let account = sqlx::query("DELETE FROM accounts WHERE customer_id = ?")
-            .bind(customer_id)
-            .execute(&mut *transaction)
-            .await
-            .map_err(backend)?
-            .rows_affected();
-        sqlx::query("DELETE FROM account_logins WHERE customer_id = ?")
-            .bind(customer_id)
-            .execute(&mut *transaction)
-            .await
-            .map_err(backend)?;
         transaction.commit().await.map_err(backend)?;
         // secure_delete zeroed the freed pages; copy them over the main file and empty the
         // WAL, which still holds the pages as they were before the delete.
@@ -273,14 +262,14 @@ impl VaultStore for SqliteStore {
                 .await
                 .map_err(backend)?;
             if busy == 0 {
-                return Ok(deleted + account > 0);
+                return Ok(deleted > 0);
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         tracing::warn!(
             "the WAL could not be truncated after a shred (readers busy); it will be on the next checkpoint"
         );
-        Ok(deleted + account > 0)
+        Ok(deleted > 0)
     }
 
     async fn count(&self) -> Result<u64, StoreError> {

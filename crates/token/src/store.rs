@@ -192,6 +192,10 @@ pub trait AuthorityStore: Send + Sync + std::fmt::Debug {
         login_hash: &[u8; 32],
     ) -> Result<Option<AccountRecord>, StoreError>;
 
+    /// Deletes a customer's login account and its login identifiers (erasure); returns
+    /// whether there was one.
+    async fn delete_account(&self, customer_id: &str) -> Result<bool, StoreError>;
+
     /// Adds a client (conflict if the id exists).
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
     /// A client by id.

@@ -233,6 +233,9 @@ impl AuthorityStore for MemoryStore {
             .find(|account| account.login_hashes.contains(login_hash))
             .cloned())
     }
+    async fn delete_account(&self, customer_id: &str) -> Result<bool, StoreError> {
+        Ok(self.tables().accounts.remove(customer_id).is_some())
+    }
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
         let mut tables = self.tables();
         if tables.clients.contains_key(&client.client_id) {

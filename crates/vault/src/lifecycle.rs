@@ -95,7 +95,10 @@ impl Lifecycle {
             .sessions()
             .end_customer_sessions(customer_id, "erased", token.principal(), context)
             .await?;
-        let existed = core.store.shred(customer_id).await?;
+        // Then the login account (the authority's table, through its API), then the record:
+        // one orchestrating call, each part writing only its own tables.
+        let had_account = core.authority.accounts().erase(customer_id).await?;
+        let existed = core.store.shred(customer_id).await? || had_account;
         let event = core
             .event(EventKind::PiiDelete, token, context)
             .customer(customer_id)

@@ -305,8 +305,8 @@ pub trait VaultStore: Send + Sync + std::fmt::Debug {
             "this store hands out no record handles".into(),
         ))
     }
-    /// Crypto-shreds a record: deletes its wrapped data key, fields, index entries and login
-    /// account, and makes sure no copy of the wrapped key survives in the database's journal.
+    /// Crypto-shreds a record: deletes its wrapped data key, fields and index entries (the
+    /// login account is the token authority's, erased through its API), and makes sure no copy of the wrapped key survives in the database's journal.
     /// Returns whether it existed.
     async fn shred(&self, customer_id: &str) -> Result<bool, StoreError>;
     /// Number of records.

@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use haechi_leak::exposure::{ExposureStore as _, Padding, RangePrefix, entity_tag, render_range};
+use haechi_leak::exposure::{Padding, RangePrefix, entity_tag, render_range};
 
 use crate::extract::Caller;
 use crate::{ApiError, AppState};

@@ -97,6 +97,13 @@ impl Accounts {
         })
     }
 
+    /// Deletes a customer's login account and login identifiers (erasure). The caller ends
+    /// the customer's sessions first (`Sessions::end_customer_sessions`), so no token of an
+    /// erased customer outlives the account. Returns whether there was an account.
+    pub async fn erase(&self, customer_id: &str) -> Result<bool, Error> {
+        Ok(self.environment.store.delete_account(customer_id).await?)
+    }
+
     /// Creates a customer login account. Identifiers are stored only as keyed hashes.
     pub async fn create(
         &self,

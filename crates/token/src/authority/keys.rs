@@ -54,6 +54,19 @@ impl KeyLifecycle {
         })
     }
 
+    /// Reloads every key from the store, for a cluster node that learned another node
+    /// changed one (rotation, revocation, import). The store is the truth; the new ring
+    /// replaces the old at once, so a key revoked elsewhere stops verifying here.
+    pub async fn reload(&self) -> Result<(), Error> {
+        let _serialised = self.changes.lock().await;
+        let mut ring = KeyRing::default();
+        for stored in self.environment.store.keys().await? {
+            ring.insert(load_key(&self.environment, stored)?);
+        }
+        *self.ring.write() = ring;
+        Ok(())
+    }
+
     /// The key ring, for the parts that verify and sign.
     pub(crate) fn ring(&self) -> &Arc<RwLock<KeyRing>> {
         &self.ring

@@ -245,6 +245,18 @@ impl Sessions {
         self.ledger.is_session_revoked(sid)
     }
 
+    /// Applies a revocation another node made (the store already holds it): memory only,
+    /// and only ever less permissive. Used by a cluster node following the change log.
+    pub fn learn_session_revoked(&self, sid: &str) {
+        self.ledger.revoke_session(sid);
+    }
+
+    /// Applies a token revocation another node made (memory only, see
+    /// [`Sessions::learn_session_revoked`]).
+    pub fn learn_token_revoked(&self, token_hash: &[u8; 32]) {
+        self.ledger.revoke_token(token_hash);
+    }
+
     /// Ends session `sid` in the store, then in memory.
     async fn end(&self, sid: &str, reason: &str) -> Result<(), Error> {
         self.environment

@@ -28,6 +28,13 @@ impl Suspensions {
         self.suspended.write().remove(principal)
     }
 
+    /// Replaces the whole set with the suspensions in force in the store (a cluster node
+    /// that learned another node suspended or lifted one).
+    pub fn replace_all(&self, principals: impl IntoIterator<Item = Principal>) {
+        let fresh: HashSet<Principal> = principals.into_iter().collect();
+        *self.suspended.write() = fresh;
+    }
+
     /// Whether `principal` is suspended now.
     pub fn is_suspended(&self, principal: &Principal) -> bool {
         let suspended = self.suspended.read();

@@ -1,0 +1,168 @@
+//! Following the change log: every node applies the shared decisions other nodes made.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use haechi_events::{Change, ChangeFeed, LoggedChange, StoreError};
+use haechi_respond::Detection;
+use haechi_token::TokenAuthority;
+use tokio::sync::watch;
+
+use crate::Freshness;
+
+/// How a follower polls.
+#[derive(Debug, Clone, Copy)]
+pub struct FollowerSettings {
+    /// Pause between reads of the change log. A change reaches this node's memory at most
+    /// this long (plus one read) after it is committed, which is what the propagation bound
+    /// rests on.
+    pub poll_interval: Duration,
+    /// Most entries read at once.
+    pub batch: u32,
+}
+
+impl Default for FollowerSettings {
+    fn default() -> Self {
+        FollowerSettings {
+            poll_interval: Duration::from_millis(100),
+            batch: 1000,
+        }
+    }
+}
+
+/// Reloads the access policy in force from the shared store (the binary wires the vault and
+/// the store's policy versions behind it).
+#[async_trait]
+pub trait PolicyReload: Send + Sync + std::fmt::Debug {
+    /// Loads the newest policy version and puts it in force on this node.
+    async fn reload_policy(&self) -> Result<(), String>;
+}
+
+/// Applies the change log to this node's memory, and confirms [`Freshness`] after each
+/// complete read.
+#[derive(Debug)]
+pub struct Follower {
+    feed: Arc<dyn ChangeFeed>,
+    authority: Arc<TokenAuthority>,
+    detection: Arc<Detection>,
+    policy: Option<Arc<dyn PolicyReload>>,
+    freshness: Arc<Freshness>,
+    settings: FollowerSettings,
+    position: i64,
+}
+
+/// Why applying a batch stopped; the follower retries from the same position.
+#[derive(Debug, thiserror::Error)]
+enum ApplyError {
+    #[error("the store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("reloading the keys failed: {0}")]
+    Keys(#[from] haechi_token::Error),
+    #[error("reloading the policy failed: {0}")]
+    Policy(String),
+}
+
+impl Follower {
+    /// A follower starting at `position` — the log's head read *before* this node loaded its
+    /// state from the store, so nothing committed in between is missed.
+    pub fn new(
+        feed: Arc<dyn ChangeFeed>,
+        authority: Arc<TokenAuthority>,
+        detection: Arc<Detection>,
+        policy: Option<Arc<dyn PolicyReload>>,
+        freshness: Arc<Freshness>,
+        settings: FollowerSettings,
+        position: i64,
+    ) -> Self {
+        Follower {
+            feed,
+            authority,
+            detection,
+            policy,
+            freshness,
+            settings,
+            position,
+        }
+    }
+
+    /// Follows until `closing` turns true. Failures are logged and retried; while they last
+    /// the node's freshness runs out and it refuses decisions.
+    pub async fn run(mut self, mut closing: watch::Receiver<bool>) {
+        let mut failing = false;
+        loop {
+            match self.catch_up().await {
+                Ok(()) if failing => {
+                    tracing::info!(position = self.position, "the change log is readable again");
+                    failing = false;
+                }
+                Ok(()) => {}
+                Err(error) if !failing => {
+                    tracing::error!(%error, position = self.position, "cannot follow the change log: this node refuses decisions until it can");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = closing.wait_for(|closed| *closed) => return,
+            }
+        }
+    }
+
+    /// Reads and applies every entry after the position, then confirms freshness as of the
+    /// moment the first read began.
+    pub async fn catch_up(&mut self) -> Result<(), String> {
+        let started = Instant::now();
+        loop {
+            let entries = self
+                .feed
+                .changes_after(self.position, self.settings.batch)
+                .await
+                .map_err(|error| error.to_string())?;
+            let complete = entries.len() < self.settings.batch as usize;
+            self.apply(&entries)
+                .await
+                .map_err(|error| error.to_string())?;
+            if complete {
+                break;
+            }
+        }
+        self.freshness.confirm(started);
+        Ok(())
+    }
+
+    /// Applies a batch. Reloads (keys, blocks and suspensions, policy) happen once per batch
+    /// however many entries ask for them; the position advances only past a fully applied
+    /// batch.
+    async fn apply(&mut self, entries: &[LoggedChange]) -> Result<(), ApplyError> {
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
+        let (mut keys, mut containment, mut policy) = (false, false, false);
+        for entry in entries {
+            match &entry.change {
+                Change::SessionRevoked { sid } => {
+                    self.authority.sessions().learn_session_revoked(sid);
+                }
+                Change::TokenRevoked { token_hash } => {
+                    self.authority.sessions().learn_token_revoked(token_hash);
+                }
+                Change::KeysChanged => keys = true,
+                Change::BlocksChanged | Change::SuspensionsChanged => containment = true,
+                Change::PolicyChanged => policy = true,
+            }
+        }
+        if keys {
+            self.authority.keys().reload().await?;
+        }
+        if containment {
+            self.detection.containment.reload().await?;
+        }
+        if policy && let Some(reload) = &self.policy {
+            reload.reload_policy().await.map_err(ApplyError::Policy)?;
+        }
+        self.position = last.position;
+        Ok(())
+    }
+}
