@@ -13,6 +13,10 @@
 //! with [`PrivateNats`].
 
 #![forbid(unsafe_code)]
+#![allow(
+    clippy::expect_used,
+    reason = "test support: a server that cannot be set up fails the test loudly"
+)]
 
 mod nats;
 mod postgres;
