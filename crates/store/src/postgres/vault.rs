@@ -271,7 +271,7 @@ impl VaultStore for PgStore {
         // until vacuum reuses the space, and in the write-ahead log (and any WAL archive or
         // base backup) until those are recycled. The wrapped data key in them opens nothing
         // without the master key, which is never in the database; an operator who must also
-        // erase those copies limits WAL archive and backup retention (docs/cluster.md).
+        // erase those copies limits WAL archive and backup retention (docs/postgres-store.md).
         sqlx::query_scalar(
             "WITH record AS (DELETE FROM customers WHERE customer_id = $1 RETURNING 1), \
              account AS (DELETE FROM accounts WHERE customer_id = $1 RETURNING 1) \

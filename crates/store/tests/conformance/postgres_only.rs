@@ -174,3 +174,75 @@ async fn a_password_in_the_url_never_reaches_errors_or_debug_output() {
     let refused = PgStore::open(&malformed).await.unwrap_err();
     assert!(!refused.to_string().contains(secret), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_server_dropped_are_replaced_without_failing_a_request() {
+    let Some(database) = haechi_testbed::postgres().await else {
+        return;
+    };
+    let store = PgStore::open(&database.url).await.unwrap();
+    // Several connections in the pool, all idle.
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let pool = store.pool().clone();
+            tokio::spawn(async move {
+                sqlx::query("SELECT pg_sleep(0.05)")
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            })
+        })
+        .collect();
+    for task in busy {
+        task.await.unwrap();
+    }
+    // What a database restart does to them: the server ends every session.
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&database.url)
+        .await
+        .unwrap();
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'haechi') AS ended",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(ended >= 1);
+    // Past the idle time after which a connection is checked before use, every request is
+    // answered: each dead connection is found and replaced inside `acquire`.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    for _ in 0..8 {
+        store.ping().await.unwrap();
+    }
+    store.close().await;
+}
+
+/// SQLite's `INSERT OR REPLACE` gives a replaced record a new row id, so a snapshot's handle
+/// stops naming it; here the handle is an identity column an in-place update keeps.
+#[tokio::test]
+async fn a_replaced_record_keeps_its_handle() {
+    use haechi_vault::VaultStore as _;
+    let Some(database) = haechi_testbed::postgres().await else {
+        return;
+    };
+    let store = PgStore::open(&database.url).await.unwrap();
+    let original = crate::vault::record("c-a", 1);
+    store
+        .insert_record(&original, &[crate::vault::email(1)])
+        .await
+        .unwrap();
+    let snapshot = store.blind_index_snapshot().await.unwrap().unwrap();
+    let handles: Vec<_> = snapshot.candidates(crate::vault::email(1)).collect();
+    let changed = crate::vault::record("c-a", 2);
+    store
+        .replace_record(&changed, &[crate::vault::email(2)])
+        .await
+        .unwrap();
+    let fetched = store.records_by_ref(&handles).await.unwrap();
+    assert_eq!(fetched, vec![(handles[0], changed)]);
+    assert_eq!(
+        store.record_span().await.unwrap(),
+        Some((handles[0], handles[0]))
+    );
+    store.close().await;
+}
