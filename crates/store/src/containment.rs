@@ -92,7 +92,14 @@ impl ContainmentStore for SqliteStore {
         let Ok(id) = i64::try_from(id) else {
             return Ok(None);
         };
-        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        // IMMEDIATE: the write lock is taken before the read, so two concurrent lifts queue on
+        // the busy timeout. A deferred transaction would read, then fail to upgrade to a
+        // writer ("database is locked") when the other lift committed in between.
+        let mut transaction = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
         let row = sqlx::query("SELECT * FROM network_blocks WHERE id = ? AND lifted_at IS NULL")
             .bind(id)
             .fetch_optional(&mut *transaction)

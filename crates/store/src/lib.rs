@@ -1,8 +1,10 @@
 //! Storage backends for Haechi.
 //!
 //! The domain crates define what they keep as traits (`haechi_token::AuthorityStore`, …) and
-//! never see SQL. This crate implements those traits over SQLite files with sqlx; a PostgreSQL
-//! backend implements the same traits beside it.
+//! never see SQL. This crate implements those traits twice with sqlx: over one SQLite file
+//! ([`SqliteStore`], the embedded default) and over a PostgreSQL database shared by a
+//! cluster's nodes ([`PgStore`], `postgres/`). Both give the same answers to the same calls;
+//! `tests/conformance/` runs one suite against each.
 //!
 //! Durability: SQLite runs in WAL mode with `synchronous = FULL`, so a write has reached the
 //! disk when its `await` returns — the token authority relies on that to record a token before
@@ -15,10 +17,12 @@ mod authority;
 mod containment;
 mod leak;
 mod policy_file;
+mod postgres;
 mod sqlite;
 mod store;
 mod vault;
 
 pub use policy_file::{KEPT_VERSIONS, PolicyFiles};
+pub use postgres::{PgStore, PgStoreOptions, StoredPolicy, redact_url};
 pub use sqlite::SqliteStore;
 pub use store::Store;

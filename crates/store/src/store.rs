@@ -36,3 +36,18 @@ impl Store for crate::SqliteStore {
         crate::SqliteStore::close(self).await;
     }
 }
+
+#[async_trait]
+impl Store for crate::PgStore {
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        crate::PgStore::ping(self).await
+    }
+
+    async fn close(&self) {
+        crate::PgStore::close(self).await;
+    }
+}

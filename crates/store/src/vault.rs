@@ -393,7 +393,7 @@ async fn taken_logins(
 
 /// Which items go in (`true` per item, in order) and those items: an item whose e-mail or phone
 /// is taken — by an account, or by an earlier item of the batch — is refused.
-fn accept_new_logins(
+pub(crate) fn accept_new_logins(
     items: &[ImportItem],
     mut taken: HashSet<Vec<u8>>,
 ) -> (Vec<bool>, Vec<&ImportItem>) {
@@ -442,6 +442,11 @@ async fn insert_accounts(
                 .map(move |hash| (hash, &item.account.customer_id))
         })
         .collect();
+    if logins.is_empty() {
+        // A chunk of customers without an e-mail or phone: no statement (sqlx's builder
+        // panics on an empty VALUES list).
+        return Ok(());
+    }
     let mut login_rows =
         QueryBuilder::<Sqlite>::new("INSERT INTO account_logins (login_hash, customer_id) ");
     login_rows.push_values(&logins, |mut row, (hash, customer_id)| {

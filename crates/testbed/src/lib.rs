@@ -13,9 +13,10 @@
 //! with [`PrivateNats`].
 
 #![forbid(unsafe_code)]
-// Test support only: a server that cannot be reached or a database that cannot be created
-// is a failed test, so panicking with the reason is the right answer here.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    clippy::expect_used,
+    reason = "test support: a server that cannot be set up fails the test loudly"
+)]
 
 mod nats;
 mod postgres;
