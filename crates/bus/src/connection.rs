@@ -16,7 +16,7 @@ use crate::names::{Names, NodeId, redact_url};
 use crate::reader::ClusterAuditReader;
 use crate::replica::{DEFAULT_ACK_TIMEOUT, JetStreamReplica, Target, WINDOW};
 use crate::stream::ensure_stream;
-use crate::verify::{ClusterVerifyReport, verify_cluster};
+use crate::verify::{ClusterVerifyReport, verify_stream};
 
 /// How to reach the bus. [`BusOptions::new`] gives the defaults.
 #[derive(Clone, PartialEq, Eq)]
@@ -64,6 +64,16 @@ impl BusOptions {
 /// `replicas` replicas ([`crate::ensure_stream`]).
 pub async fn connect(url: &str, prefix: &str, replicas: usize) -> Result<Bus, Error> {
     Bus::connect(BusOptions::new(url, prefix, replicas)).await
+}
+
+/// Reads the whole audit stream and verifies every node's chain against the audit public key:
+/// each record's hash, seq continuity from 1, prev_hash links, and the node's signed
+/// checkpoints, with the audit crate's own checks ([`haechi_audit::ChainVerifier`]); plus every
+/// message on a subject where no audit message belongs. Checkpoints are read first (a stream
+/// holds each one after the records it covers), then every message in order. An `Err` only
+/// when the stream cannot be read.
+pub async fn verify_cluster(bus: &Bus, key: &VerifyingKey) -> Result<ClusterVerifyReport, Error> {
+    verify_stream(&bus.target.stream, &bus.names, key).await
 }
 
 /// A connection to the cluster's bus and its audit stream. Cheap to clone.

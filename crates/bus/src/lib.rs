@@ -41,11 +41,11 @@ mod replica;
 mod stream;
 mod verify;
 
-pub use connection::{Bus, BusOptions, connect};
+pub use connection::{Bus, BusOptions, connect, verify_cluster};
 pub use error::Error;
 pub use feed::{DetectionFeed, FeedAck, FeedOptions, FeedRecord};
 pub use names::{Names, NodeId, Part, redact_url};
 pub use reader::{ClusterAuditReader, EntryContent, StreamEntry};
 pub use replica::{DEFAULT_ACK_TIMEOUT, JetStreamReplica, WINDOW};
 pub use stream::{audit_stream_config, ensure_stream};
-pub use verify::{ClusterVerifyReport, verify_cluster};
+pub use verify::ClusterVerifyReport;

@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use async_nats::jetstream::stream::Stream;
 use ed25519_dalek::VerifyingKey;
 use haechi_audit::{ChainVerifier, Checkpoint, Location, Problem, VerifyReport};
 
-use crate::names::{NodeId, Part};
+use crate::Error;
+use crate::names::{Names, NodeId, Part};
 use crate::reader::{ClusterAuditReader, EntryContent};
-use crate::{Bus, Error};
 
 /// What [`verify_cluster`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -68,10 +69,12 @@ impl fmt::Display for ClusterVerifyReport {
 }
 
 /// Reads the whole audit stream and verifies every node's chain against the audit public
-/// key. Checkpoints are read first (a stream holds each one after the records it covers),
-/// then every message in order. An `Err` only when the stream cannot be read.
-pub async fn verify_cluster(bus: &Bus, key: &VerifyingKey) -> Result<ClusterVerifyReport, Error> {
-    let names = bus.names();
+/// key (see [`crate::verify_cluster`]).
+pub(crate) async fn verify_stream(
+    stream: &Stream,
+    names: &Names,
+    key: &VerifyingKey,
+) -> Result<ClusterVerifyReport, Error> {
     let stream_name = names.stream().to_string();
     let mut report = ClusterVerifyReport {
         stream: stream_name.clone(),
@@ -81,7 +84,7 @@ pub async fn verify_cluster(bus: &Bus, key: &VerifyingKey) -> Result<ClusterVeri
     let mut checkpoints: BTreeMap<NodeId, Vec<(Checkpoint, Location)>> = BTreeMap::new();
     let mut unreadable_checkpoints: BTreeMap<NodeId, Vec<Problem>> = BTreeMap::new();
     let mut reader =
-        ClusterAuditReader::open(bus.stream(), names, names.every_node(Part::Checkpoints)).await?;
+        ClusterAuditReader::open(stream, names, names.every_node(Part::Checkpoints)).await?;
     while let Some(entry) = reader.next_entry().await? {
         let location = entry.location(&stream_name);
         match entry.content {
@@ -107,7 +110,7 @@ pub async fn verify_cluster(bus: &Bus, key: &VerifyingKey) -> Result<ClusterVeri
         checkpoints,
         unreadable_checkpoints,
     };
-    let mut reader = bus.reader().await?;
+    let mut reader = ClusterAuditReader::open(stream, names, names.all_subjects()).await?;
     while let Some(entry) = reader.next_entry().await? {
         report.messages += 1;
         let location = entry.location(&stream_name);

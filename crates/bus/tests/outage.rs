@@ -77,3 +77,40 @@ async fn a_nats_outage_fails_closed_and_recovers_by_itself() {
     let report = bus.verify(&audit_key().verifying_key()).await.unwrap();
     assert!(report.is_intact(), "{report}");
 }
+
+/// NATS unreachable when a node's log opens: the log opens refusing records, says why, and
+/// reconciles and accepts records once NATS is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_opened_while_nats_is_down_waits_for_it() {
+    let Some(mut nats) = PrivateNats::start() else {
+        return;
+    };
+    let bus = bus_at(&nats.url, "late").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open_node(&bus, dir.path(), "api-1").await.unwrap();
+    for n in 0..10 {
+        log.append(event(n)).await.unwrap();
+    }
+    log.shutdown().await.unwrap();
+
+    nats.kill();
+    let (log, reconciled) = open_node(&bus, dir.path(), "api-1").await.unwrap();
+    assert!(reconciled.unreachable.is_some(), "{reconciled:?}");
+    assert!(matches!(log.health(), Err(Error::Unreplicated { .. })));
+    assert!(matches!(
+        log.append(event(10)).await,
+        Err(Error::Unreplicated { .. })
+    ));
+
+    nats.resume();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while log.health().is_err() {
+        assert!(Instant::now() < deadline, "no recovery: {:?}", log.health());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(log.append(event(11)).await.unwrap(), 11);
+    log.shutdown().await.unwrap();
+    let report = bus.verify(&audit_key().verifying_key()).await.unwrap();
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(report.records(), 11);
+}
