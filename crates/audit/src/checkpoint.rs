@@ -99,8 +99,9 @@ impl Checkpoint {
         }
     }
 
-    /// The entry's bytes in the `checkpoints` file.
-    pub(crate) fn encode(&self) -> [u8; ENTRY_LEN] {
+    /// The entry's bytes in the `checkpoints` file (128 bytes, layout in the module docs). The
+    /// cluster's stream carries checkpoints in this form too.
+    pub fn encode(&self) -> [u8; ENTRY_LEN] {
         let mut bytes = [0u8; ENTRY_LEN];
         bytes[0..4].copy_from_slice(ENTRY_MAGIC);
         bytes[4..12].copy_from_slice(&self.seq.to_be_bytes());
@@ -113,8 +114,9 @@ impl Checkpoint {
         bytes
     }
 
-    /// Parses an entry, saying what is wrong if it is not one.
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, String> {
+    /// Parses an entry ([`Checkpoint::encode`]), saying what is wrong if it is not one. The
+    /// signature is not checked here: see [`Checkpoint::verify_signature`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
         if bytes.len() != ENTRY_LEN {
             return Err(format!("entry of {} bytes", bytes.len()));
         }
@@ -200,6 +202,44 @@ pub(crate) fn read_checkpoints(path: &Path) -> Result<CheckpointFile, Error> {
         torn_bytes: (bytes.len() - whole) as u64,
         whole_len: whole as u64,
     })
+}
+
+/// The checkpoints of the file at `path` whose seq is above `after_seq`, oldest first; a
+/// missing file has none. Entries are fixed-size and their seqs strictly increasing, so the
+/// first one wanted is found by bisection and only the tail is read: a replica catching up
+/// reads a few entries, not years of them. Damaged entries are an error (recovery has already
+/// cut a torn one off the end).
+pub(crate) fn checkpoints_after(path: &Path, after_seq: u64) -> Result<Vec<Checkpoint>, Error> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = match OpenOptions::new().read(true).open(path) {
+        Ok(file) => file,
+        Err(error) if crate::segment::is_not_found(&error) => return Ok(Vec::new()),
+        Err(error) => return Err(Error::io(path, error)),
+    };
+    let entries = file.metadata().at(path)?.len() / ENTRY_LEN as u64;
+    let entry_at = |file: &mut std::fs::File, index: u64| -> Result<Checkpoint, Error> {
+        let mut bytes = [0u8; ENTRY_LEN];
+        file.seek(SeekFrom::Start(index * ENTRY_LEN as u64))
+            .at(path)?;
+        file.read_exact(&mut bytes).at(path)?;
+        Checkpoint::decode(&bytes).map_err(|reason| Error::CorruptCheckpoints {
+            path: path.to_path_buf(),
+            reason: format!("entry {index}: {reason}"),
+        })
+    };
+    // The first entry with seq > after_seq lies in low..high.
+    let (mut low, mut high) = (0, entries);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if entry_at(&mut file, middle)?.seq > after_seq {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    (low..entries)
+        .map(|index| entry_at(&mut file, index))
+        .collect()
 }
 
 /// The audit public key as SPKI PEM (`-----BEGIN PUBLIC KEY-----`), the form most tools read.

@@ -61,6 +61,51 @@ pub enum Error {
         reason: String,
     },
 
+    /// The log has records its replica (the cluster's stream) has not acknowledged: the
+    /// replica is unreachable or was, and the records from `first_unreplicated` on are durable
+    /// on this node's disk only. Until the writer has republished them (it retries on its own,
+    /// with backoff), every new record is refused, so the server answers 503 rather than
+    /// acknowledge an act the cluster has no record of.
+    #[error(
+        "the audit log's records from seq {first_unreplicated} are not replicated ({reason}); \
+         new records are refused until the replica has caught up"
+    )]
+    Unreplicated {
+        /// The first seq the replica has not acknowledged.
+        first_unreplicated: u64,
+        /// Why the last attempt failed.
+        reason: String,
+    },
+
+    /// The replica holds records of this log up to `replica_seq`, beyond the local log's end
+    /// at `local_seq`: this node's disk lost records it had acknowledged (restored from an old
+    /// backup, or a new disk), or another process writes under the same node id. Writing on
+    /// would fork the chain, so the log refuses to open (or, running, fails closed).
+    #[error(
+        "the audit replica {replica} holds this node's records up to seq {replica_seq}, but the \
+         local log ends at seq {local_seq}: the local disk lost acknowledged records or another \
+         process uses this node id; refusing to fork the chain"
+    )]
+    ReplicaAhead {
+        /// The replica, as it names itself (no credentials).
+        replica: String,
+        /// The last seq the replica holds for this log.
+        replica_seq: u64,
+        /// The last seq of the local log.
+        local_seq: u64,
+    },
+
+    /// The replica holds a record under one of this log's seqs that is not the local record
+    /// there: another process wrote under the same node id, or the stream was tampered with.
+    /// The log refuses to open (or, running, fails closed) rather than continue either chain.
+    #[error("the audit replica {replica} disagrees with the local log: {reason}")]
+    ReplicaDiverged {
+        /// The replica, as it names itself (no credentials).
+        replica: String,
+        /// Which seq disagrees and how.
+        reason: String,
+    },
+
     /// Another writer (this process or another) has the log directory open; two writers would
     /// interleave their records and break the chain.
     #[error("the audit log in {dir} is already open for writing")]

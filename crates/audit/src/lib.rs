@@ -61,7 +61,10 @@ pub use checkpoint::{
     public_key_jwk, public_key_pem,
 };
 pub use error::Error;
-pub use log::{ActiveSegment, AuditLog, AuditLogConfig, RecoveryReport, Repair, Subscription};
+pub use log::{
+    ActiveSegment, AuditLog, AuditLogConfig, Reconciled, RecoveryReport, Repair, Replica,
+    ReplicaBatch, ReplicaError, ReplicaHead, ReplicaPosition, Subscription,
+};
 pub use record::{AuditRecord, GENESIS_HASH, RECORD_FORMAT_VERSION};
 // Read-only access to the live log, and archive writing for generators (haechi-forensics).
 pub use archive::{write_archive_checkpoints, write_archive_file};
@@ -70,6 +73,6 @@ pub use search::{
     BadParameter, MAX_PAGE, Page, SEARCH_PARAMETERS, SearchFilter, parse_search, search,
 };
 pub use storage::{AppendFile, FileStorage, Storage};
-pub use verify::{Location, Notice, Problem, VerifyReport, VerifySources, verify};
+pub use verify::{ChainVerifier, Location, Notice, Problem, VerifyReport, VerifySources, verify};
 pub use volume::{Crossing, VolumeCheck, VolumeSpace, volume_space};
 pub use witness::{Witness, WitnessStatus, WitnessedCheckpoints, open_witness};

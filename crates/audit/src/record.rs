@@ -130,6 +130,32 @@ pub fn record_hash(canonical: &[u8]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// Bytes of the record's stored hash at the end of a stored record.
+const STORED_HASH_LEN: usize = 32;
+
+/// Appends `record` as it is stored: its canonical bytes followed by its 32-byte `hash`. This is
+/// the payload of a segment frame and of a message in the cluster's stream, so a reader of
+/// either decodes it with [`decode_stored`] and checks the stored hash against the content.
+pub fn encode_stored(record: &AuditRecord, out: &mut Vec<u8>) {
+    encode_canonical(record.seq, &record.event, &record.prev_hash, out);
+    out.extend_from_slice(&record.hash);
+}
+
+/// Decodes a stored record ([`encode_stored`]): the record with the hash that was *stored*
+/// (in `hash`), and the hash its content implies. The two differ when the record was altered
+/// after it was written.
+pub fn decode_stored(bytes: &[u8]) -> Result<(AuditRecord, [u8; 32]), Error> {
+    let split = bytes
+        .len()
+        .checked_sub(STORED_HASH_LEN)
+        .ok_or_else(|| Error::malformed("stored record shorter than a hash"))?;
+    let (canonical, stored_hash) = bytes.split_at(split);
+    let mut record = AuditRecord::from_canonical(canonical)?;
+    let computed_hash = record.hash;
+    record.hash.copy_from_slice(stored_hash);
+    Ok((record, computed_hash))
+}
+
 /// Appends the canonical encoding of (`seq`, `event`, `prev_hash`) to `out`.
 pub fn encode_canonical(seq: u64, event: &SecurityEvent, prev_hash: &[u8; 32], out: &mut Vec<u8>) {
     out.push(RECORD_FORMAT_VERSION);
@@ -512,6 +538,22 @@ mod tests {
         prefix.extend_from_slice(&8u32.to_be_bytes());
         prefix.extend_from_slice(b"shipping");
         assert_eq!(&bytes[..prefix.len()], &prefix[..]);
+    }
+
+    #[test]
+    fn stored_records_round_trip_and_show_alteration() {
+        let event = SecurityEvent::new(Timestamp::EPOCH, EventKind::LoginOk, Principal::Anonymous);
+        let record = AuditRecord::chained(3, event, [9; 32]);
+        let mut bytes = Vec::new();
+        encode_stored(&record, &mut bytes);
+        let (decoded, computed) = decode_stored(&bytes).unwrap();
+        assert_eq!(decoded, record);
+        assert_eq!(computed, record.hash);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let (altered, computed) = decode_stored(&bytes).unwrap();
+        assert_ne!(altered.hash, computed);
+        assert!(decode_stored(&bytes[..10]).is_err());
     }
 
     #[test]

@@ -326,7 +326,7 @@ impl FrameReader {
                 FrameRead::Corrupt { offset, reason }
             });
         }
-        match decode_payload(&payload) {
+        match record::decode_stored(&payload) {
             Ok((record, computed_hash)) => Ok(FrameRead::Record(Box::new(StoredRecord {
                 record,
                 computed_hash,
@@ -370,19 +370,6 @@ impl FrameReader {
             })
         }
     }
-}
-
-/// Splits a payload into its record (with the stored hash) and the hash its bytes imply.
-fn decode_payload(payload: &[u8]) -> Result<(AuditRecord, [u8; 32]), Error> {
-    let split = payload
-        .len()
-        .checked_sub(32)
-        .ok_or_else(|| Error::malformed("frame shorter than a hash"))?;
-    let (canonical, stored_hash) = payload.split_at(split);
-    let mut record = AuditRecord::from_canonical(canonical)?;
-    let computed_hash = record.hash;
-    record.hash.copy_from_slice(stored_hash);
-    Ok((record, computed_hash))
 }
 
 /// Reads the whole of a sealed segment, failing on any damage. For readers that are not

@@ -10,15 +10,22 @@
 //! server answers 503 rather than serve data it cannot audit. A record that failed may still be
 //! on disk (the write succeeded, the sync did not) — the log may hold more than was
 //! acknowledged, never less.
+//!
+//! **Replicated** ([`AuditLog::open_replicated`]): each batch is also appended to a
+//! [`Replica`] after the local sync and before callers are answered; see
+//! `replication.rs` for what happens when the replica fails.
 
 mod config;
 mod recovery;
+mod replica;
+mod replication;
 mod shared;
 mod subscription;
 mod writer;
 
 pub use config::AuditLogConfig;
 pub use recovery::{RecoveryReport, Repair};
+pub use replica::{Reconciled, Replica, ReplicaBatch, ReplicaError, ReplicaHead, ReplicaPosition};
 pub use subscription::Subscription;
 
 use std::fmt;
@@ -41,8 +48,9 @@ use crate::witness::WitnessStatus;
 use crate::witness::pump::Pump;
 use crate::{AuditRecord, Error};
 use recovery::recover;
+use replication::Replication;
 use shared::{LiveState, Shared, Status};
-use writer::{Command, Writer, create_segment};
+use writer::{Command, Refusal, Writer, create_segment};
 
 /// The audit log: a durable [`EventSink`] with group commit, signed checkpoints, live
 /// subscribers, search and export.
@@ -90,6 +98,91 @@ impl AuditLog {
         clock: Arc<dyn Clock>,
         storage: Arc<dyn Storage>,
     ) -> Result<(AuditLog, RecoveryReport), Error> {
+        let (log, report, _) = AuditLog::start(config, signing_key, clock, storage, None)?;
+        Ok((log, report))
+    }
+
+    /// [`AuditLog::open`] for a node of a cluster: every batch is also appended to `replica`
+    /// after the local sync, and callers are answered only once the replica acknowledged it.
+    ///
+    /// Before it accepts records the log reconciles with the replica: it reads where the
+    /// replica's copy ends, checks that record against its own, and republishes from the
+    /// segments whatever the replica lacks (a crash between the local sync and the replica's
+    /// acknowledgement leaves such records). It refuses to open with
+    /// [`Error::ReplicaAhead`] when the replica holds records beyond the local end, and with
+    /// [`Error::ReplicaDiverged`] when it holds a different record under one of this log's
+    /// seqs: both mean a second chain under this node's name. An unreachable replica is not
+    /// an error: the log opens, refuses records ([`Error::Unreplicated`]) and reconciles as
+    /// soon as the replica answers.
+    ///
+    /// While running, a batch the replica does not acknowledge stays in the local chain, its
+    /// callers get [`Error::Unreplicated`], and so does every later record until the writer,
+    /// retrying with backoff, has republished the backlog; then records are accepted again.
+    pub async fn open_replicated(
+        config: AuditLogConfig,
+        signing_key: SigningKey,
+        clock: Arc<dyn Clock>,
+        replica: Box<dyn Replica>,
+    ) -> Result<(AuditLog, RecoveryReport, Reconciled), Error> {
+        AuditLog::open_replicated_with_storage(
+            config,
+            signing_key,
+            clock,
+            Arc::new(FileStorage),
+            replica,
+        )
+        .await
+    }
+
+    /// [`AuditLog::open_replicated`] with the writer's disk access going through `storage`.
+    pub async fn open_replicated_with_storage(
+        config: AuditLogConfig,
+        signing_key: SigningKey,
+        clock: Arc<dyn Clock>,
+        storage: Arc<dyn Storage>,
+        replica: Box<dyn Replica>,
+    ) -> Result<(AuditLog, RecoveryReport, Reconciled), Error> {
+        let (log, report, ready) =
+            AuditLog::start(config, signing_key, clock, storage, Some(replica))?;
+        let outcome = match ready {
+            Some(ready) => ready.await.unwrap_or_else(|_| {
+                Err(Error::Task {
+                    reason: "the audit writer stopped while reconciling with its replica".into(),
+                })
+            }),
+            None => Ok(Reconciled::default()),
+        };
+        match outcome {
+            Ok(reconciled) => Ok((log, report, reconciled)),
+            Err(error) => {
+                // The writer has stopped; wait for its thread so the directory lock is free
+                // when the caller sees the error.
+                let _ = log.shutdown().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Opens the directory, recovers, and starts the writer thread (which, with a replica,
+    /// reconciles first and reports on the returned channel).
+    #[allow(
+        clippy::type_complexity,
+        reason = "one private constructor shared by the two public ones"
+    )]
+    fn start(
+        config: AuditLogConfig,
+        signing_key: SigningKey,
+        clock: Arc<dyn Clock>,
+        storage: Arc<dyn Storage>,
+        replica: Option<Box<dyn Replica>>,
+    ) -> Result<
+        (
+            AuditLog,
+            RecoveryReport,
+            Option<oneshot::Receiver<Result<Reconciled, Error>>>,
+        ),
+        Error,
+    > {
         config.validate()?;
         let dir = config.dir.clone();
         std::fs::create_dir_all(&dir).at(&dir)?;
@@ -119,8 +212,11 @@ impl AuditLog {
                 durable_seq: recovered.head_seq,
                 status: Status::Open,
                 subscribers: Vec::new(),
+                replicated_seq: None,
+                unreplicated: None,
             }),
             failed: AtomicBool::new(false),
+            unreplicated: AtomicBool::new(false),
             subscriber_buffer: config.subscriber_buffer,
         });
         let public_key = signing_key.verifying_key();
@@ -158,13 +254,21 @@ impl AuditLog {
             buffer: Vec::new(),
             witness: witness.clone(),
             config: config.clone(),
+            replication: replica.map(Replication::new),
+        };
+        let (ready_sender, ready) = match writer.replication {
+            Some(_) => {
+                let (sender, receiver) = oneshot::channel();
+                (Some(sender), Some(receiver))
+            }
+            None => (None, None),
         };
         // A dedicated thread, not a task on the caller's runtime: `write` and `fdatasync`
         // block, and on a two-core server they must not stall the request handlers. Its own
         // current-thread runtime only drives the command channel and the checkpoint timer.
         let handle = std::thread::Builder::new()
             .name("haechi-audit-writer".into())
-            .spawn(move || runtime.block_on(writer.run(receiver)))
+            .spawn(move || runtime.block_on(writer.run(receiver, ready_sender)))
             .map_err(|error| Error::Task {
                 reason: format!("cannot start the audit writer thread: {error}"),
             })?;
@@ -177,12 +281,14 @@ impl AuditLog {
             witness_thread: Mutex::new(witness_thread),
             volume_low: Mutex::new(None),
         };
-        Ok((log, report))
+        Ok((log, report, ready))
     }
 
     /// Appends `event` and returns its seq once it is durable.
     pub async fn append(&self, event: SecurityEvent) -> Result<u64, Error> {
-        if self.shared.failed.load(Ordering::Acquire) {
+        if self.shared.failed.load(Ordering::Acquire)
+            || self.shared.unreplicated.load(Ordering::Acquire)
+        {
             return Err(self.failure());
         }
         let (reply, response) = oneshot::channel();
@@ -295,15 +401,22 @@ impl AuditLog {
     }
 
     /// Whether the log accepts records: `Ok` while it does, [`Error::Failed`] with the first
-    /// failure once a write or sync failed (fail closed), [`Error::Closed`] after shutdown.
-    /// Cheap (an atomic load and a short lock), for readiness checks.
+    /// failure once a write or sync failed (fail closed), [`Error::Unreplicated`] while its
+    /// replica lacks records (until the writer has caught up), [`Error::Closed`] after
+    /// shutdown. Cheap (atomic loads and a short lock), for readiness checks.
     pub fn health(&self) -> Result<(), Error> {
         if !self.shared.failed.load(Ordering::Acquire)
+            && !self.shared.unreplicated.load(Ordering::Acquire)
             && self.shared.live.lock().status == Status::Open
         {
             return Ok(());
         }
         Err(self.failure())
+    }
+
+    /// With a replica: the highest seq it has acknowledged (`None` without a replica).
+    pub fn replicated_seq(&self) -> Option<u64> {
+        self.shared.live.lock().replicated_seq
     }
 
     /// The highest seq that is durable.
@@ -385,11 +498,11 @@ impl AuditLog {
 
     async fn await_reply<T>(
         &self,
-        response: oneshot::Receiver<Result<T, String>>,
+        response: oneshot::Receiver<Result<T, Refusal>>,
     ) -> Result<T, Error> {
         match response.await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(reason)) => Err(Error::Failed { reason }),
+            Ok(Err(refusal)) => Err(refusal.into()),
             Err(_) => Err(Error::Task {
                 reason: "the audit writer stopped without answering".into(),
             }),
@@ -397,12 +510,17 @@ impl AuditLog {
     }
 
     fn failure(&self) -> Error {
-        match &self.shared.live.lock().status {
-            Status::Failed(reason) => Error::Failed {
+        let live = self.shared.live.lock();
+        match (&live.status, &live.unreplicated) {
+            (Status::Failed(reason), _) => Error::Failed {
                 reason: reason.clone(),
             },
-            Status::Closed => Error::Closed,
-            Status::Open => Error::Failed {
+            (Status::Closed, _) => Error::Closed,
+            (Status::Open, Some((first_unreplicated, reason))) => Error::Unreplicated {
+                first_unreplicated: *first_unreplicated,
+                reason: reason.clone(),
+            },
+            (Status::Open, None) => Error::Failed {
                 reason: "unknown failure".into(),
             },
         }

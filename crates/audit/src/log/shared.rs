@@ -16,6 +16,9 @@ pub(crate) struct Shared {
     pub live: Mutex<LiveState>,
     /// Set once with the first failure, so `record` can refuse without taking a lock.
     pub failed: AtomicBool,
+    /// Set while the replica lacks records (and cleared once it has caught up), so `record`
+    /// can refuse without taking a lock.
+    pub unreplicated: AtomicBool,
     pub subscriber_buffer: usize,
 }
 
@@ -28,6 +31,10 @@ pub(crate) struct LiveState {
     pub status: Status,
     /// Senders to subscribers that are keeping up.
     pub subscribers: Vec<mpsc::Sender<AuditRecord>>,
+    /// With a replica: the highest seq it acknowledged.
+    pub replicated_seq: Option<u64>,
+    /// While the replica lacks records: the first it lacks, and why.
+    pub unreplicated: Option<(u64, String)>,
 }
 
 /// Whether the log accepts records.

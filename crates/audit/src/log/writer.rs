@@ -11,10 +11,12 @@ use haechi_events::{Clock, SecurityEvent};
 use tokio::sync::{mpsc, oneshot};
 
 use super::config::AuditLogConfig;
+use super::replica::{Reconciled, ReplicaBatch};
+use super::replication::Replication;
 use super::shared::{Shared, Status};
 use crate::checkpoint::Checkpoint;
 use crate::error::IoContext;
-use crate::segment::{HEADER_LEN, SegmentHeader, append_frame, segment_file_name};
+use crate::segment::{FRAME_OVERHEAD, HEADER_LEN, SegmentHeader, append_frame, segment_file_name};
 use crate::storage::{AppendFile, Storage};
 use crate::witness::pump::Pump;
 use crate::{AuditRecord, Error};
@@ -26,17 +28,44 @@ use crate::{AuditRecord, Error};
 pub(super) enum Command {
     Record {
         event: SecurityEvent,
-        reply: oneshot::Sender<Result<u64, String>>,
+        reply: oneshot::Sender<Result<u64, Refusal>>,
     },
     Checkpoint {
-        reply: oneshot::Sender<Result<Option<Checkpoint>, String>>,
+        reply: oneshot::Sender<Result<Option<Checkpoint>, Refusal>>,
     },
     Seal {
-        reply: oneshot::Sender<Result<Option<u64>, String>>,
+        reply: oneshot::Sender<Result<Option<u64>, Refusal>>,
     },
     Shutdown {
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), Refusal>>,
     },
+}
+
+/// Why the writer did not do what a command asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// The log has failed for good.
+    Failed(String),
+    /// The replica lacks records; retried by the writer.
+    Unreplicated {
+        first_unreplicated: u64,
+        reason: String,
+    },
+}
+
+impl From<Refusal> for Error {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Failed(reason) => Error::Failed { reason },
+            Refusal::Unreplicated {
+                first_unreplicated,
+                reason,
+            } => Error::Unreplicated {
+                first_unreplicated,
+                reason,
+            },
+        }
+    }
 }
 
 /// Creates a segment with `header`, durably (file content and directory entry).
@@ -77,27 +106,54 @@ pub(super) struct Writer {
     pub(super) buffer: Vec<u8>,
     /// Where each durable checkpoint is queued for the witness.
     pub(super) witness: Option<Arc<Pump>>,
+    /// The copy of the log outside this node, when there is one.
+    pub(super) replication: Option<Replication>,
 }
 
 /// A record waiting for the group commit.
 struct Pending {
     event: SecurityEvent,
-    reply: oneshot::Sender<Result<u64, String>>,
+    reply: oneshot::Sender<Result<u64, Refusal>>,
 }
 
 impl Writer {
-    pub(super) async fn run(mut self, mut receiver: mpsc::Receiver<Command>) {
+    /// Runs until shutdown or until every handle is dropped. With a replica, it first
+    /// reconciles with it and reports the outcome on `ready`; evidence of another chain ends
+    /// the writer there.
+    pub(super) async fn run(
+        mut self,
+        mut receiver: mpsc::Receiver<Command>,
+        ready: Option<oneshot::Sender<Result<Reconciled, Error>>>,
+    ) {
+        if let Some(ready) = ready {
+            let reconciled = self.reconcile().await;
+            let refused = reconciled.is_err();
+            let _ = ready.send(reconciled);
+            if refused {
+                return;
+            }
+        }
         let mut batch: Vec<Command> = Vec::new();
         let mut stopping = false;
         while !stopping {
             let deadline = (self.head_seq > self.checkpointed_seq && self.failed.is_none())
                 .then(|| self.last_checkpoint_at + self.config.checkpoint_interval);
+            let retry_at = self
+                .replication
+                .as_ref()
+                .and_then(Replication::retry_at)
+                .filter(|_| self.failed.is_none());
             let first = tokio::select! {
                 command = receiver.recv() => command,
                 () = sleep_until(deadline) => {
                     if let Err(reason) = self.write_checkpoint() {
                         self.fail(reason);
                     }
+                    self.replicate_checkpoints().await;
+                    continue;
+                }
+                () = sleep_until(retry_at) => {
+                    self.retry_replication().await;
                     continue;
                 }
             };
@@ -113,25 +169,26 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            stopping = self.process(&mut batch);
+            stopping = self.process(&mut batch).await;
         }
-        self.finish(&mut receiver);
+        self.finish(&mut receiver).await;
     }
 
     /// Handles a batch in order; returns whether a shutdown was asked for.
-    fn process(&mut self, batch: &mut Vec<Command>) -> bool {
+    async fn process(&mut self, batch: &mut Vec<Command>) -> bool {
         let mut pending = Vec::with_capacity(batch.len());
         let mut stopping = false;
         for command in batch.drain(..) {
             match command {
                 Command::Record { event, reply } => pending.push(Pending { event, reply }),
                 Command::Checkpoint { reply } => {
-                    self.flush(&mut pending);
+                    self.flush(&mut pending).await;
                     let outcome = self.guarded(Writer::write_checkpoint);
-                    let _ = reply.send(outcome);
+                    self.replicate_checkpoints().await;
+                    let _ = reply.send(outcome.map_err(Refusal::Failed));
                 }
                 Command::Seal { reply } => {
-                    self.flush(&mut pending);
+                    self.flush(&mut pending).await;
                     let outcome = self.guarded(|writer| {
                         if writer.segment_records == 0 {
                             return Ok(None);
@@ -139,18 +196,33 @@ impl Writer {
                         writer.roll()?;
                         Ok(Some(writer.head_seq))
                     });
-                    let _ = reply.send(outcome);
+                    self.replicate_checkpoints().await;
+                    let _ = reply.send(outcome.map_err(Refusal::Failed));
                 }
                 Command::Shutdown { reply } => {
-                    self.flush(&mut pending);
+                    self.flush(&mut pending).await;
                     stopping = true;
                     let outcome = self.guarded(|writer| writer.write_checkpoint().map(|_| ()));
-                    let _ = reply.send(outcome);
+                    self.replicate_before_stopping().await;
+                    let _ = reply.send(outcome.map_err(Refusal::Failed));
                 }
             }
         }
-        self.flush(&mut pending);
+        self.flush(&mut pending).await;
         stopping
+    }
+
+    /// At shutdown: hands the replica what it still lacks, with one catch-up if it was
+    /// behind. What it cannot take now, the reconcile at the next open republishes.
+    async fn replicate_before_stopping(&mut self) {
+        let behind = self
+            .replication
+            .as_ref()
+            .is_some_and(|replication| replication.behind.is_some());
+        if behind && self.failed.is_none() {
+            self.retry_replication().await;
+        }
+        self.replicate_checkpoints().await;
     }
 
     /// Runs `operation` unless the log has failed; a failure of it fails the log.
@@ -168,21 +240,28 @@ impl Writer {
         outcome
     }
 
-    /// Writes and syncs the pending records, then answers their callers.
-    fn flush(&mut self, pending: &mut Vec<Pending>) {
+    /// Writes and syncs the pending records, hands them to the replica (if any), then answers
+    /// their callers.
+    async fn flush(&mut self, pending: &mut Vec<Pending>) {
         if pending.is_empty() {
             return;
         }
-        if let Some(reason) = &self.failed {
+        if let Some(refusal) = self.refusal() {
             for waiting in pending.drain(..) {
-                let _ = waiting.reply.send(Err(reason.clone()));
+                let _ = waiting.reply.send(Err(refusal.clone()));
             }
             return;
         }
         let first_seq = self.head_seq + 1;
         let prev_hash = self.head_hash;
         match self.write_batch(pending) {
-            Ok(hashes) => {
+            Ok((hashes, replica_batch)) => {
+                // Durable here; with a replica, answered only once it is acknowledged there
+                // too. A batch the replica did not take stays in the local chain.
+                let replicated = match replica_batch {
+                    Some(batch) => self.replicate_records(batch).await,
+                    None => Ok(()),
+                };
                 let mut records = Vec::with_capacity(pending.len());
                 let mut replies = Vec::with_capacity(pending.len());
                 for (seq, waiting) in (first_seq..).zip(pending.drain(..)) {
@@ -191,25 +270,32 @@ impl Writer {
                 }
                 self.publish(first_seq, prev_hash, records, &hashes);
                 for (seq, reply) in replies {
-                    let _ = reply.send(Ok(seq));
+                    let _ = reply.send(replicated.clone().map(|()| seq));
                 }
-                if self.head_seq - self.checkpointed_seq >= self.config.checkpoint_every_records
-                    && let Err(reason) = self.write_checkpoint()
+                if self.failed.is_none()
+                    && self.head_seq - self.checkpointed_seq >= self.config.checkpoint_every_records
                 {
-                    self.fail(reason);
+                    if let Err(reason) = self.write_checkpoint() {
+                        self.fail(reason);
+                    }
+                    self.replicate_checkpoints().await;
                 }
             }
             Err(reason) => {
                 self.fail(reason.clone());
                 for waiting in pending.drain(..) {
-                    let _ = waiting.reply.send(Err(reason.clone()));
+                    let _ = waiting.reply.send(Err(Refusal::Failed(reason.clone())));
                 }
             }
         }
     }
 
     /// Encodes, chains, writes (rolling segments at the size limit) and syncs the batch.
-    fn write_batch(&mut self, pending: &[Pending]) -> Result<Vec<[u8; 32]>, String> {
+    /// Returns the records' hashes and, with a replica, the batch's stored records for it.
+    fn write_batch(
+        &mut self,
+        pending: &[Pending],
+    ) -> Result<(Vec<[u8; 32]>, Option<ReplicaBatch>), String> {
         let mut buffer = std::mem::take(&mut self.buffer);
         buffer.clear();
         let mut ends = Vec::with_capacity(pending.len());
@@ -222,8 +308,21 @@ impl Writer {
             hashes.push(prev_hash);
         }
         let outcome = self.write_frames(&buffer, &ends, &hashes);
-        self.buffer = buffer;
-        outcome.map(|()| hashes)
+        outcome?;
+        if self.replication.is_none() {
+            self.buffer = buffer;
+            return Ok((hashes, None));
+        }
+        // The frames' payloads are the stored records: hand the buffer over as it is, each
+        // record's range skipping its frame header.
+        let first_seq = self.head_seq + 1 - ends.len() as u64;
+        let mut start = 0;
+        let mut spans = Vec::with_capacity(ends.len());
+        for (index, end) in ends.iter().enumerate() {
+            spans.push((first_seq + index as u64, start + FRAME_OVERHEAD..*end));
+            start = *end;
+        }
+        Ok((hashes, Some(ReplicaBatch::from_parts(buffer, spans))))
     }
 
     fn write_frames(
@@ -299,10 +398,12 @@ impl Writer {
             .and_then(|()| self.checkpoints.sync_data())
             .map_err(|error| format!("writing an audit checkpoint failed: {error}"))?;
         self.checkpointed_seq = self.head_seq;
-        // Only once it is durable here: the witness never holds a head the log could lack.
+        // Only once it is durable here: the witness and the replica never hold a head the
+        // log could lack.
         if let Some(witness) = &self.witness {
             witness.submit(checkpoint.clone());
         }
+        self.queue_checkpoint(&checkpoint);
         Ok(Some(checkpoint))
     }
 
@@ -340,7 +441,7 @@ impl Writer {
     }
 
     /// Enters the failed state for good.
-    fn fail(&mut self, reason: String) {
+    pub(super) fn fail(&mut self, reason: String) {
         if self.failed.is_some() {
             return;
         }
@@ -355,17 +456,19 @@ impl Writer {
     }
 
     /// Signs a final checkpoint, refuses whatever is still queued, and marks the log closed.
-    fn finish(&mut self, receiver: &mut mpsc::Receiver<Command>) {
+    async fn finish(&mut self, receiver: &mut mpsc::Receiver<Command>) {
         if self.failed.is_none()
             && let Err(reason) = self.write_checkpoint()
         {
             self.fail(reason);
         }
+        self.replicate_before_stopping().await;
         receiver.close();
-        let refusal = self
-            .failed
-            .clone()
-            .unwrap_or_else(|| "the audit log is shut down".to_string());
+        let refusal = Refusal::Failed(
+            self.failed
+                .clone()
+                .unwrap_or_else(|| "the audit log is shut down".to_string()),
+        );
         while let Ok(command) = receiver.try_recv() {
             match command {
                 Command::Record { reply, .. } => {

@@ -43,6 +43,11 @@ impl ChainCheck {
         }
     }
 
+    /// The seq the chain expects next (1 before any record).
+    pub(super) fn next_seq(&self) -> u64 {
+        self.last.map_or(1, |(seq, _)| seq + 1)
+    }
+
     pub(super) fn accept(&mut self, located: &Located, report: &mut VerifyReport) {
         let record = &located.record;
         let seq = record.seq;

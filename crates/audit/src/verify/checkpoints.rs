@@ -80,7 +80,7 @@ pub(super) fn load_checkpoints(
 }
 
 /// Files `checkpoint` under its seq in `valid` if `key` signed it; reports it otherwise.
-fn keep_if_signed(
+pub(super) fn keep_if_signed(
     checkpoint: Checkpoint,
     location: Location,
     key: &VerifyingKey,

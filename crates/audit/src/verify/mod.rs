@@ -8,10 +8,12 @@
 
 mod chain;
 mod checkpoints;
+mod external;
 mod problem;
 mod report;
 mod streams;
 
+pub use external::ChainVerifier;
 pub use problem::{Location, Notice, Problem};
 pub use report::VerifyReport;
 

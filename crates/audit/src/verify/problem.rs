@@ -38,6 +38,15 @@ pub enum Location {
         /// Line (entry) number, from 1.
         line: usize,
     },
+    /// A message of a stream the log is replicated to (a cluster's JetStream stream).
+    Message {
+        /// The stream's name.
+        stream: String,
+        /// The subject the message was published to.
+        subject: String,
+        /// The message's sequence number in the stream.
+        sequence: u64,
+    },
 }
 
 impl fmt::Display for Location {
@@ -47,6 +56,11 @@ impl fmt::Display for Location {
             Location::Archive { path, row } => write!(f, "{} row {row}", path.display()),
             Location::Checkpoint { path, index } => write!(f, "{} entry {index}", path.display()),
             Location::Witness { address, line } => write!(f, "witness {address} line {line}"),
+            Location::Message {
+                stream,
+                subject,
+                sequence,
+            } => write!(f, "stream {stream} message {sequence} ({subject})"),
         }
     }
 }

@@ -1,0 +1,216 @@
+//! [`Bus`]: one connection to NATS, the audit stream on it, and what each part of a node takes
+//! from it — a [`JetStreamReplica`] for the audit log, a [`ClusterAuditReader`] for verify and
+//! export, a [`DetectionFeed`] for detection.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, Context};
+use async_nats::{Client, ConnectOptions, Event};
+use ed25519_dalek::VerifyingKey;
+use tokio::runtime::Handle;
+
+use crate::Error;
+use crate::feed::{DetectionFeed, FeedOptions};
+use crate::names::{Names, NodeId, redact_url};
+use crate::reader::ClusterAuditReader;
+use crate::replica::{DEFAULT_ACK_TIMEOUT, JetStreamReplica, Target, WINDOW};
+use crate::stream::ensure_stream;
+use crate::verify::{ClusterVerifyReport, verify_stream};
+
+/// How to reach the bus. [`BusOptions::new`] gives the defaults.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BusOptions {
+    /// `nats://[user:password@]host:port`, or several separated by commas. May hold
+    /// credentials: it is never logged or put in an error as it is.
+    pub url: String,
+    /// Prefix of every subject and of the stream name (e.g. `haechi`).
+    pub prefix: String,
+    /// Replicas of the audit stream (1 for a single NATS server, 3 for a cluster).
+    pub replicas: usize,
+    /// How long a publish waits for JetStream's acknowledgement, and an API request for its
+    /// answer, before the bus counts as unreachable (default 5 s).
+    pub ack_timeout: Duration,
+    /// The connection's name as NATS monitoring shows it.
+    pub connection_name: String,
+}
+
+impl fmt::Debug for BusOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BusOptions")
+            .field("url", &redact_url(&self.url))
+            .field("prefix", &self.prefix)
+            .field("replicas", &self.replicas)
+            .field("ack_timeout", &self.ack_timeout)
+            .field("connection_name", &self.connection_name)
+            .finish()
+    }
+}
+
+impl BusOptions {
+    /// The defaults for `url`, `prefix` and `replicas`.
+    pub fn new(url: &str, prefix: &str, replicas: usize) -> Self {
+        BusOptions {
+            url: url.to_string(),
+            prefix: prefix.to_string(),
+            replicas,
+            ack_timeout: DEFAULT_ACK_TIMEOUT,
+            connection_name: "haechi".into(),
+        }
+    }
+}
+
+/// Connects to NATS at `url` and makes sure the audit stream exists under `prefix` with
+/// `replicas` replicas ([`crate::ensure_stream`]).
+pub async fn connect(url: &str, prefix: &str, replicas: usize) -> Result<Bus, Error> {
+    Bus::connect(BusOptions::new(url, prefix, replicas)).await
+}
+
+/// Reads the whole audit stream and verifies every node's chain against the audit public key:
+/// each record's hash, seq continuity from 1, prev_hash links, and the node's signed
+/// checkpoints, with the audit crate's own checks ([`haechi_audit::ChainVerifier`]); plus every
+/// message on a subject where no audit message belongs. Checkpoints are read first (a stream
+/// holds each one after the records it covers), then every message in order. An `Err` only
+/// when the stream cannot be read.
+pub async fn verify_cluster(bus: &Bus, key: &VerifyingKey) -> Result<ClusterVerifyReport, Error> {
+    verify_stream(&bus.target.stream, &bus.names, key).await
+}
+
+/// A connection to the cluster's bus and its audit stream. Cheap to clone.
+#[derive(Clone)]
+pub struct Bus {
+    client: Client,
+    context: Context,
+    target: Target,
+    names: Names,
+    options: BusOptions,
+}
+
+impl fmt::Debug for Bus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bus")
+            .field("url", &redact_url(&self.options.url))
+            .field("stream", &self.names.stream())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bus {
+    /// Connects with `options` and makes sure the audit stream exists. Must run on the tokio
+    /// runtime that will drive the connection.
+    pub async fn connect(options: BusOptions) -> Result<Bus, Error> {
+        let names = Names::new(&options.prefix)?;
+        if options.replicas == 0 {
+            return Err(Error::config("the audit stream needs at least 1 replica"));
+        }
+        let shown = redact_url(&options.url);
+        if options.url.split(',').any(|address| {
+            let address = address.trim();
+            address.starts_with("tls://") || address.starts_with("wss://")
+        }) {
+            return Err(Error::config(format!(
+                "{shown}: TLS to NATS is not built in; reach NATS over a private network or \
+                 a local TLS-terminating forwarder"
+            )));
+        }
+        let runtime = Handle::try_current()
+            .map_err(|_| Error::config("the bus must be connected on a tokio runtime"))?;
+        let client = ConnectOptions::new()
+            .name(&options.connection_name)
+            .connection_timeout(options.ack_timeout)
+            .request_timeout(Some(options.ack_timeout))
+            // Reconnect quickly: while the bus is away the audit log refuses records.
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis(100 * (attempts.min(10) as u64))
+            })
+            .event_callback(|event| async move { log_event(event) })
+            .connect(options.url.as_str())
+            .await
+            .map_err(|error| Error::Connect {
+                url: shown.clone(),
+                reason: error.kind().to_string(),
+            })?;
+        let context = jetstream::ContextBuilder::new()
+            .timeout(options.ack_timeout)
+            .max_ack_inflight(WINDOW * 4)
+            .backpressure_on_inflight(true)
+            .build(client.clone());
+        let stream = ensure_stream(&context, &names, options.replicas).await?;
+        let target = Target {
+            context: context.clone(),
+            stream,
+            stream_name: names.stream().to_string(),
+            runtime,
+        };
+        Ok(Bus {
+            client,
+            context,
+            target,
+            names,
+            options,
+        })
+    }
+
+    /// The replica of node `node_id`'s audit log: pass it to
+    /// [`haechi_audit::AuditLog::open_replicated`]. One process per node id, ever.
+    pub fn replica(&self, node_id: &str) -> Result<JetStreamReplica, Error> {
+        let node = NodeId::new(node_id)?;
+        Ok(JetStreamReplica::new(
+            self.target.clone(),
+            node,
+            &self.names,
+        ))
+    }
+
+    /// Reads the whole audit stream in order, every node's records and checkpoints.
+    pub async fn reader(&self) -> Result<ClusterAuditReader, Error> {
+        ClusterAuditReader::open(&self.target.stream, &self.names, self.names.all_subjects()).await
+    }
+
+    /// The durable detection feed `name` with the default options.
+    pub async fn detection_feed(&self, name: &str) -> Result<DetectionFeed, Error> {
+        self.detection_feed_with(FeedOptions::new(name)).await
+    }
+
+    /// The durable detection feed with `options`.
+    pub async fn detection_feed_with(&self, options: FeedOptions) -> Result<DetectionFeed, Error> {
+        DetectionFeed::open(&self.target.stream, &self.names, options).await
+    }
+
+    /// Verifies every node's chain in the stream against the audit public key
+    /// ([`verify_cluster`]).
+    pub async fn verify(&self, key: &VerifyingKey) -> Result<ClusterVerifyReport, Error> {
+        verify_cluster(self, key).await
+    }
+
+    /// The names of the stream and subjects.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// The audit stream.
+    pub fn stream(&self) -> &jetstream::stream::Stream {
+        &self.target.stream
+    }
+
+    /// The JetStream context (for tools and measurements).
+    pub fn jetstream(&self) -> &Context {
+        &self.context
+    }
+
+    /// The NATS client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Connection events, for the operator: no address, no credentials.
+fn log_event(event: Event) {
+    match event {
+        Event::Connected => tracing::info!(target: "haechi::bus", "connected to NATS"),
+        Event::Disconnected => {
+            tracing::warn!(target: "haechi::bus", "disconnected from NATS; reconnecting");
+        }
+        other => tracing::warn!(target: "haechi::bus", event = %other, "NATS connection event"),
+    }
+}

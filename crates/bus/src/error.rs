@@ -1,0 +1,97 @@
+//! The one error type of the bus crate.
+//!
+//! No variant ever carries the NATS URL's user, password or token: addresses appear redacted
+//! ([`crate::redact_url`]), and errors of the client are reduced to their kind where their text
+//! could hold the address.
+
+/// Everything that can go wrong on the cluster bus, in terms an operator acts on.
+///
+/// Tampering found by [`crate::verify_cluster`] is not an error: it is a finding in the
+/// [`crate::ClusterVerifyReport`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting cannot work: a malformed URL, an unsupported scheme, a prefix or node id that
+    /// is not one NATS subject token, zero replicas.
+    #[error("invalid bus setting: {reason}")]
+    Config {
+        /// Which setting and why.
+        reason: String,
+    },
+
+    /// The NATS server could not be reached or refused the connection.
+    #[error("cannot connect to NATS at {url}: {reason}")]
+    Connect {
+        /// The address, without credentials.
+        url: String,
+        /// What failed (the client's error kind).
+        reason: String,
+    },
+
+    /// A JetStream API request failed: the server is unreachable, timed out, or refused it.
+    #[error("JetStream {operation} failed: {reason}")]
+    JetStream {
+        /// What was asked (e.g. "creating stream haechi_audit").
+        operation: String,
+        /// What the client or server said.
+        reason: String,
+    },
+
+    /// The audit stream exists with settings that break the audit trail's guarantees (it
+    /// would drop or let someone delete records, or has another replica count than
+    /// configured). Nothing is changed on the server: an operator decides.
+    #[error("JetStream stream {stream} does not fit the audit trail: {reason}")]
+    StreamMismatch {
+        /// The stream.
+        stream: String,
+        /// Which setting and what it should be.
+        reason: String,
+    },
+
+    /// A message of the audit stream that should hold an audit record or checkpoint does
+    /// not decode as one: it was not written by Haechi, or was damaged.
+    #[error("stream {stream} message {sequence} ({subject}) is not an audit {expected}: {reason}")]
+    Undecodable {
+        /// The stream.
+        stream: String,
+        /// The message's sequence in the stream.
+        sequence: u64,
+        /// Its subject.
+        subject: String,
+        /// "record" or "checkpoint".
+        expected: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The detection feed's subscription ended (its consumer was deleted, or the connection
+    /// was closed for good).
+    #[error("the detection feed {name} ended: {reason}")]
+    FeedEnded {
+        /// The feed's (durable consumer's) name.
+        name: String,
+        /// Why, as far as is known.
+        reason: String,
+    },
+
+    /// An error of the audit trail itself (reading or verifying records).
+    #[error(transparent)]
+    Audit(#[from] haechi_audit::Error),
+}
+
+impl Error {
+    /// A [`Error::JetStream`] for `operation`.
+    pub(crate) fn jetstream(operation: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Error::JetStream {
+            operation: operation.into(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// A [`Error::Config`] with `reason`.
+    pub(crate) fn config(reason: impl Into<String>) -> Self {
+        Error::Config {
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Haechi's cluster bus on NATS JetStream: the audit trail of every node in one stream.
+//!
+//! # Design: one hash chain per node
+//!
+//! Each node keeps its own [`haechi_audit::AuditLog`] exactly as a single node does — one
+//! writer, group commit, seqs, hash chain, signed checkpoints, segments on its disk — and in
+//! cluster mode every batch is *also* appended to the audit stream and acknowledged by
+//! JetStream before callers are answered ([`JetStreamReplica`], a
+//! [`haechi_audit::Replica`]). "Durable before answered" becomes "in the local fsynced segment
+//! *and* acknowledged by JetStream".
+//!
+//! - Node `N`'s records go to `<prefix>.audit.N.records`, one message per record, message id
+//!   `N:<seq>` (JetStream drops duplicates, so republishing is safe); its checkpoints to
+//!   `<prefix>.audit.N.checkpoints`. The payload is the record exactly as stored in a segment
+//!   ([`haechi_audit::record::encode_stored`]), so the stream alone verifies.
+//! - One stream, `<prefix>_audit`, over `<prefix>.audit.>`: file storage, configurable
+//!   replicas, nothing expires or is discarded, deletes and purges denied ([`ensure_stream`]).
+//! - [`ClusterAuditReader`] reads it back in order; [`verify_cluster`] verifies every node's
+//!   chain with the audit crate's checks; [`DetectionFeed`] is the durable, explicitly
+//!   acknowledged consumer detection reads.
+//!
+//! The stream gives one total order over all nodes' records (the message sequence); each
+//! chain proves its own node's records complete and unaltered, and every checkpoint is signed
+//! with the one audit key. What happens when a node, NATS or the network fails is in
+//! `docs/cluster-audit.md`.
+//!
+//! # Architecture invariants
+//!
+//! - A node's records are published only by its own log's writer, in seq order, after the
+//!   local sync; a second process under the same node id is refused (see [`JetStreamReplica`]).
+//! - Nothing here logs or returns the NATS URL's credentials ([`redact_url`]).
+
+#![forbid(unsafe_code)]
+
+mod connection;
+mod error;
+mod feed;
+mod names;
+mod reader;
+mod replica;
+mod stream;
+mod verify;
+
+pub use connection::{Bus, BusOptions, connect, verify_cluster};
+pub use error::Error;
+pub use feed::{DetectionFeed, FeedAck, FeedOptions, FeedRecord};
+pub use names::{Names, NodeId, Part, redact_url};
+pub use reader::{ClusterAuditReader, EntryContent, StreamEntry};
+pub use replica::{DEFAULT_ACK_TIMEOUT, JetStreamReplica, WINDOW};
+pub use stream::{audit_stream_config, ensure_stream};
+pub use verify::ClusterVerifyReport;
