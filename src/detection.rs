@@ -43,7 +43,8 @@ pub(crate) fn configured_rules(config: &Config, extra: &[PathBuf]) -> LoadReport
     load_rules(config.detect.pack_settings().as_ref(), &paths)
 }
 
-/// Opens detection's state over the runtime and, if enabled, starts the engine task. Bad
+/// Opens detection's state over the runtime and, if enabled and this node's role runs it
+/// (`runs_engine`), starts the engine task. Bad
 /// rules never stop the server: they are logged and skipped (and an engine that cannot start
 /// leaves the server serving without it, saying so); an invalid `detect` configuration
 /// (`never_block`, the webhook) does, like any configuration error.
@@ -51,6 +52,7 @@ pub(crate) async fn start(
     config: &Config,
     runtime: &Runtime,
     drill: Option<&DrillClock>,
+    runs_engine: bool,
 ) -> anyhow::Result<Running> {
     let store: Arc<dyn ContainmentStore> = runtime.store.clone();
     let clock: Arc<dyn Clock> = runtime.authority.clock().clone();
@@ -79,6 +81,10 @@ pub(crate) async fn start(
     let detection = Arc::new(Detection::new(alerts, containment));
     if !config.detect.enabled {
         tracing::warn!("detection is turned off (detect.enabled = false)");
+        return Ok(Running::idle(detection));
+    }
+    if !runs_engine {
+        tracing::info!("detection runs on the cluster's detection nodes (--role api)");
         return Ok(Running::idle(detection));
     }
     let rules_dir = config.rules_dir();

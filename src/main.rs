@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod audit_watch;
+mod backends;
 mod cli;
 mod commands;
 mod config;

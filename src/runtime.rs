@@ -15,18 +15,27 @@ use haechi_events::{
     Clock, EventReceipt, EventSink, RefusalBudget, RefusalGate, SecurityEvent, SimulatedClock,
     SinkError, SystemClock, Timestamp, TracingSink,
 };
-use haechi_store::{PolicyFiles, SqliteStore, Store};
+use haechi_store::Store;
 use haechi_token::OperatorAccess;
 use haechi_token::{AuthorityParts, TokenAuthority};
-use haechi_vault::{BlindIndexer, Policy, Vault, VaultParts};
+use haechi_vault::{BlindIndexer, Vault, VaultParts};
 use zeroize::Zeroizing;
 
+use crate::backends::{Backend, BusNode};
 use crate::config::{Config, is_group_or_world_readable};
 
 /// An opened data directory.
 pub struct Runtime {
     /// The storage backend; parts get the trait they need from it.
     pub store: Arc<dyn Store>,
+    /// The same store, by backend (the cluster's parts need PostgreSQL's own).
+    pub backend: Backend,
+    /// The bus this node's audit trail is replicated to, in a cluster.
+    #[allow(
+        dead_code,
+        reason = "cluster detection reads its feed (next step of issue 16)"
+    )]
+    pub bus: Option<BusNode>,
     pub authority: Arc<TokenAuthority>,
     pub vault: Arc<Vault>,
     pub events: Arc<dyn EventSink>,
@@ -84,14 +93,14 @@ impl Runtime {
             Some(simulated) => simulated.clone(),
             None => Arc::new(SystemClock),
         };
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&config.database_path())
-                .await
-                .with_context(|| format!("cannot open {}", config.database_path().display()))?,
-        );
+        let backend = Backend::open(config).await?;
+        let store = backend.store();
+        let bus = crate::backends::connect_bus(config).await?;
         // The audit log opens before the authority: opening the authority may already
         // generate or retire keys, and those acts must be on the record.
-        let audit = Arc::new(open_audit_log(config, &*store, &master_key, clock.clone()).await?);
+        let audit = Arc::new(
+            open_audit_log(config, &*store, &master_key, clock.clone(), bus.as_ref()).await?,
+        );
         let refusals = Arc::new(RefusalGate::new(
             Arc::new(TeeSink {
                 durable: audit.clone(),
@@ -103,7 +112,13 @@ impl Runtime {
             },
         ));
         let events: Arc<dyn EventSink> = refusals.clone();
-        let policy = load_policy(config)?;
+        let policy = backend.initial_policy(config).await?;
+        // Nodes of a cluster open the authority one at a time: on an empty database each
+        // would otherwise make a first signing key of its own.
+        let opening = match &backend {
+            Backend::Postgres(store) => Some(store.lead("authority-open").await?),
+            Backend::Embedded(_) => None,
+        };
         let authority = TokenAuthority::open(AuthorityParts {
             store: store.clone(),
             master_key: master_key.clone(),
@@ -116,6 +131,9 @@ impl Runtime {
         })
         .await
         .context("cannot open the token authority")?;
+        if let Some(opening) = opening {
+            opening.resign().await;
+        }
         let authority = Arc::new(authority);
         let index_key = authority
             .keys()
@@ -131,10 +149,12 @@ impl Runtime {
             random: Arc::new(OsRandom),
             policy,
             indexer: BlindIndexer::new(index_key, config.vault.blind_index_bits),
-            policy_store: Some(Arc::new(PolicyFiles::new(config.policy_write_path()))),
+            policy_store: Some(backend.policy_store(config)),
         });
         Ok(Runtime {
             store,
+            backend,
+            bus,
             authority,
             vault: Arc::new(vault),
             events,
@@ -231,6 +251,7 @@ async fn open_audit_log(
     store: &dyn Store,
     master_key: &MasterKeyRing,
     clock: Arc<dyn Clock>,
+    bus: Option<&BusNode>,
 ) -> anyhow::Result<AuditLog> {
     let seed = haechi_token::named_secret(store, master_key, &OsRandom, AUDIT_KEY_SECRET)
         .await
@@ -249,7 +270,25 @@ async fn open_audit_log(
         log_config.witness =
             Some(haechi_audit::open_witness(address).context("cannot open audit.witness")?);
     }
-    let opened = AuditLog::open(log_config, signing_key, clock);
+    let opened = match bus {
+        None => AuditLog::open(log_config, signing_key, clock),
+        Some(node) => {
+            let replica = node
+                .bus
+                .replica(&node.node_id)
+                .context("cannot replicate the audit log")?;
+            AuditLog::open_replicated(log_config, signing_key, clock, Box::new(replica))
+                .await
+                .map(|(log, report, reconciled)| {
+                    tracing::info!(
+                        node = %node.node_id,
+                        republished = ?reconciled,
+                        "audit log reconciled with the cluster's stream"
+                    );
+                    (log, report)
+                })
+        }
+    };
     let (log, report) = match opened {
         Ok(opened) => opened,
         Err(haechi_audit::Error::InUse { dir }) => anyhow::bail!(
@@ -323,17 +362,15 @@ pub async fn audit_public_key(config: &Config) -> anyhow::Result<ed25519_dalek::
             config.master_key_path().display()
         );
     }
-    if !config.database_path().exists() {
+    if config.store.url.is_none() && !config.database_path().exists() {
         anyhow::bail!(
             "no Haechi database at {}: nothing has been audited here",
             config.database_path().display()
         );
     }
     let master_key = load_master_keys(config)?;
-    let store = SqliteStore::open(&config.database_path())
-        .await
-        .with_context(|| format!("cannot open {}", config.database_path().display()))?;
-    let stored = haechi_token::AuthorityStore::secret(&store, AUDIT_KEY_SECRET).await;
+    let store = Backend::open(config).await?.store();
+    let stored = store.secret(AUDIT_KEY_SECRET).await;
     store.close().await;
     let Some(stored) = stored? else {
         anyhow::bail!(
@@ -378,16 +415,6 @@ const BLIND_INDEX_SECRET: &str = "blind-index-key";
 
 /// The access policy: the configured file, or deny-all when there is none. A file that does
 /// not parse stops startup with its line and problem.
-fn load_policy(config: &Config) -> anyhow::Result<Policy> {
-    let Some(path) = config.policy_path() else {
-        tracing::info!("no access policy file: every service read is denied until one is set");
-        return Ok(Policy::default());
-    };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read policy file {}", path.display()))?;
-    Ok(Policy::parse(&text, &path.display().to_string())?)
-}
-
 /// The master key from `HAECHI_MASTER_KEY`, else the key file, else a new key written to the
 /// key file (mode 0600) with a loud warning.
 /// The master-key ring: the current key (see [`load_master_key`]) and any previous keys still
@@ -430,6 +457,14 @@ fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
         );
         return MasterKey::parse(&text)
             .with_context(|| format!("master key file {}", path.display()));
+    }
+    if let Some(url) = &config.store.url {
+        anyhow::bail!(
+            "no master key for a node of the shared store {}: every node of a cluster needs the \
+             same master key (HAECHI_MASTER_KEY or master_key_file); a node never generates one, \
+             since a key of its own would wrap keys the other nodes cannot open",
+            haechi_store::redact_url(url)
+        );
     }
     let key = MasterKey::generate(&OsRandom);
     let mut file = OpenOptions::new()

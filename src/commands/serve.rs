@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::Outcome;
-use crate::config::{AuditSection, Config, LogFormat};
+use crate::config::{AuditSection, Config, LogFormat, Role};
 use crate::runtime::{DataDirLock, Runtime};
 
 #[derive(Debug, Args)]
@@ -20,13 +20,24 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, env = "HAECHI_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// What this node does in a cluster: `api` serves the HTTP API, `detect` runs detection
+    /// over the cluster's audit stream, `all` both (the single-node default).
+    #[arg(long, value_enum, env = "HAECHI_ROLE", default_value_t = Role::All)]
+    pub role: Role,
+    /// This node's name in the cluster, kept across restarts (same as `[cluster] node_id`).
+    #[arg(long, env = "HAECHI_NODE_ID")]
+    pub node_id: Option<String>,
 }
 
 pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    if let Some(node_id) = args.node_id {
+        config.cluster.node_id = Some(node_id);
+    }
     init_logging(&config);
+    check_role(args.role, &config)?;
     // Whoever can reach the drill clock can expire every token and block: a server on it
     // answers on the loopback interface only.
     if config.drill.dangerous_simulated_clock && !config.listen.ip().is_loopback() {
@@ -40,8 +51,26 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(config))?;
+    runtime.block_on(serve(config, args.role))?;
     Ok(Outcome::Clean)
+}
+
+/// Roles split a cluster: an API node without a shared store would keep decisions no other
+/// node sees, a detection node without the bus would have no stream to read.
+fn check_role(role: Role, config: &Config) -> anyhow::Result<()> {
+    if role != Role::All && config.store.url.is_none() {
+        anyhow::bail!(
+            "--role {} is for a node of a cluster: give it the shared store (--store \
+             postgres://…) and the bus (--bus nats://…); a single node runs --role all",
+            role.name()
+        );
+    }
+    if role == Role::Detect && config.bus.url.is_none() {
+        anyhow::bail!(
+            "--role detect reads the cluster's audit stream: give it the bus (--bus nats://…)"
+        );
+    }
+    Ok(())
 }
 
 /// How often histogram samples are folded into their summaries.
@@ -57,7 +86,7 @@ fn init_logging(config: &Config) {
     };
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
@@ -80,7 +109,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             maintenance_period(config.keys.rotation_interval),
         ))
     });
-    let detection = crate::detection::start(&config, &runtime, drill.as_deref()).await?;
+    let detection =
+        crate::detection::start(&config, &runtime, drill.as_deref(), role.detects()).await?;
     let state = AppState {
         authority: runtime.authority.clone(),
         vault: runtime.vault.clone(),
@@ -91,10 +121,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         settings: Arc::new(config.server_settings()?),
         detection: detection.detection.clone(),
         drill,
+        freshness: None,
     };
     let background = Background::start(&config, &runtime, &state)?;
     let metrics_listener = metrics_listener(&config, &state).await?;
-    tracing::info!(%address, data_dir = %config.data_dir.display(), "haechi serving");
+    tracing::info!(
+        %address,
+        data_dir = %config.data_dir.display(),
+        store = runtime.store.backend_name(),
+        role = role.name(),
+        "haechi serving"
+    );
     // Tests and scripts read the address from this line (port 0 picks a free port).
     println!("haechi listening on http://{address}");
     let streams = detection.detection.clone();
@@ -103,7 +140,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         // Alert streams (SSE) never end by themselves; end them so the server can stop.
         streams.close();
     };
-    haechi_server::serve(listener, state, shutdown).await?;
+    if role.serves_api() {
+        haechi_server::serve(listener, state, shutdown).await?;
+    } else {
+        haechi_server::serve_probes(listener, state, shutdown).await?;
+    }
     if let Some(metrics_listener) = metrics_listener {
         metrics_listener.abort();
     }
@@ -152,6 +193,7 @@ impl Background {
         let maintenance = state.drill.is_none().then(|| {
             tokio::spawn(maintain(
                 runtime.authority.clone(),
+                runtime.backend.clone(),
                 maintenance_period(config.keys.rotation_interval),
             ))
         });
@@ -265,11 +307,41 @@ fn maintenance_period(rotation_interval: Duration) -> Duration {
     (rotation_interval / 24).clamp(Duration::from_secs(1), Duration::from_secs(60))
 }
 
-async fn maintain(authority: Arc<haechi_token::TokenAuthority>, period: Duration) {
+/// Key upkeep (rotation, retirement, the ledger's pruning). In a cluster one node at a time
+/// does it — two nodes rotating at the same tick would make two new keys — and the others
+/// learn the new key states from the change log; when the leader dies, PostgreSQL releases
+/// its lock and the next node's tick takes over.
+async fn maintain(
+    authority: Arc<haechi_token::TokenAuthority>,
+    backend: crate::backends::Backend,
+    period: Duration,
+) {
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut leadership: Option<haechi_store::Leadership> = None;
     loop {
         ticker.tick().await;
+        if let crate::backends::Backend::Postgres(store) = &backend {
+            if let Some(held) = leadership.as_mut()
+                && !held.still_held().await
+            {
+                tracing::warn!("lost the lead of key maintenance (the database connection broke)");
+                leadership = None;
+            }
+            if leadership.is_none() {
+                match store.try_lead("key-maintenance").await {
+                    Ok(Some(taken)) => {
+                        tracing::info!("this node leads key maintenance");
+                        leadership = Some(taken);
+                    }
+                    Ok(None) => continue,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot reach the store to lead key maintenance");
+                        continue;
+                    }
+                }
+            }
+        }
         if let Err(error) = authority.maintain().await {
             tracing::error!(%error, "key maintenance failed");
         }

@@ -14,8 +14,10 @@ use haechi_token::{PasswordParams, TokenPolicy};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+mod cluster;
 mod sections;
 
+pub use cluster::{BusSection, ClusterSection, Role, StoreSection};
 use sections::default_refusal_records;
 pub use sections::*;
 
@@ -28,6 +30,14 @@ pub struct GlobalArgs {
     /// Configuration file (default: ./haechi.toml when it exists).
     #[arg(long, global = true, env = "HAECHI_CONFIG")]
     pub config: Option<PathBuf>,
+    /// The state store: `postgres://…` for a cluster (default: the embedded SQLite database
+    /// in the data directory). Same as `[store] url`.
+    #[arg(long, global = true, env = "HAECHI_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// The event bus: `nats://…` (JetStream) carries the audit trail of every node. Same as
+    /// `[bus] url`.
+    #[arg(long, global = true, env = "HAECHI_BUS", value_name = "URL")]
+    pub bus: Option<String>,
 }
 
 /// The effective configuration.
@@ -70,6 +80,12 @@ pub struct Config {
     pub drill: DrillSection,
     #[serde(default)]
     pub audit: AuditSection,
+    #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
+    pub bus: BusSection,
+    #[serde(default)]
+    pub cluster: ClusterSection,
 }
 
 impl Default for Config {
@@ -124,6 +140,9 @@ impl Default for Config {
             detect: DetectSection::default(),
             drill: DrillSection::default(),
             audit: AuditSection::default(),
+            store: StoreSection::default(),
+            bus: BusSection::default(),
+            cluster: ClusterSection::default(),
         }
     }
 }
@@ -133,6 +152,16 @@ impl Default for Config {
 struct FlagOverrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<UrlOverride>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bus: Option<UrlOverride>,
+}
+
+/// `--store URL` / `--bus URL` as `store.url` / `bus.url`.
+#[derive(Debug, Serialize)]
+struct UrlOverride {
+    url: String,
 }
 
 impl Config {
@@ -163,7 +192,16 @@ impl Config {
             // HAECHI_DATA_DIR are read by clap and merged as flags.
             .merge(
                 Env::prefixed("HAECHI_")
-                    .ignore(&["CONFIG", "DATA_DIR", "LISTEN", "REQUIRE_SERVERS"])
+                    .ignore(&[
+                        "CONFIG",
+                        "DATA_DIR",
+                        "LISTEN",
+                        "STORE",
+                        "BUS",
+                        "NODE_ID",
+                        "ROLE",
+                        "REQUIRE_SERVERS",
+                    ])
                     // HAECHI_TEST_POSTGRES / HAECHI_TEST_NATS belong to the test bed
                     // (crates/testbed), not to the configuration.
                     .filter(|key| !key.as_str().to_ascii_uppercase().starts_with("TEST_"))
@@ -171,6 +209,8 @@ impl Config {
             )
             .merge(Serialized::defaults(FlagOverrides {
                 data_dir: global.data_dir.clone(),
+                store: global.store.clone().map(|url| UrlOverride { url }),
+                bus: global.bus.clone().map(|url| UrlOverride { url }),
             }));
         let config: Config = figment
             .extract()
@@ -292,6 +332,12 @@ impl Config {
         }
         if shown.previous_master_key.is_some() {
             shown.previous_master_key = Some(Zeroizing::new("<redacted>".into()));
+        }
+        if let Some(url) = shown.store.url.as_mut() {
+            *url = haechi_store::redact_url(url);
+        }
+        if let Some(url) = shown.bus.url.as_mut() {
+            *url = haechi_bus::redact_url(url);
         }
         if let Some(webhook) = shown.detect.webhook.as_mut()
             && webhook.secret.is_some()

@@ -1,16 +1,18 @@
 //! How recently a node confirmed it had seen every shared decision.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-use parking_lot::Mutex;
 
 /// When this node last confirmed it was up to date with the change log, against the bound it
 /// promises. Monotonic time, never the drill's simulated clock: the bound is about real
-/// propagation.
+/// propagation. Every request checks it, so it is one atomic load, not a lock.
 #[derive(Debug)]
 pub struct Freshness {
     bound: Duration,
-    confirmed_at: Mutex<Option<Instant>>,
+    /// The instant the nanosecond marks count from.
+    origin: Instant,
+    /// Nanoseconds after `origin` of the last confirmation, plus one (0: never confirmed).
+    confirmed: AtomicU64,
 }
 
 /// The node is not confirmed up to date: how long since it last was (`None`: never).
@@ -26,7 +28,8 @@ impl Freshness {
     pub fn new(bound: Duration) -> Self {
         Freshness {
             bound,
-            confirmed_at: Mutex::new(None),
+            origin: Instant::now(),
+            confirmed: AtomicU64::new(0),
         }
     }
 
@@ -37,12 +40,10 @@ impl Freshness {
 
     /// Records that the node had seen every change committed before `read_started` (the
     /// moment the read of the log began — not when it ended: a change committed while the
-    /// read ran may be missing from it).
+    /// read ran may be missing from it). An older confirmation never moves the mark back.
     pub fn confirm(&self, read_started: Instant) {
-        let mut confirmed = self.confirmed_at.lock();
-        if confirmed.is_none_or(|previous| previous < read_started) {
-            *confirmed = Some(read_started);
-        }
+        let mark = self.mark(read_started);
+        self.confirmed.fetch_max(mark, Ordering::AcqRel);
     }
 
     /// `Ok` when the node confirmed it was up to date within the bound.
@@ -50,13 +51,24 @@ impl Freshness {
         self.check_at(Instant::now())
     }
 
+    fn mark(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(nanos)
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+
     fn check_at(&self, now: Instant) -> Result<(), Stale> {
-        match *self.confirmed_at.lock() {
-            Some(at) if now.saturating_duration_since(at) <= self.bound => Ok(()),
-            Some(at) => Err(Stale {
-                since: Some(now.saturating_duration_since(at)),
-            }),
-            None => Err(Stale { since: None }),
+        let confirmed = self.confirmed.load(Ordering::Acquire);
+        if confirmed == 0 {
+            return Err(Stale { since: None });
+        }
+        let at = self.origin + Duration::from_nanos(confirmed - 1);
+        let since = now.saturating_duration_since(at);
+        if since <= self.bound {
+            Ok(())
+        } else {
+            Err(Stale { since: Some(since) })
         }
     }
 }

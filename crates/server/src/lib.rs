@@ -12,6 +12,7 @@ mod client_address;
 pub mod drill;
 mod error;
 mod extract;
+mod freshness;
 mod middleware;
 mod routes;
 mod state;
@@ -35,6 +36,22 @@ pub fn router(state: AppState) -> Router {
 /// metrics_listen`); on the API's own address `/metrics` needs an administrator's token.
 pub async fn serve_metrics(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     axum::serve(listener, routes::metrics_router(state)).await
+}
+
+/// Serves a detection node's probes (`/healthz`, `/readyz`, `/metrics`) on `listener` until
+/// `shutdown` resolves.
+pub async fn serve_probes(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let routes = middleware::apply(routes::probes_router(state.clone()), &state);
+    axum::serve(
+        listener,
+        routes.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.

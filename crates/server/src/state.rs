@@ -53,4 +53,7 @@ pub struct AppState {
     pub detection: Arc<haechi_respond::Detection>,
     /// The drill clock, only on a server started with `drill.dangerous_simulated_clock`.
     pub drill: Option<Arc<crate::drill::DrillClock>>,
+    /// On a cluster node, how fresh its view of the shared decisions is; requests are refused
+    /// while it is not confirmed within the bound. `None` on a single node.
+    pub freshness: Option<Arc<haechi_cluster::Freshness>>,
 }

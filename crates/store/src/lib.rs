@@ -23,6 +23,6 @@ mod store;
 mod vault;
 
 pub use policy_file::{KEPT_VERSIONS, PolicyFiles};
-pub use postgres::{PgStore, PgStoreOptions, StoredPolicy, redact_url};
+pub use postgres::{Leadership, PgStore, PgStoreOptions, StoredPolicy, redact_url};
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -164,6 +164,12 @@ impl Vault {
         Ok(PolicyVersion { version, digest })
     }
 
+    /// Puts in force a policy another node of the cluster replaced (already durable in the
+    /// shared store and audited there): nothing is saved or recorded again here.
+    pub fn learn_policy(&self, policy: Policy) {
+        *self.core.policy.write() = Arc::new(policy);
+    }
+
     /// Number of customers (for share-of-base detection and metrics).
     pub async fn customer_count(&self) -> Result<u64, Error> {
         Ok(self.core.store.count().await?)

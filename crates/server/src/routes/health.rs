@@ -35,7 +35,9 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
 }
 
-/// Ready when the database answers, the audit log accepts records and a key can sign.
+/// Ready when the database answers, the audit log accepts records (on a cluster: and its
+/// stream acknowledges them), the node's view of the cluster's shared decisions is fresh and a
+/// key can sign.
 ///
 /// Conditions that do not stop the node but that an operator must act on before they do — the
 /// audit volume below its free-space headroom, the audit witness not taking checkpoints — are
@@ -53,6 +55,13 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
         .audit
         .health()
         .map_err(|error| ApiError::part_unavailable("audit log", error))?;
+    // A cluster node behind on the shared decisions refuses every decision (see
+    // `crate::freshness`): not ready until it has caught up.
+    if let Some(freshness) = &state.freshness {
+        freshness
+            .check()
+            .map_err(|stale| ApiError::part_unavailable("cluster state", stale))?;
+    }
     let signing = state
         .authority
         .keys()

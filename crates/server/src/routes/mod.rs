@@ -20,6 +20,20 @@ use crate::{ApiError, AppState};
 
 pub(crate) use health::metrics_router;
 
+/// A detection node's listener: liveness, readiness and metrics; every other path says
+/// where the API is.
+pub(crate) fn probes_router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .fallback(|| async {
+            ApiError::not_found(
+                "this is a detection node (--role detect): the API is served by the API nodes",
+            )
+            .into_response()
+        })
+        .with_state(state)
+}
+
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
@@ -48,6 +62,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::blocked::refuse_blocked,
+        ))
+        // Outermost: a node whose view of the blocks (and everything else shared) is not
+        // confirmed fresh decides nothing, not even who is blocked.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::freshness::refuse_when_stale,
         ))
         .with_state(state)
 }

@@ -165,6 +165,7 @@ impl Fixture {
             settings: Arc::new(ServerSettings::default()),
             detection: Arc::new(Detection::new(alerts, containment)),
             drill: None,
+            freshness: None,
         };
         let setup = authority.operator_grant().unwrap();
         let admin = authority

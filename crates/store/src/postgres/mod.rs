@@ -22,6 +22,7 @@ mod authority;
 mod bulk;
 mod containment;
 mod exposure;
+mod leadership;
 mod migrate;
 mod policy;
 mod rows;
@@ -34,6 +35,7 @@ use haechi_events::StoreError;
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+pub use leadership::Leadership;
 pub use policy::StoredPolicy;
 
 /// Haechi's state in one PostgreSQL database, reached through a pool of connections.

@@ -20,6 +20,7 @@ mod authority;
 mod bulk;
 mod containment;
 mod exposure;
+mod leadership;
 mod measure;
 mod postgres_only;
 mod vault;
