@@ -2,6 +2,7 @@
 
 pub(crate) mod archive_gen;
 mod audit;
+mod audit_cluster;
 mod config;
 pub(crate) mod detect;
 pub(crate) mod drill;

@@ -24,17 +24,11 @@ pub struct ServeArgs {
     /// over the cluster's audit stream, `all` both (the single-node default).
     #[arg(long, value_enum, env = "HAECHI_ROLE", default_value_t = Role::All)]
     pub role: Role,
-    /// This node's name in the cluster, kept across restarts (same as `[cluster] node_id`).
-    #[arg(long, env = "HAECHI_NODE_ID")]
-    pub node_id: Option<String>,
 }
 
 pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
     if let Some(listen) = args.listen {
         config.listen = listen;
-    }
-    if let Some(node_id) = args.node_id {
-        config.cluster.node_id = Some(node_id);
     }
     init_logging(&config);
     check_role(args.role, &config)?;
@@ -101,8 +95,11 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     // The key is in custody now; the text it was parsed from is wiped.
     config.master_key = None;
     config.previous_master_key = None;
-    let restored = runtime.restore_vault_budgets().await?;
-    tracing::info!(restored, "vault budgets rebuilt from the audit log");
+    // One node rebuilds its budgets from its own log; a cluster keeps them in the store.
+    if runtime.backend.shared_budgets().is_none() {
+        let restored = runtime.restore_vault_budgets().await?;
+        tracing::info!(restored, "vault budgets rebuilt from the audit log");
+    }
     let drill = runtime.simulated_clock.clone().map(|clock| {
         Arc::new(haechi_server::drill::DrillClock::new(
             clock,
@@ -111,6 +108,15 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     });
     let detection =
         crate::detection::start(&config, &runtime, drill.as_deref(), role.detects()).await?;
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let following = crate::backends::FollowingNode {
+        backend: runtime.backend.clone(),
+        change_head: runtime.change_head,
+        authority: runtime.authority.clone(),
+        vault: runtime.vault.clone(),
+        detection: detection.detection.clone(),
+    };
+    let freshness = crate::backends::follow_changes(&config, following, closed).await?;
     let state = AppState {
         authority: runtime.authority.clone(),
         vault: runtime.vault.clone(),
@@ -121,7 +127,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         settings: Arc::new(config.server_settings()?),
         detection: detection.detection.clone(),
         drill,
-        freshness: None,
+        freshness,
     };
     let background = Background::start(&config, &runtime, &state)?;
     let metrics_listener = metrics_listener(&config, &state).await?;
@@ -145,6 +151,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     } else {
         haechi_server::serve_probes(listener, state, shutdown).await?;
     }
+    closing.send_replace(true);
     if let Some(metrics_listener) = metrics_listener {
         metrics_listener.abort();
     }
@@ -345,8 +352,18 @@ async fn maintain(
         if let Err(error) = authority.maintain().await {
             tracing::error!(%error, "key maintenance failed");
         }
+        if let crate::backends::Backend::Postgres(store) = &backend {
+            let before = authority.clock().now().minus(CHANGE_LOG_KEPT);
+            if let Err(error) = store.prune_changes(before).await {
+                tracing::error!(%error, "cannot prune the change log");
+            }
+        }
     }
 }
+
+/// How long the change log keeps an entry: a node that cannot read it for longer than this
+/// reloads all shared state when it can again (it refuses requests meanwhile anyway).
+const CHANGE_LOG_KEPT: Duration = Duration::from_secs(3600);
 
 /// Writes the summaries of refusal floods once a second (see `haechi_events::RefusalGate`).
 async fn flush_refusal_summaries(refusals: Arc<haechi_events::RefusalGate>) {
