@@ -6,6 +6,7 @@
 mod budgets;
 mod consistency;
 mod crash;
+mod outage;
 
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,13 @@ impl Cluster {
         };
         cluster.ops = cluster.node_instance("ops");
         Some(cluster)
+    }
+
+    /// The same cluster on another NATS server (a private one a test stops and restarts).
+    pub fn on_bus(mut self, url: &str) -> Cluster {
+        self.nats.url = url.to_string();
+        self.ops = self.node_instance("ops");
+        self
     }
 
     /// The environment of node `node_id`, on a data dir of its own.
