@@ -17,7 +17,10 @@ use crate::util::{Instance, Server};
 /// A cluster under test: its database, its stream prefix, the one master key every node
 /// shares, and an operator's node for one-shot commands.
 pub struct Cluster {
-    pub database: TestDatabase,
+    /// The test database (dropped with the cluster).
+    _database: TestDatabase,
+    /// The store every node uses (the test database, unless a test gives its own server).
+    pub store_url: String,
     pub nats: TestNats,
     master_key: String,
     /// The operator's machine (its own data dir and audit chain, `ops`): `admin create`,
@@ -32,7 +35,8 @@ impl Cluster {
         let nats = haechi_testbed::nats()?;
         let master_key = hex::encode(rand::random::<[u8; 32]>());
         let mut cluster = Cluster {
-            database,
+            store_url: database.url.clone(),
+            _database: database,
             nats,
             master_key,
             ops: Instance::new(),
@@ -48,11 +52,18 @@ impl Cluster {
         self
     }
 
+    /// The same cluster on another PostgreSQL server (a private one a test restarts).
+    pub fn on_store(mut self, url: &str) -> Cluster {
+        self.store_url = url.to_string();
+        self.ops = self.node_instance("ops");
+        self
+    }
+
     /// The environment of node `node_id`, on a data dir of its own.
     pub fn node_instance(&self, node_id: &str) -> Instance {
         Instance::new()
             .with_env("HAECHI_MASTER_KEY", &self.master_key)
-            .with_env("HAECHI_STORE", &self.database.url)
+            .with_env("HAECHI_STORE", &self.store_url)
             .with_env("HAECHI_BUS", &self.nats.url)
             .with_env("HAECHI_BUS__PREFIX", &self.nats.prefix)
             .with_env("HAECHI_NODE_ID", node_id)

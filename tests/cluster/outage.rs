@@ -135,3 +135,108 @@ async fn a_nats_restart_mid_load_refuses_then_recovers_and_loses_nothing_answere
     let (code, stdout, stderr) = cluster.ops.run(&["audit", "verify"], None);
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_refuses_then_recovers_with_nothing_half_written() {
+    let Some(postgres) = haechi_testbed::PrivatePostgres::start() else {
+        return;
+    };
+    let Some(cluster) = Cluster::new().await else {
+        return;
+    };
+    let cluster = cluster.on_store(&postgres.url);
+    let policy = cluster.ops.dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let shop = cluster.ops.create_service("shop", "support,account");
+    let servers: Vec<_> = ["api-a", "api-b"]
+        .iter()
+        .map(|id| {
+            let node = cluster
+                .node_instance(id)
+                .with_env("HAECHI_VAULT__POLICY_FILE", &policy.display().to_string());
+            let server = cluster.start_node(&node, "api");
+            (node, server)
+        })
+        .collect();
+    let (a, b) = (&servers[0].1, &servers[1].1);
+    let token = a.client_token(&shop).await;
+    let (status, body) = a
+        .post_with("/v1/customers", &token, super::customer(0))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+
+    postgres.kill();
+    // Both nodes refuse — reads, writes, new tokens — with 503 and no internals; never 500.
+    let mut created_during_outage = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut refused = 0;
+    let mut index = 1;
+    while Instant::now() < deadline {
+        for server in [a, b] {
+            let (status, body) = server
+                .get_with(&format!("/v1/customers/{id}?purpose=support"), &token)
+                .await;
+            assert!(status == 200 || status == 503, "{status}: {body}");
+            let (status, body) = server
+                .post_with("/v1/customers", &token, super::customer(index))
+                .await;
+            index += 1;
+            match status {
+                201 => created_during_outage.push(body["id"].as_str().unwrap().to_string()),
+                503 => {
+                    refused += 1;
+                    let message = body["message"].as_str().unwrap();
+                    assert!(
+                        !message.contains("postgres") && !message.contains("SQL"),
+                        "{message}"
+                    );
+                }
+                other => panic!("{other}: {body}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused > 0, "the outage was not noticed");
+    postgres.resume();
+
+    // Both nodes recover by themselves.
+    for server in [a, b] {
+        let recovered = super::time_until(Duration::from_secs(30), || async {
+            server
+                .get_with(&format!("/v1/customers/{id}?purpose=support"), &token)
+                .await
+                .0
+                == 200
+        })
+        .await;
+        assert!(recovered.is_some(), "{} did not recover", server.base);
+    }
+    // What was acknowledged is whole; shared decisions flow again (a revocation on A is
+    // refused on B).
+    for created in &created_during_outage {
+        let (status, body) = b
+            .get_with(&format!("/v1/customers/{created}?purpose=support"), &token)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let victim = a.client_token(&shop).await;
+    assert_eq!(b.get_with("/v1/auth/session", &victim).await.0, 200);
+    let response = a
+        .client
+        .post(a.url("/v1/oauth/revoke"))
+        .bearer_auth(&token)
+        .form(&[("token", victim.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let refused_on_b = super::time_until(Duration::from_secs(5), || async {
+        b.get_with("/v1/auth/session", &victim).await.0 == 401
+    })
+    .await;
+    assert!(
+        refused_on_b.is_some(),
+        "the revocation did not reach B after the restart"
+    );
+}

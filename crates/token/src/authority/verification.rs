@@ -168,7 +168,11 @@ impl Verifier {
                             .insert_read_session(live.sid.clone(), session, mark);
                         live_now
                     }
-                    Ok(None) | Err(_) => false,
+                    Ok(None) => false,
+                    Err(error) => {
+                        tracing::error!(%error, "sessions unavailable during verification");
+                        return Err(Rejection::Unconfirmed.into());
+                    }
                 }
             }
         };
@@ -248,12 +252,12 @@ impl Verifier {
             Ok(None) => match self.reencoded_issued(presented, &claims).await {
                 Some(true) => Err(Rejection::Malformed.into()),
                 Some(false) => Err(self.forged_or_expired(&claims, now).into()),
-                None => Err(Rejection::SessionRevoked.into()),
+                None => Err(Rejection::Unconfirmed.into()),
             },
             // The ledger cannot be consulted: refuse rather than guess (fail closed).
             Err(error) => {
                 tracing::error!(%error, "issuance ledger unavailable during verification");
-                Err(Rejection::SessionRevoked.into())
+                Err(Rejection::Unconfirmed.into())
             }
         }
     }
