@@ -8,6 +8,7 @@ pub(crate) mod drill;
 mod import;
 pub(crate) mod keys;
 pub(crate) mod leak;
+mod migrate;
 mod principals;
 pub(crate) mod scope;
 mod serve;
@@ -74,6 +75,9 @@ pub enum Command {
     /// Breach drills: the Coupang attack and its harder cousins replayed against a live
     /// server on a simulated clock, scored against what the attacker actually received.
     Drill(drill::DrillArgs),
+    /// The cluster store: create or upgrade its PostgreSQL schema (`--to`), or move an
+    /// embedded deployment into it (`--from DIR --to URL [--bus URL]`; docs/migration.md).
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Runs `command` with `config`.
@@ -91,6 +95,7 @@ pub fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
         Command::Archive { action } => archive_gen::run(action),
         Command::Detect { action } => detect::run(action, &config),
         Command::Drill(args) => drill::run(args),
+        Command::Migrate(args) => migrate::run(args, config),
     }
 }
 

@@ -160,10 +160,18 @@ impl Config {
         let figment = Figment::from(Serialized::defaults(Config::default()))
             .merge(file)
             // HAECHI_TOKEN__ACCESS_TTL=5m sets token.access_ttl; HAECHI_CONFIG and
-            // HAECHI_DATA_DIR are read by clap and merged as flags.
+            // HAECHI_DATA_DIR are read by clap and merged as flags, and so are `haechi
+            // migrate`'s HAECHI_MIGRATE_TO and HAECHI_MIGRATE_BUS.
             .merge(
                 Env::prefixed("HAECHI_")
-                    .ignore(&["CONFIG", "DATA_DIR", "LISTEN", "REQUIRE_SERVERS"])
+                    .ignore(&[
+                        "CONFIG",
+                        "DATA_DIR",
+                        "LISTEN",
+                        "REQUIRE_SERVERS",
+                        "MIGRATE_TO",
+                        "MIGRATE_BUS",
+                    ])
                     // HAECHI_TEST_POSTGRES / HAECHI_TEST_NATS belong to the test bed
                     // (crates/testbed), not to the configuration.
                     .filter(|key| !key.as_str().to_ascii_uppercase().starts_with("TEST_"))

@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use super::{backend, close_quietly, single_connection};
 
 /// Every schema version: number, description, SQL.
-const MIGRATIONS: [(i64, &str, &str); 5] = [
+const MIGRATIONS: [(i64, &str, &str); 6] = [
     (
         1,
         "token authority",
@@ -37,6 +37,11 @@ const MIGRATIONS: [(i64, &str, &str); 5] = [
         5,
         "policy versions",
         include_str!("migrations/0005_policy_versions.sql"),
+    ),
+    (
+        6,
+        "embedded transfers",
+        include_str!("migrations/0006_embedded_transfers.sql"),
     ),
 ];
 
