@@ -109,10 +109,15 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::O
 
 /// Logs for one-shot commands go to stderr, warnings and up, so stdout stays parseable.
 pub(crate) fn init_quiet_logging() {
+    init_logging_with_default("warn");
+}
+
+/// [`init_quiet_logging`] with another default filter (HAECHI_LOG still wins).
+pub(crate) fn init_logging_with_default(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HAECHI_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
         )
         .with_writer(std::io::stderr)
         .try_init();

@@ -21,7 +21,7 @@ use haechi_store::transfer::{self, EmbeddedSource, TransferError, TransferOption
 use haechi_store::{PgStore, PolicyFiles, redact_url};
 
 use crate::Outcome;
-use crate::commands::{block_on, init_quiet_logging};
+use crate::commands::{block_on, init_logging_with_default};
 use crate::config::Config;
 use crate::runtime::{DataDirLock, audit_dir};
 
@@ -81,7 +81,9 @@ pub struct MigrateArgs {
 }
 
 pub fn run(args: MigrateArgs, config: Config) -> anyhow::Result<Outcome> {
-    init_quiet_logging();
+    // sqlx warns of "slow statements": a move streams whole tables through one statement
+    // each, which is slow by design and not worth a warning.
+    init_logging_with_default("warn,sqlx::query=error");
     check_store_url(&args.to)?;
     match args.from.clone() {
         None => block_on(schema_only(&args.to))?,
