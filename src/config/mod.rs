@@ -202,7 +202,8 @@ impl Config {
         let figment = Figment::from(Serialized::defaults(Config::default()))
             .merge(file)
             // HAECHI_TOKEN__ACCESS_TTL=5m sets token.access_ttl; HAECHI_CONFIG and
-            // HAECHI_DATA_DIR are read by clap and merged as flags.
+            // HAECHI_DATA_DIR are read by clap and merged as flags, and so are `haechi
+            // migrate`'s HAECHI_MIGRATE_TO and HAECHI_MIGRATE_BUS.
             .merge(
                 Env::prefixed("HAECHI_")
                     .ignore(&[
@@ -214,6 +215,8 @@ impl Config {
                         "NODE_ID",
                         "ROLE",
                         "REQUIRE_SERVERS",
+                        "MIGRATE_TO",
+                        "MIGRATE_BUS",
                     ])
                     // HAECHI_TEST_POSTGRES / HAECHI_TEST_NATS belong to the test bed
                     // (crates/testbed), not to the configuration.

@@ -18,6 +18,9 @@
 //! - [`ClusterAuditReader`] reads it back in order; [`verify_cluster`] verifies every node's
 //!   chain with the audit crate's checks; [`DetectionFeed`] is the durable, explicitly
 //!   acknowledged consumer detection reads.
+//! - [`republish_log`] moves a closed log (an embedded deployment's, `haechi migrate --bus`)
+//!   into the stream as the chain of a node id of its own, records and checkpoints exactly as
+//!   stored and signed; [`verify_node`] verifies one node's chain alone.
 //!
 //! The stream gives one total order over all nodes' records (the message sequence); each
 //! chain proves its own node's records complete and unaltered, and every checkpoint is signed
@@ -38,14 +41,16 @@ mod feed;
 mod names;
 mod reader;
 mod replica;
+mod republish;
 mod stream;
 mod verify;
 
-pub use connection::{Bus, BusOptions, connect, verify_cluster};
+pub use connection::{Bus, BusOptions, connect, verify_cluster, verify_node};
 pub use error::Error;
 pub use feed::{DetectionFeed, FeedAck, FeedOptions, FeedRecord};
 pub use names::{Names, NodeId, Part, redact_url};
 pub use reader::{ClusterAuditReader, EntryContent, StreamEntry};
 pub use replica::{DEFAULT_ACK_TIMEOUT, JetStreamReplica, WINDOW};
+pub use republish::{RepublishReport, republish_log};
 pub use stream::{audit_stream_config, ensure_stream};
 pub use verify::ClusterVerifyReport;

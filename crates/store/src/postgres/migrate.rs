@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use super::{backend, close_quietly, single_connection};
 
 /// Every schema version: number, description, SQL.
-const MIGRATIONS: [(i64, &str, &str); 7] = [
+const MIGRATIONS: [(i64, &str, &str); 8] = [
     (
         1,
         "token authority",
@@ -47,6 +47,11 @@ const MIGRATIONS: [(i64, &str, &str); 7] = [
         7,
         "shared budgets",
         include_str!("migrations/0007_distinct_reads.sql"),
+    ),
+    (
+        8,
+        "embedded transfers",
+        include_str!("migrations/0008_embedded_transfers.sql"),
     ),
 ];
 
