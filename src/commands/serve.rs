@@ -20,8 +20,9 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, env = "HAECHI_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// What this node does in a cluster: `api` serves the HTTP API, `detect` runs detection
-    /// over the cluster's audit stream, `all` both (the single-node default).
+    /// What this node does in a cluster: `api` serves the HTTP API without a detection engine,
+    /// `all` serves it and detects over this node's own log (the single-node default);
+    /// `detect` (detection over the cluster's whole stream) is refused until it is built.
     #[arg(long, value_enum, env = "HAECHI_ROLE", default_value_t = Role::All)]
     pub role: Role,
 }
@@ -50,7 +51,7 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
 }
 
 /// Roles split a cluster: an API node without a shared store would keep decisions no other
-/// node sees, a detection node without the bus would have no stream to read.
+/// node sees.
 fn check_role(role: Role, config: &Config) -> anyhow::Result<()> {
     if role != Role::All && config.store.url.is_none() {
         anyhow::bail!(
