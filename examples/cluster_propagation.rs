@@ -105,6 +105,9 @@ async fn main() {
         for node in &args.nodes {
             assert_eq!(active(&http, node, &bearer, &token).await, Some(true));
         }
+        // A random pause, so revocations do not fall in step with the followers' polls (each
+        // round starts right after one, which would measure nearly a whole interval each time).
+        tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 100)).await;
         let response = http
             .post(format!("{revoker}/v1/oauth/revoke"))
             .bearer_auth(&bearer)
