@@ -30,11 +30,8 @@ pub struct Runtime {
     pub store: Arc<dyn Store>,
     /// The same store, by backend (the cluster's parts need PostgreSQL's own).
     pub backend: Backend,
-    /// The bus this node's audit trail is replicated to, in a cluster.
-    #[allow(
-        dead_code,
-        reason = "cluster detection reads its feed (next step of issue 16)"
-    )]
+    /// The bus this node's audit trail is replicated to, in a cluster (cluster detection
+    /// reads every node's records from it).
     pub bus: Option<BusNode>,
     pub authority: Arc<TokenAuthority>,
     pub vault: Arc<Vault>,

@@ -17,7 +17,8 @@
 //!   replicas, nothing expires or is discarded, deletes and purges denied ([`ensure_stream`]).
 //! - [`ClusterAuditReader`] reads it back in order; [`verify_cluster`] verifies every node's
 //!   chain with the audit crate's checks; [`DetectionFeed`] is the durable, explicitly
-//!   acknowledged consumer detection reads.
+//!   acknowledged consumer detection reads; the one node leading detection takes it over
+//!   ([`Bus::take_over_detection_feed`]) and warms its engine up from [`RecordHistory`].
 //!
 //! The stream gives one total order over all nodes' records (the message sequence); each
 //! chain proves its own node's records complete and unaltered, and every checkpoint is signed
@@ -35,6 +36,7 @@
 mod connection;
 mod error;
 mod feed;
+mod history;
 mod names;
 mod reader;
 mod replica;
@@ -43,7 +45,8 @@ mod verify;
 
 pub use connection::{Bus, BusOptions, connect, verify_cluster};
 pub use error::Error;
-pub use feed::{DetectionFeed, FeedAck, FeedOptions, FeedRecord};
+pub use feed::{DetectionFeed, FeedAck, FeedLag, FeedOptions, FeedRecord, Takeover};
+pub use history::{HistoryRecord, RecordHistory};
 pub use names::{Names, NodeId, Part, redact_url};
 pub use reader::{ClusterAuditReader, EntryContent, StreamEntry};
 pub use replica::{DEFAULT_ACK_TIMEOUT, JetStreamReplica, WINDOW};
