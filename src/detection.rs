@@ -153,6 +153,12 @@ pub(crate) async fn start(
 fn source(config: &Config, runtime: &Runtime, drill: Option<&DrillClock>) -> Source {
     match (&runtime.bus, &runtime.backend) {
         (Some(node), Backend::Postgres(store)) => {
+            if drill.is_some() {
+                tracing::warn!(
+                    "the drill clock settles a single node's detection only: moving it on a \
+                     cluster node answers that detection is not attached"
+                );
+            }
             tracing::info!(
                 node = %node.node_id,
                 "detection reads the cluster's audit stream; one detection node leads at a time"

@@ -28,6 +28,10 @@ use crate::Error;
 use crate::names::{Names, NodeId, Part};
 use crate::reader::{EntryContent, decode, expected_name};
 
+/// Records asked for in one pull request (the client's default is 200): a detection node
+/// catching up reads the stream in fewer round trips.
+const PULL_BATCH: usize = 1000;
+
 /// How a detection feed's consumer is set up. [`FeedOptions::new`] gives the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedOptions {
@@ -140,6 +144,17 @@ impl FeedAck {
             .map_err(|error| Error::jetstream("acknowledging a detection record", error))
     }
 
+    /// The record was evaluated: never deliver it again, without waiting for the server to
+    /// confirm. Acknowledgements reach the server in order on the bus's one connection, so
+    /// one confirmed later with [`FeedAck::ack`] confirms this one too; one lost with a broken
+    /// connection only means the record is delivered again.
+    pub async fn ack_unconfirmed(self) -> Result<(), Error> {
+        self.message
+            .ack()
+            .await
+            .map_err(|error| Error::jetstream("acknowledging a detection record", error))
+    }
+
     /// The record could not be evaluated now: deliver it again (after `delay`, or at once).
     pub async fn retry(self, delay: Option<Duration>) -> Result<(), Error> {
         self.message
@@ -247,6 +262,9 @@ impl DetectionFeed {
     ) -> Result<Self, Error> {
         let operation = || format!("opening the detection feed {}", options.name);
         let messages = consumer
+            .stream()
+            .max_messages_per_batch(PULL_BATCH)
+            .heartbeat(Duration::from_secs(15))
             .messages()
             .await
             .map_err(|error| Error::jetstream(operation(), error))?;

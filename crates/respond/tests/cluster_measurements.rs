@@ -125,11 +125,12 @@ async fn measure_evaluation_from_the_feed_and_from_the_local_log() {
         "local log: evaluated in {local_time:.2?} ({:.0} events/s), opening and scan included",
         rate(local_time)
     );
+    let led = led.unwrap_or_default();
     eprintln!(
         "cluster feed: evaluated in {feed_time:.2?} ({:.0} events/s), opening, takeover and \
-         warm-up scan included; led after {:.2?}",
+         warm-up scan included; led after {led:.2?}, then {:.0} events/s from the feed",
         rate(feed_time),
-        led.unwrap_or_default()
+        rate(feed_time.saturating_sub(led))
     );
     eprintln!(
         "failover with {count} events of history: the standby led {failover:.2?} after the \

@@ -52,7 +52,8 @@ use crate::error::report;
 use acks::{Acknowledger, PendingAcks};
 use history::warm_up;
 
-/// How long a leader waits for its lead to answer before it counts it as lost.
+/// How long a leader waits for its lead to answer before it counts it as lost (and a
+/// standby for the store to say whether it may lead).
 const LEAD_ANSWER: Duration = Duration::from_secs(2);
 /// How long a leader that failed waits before it asks for the lead again.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
@@ -126,11 +127,15 @@ pub(super) async fn run(
     loop {
         let held = tokio::select! {
             _ = stopped.changed() => return,
-            _ = poll.tick() => match source.lead.try_lead().await {
-                Ok(Some(held)) => held,
-                Ok(None) => continue,
-                Err(error) => {
+            _ = poll.tick() => match tokio::time::timeout(LEAD_ANSWER, source.lead.try_lead()).await {
+                Ok(Ok(Some(held))) => held,
+                Ok(Ok(None)) => continue,
+                Ok(Err(error)) => {
                     tracing::warn!(%error, "cannot reach the store to ask for the lead of detection");
+                    continue;
+                }
+                Err(_) => {
+                    tracing::warn!("the store did not answer whether this node may lead detection");
                     continue;
                 }
             },

@@ -14,8 +14,12 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Acknowledgements awaiting the server's confirmation at once, at most.
-const ACKS_IN_FLIGHT: usize = 256;
+/// Confirmed acknowledgements awaited at once, at most.
+const CONFIRMATIONS_IN_FLIGHT: usize = 16;
+/// One acknowledgement in this many asks the server to confirm it (and with it every one sent
+/// before); the others are sent without waiting. A confirmation is also asked whenever no
+/// more acknowledgements are queued, so the last ones are never left unconfirmed.
+const CONFIRM_EVERY: usize = 256;
 
 /// Messages taken in whose acknowledgement the server has not confirmed, by stream sequence:
 /// a redelivery of one of them is a duplicate.
@@ -98,7 +102,8 @@ impl PendingAcks {
     }
 }
 
-/// Sends acknowledgements to the server, many at once, and forgets each once confirmed.
+/// Sends acknowledgements to the server — most without waiting, one in [`CONFIRM_EVERY`]
+/// confirmed, which confirms those sent before it — and forgets each once confirmed.
 pub(super) struct Acknowledger {
     sender: Option<mpsc::UnboundedSender<(u64, FeedAck)>>,
     unconfirmed: Unconfirmed,
@@ -152,21 +157,33 @@ async fn acknowledge(
     mut receiver: mpsc::UnboundedReceiver<(u64, FeedAck)>,
     unconfirmed: Unconfirmed,
 ) {
-    let mut in_flight = FuturesUnordered::new();
+    let mut confirming = FuturesUnordered::new();
+    let mut covered: Vec<u64> = Vec::new();
     let mut open = true;
-    while open || !in_flight.is_empty() {
+    while open || !confirming.is_empty() {
         tokio::select! {
-            next = receiver.recv(), if open && in_flight.len() < ACKS_IN_FLIGHT => match next {
-                Some((sequence, ack)) => in_flight.push(async move { (sequence, ack.ack().await) }),
+            next = receiver.recv(), if open && confirming.len() < CONFIRMATIONS_IN_FLIGHT => match next {
+                Some((sequence, ack)) => {
+                    covered.push(sequence);
+                    if covered.len() >= CONFIRM_EVERY || receiver.is_empty() {
+                        let batch = std::mem::take(&mut covered);
+                        confirming.push(async move { (batch, ack.ack().await) });
+                    } else if let Err(error) = ack.ack_unconfirmed().await {
+                        tracing::warn!(%error, sequence, "a detection acknowledgement was not sent");
+                    }
+                }
                 None => open = false,
             },
-            Some((sequence, result)) = in_flight.next(), if !in_flight.is_empty() => match result {
+            Some((batch, result)) = confirming.next(), if !confirming.is_empty() => match result {
                 Ok(()) => {
-                    unconfirmed.lock().remove(&sequence);
+                    let mut unconfirmed = unconfirmed.lock();
+                    for sequence in batch {
+                        unconfirmed.remove(&sequence);
+                    }
                 }
                 Err(error) => {
-                    // It is delivered again after the ack wait and acknowledged then.
-                    tracing::warn!(%error, sequence, "a detection acknowledgement was not confirmed");
+                    // Those lost are delivered again after the ack wait and acknowledged then.
+                    tracing::warn!(%error, "detection acknowledgements were not confirmed");
                 }
             },
         }
