@@ -56,6 +56,15 @@ impl Backend {
         }
     }
 
+    /// Where services' distinct-customer budgets are charged: this process's memory on one
+    /// node, the shared store in a cluster (one budget per service, however many nodes).
+    pub fn shared_budgets(&self) -> Option<Arc<dyn haechi_vault::SharedBudgets>> {
+        match self {
+            Backend::Embedded(_) => None,
+            Backend::Postgres(store) => Some(store.clone()),
+        }
+    }
+
     /// Where replaced policies are kept: `policy.d/` beside the policy file on one node, the
     /// shared store's policy versions in a cluster.
     pub fn policy_store(&self, config: &Config) -> Arc<dyn PolicyStore> {
@@ -179,4 +188,52 @@ pub async fn connect_bus(config: &Config) -> anyhow::Result<Option<BusNode>> {
         .with_context(|| format!("cannot reach the bus at {shown}"))?;
     tracing::info!(bus = %shown, node = %node_id, "audit trail replicated to JetStream");
     Ok(Some(BusNode { bus, node_id }))
+}
+
+/// The parts of a node whose memory follows the change log.
+pub struct FollowingNode {
+    pub backend: Backend,
+    /// The log's head read before the node loaded its state.
+    pub change_head: Option<i64>,
+    pub authority: Arc<haechi_token::TokenAuthority>,
+    pub vault: Arc<Vault>,
+    pub detection: Arc<haechi_respond::Detection>,
+}
+
+/// On a node of a shared store: reads the change log once (so the node starts fresh), then
+/// follows it in the background until `closing`. Returns the node's freshness, which the
+/// server checks on every request; `None` on the embedded store (one node: always fresh).
+pub async fn follow_changes(
+    config: &Config,
+    node: FollowingNode,
+    closing: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<Arc<haechi_cluster::Freshness>>> {
+    let Backend::Postgres(store) = &node.backend else {
+        return Ok(None);
+    };
+    let freshness = Arc::new(haechi_cluster::Freshness::new(
+        config.cluster.freshness_bound,
+    ));
+    let policy = SharedPolicy {
+        store: store.clone(),
+        vault: node.vault,
+    };
+    let mut follower = haechi_cluster::Follower::new(
+        store.clone(),
+        node.authority,
+        node.detection,
+        Some(Arc::new(policy)),
+        freshness.clone(),
+        haechi_cluster::FollowerSettings {
+            poll_interval: config.cluster.follow_interval,
+            batch: 1000,
+        },
+        node.change_head.unwrap_or(0),
+    );
+    follower
+        .catch_up()
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot read the cluster's change log: {error}"))?;
+    tokio::spawn(follower.run(closing));
+    Ok(Some(freshness))
 }

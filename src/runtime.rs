@@ -30,6 +30,9 @@ pub struct Runtime {
     pub store: Arc<dyn Store>,
     /// The same store, by backend (the cluster's parts need PostgreSQL's own).
     pub backend: Backend,
+    /// In a cluster, the change log's head read before this node loaded any shared state:
+    /// where its follower starts, so nothing committed while it loaded is missed.
+    pub change_head: Option<i64>,
     /// The bus this node's audit trail is replicated to, in a cluster (cluster detection
     /// reads every node's records from it).
     pub bus: Option<BusNode>,
@@ -91,6 +94,14 @@ impl Runtime {
             None => Arc::new(SystemClock),
         };
         let backend = Backend::open(config).await?;
+        let change_head = match &backend {
+            Backend::Postgres(store) => Some(
+                haechi_events::ChangeFeed::change_head(&**store)
+                    .await
+                    .context("cannot read the cluster's change log")?,
+            ),
+            Backend::Embedded(_) => None,
+        };
         let store = backend.store();
         let bus = crate::backends::connect_bus(config).await?;
         // The audit log opens before the authority: opening the authority may already
@@ -147,10 +158,12 @@ impl Runtime {
             policy,
             indexer: BlindIndexer::new(index_key, config.vault.blind_index_bits),
             policy_store: Some(backend.policy_store(config)),
+            shared_budgets: backend.shared_budgets(),
         });
         Ok(Runtime {
             store,
             backend,
+            change_head,
             bus,
             authority,
             vault: Arc::new(vault),

@@ -15,6 +15,7 @@ mod abuse_vault;
 mod architecture;
 mod audit;
 mod audit_witness;
+mod cluster;
 mod cluster_detection;
 mod containment;
 mod detection;

@@ -163,6 +163,11 @@ impl Instance {
         self.start(command)
     }
 
+    /// Starts `command` (a `haechi serve` of this instance) and waits for its address.
+    pub fn start_with(&self, command: Command) -> Server {
+        self.start(command)
+    }
+
     fn start(&self, mut command: Command) -> Server {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().unwrap();

@@ -28,7 +28,8 @@ use crate::runtime::{DataDirLock, Runtime, audit_dir, audit_public_key};
 pub enum AuditAction {
     /// Check every record, chain link and signed checkpoint of the log and its archives:
     /// exit 0 when all records verify, 1 naming each place a record was altered, removed,
-    /// inserted or reordered. Reads only; safe while the server runs.
+    /// inserted or reordered. Reads only; safe while the server runs. With a bus (`--bus`),
+    /// checks every node's chain in the cluster's audit stream instead.
     Verify {
         /// A Parquet archive directory to check too (repeatable). Archives the log was
         /// exported to are found through its manifest.
@@ -56,7 +57,8 @@ pub enum AuditAction {
         seal: bool,
     },
     /// Records matching every condition given, oldest first, as JSON lines (the same filter
-    /// as GET /v1/admin/audit). Reads only; safe while the server runs.
+    /// as GET /v1/admin/audit). Reads only; safe while the server runs. With a bus (`--bus`),
+    /// every node's records in the cluster's audit stream, each with its `node`.
     Search {
         /// Events touching this customer's data.
         #[arg(long)]
@@ -209,6 +211,9 @@ fn verify(
             block_on(audit_public_key(config))??
         }
     };
+    if let Some(url) = &config.bus.url {
+        return super::audit_cluster::verify(config, url, &key);
+    }
     let witness = match witness {
         Some(address) => {
             let witness = haechi_audit::open_witness(&address)?;
@@ -373,6 +378,9 @@ fn search(
     params: &[(&str, Option<&str>)],
     limit: Option<u64>,
 ) -> anyhow::Result<Outcome> {
+    if let Some(url) = &config.bus.url {
+        return super::audit_cluster::search(config, url, params, limit);
+    }
     let log_dir = existing_log_dir(config)?;
     let given = params
         .iter()

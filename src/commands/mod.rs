@@ -2,12 +2,14 @@
 
 pub(crate) mod archive_gen;
 mod audit;
+mod audit_cluster;
 mod config;
 pub(crate) mod detect;
 pub(crate) mod drill;
 mod import;
 pub(crate) mod keys;
 pub(crate) mod leak;
+mod migrate;
 mod principals;
 pub(crate) mod scope;
 mod serve;
@@ -74,6 +76,9 @@ pub enum Command {
     /// Breach drills: the Coupang attack and its harder cousins replayed against a live
     /// server on a simulated clock, scored against what the attacker actually received.
     Drill(drill::DrillArgs),
+    /// The cluster store: create or upgrade its PostgreSQL schema (`--to`), or move an
+    /// embedded deployment into it (`--from DIR --to URL [--bus URL]`; docs/migration.md).
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Runs `command` with `config`.
@@ -91,6 +96,7 @@ pub fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
         Command::Archive { action } => archive_gen::run(action),
         Command::Detect { action } => detect::run(action, &config),
         Command::Drill(args) => drill::run(args),
+        Command::Migrate(args) => migrate::run(args, config),
     }
 }
 
@@ -104,10 +110,15 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::O
 
 /// Logs for one-shot commands go to stderr, warnings and up, so stdout stays parseable.
 pub(crate) fn init_quiet_logging() {
+    init_logging_with_default("warn");
+}
+
+/// [`init_quiet_logging`] with another default filter (HAECHI_LOG still wins).
+pub(crate) fn init_logging_with_default(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HAECHI_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
         )
         .with_writer(std::io::stderr)
         .try_init();

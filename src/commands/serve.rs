@@ -20,21 +20,17 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, env = "HAECHI_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// What this node does in a cluster: `api` serves the HTTP API, `detect` runs detection
-    /// over the cluster's audit stream, `all` both (the single-node default).
+    /// What this node does in a cluster: `api` serves the HTTP API without a detection engine;
+    /// `detect` runs detection over the cluster's whole audit stream (one node leads, the
+    /// others stand by) and answers only /healthz, /readyz and /metrics; `all` does both (the
+    /// single-node default, where detection reads the node's own log).
     #[arg(long, value_enum, env = "HAECHI_ROLE", default_value_t = Role::All)]
     pub role: Role,
-    /// This node's name in the cluster, kept across restarts (same as `[cluster] node_id`).
-    #[arg(long, env = "HAECHI_NODE_ID")]
-    pub node_id: Option<String>,
 }
 
 pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
     if let Some(listen) = args.listen {
         config.listen = listen;
-    }
-    if let Some(node_id) = args.node_id {
-        config.cluster.node_id = Some(node_id);
     }
     init_logging(&config);
     check_role(args.role, &config)?;
@@ -56,7 +52,7 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
 }
 
 /// Roles split a cluster: an API node without a shared store would keep decisions no other
-/// node sees, a detection node without the bus would have no stream to read.
+/// node sees.
 fn check_role(role: Role, config: &Config) -> anyhow::Result<()> {
     if role != Role::All && config.store.url.is_none() {
         anyhow::bail!(
@@ -66,8 +62,11 @@ fn check_role(role: Role, config: &Config) -> anyhow::Result<()> {
         );
     }
     if role == Role::Detect && config.bus.url.is_none() {
+        // Without the bus a detection node would read only its own (empty) log: it would look
+        // like coverage and give none.
         anyhow::bail!(
-            "--role detect reads the cluster's audit stream: give it the bus (--bus nats://…)"
+            "--role detect reads every node's audit records from the bus: give it --bus \
+             nats://… as well as the shared store"
         );
     }
     Ok(())
@@ -101,8 +100,11 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     // The key is in custody now; the text it was parsed from is wiped.
     config.master_key = None;
     config.previous_master_key = None;
-    let restored = runtime.restore_vault_budgets().await?;
-    tracing::info!(restored, "vault budgets rebuilt from the audit log");
+    // One node rebuilds its budgets from its own log; a cluster keeps them in the store.
+    if runtime.backend.shared_budgets().is_none() {
+        let restored = runtime.restore_vault_budgets().await?;
+        tracing::info!(restored, "vault budgets rebuilt from the audit log");
+    }
     let drill = runtime.simulated_clock.clone().map(|clock| {
         Arc::new(haechi_server::drill::DrillClock::new(
             clock,
@@ -111,6 +113,15 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     });
     let detection =
         crate::detection::start(&config, &runtime, drill.as_deref(), role.detects()).await?;
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let following = crate::backends::FollowingNode {
+        backend: runtime.backend.clone(),
+        change_head: runtime.change_head,
+        authority: runtime.authority.clone(),
+        vault: runtime.vault.clone(),
+        detection: detection.detection.clone(),
+    };
+    let freshness = crate::backends::follow_changes(&config, following, closed).await?;
     let state = AppState {
         authority: runtime.authority.clone(),
         vault: runtime.vault.clone(),
@@ -121,7 +132,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         settings: Arc::new(config.server_settings()?),
         detection: detection.detection.clone(),
         drill,
-        freshness: None,
+        freshness,
     };
     let background = Background::start(&config, &runtime, &state)?;
     let metrics_listener = metrics_listener(&config, &state).await?;
@@ -145,6 +156,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     } else {
         haechi_server::serve_probes(listener, state, shutdown).await?;
     }
+    closing.send_replace(true);
     if let Some(metrics_listener) = metrics_listener {
         metrics_listener.abort();
     }
@@ -345,8 +357,18 @@ async fn maintain(
         if let Err(error) = authority.maintain().await {
             tracing::error!(%error, "key maintenance failed");
         }
+        if let crate::backends::Backend::Postgres(store) = &backend {
+            let before = authority.clock().now().minus(CHANGE_LOG_KEPT);
+            if let Err(error) = store.prune_changes(before).await {
+                tracing::error!(%error, "cannot prune the change log");
+            }
+        }
     }
 }
+
+/// How long the change log keeps an entry: a node that cannot read it for longer than this
+/// reloads all shared state when it can again (it refuses requests meanwhile anyway).
+const CHANGE_LOG_KEPT: Duration = Duration::from_secs(3600);
 
 /// Writes the summaries of refusal floods once a second (see `haechi_events::RefusalGate`).
 async fn flush_refusal_summaries(refusals: Arc<haechi_events::RefusalGate>) {

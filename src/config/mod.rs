@@ -38,6 +38,11 @@ pub struct GlobalArgs {
     /// `[bus] url`.
     #[arg(long, global = true, env = "HAECHI_BUS", value_name = "URL")]
     pub bus: Option<String>,
+    /// This node's name in the cluster, kept across restarts: its audit chain in the bus's
+    /// stream is named after it (an operator's machine running commands is a node too). Same
+    /// as `[cluster] node_id`.
+    #[arg(long, global = true, env = "HAECHI_NODE_ID", value_name = "NAME")]
+    pub node_id: Option<String>,
 }
 
 /// The effective configuration.
@@ -156,6 +161,14 @@ struct FlagOverrides {
     store: Option<UrlOverride>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bus: Option<UrlOverride>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<NodeOverride>,
+}
+
+/// `--node-id NAME` as `cluster.node_id`.
+#[derive(Debug, Serialize)]
+struct NodeOverride {
+    node_id: String,
 }
 
 /// `--store URL` / `--bus URL` as `store.url` / `bus.url`.
@@ -189,7 +202,8 @@ impl Config {
         let figment = Figment::from(Serialized::defaults(Config::default()))
             .merge(file)
             // HAECHI_TOKEN__ACCESS_TTL=5m sets token.access_ttl; HAECHI_CONFIG and
-            // HAECHI_DATA_DIR are read by clap and merged as flags.
+            // HAECHI_DATA_DIR are read by clap and merged as flags, and so are `haechi
+            // migrate`'s HAECHI_MIGRATE_TO and HAECHI_MIGRATE_BUS.
             .merge(
                 Env::prefixed("HAECHI_")
                     .ignore(&[
@@ -201,6 +215,8 @@ impl Config {
                         "NODE_ID",
                         "ROLE",
                         "REQUIRE_SERVERS",
+                        "MIGRATE_TO",
+                        "MIGRATE_BUS",
                     ])
                     // HAECHI_TEST_POSTGRES / HAECHI_TEST_NATS belong to the test bed
                     // (crates/testbed), not to the configuration.
@@ -211,11 +227,27 @@ impl Config {
                 data_dir: global.data_dir.clone(),
                 store: global.store.clone().map(|url| UrlOverride { url }),
                 bus: global.bus.clone().map(|url| UrlOverride { url }),
+                cluster: global
+                    .node_id
+                    .clone()
+                    .map(|node_id| NodeOverride { node_id }),
             }));
         let config: Config = figment
             .extract()
             .map_err(|error| anyhow::anyhow!("invalid configuration ({origin}): {error}"))?;
         config.token_policy().context("invalid configuration")?;
+        if let Some(url) = &config.store.url
+            && config.token.issuer.is_none()
+        {
+            // Derived from each node's own address, the issuer would differ between nodes,
+            // and every node would refuse the others' tokens as forgeries.
+            anyhow::bail!(
+                "invalid configuration: the nodes of a shared store ({}) issue tokens as one \
+                 authority: set token.issuer (HAECHI_TOKEN__ISSUER=https://auth.example.com), \
+                 the same on every node",
+                haechi_store::redact_url(url)
+            );
+        }
         config.server_settings().context("invalid configuration")?;
         config
             .audit

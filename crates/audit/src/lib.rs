@@ -22,6 +22,9 @@
 //!   subscriber falls back to disk and never holds up the writer or misses a record.
 //! - Every signed checkpoint also goes to a [`witness`] outside the data directory, so a log
 //!   cut back together with its own checkpoints is still caught by `verify` with the witness.
+//! - [`read_history`] reads a closed log's whole chain from seq 1 (archived records first),
+//!   [`log_checkpoints`] its signed checkpoints, [`hold_log`] takes its writer's lock: what a
+//!   move of the deployment to a cluster needs (`haechi migrate`).
 //! - [`search`] scans the live log; [`export`] writes sealed segments as day-partitioned
 //!   Parquet ([`read_archive`] reads them back); [`prune_log`] deletes only archived segments.
 //!
@@ -40,6 +43,7 @@
 mod archive;
 mod checkpoint;
 mod error;
+mod history;
 mod lock;
 mod log;
 mod reader;
@@ -61,6 +65,8 @@ pub use checkpoint::{
     public_key_jwk, public_key_pem,
 };
 pub use error::Error;
+// A closed log's whole history, for moving a deployment (`haechi migrate`).
+pub use history::{HeldLog, HistoryRecords, hold_log, log_checkpoints, read_history};
 pub use log::{
     ActiveSegment, AuditLog, AuditLogConfig, Reconciled, RecoveryReport, Repair, Replica,
     ReplicaBatch, ReplicaError, ReplicaHead, ReplicaPosition, Subscription,

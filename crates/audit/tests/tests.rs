@@ -9,6 +9,7 @@
 mod util;
 
 mod archive;
+mod history;
 mod log;
 mod subscribe;
 mod tamper;

@@ -17,7 +17,7 @@ use crate::names::{Names, NodeId, redact_url};
 use crate::reader::ClusterAuditReader;
 use crate::replica::{DEFAULT_ACK_TIMEOUT, JetStreamReplica, Target, WINDOW};
 use crate::stream::ensure_stream;
-use crate::verify::{ClusterVerifyReport, verify_stream};
+use crate::verify::{ClusterVerifyReport, verify_one_chain, verify_stream};
 
 /// How to reach the bus. [`BusOptions::new`] gives the defaults.
 #[derive(Clone, PartialEq, Eq)]
@@ -75,6 +75,18 @@ pub async fn connect(url: &str, prefix: &str, replicas: usize) -> Result<Bus, Er
 /// when the stream cannot be read.
 pub async fn verify_cluster(bus: &Bus, key: &VerifyingKey) -> Result<ClusterVerifyReport, Error> {
     verify_stream(&bus.target.stream, &bus.names, key).await
+}
+
+/// Reads node `node_id`'s chain alone from the audit stream and verifies it as
+/// [`verify_cluster`] verifies every chain (records, seq continuity from 1, links, signed
+/// checkpoints against the audit public key), without reading the other nodes' messages.
+pub async fn verify_node(
+    bus: &Bus,
+    node_id: &str,
+    key: &VerifyingKey,
+) -> Result<haechi_audit::VerifyReport, Error> {
+    let node = NodeId::new(node_id)?;
+    verify_one_chain(&bus.target.stream, &bus.names, &node, key).await
 }
 
 /// A connection to the cluster's bus and its audit stream. Cheap to clone.
@@ -234,6 +246,8 @@ impl Bus {
 fn log_event(event: Event) {
     match event {
         Event::Connected => tracing::info!(target: "haechi::bus", "connected to NATS"),
+        // The end of a connection the process let go of (a one-shot command finishing).
+        Event::Closed => tracing::info!(target: "haechi::bus", "NATS connection closed"),
         Event::Disconnected => {
             tracing::warn!(target: "haechi::bus", "disconnected from NATS; reconnecting");
         }

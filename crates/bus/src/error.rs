@@ -74,6 +74,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// The audit stream already holds, under a node id, a chain that is not the one being
+    /// published there (`haechi migrate --bus`): another log was moved or written under that
+    /// id. Nothing was overwritten; choose another node id or find out whose chain it is.
+    #[error("the audit stream {stream} already holds another chain under node id {node}: {reason}")]
+    ChainConflict {
+        /// The node id.
+        node: String,
+        /// The stream.
+        stream: String,
+        /// Where the chains part.
+        reason: String,
+    },
+
     /// An error of the audit trail itself (reading or verifying records).
     #[error(transparent)]
     Audit(#[from] haechi_audit::Error),

@@ -19,6 +19,9 @@
 //!   chain with the audit crate's checks; [`DetectionFeed`] is the durable, explicitly
 //!   acknowledged consumer detection reads; the one node leading detection takes it over
 //!   ([`Bus::take_over_detection_feed`]) and warms its engine up from [`RecordHistory`].
+//! - [`republish_log`] moves a closed log (an embedded deployment's, `haechi migrate --bus`)
+//!   into the stream as the chain of a node id of its own, records and checkpoints exactly as
+//!   stored and signed; [`verify_node`] verifies one node's chain alone.
 //!
 //! The stream gives one total order over all nodes' records (the message sequence); each
 //! chain proves its own node's records complete and unaltered, and every checkpoint is signed
@@ -40,15 +43,17 @@ mod history;
 mod names;
 mod reader;
 mod replica;
+mod republish;
 mod stream;
 mod verify;
 
-pub use connection::{Bus, BusOptions, connect, verify_cluster};
+pub use connection::{Bus, BusOptions, connect, verify_cluster, verify_node};
 pub use error::Error;
 pub use feed::{DetectionFeed, FeedAck, FeedLag, FeedOptions, FeedRecord, Takeover};
 pub use history::{HistoryRecord, RecordHistory};
 pub use names::{Names, NodeId, Part, redact_url};
 pub use reader::{ClusterAuditReader, EntryContent, StreamEntry};
 pub use replica::{DEFAULT_ACK_TIMEOUT, JetStreamReplica, WINDOW};
+pub use republish::{RepublishReport, republish_log};
 pub use stream::{audit_stream_config, ensure_stream};
 pub use verify::ClusterVerifyReport;

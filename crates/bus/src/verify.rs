@@ -171,3 +171,47 @@ impl Chains<'_> {
         })
     }
 }
+
+/// Reads one node's chain from the stream — its checkpoints, then its records — and verifies
+/// it against the audit public key (see [`crate::verify_node`]).
+pub(crate) async fn verify_one_chain(
+    stream: &Stream,
+    names: &Names,
+    node: &NodeId,
+    key: &VerifyingKey,
+) -> Result<VerifyReport, Error> {
+    let stream_name = names.stream().to_string();
+    let mut checkpoints = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut reader =
+        ClusterAuditReader::open(stream, names, names.subject(node, Part::Checkpoints)).await?;
+    while let Some(entry) = reader.next_entry().await? {
+        let location = entry.location(&stream_name);
+        match entry.content {
+            EntryContent::Checkpoint { checkpoint, .. } => checkpoints.push((checkpoint, location)),
+            EntryContent::Undecodable { reason, .. } => {
+                unreadable.push(Problem::CorruptCheckpoint { location, reason });
+            }
+            EntryContent::Record { .. } | EntryContent::Foreign => {}
+        }
+    }
+    let mut chain = ChainVerifier::new(key, checkpoints);
+    for problem in unreadable {
+        chain.problem(problem);
+    }
+    let mut reader =
+        ClusterAuditReader::open(stream, names, names.subject(node, Part::Records)).await?;
+    while let Some(entry) = reader.next_entry().await? {
+        let location = entry.location(&stream_name);
+        match entry.content {
+            EntryContent::Record {
+                record,
+                computed_hash,
+                ..
+            } => chain.record(record, computed_hash, location),
+            EntryContent::Undecodable { reason, .. } => chain.undecodable(location, reason),
+            EntryContent::Checkpoint { .. } | EntryContent::Foreign => {}
+        }
+    }
+    Ok(chain.finish())
+}

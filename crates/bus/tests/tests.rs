@@ -15,4 +15,5 @@ mod fork;
 mod outage;
 mod reconcile;
 mod replication;
+mod republish;
 mod tamper;

@@ -121,6 +121,13 @@ impl Follower {
                 .await
                 .map_err(|error| error.to_string())?;
             let complete = entries.len() < self.settings.batch as usize;
+            if let Some(first) = entries.first()
+                && first.position > self.position + 1
+            {
+                // Positions have no holes: entries between ours and the first are pruned.
+                // What they said is unknown, so everything is read again.
+                self.reload_everything(first.position).await?;
+            }
             self.apply(&entries)
                 .await
                 .map_err(|error| error.to_string())?;
@@ -129,6 +136,31 @@ impl Follower {
             }
         }
         self.freshness.confirm(started);
+        Ok(())
+    }
+
+    /// After a gap in the log (this node was away longer than the log keeps entries): drops
+    /// every cached token and session and reloads keys, blocks, suspensions and the policy.
+    async fn reload_everything(&mut self, first_seen: i64) -> Result<(), String> {
+        tracing::warn!(
+            position = self.position,
+            first_seen,
+            "change log entries were pruned before this node read them: reloading all shared state"
+        );
+        self.authority.sessions().forget_cached();
+        self.authority
+            .keys()
+            .reload()
+            .await
+            .map_err(|error| error.to_string())?;
+        self.detection
+            .containment
+            .reload()
+            .await
+            .map_err(|error| error.to_string())?;
+        if let Some(reload) = &self.policy {
+            reload.reload_policy().await?;
+        }
         Ok(())
     }
 

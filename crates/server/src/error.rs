@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use haechi_events::StoreError;
 use haechi_token::{AuthFailure, Rejection};
 use serde_json::json;
 
@@ -154,6 +155,10 @@ impl From<Rejection> for ApiError {
             Rejection::Missing => {
                 ApiError::unauthorized("missing_token", "this endpoint needs a bearer access token")
             }
+            // The store did not answer: the token may be good; retry rather than log in again.
+            Rejection::Unconfirmed => ApiError::unavailable(
+                "the access token cannot be checked right now; retry, or use another node",
+            ),
             _ => ApiError::unauthorized("invalid_token", "the access token is not valid"),
         }
     }
@@ -196,6 +201,11 @@ impl From<haechi_token::Error> for ApiError {
             Error::Custody(haechi_custody::Error::Transition { .. }) => {
                 ApiError::conflict(error.to_string())
             }
+            // The database is away (a restart, a partition): nothing was decided; the caller
+            // may retry, here or on another node.
+            Error::Store(StoreError::Backend(detail)) => {
+                ApiError::part_unavailable("database", detail)
+            }
             other => ApiError::internal(other),
         }
     }
@@ -218,6 +228,9 @@ impl From<haechi_vault::Error> for ApiError {
             Error::Conflict(message) => ApiError::conflict(message),
             Error::Audit(error) => ApiError::audit_unavailable(error),
             Error::Token(error) => error.into(),
+            Error::Store(StoreError::Backend(detail)) => {
+                ApiError::part_unavailable("database", detail)
+            }
             other => ApiError::internal(other),
         }
     }

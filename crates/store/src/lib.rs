@@ -6,6 +6,9 @@
 //! cluster's nodes ([`PgStore`], `postgres/`). Both give the same answers to the same calls;
 //! `tests/conformance/` runs one suite against each.
 //!
+//! [`transfer`] moves an embedded deployment's store into PostgreSQL (`haechi migrate`): every
+//! table, resumable and idempotent, refusing to merge, compared table by table at the end.
+//!
 //! Durability: SQLite runs in WAL mode with `synchronous = FULL`, so a write has reached the
 //! disk when its `await` returns — the token authority relies on that to record a token before
 //! handing it out. `secure_delete` is on, so deleted rows (shredded data keys) are overwritten
@@ -20,6 +23,7 @@ mod policy_file;
 mod postgres;
 mod sqlite;
 mod store;
+pub mod transfer;
 mod vault;
 
 pub use policy_file::{KEPT_VERSIONS, PolicyFiles};

@@ -17,6 +17,9 @@ use haechi_vault::PolicyStore;
 /// Versions kept in `policy.d/` (older ones are deleted after a save).
 pub const KEPT_VERSIONS: usize = 100;
 
+/// Every kept policy version (number, text), and the live file's text.
+pub(crate) type PolicyTexts = (Vec<(u64, String)>, Option<String>);
+
 /// The policy file and its history directory.
 #[derive(Debug, Clone)]
 pub struct PolicyFiles {
@@ -55,6 +58,27 @@ impl PolicyFiles {
             .collect();
         versions.sort_unstable();
         Ok(versions)
+    }
+
+    /// Every kept version's text, oldest first, and the live file's text (`None` without a
+    /// live file): what a move to the cluster store copies.
+    pub(crate) fn read_all(&self) -> Result<PolicyTexts, StoreError> {
+        let mut kept = Vec::new();
+        for version in self.versions()? {
+            let path = self.history.join(format!("{version}.toml"));
+            let text = fs::read_to_string(&path)
+                .map_err(|error| io(&format!("cannot read {}", path.display()), &error))?;
+            kept.push((version, text));
+        }
+        let live = match fs::read_to_string(&self.live) {
+            Ok(text) => Some(text),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => {
+                let what = format!("cannot read {}", self.live.display());
+                return Err(io(&what, &error));
+            }
+        };
+        Ok((kept, live))
     }
 
     fn save_blocking(&self, text: &str) -> Result<u64, StoreError> {

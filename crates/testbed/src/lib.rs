@@ -20,9 +20,11 @@
 
 mod nats;
 mod postgres;
+mod private_postgres;
 
 pub use nats::{PrivateNats, TestNats, nats};
 pub use postgres::{TestDatabase, postgres};
+pub use private_postgres::PrivatePostgres;
 
 /// Whether a missing server fails the test instead of skipping it.
 fn servers_required() -> bool {

@@ -95,7 +95,7 @@ fn spawn(port: u16, store: &Path) -> Child {
         .expect("start nats-server")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())

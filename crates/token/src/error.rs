@@ -41,6 +41,9 @@ pub enum Rejection {
     PrincipalSuspended,
     /// The request carried no bearer token.
     Missing,
+    /// The token could not be checked: the issuance ledger (the store) did not answer. Not a
+    /// verdict on the token — the caller should retry, not log in again.
+    Unconfirmed,
 }
 
 impl Rejection {
@@ -62,6 +65,7 @@ impl Rejection {
             Rejection::TokenRevoked => "token_revoked",
             Rejection::PrincipalSuspended => "principal_suspended",
             Rejection::Missing => "missing",
+            Rejection::Unconfirmed => "unconfirmed",
         }
     }
 }

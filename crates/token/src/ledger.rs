@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use haechi_events::{Principal, Timestamp};
 use parking_lot::RwLock;
@@ -92,7 +92,16 @@ pub(crate) struct LiveLedger {
     /// make a never-issued jti look issued to a rule.
     jtis: RwLock<HashSet<u64>>,
     jti_hasher: RandomState,
+    /// Counts revocations applied to memory. A row read from the store is cached only if no
+    /// revocation was applied while it was read: otherwise a revocation committed (and
+    /// applied, finding nothing to mark) between the read and the insert would be lost, and
+    /// the stale row would keep the revoked token alive on this node.
+    revocations: AtomicU64,
 }
+
+/// The ledger's revocation count when a read of the store began ([`LiveLedger::read_mark`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadMark(u64);
 
 impl LiveLedger {
     pub fn token(&self, hash: &[u8; 32]) -> Option<Arc<LiveToken>> {
@@ -109,8 +118,59 @@ impl LiveLedger {
         token
     }
 
+    /// Taken before reading a row from the store that may be cached
+    /// ([`LiveLedger::insert_read_token`]).
+    pub fn read_mark(&self) -> ReadMark {
+        ReadMark(self.revocations.load(Ordering::Acquire))
+    }
+
+    /// Caches a token row read from the store after `mark`, unless a revocation was applied
+    /// to memory since (then the row is used for this request only; the next one reads again).
+    pub fn insert_read_token(
+        &self,
+        hash: [u8; 32],
+        token: LiveToken,
+        mark: ReadMark,
+    ) -> Arc<LiveToken> {
+        let fingerprint = self.jti_hasher.hash_one(token.jti.as_str());
+        let token = Arc::new(token);
+        {
+            let mut tokens = self.tokens.write();
+            // Checked under the write lock that revocations also take: none can slip between
+            // the check and the insert.
+            if self.revocations.load(Ordering::Acquire) != mark.0 {
+                return token;
+            }
+            tokens.insert(hash, Arc::clone(&token));
+        }
+        self.jtis.write().insert(fingerprint);
+        token
+    }
+
+    /// Forgets every cached token and session (a cluster node that missed part of the change
+    /// log): later verifications read them from the store again.
+    pub fn forget_cached(&self) {
+        let mut tokens = self.tokens.write();
+        self.revocations.fetch_add(1, Ordering::AcqRel);
+        tokens.clear();
+        self.sessions.write().clear();
+        self.jtis.write().clear();
+    }
+
+    /// Caches a session row read from the store after `mark`, unless a revocation was
+    /// applied to memory since.
+    pub fn insert_read_session(&self, sid: String, session: LiveSession, mark: ReadMark) {
+        let _tokens = self.tokens.write();
+        if self.revocations.load(Ordering::Acquire) != mark.0 {
+            return;
+        }
+        self.sessions.write().insert(sid, session);
+    }
+
     pub fn revoke_token(&self, hash: &[u8; 32]) {
-        if let Some(token) = self.tokens.read().get(hash) {
+        let tokens = self.tokens.write();
+        self.revocations.fetch_add(1, Ordering::AcqRel);
+        if let Some(token) = tokens.get(hash) {
             token.revoked.store(true, Ordering::Release);
         }
     }
@@ -132,6 +192,10 @@ impl LiveLedger {
     }
 
     pub fn revoke_session(&self, sid: &str) {
+        // Under the tokens' write lock too, so a token row read before this revocation is not
+        // cached after it (see `revocations`).
+        let _tokens = self.tokens.write();
+        self.revocations.fetch_add(1, Ordering::AcqRel);
         if let Some(session) = self.sessions.write().get_mut(sid) {
             session.revoked = true;
         }

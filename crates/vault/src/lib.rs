@@ -28,6 +28,7 @@
 
 mod access;
 mod blind;
+mod budgets;
 mod bulk_import;
 mod cipher;
 mod denial;
@@ -50,6 +51,7 @@ mod view;
 
 pub use access::AccessGrant;
 pub use blind::{BlindIndexKind, BlindIndexer};
+pub use budgets::SharedBudgets;
 pub use bulk_import::{BulkImport, ImportOutcome};
 pub use cipher::DataKey;
 pub use denial::Denial;
@@ -64,7 +66,7 @@ pub use own_records::OwnRecords;
 pub use plaintext::Plaintext;
 pub use policy::{Access, Policy, PolicyError};
 pub use policy_store::{PolicyStore, PolicyVersion, policy_digest};
-pub use quota::{DEFAULT_LOOKUP_MISSES_PER_MINUTE, QuotaSettings};
+pub use quota::{DEFAULT_LOOKUP_MISSES_PER_MINUTE, QuotaSettings, ReadClass};
 pub use record::{Address, AddressInput, CustomerInput, CustomerPatch, CustomerRecord, PiiField};
 pub use rewrap::DataKeyRewrap;
 pub use service_reads::{ReadView, ServiceReads};

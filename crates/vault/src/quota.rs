@@ -59,11 +59,21 @@ impl QuotaSettings {
 
 /// Which budget a read spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum ReadClass {
+pub enum ReadClass {
     /// Only masked fields.
     Masked,
     /// At least one plaintext field.
     Plaintext,
+}
+
+impl ReadClass {
+    /// The class's name in a shared store (`masked`, `plaintext`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadClass::Masked => "masked",
+            ReadClass::Plaintext => "plaintext",
+        }
+    }
 }
 
 /// Distinct customers read per (principal, class) in a sliding window.

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
 use crate::access::{AccessGrant, Authorization, GrantOperation};
+use crate::budgets::SharedBudgets;
 use crate::quota::{DistinctBudgets, LookupLimiter, ReadClass};
 use crate::shared::VaultCore;
 use crate::{Denial, Error, PiiField, Plaintext};
@@ -32,14 +33,20 @@ pub struct ReadView {
 pub struct ServiceReads {
     core: Arc<VaultCore>,
     budgets: Mutex<DistinctBudgets>,
+    /// In a cluster, the budgets every node charges (then `budgets` stays empty).
+    shared_budgets: Option<Arc<dyn SharedBudgets>>,
     lookups: Mutex<LookupLimiter>,
 }
 
 impl ServiceReads {
-    pub(crate) fn new(core: Arc<VaultCore>) -> Self {
+    pub(crate) fn new(
+        core: Arc<VaultCore>,
+        shared_budgets: Option<Arc<dyn SharedBudgets>>,
+    ) -> Self {
         ServiceReads {
             core,
             budgets: Mutex::new(DistinctBudgets::default()),
+            shared_budgets,
             lookups: Mutex::new(LookupLimiter::default()),
         }
     }
@@ -150,14 +157,20 @@ impl ServiceReads {
             ReadClass::Masked => masked_budget,
             ReadClass::Plaintext => plaintext_budget,
         };
-        let charged = self.budgets.lock().charge(
-            &format!("service:{}", grant.service),
-            grant.class(),
-            found,
-            budget,
-            policy.quota().window,
-            self.core.clock.now(),
-        );
+        let principal = format!("service:{}", grant.service);
+        let (window, now) = (policy.quota().window, self.core.clock.now());
+        let charged = match &self.shared_budgets {
+            Some(shared) => {
+                shared
+                    .charge(&principal, grant.class(), found, budget, window, now)
+                    .await?
+            }
+            None => {
+                self.budgets
+                    .lock()
+                    .charge(&principal, grant.class(), found, budget, window, now)
+            }
+        };
         if charged {
             return Ok(());
         }

@@ -8,6 +8,7 @@ use haechi_events::{Clock, EventKind, EventSink, SecurityEvent};
 use haechi_token::{AdminGrant, TokenAuthority};
 use parking_lot::RwLock;
 
+use crate::SharedBudgets;
 use crate::shared::VaultCore;
 use crate::{
     BlindIndexer, BulkImport, DataKeyRewrap, Error, LeakPass, Lifecycle, NoticeContacts,
@@ -39,6 +40,9 @@ pub struct VaultParts {
     /// Where a policy replaced through the API is kept for the next start (`None`: in
     /// memory only, for embedded and test uses; `haechi serve` always gives one).
     pub policy_store: Option<Arc<dyn PolicyStore>>,
+    /// Where services' budgets of distinct customers are charged when several nodes share
+    /// them (a cluster's store); `None`: in this process's memory (one node).
+    pub shared_budgets: Option<Arc<dyn SharedBudgets>>,
 }
 
 /// The PII vault: the composition root of its service objects. Each act belongs to one of
@@ -70,7 +74,7 @@ impl Vault {
             policy_store: parts.policy_store,
         });
         Vault {
-            service_reads: ServiceReads::new(Arc::clone(&core)),
+            service_reads: ServiceReads::new(Arc::clone(&core), parts.shared_budgets),
             own_records: OwnRecords::new(Arc::clone(&core)),
             lifecycle: Lifecycle::new(Arc::clone(&core)),
             bulk_import: BulkImport::new(Arc::clone(&core)),

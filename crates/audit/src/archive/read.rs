@@ -110,6 +110,11 @@ impl ArchiveFileReader {
         })
     }
 
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The next row: its index in the file and the record (or why it does not decode).
     pub fn next_row(&mut self) -> Result<Option<ArchiveRow>, Error> {
         loop {

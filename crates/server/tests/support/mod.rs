@@ -136,6 +136,7 @@ impl Fixture {
             policy: Policy::parse(POLICY, "policy.toml").unwrap(),
             indexer: BlindIndexer::new(index_key, 24),
             policy_store: None,
+            shared_budgets: None,
         }));
         let containment_store: Arc<dyn ContainmentStore> = store.clone();
         let alerts = AlertDesk::open(containment_store.clone(), clock.clone(), 1000)

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use haechi_custody::{KeyOrigin, KeyRecord, KeyState, SigningAlgorithm};
-use haechi_events::{Principal, StoreError, Timestamp};
+use haechi_events::{Change, Principal, StoreError, Timestamp};
 use haechi_token::{
     AccountRecord, AuthorityStore, ClientRecord, LedgerEntry, RefreshRecord, SessionRecord,
     StoredKey,
@@ -19,7 +19,7 @@ use super::rows::{
     bytes, hash32, micros, optional_micros, optional_text, optional_timestamp, principal, text,
     timestamp,
 };
-use super::{PgStore, backend};
+use super::{PgStore, backend, changes};
 
 fn key_record(row: &PgRow) -> Result<KeyRecord, StoreError> {
     let algorithm = text(row, "algorithm")?;
@@ -108,6 +108,7 @@ impl AuthorityStore for PgStore {
 
     async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError> {
         let record = &key.record;
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
         sqlx::query(
             "INSERT INTO signing_keys (kid, algorithm, state, origin, public_jwk, created_at, \
              activated_at, retiring_at, verify_until, ended_at, wrapped_private_key) \
@@ -124,13 +125,15 @@ impl AuthorityStore for PgStore {
         .bind(optional_micros(record.verify_until))
         .bind(optional_micros(record.ended_at))
         .bind(&key.wrapped_private_key)
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await
         .map_err(backend)?;
-        Ok(())
+        changes::append(&mut transaction, &Change::KeysChanged).await?;
+        transaction.commit().await.map_err(backend)
     }
 
     async fn update_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
         sqlx::query(
             "UPDATE signing_keys SET state = $1, activated_at = $2, retiring_at = $3, \
              verify_until = $4, ended_at = $5 WHERE kid = $6",
@@ -141,10 +144,11 @@ impl AuthorityStore for PgStore {
         .bind(optional_micros(record.verify_until))
         .bind(optional_micros(record.ended_at))
         .bind(&record.kid)
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await
         .map_err(backend)?;
-        Ok(())
+        changes::append(&mut transaction, &Change::KeysChanged).await?;
+        transaction.commit().await.map_err(backend)
     }
 
     async fn secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -246,17 +250,26 @@ impl AuthorityStore for PgStore {
         at: Timestamp,
         reason: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        let revoked = sqlx::query(
             "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
              WHERE sid = $3 AND revoked_at IS NULL",
         )
         .bind(micros(at))
         .bind(reason)
         .bind(sid)
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await
-        .map_err(backend)?;
-        Ok(())
+        .map_err(backend)?
+        .rows_affected();
+        // A session revoked before is in the log already.
+        if revoked > 0 {
+            let change = Change::SessionRevoked {
+                sid: sid.to_string(),
+            };
+            changes::append(&mut transaction, &change).await?;
+        }
+        transaction.commit().await.map_err(backend)
     }
 
     async fn live_sessions(&self, now: Timestamp) -> Result<Vec<SessionRecord>, StoreError> {
@@ -325,16 +338,24 @@ impl AuthorityStore for PgStore {
     }
 
     async fn revoke_issued(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<(), StoreError> {
-        sqlx::query(
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        let revoked = sqlx::query(
             "UPDATE issued_tokens SET revoked_at = $1 \
              WHERE token_hash = $2 AND revoked_at IS NULL",
         )
         .bind(micros(at))
         .bind(token_hash.as_slice())
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await
-        .map_err(backend)?;
-        Ok(())
+        .map_err(backend)?
+        .rows_affected();
+        if revoked > 0 {
+            let change = Change::TokenRevoked {
+                token_hash: *token_hash,
+            };
+            changes::append(&mut transaction, &change).await?;
+        }
+        transaction.commit().await.map_err(backend)
     }
 
     async fn unexpired_issued(&self, now: Timestamp) -> Result<Vec<LedgerEntry>, StoreError> {

@@ -2,13 +2,13 @@
 //! acknowledgements.
 
 use async_trait::async_trait;
-use haechi_events::{Principal, StoreError, Timestamp};
+use haechi_events::{Change, Principal, StoreError, Timestamp};
 use haechi_respond::{AlertAck, BlockRecord, ContainmentStore, NewBlock, SuspensionRecord};
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
 use super::rows::{optional_principal, optional_timestamp, principal, timestamp};
-use super::{PgStore, backend};
+use super::{PgStore, backend, changes};
 
 fn block_record(row: &PgRow) -> Result<BlockRecord, StoreError> {
     let id: i64 = row.try_get("id").map_err(backend)?;
@@ -43,6 +43,7 @@ fn suspension_record(row: &PgRow) -> Result<SuspensionRecord, StoreError> {
 #[async_trait]
 impl ContainmentStore for PgStore {
     async fn insert_block(&self, block: &NewBlock) -> Result<BlockRecord, StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
         let row = sqlx::query(
             "INSERT INTO network_blocks (network, created_at, expires_at, reason, rule_id, \
              alert_id, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
@@ -54,10 +55,13 @@ impl ContainmentStore for PgStore {
         .bind(&block.rule_id)
         .bind(&block.alert_id)
         .bind(block.created_by.to_string())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *transaction)
         .await
         .map_err(backend)?;
-        block_record(&row)
+        let record = block_record(&row)?;
+        changes::append(&mut transaction, &Change::BlocksChanged).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(record)
     }
 
     async fn lift_block(
@@ -72,6 +76,7 @@ impl ContainmentStore for PgStore {
         // One statement returns the block as it was and lifts it. The row lock of
         // `FOR UPDATE` makes a concurrent lift of the same block wait, re-read the row, find
         // it lifted and return nothing: exactly one lift reports the block.
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
         let row = sqlx::query(
             "WITH before AS (SELECT * FROM network_blocks \
                              WHERE id = $1 AND lifted_at IS NULL FOR UPDATE) \
@@ -81,10 +86,15 @@ impl ContainmentStore for PgStore {
         .bind(id)
         .bind(at.as_micros())
         .bind(by.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *transaction)
         .await
         .map_err(backend)?;
-        row.as_ref().map(block_record).transpose()
+        let lifted = row.as_ref().map(block_record).transpose()?;
+        if lifted.is_some() {
+            changes::append(&mut transaction, &Change::BlocksChanged).await?;
+        }
+        transaction.commit().await.map_err(backend)?;
+        Ok(lifted)
     }
 
     async fn active_blocks(&self, now: Timestamp) -> Result<Vec<BlockRecord>, StoreError> {
@@ -100,6 +110,7 @@ impl ContainmentStore for PgStore {
     }
 
     async fn insert_suspension(&self, suspension: &SuspensionRecord) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
         sqlx::query(
             "INSERT INTO principal_suspensions (principal, suspended_at, reason, rule_id, \
              alert_id, suspended_by, lifted_at, lifted_by) \
@@ -114,10 +125,11 @@ impl ContainmentStore for PgStore {
         .bind(&suspension.rule_id)
         .bind(&suspension.alert_id)
         .bind(suspension.suspended_by.to_string())
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await
         .map_err(backend)?;
-        Ok(())
+        changes::append(&mut transaction, &Change::SuspensionsChanged).await?;
+        transaction.commit().await.map_err(backend)
     }
 
     async fn lift_suspension(
@@ -126,17 +138,24 @@ impl ContainmentStore for PgStore {
         at: Timestamp,
         by: &Principal,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        let lifted = sqlx::query(
             "UPDATE principal_suspensions SET lifted_at = $1, lifted_by = $2 \
              WHERE principal = $3 AND lifted_at IS NULL",
         )
         .bind(at.as_micros())
         .bind(by.to_string())
         .bind(principal.to_string())
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await
-        .map_err(backend)?;
-        Ok(result.rows_affected() > 0)
+        .map_err(backend)?
+        .rows_affected()
+            > 0;
+        if lifted {
+            changes::append(&mut transaction, &Change::SuspensionsChanged).await?;
+        }
+        transaction.commit().await.map_err(backend)?;
+        Ok(lifted)
     }
 
     async fn active_suspensions(&self) -> Result<Vec<SuspensionRecord>, StoreError> {

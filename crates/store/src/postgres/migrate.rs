@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use super::{backend, close_quietly, single_connection};
 
 /// Every schema version: number, description, SQL.
-const MIGRATIONS: [(i64, &str, &str); 5] = [
+const MIGRATIONS: [(i64, &str, &str); 8] = [
     (
         1,
         "token authority",
@@ -37,6 +37,21 @@ const MIGRATIONS: [(i64, &str, &str); 5] = [
         5,
         "policy versions",
         include_str!("migrations/0005_policy_versions.sql"),
+    ),
+    (
+        6,
+        "change log",
+        include_str!("migrations/0006_change_log.sql"),
+    ),
+    (
+        7,
+        "shared budgets",
+        include_str!("migrations/0007_distinct_reads.sql"),
+    ),
+    (
+        8,
+        "embedded transfers",
+        include_str!("migrations/0008_embedded_transfers.sql"),
     ),
 ];
 

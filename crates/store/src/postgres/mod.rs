@@ -19,7 +19,9 @@
 //! [`redact_url`] to name the database in a message.
 
 mod authority;
+mod budgets;
 mod bulk;
+mod changes;
 mod containment;
 mod exposure;
 mod leadership;

@@ -6,12 +6,12 @@
 //! the table that orders concurrent saves, so two nodes never hand out the same number.
 
 use async_trait::async_trait;
-use haechi_events::StoreError;
+use haechi_events::{Change, StoreError};
 use haechi_vault::{PolicyStore, policy_digest};
 use sqlx::{PgConnection, Row as _};
 
 use super::rows::{from_bigint, to_bigint};
-use super::{PgStore, backend};
+use super::{PgStore, backend, changes};
 use crate::KEPT_VERSIONS;
 
 /// A kept policy version with its text.
@@ -108,6 +108,7 @@ impl PolicyStore for PgStore {
             .execute(&mut *transaction)
             .await
             .map_err(backend)?;
+        changes::append(&mut transaction, &Change::PolicyChanged).await?;
         transaction.commit().await.map_err(backend)?;
         Ok(from_bigint(version))
     }

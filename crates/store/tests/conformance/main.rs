@@ -17,7 +17,9 @@ use std::sync::Arc;
 use haechi_store::{PgStore, SqliteStore};
 
 mod authority;
+mod budgets;
 mod bulk;
+mod changes;
 mod containment;
 mod exposure;
 mod leadership;

@@ -257,6 +257,13 @@ impl Sessions {
         self.ledger.revoke_token(token_hash);
     }
 
+    /// Forgets every token and session cached in memory, revoked or not: a cluster node that
+    /// missed part of the change log cannot know which it holds are stale, so it reads them
+    /// all from the store again.
+    pub fn forget_cached(&self) {
+        self.ledger.forget_cached();
+    }
+
     /// Ends session `sid` in the store, then in memory.
     async fn end(&self, sid: &str, reason: &str) -> Result<(), Error> {
         self.environment

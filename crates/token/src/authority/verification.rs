@@ -156,14 +156,25 @@ impl Verifier {
         }
         let session_live = match self.ledger.session(&live.sid) {
             Some(session) => session.is_live(now),
-            None => self
-                .environment
-                .store
-                .session(&live.sid)
-                .await
-                .ok()
-                .flatten()
-                .is_some_and(|record| LiveSession::from_record(&record).is_live(now)),
+            None => {
+                // A session another node opened: read through, and cache it unless a
+                // revocation was applied meanwhile (see `LiveLedger::insert_read_session`).
+                let mark = self.ledger.read_mark();
+                match self.environment.store.session(&live.sid).await {
+                    Ok(Some(record)) => {
+                        let session = LiveSession::from_record(&record);
+                        let live_now = session.is_live(now);
+                        self.ledger
+                            .insert_read_session(live.sid.clone(), session, mark);
+                        live_now
+                    }
+                    Ok(None) => false,
+                    Err(error) => {
+                        tracing::error!(%error, "sessions unavailable during verification");
+                        return Err(Rejection::Unconfirmed.into());
+                    }
+                }
+            }
         };
         if !session_live {
             return Err(Rejection::SessionRevoked.into());
@@ -231,19 +242,22 @@ impl Verifier {
             // issued.
             return Err(self.forged_or_expired(&claims, now).into());
         }
+        let mark = self.ledger.read_mark();
         match self.environment.store.issued(token_hash).await {
-            Ok(Some(entry)) => Ok(self
-                .ledger
-                .insert_token(*token_hash, LiveToken::from_entry(&entry, true))),
+            Ok(Some(entry)) => Ok(self.ledger.insert_read_token(
+                *token_hash,
+                LiveToken::from_entry(&entry, true),
+                mark,
+            )),
             Ok(None) => match self.reencoded_issued(presented, &claims).await {
                 Some(true) => Err(Rejection::Malformed.into()),
                 Some(false) => Err(self.forged_or_expired(&claims, now).into()),
-                None => Err(Rejection::SessionRevoked.into()),
+                None => Err(Rejection::Unconfirmed.into()),
             },
             // The ledger cannot be consulted: refuse rather than guess (fail closed).
             Err(error) => {
                 tracing::error!(%error, "issuance ledger unavailable during verification");
-                Err(Rejection::SessionRevoked.into())
+                Err(Rejection::Unconfirmed.into())
             }
         }
     }

@@ -1,0 +1,123 @@
+//! Shared distinct-customer budgets (PostgreSQL only): exact under concurrent charges from
+//! several nodes, all or nothing, repeat reads free, the window slides.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use haechi_events::Timestamp;
+use haechi_store::PgStore;
+use haechi_vault::{ReadClass, SharedBudgets};
+
+fn t(seconds: i64) -> Timestamp {
+    Timestamp::from_secs(1_800_000_000 + seconds)
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_is_exact_across_nodes_charging_at_once() {
+    let Some(database) = haechi_testbed::postgres().await else {
+        return;
+    };
+    // Three nodes, each charging distinct customers as fast as it can.
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Arc::new(PgStore::open(&database.url).await.unwrap()));
+    }
+    let tasks: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(node, store)| {
+            (0..4).map(move |worker| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut granted = 0;
+                    for index in 0..20 {
+                        let customer = format!("c-{node}-{worker}-{index}");
+                        let charged = store
+                            .charge(
+                                "service:scraper",
+                                ReadClass::Masked,
+                                &[&customer],
+                                100,
+                                HOUR,
+                                t(0),
+                            )
+                            .await
+                            .unwrap();
+                        granted += usize::from(charged);
+                    }
+                    granted
+                })
+            })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        granted += task.await.unwrap();
+    }
+    assert_eq!(
+        granted, 100,
+        "240 distinct customers asked, a budget of 100"
+    );
+    // The other class is a budget of its own.
+    assert!(
+        nodes[0]
+            .charge(
+                "service:scraper",
+                ReadClass::Plaintext,
+                &["c-x"],
+                1,
+                HOUR,
+                t(1)
+            )
+            .await
+            .unwrap()
+    );
+    for node in nodes {
+        node.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charges_are_all_or_nothing_repeat_reads_are_free_and_the_window_slides() {
+    let Some(database) = haechi_testbed::postgres().await else {
+        return;
+    };
+    let store = PgStore::open(&database.url).await.unwrap();
+    let charge = |customers: Vec<&'static str>, at: i64| {
+        let store = &store;
+        async move {
+            store
+                .charge(
+                    "service:shop",
+                    ReadClass::Plaintext,
+                    &customers,
+                    3,
+                    HOUR,
+                    t(at),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert!(charge(vec!["a", "b"], 0).await);
+    assert!(charge(vec!["a", "a", "b"], 10).await, "already read: free");
+    assert!(
+        !charge(vec!["c", "d"], 20).await,
+        "two new over a budget of one left"
+    );
+    assert!(
+        charge(vec!["c"], 30).await,
+        "the refused charge charged nothing"
+    );
+    assert!(!charge(vec!["d"], 40).await);
+    // An hour after "a" and "b" were first read, they leave the window.
+    assert!(charge(vec!["d", "e"], 3601).await);
+    assert!(
+        charge(vec!["a"], 3631).await,
+        "c leaves at 3630; a is new again"
+    );
+    assert!(!charge(vec!["b"], 3632).await);
+    store.close().await;
+}
