@@ -1,23 +1,38 @@
 //! Detection in `haechi serve`, wired from the configuration: the alert desk and containment
 //! over the runtime, the rules, the sinks and the engine, handed to the pipeline of
-//! `haechi-respond` (`haechi_respond::pipeline`), which runs the task.
+//! `haechi-respond` (`haechi_respond::pipeline`), which runs the task — over this node's own
+//! audit log on a single node, over the cluster's stream (one node leading, under a
+//! PostgreSQL advisory lock) on a node with a bus and a shared store.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use async_trait::async_trait;
+use haechi_bus::FeedOptions;
 use haechi_detect::{Engine, Limits, LoadReport, PackSettings};
-use haechi_events::Clock;
-use haechi_respond::pipeline::{self, PipelineParts, Running};
+use haechi_events::{Clock, StoreError};
+use haechi_respond::pipeline::{
+    self, ClusterSource, DetectionLead, HeldLead, LocalLog, PipelineParts, Running, Source,
+};
 use haechi_respond::sinks::{Sinks, WebhookSettings};
 use haechi_respond::{
     AlertDesk, Containment, ContainmentParts, ContainmentStore, Detection, SharedAddressSettings,
 };
 use haechi_server::drill::DrillClock;
+use haechi_store::{Leadership, PgStore};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
+use crate::backends::Backend;
 use crate::config::{Config, WebhookSection};
 use crate::runtime::Runtime;
+
+/// The duty the cluster's detection is led under, and the name of its durable feed: every
+/// detection node of one deployment (one bus prefix, one database) shares both.
+const DETECTION: &str = "detection";
+/// How often a standby asks for the lead of detection, and the leader checks it holds it.
+const LEAD_CHECK: Duration = Duration::from_millis(500);
 
 /// The built-in pack with its settings (`None`: turned off) and every rule file of `extra`
 /// directories or files that exist. Bad rules are in the report's errors; the rest load.
@@ -122,17 +137,80 @@ pub(crate) async fn start(
         "detection rules loaded"
     );
     let parts = PipelineParts {
-        audit: runtime.audit.clone(),
+        source: source(config, runtime, drill),
         events: runtime.events.clone(),
         vault: runtime.vault.clone(),
         authority: runtime.authority.clone(),
         detection,
         sinks,
-        seq_file: config.data_dir.join("detect.seq"),
         clock: runtime.clock.clone(),
-        settles: drill.and_then(DrillClock::attach_engine),
     };
     Ok(pipeline::spawn(parts, engine).await)
+}
+
+/// What the engine reads: the cluster's stream on a node with a bus and a shared store, this
+/// node's own log otherwise.
+fn source(config: &Config, runtime: &Runtime, drill: Option<&DrillClock>) -> Source {
+    match (&runtime.bus, &runtime.backend) {
+        (Some(node), Backend::Postgres(store)) => {
+            if drill.is_some() {
+                tracing::warn!(
+                    "the drill clock settles a single node's detection only: moving it on a \
+                     cluster node answers that detection is not attached"
+                );
+            }
+            tracing::info!(
+                node = %node.node_id,
+                "detection reads the cluster's audit stream; one detection node leads at a time"
+            );
+            Source::Cluster(Box::new(ClusterSource {
+                bus: node.bus.clone(),
+                feed: FeedOptions::new(DETECTION),
+                lead: std::sync::Arc::new(PgDetectionLead(store.clone())),
+                lead_check: LEAD_CHECK,
+            }))
+        }
+        (bus, _) => {
+            if bus.is_some() {
+                tracing::warn!(
+                    "a bus without a shared store: detection reads this node's own log only"
+                );
+            }
+            Source::LocalLog(LocalLog {
+                audit: runtime.audit.clone(),
+                seq_file: config.data_dir.join("detect.seq"),
+                settles: drill.and_then(DrillClock::attach_engine),
+            })
+        }
+    }
+}
+
+/// The lead of the cluster's detection: a PostgreSQL advisory lock on a connection of its
+/// own, released the moment the holder dies or its connection breaks.
+struct PgDetectionLead(Arc<PgStore>);
+
+#[async_trait]
+impl DetectionLead for PgDetectionLead {
+    async fn try_lead(&self) -> Result<Option<Box<dyn HeldLead>>, StoreError> {
+        Ok(self
+            .0
+            .try_lead(DETECTION)
+            .await?
+            .map(|held| Box::new(PgHeldLead(held)) as Box<dyn HeldLead>))
+    }
+}
+
+struct PgHeldLead(Leadership);
+
+#[async_trait]
+impl HeldLead for PgHeldLead {
+    async fn still_held(&mut self) -> bool {
+        self.0.still_held().await
+    }
+
+    async fn resign(self: Box<Self>) {
+        self.0.resign().await;
+    }
 }
 
 /// The webhook as configured, checked: an `http://` URL and exactly one source of a key of at

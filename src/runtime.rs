@@ -33,11 +33,8 @@ pub struct Runtime {
     /// In a cluster, the change log's head read before this node loaded any shared state:
     /// where its follower starts, so nothing committed while it loaded is missed.
     pub change_head: Option<i64>,
-    /// The bus this node's audit trail is replicated to, in a cluster.
-    #[allow(
-        dead_code,
-        reason = "cluster detection reads its feed (next step of issue 16)"
-    )]
+    /// The bus this node's audit trail is replicated to, in a cluster (cluster detection
+    /// reads every node's records from it).
     pub bus: Option<BusNode>,
     pub authority: Arc<TokenAuthority>,
     pub vault: Arc<Vault>,

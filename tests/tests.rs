@@ -16,6 +16,7 @@ mod architecture;
 mod audit;
 mod audit_witness;
 mod cluster;
+mod cluster_detection;
 mod containment;
 mod detection;
 mod drill;

@@ -132,6 +132,14 @@ impl Instance {
         self.start(self.command(&["serve", "--listen", "127.0.0.1:0"]))
     }
 
+    /// Starts `haechi serve` on a free port with further arguments (a cluster node's
+    /// `--bus`, `--node-id`, `--role`).
+    pub fn serve_with(&self, args: &[&str]) -> Server {
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        self.start(self.command(&all))
+    }
+
     /// Starts `haechi serve` on a free port, unable to make any file longer than `max_bytes`
     /// (`RLIMIT_FSIZE`, as `ulimit -f` sets it): a full disk for one process, without root.
     /// Writes past the limit fail with `EFBIG`; the `SIGXFSZ` that would otherwise kill the

@@ -20,9 +20,10 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, env = "HAECHI_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// What this node does in a cluster: `api` serves the HTTP API without a detection engine,
-    /// `all` serves it and detects over this node's own log (the single-node default);
-    /// `detect` (detection over the cluster's whole stream) is refused until it is built.
+    /// What this node does in a cluster: `api` serves the HTTP API without a detection engine;
+    /// `detect` runs detection over the cluster's whole audit stream (one node leads, the
+    /// others stand by) and answers only /healthz, /readyz and /metrics; `all` does both (the
+    /// single-node default, where detection reads the node's own log).
     #[arg(long, value_enum, env = "HAECHI_ROLE", default_value_t = Role::All)]
     pub role: Role,
 }
@@ -60,13 +61,12 @@ fn check_role(role: Role, config: &Config) -> anyhow::Result<()> {
             role.name()
         );
     }
-    if role == Role::Detect {
-        // Detection over the whole stream (one leader, standbys on the durable feed) is not
-        // built yet; a detection node reading only its own log would look like coverage and
-        // give none.
+    if role == Role::Detect && config.bus.url.is_none() {
+        // Without the bus a detection node would read only its own (empty) log: it would look
+        // like coverage and give none.
         anyhow::bail!(
-            "--role detect is not available yet: detection over the cluster's whole audit \
-             stream is still being built (docs/cluster.md); run detection on a single node"
+            "--role detect reads every node's audit records from the bus: give it --bus \
+             nats://… as well as the shared store"
         );
     }
     Ok(())

@@ -85,8 +85,7 @@ pub enum Role {
     /// Serve the HTTP API only; detection runs elsewhere.
     Api,
     /// Run detection over the cluster's audit stream only (and `/healthz`, `/readyz`,
-    /// `/metrics`); response actions reach the API nodes through the store. Not available
-    /// yet: `haechi serve` refuses it until detection over the whole stream is built.
+    /// `/metrics`); response actions reach the API nodes through the store's change log.
     Detect,
     /// Both (the single-node default).
     #[default]

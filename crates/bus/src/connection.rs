@@ -11,7 +11,8 @@ use ed25519_dalek::VerifyingKey;
 use tokio::runtime::Handle;
 
 use crate::Error;
-use crate::feed::{DetectionFeed, FeedOptions};
+use crate::feed::{DetectionFeed, FeedLag, FeedOptions, Takeover};
+use crate::history::RecordHistory;
 use crate::names::{Names, NodeId, redact_url};
 use crate::reader::ClusterAuditReader;
 use crate::replica::{DEFAULT_ACK_TIMEOUT, JetStreamReplica, Target, WINDOW};
@@ -187,6 +188,31 @@ impl Bus {
     /// The durable detection feed with `options`.
     pub async fn detection_feed_with(&self, options: FeedOptions) -> Result<DetectionFeed, Error> {
         DetectionFeed::open(&self.target.stream, &self.names, options).await
+    }
+
+    /// Takes the durable detection feed over for the one node that leads detection: the
+    /// consumer is recreated to deliver every record after the last one acknowledged, at once
+    /// and in order (see [`DetectionFeed`]).
+    pub async fn take_over_detection_feed(
+        &self,
+        options: FeedOptions,
+    ) -> Result<(DetectionFeed, Takeover), Error> {
+        DetectionFeed::take_over(&self.target.stream, &self.names, options).await
+    }
+
+    /// How far the detection feed `name` is behind the stream.
+    pub async fn detection_feed_lag(&self, name: &str) -> Result<FeedLag, Error> {
+        DetectionFeed::lag(&self.target.stream, name).await
+    }
+
+    /// Every node's records published at or after `since`, through stream sequence
+    /// `through`, in stream order: the history a detection node warms its engine up with.
+    pub async fn record_history(
+        &self,
+        since: std::time::SystemTime,
+        through: u64,
+    ) -> Result<RecordHistory, Error> {
+        RecordHistory::open(&self.target.stream, &self.names, since, through).await
     }
 
     /// Verifies every node's chain in the stream against the audit public key

@@ -17,7 +17,8 @@
 //!   replicas, nothing expires or is discarded, deletes and purges denied ([`ensure_stream`]).
 //! - [`ClusterAuditReader`] reads it back in order; [`verify_cluster`] verifies every node's
 //!   chain with the audit crate's checks; [`DetectionFeed`] is the durable, explicitly
-//!   acknowledged consumer detection reads.
+//!   acknowledged consumer detection reads; the one node leading detection takes it over
+//!   ([`Bus::take_over_detection_feed`]) and warms its engine up from [`RecordHistory`].
 //! - [`republish_log`] moves a closed log (an embedded deployment's, `haechi migrate --bus`)
 //!   into the stream as the chain of a node id of its own, records and checkpoints exactly as
 //!   stored and signed; [`verify_node`] verifies one node's chain alone.
@@ -38,6 +39,7 @@
 mod connection;
 mod error;
 mod feed;
+mod history;
 mod names;
 mod reader;
 mod replica;
@@ -47,7 +49,8 @@ mod verify;
 
 pub use connection::{Bus, BusOptions, connect, verify_cluster, verify_node};
 pub use error::Error;
-pub use feed::{DetectionFeed, FeedAck, FeedOptions, FeedRecord};
+pub use feed::{DetectionFeed, FeedAck, FeedLag, FeedOptions, FeedRecord, Takeover};
+pub use history::{HistoryRecord, RecordHistory};
 pub use names::{Names, NodeId, Part, redact_url};
 pub use reader::{ClusterAuditReader, EntryContent, StreamEntry};
 pub use replica::{DEFAULT_ACK_TIMEOUT, JetStreamReplica, WINDOW};

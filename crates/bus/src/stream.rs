@@ -155,6 +155,17 @@ pub(crate) async fn ordered_messages(
             start_sequence: from,
         }
     };
+    let (messages, _) = ordered_messages_by(stream, filter, deliver_policy).await?;
+    Ok(messages)
+}
+
+/// The messages on `filter` from where `deliver_policy` says, in order, and how many there
+/// were when the read began (0: nothing to read; the read would only wait for new ones).
+pub(crate) async fn ordered_messages_by(
+    stream: &stream::Stream,
+    filter: String,
+    deliver_policy: DeliverPolicy,
+) -> Result<(pull::Ordered, u64), Error> {
     let consumer = stream
         .create_consumer(pull::OrderedConfig {
             filter_subject: filter.clone(),
@@ -163,10 +174,12 @@ pub(crate) async fn ordered_messages(
         })
         .await
         .map_err(|error| Error::jetstream(format!("reading {filter}"), error))?;
-    consumer
+    let waiting = consumer.cached_info().num_pending;
+    let messages = consumer
         .messages()
         .await
-        .map_err(|error| Error::jetstream(format!("reading {filter}"), error))
+        .map_err(|error| Error::jetstream(format!("reading {filter}"), error))?;
+    Ok((messages, waiting))
 }
 
 /// The next message of an ordered read, with its stream sequence and how many matching

@@ -30,14 +30,14 @@ pub const MAX_REGEX_COMPILED_BYTES: usize = 256 * 1024;
 pub const MAX_VALUES_PER_TEST: usize = 1024;
 
 /// The named selections of a rule and the compiled conditions over them.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Detection {
     /// Selection names and their tests, in document order.
     pub(crate) selections: Vec<(String, Selection)>,
 }
 
 /// One selection: alternatives (a list in YAML) of conjunctions (a mapping in YAML).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Selection {
     alternatives: Vec<Vec<FieldTest>>,
 }

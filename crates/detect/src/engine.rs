@@ -112,6 +112,7 @@ pub struct Engine {
     counts: Vec<Option<(u64, Distinct)>>,
     routes: Vec<(EventKind, Vec<usize>)>,
     any_kind: Vec<usize>,
+    limits: Limits,
     lateness: i64,
     buffer: VecDeque<Pending>,
     max_time: i64,
@@ -160,6 +161,17 @@ impl Engine {
                 return Err(Error::DuplicateRuleId(rule.id.clone()));
             }
         }
+        Ok(Engine::build(rules, limits))
+    }
+
+    /// A new engine over the same rules within the same limits, with no state: what a
+    /// detection node that takes over from another starts from (rules were checked when this
+    /// engine was made).
+    pub fn fresh(&self) -> Engine {
+        Engine::build(self.rules.clone(), self.limits)
+    }
+
+    fn build(rules: Vec<Rule>, limits: Limits) -> Engine {
         let (windows, placements) = window::place(&rules);
         let states = placements
             .into_iter()
@@ -171,13 +183,14 @@ impl Engine {
             .collect();
         let counts = vec![None; windows.len()];
         let (routes, any_kind) = routes(&rules);
-        Ok(Engine {
+        Engine {
             rules,
             states,
             windows,
             counts,
             routes,
             any_kind,
+            limits,
             lateness: micros(limits.allowed_lateness),
             buffer: VecDeque::new(),
             max_time: i64::MIN,
@@ -198,7 +211,7 @@ impl Engine {
                 value: Vec::new(),
                 pair: Vec::new(),
             },
-        })
+        }
     }
 
     /// The rules, in evaluation order.
@@ -213,6 +226,14 @@ impl Engine {
             .map(Rule::history_needed)
             .max()
             .unwrap_or_default()
+    }
+
+    /// Every event taken in with a time before this has been evaluated, and what it raised
+    /// returned; events at or after it may still wait in the reorder buffer. A caller that
+    /// acknowledges its source only for evaluated events (the cluster's detection feed) asks
+    /// this after each call.
+    pub fn evaluated_before(&self) -> Timestamp {
+        Timestamp::from_micros(self.released_through)
     }
 
     /// Counters for monitoring.

@@ -78,7 +78,7 @@ impl Severity {
 /// A loaded, checked detection rule. Built by the loader functions ([`load_str`](crate::load_str),
 /// [`load_path`](crate::load_path), [`builtin_rules`](crate::builtin_rules)); evaluated by an
 /// [`Engine`](crate::Engine).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Rule {
     pub(crate) id: String,
     pub(crate) title: String,

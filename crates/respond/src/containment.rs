@@ -93,6 +93,10 @@ pub struct ActionOutcome {
     /// alert for a human.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shared_address: Option<(IpAddr, usize)>,
+    /// Whether the action's `response.action` (or its failure's) is durable in the trail:
+    /// the cluster's detection acknowledges the event that raised it only then.
+    #[serde(skip)]
+    pub audited: bool,
 }
 
 impl Containment {
@@ -227,7 +231,7 @@ impl Containment {
                 .and_then(|executor| executor.safeguard(self))
         });
         let actor = self.response_grant.actor().clone();
-        let outcome = if disposition == Disposition::Enforce {
+        let (outcome, audited) = if disposition == Disposition::Enforce {
             self.enforce(executor.as_deref(), action, alert_title, &actor)
                 .await
         } else {
@@ -242,10 +246,14 @@ impl Containment {
                     .detail("shared_address", address.to_string())
                     .detail("shared_address_principals", principals.to_string());
             }
-            if let Err(error) = self.events.record(event).await {
-                tracing::error!(%error, alert = %action.alert_id, "could not audit a response action");
-            }
-            "recorded"
+            let audited = match self.events.record(event).await {
+                Ok(_) => true,
+                Err(error) => {
+                    tracing::error!(%error, alert = %action.alert_id, "could not audit a response action");
+                    false
+                }
+            };
+            ("recorded", audited)
         };
         metrics::counter!(
             "haechi_response_actions_total",
@@ -258,20 +266,21 @@ impl Containment {
             disposition,
             outcome,
             shared_address,
+            audited,
         }
     }
 
     /// Has `executor` carry the action out under the response grant. Blocks and suspensions
     /// write their own `response.action` (an administrator's too); the other acts (the
     /// authority's revocations, which write `key.revoked`/`token.revoked`) get one here that
-    /// ties them to the alert.
+    /// ties them to the alert. Returns the outcome and whether its record is durable.
     async fn enforce(
         &self,
         executor: Option<&dyn ActionExecutor>,
         action: &ResponseAction,
         alert_title: &str,
         actor: &Principal,
-    ) -> &'static str {
+    ) -> (&'static str, bool) {
         let executed = match executor {
             Some(executor) => {
                 let act = Act {
@@ -284,7 +293,7 @@ impl Containment {
             None => Executed::Outcome("unsupported"),
         };
         match executed {
-            Executed::Audited => "done",
+            Executed::Audited => ("done", true),
             Executed::Outcome(outcome) => {
                 let event = describe_action(
                     SecurityEvent::new(self.now(), EventKind::ResponseAction, actor.clone()),
@@ -292,20 +301,24 @@ impl Containment {
                 )
                 .detail("disposition", "enforce")
                 .detail("outcome", outcome);
-                if let Err(error) = self.events.record(event).await {
-                    tracing::error!(%error, alert = %action.alert_id, "could not audit a response action");
-                }
-                outcome
+                let audited = match self.events.record(event).await {
+                    Ok(_) => true,
+                    Err(error) => {
+                        tracing::error!(%error, alert = %action.alert_id, "could not audit a response action");
+                        false
+                    }
+                };
+                (outcome, audited)
             }
             Executed::Failed(error) => {
                 tracing::error!(%error, alert = %action.alert_id, action = action_name(&action.kind), "a response action failed");
-                self.audit_failure(action, &error).await;
-                "failed"
+                ("failed", self.audit_failure(action, &error).await)
             }
         }
     }
 
-    async fn audit_failure(&self, action: &ResponseAction, error: &str) {
+    /// Records a failed action; whether that record is durable.
+    async fn audit_failure(&self, action: &ResponseAction, error: &str) -> bool {
         let event = describe_action(
             SecurityEvent::new(self.now(), EventKind::ResponseAction, detection_principal()),
             action,
@@ -313,8 +326,12 @@ impl Containment {
         .detail("disposition", "enforce")
         .detail("outcome", "failed")
         .detail("error", error.chars().take(200).collect::<String>());
-        if let Err(error) = self.events.record(event).await {
-            tracing::error!(%error, alert = %action.alert_id, "could not audit a failed response action");
+        match self.events.record(event).await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::error!(%error, alert = %action.alert_id, "could not audit a failed response action");
+                false
+            }
         }
     }
 }

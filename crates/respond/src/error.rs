@@ -40,6 +40,10 @@ pub enum Error {
         #[source]
         source: std::num::ParseIntError,
     },
+    /// The cluster's bus failed (taking the detection feed over, reading the stream's
+    /// history).
+    #[error("the cluster's bus failed")]
+    Bus(#[source] haechi_bus::Error),
     /// The webhook's HTTP client could not be built.
     #[error("cannot build the webhook client")]
     WebhookClient(#[source] reqwest::Error),

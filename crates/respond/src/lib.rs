@@ -15,7 +15,8 @@
 //!   executor per kind of action in `actions/`, registered in one list.
 //! - [`records`]: what containment keeps and the [`ContainmentStore`] trait storage implements.
 //! - [`pipeline`]: the detection task of `haechi serve`, from the audit stream through the
-//!   engine to the desk, the [`sinks`] and containment.
+//!   engine to the desk, the [`sinks`] and containment — this node's own log on a single node,
+//!   the cluster's stream (led by one node at a time) on a detection node.
 //!
 //! # Architecture invariants
 //! - Actions are carried out only by [`Containment`], only with disposition `enforce` (and
@@ -41,6 +42,7 @@ mod lookup;
 pub mod pipeline;
 pub mod records;
 pub mod sinks;
+mod status;
 
 use haechi_events::Principal;
 use tokio::sync::watch;
@@ -58,6 +60,7 @@ pub use desk::{
 pub use error::Error;
 pub(crate) use lookup::ServerLookup;
 pub use records::{AlertAck, BlockRecord, ContainmentStore, NewBlock, SuspensionRecord};
+pub use status::{DetectionStatus, FeedStatus, LeadState};
 
 /// The principal detection acts as: in `response.action`, `alert.raised`, and in the
 /// `key.revoked` / `token.revoked` events its actions cause.
@@ -72,6 +75,8 @@ pub struct Detection {
     pub alerts: AlertDesk,
     /// Blocks and suspensions.
     pub containment: Containment,
+    /// What the cluster's detection task is doing on this node (empty on a single node).
+    pub status: DetectionStatus,
     closing: watch::Sender<bool>,
 }
 
@@ -81,6 +86,7 @@ impl Detection {
         Detection {
             alerts,
             containment,
+            status: DetectionStatus::default(),
             closing: watch::Sender::new(false),
         }
     }

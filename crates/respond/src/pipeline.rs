@@ -20,20 +20,27 @@
 //! **No feedback.** The engine never sees `alert.raised`, `response.action` or
 //! `response.lifted`: detection's own output cannot match a rule, however the rules are
 //! written.
+//!
+//! **Sources.** [`Source::LocalLog`] is the above: a single node over its own log. On a
+//! cluster's detection node, [`Source::Cluster`] reads every node's records from the audit
+//! stream through the durable detection feed, one node leading at a time, and acknowledges an
+//! event only once it is evaluated and what it raised is on the record (`cluster.rs`,
+//! `docs/cluster-detection.md`). Both hand the engine's updates to the same outlets
+//! (`alerts.rs`).
 
 mod alerts;
+mod cluster;
 mod resume;
 mod source;
 mod warm_up;
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use haechi_audit::AuditLog;
-use haechi_detect::{AlertBook, AlertUpdate, Engine};
+use haechi_detect::{AlertUpdate, Engine};
 use haechi_events::{Clock, EventKind, EventSink, Timestamp};
 use haechi_token::TokenAuthority;
 use haechi_vault::Vault;
@@ -42,9 +49,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::error::report;
 use crate::sinks::Sinks;
 use crate::{Detection, ServerLookup};
+use alerts::{Known, Outlets, Unrecorded};
 use resume::{read_seq_file, write_seq_file};
 use source::{read_records, refresh_customer_count};
 use warm_up::warm_up;
+
+pub use cluster::{ClusterSource, DetectionLead, HeldLead};
 
 /// How often the watermark advances on the wall clock (a quiet stream's alerts wait at most
 /// `allowed_lateness` plus this).
@@ -77,10 +87,29 @@ pub struct Settle {
     pub done: oneshot::Sender<()>,
 }
 
+/// Where the detection task's events come from.
+pub enum Source {
+    /// This node's own audit log (a single node).
+    LocalLog(LocalLog),
+    /// Every node's records in the cluster's audit stream (a detection node). Boxed: the
+    /// bus's connection is large and the source is made once.
+    Cluster(Box<ClusterSource>),
+}
+
+/// A single node's source: its audit log, from the persisted resume point.
+pub struct LocalLog {
+    /// The audit log.
+    pub audit: Arc<AuditLog>,
+    /// Where the resume point is persisted (`<data_dir>/detect.seq`).
+    pub seq_file: PathBuf,
+    /// Settle requests of the drill clock (only on a simulated clock).
+    pub settles: Option<mpsc::Receiver<Settle>>,
+}
+
 /// What the detection task runs over.
 pub struct PipelineParts {
-    /// The audit log: the source, from the persisted resume point.
-    pub audit: Arc<AuditLog>,
+    /// Where the events come from.
+    pub source: Source,
     /// Where `alert.raised` and `alert.dropped` go.
     pub events: Arc<dyn EventSink>,
     /// The vault, for the customer count `share` rules read.
@@ -91,12 +120,8 @@ pub struct PipelineParts {
     pub detection: Arc<Detection>,
     /// The alert sinks.
     pub sinks: Sinks,
-    /// Where the resume point is persisted (`<data_dir>/detect.seq`).
-    pub seq_file: PathBuf,
     /// The one clock (the system's, or the drill's simulated clock).
     pub clock: Arc<dyn Clock>,
-    /// Settle requests of the drill clock (only on a simulated clock).
-    pub settles: Option<mpsc::Receiver<Settle>>,
 }
 
 /// Detection running beside the server.
@@ -130,6 +155,16 @@ impl Running {
             tracing::warn!("the detection task did not stop in time");
         }
     }
+
+    /// Stops the engine at once, as a crash would: nothing buffered is evaluated, nothing
+    /// more is acknowledged or persisted. What it had not acknowledged is evaluated again by
+    /// whoever reads the source next (a standby, or the next start).
+    pub async fn abort(self) {
+        if let Some(task) = self.task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
 }
 
 /// Starts the detection task: `engine` over the audit stream of `parts`, feeding its desk,
@@ -140,46 +175,60 @@ pub async fn spawn(parts: PipelineParts, engine: Engine) -> Running {
     ));
     let detection = parts.detection;
     let (stop, stopped) = watch::channel(false);
-    let task = EngineTask {
-        audit: parts.audit,
-        events: parts.events,
-        vault: parts.vault,
-        lookup: ServerLookup {
-            authority: parts.authority,
-            detection: detection.clone(),
-            customers,
+    let lookup = ServerLookup {
+        authority: parts.authority,
+        detection: detection.clone(),
+        customers,
+    };
+    let unrecorded = match &parts.source {
+        Source::LocalLog(_) => Unrecorded::AnnounceAnyway,
+        Source::Cluster(cluster) => Unrecorded::Redeliver {
+            stream: cluster.bus.names().stream().to_string(),
         },
+    };
+    let outlets = Outlets {
+        events: parts.events,
+        lookup,
         sinks: parts.sinks,
-        seq_file: parts.seq_file,
         clock: parts.clock,
-        settles: parts.settles,
+        unrecorded,
+    };
+    let task = match parts.source {
+        Source::LocalLog(local) => {
+            let task = EngineTask {
+                outlets,
+                audit: local.audit,
+                vault: parts.vault,
+                seq_file: local.seq_file,
+                settles: local.settles,
+            };
+            tokio::spawn(task.run(engine, stopped))
+        }
+        Source::Cluster(source) => {
+            tokio::spawn(cluster::run(*source, outlets, parts.vault, engine, stopped))
+        }
     };
     Running {
         detection,
-        task: Some(tokio::spawn(task.run(engine, stopped))),
+        task: Some(task),
         stop,
     }
 }
 
+/// The detection task over this node's own log.
 struct EngineTask {
+    outlets: Outlets,
     audit: Arc<AuditLog>,
-    events: Arc<dyn EventSink>,
     vault: Arc<Vault>,
-    lookup: ServerLookup,
-    sinks: Sinks,
     seq_file: PathBuf,
-    clock: Arc<dyn Clock>,
     /// Settle requests of the drill clock (only on a simulated clock).
     settles: Option<mpsc::Receiver<Settle>>,
 }
 
 /// What the live phase keeps besides the engine.
 struct Live {
-    /// Ids of alerts whose `alert.raised` is already in the trail (raised before a restart).
-    already_raised: HashSet<String>,
-    /// Alerts the warm-up raised that the trail does not hold, by id: their rule's group is
-    /// open in the engine, so a live match grows them; the first live growth raises them.
-    dormant: AlertBook,
+    /// What the trail already holds.
+    known: Known,
     /// The next seq to hand the engine.
     next_seq: u64,
     persisted_seq: u64,
@@ -198,7 +247,7 @@ impl EngineTask {
         let reader = tokio::spawn(read_records(self.audit.clone(), live.next_seq, sender));
         let refresher = tokio::spawn(refresh_customer_count(
             self.vault.clone(),
-            self.lookup.customers.clone(),
+            self.outlets.lookup.customers.clone(),
         ));
         let mut watermark = tokio::time::interval(WATERMARK_TICK);
         watermark.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -209,10 +258,10 @@ impl EngineTask {
                 record = receiver.recv() => {
                     let Some(record) = record else { break };
                     live.next_seq = record.seq + 1;
-                    self.lookup.detection.containment.observe(&record.event);
+                    self.outlets.lookup.detection.containment.observe(&record.event);
                     if is_engine_input(record.event.kind) {
-                        let updates = engine.process_owned(record.seq, record.event, &self.lookup);
-                        self.handle(updates, &mut live).await;
+                        let updates = engine.process_owned(record.seq, record.event, &self.outlets.lookup);
+                        let _ = self.outlets.handle(updates, &mut live.known).await;
                     }
                     if !pending_settles.is_empty() {
                         self.settle(&mut engine, &mut live, &mut pending_settles).await;
@@ -228,8 +277,8 @@ impl EngineTask {
                     }
                 }
                 _ = watermark.tick() => {
-                    let updates = engine.advance_watermark(self.clock.now(), &self.lookup);
-                    self.handle(updates, &mut live).await;
+                    let updates = engine.advance_watermark(self.outlets.clock.now(), &self.outlets.lookup);
+                    let _ = self.outlets.handle(updates, &mut live.known).await;
                     if last_housekeeping.elapsed() >= HOUSEKEEPING {
                         last_housekeeping = Instant::now();
                         self.housekeeping(&engine, &mut live);
@@ -240,8 +289,8 @@ impl EngineTask {
         reader.abort();
         refresher.abort();
         // Everything buffered is evaluated now, so a stop loses no alert.
-        let updates = engine.flush(&self.lookup);
-        self.handle(updates, &mut live).await;
+        let updates = engine.flush(&self.outlets.lookup);
+        let _ = self.outlets.handle(updates, &mut live.known).await;
         self.persist(&mut live);
         tracing::info!(next_seq = live.next_seq, "detection stopped");
     }
@@ -265,8 +314,8 @@ impl EngineTask {
             self.audit.dir().to_path_buf(),
             resume,
             durable,
-            self.clock.now(),
-            self.lookup.clone(),
+            self.outlets.clock.now(),
+            self.outlets.lookup.clone(),
         )
         .await;
         let (engine, warm) = match warm {
@@ -276,7 +325,7 @@ impl EngineTask {
                 return None;
             }
         };
-        let desk = &self.lookup.detection.alerts;
+        let desk = &self.outlets.lookup.detection.alerts;
         for alert in warm.raised {
             desk.record_quietly(AlertUpdate::Raised(alert));
         }
@@ -289,8 +338,11 @@ impl EngineTask {
             "detection warmed up; live from the resume point"
         );
         let mut live = Live {
-            already_raised: warm.already_raised,
-            dormant: warm.dormant,
+            known: Known {
+                already_raised: warm.already_raised,
+                dormant: warm.dormant,
+                recorded_actions: None,
+            },
             next_seq: resume,
             persisted_seq: 0,
             counted_at: None,
@@ -302,15 +354,9 @@ impl EngineTask {
     /// Every second: the resume point persisted, expired blocks pruned, the gauges set.
     fn housekeeping(&self, engine: &Engine, live: &mut Live) {
         self.persist(live);
-        let detection = &self.lookup.detection;
+        let detection = &self.outlets.lookup.detection;
         detection.containment.prune();
-        let stats = engine.stats();
-        metrics::gauge!("haechi_detect_state_entries").set(stats.state_entries as f64);
-        metrics::gauge!("haechi_detect_desk_alerts").set(detection.alerts.len() as f64);
-        metrics::gauge!("haechi_detect_tracked_addresses")
-            .set(detection.containment.tracked_addresses() as f64);
-        metrics::gauge!("haechi_detect_buffered_events").set(stats.buffered as f64);
-        metrics::gauge!("haechi_detect_late_events").set(stats.late_events as f64);
+        engine_gauges(engine, detection);
     }
 
     /// Answers the drill clock's settle requests whose events the engine has taken in: the
@@ -325,20 +371,21 @@ impl EngineTask {
         }
         // The customer count (`share` rules' population) follows simulated time too, not the
         // real minute of the refresher.
-        let now = self.clock.now();
+        let now = self.outlets.clock.now();
         if live
             .counted_at
             .is_none_or(|counted| now.since(counted) >= CUSTOMER_COUNT_REFRESH)
         {
             if let Ok(count) = self.vault.customer_count().await {
-                self.lookup
+                self.outlets
+                    .lookup
                     .customers
                     .store(count, std::sync::atomic::Ordering::Relaxed);
             }
             live.counted_at = Some(now);
         }
-        let updates = engine.advance_watermark(now, &self.lookup);
-        self.handle(updates, live).await;
+        let updates = engine.advance_watermark(now, &self.outlets.lookup);
+        let _ = self.outlets.handle(updates, &mut live.known).await;
         for settle in ready {
             let _ = settle.done.send(());
         }
@@ -355,6 +402,17 @@ impl EngineTask {
             }
         }
     }
+}
+
+/// The engine's and the desk's gauges.
+fn engine_gauges(engine: &Engine, detection: &Detection) {
+    let stats = engine.stats();
+    metrics::gauge!("haechi_detect_state_entries").set(stats.state_entries as f64);
+    metrics::gauge!("haechi_detect_desk_alerts").set(detection.alerts.len() as f64);
+    metrics::gauge!("haechi_detect_tracked_addresses")
+        .set(detection.containment.tracked_addresses() as f64);
+    metrics::gauge!("haechi_detect_buffered_events").set(stats.buffered as f64);
+    metrics::gauge!("haechi_detect_late_events").set(stats.late_events as f64);
 }
 
 /// The next settle request, or never when there is no drill clock.

@@ -9,7 +9,7 @@ use crate::fields::{EventView, Field, FieldValue, principal_type};
 use crate::yaml::{Node, Value};
 
 /// One `field|modifiers: values` entry.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct FieldTest {
     pub(super) field: Field,
     pub(super) operator: Operator,

@@ -14,7 +14,7 @@ use crate::fields::{Field, FieldType};
 use crate::yaml::{Node, Value};
 
 /// One value of a field test, compiled.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) enum Pattern {
     Text(Box<str>),
     /// Equality with a word of a closed vocabulary, checked at load.

@@ -12,7 +12,7 @@ use crate::fields::Field;
 use crate::yaml::{Map, Node, Problem, Value};
 
 /// What the rule does with the events its condition selects.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Logic {
     /// Every selected event is a match.
     Single,

@@ -12,7 +12,7 @@ use super::{DEFAULT_MAX_ACTIONS, MAX_BLOCK_TTL};
 use crate::yaml::{Map, Node, Problem, Value};
 
 /// The rule's response: actions, safeguards.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Response {
     pub(crate) dry_run: bool,
     pub(crate) actions: Vec<ActionSpec>,

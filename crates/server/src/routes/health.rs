@@ -43,6 +43,8 @@ async fn healthz() -> impl IntoResponse {
 /// audit volume below its free-space headroom, the audit witness not taking checkpoints — are
 /// listed under `warnings` with status 200: a load balancer keeps the node (pulling every node
 /// of a cluster for a filling disk would be an outage of its own), monitoring reads the list.
+/// A node in the cluster's detection adds `detection`: `state` (`leading`, `warming_up`,
+/// `standby`), `undelivered` and `unacknowledged` (the feed's lag) and `evaluated_through`.
 async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     state
         .store
@@ -71,14 +73,17 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
     if !signing {
         return Err(ApiError::unavailable("no active signing key"));
     }
+    let mut body = json!({ "status": "ready" });
     let warnings = state.audit.warnings();
-    if warnings.is_empty() {
-        Ok(axum::Json(json!({ "status": "ready" })))
-    } else {
-        Ok(axum::Json(
-            json!({ "status": "ready", "warnings": warnings }),
-        ))
+    if !warnings.is_empty() {
+        body["warnings"] = json!(warnings);
     }
+    // A node taking part in the cluster's detection says whether it leads, how far the feed
+    // is behind and the last position it evaluated (a standby is ready: it stands by).
+    if let Some(detection) = state.detection.status.feed() {
+        body["detection"] = json!(detection);
+    }
+    Ok(axum::Json(body))
 }
 
 async fn metrics_for_admin(state: State<AppState>, _admin: Admin) -> impl IntoResponse {
