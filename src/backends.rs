@@ -129,10 +129,6 @@ impl Backend {
 
 /// Reloads the policy in force from the shared store when another node replaced it.
 #[derive(Debug)]
-#[allow(
-    dead_code,
-    reason = "the change-log follower constructs it (next step of issue 16)"
-)]
 pub struct SharedPolicy {
     pub store: Arc<PgStore>,
     pub vault: Arc<Vault>,

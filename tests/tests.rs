@@ -16,7 +16,6 @@ mod architecture;
 mod audit;
 mod audit_witness;
 mod cluster;
-mod cluster_detection;
 mod containment;
 mod detection;
 mod drill;

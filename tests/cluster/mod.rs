@@ -6,6 +6,7 @@
 mod budgets;
 mod consistency;
 mod crash;
+mod detection;
 mod outage;
 
 use std::time::{Duration, Instant};

@@ -188,6 +188,8 @@ impl Cluster {
             policy: Policy::default(),
             indexer: BlindIndexer::new(index_key, 24),
             policy_store: None,
+            // The budgets every node of the cluster charges, as a cluster node has them.
+            shared_budgets: Some(store.clone()),
         }));
         let containment_store: Arc<dyn ContainmentStore> = store.clone();
         let alerts = AlertDesk::open(containment_store.clone(), clock.clone(), 100_000)

@@ -35,7 +35,12 @@ impl ActionExecutor for RevokeKey<'_> {
         let authority = act.containment.authority();
         match authority.keys().state(self.kid) {
             None => Executed::Outcome("not_found"),
-            Some(KeyState::Revoked) => Executed::Outcome("already"),
+            // Revoked already, perhaps by a detection node that died before it could promote
+            // the next key: make sure one signs.
+            Some(KeyState::Revoked) => match authority.keys().ensure_active(grant).await {
+                Ok(_) => Executed::Outcome("already"),
+                Err(error) => Executed::Failed(error.to_string()),
+            },
             Some(_) => match authority.keys().revoke(self.kid, grant).await {
                 Ok(_) => Executed::Outcome("done"),
                 Err(error) => Executed::Failed(error.to_string()),

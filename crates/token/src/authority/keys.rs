@@ -115,11 +115,8 @@ impl KeyLifecycle {
                 .await?;
             }
         }
-        let has_active = !self.ring.read().in_state(KeyState::Active).is_empty();
-        if !has_active {
-            self.promote_pending(&actor, &context, "no_active_key")
-                .await?;
-        }
+        self.promote_if_none_active(&actor, &context, "no_active_key")
+            .await?;
         self.ensure_pending(&actor, &context).await?;
         let due = self
             .ring
@@ -157,7 +154,6 @@ impl KeyLifecycle {
             .get(kid)
             .map(|entry| entry.record.clone())
             .ok_or_else(|| Error::NotFound(format!("key {kid}")))?;
-        let was_active = record.state == KeyState::Active;
         record.revoke(now)?;
         self.save_record(&record).await?;
         let sessions = environment.store.sessions_signed_by(kid, now).await?;
@@ -176,19 +172,33 @@ impl KeyLifecycle {
                     .detail("sessions", listed.join(",")),
             )
             .await?;
-        let replaced_by = if was_active {
-            let active = self.promote_pending(actor, context, "revocation").await?;
-            self.ensure_pending(actor, context).await?;
-            Some(active.kid)
-        } else {
-            self.ensure_pending(actor, context).await?;
-            None
-        };
+        // Not "if it was active": a revoker that died between its revocation and the promotion
+        // (a detection node killed mid-action, whose standby finds the key already revoked)
+        // left no active key, and this revocation must not leave it so either.
+        let replaced_by = self
+            .promote_if_none_active(actor, context, "revocation")
+            .await?
+            .map(|active| active.kid);
+        self.ensure_pending(actor, context).await?;
         Ok(RevokedKey {
             kid: kid.to_string(),
             sessions,
             replaced_by,
         })
+    }
+
+    /// Makes sure a key signs: if none is active (a revocation or rotation interrupted between
+    /// its two writes, on any node of a cluster), the pending key is promoted and a new pending
+    /// key made. Returns the key promoted, if one was. Scheduled upkeep does the same every
+    /// minute; a responder that finds its key already revoked calls this at once.
+    pub async fn ensure_active(&self, grant: &AdminGrant) -> Result<Option<KeyRecord>, Error> {
+        let (actor, context) = (grant.actor(), grant.context());
+        let _serialised = self.changes.lock().await;
+        let promoted = self
+            .promote_if_none_active(actor, context, "no_active_key")
+            .await?;
+        self.ensure_pending(actor, context).await?;
+        Ok(promoted)
     }
 
     /// Imports the signing key of an existing identity provider (PEM or private JWK) so that
@@ -305,6 +315,19 @@ impl KeyLifecycle {
         let active = self.promote_pending(actor, context, reason).await?;
         self.ensure_pending(actor, context).await?;
         Ok(active)
+    }
+
+    async fn promote_if_none_active(
+        &self,
+        actor: &Principal,
+        context: &RequestContext,
+        reason: &str,
+    ) -> Result<Option<KeyRecord>, Error> {
+        if self.ring.read().in_state(KeyState::Active).is_empty() {
+            Ok(Some(self.promote_pending(actor, context, reason).await?))
+        } else {
+            Ok(None)
+        }
     }
 
     async fn promote_pending(
@@ -450,8 +473,10 @@ fn load_key(environment: &Environment, stored: StoredKey) -> Result<KeyEntry, Er
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::AuthorityStore as _;
     use crate::testing::Fixture;
     use crate::{ClientKind, Rejection};
+    use haechi_events::Clock as _;
 
     #[tokio::test]
     async fn a_rotation_promotes_the_published_pending_key_and_old_tokens_still_verify() {
@@ -505,6 +530,42 @@ mod tests {
             keys.revoke("no-such-key", &f.grant()).await,
             Err(Error::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_revocation_interrupted_before_its_promotion_is_repaired_by_the_next_responder() {
+        let f = Fixture::open().await;
+        let keys = f.authority.keys();
+        let active = keys
+            .records()
+            .into_iter()
+            .find(|record| record.state == KeyState::Active);
+        let mut active = active.unwrap();
+        // Another node revoked the active key and died before promoting the pending one.
+        active.revoke(f.clock.now()).unwrap();
+        f.store.update_key(&active).await.unwrap();
+        keys.reload().await.unwrap();
+        assert_eq!(
+            f.authority
+                .keys()
+                .records()
+                .iter()
+                .filter(|record| record.state == KeyState::Active)
+                .count(),
+            0
+        );
+
+        let promoted = keys.ensure_active(&f.grant()).await.unwrap().unwrap();
+        assert_eq!(keys.state(&promoted.kid), Some(KeyState::Active));
+        assert_eq!(
+            keys.records()
+                .iter()
+                .filter(|record| record.state == KeyState::Pending)
+                .count(),
+            1
+        );
+        // With a key signing, there is nothing to repair.
+        assert!(keys.ensure_active(&f.grant()).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -1,0 +1,294 @@
+//! Detection in a cluster through the real binary: an API node and a detection node
+//! (`haechi serve --role api|detect`) on one PostgreSQL database and one NATS stream. A forged
+//! token presented to the API node is recorded in its chain, reaches the detection node through
+//! the stream, raises the alert there, and its block lands in the store every API node reads;
+//! the detection node's `/readyz` and `/metrics` say it leads and how far it has evaluated.
+
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+use haechi_events::{Clock as _, SystemClock};
+use haechi_respond::ContainmentStore as _;
+use serde_json::{Value, json};
+
+use super::Cluster;
+use crate::util::{Instance, Server, jwt_parts, sign_ed25519, status_and_json};
+
+const PASSWORD: &str = "correct horse battery";
+const ATTACKER: &str = "203.0.113.7";
+
+/// Node `node_id` of `cluster`, enforcing detection's responses, behind a trusted proxy.
+fn node(cluster: &Cluster, node_id: &str) -> Instance {
+    cluster
+        .node_instance(node_id)
+        .with_env("HAECHI_DETECT__RESPONSE", "enforce")
+        .with_env(
+            "HAECHI_SERVER__TRUSTED_PROXIES",
+            r#"["127.0.0.0/8", "::1/128"]"#,
+        )
+}
+
+#[tokio::test]
+async fn a_forged_token_on_an_api_node_is_blocked_by_the_detection_node_through_the_store() {
+    let Some(cluster) = Cluster::new().await else {
+        return;
+    };
+    let admin = cluster.ops.create_admin("root");
+    cluster
+        .ops
+        .create_customer("victim@example.com", "010-2345-6789", PASSWORD);
+    let api_server = cluster.start_node(&node(&cluster, "api-1"), "api");
+    // Its metrics on a listener of their own, as a Prometheus scraper would read them.
+    let detector =
+        node(&cluster, "detect-1").with_env("HAECHI_SERVER__METRICS_LISTEN", "127.0.0.1:0");
+    let detect_server = cluster.start_node(&detector, "detect");
+    wait_for_state(&detect_server, "leading").await;
+
+    // A key the attacker holds is in force, and signs a token the ledger never issued.
+    let admin_token = api_server.client_token(&admin).await;
+    let stolen = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let pem = stolen.to_pkcs8_pem(Default::default()).unwrap();
+    let (status, body) = api_server
+        .post_with(
+            "/v1/admin/keys",
+            &admin_token,
+            json!({ "key": pem.as_str() }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let kid = body["kid"].as_str().unwrap().to_string();
+    let genuine = api_server.login("victim@example.com", PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (header, mut claims) = jwt_parts(&genuine);
+    claims["exp"] = json!(claims["exp"].as_i64().unwrap() + 86_400);
+    let forged = sign_ed25519(&stolen, &header, &claims);
+    let sent = Instant::now();
+    let response = api_server
+        .client
+        .get(api_server.url("/v1/auth/session"))
+        .header("x-forwarded-for", ATTACKER)
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    // The detection node's block is in the store the API nodes read.
+    let store = haechi_store::PgStore::open(&cluster.store_url)
+        .await
+        .unwrap();
+    let block = loop {
+        let blocks = store.active_blocks(SystemClock.now()).await.unwrap();
+        if let Some(block) = blocks
+            .into_iter()
+            .find(|block| block.network.to_string() == format!("{ATTACKER}/32"))
+        {
+            break block;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(15),
+            "no block within 15 s; detection node log:\n{}",
+            detect_server.log().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!(
+        "forged token on the API node → block in PostgreSQL by the detection node: {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(block.rule_id.as_deref(), Some("haechi.token.forged"));
+    assert_eq!(block.created_by.to_string(), "admin:haechi-detect");
+    store.close().await;
+
+    // The detection node raised it (an alert in its log) and says how far it has evaluated.
+    assert!(
+        detect_server
+            .log()
+            .iter()
+            .any(|line| line.contains("detection alert raised")
+                && line.contains("haechi.token.forged")),
+        "{}",
+        detect_server.log().join("\n")
+    );
+    let ready = readiness(&detect_server).await;
+    assert_eq!(ready["detection"]["state"], "leading", "{ready}");
+    assert!(
+        ready["detection"]["evaluated_through"].as_u64().unwrap() > 0,
+        "{ready}"
+    );
+    let metrics_url = detect_server
+        .log()
+        .iter()
+        .find_map(|line| line.strip_prefix("haechi metrics on ").map(str::to_string))
+        .unwrap();
+    let metrics = detect_server
+        .client
+        .get(metrics_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("haechi_detect_leader 1"), "{metrics}");
+    assert!(
+        metrics.contains("haechi_detect_evaluated_position"),
+        "{metrics}"
+    );
+    // The alert is about the forged key.
+    assert!(detect_server.log().iter().any(|line| line.contains(&kid)));
+    drop(api_server);
+    drop(detect_server);
+}
+
+/// Kills (SIGKILL) the leading detection node under a standby: the standby leads, a forged
+/// token presented afterwards is blocked, and the attack the dead leader already handled is
+/// not raised or blocked again.
+#[tokio::test]
+async fn a_standby_detection_node_takes_over_a_killed_leader_without_raising_twice() {
+    let Some(cluster) = Cluster::new().await else {
+        return;
+    };
+    let admin = cluster.ops.create_admin("root");
+    cluster
+        .ops
+        .create_customer("victim@example.com", "010-2345-6789", PASSWORD);
+    let api_server = cluster.start_node(&node(&cluster, "api-1"), "api");
+    let mut first = cluster.start_node(&node(&cluster, "detect-1"), "detect");
+    wait_for_state(&first, "leading").await;
+    let second = cluster.start_node(&node(&cluster, "detect-2"), "detect");
+    wait_for_state(&second, "standby").await;
+
+    let admin_token = api_server.client_token(&admin).await;
+    let stolen = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let pem = stolen.to_pkcs8_pem(Default::default()).unwrap();
+    let (status, body) = api_server
+        .post_with(
+            "/v1/admin/keys",
+            &admin_token,
+            json!({ "key": pem.as_str() }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let genuine = api_server.login("victim@example.com", PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (header, mut claims) = jwt_parts(&genuine);
+    claims["exp"] = json!(claims["exp"].as_i64().unwrap() + 86_400);
+    let forged = sign_ed25519(&stolen, &header, &claims);
+    let store = haechi_store::PgStore::open(&cluster.store_url)
+        .await
+        .unwrap();
+
+    // Before the kill: detect-1 blocks the first network.
+    present(&api_server, &forged, ATTACKER).await;
+    wait_for_block(&store, ATTACKER, &first).await;
+    first.child.kill().unwrap(); // SIGKILL: no goodbye, the lock goes with the connection
+    first.child.wait().unwrap();
+    let killed = Instant::now();
+    wait_for_state(&second, "leading").await;
+    eprintln!(
+        "standby leads {:?} after the leader's SIGKILL",
+        killed.elapsed()
+    );
+
+    // After it: detect-2 blocks the second network, and only that.
+    const SECOND_ATTACKER: &str = "198.51.100.23";
+    present(&api_server, &forged, SECOND_ATTACKER).await;
+    wait_for_block(&store, SECOND_ATTACKER, &second).await;
+    let raised_by_standby: Vec<String> = second
+        .log()
+        .into_iter()
+        .filter(|line| line.contains("detection alert raised"))
+        .collect();
+    assert!(
+        raised_by_standby
+            .iter()
+            .all(|line| !line.contains(ATTACKER)),
+        "the standby raised the dead leader's alert again: {raised_by_standby:#?}"
+    );
+    let blocks = store.active_blocks(SystemClock.now()).await.unwrap();
+    let first_network = format!("{ATTACKER}/32");
+    assert_eq!(
+        blocks
+            .iter()
+            .filter(|block| block.network.to_string() == first_network)
+            .count(),
+        1,
+        "{blocks:?}"
+    );
+    // The stolen key is revoked, and whichever node revoked it, a key signs again: the API
+    // node is ready and signs in the customer.
+    store.close().await;
+    let started = Instant::now();
+    while readiness(&api_server).await["status"] != "ready" {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the API node is not ready: {}",
+            readiness(&api_server).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(api_server.login("victim@example.com", PASSWORD).await["access_token"].is_string());
+}
+
+/// Presents `token` to `server` as a request from `from`; it must be refused.
+async fn present(server: &Server, token: &str, from: &str) {
+    let response = server
+        .client
+        .get(server.url("/v1/auth/session"))
+        .header("x-forwarded-for", from)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+/// Waits (at most 15 s) for a block of `address` in the store, made by detection.
+async fn wait_for_block(store: &haechi_store::PgStore, address: &str, detector: &Server) {
+    let network = format!("{address}/32");
+    let started = Instant::now();
+    loop {
+        let blocks = store.active_blocks(SystemClock.now()).await.unwrap();
+        if blocks
+            .iter()
+            .any(|block| block.network.to_string() == network)
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no block of {address} within 15 s; detection node log:\n{}",
+            detector.log().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits (at most 20 s) for `server`'s detection to be in `state`.
+async fn wait_for_state(server: &Server, state: &str) {
+    let started = Instant::now();
+    while readiness(server).await["detection"]["state"] != state {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "detection is not {state}: {}\nits log:\n{}",
+            readiness(server).await,
+            server.log().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn readiness(server: &Server) -> Value {
+    let response = server
+        .client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    status_and_json(response).await.1
+}
