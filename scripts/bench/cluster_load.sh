@@ -89,7 +89,7 @@ start() { # name data-dir env… -- extra serve args
     for _ in $(seq 1 600); do grep -q "listening on" "$work/$name.log" && break; sleep 0.1; done
     sed -n 's/^haechi listening on //p' "$work/$name.log"
 }
-embedded=$(start embedded "$work/embedded" HAECHI_X=1)
+embedded=$(start embedded "$work/embedded" HAECHI_LOG=warn)
 node_a=$(start api-a "$work/api-a" $(cluster_env api-a))
 "$repo/target/release/examples/bare_axum" 0 >"$work/bare.log" 2>&1 &
 pids+=($!)
@@ -107,11 +107,29 @@ id_of() { # base token
     curl -s -H "authorization: Bearer $2" -H 'content-type: application/json' \
         -d "{\"email\":\"$first_email\",\"purpose\":\"support\"}" "$1/v1/customers/lookup" | jq -r '.ids[0]'
 }
+# What one request costs the shared servers: PostgreSQL transactions (pg_stat_database, every
+# autocommit statement is one) and messages appended to the cluster's audit stream (NATS
+# monitoring), counted around the measured run.
+nats_monitor=${BENCH_NATS_MONITOR:-http://127.0.0.1:42230}
+pg_transactions() {
+    psql "$pg_admin" -tAc "SELECT pg_stat_clear_snapshot(); SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$database'" | tail -1
+}
+stream_messages() {
+    curl -s "$nats_monitor/jsz?streams=true" |
+        jq "[.account_details[]?.stream_detail[]? | select(.name == \"${suffix}_audit\") | .state.messages] | add // 0"
+}
 run() { # URL AUTH LUA [BODY]
     BENCH_AUTHORIZATION="$2" BENCH_BODY="${4:-}" BENCH_CONTENT_TYPE="application/x-www-form-urlencoded" \
         wrk -t"$threads" -c"$connections" -d"$warmup" --latency -s "$3" "$1" >/dev/null
-    BENCH_AUTHORIZATION="$2" BENCH_BODY="${4:-}" BENCH_CONTENT_TYPE="application/x-www-form-urlencoded" \
-        wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$3" "$1" | grep '^RESULT'
+    local transactions_before messages_before line requests
+    transactions_before=$(pg_transactions)
+    messages_before=$(stream_messages)
+    line=$(BENCH_AUTHORIZATION="$2" BENCH_BODY="${4:-}" BENCH_CONTENT_TYPE="application/x-www-form-urlencoded" \
+        wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$3" "$1" | grep '^RESULT')
+    requests=$(field "$line" requests)
+    # pg_stat_database is updated by backends about every 500 ms: let the counters land.
+    sleep 1
+    echo "$line pg_per_request=$(echo "scale=2; ($(pg_transactions) - $transactions_before) / $requests" | bc -l) stream_per_request=$(echo "scale=3; ($(stream_messages) - $messages_before) / $requests" | bc -l)"
 }
 get_lua="$repo/scripts/bench/wrk_get.lua"
 post_lua="$repo/scripts/bench/wrk_post.lua"
@@ -180,8 +198,8 @@ ratio() { echo "scale=2; $(field "$1" rps) / $(field "${result[bare]}" rps)" | b
 echo
 echo "Cluster, $customers customers, $(nproc) cores shared by every server and wrk -t$threads -c$connections, $duration after $warmup warm-up"
 echo
-echo "| path | req/s | p50 ms | p99 ms | vs bare axum |"
-echo "|---|---|---|---|---|"
+echo "| path | req/s | p50 ms | p99 ms | vs bare axum | PG transactions / request | stream messages / request |"
+echo "|---|---|---|---|---|---|---|"
 for row in "bare axum constant JSON|bare" \
            "embedded: GET /v1/auth/session (verify)|embedded_session" \
            "embedded: GET /v1/customers/{id} masked|embedded_masked" \
@@ -192,7 +210,7 @@ for row in "bare axum constant JSON|bare" \
            "nginx → 1 API node (PostgreSQL), masked|nginx_1" \
            "nginx → 3 API nodes (PostgreSQL), masked|nginx_3"; do
     name=${row%%|*}; value=${result[${row#*|}]}
-    echo "| $name | $(field "$value" rps) | $(field "$value" p50_ms) | $(field "$value" p99_ms) | $(ratio "$value") |"
+    echo "| $name | $(field "$value" rps) | $(field "$value" p50_ms) | $(field "$value" p99_ms) | $(ratio "$value") | $(field "$value" pg_per_request) | $(field "$value" stream_per_request) |"
 done
 echo
 echo "Revocation propagation (revoked on one node, refused on each other node):"

@@ -2,31 +2,12 @@
 
 use super::Cluster;
 
-const POLICY: &str = r#"
-[[grant]]
-service = "scraper"
-purposes = ["support"]
-fields = ["*"]
-access = "masked"
-
-[[grant]]
-service = "scraper"
-purposes = ["account"]
-fields = ["name"]
-access = "masked"
-
-[quota]
-masked = 10
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scraper_round_robin_over_three_nodes_is_stopped_at_one_budget() {
     let Some(cluster) = Cluster::new().await else {
         return;
     };
-    let policy = cluster.ops.dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
-    let policy = policy.display().to_string();
+    let policy = cluster.write_policy("scraper", 10);
     let scraper = cluster.ops.create_service("scraper", "support,account");
     let servers: Vec<_> = ["api-a", "api-b", "api-c"]
         .iter()

@@ -9,31 +9,12 @@ use serde_json::Value;
 
 use super::Cluster;
 
-const POLICY: &str = r#"
-[[grant]]
-service = "shop"
-purposes = ["support"]
-fields = ["*"]
-access = "masked"
-
-[[grant]]
-service = "shop"
-purposes = ["account"]
-fields = ["name"]
-access = "masked"
-
-[quota]
-masked = 100000
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_under_sixteen_readers_loses_no_acknowledged_read() {
     let Some(cluster) = Cluster::new().await else {
         return;
     };
-    let policy = cluster.ops.dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
-    let policy = policy.display().to_string();
+    let policy = cluster.write_policy("shop", 100_000);
     let shop = cluster.ops.create_service("shop", "support,account");
     let node = cluster
         .node_instance("api-a")

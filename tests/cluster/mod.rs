@@ -71,6 +71,33 @@ impl Cluster {
             .with_env("HAECHI_TOKEN__ISSUER", "https://auth.haechi.test")
     }
 
+    /// Writes an access policy granting `service` masked reads of every field (purpose
+    /// `support`) and of the name (purpose `account`), `masked_quota` distinct customers per
+    /// window; returns its path, for `HAECHI_VAULT__POLICY_FILE`.
+    pub fn write_policy(&self, service: &str, masked_quota: u32) -> String {
+        let policy = format!(
+            r#"
+[[grant]]
+service = "{service}"
+purposes = ["support"]
+fields = ["*"]
+access = "masked"
+
+[[grant]]
+service = "{service}"
+purposes = ["account"]
+fields = ["name"]
+access = "masked"
+
+[quota]
+masked = {masked_quota}
+"#
+        );
+        let path = self.ops.dir.path().join("policy.toml");
+        std::fs::write(&path, policy).unwrap();
+        path.display().to_string()
+    }
+
     /// Starts a node with `role` (`api`, `detect`, `all`).
     pub fn start_node(&self, instance: &Instance, role: &str) -> Server {
         instance.start_with(instance.command(&["serve", "--listen", "127.0.0.1:0", "--role", role]))

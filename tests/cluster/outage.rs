@@ -9,23 +9,6 @@ use serde_json::Value;
 
 use super::Cluster;
 
-const POLICY: &str = r#"
-[[grant]]
-service = "shop"
-purposes = ["support"]
-fields = ["*"]
-access = "masked"
-
-[[grant]]
-service = "shop"
-purposes = ["account"]
-fields = ["name"]
-access = "masked"
-
-[quota]
-masked = 100000
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nats_restart_mid_load_refuses_then_recovers_and_loses_nothing_answered() {
     let Some(mut nats) = haechi_testbed::PrivateNats::start() else {
@@ -35,12 +18,11 @@ async fn a_nats_restart_mid_load_refuses_then_recovers_and_loses_nothing_answere
         return;
     };
     let cluster = cluster.on_bus(&nats.url);
-    let policy = cluster.ops.dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
+    let policy = cluster.write_policy("shop", 100_000);
     let shop = cluster.ops.create_service("shop", "support,account");
     let node = cluster
         .node_instance("api-a")
-        .with_env("HAECHI_VAULT__POLICY_FILE", &policy.display().to_string())
+        .with_env("HAECHI_VAULT__POLICY_FILE", &policy)
         .with_env("HAECHI_BUS__ACK_TIMEOUT", "1s");
     let server = cluster.start_node(&node, "api");
     let token = server.client_token(&shop).await;
@@ -145,15 +127,14 @@ async fn a_postgres_restart_refuses_then_recovers_with_nothing_half_written() {
         return;
     };
     let cluster = cluster.on_store(&postgres.url);
-    let policy = cluster.ops.dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
+    let policy = cluster.write_policy("shop", 100_000);
     let shop = cluster.ops.create_service("shop", "support,account");
     let servers: Vec<_> = ["api-a", "api-b"]
         .iter()
         .map(|id| {
             let node = cluster
                 .node_instance(id)
-                .with_env("HAECHI_VAULT__POLICY_FILE", &policy.display().to_string());
+                .with_env("HAECHI_VAULT__POLICY_FILE", &policy);
             let server = cluster.start_node(&node, "api");
             (node, server)
         })
