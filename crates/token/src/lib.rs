@@ -33,6 +33,7 @@ mod limiter;
 mod password;
 mod policy;
 mod refusal;
+mod sign_in_limits;
 mod store;
 #[cfg(test)]
 mod testing;
@@ -47,6 +48,9 @@ pub use error::{AuthFailure, Error, Rejection};
 pub use grant::{AdminGrant, GrantedVia, OperatorAccess};
 pub use password::PasswordParams;
 pub use policy::TokenPolicy;
+pub use sign_in_limits::{
+    Allowance, AttemptLimit, MemorySignInLimits, SignInCounter, SignInLimits,
+};
 pub use store::{
     AccountRecord, AuthorityStore, ClientRecord, LedgerEntry, RefreshRecord, SessionRecord,
     StoredKey,

@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 
 use crate::access::{AccessGrant, Authorization, GrantOperation};
 use crate::budgets::SharedBudgets;
-use crate::quota::{DistinctBudgets, LookupLimiter, ReadClass};
+use crate::lookup_limits::LookupLimits;
+use crate::quota::{DistinctBudgets, ReadClass};
 use crate::shared::VaultCore;
 use crate::{Denial, Error, PiiField, Plaintext};
 
@@ -35,19 +36,22 @@ pub struct ServiceReads {
     budgets: Mutex<DistinctBudgets>,
     /// In a cluster, the budgets every node charges (then `budgets` stays empty).
     shared_budgets: Option<Arc<dyn SharedBudgets>>,
-    lookups: Mutex<LookupLimiter>,
+    /// Where the lookup-miss limit and the lookup statistics are counted (this process's
+    /// memory on one node, the shared store in a cluster).
+    lookup_limits: Arc<dyn LookupLimits>,
 }
 
 impl ServiceReads {
     pub(crate) fn new(
         core: Arc<VaultCore>,
         shared_budgets: Option<Arc<dyn SharedBudgets>>,
+        lookup_limits: Arc<dyn LookupLimits>,
     ) -> Self {
         ServiceReads {
             core,
             budgets: Mutex::new(DistinctBudgets::default()),
             shared_budgets,
-            lookups: Mutex::new(LookupLimiter::default()),
+            lookup_limits,
         }
     }
 
