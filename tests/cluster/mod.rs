@@ -6,6 +6,7 @@
 mod budgets;
 mod consistency;
 mod crash;
+mod limits;
 mod outage;
 
 use std::time::{Duration, Instant};

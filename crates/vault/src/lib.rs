@@ -52,7 +52,7 @@ mod view;
 
 pub use access::AccessGrant;
 pub use blind::{BlindIndexKind, BlindIndexer};
-pub use budgets::SharedBudgets;
+pub use budgets::{MemoryBudgets, SharedBudgets};
 pub use bulk_import::{BulkImport, ImportOutcome};
 pub use cipher::DataKey;
 pub use denial::Denial;

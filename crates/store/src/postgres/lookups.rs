@@ -31,12 +31,13 @@ impl LookupLimits for PgStore {
         limit: u32,
         now: Timestamp,
     ) -> Result<LookupAdmission, StoreError> {
-        let Ok(limit @ 1..) = i32::try_from(limit) else {
-            // 0 turns lookups off (and no limit is that large).
+        if limit == 0 {
+            // Lookups are off.
             return Ok(LookupAdmission::Limited {
                 retry_after_secs: LOOKUP_MISS_WINDOW.as_secs(),
             });
-        };
+        }
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
         let limiting: Option<i64> =
             sqlx::query_scalar("SELECT haechi_admit_lookup($1, $2, $3, $4)")
                 .bind(principal)

@@ -32,7 +32,7 @@ fn allowance(limiting: Option<i64>, window: Duration, now: Timestamp) -> Allowan
 
 /// The limit's size as PostgreSQL takes it; `None` for a limit of 0, which allows nothing.
 fn attempts(limit: AttemptLimit) -> Option<i32> {
-    i32::try_from(limit.attempts).ok().filter(|n| *n > 0)
+    (limit.attempts > 0).then(|| i32::try_from(limit.attempts).unwrap_or(i32::MAX))
 }
 
 #[async_trait]
