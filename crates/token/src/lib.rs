@@ -46,11 +46,10 @@ pub use authority::{
 };
 pub use error::{AuthFailure, Error, Rejection};
 pub use grant::{AdminGrant, GrantedVia, OperatorAccess};
+pub use limiter::{Allowance, AttemptLimit};
 pub use password::PasswordParams;
 pub use policy::TokenPolicy;
-pub use sign_in_limits::{
-    Allowance, AttemptLimit, MemorySignInLimits, SignInCounter, SignInLimits,
-};
+pub use sign_in_limits::{MemorySignInLimits, SignInCounter, SignInLimits};
 pub use store::{
     AccountRecord, AuthorityStore, ClientRecord, LedgerEntry, RefreshRecord, SessionRecord,
     StoredKey,

@@ -8,7 +8,26 @@ use std::time::Duration;
 
 use haechi_events::Timestamp;
 
-use crate::sign_in_limits::{Allowance, AttemptLimit};
+/// How many attempts a limit allows in its sliding window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptLimit {
+    /// Attempts allowed within the window.
+    pub attempts: u32,
+    /// The sliding window.
+    pub window: Duration,
+}
+
+/// Whether another attempt may be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowance {
+    /// Under the limit.
+    Allowed,
+    /// At the limit.
+    Limited {
+        /// Until the oldest attempt that holds the limit leaves the window (at least 1 s).
+        retry_after: Duration,
+    },
+}
 
 /// The source a login attempt is counted against: an IPv4 address, or the /64 network of an
 /// IPv6 address. One IPv6 subscriber is usually handed a whole /64 (SLAAC, privacy

@@ -13,13 +13,11 @@
 //! identifier, a source network by a keyed hash of the network. A store never sees an
 //! address or an identifier.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use haechi_events::{StoreError, Timestamp};
 use parking_lot::Mutex;
 
-use crate::limiter::SlidingWindowCounter;
+use crate::limiter::{Allowance, AttemptLimit, SlidingWindowCounter};
 
 /// Most keys each in-memory counter tracks (accounts, source networks); a full table evicts
 /// the longest-idle key. About 100 bytes a key.
@@ -44,27 +42,6 @@ impl SignInCounter {
             SignInCounter::AccountFailures => "account",
         }
     }
-}
-
-/// How many attempts a limit allows in its sliding window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AttemptLimit {
-    /// Attempts allowed within the window.
-    pub attempts: u32,
-    /// The sliding window.
-    pub window: Duration,
-}
-
-/// Whether another attempt may be made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Allowance {
-    /// Under the limit.
-    Allowed,
-    /// At the limit.
-    Limited {
-        /// Until the oldest attempt that holds the limit leaves the window (at least 1 s).
-        retry_after: Duration,
-    },
 }
 
 /// The sign-in limits' counts, per counter and subject (a 32-byte keyed hash).

@@ -9,8 +9,8 @@ use haechi_events::{Decision, EventKind, Principal, RequestContext, SecurityEven
 use zeroize::Zeroizing;
 
 use super::environment::{Environment, keyed_hash};
-use crate::limiter::SourceKey;
-use crate::sign_in_limits::{Allowance, AttemptLimit, SignInCounter, SignInLimits};
+use crate::limiter::{Allowance, AttemptLimit, SourceKey};
+use crate::sign_in_limits::{SignInCounter, SignInLimits};
 use crate::{Error, TokenPolicy};
 
 /// The sign-in limits as the parts apply them: which counter, which subject, which limit.

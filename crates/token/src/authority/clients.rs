@@ -13,7 +13,7 @@ use super::attempts::{SignInThrottle, record_failed_login};
 use super::environment::{Environment, keyed_hash};
 use super::issuance::{Issuer, TokenPair};
 use super::suspensions::Suspensions;
-use crate::sign_in_limits::Allowance;
+use crate::limiter::Allowance;
 use crate::{AdminGrant, AuthFailure, ClientRecord, Error};
 
 /// The name of the secret client secrets are hashed under.
