@@ -1,6 +1,7 @@
 //! The limits an outsider could multiply by spreading over nodes are one allowance for the
 //! cluster: a lookup enumerator gets one service's misses per minute, a password guesser one
-//! account's failures and one source's attempts, however many nodes they go round.
+//! account's failures and one source's attempts, however many nodes they go round. A limit
+//! the store cannot answer refuses the request (503); it never lets it pass.
 
 use serde_json::json;
 
@@ -11,7 +12,13 @@ const POLICY: &str = r#"
 [[grant]]
 service = "walker"
 purposes = ["support"]
-fields = ["name", "phone"]
+fields = ["*"]
+access = "masked"
+
+[[grant]]
+service = "walker"
+purposes = ["account"]
+fields = ["name"]
 access = "masked"
 
 [quota]
@@ -41,7 +48,7 @@ async fn a_lookup_enumerator_round_robin_over_three_nodes_is_stopped_at_one_allo
     let policy = cluster.ops.dir.path().join("policy.toml");
     std::fs::write(&policy, POLICY).unwrap();
     let policy = policy.display().to_string();
-    let walker = cluster.ops.create_service("walker", "support");
+    let walker = cluster.ops.create_service("walker", "support,account");
     let servers = three_nodes(&cluster, &[("HAECHI_VAULT__POLICY_FILE", &policy)]);
     let token = servers[0].client_token(&walker).await;
     // A walk of the phone space: every number a miss, one node after the other.
@@ -151,4 +158,84 @@ async fn guess(server: &Server, email: String, password: String) -> u16 {
         other => panic!("unexpected {other}: {body}"),
     }
     status
+}
+
+/// The tables the limits are counted in, and where a test moves them out of the way.
+const LIMIT_TABLES: [&str; 3] = ["distinct_reads", "lookup_misses", "sign_in_attempts"];
+
+async fn rename_limit_tables(store_url: &str, from: &str, to: &str) {
+    let pool = sqlx::PgPool::connect(store_url).await.unwrap();
+    for table in LIMIT_TABLES {
+        // Names from the constant list above and the test's own suffixes.
+        let rename = format!("ALTER TABLE {table}{from} RENAME TO {table}{to}");
+        sqlx::query(sqlx::AssertSqlSafe(rename))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_the_store_cannot_answer_refuses_the_request_and_never_lets_it_pass() {
+    let Some(cluster) = Cluster::new().await else {
+        return;
+    };
+    let policy = cluster.ops.dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let policy = policy.display().to_string();
+    let walker = cluster.ops.create_service("walker", "support,account");
+    cluster
+        .ops
+        .create_customer("kim@example.com", "010-2345-6789", "correct horse battery");
+    let node = cluster
+        .node_instance("api-a")
+        .with_env("HAECHI_VAULT__POLICY_FILE", &policy);
+    let server = cluster.start_node(&node, "api");
+    let token = server.client_token(&walker).await;
+    let (status, body) = server
+        .post_with("/v1/customers", &token, super::customer(1))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let read = format!(
+        "/v1/customers/{}?purpose=support",
+        body["id"].as_str().unwrap()
+    );
+    let lookup = json!({"phone": "010-7777-0001", "purpose": "support"});
+    let login = json!({"email": "kim@example.com", "password": "correct horse battery"});
+    // The rest of the store answers; only the limits' tables are gone.
+    rename_limit_tables(&cluster.store_url, "", "_away").await;
+    for (what, (status, body)) in [
+        ("read", server.get_with(&read, &token).await),
+        (
+            "lookup",
+            server
+                .post_with("/v1/customers/lookup", &token, lookup.clone())
+                .await,
+        ),
+        (
+            "login",
+            server.post_json("/v1/auth/login", login.clone()).await,
+        ),
+    ] {
+        assert_eq!(status, 503, "{what}: {body}");
+        assert_eq!(body["error"], "unavailable", "{what}: {body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            !message.contains("sign_in") && !message.contains("lookup_misses"),
+            "{message}"
+        );
+    }
+    rename_limit_tables(&cluster.store_url, "_away", "").await;
+    assert_eq!(server.get_with(&read, &token).await.0, 200);
+    assert_eq!(
+        server
+            .post_with("/v1/customers/lookup", &token, lookup)
+            .await
+            .0,
+        200
+    );
+    server
+        .login("kim@example.com", "correct horse battery")
+        .await;
 }
