@@ -107,6 +107,7 @@ impl Fixture {
                 parallelism: 1,
             },
             operator_access: haechi_token::OperatorAccess::LocalOperator,
+            sign_in_limits: Arc::new(haechi_token::MemorySignInLimits::default()),
         })
         .await
         .expect("open authority")

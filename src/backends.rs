@@ -65,6 +65,26 @@ impl Backend {
         }
     }
 
+    /// Where the vault's lookup-miss limit and ten-minute lookup statistics are counted:
+    /// this process's memory on one node (a new, empty one each call), the shared store in a
+    /// cluster (one allowance per service, however many nodes it looks up through).
+    pub fn lookup_limits(&self) -> Arc<dyn haechi_vault::LookupLimits> {
+        match self {
+            Backend::Embedded(_) => Arc::new(haechi_vault::MemoryLookupLimits::default()),
+            Backend::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// Where the sign-in limits (attempts per source network, failed logins per account) are
+    /// counted: this process's memory on one node (a new, empty one each call), the shared
+    /// store in a cluster (one allowance per source and account, however many nodes).
+    pub fn sign_in_limits(&self) -> Arc<dyn haechi_token::SignInLimits> {
+        match self {
+            Backend::Embedded(_) => Arc::new(haechi_token::MemorySignInLimits::default()),
+            Backend::Postgres(store) => store.clone(),
+        }
+    }
+
     /// Where replaced policies are kept: `policy.d/` beside the policy file on one node, the
     /// shared store's policy versions in a cluster.
     pub fn policy_store(&self, config: &Config) -> Arc<dyn PolicyStore> {

@@ -136,6 +136,7 @@ impl Runtime {
             policy: config.token_policy()?,
             password_params: config.password_params(),
             operator_access: access,
+            sign_in_limits: backend.sign_in_limits(),
         })
         .await
         .context("cannot open the token authority")?;
@@ -159,6 +160,7 @@ impl Runtime {
             indexer: BlindIndexer::new(index_key, config.vault.blind_index_bits),
             policy_store: Some(backend.policy_store(config)),
             shared_budgets: backend.shared_budgets(),
+            lookup_limits: backend.lookup_limits(),
         });
         Ok(Runtime {
             store,

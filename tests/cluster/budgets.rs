@@ -7,7 +7,7 @@ async fn a_scraper_round_robin_over_three_nodes_is_stopped_at_one_budget() {
     let Some(cluster) = Cluster::new().await else {
         return;
     };
-    let policy = cluster.write_policy("scraper", 10);
+    let policy = cluster.write_policy("scraper", "masked = 10");
     let scraper = cluster.ops.create_service("scraper", "support,account");
     let servers: Vec<_> = ["api-a", "api-b", "api-c"]
         .iter()

@@ -14,7 +14,7 @@ async fn a_node_killed_under_sixteen_readers_loses_no_acknowledged_read() {
     let Some(cluster) = Cluster::new().await else {
         return;
     };
-    let policy = cluster.write_policy("shop", 100_000);
+    let policy = cluster.write_policy("shop", "masked = 100000");
     let shop = cluster.ops.create_service("shop", "support,account");
     let node = cluster
         .node_instance("api-a")

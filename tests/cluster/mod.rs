@@ -7,6 +7,7 @@ mod budgets;
 mod consistency;
 mod crash;
 mod detection;
+mod limits;
 mod outage;
 
 use std::time::{Duration, Instant};
@@ -72,9 +73,9 @@ impl Cluster {
     }
 
     /// Writes an access policy granting `service` masked reads of every field (purpose
-    /// `support`) and of the name (purpose `account`), `masked_quota` distinct customers per
-    /// window; returns its path, for `HAECHI_VAULT__POLICY_FILE`.
-    pub fn write_policy(&self, service: &str, masked_quota: u32) -> String {
+    /// `support`) and of the name (purpose `account`), with `quota` (TOML lines of the
+    /// `[quota]` table); returns its path, for `HAECHI_VAULT__POLICY_FILE`.
+    pub fn write_policy(&self, service: &str, quota: &str) -> String {
         let policy = format!(
             r#"
 [[grant]]
@@ -90,7 +91,7 @@ fields = ["name"]
 access = "masked"
 
 [quota]
-masked = {masked_quota}
+{quota}
 "#
         );
         let path = self.ops.dir.path().join("policy.toml");

@@ -18,7 +18,7 @@ async fn a_nats_restart_mid_load_refuses_then_recovers_and_loses_nothing_answere
         return;
     };
     let cluster = cluster.on_bus(&nats.url);
-    let policy = cluster.write_policy("shop", 100_000);
+    let policy = cluster.write_policy("shop", "masked = 100000");
     let shop = cluster.ops.create_service("shop", "support,account");
     let node = cluster
         .node_instance("api-a")
@@ -127,7 +127,7 @@ async fn a_postgres_restart_refuses_then_recovers_with_nothing_half_written() {
         return;
     };
     let cluster = cluster.on_store(&postgres.url);
-    let policy = cluster.write_policy("shop", 100_000);
+    let policy = cluster.write_policy("shop", "masked = 100000");
     let shop = cluster.ops.create_service("shop", "support,account");
     let servers: Vec<_> = ["api-a", "api-b"]
         .iter()

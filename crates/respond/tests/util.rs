@@ -168,6 +168,7 @@ impl Cluster {
                     parallelism: 1,
                 },
                 operator_access: OperatorAccess::TokensOnly,
+                sign_in_limits: store.clone(),
             })
             .await
             .unwrap(),
@@ -188,8 +189,9 @@ impl Cluster {
             policy: Policy::default(),
             indexer: BlindIndexer::new(index_key, 24),
             policy_store: None,
-            // The budgets every node of the cluster charges, as a cluster node has them.
+            // A node of the cluster: its limits are the shared store's.
             shared_budgets: Some(store.clone()),
+            lookup_limits: store.clone(),
         }));
         let containment_store: Arc<dyn ContainmentStore> = store.clone();
         let alerts = AlertDesk::open(containment_store.clone(), clock.clone(), 100_000)

@@ -31,6 +31,7 @@ async fn authority(dir: &tempfile::TempDir, access: OperatorAccess) -> TokenAuth
             parallelism: 1,
         },
         operator_access: access,
+        sign_in_limits: Arc::new(haechi_token::MemorySignInLimits::default()),
     })
     .await
     .unwrap()

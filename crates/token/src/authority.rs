@@ -13,21 +13,20 @@
 //! What they share is built here once: the outside world (`environment.rs`), the key ring
 //! (written only by [`KeyLifecycle`]), the issuance ledger in memory (written by issuance and
 //! sessions, read by verification), the issuer (`issuance.rs`, used by logins, refreshes and
-//! grants) and the per-source sign-in limit (`attempts.rs`).
+//! grants) and the sign-in limits (`attempts.rs`, counted wherever the [`SignInLimits`] it is
+//! given keeps them).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use haechi_custody::{MasterKeyRing, SecretContext, SecureRandom, WrappedSecret};
 use haechi_events::{Clock, EventSink};
-use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
 use crate::grant::OperatorAccess;
 use crate::ledger::{LiveLedger, LiveSession, LiveToken};
-use crate::limiter::SlidingWindowCounter;
 use crate::password::PasswordParams;
-use crate::{AuthorityStore, Error, TokenPolicy};
+use crate::{AuthorityStore, Error, SignInLimits, TokenPolicy};
 
 mod accounts;
 mod attempts;
@@ -49,7 +48,6 @@ pub use sessions::Sessions;
 pub use suspensions::Suspensions;
 pub use verification::{Introspection, Verifier};
 
-use attempts::LIMITER_KEYS;
 use environment::Environment;
 use issuance::Issuer;
 
@@ -78,6 +76,9 @@ pub struct AuthorityParts {
     /// Whether this process may act as the data directory's local operator (see
     /// [`crate::AdminGrant`]).
     pub operator_access: OperatorAccess,
+    /// Where the sign-in limits (attempts per source, failures per account) are counted:
+    /// [`crate::MemorySignInLimits`] on one node, the shared store in a cluster.
+    pub sign_in_limits: Arc<dyn SignInLimits>,
 }
 
 /// The token authority. See the crate documentation for what "verifies" means here, and the
@@ -113,6 +114,7 @@ impl TokenAuthority {
             policy,
             password_params,
             operator_access,
+            sign_in_limits,
         } = parts;
         let environment = Arc::new(Environment {
             store,
@@ -130,16 +132,11 @@ impl TokenAuthority {
             Arc::clone(keys.ring()),
             Arc::clone(&ledger),
         ));
-        let source_attempts = Arc::new(Mutex::new(SlidingWindowCounter::new(
-            environment.policy.login_window,
-            environment.policy.login_attempts_per_source,
-            LIMITER_KEYS,
-        )));
         let accounts = Accounts::open(
             Arc::clone(&environment),
             Arc::clone(&issuer),
             Arc::clone(&suspensions),
-            Arc::clone(&source_attempts),
+            sign_in_limits,
             password_params,
         )
         .await?;
@@ -147,7 +144,7 @@ impl TokenAuthority {
             Arc::clone(&environment),
             Arc::clone(&issuer),
             Arc::clone(&suspensions),
-            source_attempts,
+            Arc::clone(accounts.throttle()),
         )
         .await?;
         let authority = TokenAuthority {
@@ -217,7 +214,8 @@ impl TokenAuthority {
     }
 
     /// Scheduled upkeep: retires keys whose window closed, makes sure an active and a pending
-    /// key exist, rotates when the interval has passed, and prunes expired tokens from memory.
+    /// key exist, rotates when the interval has passed, prunes expired tokens from memory and
+    /// the store, and forgets sign-in attempts that left their window.
     pub async fn maintain(&self) -> Result<(), Error> {
         let now = self.environment.clock.now();
         self.keys.maintain(now).await?;
@@ -229,6 +227,9 @@ impl TokenAuthority {
             .await
         {
             tracing::warn!(%error, "pruning the issuance ledger failed");
+        }
+        if let Err(error) = self.accounts.throttle().prune(now).await {
+            tracing::warn!(%error, "pruning the sign-in limits failed");
         }
         Ok(())
     }

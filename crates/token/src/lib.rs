@@ -33,6 +33,7 @@ mod limiter;
 mod password;
 mod policy;
 mod refusal;
+mod sign_in_limits;
 mod store;
 #[cfg(test)]
 mod testing;
@@ -45,8 +46,10 @@ pub use authority::{
 };
 pub use error::{AuthFailure, Error, Rejection};
 pub use grant::{AdminGrant, GrantedVia, OperatorAccess};
+pub use limiter::{Allowance, AttemptLimit};
 pub use password::PasswordParams;
 pub use policy::TokenPolicy;
+pub use sign_in_limits::{MemorySignInLimits, SignInCounter, SignInLimits};
 pub use store::{
     AccountRecord, AuthorityStore, ClientRecord, LedgerEntry, RefreshRecord, SessionRecord,
     StoredKey,

@@ -1,4 +1,5 @@
-//! Sliding-window attempt counters for logins, per account and per source network.
+//! Sliding-window attempt counters for logins, per account and per source network, as one
+//! node keeps them in memory ([`crate::MemorySignInLimits`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::Hash;
@@ -6,6 +7,27 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use haechi_events::Timestamp;
+
+/// How many attempts a limit allows in its sliding window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptLimit {
+    /// Attempts allowed within the window.
+    pub attempts: u32,
+    /// The sliding window.
+    pub window: Duration,
+}
+
+/// Whether another attempt may be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowance {
+    /// Under the limit.
+    Allowed,
+    /// At the limit.
+    Limited {
+        /// Until the oldest attempt that holds the limit leaves the window (at least 1 s).
+        retry_after: Duration,
+    },
+}
 
 /// The source a login attempt is counted against: an IPv4 address, or the /64 network of an
 /// IPv6 address. One IPv6 subscriber is usually handed a whole /64 (SLAAC, privacy
@@ -29,6 +51,14 @@ impl SourceKey {
             },
         }
     }
+
+    /// The key's bytes, tagged by family, for hashing into a store's subject.
+    pub(crate) fn bytes(&self) -> Vec<u8> {
+        match self {
+            SourceKey::V4(octets) => [&[4u8][..], octets].concat(),
+            SourceKey::V6Net64(prefix) => [&[6u8][..], prefix].concat(),
+        }
+    }
 }
 
 fn net64(v6: Ipv6Addr) -> [u8; 8] {
@@ -38,7 +68,8 @@ fn net64(v6: Ipv6Addr) -> [u8; 8] {
     prefix
 }
 
-/// Counts attempts per key in a sliding window of `window`, allowing `limit` per window.
+/// Counts attempts per key in a sliding window, allowing [`AttemptLimit::attempts`] per
+/// [`AttemptLimit::window`] (given with each call).
 ///
 /// Memory is bounded by `max_keys`. A full table evicts the key that was touched longest
 /// ago (whose window has most likely emptied) rather than refusing every new key: a table
@@ -47,8 +78,6 @@ fn net64(v6: Ipv6Addr) -> [u8; 8] {
 /// key costs them an attempt (for accounts, a password hash), so that is `max_keys` attempts.
 #[derive(Debug)]
 pub(crate) struct SlidingWindowCounter<K> {
-    window: Duration,
-    limit: u32,
     max_keys: usize,
     entries: HashMap<K, Entry>,
     /// Keys by the sequence number of their last touch, oldest first.
@@ -62,18 +91,9 @@ struct Entry {
     last_touch: u64,
 }
 
-/// The outcome of asking a counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Allowance {
-    Allowed,
-    Limited { retry_after: Duration },
-}
-
 impl<K: Hash + Eq + Clone> SlidingWindowCounter<K> {
-    pub fn new(window: Duration, limit: u32, max_keys: usize) -> Self {
+    pub fn new(max_keys: usize) -> Self {
         SlidingWindowCounter {
-            window,
-            limit,
             max_keys: max_keys.max(1),
             entries: HashMap::new(),
             idle_order: BTreeMap::new(),
@@ -82,21 +102,20 @@ impl<K: Hash + Eq + Clone> SlidingWindowCounter<K> {
     }
 
     /// Whether another attempt for `key` is allowed at `now` (without counting one).
-    pub fn check(&mut self, key: &K, now: Timestamp) -> Allowance {
-        let (window, limit) = (self.window, self.limit);
+    pub fn check(&mut self, key: &K, limit: AttemptLimit, now: Timestamp) -> Allowance {
         match self.entries.get_mut(key) {
             None => Allowance::Allowed,
-            Some(entry) => allowance(&mut entry.times, window, limit, now),
+            Some(entry) => allowance(&mut entry.times, limit, now),
         }
     }
 
     /// Checks and, if allowed, counts one attempt for `key` at `now`, in one step: the
     /// attempt is reserved before the work it guards (a password hash) starts, so concurrent
     /// attempts cannot all pass the check before any of them is counted.
-    pub fn try_reserve(&mut self, key: &K, now: Timestamp) -> Allowance {
-        let allowance = self.check(key, now);
+    pub fn try_reserve(&mut self, key: &K, limit: AttemptLimit, now: Timestamp) -> Allowance {
+        let allowance = self.check(key, limit, now);
         if allowance == Allowance::Allowed {
-            self.record(key.clone(), now);
+            self.record(key.clone(), limit, now);
         }
         allowance
     }
@@ -109,14 +128,14 @@ impl<K: Hash + Eq + Clone> SlidingWindowCounter<K> {
     }
 
     /// Counts one attempt for `key` at `now`.
-    pub fn record(&mut self, key: K, now: Timestamp) {
+    pub fn record(&mut self, key: K, limit: AttemptLimit, now: Timestamp) {
         let touch = self.next_touch;
         self.next_touch += 1;
         if let Some(entry) = self.entries.get_mut(&key) {
             self.idle_order.remove(&entry.last_touch);
             entry.last_touch = touch;
             entry.times.push_back(now);
-            while entry.times.len() > self.limit as usize {
+            while entry.times.len() > limit.attempts as usize {
                 entry.times.pop_front();
             }
             self.idle_order.insert(touch, key);
@@ -154,20 +173,18 @@ impl<K: Hash + Eq + Clone> SlidingWindowCounter<K> {
     }
 }
 
-fn allowance(
-    times: &mut VecDeque<Timestamp>,
-    window: Duration,
-    limit: u32,
-    now: Timestamp,
-) -> Allowance {
-    let start = now.minus(window);
+fn allowance(times: &mut VecDeque<Timestamp>, limit: AttemptLimit, now: Timestamp) -> Allowance {
+    let start = now.minus(limit.window);
     while times.front().is_some_and(|&time| time <= start) {
         times.pop_front();
     }
-    if times.len() >= limit as usize {
+    if times.len() >= limit.attempts as usize {
         let oldest = times.front().copied().unwrap_or(now);
         Allowance::Limited {
-            retry_after: oldest.plus(window).since(now).max(Duration::from_secs(1)),
+            retry_after: oldest
+                .plus(limit.window)
+                .since(now)
+                .max(Duration::from_secs(1)),
         }
     } else {
         Allowance::Allowed
@@ -178,53 +195,63 @@ fn allowance(
 mod tests {
     use super::*;
 
+    fn limit(attempts: u32) -> AttemptLimit {
+        AttemptLimit {
+            attempts,
+            window: Duration::from_secs(60),
+        }
+    }
+
     #[test]
     fn limits_within_the_window_and_frees_after_it() {
-        let mut counter = SlidingWindowCounter::new(Duration::from_secs(60), 3, 100);
+        let mut counter = SlidingWindowCounter::new(100);
         let at = Timestamp::from_secs;
         for second in 0..3 {
-            assert_eq!(counter.check(&"a", at(second)), Allowance::Allowed);
-            counter.record("a", at(second));
+            assert_eq!(
+                counter.check(&"a", limit(3), at(second)),
+                Allowance::Allowed
+            );
+            counter.record("a", limit(3), at(second));
         }
         assert!(matches!(
-            counter.check(&"a", at(10)),
+            counter.check(&"a", limit(3), at(10)),
             Allowance::Limited { .. }
         ));
-        assert_eq!(counter.check(&"b", at(10)), Allowance::Allowed);
-        assert_eq!(counter.check(&"a", at(61)), Allowance::Allowed);
+        assert_eq!(counter.check(&"b", limit(3), at(10)), Allowance::Allowed);
+        assert_eq!(counter.check(&"a", limit(3), at(61)), Allowance::Allowed);
     }
 
     #[test]
     fn reservations_count_before_the_work_and_can_be_taken_back() {
-        let mut counter = SlidingWindowCounter::new(Duration::from_secs(60), 3, 100);
+        let mut counter = SlidingWindowCounter::new(100);
         let now = Timestamp::from_secs(0);
         // Three reservations without any outcome recorded in between: the fourth is refused.
         for _ in 0..3 {
-            assert_eq!(counter.try_reserve(&"a", now), Allowance::Allowed);
+            assert_eq!(counter.try_reserve(&"a", limit(3), now), Allowance::Allowed);
         }
         assert!(matches!(
-            counter.try_reserve(&"a", now),
+            counter.try_reserve(&"a", limit(3), now),
             Allowance::Limited { .. }
         ));
         counter.cancel(&"a");
-        assert_eq!(counter.try_reserve(&"a", now), Allowance::Allowed);
+        assert_eq!(counter.try_reserve(&"a", limit(3), now), Allowance::Allowed);
     }
 
     #[test]
     fn a_full_table_evicts_the_longest_idle_key_instead_of_refusing_everyone() {
-        let mut counter = SlidingWindowCounter::new(Duration::from_secs(60), 3, 2);
+        let mut counter = SlidingWindowCounter::new(2);
         let now = Timestamp::from_secs(0);
-        counter.record("a", now);
-        counter.record("b", now);
-        counter.record("a", now);
+        counter.record("a", limit(3), now);
+        counter.record("b", limit(3), now);
+        counter.record("a", limit(3), now);
         // "c" is a new key in a full table of keys still inside their window: it is counted
         // (the old counter refused it), and "b", idle longest, makes room.
-        assert_eq!(counter.try_reserve(&"c", now), Allowance::Allowed);
+        assert_eq!(counter.try_reserve(&"c", limit(3), now), Allowance::Allowed);
         assert_eq!(counter.len(), 2);
-        assert_eq!(counter.check(&"a", now), Allowance::Allowed);
-        counter.record("a", now);
+        assert_eq!(counter.check(&"a", limit(3), now), Allowance::Allowed);
+        counter.record("a", limit(3), now);
         assert!(matches!(
-            counter.check(&"a", now),
+            counter.check(&"a", limit(3), now),
             Allowance::Limited { .. }
         ));
         assert!(counter.entries.contains_key(&"c") && !counter.entries.contains_key(&"b"));
@@ -232,25 +259,25 @@ mod tests {
 
     #[test]
     fn ipv6_sources_are_counted_by_their_64_network() {
-        let mut counter = SlidingWindowCounter::new(Duration::from_secs(60), 2, 100);
+        let mut counter = SlidingWindowCounter::new(100);
         let now = Timestamp::from_secs(0);
         let key = |text: &str| SourceKey::of(text.parse().unwrap());
         // One subscriber's /64, any interface id: one budget.
         assert_eq!(
-            counter.try_reserve(&key("2001:db8:1:2::1"), now),
+            counter.try_reserve(&key("2001:db8:1:2::1"), limit(2), now),
             Allowance::Allowed
         );
         assert_eq!(
-            counter.try_reserve(&key("2001:db8:1:2:ffff:ffff:ffff:fffe"), now),
+            counter.try_reserve(&key("2001:db8:1:2:ffff:ffff:ffff:fffe"), limit(2), now),
             Allowance::Allowed
         );
         assert!(matches!(
-            counter.try_reserve(&key("2001:db8:1:2:dead:beef:0:7"), now),
+            counter.try_reserve(&key("2001:db8:1:2:dead:beef:0:7"), limit(2), now),
             Allowance::Limited { .. }
         ));
         // The neighbouring /64 has its own.
         assert_eq!(
-            counter.try_reserve(&key("2001:db8:1:3::1"), now),
+            counter.try_reserve(&key("2001:db8:1:3::1"), limit(2), now),
             Allowance::Allowed
         );
         // IPv4 addresses stay exact, and their IPv6-mapped form is the same source.

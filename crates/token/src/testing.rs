@@ -284,6 +284,7 @@ impl Fixture {
                 parallelism: 1,
             },
             operator_access: OperatorAccess::LocalOperator,
+            sign_in_limits: Arc::new(crate::MemorySignInLimits::default()),
         })
         .await
         .unwrap();

@@ -35,6 +35,7 @@ mod denial;
 mod error;
 mod leak;
 mod lifecycle;
+mod lookup_limits;
 mod notice;
 mod own_records;
 mod plaintext;
@@ -51,7 +52,7 @@ mod view;
 
 pub use access::AccessGrant;
 pub use blind::{BlindIndexKind, BlindIndexer};
-pub use budgets::SharedBudgets;
+pub use budgets::{MemoryBudgets, SharedBudgets};
 pub use bulk_import::{BulkImport, ImportOutcome};
 pub use cipher::DataKey;
 pub use denial::Denial;
@@ -61,6 +62,10 @@ pub use leak::{
     PURPOSE_LEAK_MATCH,
 };
 pub use lifecycle::{Lifecycle, PURPOSE_ACCOUNT, PURPOSE_ERASURE};
+pub use lookup_limits::{
+    LOOKUP_BUCKET_SECS, LOOKUP_MISS_WINDOW, LOOKUP_STATS_WINDOW, LookupAdmission, LookupLimits,
+    LookupResult, LookupStats, MemoryLookupLimits,
+};
 pub use notice::{NoticeContact, NoticeContacts, NoticeDisclosure, PURPOSE_NOTIFICATION};
 pub use own_records::OwnRecords;
 pub use plaintext::Plaintext;

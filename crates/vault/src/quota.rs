@@ -1,4 +1,5 @@
-//! Budgets of distinct customers per principal, and customers' request rate.
+//! Budgets of distinct customers per principal, and the quota settings (customers' request
+//! rate, the lookup-miss limit).
 //!
 //! A scraper is stopped by counting what it takes — *distinct customers* — not requests: a
 //! service that reads the same customer a thousand times spends one unit, one that walks the
@@ -148,124 +149,6 @@ impl DistinctBudgets {
     }
 }
 
-/// Window over which [`LookupLimiter`] reports a principal's lookups and misses to detection.
-pub(crate) const LOOKUP_STATS_WINDOW: Duration = Duration::from_secs(600);
-
-/// Seconds per bucket of lookup statistics (60 buckets over the ten-minute window).
-const LOOKUP_BUCKET_SECS: i64 = 10;
-
-/// Blind-index lookups per principal: misses in the last minute (the rate limit) and counts
-/// of lookups and misses per ten seconds over ten minutes (what the lookup rules read).
-/// Memory per principal: at most `limit` miss times and sixty buckets.
-#[derive(Debug, Default)]
-pub(crate) struct LookupLimiter {
-    principals: HashMap<String, LookupHistory>,
-}
-
-#[derive(Debug, Default)]
-struct LookupHistory {
-    misses: VecDeque<Timestamp>,
-    /// `(bucket, lookups, misses)`, oldest first.
-    buckets: VecDeque<(i64, u32, u32)>,
-}
-
-/// What a lookup found, for the statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LookupResult {
-    /// At least one customer.
-    Hit,
-    /// Nobody.
-    Miss,
-}
-
-/// A principal's lookups over [`LOOKUP_STATS_WINDOW`], this one included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LookupStats {
-    /// Lookups.
-    pub lookups: u32,
-    /// Of which found nobody.
-    pub misses: u32,
-}
-
-impl LookupStats {
-    /// Misses as a whole percentage of lookups.
-    pub fn miss_percent(&self) -> u32 {
-        if self.lookups == 0 {
-            0
-        } else {
-            u32::try_from(u64::from(self.misses) * 100 / u64::from(self.lookups)).unwrap_or(100)
-        }
-    }
-}
-
-impl LookupLimiter {
-    /// Whether `principal` may look up now: `Err(seconds to wait)` when it already had
-    /// `limit` misses in the last minute.
-    pub fn check(&mut self, principal: &str, limit: u32, now: Timestamp) -> Result<(), u64> {
-        let Some(history) = self.principals.get_mut(principal) else {
-            return if limit == 0 { Err(60) } else { Ok(()) };
-        };
-        let start = now.minus(Duration::from_secs(60));
-        while history.misses.front().is_some_and(|time| *time <= start) {
-            history.misses.pop_front();
-        }
-        if history.misses.len() >= limit as usize {
-            let wait = history
-                .misses
-                .front()
-                .map(|oldest| oldest.plus(Duration::from_secs(60)).since(now).as_secs())
-                .unwrap_or(60);
-            return Err(wait.max(1));
-        }
-        Ok(())
-    }
-
-    /// Records a lookup and returns the principal's statistics including it.
-    pub fn record(
-        &mut self,
-        principal: &str,
-        result: LookupResult,
-        limit: u32,
-        now: Timestamp,
-    ) -> LookupStats {
-        let history = self.principals.entry(principal.to_string()).or_default();
-        if result == LookupResult::Miss {
-            history.misses.push_back(now);
-            // Concurrent lookups may pass the check together; the list stays bounded.
-            while history.misses.len() > limit.max(1) as usize {
-                history.misses.pop_front();
-            }
-        }
-        let bucket = now.as_secs().div_euclid(LOOKUP_BUCKET_SECS);
-        let oldest = bucket - LOOKUP_STATS_WINDOW.as_secs() as i64 / LOOKUP_BUCKET_SECS;
-        while history
-            .buckets
-            .front()
-            .is_some_and(|(start, _, _)| *start <= oldest)
-        {
-            history.buckets.pop_front();
-        }
-        let miss = u32::from(result == LookupResult::Miss);
-        match history.buckets.back_mut() {
-            Some((last, lookups, misses)) if *last >= bucket => {
-                *lookups = lookups.saturating_add(1);
-                *misses = misses.saturating_add(miss);
-            }
-            _ => history.buckets.push_back((bucket, 1, miss)),
-        }
-        history.buckets.iter().fold(
-            LookupStats {
-                lookups: 0,
-                misses: 0,
-            },
-            |stats, (_, l, m)| LookupStats {
-                lookups: stats.lookups.saturating_add(*l),
-                misses: stats.misses.saturating_add(*m),
-            },
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,38 +185,5 @@ mod tests {
         // a (read at 0) expires at 60; b still counts.
         assert!(budgets.charge("s", ReadClass::Masked, &["d"], 3, window, at(61)));
         assert!(!budgets.charge("s", ReadClass::Masked, &["e"], 3, window, at(61)));
-    }
-
-    #[test]
-    fn lookup_misses_are_limited_per_minute_and_counted_over_ten() {
-        let mut limiter = LookupLimiter::default();
-        let at = Timestamp::from_secs;
-        for second in 0..3 {
-            assert_eq!(limiter.check("s", 3, at(second)), Ok(()));
-            limiter.record("s", LookupResult::Miss, 3, at(second));
-        }
-        assert_eq!(limiter.check("s", 3, at(30)), Err(30));
-        assert_eq!(limiter.check("t", 3, at(30)), Ok(()), "per principal");
-        // Hits do not count against the limit but do count in the statistics.
-        let stats = limiter.record("s", LookupResult::Hit, 3, at(30));
-        assert_eq!(
-            stats,
-            LookupStats {
-                lookups: 4,
-                misses: 3
-            }
-        );
-        assert_eq!(stats.miss_percent(), 75);
-        assert_eq!(limiter.check("s", 3, at(60)), Ok(()));
-        // Ten minutes later the statistics have forgotten them.
-        let stats = limiter.record("s", LookupResult::Miss, 3, at(700));
-        assert_eq!(
-            stats,
-            LookupStats {
-                lookups: 1,
-                misses: 1
-            }
-        );
-        assert_eq!(limiter.check("u", 0, at(700)), Err(60));
     }
 }

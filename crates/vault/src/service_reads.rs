@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use haechi_events::{EventKind, RequestContext, SecurityEvent};
 use haechi_token::VerifiedToken;
-use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
 use crate::access::{AccessGrant, Authorization, GrantOperation};
-use crate::budgets::SharedBudgets;
-use crate::quota::{DistinctBudgets, LookupLimiter, ReadClass};
+use crate::budgets::{MemoryBudgets, SharedBudgets};
+use crate::lookup_limits::LookupLimits;
+use crate::quota::ReadClass;
 use crate::shared::VaultCore;
 use crate::{Denial, Error, PiiField, Plaintext};
 
@@ -32,22 +32,25 @@ pub struct ReadView {
 #[derive(Debug)]
 pub struct ServiceReads {
     core: Arc<VaultCore>,
-    budgets: Mutex<DistinctBudgets>,
+    budgets: MemoryBudgets,
     /// In a cluster, the budgets every node charges (then `budgets` stays empty).
     shared_budgets: Option<Arc<dyn SharedBudgets>>,
-    lookups: Mutex<LookupLimiter>,
+    /// Where the lookup-miss limit and the lookup statistics are counted (this process's
+    /// memory on one node, the shared store in a cluster).
+    lookup_limits: Arc<dyn LookupLimits>,
 }
 
 impl ServiceReads {
     pub(crate) fn new(
         core: Arc<VaultCore>,
         shared_budgets: Option<Arc<dyn SharedBudgets>>,
+        lookup_limits: Arc<dyn LookupLimits>,
     ) -> Self {
         ServiceReads {
             core,
-            budgets: Mutex::new(DistinctBudgets::default()),
+            budgets: MemoryBudgets::default(),
             shared_budgets,
-            lookups: Mutex::new(LookupLimiter::default()),
+            lookup_limits,
         }
     }
 
@@ -159,18 +162,13 @@ impl ServiceReads {
         };
         let principal = format!("service:{}", grant.service);
         let (window, now) = (policy.quota().window, self.core.clock.now());
-        let charged = match &self.shared_budgets {
-            Some(shared) => {
-                shared
-                    .charge(&principal, grant.class(), found, budget, window, now)
-                    .await?
-            }
-            None => {
-                self.budgets
-                    .lock()
-                    .charge(&principal, grant.class(), found, budget, window, now)
-            }
+        let budgets: &dyn SharedBudgets = match &self.shared_budgets {
+            Some(shared) => shared.as_ref(),
+            None => &self.budgets,
         };
+        let charged = budgets
+            .charge(&principal, grant.class(), found, budget, window, now)
+            .await?;
         if charged {
             return Ok(());
         }

@@ -8,12 +8,12 @@ use haechi_events::{Clock, EventKind, EventSink, SecurityEvent};
 use haechi_token::{AdminGrant, TokenAuthority};
 use parking_lot::RwLock;
 
-use crate::SharedBudgets;
 use crate::shared::VaultCore;
 use crate::{
     BlindIndexer, BulkImport, DataKeyRewrap, Error, LeakPass, Lifecycle, NoticeContacts,
     OwnRecords, Policy, PolicyStore, PolicyVersion, ServiceReads, VaultStore,
 };
+use crate::{LookupLimits, SharedBudgets};
 
 /// Most ids in one batch read.
 pub const MAX_BATCH: usize = 100;
@@ -43,6 +43,9 @@ pub struct VaultParts {
     /// Where services' budgets of distinct customers are charged when several nodes share
     /// them (a cluster's store); `None`: in this process's memory (one node).
     pub shared_budgets: Option<Arc<dyn SharedBudgets>>,
+    /// Where the lookup-miss limit and the lookup statistics are counted:
+    /// [`crate::MemoryLookupLimits`] on one node, the shared store in a cluster.
+    pub lookup_limits: Arc<dyn LookupLimits>,
 }
 
 /// The PII vault: the composition root of its service objects. Each act belongs to one of
@@ -74,7 +77,11 @@ impl Vault {
             policy_store: parts.policy_store,
         });
         Vault {
-            service_reads: ServiceReads::new(Arc::clone(&core), parts.shared_budgets),
+            service_reads: ServiceReads::new(
+                Arc::clone(&core),
+                parts.shared_budgets,
+                parts.lookup_limits,
+            ),
             own_records: OwnRecords::new(Arc::clone(&core)),
             lifecycle: Lifecycle::new(Arc::clone(&core)),
             bulk_import: BulkImport::new(Arc::clone(&core)),

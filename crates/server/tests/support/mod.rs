@@ -117,6 +117,7 @@ impl Fixture {
                 },
                 // The fixture is also the operator who creates its principals.
                 operator_access: OperatorAccess::LocalOperator,
+                sign_in_limits: Arc::new(haechi_token::MemorySignInLimits::default()),
             })
             .await
             .unwrap(),
@@ -137,6 +138,7 @@ impl Fixture {
             indexer: BlindIndexer::new(index_key, 24),
             policy_store: None,
             shared_budgets: None,
+            lookup_limits: Arc::new(haechi_vault::MemoryLookupLimits::default()),
         }));
         let containment_store: Arc<dyn ContainmentStore> = store.clone();
         let alerts = AlertDesk::open(containment_store.clone(), clock.clone(), 1000)

@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use super::{backend, close_quietly, single_connection};
 
 /// Every schema version: number, description, SQL.
-const MIGRATIONS: [(i64, &str, &str); 8] = [
+const MIGRATIONS: [(i64, &str, &str); 11] = [
     (
         1,
         "token authority",
@@ -52,6 +52,21 @@ const MIGRATIONS: [(i64, &str, &str); 8] = [
         8,
         "embedded transfers",
         include_str!("migrations/0008_embedded_transfers.sql"),
+    ),
+    (
+        9,
+        "lookup limits",
+        include_str!("migrations/0009_lookup_limits.sql"),
+    ),
+    (
+        10,
+        "sign-in limits",
+        include_str!("migrations/0010_sign_in_attempts.sql"),
+    ),
+    (
+        11,
+        "repeat reads before the budget lock",
+        include_str!("migrations/0011_repeat_reads.sql"),
     ),
 ];
 

@@ -25,9 +25,11 @@ mod changes;
 mod containment;
 mod exposure;
 mod leadership;
+mod lookups;
 mod migrate;
 mod policy;
 mod rows;
+mod sign_in;
 mod vault;
 
 use std::str::FromStr as _;

@@ -341,4 +341,19 @@ pub(crate) const POSTGRES_ONLY: &[(&str, &str)] = &[
         "the cluster's shared budgets; an embedded node keeps its budgets in memory, rebuilt \
          from its own log, so services start the cluster with fresh windows",
     ),
+    (
+        "lookup_misses",
+        "the cluster's lookup-miss limit; an embedded node counts misses in memory and forgets \
+         them at restart, so services start the cluster with a fresh minute",
+    ),
+    (
+        "lookup_buckets",
+        "the cluster's ten-minute lookup statistics; an embedded node keeps them in memory \
+         only, so the lookup rules start the cluster from zero",
+    ),
+    (
+        "sign_in_attempts",
+        "the cluster's sign-in limits; an embedded node counts attempts in memory and forgets \
+         them at restart, so sources and accounts start the cluster with fresh windows",
+    ),
 ];

@@ -121,3 +121,64 @@ async fn charges_are_all_or_nothing_repeat_reads_are_free_and_the_window_slides(
     assert!(!charge(vec!["b"], 3632).await);
     store.close().await;
 }
+
+/// The first key of the budgets' advisory locks ("Hbud", migration 11).
+const BUDGET_LOCKS: i32 = 0x4862_7564;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_read_is_answered_without_the_budget_lock_and_a_new_customer_waits_for_it() {
+    let Some(database) = haechi_testbed::postgres().await else {
+        return;
+    };
+    let node = Arc::new(PgStore::open(&database.url).await.unwrap());
+    let other_node = PgStore::open(&database.url).await.unwrap();
+    let charge = |customers: &'static [&'static str], at: i64| {
+        let node = node.clone();
+        async move {
+            node.charge("service:shop", ReadClass::Masked, customers, 3, HOUR, t(at))
+                .await
+                .unwrap()
+        }
+    };
+    assert!(charge(&["a", "b"], 0).await);
+    // Another node is charging this budget: it holds the lock.
+    let mut holder = other_node.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext('service:shop' || '/' || 'masked'))")
+        .bind(BUDGET_LOCKS)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    // Customers all read within the window: answered at once (a wait for the lock would
+    // hang here until the guard below gives up).
+    let repeat = tokio::time::timeout(Duration::from_secs(60), charge(&["b", "a", "a"], 10));
+    assert!(repeat.await.expect("a repeat read waited for the lock"));
+    // A new customer is charged under the lock: it waits for the holder.
+    let fresh = tokio::spawn(charge(&["a", "c"], 20));
+    let mut waiting = false;
+    for _ in 0..600 {
+        waiting = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
+             AND classid = $1::oid AND NOT granted)",
+        )
+        .bind(i64::from(BUDGET_LOCKS))
+        .fetch_one(other_node.pool())
+        .await
+        .unwrap();
+        if waiting {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        waiting,
+        "the new customer's charge never asked for the lock"
+    );
+    assert!(!fresh.is_finished());
+    holder.commit().await.unwrap();
+    assert!(fresh.await.unwrap(), "charged once the lock was free");
+    // The budget of three is now full: a fourth customer is refused, repeats still free.
+    assert!(!charge(&["d"], 30).await);
+    assert!(charge(&["c", "b"], 40).await);
+    other_node.close().await;
+    node.close().await;
+}

@@ -6,9 +6,10 @@
 //! backend in its name.
 //!
 //! Modules: one per trait (`authority`, `vault`, `bulk` for the vault's leak-matching reads,
-//! `containment`, `exposure`), `postgres_only` for what only the PostgreSQL store has
-//! (migrations under the advisory lock, policy versions, secrets in URLs), and `measure` for
-//! timings printed by an ignored test.
+//! `containment`, `exposure`), the limits a cluster shares (`budgets`; `lookup_limits` and
+//! `sign_in_limits`, each checked against the embedded one in memory), `postgres_only` for
+//! what only the PostgreSQL store has (migrations under the advisory lock, policy versions,
+//! secrets in URLs), and `measure` for timings printed by an ignored test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
@@ -23,8 +24,10 @@ mod changes;
 mod containment;
 mod exposure;
 mod leadership;
+mod lookup_limits;
 mod measure;
 mod postgres_only;
+mod sign_in_limits;
 mod vault;
 
 /// Everything a backend implements; the test bodies are generic over it (and spawn tasks

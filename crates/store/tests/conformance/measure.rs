@@ -6,8 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haechi_events::{Principal, Timestamp};
-use haechi_token::{AccountRecord, LedgerEntry};
-use haechi_vault::{EncryptedRecord, ImportItem};
+use haechi_token::{
+    AccountRecord, Allowance, AttemptLimit, LedgerEntry, MemorySignInLimits, SignInCounter,
+    SignInLimits,
+};
+use haechi_vault::{
+    EncryptedRecord, ImportItem, LookupAdmission, LookupLimits, LookupResult, MemoryBudgets,
+    MemoryLookupLimits, ReadClass, SharedBudgets,
+};
 
 use crate::Store;
 use crate::vault::{email, phone};
@@ -164,5 +170,177 @@ async fn measure_sqlite_and_postgres() {
     if let Some((store, _database)) = crate::postgres().await {
         measure("PostgreSQL", store.clone()).await;
         store.close().await;
+    }
+}
+
+/// How many sequential calls each limit's measurement makes.
+const LIMIT_CALLS: u32 = 2_000;
+
+/// Per call of `call(i)` for `i` in `0..LIMIT_CALLS`, run one after the other.
+async fn per_call<F, Fut>(mut call: F) -> Duration
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let started = Instant::now();
+    for index in 0..LIMIT_CALLS {
+        call(index).await;
+    }
+    started.elapsed() / LIMIT_CALLS
+}
+
+/// What each limit costs on the read or sign-in path it guards, in one implementation.
+struct LimitCosts {
+    lookup_admit: Duration,
+    lookup_settle_miss: Duration,
+    sign_in_reserve: Duration,
+    sign_in_check: Duration,
+    charge_repeat: Duration,
+    charge_new: Duration,
+}
+
+async fn measure_limits(
+    lookups: &dyn LookupLimits,
+    sign_in: &dyn SignInLimits,
+    budgets: &dyn SharedBudgets,
+) -> LimitCosts {
+    let at = |second: u32| Timestamp::from_secs(1_800_000_000 + i64::from(second));
+    // One lookup a second, all misses, at the default 60 a minute: always just admitted.
+    let lookup_admit = per_call(|index| async move {
+        let admitted = lookups.admit("service:walker", 60, at(index)).await;
+        assert_eq!(admitted.unwrap(), LookupAdmission::Admitted);
+    })
+    .await;
+    let lookup_settle_miss = per_call(|index| async move {
+        let at = at(index);
+        lookups
+            .settle("service:walker", at, LookupResult::Miss, 60, at)
+            .await
+            .unwrap();
+    })
+    .await;
+    // A login's reservation for a source or account with no attempt in the window yet.
+    let limit = AttemptLimit {
+        attempts: 60,
+        window: Duration::from_secs(900),
+    };
+    let subject = |index: u32| {
+        let mut subject = [0u8; 32];
+        subject[..4].copy_from_slice(&index.to_be_bytes());
+        subject
+    };
+    let sign_in_reserve = per_call(|index| async move {
+        let subject = subject(index);
+        let reserved = sign_in.try_reserve(SignInCounter::SourceAttempts, &subject, limit, at(0));
+        assert_eq!(reserved.await.unwrap(), Allowance::Allowed);
+    })
+    .await;
+    let sign_in_check = per_call(|index| async move {
+        let subject = subject(index);
+        let checked = sign_in.check(SignInCounter::SourceAttempts, &subject, limit, at(1));
+        assert_eq!(checked.await.unwrap(), Allowance::Allowed);
+    })
+    .await;
+    // A service reading one customer at a time, in a budget of a million over an hour.
+    let hour = Duration::from_secs(3600);
+    let customer = |index: u32| format!("c-{index:06}");
+    let charge_new = per_call(|index| async move {
+        let customer = customer(index);
+        let customers = [customer.as_str()];
+        let charge = budgets.charge(
+            "service:shop",
+            ReadClass::Masked,
+            &customers,
+            1_000_000,
+            hour,
+            at(0),
+        );
+        assert!(charge.await.unwrap());
+    })
+    .await;
+    let charge_repeat = per_call(|index| async move {
+        let customer = customer(index.wrapping_mul(7919) % LIMIT_CALLS);
+        let customers = [customer.as_str()];
+        let charge = budgets.charge(
+            "service:shop",
+            ReadClass::Masked,
+            &customers,
+            1_000_000,
+            hour,
+            at(1),
+        );
+        assert!(charge.await.unwrap());
+    })
+    .await;
+    LimitCosts {
+        lookup_admit,
+        lookup_settle_miss,
+        sign_in_reserve,
+        sign_in_check,
+        charge_repeat,
+        charge_new,
+    }
+}
+
+/// What the limits a cluster shares cost per call on PostgreSQL, beside the embedded ones in
+/// memory and one bare round trip: `cargo test -p haechi-store --release --test conformance
+/// -- --ignored --nocapture measure_shared_limits`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "prints timings; run by hand with --release --ignored --nocapture"]
+async fn measure_shared_limits() {
+    let embedded = measure_limits(
+        &MemoryLookupLimits::default(),
+        &MemorySignInLimits::default(),
+        &MemoryBudgets::default(),
+    )
+    .await;
+    let Some((store, _database)) = crate::postgres().await else {
+        return;
+    };
+    let round_trip = per_call(|_| async {
+        sqlx::query("SELECT 1").execute(store.pool()).await.unwrap();
+    })
+    .await;
+    let shared = measure_limits(store.as_ref(), store.as_ref(), store.as_ref()).await;
+    store.close().await;
+    println!("limits, per call ({LIMIT_CALLS} sequential calls each):");
+    println!("  {:<45} {:>10} {:>10}", "", "embedded", "PostgreSQL");
+    println!(
+        "  {:<45} {:>10} {round_trip:>10.1?}",
+        "SELECT 1 (one round trip)", ""
+    );
+    for (name, embedded, shared) in [
+        (
+            "lookup-miss check (admit: reserve a miss)",
+            embedded.lookup_admit,
+            shared.lookup_admit,
+        ),
+        (
+            "lookup settled as a miss (+ statistics)",
+            embedded.lookup_settle_miss,
+            shared.lookup_settle_miss,
+        ),
+        (
+            "sign-in throttle: reserve an attempt",
+            embedded.sign_in_reserve,
+            shared.sign_in_reserve,
+        ),
+        (
+            "sign-in throttle: check (client grant)",
+            embedded.sign_in_check,
+            shared.sign_in_check,
+        ),
+        (
+            "budget charge, repeat read",
+            embedded.charge_repeat,
+            shared.charge_repeat,
+        ),
+        (
+            "budget charge, new customer",
+            embedded.charge_new,
+            shared.charge_new,
+        ),
+    ] {
+        println!("  {name:<45} {embedded:>10.1?} {shared:>10.1?}");
     }
 }

@@ -7,16 +7,14 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use haechi_events::{EventKind, Principal, RequestContext, StoreError};
-use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
-use super::attempts::{LIMITER_KEYS, SourceAttempts};
+use super::attempts::SignInThrottle;
 use super::environment::{Environment, keyed_hash};
 use super::issuance::Issuer;
 use super::suspensions::Suspensions;
-use crate::limiter::SlidingWindowCounter;
 use crate::password::{self, HashingGate, PasswordParams, Waiting};
-use crate::{AccountRecord, Error};
+use crate::{AccountRecord, Error, SignInLimits};
 
 mod login;
 
@@ -56,21 +54,27 @@ pub struct Accounts {
     login_index_key: Zeroizing<[u8; 32]>,
     /// What an unknown account's password is checked against, so it takes as long.
     decoy_password_hash: String,
-    account_failures: Mutex<SlidingWindowCounter<[u8; 32]>>,
-    source_attempts: Arc<SourceAttempts>,
+    /// The sign-in limits, shared with the client-credentials grant.
+    throttle: Arc<SignInThrottle>,
     hashing: HashingGate,
 }
 
 impl Accounts {
-    /// Unwraps (or creates) the login-index key and prepares the decoy hash.
+    /// Unwraps (or creates) the login-index key, prepares the decoy hash, and applies the
+    /// sign-in limits counted in `sign_in_limits`.
     pub(crate) async fn open(
         environment: Arc<Environment>,
         issuer: Arc<Issuer>,
         suspensions: Arc<Suspensions>,
-        source_attempts: Arc<SourceAttempts>,
+        sign_in_limits: Arc<dyn SignInLimits>,
         password_params: PasswordParams,
     ) -> Result<Self, Error> {
         let login_index_key = environment.named_secret(LOGIN_INDEX_SECRET).await?;
+        let throttle = Arc::new(SignInThrottle::new(
+            sign_in_limits,
+            &login_index_key,
+            &environment.policy,
+        ));
         let decoy_password = Zeroizing::new(URL_SAFE_NO_PAD.encode(environment.random.bytes32()));
         let decoy_password_hash = password::hash_password(
             password_params,
@@ -81,11 +85,7 @@ impl Accounts {
         .await?;
         let policy = &environment.policy;
         Ok(Accounts {
-            account_failures: Mutex::new(SlidingWindowCounter::new(
-                policy.login_window,
-                policy.login_failures_per_account,
-                LIMITER_KEYS,
-            )),
+            throttle,
             hashing: HashingGate::new(policy.login_hash_concurrency, policy.login_hash_queue),
             environment,
             issuer,
@@ -93,8 +93,12 @@ impl Accounts {
             password_params,
             login_index_key,
             decoy_password_hash,
-            source_attempts,
         })
+    }
+
+    /// The sign-in limits, for the client-credentials grant and the scheduled upkeep.
+    pub(super) fn throttle(&self) -> &Arc<SignInThrottle> {
+        &self.throttle
     }
 
     /// Deletes a customer's login account and login identifiers (erasure). The caller ends

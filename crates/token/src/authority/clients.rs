@@ -9,11 +9,11 @@ use haechi_events::{Decision, EventKind, Principal, RequestContext, SecurityEven
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::attempts::{SourceAttempts, record_failed_login};
+use super::attempts::{SignInThrottle, record_failed_login};
 use super::environment::{Environment, keyed_hash};
 use super::issuance::{Issuer, TokenPair};
 use super::suspensions::Suspensions;
-use crate::limiter::{Allowance, SourceKey};
+use crate::limiter::Allowance;
 use crate::{AdminGrant, AuthFailure, ClientRecord, Error};
 
 /// The name of the secret client secrets are hashed under.
@@ -49,7 +49,7 @@ pub struct Clients {
     issuer: Arc<Issuer>,
     suspensions: Arc<Suspensions>,
     client_secret_key: Zeroizing<[u8; 32]>,
-    source_attempts: Arc<SourceAttempts>,
+    throttle: Arc<SignInThrottle>,
 }
 
 impl Clients {
@@ -58,7 +58,7 @@ impl Clients {
         environment: Arc<Environment>,
         issuer: Arc<Issuer>,
         suspensions: Arc<Suspensions>,
-        source_attempts: Arc<SourceAttempts>,
+        throttle: Arc<SignInThrottle>,
     ) -> Result<Self, Error> {
         let client_secret_key = environment.named_secret(CLIENT_SECRET_KEY).await?;
         Ok(Clients {
@@ -66,7 +66,7 @@ impl Clients {
             issuer,
             suspensions,
             client_secret_key,
-            source_attempts,
+            throttle,
         })
     }
 
@@ -80,10 +80,8 @@ impl Clients {
     ) -> Result<TokenPair, Error> {
         let environment = &*self.environment;
         let now = environment.clock.now();
-        let source_allowance = context
-            .ip
-            .map(|ip| self.source_attempts.lock().check(&SourceKey::of(ip), now));
-        if let Some(Allowance::Limited { retry_after }) = source_allowance {
+        let source_allowance = self.throttle.check_source(context.ip, now).await?;
+        if let Allowance::Limited { retry_after } = source_allowance {
             record_failed_login(environment, None, "rate_limited", 429, context, now).await?;
             return Err(AuthFailure::RateLimited {
                 retry_after_secs: retry_after.as_secs().max(1),
@@ -101,9 +99,7 @@ impl Clients {
             .map(|client| bool::from(client.secret_hash.ct_eq(&presented_hash)))
             .unwrap_or(false);
         let Some(client) = client.filter(|_| secret_matches) else {
-            if let Some(ip) = context.ip {
-                self.source_attempts.lock().record(SourceKey::of(ip), now);
-            }
+            self.throttle.record_source_failure(context.ip, now).await?;
             record_failed_login(environment, None, "invalid_client", 401, context, now).await?;
             return Err(AuthFailure::InvalidClient.into());
         };

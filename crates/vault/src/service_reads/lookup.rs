@@ -12,7 +12,7 @@ use haechi_token::VerifiedToken;
 
 use super::ServiceReads;
 use crate::access::{AccessGrant, Authorization, GrantOperation};
-use crate::quota::{LookupResult, LookupStats};
+use crate::lookup_limits::{LookupAdmission, LookupResult, LookupStats};
 use crate::{BlindIndexKind, Denial, Error, IndexEntry, PiiField};
 
 /// The field a blind-index kind searches.
@@ -50,7 +50,9 @@ impl ServiceReads {
     /// Finds the customers holding `value` through the blind index, under `grant` (from
     /// [`ServiceReads::authorize_lookup`]). Candidates sharing the truncated index value are
     /// confirmed by decryption. Refused with [`Denial::LookupMisses`] while the principal is
-    /// over its misses per minute, and with [`Denial::Quota`] when the customers found
+    /// over its misses per minute (counted where [`crate::LookupLimits`] keeps them: a
+    /// cluster's store answers for every node, and a store that cannot answer fails the
+    /// lookup with [`Error::Store`]), and with [`Denial::Quota`] when the customers found
     /// would overrun its budget. Records one `pii.lookup` per customer returned (naming it),
     /// or one with decision `deny`, status 404 and reason `no_match` when nobody was found;
     /// each carries the principal's lookups and miss percentage over ten minutes
@@ -70,11 +72,12 @@ impl ServiceReads {
         };
         let principal = format!("service:{}", grant.service);
         let limit = self.core.policy().quota().lookup_misses_per_minute;
-        let refused = self
-            .lookups
-            .lock()
-            .check(&principal, limit, self.core.clock.now());
-        if let Err(retry_after_secs) = refused {
+        let admitted_at = self.core.clock.now();
+        let admission = self
+            .lookup_limits
+            .admit(&principal, limit, admitted_at)
+            .await?;
+        if let LookupAdmission::Limited { retry_after_secs } = admission {
             let denial = Denial::LookupMisses { retry_after_secs };
             self.core
                 .emit(
@@ -85,6 +88,46 @@ impl ServiceReads {
                 .await?;
             return Err(denial.into());
         }
+        let found = self.find_and_charge(grant, kind, value, context).await;
+        let (matches, candidates) = match found {
+            Ok(found) => found,
+            Err(error) => {
+                // Not made (bad input, over budget, a store failure): neither a miss nor
+                // counted. If even this fails, the reservation stays a miss — the cautious
+                // side.
+                let _ = self.lookup_limits.abandon(&principal, admitted_at).await;
+                return Err(error);
+            }
+        };
+        let result = if matches.is_empty() {
+            LookupResult::Miss
+        } else {
+            LookupResult::Hit
+        };
+        let stats = self
+            .lookup_limits
+            .settle(
+                &principal,
+                admitted_at,
+                result,
+                limit,
+                self.core.clock.now(),
+            )
+            .await?;
+        self.record_lookup(grant, kind, context, &matches, candidates, stats)
+            .await?;
+        Ok(matches)
+    }
+
+    /// The admitted lookup's work: the customers holding `value` (and how many candidates
+    /// the index gave), charged to the service's budget when there are any.
+    async fn find_and_charge(
+        &self,
+        grant: &AccessGrant,
+        kind: BlindIndexKind,
+        value: &str,
+        context: &RequestContext,
+    ) -> Result<(Vec<String>, usize), Error> {
         let normalised = match kind {
             BlindIndexKind::Email => haechi_korean::normalize_email(value),
             BlindIndexKind::Phone => haechi_korean::normalize_phone(value),
@@ -101,18 +144,7 @@ impl ServiceReads {
             let over_budget = self.lookup_event(EventKind::PiiQuotaExceeded, grant, kind, context);
             self.charge(grant, &found, over_budget).await?;
         }
-        let result = if matches.is_empty() {
-            LookupResult::Miss
-        } else {
-            LookupResult::Hit
-        };
-        let stats = self
-            .lookups
-            .lock()
-            .record(&principal, result, limit, self.core.clock.now());
-        self.record_lookup(grant, kind, context, &matches, candidates, stats)
-            .await?;
-        Ok(matches)
+        Ok((matches, candidates))
     }
 
     /// The customers whose `kind` is `normalised`, in id order, and how many candidates the

@@ -15,7 +15,7 @@ impl ServiceReads {
     pub fn restore_budgets<'a>(&self, events: impl IntoIterator<Item = &'a SecurityEvent>) -> u64 {
         let window = self.core.policy().quota().window;
         let cutoff = self.core.clock.now().minus(window);
-        let mut budgets = self.budgets.lock();
+        let budgets = &self.budgets;
         let mut restored = 0;
         for event in events {
             if !matches!(event.kind, EventKind::PiiRead | EventKind::PiiLookup)

@@ -1,13 +1,12 @@
 //! Customer logins: limits reserved before the password hash, bounded hashing, one answer
 //! for unknown accounts and wrong passwords.
 
-use haechi_events::{EventKind, Principal, RequestContext, SecurityEvent, Timestamp};
+use haechi_events::{EventKind, Principal, RequestContext, SecurityEvent};
 use zeroize::Zeroizing;
 
 use super::{Accounts, LoginIdentifier};
-use crate::authority::attempts::record_failed_login;
+use crate::authority::attempts::{LoginAdmission, record_failed_login};
 use crate::authority::issuance::TokenPair;
-use crate::limiter::{Allowance, SourceKey};
 use crate::password::{self, Waiting};
 use crate::{AuthFailure, Error};
 
@@ -18,7 +17,8 @@ impl Accounts {
     /// Customer login with e-mail or phone and password. Unknown accounts and wrong passwords
     /// take the same time and get the same answer. Attempts are limited per account (failures)
     /// and per source (IPv4 address or IPv6 /64); both are *reserved* before the password
-    /// hash starts, so concurrent attempts cannot all pass the limit before any is counted.
+    /// hash starts, so concurrent attempts cannot all pass the limit before any is counted —
+    /// on one node, or on every node of a cluster when the limits are the store's.
     /// Hashing itself is bounded ([`crate::TokenPolicy::login_hash_concurrency`]); a login
     /// that finds the queue full is refused with 429 and does not count against the account.
     pub async fn login(
@@ -39,14 +39,23 @@ impl Accounts {
                 return Err(AuthFailure::InvalidCredentials.into());
             }
         };
-        if let Some(retry_after_secs) = self.reserve_login(&login_hash, context, now) {
-            refuse(None, "rate_limited", 429).await?;
-            return Err(AuthFailure::RateLimited { retry_after_secs }.into());
-        }
+        let reservation = match self
+            .throttle
+            .reserve_login(context.ip, &login_hash, now)
+            .await?
+        {
+            LoginAdmission::Reserved(reservation) => reservation,
+            LoginAdmission::Limited { retry_after_secs } => {
+                refuse(None, "rate_limited", 429).await?;
+                return Err(AuthFailure::RateLimited { retry_after_secs }.into());
+            }
+        };
         let Some(turn) = self.hashing.enter(Waiting::Bounded).await else {
             // Saturated, not wrong: the account's reservation is taken back (the source's
             // stays — it did send the attempt).
-            self.account_failures.lock().cancel(&login_hash);
+            self.throttle
+                .cancel_account_failure(&login_hash, reservation)
+                .await?;
             refuse(None, "hashing_saturated", 429).await?;
             return Err(AuthFailure::RateLimited {
                 retry_after_secs: SATURATED_RETRY_SECS,
@@ -74,7 +83,7 @@ impl Accounts {
                 return Err(AuthFailure::InvalidCredentials.into());
             }
         };
-        self.account_failures.lock().clear(&login_hash);
+        self.throttle.clear_account_failures(&login_hash).await?;
         let principal = Principal::Customer(account.customer_id.clone());
         if self.suspensions.is_suspended(&principal) {
             refuse(Some(account.customer_id), "suspended", 403).await?;
@@ -95,28 +104,5 @@ impl Accounts {
         self.issuer
             .issue_with_refresh(&principal, session.sid, context)
             .await
-    }
-
-    /// Reserves one attempt for the source and one (presumed) failure for the account, each
-    /// checked and counted under its lock in one step. Returns the seconds to wait if either
-    /// limit is reached (then nothing more is counted for the account).
-    fn reserve_login(
-        &self,
-        login_hash: &[u8; 32],
-        context: &RequestContext,
-        now: Timestamp,
-    ) -> Option<u64> {
-        if let Some(ip) = context.ip
-            && let Allowance::Limited { retry_after } = self
-                .source_attempts
-                .lock()
-                .try_reserve(&SourceKey::of(ip), now)
-        {
-            return Some(retry_after.as_secs().max(1));
-        }
-        match self.account_failures.lock().try_reserve(login_hash, now) {
-            Allowance::Limited { retry_after } => Some(retry_after.as_secs().max(1)),
-            Allowance::Allowed => None,
-        }
     }
 }
