@@ -16,4 +16,5 @@ mod outage;
 mod reconcile;
 mod replication;
 mod republish;
+mod stream_rules;
 mod tamper;
