@@ -10,6 +10,7 @@
 
 mod util;
 
+mod archive;
 mod feed;
 mod fork;
 mod outage;
