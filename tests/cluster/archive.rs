@@ -55,7 +55,9 @@ fn scoped(ops: &Instance, dir: &str) -> BTreeSet<String> {
     assert!(
         scope["custody"]["coverage_by_node"]
             .as_object()
-            .is_some_and(|nodes| nodes.values().all(|node| node["gaps"] == Value::Array(vec![]))),
+            .is_some_and(|nodes| nodes
+                .values()
+                .all(|node| node["gaps"] == Value::Array(vec![]))),
         "{stdout}"
     );
     scope["customers"]
@@ -113,7 +115,10 @@ async fn the_stream_exported_scoped_and_pruned() {
     let archive_text = archive.display().to_string();
     let (code, first, stderr) = run(&ops, &["audit", "export", "--to", &archive_text]);
     assert_eq!(code, 0, "{first}{stderr}");
-    assert!(first.contains("node api-a") && first.contains("node api-b"), "{first}");
+    assert!(
+        first.contains("node api-a") && first.contains("node api-b"),
+        "{first}"
+    );
     let expected: BTreeSet<String> = ids[..6].iter().cloned().collect();
     assert_eq!(scoped(&ops, &archive_text), expected);
 
@@ -127,7 +132,10 @@ async fn the_stream_exported_scoped_and_pruned() {
     let (code, second, _) = run(&ops, &["audit", "export", "--to", &archive_text]);
     assert_eq!(code, 0);
     assert!(!second.contains(": 0 records"), "{second}");
-    assert!(second.contains("node api-b") && !second.contains("node api-a"), "{second}");
+    assert!(
+        second.contains("node api-b") && !second.contains("node api-a"),
+        "{second}"
+    );
     let expected: BTreeSet<String> = ids[..9].iter().cloned().collect();
     assert_eq!(scoped(&ops, &archive_text), expected);
 
@@ -144,10 +152,20 @@ async fn the_stream_exported_scoped_and_pruned() {
     // Everything up to now is older than zero seconds: beyond the export.
     let (code, _, stderr) = run(
         &ops,
-        &["audit", "prune", "--archive", &archive_text, "--older-than", "0s"],
+        &[
+            "audit",
+            "prune",
+            "--archive",
+            &archive_text,
+            "--older-than",
+            "0s",
+        ],
     );
     assert_eq!(code, 2);
-    assert!(stderr.contains("nothing pruned") && stderr.contains("export"), "{stderr}");
+    assert!(
+        stderr.contains("nothing pruned") && stderr.contains("export"),
+        "{stderr}"
+    );
     let bound = (through + 1).to_string();
     let (code, dry, stderr) = run(
         &ops,
@@ -165,7 +183,14 @@ async fn the_stream_exported_scoped_and_pruned() {
     assert!(dry.contains("would prune"), "{dry}");
     let (code, pruned, stderr) = run(
         &ops,
-        &["audit", "prune", "--archive", &archive_text, "--before-sequence", &bound],
+        &[
+            "audit",
+            "prune",
+            "--archive",
+            &archive_text,
+            "--before-sequence",
+            &bound,
+        ],
     );
     assert_eq!(code, 0, "{stderr}");
     assert!(pruned.contains("records and"), "{pruned}");
@@ -221,5 +246,8 @@ async fn the_stream_exported_scoped_and_pruned() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("cannot reach the bus at nats://127.0.0.1:1"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the bus at nats://127.0.0.1:1"),
+        "{stderr}"
+    );
 }

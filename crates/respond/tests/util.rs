@@ -188,6 +188,7 @@ impl Cluster {
             policy: Policy::default(),
             indexer: BlindIndexer::new(index_key, 24),
             policy_store: None,
+            shared_budgets: None,
         }));
         let containment_store: Arc<dyn ContainmentStore> = store.clone();
         let alerts = AlertDesk::open(containment_store.clone(), clock.clone(), 100_000)
