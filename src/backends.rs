@@ -198,6 +198,7 @@ pub async fn connect_bus(config: &Config) -> anyhow::Result<Option<BusNode>> {
     haechi_bus::NodeId::new(&node_id).context("cluster.node_id")?;
     let mut options = BusOptions::new(url, &config.bus.prefix, config.bus.replicas);
     options.ack_timeout = config.bus.ack_timeout;
+    options.retention = config.bus.retention.into();
     options.connection_name = format!("haechi {node_id}");
     let bus = Bus::connect(options)
         .await

@@ -46,7 +46,9 @@ pub enum AuditAction {
         witness: Option<String>,
     },
     /// Export sealed segments as Parquet, partitioned by day. Without --seal it only reads
-    /// sealed segments, so it is safe while the server runs.
+    /// sealed segments, so it is safe while the server runs. With a bus (`--bus`), exports
+    /// every node's chain from the cluster's audit stream instead (`node=<id>/` per node),
+    /// incrementally: only what the last export did not.
     Export {
         /// The archive directory (default: audit.archive_dir of the configuration).
         #[arg(long, value_name = "DIR")]
@@ -90,11 +92,25 @@ pub enum AuditAction {
     /// audit.retention); a segment must meet every bound in force. Refuses, deleting nothing,
     /// if such a segment is not archived yet.
     /// Never touches the segment being written to. Needs the server stopped (the server prunes
-    /// by itself when audit.retention is set).
+    /// by itself when audit.retention is set). With a bus (`--bus`), purges the cluster's
+    /// stream instead: each node's records before --before-sequence / --older-than, only once
+    /// the cluster's archive (--archive) holds them identical, up to a signed checkpoint the
+    /// stream keeps; only a stream created with bus.retention = archive can be pruned.
     Prune {
         /// Only segments whose records all have a seq below this.
         #[arg(long, value_name = "SEQ")]
         before: Option<u64>,
+        /// With a bus: only messages whose stream sequence is below this.
+        #[arg(long, value_name = "STREAM_SEQ")]
+        before_sequence: Option<u64>,
+        /// With a bus: the cluster's archive that must hold what is pruned (default:
+        /// audit.archive_dir).
+        #[arg(long, value_name = "DIR")]
+        archive: Option<PathBuf>,
+        /// With a bus: the audit public key to verify the stream and archive against (default:
+        /// this data directory's key).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
         /// Only segments whose records are all older than this (`30d`, `12h`, …).
         #[arg(long, value_name = "AGE")]
         older_than: Option<humantime::Duration>,
@@ -136,10 +152,20 @@ pub fn run(action: AuditAction, config: &Config) -> anyhow::Result<Outcome> {
                     "where to? give --to DIR or set audit.archive_dir in the configuration"
                 ),
             };
-            export(config, &to, seal)
+            match &config.bus.url {
+                Some(_) if seal => anyhow::bail!(
+                    "--seal seals this node's local log; with a bus, export reads the cluster's \
+                     stream, where every acknowledged record already is"
+                ),
+                Some(url) => super::audit_cluster::export(config, url, &to),
+                None => export(config, &to, seal),
+            }
         }
         AuditAction::Prune {
             before,
+            before_sequence,
+            archive,
+            key,
             older_than,
             dry_run,
         } => {
@@ -148,7 +174,34 @@ pub fn run(action: AuditAction, config: &Config) -> anyhow::Result<Outcome> {
             } else {
                 PruneMode::Delete
             };
-            prune(config, before, older_than.map(Duration::from), mode)
+            let older_than = older_than.map(Duration::from);
+            match &config.bus.url {
+                Some(url) => {
+                    anyhow::ensure!(
+                        before.is_none(),
+                        "--before names a seq of one log; with a bus, give --before-sequence \
+                         (a stream sequence) or --older-than"
+                    );
+                    let archive = match archive.or_else(|| config.audit.archive_dir.clone()) {
+                        Some(archive) => archive,
+                        None => anyhow::bail!(
+                            "which archive holds what is pruned? give --archive DIR or set \
+                             audit.archive_dir in the configuration"
+                        ),
+                    };
+                    let key = load_key(config, key)?;
+                    let bound = super::audit_cluster::prune_bound(before_sequence, older_than)?;
+                    super::audit_cluster::prune(config, url, &key, &archive, bound, mode)
+                }
+                None => {
+                    anyhow::ensure!(
+                        before_sequence.is_none() && archive.is_none() && key.is_none(),
+                        "--before-sequence, --archive and --key are for the cluster's stream \
+                         (with --bus)"
+                    );
+                    prune(config, before, older_than, mode)
+                }
+            }
         }
         AuditAction::Search {
             customer,
@@ -192,6 +245,25 @@ fn verify(
     key_file: Option<PathBuf>,
     witness: Option<String>,
 ) -> anyhow::Result<Outcome> {
+    let key = load_key(config, key_file)?;
+    if let Some(url) = &config.bus.url {
+        anyhow::ensure!(
+            archives.len() <= 1,
+            "with a bus, give the cluster's archive once (--archive DIR)"
+        );
+        return super::audit_cluster::verify(config, url, &key, archives.first());
+    }
+    if let Some(outcome) = super::audit_cluster::verify_cluster_archives(&archives, &key)? {
+        return Ok(outcome);
+    }
+    verify_log(config, archives, witness, &key)
+}
+
+/// The audit public key: from `key_file`, or this data directory's (said on stderr).
+fn load_key(
+    config: &Config,
+    key_file: Option<PathBuf>,
+) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
     let key = match key_file {
         Some(path) => {
             let text = std::fs::read_to_string(&path)
@@ -211,9 +283,16 @@ fn verify(
             block_on(audit_public_key(config))??
         }
     };
-    if let Some(url) = &config.bus.url {
-        return super::audit_cluster::verify(config, url, &key);
-    }
+    Ok(key)
+}
+
+/// Continues [`verify`] for a single log and its archives.
+fn verify_log(
+    config: &Config,
+    archives: Vec<PathBuf>,
+    witness: Option<String>,
+    key: &ed25519_dalek::VerifyingKey,
+) -> anyhow::Result<Outcome> {
     let witness = match witness {
         Some(address) => {
             let witness = haechi_audit::open_witness(&address)?;
@@ -234,7 +313,7 @@ fn verify(
         archive_dirs: archives,
         witness,
     };
-    let report = haechi_audit::verify(&sources, &key)?;
+    let report = haechi_audit::verify(&sources, key)?;
     print!("{report}");
     Ok(if report.is_intact() {
         Outcome::Clean

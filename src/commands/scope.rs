@@ -177,6 +177,14 @@ pub fn run(args: ScopeArgs, config: &Config) -> anyhow::Result<Outcome> {
             scope.custody.coverage.gaps
         );
     }
+    for (node, coverage) in &scope.custody.coverage_by_node {
+        if !coverage.gaps.is_empty() {
+            eprintln!(
+                "warning: seqs {:?} of node {node}'s chain are in no archive file given",
+                coverage.gaps
+            );
+        }
+    }
     Ok(Outcome::Clean)
 }
 

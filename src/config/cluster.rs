@@ -37,6 +37,31 @@ pub struct BusSection {
     /// closed (default 5s).
     #[serde(with = "humantime_serde")]
     pub ack_timeout: Duration,
+    /// Whether the audit stream may ever be pruned, decided when it is created (default
+    /// `forever`): `archive` lets `haechi audit prune --bus` purge what the cluster's archive
+    /// holds; `forever` denies purges for good. Every node must say the same
+    /// (docs/cluster-audit.md).
+    pub retention: StreamRetentionSetting,
+}
+
+/// `[bus] retention`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamRetentionSetting {
+    /// Nothing ever leaves the stream.
+    #[default]
+    Forever,
+    /// Records leave only through `haechi audit prune --bus`, once archived.
+    Archive,
+}
+
+impl From<StreamRetentionSetting> for haechi_bus::StreamRetention {
+    fn from(setting: StreamRetentionSetting) -> Self {
+        match setting {
+            StreamRetentionSetting::Forever => haechi_bus::StreamRetention::Forever,
+            StreamRetentionSetting::Archive => haechi_bus::StreamRetention::Archive,
+        }
+    }
 }
 
 impl Default for BusSection {
@@ -46,6 +71,7 @@ impl Default for BusSection {
             prefix: "haechi".into(),
             replicas: 1,
             ack_timeout: haechi_bus::DEFAULT_ACK_TIMEOUT,
+            retention: StreamRetentionSetting::Forever,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! (`haechi-testbed`; `scripts/cluster-servers start`); without them each test says SKIPPED,
 //! and CI (`HAECHI_REQUIRE_SERVERS=1`) fails instead.
 
+mod archive;
 mod budgets;
 mod consistency;
 mod crash;

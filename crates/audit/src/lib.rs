@@ -74,6 +74,11 @@ pub use log::{
 pub use record::{AuditRecord, GENESIS_HASH, RECORD_FORMAT_VERSION};
 // Read-only access to the live log, and archive writing for generators (haechi-forensics).
 pub use archive::{write_archive_checkpoints, write_archive_file};
+// The cluster's archive, written from its stream (haechi-bus): one chain per node.
+pub use archive::{
+    ArchiveCheckpoints, ArchivedRecord, CHAIN_KEY, Chain, WrittenFile, read_archive_checkpoints,
+    write_chain_files,
+};
 pub use reader::{LogRecords, read_log};
 pub use search::{
     BadParameter, MAX_PAGE, Page, SEARCH_PARAMETERS, SearchFilter, parse_search, search,

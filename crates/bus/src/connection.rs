@@ -3,20 +3,24 @@
 //! export, a [`DetectionFeed`] for detection.
 
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, Context};
 use async_nats::{Client, ConnectOptions, Event};
 use ed25519_dalek::VerifyingKey;
+use haechi_audit::{ExportOptions, PruneMode};
 use tokio::runtime::Handle;
 
 use crate::Error;
+use crate::export::{StreamExportReport, export_stream};
 use crate::feed::{DetectionFeed, FeedLag, FeedOptions, Takeover};
 use crate::history::RecordHistory;
 use crate::names::{Names, NodeId, redact_url};
+use crate::prune::{PruneBound, StreamPruneReport, prune_stream};
 use crate::reader::ClusterAuditReader;
 use crate::replica::{DEFAULT_ACK_TIMEOUT, JetStreamReplica, Target, WINDOW};
-use crate::stream::ensure_stream;
+use crate::stream::{StreamRetention, ensure_stream};
 use crate::verify::{ClusterVerifyReport, verify_one_chain, verify_stream};
 
 /// How to reach the bus. [`BusOptions::new`] gives the defaults.
@@ -34,6 +38,9 @@ pub struct BusOptions {
     pub ack_timeout: Duration,
     /// The connection's name as NATS monitoring shows it.
     pub connection_name: String,
+    /// Whether the audit stream, if this connection creates it, may ever be pruned
+    /// (default [`StreamRetention::Forever`]).
+    pub retention: StreamRetention,
 }
 
 impl fmt::Debug for BusOptions {
@@ -44,6 +51,7 @@ impl fmt::Debug for BusOptions {
             .field("replicas", &self.replicas)
             .field("ack_timeout", &self.ack_timeout)
             .field("connection_name", &self.connection_name)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -57,6 +65,7 @@ impl BusOptions {
             replicas,
             ack_timeout: DEFAULT_ACK_TIMEOUT,
             connection_name: "haechi".into(),
+            retention: StreamRetention::Forever,
         }
     }
 }
@@ -74,7 +83,7 @@ pub async fn connect(url: &str, prefix: &str, replicas: usize) -> Result<Bus, Er
 /// holds each one after the records it covers), then every message in order. An `Err` only
 /// when the stream cannot be read.
 pub async fn verify_cluster(bus: &Bus, key: &VerifyingKey) -> Result<ClusterVerifyReport, Error> {
-    verify_stream(&bus.target.stream, &bus.names, key).await
+    verify_stream(&bus.target.stream, &bus.names, key, None).await
 }
 
 /// Reads node `node_id`'s chain alone from the audit stream and verifies it as
@@ -148,7 +157,7 @@ impl Bus {
             .max_ack_inflight(WINDOW * 4)
             .backpressure_on_inflight(true)
             .build(client.clone());
-        let stream = ensure_stream(&context, &names, options.replicas).await?;
+        let stream = ensure_stream(&context, &names, options.replicas, options.retention).await?;
         let target = Target {
             context: context.clone(),
             stream,
@@ -219,6 +228,46 @@ impl Bus {
     /// ([`verify_cluster`]).
     pub async fn verify(&self, key: &VerifyingKey) -> Result<ClusterVerifyReport, Error> {
         verify_cluster(self, key).await
+    }
+
+    /// Verifies every node's chain from seq 1 through the cluster's archive in `archive` (an
+    /// export of this stream) and on through the stream: a seq in both must be the same
+    /// record; a node the archive holds with no message left in the stream is reported.
+    pub async fn verify_with_archive(
+        &self,
+        key: &VerifyingKey,
+        archive: &Path,
+    ) -> Result<ClusterVerifyReport, Error> {
+        verify_stream(&self.target.stream, &self.names, key, Some(archive)).await
+    }
+
+    /// Exports every message after the last export into the cluster's archive `to_dir`:
+    /// each node's chain under `node=<id>/` as the Parquet a single log's export writes (same
+    /// schema, day partitions, `_checkpoints`), committed by the `_cluster_export` marker.
+    /// Incremental (only what is new) and idempotent; files an interrupted export left
+    /// beyond the marker are removed first. A record that does not continue its node's chain
+    /// stops the export there ([`Error::ExportStopped`]) after committing what came before.
+    pub async fn export(
+        &self,
+        to_dir: &Path,
+        options: &ExportOptions,
+    ) -> Result<StreamExportReport, Error> {
+        export_stream(&self.target.stream, &self.names, to_dir, options).await
+    }
+
+    /// Purges each node's records before `bound` from the stream, but only up to a signed
+    /// checkpoint the stream keeps and only once they are in the cluster's archive `archive`,
+    /// read back and found identical; refuses otherwise ([`Error::PruneRefused`]), purging
+    /// nothing. Needs a stream created with [`StreamRetention::Archive`]. See the `prune`
+    /// module for the checks, and docs/cluster-audit.md.
+    pub async fn prune(
+        &self,
+        key: &VerifyingKey,
+        archive: &Path,
+        bound: PruneBound,
+        mode: PruneMode,
+    ) -> Result<StreamPruneReport, Error> {
+        prune_stream(&self.target.stream, &self.names, key, archive, bound, mode).await
     }
 
     /// The names of the stream and subjects.

@@ -87,6 +87,44 @@ pub enum Error {
         reason: String,
     },
 
+    /// A directory given as the cluster's archive cannot be one: it holds a local archive or
+    /// other files, or the export of another stream, or its export marker is damaged.
+    #[error("{dir} is not usable as the cluster's archive: {reason}")]
+    Archive {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+
+    /// The export from the stream stopped at a message that does not continue its node's
+    /// chain (altered, out of order, a seq used twice): everything before it is archived and
+    /// the marker says so; nothing after it is. `haechi audit verify --bus` says more.
+    #[error(
+        "export stopped at stream {stream} message {sequence} ({subject}): {reason}; \
+         everything before it is archived (run haechi audit verify --bus)"
+    )]
+    ExportStopped {
+        /// The stream.
+        stream: String,
+        /// The message's sequence.
+        sequence: u64,
+        /// Its subject.
+        subject: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// `prune` refused, deleting nothing: the stream cannot be purged, or what the bound
+    /// selects is not all in the archive, or the stream and the archive do not verify.
+    #[error("nothing pruned from stream {stream}: {reason}")]
+    PruneRefused {
+        /// The stream.
+        stream: String,
+        /// Why.
+        reason: String,
+    },
+
     /// An error of the audit trail itself (reading or verifying records).
     #[error(transparent)]
     Audit(#[from] haechi_audit::Error),

@@ -14,11 +14,17 @@
 //!   `<prefix>.audit.N.checkpoints`. The payload is the record exactly as stored in a segment
 //!   ([`haechi_audit::record::encode_stored`]), so the stream alone verifies.
 //! - One stream, `<prefix>_audit`, over `<prefix>.audit.>`: file storage, configurable
-//!   replicas, nothing expires or is discarded, deletes and purges denied ([`ensure_stream`]).
+//!   replicas, nothing expires or is discarded, deletes denied, purges denied unless chosen
+//!   at creation for pruning into the archive ([`ensure_stream`], [`StreamRetention`]).
 //! - [`ClusterAuditReader`] reads it back in order; [`verify_cluster`] verifies every node's
 //!   chain with the audit crate's checks; [`DetectionFeed`] is the durable, explicitly
 //!   acknowledged consumer detection reads; the one node leading detection takes it over
 //!   ([`Bus::take_over_detection_feed`]) and warms its engine up from [`RecordHistory`].
+//! - [`Bus::export`] writes the stream into the cluster's Parquet archive (one ordinary
+//!   archive per node under `node=<id>/`, committed by a marker), incrementally;
+//!   [`Bus::prune`] purges what that archive holds, up to signed checkpoints the stream
+//!   keeps, from a stream created with [`StreamRetention::Archive`];
+//!   [`Bus::verify_with_archive`] verifies every chain from seq 1 across both.
 //! - [`republish_log`] moves a closed log (an embedded deployment's, `haechi migrate --bus`)
 //!   into the stream as the chain of a node id of its own, records and checkpoints exactly as
 //!   stored and signed; [`verify_node`] verifies one node's chain alone.
@@ -36,24 +42,31 @@
 
 #![forbid(unsafe_code)]
 
+mod archive;
+mod chains;
 mod connection;
 mod error;
+mod export;
 mod feed;
 mod history;
 mod names;
+mod prune;
 mod reader;
 mod replica;
 mod republish;
 mod stream;
 mod verify;
 
+pub use archive::{EXPORT_MARKER, cluster_archive_nodes, node_archive_dir};
 pub use connection::{Bus, BusOptions, connect, verify_cluster, verify_node};
 pub use error::Error;
+pub use export::StreamExportReport;
 pub use feed::{DetectionFeed, FeedAck, FeedLag, FeedOptions, FeedRecord, Takeover};
 pub use history::{HistoryRecord, RecordHistory};
 pub use names::{Names, NodeId, Part, redact_url};
+pub use prune::{NodePrune, PruneBound, StreamPruneReport};
 pub use reader::{ClusterAuditReader, EntryContent, StreamEntry};
 pub use replica::{DEFAULT_ACK_TIMEOUT, JetStreamReplica, WINDOW};
 pub use republish::{RepublishReport, republish_log};
-pub use stream::{audit_stream_config, ensure_stream};
+pub use stream::{StreamRetention, audit_stream_config, ensure_stream};
 pub use verify::ClusterVerifyReport;

@@ -10,7 +10,7 @@ use haechi_audit::{AuditRecord, Checkpoint, Location};
 
 use crate::Error;
 use crate::names::{Names, NodeId, Part};
-use crate::stream::{next_ordered, ordered_messages};
+use crate::stream::{next_ordered, ordered_messages_from};
 
 /// One message of the audit stream, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +77,8 @@ pub struct ClusterAuditReader {
     filter: String,
     /// The stream's last sequence when the reader was opened; 0 for an empty stream.
     until: u64,
+    /// The first stream sequence to read.
+    from: u64,
     messages: Option<pull::Ordered>,
     stream: Stream,
     done: bool,
@@ -100,6 +102,16 @@ impl ClusterAuditReader {
         names: &Names,
         filter: String,
     ) -> Result<Self, Error> {
+        Self::open_from(stream, names, filter, 1).await
+    }
+
+    /// A reader of the messages on `filter` from stream sequence `from` on.
+    pub(crate) async fn open_from(
+        stream: &Stream,
+        names: &Names,
+        filter: String,
+        from: u64,
+    ) -> Result<Self, Error> {
         let operation = || format!("reading the size of {filter}");
         let mut info = stream
             .info_builder()
@@ -116,11 +128,17 @@ impl ClusterAuditReader {
         Ok(ClusterAuditReader {
             names: names.clone(),
             until,
-            done: matching == 0,
+            done: matching == 0 || until < from,
+            from,
             filter,
             messages: None,
             stream: stream.clone(),
         })
+    }
+
+    /// The stream's last sequence when the reader was opened (0 for an empty stream).
+    pub fn until(&self) -> u64 {
+        self.until
     }
 
     /// The stream's name (for [`StreamEntry::location`]).
@@ -136,9 +154,17 @@ impl ClusterAuditReader {
         }
         let messages = match &mut self.messages {
             Some(messages) => messages,
-            None => self
-                .messages
-                .insert(ordered_messages(&self.stream, self.filter.clone(), 1).await?),
+            None => {
+                let (messages, waiting) =
+                    ordered_messages_from(&self.stream, self.filter.clone(), self.from).await?;
+                if waiting == 0 {
+                    // Nothing at or after `from` (what was there may have been pruned): an
+                    // ordered read would only wait for new messages.
+                    self.done = true;
+                    return Ok(None);
+                }
+                self.messages.insert(messages)
+            }
         };
         let Some((message, sequence, pending)) = next_ordered(messages, &self.filter).await? else {
             self.done = true;

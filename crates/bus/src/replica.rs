@@ -32,7 +32,7 @@ use haechi_audit::{Checkpoint, Replica, ReplicaBatch, ReplicaError, ReplicaHead,
 use tokio::runtime::Handle;
 
 use crate::names::{NodeId, Part, checkpoint_message_id, record_message_id};
-use crate::stream::{next_ordered, ordered_messages};
+use crate::stream::{next_ordered, ordered_messages_from};
 
 /// Acks in flight at most during one append.
 pub const WINDOW: usize = 4096;
@@ -334,7 +334,7 @@ async fn read_tail(
     from: u64,
     until: u64,
 ) -> Result<Vec<ReplicaHead>, ReplicaError> {
-    let mut messages = ordered_messages(stream, subject.to_string(), from)
+    let (mut messages, _) = ordered_messages_from(stream, subject.to_string(), from)
         .await
         .map_err(|error| unavailable(error.to_string()))?;
     let mut tail = Vec::new();

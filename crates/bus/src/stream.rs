@@ -3,8 +3,14 @@
 //!
 //! Settings: file storage; the configured replica count; limits retention with no limit
 //! (nothing expires); `discard: new` so a limit an operator adds later refuses new records
-//! (the log fails closed) instead of silently dropping old ones; deletion and purging of
-//! messages denied; direct gets allowed; a two-minute duplicate window for message ids.
+//! (the log fails closed) instead of silently dropping old ones; deletion of messages denied,
+//! and purging denied unless the stream is created for [`StreamRetention::Archive`]; direct
+//! gets allowed; a two-minute duplicate window for message ids.
+//!
+//! What JetStream (nats-server 2.9) allows, measured in `tests/stream_rules.rs`: once a stream
+//! denies deletes or purges, no update can lift it ("stream configuration update can not
+//! cancel deny purge"); a `max_age` can be added to it at any time and expires messages
+//! whatever the discard policy, so a stream with one is refused here.
 
 use std::time::Duration;
 
@@ -21,8 +27,37 @@ use crate::names::Names;
 /// How long the server remembers message ids to drop duplicates (its default).
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
+/// Whether the audit stream may ever lose its oldest records, chosen when it is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamRetention {
+    /// Nothing leaves the stream: deletes and purges are denied for good (JetStream cannot
+    /// lift that once set), and `haechi audit prune --bus` refuses. The default.
+    #[default]
+    Forever,
+    /// Purges are allowed (single-message deletes stay denied), for one caller only:
+    /// `haechi audit prune --bus`, which purges a node's records only once they are in the
+    /// cluster's archive, read back and found identical, and only up to a signed checkpoint
+    /// it leaves in the stream. Anyone else with the JetStream API right to purge could too;
+    /// `verify --bus --archive` then finds the records missing (docs/cluster-audit.md).
+    Archive,
+}
+
+impl StreamRetention {
+    /// The name the configuration uses (`forever`, `archive`).
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamRetention::Forever => "forever",
+            StreamRetention::Archive => "archive",
+        }
+    }
+}
+
 /// The audit stream's configuration for `names` with `replicas` replicas.
-pub fn audit_stream_config(names: &Names, replicas: usize) -> stream::Config {
+pub fn audit_stream_config(
+    names: &Names,
+    replicas: usize,
+    retention: StreamRetention,
+) -> stream::Config {
     stream::Config {
         name: names.stream().to_string(),
         description: Some("Haechi audit trail: one hash chain per node".into()),
@@ -34,7 +69,7 @@ pub fn audit_stream_config(names: &Names, replicas: usize) -> stream::Config {
         max_age: Duration::ZERO,
         duplicate_window: DUPLICATE_WINDOW,
         deny_delete: true,
-        deny_purge: true,
+        deny_purge: retention == StreamRetention::Forever,
         allow_direct: true,
         ..Default::default()
     }
@@ -47,12 +82,13 @@ pub async fn ensure_stream(
     context: &Context,
     names: &Names,
     replicas: usize,
+    retention: StreamRetention,
 ) -> Result<stream::Stream, Error> {
-    let wanted = audit_stream_config(names, replicas);
+    let wanted = audit_stream_config(names, replicas, retention);
     for _ in 0..3 {
         match context.get_stream(names.stream()).await {
             Ok(stream) => {
-                check_config(&stream.cached_info().config, &wanted)?;
+                check_config(&stream.cached_info().config, &wanted, retention)?;
                 return Ok(stream);
             }
             Err(error) if is_stream_not_found(error.kind()) => {}
@@ -89,8 +125,14 @@ fn is_stream_not_found(kind: GetStreamErrorKind) -> bool {
 }
 
 /// Refuses a stream that would drop, expire or let someone delete records, or that does not
-/// take the audit subjects.
-fn check_config(found: &stream::Config, wanted: &stream::Config) -> Result<(), Error> {
+/// take the audit subjects. A stream that allows purges is accepted only with
+/// [`StreamRetention::Archive`]; one that denies them is accepted either way (it is only
+/// stricter: prune then refuses).
+fn check_config(
+    found: &stream::Config,
+    wanted: &stream::Config,
+    retention: StreamRetention,
+) -> Result<(), Error> {
     let mismatch = |reason: String| Error::StreamMismatch {
         stream: wanted.name.clone(),
         reason,
@@ -122,10 +164,16 @@ fn check_config(found: &stream::Config, wanted: &stream::Config) -> Result<(), E
             found.num_replicas, wanted.num_replicas
         )));
     }
-    let limited = found.max_age > Duration::ZERO
-        || found.max_bytes > 0
-        || found.max_messages > 0
-        || found.max_messages_per_subject > 0;
+    if found.max_age > Duration::ZERO {
+        return Err(mismatch(format!(
+            "it has max_age {:?}: JetStream expires records by age whatever the discard \
+             policy, archived or not; remove it (records leave only through haechi audit \
+             prune --bus)",
+            found.max_age
+        )));
+    }
+    let limited =
+        found.max_bytes > 0 || found.max_messages > 0 || found.max_messages_per_subject > 0;
     if limited && found.discard == DiscardPolicy::Old {
         return Err(mismatch(
             "it has a limit with discard old: records would be deleted silently; \
@@ -133,21 +181,28 @@ fn check_config(found: &stream::Config, wanted: &stream::Config) -> Result<(), E
                 .into(),
         ));
     }
-    if !found.deny_delete || !found.deny_purge {
+    if !found.deny_delete {
         return Err(mismatch(
-            "it allows deleting or purging messages; the audit stream must deny both".into(),
+            "it allows deleting messages; the audit stream must deny it".into(),
+        ));
+    }
+    if !found.deny_purge && retention != StreamRetention::Archive {
+        return Err(mismatch(
+            "it allows purging messages (it was created with bus.retention = archive); set \
+             bus.retention = archive on this node too, or use a stream that denies purges"
+                .into(),
         ));
     }
     Ok(())
 }
 
 /// The messages on `filter` from stream sequence `from` on, in order, through an ordered
-/// (ephemeral, flow-controlled) consumer.
-pub(crate) async fn ordered_messages(
+/// (ephemeral, flow-controlled) consumer, and how many there were when the read began.
+pub(crate) async fn ordered_messages_from(
     stream: &stream::Stream,
     filter: String,
     from: u64,
-) -> Result<pull::Ordered, Error> {
+) -> Result<(pull::Ordered, u64), Error> {
     let deliver_policy = if from <= 1 {
         DeliverPolicy::All
     } else {
@@ -155,8 +210,7 @@ pub(crate) async fn ordered_messages(
             start_sequence: from,
         }
     };
-    let (messages, _) = ordered_messages_by(stream, filter, deliver_policy).await?;
-    Ok(messages)
+    ordered_messages_by(stream, filter, deliver_policy).await
 }
 
 /// The messages on `filter` from where `deliver_policy` says, in order, and how many there

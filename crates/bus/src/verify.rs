@@ -5,12 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use async_nats::jetstream::stream::Stream;
 use ed25519_dalek::VerifyingKey;
 use haechi_audit::{ChainVerifier, Checkpoint, Location, Problem, VerifyReport};
 
 use crate::Error;
+use crate::archive::{EXPORT_MARKER, cluster_archive_nodes};
+use crate::chains::NodeChains;
 use crate::names::{Names, NodeId, Part};
 use crate::reader::{ClusterAuditReader, EntryContent};
 
@@ -26,12 +29,23 @@ pub struct ClusterVerifyReport {
     pub foreign: Vec<(u64, String)>,
     /// Messages read.
     pub messages: u64,
+    /// The cluster's archive read with the stream, if one was given.
+    pub archive: Option<PathBuf>,
+    /// Per node the archive holds: the highest seq such that it holds every seq from 1
+    /// through it.
+    pub archived: BTreeMap<NodeId, u64>,
+    /// Nodes the archive holds that have no message left in the stream. A prune always
+    /// leaves a node's last records and the signed checkpoint its chain resumes after, so
+    /// their messages were removed by something else.
+    pub vanished: Vec<NodeId>,
 }
 
 impl ClusterVerifyReport {
     /// Whether every node's chain verifies and nothing foreign is in the stream.
     pub fn is_intact(&self) -> bool {
-        self.foreign.is_empty() && self.nodes.values().all(VerifyReport::is_intact)
+        self.foreign.is_empty()
+            && self.vanished.is_empty()
+            && self.nodes.values().all(VerifyReport::is_intact)
     }
 
     /// Records checked, over every node.
@@ -44,8 +58,12 @@ impl fmt::Display for ClusterVerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "stream {}: {} messages, {} nodes, {} records{}",
+            "stream {}{}: {} messages, {} nodes, {} records{}",
             self.stream,
+            self.archive
+                .as_ref()
+                .map(|dir| format!(" with archive {}", dir.display()))
+                .unwrap_or_default(),
             self.messages,
             self.nodes.len(),
             self.records(),
@@ -58,6 +76,14 @@ impl fmt::Display for ClusterVerifyReport {
         for (node, report) in &self.nodes {
             write!(f, "node {node}: {report}")?;
         }
+        for node in &self.vanished {
+            writeln!(
+                f,
+                "  node {node}: the archive holds its chain through seq {}, the stream none of its \
+                 messages (a prune leaves the last records and a signed checkpoint): removed",
+                self.archived.get(node).copied().unwrap_or(0)
+            )?;
+        }
         for (sequence, subject) in &self.foreign {
             writeln!(
                 f,
@@ -69,17 +95,30 @@ impl fmt::Display for ClusterVerifyReport {
 }
 
 /// Reads the whole audit stream and verifies every node's chain against the audit public
-/// key (see [`crate::verify_cluster`]).
+/// key (see [`crate::verify_cluster`]); with the cluster's archive, each chain from seq 1
+/// through the archive and on through the stream.
 pub(crate) async fn verify_stream(
     stream: &Stream,
     names: &Names,
     key: &VerifyingKey,
+    archive: Option<&Path>,
 ) -> Result<ClusterVerifyReport, Error> {
     let stream_name = names.stream().to_string();
     let mut report = ClusterVerifyReport {
         stream: stream_name.clone(),
+        archive: archive.map(Path::to_path_buf),
         ..ClusterVerifyReport::default()
     };
+    if let Some(dir) = archive
+        && cluster_archive_nodes(dir)?.is_none()
+    {
+        return Err(Error::Archive {
+            dir: dir.to_path_buf(),
+            reason: format!(
+                "no {EXPORT_MARKER} marker: not an export of the stream (haechi audit export --bus)"
+            ),
+        });
+    }
 
     let mut checkpoints: BTreeMap<NodeId, Vec<(Checkpoint, Location)>> = BTreeMap::new();
     let mut unreadable_checkpoints: BTreeMap<NodeId, Vec<Problem>> = BTreeMap::new();
@@ -104,12 +143,7 @@ pub(crate) async fn verify_stream(
         }
     }
 
-    let mut chains = Chains {
-        key,
-        chains: BTreeMap::new(),
-        checkpoints,
-        unreadable_checkpoints,
-    };
+    let mut chains = NodeChains::new(key, archive, checkpoints, unreadable_checkpoints);
     let mut reader = ClusterAuditReader::open(stream, names, names.all_subjects()).await?;
     while let Some(entry) = reader.next_entry().await? {
         report.messages += 1;
@@ -119,12 +153,12 @@ pub(crate) async fn verify_stream(
                 node,
                 record,
                 computed_hash,
-            } => chains.of(&node).record(record, computed_hash, location),
+            } => chains.record(&node, record, computed_hash, location)?,
             EntryContent::Undecodable {
                 node,
                 part: Part::Records,
                 reason,
-            } => chains.of(&node).undecodable(location, reason),
+            } => chains.undecodable(&node, location, reason)?,
             EntryContent::Checkpoint { node, .. }
             | EntryContent::Undecodable {
                 node,
@@ -132,44 +166,16 @@ pub(crate) async fn verify_stream(
                 ..
             } => {
                 // Read in the first pass; make sure a node with only checkpoints is reported.
-                chains.of(&node);
+                chains.seen(&node)?;
             }
             EntryContent::Foreign => report.foreign.push((entry.sequence, entry.subject)),
         }
     }
-    // Checkpoints of nodes that have no message in the second pass (published meanwhile).
-    let leftover: Vec<NodeId> = chains.checkpoints.keys().cloned().collect();
-    for node in leftover {
-        chains.of(&node);
-    }
-    report.nodes = chains
-        .chains
-        .into_iter()
-        .map(|(node, chain)| (node, chain.finish()))
-        .collect();
+    let finished = chains.finish()?;
+    report.nodes = finished.reports;
+    report.archived = finished.archived;
+    report.vanished = finished.vanished;
     Ok(report)
-}
-
-/// One chain verifier per node, each made with that node's checkpoints when its first
-/// message is met.
-struct Chains<'a> {
-    key: &'a VerifyingKey,
-    chains: BTreeMap<NodeId, ChainVerifier>,
-    checkpoints: BTreeMap<NodeId, Vec<(Checkpoint, Location)>>,
-    unreadable_checkpoints: BTreeMap<NodeId, Vec<Problem>>,
-}
-
-impl Chains<'_> {
-    fn of(&mut self, node: &NodeId) -> &mut ChainVerifier {
-        self.chains.entry(node.clone()).or_insert_with(|| {
-            let mut chain =
-                ChainVerifier::new(self.key, self.checkpoints.remove(node).unwrap_or_default());
-            for problem in self.unreadable_checkpoints.remove(node).unwrap_or_default() {
-                chain.problem(problem);
-            }
-            chain
-        })
-    }
 }
 
 /// Reads one node's chain from the stream — its checkpoints, then its records — and verifies
@@ -195,7 +201,8 @@ pub(crate) async fn verify_one_chain(
             EntryContent::Record { .. } | EntryContent::Foreign => {}
         }
     }
-    let mut chain = ChainVerifier::new(key, checkpoints);
+    // A chain pruned into the archive resumes after a signed checkpoint (a notice).
+    let mut chain = ChainVerifier::new(key, checkpoints).resuming_after_checkpoint();
     for problem in unreadable {
         chain.problem(problem);
     }

@@ -10,10 +10,12 @@
 
 mod util;
 
+mod archive;
 mod feed;
 mod fork;
 mod outage;
 mod reconcile;
 mod replication;
 mod republish;
+mod stream_rules;
 mod tamper;

@@ -31,6 +31,9 @@ pub struct ArchiveFileCustody {
     pub archive: usize,
     /// Path relative to its archive directory.
     pub path: String,
+    /// The node whose chain it holds, in a cluster's archive (`node=<id>/`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// Size in bytes.
     pub bytes: u64,
     /// First seq it holds (from its metadata).
@@ -137,8 +140,12 @@ pub struct Custody {
     pub live_log: Option<LiveLogCustody>,
     /// Matching records found in more than one source (identical, counted once).
     pub duplicates: u64,
-    /// Seqs the sources held.
+    /// Seqs the sources held (of a single log's chain: its archive and live log).
     pub coverage: Coverage,
+    /// In a cluster's archive, the seqs held of each node's chain (seqs repeat across
+    /// nodes, so each has its own ranges and gaps).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub coverage_by_node: std::collections::BTreeMap<String, Coverage>,
     /// SHA-256 over the per-customer rows (`id TAB fields TAB first TAB last TAB reads LF`,
     /// in order): two runs with equal digests found exactly the same exposures.
     pub result_sha256: String,

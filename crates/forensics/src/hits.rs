@@ -1,12 +1,15 @@
 //! What a scan keeps of a matching event, from the archive or the live log alike.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::Error;
 
 /// One matching event, as much of it as a scope needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Hit {
+    /// The node whose chain holds the record (`None`: a single log's): seqs are unique only
+    /// within one chain.
+    pub node: Option<Arc<str>>,
     pub seq: u64,
     pub time: i64,
     pub customer: Option<Box<str>>,

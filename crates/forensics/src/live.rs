@@ -37,6 +37,7 @@ pub(crate) fn scan(dir: &Path, matcher: &Matcher, fields: &FieldTable) -> Result
                 mask |= fields.bit(field)?;
             }
             hits.push(Hit {
+                node: None,
                 seq: record.seq,
                 time: record.event.time.as_micros(),
                 customer: record.event.customer_id.as_deref().map(Into::into),

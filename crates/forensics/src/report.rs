@@ -297,6 +297,15 @@ fn custody_lines(custody: &Custody, line: &mut impl FnMut(String)) {
             custody.coverage.gaps
         ));
     }
+    for (node, coverage) in &custody.coverage_by_node {
+        if !coverage.gaps.is_empty() {
+            line(format!(
+                "WARNING: seqs of node {node} held by no source: {:?} (an archive directory \
+                 missing?)",
+                coverage.gaps
+            ));
+        }
+    }
     line(format!("query sha256   {}", custody.query_sha256));
     line(format!("result sha256  {}", custody.result_sha256));
 }

@@ -125,7 +125,7 @@ pub fn scope(
         Some(dir) if dir.is_dir() => Some(crate::live::scan(dir, &matcher, &fields)?),
         _ => None,
     };
-    let coverage = coverage(&archive, live.as_ref());
+    let (coverage, coverage_by_node) = coverage(&archive, live.as_ref());
     let live_custody = live.as_ref().map(|live| live.custody.clone());
     let (hits, duplicates) = join_by_seq(archive.hits, live.map(|live| live.hits))?;
 
@@ -152,13 +152,14 @@ pub fn scope(
         files_skipped_by_day: archive
             .skipped_by_day
             .into_iter()
-            .map(|(_, path, _)| path)
+            .map(|file| file.relative)
             .collect(),
         row_groups_total,
         row_groups_read,
         live_log: live_custody,
         duplicates,
         coverage,
+        coverage_by_node,
         result_sha256: result_digest(&customers),
     };
     Ok(Scope {
@@ -169,42 +170,59 @@ pub fn scope(
 }
 
 /// The seqs the sources hold: each archive file's, those of files skipped by their day, and
-/// the live log's.
-fn coverage(archive: &ArchiveScan, live: Option<&LiveScan>) -> Coverage {
-    let mut ranges: Vec<(u64, u64)> = archive
-        .files
-        .iter()
-        .filter_map(|file| Some((file.first_seq?, file.last_seq?)))
-        .chain(
-            archive
-                .skipped_by_day
-                .iter()
-                .filter_map(|(_, _, seqs)| *seqs),
-        )
-        .collect();
+/// the live log's; a single log's chain, and each node's chain of a cluster's archive.
+fn coverage(
+    archive: &ArchiveScan,
+    live: Option<&LiveScan>,
+) -> (Coverage, BTreeMap<String, Coverage>) {
+    let mut ranges: BTreeMap<Option<String>, Vec<(u64, u64)>> = BTreeMap::new();
+    for file in &archive.files {
+        if let (Some(first), Some(last)) = (file.first_seq, file.last_seq) {
+            ranges
+                .entry(file.node.clone())
+                .or_default()
+                .push((first, last));
+        }
+    }
+    for file in &archive.skipped_by_day {
+        if let Some(seqs) = file.seqs {
+            ranges
+                .entry(file.node.as_deref().map(str::to_string))
+                .or_default()
+                .push(seqs);
+        }
+    }
     if let Some(live) = live
         && let (Some(first), Some(last)) = (live.custody.first_seq, live.custody.last_seq)
     {
-        ranges.push((first, last));
+        ranges.entry(None).or_default().push((first, last));
     }
-    Coverage::of(ranges)
+    let log = Coverage::of(ranges.remove(&None).unwrap_or_default());
+    let nodes = ranges
+        .into_iter()
+        .filter_map(|(node, ranges)| Some((node?, Coverage::of(ranges))))
+        .collect();
+    (log, nodes)
 }
 
-/// Joins the archive's hits and the live log's by seq, each seq once; returns them in seq
-/// order with how many were found twice. A seq found twice must be the same hit.
+/// Joins the archive's hits and the live log's by chain and seq, each once; returns them in
+/// that order with how many were found twice. A record found twice must be the same hit.
 fn join_by_seq(archive: Vec<Hit>, live: Option<Vec<Hit>>) -> Result<(Vec<Hit>, u64), Error> {
     // Archive hits first (in file order), then the live log's.
     let mut tagged: Vec<(Hit, u8)> = archive.into_iter().map(|hit| (hit, 0)).collect();
     if let Some(live) = live {
         tagged.extend(live.into_iter().map(|hit| (hit, 1)));
     }
-    tagged.sort_by_key(|(hit, source)| (hit.seq, *source));
+    tagged.sort_by(|(a, a_source), (b, b_source)| {
+        (&a.node, a.seq, a_source).cmp(&(&b.node, b.seq, b_source))
+    });
     let mut hits: Vec<Hit> = Vec::with_capacity(tagged.len());
     let mut duplicates = 0u64;
     let mut last_source = 0u8;
     for (hit, source) in tagged {
         if let Some(previous) = hits.last()
             && previous.seq == hit.seq
+            && previous.node == hit.node
         {
             if *previous != hit {
                 let name = |source: u8| {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::layout::{ARCHIVE_CHECKPOINTS_FILE, day_of, day_runs, file_name};
 use super::manifest::{ManifestEntry, read_manifest, write_manifest};
-use super::write::{ExportOptions, write_parquet_file};
+use super::write::{Chain, ExportOptions, write_parquet_file};
 use crate::Error;
 use crate::checkpoint::{CHECKPOINTS_FILE, ENTRY_LEN, read_checkpoints};
 use crate::error::IoContext;
@@ -78,7 +78,7 @@ pub fn export(
                 report.files_skipped += 1;
                 continue;
             }
-            let bytes = write_parquet_file(&path, run, options)?;
+            let bytes = write_parquet_file(&path, run, Chain::Log, options)?;
             report.bytes_written += bytes;
             report.records += run.len() as u64;
             report.files_written.push(path);

@@ -11,6 +11,10 @@ use crate::AuditRecord;
 /// readers (pyarrow, Spark, DuckDB's hive partitioning) skip it when they scan the directory.
 pub(crate) const ARCHIVE_CHECKPOINTS_FILE: &str = "_checkpoints";
 
+/// Footer key naming the node whose chain a cluster archive file holds (absent in the archive
+/// of a single log).
+pub const CHAIN_KEY: &str = "haechi.audit.node";
+
 pub(super) fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|name| name.to_string_lossy().into_owned())

@@ -23,11 +23,17 @@ mod write;
 
 pub use export::{ExportReport, export};
 pub(crate) use layout::ARCHIVE_CHECKPOINTS_FILE;
+pub use layout::CHAIN_KEY;
 pub(crate) use manifest::read_manifest;
 pub use prune::{
     PruneMode, PruneOptions, PruneReport, prune_closed_log, prune_log, prune_log_with,
 };
+pub use read::{
+    ArchiveCheckpoints, ArchiveRecords, ArchivedRecord, read_archive, read_archive_checkpoints,
+};
 pub(crate) use read::{ArchiveFileReader, list_archive_files};
-pub use read::{ArchiveRecords, read_archive};
 pub use schema::{archive_schema, ip_from_bin, ip_to_bin};
-pub use write::{ExportOptions, write_archive_checkpoints, write_archive_file};
+pub use write::{
+    Chain, ExportOptions, WrittenFile, write_archive_checkpoints, write_archive_file,
+    write_chain_files,
+};

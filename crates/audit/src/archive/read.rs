@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
-use super::layout::first_seq_of_name;
+use super::layout::{ARCHIVE_CHECKPOINTS_FILE, first_seq_of_name};
 use super::schema::{FORMAT_KEY, FORMAT_VERSION, archive_schema, row_to_record};
+use crate::checkpoint::{Checkpoint, read_checkpoints};
 use crate::error::IoContext;
 use crate::{AuditRecord, Error};
 
@@ -171,6 +172,27 @@ impl Iterator for ArchiveRecords {
     type Item = Result<AuditRecord, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.next_located()
+            .map(|result| result.map(|located| located.record))
+    }
+}
+
+/// A record read back from an archive file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedRecord {
+    /// The record as stored (its `hash` the stored one).
+    pub record: AuditRecord,
+    /// The Parquet file.
+    pub path: PathBuf,
+    /// Its row in the file, from 0.
+    pub row: u64,
+}
+
+impl ArchiveRecords {
+    /// The next record with its file and row. A row that does not decode, or a file that
+    /// cannot be read, is an `Err` and reading goes on after it (with the next row, or the
+    /// next file).
+    pub fn next_located(&mut self) -> Option<Result<ArchivedRecord, Error>> {
         loop {
             if self.current.is_none() {
                 let path = self.files.next()?;
@@ -183,10 +205,10 @@ impl Iterator for ArchiveRecords {
             match reader.next_row() {
                 Ok(Some((row, record))) => {
                     let path = reader.path.clone();
-                    return Some(
-                        record
-                            .map_err(|reason| Error::archive(path, format!("row {row}: {reason}"))),
-                    );
+                    return Some(match record {
+                        Ok(record) => Ok(ArchivedRecord { record, path, row }),
+                        Err(reason) => Err(Error::archive(path, format!("row {row}: {reason}"))),
+                    });
                 }
                 Ok(None) => self.current = None,
                 Err(error) => {
@@ -203,5 +225,27 @@ pub fn read_archive(dir: &Path) -> Result<ArchiveRecords, Error> {
     Ok(ArchiveRecords {
         files: list_archive_files(dir)?.into_iter(),
         current: None,
+    })
+}
+
+/// The `_checkpoints` copy of an archive directory, entry by entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveCheckpoints {
+    /// The file.
+    pub path: PathBuf,
+    /// Each whole entry with its index, or why it does not decode.
+    pub entries: Vec<(usize, Result<Checkpoint, String>)>,
+    /// Whether the file ends in a partial entry (damage: an archive copy is written whole).
+    pub torn: bool,
+}
+
+/// Reads the `_checkpoints` copy of the archive in `dir` (none there: no entries).
+pub fn read_archive_checkpoints(dir: &Path) -> Result<ArchiveCheckpoints, Error> {
+    let path = dir.join(ARCHIVE_CHECKPOINTS_FILE);
+    let file = read_checkpoints(&path)?;
+    Ok(ArchiveCheckpoints {
+        path,
+        entries: file.entries,
+        torn: file.torn_bytes > 0,
     })
 }

@@ -10,7 +10,7 @@ use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use super::layout::{ARCHIVE_CHECKPOINTS_FILE, day_of, file_name};
+use super::layout::{ARCHIVE_CHECKPOINTS_FILE, CHAIN_KEY, day_of, day_runs, file_name};
 use super::schema::{FORMAT_KEY, FORMAT_VERSION, archive_schema, to_record_batch};
 use crate::checkpoint::{Checkpoint, ENTRY_LEN};
 use crate::error::IoContext;
@@ -48,10 +48,22 @@ impl Default for ExportOptions {
     }
 }
 
-fn writer_properties(records: &[AuditRecord], options: &ExportOptions) -> WriterProperties {
+fn writer_properties(
+    records: &[AuditRecord],
+    chain: Chain<'_>,
+    options: &ExportOptions,
+) -> WriterProperties {
     let first = records.first().map_or(0, |record| record.seq);
     let last = records.last().map_or(0, |record| record.seq);
     let rows_per_group = options.row_group_rows.min(records.len().max(1));
+    let mut metadata = vec![
+        KeyValue::new(FORMAT_KEY.to_string(), FORMAT_VERSION.to_string()),
+        KeyValue::new("haechi.audit.first_seq".to_string(), first.to_string()),
+        KeyValue::new("haechi.audit.last_seq".to_string(), last.to_string()),
+    ];
+    if let Chain::Node(node) = chain {
+        metadata.push(KeyValue::new(CHAIN_KEY.to_string(), node.to_string()));
+    }
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -62,11 +74,7 @@ fn writer_properties(records: &[AuditRecord], options: &ExportOptions) -> Writer
             descending: false,
             nulls_first: false,
         }]))
-        .set_key_value_metadata(Some(vec![
-            KeyValue::new(FORMAT_KEY.to_string(), FORMAT_VERSION.to_string()),
-            KeyValue::new("haechi.audit.first_seq".to_string(), first.to_string()),
-            KeyValue::new("haechi.audit.last_seq".to_string(), last.to_string()),
-        ]));
+        .set_key_value_metadata(Some(metadata));
     for column in BLOOM_COLUMNS {
         let path = ColumnPath::from(*column);
         builder = builder
@@ -83,6 +91,7 @@ fn writer_properties(records: &[AuditRecord], options: &ExportOptions) -> Writer
 pub(super) fn write_parquet_file(
     path: &Path,
     records: &[AuditRecord],
+    chain: Chain<'_>,
     options: &ExportOptions,
 ) -> Result<u64, Error> {
     let parent = path
@@ -92,7 +101,7 @@ pub(super) fn write_parquet_file(
     // A dot prefix hides a temporary left by a crash from dataset readers.
     let temporary = parent.join(format!(".{}.tmp", file_name(path)));
     let file = File::create(&temporary).at(&temporary)?;
-    let properties = writer_properties(records, options);
+    let properties = writer_properties(records, chain, options);
     let mut writer = ArrowWriter::try_new(file, archive_schema(), Some(properties))
         .map_err(|error| Error::archive(&temporary, error))?;
     // Batches of a row group each keep memory bounded for large segments.
@@ -153,8 +162,78 @@ pub fn write_archive_file(
     if path.exists() {
         return Err(Error::archive(&path, "archive file exists already"));
     }
-    write_parquet_file(&path, records, options)?;
+    write_parquet_file(&path, records, Chain::Log, options)?;
     Ok(path)
+}
+
+/// Whose chain an archive file holds. Seqs are unique only within one chain: readers that
+/// join records across files (`haechi scope`) join by chain and seq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chain<'a> {
+    /// The chain of the log the archive was exported from (a single node's own log): files
+    /// carry no chain name, exactly as before cluster archives existed.
+    Log,
+    /// Node `id`'s chain in a cluster's audit stream: each file carries the footer key
+    /// `haechi.audit.node = id`, and sits under `node=<id>/` of the archive.
+    Node(&'a str),
+}
+
+/// One file [`write_chain_files`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Records in it.
+    pub records: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// Writes seq-consecutive `records` of one chain under `to_dir` as [`export`](crate::export)
+/// writes a segment: split into runs of one UTC day, each a
+/// `day=YYYY-MM-DD/part-<first>-<last>.parquet` file with the same schema, row groups,
+/// statistics, bloom filters and markers, through a temporary name. For the cluster's export
+/// from its stream (`haechi-bus`), which passes [`Chain::Node`] and `to_dir` =
+/// `<archive>/node=<id>`. A file that exists is never rewritten (an error).
+pub fn write_chain_files(
+    to_dir: &Path,
+    chain: Chain<'_>,
+    records: &[AuditRecord],
+    options: &ExportOptions,
+) -> Result<Vec<WrittenFile>, Error> {
+    if options.row_group_rows == 0 {
+        return Err(Error::Config {
+            reason: "row_group_rows must be at least 1".into(),
+        });
+    }
+    if records
+        .windows(2)
+        .any(|pair| pair[1].seq != pair[0].seq + 1)
+    {
+        return Err(Error::archive(
+            to_dir,
+            "an archive file holds consecutive seqs of one chain",
+        ));
+    }
+    let mut written = Vec::new();
+    for run in day_runs(records) {
+        let (Some(first), Some(last)) = (run.first(), run.last()) else {
+            continue;
+        };
+        let path = to_dir
+            .join(format!("day={}", day_of(first.event.time)))
+            .join(format!("part-{:012}-{:012}.parquet", first.seq, last.seq));
+        if path.exists() {
+            return Err(Error::archive(&path, "archive file exists already"));
+        }
+        let bytes = write_parquet_file(&path, run, chain, options)?;
+        written.push(WrittenFile {
+            path,
+            records: run.len() as u64,
+            bytes,
+        });
+    }
+    Ok(written)
 }
 
 /// Writes the `_checkpoints` copy of an archive directory from checkpoints the caller signed

@@ -6,7 +6,7 @@ use super::checkpoints::SignedCheckpoint;
 use super::problem::{Location, Notice, Problem};
 use super::report::VerifyReport;
 use super::streams::Located;
-use crate::GENESIS_HASH;
+use crate::{AuditRecord, GENESIS_HASH};
 
 /// The merged chain: seq continuity, links, and checkpoints.
 pub(super) struct ChainCheck {
@@ -24,6 +24,22 @@ pub(super) struct ChainCheck {
     witness_matched: (u64, u64),
     records: u64,
     first_seq: Option<u64>,
+    /// Whether the chain may begin after seq 1.
+    pub(super) start: ChainStart,
+}
+
+/// Where a chain must begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainStart {
+    /// At seq 1 with the genesis link: anything else is [`Problem::MissingStart`]. A log and
+    /// its archives hold the whole chain.
+    Genesis,
+    /// At seq 1, or right after a signed checkpoint the source still holds, whose head hash
+    /// is the first record's `prev_hash`: the prefix before it was pruned from the source (a
+    /// cluster's stream after `haechi audit prune --bus`) and is reported as
+    /// [`Notice::PrunedPrefix`], not as missing. The signature ties the rest of the chain to
+    /// the prefix the archive holds.
+    AfterSignedCheckpoint,
 }
 
 /// At most this many missing seqs are tracked individually; a bigger gap is one range.
@@ -40,6 +56,7 @@ impl ChainCheck {
             witness_matched: (0, 0),
             records: 0,
             first_seq: None,
+            start: ChainStart::Genesis,
         }
     }
 
@@ -54,7 +71,9 @@ impl ChainCheck {
         match self.last {
             None => {
                 self.first_seq = Some(seq);
-                if seq != 1 {
+                if seq != 1 && self.resumes_after_checkpoint(record, report) {
+                    // The pruned prefix is noted; the chain goes on from here.
+                } else if seq != 1 {
                     report.problem(Problem::MissingStart {
                         first_seq: seq,
                         location: located.location.clone(),
@@ -145,6 +164,36 @@ impl ChainCheck {
                 }
             }
         }
+    }
+
+    /// Whether `record`, the first one met, follows a signed checkpoint of the seq before it
+    /// that names its `prev_hash` (only with [`ChainStart::AfterSignedCheckpoint`]).
+    fn resumes_after_checkpoint(
+        &mut self,
+        record: &AuditRecord,
+        report: &mut VerifyReport,
+    ) -> bool {
+        if self.start != ChainStart::AfterSignedCheckpoint {
+            return false;
+        }
+        let anchor_seq = record.seq - 1;
+        let Some(signed) = self.checkpoints.get(&anchor_seq) else {
+            return false;
+        };
+        let Some(anchor) = signed
+            .iter()
+            .find(|signed| signed.checkpoint.hash == record.prev_hash)
+        else {
+            return false;
+        };
+        report.notices.push(Notice::PrunedPrefix {
+            last: anchor_seq,
+            checkpoint: anchor.location.clone(),
+        });
+        report.checkpoints_verified += 1;
+        report.last_signed_seq = report.last_signed_seq.max(anchor_seq);
+        self.checkpoints.remove(&anchor_seq);
+        true
     }
 
     pub(super) fn finish(mut self, report: &mut VerifyReport) {

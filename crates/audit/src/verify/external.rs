@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use ed25519_dalek::VerifyingKey;
 
-use super::chain::ChainCheck;
+use super::chain::{ChainCheck, ChainStart};
 use super::checkpoints::{SignedCheckpoint, keep_if_signed};
 use super::problem::{Location, Problem};
 use super::report::VerifyReport;
@@ -50,6 +50,14 @@ impl ChainVerifier {
             chain: ChainCheck::new(valid),
             report,
         }
+    }
+
+    /// Accepts a chain that begins right after a signed checkpoint the source holds (a
+    /// stream whose prefix was pruned into the archive): the pruned seqs are a
+    /// [`crate::Notice::PrunedPrefix`], not [`Problem::MissingStart`].
+    pub fn resuming_after_checkpoint(mut self) -> Self {
+        self.chain.start = ChainStart::AfterSignedCheckpoint;
+        self
     }
 
     /// The next record of the chain as stored (`record.hash` the stored hash) with the hash

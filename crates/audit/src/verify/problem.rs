@@ -421,6 +421,16 @@ pub enum Notice {
         /// The checkpoints file.
         path: PathBuf,
     },
+    /// The source holds the chain from `last + 1` on, right after a signed checkpoint of seq
+    /// `last` that names the next record's link: seqs 1..=`last` were pruned from it (a
+    /// cluster's stream after `haechi audit prune --bus`). They are checked only where they
+    /// are kept: verify with the archive to check them.
+    PrunedPrefix {
+        /// The last seq pruned (the checkpoint's seq).
+        last: u64,
+        /// The checkpoint the chain resumes after.
+        checkpoint: Location,
+    },
 }
 
 impl fmt::Display for Notice {
@@ -439,6 +449,11 @@ impl fmt::Display for Notice {
             Notice::TornCheckpoint { path } => {
                 write!(f, "incomplete last entry in {}", path.display())
             }
+            Notice::PrunedPrefix { last, checkpoint } => write!(
+                f,
+                "seq 1..={last} were pruned from here; the chain resumes after the signed \
+                 checkpoint of seq {last} at {checkpoint} (verify with the archive to check them)"
+            ),
         }
     }
 }

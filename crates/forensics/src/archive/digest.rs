@@ -52,6 +52,7 @@ pub(super) fn file_custody(
     Ok(ArchiveFileCustody {
         archive: plan.file.archive,
         path: plan.file.relative.clone(),
+        node: plan.file.node.as_deref().map(str::to_string),
         bytes: plan.bytes,
         first_seq: plan.seqs.map(|(first, _)| first),
         last_seq: plan.seqs.map(|(_, last)| last),

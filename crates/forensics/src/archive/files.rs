@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
@@ -26,6 +27,9 @@ pub(crate) struct ArchiveFile {
     pub day: Option<(i64, i64)>,
     /// The seq range its name states (`part-<first>-<last>`).
     pub named_seqs: Option<(u64, u64)>,
+    /// The node whose chain it holds, from the `node=<id>` directory it sits under (a
+    /// cluster's archive); `None` in the archive of a single log. Seqs are unique per chain.
+    pub node: Option<Arc<str>>,
 }
 
 /// Every `*.parquet` file under `dir` (hidden temporaries skipped), in seq order of the names.
@@ -63,11 +67,19 @@ pub(crate) fn list_files(archive: usize, dir: &Path) -> Result<Vec<ArchiveFile>,
                     .and_then(|name| name.to_str())
                     .and_then(|name| name.strip_prefix("day="))
                     .and_then(day_range);
+                let node = path
+                    .strip_prefix(dir)
+                    .unwrap_or(&path)
+                    .components()
+                    .filter_map(|part| part.as_os_str().to_str())
+                    .find_map(|part| part.strip_prefix("node="))
+                    .map(Arc::from);
                 files.push(ArchiveFile {
                     archive,
                     relative,
                     named_seqs: seqs_of_name(&name),
                     day,
+                    node,
                     path,
                 });
             }
@@ -75,8 +87,9 @@ pub(crate) fn list_files(archive: usize, dir: &Path) -> Result<Vec<ArchiveFile>,
     }
     files.sort_by(|a, b| {
         let key = |file: &ArchiveFile| file.named_seqs.map_or(u64::MAX, |(first, _)| first);
-        key(a)
-            .cmp(&key(b))
+        a.node
+            .cmp(&b.node)
+            .then_with(|| key(a).cmp(&key(b)))
             .then_with(|| a.relative.cmp(&b.relative))
     });
     Ok(files)
@@ -137,6 +150,36 @@ pub(crate) fn check_schema(metadata: &ArrowReaderMetadata, path: &Path) -> Resul
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// Refuses a file whose footer names another node than the `node=<id>` directory it sits
+/// in (moved between chains), or a node when it sits in none.
+pub(crate) fn check_node(metadata: &ArrowReaderMetadata, file: &ArchiveFile) -> Result<(), Error> {
+    let named = metadata
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|pairs| {
+            pairs
+                .iter()
+                .find(|pair| pair.key == haechi_audit::CHAIN_KEY)
+        })
+        .and_then(|pair| pair.value.as_deref());
+    if named != file.node.as_deref() {
+        return Err(Error::bad_file(
+            &file.path,
+            format!(
+                "its footer names node {} but it sits under {}: files moved between chains",
+                named.unwrap_or("(none)"),
+                file.node
+                    .as_deref()
+                    .map_or("no node= directory".to_string(), |node| format!(
+                        "node={node}"
+                    ))
+            ),
+        ));
     }
     Ok(())
 }

@@ -41,8 +41,16 @@ use digest::file_custody;
 use plan::plan_file;
 use rows::{ByteRanges, read_row_group};
 
-/// A file skipped by its day partition: archive index, relative path, seqs its name states.
-pub(crate) type SkippedFile = (usize, String, Option<(u64, u64)>);
+/// A file skipped by its day partition.
+#[derive(Debug, Clone)]
+pub(crate) struct SkippedFile {
+    /// Its relative path.
+    pub relative: String,
+    /// The seqs its name states.
+    pub seqs: Option<(u64, u64)>,
+    /// The node whose chain it holds (`None`: a single log's).
+    pub node: Option<Arc<str>>,
+}
 
 /// The result of scanning all archive directories.
 pub(crate) struct ArchiveScan {
@@ -72,7 +80,11 @@ pub(crate) fn scan(
         if inside {
             opened.push(file);
         } else {
-            skipped_by_day.push((file.archive, file.relative.clone(), file.named_seqs));
+            skipped_by_day.push(SkippedFile {
+                relative: file.relative.clone(),
+                seqs: file.named_seqs,
+                node: file.node.clone(),
+            });
         }
     }
 

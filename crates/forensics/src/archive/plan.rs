@@ -12,7 +12,7 @@ use parquet::bloom_filter::Sbbf;
 use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::statistics::Statistics;
 
-use super::files::{ArchiveFile, check_schema, footer_range, seq_metadata};
+use super::files::{ArchiveFile, check_node, check_schema, footer_range, seq_metadata};
 use crate::Error;
 use crate::indicators::IndicatorKind;
 use crate::matcher::Matcher;
@@ -102,6 +102,7 @@ pub(crate) fn plan_file(file: ArchiveFile, matcher: &Matcher) -> Result<FilePlan
     let metadata = ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new())
         .map_err(|error| Error::bad_file(&path, format!("not a readable Parquet file: {error}")))?;
     check_schema(&metadata, &path)?;
+    check_node(&metadata, &file)?;
     let footer = footer_range(&handle, bytes, &path)?;
     let columns = Columns::of(&metadata, &path)?;
     let seqs = seq_metadata(&metadata).or(file.named_seqs);

@@ -90,8 +90,14 @@ pub(crate) fn read_row_group(
     for batch in reader {
         let batch = batch
             .map_err(|error| Error::bad_file(path, format!("row group {row_group}: {error}")))?;
-        collect_hits(&batch, fields, &mut cache, &mut hits)
-            .map_err(|reason| Error::bad_file(path, format!("row group {row_group}: {reason}")))?;
+        collect_hits(
+            &batch,
+            plan.file.node.as_ref(),
+            fields,
+            &mut cache,
+            &mut hits,
+        )
+        .map_err(|reason| Error::bad_file(path, format!("row group {row_group}: {reason}")))?;
     }
     // The byte ranges of every column chunk the reader may have touched, for the digest.
     let meta = plan.metadata.metadata().row_group(row_group);
@@ -179,6 +185,7 @@ fn exposure_mask(batch: &RecordBatch, matcher: &Matcher) -> Result<BooleanArray,
 
 fn collect_hits(
     batch: &RecordBatch,
+    node: Option<&Arc<str>>,
     fields: &FieldTable,
     cache: &mut FieldCache,
     hits: &mut Vec<Hit>,
@@ -204,6 +211,7 @@ fn collect_hits(
                 .map_err(|error| error.to_string())?;
         }
         hits.push(Hit {
+            node: node.cloned(),
             seq: seq.value(row),
             time: time.value(row),
             customer: (!customer.is_null(row)).then(|| customer.value(row).into()),
