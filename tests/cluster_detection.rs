@@ -24,6 +24,8 @@ fn node(database: &str, prefix: &str, master_key: &str) -> Instance {
         .with_env("HAECHI_STORE", database)
         .with_env("HAECHI_BUS__PREFIX", prefix)
         .with_env("HAECHI_DETECT__RESPONSE", "enforce")
+        // The nodes of a shared store issue tokens as one authority, under one issuer.
+        .with_env("HAECHI_TOKEN__ISSUER", "https://auth.haechi.test")
         .with_env(
             "HAECHI_SERVER__TRUSTED_PROXIES",
             r#"["127.0.0.0/8", "::1/128"]"#,
