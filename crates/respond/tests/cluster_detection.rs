@@ -372,14 +372,16 @@ fn statuses(nodes: &[DetectionNode]) -> Vec<Option<haechi_respond::FeedStatus>> 
     nodes.iter().map(DetectionNode::status).collect()
 }
 
-/// Cuts the connection holding the lead of detection (its advisory lock), from outside.
+/// Cuts the connection holding the lead of detection (its advisory lock), from outside. Only
+/// in this test's database: the tests beside it on the same server lead their own detection.
 async fn break_detection_lead(url: &str) {
     use sqlx::Connection as _;
     let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
     let cut: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_locks \
          WHERE locktype = 'advisory' AND objsubid = 2 AND granted \
-         AND objid = hashtext('detection')::oid",
+         AND objid = hashtext('detection')::oid \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
     .fetch_all(&mut connection)
     .await
