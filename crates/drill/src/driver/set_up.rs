@@ -9,6 +9,7 @@ use haechi_events::Timestamp;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use super::http::To;
 use super::{CREATE_CONCURRENCY, Driver};
 use crate::Error;
 use crate::plan::{Plan, service_network};
@@ -29,53 +30,76 @@ impl Driver {
         self.create_services(scenario).await?;
         self.put_policy(scenario).await?;
         scenario.attacker.kind().set_up(self).await?;
-        self.create_customers(plan, customers, progress).await
+        self.create_customers(plan, customers, progress).await?;
+        if self.nodes.is_cluster() {
+            // The set-up's decisions (the policy, the imported key) were made on one API node
+            // each: a move to the same instant has every node apply them before traffic.
+            self.settle(self.now).await?;
+        }
+        Ok(())
     }
 
-    /// Whether the target is a Haechi with its drill clock no later than the plan's start;
-    /// moves the clock to the start.
+    /// Whether the target is a Haechi with its drill clock no later than the plan's start
+    /// (on a cluster: every API node, and every detection node's clock); moves the clock to
+    /// the start.
     async fn check_target(&mut self, plan: &Plan) -> Result<(), Error> {
-        let (status, body) = self
-            .send(
-                Method::GET,
-                "/.well-known/oauth-authorization-server",
-                None,
-                "haechi-drill",
-                None,
-                None,
-            )
-            .await?;
-        if !status.is_success() || body.get("issuer").is_none() {
-            return Err(Error::Target(format!(
-                "{} is not a Haechi server (no OAuth metadata at /.well-known/oauth-authorization-server)",
-                self.base
-            )));
+        for node in self.nodes.api().to_vec() {
+            let (status, body) = self
+                .send_to(
+                    To::Node(&node),
+                    Method::GET,
+                    "/.well-known/oauth-authorization-server",
+                    (None, "haechi-drill"),
+                    None,
+                    None,
+                )
+                .await?;
+            if !status.is_success() || body.get("issuer").is_none() {
+                let said = body["message"].as_str().unwrap_or_default();
+                return Err(Error::Target(format!(
+                    "{node} is not a Haechi API server (no OAuth metadata at \
+                     /.well-known/oauth-authorization-server){}{said}",
+                    if said.is_empty() { "" } else { ": " }
+                )));
+            }
+            self.check_clock(&node, plan).await?;
         }
+        for node in self.nodes.detection().to_vec() {
+            self.check_clock(&node, plan).await?;
+        }
+        Ok(self.settle(plan.start).await?)
+    }
+
+    /// Whether `node` runs on the drill clock, no later than the plan's start.
+    async fn check_clock(&mut self, node: &str, plan: &Plan) -> Result<(), Error> {
         let (status, body) = self
-            .admin(Method::GET, "/v1/admin/drill/clock", None)
+            .admin_at(To::Node(node), Method::GET, "/v1/admin/drill/clock", None)
             .await?;
         if status == StatusCode::NOT_FOUND {
             return Err(Error::Target(format!(
-                "{} runs on the real clock: start it with drill.dangerous_simulated_clock = true \
-                 (HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK=true) and \
-                 server.trusted_proxies = [\"127.0.0.0/8\"], on a server of its own",
-                self.base
+                "{node} runs on the real clock: start it with drill.dangerous_simulated_clock = \
+                 true (HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK=true) and \
+                 server.trusted_proxies = [\"127.0.0.0/8\"], on a server of its own"
             )));
         }
         let now = body["now"]
             .as_str()
             .and_then(Timestamp::parse)
-            .ok_or_else(|| Error::Target(format!("the drill clock answered {status}: {body}")))?;
+            .ok_or_else(|| {
+                Error::Target(format!(
+                    "the drill clock of {node} answered {status}: {body}"
+                ))
+            })?;
         if now > plan.start {
             return Err(Error::Target(format!(
-                "the target's simulated clock shows {}, after the scenario's start {}: start the \
-                 target with drill.start = {} (simulated time never runs backwards)",
+                "the simulated clock of {node} shows {}, after the scenario's start {}: start \
+                 it with drill.start = {} (simulated time never runs backwards)",
                 now.to_rfc3339(),
                 plan.start.to_rfc3339(),
                 plan.start.to_rfc3339()
             )));
         }
-        Ok(self.settle(plan.start).await?)
+        Ok(())
     }
 
     /// The account service that creates customers, and the scenario's services.
@@ -119,7 +143,7 @@ impl Driver {
         let token = self.admin_token().await?;
         let response = self
             .http
-            .put(format!("{}/v1/admin/policy", self.base))
+            .put(self.nodes.url("/v1/admin/policy"))
             .bearer_auth(token)
             .header(reqwest::header::CONTENT_TYPE, "application/toml")
             .body(policy.to_string())
@@ -162,7 +186,7 @@ impl Driver {
         let with_password: HashSet<u64> = plan.with_password.iter().copied().collect();
         let generator = self.generator.clone();
         let http = self.http.clone();
-        let url = format!("{}/v1/customers", self.base);
+        let nodes = &self.nodes;
         let mut created: Vec<(u64, Result<String, String>)> = futures::stream::iter(0..customers)
             .map(|index| {
                 let mut body =
@@ -171,7 +195,7 @@ impl Driver {
                     body["password"] = Value::String(plan.password(index));
                 }
                 let request = http
-                    .post(&url)
+                    .post(nodes.url("/v1/customers"))
                     .bearer_auth(&token)
                     .header("x-forwarded-for", service_network(249, 0).to_string())
                     .json(&body);
