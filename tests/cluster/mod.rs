@@ -7,6 +7,7 @@ mod budgets;
 mod consistency;
 mod crash;
 mod detection;
+mod drill;
 mod outage;
 
 use std::time::{Duration, Instant};

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::http::To;
-use super::{CREATE_CONCURRENCY, Driver};
+use super::{Broken, CREATE_CONCURRENCY, Driver};
 use crate::Error;
 use crate::plan::{Plan, service_network};
 use crate::run::Progress;
@@ -29,11 +29,16 @@ impl Driver {
         self.check_target(plan).await?;
         self.create_services(scenario).await?;
         self.put_policy(scenario).await?;
+        self.shared_decision_made().await?;
         scenario.attacker.kind().set_up(self).await?;
-        self.create_customers(plan, customers, progress).await?;
+        self.create_customers(plan, customers, progress).await
+    }
+
+    /// After an administrator's decision that a cluster shares through its change log (the
+    /// policy, a key's state): a move of every clock to the same instant, so every API node
+    /// has applied it before the next request, wherever that lands. On one server, nothing.
+    pub(crate) async fn shared_decision_made(&mut self) -> Result<(), Broken> {
         if self.nodes.is_cluster() {
-            // The set-up's decisions (the policy, the imported key) were made on one API node
-            // each: a move to the same instant has every node apply them before traffic.
             self.settle(self.now).await?;
         }
         Ok(())
