@@ -118,8 +118,9 @@ fn refusal(error: DrillClockError) -> ApiError {
             "the clock moved, but the detection engine did not settle within a minute",
         ),
         DrillClockError::DetectionStopped => ApiError::unavailable(
-            "detection is not running (detect.enabled = false, or the engine stopped): a \
-             drill would measure nothing",
+            "detection is not running (detect.enabled = false, or the engine stopped — on a \
+             cluster's detection node, or lost the lead — before it settled): a drill would \
+             measure nothing",
         ),
         DrillClockError::NoDetectionHere => ApiError::unavailable(
             "this cluster node runs no detection engine (--role api): move the detection \
