@@ -372,14 +372,17 @@ fn statuses(nodes: &[DetectionNode]) -> Vec<Option<haechi_respond::FeedStatus>> 
     nodes.iter().map(DetectionNode::status).collect()
 }
 
-/// Cuts the connection holding the lead of detection (its advisory lock), from outside.
+/// Cuts the connection holding the lead of detection (its advisory lock) in this test's
+/// database, from outside. `pg_locks` shows every database's locks: the tests running beside
+/// this one each hold the same lock in a database of their own.
 async fn break_detection_lead(url: &str) {
     use sqlx::Connection as _;
     let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
     let cut: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_locks \
          WHERE locktype = 'advisory' AND objsubid = 2 AND granted \
-         AND objid = hashtext('detection')::oid",
+         AND objid = hashtext('detection')::oid \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
     .fetch_all(&mut connection)
     .await
