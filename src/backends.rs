@@ -217,14 +217,22 @@ pub struct FollowingNode {
     pub detection: Arc<haechi_respond::Detection>,
 }
 
+/// A node following the shared store's change log.
+pub struct Following {
+    /// How fresh the node's view is; the server checks it on every request.
+    pub freshness: Arc<haechi_cluster::Freshness>,
+    /// The change log, and the follower's handle (the drill clock settles through them).
+    pub links: haechi_server::drill::ClusterLinks,
+}
+
 /// On a node of a shared store: reads the change log once (so the node starts fresh), then
-/// follows it in the background until `closing`. Returns the node's freshness, which the
-/// server checks on every request; `None` on the embedded store (one node: always fresh).
+/// follows it in the background until `closing`. `None` on the embedded store (one node:
+/// always fresh).
 pub async fn follow_changes(
     config: &Config,
     node: FollowingNode,
     closing: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<Option<Arc<haechi_cluster::Freshness>>> {
+) -> anyhow::Result<Option<Following>> {
     let Backend::Postgres(store) = &node.backend else {
         return Ok(None);
     };
@@ -251,6 +259,10 @@ pub async fn follow_changes(
         .catch_up()
         .await
         .map_err(|error| anyhow::anyhow!("cannot read the cluster's change log: {error}"))?;
+    let links = haechi_server::drill::ClusterLinks {
+        changes: store.clone(),
+        follower: follower.handle(),
+    };
     tokio::spawn(follower.run(closing));
-    Ok(Some(freshness))
+    Ok(Some(Following { freshness, links }))
 }

@@ -153,12 +153,6 @@ pub(crate) async fn start(
 fn source(config: &Config, runtime: &Runtime, drill: Option<&DrillClock>) -> Source {
     match (&runtime.bus, &runtime.backend) {
         (Some(node), Backend::Postgres(store)) => {
-            if drill.is_some() {
-                tracing::warn!(
-                    "the drill clock settles a single node's detection only: moving it on a \
-                     cluster node answers that detection is not attached"
-                );
-            }
             tracing::info!(
                 node = %node.node_id,
                 "detection reads the cluster's audit stream; one detection node leads at a time"
@@ -168,6 +162,9 @@ fn source(config: &Config, runtime: &Runtime, drill: Option<&DrillClock>) -> Sou
                 feed: FeedOptions::new(DETECTION),
                 lead: std::sync::Arc::new(PgDetectionLead(store.clone())),
                 lead_check: LEAD_CHECK,
+                // On the drill clock the leader settles through the stream's newest record
+                // and a standby answers that it stands by (`docs/drills.md`).
+                settles: drill.and_then(DrillClock::attach_engine),
             }))
         }
         (bus, _) => {

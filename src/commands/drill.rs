@@ -27,8 +27,15 @@ pub struct DrillArgs {
     seed: Option<u64>,
     /// Drill a running server (started with drill.dangerous_simulated_clock and
     /// `server.trusted_proxies` covering the drill's own address) instead of starting one.
-    #[arg(long, value_name = "URL")]
-    target: Option<String>,
+    /// For a cluster, every API node (repeat the flag, or separate with commas): the traffic
+    /// goes round robin over them.
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    target: Vec<String>,
+    /// A cluster's detection node (repeat, or separate with commas, for every one of them,
+    /// standbys included), on the drill clock like the API nodes: every clock move settles
+    /// the detection nodes first, then the API nodes through the change log.
+    #[arg(long, value_name = "URL", value_delimiter = ',', requires = "target")]
+    detection: Vec<String>,
     /// The target's administrator credential, `CLIENT_ID:CLIENT_SECRET`.
     #[arg(
         long,
@@ -52,7 +59,7 @@ pub struct DrillArgs {
 const ALL: &[&str] = &["coupang", "scraper", "stuffing", "lowslow", "insider"];
 pub fn run(args: DrillArgs) -> anyhow::Result<Outcome> {
     init_quiet_logging();
-    if args.target.is_some() && args.admin.is_none() {
+    if !args.target.is_empty() && args.admin.is_none() {
         anyhow::bail!(
             "--target needs the target's administrator credential: --admin ID:SECRET or HAECHI_DRILL_ADMIN"
         );
@@ -64,7 +71,13 @@ pub fn run(args: DrillArgs) -> anyhow::Result<Outcome> {
     } else {
         vec![load_scenario(&args.scenario)?]
     };
-    if args.target.is_some() && scenarios.len() > 1 {
+    if args.target.len() > 1 && args.detection.is_empty() {
+        anyhow::bail!(
+            "several --target nodes are a cluster: name its detection node(s) with --detection \
+             URL as well (every clock move settles them before the API nodes)"
+        );
+    }
+    if !args.target.is_empty() && scenarios.len() > 1 {
         anyhow::bail!(
             "drill one scenario at a time against a --target (each needs a fresh server)"
         );
@@ -78,15 +91,17 @@ pub fn run(args: DrillArgs) -> anyhow::Result<Outcome> {
                 haechi_drill::scenario::MAX_CUSTOMERS
             );
         }
-        let server = match &args.target {
-            Some(target) => ServerUnderTest::Target {
-                base: target.clone(),
-                admin: parse_admin(args.admin.as_deref().unwrap_or_default())?,
-            },
-            None => ServerUnderTest::Local {
+        let server = if args.target.is_empty() {
+            ServerUnderTest::Local {
                 haechi: std::env::current_exe().context("cannot find the haechi binary")?,
                 keep_data: args.keep_data.clone(),
-            },
+            }
+        } else {
+            ServerUnderTest::Target {
+                api: args.target.clone(),
+                detection: args.detection.clone(),
+                admin: parse_admin(args.admin.as_deref().unwrap_or_default())?,
+            }
         };
         let options = Options {
             customers,

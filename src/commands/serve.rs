@@ -121,7 +121,12 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         vault: runtime.vault.clone(),
         detection: detection.detection.clone(),
     };
-    let freshness = crate::backends::follow_changes(&config, following, closed).await?;
+    let following = crate::backends::follow_changes(&config, following, closed).await?;
+    if let (Some(drill), Some(following)) = (&drill, &following) {
+        // On a cluster node the drill clock settles the change log too (`docs/drills.md`).
+        drill.attach_cluster(following.links.clone());
+    }
+    let freshness = following.map(|following| following.freshness);
     let state = AppState {
         authority: runtime.authority.clone(),
         vault: runtime.vault.clone(),

@@ -51,6 +51,13 @@ fn scoped(ops: &Instance, dir: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// A prune cuts a chain only after a signed checkpoint, which a node's audit writer signs
+/// `audit.checkpoint_interval` (100 ms here) after its last one while records wait: waits
+/// out several intervals so the reads before it are checkpointed.
+async fn let_the_writers_checkpoint() {
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+}
+
 /// Runs `haechi ARGS` on the operator's machine; returns exit code and both outputs.
 fn run(ops: &Instance, args: &[&str]) -> (i32, String, String) {
     ops.run(args, None)
@@ -72,6 +79,7 @@ async fn the_stream_exported_scoped_and_pruned() {
             let node = cluster
                 .node_instance(id)
                 .with_env("HAECHI_BUS__RETENTION", "archive")
+                .with_env("HAECHI_AUDIT__CHECKPOINT_INTERVAL", "100ms")
                 .with_env("HAECHI_VAULT__POLICY_FILE", &policy);
             cluster.start_node(&node, "api")
         })
@@ -92,6 +100,7 @@ async fn the_stream_exported_scoped_and_pruned() {
         read(&servers[index % 2], &token, id).await;
         read(&servers[(index + 1) % 2], &token, id).await;
     }
+    let_the_writers_checkpoint().await;
     let archive = ops.dir.path().join("cluster-archive");
     let archive_text = archive.display().to_string();
     let (code, first, stderr) = run(&ops, &["audit", "export", "--to", &archive_text]);
@@ -110,6 +119,7 @@ async fn the_stream_exported_scoped_and_pruned() {
     for id in &ids[6..9] {
         read(&servers[1], &token, id).await;
     }
+    let_the_writers_checkpoint().await;
     let (code, second, _) = run(&ops, &["audit", "export", "--to", &archive_text]);
     assert_eq!(code, 0);
     assert!(!second.contains(": 0 records"), "{second}");

@@ -8,6 +8,7 @@ mod budgets;
 mod consistency;
 mod crash;
 mod detection;
+mod drill;
 mod limits;
 mod outage;
 

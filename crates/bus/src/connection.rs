@@ -214,6 +214,32 @@ impl Bus {
         DetectionFeed::lag(&self.target.stream, name).await
     }
 
+    /// The stream sequence of the newest record of any node's chain (0: none yet): read after
+    /// a set of requests was answered, every record those requests made durable is at or
+    /// below it ("durable before answered" on a node with a bus means acknowledged by
+    /// JetStream). The drill clock settles a cluster's detection through it. Checkpoints are
+    /// not records: the detection feed never delivers them, so they do not count here.
+    pub async fn last_record_sequence(&self) -> Result<u64, Error> {
+        let subject = self.names.every_node(crate::names::Part::Records);
+        match self
+            .target
+            .stream
+            .get_last_raw_message_by_subject(&subject)
+            .await
+        {
+            Ok(message) => Ok(message.sequence),
+            Err(error)
+                if error.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+            {
+                Ok(0)
+            }
+            Err(error) => Err(Error::jetstream(
+                format!("reading the newest record of {subject}"),
+                error,
+            )),
+        }
+    }
+
     /// Every node's records published at or after `since`, through stream sequence
     /// `through`, in stream order: the history a detection node warms its engine up with.
     pub async fn record_history(

@@ -147,3 +147,40 @@ async fn a_leader_takes_the_feed_over_after_its_ack_floor_at_once_and_in_order()
     assert!(none.next().await.unwrap().is_none());
     shut(log).await;
 }
+
+/// The drill clock settles a cluster's detection through the newest record in the stream:
+/// every record acknowledged before the read is at or below it, and a checkpoint published
+/// after the last record (the feed never delivers one) does not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_record_sequence_is_the_newest_record_of_any_node_not_a_checkpoint() {
+    let Some(bus) = shared_bus().await else {
+        return;
+    };
+    assert_eq!(
+        bus.last_record_sequence().await.unwrap(),
+        0,
+        "an empty stream"
+    );
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, _) = open_node(&bus, dir_a.path(), "api-a").await.unwrap();
+    let (b, _) = open_node(&bus, dir_b.path(), "api-b").await.unwrap();
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    append_concurrently(&a, 0..30, 3).await;
+    append_concurrently(&b, 100..110, 2).await;
+    let acknowledged = bus.last_record_sequence().await.unwrap();
+    // A clean close signs a final checkpoint: it lands after every record.
+    shut(a).await;
+    shut(b).await;
+
+    let mut reader = bus.reader().await.unwrap();
+    let (mut newest_record, mut newest_message) = (0, 0);
+    while let Some(entry) = reader.next_entry().await.unwrap() {
+        newest_message = entry.sequence;
+        if matches!(entry.content, haechi_bus::EntryContent::Record { .. }) {
+            newest_record = entry.sequence;
+        }
+    }
+    assert!(newest_message > newest_record, "a checkpoint came last");
+    assert_eq!(acknowledged, newest_record);
+    assert_eq!(bus.last_record_sequence().await.unwrap(), newest_record);
+}

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use haechi_events::{Change, ChangeFeed, LoggedChange, StoreError};
 use haechi_respond::Detection;
 use haechi_token::TokenAuthority;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::Freshness;
 
@@ -50,6 +50,72 @@ pub struct Follower {
     freshness: Arc<Freshness>,
     settings: FollowerSettings,
     position: i64,
+    /// The position applied, for [`FollowerHandle`]s.
+    applied: watch::Sender<i64>,
+    /// Rung by a [`FollowerHandle`] that wants the log read now rather than at the next poll.
+    wake: Arc<Notify>,
+}
+
+/// A line to a running [`Follower`]: how far it has applied the change log, and a way to have
+/// it read the log at once. The drill clock uses it to settle a cluster's API node through the
+/// position its detection node answered (`haechi_server::drill`).
+#[derive(Debug, Clone)]
+pub struct FollowerHandle {
+    applied: watch::Receiver<i64>,
+    wake: Arc<Notify>,
+}
+
+/// Proof that this node's memory holds every change of the log through [`ChangesApplied::through`]:
+/// only [`FollowerHandle::apply_through`] makes one, once the follower has applied them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangesApplied {
+    through: i64,
+}
+
+impl ChangesApplied {
+    /// The position through which every change is applied (at least the one asked for).
+    pub fn through(&self) -> i64 {
+        self.through
+    }
+}
+
+/// The follower did not apply the change log through the position asked for in time (the store
+/// is unreachable, or the follower stopped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this node applied the cluster's change log through {applied}, not through {wanted}")]
+pub struct NotApplied {
+    /// The position asked for.
+    pub wanted: i64,
+    /// How far the follower got.
+    pub applied: i64,
+}
+
+impl FollowerHandle {
+    /// The position through which the follower has applied the change log.
+    pub fn applied(&self) -> i64 {
+        *self.applied.borrow()
+    }
+
+    /// Has the follower read the log now (not at its next poll) and waits, at most
+    /// `patience`, until it has applied every change through `position`.
+    pub async fn apply_through(
+        &self,
+        position: i64,
+        patience: Duration,
+    ) -> Result<ChangesApplied, NotApplied> {
+        let mut applied = self.applied.clone();
+        if *applied.borrow() < position {
+            self.wake.notify_one();
+        }
+        let reached = tokio::time::timeout(patience, applied.wait_for(|at| *at >= position)).await;
+        match reached {
+            Ok(Ok(at)) => Ok(ChangesApplied { through: *at }),
+            _ => Err(NotApplied {
+                wanted: position,
+                applied: *self.applied.borrow(),
+            }),
+        }
+    }
 }
 
 /// Why applying a batch stopped; the follower retries from the same position.
@@ -83,6 +149,16 @@ impl Follower {
             freshness,
             settings,
             position,
+            applied: watch::Sender::new(position),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// A handle on this follower, usable once it runs.
+    pub fn handle(&self) -> FollowerHandle {
+        FollowerHandle {
+            applied: self.applied.subscribe(),
+            wake: self.wake.clone(),
         }
     }
 
@@ -105,6 +181,7 @@ impl Follower {
             }
             tokio::select! {
                 () = tokio::time::sleep(self.settings.poll_interval) => {}
+                () = self.wake.notified() => {}
                 _ = closing.wait_for(|closed| *closed) => return,
             }
         }
@@ -195,6 +272,7 @@ impl Follower {
             reload.reload_policy().await.map_err(ApplyError::Policy)?;
         }
         self.position = last.position;
+        self.applied.send_replace(self.position);
         Ok(())
     }
 }

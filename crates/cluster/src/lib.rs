@@ -15,5 +15,7 @@
 mod follower;
 mod freshness;
 
-pub use follower::{Follower, FollowerSettings, PolicyReload};
+pub use follower::{
+    ChangesApplied, Follower, FollowerHandle, FollowerSettings, NotApplied, PolicyReload,
+};
 pub use freshness::{Freshness, Stale};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::Error;
-use crate::driver::Driver;
+use crate::driver::{Driver, Nodes};
 use crate::plan::Plan;
 use crate::report::{Observations, Report, ScopeRun};
 use crate::scenario::Scenario;
@@ -25,11 +25,16 @@ pub enum ServerUnderTest {
         /// Keep the data directory here instead of a temporary one.
         keep_data: Option<PathBuf>,
     },
-    /// A running server on the drill clock (`--target`), administered with `admin`. Scope
-    /// is not scored: the drill cannot read its data directory.
+    /// A running server on the drill clock (`--target`), or the nodes of a running cluster
+    /// on drill clocks (several `--target`s and `--detection`), administered with `admin`.
+    /// Scope is not scored: the drill cannot read the data directories.
     Target {
-        /// Its base URL.
-        base: String,
+        /// The base URL of the server, or of each API node of the cluster (the traffic goes
+        /// round robin over them).
+        api: Vec<String>,
+        /// The base URL of each of the cluster's detection nodes; empty for one server.
+        /// Every clock move settles them first (`docs/drills.md`, "Drilling a cluster").
+        detection: Vec<String>,
         /// An administrator's client credential.
         admin: Credential,
     },
@@ -63,18 +68,27 @@ pub fn drill(
     progress: &dyn Progress,
 ) -> Result<Report, Error> {
     let plan = Plan::new(scenario, options.customers, options.seed);
-    let (mut local, base, admin) = match &options.server {
-        ServerUnderTest::Target { base, admin } => (None, base.clone(), admin.clone()),
+    let (mut local, nodes, admin) = match &options.server {
+        ServerUnderTest::Target {
+            api,
+            detection,
+            admin,
+        } => {
+            if api.is_empty() {
+                return Err(Error::Target("no target to drill".into()));
+            }
+            (None, Nodes::new(api, detection), admin.clone())
+        }
         ServerUnderTest::Local { haechi, keep_data } => {
             progress.phase("starting haechi serve", None);
             let keep = keep_data.as_ref().map(|dir| dir.join(&scenario.name));
             let (server, admin) =
                 LocalServer::start(haechi, &plan.start.to_rfc3339(), keep.as_deref())?;
-            let base = server.base.clone();
-            (Some(server), base, admin)
+            let nodes = Nodes::single(&server.base);
+            (Some(server), nodes, admin)
         }
     };
-    let (mut observations, true_alerts) = play(scenario, &plan, options, (&base, admin), progress)?;
+    let (mut observations, true_alerts) = play(scenario, &plan, options, (nodes, admin), progress)?;
     observations.seed = options.seed;
     observations.customers = options.customers;
     match (&mut local, &options.server) {
@@ -108,14 +122,14 @@ fn play(
     scenario: &Scenario,
     plan: &Plan,
     options: &Options,
-    (base, admin): (&str, Credential),
+    (nodes, admin): (Nodes, Credential),
     progress: &dyn Progress,
 ) -> Result<(Observations, Vec<String>), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let mut driver = Driver::new(base, admin, scenario, plan, options.seed)?;
+        let mut driver = Driver::new(nodes, admin, scenario, plan, options.seed)?;
         driver
             .set_up(scenario, plan, options.customers, progress)
             .await?;

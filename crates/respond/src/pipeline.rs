@@ -31,6 +31,7 @@
 mod alerts;
 mod cluster;
 mod resume;
+mod settle;
 mod source;
 mod warm_up;
 
@@ -44,17 +45,19 @@ use haechi_detect::{AlertUpdate, Engine};
 use haechi_events::{Clock, EventKind, EventSink, Timestamp};
 use haechi_token::TokenAuthority;
 use haechi_vault::Vault;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::error::report;
 use crate::sinks::Sinks;
 use crate::{Detection, ServerLookup};
 use alerts::{Known, Outlets, Unrecorded};
 use resume::{read_seq_file, write_seq_file};
+use settle::{Settles, next_settle};
 use source::{read_records, refresh_customer_count};
 use warm_up::warm_up;
 
 pub use cluster::{ClusterSource, DetectionLead, HeldLead};
+pub use settle::{Settle, SettleAnswer, Settled, SettledSource};
 
 /// How often the watermark advances on the wall clock (a quiet stream's alerts wait at most
 /// `allowed_lateness` plus this).
@@ -75,16 +78,6 @@ pub fn is_engine_input(kind: EventKind) -> bool {
             | EventKind::ResponseAction
             | EventKind::ResponseLifted
     )
-}
-
-/// A request of the drill clock to the detection engine: evaluate through `through_seq`,
-/// then answer.
-#[derive(Debug)]
-pub struct Settle {
-    /// The last durable audit seq the engine must have taken in.
-    pub through_seq: u64,
-    /// Answered once done.
-    pub done: oneshot::Sender<()>,
 }
 
 /// Where the detection task's events come from.
@@ -222,7 +215,7 @@ struct EngineTask {
     vault: Arc<Vault>,
     seq_file: PathBuf,
     /// Settle requests of the drill clock (only on a simulated clock).
-    settles: Option<mpsc::Receiver<Settle>>,
+    settles: Settles,
 }
 
 /// What the live phase keeps besides the engine.
@@ -268,12 +261,9 @@ impl EngineTask {
                     }
                 }
                 settle = next_settle(&mut settles) => {
-                    match settle {
-                        Some(settle) => {
-                            pending_settles.push(settle);
-                            self.settle(&mut engine, &mut live, &mut pending_settles).await;
-                        }
-                        None => settles = None,
+                    if let Some(settle) = settle {
+                        pending_settles.push(settle);
+                        self.settle(&mut engine, &mut live, &mut pending_settles).await;
                     }
                 }
                 _ = watermark.tick() => {
@@ -387,7 +377,10 @@ impl EngineTask {
         let updates = engine.advance_watermark(now, &self.outlets.lookup);
         let _ = self.outlets.handle(updates, &mut live.known).await;
         for settle in ready {
-            let _ = settle.done.send(());
+            let settled = Settled::new(SettledSource::LocalLog {
+                through_seq: settle.through_seq,
+            });
+            let _ = settle.done.send(SettleAnswer::Settled(settled));
         }
     }
 
@@ -413,12 +406,4 @@ fn engine_gauges(engine: &Engine, detection: &Detection) {
         .set(detection.containment.tracked_addresses() as f64);
     metrics::gauge!("haechi_detect_buffered_events").set(stats.buffered as f64);
     metrics::gauge!("haechi_detect_late_events").set(stats.late_events as f64);
-}
-
-/// The next settle request, or never when there is no drill clock.
-async fn next_settle(settles: &mut Option<mpsc::Receiver<Settle>>) -> Option<Settle> {
-    match settles {
-        Some(receiver) => receiver.recv().await,
-        None => std::future::pending().await,
-    }
 }

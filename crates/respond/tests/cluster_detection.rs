@@ -372,8 +372,9 @@ fn statuses(nodes: &[DetectionNode]) -> Vec<Option<haechi_respond::FeedStatus>> 
     nodes.iter().map(DetectionNode::status).collect()
 }
 
-/// Cuts the connection holding the lead of detection (its advisory lock), from outside. Only
-/// in this test's database: the tests beside it on the same server lead their own detection.
+/// Cuts the connection holding the lead of detection (its advisory lock) in this test's
+/// database, from outside. `pg_locks` shows every database's locks: the tests running beside
+/// this one each hold the same lock in a database of their own.
 async fn break_detection_lead(url: &str) {
     use sqlx::Connection as _;
     let mut connection = sqlx::PgConnection::connect(url).await.unwrap();

@@ -36,6 +36,7 @@ async fn measure_evaluation_from_the_feed_and_from_the_local_log() {
             feed: FeedOptions::new("detection"),
             lead: Arc::new(PgLead(store)),
             lead_check: Duration::from_millis(100),
+            settles: None,
         }))
     };
     // The feed exists before the events arrive: a first leader on the empty stream.

@@ -12,3 +12,4 @@ mod util;
 
 mod cluster_detection;
 mod cluster_measurements;
+mod cluster_settle;

@@ -136,6 +136,7 @@ impl Cluster {
                 feed: FeedOptions::new("detection"),
                 lead: Arc::new(PgLead(store)),
                 lead_check: Duration::from_millis(100),
+                settles: None,
             }))
         })
         .await

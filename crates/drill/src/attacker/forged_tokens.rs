@@ -151,6 +151,8 @@ async fn import_legacy_key(driver: &mut Driver) -> Result<(), Error> {
             "importing the legacy key failed ({status}): {body}"
         )));
     }
+    // On a cluster, every API node signs with it from here on.
+    driver.shared_decision_made().await?;
     let keys = driver.admin(Method::GET, "/v1/admin/keys", None).await?.1;
     let kid = keys["keys"]
         .as_array()

@@ -1,4 +1,5 @@
-//! The drill clock: moving it settles detection on the server; the alerts it raised are
+//! The drill clock: moving it settles detection on the server (on a cluster, every node's
+//! clock moves: the detection nodes' first, then the API nodes'); the alerts it raised are
 //! collected as seen at that simulated instant.
 
 use std::collections::BTreeMap;
@@ -7,27 +8,24 @@ use haechi_events::Timestamp;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::http::To;
 use super::{Broken, Driver};
 use crate::truth::AlertSeen;
 
 impl Driver {
     /// Moves the drill clock to `at`, waits for detection to settle, and records new alerts.
+    /// A cluster's clocks all move: its detection nodes first, then its API nodes
+    /// ([`Driver::settle_cluster`]).
     pub(super) async fn settle(&mut self, at: Timestamp) -> Result<(), Broken> {
         if at < self.now {
             return Ok(());
         }
-        let (status, body) = self
-            .admin(
-                Method::POST,
-                "/v1/admin/drill/clock",
-                Some(&json!({ "now": at.to_rfc3339() })),
-            )
-            .await?;
-        if !status.is_success() {
-            return Err(Broken(format!(
-                "moving the drill clock failed ({status}): {body}"
-            )));
-        }
+        let body = if self.nodes.is_cluster() {
+            self.settle_cluster(at).await?
+        } else {
+            self.move_clock(To::AnyApiNode, json!({ "now": at.to_rfc3339() }))
+                .await?
+        };
         self.now = at;
         let total = body["alerts"].as_u64().unwrap_or(0);
         if total != self.alerts_total {
@@ -37,10 +35,67 @@ impl Driver {
         Ok(())
     }
 
-    /// Records every alert not seen before as seen at `at`.
-    async fn collect_alerts(&mut self, at: Timestamp) -> Result<(), Broken> {
+    /// Moves every clock of a cluster to `at` and settles it: each detection node's first —
+    /// the leader answers once everything in the stream is evaluated and its actions are
+    /// committed, with the change log's head after them (`changes_through`); a standby says
+    /// it stands by — then each API node's, with that position, answering once its memory
+    /// holds every change through it. The leader's answer (its alert count) is returned.
+    async fn settle_cluster(&mut self, at: Timestamp) -> Result<Value, Broken> {
+        let now = at.to_rfc3339();
+        let mut leader: Option<(String, Value)> = None;
+        let mut others = Vec::new();
+        let mut changes_through = 0_i64;
+        for node in self.nodes.detection().to_vec() {
+            let body = self
+                .move_clock(To::Node(&node), json!({ "now": now }))
+                .await?;
+            changes_through = changes_through.max(body["changes_through"].as_i64().unwrap_or(0));
+            match body["detection"]["state"].as_str() {
+                Some("settled") => leader = Some((node, body)),
+                state => others.push(format!("{node}: {}", state.unwrap_or("no detection"))),
+            }
+        }
+        let Some((leader, body)) = leader else {
+            return Err(Broken(format!(
+                "no detection node settled the cluster's detection (none of them leads it): {}",
+                others.join("; ")
+            )));
+        };
+        for node in self.nodes.api().to_vec() {
+            self.move_clock(
+                To::Node(&node),
+                json!({ "now": now, "changes_through": changes_through }),
+            )
+            .await?;
+        }
+        self.nodes.alerts_from = Some(leader);
+        Ok(body)
+    }
+
+    /// `POST /v1/admin/drill/clock` on `to`; its answer, or why it failed.
+    async fn move_clock(&mut self, to: To<'_>, request: Value) -> Result<Value, Broken> {
         let (status, body) = self
-            .admin(Method::GET, "/v1/admin/alerts?limit=1000", None)
+            .admin_at(to, Method::POST, "/v1/admin/drill/clock", Some(&request))
+            .await?;
+        if !status.is_success() {
+            let node = match to {
+                To::Node(node) => format!(" on {node}"),
+                To::AnyApiNode => String::new(),
+            };
+            return Err(Broken(format!(
+                "moving the drill clock{node} failed ({status}): {body}"
+            )));
+        }
+        Ok(body)
+    }
+
+    /// Records every alert not seen before as seen at `at`. A cluster's alerts are on the
+    /// desk of the detection node that settled.
+    async fn collect_alerts(&mut self, at: Timestamp) -> Result<(), Broken> {
+        let from = self.nodes.alerts_from.clone();
+        let to = from.as_deref().map_or(To::AnyApiNode, To::Node);
+        let (status, body) = self
+            .admin_at(to, Method::GET, "/v1/admin/alerts?limit=1000", None)
             .await?;
         if !status.is_success() {
             return Err(Broken(format!("listing alerts failed ({status}): {body}")));

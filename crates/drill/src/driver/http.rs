@@ -24,8 +24,17 @@ pub(super) struct CachedToken {
     issued: Timestamp,
 }
 
+/// Where a request goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum To<'a> {
+    /// The next API node, round robin (the only one, on a single server).
+    AnyApiNode,
+    /// This node (a base URL).
+    Node(&'a str),
+}
+
 impl Driver {
-    /// Sends one request; `Broken` if the server did not answer.
+    /// Sends one request to the next API node; `Broken` if the server did not answer.
     pub(crate) async fn send(
         &self,
         method: Method,
@@ -35,10 +44,28 @@ impl Driver {
         bearer: Option<&str>,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value), Broken> {
+        self.send_to(To::AnyApiNode, method, path, (from, agent), bearer, body)
+            .await
+    }
+
+    /// Sends one request to `to`, as from `from` with user agent `agent`.
+    pub(super) async fn send_to(
+        &self,
+        to: To<'_>,
+        method: Method,
+        path: &str,
+        (from, agent): (Option<Ipv4Addr>, &str),
+        bearer: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), Broken> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        let url = match to {
+            To::AnyApiNode => self.nodes.url(path),
+            To::Node(base) => format!("{base}{path}"),
+        };
         let mut request = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(method, url)
             .header(reqwest::header::USER_AGENT, agent);
         if let Some(from) = from {
             request = request.header("x-forwarded-for", from.to_string());
@@ -78,7 +105,7 @@ impl Driver {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = self
             .http
-            .post(format!("{}/v1/oauth/token", self.base))
+            .post(self.nodes.url("/v1/oauth/token"))
             .basic_auth(&credential.client_id, Some(&credential.client_secret))
             .header(reqwest::header::USER_AGENT, agent)
             .form(&[("grant_type", "client_credentials")]);
@@ -123,23 +150,30 @@ impl Driver {
             .ok_or_else(|| Broken("the administrator credential was refused".into()))
     }
 
-    /// An administrator's request, with a new token once if the cached one died.
+    /// An administrator's request to the next API node, with a new token once if the cached
+    /// one died.
     pub(crate) async fn admin(
         &mut self,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value), Broken> {
+        self.admin_at(To::AnyApiNode, method, path, body).await
+    }
+
+    /// An administrator's request to `to` (a cluster's detection node verifies the token an
+    /// API node issued: they share the ledger).
+    pub(super) async fn admin_at(
+        &mut self,
+        to: To<'_>,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), Broken> {
+        const AGENT: (Option<Ipv4Addr>, &str) = (None, "haechi-drill");
         let token = self.admin_token().await?;
         let (status, answer) = self
-            .send(
-                method.clone(),
-                path,
-                None,
-                "haechi-drill",
-                Some(&token),
-                body,
-            )
+            .send_to(to, method.clone(), path, AGENT, Some(&token), body)
             .await?;
         if status != StatusCode::UNAUTHORIZED {
             return Ok((status, answer));
@@ -148,7 +182,7 @@ impl Driver {
         // fetches a new one and tries again, once.
         self.tokens.remove("admin");
         let token = self.admin_token().await?;
-        self.send(method, path, None, "haechi-drill", Some(&token), body)
+        self.send_to(to, method, path, AGENT, Some(&token), body)
             .await
     }
 

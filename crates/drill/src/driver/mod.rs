@@ -2,14 +2,17 @@
 //! attacker kind needs, customers), then plays the plan against it step by step on the drill
 //! clock, recording what the attacker received and what alerts Haechi raised.
 //!
-//! `http.rs` is the client, `set_up.rs` the set-up, `clock.rs` the drill clock and alerts,
-//! `legitimate.rs` the legitimate traffic; the attacker's steps are played by its kind
-//! (`attacker/`).
+//! `http.rs` is the client, `nodes.rs` the server or the cluster's nodes, `set_up.rs` the
+//! set-up, `clock.rs` the drill clock and alerts, `legitimate.rs` the legitimate traffic; the
+//! attacker's steps are played by its kind (`attacker/`).
 
 mod clock;
 mod http;
 mod legitimate;
+mod nodes;
 mod set_up;
+
+pub(crate) use nodes::Nodes;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,10 +60,10 @@ pub(crate) struct StepResult {
     pub refused: bool,
 }
 
-/// A drill in progress against one server.
+/// A drill in progress against one server, or a cluster's nodes.
 pub(crate) struct Driver {
     http: reqwest::Client,
-    base: String,
+    nodes: Nodes,
     admin: Credential,
     now: Timestamp,
     tokens: HashMap<String, http::CachedToken>,
@@ -81,9 +84,9 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    /// A driver for the server at `base`, administered with `admin`.
+    /// A driver for `nodes`, administered with `admin`.
     pub(crate) fn new(
-        base: &str,
+        nodes: Nodes,
         admin: Credential,
         scenario: &Scenario,
         plan: &Plan,
@@ -110,7 +113,7 @@ impl Driver {
         observed.traits.user_agent = scenario.attacker.kind().habits().user_agent.to_string();
         Ok(Driver {
             http,
-            base: base.trim_end_matches('/').to_string(),
+            nodes,
             admin,
             now: plan.start,
             tokens: HashMap::new(),

@@ -9,7 +9,8 @@ use haechi_events::Timestamp;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{CREATE_CONCURRENCY, Driver};
+use super::http::To;
+use super::{Broken, CREATE_CONCURRENCY, Driver};
 use crate::Error;
 use crate::plan::{Plan, service_network};
 use crate::run::Progress;
@@ -28,54 +29,82 @@ impl Driver {
         self.check_target(plan).await?;
         self.create_services(scenario).await?;
         self.put_policy(scenario).await?;
+        self.shared_decision_made().await?;
         scenario.attacker.kind().set_up(self).await?;
         self.create_customers(plan, customers, progress).await
     }
 
-    /// Whether the target is a Haechi with its drill clock no later than the plan's start;
-    /// moves the clock to the start.
-    async fn check_target(&mut self, plan: &Plan) -> Result<(), Error> {
-        let (status, body) = self
-            .send(
-                Method::GET,
-                "/.well-known/oauth-authorization-server",
-                None,
-                "haechi-drill",
-                None,
-                None,
-            )
-            .await?;
-        if !status.is_success() || body.get("issuer").is_none() {
-            return Err(Error::Target(format!(
-                "{} is not a Haechi server (no OAuth metadata at /.well-known/oauth-authorization-server)",
-                self.base
-            )));
+    /// After an administrator's decision that a cluster shares through its change log (the
+    /// policy, a key's state): a move of every clock to the same instant, so every API node
+    /// has applied it before the next request, wherever that lands. On one server, nothing.
+    pub(crate) async fn shared_decision_made(&mut self) -> Result<(), Broken> {
+        if self.nodes.is_cluster() {
+            self.settle(self.now).await?;
         }
+        Ok(())
+    }
+
+    /// Whether the target is a Haechi with its drill clock no later than the plan's start
+    /// (on a cluster: every API node, and every detection node's clock); moves the clock to
+    /// the start.
+    async fn check_target(&mut self, plan: &Plan) -> Result<(), Error> {
+        for node in self.nodes.api().to_vec() {
+            let (status, body) = self
+                .send_to(
+                    To::Node(&node),
+                    Method::GET,
+                    "/.well-known/oauth-authorization-server",
+                    (None, "haechi-drill"),
+                    None,
+                    None,
+                )
+                .await?;
+            if !status.is_success() || body.get("issuer").is_none() {
+                let said = body["message"].as_str().unwrap_or_default();
+                return Err(Error::Target(format!(
+                    "{node} is not a Haechi API server (no OAuth metadata at \
+                     /.well-known/oauth-authorization-server){}{said}",
+                    if said.is_empty() { "" } else { ": " }
+                )));
+            }
+            self.check_clock(&node, plan).await?;
+        }
+        for node in self.nodes.detection().to_vec() {
+            self.check_clock(&node, plan).await?;
+        }
+        Ok(self.settle(plan.start).await?)
+    }
+
+    /// Whether `node` runs on the drill clock, no later than the plan's start.
+    async fn check_clock(&mut self, node: &str, plan: &Plan) -> Result<(), Error> {
         let (status, body) = self
-            .admin(Method::GET, "/v1/admin/drill/clock", None)
+            .admin_at(To::Node(node), Method::GET, "/v1/admin/drill/clock", None)
             .await?;
         if status == StatusCode::NOT_FOUND {
             return Err(Error::Target(format!(
-                "{} runs on the real clock: start it with drill.dangerous_simulated_clock = true \
-                 (HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK=true) and \
-                 server.trusted_proxies = [\"127.0.0.0/8\"], on a server of its own",
-                self.base
+                "{node} runs on the real clock: start it with drill.dangerous_simulated_clock = \
+                 true (HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK=true) and \
+                 server.trusted_proxies = [\"127.0.0.0/8\"], on a server of its own"
             )));
         }
         let now = body["now"]
             .as_str()
             .and_then(Timestamp::parse)
-            .ok_or_else(|| Error::Target(format!("the drill clock answered {status}: {body}")))?;
+            .ok_or_else(|| {
+                Error::Target(format!(
+                    "the drill clock of {node} answered {status}: {body}"
+                ))
+            })?;
         if now > plan.start {
             return Err(Error::Target(format!(
-                "the target's simulated clock shows {}, after the scenario's start {}: start the \
-                 target with drill.start = {} (simulated time never runs backwards)",
+                "the simulated clock of {node} shows {}, after the scenario's start {}: start \
+                 it with drill.start = {} (simulated time never runs backwards)",
                 now.to_rfc3339(),
                 plan.start.to_rfc3339(),
                 plan.start.to_rfc3339()
             )));
         }
-        Ok(self.settle(plan.start).await?)
+        Ok(())
     }
 
     /// The account service that creates customers, and the scenario's services.
@@ -119,7 +148,7 @@ impl Driver {
         let token = self.admin_token().await?;
         let response = self
             .http
-            .put(format!("{}/v1/admin/policy", self.base))
+            .put(self.nodes.url("/v1/admin/policy"))
             .bearer_auth(token)
             .header(reqwest::header::CONTENT_TYPE, "application/toml")
             .body(policy.to_string())
@@ -162,7 +191,7 @@ impl Driver {
         let with_password: HashSet<u64> = plan.with_password.iter().copied().collect();
         let generator = self.generator.clone();
         let http = self.http.clone();
-        let url = format!("{}/v1/customers", self.base);
+        let nodes = &self.nodes;
         let mut created: Vec<(u64, Result<String, String>)> = futures::stream::iter(0..customers)
             .map(|index| {
                 let mut body =
@@ -171,7 +200,7 @@ impl Driver {
                     body["password"] = Value::String(plan.password(index));
                 }
                 let request = http
-                    .post(&url)
+                    .post(nodes.url("/v1/customers"))
                     .bearer_auth(&token)
                     .header("x-forwarded-for", service_network(249, 0).to_string())
                     .json(&body);

@@ -32,6 +32,7 @@
 
 mod acks;
 mod history;
+mod settles;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,12 +46,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::alerts::{Known, Outlets, Persisted};
+use super::settle::{Settle, Settles, next_settle};
 use super::source::refresh_customer_count;
 use super::{HOUSEKEEPING, READ_AHEAD, WATERMARK_TICK, engine_gauges, is_engine_input};
 use crate::LeadState;
 use crate::error::report;
 use acks::{Acknowledger, PendingAcks};
 use history::warm_up;
+use settles::WaitingSettles;
 
 /// How long a leader waits for its lead to answer before it counts it as lost (and a
 /// standby for the store to say whether it may lead).
@@ -87,6 +90,9 @@ pub struct ClusterSource {
     pub lead: Arc<dyn DetectionLead>,
     /// How often a standby asks for the lead and a leader checks it still holds it.
     pub lead_check: Duration,
+    /// Settle requests of the drill clock (only on a simulated clock): the leader settles
+    /// through the stream's newest record, a standby answers that it stands by.
+    pub settles: Option<mpsc::Receiver<Settle>>,
 }
 
 /// How a term as leader ended.
@@ -110,16 +116,17 @@ impl Drop for AbortOnDrop {
 
 /// Stands by, leads when it can, and evaluates the stream while it leads, until stopped.
 pub(super) async fn run(
-    source: ClusterSource,
+    mut source: ClusterSource,
     outlets: Outlets,
     vault: Arc<Vault>,
     template: Engine,
     mut stopped: watch::Receiver<bool>,
 ) {
     let _refresher = AbortOnDrop(tokio::spawn(refresh_customer_count(
-        vault,
+        vault.clone(),
         outlets.lookup.customers.clone(),
     )));
+    let mut settles: Settles = source.settles.take();
     let status = &outlets.lookup.detection.status;
     status.update(|status| status.state = LeadState::Standby);
     let mut poll = tokio::time::interval(source.lead_check);
@@ -127,6 +134,12 @@ pub(super) async fn run(
     loop {
         let held = tokio::select! {
             _ = stopped.changed() => return,
+            settle = next_settle(&mut settles) => {
+                if let Some(settle) = settle {
+                    settles::standing_by(settle);
+                }
+                continue;
+            }
             _ = poll.tick() => match tokio::time::timeout(LEAD_ANSWER, source.lead.try_lead()).await {
                 Ok(Ok(Some(held))) => held,
                 Ok(Ok(None)) => continue,
@@ -153,8 +166,9 @@ pub(super) async fn run(
         let ended = Term {
             source: &source,
             outlets: &outlets,
+            vault: &vault,
         }
-        .lead(template.fresh(), held, &mut stopped)
+        .lead(template.fresh(), held, &mut stopped, &mut settles)
         .await;
         status.update(|status| status.state = LeadState::Standby);
         match ended {
@@ -175,6 +189,8 @@ pub(super) async fn run(
 struct Term<'a> {
     source: &'a ClusterSource,
     outlets: &'a Outlets,
+    /// The vault, for the customer count a settle refreshes.
+    vault: &'a Vault,
 }
 
 impl Term<'_> {
@@ -183,6 +199,7 @@ impl Term<'_> {
         engine: Engine,
         mut held: Box<dyn HeldLead>,
         stopped: &mut watch::Receiver<bool>,
+        settles: &mut Settles,
     ) -> Ended {
         let status = &self.outlets.lookup.detection.status;
         status.update(|status| status.state = LeadState::WarmingUp);
@@ -250,7 +267,7 @@ impl Term<'_> {
             warm.known,
             (feed, takeover.acknowledged_through),
             held,
-            stopped,
+            (stopped, settles),
         )
         .await
     }
@@ -262,7 +279,7 @@ impl Term<'_> {
         mut known: Known,
         (feed, evaluated_through): (DetectionFeed, u64),
         mut held: Box<dyn HeldLead>,
-        stopped: &mut watch::Receiver<bool>,
+        (stopped, settles): (&mut watch::Receiver<bool>, &mut Settles),
     ) -> Ended {
         let outlets = self.outlets;
         let lookup = &outlets.lookup;
@@ -282,9 +299,16 @@ impl Term<'_> {
         lead_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut waiting = WaitingSettles::default();
         loop {
             let persisted = tokio::select! {
                 _ = stopped.changed() => break,
+                settle = next_settle(settles) => {
+                    if let Some(settle) = settle {
+                        waiting.take(settle, &self.source.bus).await;
+                    }
+                    Persisted::Complete
+                }
                 record = receiver.recv() => {
                     let Some(record) = record else {
                         tracing::error!("the detection feed ended");
@@ -338,6 +362,35 @@ impl Term<'_> {
             }
             let through = pending.release(engine.evaluated_before(), &acknowledger);
             status.update(|status| status.evaluated_through = through);
+            if waiting.is_empty() {
+                continue;
+            }
+            // The drill clock's settles whose records are all taken in: the watermark moves
+            // to the clock's time, and what that evaluates is recorded and carried out
+            // before they are answered.
+            let ready = waiting.ready(pending.taken_through());
+            if ready.is_empty() {
+                continue;
+            }
+            let now = outlets.clock.now();
+            waiting
+                .refresh_customer_count(now, self.vault, &lookup.customers)
+                .await;
+            let updates = engine.advance_watermark(now, lookup);
+            if records_something(&updates, &known) && !still_held(&mut held).await {
+                return Ended::LostLead;
+            }
+            if outlets.handle(updates, &mut known).await == Persisted::Incomplete {
+                tracing::error!(
+                    "the trail refused what detection raised while settling the drill clock: \
+                     rebuilding the engine from the stream"
+                );
+                held.resign().await;
+                return Ended::Failed;
+            }
+            let through = pending.release(engine.evaluated_before(), &acknowledger);
+            status.update(|status| status.evaluated_through = through);
+            settles::answer(ready, through);
         }
         // Stopping: everything taken in is evaluated now, recorded, then acknowledged.
         let updates = engine.flush(lookup);

@@ -20,11 +20,22 @@ use crate::{ApiError, AppState};
 
 pub(crate) use health::metrics_router;
 
-/// A detection node's listener: liveness, readiness and metrics; every other path says
-/// where the API is.
+/// A detection node's listener: liveness, readiness and metrics; for administrators, the
+/// alerts it raised (its desk is the cluster's: API nodes run no engine) and, on the drill
+/// clock, the clock; every other path says where the API is.
 pub(crate) fn probes_router(state: AppState) -> Router {
+    let administered = Router::new()
+        .merge(alerts::router())
+        .merge(drill::router())
+        // As on the API: a node not confirmed fresh decides nothing (an administrator's
+        // token revoked elsewhere must not be accepted here either).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::freshness::refuse_when_stale,
+        ));
     Router::new()
         .merge(health::router())
+        .merge(administered)
         .fallback(|| async {
             ApiError::not_found(
                 "this is a detection node (--role detect): the API is served by the API nodes",

@@ -93,6 +93,11 @@ impl PendingAcks {
         self.evaluated_through()
     }
 
+    /// The highest stream sequence the feed has delivered (or the floor it started after).
+    pub(super) fn taken_through(&self) -> u64 {
+        self.taken_through
+    }
+
     /// The highest stream sequence at or below which every event taken in is evaluated.
     pub(super) fn evaluated_through(&self) -> u64 {
         match self.times.first_key_value() {
