@@ -102,6 +102,41 @@ async fn a_forged_token_on_an_api_node_is_blocked_by_the_detection_node_through_
     assert_eq!(block.created_by.to_string(), "admin:haechi-detect");
     store.close().await;
 
+    // The API node learns of it through the change log, without a restart: the attacker's
+    // address is refused there, even with a genuine token.
+    let blocked = Instant::now();
+    loop {
+        let response = api_server
+            .client
+            .get(api_server.url("/v1/auth/session"))
+            .header("x-forwarded-for", ATTACKER)
+            .bearer_auth(&genuine)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 403 {
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"], "blocked", "{body}");
+            break;
+        }
+        // Before the block arrives: served, or refused for the token (containment may have
+        // ended the victim's session too) — never a failure.
+        assert!(
+            response.status() == 200 || response.status() == 401,
+            "{}",
+            response.status()
+        );
+        assert!(
+            blocked.elapsed() < Duration::from_secs(10),
+            "the API node still serves the blocked address after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "block in PostgreSQL → enforced by the API node: {:?}",
+        blocked.elapsed()
+    );
+
     // The detection node raised it (an alert in its log) and says how far it has evaluated.
     assert!(
         detect_server

@@ -83,6 +83,14 @@ async fn coupang_against_a_cluster_exposes_nobody_as_on_a_single_node() {
 
     // What the single-node drill asserts (tests/drill.rs), for the cluster.
     assert_eq!(report["passed"], true, "{report}");
+    assert!(
+        report["deployment"]
+            .as_str()
+            .unwrap()
+            .starts_with("a cluster of 3 API nodes (http://"),
+        "{report}"
+    );
+    assert!(markdown.contains("and 1 detection node ("), "{markdown}");
     assert!(report["partial"].is_null(), "{report}");
     assert_eq!(report["customers_exposed"], 0, "{report}");
     assert_eq!(

@@ -9,7 +9,7 @@ use haechi_respond::Detection;
 use haechi_token::TokenAuthority;
 use tokio::sync::{Notify, watch};
 
-use crate::Freshness;
+use crate::{Error, Freshness};
 
 /// How a follower polls.
 #[derive(Debug, Clone, Copy)]
@@ -79,17 +79,6 @@ impl ChangesApplied {
     }
 }
 
-/// The follower did not apply the change log through the position asked for in time (the store
-/// is unreachable, or the follower stopped).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("this node applied the cluster's change log through {applied}, not through {wanted}")]
-pub struct NotApplied {
-    /// The position asked for.
-    pub wanted: i64,
-    /// How far the follower got.
-    pub applied: i64,
-}
-
 impl FollowerHandle {
     /// The position through which the follower has applied the change log.
     pub fn applied(&self) -> i64 {
@@ -102,7 +91,7 @@ impl FollowerHandle {
         &self,
         position: i64,
         patience: Duration,
-    ) -> Result<ChangesApplied, NotApplied> {
+    ) -> Result<ChangesApplied, Error> {
         let mut applied = self.applied.clone();
         if *applied.borrow() < position {
             self.wake.notify_one();
@@ -110,7 +99,7 @@ impl FollowerHandle {
         let reached = tokio::time::timeout(patience, applied.wait_for(|at| *at >= position)).await;
         match reached {
             Ok(Ok(at)) => Ok(ChangesApplied { through: *at }),
-            _ => Err(NotApplied {
+            _ => Err(Error::NotApplied {
                 wanted: position,
                 applied: *self.applied.borrow(),
             }),

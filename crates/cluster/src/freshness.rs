@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::Error;
+
 /// When this node last confirmed it was up to date with the change log, against the bound it
 /// promises. Monotonic time, never the drill's simulated clock: the bound is about real
 /// propagation. Every request checks it, so it is one atomic load, not a lock.
@@ -13,14 +15,6 @@ pub struct Freshness {
     origin: Instant,
     /// Nanoseconds after `origin` of the last confirmation, plus one (0: never confirmed).
     confirmed: AtomicU64,
-}
-
-/// The node is not confirmed up to date: how long since it last was (`None`: never).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("this node has not confirmed the cluster's shared decisions for {since:?}")]
-pub struct Stale {
-    /// Since the last confirmation, if there was one.
-    pub since: Option<Duration>,
 }
 
 impl Freshness {
@@ -47,7 +41,7 @@ impl Freshness {
     }
 
     /// `Ok` when the node confirmed it was up to date within the bound.
-    pub fn check(&self) -> Result<(), Stale> {
+    pub fn check(&self) -> Result<(), Error> {
         self.check_at(Instant::now())
     }
 
@@ -58,17 +52,17 @@ impl Freshness {
             .saturating_add(1)
     }
 
-    fn check_at(&self, now: Instant) -> Result<(), Stale> {
+    fn check_at(&self, now: Instant) -> Result<(), Error> {
         let confirmed = self.confirmed.load(Ordering::Acquire);
         if confirmed == 0 {
-            return Err(Stale { since: None });
+            return Err(Error::Stale { since: None });
         }
         let at = self.origin + Duration::from_nanos(confirmed - 1);
         let since = now.saturating_duration_since(at);
         if since <= self.bound {
             Ok(())
         } else {
-            Err(Stale { since: Some(since) })
+            Err(Error::Stale { since: Some(since) })
         }
     }
 }
@@ -81,7 +75,7 @@ mod tests {
     fn a_node_is_stale_until_it_confirms_and_again_once_the_bound_passes() {
         let freshness = Freshness::new(Duration::from_secs(1));
         let start = Instant::now();
-        assert_eq!(freshness.check_at(start), Err(Stale { since: None }));
+        assert_eq!(freshness.check_at(start), Err(Error::Stale { since: None }));
         freshness.confirm(start);
         assert_eq!(
             freshness.check_at(start + Duration::from_millis(999)),
@@ -90,7 +84,7 @@ mod tests {
         let late = start + Duration::from_millis(1500);
         assert_eq!(
             freshness.check_at(late),
-            Err(Stale {
+            Err(Error::Stale {
                 since: Some(Duration::from_millis(1500))
             })
         );

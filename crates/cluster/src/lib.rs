@@ -12,10 +12,10 @@
 
 #![forbid(unsafe_code)]
 
+mod error;
 mod follower;
 mod freshness;
 
-pub use follower::{
-    ChangesApplied, Follower, FollowerHandle, FollowerSettings, NotApplied, PolicyReload,
-};
-pub use freshness::{Freshness, Stale};
+pub use error::Error;
+pub use follower::{ChangesApplied, Follower, FollowerHandle, FollowerSettings, PolicyReload};
+pub use freshness::Freshness;

@@ -91,6 +91,7 @@ pub fn drill(
     let (mut observations, true_alerts) = play(scenario, &plan, options, (nodes, admin), progress)?;
     observations.seed = options.seed;
     observations.customers = options.customers;
+    observations.deployment = deployment(&options.server);
     match (&mut local, &options.server) {
         (Some(server), ServerUnderTest::Local { haechi, .. }) => {
             if !server.is_running() && observations.partial.is_none() {
@@ -114,6 +115,27 @@ pub fn drill(
         }
     }
     Ok(Report::score(observations, &scenario.expect))
+}
+
+/// What the report says was drilled.
+fn deployment(server: &ServerUnderTest) -> String {
+    match server {
+        ServerUnderTest::Local { .. } => "one server, started by the drill".into(),
+        ServerUnderTest::Target { api, detection, .. }
+            if detection.is_empty() && api.len() == 1 =>
+        {
+            format!("one server at {}", api[0])
+        }
+        ServerUnderTest::Target { api, detection, .. } => format!(
+            "a cluster of {} API node{} ({}) and {} detection node{} ({})",
+            api.len(),
+            if api.len() == 1 { "" } else { "s" },
+            api.join(", "),
+            detection.len(),
+            if detection.len() == 1 { "" } else { "s" },
+            detection.join(", ")
+        ),
+    }
 }
 
 /// Sets the scenario up on the server at `base` and plays the plan; what was observed, and

@@ -20,7 +20,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use haechi_cluster::{ChangesApplied, FollowerHandle, NotApplied};
+use haechi_cluster::{ChangesApplied, FollowerHandle};
 use haechi_events::{ChangeFeed, Clock as _, SimulatedClock, StoreError, Timestamp};
 use haechi_respond::pipeline::{Settle, SettleAnswer, Settled};
 use parking_lot::Mutex;
@@ -77,7 +77,7 @@ pub enum DrillClockError {
     ChangeLogUnreadable(String),
     /// The follower did not apply the change log through the position in time (the clock
     /// has moved already).
-    ChangesBehind(NotApplied),
+    ChangesBehind(haechi_cluster::Error),
 }
 
 /// What a clock move asks.

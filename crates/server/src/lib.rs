@@ -38,17 +38,22 @@ pub async fn serve_metrics(listener: TcpListener, state: AppState) -> std::io::R
     axum::serve(listener, routes::metrics_router(state)).await
 }
 
-/// Serves a detection node's probes (`/healthz`, `/readyz`, `/metrics`) on `listener` until
-/// `shutdown` resolves.
+/// What a detection node (`--role detect`) serves: its probes (`/healthz`, `/readyz`,
+/// `/metrics`), its alert desk and its drill clock for administrators; every other path is
+/// a 404 naming the API nodes.
+pub fn detection_node_router(state: AppState) -> Router {
+    middleware::apply(routes::probes_router(state.clone()), &state)
+}
+
+/// Serves [`detection_node_router`] on `listener` until `shutdown` resolves.
 pub async fn serve_probes(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let routes = middleware::apply(routes::probes_router(state.clone()), &state);
     axum::serve(
         listener,
-        routes.into_make_service_with_connect_info::<SocketAddr>(),
+        detection_node_router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

@@ -26,7 +26,7 @@ use std::collections::BTreeSet;
 use axum::body::Body;
 use axum::http::{Request, header};
 use haechi_events::Decision;
-use support::{Fixture, json_of};
+use support::{Fixture, Front, json_of};
 
 /// Who a route is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -451,13 +451,14 @@ fn foreign_token<'a>(route: &Route, fixture: &'a Fixture) -> Option<&'a str> {
 /// Text that must never reach a client.
 const INTERNAL_TEXT: &[&str] = &["sqlite", "SQL", "/tmp", "data_dir", "panicked", "haechi.db"];
 
-/// Sends `case` to `route` and returns what did not hold (empty when all did).
-async fn check(fixture: &Fixture, route: &Route, case: Case) -> Vec<String> {
+/// Sends `case` to `route` through `front` and returns what did not hold (empty when all
+/// did).
+async fn check(fixture: &Fixture, front: Front, route: &Route, case: Case) -> Vec<String> {
     let expect = expected(route, case);
     if expect == Expect::Skip {
         return Vec::new();
     }
-    let label = format!("{} {} / {case:?}", route.method, route.path);
+    let label = format!("{front:?} {} {} / {case:?}", route.method, route.path);
     let mut problems = Vec::new();
     let customers_before = fixture.state.vault.customer_count().await.unwrap();
     let records_before = fixture.audit_records().len();
@@ -477,7 +478,9 @@ async fn check(fixture: &Fixture, route: &Route, case: Case) -> Vec<String> {
     if let Some(content_type) = content_type {
         request = request.header(header::CONTENT_TYPE, content_type);
     }
-    let response = fixture.send(request.body(Body::from(body)).unwrap()).await;
+    let response = fixture
+        .send_to(front, request.body(Body::from(body)).unwrap())
+        .await;
     let status = response.status().as_u16();
     if expect == Expect::Answered && status < 400 {
         // An answered request may stream (SSE) or return non-JSON; it was allowed.
@@ -520,9 +523,78 @@ async fn every_route_refuses_the_hostile_set() {
         // rotation) stays with its route.
         let fixture = Fixture::open().await;
         for case in CASES {
-            problems.extend(check(&fixture, route, *case).await);
+            problems.extend(check(&fixture, Front::Api, route, *case).await);
         }
     }
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// The routes a detection node serves (`--role detect`): its probes, alert desk and drill
+/// clock.
+fn served_by_detection_nodes(route: &Route) -> bool {
+    [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/admin/alerts",
+        "/v1/admin/drill/",
+    ]
+    .iter()
+    .any(|prefix| route.path.starts_with(prefix))
+}
+
+/// A detection node's router is a composition of its own (the alert desk and drill clock
+/// under the freshness check, a fallback for the API's paths): the same hostile set through
+/// it, and every API route answered by the JSON 404 that names the API nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detection_node_refuses_the_hostile_set_and_serves_no_api() {
+    let mut problems = Vec::new();
+    for route in ROUTES
+        .iter()
+        .filter(|route| served_by_detection_nodes(route))
+    {
+        let fixture = Fixture::open().await;
+        for case in CASES {
+            problems.extend(check(&fixture, Front::DetectionNode, route, *case).await);
+        }
+    }
+    let fixture = Fixture::open().await;
+    let customers = fixture.state.vault.customer_count().await.unwrap();
+    for route in ROUTES
+        .iter()
+        .filter(|route| !served_by_detection_nodes(route))
+    {
+        let request = Request::builder()
+            .method(route.method)
+            .uri(fill_path(route.path, PLACEHOLDER_ID))
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", fixture.admin_token),
+            )
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(route.sample))
+            .unwrap();
+        let (status, body) = json_of(fixture.send_to(Front::DetectionNode, request).await).await;
+        let names_the_api_nodes = body["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("served by the API nodes"));
+        if status != 404 || body["error"] != "not_found" || !names_the_api_nodes {
+            problems.push(format!(
+                "DetectionNode {} {}: expected the detection node's 404, got {status} {body}",
+                route.method, route.path
+            ));
+        }
+    }
+    assert_eq!(
+        fixture.state.vault.customer_count().await.unwrap(),
+        customers,
+        "a detection node created a customer"
+    );
     assert!(
         problems.is_empty(),
         "{} problems:\n{}",

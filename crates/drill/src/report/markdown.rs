@@ -16,9 +16,10 @@ impl Report {
         let _ = writeln!(out, "{}\n", self.description);
         let _ = writeln!(
             out,
-            "Seed {}, {} customers; simulated {} → {} (attack from {}); {:.1} s of real time, \
+            "Drilled: {}. Seed {}, {} customers; simulated {} → {} (attack from {}); {:.1} s of real time, \
              {} audit events ({:.0}/s), {:.0} requests/s one at a time (sequential \
              `GET /healthz` in the same run: {:.0}/s).\n",
+            self.deployment,
             self.seed,
             self.customers,
             self.simulated_start,

@@ -27,6 +27,8 @@ pub struct Observations {
     pub seed: u64,
     /// Customers in the vault.
     pub customers: u64,
+    /// What was drilled: one server, or a cluster and its nodes.
+    pub deployment: String,
     /// Simulated start, the attacker's first step, and where the drill stopped.
     pub start: Timestamp,
     /// The attacker's first step.
@@ -92,6 +94,8 @@ pub struct Report {
     pub seed: u64,
     /// Customers in the vault.
     pub customers: u64,
+    /// What was drilled: one server, or a cluster and its nodes.
+    pub deployment: String,
     /// Why the report is partial, if it is: a partial report never passes.
     pub partial: Option<String>,
     /// Simulated times (RFC 3339).
@@ -247,6 +251,7 @@ impl Report {
             description: observed.description.trim().to_string(),
             seed: observed.seed,
             customers: observed.customers,
+            deployment: observed.deployment.clone(),
             simulated_start: observed.start.to_rfc3339(),
             attack_start: attack_start.to_rfc3339(),
             simulated_end: observed.end.to_rfc3339(),

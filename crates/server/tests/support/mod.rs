@@ -55,6 +55,19 @@ pub const OTHER_EMAIL: &str = "lee@example.com";
 /// Customer B's phone.
 pub const OTHER_PHONE: &str = "010-3456-7890";
 
+/// Which router a request goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(
+    dead_code,
+    reason = "each test binary including this file uses some of it"
+)]
+pub enum Front {
+    /// An API node's (and a single node's) router.
+    Api,
+    /// A detection node's (`--role detect`): probes, alert desk, drill clock.
+    DetectionNode,
+}
+
 /// The client address requests come from (the router sees it as the peer).
 pub const CLIENT: &str = "192.0.2.10:40000";
 
@@ -272,13 +285,20 @@ impl Fixture {
     }
 
     /// Sends one request through a fresh router over the fixture's state, from [`CLIENT`].
-    pub async fn send(&self, mut request: Request<Body>) -> Response<Body> {
+    pub async fn send(&self, request: Request<Body>) -> Response<Body> {
+        self.send_to(Front::Api, request).await
+    }
+
+    /// Sends one request through a fresh router of `front` over the fixture's state, from
+    /// [`CLIENT`].
+    pub async fn send_to(&self, front: Front, mut request: Request<Body>) -> Response<Body> {
         let peer: SocketAddr = CLIENT.parse().unwrap();
         request.extensions_mut().insert(ConnectInfo(peer));
-        haechi_server::router(self.state.clone())
-            .oneshot(request)
-            .await
-            .unwrap()
+        let router = match front {
+            Front::Api => haechi_server::router(self.state.clone()),
+            Front::DetectionNode => haechi_server::detection_node_router(self.state.clone()),
+        };
+        router.oneshot(request).await.unwrap()
     }
 
     /// Every audit record on disk, oldest first.
