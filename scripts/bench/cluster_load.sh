@@ -81,16 +81,20 @@ embedded_service=$("$haechi" --data-dir "$work/embedded" service create bench --
 env $(cluster_env ops) "$haechi" --data-dir "$work/ops" customers import "$work/customers.jsonl" --batch 2000 >&2
 cluster_service=$(env $(cluster_env ops) "$haechi" --data-dir "$work/ops" service create bench --purposes shipping,support 2>/dev/null)
 
-start() { # name data-dir env… -- extra serve args
+# Starts a node; its URL is left in $started. (Not a $(…) substitution: the pid must reach
+# this shell's `pids` for the cleanup to stop the node.)
+start() { # name data-dir env…
     local name=$1 dir=$2
     shift 2
     env "$@" "$haechi" --data-dir "$dir" serve --listen 127.0.0.1:0 >"$work/$name.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 1 600); do grep -q "listening on" "$work/$name.log" && break; sleep 0.1; done
-    sed -n 's/^haechi listening on //p' "$work/$name.log"
+    started=$(sed -n 's/^haechi listening on //p' "$work/$name.log")
 }
-embedded=$(start embedded "$work/embedded" HAECHI_LOG=warn)
-node_a=$(start api-a "$work/api-a" $(cluster_env api-a))
+start embedded "$work/embedded" HAECHI_LOG=warn
+embedded=$started
+start api-a "$work/api-a" $(cluster_env api-a)
+node_a=$started
 "$repo/target/release/examples/bare_axum" 0 >"$work/bare.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "listening on" "$work/bare.log" && break; sleep 0.1; done
@@ -152,8 +156,10 @@ result[pg_session]=$(run "$node_a/v1/auth/session" "Bearer $cluster_token" "$get
 kill "${pids[0]}" 2>/dev/null || true   # the embedded node: out of the cluster runs
 
 echo "== nginx over 1 and 3 API nodes" >&2
-node_b=$(start api-b "$work/api-b" $(cluster_env api-b))
-node_c=$(start api-c "$work/api-c" $(cluster_env api-c))
+start api-b "$work/api-b" $(cluster_env api-b)
+node_b=$started
+start api-c "$work/api-c" $(cluster_env api-c)
+node_c=$started
 nginx_conf() { # port upstream…
     local port=$1
     shift
