@@ -29,7 +29,7 @@ fn node(cluster: &Cluster, node_id: &str) -> Instance {
 }
 
 #[tokio::test]
-async fn a_forged_token_on_an_api_node_is_blocked_by_the_detection_node_through_the_store() {
+async fn a_forged_token_on_one_api_node_is_blocked_by_the_detection_node_on_every_api_node() {
     let Some(cluster) = Cluster::new().await else {
         return;
     };
@@ -38,6 +38,8 @@ async fn a_forged_token_on_an_api_node_is_blocked_by_the_detection_node_through_
         .ops
         .create_customer("victim@example.com", "010-2345-6789", PASSWORD);
     let api_server = cluster.start_node(&node(&cluster, "api-1"), "api");
+    // The node the attacker never touched: the block must reach it too.
+    let other_api = cluster.start_node(&node(&cluster, "api-3"), "api");
     // Its metrics on a listener of their own, as a Prometheus scraper would read them.
     let detector =
         node(&cluster, "detect-1").with_env("HAECHI_SERVER__METRICS_LISTEN", "127.0.0.1:0");
@@ -102,13 +104,13 @@ async fn a_forged_token_on_an_api_node_is_blocked_by_the_detection_node_through_
     assert_eq!(block.created_by.to_string(), "admin:haechi-detect");
     store.close().await;
 
-    // The API node learns of it through the change log, without a restart: the attacker's
-    // address is refused there, even with a genuine token.
+    // The other API node learns of it through the change log, without a restart: the
+    // attacker's address is refused there, even with a genuine token.
     let blocked = Instant::now();
     loop {
-        let response = api_server
+        let response = other_api
             .client
-            .get(api_server.url("/v1/auth/session"))
+            .get(other_api.url("/v1/auth/session"))
             .header("x-forwarded-for", ATTACKER)
             .bearer_auth(&genuine)
             .send()
@@ -128,12 +130,12 @@ async fn a_forged_token_on_an_api_node_is_blocked_by_the_detection_node_through_
         );
         assert!(
             blocked.elapsed() < Duration::from_secs(10),
-            "the API node still serves the blocked address after 10 s"
+            "the other API node still serves the blocked address after 10 s"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     eprintln!(
-        "block in PostgreSQL → enforced by the API node: {:?}",
+        "block in PostgreSQL → enforced by the other API node: {:?}",
         blocked.elapsed()
     );
 
@@ -175,6 +177,7 @@ async fn a_forged_token_on_an_api_node_is_blocked_by_the_detection_node_through_
     // The alert is about the forged key.
     assert!(detect_server.log().iter().any(|line| line.contains(&kid)));
     drop(api_server);
+    drop(other_api);
     drop(detect_server);
 }
 
