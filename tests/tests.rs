@@ -17,6 +17,7 @@ mod audit;
 mod audit_witness;
 mod cluster;
 mod containment;
+mod contract;
 mod detection;
 mod drill;
 mod forensics;

@@ -67,6 +67,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/admin/drill/clock"),
     ("POST", "/v1/admin/drill/clock"),
     ("GET", "/v1/exposure/range/{}"),
+    // The contract, and an acknowledgement through its own route (an alert id's raw slash
+    // form is `/v1/admin/alerts/{}` with the parameter's bytes holding the slash).
+    ("GET", "/openapi.json"),
+    ("POST", "/v1/admin/alerts/{}/ack"),
 ];
 
 const CONTENT_TYPES: &[Option<&str>] = &[

@@ -46,6 +46,7 @@ mod error;
 mod history;
 mod lock;
 mod log;
+mod openapi;
 mod reader;
 pub mod record;
 mod search;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, SigningAlgorithm};
 
 /// Where a signing key is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyState {
     /// Published in the JWKS but not signing yet, so that relying parties have fetched it
@@ -53,7 +53,7 @@ impl KeyState {
 }
 
 /// How a key came into custody.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyOrigin {
     /// Generated inside the authority; its private half never existed anywhere else.
@@ -83,7 +83,7 @@ impl KeyOrigin {
 }
 
 /// What custody knows about a signing key, apart from its (wrapped) private half.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyRecord {
     /// Key id: the RFC 7638 thumbprint of the public key.
     pub kid: String,

@@ -11,7 +11,9 @@ use zeroize::Zeroizing;
 use crate::{Error, SecureRandom};
 
 /// The JWS algorithms Haechi signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub enum SigningAlgorithm {
     /// Ed25519, labelled `EdDSA` in JWS headers (the label PyJWT and node `jose` both accept).
     #[serde(rename = "EdDSA")]

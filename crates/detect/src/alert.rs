@@ -39,6 +39,22 @@ impl fmt::Display for AlertId {
     }
 }
 
+/// In the API's documents an alert id is its text, `RULE_ID/SEQ`.
+impl utoipa::PartialSchema for AlertId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "An alert's identity: `RULE_ID/SEQ`, the rule and the sequence number of the \
+                 event that raised it.",
+            ))
+            .examples(["haechi.token.forged_burst/1042"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AlertId {}
+
 impl Serialize for AlertId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.0)
@@ -52,7 +68,7 @@ impl<'de> Deserialize<'de> for AlertId {
 }
 
 /// One alert: a rule matched for a group, possibly many times while it stayed open.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     /// The alert's identity.
     pub id: AlertId,
@@ -130,7 +146,7 @@ impl AlertUpdate {
 
 /// A containment action a rule decided, for the server to carry out (or, depending on
 /// `disposition`, only to record).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResponseAction {
     /// The alert it belongs to.
     pub alert_id: AlertId,
@@ -145,7 +161,9 @@ pub struct ResponseAction {
 }
 
 /// What a response action does, with its target.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(tag = "action", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ActionKind {
@@ -163,9 +181,11 @@ pub enum ActionKind {
     BlockNetwork {
         /// The network: the event's address cut to the rule's prefix length.
         #[serde(with = "network_text")]
+        #[schema(value_type = String)]
         network: IpNet,
-        /// How long the block lasts.
+        /// How long the block lasts, in seconds.
         #[serde(with = "seconds")]
+        #[schema(value_type = u64)]
         ttl: Duration,
     },
     /// Suspend the principal: its tokens stop working, it cannot log in.
@@ -176,7 +196,7 @@ pub enum ActionKind {
 }
 
 /// Whether the server should carry out an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Disposition {
     /// Carry it out now, and audit it.

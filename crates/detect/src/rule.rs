@@ -50,7 +50,19 @@ pub const MAX_GROUP_FIELDS: usize = 4;
 pub const MAX_SEQUENCE_STEPS: usize = 8;
 
 /// How bad an alert of a rule is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth a look when convenient.

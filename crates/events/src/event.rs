@@ -11,7 +11,19 @@ use crate::Timestamp;
 
 /// What kind of act an event records. The string forms (`auth.login_ok`, …) are the audit
 /// event's `kind` column and what detection rules match on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[non_exhaustive]
 pub enum EventKind {
     /// A customer logged in with the right password.
@@ -283,6 +295,24 @@ impl FromStr for Principal {
     }
 }
 
+/// In the API's documents a principal is its text form.
+impl utoipa::PartialSchema for Principal {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(
+                "^(anonymous|(customer|service|admin):[A-Za-z0-9._-]{1,128})$",
+            ))
+            .description(Some(
+                "Who acted: `customer:ID`, `service:NAME`, `admin:NAME` or `anonymous`.",
+            ))
+            .examples(["service:shipping"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Principal {}
+
 impl Serialize for Principal {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
@@ -297,7 +327,19 @@ impl<'de> Deserialize<'de> for Principal {
 }
 
 /// What an access decision was: plaintext allowed, masked, or refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     /// The act was allowed in full.
@@ -321,7 +363,7 @@ impl Decision {
 
 /// One security-relevant act, with the spec's audit-event field names. It never carries
 /// plaintext personal data: customers appear by id, fields by name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SecurityEvent {
     /// When the act happened (the server's clock, which a drill may simulate).
     pub time: Timestamp,
@@ -336,6 +378,7 @@ pub struct SecurityEvent {
     /// Signing key id (`kid`), when a token or key was involved.
     pub kid: Option<String>,
     /// The client's network address.
+    #[schema(value_type = Option<String>)]
     pub ip: Option<std::net::IpAddr>,
     /// The client's `User-Agent` (truncated to a bounded length by the caller).
     pub user_agent: Option<String>,

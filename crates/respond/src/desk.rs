@@ -19,7 +19,7 @@ use eviction::{Desk, admit};
 pub use eviction::{DropReason, DroppedAlert};
 
 /// Whether an alert still wants attention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
     /// Nobody has acknowledged it.
@@ -29,7 +29,7 @@ pub enum AlertState {
 }
 
 /// An alert as the API shows it: the engine's alert, its state and acknowledgement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AlertView {
     /// The alert.
     #[serde(flatten)]

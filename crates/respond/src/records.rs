@@ -10,12 +10,13 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 /// A network block as stored: who blocked what, why, until when, and whether it was lifted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BlockRecord {
     /// The store's id for it (what `DELETE /v1/admin/blocks/{id}` names).
     pub id: u64,
     /// The network refused (its address bits past the prefix are zero).
     #[serde(with = "network_text")]
+    #[schema(value_type = String)]
     pub network: IpNet,
     /// When the block began.
     pub created_at: Timestamp,
@@ -63,7 +64,7 @@ pub struct NewBlock {
 
 /// A principal suspended by containment: its tokens stop verifying and it cannot log in or be
 /// granted tokens until the suspension is lifted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SuspensionRecord {
     /// Who is suspended.
     pub principal: Principal,
@@ -80,7 +81,7 @@ pub struct SuspensionRecord {
 }
 
 /// An administrator's acknowledgement of an alert.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertAck {
     /// The alert (`RULE_ID/SEQ`).
     pub alert_id: String,

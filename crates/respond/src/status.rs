@@ -6,7 +6,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 /// This node's part in the cluster's detection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LeadState {
     /// Another node leads; this one asks for the lead every half second.
@@ -18,7 +18,7 @@ pub enum LeadState {
 }
 
 /// A snapshot of the cluster's detection on this node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FeedStatus {
     /// Leading, warming up, or standing by.
     pub state: LeadState,

@@ -5,9 +5,23 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
-use crate::AppState;
+use crate::{AppState, ErrorCode};
+
+/// The answer to a request from a blocked network: the API's error body with the block's id
+/// and end (members in the order the API has always written them).
+#[derive(Debug, Serialize)]
+struct Blocked {
+    /// The block that refuses the request.
+    block_id: u64,
+    /// Always `blocked`.
+    error: ErrorCode,
+    /// Which network is refused until when.
+    message: String,
+    /// When the block ends, RFC 3339.
+    until: String,
+}
 
 /// Middleware: refuses every request from a blocked network with 403
 /// `{"error":"blocked",…}` before anything else looks at it (no token is verified, nothing
@@ -27,16 +41,16 @@ pub(crate) async fn refuse_blocked(
         metrics::counter!("haechi_blocked_requests_total").increment(1);
         return (
             StatusCode::FORBIDDEN,
-            axum::Json(json!({
-                "error": "blocked",
-                "message": format!(
+            axum::Json(Blocked {
+                block_id: block.id,
+                error: ErrorCode::Blocked,
+                message: format!(
                     "requests from {} are refused until {}",
                     block.network,
                     block.expires_at.to_rfc3339()
                 ),
-                "block_id": block.id,
-                "until": block.expires_at.to_rfc3339(),
-            })),
+                until: block.expires_at.to_rfc3339(),
+            }),
         )
             .into_response();
     }

@@ -13,7 +13,7 @@ use haechi_events::RequestContext;
 use haechi_token::{AdminGrant, Rejection, VerifiedToken};
 use serde::de::DeserializeOwned;
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorCode};
 
 /// The request's origin: address, agent, request id.
 #[derive(Debug, Clone)]
@@ -87,7 +87,10 @@ fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
         return Ok(None);
     };
     let value = value.to_str().map_err(|_| {
-        ApiError::unauthorized("invalid_token", "the Authorization header is not ASCII")
+        ApiError::unauthorized(
+            ErrorCode::InvalidToken,
+            "the Authorization header is not ASCII",
+        )
     })?;
     let Some((scheme, token)) = value.split_once(' ') else {
         return Ok(None);
@@ -191,7 +194,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SecretJsonBody<T> {
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send the body as application/json",
             ));
         }
@@ -208,7 +211,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SecretJsonBody<T> {
             Err(error) if error.is_data() => Err(ApiError::unprocessable(error.to_string())),
             Err(error) => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "malformed_json",
+                ErrorCode::MalformedJson,
                 error.to_string(),
             )),
         }
@@ -227,12 +230,14 @@ fn sends_json(request: &Request) -> bool {
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonDataError(error) => ApiError::unprocessable(error.body_text()),
-        JsonRejection::JsonSyntaxError(error) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", error.body_text())
-        }
+        JsonRejection::JsonSyntaxError(error) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedJson,
+            error.body_text(),
+        ),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send the body as application/json",
         ),
         JsonRejection::BytesRejection(error) => body_rejection(error.status(), error.body_text()),
@@ -276,7 +281,11 @@ impl FromRequest<AppState> for RawBody {
 
 fn body_rejection(status: StatusCode, text: String) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(status, "body_too_large", "the request body is too large")
+        ApiError::new(
+            status,
+            ErrorCode::BodyTooLarge,
+            "the request body is too large",
+        )
     } else {
         ApiError::bad_request(text)
     }
@@ -299,17 +308,17 @@ impl<T: DeserializeOwned + 'static> FromRequest<AppState> for OAuthBody<T> {
             Ok(axum::Form(value)) => Ok(OAuthBody(value)),
             Err(FormRejection::FailedToDeserializeForm(error)) => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 error.body_text(),
             )),
             Err(FormRejection::FailedToDeserializeFormBody(error)) => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 error.body_text(),
             )),
             Err(FormRejection::InvalidFormContentType(_)) => Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send the body as application/x-www-form-urlencoded or application/json",
             )),
             Err(FormRejection::BytesRejection(error)) => {

@@ -14,11 +14,12 @@ mod error;
 mod extract;
 mod freshness;
 mod middleware;
+mod openapi;
 mod routes;
 mod state;
 
 pub use client_address::TrustedProxies;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode, FieldProblem};
 pub use state::{AppState, ServerSettings};
 
 use std::net::SocketAddr;
@@ -36,6 +37,12 @@ pub fn router(state: AppState) -> Router {
 /// metrics_listen`); on the API's own address `/metrics` needs an administrator's token.
 pub async fn serve_metrics(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     axum::serve(listener, routes::metrics_router(state)).await
+}
+
+/// The API's OpenAPI 3.1 document, generated from the handlers and the types they serialise:
+/// what `GET /openapi.json` serves. Every route of [`router`] is in it, and nothing else.
+pub fn openapi() -> serde_json::Value {
+    routes::document()
 }
 
 /// What a detection node (`--role detect`) serves: its probes (`/healthz`, `/readyz`,

@@ -13,7 +13,7 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorCode};
 
 /// Applies the common layers to `router`.
 pub(crate) fn apply(router: Router, state: &AppState) -> Router {
@@ -30,7 +30,7 @@ pub(crate) fn apply(router: Router, state: &AppState) -> Router {
                     tracing::error!("a request handler panicked");
                     ApiError::new(
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
+                        ErrorCode::Internal,
                         "internal error",
                     )
                     .into_response()
@@ -108,7 +108,7 @@ async fn limit_headers(request: Request, next: Next, max_bytes: usize) -> Respon
     if total > max_bytes {
         return ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            ErrorCode::HeadersTooLarge,
             format!("request headers exceed {max_bytes} bytes"),
         )
         .into_response();

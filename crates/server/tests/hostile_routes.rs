@@ -9,9 +9,10 @@
 //! the audit record. Where a route legitimately answers 2xx (public routes, bodies a route
 //! does not read), the table says so ([`Expect::Answered`]).
 //!
-//! The table must cover every route: [`every_registered_route_is_in_the_table`] reads the
-//! `.route(…)` calls of `src/routes/*.rs` and fails on a route the table does not list, so a
-//! new route cannot be added without hostile coverage.
+//! The table must cover every route: [`every_registered_route_is_in_the_table`] compares it
+//! with the router's OpenAPI document (`haechi_server::openapi`, made by the same
+//! `routes!` calls that register the routes) and fails on a route the table does not list, so
+//! a new route cannot be added without hostile coverage.
 
 #![allow(
     clippy::unwrap_used,
@@ -173,6 +174,10 @@ const ROUTES: &[Route] = &[
         PUBLIC_GET,
     ),
     answering(
+        route("GET", "/openapi.json", Public, BodyKind::None),
+        PUBLIC_GET,
+    ),
+    answering(
         route(
             "GET",
             "/.well-known/oauth-authorization-server",
@@ -238,8 +243,11 @@ const ROUTES: &[Route] = &[
         route("GET", "/v1/admin/alerts/stream", Admin, BodyKind::None),
         UNREAD_BODY,
     ),
-    route("GET", "/v1/admin/alerts/{*rest}", Admin, BodyKind::None),
-    route("POST", "/v1/admin/alerts/{*rest}", Admin, Raw),
+    // An alert id `RULE_ID/SEQ`, its slash as `%2F` (`{id}`) or raw (`{id}/{seq}`).
+    route("GET", "/v1/admin/alerts/{id}", Admin, BodyKind::None),
+    route("GET", "/v1/admin/alerts/{id}/{seq}", Admin, BodyKind::None),
+    route("POST", "/v1/admin/alerts/{id}/ack", Admin, Raw),
+    route("POST", "/v1/admin/alerts/{id}/{seq}/ack", Admin, Raw),
     answering(
         route("GET", "/v1/admin/audit", Admin, BodyKind::None),
         UNREAD_BODY,
@@ -626,50 +634,55 @@ async fn every_table_route_is_a_real_route() {
     }
 }
 
-/// The `(method, path)` of every `.route(…)` call in `src/routes/*.rs`.
+/// The `(method, path)` of every operation of the router's OpenAPI document.
 fn registered_routes() -> BTreeSet<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes");
+    let document = haechi_server::openapi();
     let mut routes = BTreeSet::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        let mut rest = source.as_str();
-        while let Some(start) = rest.find(".route(") {
-            rest = &rest[start + ".route(".len()..];
-            // The call's text up to its closing parenthesis.
-            let mut depth = 1;
-            let end = rest
-                .char_indices()
-                .find_map(|(at, c)| {
-                    match c {
-                        '(' => depth += 1,
-                        ')' => depth -= 1,
-                        _ => {}
-                    }
-                    (depth == 0).then_some(at)
-                })
-                .unwrap();
-            let call = &rest[..end];
-            let path = call.split('"').nth(1).unwrap().to_string();
-            for method in ["get", "post", "put", "patch", "delete"] {
-                let bare = format!("{method}(");
-                let chained = format!(".{method}(");
-                let starts = call
-                    .trim_start_matches(|c: char| c != ',')
-                    .trim_start_matches(',')
-                    .trim_start();
-                if starts.starts_with(&bare) || call.contains(&chained) {
-                    routes.insert((method.to_uppercase(), path.clone()));
-                }
-            }
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            routes.insert((method.to_uppercase(), path.clone()));
         }
     }
     routes
 }
 
+/// Routes are registered only through `utoipa_axum::routes!`, which documents them: a plain
+/// `.route(…)` in `src/routes/` would serve a route the document (and so this table) does not
+/// know. The one exception is the metrics listener's router, which serves `/metrics` alone on
+/// an address of its own (`[server] metrics_listen`).
+#[test]
+fn routes_are_registered_only_with_their_description() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes");
+    let mut undocumented = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        for (number, line) in source.lines().enumerate() {
+            let registers = [".route(", ".route_service(", ".nest(", ".nest_service("]
+                .iter()
+                .any(|call| line.contains(call));
+            let metrics_listener = line.contains(r#".route("/metrics", get(metrics))"#);
+            if registers && !metrics_listener {
+                undocumented.push(format!(
+                    "{}:{}: {}",
+                    path.display(),
+                    number + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "register routes with utoipa_axum::routes! (and a #[utoipa::path]):\n{}",
+        undocumented.join("\n")
+    );
+}
+
 #[test]
 fn every_registered_route_is_in_the_table() {
     let registered = registered_routes();
-    assert!(registered.len() > 30, "found {registered:?}");
+    assert!(registered.len() > 40, "found {registered:?}");
     let table: BTreeSet<(String, String)> = ROUTES
         .iter()
         .map(|route| (route.method.to_string(), route.path.to_string()))
@@ -677,10 +690,13 @@ fn every_registered_route_is_in_the_table() {
     let missing: Vec<_> = registered.difference(&table).collect();
     assert!(
         missing.is_empty(),
-        "routes without hostile coverage (add them to ROUTES): {missing:?}"
+        "documented routes without hostile coverage (add them to ROUTES): {missing:?}"
     );
     let stale: Vec<_> = table.difference(&registered).collect();
-    assert!(stale.is_empty(), "table routes not registered: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "table routes the OpenAPI document does not describe: {stale:?}"
+    );
 }
 
 /// Writes the seed corpus of the `audit_segment` and `audit_archive` fuzz targets: the audit

@@ -62,7 +62,7 @@ impl PiiField {
 }
 
 /// A new customer as the API receives it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerInput {
     /// Full name.
@@ -82,11 +82,12 @@ pub struct CustomerInput {
     pub addresses: Vec<AddressInput>,
     /// Optional initial password for the customer's login.
     #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
     pub password: Option<Zeroizing<String>>,
 }
 
 /// A shipping address as the API receives it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressInput {
     /// Who receives the parcel.
@@ -106,7 +107,7 @@ pub struct AddressInput {
 }
 
 /// A change a customer makes to their own record; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerPatch {
     /// New name.

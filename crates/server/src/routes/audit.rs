@@ -1,38 +1,74 @@
 //! The audit trail's search, for administrators. Reading the trail is itself on the record
 //! (`admin.audit_read`), so whoever looks at whom is as visible as any other read.
 
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use haechi_audit::{BadParameter, SearchFilter};
+use haechi_audit::{AuditRecord, BadParameter, SearchFilter};
 use haechi_events::{EventKind, SecurityEvent};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::extract::Admin;
-use crate::{ApiError, AppState};
+use crate::openapi::{BadRequest, Forbidden, Unauthorized};
+use crate::{ApiError, AppState, ErrorCode, FieldProblem};
 
 /// Records per page when `limit` is not given.
 const DEFAULT_PAGE: usize = 100;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/v1/admin/audit", get(search))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(search))
 }
 
-/// `GET /v1/admin/audit?customer=&principal=&ip=&from=&to=&kind=&after=&limit=`: matching
-/// records oldest first, `{records, next_after}`; `next_after` is the `after` of the next page,
-/// or null when this page is the last.
+/// A page of the audit trail (members in the order the API has always written them).
+#[derive(Debug, Serialize, ToSchema)]
+struct AuditPage {
+    /// The `after` of the next page, or null when this page is the last.
+    next_after: Option<u64>,
+    /// The matching records, oldest first.
+    records: Vec<AuditRecord>,
+}
+
+/// Search the audit trail
+///
+/// Matching records oldest first, a page at a time. The search is itself on the record
+/// (`admin.audit_read`, with the filter), so whoever looks at whom is as visible as any other
+/// read. An empty value counts as absent; every parameter but `kind` may appear once, and an
+/// unknown one is refused.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit",
+    tag = "audit",
+    operation_id = "search_audit",
+    security(("bearer" = ["admin"]), ("client_credentials" = ["admin"])),
+    params(
+        ("customer" = Option<String>, Query, description = "A customer id."),
+        ("principal" = Option<String>, Query, description = "`customer:ID`, `service:NAME`, `admin:NAME` or `anonymous`.", example = "service:shipping"),
+        ("ip" = Option<String>, Query, description = "An address or a network.", example = "203.0.113.0/24"),
+        ("from" = Option<String>, Query, description = "RFC 3339 or `YYYY-MM-DD` (UTC), inclusive.", example = "2025-06-24"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or `YYYY-MM-DD` (UTC), exclusive.", example = "2025-06-25T12:00:00Z"),
+        ("kind" = Option<String>, Query, description = "Event kinds, comma-separated (or the parameter repeated).", example = "pii.read,pii.lookup"),
+        ("after" = Option<u64>, Query, description = "A seq: the page starts after it (a page's `next_after`)."),
+        ("limit" = Option<u64>, Query, description = "Records per page, 1 to 10000 (default 100)."),
+    ),
+    responses(
+        (status = 200, description = "A page of records.", body = AuditPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
 async fn search(
     State(state): State<AppState>,
     admin: Admin,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::Json<AuditPage>, ApiError> {
     let Query(pairs) = query.map_err(|rejection| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_parameter",
+            ErrorCode::InvalidParameter,
             rejection.body_text(),
         )
     })?;
@@ -73,9 +109,10 @@ async fn search(
         .record(event)
         .await
         .map_err(ApiError::audit_unavailable)?;
-    Ok(axum::Json(
-        json!({ "records": records, "next_after": next_after }),
-    ))
+    Ok(axum::Json(AuditPage {
+        next_after,
+        records,
+    }))
 }
 
 /// The filter as `(name, value)` pairs for the event's detail.
@@ -103,8 +140,11 @@ fn describe(filter: &SearchFilter) -> Vec<(&'static str, String)> {
 fn bad_parameter(error: BadParameter) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
-        "invalid_parameter",
+        ErrorCode::InvalidParameter,
         format!("query parameter {error}"),
     )
-    .with_fields(json!([{ "field": error.name, "message": error.reason }]))
+    .with_fields(vec![FieldProblem {
+        field: error.name.to_string(),
+        message: error.reason.to_string(),
+    }])
 }

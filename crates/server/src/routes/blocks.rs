@@ -3,26 +3,29 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get};
 use haechi_events::Principal;
-use serde::Deserialize;
-use serde_json::json;
-
-use haechi_respond::{BlockRequest, SuspendRequest};
+use haechi_respond::{BlockRecord, BlockRequest, SuspendRequest, SuspensionRecord};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::extract::{Admin, JsonBody, PathParam};
+use crate::openapi::{
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
+    UnsupportedMediaType,
+};
 use crate::{ApiError, AppState};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/admin/blocks", get(list_blocks).post(add_block))
-        .route("/v1/admin/blocks/{id}", delete(lift_block))
-        .route("/v1/admin/suspensions", get(list_suspensions).post(suspend))
-        .route("/v1/admin/suspensions/{principal}", delete(lift_suspension))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_blocks, add_block))
+        .routes(routes!(lift_block))
+        .routes(routes!(list_suspensions, suspend))
+        .routes(routes!(lift_suspension))
 }
 
 impl From<haechi_respond::Error> for ApiError {
@@ -41,23 +44,76 @@ impl From<haechi_respond::Error> for ApiError {
     }
 }
 
-/// `GET /v1/admin/blocks`: `{blocks}`, the blocks in force.
-async fn list_blocks(State(state): State<AppState>, _admin: Admin) -> impl IntoResponse {
-    axum::Json(json!({ "blocks": state.detection.containment.blocks() }))
+/// The blocks in force.
+#[derive(Debug, Serialize, ToSchema)]
+struct BlockList {
+    /// The blocks.
+    blocks: Vec<BlockRecord>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The network blocks in force
+#[utoipa::path(
+    get,
+    path = "/v1/admin/blocks",
+    tag = "containment",
+    operation_id = "list_blocks",
+    security(("bearer" = ["admin"]), ("client_credentials" = ["admin"])),
+    responses(
+        (status = 200, description = "The blocks.", body = BlockList),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+async fn list_blocks(State(state): State<AppState>, _admin: Admin) -> axum::Json<BlockList> {
+    axum::Json(BlockList {
+        blocks: state.detection.containment.blocks(),
+    })
+}
+
+/// A network to block.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"network": "203.0.113.0/24", "ttl_secs": 3600, "reason": "credential stuffing, INC-2041"}))]
 struct AddBlock {
     /// An address or CIDR network.
     network: String,
     /// Seconds the block lasts.
     ttl_secs: u64,
-    /// Why.
+    /// Why (1 to 500 characters).
     reason: String,
 }
 
-/// `POST /v1/admin/blocks` `{network, ttl_secs, reason}` → 201 with the block.
+/// Block a network
+///
+/// Every request from it is refused with 403 `blocked` before anything else looks at it,
+/// until the block expires or is lifted. Audited as `response.action`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/blocks",
+    tag = "containment",
+    operation_id = "add_block",
+    security(("bearer" = ["admin"]), ("client_credentials" = ["admin"])),
+    request_body = AddBlock,
+    responses(
+        (
+            status = 201,
+            description = "The block, in force.",
+            body = BlockRecord,
+            links(("lift" = (
+                operation_id = "lift_block",
+                parameters(("id" = "$response.body#/id")),
+                description = "Lift the block added."
+            )))
+        ),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn add_block(
     State(state): State<AppState>,
     admin: Admin,
@@ -97,13 +153,35 @@ async fn add_block(
     Ok((StatusCode::CREATED, axum::Json(block)))
 }
 
-/// `DELETE /v1/admin/blocks/{id}`: `{lifted}` with the block as it was; 404 when there is
-/// no such block in force.
+/// A block lifted.
+#[derive(Debug, Serialize, ToSchema)]
+struct Lifted {
+    /// The block as it was.
+    lifted: BlockRecord,
+}
+
+/// Lift a block
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/blocks/{id}",
+    tag = "containment",
+    operation_id = "lift_block",
+    security(("bearer" = ["admin"]), ("client_credentials" = ["admin"])),
+    params(("id" = String, Path, description = "The block's id (a number; `GET /v1/admin/blocks`).")),
+    responses(
+        (status = 200, description = "Lifted.", body = Lifted),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn lift_block(
     State(state): State<AppState>,
     admin: Admin,
     PathParam(id): PathParam,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::Json<Lifted>, ApiError> {
     let id: u64 = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("no block {id}")))?;
@@ -113,31 +191,95 @@ async fn lift_block(
         .lift(id, &admin.grant)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no block {id} in force")))?;
-    Ok(axum::Json(json!({ "lifted": lifted })))
+    Ok(axum::Json(Lifted { lifted }))
 }
 
-/// `GET /v1/admin/suspensions`: `{suspensions}`.
+/// The suspensions in force.
+#[derive(Debug, Serialize, ToSchema)]
+struct SuspensionList {
+    /// The suspensions.
+    suspensions: Vec<SuspensionRecord>,
+}
+
+/// The principals suspended
+#[utoipa::path(
+    get,
+    path = "/v1/admin/suspensions",
+    tag = "containment",
+    operation_id = "list_suspensions",
+    security(("bearer" = ["admin"]), ("client_credentials" = ["admin"])),
+    responses(
+        (status = 200, description = "The suspensions.", body = SuspensionList),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn list_suspensions(
     State(state): State<AppState>,
     _admin: Admin,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::Json<SuspensionList>, ApiError> {
     let suspensions = state
         .detection
         .containment
         .suspensions()
         .await
         .map_err(ApiError::internal)?;
-    Ok(axum::Json(json!({ "suspensions": suspensions })))
+    Ok(axum::Json(SuspensionList { suspensions }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A principal to suspend.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"principal": "service:legacy-export", "reason": "bulk reads at night, INC-2042"}))]
 struct Suspend {
+    /// `customer:ID`, `service:NAME` or `admin:NAME` (not the caller).
     principal: String,
+    /// Why (1 to 500 characters).
     reason: String,
 }
 
-/// `POST /v1/admin/suspensions` `{principal, reason}` → 201, or 200 if already suspended.
+/// A principal's suspension (members in the order the API has always written them).
+#[derive(Debug, Serialize, ToSchema)]
+struct SuspensionState {
+    /// The principal.
+    principal: Principal,
+    /// Whether it is suspended now.
+    suspended: bool,
+}
+
+/// Suspend a principal
+///
+/// Its tokens stop verifying and it cannot log in or be granted tokens until the suspension
+/// is lifted. 201 when suspended now, 200 when it already was.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/suspensions",
+    tag = "containment",
+    operation_id = "suspend",
+    security(("bearer" = ["admin"]), ("client_credentials" = ["admin"])),
+    request_body = Suspend,
+    responses(
+        (
+            status = 201,
+            description = "Suspended now.",
+            body = SuspensionState,
+            links(("lift" = (
+                operation_id = "lift_suspension",
+                parameters(("principal" = "$response.body#/principal")),
+                description = "Lift the suspension."
+            )))
+        ),
+        (status = 200, description = "Already suspended.", body = SuspensionState),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn suspend(
     State(state): State<AppState>,
     admin: Admin,
@@ -179,16 +321,35 @@ async fn suspend(
     };
     Ok((
         status,
-        axum::Json(json!({ "principal": principal, "suspended": true })),
+        axum::Json(SuspensionState {
+            principal,
+            suspended: true,
+        }),
     ))
 }
 
-/// `DELETE /v1/admin/suspensions/{principal}`: 404 when it is not suspended.
+/// Lift a suspension
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/suspensions/{principal}",
+    tag = "containment",
+    operation_id = "lift_suspension",
+    security(("bearer" = ["admin"]), ("client_credentials" = ["admin"])),
+    params(("principal" = String, Path, description = "The suspended principal, e.g. `service:legacy-export`.")),
+    responses(
+        (status = 200, description = "Lifted.", body = SuspensionState),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn lift_suspension(
     State(state): State<AppState>,
     admin: Admin,
     PathParam(principal): PathParam,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::Json<SuspensionState>, ApiError> {
     let parsed: Principal = principal
         .parse()
         .map_err(|_| ApiError::not_found(format!("no suspension of {principal}")))?;
@@ -200,7 +361,8 @@ async fn lift_suspension(
     if !lifted {
         return Err(ApiError::not_found(format!("no suspension of {parsed}")));
     }
-    Ok(axum::Json(
-        json!({ "principal": parsed, "suspended": false }),
-    ))
+    Ok(axum::Json(SuspensionState {
+        principal: parsed,
+        suspended: false,
+    }))
 }

@@ -1,21 +1,24 @@
 //! The drill clock, for administrators of a server started with
 //! `drill.dangerous_simulated_clock` (404 otherwise): read it, and move it forward.
 
-use axum::Router;
 use axum::extract::State;
-use axum::response::IntoResponse;
-use axum::routing::get;
 use haechi_events::Timestamp;
 use haechi_respond::pipeline::SettledSource;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::drill::{DetectionPart, DrillClock, DrillClockError, Move};
 use crate::extract::{Admin, JsonBody};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
+    Unprocessable, UnsupportedMediaType,
+};
 use crate::{ApiError, AppState};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/v1/admin/drill/clock", get(read).post(advance))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(read, advance))
 }
 
 fn drill_clock(state: &AppState) -> Result<&DrillClock, ApiError> {
@@ -26,31 +29,115 @@ fn drill_clock(state: &AppState) -> Result<&DrillClock, ApiError> {
     })
 }
 
-/// `GET /v1/admin/drill/clock` → `{now}`.
-async fn read(State(state): State<AppState>, _admin: Admin) -> Result<impl IntoResponse, ApiError> {
-    let clock = drill_clock(&state)?;
-    Ok(axum::Json(json!({ "now": clock.now().to_rfc3339() })))
+/// The drill clock's time.
+#[derive(Debug, Serialize, ToSchema)]
+struct ClockReading {
+    /// The simulated time, RFC 3339.
+    now: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// The drill clock's time
+///
+/// Only on a server started with `drill.dangerous_simulated_clock`; 404 otherwise.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/drill/clock",
+    tag = "drill",
+    operation_id = "read_drill_clock",
+    security(("bearer" = ["admin"]), ("client_credentials" = ["admin"])),
+    responses(
+        (status = 200, description = "The simulated time.", body = ClockReading),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+async fn read(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<axum::Json<ClockReading>, ApiError> {
+    let clock = drill_clock(&state)?;
+    Ok(axum::Json(ClockReading {
+        now: clock.now().to_rfc3339(),
+    }))
+}
+
+/// A move of the drill clock.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"now": "2025-06-24T09:00:00Z"}))]
 struct Advance {
-    /// The new simulated time, RFC 3339.
+    /// The new simulated time, RFC 3339; never before the clock's.
     now: String,
     /// On a cluster's API node: the change-log position the detection nodes answered, to be
-    /// applied here before the move returns.
+    /// applied here before the move returns (0 or more).
+    #[schema(minimum = 0)]
     changes_through: Option<i64>,
 }
 
-/// `POST /v1/admin/drill/clock {now, changes_through?}` → `{now, alerts, blocks}` once
-/// detection has settled. A cluster node adds `changes_through` (the change-log position its
-/// memory holds) and, on a detection node, `detection` (`settled` with `records_through` and
-/// `evaluated_through`, or `standby`). See `crate::drill`.
+/// The drill clock after a move (members in the order the API has always written them).
+#[derive(Debug, Serialize, ToSchema)]
+struct Moved {
+    /// Alerts on the desk.
+    alerts: usize,
+    /// Blocks in force.
+    blocks: usize,
+    /// On a cluster node: the change-log position its memory holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes_through: Option<i64>,
+    /// On a cluster's detection node: how its settle went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detection: Option<DetectionSettle>,
+    /// The simulated time now, RFC 3339.
+    now: String,
+}
+
+/// How a detection node's settle went (members in the order the API has always written
+/// them).
+#[derive(Debug, Serialize, ToSchema)]
+struct DetectionSettle {
+    /// `settled`: every record at or below this stream sequence is evaluated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evaluated_through: Option<u64>,
+    /// `settled`: the stream's newest record when the settle began.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    records_through: Option<u64>,
+    /// `settled` (it leads detection) or `standby`.
+    state: &'static str,
+}
+
+/// Move the drill clock forward and settle detection
+///
+/// Answers once detection has evaluated everything durable before the call and carried out
+/// the resulting actions, so alerts and containment land at the simulated time they would
+/// have in a live deployment. A cluster node adds `changes_through` (the change-log position
+/// its memory holds) and, on a detection node, `detection`. Only on a server started with
+/// `drill.dangerous_simulated_clock`; 404 otherwise.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/drill/clock",
+    tag = "drill",
+    operation_id = "advance_drill_clock",
+    security(("bearer" = ["admin"]), ("client_credentials" = ["admin"])),
+    request_body = Advance,
+    responses(
+        (status = 200, description = "Moved and settled.", body = Moved),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn advance(
     State(state): State<AppState>,
     _admin: Admin,
     JsonBody(request): JsonBody<Advance>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::Json<Moved>, ApiError> {
     let clock = drill_clock(&state)?;
     let instant = Timestamp::parse(&request.now).ok_or_else(|| {
         ApiError::unprocessable(format!("now: {:?} is not an RFC 3339 time", request.now))
@@ -79,32 +166,32 @@ async fn advance(
     }
     let changes = clock.apply_changes(&moved).await.map_err(refusal)?;
     let (_, alert_count) = state.detection.alerts.list(&Default::default());
-    let mut body = json!({
-        "now": moved.now().to_rfc3339(),
-        "alerts": alert_count,
-        "blocks": state.detection.containment.blocks().len(),
-    });
-    if let Some(changes) = changes {
-        body["changes_through"] = json!(changes.through());
-    }
-    match moved.detection() {
-        DetectionPart::Settled(settled) => {
-            if let SettledSource::Stream {
+    let detection = match moved.detection() {
+        DetectionPart::Settled(settled) => match settled.source() {
+            SettledSource::Stream {
                 records_through,
                 evaluated_through,
-            } = settled.source()
-            {
-                body["detection"] = json!({
-                    "state": "settled",
-                    "records_through": records_through,
-                    "evaluated_through": evaluated_through,
-                });
-            }
-        }
-        DetectionPart::Standby => body["detection"] = json!({ "state": "standby" }),
-        DetectionPart::NotHere => {}
-    }
-    Ok(axum::Json(body))
+            } => Some(DetectionSettle {
+                evaluated_through: Some(evaluated_through),
+                records_through: Some(records_through),
+                state: "settled",
+            }),
+            _ => None,
+        },
+        DetectionPart::Standby => Some(DetectionSettle {
+            evaluated_through: None,
+            records_through: None,
+            state: "standby",
+        }),
+        DetectionPart::NotHere => None,
+    };
+    Ok(axum::Json(Moved {
+        alerts: alert_count,
+        blocks: state.detection.containment.blocks().len(),
+        changes_through: changes.map(|changes| changes.through()),
+        detection,
+        now: moved.now().to_rfc3339(),
+    }))
 }
 
 /// The answer to a move that could not be made or settled.

@@ -14,15 +14,17 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Router};
 use haechi_leak::exposure::{Padding, RangePrefix, entity_tag, render_range};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::extract::Caller;
+use crate::openapi::{BadRequest, TooManyRequests};
 use crate::{ApiError, AppState};
 
 /// Sustained requests per second one source may make.
@@ -40,9 +42,9 @@ const TRACKED_SOURCES: usize = 100_000;
 /// Shards of the limiter and the cache, so concurrent requests rarely share a lock.
 const SHARDS: usize = 16;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/exposure/range/{prefix}", get(range))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(range))
         .layer(Extension(Arc::new(Exposure::default())))
 }
 
@@ -149,6 +151,50 @@ fn shard_of(ip: &IpAddr) -> usize {
     usize::from(last) % SHARDS
 }
 
+/// The exposure check: hash suffixes of exposed identifiers under a prefix
+///
+/// The Have I Been Pwned range format: give the first five hex digits of the SHA-1 of a
+/// normalised e-mail or phone, get every exposed suffix under it (`SUFFIX:COUNT` lines), and
+/// look for yours — the identifier itself is never sent. Anonymous; rate-limited per source
+/// (IPv6 by /64). `Add-Padding: true` pads the answer with zero-count lines so its size says
+/// nothing.
+#[utoipa::path(
+    get,
+    path = "/v1/exposure/range/{prefix}",
+    tag = "exposure",
+    operation_id = "exposure_range",
+    security(()),
+    params(
+        ("prefix" = String, Path, description = "Five hex digits of a SHA-1.", example = "21BD1", pattern = "^[0-9A-Fa-f]{5}$"),
+        ("add-padding" = Option<String>, Header, description = "`true` pads the answer (as HIBP does)."),
+        ("if-none-match" = Option<String>, Header, description = "An entity tag from an earlier answer."),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "`SUFFIX:COUNT` lines (35 hex digits of the hash's rest, upper case).",
+            body = String,
+            content_type = "text/plain; charset=utf-8",
+            headers(
+                ("etag" = String, description = "The answer's entity tag."),
+                ("cache-control" = String, description = "`public, max-age=300`"),
+                ("vary" = String, description = "`Add-Padding`"),
+            ),
+            example = json!("0018A45C4D1DEF81644B54AB7F969B88D65:1\r\n00D4F6E8FA6EECAD2A3AA415EEC418D38EC:2")
+        ),
+        (
+            status = 304,
+            description = "Not modified: `If-None-Match` named this answer's tag.",
+            headers(
+                ("etag" = String, description = "The answer's entity tag."),
+                ("cache-control" = String, description = "`public, max-age=300`"),
+                ("vary" = String, description = "`Add-Padding`"),
+            )
+        ),
+        (status = 400, response = BadRequest),
+        (status = 429, response = TooManyRequests),
+    )
+)]
 async fn range(
     State(state): State<AppState>,
     Extension(exposure): Extension<Arc<Exposure>>,

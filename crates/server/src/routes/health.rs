@@ -10,16 +10,21 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use serde_json::json;
+use haechi_respond::FeedStatus;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::extract::Admin;
+use crate::openapi::{Forbidden, Unauthorized, Unavailable};
 use crate::{ApiError, AppState};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_for_admin))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_for_admin))
 }
 
 /// `/metrics` alone, without authentication: for a listener of its own that only the
@@ -31,10 +36,48 @@ pub(crate) fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> impl IntoResponse {
-    axum::Json(json!({ "status": "ok" }))
+/// The answer of `/healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+struct Health {
+    /// Always `ok`: the process answers.
+    status: &'static str,
 }
 
+/// Liveness: the process answers
+///
+/// Says nothing about the database or the audit trail (`/readyz` does).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    operation_id = "healthz",
+    security(()),
+    responses((status = 200, description = "The process answers.", body = Health))
+)]
+async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+/// The answer of `/readyz` when the node is ready (members in the order the API has always
+/// written them).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ready"}))]
+struct Readiness {
+    /// On a node in the cluster's detection: whether it leads, the feed's lag and the last
+    /// position it evaluated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detection: Option<FeedStatus>,
+    /// Always `ready`.
+    status: &'static str,
+    /// Conditions an operator must act on before they stop the node (the audit volume below
+    /// its headroom, the audit witness not taking checkpoints); absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+/// Readiness: database, audit trail, cluster state and a signing key
+///
 /// Ready when the database answers, the audit log accepts records (on a cluster: and its
 /// stream acknowledges them), the node's view of the cluster's shared decisions is fresh and a
 /// key can sign.
@@ -45,7 +88,18 @@ async fn healthz() -> impl IntoResponse {
 /// of a cluster for a filling disk would be an outage of its own), monitoring reads the list.
 /// A node in the cluster's detection adds `detection`: `state` (`leading`, `warming_up`,
 /// `standby`), `undelivered` and `unacknowledged` (the feed's lag) and `evaluated_through`.
-async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    operation_id = "readyz",
+    security(()),
+    responses(
+        (status = 200, description = "Ready.", body = Readiness),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Readiness>, ApiError> {
     state
         .store
         .ping()
@@ -73,19 +127,39 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
     if !signing {
         return Err(ApiError::unavailable("no active signing key"));
     }
-    let mut body = json!({ "status": "ready" });
-    let warnings = state.audit.warnings();
-    if !warnings.is_empty() {
-        body["warnings"] = json!(warnings);
-    }
-    // A node taking part in the cluster's detection says whether it leads, how far the feed
-    // is behind and the last position it evaluated (a standby is ready: it stands by).
-    if let Some(detection) = state.detection.status.feed() {
-        body["detection"] = json!(detection);
-    }
-    Ok(axum::Json(body))
+    Ok(axum::Json(Readiness {
+        // A node taking part in the cluster's detection says whether it leads, how far the
+        // feed is behind and the last position it evaluated (a standby is ready: it stands
+        // by).
+        detection: state.detection.status.feed(),
+        status: "ready",
+        warnings: state.audit.warnings(),
+    }))
 }
 
+/// Metrics in the Prometheus text format, for administrators
+///
+/// On the API's address `/metrics` needs an administrator's token: it tells whoever reads it
+/// how many logins fail and which routes are refused. A scraper gets `[server]
+/// metrics_listen`, a listener of its own serving `/metrics` without authentication.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    operation_id = "metrics",
+    security(("bearer" = ["admin"]), ("client_credentials" = ["admin"])),
+    responses(
+        (
+            status = 200,
+            description = "Prometheus text exposition format 0.0.4.",
+            body = String,
+            content_type = "text/plain; version=0.0.4",
+            example = "# TYPE haechi_live_tokens gauge\nhaechi_live_tokens 3\n"
+        ),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
 async fn metrics_for_admin(state: State<AppState>, _admin: Admin) -> impl IntoResponse {
     metrics(state).await
 }

@@ -1,22 +1,32 @@
-//! Routers per resource, merged into one.
+//! Routers per resource, merged into one, and the OpenAPI document they describe.
+//!
+//! Every route of the API is registered through `utoipa_axum::routes!`, which takes the
+//! handler's `#[utoipa::path]` description with it: the axum router and the document are two
+//! halves of one [`OpenApiRouter`], so a route cannot be served without being described.
 
 mod admin;
 mod alerts;
 mod audit;
 mod auth;
 mod blocks;
+mod contract;
 mod customers;
 mod drill;
 mod exposure;
 mod health;
 mod oauth;
+mod own_records;
+mod policy;
 mod well_known;
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use axum::{Extension, Router};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
-use crate::{ApiError, AppState};
+use crate::openapi::{ApiDoc, complete};
+use crate::{ApiError, AppState, ErrorCode};
 
 pub(crate) use health::metrics_router;
 
@@ -24,17 +34,20 @@ pub(crate) use health::metrics_router;
 /// alerts it raised (its desk is the cluster's: API nodes run no engine) and, on the drill
 /// clock, the clock; every other path says where the API is.
 pub(crate) fn probes_router(state: AppState) -> Router {
-    let administered = Router::new()
+    let (administered, _) = OpenApiRouter::new()
         .merge(alerts::router())
         .merge(drill::router())
+        .split_for_parts();
+    let administered = administered
         // As on the API: a node not confirmed fresh decides nothing (an administrator's
         // token revoked elsewhere must not be accepted here either).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::freshness::refuse_when_stale,
         ));
+    let (probes, _) = health::router().split_for_parts();
     Router::new()
-        .merge(health::router())
+        .merge(probes)
         .merge(administered)
         .fallback(|| async {
             ApiError::not_found(
@@ -45,26 +58,45 @@ pub(crate) fn probes_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-pub(crate) fn router(state: AppState) -> Router {
-    Router::new()
+/// Every route of the API with its description.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(well_known::router())
+        .merge(contract::router())
         .merge(auth::router())
         .merge(oauth::router())
         .merge(admin::router())
         .merge(audit::router())
         .merge(customers::router())
+        .merge(own_records::router())
+        .merge(policy::router())
         .merge(exposure::router())
         .merge(alerts::router())
         .merge(blocks::router())
         .merge(drill::router())
+}
+
+/// The API's OpenAPI 3.1 document, as `GET /openapi.json` serves it.
+pub(crate) fn document() -> serde_json::Value {
+    let (_, document) = api().split_for_parts();
+    complete(serde_json::to_value(&document).unwrap_or_default())
+}
+
+pub(crate) fn router(state: AppState) -> Router {
+    let (routes, document) = api().split_for_parts();
+    let document = complete(serde_json::to_value(&document).unwrap_or_default());
+    let document = serde_json::to_vec(&document).unwrap_or_default();
+    routes
+        // The document is made once, here, and served from memory.
+        .layer(Extension(contract::Document(document.into())))
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see the API list in the README").into_response()
         })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "this endpoint does not take that method",
             )
             .into_response()

@@ -22,7 +22,7 @@ use crate::{Error, LedgerEntry, RefreshRecord, SessionRecord};
 pub(super) const REFRESH_PREFIX: &str = "hrt_";
 
 /// Tokens handed out by a login, refresh or grant.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     /// The JWT access token.
     pub access_token: String,

@@ -22,7 +22,7 @@ use crate::{Rejection, VerifiedToken};
 const CLAIM_IN_EVENT_CHARS: usize = 64;
 
 /// RFC 7662 introspection response.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Introspection {
     /// Whether the token verifies now.
     pub active: bool,
