@@ -150,21 +150,24 @@ impl AuthorityStore for SqliteStore {
         Ok(())
     }
 
-    async fn update_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE signing_keys SET state = ?, activated_at = ?, retiring_at = ?, \
-             verify_until = ?, ended_at = ? WHERE kid = ?",
-        )
-        .bind(record.state.as_str())
-        .bind(optional_micros(record.activated_at))
-        .bind(optional_micros(record.retiring_at))
-        .bind(optional_micros(record.verify_until))
-        .bind(optional_micros(record.ended_at))
-        .bind(&record.kid)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+    async fn update_keys(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        for record in records {
+            sqlx::query(
+                "UPDATE signing_keys SET state = ?, activated_at = ?, retiring_at = ?, \
+                 verify_until = ?, ended_at = ? WHERE kid = ?",
+            )
+            .bind(record.state.as_str())
+            .bind(optional_micros(record.activated_at))
+            .bind(optional_micros(record.retiring_at))
+            .bind(optional_micros(record.verify_until))
+            .bind(optional_micros(record.ended_at))
+            .bind(&record.kid)
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
+        }
+        transaction.commit().await.map_err(backend)
     }
 
     async fn secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

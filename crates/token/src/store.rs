@@ -108,8 +108,10 @@ pub trait AuthorityStore: Send + Sync + std::fmt::Debug {
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError>;
     /// Adds a key (conflict if the kid exists).
     async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError>;
-    /// Saves a key's changed lifecycle record.
-    async fn update_key(&self, record: &KeyRecord) -> Result<(), StoreError>;
+    /// Saves keys' changed lifecycle records, all or none: a revocation and the promotion
+    /// that replaces the revoked key, or a rotation's retirement and promotion, are one write,
+    /// so no crash between them leaves the cluster without a signing key.
+    async fn update_keys(&self, records: &[KeyRecord]) -> Result<(), StoreError>;
 
     /// A named wrapped secret.
     async fn secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;

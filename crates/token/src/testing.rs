@@ -55,9 +55,12 @@ impl AuthorityStore for MemoryStore {
         tables.keys.insert(key.record.kid.clone(), key.clone());
         Ok(())
     }
-    async fn update_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
-        if let Some(stored) = self.tables().keys.get_mut(&record.kid) {
-            stored.record = record.clone();
+    async fn update_keys(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        for record in records {
+            if let Some(stored) = tables.keys.get_mut(&record.kid) {
+                stored.record = record.clone();
+            }
         }
         Ok(())
     }

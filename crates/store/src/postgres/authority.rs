@@ -132,21 +132,23 @@ impl AuthorityStore for PgStore {
         transaction.commit().await.map_err(backend)
     }
 
-    async fn update_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
+    async fn update_keys(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
         let mut transaction = self.pool.begin().await.map_err(backend)?;
-        sqlx::query(
-            "UPDATE signing_keys SET state = $1, activated_at = $2, retiring_at = $3, \
-             verify_until = $4, ended_at = $5 WHERE kid = $6",
-        )
-        .bind(record.state.as_str())
-        .bind(optional_micros(record.activated_at))
-        .bind(optional_micros(record.retiring_at))
-        .bind(optional_micros(record.verify_until))
-        .bind(optional_micros(record.ended_at))
-        .bind(&record.kid)
-        .execute(&mut *transaction)
-        .await
-        .map_err(backend)?;
+        for record in records {
+            sqlx::query(
+                "UPDATE signing_keys SET state = $1, activated_at = $2, retiring_at = $3, \
+                 verify_until = $4, ended_at = $5 WHERE kid = $6",
+            )
+            .bind(record.state.as_str())
+            .bind(optional_micros(record.activated_at))
+            .bind(optional_micros(record.retiring_at))
+            .bind(optional_micros(record.verify_until))
+            .bind(optional_micros(record.ended_at))
+            .bind(&record.kid)
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
+        }
         changes::append(&mut transaction, &Change::KeysChanged).await?;
         transaction.commit().await.map_err(backend)
     }

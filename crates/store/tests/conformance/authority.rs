@@ -68,7 +68,15 @@ async fn keys_insert_conflict_update_and_read_back<S: Store>(store: Arc<S>) {
     record.retiring_at = Some(t(12));
     record.verify_until = Some(Timestamp::from_micros(13_000_001));
     record.ended_at = Some(t(14));
-    store.update_key(&record).await.unwrap();
+    // Two records in one write (a revocation and its successor's promotion): both land.
+    let mut successor = store.keys().await.unwrap()[1].record.clone();
+    assert_eq!(successor.kid, "kid-b");
+    successor.state = KeyState::Active;
+    successor.activated_at = Some(t(12));
+    store
+        .update_keys(&[record.clone(), successor.clone()])
+        .await
+        .unwrap();
     let mut imported = key("kid-c", 5);
     imported.record.algorithm = SigningAlgorithm::Es256;
     imported.record.origin = KeyOrigin::Imported;
@@ -79,6 +87,7 @@ async fn keys_insert_conflict_update_and_read_back<S: Store>(store: Arc<S>) {
     assert_eq!(keys[0], imported);
     assert_eq!(keys[1].record, record);
     assert_eq!(keys[1].wrapped_private_key, earlier.wrapped_private_key);
+    assert_eq!(keys[2].record, successor);
 }
 
 async fn secrets_are_kept_once_and_rewrapped_together<S: Store>(store: Arc<S>) {

@@ -155,7 +155,29 @@ impl KeyLifecycle {
             .map(|entry| entry.record.clone())
             .ok_or_else(|| Error::NotFound(format!("key {kid}")))?;
         record.revoke(now)?;
-        self.save_record(&record).await?;
+        // If it was the key signing (or no key signs: a revoker that crashed before revocation
+        // and promotion were one write), the pending key takes over in the same write.
+        let none_would_sign = self
+            .ring
+            .read()
+            .in_state(KeyState::Active)
+            .iter()
+            .all(|active| active.kid == kid);
+        let successor = if none_would_sign {
+            self.ring
+                .read()
+                .in_state(KeyState::Pending)
+                .into_iter()
+                .next()
+        } else {
+            None
+        };
+        let mut changed = vec![record];
+        if let Some(mut successor) = successor {
+            successor.activate(now)?;
+            changed.push(successor);
+        }
+        self.save_records(&changed).await?;
         let sessions = environment.store.sessions_signed_by(kid, now).await?;
         let listed: Vec<&str> = sessions
             .iter()
@@ -172,13 +194,25 @@ impl KeyLifecycle {
                     .detail("sessions", listed.join(",")),
             )
             .await?;
-        // Not "if it was active": a revoker that died between its revocation and the promotion
-        // (a detection node killed mid-action, whose standby finds the key already revoked)
-        // left no active key, and this revocation must not leave it so either.
-        let replaced_by = self
-            .promote_if_none_active(actor, context, "revocation")
-            .await?
-            .map(|active| active.kid);
+        let replaced_by = match changed.get(1) {
+            Some(successor) => {
+                self.emit_key_event(
+                    EventKind::KeyActivated,
+                    &successor.kid,
+                    actor,
+                    context,
+                    "revocation",
+                )
+                .await?;
+                Some(successor.kid.clone())
+            }
+            // No pending key was there to take over: a new one signs (unpublished until now,
+            // so relying parties fetch the key set again on its first token).
+            None => self
+                .promote_if_none_active(actor, context, "revocation")
+                .await?
+                .map(|active| active.kid),
+        };
         self.ensure_pending(actor, context).await?;
         Ok(RevokedKey {
             kid: kid.to_string(),
@@ -300,21 +334,35 @@ impl KeyLifecycle {
         reason: &str,
     ) -> Result<KeyRecord, Error> {
         self.ensure_pending(actor, context).await?;
-        // Retire first, then promote: a crash in between leaves no active key, which the next
-        // start repairs, rather than two.
-        let active = self.ring.read().in_state(KeyState::Active);
-        for mut record in active {
-            record.start_retiring(
-                self.environment.clock.now(),
-                self.environment.policy.verify_window,
-            )?;
-            self.save_record(&record).await?;
+        // The retirement of the active key and the promotion of the pending one are one write:
+        // a crash can leave neither two signing keys nor none.
+        let now = self.environment.clock.now();
+        let mut retiring = self.ring.read().in_state(KeyState::Active);
+        for record in &mut retiring {
+            record.start_retiring(now, self.environment.policy.verify_window)?;
+        }
+        let pending = self
+            .ring
+            .read()
+            .in_state(KeyState::Pending)
+            .into_iter()
+            .next();
+        let mut next = match pending {
+            Some(record) => record,
+            None => self.generate(actor, context).await?,
+        };
+        next.activate(now)?;
+        let mut changed = retiring;
+        changed.push(next.clone());
+        self.save_records(&changed).await?;
+        for record in &changed[..changed.len() - 1] {
             self.emit_key_event(EventKind::KeyRetiring, &record.kid, actor, context, reason)
                 .await?;
         }
-        let active = self.promote_pending(actor, context, reason).await?;
+        self.emit_key_event(EventKind::KeyActivated, &next.kid, actor, context, reason)
+            .await?;
         self.ensure_pending(actor, context).await?;
-        Ok(active)
+        Ok(next)
     }
 
     async fn promote_if_none_active(
@@ -426,8 +474,16 @@ impl KeyLifecycle {
     }
 
     async fn save_record(&self, record: &KeyRecord) -> Result<(), Error> {
-        self.environment.store.update_key(record).await?;
-        self.ring.write().update(record.clone());
+        self.save_records(std::slice::from_ref(record)).await
+    }
+
+    /// Saves records changed together in one store write, then memory (the cache rule).
+    async fn save_records(&self, records: &[KeyRecord]) -> Result<(), Error> {
+        self.environment.store.update_keys(records).await?;
+        let mut ring = self.ring.write();
+        for record in records {
+            ring.update(record.clone());
+        }
         Ok(())
     }
 
@@ -541,9 +597,10 @@ mod tests {
             .into_iter()
             .find(|record| record.state == KeyState::Active);
         let mut active = active.unwrap();
-        // Another node revoked the active key and died before promoting the pending one.
+        // A revocation left no key signing (as one that died between two writes did before
+        // revocation and promotion became one write).
         active.revoke(f.clock.now()).unwrap();
-        f.store.update_key(&active).await.unwrap();
+        f.store.update_keys(&[active]).await.unwrap();
         keys.reload().await.unwrap();
         assert_eq!(
             f.authority
