@@ -21,6 +21,9 @@ fuzz_target!(|data: &[u8]| {
     let global = config::GlobalArgs {
         data_dir: None,
         config: None,
+        store: None,
+        bus: None,
+        node_id: None,
     };
     if let Ok(config) = config::Config::from_file_provider(Toml::string(text), "fuzz.toml", &global)
     {
