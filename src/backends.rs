@@ -239,6 +239,7 @@ pub async fn follow_changes(
     let freshness = Arc::new(haechi_cluster::Freshness::new(
         config.cluster.freshness_bound,
     ));
+    let record_cache = node.vault.record_cache().cloned();
     let policy = SharedPolicy {
         store: store.clone(),
         vault: node.vault,
@@ -255,6 +256,9 @@ pub async fn follow_changes(
         },
         node.change_head.unwrap_or(0),
     );
+    if let Some(cache) = record_cache {
+        follower = follower.with_record_cache(cache);
+    }
     follower
         .catch_up()
         .await

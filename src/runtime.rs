@@ -161,6 +161,7 @@ impl Runtime {
             policy_store: Some(backend.policy_store(config)),
             shared_budgets: backend.shared_budgets(),
             lookup_limits: backend.lookup_limits(),
+            record_cache_bytes: config.vault.record_cache_mib.saturating_mul(1024 * 1024),
         });
         Ok(Runtime {
             store,

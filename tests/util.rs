@@ -310,6 +310,29 @@ impl Server {
         status_and_json(response).await
     }
 
+    pub async fn patch_with(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        status_and_json(response).await
+    }
+
+    pub async fn delete_with(&self, path: &str, token: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        status_and_json(response).await
+    }
+
     /// Logs a customer in; returns the token pair.
     pub async fn login(&self, email: &str, password: &str) -> Value {
         let (status, body) = self

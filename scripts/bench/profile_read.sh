@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Profiles the embedded node's masked service read under load: 20,000 customers, one service,
 # wrk -t2 -c64 on one customer for 12 s, `perf record` (DWARF call graphs) on the server for 8 s
-# of it. Writes PERF_OUT (default /tmp/read.perf.data); read it with
+# of it. PROFILE_ENDPOINT=session profiles token verification alone (GET /v1/auth/session with
+# the service's token) instead; BENCH_HAECHI picks another binary (default the release build).
+# Writes PERF_OUT (default /tmp/read.perf.data); read it with
 #   perf report -i /tmp/read.perf.data --no-children --sort comm
 # Needs a release build (cargo build --release --bin haechi), wrk, jq, perf.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out=${PERF_OUT:-/tmp/read.perf.data}
-haechi="$repo/target/release/haechi"
+haechi=${BENCH_HAECHI:-$repo/target/release/haechi}
 work=$(mktemp -d)
 trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 export HAECHI_DATA_DIR="$work/data"
@@ -34,8 +36,13 @@ base=$(sed -n 's/^haechi listening on //p' "$work/serve.log")
 token=$(curl -s -u "$client_id:$client_secret" -d grant_type=client_credentials "$base/v1/oauth/token" | jq -r .access_token)
 id=$(curl -s -H "authorization: Bearer $token" -H 'content-type: application/json' -d "$(head -1 "$work/customers.jsonl" | jq -c '{email: .email, purpose: "support"}')" "$base/v1/customers/lookup" | jq -r '.ids[0]')
 export BENCH_AUTHORIZATION="Bearer $token"
-wrk -t2 -c64 -d3s -s "$repo"/scripts/bench/wrk_get.lua "$base/v1/customers/$id?purpose=support" >/dev/null
-( wrk -t2 -c64 -d12s -s "$repo/scripts/bench/wrk_get.lua" "$base/v1/customers/$id?purpose=support" | grep RESULT ) &
+case "${PROFILE_ENDPOINT:-masked}" in
+    masked) url="$base/v1/customers/$id?purpose=support" ;;
+    session) url="$base/v1/auth/session" ;;
+    *) echo "PROFILE_ENDPOINT is masked or session" >&2; exit 2 ;;
+esac
+wrk -t2 -c64 -d3s -s "$repo"/scripts/bench/wrk_get.lua "$url" >/dev/null
+( wrk -t2 -c64 -d12s -s "$repo/scripts/bench/wrk_get.lua" "$url" | grep RESULT ) &
 load=$!
 sleep 1
 perf record -F 999 -g --call-graph dwarf,16384 -p "$pid" -o "$out" -- sleep 8 2>/dev/null

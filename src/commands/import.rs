@@ -6,7 +6,8 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use haechi_korean::CustomerGenerator;
-use haechi_vault::CustomerInput;
+use haechi_token::AdminGrant;
+use haechi_vault::{BulkImport, CustomerInput, ImportOutcome, SealedBatch};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::Outcome;
@@ -43,10 +44,15 @@ pub fn run(file: &Path, batch: usize, config: &Config) -> anyhow::Result<Outcome
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let grant = runtime.authority.operator_grant()?;
+        let bulk = vault.bulk_import();
         let mut reader = BufReader::new(handle);
         let mut line_number = 0u64;
         let mut pending = Vec::with_capacity(batch);
-        let (mut imported, mut rejected, mut skipped) = (0u64, 0u64, 0u64);
+        let mut tally = Tally::default();
+        let mut skipped = 0u64;
+        // The batch sealed last, waiting for the store: it is written while the next one is
+        // sealed, so the cores seal while SQLite or PostgreSQL writes.
+        let mut sealed: Option<SealedBatch> = None;
         let mut buffer = Vec::new();
         loop {
             buffer.clear();
@@ -60,35 +66,35 @@ pub fn run(file: &Path, batch: usize, config: &Config) -> anyhow::Result<Outcome
                 skipped += 1;
                 continue;
             }
-            let parsed = parse_line(&buffer);
-            match parsed {
-                None => continue,
-                Some(parsed) => pending.push((line_number, parsed)),
-            }
+            pending.push((line_number, std::mem::take(&mut buffer)));
             if pending.len() >= batch {
-                let outcome = vault
-                    .bulk_import()
-                    .import_batch(&source, std::mem::take(&mut pending), &grant)
-                    .await?;
-                imported += outcome.imported.len() as u64;
-                rejected += outcome.rejected.len() as u64;
-                report(&progress, &outcome.rejected);
-                progress.set_message(format!("{imported} imported, {rejected} rejected"));
+                let lines = std::mem::replace(&mut pending, Vec::with_capacity(batch));
+                let previous = sealed.take();
+                sealed = Some(
+                    seal_while_storing(
+                        bulk, &source, &grant, previous, lines, &mut tally, &progress,
+                    )
+                    .await?,
+                );
             }
         }
         if !pending.is_empty() {
-            let outcome = vault
-                .bulk_import()
-                .import_batch(&source, pending, &grant)
-                .await?;
-            imported += outcome.imported.len() as u64;
-            rejected += outcome.rejected.len() as u64;
-            report(&progress, &outcome.rejected);
+            let previous = sealed.take();
+            sealed = Some(
+                seal_while_storing(
+                    bulk, &source, &grant, previous, pending, &mut tally, &progress,
+                )
+                .await?,
+            );
+        }
+        if let Some(last) = sealed {
+            tally.add(&bulk.store_batch(&source, last, &grant).await?, &progress);
         }
         progress.finish_and_clear();
         runtime.close().await?;
         println!(
-            "imported {imported}, rejected {rejected}, skipped {skipped} (already imported) from {source}"
+            "imported {}, rejected {}, skipped {skipped} (already imported) from {source}",
+            tally.imported, tally.rejected
         );
         Ok(Outcome::Clean)
     })?
@@ -113,9 +119,72 @@ fn parse_line(bytes: &[u8]) -> Option<Result<CustomerInput, String>> {
     )
 }
 
-fn report(progress: &ProgressBar, rejected: &[(u64, String)]) {
-    for (line, reason) in rejected {
-        progress.suspend(|| eprintln!("line {line}: rejected: {reason}"));
+/// Parses and seals `lines` while the store writes `previous`, the batch sealed before (if
+/// any), and counts what it stored.
+async fn seal_while_storing(
+    bulk: &BulkImport,
+    source: &str,
+    grant: &AdminGrant,
+    previous: Option<SealedBatch>,
+    lines: Vec<(u64, Vec<u8>)>,
+    tally: &mut Tally,
+    progress: &ProgressBar,
+) -> anyhow::Result<SealedBatch> {
+    let sealing = async { anyhow::Ok(bulk.seal_batch(parse_lines(lines).await?).await?) };
+    let Some(previous) = previous else {
+        return sealing.await;
+    };
+    let (stored, sealed) = tokio::join!(bulk.store_batch(source, previous, grant), sealing);
+    tally.add(&stored?, progress);
+    sealed
+}
+
+/// Parses raw lines on every core (blank lines dropped), in order.
+async fn parse_lines(
+    lines: Vec<(u64, Vec<u8>)>,
+) -> anyhow::Result<Vec<(u64, Result<CustomerInput, String>)>> {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let share = lines.len().div_ceil(cores).max(1);
+    let mut lines = lines.into_iter();
+    let mut workers = Vec::with_capacity(cores);
+    loop {
+        let chunk: Vec<_> = lines.by_ref().take(share).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        workers.push(tokio::task::spawn_blocking(move || {
+            chunk
+                .into_iter()
+                .filter_map(|(line, bytes)| parse_line(&bytes).map(|parsed| (line, parsed)))
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut parsed = Vec::new();
+    for worker in workers {
+        parsed.extend(worker.await.context("a parsing worker stopped")?);
+    }
+    Ok(parsed)
+}
+
+/// Customers imported and lines rejected so far.
+#[derive(Debug, Default)]
+struct Tally {
+    imported: u64,
+    rejected: u64,
+}
+
+impl Tally {
+    /// Counts a stored batch and reports its rejected lines.
+    fn add(&mut self, outcome: &ImportOutcome, progress: &ProgressBar) {
+        self.imported += outcome.imported.len() as u64;
+        self.rejected += outcome.rejected.len() as u64;
+        for (line, reason) in &outcome.rejected {
+            progress.suspend(|| eprintln!("line {line}: rejected: {reason}"));
+        }
+        progress.set_message(format!(
+            "{} imported, {} rejected",
+            self.imported, self.rejected
+        ));
     }
 }
 

@@ -44,7 +44,7 @@ pub enum CustomersAction {
         /// The JSONL file.
         file: PathBuf,
         /// Lines per transaction.
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 10_000)]
         batch: usize,
     },
     /// Write realistic generated Korean customers as JSON lines (deterministic by seed).

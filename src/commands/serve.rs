@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use haechi_audit::{ActiveSegment, ExportOptions, PruneOptions};
-use haechi_server::AppState;
+use haechi_server::{AppState, SharedState};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -127,7 +127,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         drill.attach_cluster(following.links.clone());
     }
     let freshness = following.map(|following| following.freshness);
-    let state = AppState {
+    let state = AppState::new(SharedState {
         authority: runtime.authority.clone(),
         vault: runtime.vault.clone(),
         store: runtime.store.clone(),
@@ -138,7 +138,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         detection: detection.detection.clone(),
         drill,
         freshness,
-    };
+    });
     let background = Background::start(&config, &runtime, &state)?;
     let metrics_listener = metrics_listener(&config, &state).await?;
     tracing::info!(
@@ -148,11 +148,12 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         role = role.name(),
         "haechi serving"
     );
+    let signalled = shutdown_signal().context("cannot listen for SIGTERM and SIGINT")?;
     // Tests and scripts read the address from this line (port 0 picks a free port).
     println!("haechi listening on http://{address}");
     let streams = detection.detection.clone();
     let shutdown = async move {
-        shutdown_signal().await;
+        signalled.await;
         // Alert streams (SSE) never end by themselves; end them so the server can stop.
         streams.close();
     };
@@ -455,21 +456,17 @@ async fn keep_audit_archive(
     }
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Installed now, before the server announces its address: a SIGTERM sent right after the
+    // announcement is a graceful stop, not the default action's kill.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight");
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }

@@ -141,6 +141,7 @@ impl Default for Config {
             vault: VaultSection {
                 policy_file: None,
                 blind_index_bits: 24,
+                record_cache_mib: 64,
             },
             detect: DetectSection::default(),
             drill: DrillSection::default(),

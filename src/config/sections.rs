@@ -214,6 +214,9 @@ pub struct VaultSection {
     pub policy_file: Option<PathBuf>,
     /// Bits kept of each blind-index value (see docs/vault.md for the trade-off).
     pub blind_index_bits: u32,
+    /// Memory for sealed records recently read, in MiB (ciphertext and wrapped keys only;
+    /// 0 turns the cache off). See docs/vault.md, "Record cache".
+    pub record_cache_mib: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

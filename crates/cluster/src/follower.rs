@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use haechi_events::{Change, ChangeFeed, LoggedChange, StoreError};
 use haechi_respond::Detection;
 use haechi_token::TokenAuthority;
+use haechi_vault::CachedVaultStore;
 use tokio::sync::{Notify, watch};
 
 use crate::{Error, Freshness};
@@ -47,6 +48,8 @@ pub struct Follower {
     authority: Arc<TokenAuthority>,
     detection: Arc<Detection>,
     policy: Option<Arc<dyn PolicyReload>>,
+    /// This node's cache of sealed records, told which records other nodes changed.
+    records: Option<Arc<CachedVaultStore>>,
     freshness: Arc<Freshness>,
     settings: FollowerSettings,
     position: i64,
@@ -135,12 +138,20 @@ impl Follower {
             authority,
             detection,
             policy,
+            records: None,
             freshness,
             settings,
             position,
             applied: watch::Sender::new(position),
             wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// Has the follower tell `cache` which records other nodes replaced, shredded or
+    /// re-wrapped, so this node stops answering from its copies of them.
+    pub fn with_record_cache(mut self, cache: Arc<CachedVaultStore>) -> Self {
+        self.records = Some(cache);
+        self
     }
 
     /// A handle on this follower, usable once it runs.
@@ -214,6 +225,9 @@ impl Follower {
             "change log entries were pruned before this node read them: reloading all shared state"
         );
         self.authority.sessions().forget_cached();
+        if let Some(records) = &self.records {
+            records.forget_all();
+        }
         self.authority
             .keys()
             .reload()
@@ -249,6 +263,16 @@ impl Follower {
                 Change::KeysChanged => keys = true,
                 Change::BlocksChanged | Change::SuspensionsChanged => containment = true,
                 Change::PolicyChanged => policy = true,
+                Change::RecordChanged { customer_id } => {
+                    if let Some(records) = &self.records {
+                        records.forget(customer_id);
+                    }
+                }
+                Change::RecordsRewrapped => {
+                    if let Some(records) = &self.records {
+                        records.forget_all();
+                    }
+                }
             }
         }
         if keys {

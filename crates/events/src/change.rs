@@ -33,6 +33,13 @@ pub enum Change {
     SuspensionsChanged,
     /// A new access policy version is in force.
     PolicyChanged,
+    /// A customer's record was replaced or shredded: nodes forget their cached copy.
+    RecordChanged {
+        /// The customer.
+        customer_id: String,
+    },
+    /// Data keys were re-wrapped under a new master key: nodes forget every cached record.
+    RecordsRewrapped,
 }
 
 impl Change {
@@ -45,13 +52,17 @@ impl Change {
             Change::BlocksChanged => "blocks_changed",
             Change::SuspensionsChanged => "suspensions_changed",
             Change::PolicyChanged => "policy_changed",
+            Change::RecordChanged { .. } => "record_changed",
+            Change::RecordsRewrapped => "records_rewrapped",
         }
     }
 
-    /// The change log's `subject` column: the session id or the token hash in hex, or empty.
+    /// The change log's `subject` column: the session id, the token hash in hex, the customer
+    /// id, or empty.
     pub fn subject(&self) -> String {
         match self {
             Change::SessionRevoked { sid } => sid.clone(),
+            Change::RecordChanged { customer_id } => customer_id.clone(),
             Change::TokenRevoked { token_hash } => token_hash
                 .iter()
                 .map(|byte| format!("{byte:02x}"))
@@ -82,6 +93,10 @@ impl Change {
             "blocks_changed" => Change::BlocksChanged,
             "suspensions_changed" => Change::SuspensionsChanged,
             "policy_changed" => Change::PolicyChanged,
+            "record_changed" if !subject.is_empty() => Change::RecordChanged {
+                customer_id: subject.to_string(),
+            },
+            "records_rewrapped" => Change::RecordsRewrapped,
             _ => return Err(corrupt()),
         })
     }
@@ -127,6 +142,10 @@ mod tests {
             Change::BlocksChanged,
             Change::SuspensionsChanged,
             Change::PolicyChanged,
+            Change::RecordChanged {
+                customer_id: "c-1".into(),
+            },
+            Change::RecordsRewrapped,
         ];
         for change in changes {
             let back = Change::from_columns(change.kind(), &change.subject()).unwrap();
@@ -140,6 +159,7 @@ mod tests {
             ("token_revoked", "zz"),
             ("token_revoked", &"é".repeat(32)),
             ("session_revoked", ""),
+            ("record_changed", ""),
             ("unknown", ""),
         ] {
             assert!(matches!(

@@ -193,6 +193,8 @@ impl Cluster {
             // A node of the cluster: its limits are the shared store's.
             shared_budgets: Some(store.clone()),
             lookup_limits: store.clone(),
+            // As `haechi serve` keeps it, so every test reads through the cache.
+            record_cache_bytes: 64 * 1024 * 1024,
         }));
         let containment_store: Arc<dyn ContainmentStore> = store.clone();
         let alerts = AlertDesk::open(containment_store.clone(), clock.clone(), 100_000)

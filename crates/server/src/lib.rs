@@ -20,7 +20,7 @@ mod state;
 
 pub use client_address::TrustedProxies;
 pub use error::{ApiError, ErrorCode, FieldProblem};
-pub use state::{AppState, ServerSettings};
+pub use state::{AppState, ServerSettings, SharedState};
 
 use std::net::SocketAddr;
 

@@ -31,9 +31,30 @@ impl Default for ServerSettings {
     }
 }
 
-/// Everything a handler may use.
+/// Everything a handler may use, behind one reference count: axum clones the state for every
+/// request, once per layer and handler that holds it, and cloning ten `Arc`s each time showed
+/// in the read path's profile as ~18 % of the CPU (reference counts bouncing between cores).
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    /// The state handlers share.
+    pub fn new(shared: SharedState) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct SharedState {
     /// The token authority.
     pub authority: Arc<TokenAuthority>,
     /// The PII vault.

@@ -13,7 +13,7 @@ use crate::{
     BlindIndexer, BulkImport, DataKeyRewrap, Error, LeakPass, Lifecycle, NoticeContacts,
     OwnRecords, Policy, PolicyStore, PolicyVersion, ServiceReads, VaultStore,
 };
-use crate::{LookupLimits, SharedBudgets};
+use crate::{CachedVaultStore, LookupLimits, SharedBudgets};
 
 /// Most ids in one batch read.
 pub const MAX_BATCH: usize = 100;
@@ -46,6 +46,9 @@ pub struct VaultParts {
     /// Where the lookup-miss limit and the lookup statistics are counted:
     /// [`crate::MemoryLookupLimits`] on one node, the shared store in a cluster.
     pub lookup_limits: Arc<dyn LookupLimits>,
+    /// Bytes of sealed records kept in memory in front of `store`
+    /// ([`CachedVaultStore`]); 0 keeps none and every read goes to the store.
+    pub record_cache_bytes: u64,
 }
 
 /// The PII vault: the composition root of its service objects. Each act belongs to one of
@@ -60,13 +63,24 @@ pub struct Vault {
     data_key_rewrap: DataKeyRewrap,
     notice_contacts: NoticeContacts,
     leak_pass: LeakPass,
+    record_cache: Option<Arc<CachedVaultStore>>,
 }
 
 impl Vault {
     /// A vault over its parts.
     pub fn new(parts: VaultParts) -> Self {
+        let record_cache = (parts.record_cache_bytes > 0).then(|| {
+            Arc::new(CachedVaultStore::new(
+                parts.store.clone(),
+                parts.record_cache_bytes,
+            ))
+        });
+        let store = match &record_cache {
+            Some(cache) => Arc::clone(cache) as Arc<dyn VaultStore>,
+            None => parts.store,
+        };
         let core = Arc::new(VaultCore {
-            store: parts.store,
+            store,
             authority: parts.authority,
             master_key: parts.master_key,
             clock: parts.clock,
@@ -88,8 +102,15 @@ impl Vault {
             data_key_rewrap: DataKeyRewrap::new(Arc::clone(&core)),
             notice_contacts: NoticeContacts::new(Arc::clone(&core)),
             leak_pass: LeakPass::new(Arc::clone(&core)),
+            record_cache,
             core,
         }
+    }
+
+    /// The cache of sealed records in front of the store, if one is kept: a cluster node's
+    /// change-log follower tells it which records other nodes changed.
+    pub fn record_cache(&self) -> Option<&Arc<CachedVaultStore>> {
+        self.record_cache.as_ref()
     }
 
     /// Services' reads and lookups under policy and budget.

@@ -166,6 +166,13 @@ async fn metrics_for_admin(state: State<AppState>, _admin: Admin) -> impl IntoRe
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("haechi_live_tokens").set(state.authority.verifier().live_token_count() as f64);
+    if let Some(cache) = state.vault.record_cache() {
+        let stats = cache.stats();
+        metrics::gauge!("haechi_record_cache_hits").set(stats.hits as f64);
+        metrics::gauge!("haechi_record_cache_misses").set(stats.misses as f64);
+        metrics::gauge!("haechi_record_cache_forgotten").set(stats.forgotten as f64);
+        metrics::gauge!("haechi_record_cache_bytes").set(cache.held_bytes() as f64);
+    }
     let body = state
         .metrics
         .as_ref()

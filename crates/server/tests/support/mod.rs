@@ -29,7 +29,7 @@ use haechi_respond::{
     AlertDesk, Containment, ContainmentParts, ContainmentStore, Detection, Enforcement,
     SharedAddressSettings,
 };
-use haechi_server::{AppState, ServerSettings};
+use haechi_server::{AppState, ServerSettings, SharedState};
 use haechi_store::SqliteStore;
 use haechi_token::{
     AuthorityParts, ClientKind, OperatorAccess, PasswordParams, TokenAuthority, TokenPolicy,
@@ -152,6 +152,8 @@ impl Fixture {
             policy_store: None,
             shared_budgets: None,
             lookup_limits: Arc::new(haechi_vault::MemoryLookupLimits::default()),
+            // As `haechi serve` keeps it, so every test reads through the cache.
+            record_cache_bytes: 64 * 1024 * 1024,
         }));
         let containment_store: Arc<dyn ContainmentStore> = store.clone();
         let alerts = AlertDesk::open(containment_store.clone(), clock.clone(), 1000)
@@ -171,7 +173,7 @@ impl Fixture {
         })
         .await
         .unwrap();
-        let state = AppState {
+        let state = AppState::new(SharedState {
             authority: authority.clone(),
             vault,
             store,
@@ -182,7 +184,7 @@ impl Fixture {
             detection: Arc::new(Detection::new(alerts, containment)),
             drill: None,
             freshness: None,
-        };
+        });
         let setup = authority.operator_grant().unwrap();
         let admin = authority
             .clients()

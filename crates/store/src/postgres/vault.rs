@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
-use haechi_events::{StoreError, Timestamp};
+use haechi_events::{Change, StoreError, Timestamp};
 use haechi_vault::{
     BlindIndexSnapshot, EncryptedRecord, IdentifyingRecord, ImportItem, IndexEntry, RecordRef,
     VaultStore,
@@ -125,7 +125,10 @@ impl VaultStore for PgStore {
         record: &EncryptedRecord,
         indexes: &[IndexEntry],
     ) -> Result<(), StoreError> {
-        write_record(&self.pool, REPLACE_RECORD, record, indexes).await
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        write_record(&mut *transaction, REPLACE_RECORD, record, indexes).await?;
+        record_changed(&mut transaction, &record.customer_id).await?;
+        transaction.commit().await.map_err(backend)
     }
 
     async fn replace_record_and_logins(
@@ -176,6 +179,7 @@ impl VaultStore for PgStore {
             .await
             .map_err(backend)?;
         }
+        record_changed(&mut transaction, &record.customer_id).await?;
         transaction.commit().await.map_err(backend)
     }
 
@@ -272,12 +276,17 @@ impl VaultStore for PgStore {
         // base backup) until those are recycled. The wrapped data key in them opens nothing
         // without the master key, which is never in the database; an operator who must also
         // erase those copies limits WAL archive and backup retention (docs/postgres-store.md).
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
         let deleted = sqlx::query("DELETE FROM customers WHERE customer_id = $1")
             .bind(customer_id)
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await
             .map_err(backend)?
             .rows_affected();
+        if deleted > 0 {
+            record_changed(&mut transaction, customer_id).await?;
+        }
+        transaction.commit().await.map_err(backend)?;
         Ok(deleted > 0)
     }
 
@@ -310,6 +319,7 @@ impl VaultStore for PgStore {
             .iter()
             .map(|(id, wrapped)| (id.as_str(), wrapped.as_slice()))
             .unzip();
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
         sqlx::query(
             "UPDATE customers SET wrapped_data_key = given.wrapped \
              FROM UNNEST($1::text[], $2::bytea[]) AS given (customer_id, wrapped) \
@@ -317,10 +327,12 @@ impl VaultStore for PgStore {
         )
         .bind(ids)
         .bind(wrapped)
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await
         .map_err(backend)?;
-        Ok(())
+        // One entry per batch, not per key: nodes forget every cached record.
+        super::changes::append(&mut transaction, &Change::RecordsRewrapped).await?;
+        transaction.commit().await.map_err(backend)
     }
 
     async fn import_batch(
@@ -506,4 +518,16 @@ async fn insert_records(
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+/// Logs, in the write's transaction, that a record changed, so every node forgets its cached
+/// copy (`haechi_vault::CachedVaultStore`).
+async fn record_changed(
+    connection: &mut PgConnection,
+    customer_id: &str,
+) -> Result<(), StoreError> {
+    let change = Change::RecordChanged {
+        customer_id: customer_id.to_string(),
+    };
+    super::changes::append(connection, &change).await
 }

@@ -27,6 +27,7 @@ mod leadership;
 mod lookup_limits;
 mod measure;
 mod postgres_only;
+mod record_cache;
 mod sign_in_limits;
 mod vault;
 
