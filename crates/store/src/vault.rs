@@ -34,6 +34,10 @@ const FIELD_COLUMNS: [&str; 6] = [
 /// Page cache of the connection a bulk import writes on: 1 GiB, about the indexes of ten
 /// million customers.
 const IMPORT_CACHE_PRAGMA: &str = "PRAGMA cache_size = -1048576";
+/// Checkpoints during an import: every 64 k pages (256 MiB of WAL) instead of SQLite's 1,000,
+/// so an index page changed by many batches is copied into the database once per checkpoint
+/// rather than once per batch.
+const IMPORT_CHECKPOINT_PRAGMA: &str = "PRAGMA wal_autocheckpoint = 65536";
 
 fn record_from_row(row: &SqliteRow) -> Result<EncryptedRecord, StoreError> {
     let mut fields = BTreeMap::new();
@@ -329,11 +333,19 @@ impl VaultStore for SqliteStore {
         // five indexes, and past a few million customers SQLite's default 2 MiB cache turned
         // nearly every one of them into a read.
         let mut connection = crate::leak::connection_with_cache(self, IMPORT_CACHE_PRAGMA).await?;
+        sqlx::query(IMPORT_CHECKPOINT_PRAGMA)
+            .execute(&mut *connection)
+            .await
+            .map_err(backend)?;
         let mut transaction = sqlx::Connection::begin(&mut *connection)
             .await
             .map_err(backend)?;
         let taken = taken_logins(&mut transaction, items).await?;
-        let (inserted, accepted) = accept_new_logins(items, taken);
+        let (inserted, mut accepted) = accept_new_logins(items, taken);
+        // In the order the indexes want: customer ids are time-ordered, so sorted they append
+        // at the end of the four indexes keyed by them (the batch was sealed on several cores
+        // at once, which interleaves their ids).
+        accepted.sort_unstable_by(|a, b| a.record.customer_id.cmp(&b.record.customer_id));
         for chunk in accepted.chunks(CHUNK_ROWS) {
             insert_accounts(&mut transaction, chunk).await?;
             insert_records(&mut transaction, chunk).await?;
@@ -433,7 +445,7 @@ async fn insert_accounts(
         .execute(&mut *connection)
         .await
         .map_err(backend)?;
-    let logins: Vec<(&[u8; 32], &String)> = chunk
+    let mut logins: Vec<(&[u8; 32], &String)> = chunk
         .iter()
         .flat_map(|item| {
             item.account
@@ -442,6 +454,9 @@ async fn insert_accounts(
                 .map(move |hash| (hash, &item.account.customer_id))
         })
         .collect();
+    // Keyed hashes land at random places of their index; in key order, each page the
+    // statement touches is visited once.
+    logins.sort_unstable_by_key(|(hash, _)| *hash);
     if logins.is_empty() {
         // A chunk of customers without an e-mail or phone: no statement (sqlx's builder
         // panics on an empty VALUES list).
@@ -485,7 +500,7 @@ async fn insert_records(
         .execute(&mut *connection)
         .await
         .map_err(backend)?;
-    let entries: Vec<(&IndexEntry, &String)> = chunk
+    let mut entries: Vec<(&IndexEntry, &String)> = chunk
         .iter()
         .flat_map(|item| {
             item.indexes
@@ -493,6 +508,7 @@ async fn insert_records(
                 .map(move |entry| (entry, &item.record.customer_id))
         })
         .collect();
+    entries.sort_unstable_by_key(|(entry, _)| (entry.kind.as_str(), entry.value));
     if !entries.is_empty() {
         let mut index_rows =
             QueryBuilder::<Sqlite>::new("INSERT INTO blind_index (kind, value, customer_id) ");

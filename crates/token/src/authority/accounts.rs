@@ -247,6 +247,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn customer_ids_sort_by_creation_and_keep_their_shape() {
+        let f = Fixture::open().await;
+        let accounts = f.authority.accounts();
+        let first = accounts.new_customer_id();
+        let same_instant = accounts.new_customer_id();
+        f.clock.advance_by(std::time::Duration::from_micros(1));
+        let later = accounts.new_customer_id();
+        for id in [&first, &same_instant, &later] {
+            assert_eq!(id.len(), 33, "{id}");
+            assert!(id.starts_with('c'));
+            assert!(id[1..].bytes().all(|byte| byte.is_ascii_hexdigit()), "{id}");
+        }
+        assert_ne!(first, same_instant, "the random part tells them apart");
+        assert_eq!(first[..13], same_instant[..13], "the time part is shared");
+        assert!(first < later && same_instant < later);
+    }
+
+    #[tokio::test]
     async fn a_wrong_password_and_an_unknown_account_get_the_same_answer() {
         let f = Fixture::open().await;
         let customer = f.customer("kim@example.com", "correct horse").await;
