@@ -45,6 +45,12 @@ async fn a_cached_record_is_never_answered_after_a_replace_a_shred_or_a_rewrap<S
         cache.records(&["c-a".to_string()]).await.unwrap(),
         [replaced.clone()]
     );
+    // An id asked twice is answered as the store answers it, cached or not.
+    let twice = ["c-a".to_string(), "c-a".to_string()];
+    assert_eq!(
+        cache.records(&twice).await.unwrap(),
+        store.records(&twice).await.unwrap()
+    );
 
     let rewrapped = b"wrapped-under-the-new-master-key".to_vec();
     cache
