@@ -22,6 +22,7 @@ mod detection;
 mod drill;
 mod forensics;
 mod hostile;
+mod import;
 mod leak;
 mod token;
 mod vault;

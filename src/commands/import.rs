@@ -18,26 +18,59 @@ use crate::runtime::Runtime;
 /// Longest line accepted; longer lines are rejected without being parsed.
 const MAX_LINE_BYTES: usize = 64 * 1024;
 
-pub fn run(file: &Path, batch: usize, config: &Config) -> anyhow::Result<Outcome> {
+/// What standard input is called in the import's progress record; never resumed from.
+const STANDARD_INPUT: &str = "(standard input)";
+
+pub fn run(
+    file: &Path,
+    batch: usize,
+    ids_out: Option<&Path>,
+    config: &Config,
+) -> anyhow::Result<Outcome> {
     let batch = batch.clamp(1, 100_000);
-    let handle = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let total_bytes = handle.metadata().map(|m| m.len()).unwrap_or(0);
-    let source = std::fs::canonicalize(file)
-        .unwrap_or_else(|_| file.to_path_buf())
-        .display()
-        .to_string();
+    let from_stdin = file == Path::new("-");
+    let (reader, total_bytes, source): (Box<dyn BufRead + Send>, u64, String) = if from_stdin {
+        (
+            Box::new(BufReader::new(std::io::stdin())),
+            0,
+            STANDARD_INPUT.to_string(),
+        )
+    } else {
+        let handle = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        let total_bytes = handle.metadata().map(|m| m.len()).unwrap_or(0);
+        let source = std::fs::canonicalize(file)
+            .unwrap_or_else(|_| file.to_path_buf())
+            .display()
+            .to_string();
+        (Box::new(BufReader::new(handle)), total_bytes, source)
+    };
     block_on(async {
         let runtime = Runtime::open(config).await?;
         let vault = &runtime.vault;
-        let resume_after = vault
-            .bulk_import()
-            .import_progress(&source)
-            .await?
-            .unwrap_or(0);
+        let resume_after = if from_stdin {
+            0
+        } else {
+            vault
+                .bulk_import()
+                .import_progress(&source)
+                .await?
+                .unwrap_or(0)
+        };
         if resume_after > 0 {
             eprintln!("resuming {source} after line {resume_after}");
         }
-        let progress = ProgressBar::new(total_bytes).with_style(
+        let mut tally = Tally {
+            ids: ids_out
+                .map(|path| open_ids_out(path, resume_after > 0))
+                .transpose()?,
+            ..Tally::default()
+        };
+        let progress = if from_stdin {
+            ProgressBar::no_length()
+        } else {
+            ProgressBar::new(total_bytes)
+        }
+        .with_style(
             ProgressStyle::with_template(
                 "{spinner} {bytes}/{total_bytes} {wide_bar} {per_sec} eta {eta} {msg}",
             )
@@ -45,10 +78,9 @@ pub fn run(file: &Path, batch: usize, config: &Config) -> anyhow::Result<Outcome
         );
         let grant = runtime.authority.operator_grant()?;
         let bulk = vault.bulk_import();
-        let mut reader = BufReader::new(handle);
+        let mut reader = reader;
         let mut line_number = 0u64;
         let mut pending = Vec::with_capacity(batch);
-        let mut tally = Tally::default();
         let mut skipped = 0u64;
         // The batch sealed last, waiting for the store: it is written while the next one is
         // sealed, so the cores seal while SQLite or PostgreSQL writes.
@@ -88,7 +120,11 @@ pub fn run(file: &Path, batch: usize, config: &Config) -> anyhow::Result<Outcome
             );
         }
         if let Some(last) = sealed {
-            tally.add(&bulk.store_batch(&source, last, &grant).await?, &progress);
+            tally.add(&bulk.store_batch(&source, last, &grant).await?, &progress)?;
+        }
+        if let Some(ids) = tally.ids.as_mut() {
+            ids.flush()
+                .context("cannot write the imported customers' ids")?;
         }
         progress.finish_and_clear();
         runtime.close().await?;
@@ -135,7 +171,7 @@ async fn seal_while_storing(
         return sealing.await;
     };
     let (stored, sealed) = tokio::join!(bulk.store_batch(source, previous, grant), sealing);
-    tally.add(&stored?, progress);
+    tally.add(&stored?, progress)?;
     sealed
 }
 
@@ -166,25 +202,46 @@ async fn parse_lines(
     Ok(parsed)
 }
 
-/// Customers imported and lines rejected so far.
+/// Opens the `--ids-out` file: appended to when the import resumes, so it lists every
+/// customer of the source once.
+fn open_ids_out(path: &Path, resuming: bool) -> anyhow::Result<BufWriter<File>> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(resuming)
+        .truncate(!resuming)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(BufWriter::new(file))
+}
+
+/// Customers imported and lines rejected so far, and where their ids go.
 #[derive(Debug, Default)]
 struct Tally {
     imported: u64,
     rejected: u64,
+    ids: Option<BufWriter<File>>,
 }
 
 impl Tally {
-    /// Counts a stored batch and reports its rejected lines.
-    fn add(&mut self, outcome: &ImportOutcome, progress: &ProgressBar) {
+    /// Counts a stored batch, reports its rejected lines and writes its customers' ids.
+    fn add(&mut self, outcome: &ImportOutcome, progress: &ProgressBar) -> anyhow::Result<()> {
         self.imported += outcome.imported.len() as u64;
         self.rejected += outcome.rejected.len() as u64;
         for (line, reason) in &outcome.rejected {
             progress.suspend(|| eprintln!("line {line}: rejected: {reason}"));
         }
+        if let Some(ids) = self.ids.as_mut() {
+            for (line, id) in &outcome.imported {
+                writeln!(ids, "{line}\t{id}")
+                    .context("cannot write the imported customers' ids")?;
+            }
+        }
         progress.set_message(format!(
             "{} imported, {} rejected",
             self.imported, self.rejected
         ));
+        Ok(())
     }
 }
 

@@ -41,11 +41,16 @@ pub enum CustomersAction {
     /// Bulk import customers from JSON lines (one record per line, the shape of
     /// POST /v1/customers). Resumable: a rerun continues after the last committed batch.
     Import {
-        /// The JSONL file.
+        /// The JSONL file, or `-` for standard input (not resumable: a pipe cannot be
+        /// re-read).
         file: PathBuf,
         /// Lines per transaction.
         #[arg(long, default_value_t = 10_000)]
         batch: usize,
+        /// Also write `LINE<TAB>CUSTOMER_ID` for every imported customer to this file, once
+        /// its batch is committed (appended to when an import resumes).
+        #[arg(long, value_name = "FILE")]
+        ids_out: Option<PathBuf>,
     },
     /// Write realistic generated Korean customers as JSON lines (deterministic by seed).
     Generate {
@@ -154,8 +159,12 @@ pub fn customers(action: CustomersAction, config: &Config) -> anyhow::Result<Out
             phone,
             password_stdin,
         } => (email, phone, password_stdin),
-        CustomersAction::Import { file, batch } => {
-            return crate::commands::import::run(&file, batch, config);
+        CustomersAction::Import {
+            file,
+            batch,
+            ids_out,
+        } => {
+            return crate::commands::import::run(&file, batch, ids_out.as_deref(), config);
         }
         CustomersAction::Generate { count, seed, out } => {
             return crate::commands::import::generate(count, seed, out.as_deref());

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::Error;
-use crate::driver::{Driver, Nodes};
+use haechi_korean::CustomerGenerator;
+
+use crate::driver::{Driver, Nodes, Population, customer_record};
 use crate::plan::Plan;
 use crate::report::{Observations, Report, ScopeRun};
 use crate::scenario::Scenario;
-use crate::server::{Credential, LocalServer, isolate};
+use crate::server::{Credential, Customers, LocalServer, isolate};
 
 /// Alerts whose indicators scope uses, at most.
 const SCOPE_ALERTS: usize = 20;
@@ -68,7 +70,7 @@ pub fn drill(
     progress: &dyn Progress,
 ) -> Result<Report, Error> {
     let plan = Plan::new(scenario, options.customers, options.seed);
-    let (mut local, nodes, admin) = match &options.server {
+    let (mut local, nodes, admin, population) = match &options.server {
         ServerUnderTest::Target {
             api,
             detection,
@@ -77,18 +79,39 @@ pub fn drill(
             if api.is_empty() {
                 return Err(Error::Target("no target to drill".into()));
             }
-            (None, Nodes::new(api, detection), admin.clone())
+            (
+                None,
+                Nodes::new(api, detection),
+                admin.clone(),
+                Population::Create(options.customers),
+            )
         }
         ServerUnderTest::Local { haechi, keep_data } => {
-            progress.phase("starting haechi serve", None);
+            progress.phase("importing customers, starting haechi serve", None);
             let keep = keep_data.as_ref().map(|dir| dir.join(&scenario.name));
-            let (server, admin) =
-                LocalServer::start(haechi, &plan.start.to_rfc3339(), keep.as_deref())?;
+            let generator = CustomerGenerator::new(options.seed);
+            let record = |index| customer_record(&generator, &plan, index);
+            let customers = Customers {
+                count: options.customers,
+                record: &record,
+            };
+            let (server, admin, ids) = LocalServer::start(
+                haechi,
+                &plan.start.to_rfc3339(),
+                keep.as_deref(),
+                &customers,
+            )?;
             let nodes = Nodes::single(&server.base);
-            (Some(server), nodes, admin)
+            (Some(server), nodes, admin, Population::Imported(ids))
         }
     };
-    let (mut observations, true_alerts) = play(scenario, &plan, options, (nodes, admin), progress)?;
+    let (mut observations, true_alerts) = play(
+        scenario,
+        &plan,
+        options,
+        (nodes, admin, population),
+        progress,
+    )?;
     observations.seed = options.seed;
     observations.customers = options.customers;
     observations.deployment = deployment(&options.server);
@@ -144,7 +167,7 @@ fn play(
     scenario: &Scenario,
     plan: &Plan,
     options: &Options,
-    (nodes, admin): (Nodes, Credential),
+    (nodes, admin, population): (Nodes, Credential, Population),
     progress: &dyn Progress,
 ) -> Result<(Observations, Vec<String>), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -152,9 +175,7 @@ fn play(
         .build()?;
     runtime.block_on(async {
         let mut driver = Driver::new(nodes, admin, scenario, plan, options.seed)?;
-        driver
-            .set_up(scenario, plan, options.customers, progress)
-            .await?;
+        driver.set_up(scenario, plan, population, progress).await?;
         driver.run(scenario, plan, progress).await;
         if driver.observed.partial.is_none() {
             driver.finish().await?;

@@ -13,6 +13,7 @@ mod nodes;
 mod set_up;
 
 pub(crate) use nodes::Nodes;
+pub(crate) use set_up::{Population, customer_record};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,10 +2,9 @@
 //! over the admin API, as on any deployment — services, access policy, what the attacker
 //! kind needs (a legacy key), customers.
 
-use std::collections::HashSet;
-
 use futures::StreamExt as _;
 use haechi_events::Timestamp;
+use haechi_korean::CustomerGenerator;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -23,7 +22,7 @@ impl Driver {
         &mut self,
         scenario: &Scenario,
         plan: &Plan,
-        customers: u64,
+        customers: Population,
         progress: &dyn Progress,
     ) -> Result<(), Error> {
         self.check_target(plan).await?;
@@ -31,7 +30,13 @@ impl Driver {
         self.put_policy(scenario).await?;
         self.shared_decision_made().await?;
         scenario.attacker.kind().set_up(self).await?;
-        self.create_customers(plan, customers, progress).await
+        match customers {
+            Population::Imported(ids) => {
+                self.ids = ids;
+                Ok(())
+            }
+            Population::Create(count) => self.create_customers(plan, count, progress).await,
+        }
     }
 
     /// After an administrator's decision that a cluster shares through its change log (the
@@ -188,17 +193,12 @@ impl Driver {
             .await?
             .ok_or_else(|| Error::Target("the account service's credential was refused".into()))?;
         progress.phase("creating customers", Some(customers));
-        let with_password: HashSet<u64> = plan.with_password.iter().copied().collect();
         let generator = self.generator.clone();
         let http = self.http.clone();
         let nodes = &self.nodes;
         let mut created: Vec<(u64, Result<String, String>)> = futures::stream::iter(0..customers)
             .map(|index| {
-                let mut body =
-                    serde_json::to_value(generator.customer(index)).unwrap_or(Value::Null);
-                if with_password.contains(&index) {
-                    body["password"] = Value::String(plan.password(index));
-                }
+                let body = customer_record(&generator, plan, index);
                 let request = http
                     .post(nodes.url("/v1/customers"))
                     .bearer_auth(&token)
@@ -241,6 +241,25 @@ impl Driver {
             .collect::<Result<_, Error>>()?;
         Ok(())
     }
+}
+
+/// The customers a drill starts with.
+pub(crate) enum Population {
+    /// Already in the vault (a server of the drill's own, filled through the bulk path):
+    /// their ids, customer `i`'s at `i`.
+    Imported(Vec<String>),
+    /// This many, created through the account service (a `--target`).
+    Create(u64),
+}
+
+/// Customer `index`'s record as `POST /v1/customers` and the bulk import take it: the
+/// generator's customer, with the plan's password when the plan logs them in.
+pub(crate) fn customer_record(generator: &CustomerGenerator, plan: &Plan, index: u64) -> Value {
+    let mut body = serde_json::to_value(generator.customer(index)).unwrap_or(Value::Null);
+    if plan.with_password.binary_search(&index).is_ok() {
+        body["password"] = Value::String(plan.password(index));
+    }
+    body
 }
 
 /// A text field of an answer.
