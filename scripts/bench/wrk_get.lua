@@ -1,11 +1,20 @@
 -- wrk script for scripts/bench/vault_load.sh: one fixed GET with an Authorization header, and
 -- the same one-line summary as wrk_post.lua.
 --   BENCH_AUTHORIZATION Authorization header (optional)
+--   BENCH_DELAY_MS      pause before each request on a connection (optional): paces the
+--                       load below the peak, e.g. to half of it (vault_load.sh)
 
 wrk.method = "GET"
 local authorization = os.getenv("BENCH_AUTHORIZATION")
 if authorization ~= nil and authorization ~= "" then
    wrk.headers["Authorization"] = authorization
+end
+
+local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if delay_ms ~= nil and delay_ms > 0 then
+   function delay()
+      return delay_ms
+   end
 end
 
 function done(summary, latency, requests)
