@@ -100,7 +100,9 @@ fn an_import_from_standard_input_lists_the_ids_of_the_customers_it_stored() {
     let (code, stdout, stderr) = instance.run(&args, Some(&input));
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.contains("imported 50, rejected 1, skipped 0 (already imported) from (standard input)"),
+        stdout.contains(
+            "imported 50, rejected 1, skipped 0 (already imported) from (standard input)"
+        ),
         "{stdout}{stderr}"
     );
     assert!(stderr.contains("line 11: rejected"), "{stderr}");

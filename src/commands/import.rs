@@ -122,10 +122,6 @@ pub fn run(
         if let Some(last) = sealed {
             tally.add(&bulk.store_batch(&source, last, &grant).await?, &progress)?;
         }
-        if let Some(ids) = tally.ids.as_mut() {
-            ids.flush()
-                .context("cannot write the imported customers' ids")?;
-        }
         progress.finish_and_clear();
         runtime.close().await?;
         println!(
@@ -236,6 +232,10 @@ impl Tally {
                 writeln!(ids, "{line}\t{id}")
                     .context("cannot write the imported customers' ids")?;
             }
+            // Flushed with every batch: an import stopped and resumed later appends after
+            // the last committed batch, so the file must already hold every id before it.
+            ids.flush()
+                .context("cannot write the imported customers' ids")?;
         }
         progress.set_message(format!(
             "{} imported, {} rejected",
