@@ -7,6 +7,7 @@
 
 mod correlation;
 mod duration;
+mod incident;
 mod response;
 
 use std::collections::BTreeSet;
@@ -18,8 +19,10 @@ use serde::{Deserialize, Serialize};
 pub(crate) use correlation::{LearningScope, Logic, Probation};
 pub(crate) use duration::micros;
 pub(crate) use response::{ActionSpec, Response};
+pub use incident::{DEFAULT_INCIDENT_WINDOW, IncidentLinks, LinkField, MAX_INCIDENT_WINDOW};
 
 use correlation::parse_correlation;
+use incident::parse_incident;
 use duration::duration;
 use response::parse_response;
 
@@ -109,6 +112,8 @@ pub struct Rule {
     pub(crate) cooldown: i64,
     pub(crate) context_fields: Vec<Field>,
     pub(crate) response: Response,
+    /// How the rule's alerts join incidents.
+    pub(crate) incident: IncidentLinks,
     /// The event kinds that can matter to this rule; `None` for any.
     pub(crate) kinds: Option<BTreeSet<EventKind>>,
 }
@@ -137,6 +142,11 @@ impl Rule {
     /// When the rule fires without an attack, and what to check.
     pub fn false_positives(&self) -> &str {
         &self.false_positives
+    }
+
+    /// How the rule's alerts join incidents: the fields that tie them and the time window.
+    pub fn incident_links(&self) -> &IncidentLinks {
+        &self.incident
     }
 
     /// The file the rule was loaded from and the line its document starts on.
@@ -215,6 +225,7 @@ const RULE_KEYS: &[&str] = &[
     "group-by",
     "cooldown",
     "response",
+    "incident",
 ];
 
 /// Parses one rule document. `Err` carries the rule id when it was readable.
@@ -251,7 +262,7 @@ fn parse_body(file: &str, root: &Node, map: Map<'_>, id: &str) -> Result<Rule, P
         description,
         severity,
         false_positives,
-        context_fields,
+        mut context_fields,
     } = parse_metadata(map)?;
 
     let detection_node = map.require("detection", "a rule")?;
@@ -291,6 +302,7 @@ fn parse_body(file: &str, root: &Node, map: Map<'_>, id: &str) -> Result<Rule, P
         None => Response::default(),
         Some(node) => parse_response(node)?,
     };
+    let incident = parse_incident(map.get("incident"), &group_by, &mut context_fields)?;
     let kinds = routed_kinds(&detection, condition.as_ref(), &logic);
 
     Ok(Rule {
@@ -309,6 +321,7 @@ fn parse_body(file: &str, root: &Node, map: Map<'_>, id: &str) -> Result<Rule, P
         cooldown,
         context_fields,
         response,
+        incident,
         kinds,
     })
 }

@@ -1,0 +1,77 @@
+//! The trait storage implements for incidents (`haechi-store`: SQLite on one node,
+//! PostgreSQL in a cluster), and what it keeps beside each incident.
+
+use async_trait::async_trait;
+use haechi_events::{StoreError, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::change::IncidentChange;
+use crate::model::{Incident, IncidentId, IncidentState};
+
+/// A customer tied to an incident: by detection (the alerts named them) or by an import or a
+/// scope result (which also say which fields, when, and how many reads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AffectedCustomer {
+    /// The customer's id.
+    pub customer_id: String,
+    /// The fields exposed, when known.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// The first exposure, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<Timestamp>,
+    /// The last exposure, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Timestamp>,
+    /// Reads of the customer's data within the incident, when known (0: unknown).
+    #[serde(default)]
+    pub reads: u64,
+}
+
+impl AffectedCustomer {
+    /// A customer known only by id (an alert named them).
+    pub fn named(customer_id: impl Into<String>, seen: Option<(Timestamp, Timestamp)>) -> Self {
+        AffectedCustomer {
+            customer_id: customer_id.into(),
+            fields: Vec::new(),
+            first_seen: seen.map(|(first, _)| first),
+            last_seen: seen.map(|(_, last)| last),
+            reads: 0,
+        }
+    }
+}
+
+/// Which incidents a listing wants.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    /// Only incidents in this state.
+    pub state: Option<IncidentState>,
+    /// At most this many, most recently active first.
+    pub limit: usize,
+}
+
+/// Where incidents are kept.
+#[async_trait]
+pub trait IncidentStore: Send + Sync + std::fmt::Debug {
+    /// Writes changes, all or none: each incident as it now is, the alerts newly tied to it
+    /// (an alert belongs to one incident; a merge moves it) and the customers newly tied to it
+    /// (a customer already tied keeps its first record).
+    async fn record_incident_changes(&self, changes: &[IncidentChange]) -> Result<(), StoreError>;
+
+    /// One incident.
+    async fn incident(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError>;
+
+    /// Incidents, most recently active first.
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
+
+    /// Every alert id tied to an incident.
+    async fn incident_alert_ids(&self, id: &IncidentId) -> Result<Vec<String>, StoreError>;
+
+    /// The customers tied to an incident, ordered by id, `limit` after `after`.
+    async fn incident_customers(
+        &self,
+        id: &IncidentId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AffectedCustomer>, StoreError>;
+}
