@@ -324,10 +324,35 @@ async fn a_forged_token_raises_an_alert_and_the_forgers_network_is_blocked_until
     ] {
         let (code, stdout, stderr) = instance.run(&args, None);
         assert_eq!(code, 1, "{args:?}: {stdout}{stderr}");
-        let alerts: Vec<Value> = stdout
+        let records: Vec<Value> = stdout
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
             .collect();
+        // Incidents come first, then the alerts inside them.
+        let first_alert = records
+            .iter()
+            .position(|record| record["record"] == "alert")
+            .unwrap_or_else(|| panic!("{args:?}: {stdout}"));
+        assert!(first_alert > 0, "an incident precedes the alerts: {stdout}");
+        assert!(records[..first_alert].iter().all(|r| r["record"] == "incident"));
+        let forged_incident = records[..first_alert]
+            .iter()
+            .find(|incident| {
+                incident["rules"]
+                    .as_array()
+                    .is_some_and(|rules| rules.iter().any(|r| r == "haechi.token.forged"))
+            })
+            .unwrap_or_else(|| panic!("{args:?}: {stdout}"));
+        assert_eq!(forged_incident["severity"], "critical");
+        assert!(
+            forged_incident["indicators"]["networks"]["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|ip| ip == ATTACKER),
+            "{forged_incident}"
+        );
+        let alerts = &records[first_alert..];
         let replayed = alerts
             .iter()
             .find(|alert| alert["rule_id"] == "haechi.token.forged")
@@ -342,6 +367,7 @@ async fn a_forged_token_raises_an_alert_and_the_forgers_network_is_blocked_until
     let (code, table, _) = instance.run(&["detect", "replay", archive_arg, "--quiet"], None);
     assert_eq!(code, 1);
     assert!(table.contains("haechi.token.forged"), "{table}");
+    assert!(table.starts_with("INCIDENTS\nINC-"), "{table}");
     assert!(
         table.contains(&format!("would block_network {ATTACKER}/32")),
         "{table}"

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use haechi_audit::AuditRecord;
 use haechi_detect::{ActionKind, Alert, AlertBook, Engine, Limits, NoState};
+use haechi_incident::{Incident, ValueSet, group_alerts};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::Outcome;
@@ -22,7 +23,7 @@ use haechi_respond::pipeline::is_engine_input;
 #[derive(Debug, Subcommand)]
 pub enum DetectAction {
     /// Run the rule pack over Parquet archives and/or the live audit log, as fast as the disk
-    /// allows, and print the alerts it would have raised (exit 1 if any). Nothing is acted
+    /// allows, and print the incidents and alerts it would have raised (exit 1 if any). Nothing is acted
     /// on; Haechi's state (keys, blocks, ledger) is not consulted, so `state.*` tests see
     /// nothing blocked and every key unknown.
     Replay(ReplayArgs),
@@ -53,7 +54,8 @@ pub struct ReplayArgs {
     /// sources may want seconds).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
     allowed_lateness: Duration,
-    /// Output: a table for people, or JSON lines (one alert each).
+    /// Output: a table for people, or JSON lines — the incidents first (`"record":
+    /// "incident"`), then the alerts (`"record": "alert"`).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
     /// No progress bar.
@@ -164,6 +166,7 @@ fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<Outcome> {
         anyhow::bail!("no rule loaded");
     }
     let rule_count = report.rules.len();
+    let rules = report.rules.clone();
     let engine = Engine::new(
         report.rules,
         Limits {
@@ -219,11 +222,16 @@ fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<Outcome> {
     bar.finish_and_clear();
     let elapsed = started.elapsed();
     let alerts = book.into_alerts();
+    // Alerts are filed in the order they were raised, each with its final extent, so an
+    // incident's times cover its alerts' whole spans.
+    let incidents = group_alerts(&rules, &alerts);
+    print_incidents(&incidents, args.format)?;
     print_alerts(&alerts, args.format)?;
     let stats = engine.stats();
     eprintln!(
-        "{} alerts from {events} records ({skipped} of detection's own skipped) with {rule_count} \
+        "{} incidents, {} alerts from {events} records ({skipped} of detection's own skipped) with {rule_count} \
          rules in {:.1} s ({:.0} records/s); {} late, {} state entries at the end{}",
+        incidents.len(),
         alerts.len(),
         elapsed.as_secs_f64(),
         events as f64 / elapsed.as_secs_f64().max(1e-9),
@@ -297,7 +305,7 @@ fn print_alerts(alerts: &[Alert], format: Format) -> anyhow::Result<()> {
     match format {
         Format::Json => {
             for alert in alerts {
-                serde_json::to_writer(&mut out, alert)?;
+                serde_json::to_writer(&mut out, &Tagged::Alert(alert))?;
                 writeln!(out)?;
             }
         }
@@ -306,6 +314,7 @@ fn print_alerts(alerts: &[Alert], format: Format) -> anyhow::Result<()> {
                 writeln!(out, "no alerts")?;
                 return Ok(());
             }
+            writeln!(out, "ALERTS")?;
             writeln!(
                 out,
                 "{:<9} {:<44} {:>8}  {:<27} {:<27}",
@@ -353,4 +362,88 @@ fn describe(kind: &ActionKind) -> String {
         ActionKind::SuspendPrincipal { principal } => format!("suspend_principal {principal}"),
         _ => "unknown action".into(),
     }
+}
+
+/// A JSON line of the replay's output.
+#[derive(serde::Serialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+enum Tagged<'a> {
+    Incident(&'a Incident),
+    Alert(&'a Alert),
+}
+
+fn print_incidents(incidents: &[Incident], format: Format) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            for incident in incidents {
+                serde_json::to_writer(&mut out, &Tagged::Incident(incident))?;
+                writeln!(out)?;
+            }
+        }
+        Format::Table => {
+            if incidents.is_empty() {
+                return Ok(());
+            }
+            writeln!(out, "INCIDENTS")?;
+            for incident in incidents {
+                writeln!(out, "{}", incident_summary(incident))?;
+            }
+            writeln!(out)?;
+        }
+    }
+    out.flush().context("cannot write the incidents")
+}
+
+/// An incident in a few lines: what, how bad, from–to, who is behind it, who was hit.
+pub fn incident_summary(incident: &Incident) -> String {
+    let indicators = &incident.indicators;
+    let mut lines = vec![
+        format!(
+            "{}  {:<9} {:<10} {}",
+            incident.id,
+            incident.severity.as_str(),
+            incident.state.as_str(),
+            incident.title
+        ),
+        format!(
+            "    {} .. {}  {} alerts ({})",
+            incident.first_seen.to_rfc3339(),
+            incident.last_seen.to_rfc3339(),
+            incident.alert_count,
+            incident.rules.iter().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    ];
+    let listed = |name: &str, set: &ValueSet| {
+        let shown: Vec<&str> = set.values.iter().take(5).map(String::as_str).collect();
+        let more = set.count().saturating_sub(shown.len() as u64);
+        let tail = if more > 0 {
+            format!(" (+{more} more)")
+        } else {
+            String::new()
+        };
+        format!("    {name:<12} {}: {}{tail}", set.count(), shown.join(", "))
+    };
+    for (name, set) in [
+        ("keys", &indicators.signing_keys),
+        ("networks", &indicators.networks),
+        ("user agents", &indicators.user_agents),
+        ("principals", &indicators.principals),
+    ] {
+        if set.count() > 0 {
+            lines.push(listed(name, set));
+        }
+    }
+    if indicators.sessions.count() > 0 {
+        lines.push(format!("    {:<12} {}", "sessions", indicators.sessions.count()));
+    }
+    lines.push(format!("    {:<12} {}", "customers", incident.customers));
+    if let Some(at) = incident.contained_at {
+        lines.push(format!("    contained at {}", at.to_rfc3339()));
+    }
+    lines.push(format!(
+        "    exact scope: haechi scope --incident {}",
+        incident.id
+    ));
+    lines.join("\n")
 }

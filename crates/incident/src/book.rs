@@ -68,7 +68,11 @@ pub struct IncidentBook {
     by_alert: HashMap<Box<str>, IncidentId>,
     limits: BookLimits,
     latest: Timestamp,
+    alerts_filed: u64,
 }
+
+/// How many alerts are filed between two sweeps for quiet incidents.
+const QUIET_SWEEP_EVERY: u64 = 1024;
 
 impl IncidentBook {
     /// A book for alerts of `rules`. Alerts of other rules (the engine's own, containment's)
@@ -81,6 +85,7 @@ impl IncidentBook {
             by_alert: HashMap::new(),
             limits,
             latest: Timestamp::EPOCH,
+            alerts_filed: 0,
         };
         book.set_rules(rules);
         book
@@ -161,7 +166,9 @@ impl IncidentBook {
         }
         self.latest = self.latest.max(live.incident.last_seen);
         self.live.insert(id, live);
-        self.enforce_capacity();
+        // Restoring never exceeds what was live before the restart; a smaller limit retires
+        // the weakest (they are in the store already).
+        let _ = self.enforce_capacity();
     }
 
     /// Files a new alert: it joins the incident its correlating values meet (merging the
@@ -228,19 +235,22 @@ impl IncidentBook {
             }
         }
         moved_alerts.push(alert.id.as_str().to_string());
-        let incident = self.live[&target].incident.clone();
         changes.push(IncidentChange {
             kind: if opened {
                 ChangeKind::Opened
             } else {
                 ChangeKind::Updated
             },
-            incident,
+            id: target,
+            departed: None,
             alert_ids: moved_alerts,
             customers: new_customers,
         });
-        self.retire_quiet();
-        self.enforce_capacity();
+        self.alerts_filed += 1;
+        if self.alerts_filed.is_multiple_of(QUIET_SWEEP_EVERY) {
+            changes.extend(self.retire_quiet());
+        }
+        changes.extend(self.enforce_capacity());
         changes
     }
 
@@ -253,7 +263,7 @@ impl IncidentBook {
         }
         live.incident.last_seen = growth.time;
         live.incident.updated_at = live.incident.updated_at.max(growth.time);
-        Some(IncidentChange::updated(live.incident.clone()))
+        Some(IncidentChange::updated(id))
     }
 
     /// Records a containment action of one of the incident's alerts; one carried out marks
@@ -274,7 +284,7 @@ impl IncidentBook {
         if incident.actions.len() < MAX_LISTED_ACTIONS {
             incident.actions.push(action);
         }
-        Some(IncidentChange::updated(incident.clone()))
+        Some(IncidentChange::updated(id))
     }
 
     /// Closes a live incident (a responder's act): it stops collecting alerts and leaves
@@ -282,12 +292,7 @@ impl IncidentBook {
     pub fn close(&mut self, id: &IncidentId, closure: Closure) -> Option<IncidentChange> {
         let mut live = self.retire(id)?;
         live.incident.close(closure);
-        Some(IncidentChange {
-            kind: ChangeKind::Closed,
-            incident: live.incident,
-            alert_ids: Vec::new(),
-            customers: Vec::new(),
-        })
+        Some(IncidentChange::departed(ChangeKind::Closed, live.incident))
     }
 
     /// Files the alert into `target`: indicators, severity, times, the alert list, the index.
@@ -364,11 +369,7 @@ impl IncidentBook {
         at: Timestamp,
     ) -> (IncidentChange, Vec<String>, Vec<String>) {
         let Some(mut gone) = self.retire(from) else {
-            return (
-                IncidentChange::updated(self.live[into].incident.clone()),
-                Vec::new(),
-                Vec::new(),
-            );
+            return (IncidentChange::updated(into.clone()), Vec::new(), Vec::new());
         };
         if let Some(survivor) = self.live.get_mut(into) {
             let incident = &mut survivor.incident;
@@ -414,12 +415,7 @@ impl IncidentBook {
             note: format!("merged into {into}: its alerts share an indicator"),
             merged_into: Some(into.clone()),
         });
-        let change = IncidentChange {
-            kind: ChangeKind::Merged { into: into.clone() },
-            incident: gone.incident,
-            alert_ids: Vec::new(),
-            customers: Vec::new(),
-        };
+        let change = IncidentChange::departed(ChangeKind::Merged { into: into.clone() }, gone.incident);
         (change, alerts, customers)
     }
 
@@ -439,8 +435,20 @@ impl IncidentBook {
         Some(live)
     }
 
+    /// Takes every incident out of memory, each as a change carrying its last state (the end
+    /// of a replay).
+    pub fn drain(&mut self) -> Vec<IncidentChange> {
+        let ids: Vec<IncidentId> = self.live_incidents().iter().map(|i| i.id.clone()).collect();
+        ids.iter().filter_map(|id| self.departure(id)).collect()
+    }
+
+    fn departure(&mut self, id: &IncidentId) -> Option<IncidentChange> {
+        let live = self.retire(id)?;
+        Some(IncidentChange::departed(ChangeKind::Updated, live.incident))
+    }
+
     /// Retires incidents no alert can join any more: quiet for longer than the longest window.
-    fn retire_quiet(&mut self) {
+    fn retire_quiet(&mut self) -> Vec<IncidentChange> {
         let horizon = self.latest.minus(MAX_INCIDENT_WINDOW);
         let quiet: Vec<IncidentId> = self
             .live
@@ -448,12 +456,11 @@ impl IncidentBook {
             .filter(|live| live.incident.last_seen.plus(live.window) < horizon)
             .map(|live| live.incident.id.clone())
             .collect();
-        for id in quiet {
-            self.retire(&id);
-        }
+        quiet.iter().filter_map(|id| self.departure(id)).collect()
     }
 
-    fn enforce_capacity(&mut self) {
+    fn enforce_capacity(&mut self) -> Vec<IncidentChange> {
+        let mut departed = Vec::new();
         while self.live.len() > self.limits.max_live {
             let Some(weakest) = self
                 .live
@@ -467,10 +474,11 @@ impl IncidentBook {
                 })
                 .map(|live| live.incident.id.clone())
             else {
-                return;
+                break;
             };
-            self.retire(&weakest);
+            departed.extend(self.departure(&weakest));
         }
+        departed
     }
 }
 

@@ -34,14 +34,20 @@ impl ChangeKind {
     }
 }
 
-/// One change: the incident as it now is, and the alerts and customers newly tied to it (what
-/// the store adds beside it).
+/// One change: which incident, and the alerts and customers newly tied to it (what the store
+/// adds beside it). The incident itself is the book's to hand out ([`IncidentBook::get`]) —
+/// cloning a large incident for each of its alerts would cost more than the grouping — except
+/// when it left the book (merged, closed, retired): then the change carries its last state.
+///
+/// [`IncidentBook::get`]: crate::IncidentBook::get
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncidentChange {
     /// What happened.
     pub kind: ChangeKind,
-    /// The incident after it.
-    pub incident: Incident,
+    /// The incident.
+    pub id: IncidentId,
+    /// Its last state, when it left the book with this change.
+    pub departed: Option<Box<Incident>>,
     /// Alert ids newly tied to it (its own new alert, or a merged incident's alerts).
     pub alert_ids: Vec<String>,
     /// Customers newly tied to it.
@@ -50,10 +56,22 @@ pub struct IncidentChange {
 
 impl IncidentChange {
     /// An update with nothing newly tied.
-    pub fn updated(incident: Incident) -> Self {
+    pub fn updated(id: IncidentId) -> Self {
         IncidentChange {
             kind: ChangeKind::Updated,
-            incident,
+            id,
+            departed: None,
+            alert_ids: Vec::new(),
+            customers: Vec::new(),
+        }
+    }
+
+    /// A change that takes the incident out of the book, carrying its last state.
+    pub fn departed(kind: ChangeKind, incident: Incident) -> Self {
+        IncidentChange {
+            kind,
+            id: incident.id.clone(),
+            departed: Some(Box::new(incident)),
             alert_ids: Vec::new(),
             customers: Vec::new(),
         }
@@ -68,7 +86,9 @@ impl IncidentChange {
             (_, kind) => kind,
         };
         self.kind = kind;
-        self.incident = later.incident;
+        if later.departed.is_some() {
+            self.departed = later.departed;
+        }
         self.alert_ids.extend(later.alert_ids);
         self.customers.extend(later.customers);
     }
@@ -79,10 +99,10 @@ pub fn coalesce(changes: Vec<IncidentChange>) -> Vec<IncidentChange> {
     let mut folded: Vec<IncidentChange> = Vec::new();
     let mut position: std::collections::HashMap<IncidentId, usize> = Default::default();
     for change in changes {
-        match position.get(&change.incident.id) {
+        match position.get(&change.id) {
             Some(&at) => folded[at].absorb(change),
             None => {
-                position.insert(change.incident.id.clone(), folded.len());
+                position.insert(change.id.clone(), folded.len());
                 folded.push(change);
             }
         }

@@ -23,6 +23,7 @@
 mod book;
 mod change;
 mod error;
+mod grouped;
 mod imported;
 mod model;
 mod store;
@@ -30,6 +31,7 @@ mod store;
 pub use book::{BookLimits, IncidentBook};
 pub use change::{ChangeKind, IncidentChange, coalesce};
 pub use error::Error;
+pub use grouped::group_alerts;
 pub use imported::{ImportedIncident, parse_affected_line};
 pub use model::{
     Closure, Incident, IncidentAction, IncidentAlert, IncidentId, IncidentIndicators,

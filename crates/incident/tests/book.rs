@@ -90,7 +90,7 @@ fn forged_sessions_and_their_networks_make_one_incident() {
     }
     changes.extend(book.observe(&alert(NETWORK, 500, 1, &[("ip", "198.51.100.7")])));
     assert_eq!(book.live_count(), 1);
-    let incident = &changes.last().unwrap().incident;
+    let incident = book.get(&changes.last().unwrap().id).unwrap();
     assert_eq!(incident.alert_count, 201);
     assert_eq!(incident.customers, 200);
     assert_eq!(incident.severity, Severity::Critical);
@@ -132,7 +132,7 @@ fn an_alert_tying_two_incidents_merges_them_into_the_older() {
     let rules = rules();
     let mut book = IncidentBook::new(&rules, BookLimits::default());
     let first = book.observe(&alert(NETWORK, 1, 1, &[("ip", "198.51.100.1")]));
-    let older = first[0].incident.id.clone();
+    let older = first[0].id.clone();
     book.observe(&alert(NETWORK, 2, 2, &[("ip", "203.0.113.9")]));
     let changes = book.observe(&alert(
         FORGED,
@@ -154,16 +154,19 @@ fn an_alert_tying_two_incidents_merges_them_into_the_older() {
         .iter()
         .find(|c| matches!(c.kind, ChangeKind::Merged { .. }))
         .expect("a merge");
-    assert_eq!(merged.incident.state, IncidentState::Closed);
+    let gone = merged.departed.as_ref().expect("a merged incident departs");
+    assert_eq!(gone.state, IncidentState::Closed);
     assert_eq!(
-        merged.incident.closure.as_ref().unwrap().merged_into.as_ref(),
+        gone.closure.as_ref().unwrap().merged_into.as_ref(),
         Some(&older)
     );
-    let survivor = &changes.last().unwrap();
-    assert_eq!(survivor.incident.id, older);
-    assert_eq!(survivor.incident.alert_count, 4);
-    assert_eq!(survivor.incident.customers, 2);
-    assert_eq!(survivor.incident.merged, vec![merged.incident.id.clone()]);
+    assert!(book.get(&gone.id).is_none());
+    let survivor = changes.last().unwrap();
+    assert_eq!(survivor.id, older);
+    let incident = book.get(&older).unwrap();
+    assert_eq!(incident.alert_count, 4);
+    assert_eq!(incident.customers, 2);
+    assert_eq!(incident.merged, vec![gone.id.clone()]);
     // The merged incident's alerts now belong to the survivor.
     assert!(survivor.alert_ids.iter().any(|id| id.ends_with("/2")));
     assert_eq!(book.incident_of(&AlertId::new(NETWORK, 2).to_string()), Some(&older));
@@ -183,11 +186,12 @@ fn an_action_carried_out_contains_the_incident_and_one_only_recorded_does_not() 
         at: Timestamp::from_micros(2 * HOUR),
     };
     let change = book.record_action(raised.id.as_str(), action(false)).unwrap();
-    assert_eq!(change.incident.state, IncidentState::Open);
+    assert_eq!(book.get(&change.id).unwrap().state, IncidentState::Open);
     let change = book.record_action(raised.id.as_str(), action(true)).unwrap();
-    assert_eq!(change.incident.state, IncidentState::Contained);
-    assert_eq!(change.incident.contained_at, Some(Timestamp::from_micros(2 * HOUR)));
-    assert_eq!(change.incident.actions.len(), 2);
+    let incident = book.get(&change.id).unwrap();
+    assert_eq!(incident.state, IncidentState::Contained);
+    assert_eq!(incident.contained_at, Some(Timestamp::from_micros(2 * HOUR)));
+    assert_eq!(incident.actions.len(), 2);
 }
 
 #[test]
@@ -218,8 +222,10 @@ fn past_its_capacity_the_book_retires_the_weakest_incident() {
     );
     book.observe(&forged(1, 1, "198.51.100.1", "a"));
     book.observe(&alert(NETWORK, 2, 2, &[("ip", "203.0.113.1")]));
-    book.observe(&alert(NETWORK, 3, 3, &[("ip", "203.0.113.2")]));
+    let changes = book.observe(&alert(NETWORK, 3, 3, &[("ip", "203.0.113.2")]));
     assert_eq!(book.live_count(), 2);
+    let retired = changes.iter().find_map(|c| c.departed.as_ref()).expect("one retired");
+    assert_eq!(retired.severity, Severity::High, "its last state goes to the store");
     let kept: Vec<Severity> = book.live_incidents().iter().map(|i| i.severity).collect();
     assert!(kept.contains(&Severity::Critical), "the critical one stays: {kept:?}");
     // A closed incident leaves memory; alerts no longer join it.
