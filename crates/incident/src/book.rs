@@ -20,8 +20,8 @@ use ahash::{HashSet, HashSetExt};
 use haechi_detect::{Alert, AlertGrowth, IncidentLinks, LinkField, MAX_INCIDENT_WINDOW, Rule};
 use haechi_events::Timestamp;
 
-use crate::change::{ChangeKind, IncidentChange};
-use crate::store::AffectedCustomer;
+use crate::change::{ChangeKind, IncidentChange, coalesce};
+use crate::store::{AffectedCustomer, IncidentWrite};
 use crate::model::{
     Closure, Incident, IncidentAction, IncidentAlert, IncidentId, IncidentIndicators,
     IncidentOrigin, IncidentState, MAX_LISTED_ACTIONS, MAX_LISTED_ALERTS,
@@ -112,6 +112,28 @@ impl IncidentBook {
     /// The incident an alert belongs to, while it is live.
     pub fn incident_of(&self, alert_id: &str) -> Option<&IncidentId> {
         self.by_alert.get(alert_id)
+    }
+
+    /// What the store should write for `changes` (coalesced to one write per incident), with
+    /// each incident as it now is, and each change's kind (for the streams).
+    pub fn writes(&self, changes: Vec<IncidentChange>) -> Vec<(ChangeKind, IncidentWrite)> {
+        coalesce(changes)
+            .into_iter()
+            .filter_map(|change| {
+                let incident = match change.departed {
+                    Some(incident) => *incident,
+                    None => self.get(&change.id)?.clone(),
+                };
+                Some((
+                    change.kind,
+                    IncidentWrite {
+                        incident,
+                        alert_ids: change.alert_ids,
+                        customers: change.customers,
+                    },
+                ))
+            })
+            .collect()
     }
 
     /// Every live incident, oldest first.

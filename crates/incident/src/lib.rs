@@ -38,4 +38,4 @@ pub use model::{
     IncidentOrigin, IncidentState, MAX_LISTED_ACTIONS, MAX_LISTED_ALERTS, MAX_LISTED_VALUES,
     ValueSet,
 };
-pub use store::{AffectedCustomer, IncidentFilter, IncidentStore};
+pub use store::{AffectedCustomer, IncidentFilter, IncidentStore, IncidentWrite};

@@ -5,7 +5,6 @@ use async_trait::async_trait;
 use haechi_events::{StoreError, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::change::IncidentChange;
 use crate::model::{Incident, IncidentId, IncidentState};
 
 /// A customer tied to an incident: by detection (the alerts named them) or by an import or a
@@ -50,13 +49,25 @@ pub struct IncidentFilter {
     pub limit: usize,
 }
 
+/// What the store writes for one incident: the incident as it now is, and the alerts and
+/// customers newly tied to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentWrite {
+    /// The incident.
+    pub incident: Incident,
+    /// Alert ids newly tied to it.
+    pub alert_ids: Vec<String>,
+    /// Customers newly tied to it.
+    pub customers: Vec<AffectedCustomer>,
+}
+
 /// Where incidents are kept.
 #[async_trait]
 pub trait IncidentStore: Send + Sync + std::fmt::Debug {
     /// Writes changes, all or none: each incident as it now is, the alerts newly tied to it
     /// (an alert belongs to one incident; a merge moves it) and the customers newly tied to it
     /// (a customer already tied keeps its first record).
-    async fn record_incident_changes(&self, changes: &[IncidentChange]) -> Result<(), StoreError>;
+    async fn write_incidents(&self, writes: &[IncidentWrite]) -> Result<(), StoreError>;
 
     /// One incident.
     async fn incident(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError>;

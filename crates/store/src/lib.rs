@@ -18,6 +18,7 @@
 
 mod authority;
 mod containment;
+mod incidents;
 mod leak;
 mod policy_file;
 mod postgres;

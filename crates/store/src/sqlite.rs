@@ -156,6 +156,34 @@ CREATE TABLE alert_acks (
     note TEXT
 );
 "#,
+    // Incidents (haechi-incident): the incident as JSON beside the columns listings filter
+    // and sort on; the alerts and customers tied to it.
+    r#"
+CREATE TABLE incidents (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX incidents_by_activity ON incidents (last_seen);
+CREATE TABLE incident_alerts (
+    alert_id TEXT PRIMARY KEY,
+    incident_id TEXT NOT NULL
+);
+CREATE INDEX incident_alerts_by_incident ON incident_alerts (incident_id);
+CREATE TABLE incident_customers (
+    incident_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    first_seen INTEGER,
+    last_seen INTEGER,
+    reads INTEGER NOT NULL,
+    PRIMARY KEY (incident_id, customer_id)
+);
+"#,
 ];
 
 impl SqliteStore {

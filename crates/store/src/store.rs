@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use haechi_events::StoreError;
+use haechi_incident::IncidentStore;
 use haechi_leak::exposure::ExposureStore;
 use haechi_respond::ContainmentStore;
 use haechi_token::AuthorityStore;
@@ -12,7 +13,14 @@ use haechi_vault::VaultStore;
 /// trait it needs (trait upcasting), so no part of Haechi above this crate names a backend.
 #[async_trait]
 pub trait Store:
-    AuthorityStore + VaultStore + ContainmentStore + ExposureStore + std::fmt::Debug + Send + Sync
+    AuthorityStore
+    + VaultStore
+    + ContainmentStore
+    + ExposureStore
+    + IncidentStore
+    + std::fmt::Debug
+    + Send
+    + Sync
 {
     /// Which backend this is (`sqlite`, `postgres`), for logs and readiness.
     fn backend_name(&self) -> &'static str;

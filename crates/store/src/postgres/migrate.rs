@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use super::{backend, close_quietly, single_connection};
 
 /// Every schema version: number, description, SQL.
-const MIGRATIONS: [(i64, &str, &str); 11] = [
+const MIGRATIONS: [(i64, &str, &str); 12] = [
     (
         1,
         "token authority",
@@ -68,6 +68,7 @@ const MIGRATIONS: [(i64, &str, &str); 11] = [
         "repeat reads before the budget lock",
         include_str!("migrations/0011_repeat_reads.sql"),
     ),
+    (12, "incidents", include_str!("migrations/0012_incidents.sql")),
 ];
 
 /// The newest version this build knows.

@@ -24,6 +24,7 @@ mod bulk;
 mod changes;
 mod containment;
 mod exposure;
+mod incidents;
 mod leadership;
 mod lookups;
 mod migrate;

@@ -298,6 +298,36 @@ pub(crate) const TABLES: &[Table] = &[
         ],
         1,
     ),
+    plain(
+        "incidents",
+        &[
+            text("id"),
+            text("state"),
+            text("severity"),
+            integer("first_seen"),
+            integer("last_seen"),
+            integer("updated_at"),
+            text("body"),
+        ],
+        1,
+    ),
+    plain(
+        "incident_alerts",
+        &[text("alert_id"), text("incident_id")],
+        1,
+    ),
+    plain(
+        "incident_customers",
+        &[
+            text("incident_id"),
+            text("customer_id"),
+            text("fields"),
+            integer("first_seen"),
+            integer("last_seen"),
+            integer("reads"),
+        ],
+        2,
+    ),
     // The access policy's versions, from the files.
     Table {
         origin: Origin::PolicyFiles,

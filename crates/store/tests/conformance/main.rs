@@ -23,6 +23,7 @@ mod bulk;
 mod changes;
 mod containment;
 mod exposure;
+mod incidents;
 mod leadership;
 mod lookup_limits;
 mod measure;
