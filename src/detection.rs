@@ -17,7 +17,8 @@ use haechi_respond::pipeline::{
 };
 use haechi_respond::sinks::{Sinks, WebhookSettings};
 use haechi_respond::{
-    AlertDesk, Containment, ContainmentParts, ContainmentStore, Detection, SharedAddressSettings,
+    AlertDesk, Containment, ContainmentParts, ContainmentStore, Detection, IncidentDesk,
+    SharedAddressSettings,
 };
 use haechi_server::drill::DrillClock;
 use haechi_store::{Leadership, PgStore};
@@ -93,7 +94,8 @@ pub(crate) async fn start(
     })
     .await
     .context("cannot load blocks and suspensions")?;
-    let detection = Arc::new(Detection::new(alerts, containment));
+    let incidents = IncidentDesk::new(runtime.store.clone());
+    let detection = Arc::new(Detection::new(alerts, containment, incidents));
     if !config.detect.enabled {
         tracing::warn!("detection is turned off (detect.enabled = false)");
         return Ok(Running::idle(detection));
@@ -114,6 +116,13 @@ pub(crate) async fn start(
         tracing::error!(%error, "detection rule not loaded; the other rules run");
     }
     let rules = report.rules;
+    match detection.incidents.load(&rules).await {
+        Ok(restored) => tracing::info!(restored, "incidents collecting alerts restored"),
+        Err(error) => {
+            // Incidents cannot open without the store; detection itself still can.
+            tracing::error!(%error, "cannot restore incidents; new alerts open new ones");
+        }
+    }
     // A webhook that cannot work (no secret, an https URL) is a configuration error, refused at
     // start like any other; only rules are skipped one by one.
     let webhook = config.detect.webhook.as_ref().map(webhook).transpose()?;

@@ -334,7 +334,11 @@ async fn a_forged_token_raises_an_alert_and_the_forgers_network_is_blocked_until
             .position(|record| record["record"] == "alert")
             .unwrap_or_else(|| panic!("{args:?}: {stdout}"));
         assert!(first_alert > 0, "an incident precedes the alerts: {stdout}");
-        assert!(records[..first_alert].iter().all(|r| r["record"] == "incident"));
+        assert!(
+            records[..first_alert]
+                .iter()
+                .all(|r| r["record"] == "incident")
+        );
         let forged_incident = records[..first_alert]
             .iter()
             .find(|incident| {

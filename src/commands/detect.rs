@@ -10,7 +10,9 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use haechi_audit::AuditRecord;
 use haechi_detect::{ActionKind, Alert, AlertBook, Engine, Limits, NoState};
-use haechi_incident::{Incident, ValueSet, group_alerts};
+use haechi_incident::{Incident, group_alerts};
+
+use crate::commands::incident::incident_summary;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::Outcome;
@@ -393,57 +395,4 @@ fn print_incidents(incidents: &[Incident], format: Format) -> anyhow::Result<()>
         }
     }
     out.flush().context("cannot write the incidents")
-}
-
-/// An incident in a few lines: what, how bad, from–to, who is behind it, who was hit.
-pub fn incident_summary(incident: &Incident) -> String {
-    let indicators = &incident.indicators;
-    let mut lines = vec![
-        format!(
-            "{}  {:<9} {:<10} {}",
-            incident.id,
-            incident.severity.as_str(),
-            incident.state.as_str(),
-            incident.title
-        ),
-        format!(
-            "    {} .. {}  {} alerts ({})",
-            incident.first_seen.to_rfc3339(),
-            incident.last_seen.to_rfc3339(),
-            incident.alert_count,
-            incident.rules.iter().cloned().collect::<Vec<_>>().join(", ")
-        ),
-    ];
-    let listed = |name: &str, set: &ValueSet| {
-        let shown: Vec<&str> = set.values.iter().take(5).map(String::as_str).collect();
-        let more = set.count().saturating_sub(shown.len() as u64);
-        let tail = if more > 0 {
-            format!(" (+{more} more)")
-        } else {
-            String::new()
-        };
-        format!("    {name:<12} {}: {}{tail}", set.count(), shown.join(", "))
-    };
-    for (name, set) in [
-        ("keys", &indicators.signing_keys),
-        ("networks", &indicators.networks),
-        ("user agents", &indicators.user_agents),
-        ("principals", &indicators.principals),
-    ] {
-        if set.count() > 0 {
-            lines.push(listed(name, set));
-        }
-    }
-    if indicators.sessions.count() > 0 {
-        lines.push(format!("    {:<12} {}", "sessions", indicators.sessions.count()));
-    }
-    lines.push(format!("    {:<12} {}", "customers", incident.customers));
-    if let Some(at) = incident.contained_at {
-        lines.push(format!("    contained at {}", at.to_rfc3339()));
-    }
-    lines.push(format!(
-        "    exact scope: haechi scope --incident {}",
-        incident.id
-    ));
-    lines.join("\n")
 }

@@ -7,6 +7,7 @@ mod config;
 pub(crate) mod detect;
 pub(crate) mod drill;
 mod import;
+pub(crate) mod incident;
 pub(crate) mod keys;
 pub(crate) mod leak;
 mod migrate;
@@ -73,6 +74,12 @@ pub enum Command {
         #[command(subcommand)]
         action: detect::DetectAction,
     },
+    /// Incidents: make one from a list of affected customers (`incident create --from`), list,
+    /// show, close.
+    Incident {
+        #[command(subcommand)]
+        action: incident::IncidentAction,
+    },
     /// Breach drills: the Coupang attack and its harder cousins replayed against a live
     /// server on a simulated clock, scored against what the attacker actually received.
     Drill(drill::DrillArgs),
@@ -95,6 +102,7 @@ pub fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
         Command::Scope(args) => scope::run(args, &config),
         Command::Archive { action } => archive_gen::run(action),
         Command::Detect { action } => detect::run(action, &config),
+        Command::Incident { action } => incident::run(action, &config),
         Command::Drill(args) => drill::run(args),
         Command::Migrate(args) => migrate::run(args, config),
     }

@@ -28,6 +28,10 @@ use crate::commands::{block_on, init_quiet_logging};
 use crate::config::Config;
 use crate::runtime::{DataDirLock, Runtime, audit_dir};
 
+mod incident;
+
+use incident::resolve_incident;
+
 /// `haechi scope` flags.
 #[derive(Debug, Args)]
 pub struct ScopeArgs {
@@ -62,6 +66,12 @@ pub struct ScopeArgs {
     /// other indicator flags add further constraints.
     #[arg(long = "alert", value_name = "ID")]
     alert: Option<String>,
+    /// An incident (`INC-…`): the values its alerts were tied by (the signing keys, addresses
+    /// or principals its rules correlate on), any of which marks a read as the attack's, read
+    /// from the store. An imported incident is its customer list already (`haechi incident
+    /// show ID --customers`).
+    #[arg(long = "incident", value_name = "ID", conflicts_with = "alert")]
+    incident: Option<String>,
     /// Only exposures at or after this time (RFC 3339 or YYYY-MM-DD, UTC).
     #[arg(long)]
     from: Option<String>,
@@ -128,7 +138,7 @@ pub fn run(args: ScopeArgs, config: &Config) -> anyhow::Result<Outcome> {
     // Everything the caller gave is checked before anything is read or written (an alert's
     // indicators are read from the trail below, and the query checked again with them).
     let mut query = build_query(&args)?;
-    if args.alert.is_none() {
+    if args.alert.is_none() && args.incident.is_none() {
         query.validate()?;
     }
     let list = list_output(&args)?;
@@ -143,6 +153,11 @@ pub fn run(args: ScopeArgs, config: &Config) -> anyhow::Result<Outcome> {
     };
 
     let sources = sources(&args, config)?;
+    if let Some(id) = &args.incident {
+        let source = resolve_incident(id, &mut query.indicators, config)?;
+        query.incident = Some(source);
+        query.validate()?;
+    }
     if let Some(id) = &args.alert {
         let source = resolve_alert(id, &sources, config)?;
         source.add_to(&mut query.indicators)?;

@@ -18,12 +18,12 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use correlation::{LearningScope, Logic, Probation};
 pub(crate) use duration::micros;
-pub(crate) use response::{ActionSpec, Response};
 pub use incident::{DEFAULT_INCIDENT_WINDOW, IncidentLinks, LinkField, MAX_INCIDENT_WINDOW};
+pub(crate) use response::{ActionSpec, Response};
 
 use correlation::parse_correlation;
-use incident::parse_incident;
 use duration::duration;
+use incident::parse_incident;
 use response::parse_response;
 
 use crate::detection::{Condition, Detection};

@@ -68,7 +68,7 @@ pub use generate::{
 pub use indicators::{IndicatorKind, Indicators, parse_indicator_file};
 pub use lookup::find_alert;
 pub use progress::{NoProgress, Progress};
-pub use query::{MatchMode, Query, TimeWindow};
+pub use query::{IncidentSource, MatchMode, Query, TimeWindow};
 pub use scope::{DayCount, Exposure, FieldCount, Scope, ScopeOptions, Summary, scope};
 pub use sources::Sources;
 pub use timestamps::{format_time, parse_date, parse_time};

@@ -93,6 +93,22 @@ pub struct Query {
     /// serialised query when absent, so queries without an alert hash as they always did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert: Option<AlertSource>,
+    /// The incident the indicators were taken from (`--incident ID`), if any. Left out when
+    /// absent, like `alert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentSource>,
+}
+
+/// An incident as a source of indicators: its correlating values (the keys, addresses,
+/// principals its alerts were tied by), any of which marks an event as the attack's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IncidentSource {
+    /// The incident's id.
+    pub id: String,
+    /// The indicator kinds taken (its rules' `incident.correlate`).
+    pub correlated_on: Vec<String>,
+    /// Values the incident counted past those it lists (not in the query).
+    pub unlisted: u64,
 }
 
 impl Query {
@@ -116,7 +132,7 @@ impl Query {
             return Err(Error::bad_input(
                 "indicators",
                 "give at least one indicator (--ip, --kid, --jti, --jti-file, --sid, --principal, \
-                 --user-agent, --indicators, --alert) or a time window (--from/--to)",
+                 --user-agent, --indicators, --alert, --incident) or a time window (--from/--to)",
             ));
         }
         // An alert's indicators describe one group together (its principal *and* the agent it
@@ -127,6 +143,16 @@ impl Query {
             return Err(Error::bad_input(
                 format!("--alert {} with --match any", alert.id),
                 "an alert's indicators combine with --match all (every one must match)",
+            ));
+        }
+        // An incident's values are alternatives (any key, any address it was tied by);
+        // requiring all of them at once would match nothing.
+        if let Some(incident) = &self.incident
+            && self.mode == MatchMode::All
+        {
+            return Err(Error::bad_input(
+                format!("--incident {} with --match all", incident.id),
+                "an incident's indicators combine with --match any (each is the attack's)",
             ));
         }
         Ok(())

@@ -17,15 +17,17 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ahash::{HashSet, HashSetExt};
-use haechi_detect::{Alert, AlertGrowth, IncidentLinks, LinkField, MAX_INCIDENT_WINDOW, Rule};
+use haechi_detect::{
+    ActionKind, Alert, AlertGrowth, IncidentLinks, LinkField, MAX_INCIDENT_WINDOW, Rule,
+};
 use haechi_events::Timestamp;
 
 use crate::change::{ChangeKind, IncidentChange, coalesce};
-use crate::store::{AffectedCustomer, IncidentWrite};
 use crate::model::{
     Closure, Incident, IncidentAction, IncidentAlert, IncidentId, IncidentIndicators,
     IncidentOrigin, IncidentState, MAX_LISTED_ACTIONS, MAX_LISTED_ALERTS,
 };
+use crate::store::{AffectedCustomer, IncidentWrite};
 
 /// How much the book keeps in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +99,13 @@ impl IncidentBook {
             .into_iter()
             .map(|rule| (rule.id().to_string(), rule.incident_links().clone()))
             .collect();
+    }
+
+    /// Forgets every live incident (they are in the store); the rules' settings stay.
+    pub fn forget_all(&mut self) {
+        self.live.clear();
+        self.index.clear();
+        self.by_alert.clear();
     }
 
     /// Incidents that can still collect alerts.
@@ -201,10 +210,14 @@ impl IncidentBook {
             return Vec::new();
         }
         self.latest = self.latest.max(alert.last_time);
-        let links = self.links.get(&alert.rule_id).cloned().unwrap_or(IncidentLinks {
-            correlate: Vec::new(),
-            window: haechi_detect::DEFAULT_INCIDENT_WINDOW,
-        });
+        let links = self
+            .links
+            .get(&alert.rule_id)
+            .cloned()
+            .unwrap_or(IncidentLinks {
+                correlate: Vec::new(),
+                window: haechi_detect::DEFAULT_INCIDENT_WINDOW,
+            });
         let keys: Vec<(LinkField, Box<str>)> = links
             .correlate
             .iter()
@@ -237,7 +250,8 @@ impl IncidentBook {
             Some(id) => id.clone(),
             None => {
                 let id = IncidentId::derive(alert.id.as_str());
-                self.live.insert(id.clone(), Live::opened(id.clone(), alert));
+                self.live
+                    .insert(id.clone(), Live::opened(id.clone(), alert));
                 id
             }
         };
@@ -297,6 +311,16 @@ impl IncidentBook {
     ) -> Option<IncidentChange> {
         let id = self.by_alert.get(alert_id)?.clone();
         let live = self.live.get_mut(&id)?;
+        // An open alert's later matches carry no context, but the actions they decide name
+        // their targets: the new address blocked, the key revoked. They are the attacker's
+        // too, and a later alert about that address joins this incident.
+        if let Some((field, value)) = action_target(&mut live.incident.indicators, &action.kind) {
+            let key = (field, Box::<str>::from(value.as_str()));
+            if !self.index.contains_key(&key) {
+                self.index.insert(key.clone(), id.clone());
+                live.keys.push(key);
+            }
+        }
         let incident = &mut live.incident;
         if action.carried_out && incident.state == IncidentState::Open {
             incident.state = IncidentState::Contained;
@@ -351,7 +375,8 @@ impl IncidentBook {
         }
         let customer = add_context(&mut incident.indicators, alert);
         live.alert_ids.push(alert.id.as_str().into());
-        self.by_alert.insert(alert.id.as_str().into(), target.clone());
+        self.by_alert
+            .insert(alert.id.as_str().into(), target.clone());
         for key in keys {
             if !self.index.contains_key(&key) || self.index.get(&key) != Some(target) {
                 self.index.insert(key.clone(), target.clone());
@@ -373,8 +398,7 @@ impl IncidentBook {
         let Some(live) = self.live.get_mut(target) else {
             return false;
         };
-        if live.customers.len() >= self.limits.max_customers || live.customers.contains(customer)
-        {
+        if live.customers.len() >= self.limits.max_customers || live.customers.contains(customer) {
             return false;
         }
         live.customers.insert(customer.into());
@@ -391,7 +415,11 @@ impl IncidentBook {
         at: Timestamp,
     ) -> (IncidentChange, Vec<String>, Vec<String>) {
         let Some(mut gone) = self.retire(from) else {
-            return (IncidentChange::updated(into.clone()), Vec::new(), Vec::new());
+            return (
+                IncidentChange::updated(into.clone()),
+                Vec::new(),
+                Vec::new(),
+            );
         };
         if let Some(survivor) = self.live.get_mut(into) {
             let incident = &mut survivor.incident;
@@ -406,10 +434,14 @@ impl IncidentBook {
             incident.rules.extend(other.rules.iter().cloned());
             incident.alert_count += other.alert_count;
             let room = MAX_LISTED_ALERTS.saturating_sub(incident.alerts.len());
-            incident.alerts.extend(other.alerts.iter().take(room).cloned());
+            incident
+                .alerts
+                .extend(other.alerts.iter().take(room).cloned());
             incident.alerts.sort_by_key(|alert| alert.first_time);
             let room = MAX_LISTED_ACTIONS.saturating_sub(incident.actions.len());
-            incident.actions.extend(other.actions.iter().take(room).cloned());
+            incident
+                .actions
+                .extend(other.actions.iter().take(room).cloned());
             if other.state == IncidentState::Contained {
                 incident.state = IncidentState::Contained;
                 incident.contained_at = match (incident.contained_at, other.contained_at) {
@@ -437,7 +469,8 @@ impl IncidentBook {
             note: format!("merged into {into}: its alerts share an indicator"),
             merged_into: Some(into.clone()),
         });
-        let change = IncidentChange::departed(ChangeKind::Merged { into: into.clone() }, gone.incident);
+        let change =
+            IncidentChange::departed(ChangeKind::Merged { into: into.clone() }, gone.incident);
         (change, alerts, customers)
     }
 
@@ -564,6 +597,41 @@ fn add_context(indicators: &mut IncidentIndicators, alert: &Alert) -> Option<Str
             }
         },
         None => None,
+    }
+}
+
+/// Adds an action's target to the indicators; returns it as a correlating value when it is
+/// one (a single address, a key).
+fn action_target(
+    indicators: &mut IncidentIndicators,
+    kind: &ActionKind,
+) -> Option<(LinkField, String)> {
+    match kind {
+        ActionKind::BlockNetwork { network, .. } => {
+            let single = network.prefix_len() == network.max_prefix_len();
+            let value = if single {
+                network.addr().to_string()
+            } else {
+                network.to_string()
+            };
+            indicators.networks.add(&value);
+            single.then_some((LinkField::Ip, value))
+        }
+        ActionKind::RevokeKey { kid } => {
+            indicators.signing_keys.add(kid);
+            Some((LinkField::Kid, kid.clone()))
+        }
+        ActionKind::RevokeSession { sid } => {
+            indicators.sessions.add(sid);
+            None
+        }
+        ActionKind::SuspendPrincipal { principal } => {
+            if !matches!(principal, haechi_events::Principal::Customer(_)) {
+                indicators.principals.add(&principal.to_string());
+            }
+            None
+        }
+        _ => None,
     }
 }
 

@@ -14,9 +14,7 @@ use haechi_events::Timestamp;
 use serde::Deserialize;
 
 use crate::Error;
-use crate::model::{
-    Incident, IncidentId, IncidentIndicators, IncidentOrigin, IncidentState,
-};
+use crate::model::{Incident, IncidentId, IncidentIndicators, IncidentOrigin, IncidentState};
 use crate::store::AffectedCustomer;
 
 /// Longest customer id accepted.
@@ -64,7 +62,9 @@ pub fn parse_affected_line(line: usize, text: &str) -> Result<Option<AffectedCus
     for field in &parsed.fields {
         let valid = !field.is_empty()
             && field.len() <= 64
-            && field.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && field
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if !valid {
             return Err(bad(format!(
                 "field {:?} is not a field name (a-z, 0-9, _)",
@@ -107,7 +107,13 @@ pub struct ImportedIncident {
 impl ImportedIncident {
     /// An empty imported incident for the file `source` with SHA-256 `sha256` (hex). Its id
     /// is derived from the digest, so importing the same file twice names the same incident.
-    pub fn new(source: &str, sha256: &str, title: &str, severity: Severity, now: Timestamp) -> Self {
+    pub fn new(
+        source: &str,
+        sha256: &str,
+        title: &str,
+        severity: Severity,
+        now: Timestamp,
+    ) -> Self {
         ImportedIncident {
             incident: Incident {
                 id: IncidentId::derive(&format!("import:{sha256}")),
@@ -133,6 +139,16 @@ impl ImportedIncident {
             },
             fields: BTreeSet::new(),
         }
+    }
+
+    /// The same incident for the file with SHA-256 `sha256` (known once the file was read
+    /// through): its id and origin follow the digest.
+    pub fn with_digest(mut self, sha256: &str) -> Self {
+        self.incident.id = IncidentId::derive(&format!("import:{sha256}"));
+        if let IncidentOrigin::Imported { sha256: digest, .. } = &mut self.incident.origin {
+            *digest = sha256.to_string();
+        }
+        self
     }
 
     /// Counts a customer in (the caller has checked it is not a repeat).

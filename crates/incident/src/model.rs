@@ -82,9 +82,7 @@ impl utoipa::PartialSchema for IncidentId {
 impl utoipa::ToSchema for IncidentId {}
 
 /// Where an incident stands.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentState {
     /// Going on, or not yet answered: nothing has been contained.

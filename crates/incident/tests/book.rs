@@ -99,7 +99,10 @@ fn forged_sessions_and_their_networks_make_one_incident() {
     assert_eq!(incident.indicators.user_agents.count(), 1);
     assert_eq!(incident.state, IncidentState::Open);
     assert_eq!(
-        changes.iter().filter(|c| c.kind == ChangeKind::Opened).count(),
+        changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Opened)
+            .count(),
         1
     );
     let tied: usize = changes.iter().map(|c| c.customers.len()).sum();
@@ -110,8 +113,18 @@ fn forged_sessions_and_their_networks_make_one_incident() {
 fn a_shared_user_agent_alone_does_not_tie_attacks() {
     let rules = rules();
     let mut book = IncidentBook::new(&rules, BookLimits::default());
-    book.observe(&alert(NETWORK, 1, 1, &[("ip", "198.51.100.1"), ("user_agent", "Chrome")]));
-    book.observe(&alert(NETWORK, 2, 1, &[("ip", "203.0.113.1"), ("user_agent", "Chrome")]));
+    book.observe(&alert(
+        NETWORK,
+        1,
+        1,
+        &[("ip", "198.51.100.1"), ("user_agent", "Chrome")],
+    ));
+    book.observe(&alert(
+        NETWORK,
+        2,
+        1,
+        &[("ip", "203.0.113.1"), ("user_agent", "Chrome")],
+    ));
     book.observe(&alert("test.agent", 3, 1, &[("user_agent", "Chrome")]));
     assert_eq!(book.live_count(), 3);
 }
@@ -122,9 +135,17 @@ fn alerts_further_apart_than_the_window_open_a_new_incident() {
     let mut book = IncidentBook::new(&rules, BookLimits::default());
     book.observe(&alert(NETWORK, 1, 1, &[("ip", "198.51.100.1")]));
     book.observe(&alert(NETWORK, 2, 20, &[("ip", "198.51.100.1")]));
-    assert_eq!(book.live_count(), 1, "19 hours apart: within the default day");
+    assert_eq!(
+        book.live_count(),
+        1,
+        "19 hours apart: within the default day"
+    );
     book.observe(&alert(NETWORK, 3, 80, &[("ip", "198.51.100.1")]));
-    assert_eq!(book.live_count(), 2, "60 hours after the last: a new incident");
+    assert_eq!(
+        book.live_count(),
+        2,
+        "60 hours after the last: a new incident"
+    );
 }
 
 #[test]
@@ -138,16 +159,28 @@ fn an_alert_tying_two_incidents_merges_them_into_the_older() {
         FORGED,
         3,
         3,
-        &[("kid", "k"), ("ip", "203.0.113.9"), ("principal", "customer:x")],
+        &[
+            ("kid", "k"),
+            ("ip", "203.0.113.9"),
+            ("principal", "customer:x"),
+        ],
     ));
     // Only one address ties so far: no merge.
     assert_eq!(book.live_count(), 2);
-    assert!(changes.iter().all(|c| !matches!(c.kind, ChangeKind::Merged { .. })));
+    assert!(
+        changes
+            .iter()
+            .all(|c| !matches!(c.kind, ChangeKind::Merged { .. }))
+    );
     let changes = book.observe(&alert(
         FORGED,
         4,
         4,
-        &[("kid", "k"), ("ip", "198.51.100.1"), ("principal", "customer:y")],
+        &[
+            ("kid", "k"),
+            ("ip", "198.51.100.1"),
+            ("principal", "customer:y"),
+        ],
     ));
     assert_eq!(book.live_count(), 1);
     let merged = changes
@@ -169,7 +202,10 @@ fn an_alert_tying_two_incidents_merges_them_into_the_older() {
     assert_eq!(incident.merged, vec![gone.id.clone()]);
     // The merged incident's alerts now belong to the survivor.
     assert!(survivor.alert_ids.iter().any(|id| id.ends_with("/2")));
-    assert_eq!(book.incident_of(&AlertId::new(NETWORK, 2).to_string()), Some(&older));
+    assert_eq!(
+        book.incident_of(&AlertId::new(NETWORK, 2).to_string()),
+        Some(&older)
+    );
 }
 
 #[test]
@@ -185,12 +221,19 @@ fn an_action_carried_out_contains_the_incident_and_one_only_recorded_does_not() 
         carried_out,
         at: Timestamp::from_micros(2 * HOUR),
     };
-    let change = book.record_action(raised.id.as_str(), action(false)).unwrap();
+    let change = book
+        .record_action(raised.id.as_str(), action(false))
+        .unwrap();
     assert_eq!(book.get(&change.id).unwrap().state, IncidentState::Open);
-    let change = book.record_action(raised.id.as_str(), action(true)).unwrap();
+    let change = book
+        .record_action(raised.id.as_str(), action(true))
+        .unwrap();
     let incident = book.get(&change.id).unwrap();
     assert_eq!(incident.state, IncidentState::Contained);
-    assert_eq!(incident.contained_at, Some(Timestamp::from_micros(2 * HOUR)));
+    assert_eq!(
+        incident.contained_at,
+        Some(Timestamp::from_micros(2 * HOUR))
+    );
     assert_eq!(incident.actions.len(), 2);
 }
 
@@ -200,7 +243,12 @@ fn the_same_alerts_make_the_same_incidents() {
     let run = || {
         let mut book = IncidentBook::new(&rules, BookLimits::default());
         for n in 0..50_u64 {
-            book.observe(&forged(n, 1 + (n as i64) * 30, &format!("198.51.100.{n}"), "c"));
+            book.observe(&forged(
+                n,
+                1 + (n as i64) * 30,
+                &format!("198.51.100.{n}"),
+                "c",
+            ));
         }
         book.live_incidents()
             .iter()
@@ -224,10 +272,20 @@ fn past_its_capacity_the_book_retires_the_weakest_incident() {
     book.observe(&alert(NETWORK, 2, 2, &[("ip", "203.0.113.1")]));
     let changes = book.observe(&alert(NETWORK, 3, 3, &[("ip", "203.0.113.2")]));
     assert_eq!(book.live_count(), 2);
-    let retired = changes.iter().find_map(|c| c.departed.as_ref()).expect("one retired");
-    assert_eq!(retired.severity, Severity::High, "its last state goes to the store");
+    let retired = changes
+        .iter()
+        .find_map(|c| c.departed.as_ref())
+        .expect("one retired");
+    assert_eq!(
+        retired.severity,
+        Severity::High,
+        "its last state goes to the store"
+    );
     let kept: Vec<Severity> = book.live_incidents().iter().map(|i| i.severity).collect();
-    assert!(kept.contains(&Severity::Critical), "the critical one stays: {kept:?}");
+    assert!(
+        kept.contains(&Severity::Critical),
+        "the critical one stays: {kept:?}"
+    );
     // A closed incident leaves memory; alerts no longer join it.
     let id = book.live_incidents()[0].id.clone();
     let closure = haechi_incident::Closure {
@@ -247,7 +305,10 @@ fn affected_lists_are_checked_line_by_line() {
     assert_eq!(row.fields, ["name", "phone"]);
     assert!(parse_affected_line(2, "  ").unwrap().is_none());
     for (bad, why) in [
-        (r#"{"customer_id":"c1","contact":{"phone":"010"}}"#, "contact"),
+        (
+            r#"{"customer_id":"c1","contact":{"phone":"010"}}"#,
+            "contact",
+        ),
         (r#"{"customer_id":"","fields":[]}"#, "customer_id"),
         (r#"{"customer_id":"c1","first":"yesterday"}"#, "RFC 3339"),
         (r#"{"customer_id":"c1","fields":["Name!"]}"#, "field"),
@@ -262,4 +323,31 @@ fn affected_lists_are_checked_line_by_line() {
         assert!(error.starts_with("line 7: "), "{error}");
         assert!(error.contains(why), "{bad}: {error}");
     }
+}
+
+#[test]
+fn an_address_a_later_match_blocked_ties_its_alerts_to_the_incident() {
+    let rules = rules();
+    let mut book = IncidentBook::new(&rules, BookLimits::default());
+    let forged = forged(1, 1, "198.51.100.1", "a");
+    let id = book.observe(&forged)[0].id.clone();
+    // A later forged request from another address grew the alert; its block names it.
+    book.record_action(
+        forged.id.as_str(),
+        IncidentAction {
+            alert_id: forged.id.to_string(),
+            kind: ActionKind::BlockNetwork {
+                network: "203.0.113.9/32".parse().unwrap(),
+                ttl: std::time::Duration::from_secs(60),
+            },
+            disposition: Disposition::Enforce,
+            carried_out: true,
+            at: Timestamp::from_micros(HOUR),
+        },
+    );
+    let incident = book.get(&id).unwrap();
+    assert!(incident.indicators.networks.values.contains("203.0.113.9"));
+    book.observe(&alert(NETWORK, 2, 2, &[("ip", "203.0.113.9")]));
+    assert_eq!(book.live_count(), 1);
+    assert_eq!(book.get(&id).unwrap().alert_count, 2);
 }

@@ -10,6 +10,8 @@
 //!
 //! - [`AlertDesk`] (`desk.rs`): the alerts the API lists, streams and acknowledges; a full
 //!   desk evicts as `desk/eviction.rs` says.
+//! - [`IncidentDesk`] (`incidents.rs`): the alerts grouped into incidents as they are raised,
+//!   written to the store once a second and streamed once written.
 //! - [`Containment`] (`containment.rs`): blocks and suspensions, answered from memory in the
 //!   request path, and the carrying out of response actions behind their safeguards; one
 //!   executor per kind of action in `actions/`, registered in one list.
@@ -38,6 +40,7 @@ mod actions;
 mod containment;
 mod desk;
 mod error;
+mod incidents;
 mod lookup;
 pub mod pipeline;
 pub mod records;
@@ -58,6 +61,7 @@ pub use desk::{
     AlertDesk, AlertFilter, AlertNotice, AlertState, AlertView, DropReason, DroppedAlert, Recorded,
 };
 pub use error::Error;
+pub use incidents::{CloseRefused, IncidentDesk, IncidentNotice};
 pub(crate) use lookup::ServerLookup;
 pub use records::{AlertAck, BlockRecord, ContainmentStore, NewBlock, SuspensionRecord};
 pub use status::{DetectionStatus, FeedStatus, LeadState};
@@ -75,17 +79,20 @@ pub struct Detection {
     pub alerts: AlertDesk,
     /// Blocks and suspensions.
     pub containment: Containment,
+    /// Incidents: the alerts grouped by attack.
+    pub incidents: IncidentDesk,
     /// What the cluster's detection task is doing on this node (empty on a single node).
     pub status: DetectionStatus,
     closing: watch::Sender<bool>,
 }
 
 impl Detection {
-    /// Detection over a desk and containment.
-    pub fn new(alerts: AlertDesk, containment: Containment) -> Self {
+    /// Detection over an alert desk, containment and an incident desk.
+    pub fn new(alerts: AlertDesk, containment: Containment, incidents: IncidentDesk) -> Self {
         Detection {
             alerts,
             containment,
+            incidents,
             status: DetectionStatus::default(),
             closing: watch::Sender::new(false),
         }

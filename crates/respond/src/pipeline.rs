@@ -272,6 +272,7 @@ impl EngineTask {
                     if last_housekeeping.elapsed() >= HOUSEKEEPING {
                         last_housekeeping = Instant::now();
                         self.housekeeping(&engine, &mut live);
+                        self.outlets.flush_incidents().await;
                     }
                 }
             }
@@ -281,6 +282,7 @@ impl EngineTask {
         // Everything buffered is evaluated now, so a stop loses no alert.
         let updates = engine.flush(&self.outlets.lookup);
         let _ = self.outlets.handle(updates, &mut live.known).await;
+        self.outlets.flush_incidents().await;
         self.persist(&mut live);
         tracing::info!(next_seq = live.next_seq, "detection stopped");
     }
@@ -376,6 +378,7 @@ impl EngineTask {
         }
         let updates = engine.advance_watermark(now, &self.outlets.lookup);
         let _ = self.outlets.handle(updates, &mut live.known).await;
+        self.outlets.flush_incidents().await;
         for settle in ready {
             let settled = Settled::new(SettledSource::LocalLog {
                 through_seq: settle.through_seq,

@@ -214,7 +214,11 @@ impl Cluster {
         })
         .await
         .unwrap();
-        let detection = Arc::new(Detection::new(alerts, containment));
+        let detection = Arc::new(Detection::new(
+            alerts,
+            containment,
+            haechi_respond::IncidentDesk::new(store.clone()),
+        ));
         let running = pipeline::spawn(
             PipelineParts {
                 source: source(&self.bus, store.clone()),

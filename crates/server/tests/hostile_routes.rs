@@ -249,6 +249,25 @@ const ROUTES: &[Route] = &[
     route("POST", "/v1/admin/alerts/{id}/ack", Admin, Raw),
     route("POST", "/v1/admin/alerts/{id}/{seq}/ack", Admin, Raw),
     answering(
+        route("GET", "/v1/admin/incidents", Admin, BodyKind::None),
+        UNREAD_BODY,
+    ),
+    answering(
+        route("GET", "/v1/admin/incidents/stream", Admin, BodyKind::None),
+        UNREAD_BODY,
+    ),
+    route("GET", "/v1/admin/incidents/{id}", Admin, BodyKind::None),
+    route(
+        "GET",
+        "/v1/admin/incidents/{id}/customers",
+        Admin,
+        BodyKind::None,
+    ),
+    with_sample(
+        route("POST", "/v1/admin/incidents/{id}/close", Admin, Json),
+        r#"{"note":"contained"}"#,
+    ),
+    answering(
         route("GET", "/v1/admin/audit", Admin, BodyKind::None),
         UNREAD_BODY,
     ),
@@ -550,6 +569,7 @@ fn served_by_detection_nodes(route: &Route) -> bool {
         "/readyz",
         "/metrics",
         "/v1/admin/alerts",
+        "/v1/admin/incidents",
         "/v1/admin/drill/",
     ]
     .iter()

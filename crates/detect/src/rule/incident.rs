@@ -62,7 +62,9 @@ impl LinkField {
     }
 
     fn parse(name: &str) -> Option<Self> {
-        LinkField::ALL.into_iter().find(|field| field.name() == name)
+        LinkField::ALL
+            .into_iter()
+            .find(|field| field.name() == name)
     }
 
     fn field(self) -> Field {

@@ -108,6 +108,8 @@ impl Outlets {
                             None => Vec::new(),
                         };
                         let title = alert.title.clone();
+                        // Tied to its incident before the restart, unless that write was lost.
+                        self.lookup.detection.incidents.alert_raised(&alert);
                         desk.record_quietly(AlertUpdate::Raised(alert));
                         self.act_all(&missing, &title).await
                     } else {
@@ -129,6 +131,7 @@ impl Outlets {
                         persisted
                     } else {
                         self.sinks.grew(&growth);
+                        self.lookup.detection.incidents.alert_grew(&growth);
                         let title = desk.title(growth.id.as_str()).unwrap_or_default();
                         let actions: Vec<ResponseAction> = growth
                             .actions
@@ -182,6 +185,10 @@ impl Outlets {
             .containment
             .carry_out(action, title)
             .await;
+        self.lookup
+            .detection
+            .incidents
+            .action_taken(action, &outcome, self.clock.now());
         if !outcome.audited && self.stops_when_unrecorded() {
             return Persisted::Incomplete;
         }
@@ -197,6 +204,14 @@ impl Outlets {
                 .await;
         }
         Persisted::Complete
+    }
+
+    /// Writes the incidents' changes (about once a second, at a drill's settle and at a stop);
+    /// a failure is logged and the changes wait for the next flush.
+    pub(super) async fn flush_incidents(&self) {
+        if let Err(error) = self.lookup.detection.incidents.flush().await {
+            tracing::error!(%error, "could not write incidents; retrying at the next flush");
+        }
     }
 
     fn stops_when_unrecorded(&self) -> bool {
@@ -229,6 +244,7 @@ impl Outlets {
             }
         }
         let webhook_dropped = self.sinks.raised(&alert);
+        self.lookup.detection.incidents.alert_raised(&alert);
         let desk = &self.lookup.detection.alerts;
         desk.record(AlertUpdate::Raised(alert));
         let (desk_dropped, uncounted) = desk.take_dropped();

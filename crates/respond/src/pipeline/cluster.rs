@@ -246,6 +246,12 @@ impl Term<'_> {
             held.resign().await;
             return Ended::Failed;
         }
+        // Incidents likewise: another leader may have opened or grown some.
+        if let Err(error) = self.outlets.lookup.detection.incidents.reload().await {
+            tracing::error!(%error, "cannot reload incidents before leading detection");
+            held.resign().await;
+            return Ended::Failed;
+        }
         tracing::info!(
             replayed = warm.events,
             alerts = restored,
@@ -349,6 +355,7 @@ impl Term<'_> {
                 _ = housekeeping.tick() => {
                     lookup.detection.containment.prune();
                     engine_gauges(&engine, &lookup.detection);
+                    outlets.flush_incidents().await;
                     continue;
                 }
             };
@@ -390,6 +397,7 @@ impl Term<'_> {
             }
             let through = pending.release(engine.evaluated_before(), &acknowledger);
             status.update(|status| status.evaluated_through = through);
+            outlets.flush_incidents().await;
             settles::answer(ready, through);
         }
         // Stopping: everything taken in is evaluated now, recorded, then acknowledged.
@@ -401,6 +409,7 @@ impl Term<'_> {
             let through = pending.release(engine.evaluated_before(), &acknowledger);
             status.update(|status| status.evaluated_through = through);
         }
+        outlets.flush_incidents().await;
         if !acknowledger.finish(LAST_ACKS).await {
             tracing::warn!("the last detection acknowledgements were not all confirmed");
         }

@@ -1,18 +1,16 @@
 //! Detection alerts, for administrators: list, live stream (SSE), acknowledge.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use futures::Stream;
 use haechi_detect::Severity;
 use haechi_events::{EventKind, SecurityEvent};
-use haechi_respond::{AlertFilter, AlertState, AlertView};
+use haechi_respond::{AlertFilter, AlertNotice, AlertState, AlertView};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -371,39 +369,7 @@ async fn acknowledge_alert(
 async fn stream(
     State(state): State<AppState>,
     admin: Admin,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let receiver = state.detection.alerts.subscribe();
-    let authority = state.authority.clone();
-    let token = admin.token;
-    let end = Box::pin(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            ticker.tick().await;
-            if !authority.verifier().still_in_force(&token) {
-                return;
-            }
-        }
-    });
-    let closed = Box::pin(state.detection.closed());
-    let stream = futures::stream::unfold(
-        (receiver, end, closed),
-        |(mut receiver, mut end, mut closed)| async move {
-            let event = tokio::select! {
-                () = &mut end => return None,
-                () = &mut closed => return None,
-                received = receiver.recv() => match received {
-                    Ok(notice) => Event::default()
-                        .event(notice.name())
-                        .json_data(&notice)
-                        .unwrap_or_else(|_| Event::default().event("error")),
-                    Err(RecvError::Lagged(missed)) => Event::default()
-                        .event("lagged")
-                        .data(missed.to_string()),
-                    Err(RecvError::Closed) => return None,
-                },
-            };
-            Some((Ok(event), (receiver, end, closed)))
-        },
-    );
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    super::admin_stream::admin_stream(&state, admin.token, receiver, AlertNotice::name)
 }

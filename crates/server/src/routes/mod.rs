@@ -5,6 +5,7 @@
 //! halves of one [`OpenApiRouter`], so a route cannot be served without being described.
 
 mod admin;
+mod admin_stream;
 mod alerts;
 mod audit;
 mod auth;
@@ -14,6 +15,7 @@ mod customers;
 mod drill;
 mod exposure;
 mod health;
+mod incidents;
 mod oauth;
 mod own_records;
 mod policy;
@@ -31,11 +33,12 @@ use crate::{ApiError, AppState, ErrorCode};
 pub(crate) use health::metrics_router;
 
 /// A detection node's listener: liveness, readiness and metrics; for administrators, the
-/// alerts it raised (its desk is the cluster's: API nodes run no engine) and, on the drill
+/// alerts it raised and the incidents (their stream is this node's) (its desk is the cluster's: API nodes run no engine) and, on the drill
 /// clock, the clock; every other path says where the API is.
 pub(crate) fn probes_router(state: AppState) -> Router {
     let (administered, _) = OpenApiRouter::new()
         .merge(alerts::router())
+        .merge(incidents::router())
         .merge(drill::router())
         .split_for_parts();
     let administered = administered
@@ -73,6 +76,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(policy::router())
         .merge(exposure::router())
         .merge(alerts::router())
+        .merge(incidents::router())
         .merge(blocks::router())
         .merge(drill::router())
 }

@@ -173,6 +173,7 @@ impl Fixture {
         })
         .await
         .unwrap();
+        let incidents = haechi_respond::IncidentDesk::new(store.clone());
         let state = AppState::new(SharedState {
             authority: authority.clone(),
             vault,
@@ -181,7 +182,7 @@ impl Fixture {
             audit,
             metrics: None,
             settings: Arc::new(ServerSettings::default()),
-            detection: Arc::new(Detection::new(alerts, containment)),
+            detection: Arc::new(Detection::new(alerts, containment, incidents)),
             drill: None,
             freshness: None,
         });

@@ -48,7 +48,11 @@ impl IncidentStore for PgStore {
                 .map_err(backend)?;
             }
             if !write.customers.is_empty() {
-                let ids: Vec<&str> = write.customers.iter().map(|c| c.customer_id.as_str()).collect();
+                let ids: Vec<&str> = write
+                    .customers
+                    .iter()
+                    .map(|c| c.customer_id.as_str())
+                    .collect();
                 let fields: Vec<String> = write.customers.iter().map(fields_text).collect();
                 let first: Vec<Option<i64>> = write
                     .customers

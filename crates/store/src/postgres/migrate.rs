@@ -68,7 +68,11 @@ const MIGRATIONS: [(i64, &str, &str); 12] = [
         "repeat reads before the budget lock",
         include_str!("migrations/0011_repeat_reads.sql"),
     ),
-    (12, "incidents", include_str!("migrations/0012_incidents.sql")),
+    (
+        12,
+        "incidents",
+        include_str!("migrations/0012_incidents.sql"),
+    ),
 ];
 
 /// The newest version this build knows.

@@ -54,16 +54,37 @@ async fn incidents_round_trip_and_merges_move_alerts<S: Store>(store: Arc<S>) {
     let writes: Vec<IncidentWrite> = book.writes(changes).into_iter().map(|(_, w)| w).collect();
     assert_eq!(writes.len(), 2);
     store.write_incidents(&writes).await.unwrap();
-    let listed = store.list_incidents(&IncidentFilter { state: None, limit: 10 }).await.unwrap();
+    let listed = store
+        .list_incidents(&IncidentFilter {
+            state: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 2);
-    assert_eq!(listed[0].id, writes[1].incident.id, "most recently active first");
+    assert_eq!(
+        listed[0].id, writes[1].incident.id,
+        "most recently active first"
+    );
     let older = writes[0].incident.id.clone();
     let younger = writes[1].incident.id.clone();
-    assert_eq!(store.incident(&older).await.unwrap().as_ref(), Some(&writes[0].incident));
+    assert_eq!(
+        store.incident(&older).await.unwrap().as_ref(),
+        Some(&writes[0].incident)
+    );
 
     // A forged session from both addresses ties them: the younger merges into the older.
     let changes = book.observe(&alert(FORGED, 3, "198.51.100.1", Some("k"), Some("a")));
-    store.write_incidents(&book.writes(changes).into_iter().map(|(_, w)| w).collect::<Vec<_>>()).await.unwrap();
+    store
+        .write_incidents(
+            &book
+                .writes(changes)
+                .into_iter()
+                .map(|(_, w)| w)
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
     let changes = book.observe(&alert(FORGED, 4, "203.0.113.1", Some("k"), Some("b")));
     let writes: Vec<IncidentWrite> = book.writes(changes).into_iter().map(|(_, w)| w).collect();
     store.write_incidents(&writes).await.unwrap();
@@ -76,11 +97,20 @@ async fn incidents_round_trip_and_merges_move_alerts<S: Store>(store: Arc<S>) {
     assert_eq!(alerts.len(), 4, "{alerts:?}");
     assert!(store.incident_alert_ids(&younger).await.unwrap().is_empty());
     let open = store
-        .list_incidents(&IncidentFilter { state: Some(IncidentState::Open), limit: 10 })
+        .list_incidents(&IncidentFilter {
+            state: Some(IncidentState::Open),
+            limit: 10,
+        })
         .await
         .unwrap();
     assert_eq!(open.iter().map(|i| &i.id).collect::<Vec<_>>(), vec![&older]);
-    assert!(store.incident(&IncidentId::derive("nothing")).await.unwrap().is_none());
+    assert!(
+        store
+            .incident(&IncidentId::derive("nothing"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn customers_are_tied_once_and_paged<S: Store>(store: Arc<S>) {
@@ -98,14 +128,20 @@ async fn customers_are_tied_once_and_paged<S: Store>(store: Arc<S>) {
             reads: 2,
         })
         .collect();
-    store.write_incidents(std::slice::from_ref(&write)).await.unwrap();
+    store
+        .write_incidents(std::slice::from_ref(&write))
+        .await
+        .unwrap();
     // Tied again with less known: the first record stays.
     write.customers = vec![AffectedCustomer::named("c0000", None)];
     store.write_incidents(&[write]).await.unwrap();
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = store.incident_customers(&id, after.as_deref(), 100).await.unwrap();
+        let page = store
+            .incident_customers(&id, after.as_deref(), 100)
+            .await
+            .unwrap();
         if page.is_empty() {
             break;
         }
