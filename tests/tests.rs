@@ -23,6 +23,7 @@ mod drill;
 mod forensics;
 mod hostile;
 mod import;
+mod incidents;
 mod leak;
 mod token;
 mod vault;

@@ -591,6 +591,8 @@ fn add_context(indicators: &mut IncidentIndicators, alert: &Alert) -> Option<Str
     match value("principal") {
         Some(principal) => match principal.strip_prefix("customer:") {
             Some(customer) => Some(customer.to_string()),
+            // Nobody authenticated: says nothing about who.
+            None if principal == "anonymous" => None,
             None => {
                 indicators.principals.add(principal);
                 None
