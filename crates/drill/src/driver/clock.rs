@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::http::To;
 use super::{Broken, Driver};
+use crate::report::IncidentSeen;
 use crate::truth::AlertSeen;
 
 impl Driver {
@@ -87,6 +88,25 @@ impl Driver {
             )));
         }
         Ok(body)
+    }
+
+    /// The incidents at the end of the drill, from the store (any API node answers).
+    pub(super) async fn collect_incidents(&mut self) -> Result<(), Broken> {
+        let (status, body) = self
+            .admin_at(
+                To::AnyApiNode,
+                Method::GET,
+                "/v1/admin/incidents?limit=1000",
+                None,
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(Broken(format!(
+                "listing incidents failed ({status}): {body}"
+            )));
+        }
+        self.observed.incidents = IncidentSeen::from_listing(&body);
+        Ok(())
     }
 
     /// Records every alert not seen before as seen at `at`. A cluster's alerts are on the

@@ -202,6 +202,11 @@ impl Driver {
                 self.observed.partial = Some(message);
             }
         }
+        if self.observed.partial.is_none()
+            && let Err(Broken(message)) = self.collect_incidents().await
+        {
+            self.observed.partial = Some(message);
+        }
         self.observed.end = self.now;
         self.observed.wall_seconds = started.elapsed().as_secs_f64();
         self.observed.http_requests = self.requests.load(Ordering::Relaxed);

@@ -2,6 +2,7 @@
 //! Markdown and an HTML page with a timeline chart.
 
 mod files;
+mod incidents;
 pub use files::write_atomically;
 mod html;
 mod markdown;
@@ -15,6 +16,8 @@ use serde::Serialize;
 use crate::scenario::Expectations;
 use crate::truth::{AlertSeen, AttackerTraits, FIELDS, Receipt};
 use html::Chart;
+use incidents::score_incidents;
+pub use incidents::{IncidentScore, IncidentSeen};
 
 /// Everything the drill observed, before scoring.
 #[derive(Debug, Clone, Default)]
@@ -57,6 +60,8 @@ pub struct Observations {
     pub receipts: Vec<Receipt>,
     /// Every alert raised, as seen on the admin API.
     pub alerts: Vec<AlertSeen>,
+    /// The incidents at the end, as seen on the admin API.
+    pub incidents: Vec<IncidentSeen>,
     /// What identifies the attacker.
     pub traits: AttackerTraits,
     /// Attacker attempts: when, and whether it received personal data.
@@ -146,6 +151,8 @@ pub struct Report {
     pub false_positives: Vec<AlertRow>,
     /// Scope against the ground truth.
     pub scope: ScopeScore,
+    /// How the attack's alerts were grouped into incidents.
+    pub incidents: IncidentScore,
     /// Each bar, met or not.
     pub checks: Vec<Check>,
     /// Every check met and the report complete.
@@ -222,6 +229,7 @@ impl Report {
         let exposure = Exposure::new(&observed, &true_alerts);
         let containment = exposure.containment;
         let scope = score_scope(observed.scope.as_ref(), &exposure.truth);
+        let incidents = score_incidents(&observed.incidents, &true_alerts);
         let seconds_after =
             |at: Timestamp| (at.as_micros() - attack_start.as_micros()) as f64 / 1e6;
         let row = |alert: &&AlertSeen| AlertRow {
@@ -232,12 +240,28 @@ impl Report {
             group_key: alert.group_key.clone(),
             actions: alert.actions.clone(),
         };
-        let checks = checks(
+        let mut checks = checks(
             expect,
             true_alerts.len(),
             exposure.customers_before.len() as u64,
             &scope,
         );
+        if expect.detected && observed.partial.is_none() {
+            let count = incidents.attack_incidents.len();
+            checks.push(Check {
+                name: "one incident".into(),
+                bar: "the attack's alerts are one incident".into(),
+                value: format!(
+                    "{count} incident(s) for {} alert(s){}",
+                    true_alerts.len(),
+                    match incidents.attack_alerts_without_incident {
+                        0 => String::new(),
+                        n => format!(", {n} in none"),
+                    }
+                ),
+                passed: count == 1 && incidents.attack_alerts_without_incident == 0,
+            });
+        }
         let passed = observed.partial.is_none() && checks.iter().all(|check| check.passed);
         let per_second = |count: u64| {
             if observed.wall_seconds > 0.0 {
@@ -279,6 +303,7 @@ impl Report {
             true_positives: true_alerts.iter().map(row).collect(),
             false_positives: false_alerts.iter().map(row).collect(),
             scope,
+            incidents,
             checks,
             passed,
             versus_coupang: COUPANG_LINE.into(),
@@ -475,145 +500,4 @@ fn seconds(value: Option<f64>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::truth::Disclosure;
-
-    fn receipt(customer: &str, secs: i64) -> Receipt {
-        Receipt {
-            customer_id: customer.into(),
-            at: Timestamp::from_secs(secs),
-            disclosure: Disclosure {
-                plaintext: BTreeSet::from(["name"]),
-                masked: BTreeSet::new(),
-            },
-        }
-    }
-
-    fn alert(secs: i64, ip: &str, enforced: bool) -> AlertSeen {
-        AlertSeen {
-            id: format!("a{secs}"),
-            rule_id: "rule".into(),
-            severity: "high".into(),
-            title: "t".into(),
-            group_key: ip.into(),
-            context: BTreeMap::from([("ip".to_string(), ip.to_string())]),
-            seen_at: Timestamp::from_secs(secs),
-            actions: Vec::new(),
-            enforced,
-        }
-    }
-
-    #[test]
-    fn exposure_is_counted_up_to_containment_and_scope_is_scored() {
-        let observed = Observations {
-            scenario: "t".into(),
-            start: Timestamp::from_secs(0),
-            attack_start: Timestamp::from_secs(100),
-            end: Timestamp::from_secs(1000),
-            receipts: vec![receipt("c1", 101), receipt("c2", 102), receipt("c1", 103)],
-            normal_refusals: vec![Timestamp::from_secs(170), Timestamp::from_secs(190)],
-            alerts: vec![
-                alert(150, "45.0.0.1", false),
-                alert(180, "45.0.0.1", true),
-                alert(50, "10.0.0.1", false),
-            ],
-            traits: AttackerTraits {
-                networks: BTreeSet::from(["45.0.0.1".parse().unwrap()]),
-                ..AttackerTraits::default()
-            },
-            scope: Some(ScopeRun {
-                alerts: vec!["a150".into()],
-                customers: BTreeSet::from(["c1".to_string(), "c2".to_string(), "c9".to_string()]),
-                ..ScopeRun::default()
-            }),
-            ..Observations::default()
-        };
-        let report = Report::score(
-            observed,
-            &Expectations {
-                max_exposed_before_containment: Some(2),
-                ..Expectations::default()
-            },
-        );
-        assert_eq!(report.time_to_first_alert_secs, Some(50.0));
-        assert_eq!(report.time_to_containment_secs, Some(80.0));
-        assert_eq!(
-            report.normal_refused_after_containment, 1,
-            "the one at 190 s"
-        );
-        assert_eq!(report.customers_exposed_before_containment, 2);
-        assert_eq!(report.records_exposed_before_containment, 3);
-        assert_eq!(report.customers_exposed, 2);
-        assert_eq!(report.true_positives.len(), 2);
-        assert_eq!(report.false_positives.len(), 1);
-        assert_eq!(report.scope.correct, 2);
-        assert!((report.scope.precision - 2.0 / 3.0).abs() < 1e-9);
-        assert!((report.scope.recall - 1.0).abs() < 1e-9);
-        assert!(!report.passed, "scope is not exact");
-        assert!(
-            report
-                .markdown()
-                .contains("| exposed before containment | ≤ 2 customers | 2 | ✓ |")
-        );
-        let html = report.html();
-        assert!(html.contains("<svg") && html.contains("containment"));
-    }
-
-    #[test]
-    fn an_action_the_attacker_outlived_is_not_containment() {
-        let observed = Observations {
-            attack_start: Timestamp::from_secs(100),
-            receipts: vec![receipt("c1", 101), receipt("c2", 300)],
-            alerts: vec![alert(150, "45.0.0.1", true), alert(400, "45.0.0.1", true)],
-            traits: AttackerTraits {
-                networks: BTreeSet::from(["45.0.0.1".parse().unwrap()]),
-                ..AttackerTraits::default()
-            },
-            ..Observations::default()
-        };
-        let report = Report::score(observed.clone(), &Expectations::default());
-        assert_eq!(
-            report.time_to_containment_secs,
-            Some(300.0),
-            "the second action held"
-        );
-        assert_eq!(report.customers_exposed_before_containment, 2);
-        let mut outlived = observed;
-        outlived.alerts.pop();
-        let report = Report::score(outlived, &Expectations::default());
-        assert_eq!(report.time_to_containment_secs, None, "never contained");
-        assert_eq!(report.customers_exposed_before_containment, 2);
-    }
-
-    #[test]
-    fn nothing_exposed_and_nothing_found_is_exact() {
-        let observed = Observations {
-            alerts: vec![alert(1, "45.0.0.1", true)],
-            traits: AttackerTraits {
-                networks: BTreeSet::from(["45.0.0.1".parse().unwrap()]),
-                ..AttackerTraits::default()
-            },
-            scope: Some(ScopeRun::default()),
-            ..Observations::default()
-        };
-        let report = Report::score(
-            observed,
-            &Expectations {
-                max_exposed_before_containment: Some(0),
-                ..Expectations::default()
-            },
-        );
-        assert_eq!((report.scope.precision, report.scope.recall), (1.0, 1.0));
-        assert!(report.passed);
-        let partial = Report::score(
-            Observations {
-                partial: Some("the server died".into()),
-                ..Observations::default()
-            },
-            &Expectations::default(),
-        );
-        assert!(!partial.passed);
-        assert!(scorecard(&[partial]).contains("partial ✗"));
-    }
-}
+mod tests;
