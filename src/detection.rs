@@ -219,15 +219,30 @@ impl HeldLead for PgHeldLead {
     }
 }
 
-/// The webhook as configured, checked: an `http://` URL and exactly one source of a key of at
-/// least 16 bytes, read.
+/// The webhook as configured, checked: an `https://` (or `http://`) URL, exactly one source of
+/// a key of at least 16 bytes, read, and the CA file if one is named.
 fn webhook(config: &WebhookSection) -> anyhow::Result<WebhookSettings> {
-    if !config.url.starts_with("http://") {
+    let url = reqwest::Url::parse(&config.url)
+        .with_context(|| format!("detect.webhook.url {:?} is not a URL", config.url))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
         anyhow::bail!(
-            "detect.webhook.url must be http:// (this build has no TLS client; deliver \
-             HTTPS through an egress proxy): {}",
+            "detect.webhook.url must be https://HOST/PATH (or http://): {}",
             config.url
         );
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        anyhow::bail!("detect.webhook.url: credentials in the URL would reach logs; use the HMAC");
+    }
+    if url.scheme() == "http" {
+        tracing::warn!(
+            "detect.webhook.url is http://: alerts (signed, not encrypted) cross the network in \
+             clear; use https://"
+        );
+    }
+    if let Some(path) = &config.ca_file
+        && !path.is_file()
+    {
+        anyhow::bail!("detect.webhook.ca_file {} is not a file", path.display());
     }
     let secret = match (&config.secret, &config.secret_file) {
         (Some(secret), None) => Zeroizing::new(secret.clone().into_bytes()),
@@ -248,6 +263,10 @@ fn webhook(config: &WebhookSection) -> anyhow::Result<WebhookSettings> {
     }
     Ok(WebhookSettings {
         url: config.url.clone(),
+        trust: haechi_outbound::Trust {
+            ca_file: config.ca_file.clone(),
+            ca_file_only: config.ca_file_only,
+        },
         secret,
         min_severity: config.min_severity,
         queue: config.queue,

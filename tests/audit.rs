@@ -326,7 +326,7 @@ async fn every_answered_request_survives_a_sigkill_in_the_middle_of_a_write_load
         let base = Arc::clone(&server_ref);
         let service = service.clone();
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let client = haechi_outbound::plain_builder().unwrap().build().unwrap();
             let mut n = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 n += 1;

@@ -398,10 +398,11 @@ group-by: [user_agent]
 /// What the receiver saw: signature header and body of each delivery.
 type Deliveries = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
-/// A webhook receiver on a real socket that answers 500 to the first delivery and 200 after.
-async fn start_receiver() -> (String, Deliveries) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
+/// A webhook receiver on a real socket, over HTTPS with a certificate of a private CA (whose
+/// PEM it returns), that answers 500 to the first delivery and 200 after.
+async fn start_receiver() -> (String, Deliveries, String) {
+    let (listener, ca_pem) = crate::tls_listener::TlsListener::bind().await;
+    let port = axum::serve::Listener::local_addr(&listener).unwrap().port();
     let deliveries: Deliveries = Arc::default();
     let seen = deliveries.clone();
     let app = axum::Router::new().route(
@@ -429,7 +430,7 @@ async fn start_receiver() -> (String, Deliveries) {
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
-    (format!("http://{address}/hook"), deliveries)
+    (format!("https://localhost:{port}/hook"), deliveries, ca_pem)
 }
 
 /// Checks `t=…,v1=…` against HMAC-SHA256(secret, "t." ‖ body).
@@ -455,10 +456,14 @@ fn signature_is_valid(secret: &str, header: &str, body: &[u8]) -> bool {
 
 #[tokio::test]
 async fn alerts_reach_a_signed_webhook_with_retries_and_an_sse_stream_and_bad_rules_are_skipped() {
-    let (url, deliveries) = start_receiver().await;
+    let (url, deliveries, ca_pem) = start_receiver().await;
     let secret = "a webhook secret of enough bytes";
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca_file = ca_dir.path().join("webhook-ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
     let instance = Instance::new()
         .with_env("HAECHI_DETECT__WEBHOOK__URL", &url)
+        .with_env("HAECHI_DETECT__WEBHOOK__CA_FILE", ca_file.to_str().unwrap())
         .with_env("HAECHI_DETECT__WEBHOOK__SECRET", secret);
     let rules = instance.data_dir().join("rules");
     std::fs::create_dir_all(&rules).unwrap();

@@ -23,7 +23,7 @@ async fn malicious_tokens_are_refused_with_the_right_reason() {
     let genuine = pair["access_token"].as_str().unwrap().to_string();
     let (header, claims) = jwt_parts(&genuine);
     let kid = header["kid"].as_str().unwrap();
-    let jwks: Value = reqwest::get(server.url("/.well-known/jwks.json"))
+    let jwks: Value = crate::util::http_get(server.url("/.well-known/jwks.json"))
         .await
         .unwrap()
         .json()
@@ -75,7 +75,9 @@ async fn malicious_tokens_are_refused_with_the_right_reason() {
         assert_eq!(event["reason"], *reason, "{event:#}");
     }
     // No token at all.
-    let response = reqwest::get(server.url("/v1/auth/session")).await.unwrap();
+    let response = crate::util::http_get(server.url("/v1/auth/session"))
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 401);
     assert!(response.headers().contains_key("www-authenticate"));
 

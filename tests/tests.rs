@@ -25,5 +25,6 @@ mod hostile;
 mod import;
 mod incidents;
 mod leak;
+mod tls_listener;
 mod token;
 mod vault;

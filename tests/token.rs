@@ -235,7 +235,7 @@ async fn revoking_a_compromised_key_kills_its_tokens_at_once() {
         server.get_with("/v1/auth/session", fresh_token).await.0,
         200
     );
-    let jwks = reqwest::get(server.url("/.well-known/jwks.json"))
+    let jwks = crate::util::http_get(server.url("/.well-known/jwks.json"))
         .await
         .unwrap()
         .text()
@@ -513,13 +513,14 @@ async fn metrics_and_health_endpoints_answer() {
     let admin = instance.create_admin("ops");
     let server = instance.serve();
     for path in ["/healthz", "/readyz"] {
-        let response = reqwest::get(server.url(path)).await.unwrap();
+        let response = crate::util::http_get(server.url(path)).await.unwrap();
         assert_eq!(response.status().as_u16(), 200, "{path}");
         assert!(response.headers().contains_key("x-request-id"));
     }
-    reqwest::get(server.url("/healthz")).await.unwrap();
+    crate::util::http_get(server.url("/healthz")).await.unwrap();
     // /metrics on the API's address is for administrators only (issue 13, item 11).
-    let (status, body) = status_and_json(reqwest::get(server.url("/metrics")).await.unwrap()).await;
+    let (status, body) =
+        status_and_json(crate::util::http_get(server.url("/metrics")).await.unwrap()).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"], "missing_token");
     let admin_token = server.client_token(&admin).await;
@@ -534,12 +535,13 @@ async fn metrics_and_health_endpoints_answer() {
         .await
         .unwrap();
     assert!(text.contains("haechi_http_requests_total"), "{text}");
-    let metadata: Value = reqwest::get(server.url("/.well-known/oauth-authorization-server"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata: Value =
+        crate::util::http_get(server.url("/.well-known/oauth-authorization-server"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     assert_eq!(metadata["issuer"], server.base.as_str());
     assert!(
         metadata["jwks_uri"]
@@ -631,11 +633,11 @@ async fn metrics_get_a_listener_of_their_own_and_customers_cannot_read_them() {
         .iter()
         .find_map(|line| line.strip_prefix("haechi metrics on ").map(str::to_string))
         .expect("the metrics listener announces itself");
-    let response = reqwest::get(&metrics_url).await.unwrap();
+    let response = crate::util::http_get(&metrics_url).await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert!(response.text().await.unwrap().contains("haechi_"));
     // Only /metrics is served there.
-    let other = reqwest::get(metrics_url.replace("/metrics", "/v1/auth/session"))
+    let other = crate::util::http_get(metrics_url.replace("/metrics", "/v1/auth/session"))
         .await
         .unwrap();
     assert_eq!(other.status().as_u16(), 404);

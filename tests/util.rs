@@ -208,7 +208,7 @@ impl Instance {
             child,
             base: address,
             lines,
-            client: reqwest::Client::new(),
+            client: haechi_outbound::plain_builder().unwrap().build().unwrap(),
         }
     }
 }
@@ -500,4 +500,15 @@ impl Server {
         assert_eq!(body["message"], "the access token is not valid", "{body}");
         self.token_event_of(&request_id)
     }
+}
+
+/// `GET url` with a client built as Haechi builds its own (`reqwest::get` would need a
+/// process-wide TLS provider).
+pub async fn http_get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    haechi_outbound::plain_builder()
+        .expect("the test client")
+        .build()?
+        .get(url)
+        .send()
+        .await
 }

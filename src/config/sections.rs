@@ -167,8 +167,16 @@ impl DetectSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSection {
-    /// `http://…` (this build has no TLS client: send HTTPS through an egress proxy).
+    /// `https://…` (certificates verified against the system's roots and `ca_file`), or
+    /// `http://…` (warned about: alerts would cross the network in clear).
     pub url: String,
+    /// A PEM file of certificate authorities to trust besides the system's (a private CA in
+    /// front of the SIEM or gateway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Trust only `ca_file`, not the system's roots.
+    #[serde(default)]
+    pub ca_file_only: bool,
     /// The HMAC-SHA256 key (normally from `HAECHI_DETECT__WEBHOOK__SECRET`). Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,

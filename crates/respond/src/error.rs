@@ -47,6 +47,9 @@ pub enum Error {
     /// The webhook's HTTP client could not be built.
     #[error("cannot build the webhook client")]
     WebhookClient(#[source] reqwest::Error),
+    /// The webhook's TLS could not be set up (a CA file that cannot be read, no roots).
+    #[error("cannot set up the webhook's TLS")]
+    WebhookTls(#[source] haechi_outbound::Error),
 }
 
 /// `error` with its causes, `: `-separated, for the log.

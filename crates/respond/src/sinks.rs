@@ -27,12 +27,14 @@ pub const SIGNATURE_HEADER: &str = "x-haechi-signature";
 /// The longest wait between two delivery attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Where raised alerts are POSTed, as configured (`detect.webhook`) and checked: an `http://`
-/// URL and the HMAC key read.
+/// Where raised alerts are POSTed, as configured (`detect.webhook`) and checked: an `https://`
+/// (or `http://`) URL, the HMAC key read, and which certificate authorities to trust.
 #[derive(Debug)]
 pub struct WebhookSettings {
-    /// `http://…` (this build has no TLS client: HTTPS goes through an egress proxy).
+    /// `https://…` (rustls, certificates verified) or `http://…`.
     pub url: String,
+    /// Which certificate authorities an `https://` receiver's certificate may chain to.
+    pub trust: haechi_outbound::Trust,
     /// The HMAC-SHA256 key.
     pub secret: Zeroizing<Vec<u8>>,
     /// Only alerts of this severity or worse.
@@ -122,8 +124,11 @@ struct Delivery {
 
 impl WebhookSink {
     fn start(config: WebhookSettings) -> Result<Self, Error> {
-        let client = reqwest::Client::builder()
+        let client = haechi_outbound::builder(&config.trust)
+            .map_err(Error::WebhookTls)?
             .timeout(config.timeout)
+            // A redirect would carry the signed alert somewhere the operator did not name.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(Error::WebhookClient)?;
         let shared = Arc::new(Outbox {

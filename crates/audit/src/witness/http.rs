@@ -41,7 +41,8 @@ pub(super) fn open(address: &str) -> Result<Arc<dyn Witness>, Error> {
         // take checkpoints from anyone (they are signed) and let no one rewrite them.
         return Err(bad("credentials in the URL are not supported".into()));
     }
-    let client = reqwest::Client::builder()
+    let client = haechi_outbound::plain_builder()
+        .map_err(|error| bad(error.to_string()))?
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -93,7 +93,8 @@ impl Driver {
         plan: &Plan,
         seed: u64,
     ) -> Result<Driver, Error> {
-        let http = reqwest::Client::builder()
+        let http = haechi_outbound::plain_builder()
+            .map_err(Error::local("cannot build the HTTP client"))?
             .timeout(Duration::from_secs(120))
             .pool_max_idle_per_host(CREATE_CONCURRENCY * 2)
             .build()
