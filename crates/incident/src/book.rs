@@ -14,18 +14,20 @@
 //! window. Per incident at most [`BookLimits::max_customers`] customer ids are tracked.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use ahash::{HashSet, HashSetExt};
-use haechi_detect::{
-    ActionKind, Alert, AlertGrowth, IncidentLinks, LinkField, MAX_INCIDENT_WINDOW, Rule,
-};
+use haechi_detect::{Alert, AlertGrowth, IncidentLinks, LinkField, MAX_INCIDENT_WINDOW, Rule};
 use haechi_events::Timestamp;
+
+mod indicators;
+mod live;
+
+use indicators::{action_target, add_context, values_of};
+use live::Live;
 
 use crate::change::{ChangeKind, IncidentChange, coalesce};
 use crate::model::{
-    Closure, Incident, IncidentAction, IncidentAlert, IncidentId, IncidentIndicators,
-    IncidentOrigin, IncidentState, MAX_LISTED_ACTIONS, MAX_LISTED_ALERTS,
+    Closure, Incident, IncidentAction, IncidentAlert, IncidentId, IncidentState,
+    MAX_LISTED_ACTIONS, MAX_LISTED_ALERTS,
 };
 use crate::store::{AffectedCustomer, IncidentWrite};
 
@@ -45,18 +47,6 @@ impl Default for BookLimits {
             max_customers: 2_000_000,
         }
     }
-}
-
-/// A live incident and what is kept beside it.
-#[derive(Debug)]
-struct Live {
-    incident: Incident,
-    customers: HashSet<Box<str>>,
-    alert_ids: Vec<Box<str>>,
-    /// The correlating values it holds in the index.
-    keys: Vec<(LinkField, Box<str>)>,
-    /// The widest window of its alerts' rules.
-    window: Duration,
 }
 
 /// Alerts grouped into incidents. Pure: time is the alerts' event time (and the `at` the
@@ -534,115 +524,5 @@ impl IncidentBook {
             departed.extend(self.departure(&weakest));
         }
         departed
-    }
-}
-
-impl Live {
-    fn opened(id: IncidentId, alert: &Alert) -> Self {
-        Live {
-            incident: Incident {
-                id,
-                title: alert.title.clone(),
-                state: IncidentState::Open,
-                severity: alert.severity,
-                origin: IncidentOrigin::Detection,
-                first_seen: alert.first_time,
-                last_seen: alert.last_time,
-                contained_at: None,
-                closure: None,
-                indicators: IncidentIndicators::default(),
-                customers: 0,
-                rules: Default::default(),
-                alert_count: 0,
-                alerts: Vec::new(),
-                actions: Vec::new(),
-                merged: Vec::new(),
-                updated_at: alert.last_time,
-            },
-            customers: HashSet::new(),
-            alert_ids: Vec::new(),
-            keys: Vec::new(),
-            window: Duration::ZERO,
-        }
-    }
-}
-
-/// Adds an alert's context to the indicators; returns the customer it names, if any.
-fn add_context(indicators: &mut IncidentIndicators, alert: &Alert) -> Option<String> {
-    let value = |name: &str| {
-        alert
-            .context
-            .get(name)
-            .map(String::as_str)
-            .filter(|value| !value.is_empty() && *value != "-")
-    };
-    if let Some(kid) = value("kid") {
-        indicators.signing_keys.add(kid);
-    }
-    if let Some(ip) = value("ip") {
-        indicators.networks.add(ip);
-    }
-    if let Some(agent) = value("user_agent") {
-        indicators.user_agents.add(agent);
-    }
-    if let Some(sid) = value("sid") {
-        indicators.sessions.add(sid);
-    }
-    match value("principal") {
-        Some(principal) => match principal.strip_prefix("customer:") {
-            Some(customer) => Some(customer.to_string()),
-            // Nobody authenticated: says nothing about who.
-            None if principal == "anonymous" => None,
-            None => {
-                indicators.principals.add(principal);
-                None
-            }
-        },
-        None => None,
-    }
-}
-
-/// Adds an action's target to the indicators; returns it as a correlating value when it is
-/// one (a single address, a key).
-fn action_target(
-    indicators: &mut IncidentIndicators,
-    kind: &ActionKind,
-) -> Option<(LinkField, String)> {
-    match kind {
-        ActionKind::BlockNetwork { network, .. } => {
-            let single = network.prefix_len() == network.max_prefix_len();
-            let value = if single {
-                network.addr().to_string()
-            } else {
-                network.to_string()
-            };
-            indicators.networks.add(&value);
-            single.then_some((LinkField::Ip, value))
-        }
-        ActionKind::RevokeKey { kid } => {
-            indicators.signing_keys.add(kid);
-            Some((LinkField::Kid, kid.clone()))
-        }
-        ActionKind::RevokeSession { sid } => {
-            indicators.sessions.add(sid);
-            None
-        }
-        ActionKind::SuspendPrincipal { principal } => {
-            if !matches!(principal, haechi_events::Principal::Customer(_)) {
-                indicators.principals.add(&principal.to_string());
-            }
-            None
-        }
-        _ => None,
-    }
-}
-
-fn values_of(indicators: &IncidentIndicators, field: LinkField) -> &crate::model::ValueSet {
-    match field {
-        LinkField::Kid => &indicators.signing_keys,
-        LinkField::Ip => &indicators.networks,
-        LinkField::UserAgent => &indicators.user_agents,
-        LinkField::Sid => &indicators.sessions,
-        LinkField::Principal => &indicators.principals,
     }
 }
