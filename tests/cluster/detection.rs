@@ -176,6 +176,40 @@ async fn a_forged_token_on_one_api_node_is_blocked_by_the_detection_node_on_ever
     );
     // The alert is about the forged key.
     assert!(detect_server.log().iter().any(|line| line.contains(&kid)));
+
+    // The detection node wrote the incident to the shared store: an API node that never saw
+    // the attack lists it, contained, with the key and the address (within a flush).
+    let other_token = other_api.client_token(&admin).await;
+    let listed = Instant::now();
+    let incident = loop {
+        let (status, body) = other_api
+            .get_with("/v1/admin/incidents?state=contained", &other_token)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        if let Some(incident) = body["incidents"].as_array().unwrap().first() {
+            break incident.clone();
+        }
+        assert!(
+            listed.elapsed() < Duration::from_secs(10),
+            "no incident on the other API node within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(incident["severity"], "critical", "{incident:#}");
+    assert!(
+        incident["indicators"]["signing_keys"]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|value| value == kid.as_str())
+    );
+    assert!(
+        incident["indicators"]["networks"]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|value| value == ATTACKER)
+    );
     drop(api_server);
     drop(other_api);
     drop(detect_server);
