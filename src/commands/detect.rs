@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use haechi_audit::AuditRecord;
 use haechi_detect::{ActionKind, Alert, AlertBook, Engine, Limits, NoState};
-use haechi_incident::{Incident, group_alerts};
+use haechi_incident::{Incident, IncidentWrite, group_alerts};
 
 use crate::commands::incident::incident_summary;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -63,6 +63,11 @@ pub struct ReplayArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Write the incidents found to the store (the data directory's, or the cluster's), with
+    /// their alerts and customers, so `haechi scope --incident ID`, the console and the
+    /// notices can work from them. An incident already there (the same alerts) is updated.
+    #[arg(long)]
+    record_incidents: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -227,9 +232,13 @@ fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<Outcome> {
     // Alerts are filed in the order they were raised, each with its final extent, so an
     // incident's times cover its alerts' whole spans.
     let grouping = Instant::now();
-    let incidents = group_alerts(&rules, &alerts);
+    let writes = group_alerts(&rules, &alerts);
     let grouping = grouping.elapsed();
-    print_incidents(&incidents, args.format)?;
+    if args.record_incidents && !writes.is_empty() {
+        record_incidents(&writes, &config)?;
+    }
+    let incidents: Vec<Incident> = writes.into_iter().map(|write| write.incident).collect();
+    print_incidents(&incidents, args.format, args.record_incidents)?;
     print_alerts(&alerts, args.format)?;
     let stats = engine.stats();
     eprintln!(
@@ -378,7 +387,23 @@ enum Tagged<'a> {
     Alert(&'a Alert),
 }
 
-fn print_incidents(incidents: &[Incident], format: Format) -> anyhow::Result<()> {
+/// Writes the replay's incidents to the store.
+fn record_incidents(writes: &[IncidentWrite], config: &Config) -> anyhow::Result<()> {
+    crate::commands::block_on(async {
+        let backend = crate::backends::Backend::open(config).await?;
+        let store = backend.store();
+        for write in writes {
+            store
+                .write_incidents(std::slice::from_ref(write))
+                .await
+                .with_context(|| format!("cannot record incident {}", write.incident.id))?;
+        }
+        eprintln!("recorded {} incidents in the store", writes.len());
+        anyhow::Ok(())
+    })?
+}
+
+fn print_incidents(incidents: &[Incident], format: Format, recorded: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match format {
         Format::Json => {
@@ -394,6 +419,13 @@ fn print_incidents(incidents: &[Incident], format: Format) -> anyhow::Result<()>
             writeln!(out, "INCIDENTS")?;
             for incident in incidents {
                 writeln!(out, "{}", incident_summary(incident))?;
+            }
+            if !recorded {
+                writeln!(
+                    out,
+                    "(record them with --record-incidents to scope them with haechi scope \
+                     --incident ID)"
+                )?;
             }
             writeln!(out)?;
         }
