@@ -372,6 +372,48 @@ async fn a_forged_token_raises_an_alert_and_the_forgers_network_is_blocked_until
     assert_eq!(code, 1);
     assert!(table.contains("haechi.token.forged"), "{table}");
     assert!(table.starts_with("INCIDENTS\nINC-"), "{table}");
+    // Recorded, the hunt's incident is the store's: listed, and scoped exactly.
+    let (code, _, stderr) = instance.run(
+        &[
+            "detect",
+            "replay",
+            archive_arg,
+            "--quiet",
+            "--record-incidents",
+        ],
+        None,
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("recorded"), "{stderr}");
+    let (_, listed, _) = instance.run(&["incident", "list", "--json"], None);
+    let recorded: Value = listed
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|incident| {
+            incident["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|rule| rule == "haechi.token.forged")
+        })
+        .unwrap_or_else(|| panic!("{listed}"));
+    let id = recorded["id"].as_str().unwrap();
+    let (code, scoped, stderr) = instance.run(
+        &[
+            "scope",
+            "--incident",
+            id,
+            "--archive",
+            archive_arg,
+            "--no-live-log",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let scoped: Value = serde_json::from_str(&scoped).unwrap();
+    assert_eq!(scoped["custody"]["query"]["incident"]["id"], id);
     assert!(
         table.contains(&format!("would block_network {ATTACKER}/32")),
         "{table}"
