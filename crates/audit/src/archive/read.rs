@@ -4,11 +4,10 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use super::layout::{ARCHIVE_CHECKPOINTS_FILE, first_seq_of_name};
-use super::schema::{FORMAT_KEY, FORMAT_VERSION, archive_schema, row_to_record};
+use super::schema::{BatchColumns, FORMAT_KEY, FORMAT_VERSION, archive_schema, row_to_record};
 use crate::checkpoint::{Checkpoint, read_checkpoints};
 use crate::error::IoContext;
 use crate::{AuditRecord, Error};
@@ -45,7 +44,9 @@ pub(crate) type ArchiveRow = (u64, Result<AuditRecord, String>);
 pub(crate) struct ArchiveFileReader {
     path: PathBuf,
     batches: ParquetRecordBatchReader,
-    current: Option<(RecordBatch, usize)>,
+    /// The batch being read (its columns, or why they are not the archive's) and the next
+    /// row in it.
+    current: Option<(usize, Result<BatchColumns, String>, usize)>,
     row: u64,
     /// The Parquet decoder failed inside (see [`ArchiveFileReader::next_row`]); nothing more
     /// is read from this file.
@@ -119,9 +120,13 @@ impl ArchiveFileReader {
     /// The next row: its index in the file and the record (or why it does not decode).
     pub fn next_row(&mut self) -> Result<Option<ArchiveRow>, Error> {
         loop {
-            if let Some((batch, index)) = self.current.as_mut() {
-                if *index < batch.num_rows() {
-                    let record = row_to_record(batch, *index);
+            if let Some((rows, columns, index)) = self.current.as_mut() {
+                if *index < *rows {
+                    // Columns that are not the archive's: every row of the batch says why.
+                    let record = match columns {
+                        Ok(columns) => row_to_record(columns, *index),
+                        Err(reason) => Err(reason.clone()),
+                    };
                     *index += 1;
                     let row = self.row;
                     self.row += 1;
@@ -139,7 +144,9 @@ impl ArchiveFileReader {
             let next =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.batches.next()));
             match next {
-                Ok(Some(Ok(batch))) => self.current = Some((batch, 0)),
+                Ok(Some(Ok(batch))) => {
+                    self.current = Some((batch.num_rows(), BatchColumns::of(&batch), 0));
+                }
                 Ok(Some(Err(error))) => return Err(Error::archive(&self.path, error)),
                 Ok(None) => return Ok(None),
                 Err(_) => {
