@@ -13,3 +13,4 @@ mod util;
 mod cluster_detection;
 mod cluster_measurements;
 mod cluster_settle;
+mod incident_desk;

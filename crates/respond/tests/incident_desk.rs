@@ -1,0 +1,86 @@
+//! The incident desk over a real SQLite store: what one desk wrote, a desk opened after a
+//! restart puts back in memory, so a later alert of the same attack joins the same incident
+//! instead of opening a second.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use haechi_detect::{Alert, AlertId, Severity, builtin_rules};
+use haechi_events::Timestamp;
+use haechi_incident::{IncidentFilter, IncidentStore};
+use haechi_respond::IncidentDesk;
+use haechi_store::SqliteStore;
+
+fn forged(seq: u64, ip: &str, customer: &str) -> Alert {
+    Alert {
+        id: AlertId::new("haechi.session.read_without_login", seq),
+        rule_id: "haechi.session.read_without_login".into(),
+        title: "Data read in a session that never logged in".into(),
+        severity: Severity::Critical,
+        first_time: Timestamp::from_secs(1_000 + seq as i64),
+        last_time: Timestamp::from_secs(1_000 + seq as i64),
+        group_key: format!("s{seq}"),
+        group_by: vec!["sid".into()],
+        evidence_seqs: vec![seq],
+        count: 1,
+        window_count: 1,
+        context: BTreeMap::from([
+            ("kid".to_string(), "stolen".to_string()),
+            ("ip".to_string(), ip.to_string()),
+            ("principal".to_string(), format!("customer:{customer}")),
+            ("sid".to_string(), format!("s{seq}")),
+        ]),
+        actions: vec![],
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_desk_puts_live_incidents_back_so_the_attack_stays_one_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("haechi.db"))
+            .await
+            .unwrap(),
+    );
+    let rules = builtin_rules().rules;
+
+    let before = IncidentDesk::new(store.clone());
+    before.load(&rules).await.unwrap();
+    let mut stream = before.subscribe();
+    before.alert_raised(&forged(1, "198.51.100.1", "a"));
+    before.alert_raised(&forged(2, "198.51.100.2", "b"));
+    assert_eq!(
+        before.flush().await.unwrap(),
+        1,
+        "two alerts, one incident, one write"
+    );
+    let notice = stream.try_recv().unwrap();
+    assert_eq!(notice.change, "opened");
+    assert_eq!(notice.incident.alert_count, 2);
+    let id = notice.incident.id.clone();
+    drop(before);
+
+    // A restart: a new desk over the same store.
+    let after = IncidentDesk::new(store.clone());
+    assert_eq!(after.load(&rules).await.unwrap(), 1);
+    // Alerts the restarted engine raises again (already tied) change nothing.
+    after.alert_raised(&forged(2, "198.51.100.2", "b"));
+    assert_eq!(after.flush().await.unwrap(), 0);
+    // A new address, the same key: the same incident.
+    after.alert_raised(&forged(3, "203.0.113.9", "c"));
+    after.flush().await.unwrap();
+    let incidents = store
+        .list_incidents(&IncidentFilter {
+            state: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    assert_eq!(incidents[0].id, id);
+    assert_eq!(incidents[0].alert_count, 3);
+    assert_eq!(incidents[0].customers, 3);
+    assert_eq!(incidents[0].indicators.networks.count(), 3);
+    assert_eq!(store.incident_alert_ids(&id).await.unwrap().len(), 3);
+    store.close().await;
+}
