@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 
+use ahash::{HashSet, HashSetExt};
 use haechi_detect::{Alert, AlertGrowth, IncidentLinks, LinkField, MAX_INCIDENT_WINDOW, Rule};
 use haechi_events::Timestamp;
 
@@ -61,6 +62,10 @@ pub struct IncidentBook {
     limits: BookLimits,
     latest: Timestamp,
     alerts_filed: u64,
+    /// Alerts of closed incidents, remembered at a restart: the restarted engine raises them
+    /// again from history, and they must not open a new incident (nor, by the derived id,
+    /// reopen the closed one).
+    closed_alerts: HashSet<Box<str>>,
 }
 
 /// How many alerts are filed between two sweeps for quiet incidents.
@@ -78,6 +83,7 @@ impl IncidentBook {
             limits,
             latest: Timestamp::EPOCH,
             alerts_filed: 0,
+            closed_alerts: HashSet::new(),
         };
         book.set_rules(rules);
         book
@@ -96,6 +102,13 @@ impl IncidentBook {
         self.live.clear();
         self.index.clear();
         self.by_alert.clear();
+        self.closed_alerts.clear();
+    }
+
+    /// Remembers the alerts of a closed incident (a restart): raised again, they are ignored.
+    pub fn remember_closed(&mut self, alert_ids: impl IntoIterator<Item = String>) {
+        self.closed_alerts
+            .extend(alert_ids.into_iter().map(String::into_boxed_str));
     }
 
     /// Incidents that can still collect alerts.
@@ -196,7 +209,9 @@ impl IncidentBook {
     /// incidents it ties), or opens one. Returns what changed, the incident the alert joined
     /// last. An alert filed before is ignored.
     pub fn observe(&mut self, alert: &Alert) -> Vec<IncidentChange> {
-        if self.by_alert.contains_key(alert.id.as_str()) {
+        if self.by_alert.contains_key(alert.id.as_str())
+            || self.closed_alerts.contains(alert.id.as_str())
+        {
             return Vec::new();
         }
         self.latest = self.latest.max(alert.last_time);

@@ -66,7 +66,9 @@ pub struct IncidentWrite {
 pub trait IncidentStore: Send + Sync + std::fmt::Debug {
     /// Writes changes, all or none: each incident as it now is, the alerts newly tied to it
     /// (an alert belongs to one incident; a merge moves it) and the customers newly tied to it
-    /// (a customer already tied keeps its first record).
+    /// (a customer already tied keeps its first record). A closed incident is final: a write
+    /// of it after it was closed (a detection node that had not heard of the closing) leaves
+    /// it as it is.
     async fn write_incidents(&self, writes: &[IncidentWrite]) -> Result<(), StoreError>;
 
     /// One incident.

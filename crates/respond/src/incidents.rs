@@ -27,6 +27,8 @@ use crate::ActionOutcome;
 const FOLD_PENDING_AT: usize = 4096;
 /// Customers restored per page when a live incident is put back in memory.
 const RESTORE_PAGE: usize = 10_000;
+/// Closed incidents (the most recently active) whose alerts a restart remembers.
+const RESTORE_CLOSED: usize = 1_000;
 
 /// What incident streams (SSE) receive: the change and the incident as written.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -109,6 +111,16 @@ impl IncidentDesk {
                 self.book.lock().restore(incident, alert_ids, customers);
                 restored += 1;
             }
+        }
+        // The restarted engine raises recent alerts again from history; those of incidents a
+        // responder closed must not open them anew.
+        let closed = IncidentFilter {
+            state: Some(IncidentState::Closed),
+            limit: RESTORE_CLOSED,
+        };
+        for incident in self.store.list_incidents(&closed).await? {
+            let alert_ids = self.store.incident_alert_ids(&incident.id).await?;
+            self.book.lock().remember_closed(alert_ids);
         }
         Ok(restored)
     }

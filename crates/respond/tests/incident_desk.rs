@@ -82,5 +82,41 @@ async fn a_restarted_desk_puts_live_incidents_back_so_the_attack_stays_one_incid
     assert_eq!(incidents[0].customers, 3);
     assert_eq!(incidents[0].indicators.networks.count(), 3);
     assert_eq!(store.incident_alert_ids(&id).await.unwrap().len(), 3);
+
+    // Closed, then a restart whose engine raises the same alerts again from history: the
+    // incident stays closed and no second one opens.
+    let grant_free_close = store
+        .incident(&id)
+        .await
+        .unwrap()
+        .map(|mut incident| {
+            incident.close(haechi_incident::Closure {
+                at: Timestamp::from_secs(5_000),
+                by: "admin:root".into(),
+                note: "contained".into(),
+                merged_into: None,
+            });
+            incident
+        })
+        .unwrap();
+    store
+        .write_incidents(&[haechi_incident::IncidentWrite {
+            incident: grant_free_close,
+            alert_ids: vec![],
+            customers: vec![],
+        }])
+        .await
+        .unwrap();
+    let again = IncidentDesk::new(store.clone());
+    assert_eq!(again.load(&rules).await.unwrap(), 0);
+    again.alert_raised(&forged(1, "198.51.100.1", "a"));
+    again.alert_raised(&forged(3, "203.0.113.9", "c"));
+    assert_eq!(
+        again.flush().await.unwrap(),
+        0,
+        "nothing reopened, nothing new"
+    );
+    let kept = store.incident(&id).await.unwrap().unwrap();
+    assert_eq!(kept.state, haechi_incident::IncidentState::Closed);
     store.close().await;
 }

@@ -23,7 +23,8 @@ impl IncidentStore for PgStore {
                  body) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET \
                  state = excluded.state, severity = excluded.severity, \
                  first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
-                 updated_at = excluded.updated_at, body = excluded.body",
+                 updated_at = excluded.updated_at, body = excluded.body \
+                 WHERE incidents.state <> 'closed'",
             )
             .bind(incident.id.as_str())
             .bind(incident.state.as_str())

@@ -111,6 +111,25 @@ async fn incidents_round_trip_and_merges_move_alerts<S: Store>(store: Arc<S>) {
             .unwrap()
             .is_none()
     );
+
+    // Closed is final: a later write of the open incident (a node that had not heard of the
+    // closing) does not reopen it.
+    let mut closed = survivor.clone();
+    closed.close(haechi_incident::Closure {
+        at: Timestamp::from_secs(9_000),
+        by: "admin:root".into(),
+        note: "done".into(),
+        merged_into: None,
+    });
+    let write = |incident| IncidentWrite {
+        incident,
+        alert_ids: vec![],
+        customers: vec![],
+    };
+    store.write_incidents(&[write(closed)]).await.unwrap();
+    store.write_incidents(&[write(survivor)]).await.unwrap();
+    let kept = store.incident(&older).await.unwrap().unwrap();
+    assert_eq!(kept.state, IncidentState::Closed);
 }
 
 async fn customers_are_tied_once_and_paged<S: Store>(store: Arc<S>) {
