@@ -68,6 +68,9 @@ pub struct IncidentBook {
     closed_alerts: HashSet<Box<str>>,
 }
 
+/// Most alert ids of closed incidents a restart remembers.
+pub const MAX_REMEMBERED_CLOSED_ALERTS: usize = 1_000_000;
+
 /// How many alerts are filed between two sweeps for quiet incidents.
 const QUIET_SWEEP_EVERY: u64 = 1024;
 
@@ -106,9 +109,11 @@ impl IncidentBook {
     }
 
     /// Remembers the alerts of a closed incident (a restart): raised again, they are ignored.
+    /// At most [`MAX_REMEMBERED_CLOSED_ALERTS`] in all (the most recent incidents come first).
     pub fn remember_closed(&mut self, alert_ids: impl IntoIterator<Item = String>) {
+        let room = MAX_REMEMBERED_CLOSED_ALERTS.saturating_sub(self.closed_alerts.len());
         self.closed_alerts
-            .extend(alert_ids.into_iter().map(String::into_boxed_str));
+            .extend(alert_ids.into_iter().take(room).map(String::into_boxed_str));
     }
 
     /// Incidents that can still collect alerts.
