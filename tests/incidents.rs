@@ -159,6 +159,26 @@ async fn forged_tokens_from_two_addresses_are_one_incident_listed_streamed_and_c
     }
     assert!(seen.contains(&id), "{seen}");
 
+    // Counted for the dashboards.
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("haechi_incidents_opened_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("haechi_incident_writes_total"),
+        "{metrics}"
+    );
+
     // One incident, its customers; hostile ids answered as JSON errors.
     let (status, one) = server
         .get_with(&format!("/v1/admin/incidents/{id}"), &admin_token)

@@ -184,6 +184,7 @@ impl IncidentDesk {
             book.writes(changes.clone()).into_iter().unzip()
         };
         if let Err(error) = self.store.write_incidents(&writes).await {
+            metrics::counter!("haechi_incident_write_failures_total").increment(1);
             let mut pending = self.pending.lock();
             let later = std::mem::take(&mut *pending);
             *pending = changes;
@@ -191,6 +192,12 @@ impl IncidentDesk {
             return Err(error);
         }
         let written = writes.len();
+        metrics::counter!("haechi_incident_writes_total").increment(written as u64);
+        for kind in &kinds {
+            if matches!(kind, haechi_incident::ChangeKind::Opened) {
+                metrics::counter!("haechi_incidents_opened_total").increment(1);
+            }
+        }
         for (kind, write) in kinds.into_iter().zip(writes) {
             let _ = self.notices.send(IncidentNotice {
                 change: kind.name(),

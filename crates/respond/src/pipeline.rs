@@ -405,6 +405,7 @@ fn engine_gauges(engine: &Engine, detection: &Detection) {
     let stats = engine.stats();
     metrics::gauge!("haechi_detect_state_entries").set(stats.state_entries as f64);
     metrics::gauge!("haechi_detect_desk_alerts").set(detection.alerts.len() as f64);
+    metrics::gauge!("haechi_incidents_live").set(detection.incidents.live_count() as f64);
     metrics::gauge!("haechi_detect_tracked_addresses")
         .set(detection.containment.tracked_addresses() as f64);
     metrics::gauge!("haechi_detect_buffered_events").set(stats.buffered as f64);
