@@ -16,7 +16,9 @@
 use std::collections::HashMap;
 
 use ahash::{HashSet, HashSetExt};
-use haechi_detect::{Alert, AlertGrowth, IncidentLinks, LinkField, MAX_INCIDENT_WINDOW, Rule};
+use haechi_detect::{
+    Alert, AlertGrowth, Disposition, IncidentLinks, LinkField, MAX_INCIDENT_WINDOW, Rule,
+};
 use haechi_events::Timestamp;
 
 mod indicators;
@@ -67,6 +69,10 @@ pub struct IncidentBook {
     /// reopen the closed one).
     closed_alerts: HashSet<Box<str>>,
 }
+
+/// The context field by which an alert names the alert it is about (containment's withheld
+/// block): it joins that alert's incident.
+pub const PARENT_ALERT_FIELD: &str = "alert_id";
 
 /// Most alert ids of closed incidents a restart remembers.
 pub const MAX_REMEMBERED_CLOSED_ALERTS: usize = 1_000_000;
@@ -251,6 +257,15 @@ impl IncidentBook {
                 met.push(id.clone());
             }
         }
+        // An alert raised about another alert (containment's withheld block names the alert
+        // whose action it withheld) belongs to that alert's incident, whatever its time.
+        if let Some(parent) = alert.context.get(PARENT_ALERT_FIELD)
+            && let Some(id) = self.by_alert.get(parent.as_str())
+            && self.live.contains_key(id)
+            && !met.contains(id)
+        {
+            met.push(id.clone());
+        }
         met.sort_by_key(|id| {
             let incident = &self.live[id].incident;
             (incident.first_seen, incident.id.clone())
@@ -324,7 +339,15 @@ impl IncidentBook {
         // An open alert's later matches carry no context, but the actions they decide name
         // their targets: the new address blocked, the key revoked. They are the attacker's
         // too, and a later alert about that address joins this incident.
-        if let Some((field, value)) = action_target(&mut live.incident.indicators, &action.kind) {
+        // A block withheld (a shared address) or allowlisted (the company's own network) names
+        // an address many use, not the attacker's.
+        let names_attacker = !matches!(
+            action.disposition,
+            Disposition::Recommended | Disposition::Allowlisted
+        );
+        if names_attacker
+            && let Some((field, value)) = action_target(&mut live.incident.indicators, &action.kind)
+        {
             let key = (field, Box::<str>::from(value.as_str()));
             if !self.index.contains_key(&key) {
                 self.index.insert(key.clone(), id.clone());
@@ -383,7 +406,15 @@ impl IncidentBook {
                 group_key: alert.group_key.clone(),
             });
         }
-        let customer = add_context(&mut incident.indicators, alert);
+        // An alert about another alert (containment's withheld block) carries the context of
+        // its own decision — a shared address many use — which says nothing of the attacker.
+        let derived = !self.links.contains_key(&alert.rule_id)
+            && alert.context.contains_key(PARENT_ALERT_FIELD);
+        let customer = if derived {
+            None
+        } else {
+            add_context(&mut incident.indicators, alert)
+        };
         live.alert_ids.push(alert.id.as_str().into());
         self.by_alert
             .insert(alert.id.as_str().into(), target.clone());

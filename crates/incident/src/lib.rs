@@ -28,7 +28,7 @@ mod imported;
 mod model;
 mod store;
 
-pub use book::{BookLimits, IncidentBook};
+pub use book::{BookLimits, IncidentBook, MAX_REMEMBERED_CLOSED_ALERTS, PARENT_ALERT_FIELD};
 pub use change::{ChangeKind, IncidentChange, coalesce};
 pub use error::Error;
 pub use grouped::group_alerts;

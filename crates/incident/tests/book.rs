@@ -351,3 +351,52 @@ fn an_address_a_later_match_blocked_ties_its_alerts_to_the_incident() {
     assert_eq!(book.live_count(), 1);
     assert_eq!(book.get(&id).unwrap().alert_count, 2);
 }
+
+#[test]
+fn an_alert_about_another_alert_joins_its_incident() {
+    let rules = rules();
+    let mut book = IncidentBook::new(&rules, BookLimits::default());
+    let forged = forged(1, 1, "198.51.100.1", "a");
+    let id = book.observe(&forged)[0].id.clone();
+    // Containment withheld a block of a shared address and raised that for a human, days of
+    // wall time after the event time: it still belongs to the attack.
+    let withheld = alert(
+        "haechi.response.block_withheld",
+        2,
+        500,
+        &[("ip", "100.64.0.1"), ("alert_id", forged.id.as_str())],
+    );
+    let changes = book.observe(&withheld);
+    assert_eq!(changes.last().unwrap().id, id);
+    assert_eq!(book.live_count(), 1);
+    // Its shared address is not the attacker's: not among the incident's networks (which a
+    // scope of the incident would search).
+    let incident = book.get(&id).unwrap();
+    assert_eq!(incident.alert_count, 2);
+    assert!(!incident.indicators.networks.values.contains("100.64.0.1"));
+    book.record_action(
+        withheld.id.as_str(),
+        IncidentAction {
+            alert_id: withheld.id.to_string(),
+            kind: ActionKind::BlockNetwork {
+                network: "100.64.0.1/32".parse().unwrap(),
+                ttl: std::time::Duration::from_secs(60),
+            },
+            disposition: Disposition::Recommended,
+            carried_out: false,
+            at: Timestamp::from_micros(500 * HOUR),
+        },
+    );
+    assert!(
+        !book
+            .get(&id)
+            .unwrap()
+            .indicators
+            .networks
+            .values
+            .contains("100.64.0.1")
+    );
+    // The shared address is listed, but ties nothing: another alert about it opens its own.
+    book.observe(&alert(NETWORK, 3, 500, &[("ip", "100.64.0.1")]));
+    assert_eq!(book.live_count(), 2);
+}
