@@ -379,6 +379,28 @@ fn an_affected_list_becomes_one_incident_checked_before_anything_is_written() {
     let (code, _, stderr) = instance.run(&["incident", "close", &id, "--note", "again"], None);
     assert_ne!(code, 0);
     assert!(stderr.contains("closed already"), "{stderr}");
-    let log = std::fs::read_dir(dir.join("audit")).unwrap().count();
-    assert!(log > 0);
+    // Both acts are on the record, by the local operator; the refused ones are not.
+    let (code, records, stderr) =
+        instance.run(&["audit", "search", "--kind", "admin.config_changed"], None);
+    assert_eq!(code, 0, "{stderr}");
+    let changes: Vec<(String, String)> = records
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|record| record["detail"]["incident_id"] == id.as_str())
+        .map(|record| {
+            (
+                record["detail"]["change"].as_str().unwrap().to_string(),
+                record["principal"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("incident.create".to_string(), "admin:cli".to_string()),
+            ("incident.create".to_string(), "admin:cli".to_string()),
+            ("incident.close".to_string(), "admin:cli".to_string()),
+        ],
+        "{records}"
+    );
 }

@@ -391,13 +391,11 @@ enum Tagged<'a> {
 fn record_incidents(writes: &[IncidentWrite], config: &Config) -> anyhow::Result<()> {
     crate::commands::block_on(async {
         let backend = crate::backends::Backend::open(config).await?;
-        let store = backend.store();
-        for write in writes {
-            store
-                .write_incidents(std::slice::from_ref(write))
-                .await
-                .with_context(|| format!("cannot record incident {}", write.incident.id))?;
-        }
+        backend
+            .store()
+            .write_incidents(writes)
+            .await
+            .context("cannot record the incidents")?;
         eprintln!("recorded {} incidents in the store", writes.len());
         anyhow::Ok(())
     })?

@@ -101,7 +101,6 @@ pub fn parse_affected_line(line: usize, text: &str) -> Result<Option<AffectedCus
 #[derive(Debug, Clone)]
 pub struct ImportedIncident {
     incident: Incident,
-    fields: BTreeSet<String>,
 }
 
 impl ImportedIncident {
@@ -137,7 +136,6 @@ impl ImportedIncident {
                 merged: Vec::new(),
                 updated_at: now,
             },
-            fields: BTreeSet::new(),
         }
     }
 
@@ -165,12 +163,6 @@ impl ImportedIncident {
             }
         }
         incident.customers += 1;
-        self.fields.extend(customer.fields.iter().cloned());
-    }
-
-    /// The fields exposed across the list.
-    pub fn fields(&self) -> &BTreeSet<String> {
-        &self.fields
     }
 
     /// The incident as it stands.

@@ -179,15 +179,32 @@ impl IncidentDesk {
         if changes.is_empty() {
             return Ok(0);
         }
-        let (kinds, writes): (Vec<_>, Vec<IncidentWrite>) = {
-            let book = self.book.lock();
-            book.writes(changes.clone()).into_iter().unzip()
-        };
+        let (kinds, writes): (Vec<_>, Vec<IncidentWrite>) =
+            self.book.lock().writes(changes).into_iter().unzip();
         if let Err(error) = self.store.write_incidents(&writes).await {
             metrics::counter!("haechi_incident_write_failures_total").increment(1);
+            // The changes go back in front of what came since: an incident still in the book
+            // is written as it is then, one that left it as it left.
+            let retry: Vec<IncidentChange> = {
+                let book = self.book.lock();
+                kinds
+                    .into_iter()
+                    .zip(writes)
+                    .map(|(kind, write)| IncidentChange {
+                        kind,
+                        id: write.incident.id.clone(),
+                        departed: book
+                            .get(&write.incident.id)
+                            .is_none()
+                            .then(|| Box::new(write.incident)),
+                        alert_ids: write.alert_ids,
+                        customers: write.customers,
+                    })
+                    .collect()
+            };
             let mut pending = self.pending.lock();
             let later = std::mem::take(&mut *pending);
-            *pending = changes;
+            *pending = retry;
             pending.extend(later);
             return Err(error);
         }

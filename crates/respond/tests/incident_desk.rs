@@ -120,3 +120,42 @@ async fn a_restarted_desk_puts_live_incidents_back_so_the_attack_stays_one_incid
     assert_eq!(kept.state, haechi_incident::IncidentState::Closed);
     store.close().await;
 }
+
+#[tokio::test]
+async fn changes_a_failed_write_held_back_are_written_by_the_next_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("haechi.db");
+    let store = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let desk = IncidentDesk::new(store.clone());
+    desk.load(&builtin_rules().rules).await.unwrap();
+    // The store fails: its incidents table is away.
+    let other = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE incidents RENAME TO incidents_away")
+        .execute(&other)
+        .await
+        .unwrap();
+    desk.alert_raised(&forged(1, "198.51.100.1", "a"));
+    assert!(desk.flush().await.is_err());
+    // More of the attack while the store is down; then it is back.
+    desk.alert_raised(&forged(2, "198.51.100.2", "b"));
+    sqlx::query("ALTER TABLE incidents_away RENAME TO incidents")
+        .execute(&other)
+        .await
+        .unwrap();
+    let mut stream = desk.subscribe();
+    assert_eq!(desk.flush().await.unwrap(), 1);
+    let notice = stream.try_recv().unwrap();
+    assert_eq!(notice.change, "opened", "still announced as opened");
+    let written = store.incident(&notice.incident.id).await.unwrap().unwrap();
+    assert_eq!(written.alert_count, 2, "written as it is now");
+    assert_eq!(written.customers, 2);
+    assert_eq!(
+        store.incident_alert_ids(&written.id).await.unwrap().len(),
+        2,
+        "the first alert's tie was kept for the retry"
+    );
+    other.close().await;
+    store.close().await;
+}

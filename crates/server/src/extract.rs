@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use base64::Engine as _;
-use haechi_events::RequestContext;
+use haechi_events::{EventKind, RequestContext, SecurityEvent, Timestamp};
 use haechi_token::{AdminGrant, Rejection, VerifiedToken};
 use serde::de::DeserializeOwned;
 
@@ -112,6 +112,18 @@ pub struct Admin {
     pub context: RequestContext,
     /// The permission for privileged acts.
     pub grant: AdminGrant,
+}
+
+impl Admin {
+    /// An event of `kind` at `time` acted by this administrator: principal, request context,
+    /// session, token and key, as every administrator's act is recorded.
+    pub fn event(&self, time: Timestamp, kind: EventKind) -> SecurityEvent {
+        SecurityEvent::new(time, kind, self.token.principal().clone())
+            .context(&self.context)
+            .sid(self.token.sid())
+            .jti(self.token.jti())
+            .kid(self.token.kid())
+    }
 }
 
 impl FromRequestParts<AppState> for Admin {

@@ -103,7 +103,11 @@ pub(crate) fn withheld_block_alert(
         ("ip", address.to_string()),
         ("network", network.clone()),
         ("principals", principals.to_string()),
-        ("alert_id", action.alert_id.to_string()),
+        // The alert it is about: the incident book files it with that alert's incident.
+        (
+            haechi_incident::PARENT_ALERT_FIELD,
+            action.alert_id.to_string(),
+        ),
         ("rule_id", action.rule_id.clone()),
         ("reason", title.to_string()),
     ]

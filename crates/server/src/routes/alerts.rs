@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, Sse};
 use futures::Stream;
 use haechi_detect::Severity;
-use haechi_events::{EventKind, SecurityEvent};
+use haechi_events::EventKind;
 use haechi_respond::{AlertFilter, AlertNotice, AlertState, AlertView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -315,17 +315,10 @@ async fn acknowledge_alert(
     {
         return Err(ApiError::unprocessable("note: at most 1000 characters"));
     }
-    let event = SecurityEvent::new(
-        state.authority.clock().now(),
-        EventKind::AdminConfigChanged,
-        admin.token.principal().clone(),
-    )
-    .context(&admin.context)
-    .sid(admin.token.sid())
-    .jti(admin.token.jti())
-    .kid(admin.token.kid())
-    .detail("change", "alert.ack")
-    .detail("alert_id", id);
+    let event = admin
+        .event(state.authority.clock().now(), EventKind::AdminConfigChanged)
+        .detail("change", "alert.ack")
+        .detail("alert_id", id);
     let acknowledged = state
         .detection
         .alerts

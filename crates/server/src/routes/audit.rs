@@ -5,7 +5,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use haechi_audit::{AuditRecord, BadParameter, SearchFilter};
-use haechi_events::{EventKind, SecurityEvent};
+use haechi_events::EventKind;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -88,16 +88,9 @@ async fn search(
         .then(|| records.last().map(|record| record.seq))
         .flatten();
 
-    let mut event = SecurityEvent::new(
-        state.authority.clock().now(),
-        EventKind::AdminAuditRead,
-        admin.token.principal().clone(),
-    )
-    .context(&admin.context)
-    .sid(admin.token.sid())
-    .jti(admin.token.jti())
-    .kid(admin.token.kid())
-    .detail("records", records.len().to_string());
+    let mut event = admin
+        .event(state.authority.clock().now(), EventKind::AdminAuditRead)
+        .detail("records", records.len().to_string());
     for (name, value) in describe(&filter) {
         event = event.detail(format!("filter.{name}"), value);
     }

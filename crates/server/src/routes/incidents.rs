@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, Sse};
 use futures::Stream;
-use haechi_events::{EventKind, SecurityEvent};
+use haechi_events::EventKind;
 use haechi_incident::{AffectedCustomer, Incident, IncidentFilter, IncidentId, IncidentState};
 use haechi_respond::{CloseRefused, IncidentNotice};
 use serde::{Deserialize, Serialize};
@@ -308,17 +308,10 @@ async fn close(
             }
             CloseRefused::Store(error) => store_error(error),
         })?;
-    let event = SecurityEvent::new(
-        now,
-        EventKind::AdminConfigChanged,
-        admin.token.principal().clone(),
-    )
-    .context(&admin.context)
-    .sid(admin.token.sid())
-    .jti(admin.token.jti())
-    .kid(admin.token.kid())
-    .detail("change", "incident.close")
-    .detail("incident_id", id.as_str());
+    let event = admin
+        .event(now, EventKind::AdminConfigChanged)
+        .detail("change", "incident.close")
+        .detail("incident_id", id.as_str());
     state
         .events
         .record(event)
