@@ -70,6 +70,33 @@ impl Detection {
         Ok(Detection { selections })
     }
 
+    /// Joins the detections of several rules (a Sigma correlation's base rules) into one,
+    /// returning each rule's condition pointed at its selections in the joined detection.
+    /// Selection names may repeat across the parts: conditions are already compiled.
+    pub(crate) fn join(parts: Vec<(Detection, Condition)>) -> (Detection, Vec<Condition>) {
+        let mut selections = Vec::new();
+        let mut conditions = Vec::new();
+        for (detection, condition) in parts {
+            conditions.push(condition.shifted(selections.len()));
+            selections.extend(detection.selections);
+        }
+        (Detection { selections }, conditions)
+    }
+
+    /// Adds selection `node` (named `name` in errors) that must hold besides `condition`:
+    /// Sigma rules' `haechi.where`, the state lookups Sigma has no field for.
+    pub(crate) fn restrict(
+        &mut self,
+        condition: Condition,
+        name: &str,
+        node: &Node,
+    ) -> Result<Condition, Problem> {
+        let selection = Selection::parse(node, name)?;
+        self.selections.push((name.to_string(), selection));
+        let added = Condition::Selection(self.selections.len() - 1);
+        Ok(Condition::And(vec![condition, added]))
+    }
+
     /// Compiles a condition expression such as `read and not (allowed_1 or 1 of noise_*)`.
     pub(crate) fn compile(&self, node: &Node, what: &str) -> Result<Condition, Problem> {
         condition::compile(self, node, what)

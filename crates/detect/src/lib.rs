@@ -6,8 +6,9 @@
 //! [`Disposition`] is `Enforce`, and audits all of them. Replaying an archive is the same engine
 //! over an iterator ([`Engine::replay`]).
 //!
-//! Rules are YAML ([`load_str`], [`load_path`], [`builtin_rules`]); the language is documented
-//! in `docs/rules.md`. What happens next — the alert desk, containment and the response
+//! Rules are Sigma v2 YAML, with what Sigma lacks under the custom attribute `haechi:`, or
+//! Haechi's older single-document format ([`load_str`], [`load_path`], [`builtin_rules`]); the
+//! language is documented in `docs/rules.md`. What happens next — the alert desk, containment and the response
 //! actions — is `haechi-respond`.
 //!
 //! # Architecture invariants
@@ -34,6 +35,7 @@ mod loader;
 mod lookup;
 mod pack;
 mod rule;
+mod sigma;
 mod state;
 mod yaml;
 
@@ -55,3 +57,4 @@ pub use rule::{
     MAX_BLOCK_TTL, MAX_COOLDOWN, MAX_GROUP_FIELDS, MAX_INCIDENT_WINDOW, MAX_LEARNING,
     MAX_RETENTION, MAX_SEQUENCE_STEPS, MAX_TIMESPAN, Rule, Severity,
 };
+pub use sigma::{LOGSOURCE_PRODUCT, LOGSOURCE_SERVICE};

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::error::{Error, RuleError};
 use crate::rule::{Rule, parse_rule};
+use crate::sigma;
 use crate::yaml::{Position, parse_documents};
 
 /// The largest rule file accepted.
@@ -45,7 +46,8 @@ fn duplicate(rule: &Rule) -> Error {
     })
 }
 
-/// Loads the rules of one YAML text (one rule per document, documents separated by `---`).
+/// Loads the rules of one YAML text: Sigma documents (base and correlation rules, see
+/// [`crate::sigma`]) and documents of Haechi's own format (one rule each), separated by `---`.
 /// `file` names the source in error messages.
 pub fn load_str(file: &str, text: &str) -> LoadReport {
     let mut report = LoadReport::default();
@@ -59,22 +61,21 @@ pub fn load_str(file: &str, text: &str) -> LoadReport {
         }));
         return report;
     }
+    let mut outcomes = Vec::new();
+    let documents = parse_documents(text);
+    let mut sigma_documents = Vec::new();
+    for document in &documents {
+        match document {
+            Ok(node) if sigma::is_sigma(node) => sigma_documents.push(node),
+            Ok(node) => outcomes.push(parse_rule(file, node)),
+            Err(problem) => outcomes.push(Err((guess_id(text, problem.position), problem.clone()))),
+        }
+    }
+    outcomes.extend(sigma::parse_file(file, &sigma_documents));
+
     let mut ids = BTreeSet::new();
-    for document in parse_documents(text) {
-        let node = match document {
-            Ok(node) => node,
-            Err(problem) => {
-                report.errors.push(Error::Rule(RuleError {
-                    file: file.to_string(),
-                    rule_id: guess_id(text, problem.position),
-                    line: problem.position.line,
-                    column: problem.position.column,
-                    message: problem.message,
-                }));
-                continue;
-            }
-        };
-        match parse_rule(file, &node) {
+    for outcome in outcomes {
+        match outcome {
             Ok(rule) => {
                 if ids.insert(rule.id.clone()) {
                     report.rules.push(rule);
@@ -147,13 +148,16 @@ pub fn load_path(path: &Path) -> LoadReport {
 
 /// The rule id of the document around `position`, read from its text, when YAML syntax errors
 /// prevent a proper parse: the last top-level `id:` line between the document's start and the
-/// error.
+/// error (or its `name`, a Sigma rule's readable id).
 fn guess_id(text: &str, position: Position) -> Option<String> {
     let mut id = None;
     for line in text.lines().take(position.line) {
         if line.starts_with("---") {
             id = None;
-        } else if let Some(rest) = line.strip_prefix("id:") {
+        } else if let Some(rest) = line
+            .strip_prefix("name:")
+            .or_else(|| line.strip_prefix("id:").filter(|_| id.is_none()))
+        {
             let value = rest.trim().trim_matches(['"', '\'']);
             if !value.is_empty() {
                 id = Some(value.to_string());

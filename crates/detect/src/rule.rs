@@ -96,6 +96,8 @@ impl Severity {
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub(crate) id: String,
+    /// The Sigma rule's UUID (`id:` of a Sigma document); `None` for Haechi's own format.
+    pub(crate) sigma_id: Option<String>,
     pub(crate) title: String,
     pub(crate) description: String,
     pub(crate) severity: Severity,
@@ -122,6 +124,11 @@ impl Rule {
     /// The rule's unique id, e.g. `haechi.token.forged`.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The rule's Sigma UUID, when it was loaded from a Sigma rule file.
+    pub fn sigma_id(&self) -> Option<&str> {
+        self.sigma_id.as_deref()
     }
 
     /// A one-line title for alert lists.
@@ -236,7 +243,11 @@ pub(crate) fn parse_rule(file: &str, root: &Node) -> Result<Rule, (Option<String
 }
 
 fn parse_id(map: Map<'_>) -> Result<String, Problem> {
-    let node = map.require("id", "a rule")?;
+    readable_id(map.require("id", "a rule")?, "`id`")
+}
+
+/// A rule's readable id (`id` in Haechi's format, `name` in Sigma's), checked.
+pub(crate) fn readable_id(node: &Node, what: &str) -> Result<String, Problem> {
     let id = node.scalar_text().unwrap_or_default();
     let valid = !id.is_empty()
         && id.len() <= 128
@@ -248,22 +259,17 @@ fn parse_id(map: Map<'_>) -> Result<String, Problem> {
     } else {
         Err(Problem::at(
             node,
-            "`id` must be 1 to 128 characters of a-z, 0-9, `.`, `_`, `-`",
+            format!("{what} must be 1 to 128 characters of a-z, 0-9, `.`, `_`, `-`"),
         ))
     }
 }
 
 /// Parses everything after the `id`, in the order its errors are reported: the metadata, the
-/// detection and its condition, the correlation, the cooldown and the response.
+/// detection and its condition, then (in [`assemble`]) the correlation, the cooldown and the
+/// response.
 fn parse_body(file: &str, root: &Node, map: Map<'_>, id: &str) -> Result<Rule, Problem> {
     map.only(RULE_KEYS, "a rule")?;
-    let Metadata {
-        title,
-        description,
-        severity,
-        false_positives,
-        mut context_fields,
-    } = parse_metadata(map)?;
+    let metadata = parse_metadata(map)?;
 
     let detection_node = map.require("detection", "a rule")?;
     let detection_map = Map::of(detection_node, "`detection`")?;
@@ -274,45 +280,110 @@ fn parse_body(file: &str, root: &Node, map: Map<'_>, id: &str) -> Result<Rule, P
         Some(node) => Some(Map::of(node, "`correlation`")?),
     };
     let condition = parse_condition(&detection, detection_node, detection_map, correlation)?;
+    assemble(
+        file,
+        Parts {
+            id: id.to_string(),
+            sigma_id: None,
+            line: root.position.line,
+            metadata,
+            detection,
+            condition,
+            steps: None,
+            correlation,
+            group_by: map.get("group-by"),
+            cooldown: map.get("cooldown"),
+            response: map.get("response"),
+            incident: map.get("incident"),
+        },
+    )
+}
 
+/// A rule document's parts, read from Haechi's own format or from Sigma documents
+/// ([`crate::sigma`]), before they are checked together into a [`Rule`].
+pub(crate) struct Parts<'a> {
+    /// The rule's readable id (Sigma's `name`).
+    pub(crate) id: String,
+    /// The Sigma rule's UUID, for rules loaded from Sigma.
+    pub(crate) sigma_id: Option<String>,
+    /// The line the rule's document starts on.
+    pub(crate) line: usize,
+    pub(crate) metadata: Metadata,
+    pub(crate) detection: Detection,
+    /// The events the rule looks at; `None` for `temporal_ordered`.
+    pub(crate) condition: Option<Condition>,
+    /// A Sigma `temporal_ordered` correlation's steps: one condition per base rule, in order.
+    pub(crate) steps: Option<Vec<Condition>>,
+    pub(crate) correlation: Option<Map<'a>>,
+    pub(crate) group_by: Option<&'a Node>,
+    pub(crate) cooldown: Option<&'a Node>,
+    pub(crate) response: Option<&'a Node>,
+    pub(crate) incident: Option<&'a Node>,
+}
+
+/// Checks a rule's parts together: the correlation (or the single-event `group-by`), the
+/// cooldown, the response and the incident links.
+pub(crate) fn assemble(file: &str, parts: Parts<'_>) -> Result<Rule, Problem> {
+    let Parts {
+        id,
+        sigma_id,
+        line,
+        metadata:
+            Metadata {
+                title,
+                description,
+                severity,
+                false_positives,
+                mut context_fields,
+            },
+        detection,
+        condition,
+        steps,
+        correlation,
+        group_by,
+        cooldown,
+        response,
+        incident,
+    } = parts;
     let (logic, group_by, max_groups) = match correlation {
         None => {
-            let group_by = match map.get("group-by") {
+            let group_by = match group_by {
                 None => Vec::new(),
                 Some(node) => parse_group_by(node, None)?,
             };
             (Logic::Single, group_by, None)
         }
         Some(correlation) => {
-            if let Some(node) = map.get("group-by") {
+            if let Some(node) = group_by {
                 return Err(Problem::at(
                     node,
                     "a correlation rule names `group-by` inside `correlation`",
                 ));
             }
-            parse_correlation(correlation, &detection)?
+            parse_correlation(correlation, &detection, steps.as_deref())?
         }
     };
 
-    let cooldown = match map.get("cooldown") {
+    let cooldown = match cooldown {
         None => micros(DEFAULT_COOLDOWN),
         Some(node) => duration(node, "`cooldown`", MAX_COOLDOWN)?,
     };
-    let response = match map.get("response") {
+    let response = match response {
         None => Response::default(),
         Some(node) => parse_response(node)?,
     };
-    let incident = parse_incident(map.get("incident"), &group_by, &mut context_fields)?;
+    let incident = parse_incident(incident, &group_by, &mut context_fields)?;
     let kinds = routed_kinds(&detection, condition.as_ref(), &logic);
 
     Ok(Rule {
-        id: id.to_string(),
+        id,
+        sigma_id,
         title,
         description,
         severity,
         false_positives,
         file: file.to_string(),
-        line: root.position.line,
+        line,
         detection,
         condition,
         logic,
@@ -327,12 +398,12 @@ fn parse_body(file: &str, root: &Node, map: Map<'_>, id: &str) -> Result<Rule, P
 }
 
 /// What a rule says about itself for the people reading its alerts.
-struct Metadata {
-    title: String,
-    description: String,
-    severity: Severity,
-    false_positives: String,
-    context_fields: Vec<Field>,
+pub(crate) struct Metadata {
+    pub(crate) title: String,
+    pub(crate) description: String,
+    pub(crate) severity: Severity,
+    pub(crate) false_positives: String,
+    pub(crate) context_fields: Vec<Field>,
 }
 
 /// `title`, `description`, `false_positives`, `severity`, the informational `author`,
@@ -341,19 +412,7 @@ fn parse_metadata(map: Map<'_>) -> Result<Metadata, Problem> {
     let title = required_text(map, "title")?;
     let description = required_text(map, "description")?;
     let false_positives = required_text(map, "false_positives")?;
-    let severity_node = map.require("severity", "a rule")?;
-    let severity = match severity_node.text("`severity`")? {
-        "low" => Severity::Low,
-        "medium" => Severity::Medium,
-        "high" => Severity::High,
-        "critical" => Severity::Critical,
-        other => {
-            return Err(Problem::at(
-                severity_node,
-                format!("unknown severity {other:?}; known: low, medium, high, critical"),
-            ));
-        }
-    };
+    let severity = parse_severity(map.require("severity", "a rule")?, "`severity`")?;
     for key in ["author"] {
         if let Some(node) = map.get(key) {
             node.text(&format!("`{key}`"))?;
@@ -438,7 +497,24 @@ fn routed_kinds(
     kinds
 }
 
-fn required_text(map: Map<'_>, key: &str) -> Result<String, Problem> {
+/// `low`, `medium`, `high` or `critical`.
+pub(crate) fn parse_severity(node: &Node, what: &str) -> Result<Severity, Problem> {
+    match node.text(what)? {
+        "low" => Ok(Severity::Low),
+        "medium" => Ok(Severity::Medium),
+        "high" => Ok(Severity::High),
+        "critical" => Ok(Severity::Critical),
+        other => Err(Problem::at(
+            node,
+            format!(
+                "unknown {} {other:?}; known: low, medium, high, critical",
+                what.trim_matches('`')
+            ),
+        )),
+    }
+}
+
+pub(crate) fn required_text(map: Map<'_>, key: &str) -> Result<String, Problem> {
     let node = map.require(key, "a rule")?;
     let text = node.text(&format!("`{key}`"))?.trim();
     if text.is_empty() {
@@ -447,7 +523,7 @@ fn required_text(map: Map<'_>, key: &str) -> Result<String, Problem> {
     Ok(text.to_string())
 }
 
-fn parse_group_by(node: &Node, max_groups: Option<u64>) -> Result<Vec<Field>, Problem> {
+pub(crate) fn parse_group_by(node: &Node, max_groups: Option<u64>) -> Result<Vec<Field>, Problem> {
     let items = node.text_list("`group-by`")?;
     if items.is_empty() || items.len() > MAX_GROUP_FIELDS {
         return Err(Problem::at(

@@ -10,4 +10,5 @@ mod engine;
 mod loader;
 mod pack;
 mod properties;
+mod sigma;
 mod util;

@@ -14,6 +14,23 @@ pub(crate) enum Condition {
     Or(Vec<Condition>),
 }
 
+impl Condition {
+    /// The same condition over selections numbered `offset` higher: its place in a joined
+    /// detection.
+    pub(crate) fn shifted(self, offset: usize) -> Condition {
+        match self {
+            Condition::Selection(index) => Condition::Selection(index + offset),
+            Condition::Not(inner) => Condition::Not(Box::new(inner.shifted(offset))),
+            Condition::And(items) => {
+                Condition::And(items.into_iter().map(|item| item.shifted(offset)).collect())
+            }
+            Condition::Or(items) => {
+                Condition::Or(items.into_iter().map(|item| item.shifted(offset)).collect())
+            }
+        }
+    }
+}
+
 /// Compiles the condition expression in `node` over `detection`'s selections; `what` names
 /// the expression in errors.
 pub(super) fn compile(

@@ -173,9 +173,13 @@ const TYPES: &[CorrelationType] = &[
 
 /// Parses `correlation:`: its type, the keys every type shares (`group-by`, `max_groups`,
 /// `condition`), then the type's own.
+///
+/// `steps` are a Sigma `temporal_ordered` correlation's steps (one per base rule it names), which
+/// take the place of `sequence`.
 pub(crate) fn parse_correlation(
     map: Map<'_>,
     detection: &Detection,
+    steps: Option<&[Condition]>,
 ) -> Result<Correlation, Problem> {
     let type_node = map.require("type", "`correlation`")?;
     let kind = type_node.text("`correlation.type`")?;
@@ -205,6 +209,7 @@ pub(crate) fn parse_correlation(
         condition,
         group_by: &group_by,
         detection,
+        steps,
     };
     let logic = (correlation_type.parse)(&spec)?;
     Ok((logic, group_by, max_groups))
@@ -219,6 +224,8 @@ struct Spec<'a> {
     condition: Option<Map<'a>>,
     group_by: &'a [Field],
     detection: &'a Detection,
+    /// A Sigma correlation's steps, from its base rules.
+    steps: Option<&'a [Condition]>,
 }
 
 impl Spec<'_> {
@@ -398,20 +405,32 @@ fn share(spec: &Spec<'_>) -> Result<Logic, Problem> {
 }
 
 fn temporal_ordered(spec: &Spec<'_>) -> Result<Logic, Problem> {
-    let node = spec.map.require("sequence", "`correlation`")?;
-    let Value::Sequence(items) = &node.value else {
-        return Err(Problem::at(node, "`sequence` is a list of conditions"));
+    let steps: Vec<Condition> = match (spec.steps, spec.map.get("sequence")) {
+        (Some(_), Some(node)) => {
+            return Err(Problem::at(
+                node,
+                "a Sigma correlation's steps are the rules it names in `rules`; remove `sequence`",
+            ));
+        }
+        (Some(steps), None) => steps.to_vec(),
+        (None, node) => {
+            let node = node
+                .ok_or_else(|| Problem::at(spec.map.node, "`correlation` requires `sequence`"))?;
+            let Value::Sequence(items) = &node.value else {
+                return Err(Problem::at(node, "`sequence` is a list of conditions"));
+            };
+            items
+                .iter()
+                .map(|item| spec.detection.compile(item, "sequence step"))
+                .collect::<Result<_, _>>()?
+        }
     };
-    if items.len() < 2 || items.len() > MAX_SEQUENCE_STEPS {
+    if steps.len() < 2 || steps.len() > MAX_SEQUENCE_STEPS {
         return Err(Problem::at(
-            node,
-            format!("`sequence` has 2 to {MAX_SEQUENCE_STEPS} steps"),
+            spec.map.get("sequence").unwrap_or(spec.map.node),
+            format!("a temporal_ordered correlation has 2 to {MAX_SEQUENCE_STEPS} steps"),
         ));
     }
-    let steps = items
-        .iter()
-        .map(|item| spec.detection.compile(item, "sequence step"))
-        .collect::<Result<_, _>>()?;
     Ok(Logic::TemporalOrdered {
         timespan: spec.timespan()?,
         steps,
