@@ -10,6 +10,7 @@
 mod actions;
 mod alerts;
 mod evaluate;
+mod swap;
 mod window;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -29,6 +30,8 @@ use crate::state::{Budget, ExpiringMap};
 
 /// The rule id of the engine's own alert when its state reaches the cap.
 pub const STATE_CAP_RULE_ID: &str = "engine.state_cap";
+
+pub use swap::RulesSwap;
 
 /// The engine's bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +113,9 @@ pub struct Engine {
     windows: Vec<Window>,
     /// The last count each window gave, by evaluation number, for the rules sharing it.
     counts: Vec<Option<(u64, Distinct)>>,
+    /// The state entries each window's rules hold (their window's, and their own probation
+    /// ages), so that a window dropped by a rule change gives its entries back to the budget.
+    held: Vec<u64>,
     routes: Vec<(EventKind, Vec<usize>)>,
     any_kind: Vec<usize>,
     limits: Limits,
@@ -155,12 +161,7 @@ fn len64(length: usize) -> u64 {
 impl Engine {
     /// An engine over `rules` within `limits`. Fails if two rules share an id.
     pub fn new(rules: Vec<Rule>, limits: Limits) -> Result<Engine, Error> {
-        let mut ids = BTreeSet::new();
-        for rule in &rules {
-            if rule.id == STATE_CAP_RULE_ID || !ids.insert(rule.id.as_str()) {
-                return Err(Error::DuplicateRuleId(rule.id.clone()));
-            }
-        }
+        check_ids(&rules)?;
         Ok(Engine::build(rules, limits))
     }
 
@@ -182,12 +183,14 @@ impl Engine {
             })
             .collect();
         let counts = vec![None; windows.len()];
+        let held = vec![0; windows.len()];
         let (routes, any_kind) = routes(&rules);
         Engine {
             rules,
             states,
             windows,
             counts,
+            held,
             routes,
             any_kind,
             limits,
@@ -389,7 +392,10 @@ impl Engine {
                 window: &mut self.windows[window],
                 count: &mut self.counts[window],
             };
+            let before = shared.budget.used;
             evaluate_rule(&self.rules[index], state, windows, shared, &view, out);
+            // Every entry a rule takes or releases is its window's (see `held`).
+            self.held[window] = (self.held[window] + shared.budget.used).saturating_sub(before);
         }
     }
 }
@@ -416,6 +422,17 @@ where
     I: IntoIterator<Item = (u64, SecurityEvent)>,
 {
     Ok(Engine::new(rules, limits)?.replay(events, lookup))
+}
+
+/// Refuses rule sets in which two rules share an id (or one takes the engine's own).
+fn check_ids(rules: &[Rule]) -> Result<(), Error> {
+    let mut ids = BTreeSet::new();
+    for rule in rules {
+        if rule.id == STATE_CAP_RULE_ID || !ids.insert(rule.id.as_str()) {
+            return Err(Error::DuplicateRuleId(rule.id.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// Which rules see which events: for every event kind, the rules (by index, in load order)

@@ -44,7 +44,7 @@ pub use alert::{
     ResponseAction,
 };
 pub use detection::{MAX_REGEX_COMPILED_BYTES, MAX_REGEX_LENGTH, MAX_VALUES_PER_TEST};
-pub use engine::{Engine, EngineStats, Limits, STATE_CAP_RULE_ID, replay};
+pub use engine::{Engine, EngineStats, Limits, RulesSwap, STATE_CAP_RULE_ID, replay};
 pub use error::{Error, RuleError};
 pub use loader::{LoadReport, MAX_RULE_FILE_BYTES, load_path, load_str};
 pub use lookup::{KeyStateView, NoState, StateLookup};

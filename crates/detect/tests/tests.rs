@@ -11,4 +11,5 @@ mod loader;
 mod pack;
 mod properties;
 mod sigma;
+mod swap;
 mod util;
