@@ -16,6 +16,9 @@
 //!   request path, and the carrying out of response actions behind their safeguards; one
 //!   executor per kind of action in `actions/`, registered in one list.
 //! - [`records`]: what containment keeps and the [`ContainmentStore`] trait storage implements.
+//! - [`rules`]: the rules of a running server, their sources (pack, directory, the API set the
+//!   [`rules::RuleStore`] keeps), checked as a whole and swapped into the engine between two
+//!   events.
 //! - [`pipeline`]: the detection task of `haechi serve`, from the audit stream through the
 //!   engine to the desk, the [`sinks`] and containment — this node's own log on a single node,
 //!   the cluster's stream (led by one node at a time) on a detection node.
@@ -44,6 +47,7 @@ mod incidents;
 mod lookup;
 pub mod pipeline;
 pub mod records;
+pub mod rules;
 pub mod sinks;
 mod status;
 

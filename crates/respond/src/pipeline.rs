@@ -31,6 +31,7 @@
 mod alerts;
 mod cluster;
 mod resume;
+mod rules;
 mod settle;
 mod source;
 mod warm_up;
@@ -48,6 +49,7 @@ use haechi_vault::Vault;
 use tokio::sync::{mpsc, watch};
 
 use crate::error::report;
+use crate::rules::{RuleDesk, RulesRequest};
 use crate::sinks::Sinks;
 use crate::{Detection, ServerLookup};
 use alerts::{Known, Outlets, Unrecorded};
@@ -115,6 +117,8 @@ pub struct PipelineParts {
     pub sinks: Sinks,
     /// The one clock (the system's, or the drill's simulated clock).
     pub clock: Arc<dyn Clock>,
+    /// The server's rules, when they can change while it runs (`None`: fixed at start).
+    pub rules: Option<Arc<RuleDesk>>,
 }
 
 /// Detection running beside the server.
@@ -185,11 +189,16 @@ pub async fn spawn(parts: PipelineParts, engine: Engine) -> Running {
         sinks: parts.sinks,
         clock: parts.clock,
         unrecorded,
+        rules: parts.rules,
     };
     let task = match parts.source {
         Source::LocalLog(local) => {
+            // A single node's engine takes a set the API accepted at once; a cluster's leader
+            // reads the stored version within a second (any node may have accepted it).
+            let requests = outlets.rules.as_ref().map(|desk| desk.attach_engine());
             let task = EngineTask {
                 outlets,
+                requests,
                 audit: local.audit,
                 vault: parts.vault,
                 seq_file: local.seq_file,
@@ -211,6 +220,8 @@ pub async fn spawn(parts: PipelineParts, engine: Engine) -> Running {
 /// The detection task over this node's own log.
 struct EngineTask {
     outlets: Outlets,
+    /// Rule sets the API accepted on this node.
+    requests: Option<mpsc::Receiver<RulesRequest>>,
     audit: Arc<AuditLog>,
     vault: Arc<Vault>,
     seq_file: PathBuf,
@@ -266,6 +277,11 @@ impl EngineTask {
                         self.settle(&mut engine, &mut live, &mut pending_settles).await;
                     }
                 }
+                request = rules::next_request(&mut self.requests) => {
+                    if let Some(request) = request {
+                        rules::take_request(&mut engine, request, &self.outlets);
+                    }
+                }
                 _ = watermark.tick() => {
                     let updates = engine.advance_watermark(self.outlets.clock.now(), &self.outlets.lookup);
                     let _ = self.outlets.handle(updates, &mut live.known).await;
@@ -273,6 +289,7 @@ impl EngineTask {
                         last_housekeeping = Instant::now();
                         self.housekeeping(&engine, &mut live);
                         self.outlets.flush_incidents().await;
+                        rules::poll(&mut engine, &self.outlets).await;
                     }
                 }
             }

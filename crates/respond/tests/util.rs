@@ -228,6 +228,7 @@ impl Cluster {
                 detection: detection.clone(),
                 sinks: Sinks::start(None, false).unwrap(),
                 clock,
+                rules: None,
             },
             engine,
         )

@@ -22,6 +22,7 @@ mod incidents;
 mod leak;
 mod policy_file;
 mod postgres;
+mod rule_sets;
 mod sqlite;
 mod store;
 pub mod transfer;

@@ -184,6 +184,15 @@ CREATE TABLE incident_customers (
     PRIMARY KEY (incident_id, customer_id)
 );
 "#,
+    // The detection rule set administrators put through the API, every version (the newest
+    // ones) kept, the newest in force.
+    r#"
+CREATE TABLE rule_sets (
+    version INTEGER PRIMARY KEY CHECK (version > 0),
+    digest TEXT NOT NULL,
+    files TEXT NOT NULL
+);
+"#,
 ];
 
 impl SqliteStore {

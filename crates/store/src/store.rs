@@ -5,6 +5,7 @@ use haechi_events::StoreError;
 use haechi_incident::IncidentStore;
 use haechi_leak::exposure::ExposureStore;
 use haechi_respond::ContainmentStore;
+use haechi_respond::rules::RuleStore;
 use haechi_token::AuthorityStore;
 use haechi_vault::VaultStore;
 
@@ -18,6 +19,7 @@ pub trait Store:
     + ContainmentStore
     + ExposureStore
     + IncidentStore
+    + RuleStore
     + std::fmt::Debug
     + Send
     + Sync

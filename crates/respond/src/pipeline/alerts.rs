@@ -9,6 +9,7 @@ use haechi_detect::{Alert, AlertBook, AlertUpdate, ResponseAction, Severity};
 use haechi_events::{Clock, EventKind, EventSink, SecurityEvent, Timestamp};
 
 use crate::actions::block_network::withheld_block_alert;
+use crate::rules::RuleDesk;
 use crate::sinks::Sinks;
 use crate::{Recorded, ServerLookup, action_name, detection_principal};
 
@@ -25,6 +26,8 @@ pub(super) struct Outlets {
     pub(super) clock: Arc<dyn Clock>,
     /// What happens when an alert or an action cannot be put on the record.
     pub(super) unrecorded: Unrecorded,
+    /// The server's rules, when they can change while it runs.
+    pub(super) rules: Option<Arc<RuleDesk>>,
 }
 
 /// What the pipeline does when the trail refuses an alert or an action's record.

@@ -168,7 +168,12 @@ pub(super) async fn run(
             outlets: &outlets,
             vault: &vault,
         }
-        .lead(template.fresh(), held, &mut stopped, &mut settles)
+        .lead(
+            term_engine(&template, &outlets),
+            held,
+            &mut stopped,
+            &mut settles,
+        )
         .await;
         status.update(|status| status.state = LeadState::Standby);
         match ended {
@@ -183,6 +188,18 @@ pub(super) async fn run(
             }
         }
     }
+}
+
+/// The engine a term starts from: the template's, with the rules in force now (they may
+/// have changed since this node started, on any node).
+fn term_engine(template: &Engine, outlets: &Outlets) -> Engine {
+    let mut engine = template.fresh();
+    if let Some(rules) = outlets.rules.as_ref().and_then(|desk| desk.current_rules())
+        && let Err(error) = engine.replace_rules(rules)
+    {
+        tracing::error!(%error, "the rules in force cannot be taken; the term starts with those of the start");
+    }
+    engine
 }
 
 /// One term as leader.
@@ -356,6 +373,7 @@ impl Term<'_> {
                     lookup.detection.containment.prune();
                     engine_gauges(&engine, &lookup.detection);
                     outlets.flush_incidents().await;
+                    super::rules::poll(&mut engine, outlets).await;
                     continue;
                 }
             };

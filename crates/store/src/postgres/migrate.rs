@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use super::{backend, close_quietly, single_connection};
 
 /// Every schema version: number, description, SQL.
-const MIGRATIONS: [(i64, &str, &str); 12] = [
+const MIGRATIONS: [(i64, &str, &str); 13] = [
     (
         1,
         "token authority",
@@ -72,6 +72,11 @@ const MIGRATIONS: [(i64, &str, &str); 12] = [
         12,
         "incidents",
         include_str!("migrations/0012_incidents.sql"),
+    ),
+    (
+        13,
+        "the API's detection rule sets",
+        include_str!("migrations/0013_rule_sets.sql"),
     ),
 ];
 

@@ -30,6 +30,7 @@ mod lookups;
 mod migrate;
 mod policy;
 mod rows;
+mod rule_sets;
 mod sign_in;
 mod vault;
 

@@ -328,6 +328,11 @@ pub(crate) const TABLES: &[Table] = &[
         ],
         2,
     ),
+    plain(
+        "rule_sets",
+        &[integer("version"), text("digest"), text("files")],
+        1,
+    ),
     // The access policy's versions, from the files.
     Table {
         origin: Origin::PolicyFiles,

@@ -29,6 +29,7 @@ mod lookup_limits;
 mod measure;
 mod postgres_only;
 mod record_cache;
+mod rule_sets;
 mod sign_in_limits;
 mod vault;
 
