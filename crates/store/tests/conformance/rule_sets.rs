@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use haechi_respond::rules::{RuleFile, RuleStore};
+use haechi_respond::rules::RuleFile;
 use haechi_store::KEPT_VERSIONS;
 
 use crate::Store;
