@@ -15,6 +15,7 @@ use haechi_events::{Clock, StoreError};
 use haechi_respond::pipeline::{
     self, ClusterSource, DetectionLead, HeldLead, LocalLog, PipelineParts, Running, Source,
 };
+use haechi_respond::rules::{RuleDesk, RuleSources};
 use haechi_respond::sinks::{Sinks, WebhookSettings};
 use haechi_respond::{
     AlertDesk, Containment, ContainmentParts, ContainmentStore, Detection, IncidentDesk,
@@ -59,8 +60,9 @@ pub(crate) fn configured_rules(config: &Config, extra: &[PathBuf]) -> LoadReport
     load_rules(config.detect.pack_settings().as_ref(), &paths)
 }
 
-/// Opens detection's state over the runtime and, if enabled and this node's role runs it
-/// (`runs_engine`), starts the engine task. Bad
+/// Opens detection's state over the runtime and its rules desk (on every node: an API node
+/// checks and stores rule changes, the engine's node swaps them in) and, if enabled and this
+/// node's role runs it (`runs_engine`), starts the engine task. Bad
 /// rules never stop the server: they are logged and skipped (and an engine that cannot start
 /// leaves the server serving without it, saying so); an invalid `detect` configuration
 /// (`never_block`, the webhook) does, like any configuration error.
@@ -69,7 +71,7 @@ pub(crate) async fn start(
     runtime: &Runtime,
     drill: Option<&DrillClock>,
     runs_engine: bool,
-) -> anyhow::Result<Running> {
+) -> anyhow::Result<(Running, Arc<RuleDesk>)> {
     let store: Arc<dyn ContainmentStore> = runtime.store.clone();
     let clock: Arc<dyn Clock> = runtime.authority.clock().clone();
     let alerts = AlertDesk::open(store.clone(), clock, config.detect.max_alerts)
@@ -96,26 +98,29 @@ pub(crate) async fn start(
     .context("cannot load blocks and suspensions")?;
     let incidents = IncidentDesk::new(runtime.store.clone());
     let detection = Arc::new(Detection::new(alerts, containment, incidents));
+    // Every node keeps the rules desk: API nodes check and store changes, the engine's node
+    // swaps them in.
+    let rules_desk = Arc::new(RuleDesk::new(
+        RuleSources::new(config.detect.pack_settings(), Some(config.rules_dir())),
+        runtime.store.clone(),
+    ));
+    let set = rules_desk
+        .load_at_start()
+        .await
+        .context("cannot read the detection rules the API stored")?;
     if !config.detect.enabled {
         tracing::warn!("detection is turned off (detect.enabled = false)");
-        return Ok(Running::idle(detection));
+        return Ok((Running::idle(detection), rules_desk));
     }
     if !runs_engine {
         tracing::info!("detection runs on the cluster's detection nodes (--role api)");
-        return Ok(Running::idle(detection));
+        return Ok((Running::idle(detection), rules_desk));
     }
-    let rules_dir = config.rules_dir();
-    let extra: Vec<PathBuf> = rules_dir
-        .exists()
-        .then_some(rules_dir)
-        .into_iter()
-        .collect();
-    let report = load_rules(config.detect.pack_settings().as_ref(), &extra);
-    for error in &report.errors {
+    for error in &set.errors {
         // FILE:LINE:COLUMN: rule ID: MESSAGE
         tracing::error!(%error, "detection rule not loaded; the other rules run");
     }
-    let rules = report.rules;
+    let rules = set.rules;
     match detection.incidents.load(&rules).await {
         Ok(restored) => tracing::info!(restored, "incidents collecting alerts restored"),
         Err(error) => {
@@ -136,12 +141,13 @@ pub(crate) async fn start(
         Ok(engine) => engine,
         Err(error) => {
             tracing::error!(%error, "detection engine not started");
-            return Ok(Running::idle(detection));
+            return Ok((Running::idle(detection), rules_desk));
         }
     };
     tracing::info!(
         rules = rule_count,
-        refused = report.errors.len(),
+        refused = set.errors.len(),
+        digest = %set.digest,
         history_needed_secs = engine.history_needed().as_secs(),
         "detection rules loaded"
     );
@@ -153,8 +159,9 @@ pub(crate) async fn start(
         detection,
         sinks,
         clock: runtime.clock.clone(),
+        rules: Some(rules_desk.clone()),
     };
-    Ok(pipeline::spawn(parts, engine).await)
+    Ok((pipeline::spawn(parts, engine).await, rules_desk))
 }
 
 /// What the engine reads: the cluster's stream on a node with a bus and a shared store, this

@@ -25,6 +25,7 @@ mod hostile;
 mod import;
 mod incidents;
 mod leak;
+mod rules;
 mod tls_listener;
 mod token;
 mod vault;

@@ -322,6 +322,18 @@ impl Server {
         status_and_json(response).await
     }
 
+    pub async fn put_with(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        status_and_json(response).await
+    }
+
     pub async fn delete_with(&self, path: &str, token: &str) -> (u16, Value) {
         let response = self
             .client

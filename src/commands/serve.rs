@@ -111,7 +111,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
             maintenance_period(config.keys.rotation_interval),
         ))
     });
-    let detection =
+    let (detection, rules) =
         crate::detection::start(&config, &runtime, drill.as_deref(), role.detects()).await?;
     let (closing, closed) = tokio::sync::watch::channel(false);
     let following = crate::backends::FollowingNode {
@@ -136,6 +136,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         metrics,
         settings: Arc::new(config.server_settings()?),
         detection: detection.detection.clone(),
+        rules,
         drill,
         freshness,
     });

@@ -26,7 +26,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 pub use sources::{
-    DirectoryStamp, MAX_API_RULE_FILES, RuleFile, RuleOrigin, RuleSet, RuleSources,
+    DirectoryStamp, MAX_API_RULE_FILES, RuleFile, RuleOrigin, RuleProblem, RuleSet, RuleSources,
     valid_rule_file_name,
 };
 
@@ -117,9 +117,9 @@ pub struct RulesInForce {
     pub rules: Vec<RuleSummary>,
     /// The files they were read from.
     pub files: Vec<LoadedFile>,
-    /// Rules of the sources that did not load when the server started (`FILE:LINE:COLUMN:
-    /// rule ID: MESSAGE`); a change through the API or the directory is refused instead.
-    pub errors: Vec<String>,
+    /// Rules of the sources that did not load when the server started (left out, the others
+    /// run); a change through the API or the directory with any such problem is refused.
+    pub errors: Vec<RuleProblem>,
 }
 
 /// A set for the engine task to swap in, and where to say how it went.
@@ -154,6 +154,9 @@ pub struct RuleDesk {
     loaded_from: Mutex<(DirectoryStamp, u64)>,
     /// The digest of the last directory change refused, so it is logged once.
     refused: Mutex<Option<String>>,
+    /// Held by a change through the API from its check to its swap, so two administrators'
+    /// changes do not interleave.
+    changes: tokio::sync::Mutex<()>,
 }
 
 impl RuleDesk {
@@ -175,7 +178,13 @@ impl RuleDesk {
             engine: Mutex::new(None),
             loaded_from: Mutex::new((DirectoryStamp::default(), 0)),
             refused: Mutex::new(None),
+            changes: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Takes the lock a change through the API holds from its check to its swap.
+    pub async fn lock_changes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.changes.lock().await
     }
 
     /// Loads the set a starting server runs: every source, the newest API set included. A bad
@@ -215,29 +224,34 @@ impl RuleDesk {
 
     /// Checks `api` as the new API set together with the other sources. Any error — a bad
     /// name, a rule that does not load, an id taken twice — refuses it whole.
-    pub fn check(&self, api: &[RuleFile]) -> Result<RuleSet, Vec<String>> {
+    pub fn check(&self, api: &[RuleFile]) -> Result<RuleSet, Vec<RuleProblem>> {
         let mut problems = Vec::new();
         if api.len() > MAX_API_RULE_FILES {
-            problems.push(format!(
-                "the API rule set holds at most {MAX_API_RULE_FILES} files"
+            problems.push(RuleProblem::request(
+                "files",
+                format!("the API rule set holds at most {MAX_API_RULE_FILES} files"),
             ));
         }
         let total: usize = api.iter().map(|file| file.text.len()).sum();
         if total > MAX_API_RULE_BYTES {
-            problems.push(format!(
-                "the API rule set holds at most {MAX_API_RULE_BYTES} bytes"
+            problems.push(RuleProblem::request(
+                "files",
+                format!("the API rule set holds at most {MAX_API_RULE_BYTES} bytes of YAML"),
             ));
         }
         let mut names = std::collections::BTreeSet::new();
-        for file in api {
+        for (index, file) in api.iter().enumerate() {
             if !valid_rule_file_name(&file.name) {
-                problems.push(format!(
-                    "{:?}: a rule file's name is 1 to 64 characters of a-z 0-9 . _ - ending \
-                     .yaml or .yml",
-                    file.name
+                problems.push(RuleProblem::request(
+                    format!("files[{index}].name"),
+                    "a rule file's name is 1 to 64 characters of a-z 0-9 . _ - ending .yaml \
+                     or .yml",
                 ));
             } else if !names.insert(file.name.as_str()) {
-                problems.push(format!("{}: the file is listed twice", file.name));
+                problems.push(RuleProblem::request(
+                    format!("files[{index}].name"),
+                    "another file of the set has this name",
+                ));
             }
         }
         if !problems.is_empty() {

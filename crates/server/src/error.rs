@@ -69,6 +69,9 @@ pub enum ErrorCode {
     InvalidField,
     /// 422: the access policy does not parse (the message names the line).
     InvalidPolicy,
+    /// 422: a detection rule set is refused (`fields` lists every problem as
+    /// `FILE:LINE:COLUMN`); the rules in force keep running.
+    InvalidRules,
     /// 429: a rate limit; `Retry-After` says when to retry.
     RateLimited,
     /// 429: a service's read quota is spent.

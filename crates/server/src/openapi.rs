@@ -58,6 +58,7 @@ use crate::error::{ErrorBody, ErrorCode, FieldProblem};
         (name = "audit", description = "The audit trail's search (administrators)."),
         (name = "alerts", description = "Detection alerts (administrators)."),
         (name = "incidents", description = "Incidents: the alerts of one attack, or an imported breach (administrators)."),
+        (name = "rules", description = "Detection rules: the set in force, changed without a restart (administrators)."),
         (name = "containment", description = "Blocked networks, suspended principals (administrators)."),
         (name = "drill", description = "The drill clock (administrators, drill servers only)."),
         (name = "exposure", description = "The public exposure check (HIBP range format)."),

@@ -268,6 +268,14 @@ const ROUTES: &[Route] = &[
         r#"{"note":"contained"}"#,
     ),
     answering(
+        route("GET", "/v1/admin/rules", Admin, BodyKind::None),
+        UNREAD_BODY,
+    ),
+    with_sample(
+        route("PUT", "/v1/admin/rules", Admin, Json),
+        r#"{"files":[]}"#,
+    ),
+    answering(
         route("GET", "/v1/admin/audit", Admin, BodyKind::None),
         UNREAD_BODY,
     ),
@@ -570,6 +578,7 @@ fn served_by_detection_nodes(route: &Route) -> bool {
         "/metrics",
         "/v1/admin/alerts",
         "/v1/admin/incidents",
+        "/v1/admin/rules",
         "/v1/admin/drill/",
     ]
     .iter()

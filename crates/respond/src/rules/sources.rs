@@ -31,14 +31,13 @@ pub enum RuleOrigin {
 }
 
 impl RuleOrigin {
-    /// How files of this origin are named in load errors: `builtin:NAME`, the directory
-    /// file's path, `api:NAME`.
-    fn label(self, name: &str, directory: Option<&Path>) -> String {
-        match (self, directory) {
-            (RuleOrigin::Builtin, _) => format!("builtin:{name}"),
-            (RuleOrigin::Directory, Some(directory)) => directory.join(name).display().to_string(),
-            (RuleOrigin::Directory, None) => name.to_string(),
-            (RuleOrigin::Api, _) => format!("api:{name}"),
+    /// How files of this origin are named in rules and load errors: `builtin:NAME`,
+    /// `rules/NAME` (the directory's file, without the server's own path) and `api:NAME`.
+    fn label(self, name: &str) -> String {
+        match self {
+            RuleOrigin::Builtin => format!("builtin:{name}"),
+            RuleOrigin::Directory => format!("rules/{name}"),
+            RuleOrigin::Api => format!("api:{name}"),
         }
     }
 }
@@ -73,13 +72,52 @@ pub struct RuleSources {
     directory: Option<PathBuf>,
 }
 
+/// A rule (or file) that did not load: where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RuleProblem {
+    /// `FILE:LINE:COLUMN` (`api:NAME:3:5`, `rules/NAME:1:1`), or the file alone.
+    pub location: String,
+    /// `rule ID: MESSAGE`, or what is wrong with the file.
+    pub message: String,
+}
+
+impl RuleProblem {
+    /// A problem of the request itself (a file name, the set's size).
+    pub fn request(location: impl Into<String>, message: impl Into<String>) -> Self {
+        RuleProblem {
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+
+    fn of(error: &haechi_detect::Error) -> Self {
+        match error {
+            haechi_detect::Error::Rule(error) => RuleProblem {
+                location: format!("{}:{}:{}", error.file, error.line, error.column),
+                message: format!(
+                    "rule {}: {}",
+                    error.rule_id.as_deref().unwrap_or("?"),
+                    error.message
+                ),
+            },
+            other => RuleProblem::request("rules", other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for RuleProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
 /// A whole rule set as loaded, with one digest over every input.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     /// Rules that loaded, in source order (pack, directory, API).
     pub rules: Vec<Rule>,
-    /// One error per rule (or file) that did not load, `FILE:LINE:COLUMN: rule ID: MESSAGE`.
-    pub errors: Vec<String>,
+    /// One problem per rule (or file) that did not load.
+    pub errors: Vec<RuleProblem>,
     /// Hex SHA-256 over the pack's settings and every file's origin, name and text: the same
     /// files give the same digest, whichever version of the API set holds them.
     pub digest: String,
@@ -133,7 +171,7 @@ impl RuleSources {
             report.merge(haechi_detect::builtin_rules_with(settings));
         }
         let mut add = |origin: RuleOrigin, name: &str, text: &str, report: &mut LoadReport| {
-            let label = origin.label(name, self.directory.as_deref());
+            let label = origin.label(name);
             for part in [label.as_bytes(), &len_bytes(text), text.as_bytes()] {
                 hasher.update(part);
             }
@@ -147,13 +185,16 @@ impl RuleSources {
                 .unwrap_or_default();
             match read_rule_file(&path) {
                 Ok(text) => add(RuleOrigin::Directory, &name, &text, &mut report),
-                Err(message) => errors.push(format!("{}: {message}", path.display())),
+                Err(message) => errors.push(RuleProblem {
+                    location: RuleOrigin::Directory.label(&name),
+                    message,
+                }),
             }
         }
         for file in api {
             add(RuleOrigin::Api, &file.name, &file.text, &mut report);
         }
-        errors.extend(report.errors.iter().map(ToString::to_string));
+        errors.extend(report.errors.iter().map(RuleProblem::of));
         RuleSet {
             rules: report.rules,
             errors,

@@ -19,6 +19,7 @@ mod incidents;
 mod oauth;
 mod own_records;
 mod policy;
+mod rules;
 mod well_known;
 
 use axum::http::StatusCode;
@@ -33,12 +34,14 @@ use crate::{ApiError, AppState, ErrorCode};
 pub(crate) use health::metrics_router;
 
 /// A detection node's listener: liveness, readiness and metrics; for administrators, the
-/// alerts it raised and the incidents (their stream is this node's) (its desk is the cluster's: API nodes run no engine) and, on the drill
-/// clock, the clock; every other path says where the API is.
+/// alerts it raised and the incidents (their stream is this node's; API nodes run no engine),
+/// the rules it runs, and, on the drill clock, the clock; every other path says where the API
+/// is.
 pub(crate) fn probes_router(state: AppState) -> Router {
     let (administered, _) = OpenApiRouter::new()
         .merge(alerts::router())
         .merge(incidents::router())
+        .merge(rules::router())
         .merge(drill::router())
         .split_for_parts();
     let administered = administered
@@ -77,6 +80,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(exposure::router())
         .merge(alerts::router())
         .merge(incidents::router())
+        .merge(rules::router())
         .merge(blocks::router())
         .merge(drill::router())
 }

@@ -174,6 +174,13 @@ impl Fixture {
         .await
         .unwrap();
         let incidents = haechi_respond::IncidentDesk::new(store.clone());
+        let rules = Arc::new(haechi_respond::rules::RuleDesk::new(
+            haechi_respond::rules::RuleSources::new(
+                Some(haechi_detect::PackSettings::default()),
+                None,
+            ),
+            store.clone(),
+        ));
         let state = AppState::new(SharedState {
             authority: authority.clone(),
             vault,
@@ -183,6 +190,7 @@ impl Fixture {
             metrics: None,
             settings: Arc::new(ServerSettings::default()),
             detection: Arc::new(Detection::new(alerts, containment, incidents)),
+            rules,
             drill: None,
             freshness: None,
         });
