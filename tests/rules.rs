@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::util::{Instance, Server};
 
 /// A Sigma rule over failed logins per address: `threshold` within ten minutes.
-fn failures_rule(name: &str, threshold: u32) -> String {
+pub fn failures_rule(name: &str, threshold: u32) -> String {
     format!(
         "title: Failed logins from one address ({name})
 id: 7c9e6679-7425-40de-944b-e07fc1f90ae{}
@@ -41,7 +41,7 @@ level: high
     )
 }
 
-async fn fail_logins(server: &Server, count: usize) {
+pub async fn fail_logins(server: &Server, count: usize) {
     for index in 0..count {
         let (status, _) = server
             .post_json(

@@ -371,3 +371,64 @@ async fn readiness(server: &Server) -> Value {
         .unwrap();
     status_and_json(response).await.1
 }
+
+/// Rules put through an API node (which runs no engine) reach the detection node within a
+/// second or two, recorded once, and its engine alerts with them.
+#[tokio::test]
+async fn rules_put_on_an_api_node_run_on_the_detection_node() {
+    let Some(cluster) = Cluster::new().await else {
+        return;
+    };
+    let admin = cluster.ops.create_admin("root");
+    let api_server = cluster.start_node(&node(&cluster, "api-1"), "api");
+    let detect_server = cluster.start_node(&node(&cluster, "detect-1"), "detect");
+    wait_for_state(&detect_server, "leading").await;
+    let admin_token = api_server.client_token(&admin).await;
+
+    let files = json!([{
+        "name": "failures.yaml",
+        "text": crate::rules::failures_rule("test.cluster", 3),
+    }]);
+    let put = Instant::now();
+    let (status, changed) = api_server
+        .put_with("/v1/admin/rules", &admin_token, json!({"files": files}))
+        .await;
+    assert_eq!(status, 202, "{changed}");
+    assert_eq!(changed["applied"], false);
+    let digest = changed["digest"].as_str().unwrap().to_string();
+    let (_, on_api) = api_server.get_with("/v1/admin/rules", &admin_token).await;
+    assert_eq!(on_api["in_force"]["engine_here"], false);
+    assert_eq!(on_api["api_files"], files);
+
+    let taken = loop {
+        let (status, view) = detect_server
+            .get_with("/v1/admin/rules", &admin_token)
+            .await;
+        assert_eq!(status, 200, "{view}");
+        if view["in_force"]["digest"] == digest.as_str() {
+            break put.elapsed();
+        }
+        assert!(put.elapsed() < Duration::from_secs(10), "{view:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!("rules put on an API node ran on the detection node after {taken:?}");
+
+    crate::rules::fail_logins(&api_server, 3).await;
+    let started = Instant::now();
+    loop {
+        let (status, body) = detect_server
+            .get_with("/v1/admin/alerts", &admin_token)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        if body["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|alert| alert["rule_id"] == "test.cluster.burst")
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{body:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
