@@ -277,3 +277,96 @@ async fn a_file_dropped_into_the_rules_directory_runs_within_seconds() {
         "the refusal is logged"
     );
 }
+
+/// Under load: failed logins stream in from four clients while the rule set changes six times.
+/// The counting rule stays unchanged through every change, so its one alert (cooldown: an
+/// hour) grows by exactly one per failure: nothing missed, nothing counted twice.
+#[tokio::test]
+async fn rules_change_under_load_without_missing_an_event() {
+    let instance = Instance::new().with_env(
+        "HAECHI_SERVER__TRUSTED_PROXIES",
+        r#"["127.0.0.0/8", "::1/128"]"#,
+    );
+    let admin = instance.create_admin("root");
+    let server = std::sync::Arc::new(instance.serve());
+    let admin = server.client_token(&admin).await;
+    // One group for every failure (each comes from an address of its own, so no per-address
+    // limit refuses any).
+    let counting = json!({
+        "name": "failures.yaml",
+        "text": failures_rule("test.load", 1).replace("group-by: [ip]", "group-by: [kind]"),
+    });
+    let (status, body) = server
+        .put_with("/v1/admin/rules", &admin, json!({"files": [counting]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    const CLIENTS: usize = 4;
+    const EACH: usize = 150;
+    let load: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                for index in 0..EACH {
+                    let response = server
+                        .client
+                        .post(server.url("/v1/auth/login"))
+                        .header(
+                            "x-forwarded-for",
+                            format!("10.{client}.{}.{}", index / 200, index % 200 + 1),
+                        )
+                        .json(&json!({
+                            "email": format!("c{client}-{index}@example.com"),
+                            "password": "wrong password",
+                        }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 401);
+                }
+            })
+        })
+        .collect();
+    for change in 0..6 {
+        let mut files = vec![counting.clone()];
+        if change % 2 == 0 {
+            files.push(json!({"name": "extra.yaml", "text": failures_rule("test.extra", 50)}));
+        }
+        let (status, body) = server
+            .put_with("/v1/admin/rules", &admin, json!({"files": files}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body["unchanged"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("test.load.burst")),
+            "{body:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    for client in load {
+        client.await.unwrap();
+    }
+    let failures = CLIENTS * EACH;
+    server.wait_for_events(|events| {
+        events
+            .iter()
+            .filter(|event| event["kind"] == "auth.login_failed")
+            .count()
+            == failures
+    });
+    let started = Instant::now();
+    loop {
+        let alert = wait_for_alert(&server, &admin, "test.load.burst").await;
+        if alert["count"] == failures {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{failures} failures, the alert counted {}",
+            alert["count"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
