@@ -311,11 +311,62 @@ fn cpu_report_for(customers: u64) {
     );
 }
 
+/// Changing the rules of an engine that holds the pack's state after `EVENTS` events: the same
+/// rules (every window carried), one rule changed (its window dropped, its entries given back),
+/// beside building an empty engine over the pack in the same run.
+fn rule_change(c: &mut Criterion) {
+    let events = traffic(EVENTS, 100_000);
+    let warmed = || {
+        let mut engine = Engine::new(builtin_rules().rules, Limits::default())
+            .unwrap_or_else(|_| unreachable!());
+        engine.replay(events.clone(), &NoState);
+        engine
+    };
+    let mut edited = builtin_rules().rules;
+    for rule in &mut edited {
+        if rule.id() == "haechi.read.network_customers_10m" {
+            rule.set_count_threshold(51);
+        }
+    }
+    let mut group = c.benchmark_group("rule change");
+    group.sample_size(10);
+    group.bench_function("new engine over the pack (baseline)", |b| {
+        b.iter_batched(
+            || builtin_rules().rules,
+            |rules| Engine::new(rules, Limits::default()),
+            BatchSize::LargeInput,
+        );
+    });
+    group.bench_function("the same pack, state carried", |b| {
+        b.iter_batched(
+            || (warmed(), builtin_rules().rules),
+            // The engine is returned so that dropping it is not timed.
+            |(mut engine, rules)| {
+                let swap = engine.replace_rules(rules);
+                (engine, swap)
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.bench_function("one rule changed, its shared window dropped", |b| {
+        b.iter_batched(
+            || (warmed(), edited.clone()),
+            |(mut engine, rules)| {
+                let swap = engine.replace_rules(rules);
+                (engine, swap)
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
 /// Every benchmark of this file (written out rather than with `criterion_group!`, whose
 /// generated function has no documentation).
 fn benches() {
     let mut criterion = Criterion::default().configure_from_args();
     replay(&mut criterion);
+    rule_change(&mut criterion);
 }
 
 fn main() {
