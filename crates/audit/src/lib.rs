@@ -56,6 +56,7 @@ mod verify;
 mod volume;
 pub mod witness;
 
+pub use archive::{ArchiveEvents, EventQuery, ReadCounters, read_archive_events};
 pub use archive::{
     ArchiveRecords, ExportOptions, ExportReport, PruneMode, PruneOptions, PruneReport,
     archive_schema, export, ip_from_bin, ip_to_bin, prune_closed_log, prune_log, prune_log_with,

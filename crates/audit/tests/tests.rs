@@ -10,6 +10,7 @@ mod util;
 
 mod archive;
 mod history;
+mod hunt;
 mod log;
 mod subscribe;
 mod tamper;

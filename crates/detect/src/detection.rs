@@ -97,6 +97,16 @@ impl Detection {
         Ok(Condition::And(vec![condition, added]))
     }
 
+    /// Every field the selections test.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = &Field> {
+        self.selections.iter().flat_map(|(_, selection)| {
+            selection
+                .alternatives
+                .iter()
+                .flat_map(|tests| tests.iter().map(|test| &test.field))
+        })
+    }
+
     /// Compiles a condition expression such as `read and not (allowed_1 or 1 of noise_*)`.
     pub(crate) fn compile(&self, node: &Node, what: &str) -> Result<Condition, Problem> {
         condition::compile(self, node, what)

@@ -76,7 +76,8 @@ pub struct EngineStats {
 struct Pending {
     time: i64,
     seq: u64,
-    event: SecurityEvent,
+    /// Boxed: an event is a few hundred bytes, moved in and out of the buffer.
+    event: Box<SecurityEvent>,
 }
 
 /// Evaluates rules over a stream of audit events.
@@ -124,6 +125,13 @@ pub struct Engine {
     max_time: i64,
     released_through: i64,
     shared: Shared,
+    /// Evaluated events kept for the caller to reuse, when it asked for them
+    /// ([`Engine::keep_spent_events`]).
+    #[allow(
+        clippy::vec_box,
+        reason = "the caller's boxes, given back to be refilled, not reallocated"
+    )]
+    spent: Option<Vec<Box<SecurityEvent>>>,
 }
 
 struct Shared {
@@ -214,12 +222,36 @@ impl Engine {
                 value: Vec::new(),
                 pair: Vec::new(),
             },
+            spent: None,
+        }
+    }
+
+    /// From now on, keeps every evaluated event for [`Engine::take_spent`] instead of dropping
+    /// it: a replay hands them back to its reader to be refilled with the next records, so
+    /// that no record is allocated (and freed) per event.
+    pub fn keep_spent_events(&mut self) {
+        self.spent.get_or_insert_with(Vec::new);
+    }
+
+    /// The events evaluated since the last call, when [`Engine::keep_spent_events`] was asked.
+    pub fn take_spent(&mut self) -> std::vec::Drain<'_, Box<SecurityEvent>> {
+        self.spent.get_or_insert_with(Vec::new).drain(..)
+    }
+
+    fn spend(&mut self, event: Box<SecurityEvent>) {
+        if let Some(spent) = &mut self.spent {
+            spent.push(event);
         }
     }
 
     /// The rules, in evaluation order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The audit event's fields the rules read (see [`Rule::columns_read`]).
+    pub fn columns_read(&self) -> BTreeSet<&'static str> {
+        self.rules.iter().flat_map(Rule::columns_read).collect()
     }
 
     /// The longest history any rule needs (see [`Rule::history_needed`]).
@@ -269,6 +301,17 @@ impl Engine {
         event: SecurityEvent,
         lookup: &dyn StateLookup,
     ) -> Vec<AlertUpdate> {
+        self.process_boxed(seq, Box::new(event), lookup)
+    }
+
+    /// [`Engine::process_owned`] for an event already boxed: a replay's, whose boxes go back
+    /// to its reader through [`Engine::take_spent`].
+    pub fn process_boxed(
+        &mut self,
+        seq: u64,
+        event: Box<SecurityEvent>,
+        lookup: &dyn StateLookup,
+    ) -> Vec<AlertUpdate> {
         let mut out = Vec::new();
         self.shared.events += 1;
         let time = event.time.as_micros();
@@ -276,6 +319,7 @@ impl Engine {
             self.shared.late_events += 1;
             let effective = time.max(self.shared.last_time);
             self.evaluate(seq, &event, effective, lookup, &mut out);
+            self.spend(event);
             return out;
         }
         let pending = Pending { time, seq, event };
@@ -355,6 +399,7 @@ impl Engine {
                 break;
             };
             self.evaluate(pending.seq, &pending.event, pending.time, lookup, out);
+            self.spend(pending.event);
         }
         self.released_through = self.released_through.max(watermark);
     }

@@ -86,6 +86,30 @@ pub(crate) const FIELD_NAMES: &[&str] = &[
 ];
 
 impl Field {
+    /// The archive column (an audit event's field) this field is read from: a derived field
+    /// from the one it derives from, a lookup from the key it looks up.
+    pub(crate) fn column(&self) -> &'static str {
+        match self {
+            Field::Seq => "seq",
+            Field::Time => "time",
+            Field::Kind => "kind",
+            Field::Principal | Field::PrincipalType | Field::StatePrincipalSuspended => "principal",
+            Field::Sid => "sid",
+            Field::Jti | Field::StateTokenIssued => "jti",
+            Field::Kid | Field::StateKey => "kid",
+            Field::Ip | Field::StateIpBlocked => "ip",
+            Field::UserAgent => "user_agent",
+            Field::CustomerId => "customer_id",
+            Field::Fields => "fields",
+            Field::Purpose => "purpose",
+            Field::Decision => "decision",
+            Field::Status => "status",
+            Field::RequestId => "request_id",
+            Field::Reason => "reason",
+            Field::Detail(_) => "detail",
+        }
+    }
+
     /// Parses a field name; the error lists the names that exist.
     pub(crate) fn parse(name: &str) -> Result<Field, String> {
         let field = match name {

@@ -189,6 +189,28 @@ impl Rule {
         (!self.response.actions.is_empty()).then_some(self.response.dry_run)
     }
 
+    /// The audit event's fields (as archive columns: `principal`, `ip`, `detail` …) the rule
+    /// reads to evaluate an event, fill its alerts' context and decide its actions' targets:
+    /// what a replay must decode.
+    pub fn columns_read(&self) -> std::collections::BTreeSet<&'static str> {
+        let logic_field = match &self.logic {
+            Logic::ValueCount { field, .. }
+            | Logic::Share { field, .. }
+            | Logic::FirstSeen { field, .. } => Some(field),
+            Logic::VolumeBaseline { field, .. } => field.as_ref(),
+            _ => None,
+        };
+        self.detection
+            .fields()
+            .chain(&self.group_by)
+            .chain(&self.context_fields)
+            .chain(logic_field)
+            .map(Field::column)
+            .chain(self.response.columns_read())
+            .chain(["seq", "time", "kind"])
+            .collect()
+    }
+
     /// How much event history the rule needs to see before its state is complete: its window,
     /// lookback, retention or learning period, whichever is longest. A server that restarts
     /// replays at least this much of the audit trail (with actions ignored) to warm the engine.

@@ -11,8 +11,10 @@
 //!
 //! Inside, each file is one step: `layout` (directory and file names), `schema` (columns, and
 //! a record as a row and back), `write` (Parquet files), `read` (files back into records),
+//! `events` (projected, time-pruned events for a hunt, decoded ahead on a thread),
 //! `manifest` (the `archived` file), then `export` and `prune` on top of them.
 
+mod events;
 mod export;
 mod layout;
 mod manifest;
@@ -21,6 +23,7 @@ mod read;
 mod schema;
 mod write;
 
+pub use events::{ArchiveEvents, EventQuery, ReadCounters, read_archive_events};
 pub use export::{ExportReport, export};
 pub(crate) use layout::ARCHIVE_CHECKPOINTS_FILE;
 pub use layout::CHAIN_KEY;

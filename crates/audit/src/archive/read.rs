@@ -36,6 +36,56 @@ pub(crate) fn list_archive_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
+/// Opens the Parquet file at `path` for reading, refusing a file without the archive's marker
+/// or whose columns are not the archive schema.
+pub(super) fn open_archive_file(
+    path: &Path,
+) -> Result<ParquetRecordBatchReaderBuilder<File>, Error> {
+    let file = File::open(path).at(path)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|error| Error::archive(path, format!("not a readable Parquet file: {error}")))?;
+    let marked = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .is_some_and(|pairs| {
+            pairs
+                .iter()
+                .any(|pair| pair.key == FORMAT_KEY && pair.value.as_deref() == Some(FORMAT_VERSION))
+        });
+    if !marked {
+        return Err(Error::archive(
+            path,
+            "not a Haechi audit archive (no haechi.audit.format marker)",
+        ));
+    }
+    let expected = archive_schema();
+    let schema = builder.schema();
+    for field in expected.fields() {
+        match schema.field_with_name(field.name()) {
+            Ok(found) if found.data_type() == field.data_type() => {}
+            Ok(found) => {
+                return Err(Error::archive(
+                    path,
+                    format!(
+                        "column {} has type {}, expected {}",
+                        field.name(),
+                        found.data_type(),
+                        field.data_type()
+                    ),
+                ));
+            }
+            Err(_) => {
+                return Err(Error::archive(
+                    path,
+                    format!("missing column {}", field.name()),
+                ));
+            }
+        }
+    }
+    Ok(builder)
+}
+
 /// One archive row: its index in the file, and its record or why it does not decode.
 pub(crate) type ArchiveRow = (u64, Result<AuditRecord, String>);
 
@@ -56,49 +106,7 @@ pub(crate) struct ArchiveFileReader {
 impl ArchiveFileReader {
     /// Opens `path`, refusing a file whose columns are not the archive schema.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let file = File::open(path).at(path)?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|error| {
-            Error::archive(path, format!("not a readable Parquet file: {error}"))
-        })?;
-        let marked = builder
-            .metadata()
-            .file_metadata()
-            .key_value_metadata()
-            .is_some_and(|pairs| {
-                pairs.iter().any(|pair| {
-                    pair.key == FORMAT_KEY && pair.value.as_deref() == Some(FORMAT_VERSION)
-                })
-            });
-        if !marked {
-            return Err(Error::archive(
-                path,
-                "not a Haechi audit archive (no haechi.audit.format marker)",
-            ));
-        }
-        let expected = archive_schema();
-        let schema = builder.schema();
-        for field in expected.fields() {
-            match schema.field_with_name(field.name()) {
-                Ok(found) if found.data_type() == field.data_type() => {}
-                Ok(found) => {
-                    return Err(Error::archive(
-                        path,
-                        format!(
-                            "column {} has type {}, expected {}",
-                            field.name(),
-                            found.data_type(),
-                            field.data_type()
-                        ),
-                    ));
-                }
-                Err(_) => {
-                    return Err(Error::archive(
-                        path,
-                        format!("missing column {}", field.name()),
-                    ));
-                }
-            }
-        }
+        let builder = open_archive_file(path)?;
         let batches = builder
             .with_batch_size(8192)
             .build()

@@ -163,7 +163,7 @@ pub(super) fn to_record_batch(records: &[AuditRecord]) -> Result<RecordBatch, St
     RecordBatch::try_new(archive_schema(), columns).map_err(|error| error.to_string())
 }
 
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, String> {
+pub(super) fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, String> {
     batch
         .column_by_name(name)
         .and_then(|column| column.as_any().downcast_ref::<T>())
@@ -172,7 +172,7 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, S
 
 /// Reads a principal from its text form without the id validation of `Principal::from_str`:
 /// the archive must give back exactly what the log held, whatever id the caller used.
-fn principal_from_text(text: &str) -> Result<Principal, String> {
+pub(super) fn principal_from_text(text: &str) -> Result<Principal, String> {
     if text == "anonymous" {
         return Ok(Principal::Anonymous);
     }

@@ -1,7 +1,7 @@
 //! One field test of a selection, `field|modifiers: values`: its modifiers parsed into an
 //! operator, its values compiled into patterns, and its match against an event's field.
 
-use haechi_events::Principal;
+use haechi_events::{EventKind, Principal};
 
 use super::MAX_VALUES_PER_TEST;
 use super::pattern::{Pattern, compile_pattern};
@@ -20,6 +20,9 @@ pub(super) struct FieldTest {
     cased: bool,
     /// The value list contained `null`: an absent field matches.
     pub(super) matches_missing: bool,
+    /// For `kind: [...]` equality, the kinds themselves: compared as values, not as text (a
+    /// test every rule makes on every event it sees).
+    kinds: Option<Vec<EventKind>>,
 }
 
 /// What a field test compares: the modifier it names, or equality.
@@ -94,6 +97,7 @@ impl FieldTest {
                 all: false,
                 cased: false,
                 matches_missing: false,
+                kinds: None,
             });
         }
 
@@ -125,6 +129,17 @@ impl FieldTest {
         if all && patterns.len() < 2 {
             return Err("`|all` needs a list of at least two values".into());
         }
+        let kinds = (field == Field::Kind && operator == Operator::Equals)
+            .then(|| {
+                patterns
+                    .iter()
+                    .map(|pattern| match pattern {
+                        Pattern::Symbol(text) => text.parse::<EventKind>().ok(),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()
+            })
+            .flatten();
         Ok(FieldTest {
             field,
             operator,
@@ -132,10 +147,19 @@ impl FieldTest {
             all,
             cased,
             matches_missing,
+            kinds,
         })
     }
 
     pub(super) fn matches(&self, view: &EventView<'_>) -> bool {
+        if let Some(kinds) = &self.kinds {
+            let kind = view.event.kind;
+            return if self.all {
+                kinds.iter().all(|expected| *expected == kind)
+            } else {
+                kinds.contains(&kind)
+            };
+        }
         let value = view.value(&self.field);
         if let Operator::Exists(want) = self.operator {
             let present = match value {

@@ -107,6 +107,7 @@ impl Engine {
         next.buffer = std::mem::take(&mut self.buffer);
         next.max_time = self.max_time;
         next.released_through = self.released_through;
+        next.spent = self.spent.take();
         *self = next;
         Ok(swap)
     }

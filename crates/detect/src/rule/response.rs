@@ -22,6 +22,24 @@ pub(crate) struct Response {
 }
 
 impl Response {
+    /// The event's fields (archive columns) deciding the actions reads: the allowlist's
+    /// principal and address, and each action's target.
+    pub(crate) fn columns_read(&self) -> Vec<&'static str> {
+        if self.actions.is_empty() {
+            return Vec::new();
+        }
+        let mut columns = vec!["principal", "ip"];
+        for action in &self.actions {
+            columns.push(match action {
+                ActionSpec::RevokeSession => "sid",
+                ActionSpec::RevokeKey => "kid",
+                ActionSpec::BlockNetwork { .. } => "ip",
+                ActionSpec::SuspendPrincipal => "principal",
+            });
+        }
+        columns
+    }
+
     pub(crate) fn allowlisted_ip(&self, ip: IpAddr) -> bool {
         self.allow_networks
             .iter()

@@ -74,7 +74,16 @@ pub(super) fn evaluate(
     cached: &mut Option<(u64, Distinct)>,
 ) -> Option<Match> {
     let view = evaluation.view;
-    if !evaluation.subject_with_value(field) {
+    // A rule sharing the window with one that already counted this event reads its answer:
+    // the value is encoded only for the first.
+    let counted_already =
+        cached.is_some_and(|(evaluated, _)| evaluated == evaluation.shared.evaluated);
+    let ready = if counted_already {
+        evaluation.subject && evaluation.group_key()
+    } else {
+        evaluation.subject_with_value(field)
+    };
+    if !ready {
         return None;
     }
     let shared = &mut *evaluation.shared;
