@@ -17,6 +17,12 @@ pub enum Error {
     },
     /// A range prefix is not exactly five hexadecimal digits.
     BadRangePrefix,
+    /// An exposure-check bucket is not exactly four hexadecimal digits.
+    BadBucket,
+    /// An exposure check's blinded element is not one canonical ristretto255 element.
+    BadBlindedElement,
+    /// The exposure check's key could not be derived or used.
+    CheckKey(String),
 }
 
 impl fmt::Display for Error {
@@ -36,6 +42,15 @@ impl fmt::Display for Error {
             Self::BadRangePrefix => {
                 f.write_str("a range prefix is exactly 5 hexadecimal characters (0-9, A-F)")
             }
+            Self::BadBucket => f.write_str(
+                "a bucket is exactly 4 hexadecimal characters: the first 16 bits of the \
+                 identifier's SHA-1",
+            ),
+            Self::BadBlindedElement => f.write_str(
+                "the blinded element must be one ristretto255 element: 32 bytes, canonical, not \
+                 the identity",
+            ),
+            Self::CheckKey(reason) => write!(f, "exposure check key: {reason}"),
         }
     }
 }

@@ -36,6 +36,8 @@
 //!   confidence.
 //! - [`exposure`]: SHA-1 hashes of exposed identifiers, their store trait, and the Have I
 //!   Been Pwned range format they are served in.
+//! - [`private_check`]: the anonymous check that publishes nothing — an oblivious PRF
+//!   (RFC 9497) over those hashes, their tags by bucket, and the blinded evaluation.
 //!
 //! **Architecture invariant:** no IO. Reading files, threads, the vault, storage and printing
 //! reports belong to `haechi-leakwatch` (the pipelines), the binary and the server; this
@@ -55,6 +57,7 @@ mod finding;
 mod fold;
 mod mask;
 pub mod matching;
+pub mod private_check;
 mod recognizers;
 mod scanner;
 

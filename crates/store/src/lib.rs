@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod authority;
+mod check_tags;
 mod containment;
 mod incidents;
 mod leak;

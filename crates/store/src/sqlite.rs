@@ -193,6 +193,18 @@ CREATE TABLE rule_sets (
     files TEXT NOT NULL
 );
 "#,
+    // The anonymous exposure check: each exposed hash's tag (its truncated PRF output) under
+    // the check key named key_id, with the bucket it is served in.
+    r#"
+CREATE TABLE exposure_check_tags (
+    key_id TEXT NOT NULL,
+    prefix INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    bucket INTEGER NOT NULL,
+    tag BLOB NOT NULL,
+    PRIMARY KEY (key_id, prefix, hash)
+) WITHOUT ROWID;
+"#,
 ];
 
 impl SqliteStore {

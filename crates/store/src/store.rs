@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use haechi_events::StoreError;
 use haechi_incident::IncidentStore;
 use haechi_leak::exposure::ExposureStore;
+use haechi_leak::private_check::CheckTagStore;
 use haechi_respond::ContainmentStore;
 use haechi_respond::rules::RuleStore;
 use haechi_token::AuthorityStore;
@@ -18,6 +19,7 @@ pub trait Store:
     + VaultStore
     + ContainmentStore
     + ExposureStore
+    + CheckTagStore
     + IncidentStore
     + RuleStore
     + std::fmt::Debug

@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use super::{backend, close_quietly, single_connection};
 
 /// Every schema version: number, description, SQL.
-const MIGRATIONS: [(i64, &str, &str); 13] = [
+const MIGRATIONS: [(i64, &str, &str); 14] = [
     (
         1,
         "token authority",
@@ -77,6 +77,11 @@ const MIGRATIONS: [(i64, &str, &str); 13] = [
         13,
         "the API's detection rule sets",
         include_str!("migrations/0013_rule_sets.sql"),
+    ),
+    (
+        14,
+        "the exposure check's tags",
+        include_str!("migrations/0014_exposure_check_tags.sql"),
     ),
 ];
 

@@ -22,6 +22,7 @@ mod authority;
 mod budgets;
 mod bulk;
 mod changes;
+mod check_tags;
 mod containment;
 mod exposure;
 mod incidents;

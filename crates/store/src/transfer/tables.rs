@@ -253,6 +253,18 @@ pub(crate) const TABLES: &[Table] = &[
         ],
         2,
     ),
+    // The exposure check's tags: derived, but minutes of PRF evaluations to recompute.
+    plain(
+        "exposure_check_tags",
+        &[
+            text("key_id"),
+            integer("prefix"),
+            bytes("hash"),
+            integer("bucket"),
+            bytes("tag"),
+        ],
+        3,
+    ),
     // Containment: blocks keep their ids (an administrator lifts a block by id, and the audit
     // trail names it).
     Table {

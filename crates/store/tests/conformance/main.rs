@@ -21,6 +21,7 @@ mod authority;
 mod budgets;
 mod bulk;
 mod changes;
+mod check_tags;
 mod containment;
 mod exposure;
 mod incidents;

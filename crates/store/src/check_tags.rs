@@ -1,0 +1,109 @@
+//! `CheckTagStore` over SQLite, and the row decoding both backends share: each exposed hash's
+//! tag under a check key (`exposure_check_tags`), found untagged by an anti-join on
+//! `exposures`' primary key.
+
+use async_trait::async_trait;
+use haechi_events::StoreError;
+use haechi_leak::exposure::ExposureHash;
+use haechi_leak::private_check::{Bucket, CheckTagStore, MemberTag};
+use sqlx::{QueryBuilder, Row as _, Sqlite};
+
+use crate::SqliteStore;
+use crate::sqlite::backend;
+
+/// Tags per insert statement (5 bound values each).
+const INSERT_ROWS: usize = 1_000;
+
+/// An untagged row's hash back.
+pub(crate) fn decode_hash(bytes: &[u8]) -> Result<ExposureHash, StoreError> {
+    ExposureHash::from_bytes(bytes)
+        .ok_or_else(|| StoreError::Corrupt("an exposure hash is not 20 bytes".into()))
+}
+
+/// A tag row back.
+pub(crate) fn decode_tag(bucket: i64, tag: &[u8]) -> Result<(Bucket, MemberTag), StoreError> {
+    let bucket = u16::try_from(bucket)
+        .map_err(|_| StoreError::Corrupt(format!("exposure check bucket {bucket}")))?;
+    let tag = MemberTag::from_bytes(tag)
+        .ok_or_else(|| StoreError::Corrupt("an exposure check tag has the wrong length".into()))?;
+    Ok((Bucket::from_value(bucket), tag))
+}
+
+pub(crate) fn limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl CheckTagStore for SqliteStore {
+    async fn untagged_exposures(
+        &self,
+        key_id: &str,
+        limit_rows: usize,
+    ) -> Result<Vec<ExposureHash>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.hash FROM exposures e WHERE NOT EXISTS (SELECT 1 FROM exposure_check_tags t \
+             WHERE t.key_id = ? AND t.prefix = e.prefix AND t.hash = e.hash) \
+             ORDER BY e.prefix, e.hash LIMIT ?",
+        )
+        .bind(key_id)
+        .bind(limit(limit_rows))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| decode_hash(row.try_get::<&[u8], _>("hash").map_err(backend)?))
+            .collect()
+    }
+
+    async fn record_check_tags(
+        &self,
+        key_id: &str,
+        tags: &[(ExposureHash, MemberTag)],
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        for rows in tags.chunks(INSERT_ROWS) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO exposure_check_tags (key_id, prefix, hash, bucket, tag) ",
+            );
+            insert.push_values(rows, |mut row, (hash, tag)| {
+                row.push_bind(key_id)
+                    .push_bind(i64::from(hash.prefix().value()))
+                    .push_bind(hash.as_bytes().to_vec())
+                    .push_bind(i64::from(Bucket::of(hash).value()))
+                    .push_bind(tag.as_bytes().to_vec());
+            });
+            insert.push(" ON CONFLICT (key_id, prefix, hash) DO NOTHING");
+            insert
+                .build()
+                .execute(&mut *transaction)
+                .await
+                .map_err(backend)?;
+        }
+        transaction.commit().await.map_err(backend)
+    }
+
+    async fn check_tags(&self, key_id: &str) -> Result<Vec<(Bucket, MemberTag)>, StoreError> {
+        let rows = sqlx::query("SELECT bucket, tag FROM exposure_check_tags WHERE key_id = ?")
+            .bind(key_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                decode_tag(
+                    row.try_get("bucket").map_err(backend)?,
+                    row.try_get::<&[u8], _>("tag").map_err(backend)?,
+                )
+            })
+            .collect()
+    }
+
+    async fn drop_check_tags_except(&self, key_id: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM exposure_check_tags WHERE key_id <> ?")
+            .bind(key_id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+}
