@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod config;
 mod detection;
+mod exposure_check;
 mod runtime;
 
 use std::process::ExitCode;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::util::{Instance, contains, files_under};
 
 /// The vault's customers for these tests (name, e-mail, phone).
-const CUSTOMERS: [(&str, &str, &str); 6] = [
+pub(crate) const CUSTOMERS: [(&str, &str, &str); 6] = [
     ("김민준", "minjun.kim@example.com", "010-2345-6789"),
     ("이서연", "seoyeon@example.co.kr", "010-3456-7890"),
     ("박지호", "jiho.park@example.net", "010-4567-8901"),
@@ -20,7 +20,7 @@ const CUSTOMERS: [(&str, &str, &str); 6] = [
 ];
 
 /// An instance with the customers imported; returns it and their ids in `CUSTOMERS` order.
-fn vault_with_customers() -> (Instance, Vec<String>) {
+pub(crate) fn vault_with_customers() -> (Instance, Vec<String>) {
     let instance = Instance::new();
     let file = instance.dir.path().join("customers.jsonl");
     let text: String = CUSTOMERS
@@ -79,7 +79,7 @@ fn full_width(text: &str) -> String {
 }
 
 /// Runs `leak match` with `args`; returns (exit code, stdout, stderr).
-fn leak_match(instance: &Instance, dump: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn leak_match(instance: &Instance, dump: &Path, args: &[&str]) -> (i32, String, String) {
     let mut all = vec!["leak", "match", dump.to_str().unwrap()];
     all.extend_from_slice(args);
     instance.run(&all, None)
@@ -411,7 +411,7 @@ fn leak_scan_masks_by_default_and_reveals_on_request() {
 }
 
 /// SHA-1 of a normalised identifier, upper-case hex (what HIBP clients compute).
-fn sha1_hex(identifier: &str) -> String {
+pub(crate) fn sha1_hex(identifier: &str) -> String {
     let digest = sha1_digest(identifier.as_bytes());
     digest.iter().map(|b| format!("{b:02X}")).collect()
 }

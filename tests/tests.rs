@@ -20,6 +20,7 @@ mod containment;
 mod contract;
 mod detection;
 mod drill;
+mod exposure_check;
 mod forensics;
 mod hostile;
 mod import;

@@ -127,6 +127,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         drill.attach_cluster(following.links.clone());
     }
     let freshness = following.map(|following| following.freshness);
+    let exposure_check = crate::exposure_check::open(&runtime).await?;
     let state = AppState::new(SharedState {
         authority: runtime.authority.clone(),
         vault: runtime.vault.clone(),
@@ -137,6 +138,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         settings: Arc::new(config.server_settings()?),
         detection: detection.detection.clone(),
         rules,
+        exposure_check: exposure_check.clone(),
         drill,
         freshness,
     });
@@ -189,6 +191,7 @@ struct Background {
     archiving: Option<JoinHandle<()>>,
     audit_watch: JoinHandle<()>,
     rewrap: Option<JoinHandle<()>>,
+    exposure_check: JoinHandle<()>,
 }
 
 impl Background {
@@ -243,6 +246,9 @@ impl Background {
                 config.audit.min_free_headroom_percent()?,
             )),
             rewrap,
+            exposure_check: tokio::spawn(crate::exposure_check::keep_fresh(
+                state.exposure_check.clone(),
+            )),
         })
     }
 
@@ -258,6 +264,7 @@ impl Background {
         }
         self.refusal_summaries.abort();
         self.audit_watch.abort();
+        self.exposure_check.abort();
     }
 }
 

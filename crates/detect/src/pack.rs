@@ -58,6 +58,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "audit_health.yaml",
         include_str!("../rules/audit_health.yaml"),
     ),
+    (
+        "exposure_check.yaml",
+        include_str!("../rules/exposure_check.yaml"),
+    ),
 ];
 
 /// The id of the built-in rule holding services with no reading history to a budget of

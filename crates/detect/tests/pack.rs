@@ -927,7 +927,60 @@ fn cases() -> Vec<Case> {
             state: no_state,
             expect: &[],
         },
+        // The anonymous exposure check: a source walking through guesses past its budget.
+        Case {
+            rule: "haechi.exposure.check_enumeration",
+            name: "one source refused ten times in ten minutes",
+            events: || exposure_refusals("198.51.100.7", "source_budget", 10, 50),
+            state: no_state,
+            expect: &["198.51.100.7"],
+        },
+        Case {
+            rule: "haechi.exposure.check_enumeration",
+            name: "nine refusals, or ten spread over an hour, are a person retrying",
+            events: || {
+                let mut events = exposure_refusals("198.51.100.7", "source_budget", 9, 50);
+                events.extend(exposure_refusals("198.51.100.8", "source_budget", 10, 400));
+                events
+            },
+            state: no_state,
+            expect: &[],
+        },
+        Case {
+            rule: "haechi.exposure.check_global_budget",
+            name: "the global budget spent raises one alert however many sources",
+            events: || {
+                let mut events = exposure_refusals("198.51.100.7", "global_budget", 3, 1);
+                events.extend(exposure_refusals("198.51.100.9", "global_budget", 3, 1));
+                events
+            },
+            state: no_state,
+            expect: &["exposure.check_refused"],
+        },
+        Case {
+            rule: "haechi.exposure.check_global_budget",
+            name: "a source's own budget is not the global one",
+            events: || exposure_refusals("198.51.100.7", "source_budget", 3, 1),
+            state: no_state,
+            expect: &[],
+        },
     ]
+}
+
+/// `count` refused exposure checks from `address` for `reason`, `every` seconds apart.
+fn exposure_refusals(address: &str, reason: &str, count: i64, every: i64) -> Vec<SecurityEvent> {
+    (0..count)
+        .map(|n| {
+            event(
+                n * every,
+                EventKind::ExposureCheckRefused,
+                Principal::Anonymous,
+            )
+            .ip(ip(address))
+            .outcome(Decision::Deny, 429)
+            .reason(reason)
+        })
+        .collect()
 }
 
 /// A `pii.lookup` by service `name` carrying the vault's ten-minute statistics.

@@ -127,6 +127,11 @@ pub enum EventKind {
     /// of the log's tail could not be proven. Recorded once per failure episode.
     #[serde(rename = "audit.witness_failing")]
     AuditWitnessFailing,
+    /// An anonymous exposure check was refused: its source's budget of evaluations, or every
+    /// source's together, was spent (`reason`: `source_budget`, `global_budget`). Each
+    /// evaluation tests one guess, so volume here is what an enumeration looks like.
+    #[serde(rename = "exposure.check_refused")]
+    ExposureCheckRefused,
 }
 
 impl EventKind {
@@ -164,6 +169,7 @@ impl EventKind {
         EventKind::AlertDropped,
         EventKind::AuditDiskLow,
         EventKind::AuditWitnessFailing,
+        EventKind::ExposureCheckRefused,
     ];
 
     /// The dotted name used in the audit trail and in rules.
@@ -201,6 +207,7 @@ impl EventKind {
             EventKind::AlertDropped => "alert.dropped",
             EventKind::AuditDiskLow => "audit.disk_low",
             EventKind::AuditWitnessFailing => "audit.witness_failing",
+            EventKind::ExposureCheckRefused => "exposure.check_refused",
         }
     }
 }

@@ -251,6 +251,19 @@ impl ExposureDirectory {
         &self.tags[start..end]
     }
 
+    /// Every `(bucket, tag)`, in bucket order.
+    pub fn entries(&self) -> impl Iterator<Item = (Bucket, MemberTag)> + '_ {
+        self.offsets
+            .windows(2)
+            .enumerate()
+            .flat_map(|(bucket, range)| {
+                let bucket = Bucket(u16::try_from(bucket).unwrap_or(u16::MAX));
+                self.tags[range[0] as usize..range[1] as usize]
+                    .iter()
+                    .map(move |tag| (bucket, *tag))
+            })
+    }
+
     /// How many exposed hashes it holds.
     pub fn len(&self) -> usize {
         self.tags.len()

@@ -89,4 +89,10 @@ pub enum Error {
     /// A scanning thread stopped before the end.
     #[error("a scanning thread stopped")]
     ScannerStopped,
+    /// The exposure check's tags could not be read or kept.
+    #[error("cannot read or keep the exposure check's tags")]
+    CheckTags(#[source] haechi_events::StoreError),
+    /// The exposure check's key could not evaluate (see [`haechi_leak::Error::CheckKey`]).
+    #[error(transparent)]
+    Check(haechi_leak::Error),
 }

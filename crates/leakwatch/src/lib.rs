@@ -28,6 +28,7 @@
 
 #![forbid(unsafe_code)]
 
+mod check;
 mod error;
 mod input;
 mod lines;
@@ -37,6 +38,7 @@ mod progress;
 mod scan;
 mod words;
 
+pub use check::{CheckAnswer, CheckRefresh, ExposureCheck};
 pub use error::Error;
 pub use input::{Input, LINE_CAP};
 pub use out::{OutFile, OutFormat};

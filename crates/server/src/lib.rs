@@ -16,6 +16,7 @@ mod freshness;
 mod middleware;
 mod openapi;
 mod routes;
+mod source_limit;
 mod state;
 
 pub use client_address::TrustedProxies;

@@ -74,6 +74,8 @@ pub struct SharedState {
     pub detection: Arc<haechi_respond::Detection>,
     /// Detection's rules: the set in force, and the way to change it.
     pub rules: Arc<haechi_respond::rules::RuleDesk>,
+    /// The anonymous exposure check: its key and the directory it answers from.
+    pub exposure_check: Arc<haechi_leakwatch::ExposureCheck>,
     /// The drill clock, only on a server started with `drill.dangerous_simulated_clock`.
     pub drill: Option<Arc<crate::drill::DrillClock>>,
     /// On a cluster node, how fresh its view of the shared decisions is; requests are refused

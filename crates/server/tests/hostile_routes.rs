@@ -346,6 +346,15 @@ const ROUTES: &[Route] = &[
         route("GET", "/v1/exposure/range/{prefix}", Public, BodyKind::None),
         PUBLIC_GET,
     ),
+    // The anonymous check: a well-formed bucket and a canonical element (ristretto255's
+    // basepoint) are answered; hostile bodies are refused before any evaluation.
+    answering(
+        with_sample(
+            route("POST", "/v1/exposure/check", Public, Json),
+            r#"{"bucket":"abcd","blinded":"4vKuCmq8TnGohKlhxQBRX1jjC2qlgt2NtqZZReCNLXY"}"#,
+        ),
+        &[(Case::NoCredentials, "public: anyone may check themselves")],
+    ),
 ];
 
 /// Bodies naming another customer (customer B), sent by customer A: `{other}` is B's id,

@@ -10,7 +10,6 @@
 //! [`CACHE_TTL`] so a panic's repeated queries do not reach the database.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +24,7 @@ use utoipa_axum::routes;
 
 use crate::extract::Caller;
 use crate::openapi::{BadRequest, TooManyRequests};
+use crate::source_limit::SourceLimiter;
 use crate::{ApiError, AppState};
 
 /// Sustained requests per second one source may make.
@@ -39,7 +39,7 @@ const CACHE_CONTROL: &str = "public, max-age=300";
 const CACHE_ENTRIES: usize = 65_536;
 /// Most sources tracked by the rate limiter before idle ones are forgotten.
 const TRACKED_SOURCES: usize = 100_000;
-/// Shards of the limiter and the cache, so concurrent requests rarely share a lock.
+/// Shards of the cache, so concurrent requests rarely share a lock.
 const SHARDS: usize = 16;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -50,23 +50,17 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug)]
 struct Exposure {
-    limiter: Vec<Mutex<HashMap<IpAddr, Bucket>>>,
+    limiter: SourceLimiter,
     cache: Vec<Mutex<HashMap<(u32, Padding), Cached>>>,
 }
 
 impl Default for Exposure {
     fn default() -> Self {
         Exposure {
-            limiter: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            limiter: SourceLimiter::new(REQUESTS_PER_SECOND, BURST, TRACKED_SOURCES),
             cache: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
 }
 
 #[derive(Debug, Clone)]
@@ -77,39 +71,6 @@ struct Cached {
 }
 
 impl Exposure {
-    /// Takes one token from the source's bucket, or says how long until one is there.
-    fn admit(&self, source: Option<IpAddr>, now: Instant) -> Result<(), u64> {
-        let Some(source) = source.map(rate_key) else {
-            return Ok(());
-        };
-        let shard = &self.limiter[shard_of(&source)];
-        let mut buckets = shard
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if buckets.len() >= TRACKED_SOURCES / SHARDS && !buckets.contains_key(&source) {
-            // Forget sources whose bucket has refilled: they lose nothing by it.
-            buckets.retain(|_, bucket| {
-                bucket.tokens
-                    + now.duration_since(bucket.updated).as_secs_f64() * REQUESTS_PER_SECOND
-                    < BURST
-            });
-        }
-        let bucket = buckets.entry(source).or_insert(Bucket {
-            tokens: BURST,
-            updated: now,
-        });
-        let refill = now.duration_since(bucket.updated).as_secs_f64() * REQUESTS_PER_SECOND;
-        bucket.tokens = (bucket.tokens + refill).min(BURST);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait = (1.0 - bucket.tokens) / REQUESTS_PER_SECOND;
-            Err(wait.ceil().max(1.0) as u64)
-        }
-    }
-
     fn cached(&self, key: (u32, Padding), now: Instant) -> Option<Cached> {
         let shard = self.cache[key.0 as usize % SHARDS]
             .lock()
@@ -129,26 +90,6 @@ impl Exposure {
         }
         shard.insert(key, cached);
     }
-}
-
-/// IPv4 addresses are limited one by one; IPv6 by /64, the block one subscriber gets.
-fn rate_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => {
-            let mut octets = v6.octets();
-            octets[8..].fill(0);
-            IpAddr::V6(octets.into())
-        }
-    }
-}
-
-fn shard_of(ip: &IpAddr) -> usize {
-    let last = match ip {
-        IpAddr::V4(v4) => v4.octets()[3],
-        IpAddr::V6(v6) => v6.octets()[7],
-    };
-    usize::from(last) % SHARDS
 }
 
 /// The exposure check: hash suffixes of exposed identifiers under a prefix
@@ -203,7 +144,7 @@ async fn range(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let now = Instant::now();
-    if let Err(retry_after) = exposure.admit(context.ip, now) {
+    if let Err(retry_after) = exposure.limiter.admit(context.ip, now) {
         return Err(ApiError::too_many(
             "too many exposure checks from this address; slow down",
             retry_after,
@@ -285,32 +226,6 @@ fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 )]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buckets_refill_at_the_sustained_rate() {
-        let exposure = Exposure::default();
-        let source = Some(IpAddr::from([203, 0, 113, 7]));
-        let start = Instant::now();
-        for _ in 0..BURST as usize {
-            assert!(exposure.admit(source, start).is_ok());
-        }
-        assert_eq!(exposure.admit(source, start), Err(1));
-        let later = start + Duration::from_millis(100);
-        assert!(exposure.admit(source, later).is_ok());
-        // Another address has its own bucket.
-        assert!(
-            exposure
-                .admit(Some(IpAddr::from([203, 0, 113, 8])), start)
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn ipv6_sources_share_their_64() {
-        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-        assert_eq!(rate_key(a), rate_key(b));
-    }
 
     #[test]
     fn if_none_match_lists() {

@@ -14,6 +14,7 @@ mod contract;
 mod customers;
 mod drill;
 mod exposure;
+mod exposure_check;
 mod health;
 mod incidents;
 mod oauth;
@@ -78,6 +79,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(own_records::router())
         .merge(policy::router())
         .merge(exposure::router())
+        .merge(exposure_check::router())
         .merge(alerts::router())
         .merge(incidents::router())
         .merge(rules::router())

@@ -181,6 +181,13 @@ impl Fixture {
             ),
             store.clone(),
         ));
+        let exposure_check = Arc::new(
+            haechi_leakwatch::ExposureCheck::new(
+                haechi_leak::private_check::CheckKey::from_seed(&[9; 32]).unwrap(),
+                store.clone(),
+            )
+            .unwrap(),
+        );
         let state = AppState::new(SharedState {
             authority: authority.clone(),
             vault,
@@ -191,6 +198,7 @@ impl Fixture {
             settings: Arc::new(ServerSettings::default()),
             detection: Arc::new(Detection::new(alerts, containment, incidents)),
             rules,
+            exposure_check,
             drill: None,
             freshness: None,
         });

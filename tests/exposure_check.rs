@@ -1,0 +1,178 @@
+//! The anonymous exposure check through the binary: exposures recorded by `haechi leak match`
+//! are found by a blinded client (voprf's RFC 9497 client, not Haechi's code), a clean
+//! identifier is not, no request carries the identifier or its hash, exposures recorded since
+//! are tagged at the next start, hostile input gets clear 4xx errors, and a source that keeps
+//! asking is refused and recorded.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand_core::OsRng;
+use serde_json::{Value, json};
+use voprf::{EvaluationElement, OprfClient, Ristretto255};
+
+use crate::leak::{CUSTOMERS, leak_match, sha1_hex, vault_with_customers};
+use crate::util::Server;
+
+/// What a browser does: hash, blind, ask, unblind, finalise and look for its tag. Returns
+/// whether the identifier was exposed and the request body that was sent.
+async fn check(server: &Server, normalised: &str) -> (bool, String) {
+    let hash = hex::decode(sha1_hex(normalised)).unwrap();
+    let blind = OprfClient::<Ristretto255>::blind(&hash, &mut OsRng).unwrap();
+    let body = json!({
+        "bucket": hex::encode(&hash[..2]),
+        "blinded": URL_SAFE_NO_PAD.encode(blind.message.serialize()),
+    })
+    .to_string();
+    let response = server
+        .client
+        .post(server.url("/v1/exposure/check"))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["suite"], "ristretto255-SHA512");
+    let evaluated = URL_SAFE_NO_PAD
+        .decode(answer["evaluated"].as_str().unwrap())
+        .unwrap();
+    let evaluated = EvaluationElement::<Ristretto255>::deserialize(&evaluated).unwrap();
+    let output = blind.state.finalize(&hash, &evaluated).unwrap();
+    let tag_bytes = answer["tag_bytes"].as_u64().unwrap() as usize;
+    let ours = URL_SAFE_NO_PAD.encode(&output[..tag_bytes]);
+    let found = answer["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|tag| tag.as_str() == Some(ours.as_str()));
+    (found, body)
+}
+
+#[tokio::test]
+async fn a_blinded_check_finds_exposed_identifiers_without_sending_them() {
+    let (instance, _) = vault_with_customers();
+    let dump = instance.dir.path().join("dump.csv");
+    std::fs::write(
+        &dump,
+        format!("email,phone\n{},\n,{}\n", CUSTOMERS[0].1, CUSTOMERS[1].2),
+    )
+    .unwrap();
+    let (code, _, stderr) = leak_match(&instance, &dump, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let server = instance.serve();
+
+    let exposed_email = CUSTOMERS[0].1;
+    let exposed_phone = CUSTOMERS[1].2.replace('-', "");
+    for identifier in [exposed_email, exposed_phone.as_str()] {
+        let (found, body) = check(&server, identifier).await;
+        assert!(found, "{identifier} was exposed");
+        // The request names neither the identifier nor its hash (in any spelling).
+        let hash = sha1_hex(identifier);
+        let raw = hex::decode(&hash).unwrap();
+        for secret in [
+            identifier.to_string(),
+            hash.to_lowercase(),
+            hash.to_uppercase(),
+            URL_SAFE_NO_PAD.encode(&raw),
+            base64::engine::general_purpose::STANDARD.encode(&raw),
+        ] {
+            assert!(!body.contains(&secret), "{body} carries {secret}");
+        }
+    }
+    for clean in [CUSTOMERS[2].1, "01099990000", "nobody@example.kr"] {
+        assert!(!check(&server, clean).await.0, "{clean} was not exposed");
+    }
+
+    // Exposed since: tagged at the next start (only the new one; the others' tags are kept).
+    server.terminate();
+    std::fs::write(&dump, format!("email\n{}\n", CUSTOMERS[3].1)).unwrap();
+    let (code, _, stderr) = leak_match(&instance, &dump, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let server = instance.serve();
+    assert!(
+        server
+            .log()
+            .iter()
+            .any(|line| line.contains("exposure check ready") && line.contains("\"tagged\":1,")),
+        "{:?}",
+        server.log()
+    );
+    for identifier in [CUSTOMERS[3].1, exposed_email] {
+        assert!(check(&server, identifier).await.0, "{identifier}");
+    }
+}
+
+#[tokio::test]
+async fn hostile_checks_get_clear_errors_and_a_source_that_keeps_asking_is_refused() {
+    let instance = crate::util::Instance::new();
+    let server = instance.serve();
+    let good = URL_SAFE_NO_PAD.encode(
+        OprfClient::<Ristretto255>::blind(b"x", &mut OsRng)
+            .unwrap()
+            .message
+            .serialize(),
+    );
+    // Bodies that are not a check at all: 422 (the JSON's shape), as on every route.
+    for body in [
+        json!({"bucket": "abcd", "blinded": good, "email": "a@b.kr"}),
+        json!({"bucket": "abcd"}),
+        json!([1, 2]),
+    ] {
+        let (status, answer) = server.post_json("/v1/exposure/check", body.clone()).await;
+        assert_eq!(status, 422, "{body} -> {answer}");
+        assert!(
+            answer["error"].is_string() && answer["message"].is_string(),
+            "{answer}"
+        );
+    }
+    // Checks with a bad bucket or element: 400, naming the problem.
+    let cases = [
+        json!({"bucket": "xyz1", "blinded": good}),
+        json!({"bucket": "abcde", "blinded": good}),
+        json!({"bucket": "abcd", "blinded": "not base64!"}),
+        json!({"bucket": "abcd", "blinded": URL_SAFE_NO_PAD.encode([0u8; 32])}),
+        json!({"bucket": "abcd", "blinded": URL_SAFE_NO_PAD.encode([7u8; 31])}),
+        json!({"bucket": "abcd", "blinded": URL_SAFE_NO_PAD.encode([0xffu8; 32])}),
+    ];
+    for body in &cases {
+        let (status, answer) = server.post_json("/v1/exposure/check", body.clone()).await;
+        assert_eq!(status, 400, "{body} -> {answer}");
+        assert!(
+            answer["error"].is_string() && answer["message"].is_string(),
+            "{answer}"
+        );
+    }
+    // The per-source budget (a burst of 20) has been drawing down; keep asking until refused.
+    let mut refused = None;
+    for _ in 0..40 {
+        let response = server
+            .client
+            .post(server.url("/v1/exposure/check"))
+            .json(&json!({"bucket": "abcd", "blinded": good}))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            refused = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), 200);
+    }
+    let refused = refused.expect("a source past its budget is refused");
+    assert!(refused.headers().contains_key("retry-after"));
+    let answer: Value = refused.json().await.unwrap();
+    assert_eq!(answer["error"], "rate_limited");
+    let recorded = server.wait_for_events(|events| {
+        events
+            .iter()
+            .any(|event| event["kind"] == "exposure.check_refused")
+    });
+    let event = recorded
+        .iter()
+        .find(|event| event["kind"] == "exposure.check_refused")
+        .unwrap();
+    assert_eq!(event["reason"], "source_budget");
+    assert_eq!(event["principal"], "anonymous");
+}
