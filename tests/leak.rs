@@ -468,6 +468,27 @@ fn sha1_digest(message: &[u8]) -> [u8; 20] {
 #[tokio::test]
 async fn exposure_ranges_serve_hibp_clients() {
     let (instance, _) = vault_with_customers();
+    // Off by default (they publish the list): a server without the setting says so.
+    let server = instance.serve();
+    let (status, answer) = crate::util::status_and_json(
+        server
+            .client
+            .get(server.url("/v1/exposure/range/ABCDE"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("dangerous_public_sha1_ranges"),
+        "{answer}"
+    );
+    server.terminate();
+    let instance = instance.with_env("HAECHI_EXPOSURE__DANGEROUS_PUBLIC_SHA1_RANGES", "true");
     // Customer 0 and 1 leak (e-mail of one, phone of the other).
     let dump = instance.dir.path().join("dump.csv");
     std::fs::write(
@@ -580,7 +601,8 @@ async fn exposure_ranges_serve_hibp_clients() {
 
 #[tokio::test]
 async fn hostile_range_requests_get_json_errors_and_a_rate_limit() {
-    let instance = Instance::new();
+    let instance =
+        Instance::new().with_env("HAECHI_EXPOSURE__DANGEROUS_PUBLIC_SHA1_RANGES", "true");
     let server = instance.serve();
     for bad in [
         "ABCD",

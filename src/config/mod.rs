@@ -84,6 +84,8 @@ pub struct Config {
     #[serde(default)]
     pub drill: DrillSection,
     #[serde(default)]
+    pub exposure: ExposureSection,
+    #[serde(default)]
     pub audit: AuditSection,
     #[serde(default)]
     pub store: StoreSection,
@@ -145,6 +147,7 @@ impl Default for Config {
             },
             detect: DetectSection::default(),
             drill: DrillSection::default(),
+            exposure: ExposureSection::default(),
             audit: AuditSection::default(),
             store: StoreSection::default(),
             bus: BusSection::default(),
@@ -314,6 +317,7 @@ impl Config {
                 "server.trusted_proxies",
                 &self.server.trusted_proxies,
             )?),
+            dangerous_public_sha1_ranges: self.exposure.dangerous_public_sha1_ranges,
         })
     }
 

@@ -22,6 +22,18 @@ pub struct DrillSection {
     pub start: Option<String>,
 }
 
+/// The public exposure checks (see docs/exposure-check.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExposureSection {
+    /// Serve `GET /v1/exposure/range/{prefix}`, the Have I Been Pwned range format. Dangerous:
+    /// the ranges are the SHA-1 of every exposed e-mail and phone, and there are only 10^8
+    /// Korean mobile numbers, so anyone who downloads them inverts every exposed phone — it
+    /// publishes the list. Off by default; `POST /v1/exposure/check` answers the same
+    /// question without publishing anything.
+    pub dangerous_public_sha1_ranges: bool,
+}
+
 /// The audit trail's archive, retention, witness and disk watch (see docs/audit.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

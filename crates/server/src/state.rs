@@ -19,6 +19,9 @@ pub struct ServerSettings {
     /// Proxies whose `X-Forwarded-For` entries are believed (default none: the peer address
     /// is the client). See [`TrustedProxies::client`].
     pub trusted_proxies: TrustedProxies,
+    /// Whether `GET /v1/exposure/range/{prefix}` serves the SHA-1 ranges (which, for phone
+    /// numbers, publish the exposed list); off: it answers 404 naming the setting.
+    pub dangerous_public_sha1_ranges: bool,
 }
 
 impl Default for ServerSettings {
@@ -27,6 +30,7 @@ impl Default for ServerSettings {
             max_body_bytes: 64 * 1024,
             max_header_bytes: 16 * 1024,
             trusted_proxies: TrustedProxies::none(),
+            dangerous_public_sha1_ranges: false,
         }
     }
 }

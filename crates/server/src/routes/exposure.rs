@@ -1,5 +1,7 @@
 //! The exposure check: `GET /v1/exposure/range/{prefix}` in the format of the Have I Been Pwned
-//! range API, so existing HIBP clients query it by changing their base URL.
+//! range API, so existing HIBP clients query it by changing their base URL. Opt-in
+//! (`[exposure] dangerous_public_sha1_ranges`): what it serves is invertible for phone
+//! numbers; `exposure_check.rs` is the check that publishes nothing.
 //!
 //! Anonymous by design: a person checks whether their e-mail or phone was exposed by sending
 //! five hex digits of its SHA-1, never the identifier. Nothing about the request is logged or
@@ -23,7 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::Caller;
-use crate::openapi::{BadRequest, TooManyRequests};
+use crate::openapi::{BadRequest, NotFound, TooManyRequests};
 use crate::source_limit::SourceLimiter;
 use crate::{ApiError, AppState};
 
@@ -98,7 +100,9 @@ impl Exposure {
 /// normalised e-mail or phone, get every exposed suffix under it (`SUFFIX:COUNT` lines), and
 /// look for yours — the identifier itself is never sent. Anonymous; rate-limited per source
 /// (IPv6 by /64). `Add-Padding: true` pads the answer with zero-count lines so its size says
-/// nothing.
+/// nothing. Off unless `[exposure] dangerous_public_sha1_ranges = true` (404 otherwise): for
+/// phone numbers (10^8 candidates) the ranges publish the exposed list; `POST
+/// /v1/exposure/check` answers without publishing anything.
 #[utoipa::path(
     get,
     path = "/v1/exposure/range/{prefix}",
@@ -133,6 +137,7 @@ impl Exposure {
             )
         ),
         (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
         (status = 429, response = TooManyRequests),
     )
 )]
@@ -143,6 +148,13 @@ async fn range(
     prefix: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    if !state.settings.dangerous_public_sha1_ranges {
+        return Err(ApiError::not_found(
+            "the SHA-1 range API is off: its ranges would publish every exposed phone number \
+             (there are only 10^8 to try); use POST /v1/exposure/check, or turn the ranges on \
+             with [exposure] dangerous_public_sha1_ranges = true",
+        ));
+    }
     let now = Instant::now();
     if let Err(retry_after) = exposure.limiter.admit(context.ip, now) {
         return Err(ApiError::too_many(
