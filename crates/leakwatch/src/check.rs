@@ -110,6 +110,17 @@ impl ExposureCheck {
     /// [`Error::CheckTags`] if the store fails; what was kept stays kept, and the directory
     /// in service is untouched.
     pub async fn refresh(&self) -> Result<CheckRefresh, Error> {
+        let outcome = self.tag_and_serve().await;
+        if outcome.is_err() {
+            // Tags kept before the failure are no longer untagged, so no later round would
+            // find them: the next refresh loads the whole directory from the store again.
+            self.loaded
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
+        outcome
+    }
+
+    async fn tag_and_serve(&self) -> Result<CheckRefresh, Error> {
         let key_id = self.key.id().to_string();
         let mut report = CheckRefresh::default();
         let mut fresh: Vec<(Bucket, MemberTag)> = Vec::new();

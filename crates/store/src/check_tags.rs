@@ -3,6 +3,7 @@
 //! `exposures`' primary key.
 
 use async_trait::async_trait;
+use futures::TryStreamExt as _;
 use haechi_events::StoreError;
 use haechi_leak::exposure::ExposureHash;
 use haechi_leak::private_check::{Bucket, CheckTagStore, MemberTag};
@@ -83,19 +84,19 @@ impl CheckTagStore for SqliteStore {
     }
 
     async fn check_tags(&self, key_id: &str) -> Result<Vec<(Bucket, MemberTag)>, StoreError> {
-        let rows = sqlx::query("SELECT bucket, tag FROM exposure_check_tags WHERE key_id = ?")
+        // Streamed, not fetched whole: tens of millions of rows would otherwise sit in memory
+        // as rows before they became 14-byte tags.
+        let mut rows = sqlx::query("SELECT bucket, tag FROM exposure_check_tags WHERE key_id = ?")
             .bind(key_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                decode_tag(
-                    row.try_get("bucket").map_err(backend)?,
-                    row.try_get::<&[u8], _>("tag").map_err(backend)?,
-                )
-            })
-            .collect()
+            .fetch(&self.pool);
+        let mut tags = Vec::new();
+        while let Some(row) = rows.try_next().await.map_err(backend)? {
+            tags.push(decode_tag(
+                row.try_get("bucket").map_err(backend)?,
+                row.try_get::<&[u8], _>("tag").map_err(backend)?,
+            )?);
+        }
+        Ok(tags)
     }
 
     async fn drop_check_tags_except(&self, key_id: &str) -> Result<u64, StoreError> {

@@ -25,7 +25,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::{Caller, JsonBody};
-use crate::openapi::{BadRequest, TooManyRequests};
+use crate::openapi::{
+    BadRequest, PayloadTooLarge, TooManyRequests, Unprocessable, UnsupportedMediaType,
+};
 use crate::source_limit::{GlobalLimiter, SourceLimiter};
 use crate::{ApiError, AppState};
 
@@ -58,6 +60,7 @@ struct CheckBudgets {
 /// A blinded check.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"bucket": "3f2a", "blinded": "4vKuCmq8TnGohKlhxQBRX1jjC2qlgt2NtqZZReCNLXY"}))]
 pub(crate) struct CheckRequest {
     /// The first 16 bits of the identifier's SHA-1 (normalised as Haechi does), as 4 hex
     /// digits: which bucket's tags to return.
@@ -101,10 +104,14 @@ pub(crate) struct CheckResponse {
     path = "/v1/exposure/check",
     tag = "exposure",
     operation_id = "exposure_check",
+    security(()),
     request_body = CheckRequest,
     responses(
         (status = 200, description = "The evaluated element and the bucket's tags.", body = CheckResponse),
         (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
         (status = 429, response = TooManyRequests),
     )
 )]

@@ -1,6 +1,7 @@
 //! `CheckTagStore` over PostgreSQL: the same table and anti-join as SQLite's.
 
 use async_trait::async_trait;
+use futures::TryStreamExt as _;
 use haechi_events::StoreError;
 use haechi_leak::exposure::ExposureHash;
 use haechi_leak::private_check::{Bucket, CheckTagStore, MemberTag};
@@ -62,19 +63,19 @@ impl CheckTagStore for PgStore {
     }
 
     async fn check_tags(&self, key_id: &str) -> Result<Vec<(Bucket, MemberTag)>, StoreError> {
-        let rows = sqlx::query("SELECT bucket, tag FROM exposure_check_tags WHERE key_id = $1")
+        // Streamed, not fetched whole: tens of millions of rows would otherwise sit in memory
+        // as rows before they became 14-byte tags.
+        let mut rows = sqlx::query("SELECT bucket, tag FROM exposure_check_tags WHERE key_id = $1")
             .bind(key_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                decode_tag(
-                    row.try_get("bucket").map_err(backend)?,
-                    row.try_get::<&[u8], _>("tag").map_err(backend)?,
-                )
-            })
-            .collect()
+            .fetch(&self.pool);
+        let mut tags = Vec::new();
+        while let Some(row) = rows.try_next().await.map_err(backend)? {
+            tags.push(decode_tag(
+                row.try_get("bucket").map_err(backend)?,
+                row.try_get::<&[u8], _>("tag").map_err(backend)?,
+            )?);
+        }
+        Ok(tags)
     }
 
     async fn drop_check_tags_except(&self, key_id: &str) -> Result<u64, StoreError> {
