@@ -784,27 +784,7 @@ async fn scope_of_an_alert_the_server_raised() {
 fn sigma_tools_read_haechis_rules_and_records() {
     let generated = generated();
     let dir = tempfile::tempdir().unwrap();
-    let kid = attack()["kid"].as_str().unwrap();
-    let hunt = dir.path().join("hunt.yaml");
-    std::fs::write(
-        &hunt,
-        format!(
-            "title: Reads signed by the leaked key
-id: 2f6d8e1a-4b3c-4d5e-9f60-7a8b9c0d1e2f
-name: hunt.leaked_key_reads
-description: Personal data read with a token signed by the key the attacker holds.
-logsource: {{product: haechi, service: audit}}
-detection:
-  read:
-    kind: pii.read
-    kid: {kid}
-  condition: read
-falsepositives: [Tokens the company itself issued with the key before it leaked.]
-level: high
-"
-        ),
-    )
-    .unwrap();
+    let hunt = leaked_key_hunt(dir.path());
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let output = std::process::Command::new("python3")
         .arg(root.join("tests/interop/sigma_check.py"))
@@ -861,20 +841,16 @@ level: high
     assert_eq!(result["hunt_rows"].as_u64(), Some(reads));
 }
 
-/// A hunt over a window: `--from/--to` around the attack find every read of it while skipping
-/// the row groups outside (by their time statistics); a window before it finds none; a bad
-/// time is refused by name; `--decode-only` reads every record and evaluates nothing.
-#[test]
-fn replay_windows_prune_row_groups_and_keep_every_event_inside() {
-    let generated = generated();
-    let dir = tempfile::tempdir().unwrap();
+/// A single-event hunt rule for the reads signed by the generated attack's key, written in
+/// `dir`: what a security team would write first.
+fn leaked_key_hunt(dir: &Path) -> std::path::PathBuf {
     let kid = attack()["kid"].as_str().unwrap();
-    let hunt = dir.path().join("hunt.yaml");
+    let hunt = dir.join("hunt.yaml");
     std::fs::write(
         &hunt,
         format!(
             "title: Reads signed by the leaked key
-id: 6c1f0a7e-2b9d-4e3f-8a51-0d2c4b6e8f10
+id: 2f6d8e1a-4b3c-4d5e-9f60-7a8b9c0d1e2f
 name: hunt.leaked_key_reads
 description: Personal data read with a token signed by the key the attacker holds.
 logsource: {{product: haechi, service: audit}}
@@ -889,6 +865,17 @@ level: high
         ),
     )
     .unwrap();
+    hunt
+}
+
+/// A hunt over a window: `--from/--to` around the attack find every read of it while skipping
+/// the row groups outside (by their time statistics); a window before it finds none; a bad
+/// time is refused by name; `--decode-only` reads every record and evaluates nothing.
+#[test]
+fn replay_windows_prune_row_groups_and_keep_every_event_inside() {
+    let generated = generated();
+    let dir = tempfile::tempdir().unwrap();
+    let hunt = leaked_key_hunt(dir.path());
     let replay = |extra: &[&str]| {
         let mut args = vec![
             "detect",
