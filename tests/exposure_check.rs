@@ -176,3 +176,44 @@ async fn hostile_checks_get_clear_errors_and_a_source_that_keeps_asking_is_refus
     assert_eq!(event["reason"], "source_budget");
     assert_eq!(event["principal"], "anonymous");
 }
+
+/// The budgets come from `[exposure]`: a burst of 3 answers three checks and refuses the
+/// fourth; a budget that grants nothing is refused at start, naming the setting.
+#[tokio::test]
+async fn the_budgets_are_configured_and_checked() {
+    let instance = crate::util::Instance::new()
+        .with_env("HAECHI_EXPOSURE__CHECK_BURST", "3")
+        .with_env("HAECHI_EXPOSURE__CHECK_PER_SOURCE_PER_SECOND", "0.01");
+    let server = instance.serve();
+    let good = URL_SAFE_NO_PAD.encode(
+        OprfClient::<Ristretto255>::blind(b"x", &mut OsRng)
+            .unwrap()
+            .message
+            .serialize(),
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let (status, _) = server
+            .post_json(
+                "/v1/exposure/check",
+                json!({"bucket": "abcd", "blinded": good}),
+            )
+            .await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+
+    for (key, value, named) in [
+        ("HAECHI_EXPOSURE__CHECK_BURST", "0", "exposure.check_burst"),
+        (
+            "HAECHI_EXPOSURE__CHECK_GLOBAL_PER_SECOND",
+            "-5",
+            "exposure.check_global_per_second",
+        ),
+    ] {
+        let instance = crate::util::Instance::new().with_env(key, value);
+        let (code, _, stderr) = instance.run(&["config", "show"], None);
+        assert_ne!(code, 0);
+        assert!(stderr.contains(named), "{stderr}");
+    }
+}

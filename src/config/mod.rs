@@ -318,6 +318,7 @@ impl Config {
                 &self.server.trusted_proxies,
             )?),
             dangerous_public_sha1_ranges: self.exposure.dangerous_public_sha1_ranges,
+            exposure_check: self.exposure.check_budget()?,
         })
     }
 

@@ -23,15 +23,65 @@ pub struct DrillSection {
 }
 
 /// The public exposure checks (see docs/exposure-check.md).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExposureSection {
+    /// Evaluations of `POST /v1/exposure/check` one source (an IPv4 address, an IPv6 /64) may
+    /// ask for a second, sustained. Each tests one guess of an identifier.
+    pub check_per_source_per_second: f64,
+    /// Evaluations one source may ask for at once.
+    pub check_burst: u32,
+    /// Evaluations a second for every source together (one takes ≈ 45 µs of a core).
+    pub check_global_per_second: f64,
     /// Serve `GET /v1/exposure/range/{prefix}`, the Have I Been Pwned range format. Dangerous:
     /// the ranges are the SHA-1 of every exposed e-mail and phone, and there are only 10^8
     /// Korean mobile numbers, so anyone who downloads them inverts every exposed phone — it
     /// publishes the list. Off by default; `POST /v1/exposure/check` answers the same
     /// question without publishing anything.
     pub dangerous_public_sha1_ranges: bool,
+}
+
+impl Default for ExposureSection {
+    fn default() -> Self {
+        let budget = haechi_server::CheckBudget::default();
+        ExposureSection {
+            check_per_source_per_second: budget.per_source_per_second,
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "the default burst is a small whole number"
+            )]
+            check_burst: budget.per_source_burst as u32,
+            check_global_per_second: budget.global_per_second,
+            dangerous_public_sha1_ranges: false,
+        }
+    }
+}
+
+impl ExposureSection {
+    /// The check's budgets, validated.
+    pub fn check_budget(&self) -> anyhow::Result<haechi_server::CheckBudget> {
+        let rate = |name: &str, value: f64| {
+            if value.is_finite() && value > 0.0 {
+                Ok(value)
+            } else {
+                Err(anyhow::anyhow!(
+                    "exposure.{name} must be a positive number of checks a second, not {value}"
+                ))
+            }
+        };
+        if self.check_burst == 0 {
+            anyhow::bail!("exposure.check_burst must be at least 1");
+        }
+        Ok(haechi_server::CheckBudget {
+            per_source_per_second: rate(
+                "check_per_source_per_second",
+                self.check_per_source_per_second,
+            )?,
+            per_source_burst: f64::from(self.check_burst),
+            global_per_second: rate("check_global_per_second", self.check_global_per_second)?,
+        })
+    }
 }
 
 /// The audit trail's archive, retention, witness and disk watch (see docs/audit.md).

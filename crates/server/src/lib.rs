@@ -21,7 +21,7 @@ mod state;
 
 pub use client_address::TrustedProxies;
 pub use error::{ApiError, ErrorCode, FieldProblem};
-pub use state::{AppState, ServerSettings, SharedState};
+pub use state::{AppState, CheckBudget, ServerSettings, SharedState};
 
 use std::net::SocketAddr;
 

@@ -22,6 +22,31 @@ pub struct ServerSettings {
     /// Whether `GET /v1/exposure/range/{prefix}` serves the SHA-1 ranges (which, for phone
     /// numbers, publish the exposed list); off: it answers 404 naming the setting.
     pub dangerous_public_sha1_ranges: bool,
+    /// The anonymous exposure check's budgets of evaluations.
+    pub exposure_check: CheckBudget,
+}
+
+/// How many evaluations the anonymous exposure check grants (each tests one guess).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckBudget {
+    /// Per source (an IPv4 address, an IPv6 /64), a second, sustained.
+    pub per_source_per_second: f64,
+    /// Per source, at once.
+    pub per_source_burst: f64,
+    /// For every source together, a second.
+    pub global_per_second: f64,
+}
+
+impl Default for CheckBudget {
+    /// A person checks an e-mail and a phone and retries (1 a second, bursts of 20); all
+    /// together may take 5,000 a second, about a quarter of a core.
+    fn default() -> Self {
+        CheckBudget {
+            per_source_per_second: 1.0,
+            per_source_burst: 20.0,
+            global_per_second: 5_000.0,
+        }
+    }
 }
 
 impl Default for ServerSettings {
@@ -31,6 +56,7 @@ impl Default for ServerSettings {
             max_header_bytes: 16 * 1024,
             trusted_proxies: TrustedProxies::none(),
             dangerous_public_sha1_ranges: false,
+            exposure_check: CheckBudget::default(),
         }
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! The request carries a blinded element and 16 bits of the identifier's hash; neither is
 //! logged nor recorded, and the answer is computed from memory (no database on the path).
-//! Every guess costs an evaluation here, so evaluations are budgeted: per source (IPv6 by
-//! /64) and for all sources together. Refusals are recorded through the refusal gate, which
+//! Every guess costs an evaluation here, so evaluations are budgeted (`[exposure]`, see
+//! [`CheckBudget`]): per source (IPv6 by /64) and for all sources together. Refusals are recorded through the refusal gate, which
 //! bounds how many a source can write, and the built-in rules raise an alert on the volume an
 //! enumeration makes.
 
@@ -29,30 +29,30 @@ use crate::openapi::{
     BadRequest, PayloadTooLarge, TooManyRequests, Unprocessable, UnsupportedMediaType,
 };
 use crate::source_limit::{GlobalLimiter, SourceLimiter};
+use crate::state::CheckBudget;
 use crate::{ApiError, AppState};
 
-/// Evaluations one source may ask for a second, sustained: a person checks an e-mail and a
-/// phone, and retries.
-pub const CHECKS_PER_SECOND: f64 = 1.0;
-/// Evaluations one source may ask for at once.
-pub const CHECK_BURST: f64 = 20.0;
-/// Evaluations a second for every source together: what a surge may take of the CPU (one
-/// evaluation is one scalar multiplication, tens of microseconds).
-pub const GLOBAL_CHECKS_PER_SECOND: f64 = 5_000.0;
 /// Sources tracked by the per-source budget.
 const TRACKED_SOURCES: usize = 100_000;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(check))
-        .layer(Extension(Arc::new(CheckBudgets {
-            per_source: SourceLimiter::new(CHECKS_PER_SECOND, CHECK_BURST, TRACKED_SOURCES),
-            global: GlobalLimiter::new(GLOBAL_CHECKS_PER_SECOND, GLOBAL_CHECKS_PER_SECOND),
-        })))
+    OpenApiRouter::new().routes(routes!(check))
+}
+
+/// The budgets the check draws on, as configured (`[exposure]`).
+pub(super) fn budgets(budget: &CheckBudget) -> Extension<Arc<CheckBudgets>> {
+    Extension(Arc::new(CheckBudgets {
+        per_source: SourceLimiter::new(
+            budget.per_source_per_second,
+            budget.per_source_burst,
+            TRACKED_SOURCES,
+        ),
+        global: GlobalLimiter::new(budget.global_per_second, budget.global_per_second),
+    }))
 }
 
 #[derive(Debug)]
-struct CheckBudgets {
+pub(super) struct CheckBudgets {
     per_source: SourceLimiter,
     global: GlobalLimiter,
 }

@@ -100,6 +100,7 @@ pub(crate) fn router(state: AppState) -> Router {
     routes
         // The document is made once, here, and served from memory.
         .layer(Extension(contract::Document(document.into())))
+        .layer(exposure_check::budgets(&state.settings.exposure_check))
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see the API list in the README").into_response()
         })
