@@ -217,3 +217,57 @@ async fn the_budgets_are_configured_and_checked() {
         assert!(stderr.contains(named), "{stderr}");
     }
 }
+
+/// The browser's library, `@cloudflare/voprf-ts` 1.0.0 (facade API, noble provider), run by
+/// Node against the binary (`tests/interop/voprf/check.mjs`): it finds the exposed e-mail and
+/// phone and not a clean one, and its requests carry neither identifier nor hash — so the
+/// portal's client and Haechi agree byte for byte, not only Rust with Rust.
+#[tokio::test]
+async fn the_browsers_library_checks_against_haechi() {
+    let (instance, _) = vault_with_customers();
+    let dump = instance.dir.path().join("dump.csv");
+    std::fs::write(
+        &dump,
+        format!("email,phone\n{},\n,{}\n", CUSTOMERS[0].1, CUSTOMERS[1].2),
+    )
+    .unwrap();
+    let (code, _, stderr) = leak_match(&instance, &dump, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let server = instance.serve();
+    let exposed_phone = CUSTOMERS[1].2.replace('-', "");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/voprf/check.mjs");
+    let output = std::process::Command::new("node")
+        .arg(&script)
+        .arg(server.url(""))
+        .args([CUSTOMERS[0].1, exposed_phone.as_str(), CUSTOMERS[4].1])
+        .output()
+        .expect("node must be installed (scripts/test installs the script's npm packages)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let exposed: Vec<bool> = lines
+        .iter()
+        .map(|line| line["exposed"].as_bool().unwrap())
+        .collect();
+    assert_eq!(exposed, [true, true, false], "{lines:?}");
+    for line in &lines {
+        let identifier = line["identifier"].as_str().unwrap();
+        let body = line["body"].as_str().unwrap();
+        let hash = sha1_hex(identifier);
+        for secret in [
+            identifier.to_string(),
+            hash.to_lowercase(),
+            hash.to_uppercase(),
+        ] {
+            assert!(!body.contains(&secret), "{body} carries {secret}");
+        }
+    }
+}
