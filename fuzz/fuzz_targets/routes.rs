@@ -71,6 +71,7 @@ const ROUTES: &[(&str, &str)] = &[
     // form is `/v1/admin/alerts/{}` with the parameter's bytes holding the slash).
     ("GET", "/openapi.json"),
     ("POST", "/v1/admin/alerts/{}/ack"),
+    ("POST", "/v1/exposure/check"),
 ];
 
 const CONTENT_TYPES: &[Option<&str>] = &[

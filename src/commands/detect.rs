@@ -324,9 +324,10 @@ fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<Outcome> {
     print_alerts(&alerts, args.format)?;
     let stats = engine.stats();
     eprintln!(
-        "{} incidents, {} alerts from {events} records ({skipped} of detection's own skipped{}; \
-         {} event columns read) with {rule_count} rules in {:.1} s ({:.0} records/s; {:.2} s of it waiting for the decoders{}; grouping \
-         into incidents {:.2} s); {} late, {} state entries at the end{}",
+        "{} incidents, {} alerts from {events} records ({skipped} of detection's own \
+         skipped{}; {} event columns read) with {rule_count} rules in {:.1} s ({:.0} \
+         records/s; {:.2} s of it waiting for the decoders{}; grouping into incidents {:.2} \
+         s); {} late, {} state entries at the end{}",
         incidents.len(),
         alerts.len(),
         if pruned > 0 {

@@ -4,9 +4,9 @@
 //! The request carries a blinded element and 16 bits of the identifier's hash; neither is
 //! logged nor recorded, and the answer is computed from memory (no database on the path).
 //! Every guess costs an evaluation here, so evaluations are budgeted (`[exposure]`, see
-//! [`CheckBudget`]): per source (IPv6 by /64) and for all sources together. Refusals are recorded through the refusal gate, which
-//! bounds how many a source can write, and the built-in rules raise an alert on the volume an
-//! enumeration makes.
+//! [`CheckBudget`]): per source (IPv6 by /64) and for all sources together. Refusals are
+//! recorded through the refusal gate, which bounds how many a source can write, and the
+//! built-in rules raise an alert on the volume an enumeration makes.
 
 use std::sync::Arc;
 use std::time::Instant;
