@@ -289,6 +289,10 @@ fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<Outcome> {
                 query.from.is_none_or(|from| time >= from) && query.to.is_none_or(|to| time <= to);
             if record.seq > last_seq && inside {
                 let _ = replay.feed(record.seq, Box::new(record.event));
+                // No reader takes the live log's events back: let them go as they are spent.
+                if replay.records.is_multiple_of(PROGRESS_STEP) {
+                    replay.engine.take_spent().for_each(drop);
+                }
             }
         }
     }
