@@ -17,9 +17,10 @@ const CHECK_KEY_SECRET: &str = "exposure-check-key";
 const REFRESH_EVERY: Duration = Duration::from_secs(10);
 
 /// Opens the check: the key (its seed made and wrapped under the master key on first use,
-/// shared by every node of a cluster through the store) and every tag already kept; exposures
-/// not yet tagged are tagged now, on every core.
-pub async fn open(runtime: &Runtime) -> anyhow::Result<Arc<ExposureCheck>> {
+/// shared by every node of a cluster through the store) and, on a node that serves the API,
+/// every tag already kept; exposures not yet tagged are tagged now, on every core. A
+/// detection node answers no check, so it loads and tags nothing.
+pub async fn open(runtime: &Runtime, serves_api: bool) -> anyhow::Result<Arc<ExposureCheck>> {
     let seed = runtime
         .authority
         .keys()
@@ -28,6 +29,9 @@ pub async fn open(runtime: &Runtime) -> anyhow::Result<Arc<ExposureCheck>> {
         .context("cannot open the exposure check's key")?;
     let key = CheckKey::from_seed(&seed).context("cannot derive the exposure check's key")?;
     let check = Arc::new(ExposureCheck::new(key, runtime.store.clone())?);
+    if !serves_api {
+        return Ok(check);
+    }
     let refresh = check
         .refresh()
         .await

@@ -50,17 +50,38 @@ async fn check(server: &Server, normalised: &str) -> (bool, String) {
     (found, body)
 }
 
+/// The customers imported, and a dump exposing customer 0's e-mail and customer 1's phone
+/// matched by `haechi leak match`.
+fn leaked_instance() -> crate::util::Instance {
+    let (instance, _) = vault_with_customers();
+    record_leak(
+        &instance,
+        &format!("email,phone\n{},\n,{}\n", CUSTOMERS[0].1, CUSTOMERS[1].2),
+    );
+    instance
+}
+
+/// Runs `haechi leak match` over a dump of `csv` (the server must be stopped).
+fn record_leak(instance: &crate::util::Instance, csv: &str) {
+    let dump = instance.dir.path().join("dump.csv");
+    std::fs::write(&dump, csv).unwrap();
+    let (code, _, stderr) = leak_match(instance, &dump, &[]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// A well-formed blinded element, base64url: what any client would send.
+fn blinded_element() -> String {
+    URL_SAFE_NO_PAD.encode(
+        OprfClient::<Ristretto255>::blind(b"x", &mut OsRng)
+            .unwrap()
+            .message
+            .serialize(),
+    )
+}
+
 #[tokio::test]
 async fn a_blinded_check_finds_exposed_identifiers_without_sending_them() {
-    let (instance, _) = vault_with_customers();
-    let dump = instance.dir.path().join("dump.csv");
-    std::fs::write(
-        &dump,
-        format!("email,phone\n{},\n,{}\n", CUSTOMERS[0].1, CUSTOMERS[1].2),
-    )
-    .unwrap();
-    let (code, _, stderr) = leak_match(&instance, &dump, &[]);
-    assert_eq!(code, 0, "{stderr}");
+    let instance = leaked_instance();
     let server = instance.serve();
 
     let exposed_email = CUSTOMERS[0].1;
@@ -87,9 +108,7 @@ async fn a_blinded_check_finds_exposed_identifiers_without_sending_them() {
 
     // Exposed since: tagged at the next start (only the new one; the others' tags are kept).
     server.terminate();
-    std::fs::write(&dump, format!("email\n{}\n", CUSTOMERS[3].1)).unwrap();
-    let (code, _, stderr) = leak_match(&instance, &dump, &[]);
-    assert_eq!(code, 0, "{stderr}");
+    record_leak(&instance, &format!("email\n{}\n", CUSTOMERS[3].1));
     let server = instance.serve();
     assert!(
         server
@@ -108,12 +127,7 @@ async fn a_blinded_check_finds_exposed_identifiers_without_sending_them() {
 async fn hostile_checks_get_clear_errors_and_a_source_that_keeps_asking_is_refused() {
     let instance = crate::util::Instance::new();
     let server = instance.serve();
-    let good = URL_SAFE_NO_PAD.encode(
-        OprfClient::<Ristretto255>::blind(b"x", &mut OsRng)
-            .unwrap()
-            .message
-            .serialize(),
-    );
+    let good = blinded_element();
     // Bodies that are not a check at all: 422 (the JSON's shape), as on every route.
     for body in [
         json!({"bucket": "abcd", "blinded": good, "email": "a@b.kr"}),
@@ -185,12 +199,7 @@ async fn the_budgets_are_configured_and_checked() {
         .with_env("HAECHI_EXPOSURE__CHECK_BURST", "3")
         .with_env("HAECHI_EXPOSURE__CHECK_PER_SOURCE_PER_SECOND", "0.01");
     let server = instance.serve();
-    let good = URL_SAFE_NO_PAD.encode(
-        OprfClient::<Ristretto255>::blind(b"x", &mut OsRng)
-            .unwrap()
-            .message
-            .serialize(),
-    );
+    let good = blinded_element();
     let mut statuses = Vec::new();
     for _ in 0..4 {
         let (status, _) = server
@@ -224,15 +233,7 @@ async fn the_budgets_are_configured_and_checked() {
 /// portal's client and Haechi agree byte for byte, not only Rust with Rust.
 #[tokio::test]
 async fn the_browsers_library_checks_against_haechi() {
-    let (instance, _) = vault_with_customers();
-    let dump = instance.dir.path().join("dump.csv");
-    std::fs::write(
-        &dump,
-        format!("email,phone\n{},\n,{}\n", CUSTOMERS[0].1, CUSTOMERS[1].2),
-    )
-    .unwrap();
-    let (code, _, stderr) = leak_match(&instance, &dump, &[]);
-    assert_eq!(code, 0, "{stderr}");
+    let instance = leaked_instance();
     let server = instance.serve();
     let exposed_phone = CUSTOMERS[1].2.replace('-', "");
     let script =

@@ -127,7 +127,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         drill.attach_cluster(following.links.clone());
     }
     let freshness = following.map(|following| following.freshness);
-    let exposure_check = crate::exposure_check::open(&runtime).await?;
+    let exposure_check = crate::exposure_check::open(&runtime, role.serves_api()).await?;
     let state = AppState::new(SharedState {
         authority: runtime.authority.clone(),
         vault: runtime.vault.clone(),
@@ -142,7 +142,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         drill,
         freshness,
     });
-    let background = Background::start(&config, &runtime, &state)?;
+    let background = Background::start(&config, &runtime, &state, role.serves_api())?;
     let metrics_listener = metrics_listener(&config, &state).await?;
     tracing::info!(
         %address,
@@ -191,11 +191,16 @@ struct Background {
     archiving: Option<JoinHandle<()>>,
     audit_watch: JoinHandle<()>,
     rewrap: Option<JoinHandle<()>>,
-    exposure_check: JoinHandle<()>,
+    exposure_check: Option<JoinHandle<()>>,
 }
 
 impl Background {
-    fn start(config: &Config, runtime: &Runtime, state: &AppState) -> anyhow::Result<Self> {
+    fn start(
+        config: &Config,
+        runtime: &Runtime,
+        state: &AppState,
+        serves_api: bool,
+    ) -> anyhow::Result<Self> {
         // Histograms keep every sample until upkeep folds them into their summaries: without
         // it, memory grew by 8 bytes a request until /metrics was scraped (about 20 MiB in
         // three minutes at 13 k req/s). Upkeep every few seconds bounds it whether or not
@@ -246,9 +251,11 @@ impl Background {
                 config.audit.min_free_headroom_percent()?,
             )),
             rewrap,
-            exposure_check: tokio::spawn(crate::exposure_check::keep_fresh(
-                state.exposure_check.clone(),
-            )),
+            exposure_check: serves_api.then(|| {
+                tokio::spawn(crate::exposure_check::keep_fresh(
+                    state.exposure_check.clone(),
+                ))
+            }),
         })
     }
 
@@ -258,13 +265,13 @@ impl Background {
             self.maintenance,
             self.archiving,
             self.rewrap,
+            self.exposure_check,
         ];
         for task in optional.into_iter().flatten() {
             task.abort();
         }
         self.refusal_summaries.abort();
         self.audit_watch.abort();
-        self.exposure_check.abort();
     }
 }
 
