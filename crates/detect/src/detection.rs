@@ -7,6 +7,7 @@
 
 mod condition;
 mod field_test;
+mod memo;
 mod pattern;
 
 use std::collections::BTreeSet;
@@ -14,6 +15,7 @@ use std::collections::BTreeSet;
 use haechi_events::EventKind;
 
 pub(crate) use condition::Condition;
+pub(crate) use memo::{RuleSelections, SelectionMemo};
 
 use condition::{is_identifier, is_reserved};
 use field_test::{FieldTest, Operator};
@@ -111,7 +113,8 @@ impl Detection {
     pub(crate) fn compile(&self, node: &Node, what: &str) -> Result<Condition, Problem> {
         condition::compile(self, node, what)
     }
-    /// Whether `condition` holds for the event.
+    /// Whether `condition` holds for the event (the engine asks [`Detection::holds_once`]).
+    #[cfg(test)]
     pub(crate) fn holds(&self, condition: &Condition, view: &EventView<'_>) -> bool {
         match condition {
             Condition::Selection(index) => self.selections[*index].1.matches(view),

@@ -22,6 +22,7 @@ use self::alerts::OpenAlert;
 use self::evaluate::{Distinct, Windows, evaluate_rule};
 use self::window::Window;
 use crate::alert::{Alert, AlertBook, AlertUpdate};
+use crate::detection::SelectionMemo;
 use crate::error::Error;
 use crate::fields::EventView;
 use crate::lookup::StateLookup;
@@ -119,6 +120,8 @@ pub struct Engine {
     held: Vec<u64>,
     routes: Vec<(EventKind, Vec<usize>)>,
     any_kind: Vec<usize>,
+    /// Each distinct selection of the rules, tested at most once per event.
+    selections: SelectionMemo,
     limits: Limits,
     lateness: i64,
     buffer: VecDeque<Pending>,
@@ -193,6 +196,7 @@ impl Engine {
         let counts = vec![None; windows.len()];
         let held = vec![0; windows.len()];
         let (routes, any_kind) = routes(&rules);
+        let selections = SelectionMemo::new(&rules);
         Engine {
             rules,
             states,
@@ -201,6 +205,7 @@ impl Engine {
             held,
             routes,
             any_kind,
+            selections,
             limits,
             lateness: micros(limits.allowed_lateness),
             buffer: VecDeque::new(),
@@ -414,6 +419,7 @@ impl Engine {
     ) {
         let shared = &mut self.shared;
         shared.evaluated += 1;
+        self.selections.next_event();
         shared.last_time = shared.last_time.max(time);
         let time = shared.last_time.max(time);
         shared.first_time.get_or_insert(time);
@@ -438,7 +444,16 @@ impl Engine {
                 count: &mut self.counts[window],
             };
             let before = shared.budget.used;
-            evaluate_rule(&self.rules[index], state, windows, shared, &view, out);
+            let selections = self.selections.for_rule(index);
+            evaluate_rule(
+                &self.rules[index],
+                state,
+                windows,
+                shared,
+                &view,
+                selections,
+                out,
+            );
             // Every entry a rule takes or releases is its window's (see `held`).
             self.held[window] = (self.held[window] + shared.budget.used).saturating_sub(before);
         }

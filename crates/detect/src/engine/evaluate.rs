@@ -19,6 +19,7 @@ use super::alerts::{record_match, record_refusal};
 use super::window::Window;
 use super::{OpenAlert, RuleState, Shared, len64};
 use crate::alert::AlertUpdate;
+use crate::detection::{Condition, RuleSelections};
 use crate::fields::{EventView, Field, encode, encode_or_absent};
 use crate::rule::{Logic, Rule};
 use crate::state::ExpiringMap;
@@ -41,6 +42,8 @@ pub(super) struct Evaluation<'a, 'e> {
     state: &'a mut RuleState,
     shared: &'a mut Shared,
     view: &'a EventView<'e>,
+    /// The rule's selections' results for this event, shared with the other rules.
+    selections: RuleSelections<'a>,
     /// Whether the rule's condition holds for the event.
     subject: bool,
     /// The event's group key, once [`Evaluation::group_key`] encoded it.
@@ -50,6 +53,13 @@ pub(super) struct Evaluation<'a, 'e> {
 }
 
 impl Evaluation<'_, '_> {
+    /// Whether `condition` (over the rule's selections) holds for the event.
+    fn holds(&mut self, condition: &Condition) -> bool {
+        self.rule
+            .detection
+            .holds_once(condition, self.view, &mut self.selections)
+    }
+
     /// Encodes the rule's group key into `key`; `false` if a group field is missing (the event
     /// then belongs to no group of a correlation).
     fn group_key(&mut self) -> bool {
@@ -81,18 +91,20 @@ pub(super) fn evaluate_rule(
     windows: Windows<'_>,
     shared: &mut Shared,
     view: &EventView<'_>,
+    mut selections: RuleSelections<'_>,
     out: &mut Vec<AlertUpdate>,
 ) {
     let subject = rule
         .condition
         .as_ref()
-        .is_some_and(|condition| rule.detection.holds(condition, view));
+        .is_some_and(|condition| rule.detection.holds_once(condition, view, &mut selections));
     let key = std::mem::take(&mut shared.key);
     let mut evaluation = Evaluation {
         rule,
         state,
         shared,
         view,
+        selections,
         subject,
         key,
         refused: false,

@@ -16,7 +16,7 @@ pub(super) fn evaluate(
     let view = evaluation.view;
     let time = view.time;
     let subject = evaluation.subject;
-    let expected = evaluation.rule.detection.holds(expect, view);
+    let expected = evaluation.holds(expect);
     if !((expected || subject) && evaluation.group_key()) {
         return None;
     }

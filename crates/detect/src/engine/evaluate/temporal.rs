@@ -33,10 +33,7 @@ pub(super) fn evaluate(
     threshold: u64,
 ) -> Option<Match> {
     let view = evaluation.view;
-    let matched: Vec<bool> = steps
-        .iter()
-        .map(|step| evaluation.rule.detection.holds(step, view))
-        .collect();
+    let matched: Vec<bool> = steps.iter().map(|step| evaluation.holds(step)).collect();
     if !(matched.contains(&true) && evaluation.group_key()) {
         return None;
     }
