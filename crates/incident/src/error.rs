@@ -22,6 +22,9 @@ pub enum Error {
     /// The incident is closed already.
     #[error("incident {0} is closed already")]
     AlreadyClosed(String),
+    /// A statement that cannot be published; names the member.
+    #[error("{0}")]
+    BadStatement(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -26,6 +26,7 @@ mod error;
 mod grouped;
 mod imported;
 mod model;
+mod statement;
 mod store;
 
 pub use book::{BookLimits, IncidentBook, MAX_REMEMBERED_CLOSED_ALERTS, PARENT_ALERT_FIELD};
@@ -38,4 +39,12 @@ pub use model::{
     IncidentOrigin, IncidentState, MAX_LISTED_ACTIONS, MAX_LISTED_ALERTS, MAX_LISTED_VALUES,
     ValueSet,
 };
-pub use store::{AffectedCustomer, IncidentFilter, IncidentStore, IncidentWrite};
+pub use statement::{
+    FaqEntry, IncidentStatement, MAX_ANSWER_CHARS, MAX_BODY_CHARS, MAX_FAQ_ENTRIES,
+    MAX_QUESTION_CHARS, MAX_TITLE_CHARS, StatementDraft, StatementText, paragraphs,
+    statement_key_id,
+};
+pub use store::{
+    AffectedCustomer, CustomerExposure, IncidentFilter, IncidentStore, IncidentWrite,
+    StatementStore,
+};

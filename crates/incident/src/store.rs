@@ -6,6 +6,7 @@ use haechi_events::{StoreError, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Incident, IncidentId, IncidentState};
+use crate::statement::IncidentStatement;
 
 /// A customer tied to an incident: by detection (the alerts named them) or by an import or a
 /// scope result (which also say which fields, when, and how many reads).
@@ -38,6 +39,15 @@ impl AffectedCustomer {
             reads: 0,
         }
     }
+}
+
+/// One incident's record of one customer: what the customer's own portal page shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerExposure {
+    /// The incident.
+    pub incident: Incident,
+    /// What it records of the customer (fields, when, how many reads).
+    pub customer: AffectedCustomer,
 }
 
 /// Which incidents a listing wants.
@@ -87,4 +97,29 @@ pub trait IncidentStore: Send + Sync + std::fmt::Debug {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AffectedCustomer>, StoreError>;
+
+    /// Every incident that records `customer_id`, most recently active first, at most
+    /// `limit`: the customer's own exposures.
+    async fn customer_exposures(
+        &self,
+        customer_id: &str,
+        limit: usize,
+    ) -> Result<Vec<CustomerExposure>, StoreError>;
+}
+
+/// Where published incident statements are kept. Versions are never changed or removed.
+#[async_trait]
+pub trait StatementStore: Send + Sync + std::fmt::Debug {
+    /// Keeps `statement`, whose version must be exactly one more than the newest kept for its
+    /// incident (1 for the first); otherwise [`StoreError::Conflict`] and nothing is kept:
+    /// two administrators publishing at once cannot both become version N.
+    async fn publish_statement(&self, statement: &IncidentStatement) -> Result<(), StoreError>;
+
+    /// Every version of an incident's statement, newest first.
+    async fn statements(&self, incident: &IncidentId)
+    -> Result<Vec<IncidentStatement>, StoreError>;
+
+    /// The newest statement of each incident that is not closed, most recently published
+    /// first: what the portal shows on every page.
+    async fn current_statements(&self) -> Result<Vec<IncidentStatement>, StoreError>;
 }

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use haechi_events::{StoreError, Timestamp};
 use haechi_incident::{
-    AffectedCustomer, Incident, IncidentFilter, IncidentId, IncidentStore, IncidentWrite,
+    AffectedCustomer, CustomerExposure, Incident, IncidentFilter, IncidentId, IncidentStore,
+    IncidentWrite,
 };
 use sqlx::Row;
 
@@ -46,6 +47,32 @@ pub(crate) fn affected(
         reads: u64::try_from(reads).unwrap_or(0),
     }
 }
+
+/// A customer's exposure from a row of `incident_customers` joined with its incident.
+pub(crate) fn exposure_row(row: &impl ExposureRow) -> Result<CustomerExposure, StoreError> {
+    Ok(CustomerExposure {
+        incident: decode(&row.text("body")?)?,
+        customer: affected(
+            row.text("customer_id")?,
+            &row.text("fields")?,
+            row.optional_integer("first_seen")?,
+            row.optional_integer("last_seen")?,
+            row.integer("reads")?,
+        ),
+    })
+}
+
+/// The columns [`exposure_row`] reads, from either backend's rows.
+pub(crate) trait ExposureRow {
+    fn text(&self, name: &str) -> Result<String, StoreError>;
+    fn integer(&self, name: &str) -> Result<i64, StoreError>;
+    fn optional_integer(&self, name: &str) -> Result<Option<i64>, StoreError>;
+}
+
+/// The query both backends run for a customer's exposures (placeholders differ).
+pub(crate) const CUSTOMER_EXPOSURES: &str = "SELECT c.customer_id, c.fields, c.first_seen, \
+     c.last_seen, c.reads, i.body FROM incident_customers c JOIN incidents i \
+     ON i.id = c.incident_id WHERE c.customer_id = $1 ORDER BY i.last_seen DESC, i.id LIMIT $2";
 
 /// A listing's limit as SQL wants it.
 pub(crate) fn sql_limit(limit: usize) -> i64 {
@@ -166,5 +193,31 @@ impl IncidentStore for SqliteStore {
                 ))
             })
             .collect()
+    }
+
+    async fn customer_exposures(
+        &self,
+        customer_id: &str,
+        limit: usize,
+    ) -> Result<Vec<CustomerExposure>, StoreError> {
+        let rows = sqlx::query(CUSTOMER_EXPOSURES)
+            .bind(customer_id)
+            .bind(sql_limit(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(exposure_row).collect()
+    }
+}
+
+impl ExposureRow for sqlx::sqlite::SqliteRow {
+    fn text(&self, name: &str) -> Result<String, StoreError> {
+        self.try_get(name).map_err(backend)
+    }
+    fn integer(&self, name: &str) -> Result<i64, StoreError> {
+        self.try_get(name).map_err(backend)
+    }
+    fn optional_integer(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.try_get(name).map_err(backend)
     }
 }

@@ -25,6 +25,7 @@ mod policy_file;
 mod postgres;
 mod rule_sets;
 mod sqlite;
+mod statements;
 mod store;
 pub mod transfer;
 mod vault;

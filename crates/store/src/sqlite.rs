@@ -205,6 +205,18 @@ CREATE TABLE exposure_check_tags (
     PRIMARY KEY (key_id, prefix, hash)
 ) WITHOUT ROWID;
 "#,
+    // The portal: a customer's own exposures are found by customer id; incidents' official
+    // statements, every published version kept.
+    r#"
+CREATE INDEX incident_customers_by_customer ON incident_customers (customer_id);
+CREATE TABLE incident_statements (
+    incident_id TEXT NOT NULL,
+    version INTEGER NOT NULL CHECK (version > 0),
+    published_at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (incident_id, version)
+);
+"#,
 ];
 
 impl SqliteStore {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use haechi_events::StoreError;
-use haechi_incident::IncidentStore;
+use haechi_incident::{IncidentStore, StatementStore};
 use haechi_leak::exposure::ExposureStore;
 use haechi_leak::private_check::CheckTagStore;
 use haechi_respond::ContainmentStore;
@@ -21,6 +21,7 @@ pub trait Store:
     + ExposureStore
     + CheckTagStore
     + IncidentStore
+    + StatementStore
     + RuleStore
     + std::fmt::Debug
     + Send

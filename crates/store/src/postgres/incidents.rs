@@ -5,12 +5,15 @@
 use async_trait::async_trait;
 use haechi_events::{StoreError, Timestamp};
 use haechi_incident::{
-    AffectedCustomer, Incident, IncidentFilter, IncidentId, IncidentStore, IncidentWrite,
+    AffectedCustomer, CustomerExposure, Incident, IncidentFilter, IncidentId, IncidentStore,
+    IncidentWrite,
 };
 use sqlx::Row as _;
 
 use super::{PgStore, backend};
-use crate::incidents::{affected, decode, encode, fields_text, sql_limit};
+use crate::incidents::{
+    CUSTOMER_EXPOSURES, ExposureRow, affected, decode, encode, exposure_row, fields_text, sql_limit,
+};
 
 #[async_trait]
 impl IncidentStore for PgStore {
@@ -150,5 +153,31 @@ impl IncidentStore for PgStore {
                 ))
             })
             .collect()
+    }
+
+    async fn customer_exposures(
+        &self,
+        customer_id: &str,
+        limit: usize,
+    ) -> Result<Vec<CustomerExposure>, StoreError> {
+        let rows = sqlx::query(CUSTOMER_EXPOSURES)
+            .bind(customer_id)
+            .bind(sql_limit(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(exposure_row).collect()
+    }
+}
+
+impl ExposureRow for sqlx::postgres::PgRow {
+    fn text(&self, name: &str) -> Result<String, StoreError> {
+        self.try_get(name).map_err(backend)
+    }
+    fn integer(&self, name: &str) -> Result<i64, StoreError> {
+        self.try_get(name).map_err(backend)
+    }
+    fn optional_integer(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.try_get(name).map_err(backend)
     }
 }

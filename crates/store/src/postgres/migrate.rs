@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use super::{backend, close_quietly, single_connection};
 
 /// Every schema version: number, description, SQL.
-const MIGRATIONS: [(i64, &str, &str); 14] = [
+const MIGRATIONS: [(i64, &str, &str); 15] = [
     (
         1,
         "token authority",
@@ -82,6 +82,11 @@ const MIGRATIONS: [(i64, &str, &str); 14] = [
         14,
         "the exposure check's tags",
         include_str!("migrations/0014_exposure_check_tags.sql"),
+    ),
+    (
+        15,
+        "the portal's exposures by customer and incident statements",
+        include_str!("migrations/0015_portal.sql"),
     ),
 ];
 

@@ -33,6 +33,7 @@ mod policy;
 mod rows;
 mod rule_sets;
 mod sign_in;
+mod statements;
 mod vault;
 
 use std::str::FromStr as _;

@@ -341,6 +341,16 @@ pub(crate) const TABLES: &[Table] = &[
         2,
     ),
     plain(
+        "incident_statements",
+        &[
+            text("incident_id"),
+            integer("version"),
+            integer("published_at"),
+            text("body"),
+        ],
+        2,
+    ),
+    plain(
         "rule_sets",
         &[integer("version"), text("digest"), text("files")],
         1,

@@ -32,6 +32,7 @@ mod postgres_only;
 mod record_cache;
 mod rule_sets;
 mod sign_in_limits;
+mod statements;
 mod vault;
 
 /// Everything a backend implements; the test bodies are generic over it (and spawn tasks
