@@ -343,7 +343,8 @@ mod tests {
     #[test]
     fn bad_drafts_are_refused_with_the_member_named() {
         let key = SigningKey::from_bytes(&[7; 32]);
-        let cases: Vec<(Box<dyn Fn(&mut StatementDraft)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut StatementDraft)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|d| d.ko.title = "  ".into()), "ko.title: empty"),
             (Box::new(|d| d.ko.title = "a\nb".into()), "ko.title: holds"),
             (
