@@ -26,6 +26,7 @@ mod hostile;
 mod import;
 mod incidents;
 mod leak;
+mod portal;
 mod rules;
 mod tls_listener;
 mod token;

@@ -128,6 +128,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     }
     let freshness = following.map(|following| following.freshness);
     let exposure_check = crate::exposure_check::open(&runtime, role.serves_api()).await?;
+    let portal = crate::portal::open(&runtime).await?;
     let state = AppState::new(SharedState {
         authority: runtime.authority.clone(),
         vault: runtime.vault.clone(),
@@ -139,6 +140,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         detection: detection.detection.clone(),
         rules,
         exposure_check: exposure_check.clone(),
+        portal,
         drill,
         freshness,
     });
@@ -192,6 +194,7 @@ struct Background {
     audit_watch: JoinHandle<()>,
     rewrap: Option<JoinHandle<()>>,
     exposure_check: Option<JoinHandle<()>>,
+    portal: Option<JoinHandle<()>>,
 }
 
 impl Background {
@@ -256,6 +259,12 @@ impl Background {
                     state.exposure_check.clone(),
                 ))
             }),
+            portal: serves_api.then(|| {
+                tokio::spawn(crate::portal::keep_fresh(
+                    state.portal.clone(),
+                    runtime.store.clone(),
+                ))
+            }),
         })
     }
 
@@ -266,6 +275,7 @@ impl Background {
             self.archiving,
             self.rewrap,
             self.exposure_check,
+            self.portal,
         ];
         for task in optional.into_iter().flatten() {
             task.abort();

@@ -90,7 +90,8 @@ pub struct IncidentStatement {
     pub signature: String,
 }
 
-/// The members a signature covers, in the order they are serialised.
+/// The members a signature covers: the statement's JSON as served, in the same order,
+/// without `signature` — so a verifier removes that member and serialises the rest compactly.
 #[derive(Serialize)]
 struct Signed<'a> {
     incident_id: &'a IncidentId,
@@ -98,6 +99,7 @@ struct Signed<'a> {
     published_at: Timestamp,
     published_by: &'a str,
     ko: &'a StatementText,
+    #[serde(skip_serializing_if = "Option::is_none")]
     en: Option<&'a StatementText>,
     key_id: &'a str,
 }

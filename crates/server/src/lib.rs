@@ -15,6 +15,7 @@ mod extract;
 mod freshness;
 mod middleware;
 mod openapi;
+pub mod portal;
 mod routes;
 mod source_limit;
 mod state;

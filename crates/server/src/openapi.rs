@@ -62,6 +62,7 @@ use crate::error::{ErrorBody, ErrorCode, FieldProblem};
         (name = "containment", description = "Blocked networks, suspended principals (administrators)."),
         (name = "drill", description = "The drill clock (administrators, drill servers only)."),
         (name = "exposure", description = "The public exposure check (HIBP range format)."),
+        (name = "portal", description = "The exposure portal: the incident statements shown, and a customer's own exposures."),
         (name = "contract", description = "This document."),
     )
 )]

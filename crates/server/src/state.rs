@@ -106,6 +106,8 @@ pub struct SharedState {
     pub rules: Arc<haechi_respond::rules::RuleDesk>,
     /// The anonymous exposure check: its key and the directory it answers from.
     pub exposure_check: Arc<haechi_leakwatch::ExposureCheck>,
+    /// The exposure portal: the statement key and the statements shown on every page.
+    pub portal: Arc<crate::portal::Portal>,
     /// The drill clock, only on a server started with `drill.dangerous_simulated_clock`.
     pub drill: Option<Arc<crate::drill::DrillClock>>,
     /// On a cluster node, how fresh its view of the shared decisions is; requests are refused

@@ -267,6 +267,24 @@ const ROUTES: &[Route] = &[
         route("POST", "/v1/admin/incidents/{id}/close", Admin, Json),
         r#"{"note":"contained"}"#,
     ),
+    route(
+        "GET",
+        "/v1/admin/incidents/{id}/statement",
+        Admin,
+        BodyKind::None,
+    ),
+    with_sample(
+        route("POST", "/v1/admin/incidents/{id}/statement", Admin, Json),
+        r#"{"ko":{"title":"안내","body":"본문"}}"#,
+    ),
+    answering(
+        route("GET", "/v1/portal/statements", Public, BodyKind::None),
+        PUBLIC_GET,
+    ),
+    answering(
+        route("GET", "/v1/portal/me/exposures", Customer, BodyKind::None),
+        UNREAD_BODY,
+    ),
     answering(
         route("GET", "/v1/admin/rules", Admin, BodyKind::None),
         UNREAD_BODY,

@@ -68,7 +68,7 @@ pub use lookup_limits::{
     LookupResult, LookupStats, MemoryLookupLimits,
 };
 pub use notice::{NoticeContact, NoticeContacts, NoticeDisclosure, PURPOSE_NOTIFICATION};
-pub use own_records::OwnRecords;
+pub use own_records::{OwnExposures, OwnRecords};
 pub use plaintext::Plaintext;
 pub use policy::{Access, Policy, PolicyError};
 pub use policy_store::{PolicyStore, PolicyVersion, policy_digest};

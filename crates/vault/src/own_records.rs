@@ -15,6 +15,20 @@ use crate::shared::{VaultCore, present_fields};
 use crate::view::{EntranceNotes, Rendering};
 use crate::{CustomerPatch, CustomerRecord, Denial, EncryptedRecord, Error, PiiField, Plaintext};
 
+/// Proof that a customer, authenticated and within their rate, asked for their own exposures
+/// and the request was recorded: only [`OwnRecords::open_exposures`] makes one.
+#[derive(Debug)]
+pub struct OwnExposures {
+    customer_id: String,
+}
+
+impl OwnExposures {
+    /// The customer whose exposures may be read.
+    pub fn customer_id(&self) -> &str {
+        &self.customer_id
+    }
+}
+
 /// Customers reading and changing their own records.
 #[derive(Debug)]
 pub struct OwnRecords {
@@ -48,6 +62,25 @@ impl OwnRecords {
         )
         .await?;
         Ok(own_view(&record))
+    }
+
+    /// A customer looks at their own exposures (the portal's signed-in view): within their
+    /// own request rate, recorded as a read of their own record that opens no field
+    /// (`detail.view = exposures`). The proof names the customer whose exposures the caller
+    /// may now read from the incident store, and no one else's.
+    pub async fn open_exposures(
+        &self,
+        token: &VerifiedToken,
+        context: &RequestContext,
+    ) -> Result<OwnExposures, Error> {
+        let customer_id = self.require_customer(token, context).await?;
+        let event = self
+            .core
+            .event(EventKind::PiiRead, token, context)
+            .customer(&customer_id)
+            .detail("view", "exposures");
+        self.core.emit(event).await?;
+        Ok(OwnExposures { customer_id })
     }
 
     /// A customer reads their own address book.

@@ -85,11 +85,11 @@ fn limit(limit: Option<usize>) -> Result<usize, ApiError> {
     Ok(limit)
 }
 
-fn incident_id(text: &str) -> Result<IncidentId, ApiError> {
+pub(super) fn incident_id(text: &str) -> Result<IncidentId, ApiError> {
     IncidentId::parse(text).map_err(|error| invalid(error.to_string()))
 }
 
-fn store_error(error: haechi_events::StoreError) -> ApiError {
+pub(super) fn store_error(error: haechi_events::StoreError) -> ApiError {
     ApiError::part_unavailable("the incident store", error)
 }
 
@@ -317,6 +317,11 @@ async fn close(
         .record(event)
         .await
         .map_err(ApiError::audit_unavailable)?;
+    // A closed incident's statement leaves the portal now on this node, on the others at
+    // their next refresh.
+    if let Err(error) = state.portal.refresh(state.store.as_ref()).await {
+        tracing::warn!(%error, "incident closed; the portal drops its statement at its next refresh");
+    }
     Ok(axum::Json(closed))
 }
 

@@ -20,7 +20,9 @@ mod incidents;
 mod oauth;
 mod own_records;
 mod policy;
+mod portal;
 mod rules;
+mod statements;
 mod well_known;
 
 use axum::http::StatusCode;
@@ -82,6 +84,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(exposure_check::router())
         .merge(alerts::router())
         .merge(incidents::router())
+        .merge(statements::router())
+        .merge(portal::router())
         .merge(rules::router())
         .merge(blocks::router())
         .merge(drill::router())

@@ -1,0 +1,86 @@
+//! The exposure portal's server side: the statement key, the incident statements every
+//! portal page shows (held in memory, so a surge of visitors never reaches the store for
+//! them), and a customer's own exposure report.
+
+mod exposures;
+
+use std::sync::Arc;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use haechi_events::StoreError;
+use haechi_incident::{IncidentStatement, StatementStore, statement_key_id};
+use parking_lot::RwLock;
+use sha2::{Digest, Sha256};
+
+pub use exposures::{ExposureReport, IncidentExposure, Measure};
+
+/// The statements of the incidents not closed, newest publication first, as last read from
+/// the store.
+#[derive(Debug, Default)]
+pub struct CurrentStatements {
+    /// The statements.
+    pub statements: Vec<IncidentStatement>,
+    /// A strong validator of exactly these statements (versions and signatures), for the
+    /// pages' `ETag`.
+    pub digest: String,
+}
+
+/// The portal's keys and what it serves from memory.
+pub struct Portal {
+    statement_key: SigningKey,
+    current: RwLock<Arc<CurrentStatements>>,
+}
+
+impl std::fmt::Debug for Portal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Portal")
+            .field("statement_key", &self.key_id())
+            .field("statements", &self.current().statements.len())
+            .finish()
+    }
+}
+
+impl Portal {
+    /// A portal signing statements with `statement_key` (a key of its own, in custody as a
+    /// named secret: it signs nothing else). No statement is shown until [`Portal::refresh`].
+    pub fn new(statement_key: SigningKey) -> Self {
+        Portal {
+            statement_key,
+            current: RwLock::new(Arc::new(CurrentStatements::default())),
+        }
+    }
+
+    /// The key statements are signed with.
+    pub(crate) fn statement_key(&self) -> &SigningKey {
+        &self.statement_key
+    }
+
+    /// The public half, for anyone checking a statement.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.statement_key.verifying_key()
+    }
+
+    /// The statement key's id (`sk-` and 12 hexadecimal digits).
+    pub fn key_id(&self) -> String {
+        statement_key_id(&self.verifying_key())
+    }
+
+    /// The statements shown now.
+    pub fn current(&self) -> Arc<CurrentStatements> {
+        self.current.read().clone()
+    }
+
+    /// Reads the current statements from the store (another node may have published one, or
+    /// closed an incident). On failure the statements shown stay as they were.
+    pub async fn refresh(&self, store: &dyn StatementStore) -> Result<(), StoreError> {
+        let statements = store.current_statements().await?;
+        let mut digest = Sha256::new();
+        for statement in &statements {
+            digest.update(statement.signature.as_bytes());
+            digest.update(b"\n");
+        }
+        let digest = hex::encode(&digest.finalize()[..12]);
+        *self.current.write() = Arc::new(CurrentStatements { statements, digest });
+        Ok(())
+    }
+}

@@ -1,0 +1,75 @@
+//! The signed-in customer's own exposures (`/v1/portal/me/exposures`): what the portal's
+//! signed-in view shows, as JSON.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::extract::Authenticated;
+use crate::openapi::{Forbidden, TooManyRequests, Unauthorized, Unavailable};
+use crate::portal::ExposureReport;
+use crate::{ApiError, AppState};
+
+/// Most incidents one report lists.
+const MAX_INCIDENTS: usize = 100;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(own_exposures))
+}
+
+/// The customer's own exposures
+///
+/// Which of the customer's fields each recorded incident exposed, when, and what was done —
+/// and which fields no recorded incident exposed. Counts against the customer's own request
+/// rate; recorded as a read of their own record (`detail.view = exposures`).
+#[utoipa::path(
+    get,
+    path = "/v1/portal/me/exposures",
+    tag = "portal",
+    operation_id = "own_exposures",
+    security(("bearer" = ["customer"])),
+    responses(
+        (status = 200, description = "The report.", body = ExposureReport),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn own_exposures(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<impl IntoResponse, ApiError> {
+    let report = exposure_report(&state, &caller).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "private, no-store")],
+        axum::Json(report),
+    ))
+}
+
+/// The report for the customer `caller` is, through the vault's gate.
+pub(crate) async fn exposure_report(
+    state: &AppState,
+    caller: &Authenticated,
+) -> Result<ExposureReport, ApiError> {
+    let own = state
+        .vault
+        .own_records()
+        .open_exposures(&caller.token, &caller.context)
+        .await?;
+    let exposures = state
+        .store
+        .customer_exposures(own.customer_id(), MAX_INCIDENTS)
+        .await
+        .map_err(|error| ApiError::part_unavailable("the incident store", error))?;
+    let current = state.portal.current();
+    Ok(ExposureReport::new(&exposures, |id| {
+        current
+            .statements
+            .iter()
+            .find(|statement| &statement.incident_id == id)
+            .map(|statement| statement.ko.title.as_str())
+    }))
+}

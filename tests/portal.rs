@@ -1,0 +1,250 @@
+//! The exposure portal's data, through the binary: a customer's own exposures (which fields
+//! each incident exposed and which none did), and the incident statement an administrator
+//! publishes — signed, versioned, checked here by an Ed25519 implementation Haechi does not
+//! use (Python's `cryptography`).
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::util::Instance;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Checks the statement in the JSON text `document` (the whole document, or its
+/// `statements[0]` when `first_listed`) against `public_key` (base64url) the way
+/// docs/portal.md tells anyone to: drop `signature`, serialise the rest compactly in the
+/// order served, prefix the context line. With `altered`, the body is changed first.
+fn python_verifies(document: &str, first_listed: bool, altered: bool, public_key: &str) -> bool {
+    let script = r#"
+import base64, json, sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+key, first_listed, altered = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1"
+statement = json.loads(sys.stdin.read())
+if first_listed:
+    statement = statement["statements"][0]
+if altered:
+    statement["ko"]["body"] = "통관부호가 유출되었습니다. 아래 링크에서 재발급하세요."
+pad = lambda text: text + "=" * (-len(text) % 4)
+signature = base64.urlsafe_b64decode(pad(statement.pop("signature")))
+message = b"haechi incident statement v1\n" + json.dumps(
+    statement, separators=(",", ":"), ensure_ascii=False).encode()
+try:
+    Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(pad(key))).verify(signature, message)
+    print("valid")
+except Exception:
+    print("invalid")
+"#;
+    let flag = |on: bool| if on { "1" } else { "0" };
+    let mut child = Command::new("python3")
+        .args(["-c", script, public_key, flag(first_listed), flag(altered)])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(document.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stdout).trim() == "valid"
+}
+
+/// POSTs `body` and returns the status and the response's exact text.
+async fn post_text(
+    server: &crate::util::Server,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> (u16, String) {
+    let response = server
+        .client
+        .post(server.url(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_customer_sees_what_leaked_and_what_did_not_and_the_signed_statement() {
+    let instance = Instance::new();
+    let (admin_id, admin_secret) = instance.create_admin("root");
+    let exposed = instance.create_customer("minjun@example.com", "010-2345-6789", PASSWORD);
+    let other = instance.create_customer("seoyeon@example.com", "010-3456-7890", PASSWORD);
+    let list = instance.data_dir().join("affected.jsonl");
+    let rows = [
+        json!({"customer_id": exposed, "fields": ["name", "phone", "addresses"],
+               "first": "2025-06-11T01:00:00Z", "last": "2025-06-11T05:57:37Z", "reads": 2}),
+        json!({"customer_id": other, "fields": ["email"], "reads": 1}),
+    ];
+    let text: Vec<String> = rows.iter().map(Value::to_string).collect();
+    std::fs::write(&list, text.join("\n") + "\n").unwrap();
+    let (code, stdout, stderr) = instance.run(
+        &[
+            "incident",
+            "create",
+            "--from",
+            list.to_str().unwrap(),
+            "--title",
+            "Session key leak",
+            "--quiet",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let id = stdout.trim().to_string();
+    let server = instance.serve();
+    let admin = server.client_token(&(admin_id, admin_secret)).await;
+
+    // The customer's own report: exposed fields, and as plainly the ones not exposed.
+    let login = server.login("minjun@example.com", PASSWORD).await;
+    let token = login["access_token"].as_str().unwrap();
+    let response = server
+        .client
+        .get(server.url("/v1/portal/me/exposures"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["cache-control"], "private, no-store");
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["exposed"], json!(["name", "phone", "addresses"]));
+    assert_eq!(
+        report["not_exposed"],
+        json!(["email", "birth_date", "customs_code"])
+    );
+    let incident = &report["incidents"][0];
+    assert_eq!(incident["incident_id"], id.as_str());
+    assert_eq!(incident["title"], "Session key leak");
+    assert_eq!(incident["reads"], 2);
+    assert_eq!(incident["first_seen"], 1_749_603_600_000_000_i64);
+    // Recorded as the customer's look at their own record, no field opened.
+    let looks = server.wait_for_events(|events| {
+        events
+            .iter()
+            .any(|e| e["kind"] == "pii.read" && e["detail"]["view"] == "exposures")
+    });
+    let look = looks
+        .iter()
+        .find(|e| e["detail"]["view"] == "exposures")
+        .unwrap();
+    assert_eq!(look["customer_id"], exposed.as_str());
+    assert_eq!(look["principal"], format!("customer:{exposed}"));
+    // Only a customer's own: no token, an administrator's, a forged one.
+    let (status, body) = server.get_with("/v1/portal/me/exposures", "nope").await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = server.get_with("/v1/portal/me/exposures", &admin).await;
+    assert_eq!(status, 403, "{body}");
+
+    // The statement: none yet; bad drafts refused with the member named; then published.
+    let path = format!("/v1/admin/incidents/{id}/statement");
+    let (status, none) = server.get_with(&path, &admin).await;
+    assert_eq!(status, 200, "{none}");
+    assert_eq!(none["statements"], json!([]));
+    for (draft, expected) in [
+        (
+            json!({"ko": {"title": " ", "body": "b"}}),
+            "ko.title: empty",
+        ),
+        (
+            json!({"ko": {"title": "t", "body": "b\u{202E}"}}),
+            "ko.body: holds",
+        ),
+        (json!({"en": {"title": "t", "body": "b"}}), "ko"),
+    ] {
+        let (status, body) = server.post_with(&path, &admin, draft).await;
+        assert_eq!(status, 422, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(expected),
+            "{body}"
+        );
+    }
+    let (status, body) = server
+        .post_with(
+            "/v1/admin/incidents/INC-000000000000/statement",
+            &admin,
+            json!({"ko": {"title": "t", "body": "b"}}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let draft = json!({
+        "ko": {
+            "title": "개인정보 유출 안내",
+            "body": "2025년 6월 11일, 고객님의 이름, 전화번호, 배송지가 유출되었습니다.\n\n통관부호는 유출되지 않았습니다. 재발급할 필요가 없습니다.",
+            "faq": [{"question": "통관부호를 재발급해야 하나요?", "answer": "아니요."}]
+        },
+        "en": {"title": "Notice of a personal data leak", "body": "Your customs code was not exposed."}
+    });
+    let (status, first_text) = post_text(&server, &path, &admin, &draft).await;
+    assert_eq!(status, 201, "{first_text}");
+    let first: Value = serde_json::from_str(&first_text).unwrap();
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["published_by"], "admin:root");
+    let mut second_draft = draft.clone();
+    second_draft["ko"]["faq"][0]["answer"] = json!("아니요. 통관부호는 유출되지 않았습니다.");
+    let (status, second) = server.post_with(&path, &admin, second_draft).await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(second["version"], 2);
+
+    // Anyone reads the current one with the key, and can check it; a changed copy fails.
+    let response = server
+        .client
+        .get(server.url("/v1/portal/statements"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().contains_key("etag"));
+    let current_text = response.text().await.unwrap();
+    let current: Value = serde_json::from_str(&current_text).unwrap();
+    let shown = &current["statements"];
+    assert_eq!(shown.as_array().unwrap().len(), 1, "{current:#}");
+    assert_eq!(shown[0]["version"], 2);
+    let key = current["key"]["public_key"].as_str().unwrap();
+    assert!(
+        python_verifies(&current_text, true, false, key),
+        "{current_text}"
+    );
+    assert!(
+        python_verifies(&first_text, false, false, key),
+        "{first_text}"
+    );
+    assert!(!python_verifies(&current_text, true, true, key));
+    let (_, versions) = server.get_with(&path, &admin).await;
+    let numbers: Vec<i64> = versions["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [2, 1]);
+    // The customer's report now carries the statement's title; the act is on the record.
+    let (_, report) = server.get_with("/v1/portal/me/exposures", token).await;
+    assert_eq!(report["incidents"][0]["title"], "개인정보 유출 안내");
+    let published = server.events_of("admin.config_changed");
+    let published: Vec<&Value> = published
+        .iter()
+        .filter(|e| e["detail"]["change"] == "incident.statement")
+        .collect();
+    assert_eq!(published.len(), 2);
+    assert_eq!(published[1]["detail"]["version"], "2");
+
+    // Closed: the statement leaves the portal and can no longer change.
+    let (status, body) = server
+        .post_with(
+            &format!("/v1/admin/incidents/{id}/close"),
+            &admin,
+            json!({"note": "notified"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, current) = server.get_with("/v1/portal/statements", &admin).await;
+    assert_eq!(current["statements"], json!([]));
+    let (status, body) = server.post_with(&path, &admin, draft).await;
+    assert_eq!(status, 409, "{body}");
+}
