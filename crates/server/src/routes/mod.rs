@@ -21,6 +21,7 @@ mod oauth;
 mod own_records;
 mod policy;
 mod portal;
+mod portal_pages;
 mod rules;
 mod statements;
 mod well_known;
@@ -102,6 +103,8 @@ pub(crate) fn router(state: AppState) -> Router {
     let document = complete(serde_json::to_value(&document).unwrap_or_default());
     let document = serde_json::to_vec(&document).unwrap_or_default();
     routes
+        // The portal's pages: HTML for people, outside the API's document.
+        .merge(portal_pages::router())
         // The document is made once, here, and served from memory.
         .layer(Extension(contract::Document(document.into())))
         .layer(exposure_check::budgets(&state.settings.exposure_check))

@@ -9,8 +9,8 @@ use utoipa_axum::routes;
 
 use crate::extract::Authenticated;
 use crate::openapi::{Forbidden, TooManyRequests, Unauthorized, Unavailable};
-use crate::portal::ExposureReport;
 use crate::{ApiError, AppState};
+use haechi_portal::ExposureReport;
 
 /// Most incidents one report lists.
 const MAX_INCIDENTS: usize = 100;

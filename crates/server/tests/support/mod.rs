@@ -199,9 +199,10 @@ impl Fixture {
             detection: Arc::new(Detection::new(alerts, containment, incidents)),
             rules,
             exposure_check,
-            portal: Arc::new(haechi_server::portal::Portal::new(
-                ed25519_dalek::SigningKey::from_bytes(&[5; 32]),
-            )),
+            portal: Arc::new(
+                haechi_server::portal::Portal::new(ed25519_dalek::SigningKey::from_bytes(&[5; 32]))
+                    .unwrap(),
+            ),
             drill: None,
             freshness: None,
         });

@@ -2,8 +2,6 @@
 //! portal page shows (held in memory, so a surge of visitors never reaches the store for
 //! them), and a customer's own exposure report.
 
-mod exposures;
-
 use std::sync::Arc;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -12,7 +10,8 @@ use haechi_incident::{IncidentStatement, StatementStore, statement_key_id};
 use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
 
-pub use exposures::{ExposureReport, IncidentExposure, Measure};
+pub use haechi_portal::ExposureReport;
+use haechi_portal::Site;
 
 /// The statements of the incidents not closed, newest publication first, as last read from
 /// the store.
@@ -27,6 +26,7 @@ pub struct CurrentStatements {
 
 /// The portal's keys and what it serves from memory.
 pub struct Portal {
+    site: Site,
     statement_key: SigningKey,
     current: RwLock<Arc<CurrentStatements>>,
 }
@@ -43,11 +43,17 @@ impl std::fmt::Debug for Portal {
 impl Portal {
     /// A portal signing statements with `statement_key` (a key of its own, in custody as a
     /// named secret: it signs nothing else). No statement is shown until [`Portal::refresh`].
-    pub fn new(statement_key: SigningKey) -> Self {
-        Portal {
+    pub fn new(statement_key: SigningKey) -> Result<Self, haechi_portal::Error> {
+        Ok(Portal {
+            site: Site::new()?,
             statement_key,
             current: RwLock::new(Arc::new(CurrentStatements::default())),
-        }
+        })
+    }
+
+    /// The pages and assets.
+    pub(crate) fn site(&self) -> &Site {
+        &self.site
     }
 
     /// The key statements are signed with.
