@@ -281,6 +281,50 @@ const ROUTES: &[Route] = &[
         route("GET", "/v1/portal/statements", Public, BodyKind::None),
         PUBLIC_GET,
     ),
+    // The portal's pages: refusals are pages (HTML), not JSON; see `is_page`.
+    answering(route("GET", "/portal", Public, BodyKind::None), PUBLIC_GET),
+    answering(route("GET", "/portal/", Public, BodyKind::None), PUBLIC_GET),
+    answering(
+        route("GET", "/portal/incident", Public, BodyKind::None),
+        PUBLIC_GET,
+    ),
+    answering(
+        route("GET", "/portal/me", Public, BodyKind::None),
+        &[
+            (
+                Case::NoCredentials,
+                "no session cookie: back to the start page (303)",
+            ),
+            (Case::EmptyBody, "the body is not read"),
+            (Case::TruncatedJson, "the body is not read"),
+            (Case::WrongTypes, "the body is not read"),
+            (Case::HugeBody, "the body is not read"),
+            (Case::DeepJson, "the body is not read"),
+            (Case::InvalidUtf8, "the body is not read"),
+            (Case::WrongContentType, "the body is not read"),
+        ],
+    ),
+    with_sample(
+        route("POST", "/portal/login", Public, Form),
+        "identifier=nobody%40example.com&password=wrong",
+    ),
+    answering(
+        route("POST", "/portal/logout", Public, BodyKind::None),
+        &[
+            (
+                Case::NoCredentials,
+                "no session to end: back to the start page (303)",
+            ),
+            (Case::EmptyBody, "the body is not read"),
+            (Case::TruncatedJson, "the body is not read"),
+            (Case::WrongTypes, "the body is not read"),
+            (Case::HugeBody, "the body is not read"),
+            (Case::DeepJson, "the body is not read"),
+            (Case::InvalidUtf8, "the body is not read"),
+            (Case::WrongContentType, "the body is not read"),
+        ],
+    ),
+    route("GET", "/portal/assets/{file}", Public, BodyKind::None),
     answering(
         route("GET", "/v1/portal/me/exposures", Customer, BodyKind::None),
         UNREAD_BODY,
@@ -513,6 +557,16 @@ fn foreign_token<'a>(route: &Route, fixture: &'a Fixture) -> Option<&'a str> {
 /// Text that must never reach a client.
 const INTERNAL_TEXT: &[&str] = &["sqlite", "SQL", "/tmp", "data_dir", "panicked", "haechi.db"];
 
+/// Whether `response` is one of the portal's pages (`text/html` under `/portal`).
+fn is_page(route: &Route, response: &axum::response::Response) -> bool {
+    route.path.starts_with("/portal")
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/html"))
+}
+
 /// Sends `case` to `route` through `front` and returns what did not hold (empty when all
 /// did).
 async fn check(fixture: &Fixture, front: Front, route: &Route, case: Case) -> Vec<String> {
@@ -551,11 +605,23 @@ async fn check(fixture: &Fixture, front: Front, route: &Route, case: Case) -> Ve
     if !(400..500).contains(&status) {
         problems.push(format!("{label}: expected a 4xx refusal, got {status}"));
     }
-    let (_, body) = json_of(response).await;
-    if !(body["error"].is_string() && body["message"].is_string()) {
-        problems.push(format!("{label}: not a JSON error: {body}"));
-    }
-    let text = body.to_string();
+    let text = if is_page(route, &response) {
+        // A page's refusal is a page a browser shows.
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let page = String::from_utf8_lossy(&bytes).to_string();
+        if !page.starts_with("<!doctype html>") {
+            problems.push(format!("{label}: not a page: {page}"));
+        }
+        page
+    } else {
+        let (_, body) = json_of(response).await;
+        if !(body["error"].is_string() && body["message"].is_string()) {
+            problems.push(format!("{label}: not a JSON error: {body}"));
+        }
+        body.to_string()
+    };
     for internal in INTERNAL_TEXT {
         if text.contains(internal) {
             problems.push(format!("{label}: internal text {internal:?} in {text}"));

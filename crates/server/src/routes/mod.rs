@@ -87,6 +87,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(incidents::router())
         .merge(statements::router())
         .merge(portal::router())
+        .merge(portal_pages::router())
         .merge(rules::router())
         .merge(blocks::router())
         .merge(drill::router())
@@ -103,8 +104,6 @@ pub(crate) fn router(state: AppState) -> Router {
     let document = complete(serde_json::to_value(&document).unwrap_or_default());
     let document = serde_json::to_vec(&document).unwrap_or_default();
     routes
-        // The portal's pages: HTML for people, outside the API's document.
-        .merge(portal_pages::router())
         // The document is made once, here, and served from memory.
         .layer(Extension(contract::Document(document.into())))
         .layer(exposure_check::budgets(&state.settings.exposure_check))

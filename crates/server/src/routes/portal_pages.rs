@@ -1,5 +1,6 @@
-//! The portal's pages under `/portal/`: HTML for people, not part of the API's document (the
-//! data behind them is: `/v1/portal/…`, `/v1/exposure/check`).
+//! The portal's pages under `/portal/`: HTML for people. They are in the API's document like
+//! every route (as `text/html`), and the hostile-input table covers them, but their refusals
+//! are pages, not JSON: a browser shows them.
 //!
 //! - The start and incident pages are the same for everyone: rendered from memory, with an
 //!   `ETag` and a minute of public caching, so a CDN in front absorbs a surge of visitors.
@@ -10,18 +11,22 @@
 //!   a visitor in or out from their own page.
 //! - Every response carries the portal's Content Security Policy.
 
+use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use haechi_portal::{CONTENT_SECURITY_POLICY, Lang, LoginProblem};
 use haechi_token::LoginIdentifier;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
-use crate::extract::{Authenticated, Caller, request_context};
+use crate::openapi::NotFound;
+
+use crate::extract::{Authenticated, Caller, PathParam, request_context};
 use crate::{ApiError, AppState};
 
 /// The portal session's cookie. `__Host-`: only ever set by this origin, over HTTPS (or
@@ -29,22 +34,38 @@ use crate::{ApiError, AppState};
 const SESSION_COOKIE: &str = "__Host-haechi-portal";
 
 /// The portal's routes.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/portal", get(|| async { Redirect::permanent("/portal/") }))
-        .route("/portal/", get(home))
-        .route("/portal/incident", get(incident))
-        .route("/portal/me", get(me))
-        .route("/portal/login", post(login))
-        .route("/portal/logout", post(logout))
-        .route("/portal/assets/{file}", get(asset))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(portal_root))
+        .routes(routes!(home))
+        .routes(routes!(incident))
+        .routes(routes!(me))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(asset))
         .layer(axum::middleware::map_response(secure_headers))
 }
 
-/// `?lang=en`, or Korean.
-#[derive(Debug, Deserialize)]
+/// The page's language.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct LangQuery {
+    /// `en` for English; anything else, or nothing, is Korean.
+    #[param(example = "en")]
     lang: Option<String>,
+}
+
+/// `/portal` is `/portal/`
+#[utoipa::path(
+    get,
+    path = "/portal",
+    tag = "portal",
+    operation_id = "portal_root",
+    security(()),
+    responses((status = 308, description = "To `/portal/`."))
+)]
+async fn portal_root() -> Redirect {
+    Redirect::permanent("/portal/")
 }
 
 impl LangQuery {
@@ -99,6 +120,23 @@ fn render_failed(error: &haechi_portal::Error) -> Response {
     ApiError::internal("page").into_response()
 }
 
+/// The portal's start page
+///
+/// The current statements' headlines, the anonymous check (the form appears when the page's
+/// script runs) and the sign-in form. The same for everyone: public for a minute, with an
+/// `ETag`.
+#[utoipa::path(
+    get,
+    path = "/portal/",
+    tag = "portal",
+    operation_id = "portal_home",
+    security(()),
+    params(LangQuery),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html"),
+        (status = 304, description = "Unchanged since the `ETag` given."),
+    )
+)]
 async fn home(
     State(state): State<AppState>,
     Query(query): Query<LangQuery>,
@@ -113,6 +151,22 @@ async fn home(
     }
 }
 
+/// The incident page
+///
+/// Each current statement in full, with its FAQ, version, date and signing key. The same for
+/// everyone: public for a minute, with an `ETag`.
+#[utoipa::path(
+    get,
+    path = "/portal/incident",
+    tag = "portal",
+    operation_id = "portal_incident",
+    security(()),
+    params(LangQuery),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html"),
+        (status = 304, description = "Unchanged since the `ETag` given."),
+    )
+)]
 async fn incident(
     State(state): State<AppState>,
     Query(query): Query<LangQuery>,
@@ -127,10 +181,25 @@ async fn incident(
     }
 }
 
-async fn asset(
-    State(state): State<AppState>,
-    axum::extract::Path(file): axum::extract::Path<String>,
-) -> Response {
+/// A static file of the portal
+///
+/// Named by a digest of its content, so kept by browsers and caches for a year
+/// (`immutable`).
+#[utoipa::path(
+    get,
+    path = "/portal/assets/{file}",
+    tag = "portal",
+    operation_id = "portal_asset",
+    security(()),
+    params(("file" = String, Path, description = "`NAME.DIGEST.EXT`, as the pages name it.")),
+    responses(
+        (status = 200, description = "The file.", content(
+            (String = "text/css"), (String = "text/javascript")
+        )),
+        (status = 404, response = NotFound),
+    )
+)]
+async fn asset(State(state): State<AppState>, PathParam(file): PathParam) -> Response {
     let Some(asset) = state.portal.site().asset(&format!("/portal/assets/{file}")) else {
         return ApiError::not_found("no such asset").into_response();
     };
@@ -181,12 +250,35 @@ fn cross_site(state: &AppState, lang: Lang) -> Response {
 }
 
 /// The sign-in form's fields.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub(crate) struct LoginForm {
+    /// The account's e-mail or phone number, as typed.
     identifier: String,
+    /// The password.
+    #[schema(value_type = String)]
     password: Zeroizing<String>,
 }
 
+/// Sign in to the portal
+///
+/// The form of the start page. Signed in: a `__Host-` session cookie (`HttpOnly`, `Secure`,
+/// `SameSite=Strict`) and a redirect to `/portal/me`. Otherwise the start page again saying
+/// why (401, or 429 with `Retry-After`). A post from another site's page is refused (403).
+#[utoipa::path(
+    post,
+    path = "/portal/login",
+    tag = "portal",
+    operation_id = "portal_login",
+    security(()),
+    params(LangQuery),
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: to `/portal/me`, with the session cookie."),
+        (status = 401, description = "Not signed in: the start page saying so.", content_type = "text/html"),
+        (status = 403, description = "Posted from another site.", content_type = "text/html"),
+        (status = 429, description = "Too many attempts: the start page saying so.", content_type = "text/html"),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     Query(query): Query<LangQuery>,
@@ -311,6 +403,24 @@ fn signed_out(lang: Lang) -> Response {
         .into_response()
 }
 
+/// The signed-in customer's exposures, as a page
+///
+/// What `/v1/portal/me/exposures` says, for the customer whose session cookie this is: the
+/// fields exposed, as plainly the ones not exposed, when, and what was done. Without a valid
+/// session: back to the start page.
+#[utoipa::path(
+    get,
+    path = "/portal/me",
+    tag = "portal",
+    operation_id = "portal_me",
+    security(()),
+    params(LangQuery),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html"),
+        (status = 303, description = "Not signed in: to the start page."),
+        (status = 429, description = "Over the customer's own rate: a page that retries by itself.", content_type = "text/html"),
+    )
+)]
 async fn me(
     State(state): State<AppState>,
     Query(query): Query<LangQuery>,
@@ -365,6 +475,22 @@ pub(crate) fn busy(
     }
 }
 
+/// Sign out of the portal
+///
+/// Ends the session itself (every token of it), clears the cookie and returns to the start
+/// page. A post from another site's page is refused (403).
+#[utoipa::path(
+    post,
+    path = "/portal/logout",
+    tag = "portal",
+    operation_id = "portal_logout",
+    security(()),
+    params(LangQuery),
+    responses(
+        (status = 303, description = "Signed out: to the start page."),
+        (status = 403, description = "Posted from another site.", content_type = "text/html"),
+    )
+)]
 async fn logout(
     State(state): State<AppState>,
     Query(query): Query<LangQuery>,
