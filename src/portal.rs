@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use haechi_server::portal::Portal;
 
+use crate::config::Config;
 use crate::runtime::Runtime;
 
 /// The name of the statement key's Ed25519 seed among the wrapped secrets: a key of its own,
@@ -19,7 +20,7 @@ const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
 /// Opens the portal: the statement key (made and wrapped under the master key on first use,
 /// shared by every node of a cluster through the store) and the current statements.
-pub async fn open(runtime: &Runtime) -> anyhow::Result<Arc<Portal>> {
+pub async fn open(config: &Config, runtime: &Runtime) -> anyhow::Result<Arc<Portal>> {
     let seed = runtime
         .authority
         .keys()
@@ -27,8 +28,11 @@ pub async fn open(runtime: &Runtime) -> anyhow::Result<Arc<Portal>> {
         .await
         .context("cannot open the incident statement key")?;
     let portal = Arc::new(
-        Portal::new(ed25519_dalek::SigningKey::from_bytes(&seed))
-            .context("cannot load the portal's pages")?,
+        Portal::new(
+            ed25519_dalek::SigningKey::from_bytes(&seed),
+            config.portal.admission()?,
+        )
+        .context("cannot load the portal's pages")?,
     );
     portal
         .refresh(runtime.store.as_ref())

@@ -448,3 +448,70 @@ async fn the_pages_answer_without_javascript_and_refuse_other_sites() {
         .unwrap();
     assert_eq!(after.status(), 303);
 }
+
+/// The signed-in lane at a rate of one a second with no burst and no queue: a second view at
+/// once is shed in no time — 503, `Retry-After`, the waiting page that retries by itself — and
+/// the lane recovers; the JSON view is shed the same way; the start page is never in the lane.
+#[tokio::test]
+async fn over_capacity_the_signed_in_view_sheds_at_once_and_recovers() {
+    let instance = Instance::new()
+        .with_env("HAECHI_PORTAL__SIGNED_IN_PER_SECOND", "1")
+        .with_env("HAECHI_PORTAL__SIGNED_IN_BURST", "0")
+        .with_env("HAECHI_PORTAL__SIGNED_IN_QUEUE", "0")
+        .with_env("HAECHI_PORTAL__RETRY_AFTER", "2s");
+    instance.create_customer("hayun@example.com", "010-5678-9012", PASSWORD);
+    let server = instance.serve();
+    let client = haechi_outbound::plain_builder()
+        .unwrap()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = client
+        .post(server.url("/portal/login"))
+        .form(&[("identifier", "hayun@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = cookie_of(&signed_in);
+    let token = server.login("hayun@example.com", PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut shed = None;
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let response = client
+            .get(server.url("/portal/me"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 503 {
+            shed = Some((started.elapsed(), response));
+            break;
+        }
+    }
+    let (took, response) = shed.expect("a view past the rate is shed");
+    assert!(took < std::time::Duration::from_millis(500), "{took:?}");
+    assert_eq!(response.headers()["retry-after"], "2");
+    let page = response.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(
+        page.contains("http-equiv=\"refresh\" content=\"2;url=/portal/me\""),
+        "{page}"
+    );
+    let (status, body) = server.get_with("/v1/portal/me/exposures", &token).await;
+    assert_eq!(status, 503, "{body}");
+    // The start page is served whatever the lane's state.
+    let home = client.get(server.url("/portal/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    // After Retry-After, the view is admitted again.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let again = client
+        .get(server.url("/portal/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+}

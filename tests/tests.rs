@@ -15,6 +15,7 @@ mod abuse_vault;
 mod architecture;
 mod audit;
 mod audit_witness;
+mod browser;
 mod cluster;
 mod containment;
 mod contract;

@@ -128,7 +128,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     }
     let freshness = following.map(|following| following.freshness);
     let exposure_check = crate::exposure_check::open(&runtime, role.serves_api()).await?;
-    let portal = crate::portal::open(&runtime).await?;
+    let portal = crate::portal::open(&config, &runtime).await?;
     let state = AppState::new(SharedState {
         authority: runtime.authority.clone(),
         vault: runtime.vault.clone(),

@@ -86,6 +86,8 @@ pub struct Config {
     #[serde(default)]
     pub exposure: ExposureSection,
     #[serde(default)]
+    pub portal: PortalSection,
+    #[serde(default)]
     pub audit: AuditSection,
     #[serde(default)]
     pub store: StoreSection,
@@ -148,6 +150,7 @@ impl Default for Config {
             detect: DetectSection::default(),
             drill: DrillSection::default(),
             exposure: ExposureSection::default(),
+            portal: PortalSection::default(),
             audit: AuditSection::default(),
             store: StoreSection::default(),
             bus: BusSection::default(),

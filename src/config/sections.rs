@@ -84,6 +84,62 @@ impl ExposureSection {
     }
 }
 
+/// The exposure portal's signed-in lane (see docs/portal.md): sign-in and a customer's own
+/// exposures are admitted at a rate the node sustains, queued briefly beyond it and shed at
+/// once beyond the queue (503, `Retry-After`, a page that retries by itself).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalSection {
+    /// Signed-in requests admitted a second, sustained.
+    pub signed_in_per_second: f64,
+    /// Admitted at once beyond the rate.
+    pub signed_in_burst: u32,
+    /// Requests that may wait for their turn.
+    pub signed_in_queue: u32,
+    /// The longest a request waits for its turn (`2s`).
+    #[serde(with = "humantime_serde")]
+    pub signed_in_max_wait: Duration,
+    /// What a shed answer's `Retry-After` says (`5s`).
+    #[serde(with = "humantime_serde")]
+    pub retry_after: Duration,
+}
+
+impl Default for PortalSection {
+    fn default() -> Self {
+        let admission = haechi_server::admission::AdmissionSettings::default();
+        PortalSection {
+            signed_in_per_second: admission.per_second,
+            signed_in_burst: admission.burst,
+            signed_in_queue: admission.queue,
+            signed_in_max_wait: admission.max_wait,
+            retry_after: Duration::from_secs(admission.retry_after_secs),
+        }
+    }
+}
+
+impl PortalSection {
+    /// The signed-in lane's admission, validated.
+    pub fn admission(&self) -> anyhow::Result<haechi_server::admission::AdmissionSettings> {
+        let rate = self.signed_in_per_second;
+        if !(rate.is_finite() && rate > 0.0) {
+            anyhow::bail!("portal.signed_in_per_second must be a positive number, not {rate}");
+        }
+        if self.retry_after.is_zero() || self.retry_after > Duration::from_secs(3600) {
+            anyhow::bail!("portal.retry_after must be between 1s and 1h");
+        }
+        if self.signed_in_max_wait > Duration::from_secs(30) {
+            anyhow::bail!("portal.signed_in_max_wait must be at most 30s: a longer wait is a hang");
+        }
+        Ok(haechi_server::admission::AdmissionSettings {
+            per_second: rate,
+            burst: self.signed_in_burst,
+            queue: self.signed_in_queue,
+            max_wait: self.signed_in_max_wait,
+            retry_after_secs: self.retry_after.as_secs().max(1),
+        })
+    }
+}
+
 /// The audit trail's archive, retention, witness and disk watch (see docs/audit.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

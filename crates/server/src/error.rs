@@ -218,6 +218,12 @@ impl ApiError {
         self.status
     }
 
+    /// The same error with a `Retry-After` of `seconds`.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_secs = Some(seconds);
+        self
+    }
+
     /// The seconds its `Retry-After` says, if it has one.
     pub fn retry_after(&self) -> Option<u64> {
         self.retry_after_secs

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
 mod blocked;
 mod client_address;
 pub mod drill;

@@ -23,7 +23,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 ///
 /// Which of the customer's fields each recorded incident exposed, when, and what was done —
 /// and which fields no recorded incident exposed. Counts against the customer's own request
-/// rate; recorded as a read of their own record (`detail.view = exposures`).
+/// rate; recorded as a read of their own record (`detail.view = exposures`). In the portal's
+/// signed-in lane: at capacity, 503 with `Retry-After` at once.
 #[utoipa::path(
     get,
     path = "/v1/portal/me/exposures",
@@ -42,6 +43,13 @@ async fn own_exposures(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<impl IntoResponse, ApiError> {
+    if state.portal.admission().admit().await.is_err() {
+        let retry_after = state.portal.admission().retry_after_secs();
+        return Err(ApiError::unavailable(
+            "the portal is at capacity; try again after the time Retry-After says",
+        )
+        .with_retry_after(retry_after));
+    }
     let report = exposure_report(&state, &caller).await?;
     Ok((
         [(header::CACHE_CONTROL, "private, no-store")],

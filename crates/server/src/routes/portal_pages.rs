@@ -16,6 +16,7 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use bytes::Bytes;
 use haechi_portal::{CONTENT_SECURITY_POLICY, Lang, LoginProblem};
 use haechi_token::LoginIdentifier;
 use serde::Deserialize;
@@ -86,19 +87,19 @@ async fn secure_headers(mut response: Response) -> Response {
     );
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
 }
 
-/// A page the same for everyone: public for a minute, validated by `etag`.
-fn public_page(request: &HeaderMap, etag: String, render: impl FnOnce() -> String) -> Response {
+/// A page the same for everyone, rendered ahead (`body`): public for a minute, validated by
+/// `etag` — a matching `If-None-Match` is answered 304 without a body.
+fn public_page(request: &HeaderMap, etag: String, body: Bytes) -> Response {
     let etag = format!("\"{etag}\"");
     let cache = [
         (header::CACHE_CONTROL, "public, max-age=60".to_string()),
         (header::ETAG, etag.clone()),
-        (header::VARY, "Accept-Encoding".to_string()),
     ];
     if request
         .get(header::IF_NONE_MATCH)
@@ -107,7 +108,20 @@ fn public_page(request: &HeaderMap, etag: String, render: impl FnOnce() -> Strin
     {
         return (StatusCode::NOT_MODIFIED, cache).into_response();
     }
-    (cache, html(render())).into_response()
+    (
+        cache,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// The index of `lang` in the pages rendered ahead.
+fn slot(lang: Lang) -> usize {
+    match lang {
+        Lang::Ko => 0,
+        Lang::En => 1,
+    }
 }
 
 fn html(body: String) -> ([(header::HeaderName, &'static str); 1], String) {
@@ -145,10 +159,7 @@ async fn home(
     let lang = query.lang();
     let current = state.portal.current();
     let tag = format!("home-{}-{}", lang.code(), current.digest);
-    match state.portal.site().home(lang, &current.statements, None) {
-        Ok(page) => public_page(&request, tag, || page),
-        Err(error) => render_failed(&error),
-    }
+    public_page(&request, tag, current.home[slot(lang)].clone())
 }
 
 /// The incident page
@@ -175,10 +186,7 @@ async fn incident(
     let lang = query.lang();
     let current = state.portal.current();
     let tag = format!("incident-{}-{}", lang.code(), current.digest);
-    match state.portal.site().incident(lang, &current.statements) {
-        Ok(page) => public_page(&request, tag, || page),
-        Err(error) => render_failed(&error),
-    }
+    public_page(&request, tag, current.incident[slot(lang)].clone())
 }
 
 /// A static file of the portal
@@ -217,14 +225,13 @@ async fn asset(State(state): State<AppState>, PathParam(file): PathParam) -> Res
         .into_response()
 }
 
-/// Whether a form post comes from the portal's own pages: a browser says where a post comes
-/// from (`Sec-Fetch-Site`, `Origin`); a post another site's page made is refused.
+/// Whether a form post comes from the portal's own pages. A browser says where a post comes
+/// from in `Sec-Fetch-Site`, which no page can set: when it is there it decides. Without it (an
+/// older browser), `Origin`, when sent, must be this host. A post another site's page made is
+/// refused.
 fn same_origin(request: &HeaderMap) -> bool {
-    let fetch_site = request
-        .get("sec-fetch-site")
-        .and_then(|value| value.to_str().ok());
-    if fetch_site.is_some_and(|site| site != "same-origin" && site != "none") {
-        return false;
+    if let Some(site) = request.get("sec-fetch-site") {
+        return matches!(site.to_str(), Ok("same-origin" | "none"));
     }
     match (
         request.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
@@ -277,6 +284,7 @@ pub(crate) struct LoginForm {
         (status = 401, description = "Not signed in: the start page saying so.", content_type = "text/html"),
         (status = 403, description = "Posted from another site.", content_type = "text/html"),
         (status = 429, description = "Too many attempts: the start page saying so.", content_type = "text/html"),
+        (status = 503, description = "At capacity: a page that retries by itself after `Retry-After`.", content_type = "text/html"),
     )
 )]
 async fn login(
@@ -289,6 +297,9 @@ async fn login(
     let lang = query.lang();
     if !same_origin(&request) {
         return cross_site(&state, lang);
+    }
+    if state.portal.admission().admit().await.is_err() {
+        return shed(&state, lang, "/portal/");
     }
     let form = match form {
         Ok(Form(form)) if form.identifier.len() <= 254 && form.password.len() <= 1024 => form,
@@ -419,6 +430,7 @@ fn signed_out(lang: Lang) -> Response {
         (status = 200, description = "The page.", content_type = "text/html"),
         (status = 303, description = "Not signed in: to the start page."),
         (status = 429, description = "Over the customer's own rate: a page that retries by itself.", content_type = "text/html"),
+        (status = 503, description = "At capacity: a page that retries by itself after `Retry-After`.", content_type = "text/html"),
     )
 )]
 async fn me(
@@ -428,6 +440,9 @@ async fn me(
 ) -> Response {
     let lang = query.lang();
     let (parts, _) = request.into_parts();
+    if state.portal.admission().admit().await.is_err() {
+        return shed(&state, lang, "/portal/me");
+    }
     let Some(caller) = signed_in(&state, &parts).await else {
         return signed_out(lang);
     };
@@ -453,8 +468,21 @@ async fn me(
     }
 }
 
+/// The answer to a request the signed-in lane has no room for: 503 and the waiting page,
+/// which tries `path` again by itself.
+fn shed(state: &AppState, lang: Lang, path: &str) -> Response {
+    let retry_after = state.portal.admission().retry_after_secs();
+    busy(
+        state,
+        lang,
+        path,
+        retry_after,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+}
+
 /// The waiting page: it retries by itself after `retry_after` seconds.
-pub(crate) fn busy(
+fn busy(
     state: &AppState,
     lang: Lang,
     path: &str,

@@ -200,8 +200,11 @@ impl Fixture {
             rules,
             exposure_check,
             portal: Arc::new(
-                haechi_server::portal::Portal::new(ed25519_dalek::SigningKey::from_bytes(&[5; 32]))
-                    .unwrap(),
+                haechi_server::portal::Portal::new(
+                    ed25519_dalek::SigningKey::from_bytes(&[5; 32]),
+                    haechi_server::admission::AdmissionSettings::default(),
+                )
+                .unwrap(),
             ),
             drill: None,
             freshness: None,
