@@ -147,7 +147,7 @@ fn render_failed(error: &haechi_portal::Error) -> Response {
     security(()),
     params(LangQuery),
     responses(
-        (status = 200, description = "The page.", content_type = "text/html"),
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
         (status = 304, description = "Unchanged since the `ETag` given."),
     )
 )]
@@ -174,7 +174,7 @@ async fn home(
     security(()),
     params(LangQuery),
     responses(
-        (status = 200, description = "The page.", content_type = "text/html"),
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
         (status = 304, description = "Unchanged since the `ETag` given."),
     )
 )]
@@ -281,10 +281,10 @@ pub(crate) struct LoginForm {
     request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Signed in: to `/portal/me`, with the session cookie."),
-        (status = 401, description = "Not signed in: the start page saying so.", content_type = "text/html"),
-        (status = 403, description = "Posted from another site.", content_type = "text/html"),
-        (status = 429, description = "Too many attempts: the start page saying so.", content_type = "text/html"),
-        (status = 503, description = "At capacity: a page that retries by itself after `Retry-After`.", content_type = "text/html"),
+        (status = 401, description = "Not signed in: the start page saying so.", content_type = "text/html", body = String),
+        (status = 403, description = "Posted from another site.", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts: the start page saying so.", content_type = "text/html", body = String),
+        (status = 503, description = "At capacity: a page that retries by itself after `Retry-After`.", content_type = "text/html", body = String),
     )
 )]
 async fn login(
@@ -427,10 +427,10 @@ fn signed_out(lang: Lang) -> Response {
     security(()),
     params(LangQuery),
     responses(
-        (status = 200, description = "The page.", content_type = "text/html"),
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
         (status = 303, description = "Not signed in: to the start page."),
-        (status = 429, description = "Over the customer's own rate: a page that retries by itself.", content_type = "text/html"),
-        (status = 503, description = "At capacity: a page that retries by itself after `Retry-After`.", content_type = "text/html"),
+        (status = 429, description = "Over the customer's own rate: a page that retries by itself.", content_type = "text/html", body = String),
+        (status = 503, description = "At capacity: a page that retries by itself after `Retry-After`.", content_type = "text/html", body = String),
     )
 )]
 async fn me(
@@ -516,7 +516,7 @@ fn busy(
     params(LangQuery),
     responses(
         (status = 303, description = "Signed out: to the start page."),
-        (status = 403, description = "Posted from another site.", content_type = "text/html"),
+        (status = 403, description = "Posted from another site.", content_type = "text/html", body = String),
     )
 )]
 async fn logout(
