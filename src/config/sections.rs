@@ -96,7 +96,7 @@ pub struct PortalSection {
     pub signed_in_burst: u32,
     /// Requests that may wait for their turn.
     pub signed_in_queue: u32,
-    /// The longest a request waits for its turn (`2s`).
+    /// The longest a request waits for its turn (`100ms`).
     #[serde(with = "humantime_serde")]
     pub signed_in_max_wait: Duration,
     /// What a shed answer's `Retry-After` says (`5s`).

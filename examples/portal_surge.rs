@@ -1,0 +1,306 @@
+//! An open-loop load generator for the exposure portal (BENCHMARKS.md, "The portal under a
+//! surge"). Requests leave on a fixed schedule whatever the server answers — a closed loop
+//! slows down with the server and hides its queueing — and each latency is measured from the
+//! instant the request was due, not from when it was sent. The mix is the portal's during a
+//! breach's news: anonymous checks, the incident page, the signed-in view. Each check comes
+//! from an address of its own (`X-Forwarded-For`, the server trusting 127.0.0.1 as its proxy),
+//! as a crowd's would. Meanwhile an operator's request (`GET /v1/admin/incidents`) and
+//! `/healthz` are timed every 100 ms, and the server's resident memory is sampled.
+//!
+//! ```text
+//! cargo run --release --example portal_surge -- BASE RATE SECONDS COOKIE ADMIN_TOKEN PID [static]
+//! ```
+//! prints one JSON line. With `static`, every request is a GET of `/portal/incident` from
+//! `BASE`, a static file server holding a copy of the page: the ceiling.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::Rng as _;
+use rand_core::OsRng;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use voprf::{OprfClient, Ristretto255};
+
+/// A request slower than this counts as a timeout.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Percent of checks, then of incident pages; the rest are signed-in views.
+const MIX: (u64, u64) = (80, 15);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Check,
+    Incident,
+    Me,
+    Admin,
+    Health,
+}
+
+impl Kind {
+    const ALL: [Kind; 5] = [
+        Kind::Check,
+        Kind::Incident,
+        Kind::Me,
+        Kind::Admin,
+        Kind::Health,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Check => "check",
+            Kind::Incident => "incident_page",
+            Kind::Me => "signed_in_view",
+            Kind::Admin => "admin_api",
+            Kind::Health => "healthz",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Class {
+    /// Answered as asked (2xx).
+    Served,
+    /// Refused on purpose: 429 or 503 with `Retry-After`.
+    Shed,
+    /// Anything else.
+    Error,
+    Timeout,
+}
+
+struct Outcome {
+    kind: Kind,
+    class: Class,
+    latency: Duration,
+}
+
+struct Target {
+    client: reqwest::Client,
+    base: String,
+    cookie: String,
+    admin_token: String,
+    bodies: Vec<String>,
+    static_only: bool,
+}
+
+impl Target {
+    async fn send(&self, kind: Kind, n: u64) -> Class {
+        let request = if self.static_only {
+            self.client.get(format!("{}/portal/incident", self.base))
+        } else {
+            match kind {
+                Kind::Check => self
+                    .client
+                    .post(format!("{}/v1/exposure/check", self.base))
+                    .header("content-type", "application/json")
+                    .header("x-forwarded-for", source_address(n))
+                    .body(self.bodies[(n as usize) % self.bodies.len()].clone()),
+                Kind::Incident => self.client.get(format!("{}/portal/incident", self.base)),
+                Kind::Me => self
+                    .client
+                    .get(format!("{}/portal/me", self.base))
+                    .header("cookie", &self.cookie),
+                Kind::Admin => self
+                    .client
+                    .get(format!("{}/v1/admin/incidents?limit=1", self.base))
+                    .bearer_auth(&self.admin_token),
+                Kind::Health => self.client.get(format!("{}/healthz", self.base)),
+            }
+        };
+        match request.timeout(TIMEOUT).send().await {
+            Err(error) if error.is_timeout() => Class::Timeout,
+            Err(_) => Class::Error,
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = response.headers().contains_key("retry-after");
+                // Read the body: a page not read to its end was not served.
+                if response.bytes().await.is_err() {
+                    return Class::Error;
+                }
+                match status {
+                    200..=299 => Class::Served,
+                    429 | 503 if retry_after => Class::Shed,
+                    _ => Class::Error,
+                }
+            }
+        }
+    }
+}
+
+/// The address request `n` comes from: a crowd of 2^24 distinct sources.
+fn source_address(n: u64) -> String {
+    let n = n.wrapping_mul(2_654_435_761) % (1 << 24);
+    format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
+}
+
+/// Blinded check requests for random identifiers: what browsers would send.
+fn check_bodies(count: usize) -> anyhow::Result<Vec<String>> {
+    (0..count)
+        .map(|_| {
+            let hash: [u8; 20] = rand::thread_rng().r#gen();
+            let blind = OprfClient::<Ristretto255>::blind(&hash, &mut OsRng)
+                .map_err(|error| anyhow::anyhow!("blind: {error:?}"))?;
+            Ok(json!({
+                "bucket": hex::encode(&hash[..2]),
+                "blinded": URL_SAFE_NO_PAD.encode(blind.message.serialize()),
+            })
+            .to_string())
+        })
+        .collect()
+}
+
+fn resident_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "an index into a list of at most millions"
+    )]
+    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+fn summary(outcomes: &[Outcome], kind: Kind) -> Value {
+    let mine: Vec<&Outcome> = outcomes.iter().filter(|o| o.kind == kind).collect();
+    let latencies = |class: fn(&Class) -> bool| {
+        let mut list: Vec<Duration> = mine
+            .iter()
+            .filter(|o| class(&o.class))
+            .map(|o| o.latency)
+            .collect();
+        list.sort();
+        list
+    };
+    let served = latencies(|c| matches!(c, Class::Served));
+    let shed = latencies(|c| matches!(c, Class::Shed));
+    let count = |class: fn(&Class) -> bool| mine.iter().filter(|o| class(&o.class)).count();
+    json!({
+        "sent": mine.len(),
+        "served": served.len(),
+        "shed": shed.len(),
+        "errors": count(|c| matches!(c, Class::Error)),
+        "timeouts": count(|c| matches!(c, Class::Timeout)),
+        "served_p50_ms": percentile(&served, 0.5),
+        "served_p99_ms": percentile(&served, 0.99),
+        "shed_p50_ms": percentile(&shed, 0.5),
+        "shed_p99_ms": percentile(&shed, 0.99),
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: portal_surge BASE RATE SECONDS COOKIE ADMIN_TOKEN PID [static]";
+    let [base, rate, seconds, cookie, admin_token, pid, rest @ ..] = args.as_slice() else {
+        anyhow::bail!(usage);
+    };
+    let rate: f64 = rate.parse().context("RATE: requests a second")?;
+    let seconds: u64 = seconds.parse().context("SECONDS")?;
+    let pid: u32 = pid.parse().context("PID: the server's process id")?;
+    let static_only = rest.first().is_some_and(|word| word == "static");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let target = std::sync::Arc::new(Target {
+            client: haechi_outbound::plain_builder()?
+                .pool_max_idle_per_host(4096)
+                .build()?,
+            base: base.trim_end_matches('/').to_string(),
+            cookie: cookie.clone(),
+            admin_token: admin_token.clone(),
+            bodies: check_bodies(512)?,
+            static_only,
+        });
+        let (outcomes_tx, mut outcomes_rx) = mpsc::unbounded_channel::<Outcome>();
+        let rss_before = resident_kib(pid);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(seconds);
+        // The operator's view, every 100 ms, while the surge runs.
+        let probe = {
+            let target = target.clone();
+            let outcomes = outcomes_tx.clone();
+            tokio::spawn(async move {
+                let mut max_rss = 0;
+                let mut ticker = tokio::time::interval(Duration::from_millis(100));
+                while Instant::now() < deadline {
+                    ticker.tick().await;
+                    for kind in [Kind::Admin, Kind::Health] {
+                        if target.static_only {
+                            continue;
+                        }
+                        let due = Instant::now();
+                        let class = target.send(kind, 0).await;
+                        let _ = outcomes.send(Outcome {
+                            kind,
+                            class,
+                            latency: due.elapsed(),
+                        });
+                    }
+                    max_rss = max_rss.max(resident_kib(pid).unwrap_or(0));
+                }
+                max_rss
+            })
+        };
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let total = (rate * seconds as f64) as u64;
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..total {
+            let due = started + interval.mul_f64(n as f64);
+            tokio::time::sleep_until(due.into()).await;
+            let share = n.wrapping_mul(37) % 100;
+            let kind = if share < MIX.0 {
+                Kind::Check
+            } else if share < MIX.0 + MIX.1 {
+                Kind::Incident
+            } else {
+                Kind::Me
+            };
+            let target = target.clone();
+            let outcomes = outcomes_tx.clone();
+            tasks.spawn(async move {
+                let class = target.send(kind, n).await;
+                let _ = outcomes.send(Outcome {
+                    kind,
+                    class,
+                    latency: due.elapsed(),
+                });
+            });
+            // Finished tasks are let go as the surge runs: memory stays flat.
+            while tasks.try_join_next().is_some() {}
+        }
+        let scheduled_in = started.elapsed();
+        while tasks.join_next().await.is_some() {}
+        let max_rss = probe.await.unwrap_or(0);
+        drop(outcomes_tx);
+        let mut outcomes = Vec::new();
+        while let Some(outcome) = outcomes_rx.recv().await {
+            outcomes.push(outcome);
+        }
+        let mut report = json!({
+            "rate": rate,
+            "seconds": seconds,
+            "scheduled_in_s": scheduled_in.as_secs_f64(),
+            "static": static_only,
+            "rss_kib_before": rss_before,
+            "rss_kib_max": max_rss,
+            "rss_kib_after": resident_kib(pid),
+        });
+        for kind in Kind::ALL {
+            report[kind.name()] = summary(&outcomes, kind);
+        }
+        println!("{report}");
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The exposure portal under a surge (BENCHMARKS.md, "The portal under a surge"): the
+# open-loop generator (examples/portal_surge.rs) sends the portal's mix — 80 % anonymous
+# checks from a crowd of addresses, 15 % incident page, 5 % signed-in view — at 1×, 100× and
+# 2,000× a baseline rate, timing an operator's request and /healthz every 100 ms meanwhile;
+# then the same rate against Debian's nginx serving a copy of the incident page (the ceiling).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$(pwd)
+baseline=${BENCH_BASELINE_RATE:-5}
+seconds=${BENCH_SECONDS:-20}
+for tool in curl jq nginx; do
+    command -v "$tool" >/dev/null || { echo "error: $tool is not installed" >&2; exit 1; }
+done
+cargo build --release --bin haechi --example portal_surge >&2
+haechi="$repo/target/release/haechi"
+surge="$repo/target/release/examples/portal_surge"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    set +e
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+run_haechi() {
+    (cd "$work" && env -u HAECHI_MASTER_KEY -u HAECHI_CONFIG "$haechi" "$@" --config "$work/haechi.toml" --data-dir "$work/data")
+}
+cat >"$work/haechi.toml" <<'TOML'
+[server]
+# The generator is the crowd's proxy: each check says where it comes from.
+trusted_proxies = ["127.0.0.1/32"]
+TOML
+
+echo "== a customer with a login, an incident naming them, an administrator" >&2
+customer=$(printf 'correct horse battery\n' | run_haechi customers create \
+    --email surge@example.com --phone 010-2468-1357 --password-stdin | sed -n 's/^customer_id=//p')
+printf '{"customer_id":"%s","fields":["name","phone","addresses"],"first":"2025-06-11T01:00:00Z","last":"2025-06-11T05:57:37Z","reads":2}\n' \
+    "$customer" >"$work/affected.jsonl"
+run_haechi incident create --from "$work/affected.jsonl" --title "Session key leak" --quiet >/dev/null
+admin=$(run_haechi admin create surge)
+admin_id=$(sed -n 's/^client_id=//p' <<<"$admin")
+admin_secret=$(sed -n 's/^client_secret=//p' <<<"$admin")
+
+(cd "$work" && exec env -u HAECHI_MASTER_KEY -u HAECHI_CONFIG "$haechi" serve \
+    --listen 127.0.0.1:0 --config "$work/haechi.toml" --data-dir "$work/data") >"$work/serve.log" 2>&1 &
+server_pid=$!
+pids+=("$server_pid")
+for _ in $(seq 1 200); do
+    address=$(sed -n 's/^haechi listening on http:\/\///p' "$work/serve.log" | head -n1)
+    [ -n "$address" ] && break
+    sleep 0.1
+done
+base="http://$address"
+token=$(curl -sf "$base/v1/oauth/token" --data-urlencode grant_type=client_credentials \
+    --data-urlencode "client_id=$admin_id" --data-urlencode "client_secret=$admin_secret" | jq -r .access_token)
+cookie=$(curl -s -o /dev/null -D - "$base/portal/login" \
+    --data-urlencode identifier=surge@example.com --data-urlencode 'password=correct horse battery' |
+    sed -n 's/^set-cookie: \([^;]*\).*/\1/Ip' | tr -d '\r')
+
+mkdir -p "$work/static/portal"
+curl -sf "$base/portal/incident" -o "$work/static/portal/incident"
+# nginx's workers run as an unprivileged user: let them read the copy.
+chmod a+rx "$work" "$work/static" "$work/static/portal"
+chmod a+r "$work/static/portal/incident"
+cat >"$work/nginx.conf" <<NGINX
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx.error.log;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:18931;
+        root $work/static;
+        default_type text/html;
+    }
+}
+NGINX
+nginx -c "$work/nginx.conf" -p "$work"
+
+for multiple in 1 100 2000; do
+    rate=$((baseline * multiple))
+    echo "== haechi, ${multiple}× ($rate req/s for ${seconds}s)" >&2
+    "$surge" "$base" "$rate" "$seconds" "$cookie" "$token" "$server_pid"
+    sleep 3
+done
+echo "== nginx, the ceiling ($((baseline * 2000)) req/s)" >&2
+"$surge" "http://127.0.0.1:18931" "$((baseline * 2000))" "$seconds" "" "" "$(cat "$work/nginx.pid")" static
