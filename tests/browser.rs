@@ -9,6 +9,7 @@
 use serde_json::json;
 
 use crate::leak::{CUSTOMERS, leak_match, vault_with_customers};
+use crate::portal::import_incident;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -30,24 +31,9 @@ async fn the_portal_works_in_chromium() {
     // A customer with a login, whom the scope of the breach names: the signed-in view.
     let customer = instance.create_customer("hayun.lee@example.com", "010-8901-2345", PASSWORD);
     // The scope of the breach: what the signed-in view answers from.
-    let list = instance.dir.path().join("affected.jsonl");
     let row = json!({"customer_id": customer, "fields": ["name", "phone", "addresses"],
                      "first": "2025-06-11T01:00:00Z", "last": "2025-06-11T05:57:37Z", "reads": 2});
-    std::fs::write(&list, format!("{row}\n")).unwrap();
-    let (code, stdout, stderr) = instance.run(
-        &[
-            "incident",
-            "create",
-            "--from",
-            list.to_str().unwrap(),
-            "--title",
-            "Session key leak",
-            "--quiet",
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{stderr}");
-    let id = stdout.trim().to_string();
+    let id = import_incident(&instance, &[row], "Session key leak");
     let (admin_id, admin_secret) = instance.create_admin("root");
     let server = instance.serve();
     let admin = server.client_token(&(admin_id, admin_secret)).await;

@@ -11,6 +11,27 @@ use crate::util::Instance;
 
 const PASSWORD: &str = "correct horse battery";
 
+/// `haechi incident create` over `rows` (the affected list), titled `title`; the incident's id.
+pub(crate) fn import_incident(instance: &Instance, rows: &[Value], title: &str) -> String {
+    let list = instance.dir.path().join("affected.jsonl");
+    let text: Vec<String> = rows.iter().map(Value::to_string).collect();
+    std::fs::write(&list, text.join("\n") + "\n").unwrap();
+    let (code, stdout, stderr) = instance.run(
+        &[
+            "incident",
+            "create",
+            "--from",
+            list.to_str().unwrap(),
+            "--title",
+            title,
+            "--quiet",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    stdout.trim().to_string()
+}
+
 /// Checks the statement in the JSON text `document` (the whole document, or its
 /// `statements[0]` when `first_listed`) against `public_key` (base64url) the way
 /// docs/portal.md tells anyone to: drop `signature`, serialise the rest compactly in the
@@ -77,28 +98,12 @@ async fn a_customer_sees_what_leaked_and_what_did_not_and_the_signed_statement()
     let (admin_id, admin_secret) = instance.create_admin("root");
     let exposed = instance.create_customer("minjun@example.com", "010-2345-6789", PASSWORD);
     let other = instance.create_customer("seoyeon@example.com", "010-3456-7890", PASSWORD);
-    let list = instance.data_dir().join("affected.jsonl");
     let rows = [
         json!({"customer_id": exposed, "fields": ["name", "phone", "addresses"],
                "first": "2025-06-11T01:00:00Z", "last": "2025-06-11T05:57:37Z", "reads": 2}),
         json!({"customer_id": other, "fields": ["email"], "reads": 1}),
     ];
-    let text: Vec<String> = rows.iter().map(Value::to_string).collect();
-    std::fs::write(&list, text.join("\n") + "\n").unwrap();
-    let (code, stdout, stderr) = instance.run(
-        &[
-            "incident",
-            "create",
-            "--from",
-            list.to_str().unwrap(),
-            "--title",
-            "Session key leak",
-            "--quiet",
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{stderr}");
-    let id = stdout.trim().to_string();
+    let id = import_incident(&instance, &rows, "Session key leak");
     let server = instance.serve();
     let admin = server.client_token(&(admin_id, admin_secret)).await;
 
@@ -264,21 +269,9 @@ fn cookie_of(response: &reqwest::Response) -> String {
 async fn the_pages_answer_without_javascript_and_refuse_other_sites() {
     let instance = Instance::new();
     let customer = instance.create_customer("jiwoo@example.com", "010-4567-8901", PASSWORD);
-    let list = instance.data_dir().join("affected.jsonl");
     let row = json!({"customer_id": customer, "fields": ["name", "phone"],
                      "first": "2025-06-11T01:00:00Z", "last": "2025-06-11T05:57:37Z", "reads": 1});
-    std::fs::write(&list, format!("{row}\n")).unwrap();
-    let (code, _, stderr) = instance.run(
-        &[
-            "incident",
-            "create",
-            "--from",
-            list.to_str().unwrap(),
-            "--quiet",
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{stderr}");
+    import_incident(&instance, &[row], "Session key leak");
     let server = instance.serve();
     let client = haechi_outbound::plain_builder()
         .unwrap()

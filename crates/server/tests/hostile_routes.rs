@@ -129,6 +129,22 @@ const PUBLIC_GET: &[(Case, &str)] = &[
     (Case::WrongContentType, "public; the body is not read"),
 ];
 
+/// A portal page of the signed-in customer, asked without a session cookie (the cookie is its
+/// credential, not a bearer token): back to the start page, whatever the body.
+const WITHOUT_SESSION: &[(Case, &str)] = &[
+    (
+        Case::NoCredentials,
+        "no session cookie: back to the start page (303)",
+    ),
+    (Case::EmptyBody, "the body is not read"),
+    (Case::TruncatedJson, "the body is not read"),
+    (Case::WrongTypes, "the body is not read"),
+    (Case::HugeBody, "the body is not read"),
+    (Case::DeepJson, "the body is not read"),
+    (Case::InvalidUtf8, "the body is not read"),
+    (Case::WrongContentType, "the body is not read"),
+];
+
 const UNREAD_BODY: &[(Case, &str)] = &[
     (Case::EmptyBody, "the body is not read"),
     (Case::TruncatedJson, "the body is not read"),
@@ -290,19 +306,7 @@ const ROUTES: &[Route] = &[
     ),
     answering(
         route("GET", "/portal/me", Public, BodyKind::None),
-        &[
-            (
-                Case::NoCredentials,
-                "no session cookie: back to the start page (303)",
-            ),
-            (Case::EmptyBody, "the body is not read"),
-            (Case::TruncatedJson, "the body is not read"),
-            (Case::WrongTypes, "the body is not read"),
-            (Case::HugeBody, "the body is not read"),
-            (Case::DeepJson, "the body is not read"),
-            (Case::InvalidUtf8, "the body is not read"),
-            (Case::WrongContentType, "the body is not read"),
-        ],
+        WITHOUT_SESSION,
     ),
     with_sample(
         route("POST", "/portal/login", Public, Form),
@@ -310,19 +314,7 @@ const ROUTES: &[Route] = &[
     ),
     answering(
         route("POST", "/portal/logout", Public, BodyKind::None),
-        &[
-            (
-                Case::NoCredentials,
-                "no session to end: back to the start page (303)",
-            ),
-            (Case::EmptyBody, "the body is not read"),
-            (Case::TruncatedJson, "the body is not read"),
-            (Case::WrongTypes, "the body is not read"),
-            (Case::HugeBody, "the body is not read"),
-            (Case::DeepJson, "the body is not read"),
-            (Case::InvalidUtf8, "the body is not read"),
-            (Case::WrongContentType, "the body is not read"),
-        ],
+        WITHOUT_SESSION,
     ),
     route("GET", "/portal/assets/{file}", Public, BodyKind::None),
     answering(
