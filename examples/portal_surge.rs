@@ -11,7 +11,9 @@
 //! cargo run --release --example portal_surge -- BASE RATE SECONDS COOKIE ADMIN_TOKEN PID [static]
 //! ```
 //! prints one JSON line. With `static`, every request is a GET of `/portal/incident` from
-//! `BASE`, a static file server holding a copy of the page: the ceiling.
+//! `BASE`, a static file server holding a copy of the page: the ceiling. With
+//! `SURGE_OPERATOR_BASE` set, the operator's requests and `/healthz` go there (the server's
+//! `server.operator_listen`) instead of `BASE`.
 
 use std::time::{Duration, Instant};
 
@@ -78,6 +80,8 @@ struct Outcome {
 struct Target {
     client: reqwest::Client,
     base: String,
+    /// Where the operator's requests and `/healthz` go.
+    operator_base: String,
     cookie: String,
     admin_token: String,
     bodies: Vec<String>,
@@ -103,9 +107,9 @@ impl Target {
                     .header("cookie", &self.cookie),
                 Kind::Admin => self
                     .client
-                    .get(format!("{}/v1/admin/incidents?limit=1", self.base))
+                    .get(format!("{}/v1/admin/incidents?limit=1", self.operator_base))
                     .bearer_auth(&self.admin_token),
-                Kind::Health => self.client.get(format!("{}/healthz", self.base)),
+                Kind::Health => self.client.get(format!("{}/healthz", self.operator_base)),
             }
         };
         match request.timeout(TIMEOUT).send().await {
@@ -218,6 +222,10 @@ fn main() -> anyhow::Result<()> {
                 .pool_max_idle_per_host(4096)
                 .build()?,
             base: base.trim_end_matches('/').to_string(),
+            operator_base: std::env::var("SURGE_OPERATOR_BASE")
+                .unwrap_or_else(|_| base.clone())
+                .trim_end_matches('/')
+                .to_string(),
             cookie: cookie.clone(),
             admin_token: admin_token.clone(),
             bodies: check_bodies(512)?,
@@ -289,6 +297,7 @@ fn main() -> anyhow::Result<()> {
             outcomes.push(outcome);
         }
         let mut report = json!({
+            "operator_listener": std::env::var("SURGE_OPERATOR_BASE").is_ok(),
             "rate": rate,
             "seconds": seconds,
             "scheduled_in_s": scheduled_in.as_secs_f64(),

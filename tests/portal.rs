@@ -508,3 +508,48 @@ async fn over_capacity_the_signed_in_view_sheds_at_once_and_recovers() {
         .unwrap();
     assert_eq!(again.status(), 200);
 }
+
+/// Operators may have a listener of their own (`server.operator_listen`), served by a thread
+/// of its own so that a surge on the main address does not queue their requests: the whole
+/// API is there, under the same checks, and it stops with the server.
+#[tokio::test]
+async fn operators_have_a_listener_of_their_own() {
+    let instance = Instance::new().with_env("HAECHI_SERVER__OPERATOR_LISTEN", "127.0.0.1:0");
+    let credential = instance.create_admin("root");
+    let server = instance.serve();
+    let operators = server
+        .log()
+        .iter()
+        .find_map(|line| {
+            line.strip_prefix("haechi operators on ")
+                .map(str::to_string)
+        })
+        .expect("the operators' address is printed");
+    assert_ne!(operators, server.base);
+    let admin = server.client_token(&credential).await;
+    let listed = server
+        .client
+        .get(format!("{operators}/v1/admin/incidents"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    let refused = server
+        .client
+        .get(format!("{operators}/v1/admin/incidents"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["error"].is_string(), "{body}");
+    let health = server
+        .client
+        .get(format!("{operators}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(server.terminate(), Some(0));
+}

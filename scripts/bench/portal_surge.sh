@@ -3,6 +3,7 @@
 # open-loop generator (examples/portal_surge.rs) sends the portal's mix — 80 % anonymous
 # checks from a crowd of addresses, 15 % incident page, 5 % signed-in view — at 1×, 100× and
 # 2,000× a baseline rate, timing an operator's request and /healthz every 100 ms meanwhile;
+# 2,000× once more with the operator's requests on the operator listener (server.operator_listen);
 # then the same rate against Debian's nginx serving a copy of the incident page (the ceiling).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,6 +32,8 @@ cat >"$work/haechi.toml" <<'TOML'
 [server]
 # The generator is the crowd's proxy: each check says where it comes from.
 trusted_proxies = ["127.0.0.1/32"]
+# Operators' requests on a listener with a thread of its own (the last haechi run uses it).
+operator_listen = "127.0.0.1:0"
 TOML
 
 echo "== a customer with a login, an incident naming them, an administrator" >&2
@@ -53,6 +56,7 @@ for _ in $(seq 1 200); do
     sleep 0.1
 done
 base="http://$address"
+operators="http://$(sed -n 's/^haechi operators on http:\/\///p' "$work/serve.log" | head -n1)"
 token=$(curl -sf "$base/v1/oauth/token" --data-urlencode grant_type=client_credentials \
     --data-urlencode "client_id=$admin_id" --data-urlencode "client_secret=$admin_secret" | jq -r .access_token)
 cookie=$(curl -s -o /dev/null -D - "$base/portal/login" \
@@ -86,5 +90,8 @@ for multiple in 1 100 2000; do
     "$surge" "$base" "$rate" "$seconds" "$cookie" "$token" "$server_pid"
     sleep 3
 done
+echo "== haechi, 2000× again, the operator's requests on the operator listener" >&2
+SURGE_OPERATOR_BASE="$operators" "$surge" "$base" "$((baseline * 2000))" "$seconds" "$cookie" "$token" "$server_pid"
+sleep 3
 echo "== nginx, the ceiling ($((baseline * 2000)) req/s)" >&2
 "$surge" "http://127.0.0.1:18931" "$((baseline * 2000))" "$seconds" "" "" "$(cat "$work/nginx.pid")" static

@@ -146,6 +146,11 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     });
     let background = Background::start(&config, &runtime, &state, role.serves_api())?;
     let metrics_listener = metrics_listener(&config, &state).await?;
+    let operator_listener = if role.serves_api() {
+        operator_listener(&config, &state, closed_signal(&closing))?
+    } else {
+        None
+    };
     tracing::info!(
         %address,
         data_dir = %config.data_dir.display(),
@@ -168,6 +173,11 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         haechi_server::serve_probes(listener, state, shutdown).await?;
     }
     closing.send_replace(true);
+    if let Some(operators) = operator_listener
+        && operators.join().is_err()
+    {
+        tracing::error!("the operators' listener's thread panicked");
+    }
     if let Some(metrics_listener) = metrics_listener {
         metrics_listener.abort();
     }
@@ -283,6 +293,58 @@ impl Background {
         self.refusal_summaries.abort();
         self.audit_watch.abort();
     }
+}
+
+/// A future that resolves once `closing` says the server is stopping.
+fn closed_signal(
+    closing: &tokio::sync::watch::Sender<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut closed = closing.subscribe();
+    async move {
+        let _ = closed.wait_for(|closed| *closed).await;
+    }
+}
+
+/// The API on `server.operator_listen`, when set, served by a runtime on a thread of its own:
+/// the operating system schedules that thread whatever the main runtime's workers are busy
+/// with, so an operator's request does not wait in line behind a surge of portal requests.
+/// Stops when `shutdown` resolves.
+fn operator_listener(
+    config: &Config,
+    state: &AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
+    let Some(address) = config.server.operator_listen else {
+        return Ok(None);
+    };
+    let listener = std::net::TcpListener::bind(address)
+        .with_context(|| format!("cannot listen on {address} for operators"))?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("haechi-operators")
+        .enable_all()
+        .build()
+        .context("cannot start the operators' runtime")?;
+    let state = state.clone();
+    let thread = std::thread::Builder::new()
+        .name("haechi-operators".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let served = match TcpListener::from_std(listener) {
+                    Ok(listener) => haechi_server::serve(listener, state, shutdown).await,
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = served {
+                    tracing::error!(%error, "the operators' listener stopped");
+                }
+            });
+        })
+        .context("cannot start the operators' thread")?;
+    // Scripts and tests read the address from this line.
+    println!("haechi operators on http://{bound}");
+    Ok(Some(thread))
 }
 
 /// `/metrics` on its own listener when `server.metrics_listen` is set.

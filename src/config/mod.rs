@@ -141,6 +141,7 @@ impl Default for Config {
                 trusted_proxies: Vec::new(),
                 refusal_records_per_source: default_refusal_records(),
                 metrics_listen: None,
+                operator_listen: None,
             },
             vault: VaultSection {
                 policy_file: None,

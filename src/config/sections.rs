@@ -431,6 +431,12 @@ pub struct ServerSection {
     /// is served on the API's address to administrators only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
+    /// A second listener for operators, served by a thread of its own: the whole API, as on
+    /// the main address, but a surge there (the portal's crowd during a breach) never queues
+    /// an operator's request behind it. Bind it to an address only operators reach. Unset:
+    /// operators share the main address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_listen: Option<SocketAddr>,
 }
 
 pub(super) fn default_refusal_records() -> u32 {
