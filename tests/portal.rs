@@ -553,3 +553,47 @@ async fn operators_have_a_listener_of_their_own() {
     assert_eq!(health.status(), 200);
     assert_eq!(server.terminate(), Some(0));
 }
+
+/// Requests without a session never take the signed-in lane's turns: with one turn a second,
+/// a flood of cookie-less views is sent back to the start page, and the customer's own view
+/// right after it is still admitted.
+#[tokio::test]
+async fn a_flood_without_a_session_takes_no_turn() {
+    let instance = Instance::new()
+        .with_env("HAECHI_PORTAL__SIGNED_IN_PER_SECOND", "1")
+        .with_env("HAECHI_PORTAL__SIGNED_IN_BURST", "0")
+        .with_env("HAECHI_PORTAL__SIGNED_IN_QUEUE", "0");
+    instance.create_customer("seojun@example.com", "010-9012-3456", PASSWORD);
+    let server = instance.serve();
+    let client = haechi_outbound::plain_builder()
+        .unwrap()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = client
+        .post(server.url("/portal/login"))
+        .form(&[("identifier", "seojun@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = cookie_of(&signed_in);
+    // The sign-in took this second's turn; wait for the next.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for _ in 0..50 {
+        let flood = client
+            .get(server.url("/portal/me"))
+            .header("cookie", "__Host-haechi-portal=forged")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(flood.status(), 303);
+    }
+    let mine = client
+        .get(server.url("/portal/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mine.status(), 200);
+}

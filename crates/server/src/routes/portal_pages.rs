@@ -440,12 +440,13 @@ async fn me(
 ) -> Response {
     let lang = query.lang();
     let (parts, _) = request.into_parts();
-    if state.portal.admission().admit().await.is_err() {
-        return shed(&state, lang, "/portal/me");
-    }
+    // The session first: a flood without one must not take the signed-in lane's turns.
     let Some(caller) = signed_in(&state, &parts).await else {
         return signed_out(lang);
     };
+    if state.portal.admission().admit().await.is_err() {
+        return shed(&state, lang, "/portal/me");
+    }
     let report = match super::portal::exposure_report(&state, &caller).await {
         Ok(report) => report,
         Err(error) if error.status() == StatusCode::TOO_MANY_REQUESTS => {
