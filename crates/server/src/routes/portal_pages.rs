@@ -7,8 +7,8 @@
 //! - The signed-in view needs no JavaScript: the sign-in form posts here, and the access
 //!   token goes into a `__Host-` cookie (`HttpOnly`, `Secure`, `SameSite=Strict`), which the
 //!   view verifies exactly as the API verifies a bearer token.
-//! - Posts from another site are refused (`Origin` and `Sec-Fetch-Site`), so nobody can sign
-//!   a visitor in or out from their own page.
+//! - Posts from another site are refused (`Sec-Fetch-Site`, or `Origin` without it), so nobody
+//!   can sign a visitor in or out from their own page.
 //! - Every response carries the portal's Content Security Policy.
 
 use axum::Form;
@@ -25,9 +25,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
-use crate::openapi::NotFound;
-
 use crate::extract::{Authenticated, Caller, PathParam, request_context};
+use crate::openapi::NotFound;
 use crate::{ApiError, AppState};
 
 /// The portal session's cookie. `__Host-`: only ever set by this origin, over HTTPS (or
