@@ -254,6 +254,31 @@ async fn a_customer_sees_what_leaked_and_what_did_not_and_the_signed_statement()
     assert_eq!(status, 409, "{body}");
 }
 
+/// A client that does not follow redirects: the tests look at them.
+fn page_client() -> reqwest::Client {
+    haechi_outbound::plain_builder()
+        .unwrap()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in through the portal's form; the session cookie (`NAME=VALUE`).
+async fn sign_in(
+    client: &reqwest::Client,
+    server: &crate::util::Server,
+    identifier: &str,
+) -> String {
+    let signed_in = client
+        .post(server.url("/portal/login"))
+        .form(&[("identifier", identifier), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    cookie_of(&signed_in)
+}
+
 /// The part of a `Set-Cookie` before the first `;`.
 fn cookie_of(response: &reqwest::Response) -> String {
     response.headers()[reqwest::header::SET_COOKIE]
@@ -273,11 +298,7 @@ async fn the_pages_answer_without_javascript_and_refuse_other_sites() {
                      "first": "2025-06-11T01:00:00Z", "last": "2025-06-11T05:57:37Z", "reads": 1});
     import_incident(&instance, &[row], "Session key leak");
     let server = instance.serve();
-    let client = haechi_outbound::plain_builder()
-        .unwrap()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = page_client();
 
     // The start page: Korean first, the strict policy, cacheable and validated.
     let home = client.get(server.url("/portal/")).send().await.unwrap();
@@ -454,19 +475,8 @@ async fn over_capacity_the_signed_in_view_sheds_at_once_and_recovers() {
         .with_env("HAECHI_PORTAL__RETRY_AFTER", "2s");
     instance.create_customer("hayun@example.com", "010-5678-9012", PASSWORD);
     let server = instance.serve();
-    let client = haechi_outbound::plain_builder()
-        .unwrap()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let signed_in = client
-        .post(server.url("/portal/login"))
-        .form(&[("identifier", "hayun@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status(), 303);
-    let cookie = cookie_of(&signed_in);
+    let client = page_client();
+    let cookie = sign_in(&client, &server, "hayun@example.com").await;
     let token = server.login("hayun@example.com", PASSWORD).await["access_token"]
         .as_str()
         .unwrap()
@@ -565,19 +575,8 @@ async fn a_flood_without_a_session_takes_no_turn() {
         .with_env("HAECHI_PORTAL__SIGNED_IN_QUEUE", "0");
     instance.create_customer("seojun@example.com", "010-9012-3456", PASSWORD);
     let server = instance.serve();
-    let client = haechi_outbound::plain_builder()
-        .unwrap()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let signed_in = client
-        .post(server.url("/portal/login"))
-        .form(&[("identifier", "seojun@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status(), 303);
-    let cookie = cookie_of(&signed_in);
+    let client = page_client();
+    let cookie = sign_in(&client, &server, "seojun@example.com").await;
     // The sign-in took this second's turn; wait for the next.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     for _ in 0..50 {

@@ -297,13 +297,14 @@ async fn login(
     if !same_origin(&request) {
         return cross_site(&state, lang);
     }
-    if state.portal.admission().admit().await.is_err() {
-        return shed(&state, lang, "/portal/");
-    }
     let form = match form {
         Ok(Form(form)) if form.identifier.len() <= 254 && form.password.len() <= 1024 => form,
         _ => return sign_in_again(&state, lang, LoginProblem::Failed, None),
     };
+    // A malformed form takes no turn; a well-formed one asks before its password is hashed.
+    if state.portal.admission().admit().await.is_err() {
+        return shed(&state, lang, "/portal/");
+    }
     let identifier = if form.identifier.contains('@') {
         LoginIdentifier::Email(form.identifier)
     } else {

@@ -133,9 +133,6 @@ async fn publish(
     JsonBody(draft): JsonBody<StatementDraft>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = incident_id(&id)?;
-    draft
-        .check()
-        .map_err(|error| ApiError::unprocessable(error.to_string()))?;
     let incident = state
         .store
         .incident(&id)
