@@ -132,6 +132,21 @@ pub enum EventKind {
     /// evaluation tests one guess, so volume here is what an enumeration looks like.
     #[serde(rename = "exposure.check_refused")]
     ExposureCheckRefused,
+    /// Breach notices were queued for an incident (`haechi notify`): by whom, the incident and
+    /// batch, how many (`detail`).
+    #[serde(rename = "notice.queued")]
+    NoticeQueued,
+    /// A sink accepted a notice (`customer_id`, `detail`: notice id, channel, sink, code).
+    #[serde(rename = "notice.sent")]
+    NoticeSent,
+    /// A notice could not be delivered: given up, or an attempt that will be retried
+    /// (`reason`; `detail`: notice id, channel, sink, attempt).
+    #[serde(rename = "notice.failed")]
+    NoticeFailed,
+    /// A pasted message was checked against the notices (`reason`: `genuine`, `altered`,
+    /// `unknown_code`, `no_code`; refused checks are `deny` 429). Never the text.
+    #[serde(rename = "notice.verified")]
+    NoticeVerified,
 }
 
 impl EventKind {
@@ -170,6 +185,10 @@ impl EventKind {
         EventKind::AuditDiskLow,
         EventKind::AuditWitnessFailing,
         EventKind::ExposureCheckRefused,
+        EventKind::NoticeQueued,
+        EventKind::NoticeSent,
+        EventKind::NoticeFailed,
+        EventKind::NoticeVerified,
     ];
 
     /// The dotted name used in the audit trail and in rules.
@@ -208,6 +227,10 @@ impl EventKind {
             EventKind::AuditDiskLow => "audit.disk_low",
             EventKind::AuditWitnessFailing => "audit.witness_failing",
             EventKind::ExposureCheckRefused => "exposure.check_refused",
+            EventKind::NoticeQueued => "notice.queued",
+            EventKind::NoticeSent => "notice.sent",
+            EventKind::NoticeFailed => "notice.failed",
+            EventKind::NoticeVerified => "notice.verified",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Haechi's outbound HTTP: every part that calls out — the alert webhook, the audit witness,
-//! the drill driver, and later the notice gateway and leak feeds — builds its client here, so
-//! TLS is set up once and the same way.
+//! the drill driver, the notice gateway, and later leak feeds — builds its client here, so
+//! TLS is set up once and the same way, and every webhook is signed the same way ([`sign`]).
 //!
 //! TLS is rustls with the *ring* provider, set on each client (not installed process-wide),
 //! trusting the system's roots (`rustls-native-certs`: the OS store, or `SSL_CERT_FILE` /
@@ -13,10 +13,30 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use hmac::{Hmac, Mac};
 use rustls::RootCertStore;
 use rustls::crypto::ring;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
+use sha2::Sha256;
+
+/// The header every Haechi webhook signs its body in (alerts, notices):
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`.
+pub const SIGNATURE_HEADER: &str = "x-haechi-signature";
+
+/// `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<timestamp>." ‖ body)>`: the timestamp is
+/// signed with the body so a captured delivery cannot be replayed later as new.
+pub fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
 
 /// What can go wrong building a client.
 #[derive(Debug, thiserror::Error)]
@@ -118,4 +138,18 @@ fn ca_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
         return Err(bad("holds no PEM certificate".into()));
     }
     Ok(certificates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_covers_timestamp_and_body() {
+        // HMAC-SHA256("key", "1700000000.{}"), computed independently with Python's hmac.
+        assert_eq!(
+            sign(b"key", 1_700_000_000, b"{}"),
+            "t=1700000000,v1=9d713ed406bb7076d4123f0dc2c39d2df5c654ed4b0cd56b52c8b4c940bd63ae"
+        );
+    }
 }

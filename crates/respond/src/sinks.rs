@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use haechi_detect::{Alert, AlertGrowth, Severity};
-use hmac::{Hmac, Mac};
 use serde_json::json;
-use sha2::Sha256;
 use std::sync::{Mutex, PoisonError};
 use tokio::sync::Notify;
 use zeroize::Zeroizing;
@@ -22,7 +20,7 @@ use queue::SeverityQueue;
 use crate::Error;
 
 /// The header carrying the signature: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`.
-pub const SIGNATURE_HEADER: &str = "x-haechi-signature";
+pub use haechi_outbound::SIGNATURE_HEADER;
 
 /// The longest wait between two delivery attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -250,30 +248,5 @@ async fn deliver_all(
     }
 }
 
-/// `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<timestamp>." ‖ body)>`: the timestamp is
-/// signed with the body so a captured delivery cannot be replayed later as new.
-pub fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!(
-        "t={timestamp},v1={}",
-        hex::encode(mac.finalize().into_bytes())
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_signature_covers_timestamp_and_body() {
-        // HMAC-SHA256("key", "1700000000.{}"), computed independently with Python's hmac.
-        assert_eq!(
-            sign(b"key", 1_700_000_000, b"{}"),
-            "t=1700000000,v1=9d713ed406bb7076d4123f0dc2c39d2df5c654ed4b0cd56b52c8b4c940bd63ae"
-        );
-    }
-}
+/// The alert webhook's signature: the one every Haechi webhook carries.
+pub use haechi_outbound::sign;

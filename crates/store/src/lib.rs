@@ -21,6 +21,7 @@ mod check_tags;
 mod containment;
 mod incidents;
 mod leak;
+mod notices;
 mod policy_file;
 mod postgres;
 mod rule_sets;

@@ -217,6 +217,40 @@ CREATE TABLE incident_statements (
     PRIMARY KEY (incident_id, version)
 );
 "#,
+    // Breach notices: each run's templates and sender settings (a batch), and the outbox —
+    // one row per customer and channel, its facts, state and, once sealed, its code. No
+    // personal data and no text: texts are rendered from the batch.
+    r#"
+CREATE TABLE notice_batches (
+    id TEXT PRIMARY KEY,
+    incident_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE notices (
+    id TEXT PRIMARY KEY,
+    batch_id TEXT NOT NULL,
+    incident_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    sent_at INTEGER,
+    last_error TEXT,
+    code TEXT,
+    recipient_tag TEXT,
+    body_digest TEXT,
+    sealed_at INTEGER
+);
+CREATE INDEX notices_due ON notices (next_attempt_at) WHERE state IN ('queued', 'sending');
+CREATE INDEX notices_by_code ON notices (code) WHERE code IS NOT NULL;
+CREATE INDEX notices_by_customer ON notices (customer_id);
+"#,
 ];
 
 impl SqliteStore {

@@ -5,6 +5,7 @@ use haechi_events::StoreError;
 use haechi_incident::{IncidentStore, StatementStore};
 use haechi_leak::exposure::ExposureStore;
 use haechi_leak::private_check::CheckTagStore;
+use haechi_notice::NoticeStore;
 use haechi_respond::ContainmentStore;
 use haechi_respond::rules::RuleStore;
 use haechi_token::AuthorityStore;
@@ -23,6 +24,7 @@ pub trait Store:
     + IncidentStore
     + StatementStore
     + RuleStore
+    + NoticeStore
     + std::fmt::Debug
     + Send
     + Sync

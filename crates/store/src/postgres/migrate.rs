@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use super::{backend, close_quietly, single_connection};
 
 /// Every schema version: number, description, SQL.
-const MIGRATIONS: [(i64, &str, &str); 15] = [
+const MIGRATIONS: [(i64, &str, &str); 16] = [
     (
         1,
         "token authority",
@@ -87,6 +87,11 @@ const MIGRATIONS: [(i64, &str, &str); 15] = [
         15,
         "the portal's exposures by customer and incident statements",
         include_str!("migrations/0015_portal.sql"),
+    ),
+    (
+        16,
+        "breach notices: batches and the outbox",
+        include_str!("migrations/0016_notices.sql"),
     ),
 ];
 

@@ -29,6 +29,7 @@ mod incidents;
 mod leadership;
 mod lookups;
 mod migrate;
+mod notices;
 mod policy;
 mod rows;
 mod rule_sets;

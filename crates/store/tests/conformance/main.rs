@@ -28,6 +28,7 @@ mod incidents;
 mod leadership;
 mod lookup_limits;
 mod measure;
+mod notices;
 mod postgres_only;
 mod record_cache;
 mod rule_sets;
