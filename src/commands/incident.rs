@@ -215,6 +215,29 @@ fn create(
     quiet: bool,
     config: &Config,
 ) -> anyhow::Result<Outcome> {
+    let id = create_incident(path, title, severity, quiet, config)?;
+    println!("{id}");
+    Ok(Outcome::Clean)
+}
+
+/// Makes (or completes) the incident of an affected list, as `incident create --from` does,
+/// with the severity an import gets by default: `haechi notify --from`.
+pub(crate) fn create_from(
+    path: &Path,
+    title: Option<String>,
+    quiet: bool,
+    config: &Config,
+) -> anyhow::Result<IncidentId> {
+    create_incident(path, title, Severity::Critical, quiet, config)
+}
+
+fn create_incident(
+    path: &Path,
+    title: Option<String>,
+    severity: Severity,
+    quiet: bool,
+    config: &Config,
+) -> anyhow::Result<IncidentId> {
     let size = std::fs::metadata(path)
         .with_context(|| format!("cannot open {}", path.display()))?
         .len();
@@ -293,8 +316,7 @@ fn create(
                 incident.id, checked.lines, incident.customers
             ),
         }
-        println!("{}", incident.id);
-        Ok(Outcome::Clean)
+        Ok(incident.id)
     })?
 }
 

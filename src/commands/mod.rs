@@ -11,6 +11,7 @@ pub(crate) mod incident;
 pub(crate) mod keys;
 pub(crate) mod leak;
 mod migrate;
+mod notify;
 mod principals;
 pub(crate) mod scope;
 mod serve;
@@ -80,6 +81,10 @@ pub enum Command {
         #[command(subcommand)]
         action: incident::IncidentAction,
     },
+    /// Breach notices for an incident's customers: built from the company's templates, each
+    /// with a code the portal verifies, queued in the outbox and delivered to the SMS gateway,
+    /// the SMTP relay or a file (`--dry-run` shows a sample).
+    Notify(notify::NotifyArgs),
     /// Breach drills: the Coupang attack and its harder cousins replayed against a live
     /// server on a simulated clock, scored against what the attacker actually received.
     Drill(drill::DrillArgs),
@@ -103,6 +108,7 @@ pub fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
         Command::Archive { action } => archive_gen::run(action),
         Command::Detect { action } => detect::run(action, &config),
         Command::Incident { action } => incident::run(action, &config),
+        Command::Notify(args) => notify::run(args, &config),
         Command::Drill(args) => drill::run(args),
         Command::Migrate(args) => migrate::run(args, config),
     }

@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 mod cluster;
+mod notice;
 mod sections;
 
 pub use cluster::{BusSection, ClusterSection, Role, StoreSection};
+pub use notice::NoticeSection;
 use sections::default_refusal_records;
 pub use sections::*;
 
@@ -88,6 +90,8 @@ pub struct Config {
     #[serde(default)]
     pub portal: PortalSection,
     #[serde(default)]
+    pub notice: NoticeSection,
+    #[serde(default)]
     pub audit: AuditSection,
     #[serde(default)]
     pub store: StoreSection,
@@ -152,6 +156,7 @@ impl Default for Config {
             drill: DrillSection::default(),
             exposure: ExposureSection::default(),
             portal: PortalSection::default(),
+            notice: NoticeSection::default(),
             audit: AuditSection::default(),
             store: StoreSection::default(),
             bus: BusSection::default(),
