@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod detection;
 mod exposure_check;
+mod notices;
 mod portal;
 mod runtime;
 

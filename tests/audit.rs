@@ -14,7 +14,7 @@ use crate::util::{Instance, Server, files_under, status_and_json};
 const PASSWORD: &str = "correct horse battery";
 
 /// The records `haechi audit search ARGS` prints (JSON lines).
-fn search(instance: &Instance, args: &[&str]) -> Vec<Value> {
+pub(crate) fn search(instance: &Instance, args: &[&str]) -> Vec<Value> {
     let mut command = vec!["audit", "search"];
     command.extend_from_slice(args);
     let (code, stdout, stderr) = instance.run(&command, None);

@@ -27,6 +27,7 @@ mod hostile;
 mod import;
 mod incidents;
 mod leak;
+mod notices;
 mod portal;
 mod rules;
 mod tls_listener;

@@ -141,6 +141,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         rules,
         exposure_check: exposure_check.clone(),
         portal,
+        notices: crate::notices::open(&config, &runtime).await?,
         drill,
         freshness,
     });

@@ -37,6 +37,10 @@ pub struct NoticeSection {
     pub concurrency: Option<usize>,
     /// Attempts before a notice is given up.
     pub max_attempts: Option<u32>,
+    /// The wait before a failed notice is tried again (`5s`); it doubles with each attempt,
+    /// up to ten minutes.
+    #[serde(default, with = "humantime_serde")]
+    pub first_retry: Option<Duration>,
     /// Write notices (recipients included, in plaintext) to this JSON-lines file instead of a
     /// gateway or relay: for a company's own sending system. Dangerous: the file holds contacts.
     pub dangerous_plaintext_file: Option<PathBuf>,

@@ -72,6 +72,8 @@ pub struct Tally {
     pub failed: HashMap<Channel, u64>,
     /// Attempts that failed and will be retried.
     pub retried: u64,
+    /// Why notices were given up, and how many for each reason.
+    pub reasons: std::collections::BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -114,7 +116,7 @@ impl std::fmt::Debug for Courier {
 enum Outcome {
     Sent,
     Retry,
-    Failed,
+    Failed(String),
     /// Another worker holds it now (this one's lease ended).
     Lost,
 }
@@ -196,14 +198,20 @@ impl Courier {
         claimed: Vec<Notice>,
         progress: &(dyn Fn(&Tally) + Sync),
     ) -> Result<(), Error> {
-        let ids: Vec<String> = claimed
+        // A customer notified by two channels is looked up (and recorded as read) once.
+        let mut ids: Vec<String> = claimed
             .iter()
             .map(|notice| notice.customer_id.clone())
             .collect();
-        let contacts = self.contacts.contacts(&ids).await?;
-        let results: Vec<Result<(), Error>> = futures::stream::iter(claimed.iter().zip(contacts))
-            .map(|(notice, contact)| async move {
-                let outcome = self.attempt(notice, &contact).await?;
+        ids.sort_unstable();
+        ids.dedup();
+        let found = self.contacts.contacts(&ids).await?;
+        let contacts: HashMap<&str, Contact> = ids.iter().map(String::as_str).zip(found).collect();
+        let none = Contact::default();
+        let results: Vec<Result<(), Error>> = futures::stream::iter(&claimed)
+            .map(|notice| async {
+                let contact = contacts.get(notice.customer_id.as_str()).unwrap_or(&none);
+                let outcome = self.attempt(notice, contact).await?;
                 self.count(notice.channel, &outcome);
                 progress(&self.tally());
                 Ok(())
@@ -218,7 +226,10 @@ impl Courier {
         let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
         match outcome {
             Outcome::Sent => *tally.sent.entry(channel).or_default() += 1,
-            Outcome::Failed => *tally.failed.entry(channel).or_default() += 1,
+            Outcome::Failed(reason) => {
+                *tally.failed.entry(channel).or_default() += 1;
+                *tally.reasons.entry(reason.clone()).or_default() += 1;
+            }
             Outcome::Retry => tally.retried += 1,
             Outcome::Lost => {}
         }
@@ -227,7 +238,7 @@ impl Courier {
             "channel" => channel.as_str(),
             "outcome" => match outcome {
                 Outcome::Sent => "sent",
-                Outcome::Failed => "failed",
+                Outcome::Failed(_) => "failed",
                 Outcome::Retry => "retry",
                 Outcome::Lost => "lost",
             }
@@ -338,7 +349,7 @@ impl Courier {
                 },
             )
             .await?;
-        Ok(Outcome::Failed)
+        Ok(Outcome::Failed(reason.to_string()))
     }
 
     /// Records `kind` for `notice`, durable before the outbox moves on.

@@ -15,6 +15,7 @@ mod error;
 mod extract;
 mod freshness;
 mod middleware;
+pub mod notices;
 mod openapi;
 pub mod portal;
 mod routes;

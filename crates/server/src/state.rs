@@ -108,6 +108,8 @@ pub struct SharedState {
     pub exposure_check: Arc<haechi_leakwatch::ExposureCheck>,
     /// The exposure portal: the statement key and the statements shown on every page.
     pub portal: Arc<crate::portal::Portal>,
+    /// The check of pasted messages against the notices sent ("is this from us?").
+    pub notices: Arc<crate::notices::NoticeDesk>,
     /// The drill clock, only on a server started with `drill.dangerous_simulated_clock`.
     pub drill: Option<Arc<crate::drill::DrillClock>>,
     /// On a cluster node, how fresh its view of the shared decisions is; requests are refused

@@ -409,6 +409,14 @@ const ROUTES: &[Route] = &[
         ),
         &[(Case::NoCredentials, "public: anyone may check themselves")],
     ),
+    // "Is this message from us?": a pasted text is answered; hostile bodies are refused.
+    answering(
+        with_sample(
+            route("POST", "/v1/notices/verify", Public, Json),
+            r#"{"text":"[해치몰] 안내 HC-7K2M-9QXD"}"#,
+        ),
+        &[(Case::NoCredentials, "public: anyone may check a message")],
+    ),
 ];
 
 /// Bodies naming another customer (customer B), sent by customer A: `{other}` is B's id,

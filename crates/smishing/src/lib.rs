@@ -95,6 +95,13 @@ pub struct Profile {
     pub callback_numbers: Vec<String>,
 }
 
+/// The registrable domain `host` belongs to (`portal.haechi-mall.co.kr` → `haechi-mall.co.kr`),
+/// by the public suffix list; `None` for a public suffix or a name that is not a domain. What
+/// a [`Profile`] lists, from a host the company configured elsewhere (its portal's).
+pub fn registrable_domain(host: &str) -> Option<String> {
+    psl::domain_str(&host.to_ascii_lowercase()).map(str::to_string)
+}
+
 /// Assesses texts against one company's [`Profile`]. Build once, share freely: assessing
 /// borrows it immutably.
 #[derive(Debug, Clone)]

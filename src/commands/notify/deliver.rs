@@ -18,11 +18,8 @@ use zeroize::Zeroizing;
 use super::bar;
 use crate::Outcome;
 use crate::config::{Config, NoticeSection};
+use crate::notices::NOTICE_KEY_SECRET;
 use crate::runtime::Runtime;
-
-/// The notice key's name among the wrapped secrets: an HMAC key of its own, which makes
-/// nothing but notice codes.
-pub(crate) const NOTICE_KEY_SECRET: &str = "notice-key";
 
 /// Customers whose contacts one vault call reads; calls run side by side so the audit log
 /// commits their `pii.read` records in groups.
@@ -208,6 +205,7 @@ pub(super) async fn deliver(
         CourierSettings {
             concurrency: config.notice.concurrency.unwrap_or(defaults.concurrency),
             max_attempts: config.notice.max_attempts.unwrap_or(defaults.max_attempts),
+            first_backoff: config.notice.first_retry.unwrap_or(defaults.first_backoff),
             ..defaults
         },
         grant.actor().clone(),
@@ -235,6 +233,9 @@ pub(super) async fn deliver(
         if sent + failed > 0 {
             eprintln!("  {:<5} sent {sent}, gave up {failed}", channel.as_str());
         }
+    }
+    for (reason, count) in &tally.reasons {
+        eprintln!("  gave up {count}: {reason}");
     }
     Ok(if tally.failed_total() > 0 {
         Outcome::Findings

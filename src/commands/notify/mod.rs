@@ -81,11 +81,12 @@ pub fn run(args: NotifyArgs, config: &Config) -> anyhow::Result<Outcome> {
     if args.dry_run {
         return block_on(dry_run(config, &templates, &channels, &incident))?;
     }
-    // The sinks are checked before anything is queued: a missing gateway is found now.
-    if !args.queue_only {
-        deliver::routes(config, &channels)?;
-    }
     block_on(async {
+        // The sinks are checked before anything is queued: a missing gateway is found now.
+        // (Inside the runtime: the SMTP sink's connection pool starts a task.)
+        if !args.queue_only {
+            deliver::routes(config, &channels)?;
+        }
         let runtime = Runtime::open(config).await?;
         let queued = queue(&runtime, &templates, &channels, &incident, args.quiet).await;
         let delivered = match queued {

@@ -17,6 +17,7 @@ mod exposure;
 mod exposure_check;
 mod health;
 mod incidents;
+mod notices;
 mod oauth;
 mod own_records;
 mod policy;
@@ -86,6 +87,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(alerts::router())
         .merge(incidents::router())
         .merge(statements::router())
+        .merge(notices::router())
         .merge(portal::router())
         .merge(portal_pages::router())
         .merge(rules::router())

@@ -206,6 +206,14 @@ impl Fixture {
                 )
                 .unwrap(),
             ),
+            notices: Arc::new(
+                haechi_server::notices::NoticeDesk::new(
+                    haechi_notice::NoticeKey::from_bytes(&[6; 32]),
+                    None,
+                    haechi_server::notices::VerifyBudget::default(),
+                )
+                .unwrap(),
+            ),
             drill: None,
             freshness: None,
         });
