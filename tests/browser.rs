@@ -21,7 +21,14 @@ async fn the_portal_works_in_chromium() {
         .with_env("HAECHI_PORTAL__SIGNED_IN_PER_SECOND", "1")
         .with_env("HAECHI_PORTAL__SIGNED_IN_BURST", "0")
         .with_env("HAECHI_PORTAL__SIGNED_IN_QUEUE", "0")
-        .with_env("HAECHI_PORTAL__RETRY_AFTER", "2s");
+        .with_env("HAECHI_PORTAL__RETRY_AFTER", "2s")
+        // The company's profile, so the message check reads texts for smishing too.
+        .with_env("HAECHI_NOTICE__COMPANY", "해치몰")
+        .with_env(
+            "HAECHI_NOTICE__PORTAL_ORIGIN",
+            "https://portal.haechi-mall.co.kr",
+        )
+        .with_env("HAECHI_NOTICE__CONTACT_NUMBERS", "[\"1588-1234\"]");
     let (exposed_email, clean_email) = (CUSTOMERS[0].1, CUSTOMERS[4].1);
     // A dump exposing that e-mail: what the anonymous check answers from.
     let dump = instance.dir.path().join("dump.csv");

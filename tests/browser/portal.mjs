@@ -84,6 +84,20 @@ try {
   expect(await noScript.isVisible('#check-needs-js'), 'the no-JavaScript note is shown');
   expect(await noScript.isHidden('#check'), 'the check form stays hidden');
   await noScript.screenshot({ path: `${shots}/portal-home-no-js.png`, fullPage: true });
+
+  // "Is this message from us?" without JavaScript: a smishing text pasted is answered not
+  // ours, with reasons.
+  await noScript.goto(`${base}/portal/verify`);
+  await noScript.fill('#verify-text',
+    '[Web발신]\n[해치몰] 개인정보 유출 피해보상금 신청 대상입니다.\n' +
+    'https://haechimall-refund.top 에서 카드번호 입력 후 신청하세요. 문의 010-9876-5432');
+  await noScript.click('form[action^="/portal/verify"] button[type=submit]');
+  await noScript.waitForSelector('[data-verdict]');
+  const verdict = await noScript.getAttribute('[data-verdict]', 'data-verdict');
+  const reasons = await noScript.locator('.reasons li').count();
+  expect(verdict === 'not_ours', `verdict: ${verdict}`);
+  expect(reasons >= 2, `reasons: ${reasons}`);
+  await noScript.screenshot({ path: `${shots}/portal-verify-not-ours.png`, fullPage: true });
 } finally {
   await browser.close();
 }

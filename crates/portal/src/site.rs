@@ -34,7 +34,30 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("me.html", include_str!("../templates/me.html")),
     ("busy.html", include_str!("../templates/busy.html")),
     ("error.html", include_str!("../templates/error.html")),
+    ("verify.html", include_str!("../templates/verify.html")),
 ];
+
+/// What the "is this from us?" page shows.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyPage {
+    /// The text as pasted (shown again in the form).
+    pub text: String,
+    /// Why the text could not be checked, in the page's language.
+    pub problem: Option<String>,
+    /// The verdict.
+    pub result: Option<VerifyResult>,
+}
+
+/// A check's verdict, in words of the page's language.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerifyResult {
+    /// `genuine`, `altered` or `not_ours`.
+    pub verdict: &'static str,
+    /// The notice as sent, when genuine.
+    pub notice: Option<String>,
+    /// The reasons, in the page's language.
+    pub reasons: Vec<String>,
+}
 
 /// The portal's pages and assets.
 pub struct Site {
@@ -117,6 +140,22 @@ impl Site {
             "/portal/me",
             statements,
             context! { report },
+        )
+    }
+
+    /// "Is this message from us?": the form, with the text checked and its verdict when there
+    /// is one, or a problem with the text.
+    pub fn verify(&self, lang: Lang, form: &VerifyPage) -> Result<String, Error> {
+        self.page(
+            "verify.html",
+            lang,
+            "/portal/verify",
+            &[],
+            context! {
+                text => &form.text,
+                problem => &form.problem,
+                result => form.result.as_ref().map(|result| Value::from(Serde(result))),
+            },
         )
     }
 

@@ -15,7 +15,7 @@ use haechi_incident::{
 };
 
 use crate::exposures::ExposureReport;
-use crate::site::{LoginProblem, Site};
+use crate::site::{LoginProblem, Site, VerifyPage, VerifyResult};
 use crate::words::{Lang, keys};
 
 /// A page with minijinja's escaped slash (`&#x2f;`, as valid in HTML as `/`) read back.
@@ -92,6 +92,10 @@ fn every_page_renders_in_both_languages() {
             site.me(lang, &statements, &report()),
             site.busy(lang, "/portal/me", 3),
             site.error(lang, 400, "bad"),
+            site.verify(lang, &VerifyPage::default()),
+            site.verify(lang, &verified("genuine")),
+            site.verify(lang, &verified("altered")),
+            site.verify(lang, &verified("not_ours")),
         ];
         for page in pages {
             let page = slashes(page.unwrap());
@@ -116,6 +120,39 @@ fn every_page_renders_in_both_languages() {
     assert!(english.contains("Notice") && !english.contains("개인정보 유출 안내"));
     let busy = slashes(site.busy(Lang::Ko, "/portal/me", 3).unwrap());
     assert!(busy.contains("content=\"3;url=/portal/me\""), "{busy}");
+}
+
+fn verified(verdict: &'static str) -> VerifyPage {
+    VerifyPage {
+        text: "<script>alert(1)</script> 받은 문자".into(),
+        problem: None,
+        result: Some(VerifyResult {
+            verdict,
+            notice: (verdict == "genuine").then(|| "[해치몰] 개인정보 노출 안내\n<b>".to_string()),
+            reasons: vec!["<img src=x onerror=alert(1)> 다른 주소로 연결".into()],
+        }),
+    }
+}
+
+#[test]
+fn the_verdicts_say_what_to_do_and_escape_the_pasted_text() {
+    let site = Site::new().unwrap();
+    let genuine = site.verify(Lang::Ko, &verified("genuine")).unwrap();
+    assert!(
+        genuine.contains("저희가 보낸 안내가 맞습니다")
+            && genuine.contains("data-verdict=\"genuine\"")
+    );
+    assert!(genuine.contains("&lt;b&gt;") && !genuine.contains("<b>"));
+    let altered = site.verify(Lang::Ko, &verified("altered")).unwrap();
+    assert!(altered.contains("링크를 누르거나 적힌 번호로 전화하지 마세요"));
+    let not_ours = site.verify(Lang::En, &verified("not_ours")).unwrap();
+    assert!(not_ours.contains("We did not send this message") && not_ours.contains("118"));
+    for page in [genuine, altered, not_ours] {
+        assert!(
+            !page.contains("<script>alert") && !page.contains("<img"),
+            "{page}"
+        );
+    }
 }
 
 #[test]

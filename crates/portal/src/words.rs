@@ -192,6 +192,55 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("faq_title", "자주 묻는 질문", "Frequently asked questions"),
     (
+        "verify_title",
+        "우리가 보낸 메시지인가요?",
+        "Is this message from us?",
+    ),
+    (
+        "verify_explain",
+        "받은 문자나 이메일을 그대로 붙여 넣으세요. 저희가 보낸 안내인지, 누군가 내용을 바꾼 것인지, 저희와 무관한 메시지인지 알려 드립니다. 붙여 넣은 내용은 저장하지 않습니다.",
+        "Paste the text message or e-mail as you received it. We tell you whether we sent it, whether someone changed it, or whether it is not ours. What you paste is not stored.",
+    ),
+    ("verify_label", "받은 메시지", "The message you received"),
+    ("verify_button", "확인하기", "Check"),
+    (
+        "verify_link",
+        "받은 문자가 진짜인지 확인하기",
+        "Check a message you received",
+    ),
+    ("verify_as_sent", "저희가 보낸 내용", "What we sent"),
+    ("verify_reasons", "이렇게 판단한 이유", "Why"),
+    (
+        "verdict_genuine",
+        "저희가 보낸 안내가 맞습니다",
+        "We sent this message",
+    ),
+    (
+        "verdict_genuine_note",
+        "확인코드와 내용이 저희가 보낸 안내와 일치합니다. 그래도 문자 속 링크 대신 이 포털에서 직접 로그인해 확인하시면 더 안전합니다.",
+        "Its code and its text match a notice we sent. Signing in on this portal directly, rather than through a link, is safer still.",
+    ),
+    (
+        "verdict_altered",
+        "내용이 바뀐 메시지입니다",
+        "This message was changed",
+    ),
+    (
+        "verdict_altered_note",
+        "확인코드는 저희가 보낸 것이지만 내용이 다릅니다. 링크를 누르거나 적힌 번호로 전화하지 마세요.",
+        "The code is ours but the text is not what we sent. Do not tap its links or call its numbers.",
+    ),
+    (
+        "verdict_not_ours",
+        "저희가 보낸 메시지가 아닙니다",
+        "We did not send this message",
+    ),
+    (
+        "verdict_not_ours_note",
+        "링크를 누르거나, 개인정보·카드번호·인증번호를 입력하거나, 적힌 번호로 전화하지 마세요. 스미싱이 의심되면 118(한국인터넷진흥원)에 신고할 수 있습니다.",
+        "Do not tap its links, enter personal data, card numbers or codes, or call its numbers. Suspected smishing can be reported to 118 (KISA).",
+    ),
+    (
         "never_ask",
         "회사는 문자나 이메일로 비밀번호, 카드번호, 앱 설치, 모르는 번호로의 전화를 요구하지 않습니다.",
         "We never ask for your password, card number, an app install or a call to an unknown number by text or e-mail.",

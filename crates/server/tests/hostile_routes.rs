@@ -316,6 +316,17 @@ const ROUTES: &[Route] = &[
         route("POST", "/portal/logout", Public, BodyKind::None),
         WITHOUT_SESSION,
     ),
+    answering(
+        route("GET", "/portal/verify", Public, BodyKind::None),
+        PUBLIC_GET,
+    ),
+    answering(
+        with_sample(
+            route("POST", "/portal/verify", Public, Form),
+            "text=%5B%ED%95%B4%EC%B9%98%EB%AA%B0%5D+HC-7K2M-9QXD",
+        ),
+        &[(Case::NoCredentials, "public: anyone may check a message")],
+    ),
     route("GET", "/portal/assets/{file}", Public, BodyKind::None),
     answering(
         route("GET", "/v1/portal/me/exposures", Customer, BodyKind::None),

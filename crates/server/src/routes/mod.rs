@@ -17,6 +17,7 @@ mod exposure;
 mod exposure_check;
 mod health;
 mod incidents;
+mod notice_pages;
 mod notices;
 mod oauth;
 mod own_records;
@@ -90,6 +91,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(notices::router())
         .merge(portal::router())
         .merge(portal_pages::router())
+        .merge(notice_pages::router())
         .merge(rules::router())
         .merge(blocks::router())
         .merge(drill::router())

@@ -69,12 +69,12 @@ async fn portal_root() -> Redirect {
 }
 
 impl LangQuery {
-    fn lang(&self) -> Lang {
+    pub(super) fn lang(&self) -> Lang {
         Lang::from_query(self.lang.as_deref())
     }
 }
 
-async fn secure_headers(mut response: Response) -> Response {
+pub(super) async fn secure_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -123,12 +123,12 @@ fn slot(lang: Lang) -> usize {
     }
 }
 
-fn html(body: String) -> ([(header::HeaderName, &'static str); 1], String) {
+pub(super) fn html(body: String) -> ([(header::HeaderName, &'static str); 1], String) {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body)
 }
 
 /// A page that failed to render (a template bug the tests would have caught): a plain 500.
-fn render_failed(error: &haechi_portal::Error) -> Response {
+pub(super) fn render_failed(error: &haechi_portal::Error) -> Response {
     tracing::error!(%error, "portal page failed to render");
     ApiError::internal("page").into_response()
 }
@@ -228,7 +228,7 @@ async fn asset(State(state): State<AppState>, PathParam(file): PathParam) -> Res
 /// from in `Sec-Fetch-Site`, which no page can set: when it is there it decides. Without it (an
 /// older browser), `Origin`, when sent, must be this host. A post another site's page made is
 /// refused.
-fn same_origin(request: &HeaderMap) -> bool {
+pub(super) fn same_origin(request: &HeaderMap) -> bool {
     if let Some(site) = request.get("sec-fetch-site") {
         return matches!(site.to_str(), Ok("same-origin" | "none"));
     }
@@ -244,7 +244,7 @@ fn same_origin(request: &HeaderMap) -> bool {
     }
 }
 
-fn cross_site(state: &AppState, lang: Lang) -> Response {
+pub(super) fn cross_site(state: &AppState, lang: Lang) -> Response {
     let page = state
         .portal
         .site()
