@@ -460,3 +460,111 @@ async fn the_check_is_budgeted_and_refuses_what_is_not_a_message() {
     assert!(refused > 0, "a source's burst is five checks");
     server.terminate();
 }
+
+/// A customer's inbox on the portal shows the notices sent to them, as sent; the file sink
+/// holds each notice once, readable by its owner only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_shows_what_was_sent_and_the_file_sink_writes_it_once() {
+    let instance = Instance::new();
+    std::fs::create_dir_all(instance.data_dir()).unwrap();
+    std::fs::write(
+        instance.data_dir().join("policy.toml"),
+        "[[grant]]\nservice = \"signup\"\npurposes = [\"account\"]\nfields = [\"name\"]\naccess = \"masked\"\n",
+    )
+    .unwrap();
+    let outbox = instance.dir.path().join("outbox.jsonl");
+    let instance = instance
+        .with_env("HAECHI_NOTICE__COMPANY", "해치몰")
+        .with_env(
+            "HAECHI_NOTICE__PORTAL_ORIGIN",
+            "https://portal.haechi-mall.co.kr",
+        )
+        .with_env("HAECHI_NOTICE__CONTACT_NUMBERS", "[\"1588-1234\"]")
+        .with_env("HAECHI_NOTICE__CAUSE", "위조 토큰으로 조회되었습니다.")
+        .with_env("HAECHI_NOTICE__MEASURES", "서명 키를 폐기했습니다.")
+        .with_env("HAECHI_NOTICE__CHANNELS", "[\"sms\"]")
+        .with_env(
+            "HAECHI_NOTICE__DANGEROUS_PLAINTEXT_FILE",
+            outbox.to_str().unwrap(),
+        );
+    let signup = instance.create_service("signup", "account");
+    let server = instance.serve();
+    let token = server.client_token(&signup).await;
+    let (status, body) = server
+        .post_with(
+            "/v1/customers",
+            &token,
+            json!({"name": "김민준", "email": "minjun@example.com", "phone": "010-2345-6789",
+                   "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let customer = body["id"].as_str().unwrap().to_string();
+    server.terminate();
+    let row = json!({"customer_id": customer, "fields": ["name", "email"],
+                     "first": "2025-06-24T01:00:00Z", "last": "2025-06-24T03:00:00Z", "reads": 1});
+    let incident = crate::portal::import_incident(&instance, &[row], "서명 키 유출");
+    let (code, _, stderr) = instance.run(&["notify", "--incident", &incident, "--quiet"], None);
+    assert_eq!(code, 0, "{stderr}");
+    let written = std::fs::read_to_string(&outbox).unwrap();
+    let lines: Vec<Value> = written
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{written}");
+    assert_eq!(lines[0]["to"], "01023456789");
+    assert_eq!(lines[0]["channel"], "sms");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&outbox).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let sms = lines[0]["text"].as_str().unwrap();
+    let code = lines[0]["code"].as_str().unwrap();
+    assert!(
+        sms.contains(code) && sms.contains("https://portal.haechi-mall.co.kr"),
+        "{sms}"
+    );
+
+    let server = instance.serve();
+    let client = haechi_outbound::plain_builder()
+        .unwrap()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = client
+        .post(server.url("/portal/login"))
+        .form(&[
+            ("identifier", "minjun@example.com"),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = client
+        .get(server.url("/portal/me"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .replace("&#x2f;", "/");
+    assert!(page.contains("받은 안내") && page.contains(code), "{page}");
+    assert!(page.contains("data-channel=\"sms\""));
+    // What the inbox shows is what was sent: pasted back, it is genuine.
+    let (_, body) = server
+        .post_json("/v1/notices/verify", json!({ "text": sms }))
+        .await;
+    assert_eq!(body["verdict"], "genuine", "{body}");
+    server.terminate();
+}

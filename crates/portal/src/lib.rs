@@ -23,7 +23,7 @@ mod words;
 
 pub use assets::Asset;
 pub use exposures::{ExposureReport, IncidentExposure, Measure};
-pub use site::{Error, LoginProblem, Site, VerifyPage, VerifyResult};
+pub use site::{Error, InboxNotice, LoginProblem, Site, VerifyPage, VerifyResult};
 pub use words::Lang;
 
 /// The portal's Content Security Policy: its own scripts, styles and API only; no inline

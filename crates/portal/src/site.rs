@@ -37,6 +37,24 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("verify.html", include_str!("../templates/verify.html")),
 ];
 
+/// A notice in the customer's inbox: what was sent to them, as sent.
+#[derive(Debug, Clone)]
+pub struct InboxNotice {
+    /// `sms`, `lms` or `email`.
+    pub channel: &'static str,
+    /// When it was sent.
+    pub sent_at: haechi_events::Timestamp,
+    /// Its text, code included.
+    pub text: String,
+}
+
+#[derive(serde::Serialize)]
+struct InboxView<'a> {
+    channel: &'static str,
+    sent_at: String,
+    text: &'a str,
+}
+
 /// What the "is this from us?" page shows.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyPage {
@@ -132,14 +150,25 @@ impl Site {
         lang: Lang,
         statements: &[IncidentStatement],
         report: &ExposureReport,
+        notices: &[InboxNotice],
     ) -> Result<String, Error> {
         let report = Value::from(Serde(ReportView::new(report, lang)));
+        let notices = Value::from(Serde(
+            notices
+                .iter()
+                .map(|notice| InboxView {
+                    channel: notice.channel,
+                    sent_at: crate::views::korean_time(notice.sent_at),
+                    text: &notice.text,
+                })
+                .collect::<Vec<_>>(),
+        ));
         self.page(
             "me.html",
             lang,
             "/portal/me",
             statements,
-            context! { report },
+            context! { report, notices },
         )
     }
 

@@ -89,7 +89,8 @@ fn every_page_renders_in_both_languages() {
             site.home(lang, &[], Some(LoginProblem::Throttled)),
             site.incident(lang, &statements),
             site.incident(lang, &[]),
-            site.me(lang, &statements, &report()),
+            site.me(lang, &statements, &report(), &[]),
+            site.me(lang, &statements, &report(), &inbox()),
             site.busy(lang, "/portal/me", 3),
             site.error(lang, 400, "bad"),
             site.verify(lang, &VerifyPage::default()),
@@ -108,7 +109,8 @@ fn every_page_renders_in_both_languages() {
             );
         }
     }
-    let me = site.me(Lang::Ko, &statements, &report()).unwrap();
+    let me = site.me(Lang::Ko, &statements, &report(), &inbox()).unwrap();
+    assert!(me.contains("받은 안내") && me.contains("HC-7K2M-9QXD") && me.contains("문자(LMS)"));
     assert!(
         me.contains("개인통관고유부호"),
         "customs code listed as not exposed"
@@ -120,6 +122,14 @@ fn every_page_renders_in_both_languages() {
     assert!(english.contains("Notice") && !english.contains("개인정보 유출 안내"));
     let busy = slashes(site.busy(Lang::Ko, "/portal/me", 3).unwrap());
     assert!(busy.contains("content=\"3;url=/portal/me\""), "{busy}");
+}
+
+fn inbox() -> Vec<crate::InboxNotice> {
+    vec![crate::InboxNotice {
+        channel: "lms",
+        sent_at: Timestamp::from_secs(1_765_000_000),
+        text: "[해치몰] 개인정보 노출 안내\n확인코드 HC-7K2M-9QXD".into(),
+    }]
 }
 
 fn verified(verdict: &'static str) -> VerifyPage {

@@ -196,6 +196,20 @@ const WORDS: &[(&str, &str, &str)] = &[
         "우리가 보낸 메시지인가요?",
         "Is this message from us?",
     ),
+    ("me_inbox_title", "받은 안내", "Notices sent to you"),
+    (
+        "me_inbox_note",
+        "저희가 고객님께 보낸 안내입니다. 받은 문자나 메일이 여기 없는 내용이라면 저희가 보낸 것이 아닙니다.",
+        "These are the notices we sent you. A text or e-mail that says something else did not come from us.",
+    ),
+    (
+        "me_inbox_empty",
+        "아직 보낸 안내가 없습니다.",
+        "We have not sent you a notice.",
+    ),
+    ("channel_sms", "문자(SMS)", "Text message (SMS)"),
+    ("channel_lms", "문자(LMS)", "Text message (LMS)"),
+    ("channel_email", "이메일", "E-mail"),
     (
         "verify_explain",
         "받은 문자나 이메일을 그대로 붙여 넣으세요. 저희가 보낸 안내인지, 누군가 내용을 바꾼 것인지, 저희와 무관한 메시지인지 알려 드립니다. 붙여 넣은 내용은 저장하지 않습니다.",

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use haechi_events::StoreError;
+use haechi_events::{StoreError, Timestamp};
 use haechi_notice::{Channel, Judgement, NoticeKey, NoticeStore, NoticeTemplates};
 use haechi_smishing::{Profile, Recogniser};
 use parking_lot::Mutex;
@@ -28,6 +28,8 @@ const TRACKED_SOURCES: usize = 100_000;
 /// The longest text checked, in characters: an LMS is at most 2,000 bytes, an e-mail's text a
 /// few thousand characters.
 pub const MAX_TEXT_CHARS: usize = 8_000;
+/// Notices an inbox shows (a customer gets one or two per incident).
+const MAX_INBOX: usize = 20;
 /// Batches whose compiled templates are kept (a company sends a handful).
 const KEPT_BATCHES: usize = 64;
 
@@ -233,13 +235,49 @@ impl NoticeDesk {
         })
     }
 
-    /// A genuine notice's text as sent, rendered again from its batch (`None` when the batch
-    /// is gone or no longer renders: then it is not shown as genuine).
+    /// The notices sent to `customer_id`, newest first, as sent: the portal's inbox.
+    pub(crate) async fn inbox(
+        &self,
+        store: &dyn NoticeStore,
+        customer_id: &str,
+    ) -> Result<Vec<haechi_portal::InboxNotice>, StoreError> {
+        let mut inbox = Vec::new();
+        for notice in store.customer_notices(customer_id, MAX_INBOX).await? {
+            if let Some((sent_at, text)) = self.text_as_sent(store, &notice).await? {
+                inbox.push(haechi_portal::InboxNotice {
+                    channel: notice.channel.as_str(),
+                    sent_at,
+                    text,
+                });
+            }
+        }
+        Ok(inbox)
+    }
+
+    /// A genuine notice as sent.
     async fn as_sent(
         &self,
         store: &dyn NoticeStore,
         notice: &haechi_notice::Notice,
     ) -> Result<Option<SentNotice>, StoreError> {
+        Ok(self
+            .text_as_sent(store, notice)
+            .await?
+            .map(|(sent_at, text)| SentNotice {
+                channel: notice.channel,
+                incident_id: notice.incident_id.as_str().to_string(),
+                sent_at: sent_at.to_rfc3339(),
+                text,
+            }))
+    }
+
+    /// A sealed notice's text as sent, rendered again from its batch (`None` when the batch
+    /// is gone or no longer renders: then it is not shown, nor judged genuine).
+    async fn text_as_sent(
+        &self,
+        store: &dyn NoticeStore,
+        notice: &haechi_notice::Notice,
+    ) -> Result<Option<(Timestamp, String)>, StoreError> {
         let Some(seal) = &notice.seal else {
             return Ok(None);
         };
@@ -265,12 +303,10 @@ impl NoticeDesk {
         let Ok(rendered) = templates.render(notice.channel, &notice.facts, Some(&seal.code)) else {
             return Ok(None);
         };
-        Ok(Some(SentNotice {
-            channel: notice.channel,
-            incident_id: notice.incident_id.as_str().to_string(),
-            sent_at: notice.sent_at.unwrap_or(seal.sealed_at).to_rfc3339(),
-            text: rendered.text,
-        }))
+        Ok(Some((
+            notice.sent_at.unwrap_or(seal.sealed_at),
+            rendered.text,
+        )))
     }
 }
 

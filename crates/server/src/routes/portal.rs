@@ -62,22 +62,42 @@ pub(crate) async fn exposure_report(
     state: &AppState,
     caller: &Authenticated,
 ) -> Result<ExposureReport, ApiError> {
+    Ok(own_view(state, caller, false).await?.0)
+}
+
+/// The report and, with `with_inbox`, the notices sent to the customer `caller` is (the
+/// signed-in page shows both), through the vault's gate once.
+pub(crate) async fn own_view(
+    state: &AppState,
+    caller: &Authenticated,
+    with_inbox: bool,
+) -> Result<(ExposureReport, Vec<haechi_portal::InboxNotice>), ApiError> {
     let own = state
         .vault
         .own_records()
         .open_exposures(&caller.token, &caller.context)
         .await?;
+    let inbox = if with_inbox {
+        state
+            .notices
+            .inbox(state.store.as_ref(), own.customer_id())
+            .await
+            .map_err(|error| ApiError::part_unavailable("the notice outbox", error))?
+    } else {
+        Vec::new()
+    };
     let exposures = state
         .store
         .customer_exposures(own.customer_id(), MAX_INCIDENTS)
         .await
         .map_err(|error| ApiError::part_unavailable("the incident store", error))?;
     let current = state.portal.current();
-    Ok(ExposureReport::new(&exposures, |id| {
+    let report = ExposureReport::new(&exposures, |id| {
         current
             .statements
             .iter()
             .find(|statement| &statement.incident_id == id)
             .map(|statement| statement.ko.title.as_str())
-    }))
+    });
+    Ok((report, inbox))
 }

@@ -447,8 +447,8 @@ async fn me(
     if state.portal.admission().admit().await.is_err() {
         return shed(&state, lang, "/portal/me");
     }
-    let report = match super::portal::exposure_report(&state, &caller).await {
-        Ok(report) => report,
+    let (report, inbox) = match super::portal::own_view(&state, &caller, true).await {
+        Ok(view) => view,
         Err(error) if error.status() == StatusCode::TOO_MANY_REQUESTS => {
             let retry_after = error.retry_after().unwrap_or(5);
             return busy(
@@ -463,7 +463,11 @@ async fn me(
         Err(error) => return error.into_response(),
     };
     let current = state.portal.current();
-    match state.portal.site().me(lang, &current.statements, &report) {
+    match state
+        .portal
+        .site()
+        .me(lang, &current.statements, &report, &inbox)
+    {
         Ok(page) => ([(header::CACHE_CONTROL, "private, no-store")], html(page)).into_response(),
         Err(error) => render_failed(&error),
     }
