@@ -811,3 +811,64 @@ fn leak_match_over_the_whole_vault_refuses_a_tampered_record() {
         "{stdout}"
     );
 }
+
+/// `leak scan --smishing`: a paste of messages, one per paragraph; those that look like
+/// smishing in the company's name are reported by place and signals, never by text.
+#[test]
+fn a_paste_of_messages_is_read_for_smishing_in_the_companys_name() {
+    let instance = crate::util::Instance::new();
+    let paste = instance.dir.path().join("paste.txt");
+    std::fs::write(
+        &paste,
+        "[Web발신]\n[해치몰] 개인정보 유출 피해보상금 신청 대상입니다.\nhttps://haechimall-refund.top\n\n\
+         [해치몰] 개인정보 노출 안내 HC-7K2M-9QXD 확인: https://portal.haechi-mall.co.kr\n\n\
+         엄마 폰 액정이 깨져서 이 번호로 문자해. 상품권 사야 하는데 카드번호랑 비밀번호 보내줄래?\n\n\
+         내일 점심 같이 먹어요\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = instance.run(
+        &["leak", "scan", "--smishing", paste.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code, 2, "without [notice] the company is unknown");
+    assert!(stderr.contains("[notice]"), "{stderr}");
+    let instance = instance
+        .with_env("HAECHI_NOTICE__COMPANY", "해치몰")
+        .with_env(
+            "HAECHI_NOTICE__PORTAL_ORIGIN",
+            "https://portal.haechi-mall.co.kr",
+        )
+        .with_env("HAECHI_NOTICE__CONTACT_NUMBERS", "[\"1588-1234\"]");
+    let (code, stdout, stderr) = instance.run(
+        &[
+            "leak",
+            "scan",
+            "--smishing",
+            "--format",
+            "json",
+            "--fail-on-findings",
+            paste.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("4 messages, 2 look like smishing"),
+        "{stderr}"
+    );
+    let flagged: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(flagged[0]["message"], 1);
+    assert_eq!(flagged[0]["first_line"], 1);
+    assert_eq!(flagged[1]["message"], 3);
+    assert!(
+        stdout.contains("look_alike_domain") && stdout.contains("asks_for_secret"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("피해보상금") && !stdout.contains("엄마"),
+        "texts are not printed"
+    );
+}

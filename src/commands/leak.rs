@@ -101,6 +101,10 @@ pub struct ScanArgs {
     /// Exit with status 1 when anything was found.
     #[arg(long)]
     pub fail_on_findings: bool,
+    /// Read the file as text messages (one per paragraph) and report those that look like
+    /// smishing in the company's name (`[notice]` names the company), instead of personal data.
+    #[arg(long, conflicts_with_all = ["reveal", "min_confidence"])]
+    pub smishing: bool,
 }
 
 /// `--format` of `leak match`.
@@ -141,6 +145,7 @@ pub fn run(action: LeakAction, config: &Config) -> anyhow::Result<Outcome> {
     init_quiet_logging();
     match action {
         LeakAction::Match(args) => match_dump(args, config),
+        LeakAction::Scan(args) if args.smishing => scan_smishing(args, config),
         LeakAction::Scan(args) => scan(args),
     }
 }
@@ -236,6 +241,29 @@ fn scan(args: ScanArgs) -> anyhow::Result<Outcome> {
     let summary = haechi_leakwatch::scan_text(input, settings, &progress, stdout)?;
     eprintln!("{summary}");
     Ok(if args.fail_on_findings && summary.findings > 0 {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// `leak scan --smishing`: the messages of a paste that look like smishing of this company.
+fn scan_smishing(args: ScanArgs, config: &Config) -> anyhow::Result<Outcome> {
+    let profile = crate::notices::profile(&config.notice)?.context(
+        "leak scan --smishing reads messages as this company's customers would: set \
+         [notice] company, portal_origin and contact_numbers (docs/notices.md)",
+    )?;
+    let recogniser = haechi_smishing::Recogniser::new(profile)
+        .context("[notice]: the company's profile for the smishing check")?;
+    let format = match args.format {
+        ScanFormat::Text => FindingFormat::Text,
+        ScanFormat::Json => FindingFormat::Json,
+    };
+    let stdout = BufWriter::new(io::stdout().lock());
+    let summary =
+        haechi_leakwatch::scan_messages(open_input(&args.file)?, &recogniser, format, stdout)?;
+    eprintln!("{summary}");
+    Ok(if args.fail_on_findings && summary.flagged > 0 {
         Outcome::Findings
     } else {
         Outcome::Clean

@@ -46,4 +46,6 @@ pub use pipeline::{
     IndexChoice, MatchOutcome, MatchServices, MatchSettings, PreparedDump, match_dump,
 };
 pub use progress::Progress;
-pub use scan::{FindingFormat, ScanSettings, ScanSummary, Shown, scan_text};
+pub use scan::{
+    FindingFormat, ScanSettings, ScanSummary, Shown, SmishingSummary, scan_messages, scan_text,
+};

@@ -1,6 +1,7 @@
 //! `leak scan`: free text scanned for Korean personal data in chunks on every core, the
 //! findings printed in input order.
 
+mod messages;
 mod order;
 mod output;
 
@@ -14,8 +15,10 @@ use haechi_leak::Scanner;
 use haechi_leak::dump::{LineProblem, ProblemKind, TextEncoding};
 
 use crate::input::{LINE_CAP, choose_encoding, decode};
+
 use crate::lines::LineRead;
 use crate::{Error, Input, Progress};
+pub use messages::{SmishingSummary, scan_messages};
 use order::{InOrder, ScanChunk, Scanned, Wait};
 use output::ScanOutput;
 
