@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use crate::Error;
-use crate::model::{Channel, NoticeId};
+use crate::ids::{Channel, NoticeId};
 
 /// What the code's MAC covers first: a notice code can never be taken for a MAC over anything
 /// else under the same key.

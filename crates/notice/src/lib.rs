@@ -29,6 +29,7 @@
 pub mod canonical;
 mod code;
 mod error;
+mod ids;
 mod links;
 mod model;
 mod store;
@@ -37,7 +38,8 @@ mod verify;
 
 pub use code::{NoticeCode, NoticeKey};
 pub use error::Error;
-pub use model::{Channel, Notice, NoticeFacts, NoticeId, NoticeState, Seal};
+pub use ids::{Channel, NoticeId};
+pub use model::{Notice, NoticeFacts, NoticeState, Seal};
 pub use store::{Delivery, NoticeBatch, NoticeStore, OutboxCounts};
 pub use templates::{
     EMAIL_MAX_BYTES, LMS_BUDGET_BYTES, NoticeTemplates, Rendered, SMS_BUDGET_BYTES, Sender,

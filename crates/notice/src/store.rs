@@ -7,7 +7,8 @@ use haechi_events::{StoreError, Timestamp};
 use haechi_incident::IncidentId;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Channel, Notice, NoticeId, NoticeState, Seal};
+use crate::ids::{Channel, NoticeId};
+use crate::model::{Notice, NoticeState, Seal};
 use crate::templates::{Sender, TemplateSet};
 
 /// One `haechi notify` run's templates and sender settings: every notice of the batch is

@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::code::{NoticeCode, PLACEHOLDER};
+use crate::ids::Channel;
 use crate::links::check_links;
-use crate::model::{Channel, NoticeFacts};
+use crate::model::NoticeFacts;
 use crate::{Error, canonical};
 
 /// An SMS's budget: 90 bytes in EUC-KR (a Hangul syllable takes two, an ASCII character one),

@@ -243,6 +243,11 @@ impl NoticeDesk {
     ) -> Result<Vec<haechi_portal::InboxNotice>, StoreError> {
         let mut inbox = Vec::new();
         for notice in store.customer_notices(customer_id, MAX_INBOX).await? {
+            // Given up (the gateway refused it for good): never delivered, so not in the
+            // inbox. A notice still `sending` may have reached the customer: it is.
+            if notice.state == haechi_notice::NoticeState::Failed {
+                continue;
+            }
             if let Some((sent_at, text)) = self.text_as_sent(store, &notice).await? {
                 inbox.push(haechi_portal::InboxNotice {
                     channel: notice.channel.as_str(),

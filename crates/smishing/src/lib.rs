@@ -126,10 +126,10 @@ impl Recogniser {
     pub fn assess(&self, text: &str) -> Assessment {
         let prepared = text::prepare(text);
         let mut links = links::find(&prepared.text);
-        links::mark_owners(&mut links, &self.company);
+        lookalike::mark_owners(&mut links, &self.company);
         let mut signals: Vec<Signal> = links
             .iter()
-            .filter_map(|link| links::classify(link, &self.company))
+            .filter_map(|link| lookalike::classify(link, &self.company))
             .collect();
         signals.extend(asks::find(&prepared.text));
         let mention = self.company.mention_in(&prepared.text);

@@ -13,9 +13,6 @@ use regex::Regex;
 use serde::Serialize;
 use url::{Host, Url};
 
-use crate::Signal;
-use crate::lookalike::Company;
-
 /// One link or bare domain found in a text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Link {
@@ -42,7 +39,7 @@ pub enum LinkOwner {
 
 /// URL shorteners seen in Korean smishing, and the global ones. A link through one hides its
 /// destination, which the company never needs to do.
-const SHORTENERS: &[&str] = &[
+pub(crate) const SHORTENERS: &[&str] = &[
     "bit.ly",
     "bitly.kr",
     "abit.ly",
@@ -152,32 +149,6 @@ pub(crate) fn find(text: &str) -> Vec<Link> {
         .collect()
 }
 
-/// What the company would never link to, if anything: an IP address, a shortener, a
-/// look-alike of its domain or any other foreign domain, in that order (one signal per link).
-pub(crate) fn classify(link: &Link, company: &Company) -> Option<Signal> {
-    let host = link.host.clone();
-    let Some(registrable) = link.registrable_domain.as_deref() else {
-        return match link.owner {
-            LinkOwner::Company => None,
-            LinkOwner::Other => Some(Signal::IpAddressLink { host }),
-        };
-    };
-    if company.owns(registrable) {
-        return None;
-    }
-    if SHORTENERS.contains(&registrable) || SHORTENERS.contains(&host.as_str()) {
-        return Some(Signal::ShortenedLink { host });
-    }
-    if let Some((how, resembles)) = company.resemblance(link, registrable) {
-        return Some(Signal::LookAlikeDomain {
-            host,
-            resembles,
-            how,
-        });
-    }
-    Some(Signal::ForeignLink { host })
-}
-
 /// Whether a bare domain must end in a suffix the public suffix list knows. Bare text like
 /// `report.pdf` or `v2.final` is not a link; after `www.` or `://` anything is.
 #[derive(Clone, Copy)]
@@ -216,19 +187,6 @@ fn parse(candidate: &str, rule: SuffixRule) -> Option<Link> {
         registrable_domain,
         owner: LinkOwner::Other,
     })
-}
-
-/// Marks the company's links; the rest stay [`LinkOwner::Other`].
-pub(crate) fn mark_owners(links: &mut [Link], company: &Company) {
-    for link in links {
-        if link
-            .registrable_domain
-            .as_deref()
-            .is_some_and(|domain| company.owns(domain))
-        {
-            link.owner = LinkOwner::Company;
-        }
-    }
 }
 
 /// A bare match must not be the tail or head of something larger: an e-mail address

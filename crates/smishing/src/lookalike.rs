@@ -14,8 +14,8 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::links::Link;
-use crate::{CompanyMention, Error, LookAlike};
+use crate::links::{Link, LinkOwner, SHORTENERS};
+use crate::{CompanyMention, Error, LookAlike, Signal};
 
 /// The company as the rules see it.
 #[derive(Debug, Clone)]
@@ -266,6 +266,45 @@ pub(crate) fn skeleton(name: &str) -> String {
     unicode_security::skeleton(&name.to_lowercase())
         .collect::<String>()
         .to_lowercase()
+}
+
+/// What the company would never link to, if anything: an IP address, a shortener, a
+/// look-alike of its domain or any other foreign domain, in that order (one signal per link).
+pub(crate) fn classify(link: &Link, company: &Company) -> Option<Signal> {
+    let host = link.host.clone();
+    let Some(registrable) = link.registrable_domain.as_deref() else {
+        return match link.owner {
+            LinkOwner::Company => None,
+            LinkOwner::Other => Some(Signal::IpAddressLink { host }),
+        };
+    };
+    if company.owns(registrable) {
+        return None;
+    }
+    if SHORTENERS.contains(&registrable) || SHORTENERS.contains(&host.as_str()) {
+        return Some(Signal::ShortenedLink { host });
+    }
+    if let Some((how, resembles)) = company.resemblance(link, registrable) {
+        return Some(Signal::LookAlikeDomain {
+            host,
+            resembles,
+            how,
+        });
+    }
+    Some(Signal::ForeignLink { host })
+}
+
+/// Marks the company's links; the rest stay [`LinkOwner::Other`].
+pub(crate) fn mark_owners(links: &mut [Link], company: &Company) {
+    for link in links {
+        if link
+            .registrable_domain
+            .as_deref()
+            .is_some_and(|domain| company.owns(domain))
+        {
+            link.owner = LinkOwner::Company;
+        }
+    }
 }
 
 #[cfg(test)]
