@@ -1,19 +1,21 @@
 //! The outbox worker: claims due notices, looks up their recipients, seals each with its code
 //! (recorded before anything leaves), hands it to its channel's sink at the sink's pace, and
-//! records how it went — in the outbox and in the audit trail.
+//! records how it went — in the outbox and in the audit trail. One round's steps are in
+//! `round.rs`.
+
+mod round;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt as _;
-use haechi_events::{Clock, Decision, EventKind, EventSink, Principal, SecurityEvent, StoreError};
-use haechi_notice::{Channel, Delivery, Notice, NoticeKey, NoticeStore, NoticeTemplates, Seal};
+use haechi_events::{Clock, EventSink, Principal};
+use haechi_notice::{Channel, NoticeKey, NoticeStore, NoticeTemplates};
 use zeroize::Zeroizing;
 
 use crate::Error;
-use crate::sinks::{Outgoing, Refusal, Routes};
+use crate::sinks::Routes;
 
 /// A customer's channels, decrypted for one send and wiped when dropped.
 #[derive(Debug, Default)]
@@ -112,15 +114,6 @@ impl std::fmt::Debug for Courier {
     }
 }
 
-/// Where one notice's attempt ended.
-enum Outcome {
-    Sent,
-    Retry,
-    Failed(String),
-    /// Another worker holds it now (this one's lease ended).
-    Lost,
-}
-
 impl Courier {
     /// A worker over `store`, sealing with `key`, sending by `routes`.
     #[allow(
@@ -189,191 +182,6 @@ impl Courier {
             self.round(claimed, progress).await?;
         }
         Ok(self.tally())
-    }
-
-    /// One claimed round: the recipients looked up once for all, then each notice handed
-    /// over, `concurrency` at a time.
-    async fn round(
-        &self,
-        claimed: Vec<Notice>,
-        progress: &(dyn Fn(&Tally) + Sync),
-    ) -> Result<(), Error> {
-        // A customer notified by two channels is looked up (and recorded as read) once.
-        let mut ids: Vec<String> = claimed
-            .iter()
-            .map(|notice| notice.customer_id.clone())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let found = self.contacts.contacts(&ids).await?;
-        let contacts: HashMap<&str, Contact> = ids.iter().map(String::as_str).zip(found).collect();
-        let none = Contact::default();
-        let results: Vec<Result<(), Error>> = futures::stream::iter(&claimed)
-            .map(|notice| async {
-                let contact = contacts.get(notice.customer_id.as_str()).unwrap_or(&none);
-                let outcome = self.attempt(notice, contact).await?;
-                self.count(notice.channel, &outcome);
-                progress(&self.tally());
-                Ok(())
-            })
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await;
-        results.into_iter().collect()
-    }
-
-    fn count(&self, channel: Channel, outcome: &Outcome) {
-        let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
-        match outcome {
-            Outcome::Sent => *tally.sent.entry(channel).or_default() += 1,
-            Outcome::Failed(reason) => {
-                *tally.failed.entry(channel).or_default() += 1;
-                *tally.reasons.entry(reason.clone()).or_default() += 1;
-            }
-            Outcome::Retry => tally.retried += 1,
-            Outcome::Lost => {}
-        }
-        metrics::counter!(
-            "haechi_notices_total",
-            "channel" => channel.as_str(),
-            "outcome" => match outcome {
-                Outcome::Sent => "sent",
-                Outcome::Failed(_) => "failed",
-                Outcome::Retry => "retry",
-                Outcome::Lost => "lost",
-            }
-        )
-        .increment(1);
-    }
-
-    /// One attempt at one notice. Errors are the store's and the audit trail's: the worker
-    /// stops (the notice stays claimed until its lease ends, then another attempt takes it).
-    async fn attempt(&self, notice: &Notice, contact: &Contact) -> Result<Outcome, Error> {
-        let Some((sink, pace)) = self.routes.sink(notice.channel) else {
-            return self
-                .give_up(notice, "none", "no sink is configured for this channel")
-                .await;
-        };
-        let templates = self.templates(&notice.batch).await?;
-        let recipient = match recipient(notice.channel, contact) {
-            Ok(recipient) => recipient,
-            Err(reason) => return self.give_up(notice, sink.name(), reason).await,
-        };
-        let draft = match templates.render(notice.channel, &notice.facts, None) {
-            Ok(draft) => draft,
-            Err(error) => return self.give_up(notice, sink.name(), &error.to_string()).await,
-        };
-        let recipient_tag = self.key.recipient_tag(notice.channel, &recipient);
-        let code = self
-            .key
-            .code(&notice.id, &recipient_tag, &draft.body_digest);
-        let seal = Seal {
-            code,
-            recipient_tag,
-            body_digest: draft.body_digest,
-            sealed_at: self.clock.now(),
-        };
-        match self.store.seal_notice(&notice.id, &seal).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => return Ok(Outcome::Lost),
-            Err(error) => return Err(error.into()),
-        }
-        let rendered = templates
-            .render(notice.channel, &notice.facts, Some(&code))
-            .map_err(|error| Error::Sink(error.to_string()))?;
-        let message = Outgoing {
-            notice_id: notice.id.clone(),
-            channel: notice.channel,
-            recipient,
-            subject: rendered.subject,
-            text: rendered.text,
-            html: rendered.html,
-            code,
-        };
-        pace.turn().await;
-        match sink.deliver(&message).await {
-            Ok(()) => {
-                self.record(notice, sink.name(), EventKind::NoticeSent, None, |event| {
-                    event.detail("code", code.to_string())
-                })
-                .await?;
-                let at = self.clock.now();
-                self.store
-                    .finish_notice(&notice.id, &Delivery::Sent { at })
-                    .await?;
-                Ok(Outcome::Sent)
-            }
-            Err(Refusal::Permanent(reason)) => self.give_up(notice, sink.name(), &reason).await,
-            Err(Refusal::Retry(reason)) => {
-                let attempt = notice.attempts + 1;
-                if attempt >= self.settings.max_attempts {
-                    return self.give_up(notice, sink.name(), &reason).await;
-                }
-                self.record(
-                    notice,
-                    sink.name(),
-                    EventKind::NoticeFailed,
-                    Some(&reason),
-                    |event| event.detail("will_retry", "true"),
-                )
-                .await?;
-                let next_attempt_at = self.clock.now().plus(self.backoff(attempt));
-                self.store
-                    .finish_notice(
-                        &notice.id,
-                        &Delivery::Retry {
-                            next_attempt_at,
-                            error: reason,
-                        },
-                    )
-                    .await?;
-                Ok(Outcome::Retry)
-            }
-        }
-    }
-
-    async fn give_up(&self, notice: &Notice, sink: &str, reason: &str) -> Result<Outcome, Error> {
-        self.record(
-            notice,
-            sink,
-            EventKind::NoticeFailed,
-            Some(reason),
-            |event| event.detail("will_retry", "false"),
-        )
-        .await?;
-        self.store
-            .finish_notice(
-                &notice.id,
-                &Delivery::Failed {
-                    error: reason.to_string(),
-                },
-            )
-            .await?;
-        Ok(Outcome::Failed(reason.to_string()))
-    }
-
-    /// Records `kind` for `notice`, durable before the outbox moves on.
-    async fn record(
-        &self,
-        notice: &Notice,
-        sink: &str,
-        kind: EventKind,
-        reason: Option<&str>,
-        more: impl FnOnce(SecurityEvent) -> SecurityEvent,
-    ) -> Result<(), Error> {
-        let mut event = SecurityEvent::new(self.clock.now(), kind, self.actor.clone())
-            .customer(&notice.customer_id)
-            .detail("notice_id", notice.id.as_str())
-            .detail("incident_id", notice.incident_id.as_str())
-            .detail("channel", notice.channel.as_str())
-            .detail("sink", sink)
-            .detail("attempt", (notice.attempts + 1).to_string());
-        event = match reason {
-            Some(reason) => event.reason(reason).outcome(Decision::Deny, 0),
-            None => event.outcome(Decision::Allow, 0),
-        };
-        self.events.record(more(event)).await?;
-        Ok(())
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

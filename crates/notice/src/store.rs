@@ -93,11 +93,13 @@ pub trait NoticeStore: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<Notice>, StoreError>;
 
-    /// Records a claimed notice's code before it is handed to a sink.
-    async fn seal_notice(&self, id: &NoticeId, seal: &Seal) -> Result<(), StoreError>;
+    /// Records claimed notices' codes, all in one write, before any of them is handed to a
+    /// sink. Returns the ids sealed: a notice no longer claimed (its lease ended and another
+    /// worker took it) is left out, and its new worker seals and sends it.
+    async fn seal_notices(&self, seals: &[(NoticeId, Seal)]) -> Result<Vec<NoticeId>, StoreError>;
 
-    /// Records how an attempt ended (and counts it).
-    async fn finish_notice(&self, id: &NoticeId, delivery: &Delivery) -> Result<(), StoreError>;
+    /// Records how attempts ended (and counts them), all in one write.
+    async fn finish_notices(&self, outcomes: &[(NoticeId, Delivery)]) -> Result<(), StoreError>;
 
     /// The sealed notices whose code has these digits (40 bits: among tens of millions of
     /// notices a few share one, so the caller checks each).

@@ -63,6 +63,7 @@ use crate::error::{ErrorBody, ErrorCode, FieldProblem};
         (name = "drill", description = "The drill clock (administrators, drill servers only)."),
         (name = "exposure", description = "The public exposure check (HIBP range format)."),
         (name = "portal", description = "The exposure portal: the incident statements shown, and a customer's own exposures."),
+        (name = "notices", description = "Breach notices: \"is this message from us?\" for anyone holding a text."),
         (name = "contract", description = "This document."),
     )
 )]

@@ -256,27 +256,40 @@ impl NoticeStore for SqliteStore {
         rows.iter().map(notice).collect()
     }
 
-    async fn seal_notice(&self, id: &NoticeId, seal: &Seal) -> Result<(), StoreError> {
-        let done = sqlx::query(SEAL)
-            .bind(id.as_str())
-            .bind(seal.code.digits())
-            .bind(&seal.recipient_tag)
-            .bind(&seal.body_digest)
-            .bind(seal.sealed_at.as_micros())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        not_claimed(id, done.rows_affected())
+    async fn seal_notices(&self, seals: &[(NoticeId, Seal)]) -> Result<Vec<NoticeId>, StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        let mut sealed = Vec::with_capacity(seals.len());
+        for (id, seal) in seals {
+            let done = sqlx::query(SEAL)
+                .bind(id.as_str())
+                .bind(seal.code.digits())
+                .bind(&seal.recipient_tag)
+                .bind(&seal.body_digest)
+                .bind(seal.sealed_at.as_micros())
+                .execute(&mut *transaction)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() > 0 {
+                sealed.push(id.clone());
+            }
+        }
+        transaction.commit().await.map_err(backend)?;
+        Ok(sealed)
     }
 
-    async fn finish_notice(&self, id: &NoticeId, delivery: &Delivery) -> Result<(), StoreError> {
-        let query = match finish(delivery) {
-            Finish::Sent(at) => sqlx::query(SENT).bind(id.as_str()).bind(at),
-            Finish::Retry(at, error) => sqlx::query(RETRY).bind(id.as_str()).bind(at).bind(error),
-            Finish::Failed(error) => sqlx::query(FAILED).bind(id.as_str()).bind(error),
-        };
-        query.execute(&self.pool).await.map_err(backend)?;
-        Ok(())
+    async fn finish_notices(&self, outcomes: &[(NoticeId, Delivery)]) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        for (id, delivery) in outcomes {
+            let query = match finish(delivery) {
+                Finish::Sent(at) => sqlx::query(SENT).bind(id.as_str()).bind(at),
+                Finish::Retry(at, error) => {
+                    sqlx::query(RETRY).bind(id.as_str()).bind(at).bind(error)
+                }
+                Finish::Failed(error) => sqlx::query(FAILED).bind(id.as_str()).bind(error),
+            };
+            query.execute(&mut *transaction).await.map_err(backend)?;
+        }
+        transaction.commit().await.map_err(backend)
     }
 
     async fn notices_by_code(&self, digits: &str) -> Result<Vec<Notice>, StoreError> {
@@ -308,18 +321,6 @@ impl NoticeStore for SqliteStore {
             .await
             .map_err(backend)?;
         counts(rows)
-    }
-}
-
-/// A seal of a notice no longer claimed (its lease ended and another worker took it) is
-/// refused: the other worker seals and sends it.
-pub(crate) fn not_claimed(id: &NoticeId, affected: u64) -> Result<(), StoreError> {
-    if affected == 0 {
-        Err(StoreError::Conflict(format!(
-            "notice {id} is not being sent"
-        )))
-    } else {
-        Ok(())
     }
 }
 

@@ -1,7 +1,8 @@
 //! A JSON-lines file: one line per notice, for a company that hands the file to a sending
 //! system of its own. The file holds recipients in plaintext, so it is opt-in under a
 //! `dangerous_` name (`[notice] dangerous_plaintext_file`), created readable by its owner
-//! only, and each line is flushed to disk before the notice counts as handed over.
+//! only. Lines are written as notices are handed over and the file is synced once per round
+//! ([`Sink::settle`]), before any of them counts as sent.
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -61,12 +62,24 @@ impl Sink for JsonlSink {
         let file = self.file.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
-            file.write_all(&line)?;
-            file.sync_data()
+            file.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write_all(&line)
         })
         .await
         .map_err(|error| Refusal::Retry(format!("the file writer stopped: {error}")))?
         .map_err(|error| Refusal::Retry(format!("cannot write {}: {error}", path.display())))
+    }
+
+    async fn settle(&self) -> Result<(), Refusal> {
+        let (file, path) = (self.file.clone(), self.path.clone());
+        tokio::task::spawn_blocking(move || {
+            file.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .sync_data()
+        })
+        .await
+        .map_err(|error| Refusal::Retry(format!("the file writer stopped: {error}")))?
+        .map_err(|error| Refusal::Retry(format!("cannot sync {}: {error}", path.display())))
     }
 }

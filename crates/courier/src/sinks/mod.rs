@@ -61,6 +61,13 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
 
     /// Hands `message` over.
     async fn deliver(&self, message: &Outgoing) -> Result<(), Refusal>;
+
+    /// Makes what was handed over since the last call durable (a file's fsync); a sink that
+    /// does not buffer has nothing to do. Called once per round, before any notice of the
+    /// round counts as sent.
+    async fn settle(&self) -> Result<(), Refusal> {
+        Ok(())
+    }
 }
 
 /// A sink's rate: hand-overs are spaced evenly, at most `per_second`, however many workers
@@ -117,6 +124,17 @@ impl Routes {
             .iter()
             .find(|(routed, _, _)| *routed == channel)
             .map(|(_, sink, pace)| (sink.as_ref(), pace.as_ref()))
+    }
+
+    /// Every sink routed to, each once.
+    pub fn sinks(&self) -> Vec<&dyn Sink> {
+        let mut sinks: Vec<&std::sync::Arc<dyn Sink>> = Vec::new();
+        for (_, sink, _) in &self.routes {
+            if !sinks.iter().any(|seen| std::sync::Arc::ptr_eq(seen, sink)) {
+                sinks.push(sink);
+            }
+        }
+        sinks.into_iter().map(|sink| sink.as_ref()).collect()
     }
 
     /// The channels that have a sink.

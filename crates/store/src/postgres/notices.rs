@@ -12,7 +12,7 @@ use super::{PgStore, backend};
 use crate::incidents::sql_limit;
 use crate::notices::{
     BY_CODE, COUNTS, FAILED, Finish, INSERT_BATCH, NoticeRow, OF_CUSTOMER, RETRY, SEAL,
-    SELECT_BATCH, SENT, columns, counts, decode_batch, encode_batch, finish, not_claimed, notice,
+    SELECT_BATCH, SENT, columns, counts, decode_batch, encode_batch, finish, notice,
     notice_columns,
 };
 
@@ -99,27 +99,40 @@ impl NoticeStore for PgStore {
         rows.iter().map(notice).collect()
     }
 
-    async fn seal_notice(&self, id: &NoticeId, seal: &Seal) -> Result<(), StoreError> {
-        let done = sqlx::query(SEAL)
-            .bind(id.as_str())
-            .bind(seal.code.digits())
-            .bind(&seal.recipient_tag)
-            .bind(&seal.body_digest)
-            .bind(seal.sealed_at.as_micros())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        not_claimed(id, done.rows_affected())
+    async fn seal_notices(&self, seals: &[(NoticeId, Seal)]) -> Result<Vec<NoticeId>, StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        let mut sealed = Vec::with_capacity(seals.len());
+        for (id, seal) in seals {
+            let done = sqlx::query(SEAL)
+                .bind(id.as_str())
+                .bind(seal.code.digits())
+                .bind(&seal.recipient_tag)
+                .bind(&seal.body_digest)
+                .bind(seal.sealed_at.as_micros())
+                .execute(&mut *transaction)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() > 0 {
+                sealed.push(id.clone());
+            }
+        }
+        transaction.commit().await.map_err(backend)?;
+        Ok(sealed)
     }
 
-    async fn finish_notice(&self, id: &NoticeId, delivery: &Delivery) -> Result<(), StoreError> {
-        let query = match finish(delivery) {
-            Finish::Sent(at) => sqlx::query(SENT).bind(id.as_str()).bind(at),
-            Finish::Retry(at, error) => sqlx::query(RETRY).bind(id.as_str()).bind(at).bind(error),
-            Finish::Failed(error) => sqlx::query(FAILED).bind(id.as_str()).bind(error),
-        };
-        query.execute(&self.pool).await.map_err(backend)?;
-        Ok(())
+    async fn finish_notices(&self, outcomes: &[(NoticeId, Delivery)]) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        for (id, delivery) in outcomes {
+            let query = match finish(delivery) {
+                Finish::Sent(at) => sqlx::query(SENT).bind(id.as_str()).bind(at),
+                Finish::Retry(at, error) => {
+                    sqlx::query(RETRY).bind(id.as_str()).bind(at).bind(error)
+                }
+                Finish::Failed(error) => sqlx::query(FAILED).bind(id.as_str()).bind(error),
+            };
+            query.execute(&mut *transaction).await.map_err(backend)?;
+        }
+        transaction.commit().await.map_err(backend)
     }
 
     async fn notices_by_code(&self, digits: &str) -> Result<Vec<Notice>, StoreError> {

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use haechi_events::{StoreError, Timestamp};
+use haechi_events::Timestamp;
 use haechi_incident::IncidentId;
 use haechi_notice::{
     Channel, Delivery, Notice, NoticeBatch, NoticeFacts, NoticeKey, NoticeState, Seal, Sender,
@@ -130,43 +130,40 @@ async fn a_notice_goes_from_queued_to_sealed_to_sent_or_failed<S: Store>(store: 
         body_digest: "digest".into(),
         sealed_at: Timestamp::from_secs(11),
     };
-    // Not claimed yet: the seal is refused.
-    assert!(matches!(
-        store.seal_notice(&first.id, &seal).await,
-        Err(StoreError::Conflict(_))
-    ));
+    // Not claimed yet: nothing is sealed.
+    let pairs = [(first.id.clone(), seal.clone())];
+    assert!(store.seal_notices(&pairs).await.unwrap().is_empty());
     let claimed = store
         .claim_notices(Timestamp::from_secs(10), Timestamp::from_secs(70), 100)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 6);
-    store.seal_notice(&first.id, &seal).await.unwrap();
+    assert_eq!(
+        store.seal_notices(&pairs).await.unwrap(),
+        vec![first.id.clone()]
+    );
     store
-        .finish_notice(
-            &first.id,
-            &Delivery::Sent {
-                at: Timestamp::from_secs(12),
-            },
-        )
-        .await
-        .unwrap();
-    store
-        .finish_notice(
-            &second.id,
-            &Delivery::Retry {
-                next_attempt_at: Timestamp::from_secs(40),
-                error: "gateway answered 503".into(),
-            },
-        )
-        .await
-        .unwrap();
-    store
-        .finish_notice(
-            &third.id,
-            &Delivery::Failed {
-                error: "no e-mail on record".into(),
-            },
-        )
+        .finish_notices(&[
+            (
+                first.id.clone(),
+                Delivery::Sent {
+                    at: Timestamp::from_secs(12),
+                },
+            ),
+            (
+                second.id.clone(),
+                Delivery::Retry {
+                    next_attempt_at: Timestamp::from_secs(40),
+                    error: "gateway answered 503".into(),
+                },
+            ),
+            (
+                third.id.clone(),
+                Delivery::Failed {
+                    error: "no e-mail on record".into(),
+                },
+            ),
+        ])
         .await
         .unwrap();
 
