@@ -42,6 +42,8 @@ pub struct CourierSettings {
     pub concurrency: usize,
     /// Notices claimed per round.
     pub claim: usize,
+    /// Rounds run side by side.
+    pub rounds_at_once: usize,
     /// How long a claim holds a notice before another worker may take it.
     pub lease: Duration,
     /// Attempts before a notice is given up.
@@ -56,7 +58,8 @@ impl Default for CourierSettings {
     fn default() -> Self {
         CourierSettings {
             concurrency: 16,
-            claim: 200,
+            claim: 1_000,
+            rounds_at_once: 2,
             lease: Duration::from_secs(300),
             max_attempts: 8,
             first_backoff: Duration::from_secs(5),
@@ -154,12 +157,25 @@ impl Courier {
 
     /// Delivers every due notice, round after round, until none is due; with
     /// `wait_for_retries`, until none is queued or being sent either (retries waited for).
-    /// `progress` is called after each notice.
+    /// `rounds_at_once` rounds run side by side, each on notices of its own claim: a round
+    /// spends most of its time waiting (the disk, the gateway), so one round's sending
+    /// overlaps another's sealing. `progress` is called after each round.
     pub async fn drain(
         &self,
         wait_for_retries: bool,
         progress: &(dyn Fn(&Tally) + Sync),
     ) -> Result<Tally, Error> {
+        let lanes = (0..self.settings.rounds_at_once.max(1))
+            .map(|_| self.drain_lane(wait_for_retries, progress));
+        futures::future::try_join_all(lanes).await?;
+        Ok(self.tally())
+    }
+
+    async fn drain_lane(
+        &self,
+        wait_for_retries: bool,
+        progress: &(dyn Fn(&Tally) + Sync),
+    ) -> Result<(), Error> {
         loop {
             let now = self.clock.now();
             let claimed = self
@@ -181,7 +197,7 @@ impl Courier {
             }
             self.round(claimed, progress).await?;
         }
-        Ok(self.tally())
+        Ok(())
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

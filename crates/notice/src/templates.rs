@@ -118,6 +118,16 @@ pub struct Rendered {
     pub euc_kr_bytes: Option<usize>,
 }
 
+impl Rendered {
+    /// The same notice with `code` in place of the placeholder.
+    pub fn with_code(mut self, code: &NoticeCode) -> Rendered {
+        let code = code.to_string();
+        self.text = self.text.replacen(PLACEHOLDER, &code, 1);
+        self.html = self.html.map(|html| html.replacen(PLACEHOLDER, &code, 1));
+        self
+    }
+}
+
 /// A checked template set with the sender's settings: renders every notice of a batch.
 #[derive(Debug)]
 pub struct NoticeTemplates {
@@ -187,8 +197,19 @@ impl NoticeTemplates {
         facts: &NoticeFacts,
         code: Option<&NoticeCode>,
     ) -> Result<Rendered, Error> {
+        let draft = self.render_draft(channel, facts)?;
+        Ok(match code {
+            Some(code) => draft.with_code(code),
+            None => draft,
+        })
+    }
+
+    /// The notice with the placeholder code: every template prints the code exactly once (the
+    /// set's checks), so the real code replaces it without rendering again, and the digest and
+    /// the EUC-KR size stay (a code is as long as the placeholder, and not covered by itself).
+    fn render_draft(&self, channel: Channel, facts: &NoticeFacts) -> Result<Rendered, Error> {
         let fields_text = field_names(&facts.fields)?.join(", ");
-        let code_text = code.map_or_else(|| PLACEHOLDER.to_string(), ToString::to_string);
+        let code_text = PLACEHOLDER;
         let values = context! {
             company => &self.sender.company,
             // Checked to be `https://` and a host of letters, digits, dots, dashes: nothing to

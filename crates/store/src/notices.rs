@@ -10,11 +10,14 @@ use haechi_notice::{
     Channel, Delivery, Notice, NoticeBatch, NoticeCode, NoticeFacts, NoticeId, NoticeState,
     NoticeStore, OutboxCounts, Seal,
 };
-use sqlx::Row as _;
+use sqlx::{QueryBuilder, Row as _, Sqlite};
 
 use crate::SqliteStore;
 use crate::incidents::sql_limit;
 use crate::sqlite::backend;
+
+/// Notices per `INSERT` on SQLite: ten parameters each, well under its 32,766.
+const ROWS_PER_INSERT: usize = 1_000;
 
 /// Every column of `notices` (queries are `&'static str`: sqlx refuses SQL built at run time).
 macro_rules! notice_columns {
@@ -29,14 +32,6 @@ pub(crate) use notice_columns;
 pub(crate) const INSERT_BATCH: &str = "INSERT INTO notice_batches (id, incident_id, created_at, \
      body) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING";
 pub(crate) const SELECT_BATCH: &str = "SELECT body FROM notice_batches WHERE id = $1";
-pub(crate) const SEAL: &str = "UPDATE notices SET code = $2, recipient_tag = $3, \
-     body_digest = $4, sealed_at = $5 WHERE id = $1 AND state = 'sending'";
-pub(crate) const SENT: &str = "UPDATE notices SET state = 'sent', sent_at = $2, \
-     attempts = attempts + 1, last_error = NULL WHERE id = $1";
-pub(crate) const RETRY: &str = "UPDATE notices SET state = 'queued', next_attempt_at = $2, \
-     attempts = attempts + 1, last_error = $3 WHERE id = $1 AND state = 'sending'";
-pub(crate) const FAILED: &str = "UPDATE notices SET state = 'failed', attempts = attempts + 1, \
-     last_error = $2 WHERE id = $1 AND state <> 'sent'";
 pub(crate) const COUNTS: &str = "SELECT channel, state, COUNT(*) AS n FROM notices GROUP BY channel, state ORDER BY channel, state";
 
 pub(crate) const BY_CODE: &str = concat!(
@@ -163,22 +158,24 @@ pub(crate) fn counts(
     Ok(counts)
 }
 
-/// The SQL of a delivery's outcome, with its parameters after the id.
-pub(crate) enum Finish<'a> {
-    Sent(i64),
-    Retry(i64, &'a str),
-    Failed(&'a str),
-}
-
-pub(crate) fn finish(delivery: &Delivery) -> Finish<'_> {
-    match delivery {
-        Delivery::Sent { at } => Finish::Sent(at.as_micros()),
-        Delivery::Retry {
-            next_attempt_at,
-            error,
-        } => Finish::Retry(next_attempt_at.as_micros(), error),
-        Delivery::Failed { error } => Finish::Failed(error),
+/// Outcomes by kind, as the updates take them: sent `(id, at)`, retried `(id, next attempt,
+/// error)`, given up `(id, error)`.
+#[allow(clippy::type_complexity, reason = "three row shapes, named by the doc")]
+pub(crate) fn split(
+    outcomes: &[(NoticeId, Delivery)],
+) -> (Vec<(&str, i64)>, Vec<(&str, i64, &str)>, Vec<(&str, &str)>) {
+    let (mut sent, mut retried, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, delivery) in outcomes {
+        match delivery {
+            Delivery::Sent { at } => sent.push((id.as_str(), at.as_micros())),
+            Delivery::Retry {
+                next_attempt_at,
+                error,
+            } => retried.push((id.as_str(), next_attempt_at.as_micros(), error.as_str())),
+            Delivery::Failed { error } => failed.push((id.as_str(), error.as_str())),
+        }
     }
+    (sent, retried, failed)
 }
 
 #[async_trait]
@@ -207,26 +204,32 @@ impl NoticeStore for SqliteStore {
     async fn enqueue_notices(&self, notices: &[Notice]) -> Result<u64, StoreError> {
         let mut transaction = self.pool.begin().await.map_err(backend)?;
         let mut inserted = 0;
-        for notice in notices {
-            let row = columns(notice);
-            let done = sqlx::query(
+        // Many rows per statement: SQLite's cost is per statement as much as per row.
+        for chunk in notices.chunks(ROWS_PER_INSERT) {
+            let mut query = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO notices (id, batch_id, incident_id, customer_id, channel, fields, \
-                 first_seen, last_seen, state, attempts, next_attempt_at, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(row.id)
-            .bind(row.batch)
-            .bind(row.incident)
-            .bind(row.customer)
-            .bind(row.channel)
-            .bind(&row.fields)
-            .bind(row.first_seen)
-            .bind(row.last_seen)
-            .bind(row.next_attempt_at)
-            .bind(row.created_at)
-            .execute(&mut *transaction)
-            .await
-            .map_err(backend)?;
+                 first_seen, last_seen, state, attempts, next_attempt_at, created_at) ",
+            );
+            query.push_values(chunk.iter().map(columns), |mut row, notice| {
+                row.push_bind(notice.id)
+                    .push_bind(notice.batch)
+                    .push_bind(notice.incident)
+                    .push_bind(notice.customer)
+                    .push_bind(notice.channel)
+                    .push_bind(notice.fields)
+                    .push_bind(notice.first_seen)
+                    .push_bind(notice.last_seen)
+                    .push("'queued'")
+                    .push("0")
+                    .push_bind(notice.next_attempt_at)
+                    .push_bind(notice.created_at);
+            });
+            query.push(" ON CONFLICT (id) DO NOTHING");
+            let done = query
+                .build()
+                .execute(&mut *transaction)
+                .await
+                .map_err(backend)?;
             inserted += done.rows_affected();
         }
         transaction.commit().await.map_err(backend)?;
@@ -259,18 +262,31 @@ impl NoticeStore for SqliteStore {
     async fn seal_notices(&self, seals: &[(NoticeId, Seal)]) -> Result<Vec<NoticeId>, StoreError> {
         let mut transaction = self.pool.begin().await.map_err(backend)?;
         let mut sealed = Vec::with_capacity(seals.len());
-        for (id, seal) in seals {
-            let done = sqlx::query(SEAL)
-                .bind(id.as_str())
-                .bind(seal.code.digits())
-                .bind(&seal.recipient_tag)
-                .bind(&seal.body_digest)
-                .bind(seal.sealed_at.as_micros())
-                .execute(&mut *transaction)
+        // One statement per thousand notices: a statement is a round trip to SQLite's thread.
+        for chunk in seals.chunks(ROWS_PER_INSERT) {
+            let mut query = QueryBuilder::<Sqlite>::new("WITH v(id, code, tag, digest, at) AS (");
+            query.push_values(chunk, |mut row, (id, seal)| {
+                row.push_bind(id.as_str())
+                    .push_bind(seal.code.digits())
+                    .push_bind(seal.recipient_tag.as_str())
+                    .push_bind(seal.body_digest.as_str())
+                    .push_bind(seal.sealed_at.as_micros());
+            });
+            query.push(
+                ") UPDATE notices SET code = v.code, recipient_tag = v.tag, \
+                 body_digest = v.digest, sealed_at = v.at FROM v \
+                 WHERE notices.id = v.id AND notices.state = 'sending' RETURNING notices.id",
+            );
+            let ids: Vec<String> = query
+                .build_query_scalar()
+                .fetch_all(&mut *transaction)
                 .await
                 .map_err(backend)?;
-            if done.rows_affected() > 0 {
-                sealed.push(id.clone());
+            for id in ids {
+                sealed.push(
+                    NoticeId::parse(&id)
+                        .map_err(|error| StoreError::Corrupt(format!("notice: {error}")))?,
+                );
             }
         }
         transaction.commit().await.map_err(backend)?;
@@ -278,16 +294,53 @@ impl NoticeStore for SqliteStore {
     }
 
     async fn finish_notices(&self, outcomes: &[(NoticeId, Delivery)]) -> Result<(), StoreError> {
+        let (sent, retried, failed) = split(outcomes);
         let mut transaction = self.pool.begin().await.map_err(backend)?;
-        for (id, delivery) in outcomes {
-            let query = match finish(delivery) {
-                Finish::Sent(at) => sqlx::query(SENT).bind(id.as_str()).bind(at),
-                Finish::Retry(at, error) => {
-                    sqlx::query(RETRY).bind(id.as_str()).bind(at).bind(error)
-                }
-                Finish::Failed(error) => sqlx::query(FAILED).bind(id.as_str()).bind(error),
-            };
-            query.execute(&mut *transaction).await.map_err(backend)?;
+        for chunk in sent.chunks(ROWS_PER_INSERT) {
+            let mut query = QueryBuilder::<Sqlite>::new("WITH v(id, at) AS (");
+            query.push_values(chunk, |mut row, (id, at)| {
+                row.push_bind(*id).push_bind(*at);
+            });
+            query.push(
+                ") UPDATE notices SET state = 'sent', sent_at = v.at, attempts = attempts + 1, \
+                 last_error = NULL FROM v WHERE notices.id = v.id",
+            );
+            query
+                .build()
+                .execute(&mut *transaction)
+                .await
+                .map_err(backend)?;
+        }
+        for chunk in retried.chunks(ROWS_PER_INSERT) {
+            let mut query = QueryBuilder::<Sqlite>::new("WITH v(id, at, error) AS (");
+            query.push_values(chunk, |mut row, (id, at, error)| {
+                row.push_bind(*id).push_bind(*at).push_bind(*error);
+            });
+            query.push(
+                ") UPDATE notices SET state = 'queued', next_attempt_at = v.at, \
+                 attempts = attempts + 1, last_error = v.error FROM v \
+                 WHERE notices.id = v.id AND notices.state = 'sending'",
+            );
+            query
+                .build()
+                .execute(&mut *transaction)
+                .await
+                .map_err(backend)?;
+        }
+        for chunk in failed.chunks(ROWS_PER_INSERT) {
+            let mut query = QueryBuilder::<Sqlite>::new("WITH v(id, error) AS (");
+            query.push_values(chunk, |mut row, (id, error)| {
+                row.push_bind(*id).push_bind(*error);
+            });
+            query.push(
+                ") UPDATE notices SET state = 'failed', attempts = attempts + 1, \
+                 last_error = v.error FROM v WHERE notices.id = v.id AND notices.state <> 'sent'",
+            );
+            query
+                .build()
+                .execute(&mut *transaction)
+                .await
+                .map_err(backend)?;
         }
         transaction.commit().await.map_err(backend)
     }

@@ -132,15 +132,17 @@ impl Courier {
         let code = self
             .key
             .code(&notice.id, &recipient_tag, &draft.body_digest);
-        let rendered = templates.render(notice.channel, &notice.facts, Some(&code))?;
+        let seal = Seal {
+            code,
+            recipient_tag,
+            body_digest: draft.body_digest.clone(),
+            sealed_at: self.clock.now(),
+        };
+        // The draft with its code in place of the placeholder: rendered once.
+        let rendered = draft.with_code(&code);
         Ok(Ok(Prepared {
             notice,
-            seal: Seal {
-                code,
-                recipient_tag,
-                body_digest: draft.body_digest,
-                sealed_at: self.clock.now(),
-            },
+            seal,
             message: Outgoing {
                 notice_id: notice.id.clone(),
                 channel: notice.channel,

@@ -11,9 +11,8 @@ use sqlx::Row as _;
 use super::{PgStore, backend};
 use crate::incidents::sql_limit;
 use crate::notices::{
-    BY_CODE, COUNTS, FAILED, Finish, INSERT_BATCH, NoticeRow, OF_CUSTOMER, RETRY, SEAL,
-    SELECT_BATCH, SENT, columns, counts, decode_batch, encode_batch, finish, notice,
-    notice_columns,
+    BY_CODE, COUNTS, INSERT_BATCH, NoticeRow, OF_CUSTOMER, SELECT_BATCH, columns, counts,
+    decode_batch, encode_batch, notice, notice_columns, split,
 };
 
 #[async_trait]
@@ -100,37 +99,90 @@ impl NoticeStore for PgStore {
     }
 
     async fn seal_notices(&self, seals: &[(NoticeId, Seal)]) -> Result<Vec<NoticeId>, StoreError> {
-        let mut transaction = self.pool.begin().await.map_err(backend)?;
-        let mut sealed = Vec::with_capacity(seals.len());
-        for (id, seal) in seals {
-            let done = sqlx::query(SEAL)
-                .bind(id.as_str())
-                .bind(seal.code.digits())
-                .bind(&seal.recipient_tag)
-                .bind(&seal.body_digest)
-                .bind(seal.sealed_at.as_micros())
-                .execute(&mut *transaction)
-                .await
-                .map_err(backend)?;
-            if done.rows_affected() > 0 {
-                sealed.push(id.clone());
-            }
+        if seals.is_empty() {
+            return Ok(Vec::new());
         }
-        transaction.commit().await.map_err(backend)?;
-        Ok(sealed)
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE notices SET code = v.code, recipient_tag = v.tag, body_digest = v.digest, \
+             sealed_at = v.at FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+             $5::bigint[]) AS v(id, code, tag, digest, at) \
+             WHERE notices.id = v.id AND notices.state = 'sending' RETURNING notices.id",
+        )
+        .bind(seals.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
+        .bind(
+            seals
+                .iter()
+                .map(|(_, seal)| seal.code.digits())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            seals
+                .iter()
+                .map(|(_, seal)| seal.recipient_tag.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            seals
+                .iter()
+                .map(|(_, seal)| seal.body_digest.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            seals
+                .iter()
+                .map(|(_, seal)| seal.sealed_at.as_micros())
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        ids.iter()
+            .map(|id| {
+                NoticeId::parse(id).map_err(|error| StoreError::Corrupt(format!("notice: {error}")))
+            })
+            .collect()
     }
 
     async fn finish_notices(&self, outcomes: &[(NoticeId, Delivery)]) -> Result<(), StoreError> {
+        let (sent, retried, failed) = split(outcomes);
         let mut transaction = self.pool.begin().await.map_err(backend)?;
-        for (id, delivery) in outcomes {
-            let query = match finish(delivery) {
-                Finish::Sent(at) => sqlx::query(SENT).bind(id.as_str()).bind(at),
-                Finish::Retry(at, error) => {
-                    sqlx::query(RETRY).bind(id.as_str()).bind(at).bind(error)
-                }
-                Finish::Failed(error) => sqlx::query(FAILED).bind(id.as_str()).bind(error),
-            };
-            query.execute(&mut *transaction).await.map_err(backend)?;
+        if !sent.is_empty() {
+            sqlx::query(
+                "UPDATE notices SET state = 'sent', sent_at = v.at, attempts = attempts + 1, \
+                 last_error = NULL FROM UNNEST($1::text[], $2::bigint[]) AS v(id, at) \
+                 WHERE notices.id = v.id",
+            )
+            .bind(sent.iter().map(|row| row.0).collect::<Vec<_>>())
+            .bind(sent.iter().map(|row| row.1).collect::<Vec<_>>())
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
+        }
+        if !retried.is_empty() {
+            sqlx::query(
+                "UPDATE notices SET state = 'queued', next_attempt_at = v.at, \
+                 attempts = attempts + 1, last_error = v.error \
+                 FROM UNNEST($1::text[], $2::bigint[], $3::text[]) AS v(id, at, error) \
+                 WHERE notices.id = v.id AND notices.state = 'sending'",
+            )
+            .bind(retried.iter().map(|row| row.0).collect::<Vec<_>>())
+            .bind(retried.iter().map(|row| row.1).collect::<Vec<_>>())
+            .bind(retried.iter().map(|row| row.2).collect::<Vec<_>>())
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
+        }
+        if !failed.is_empty() {
+            sqlx::query(
+                "UPDATE notices SET state = 'failed', attempts = attempts + 1, \
+                 last_error = v.error FROM UNNEST($1::text[], $2::text[]) AS v(id, error) \
+                 WHERE notices.id = v.id AND notices.state <> 'sent'",
+            )
+            .bind(failed.iter().map(|row| row.0).collect::<Vec<_>>())
+            .bind(failed.iter().map(|row| row.1).collect::<Vec<_>>())
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
         }
         transaction.commit().await.map_err(backend)
     }
