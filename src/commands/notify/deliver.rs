@@ -41,6 +41,13 @@ pub(super) fn routes(config: &Config, channels: &[Channel]) -> anyhow::Result<Ro
             if !matches!(url.scheme(), "https" | "http") || !url.username().is_empty() {
                 anyhow::bail!("notice.webhook.url must be https://HOST/PATH without credentials");
             }
+            if url.scheme() == "http" {
+                tracing::warn!(
+                    "notice.webhook.url is http://: phone numbers and notices cross the network \
+                     in clear (signed, not encrypted); use https:// unless the gateway is on \
+                     this host"
+                );
+            }
             let sink: Arc<dyn Sink> = Arc::new(WebhookSink::new(WebhookSettings {
                 url: section.url.clone(),
                 trust: haechi_outbound::Trust {

@@ -26,7 +26,7 @@ async fn every_table_of_both_schemas_is_moved_or_deliberately_left() {
     // A table or column added later without a line in the list is found on either side, and
     // a move refuses to start rather than leave it behind.
     let pool = sqlite_pool(&embedded.database()).await;
-    sqlx::query("CREATE TABLE notices (id TEXT PRIMARY KEY)")
+    sqlx::query("CREATE TABLE later_records (id TEXT PRIMARY KEY)")
         .execute(&pool)
         .await
         .unwrap();
@@ -47,7 +47,7 @@ async fn every_table_of_both_schemas_is_moved_or_deliberately_left() {
     assert_eq!(
         gaps,
         [
-            "embedded: table notices",
+            "embedded: table later_records",
             "embedded: column sessions.device",
             "PostgreSQL: column clients.contact",
         ],
@@ -58,7 +58,7 @@ async fn every_table_of_both_schemas_is_moved_or_deliberately_left() {
         .unwrap_err();
     assert!(
         matches!(&refused, TransferError::UnknownSchema { database: "embedded", what }
-            if what == "table notices"),
+            if what == "table later_records"),
         "{refused}"
     );
     let moved: i64 = sqlx::query_scalar("SELECT count(*) FROM embedded_transfers")
