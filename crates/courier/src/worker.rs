@@ -180,7 +180,7 @@ impl Courier {
             let now = self.clock.now();
             let claimed = self
                 .store
-                .claim_notices(now, now.plus(self.settings.lease), self.settings.claim)
+                .claim_notices(now, now.plus(self.settings.lease), self.claim_size())
                 .await?;
             if claimed.is_empty() {
                 if !wait_for_retries {
@@ -198,6 +198,22 @@ impl Courier {
             self.round(claimed, progress).await?;
         }
         Ok(())
+    }
+
+    /// Notices claimed per round: at most `settings.claim`, and no more than the slowest sink
+    /// hands over in a third of the lease — a round must end long before its lease does, or
+    /// another worker would take (and send again) notices this one is still handing over.
+    fn claim_size(&self) -> usize {
+        let within_lease = self.routes.slowest().map_or(usize::MAX, |per_second| {
+            let notices = per_second * self.settings.lease.as_secs_f64() / 3.0;
+            // Saturating: a pace of millions a second only leaves `settings.claim`.
+            if notices >= usize::MAX as f64 {
+                usize::MAX
+            } else {
+                notices as usize
+            }
+        });
+        self.settings.claim.min(within_lease).max(1)
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

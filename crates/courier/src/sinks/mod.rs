@@ -87,6 +87,11 @@ impl Pace {
         }
     }
 
+    /// The hand-overs a second it allows.
+    pub fn per_second(&self) -> f64 {
+        1.0 / self.interval.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+
     /// Waits for this hand-over's turn.
     pub async fn turn(&self) {
         let at = {
@@ -126,6 +131,14 @@ impl Routes {
             .map(|(_, sink, pace)| (sink.as_ref(), pace.as_ref()))
     }
 
+    /// The slowest pace of any route (hand-overs a second), if any route is set.
+    pub fn slowest(&self) -> Option<f64> {
+        self.routes
+            .iter()
+            .map(|(_, _, pace)| pace.per_second())
+            .reduce(f64::min)
+    }
+
     /// Every sink routed to, each once.
     pub fn sinks(&self) -> Vec<&dyn Sink> {
         let mut sinks: Vec<&std::sync::Arc<dyn Sink>> = Vec::new();
@@ -140,5 +153,33 @@ impl Routes {
     /// The channels that have a sink.
     pub fn channels(&self) -> Vec<Channel> {
         self.routes.iter().map(|(channel, _, _)| *channel).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn the_slowest_route_sets_the_rounds_size() {
+        let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+        let sink: Arc<dyn Sink> = Arc::new(
+            JsonlSink::open(&dir.path().join("notices.jsonl"))
+                .unwrap_or_else(|error| panic!("{error}")),
+        );
+        assert_eq!(Routes::default().slowest(), None);
+        let routes = Routes::default()
+            .route(Channel::Lms, sink.clone(), Arc::new(Pace::new(50)))
+            .route(Channel::Email, sink.clone(), Arc::new(Pace::new(5)));
+        let slowest = routes.slowest().unwrap_or_default();
+        assert!((slowest - 5.0).abs() < 1e-9, "{slowest}");
+        assert_eq!(
+            routes.sinks().len(),
+            1,
+            "one sink routed twice is settled once"
+        );
+        assert_eq!(routes.channels(), vec![Channel::Lms, Channel::Email]);
     }
 }
