@@ -195,7 +195,11 @@ impl Courier {
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 continue;
             }
-            self.round(claimed, progress).await?;
+            // No hand-over starts after two thirds of the lease: whatever is left then is
+            // another worker's to take once the lease ends (a hanging gateway cannot make two
+            // workers send the same notice).
+            let deadline = now.plus(self.settings.lease.mul_f64(2.0 / 3.0));
+            self.round(claimed, deadline, progress).await?;
         }
         Ok(())
     }

@@ -4,13 +4,15 @@
 //! (the file's fsync), record each outcome in the audit trail, then finish them all (one
 //! write). A worker that dies after a hand-over and before the finish leaves its notices
 //! `sending`: when the lease ends they are tried again, with the same notice id (the
-//! idempotency key) and the same code.
+//! idempotency key) and the same code. No hand-over starts after two thirds of the lease (a
+//! hanging gateway slows a round down): what is left is another attempt's once the lease ends,
+//! so two workers never hand the same notice over.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::PoisonError;
 
 use futures::StreamExt as _;
-use haechi_events::{Decision, EventKind, SecurityEvent};
+use haechi_events::{Decision, EventKind, SecurityEvent, Timestamp};
 use haechi_notice::{Channel, Delivery, Notice, NoticeCode, NoticeId, Seal};
 
 use super::{Contact, Courier, Tally, recipient};
@@ -46,6 +48,7 @@ impl Courier {
     pub(super) async fn round(
         &self,
         claimed: Vec<Notice>,
+        deadline: Timestamp,
         progress: &(dyn Fn(&Tally) + Sync),
     ) -> Result<(), Error> {
         // A customer notified by two channels is looked up (and recorded as read) once.
@@ -83,12 +86,14 @@ impl Courier {
         // A notice whose lease ended meanwhile is another worker's now: it seals and sends it.
         prepared.retain(|ready| sealed.contains(&ready.notice.id));
 
-        let handed: Vec<Ended<'_>> = futures::stream::iter(prepared)
-            .map(|ready| self.hand_over(ready))
+        // A notice not handed over before the deadline is neither recorded nor finished: it
+        // stays `sending` until its lease ends, and another attempt takes it.
+        let handed: Vec<Option<Ended<'_>>> = futures::stream::iter(prepared)
+            .map(|ready| self.hand_over(ready, deadline))
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
-        ended.extend(handed);
+        ended.extend(handed.into_iter().flatten());
         self.settle(&mut ended).await;
 
         for chunk in ended.chunks(RECORDS_AT_ONCE) {
@@ -155,17 +160,21 @@ impl Courier {
         }))
     }
 
-    /// Hands one sealed notice to its sink, at the sink's pace.
-    async fn hand_over<'a>(&self, ready: Prepared<'a>) -> Ended<'a> {
+    /// Hands one sealed notice to its sink, at the sink's pace; `None` when its turn came
+    /// after `deadline`.
+    async fn hand_over<'a>(&self, ready: Prepared<'a>, deadline: Timestamp) -> Option<Ended<'a>> {
         let notice = ready.notice;
         let Some((sink, pace)) = self.routes.sink(notice.channel) else {
-            return Ended {
+            return Some(Ended {
                 notice,
                 sink: "none",
                 outcome: Outcome::Failed("no sink is configured for this channel".into()),
-            };
+            });
         };
         pace.turn().await;
+        if self.clock.now() >= deadline {
+            return None;
+        }
         let outcome = match sink.deliver(&ready.message).await {
             Ok(()) => Outcome::Sent(ready.message.code),
             Err(Refusal::Permanent(reason)) => Outcome::Failed(reason),
@@ -174,11 +183,11 @@ impl Courier {
             }
             Err(Refusal::Retry(reason)) => Outcome::Retry(reason),
         };
-        Ended {
+        Some(Ended {
             notice,
             sink: sink.name(),
             outcome,
-        }
+        })
     }
 
     /// Settles every sink that buffers; what a sink failed to settle was not handed over.
