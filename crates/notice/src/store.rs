@@ -94,9 +94,13 @@ pub trait NoticeStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<Notice>, StoreError>;
 
     /// Records claimed notices' codes, all in one write, before any of them is handed to a
-    /// sink. Returns the ids sealed: a notice no longer claimed (its lease ended and another
-    /// worker took it) is left out, and its new worker seals and sends it.
-    async fn seal_notices(&self, seals: &[(NoticeId, Seal)]) -> Result<Vec<NoticeId>, StoreError>;
+    /// sink. Each seal names the lease it was claimed under (the claimed notice's
+    /// `next_attempt_at`): a notice no longer held under it (the lease ended and another worker
+    /// took it) is left out, and its new worker seals and sends it. Returns the ids sealed.
+    async fn seal_notices(
+        &self,
+        seals: &[(NoticeId, Timestamp, Seal)],
+    ) -> Result<Vec<NoticeId>, StoreError>;
 
     /// Records how attempts ended (and counts them), all in one write.
     async fn finish_notices(&self, outcomes: &[(NoticeId, Delivery)]) -> Result<(), StoreError>;

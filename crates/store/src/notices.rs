@@ -16,7 +16,8 @@ use crate::SqliteStore;
 use crate::incidents::sql_limit;
 use crate::sqlite::backend;
 
-/// Notices per `INSERT` on SQLite: ten parameters each, well under its 32,766.
+/// Notices per `INSERT` or `UPDATE` on SQLite: at most ten parameters each, well under its
+/// 32,766.
 const ROWS_PER_INSERT: usize = 1_000;
 
 /// Every column of `notices` (queries are `&'static str`: sqlx refuses SQL built at run time).
@@ -259,14 +260,19 @@ impl NoticeStore for SqliteStore {
         rows.iter().map(notice).collect()
     }
 
-    async fn seal_notices(&self, seals: &[(NoticeId, Seal)]) -> Result<Vec<NoticeId>, StoreError> {
+    async fn seal_notices(
+        &self,
+        seals: &[(NoticeId, Timestamp, Seal)],
+    ) -> Result<Vec<NoticeId>, StoreError> {
         let mut transaction = self.pool.begin().await.map_err(backend)?;
         let mut sealed = Vec::with_capacity(seals.len());
         // One statement per thousand notices: a statement is a round trip to SQLite's thread.
         for chunk in seals.chunks(ROWS_PER_INSERT) {
-            let mut query = QueryBuilder::<Sqlite>::new("WITH v(id, code, tag, digest, at) AS (");
-            query.push_values(chunk, |mut row, (id, seal)| {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("WITH v(id, lease, code, tag, digest, at) AS (");
+            query.push_values(chunk, |mut row, (id, lease, seal)| {
                 row.push_bind(id.as_str())
+                    .push_bind(lease.as_micros())
                     .push_bind(seal.code.digits())
                     .push_bind(seal.recipient_tag.as_str())
                     .push_bind(seal.body_digest.as_str())
@@ -275,7 +281,8 @@ impl NoticeStore for SqliteStore {
             query.push(
                 ") UPDATE notices SET code = v.code, recipient_tag = v.tag, \
                  body_digest = v.digest, sealed_at = v.at FROM v \
-                 WHERE notices.id = v.id AND notices.state = 'sending' RETURNING notices.id",
+                 WHERE notices.id = v.id AND notices.state = 'sending' \
+                 AND notices.next_attempt_at = v.lease RETURNING notices.id",
             );
             let ids: Vec<String> = query
                 .build_query_scalar()

@@ -77,9 +77,17 @@ impl Courier {
         }
         drop(contacts);
 
-        let seals: Vec<(NoticeId, Seal)> = prepared
+        // Each under the lease it was claimed with (a claimed notice's `next_attempt_at`).
+        let seals: Vec<(NoticeId, Timestamp, Seal)> = prepared
             .iter()
-            .map(|ready| (ready.notice.id.clone(), ready.seal.clone()))
+            .map(|ready| {
+                let notice = ready.notice;
+                (
+                    notice.id.clone(),
+                    notice.next_attempt_at,
+                    ready.seal.clone(),
+                )
+            })
             .collect();
         let sealed: HashSet<NoticeId> =
             self.store.seal_notices(&seals).await?.into_iter().collect();

@@ -98,39 +98,54 @@ impl NoticeStore for PgStore {
         rows.iter().map(notice).collect()
     }
 
-    async fn seal_notices(&self, seals: &[(NoticeId, Seal)]) -> Result<Vec<NoticeId>, StoreError> {
+    async fn seal_notices(
+        &self,
+        seals: &[(NoticeId, Timestamp, Seal)],
+    ) -> Result<Vec<NoticeId>, StoreError> {
         if seals.is_empty() {
             return Ok(Vec::new());
         }
         let ids: Vec<String> = sqlx::query_scalar(
             "UPDATE notices SET code = v.code, recipient_tag = v.tag, body_digest = v.digest, \
              sealed_at = v.at FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
-             $5::bigint[]) AS v(id, code, tag, digest, at) \
-             WHERE notices.id = v.id AND notices.state = 'sending' RETURNING notices.id",
+             $5::bigint[], $6::bigint[]) AS v(id, code, tag, digest, at, lease) \
+             WHERE notices.id = v.id AND notices.state = 'sending' \
+             AND notices.next_attempt_at = v.lease RETURNING notices.id",
         )
-        .bind(seals.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
         .bind(
             seals
                 .iter()
-                .map(|(_, seal)| seal.code.digits())
+                .map(|(id, _, _)| id.as_str())
                 .collect::<Vec<_>>(),
         )
         .bind(
             seals
                 .iter()
-                .map(|(_, seal)| seal.recipient_tag.as_str())
+                .map(|(_, _, seal)| seal.code.digits())
                 .collect::<Vec<_>>(),
         )
         .bind(
             seals
                 .iter()
-                .map(|(_, seal)| seal.body_digest.as_str())
+                .map(|(_, _, seal)| seal.recipient_tag.as_str())
                 .collect::<Vec<_>>(),
         )
         .bind(
             seals
                 .iter()
-                .map(|(_, seal)| seal.sealed_at.as_micros())
+                .map(|(_, _, seal)| seal.body_digest.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            seals
+                .iter()
+                .map(|(_, _, seal)| seal.sealed_at.as_micros())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            seals
+                .iter()
+                .map(|(_, lease, _)| lease.as_micros())
                 .collect::<Vec<_>>(),
         )
         .fetch_all(&self.pool)

@@ -131,15 +131,20 @@ async fn a_notice_goes_from_queued_to_sealed_to_sent_or_failed<S: Store>(store: 
         sealed_at: Timestamp::from_secs(11),
     };
     // Not claimed yet: nothing is sealed.
-    let pairs = [(first.id.clone(), seal.clone())];
-    assert!(store.seal_notices(&pairs).await.unwrap().is_empty());
+    let lease = Timestamp::from_secs(70);
+    let seals = [(first.id.clone(), lease, seal.clone())];
+    assert!(store.seal_notices(&seals).await.unwrap().is_empty());
     let claimed = store
-        .claim_notices(Timestamp::from_secs(10), Timestamp::from_secs(70), 100)
+        .claim_notices(Timestamp::from_secs(10), lease, 100)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 6);
+    assert!(claimed.iter().all(|notice| notice.next_attempt_at == lease));
+    // Under another lease (another worker's claim): not sealed.
+    let stale = [(first.id.clone(), Timestamp::from_secs(69), seal.clone())];
+    assert!(store.seal_notices(&stale).await.unwrap().is_empty());
     assert_eq!(
-        store.seal_notices(&pairs).await.unwrap(),
+        store.seal_notices(&seals).await.unwrap(),
         vec![first.id.clone()]
     );
     store
