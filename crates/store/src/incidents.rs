@@ -10,6 +10,7 @@ use haechi_incident::{
 use sqlx::Row;
 
 use crate::SqliteStore;
+use crate::columns::Columns;
 use crate::sqlite::backend;
 
 /// The incident as stored in `body`.
@@ -49,7 +50,7 @@ pub(crate) fn affected(
 }
 
 /// A customer's exposure from a row of `incident_customers` joined with its incident.
-pub(crate) fn exposure_row(row: &impl ExposureRow) -> Result<CustomerExposure, StoreError> {
+pub(crate) fn exposure_row(row: &impl Columns) -> Result<CustomerExposure, StoreError> {
     Ok(CustomerExposure {
         incident: decode(&row.text("body")?)?,
         customer: affected(
@@ -60,13 +61,6 @@ pub(crate) fn exposure_row(row: &impl ExposureRow) -> Result<CustomerExposure, S
             row.integer("reads")?,
         ),
     })
-}
-
-/// The columns [`exposure_row`] reads, from either backend's rows.
-pub(crate) trait ExposureRow {
-    fn text(&self, name: &str) -> Result<String, StoreError>;
-    fn integer(&self, name: &str) -> Result<i64, StoreError>;
-    fn optional_integer(&self, name: &str) -> Result<Option<i64>, StoreError>;
 }
 
 /// The query both backends run for a customer's exposures (placeholders differ).
@@ -207,17 +201,5 @@ impl IncidentStore for SqliteStore {
             .await
             .map_err(backend)?;
         rows.iter().map(exposure_row).collect()
-    }
-}
-
-impl ExposureRow for sqlx::sqlite::SqliteRow {
-    fn text(&self, name: &str) -> Result<String, StoreError> {
-        self.try_get(name).map_err(backend)
-    }
-    fn integer(&self, name: &str) -> Result<i64, StoreError> {
-        self.try_get(name).map_err(backend)
-    }
-    fn optional_integer(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        self.try_get(name).map_err(backend)
     }
 }

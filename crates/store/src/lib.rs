@@ -18,6 +18,7 @@
 
 mod authority;
 mod check_tags;
+mod columns;
 mod containment;
 mod incidents;
 mod leak;

@@ -10,9 +10,10 @@ use haechi_notice::{
     Channel, Delivery, Notice, NoticeBatch, NoticeCode, NoticeFacts, NoticeId, NoticeState,
     NoticeStore, OutboxCounts, Seal,
 };
-use sqlx::{QueryBuilder, Row as _, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 
 use crate::SqliteStore;
+use crate::columns::Columns;
 use crate::incidents::sql_limit;
 use crate::sqlite::backend;
 
@@ -57,7 +58,7 @@ pub(crate) fn decode_batch(body: &str) -> Result<NoticeBatch, StoreError> {
 }
 
 /// A notice's columns for an insert.
-pub(crate) struct Columns<'a> {
+pub(crate) struct InsertRow<'a> {
     pub id: &'a str,
     pub batch: &'a str,
     pub incident: &'a str,
@@ -70,8 +71,8 @@ pub(crate) struct Columns<'a> {
     pub created_at: i64,
 }
 
-pub(crate) fn columns(notice: &Notice) -> Columns<'_> {
-    Columns {
+pub(crate) fn insert_row(notice: &Notice) -> InsertRow<'_> {
+    InsertRow {
         id: notice.id.as_str(),
         batch: &notice.batch,
         incident: notice.incident_id.as_str(),
@@ -85,16 +86,8 @@ pub(crate) fn columns(notice: &Notice) -> Columns<'_> {
     }
 }
 
-/// The columns a row is read by, from either backend.
-pub(crate) trait NoticeRow {
-    fn text(&self, name: &str) -> Result<String, StoreError>;
-    fn optional_text(&self, name: &str) -> Result<Option<String>, StoreError>;
-    fn integer(&self, name: &str) -> Result<i64, StoreError>;
-    fn optional_integer(&self, name: &str) -> Result<Option<i64>, StoreError>;
-}
-
 /// A notice from its row.
-pub(crate) fn notice(row: &impl NoticeRow) -> Result<Notice, StoreError> {
+pub(crate) fn notice(row: &impl Columns) -> Result<Notice, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("notice: {what}"));
     let id = NoticeId::parse(&row.text("id")?).map_err(|error| corrupt(&error.to_string()))?;
     let incident_id = IncidentId::parse(&row.text("incident_id")?)
@@ -211,7 +204,7 @@ impl NoticeStore for SqliteStore {
                 "INSERT INTO notices (id, batch_id, incident_id, customer_id, channel, fields, \
                  first_seen, last_seen, state, attempts, next_attempt_at, created_at) ",
             );
-            query.push_values(chunk.iter().map(columns), |mut row, notice| {
+            query.push_values(chunk.iter().map(insert_row), |mut row, notice| {
                 row.push_bind(notice.id)
                     .push_bind(notice.batch)
                     .push_bind(notice.incident)
@@ -381,20 +374,5 @@ impl NoticeStore for SqliteStore {
             .await
             .map_err(backend)?;
         counts(rows)
-    }
-}
-
-impl NoticeRow for sqlx::sqlite::SqliteRow {
-    fn text(&self, name: &str) -> Result<String, StoreError> {
-        self.try_get(name).map_err(backend)
-    }
-    fn optional_text(&self, name: &str) -> Result<Option<String>, StoreError> {
-        self.try_get(name).map_err(backend)
-    }
-    fn integer(&self, name: &str) -> Result<i64, StoreError> {
-        self.try_get(name).map_err(backend)
-    }
-    fn optional_integer(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        self.try_get(name).map_err(backend)
     }
 }

@@ -345,3 +345,18 @@ pub(crate) fn backend(error: sqlx::Error) -> StoreError {
         error => StoreError::Backend(error.to_string()),
     }
 }
+
+impl crate::columns::Columns for sqlx::sqlite::SqliteRow {
+    fn text(&self, name: &str) -> Result<String, StoreError> {
+        sqlx::Row::try_get(self, name).map_err(backend)
+    }
+    fn optional_text(&self, name: &str) -> Result<Option<String>, StoreError> {
+        sqlx::Row::try_get(self, name).map_err(backend)
+    }
+    fn integer(&self, name: &str) -> Result<i64, StoreError> {
+        sqlx::Row::try_get(self, name).map_err(backend)
+    }
+    fn optional_integer(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        sqlx::Row::try_get(self, name).map_err(backend)
+    }
+}

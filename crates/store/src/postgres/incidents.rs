@@ -12,7 +12,7 @@ use sqlx::Row as _;
 
 use super::{PgStore, backend};
 use crate::incidents::{
-    CUSTOMER_EXPOSURES, ExposureRow, affected, decode, encode, exposure_row, fields_text, sql_limit,
+    CUSTOMER_EXPOSURES, affected, decode, encode, exposure_row, fields_text, sql_limit,
 };
 
 #[async_trait]
@@ -167,17 +167,5 @@ impl IncidentStore for PgStore {
             .await
             .map_err(backend)?;
         rows.iter().map(exposure_row).collect()
-    }
-}
-
-impl ExposureRow for sqlx::postgres::PgRow {
-    fn text(&self, name: &str) -> Result<String, StoreError> {
-        self.try_get(name).map_err(backend)
-    }
-    fn integer(&self, name: &str) -> Result<i64, StoreError> {
-        self.try_get(name).map_err(backend)
-    }
-    fn optional_integer(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        self.try_get(name).map_err(backend)
     }
 }

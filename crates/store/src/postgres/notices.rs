@@ -6,13 +6,12 @@
 use async_trait::async_trait;
 use haechi_events::{StoreError, Timestamp};
 use haechi_notice::{Delivery, Notice, NoticeBatch, NoticeId, NoticeStore, OutboxCounts, Seal};
-use sqlx::Row as _;
 
 use super::{PgStore, backend};
 use crate::incidents::sql_limit;
 use crate::notices::{
-    BY_CODE, COUNTS, INSERT_BATCH, NoticeRow, OF_CUSTOMER, SELECT_BATCH, columns, counts,
-    decode_batch, encode_batch, notice, notice_columns, split,
+    BY_CODE, COUNTS, INSERT_BATCH, OF_CUSTOMER, SELECT_BATCH, counts, decode_batch, encode_batch,
+    insert_row, notice, notice_columns, split,
 };
 
 #[async_trait]
@@ -42,7 +41,7 @@ impl NoticeStore for PgStore {
         if notices.is_empty() {
             return Ok(0);
         }
-        let rows: Vec<_> = notices.iter().map(columns).collect();
+        let rows: Vec<_> = notices.iter().map(insert_row).collect();
         let done = sqlx::query(
             "INSERT INTO notices (id, batch_id, incident_id, customer_id, channel, fields, \
              first_seen, last_seen, state, attempts, next_attempt_at, created_at) \
@@ -231,20 +230,5 @@ impl NoticeStore for PgStore {
             .await
             .map_err(backend)?;
         counts(rows)
-    }
-}
-
-impl NoticeRow for sqlx::postgres::PgRow {
-    fn text(&self, name: &str) -> Result<String, StoreError> {
-        self.try_get(name).map_err(backend)
-    }
-    fn optional_text(&self, name: &str) -> Result<Option<String>, StoreError> {
-        self.try_get(name).map_err(backend)
-    }
-    fn integer(&self, name: &str) -> Result<i64, StoreError> {
-        self.try_get(name).map_err(backend)
-    }
-    fn optional_integer(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        self.try_get(name).map_err(backend)
     }
 }

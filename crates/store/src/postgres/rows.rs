@@ -87,3 +87,18 @@ pub(super) fn to_bigint(value: u64) -> i64 {
 pub(super) fn from_bigint(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
+
+impl crate::columns::Columns for PgRow {
+    fn text(&self, name: &str) -> Result<String, StoreError> {
+        self.try_get(name).map_err(backend)
+    }
+    fn optional_text(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.try_get(name).map_err(backend)
+    }
+    fn integer(&self, name: &str) -> Result<i64, StoreError> {
+        self.try_get(name).map_err(backend)
+    }
+    fn optional_integer(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.try_get(name).map_err(backend)
+    }
+}
