@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod config;
 mod detection;
+mod evidence;
 mod exposure_check;
 mod notices;
 mod portal;

@@ -383,9 +383,18 @@ pub async fn audit_public_key(config: &Config) -> anyhow::Result<ed25519_dalek::
     }
     let master_key = load_master_keys(config)?;
     let store = Backend::open(config).await?.store();
-    let stored = store.secret(AUDIT_KEY_SECRET).await;
+    let key = read_audit_key(&*store, &master_key).await;
     store.close().await;
-    let Some(stored) = stored? else {
+    Ok(key?.verifying_key())
+}
+
+/// The audit key as stored in `store` (never created here), unwrapped under `master_key`:
+/// what a reader beside a running server (`haechi audit public-key`, `haechi evidence`) uses.
+pub async fn read_audit_key(
+    store: &dyn Store,
+    master_key: &MasterKeyRing,
+) -> anyhow::Result<ed25519_dalek::SigningKey> {
+    let Some(stored) = store.secret(AUDIT_KEY_SECRET).await? else {
         anyhow::bail!(
             "this data directory has no audit key yet (it is made when the audit log is first opened)"
         );
@@ -400,7 +409,7 @@ pub async fn audit_public_key(config: &Config) -> anyhow::Result<ed25519_dalek::
         <[u8; 32]>::try_from(seed.as_slice())
             .map_err(|_| anyhow::anyhow!("the stored audit key has the wrong length"))?,
     );
-    Ok(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key())
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
 }
 
 /// Sends each event to the durable log and, once it is durable, echoes it as a structured log

@@ -6,6 +6,7 @@ mod audit_cluster;
 mod config;
 pub(crate) mod detect;
 pub(crate) mod drill;
+mod evidence;
 mod import;
 pub(crate) mod incident;
 pub(crate) mod keys;
@@ -88,6 +89,10 @@ pub enum Command {
     /// Breach drills: the Coupang attack and its harder cousins replayed against a live
     /// server on a simulated clock, scored against what the attacker actually received.
     Drill(drill::DrillArgs),
+    /// Auditor evidence: the ISMS-P / PIPA safeguard report of a period, signed with the audit
+    /// key (`--from --to --out`), its signatures checked (`verify`), a month's access review
+    /// (`review`), the report's JSON Schema (`schema`).
+    Evidence(evidence::EvidenceArgs),
     /// The cluster store: create or upgrade its PostgreSQL schema (`--to`), or move an
     /// embedded deployment into it (`--from DIR --to URL [--bus URL]`; docs/migration.md).
     Migrate(migrate::MigrateArgs),
@@ -110,6 +115,7 @@ pub fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
         Command::Incident { action } => incident::run(action, &config),
         Command::Notify(args) => notify::run(args, &config),
         Command::Drill(args) => drill::run(args),
+        Command::Evidence(args) => evidence::run(args, &config),
         Command::Migrate(args) => migrate::run(args, config),
     }
 }

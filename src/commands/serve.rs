@@ -97,6 +97,8 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     let mut config = config;
     config.listen = address;
     let runtime = Runtime::open_for_serving(&config).await?;
+    // Where the master key came from is evidence; read it before its text is wiped.
+    let evidence_settings = crate::evidence::settings(&config);
     // The key is in custody now; the text it was parsed from is wiped.
     config.master_key = None;
     config.previous_master_key = None;
@@ -144,6 +146,12 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         notices: crate::notices::open(&config, &runtime).await?,
         drill,
         freshness,
+        evidence: crate::evidence::desk(
+            evidence_settings,
+            crate::runtime::read_audit_key(&*runtime.store, &runtime.master_key).await?,
+            runtime.store.clone(),
+        ),
+        evidence_turn: Default::default(),
     });
     let background = Background::start(&config, &runtime, &state, role.serves_api())?;
     let metrics_listener = metrics_listener(&config, &state).await?;

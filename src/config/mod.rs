@@ -15,10 +15,12 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 mod cluster;
+mod evidence;
 mod notice;
 mod sections;
 
 pub use cluster::{BusSection, ClusterSection, Role, StoreSection};
+pub use evidence::EvidenceSection;
 pub use notice::NoticeSection;
 use sections::default_refusal_records;
 pub use sections::*;
@@ -92,6 +94,8 @@ pub struct Config {
     #[serde(default)]
     pub notice: NoticeSection,
     #[serde(default)]
+    pub evidence: EvidenceSection,
+    #[serde(default)]
     pub audit: AuditSection,
     #[serde(default)]
     pub store: StoreSection,
@@ -157,6 +161,7 @@ impl Default for Config {
             exposure: ExposureSection::default(),
             portal: PortalSection::default(),
             notice: NoticeSection::default(),
+            evidence: EvidenceSection::default(),
             audit: AuditSection::default(),
             store: StoreSection::default(),
             bus: BusSection::default(),

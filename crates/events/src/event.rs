@@ -147,6 +147,10 @@ pub enum EventKind {
     /// `unknown_code`, `no_code`; refused checks are `deny` 429). Never the text.
     #[serde(rename = "notice.verified")]
     NoticeVerified,
+    /// A named reviewer acknowledged a month's access review (`detail`: `month`, `digest` of
+    /// the summary they saw, `note`).
+    #[serde(rename = "audit.review_acknowledged")]
+    AccessReviewAcknowledged,
 }
 
 impl EventKind {
@@ -189,6 +193,7 @@ impl EventKind {
         EventKind::NoticeSent,
         EventKind::NoticeFailed,
         EventKind::NoticeVerified,
+        EventKind::AccessReviewAcknowledged,
     ];
 
     /// The dotted name used in the audit trail and in rules.
@@ -231,6 +236,7 @@ impl EventKind {
             EventKind::NoticeSent => "notice.sent",
             EventKind::NoticeFailed => "notice.failed",
             EventKind::NoticeVerified => "notice.verified",
+            EventKind::AccessReviewAcknowledged => "audit.review_acknowledged",
         }
     }
 }

@@ -12,6 +12,7 @@ mod blocked;
 mod client_address;
 pub mod drill;
 mod error;
+pub mod evidence;
 mod extract;
 mod freshness;
 mod middleware;

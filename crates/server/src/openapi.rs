@@ -64,6 +64,7 @@ use crate::error::{ErrorBody, ErrorCode, FieldProblem};
         (name = "exposure", description = "The public exposure check (HIBP range format)."),
         (name = "portal", description = "The exposure portal: the incident statements shown, and a customer's own exposures."),
         (name = "notices", description = "Breach notices: \"is this message from us?\" for anyone holding a text."),
+        (name = "evidence", description = "Auditor evidence: the signed ISMS-P / PIPA report and the monthly access review (administrators)."),
         (name = "contract", description = "This document."),
     )
 )]

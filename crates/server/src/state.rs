@@ -115,4 +115,8 @@ pub struct SharedState {
     /// On a cluster node, how fresh its view of the shared decisions is; requests are refused
     /// while it is not confirmed within the bound. `None` on a single node.
     pub freshness: Option<Arc<haechi_cluster::Freshness>>,
+    /// Auditor evidence: the facts gathered, judged and signed with the audit key.
+    pub evidence: Arc<crate::evidence::EvidenceDesk>,
+    /// One evidence report at a time: each reads the whole trail and the data directory.
+    pub evidence_turn: tokio::sync::Mutex<()>,
 }

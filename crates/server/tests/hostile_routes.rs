@@ -340,6 +340,21 @@ const ROUTES: &[Route] = &[
         route("PUT", "/v1/admin/rules", Admin, Json),
         r#"{"files":[]}"#,
     ),
+    // Without `from` and `to` every request is a 400; the body is never read.
+    route("GET", "/v1/admin/evidence", Admin, BodyKind::None),
+    answering(
+        route(
+            "GET",
+            "/v1/admin/evidence/reviews/{month}",
+            Admin,
+            BodyKind::None,
+        ),
+        UNREAD_BODY,
+    ),
+    with_sample(
+        route("POST", "/v1/admin/evidence/reviews/{month}", Admin, Json),
+        r#"{"digest":"00","note":""}"#,
+    ),
     answering(
         route("GET", "/v1/admin/audit", Admin, BodyKind::None),
         UNREAD_BODY,

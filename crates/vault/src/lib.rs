@@ -70,7 +70,7 @@ pub use lookup_limits::{
 pub use notice::{NoticeContact, NoticeContacts, NoticeDisclosure, PURPOSE_NOTIFICATION};
 pub use own_records::{OwnExposures, OwnRecords};
 pub use plaintext::Plaintext;
-pub use policy::{Access, Policy, PolicyError};
+pub use policy::{Access, GrantView, Policy, PolicyError};
 pub use policy_store::{PolicyStore, PolicyVersion, policy_digest};
 pub use quota::{DEFAULT_LOOKUP_MISSES_PER_MINUTE, QuotaSettings, ReadClass};
 pub use record::{Address, AddressInput, CustomerInput, CustomerPatch, CustomerRecord, PiiField};

@@ -118,6 +118,19 @@ enum FieldPattern {
     Field(PiiField),
 }
 
+/// One `[[grant]]` of a policy, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantView {
+    /// The service (`*`: every service).
+    pub service: String,
+    /// Its purposes (`*`: any).
+    pub purposes: Vec<String>,
+    /// Its fields (`*`: every field).
+    pub fields: Vec<String>,
+    /// How they may be read.
+    pub access: Access,
+}
+
 /// A loaded policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -207,6 +220,26 @@ impl Policy {
             (rule.service == "*" || rule.service == service)
                 && rule.purposes.iter().any(|p| p == "*" || p == purpose)
         })
+    }
+
+    /// The grants in force, as the policy file states them (for the auditor's evidence).
+    pub fn grants(&self) -> Vec<GrantView> {
+        self.grants
+            .iter()
+            .map(|rule| GrantView {
+                service: rule.service.clone(),
+                purposes: rule.purposes.clone(),
+                fields: rule
+                    .fields
+                    .iter()
+                    .map(|field| match field {
+                        FieldPattern::Any => "*".to_string(),
+                        FieldPattern::Field(field) => field.as_str().to_string(),
+                    })
+                    .collect(),
+                access: rule.access,
+            })
+            .collect()
     }
 
     /// Quota settings.

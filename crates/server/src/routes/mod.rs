@@ -13,6 +13,7 @@ mod blocks;
 mod contract;
 mod customers;
 mod drill;
+mod evidence;
 mod exposure;
 mod exposure_check;
 mod health;
@@ -80,6 +81,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(oauth::router())
         .merge(admin::router())
         .merge(audit::router())
+        .merge(evidence::router())
         .merge(customers::router())
         .merge(own_records::router())
         .merge(policy::router())

@@ -106,6 +106,8 @@ impl Fixture {
         let audit_dir = data_dir.join("audit");
         std::fs::create_dir_all(&audit_dir).unwrap();
         let signing_key = ed25519_dalek::SigningKey::from_bytes(&OsRandom.bytes32());
+        // The evidence desk signs with the audit key, as `haechi serve`'s does.
+        let evidence_key = signing_key.clone();
         let (audit, _report) = haechi_audit::AuditLog::open(
             haechi_audit::AuditLogConfig::new(&audit_dir),
             signing_key,
@@ -188,6 +190,7 @@ impl Fixture {
             )
             .unwrap(),
         );
+        let evidence_store: Arc<dyn haechi_store::Store> = store.clone();
         let state = AppState::new(SharedState {
             authority: authority.clone(),
             vault,
@@ -216,6 +219,34 @@ impl Fixture {
             ),
             drill: None,
             freshness: None,
+            evidence: Arc::new(haechi_server::evidence::EvidenceDesk::new(
+                haechi_server::evidence::EvidenceSettings {
+                    organisation: "Test".into(),
+                    data_dir: data_dir.clone(),
+                    audit_dir: data_dir.join("audit"),
+                    drill_reports: None,
+                    bulk_read_customers: 1000,
+                    authentication: haechi_evidence::facts::AuthenticationFacts {
+                        failures_per_account: 5,
+                        attempts_per_source: 100,
+                        window_secs: 900,
+                        access_ttl_secs: 900,
+                        refresh_ttl_secs: 86_400,
+                        password_memory_kib: 1024,
+                        password_iterations: 1,
+                        password_parallelism: 1,
+                    },
+                    retention_days: None,
+                    archive_configured: false,
+                    witness_configured: false,
+                    master_key_source: haechi_evidence::facts::MasterKeySource::Environment,
+                    rotation_interval_days: 90,
+                    blind_index_bits: 24,
+                },
+                evidence_key,
+                evidence_store,
+            )),
+            evidence_turn: Default::default(),
         });
         let setup = authority.operator_grant().unwrap();
         let admin = authority
