@@ -21,6 +21,7 @@ mod containment;
 mod contract;
 mod detection;
 mod drill;
+mod evidence;
 mod exposure_check;
 mod forensics;
 mod hostile;

@@ -133,7 +133,7 @@ fn alert_response(facts: &Facts) -> Figure {
             "min",
             Some(Limit {
                 value: RESPONSE_TARGET_MINUTES,
-                label: format!("{RESPONSE_TARGET_MINUTES} min"),
+                label: "목표 / target".into(),
             }),
         ),
     }
@@ -163,7 +163,7 @@ fn key_ages(facts: &Facts) -> Figure {
             "days",
             Some(Limit {
                 value: limit,
-                label: format!("rotation every {limit} days"),
+                label: "교체 주기 / rotation".into(),
             }),
         ),
     }
