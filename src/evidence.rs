@@ -85,3 +85,79 @@ pub fn desk(
 ) -> Arc<EvidenceDesk> {
     Arc::new(EvidenceDesk::new(settings, audit_key, store))
 }
+
+/// Who the review job acts as in the trail.
+const REVIEW_JOB: &str = "review-job";
+
+/// The monthly access review job of `haechi serve`: once a month has ended (KST) it summarises
+/// the month from the trail and records `audit.review_prepared` with the summary's digest, so
+/// the review is due and its content is pinned; if no reviewer has acknowledged it `due` after
+/// the month's end, it records `audit.review_overdue` once, which the built-in rule
+/// `haechi.audit.review_overdue` raises as an alert. Checks every `tick`; reads the trail only
+/// when a month has just ended or its review has just fallen due.
+pub async fn review_job(
+    desk: Arc<EvidenceDesk>,
+    events: Arc<dyn haechi_events::EventSink>,
+    clock: Arc<dyn haechi_events::Clock>,
+    due: std::time::Duration,
+    tick: std::time::Duration,
+) {
+    use haechi_events::{EventKind, Principal, SecurityEvent};
+    use haechi_evidence::YearMonth;
+
+    let mut prepared: Option<YearMonth> = None;
+    let mut settled: Option<YearMonth> = None;
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let now = clock.now();
+        let month = YearMonth::of(now).previous();
+        let due_now = now >= month.end().plus(due);
+        if prepared == Some(month) && (settled == Some(month) || !due_now) {
+            continue;
+        }
+        let state = match desk.review(month, now).await {
+            Ok(state) => state,
+            Err(error) => {
+                tracing::warn!(%error, %month, "the monthly review job could not read the trail");
+                continue;
+            }
+        };
+        // A month that ended before the trail began had nothing to review.
+        if state.trail_began.is_none_or(|began| began >= month.end()) {
+            prepared = Some(month);
+            settled = Some(month);
+            continue;
+        }
+        let job = Principal::Admin(REVIEW_JOB.into());
+        let review = &state.review;
+        if state.prepared.is_none() {
+            let event = SecurityEvent::new(now, EventKind::AccessReviewPrepared, job.clone())
+                .detail("month", review.month.clone())
+                .detail("digest", review.digest.clone())
+                .detail("accesses", review.accesses().to_string())
+                .detail("bulk_reads", review.bulk_reads.len().to_string());
+            if let Err(error) = events.record(event).await {
+                tracing::warn!(%error, %month, "the monthly review could not be recorded");
+                continue;
+            }
+            tracing::info!(%month, digest = %review.digest, "monthly access review prepared");
+        }
+        prepared = Some(month);
+        if !state.acknowledgements.is_empty() || state.overdue {
+            settled = Some(month);
+        } else if due_now {
+            let event = SecurityEvent::new(now, EventKind::AccessReviewOverdue, job)
+                .reason("not_acknowledged")
+                .detail("month", review.month.clone())
+                .detail("digest", review.digest.clone());
+            if let Err(error) = events.record(event).await {
+                tracing::warn!(%error, %month, "the overdue review could not be recorded");
+                continue;
+            }
+            tracing::warn!(%month, "monthly access review overdue: no reviewer acknowledged it");
+            settled = Some(month);
+        }
+    }
+}

@@ -215,6 +215,27 @@ async fn a_month_is_reviewed_and_the_signed_report_is_served() {
         .unwrap();
     assert_eq!(recorded["detail"]["month"], "2026-10");
     assert_eq!(recorded["detail"]["digest"], digest.as_str());
+    // The review job prepared October once it ended, pinning the same summary.
+    let events = server.wait_for_events(|events| {
+        events
+            .iter()
+            .any(|event| event["kind"] == "audit.review_prepared")
+    });
+    let prepared: Vec<&Value> = events
+        .iter()
+        .filter(|event| event["kind"] == "audit.review_prepared")
+        .collect();
+    assert_eq!(prepared.len(), 1, "{prepared:?}");
+    assert_eq!(prepared[0]["principal"], "admin:review-job");
+    assert_eq!(prepared[0]["detail"]["month"], "2026-10");
+    assert_eq!(prepared[0]["detail"]["digest"], digest.as_str());
+    let (status, review) = server
+        .get_with("/v1/admin/evidence/reviews/2026-10", &admin)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(review["prepared_digest"], digest.as_str());
+    assert_eq!(review["acknowledgements"][0]["digest_matches"], true);
+    assert_eq!(review["overdue"], false);
 
     // The report of October, JSON and HTML, each signed by the audit key.
     let (_, key_pem, stderr) = instance.run(&["audit", "public-key"], None);
@@ -355,6 +376,68 @@ async fn a_month_is_reviewed_and_the_signed_report_is_served() {
     assert_eq!(downloads[0]["reason"], "ISMS-P renewal 2026");
     assert_eq!(downloads[0]["detail"]["period"], "2026-10-01..2026-10-31");
     assert_eq!(downloads[1]["reason"], Value::Null);
+
+    // December 9th: November ended eight days ago and nobody acknowledged its review. The job
+    // records it overdue once, and the built-in rule raises it.
+    let (status, body) = server
+        .post_with(
+            "/v1/admin/drill/clock",
+            &admin,
+            json!({"now": "2026-12-09T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let events = server.wait_for_events(|events| {
+        events
+            .iter()
+            .any(|event| event["kind"] == "audit.review_overdue")
+    });
+    let overdue: Vec<&Value> = events
+        .iter()
+        .filter(|event| event["kind"] == "audit.review_overdue")
+        .collect();
+    assert_eq!(overdue[0]["detail"]["month"], "2026-11");
+    let admin = server.client_token(&credential).await;
+    // Settle detection past the record.
+    let (status, body) = server
+        .post_with(
+            "/v1/admin/drill/clock",
+            &admin,
+            json!({"now": "2026-12-09T00:00:05Z"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, alerts) = server
+        .get_with("/v1/admin/alerts?rule=haechi.audit.review_overdue", &admin)
+        .await;
+    assert_eq!(status, 200, "{alerts}");
+    assert_eq!(alerts["total"], 1, "{alerts}");
+    let response = client
+        .get(server.url("/v1/admin/evidence?from=2026-10-01&to=2026-11-30"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    let review = requirement(&report, "2.9.5");
+    assert_eq!(review["status"], "partly", "{review}");
+    assert!(
+        review["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("2026-11: the access review was not acknowledged"),
+        "{review}"
+    );
+    let events = server.events();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|event| event["kind"] == "audit.review_overdue")
+            .count(),
+        1,
+        "recorded once"
+    );
 }
 
 /// `haechi evidence ARGS` against `data` with `env`; (exit code, stdout, stderr).

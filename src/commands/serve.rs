@@ -214,6 +214,7 @@ struct Background {
     rewrap: Option<JoinHandle<()>>,
     exposure_check: Option<JoinHandle<()>>,
     portal: Option<JoinHandle<()>>,
+    review_job: JoinHandle<()>,
 }
 
 impl Background {
@@ -284,6 +285,19 @@ impl Background {
                     runtime.store.clone(),
                 ))
             }),
+            review_job: tokio::spawn(crate::evidence::review_job(
+                state.evidence.clone(),
+                runtime.events.clone(),
+                runtime.clock.clone(),
+                config.evidence.review_due(),
+                // On the drill clock a month can end at any moment; on the real one, a minute
+                // late is soon enough.
+                if state.drill.is_some() {
+                    Duration::from_secs(1)
+                } else {
+                    Duration::from_secs(60)
+                },
+            )),
         })
     }
 
@@ -301,6 +315,7 @@ impl Background {
         }
         self.refusal_summaries.abort();
         self.audit_watch.abort();
+        self.review_job.abort();
     }
 }
 

@@ -927,6 +927,40 @@ fn cases() -> Vec<Case> {
             state: no_state,
             expect: &[],
         },
+        Case {
+            rule: "haechi.audit.review_overdue",
+            name: "October's review not acknowledged in time",
+            events: || {
+                vec![
+                    event(
+                        0,
+                        EventKind::AccessReviewOverdue,
+                        Principal::Admin("review-job".into()),
+                    )
+                    .detail("month", "2026-10")
+                    .detail("digest", "3f1c"),
+                ]
+            },
+            state: no_state,
+            expect: &["2026-10"],
+        },
+        Case {
+            rule: "haechi.audit.review_overdue",
+            name: "a prepared review is not yet overdue",
+            events: || {
+                vec![
+                    event(
+                        0,
+                        EventKind::AccessReviewPrepared,
+                        Principal::Admin("review-job".into()),
+                    )
+                    .detail("month", "2026-10")
+                    .detail("digest", "3f1c"),
+                ]
+            },
+            state: no_state,
+            expect: &[],
+        },
         // The anonymous exposure check: a source walking through guesses past its budget.
         Case {
             rule: "haechi.exposure.check_enumeration",

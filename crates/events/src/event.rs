@@ -151,6 +151,14 @@ pub enum EventKind {
     /// the summary they saw, `note`).
     #[serde(rename = "audit.review_acknowledged")]
     AccessReviewAcknowledged,
+    /// The review job summarised a month that ended (`detail`: `month`, `digest`, counts): the
+    /// review is due from now on.
+    #[serde(rename = "audit.review_prepared")]
+    AccessReviewPrepared,
+    /// A month's review was not acknowledged within `evidence.review_due_days` of its end
+    /// (`detail`: `month`, `digest`). Recorded once per month; the built-in rule alerts on it.
+    #[serde(rename = "audit.review_overdue")]
+    AccessReviewOverdue,
 }
 
 impl EventKind {
@@ -194,6 +202,8 @@ impl EventKind {
         EventKind::NoticeFailed,
         EventKind::NoticeVerified,
         EventKind::AccessReviewAcknowledged,
+        EventKind::AccessReviewPrepared,
+        EventKind::AccessReviewOverdue,
     ];
 
     /// The dotted name used in the audit trail and in rules.
@@ -237,6 +247,8 @@ impl EventKind {
             EventKind::NoticeFailed => "notice.failed",
             EventKind::NoticeVerified => "notice.verified",
             EventKind::AccessReviewAcknowledged => "audit.review_acknowledged",
+            EventKind::AccessReviewPrepared => "audit.review_prepared",
+            EventKind::AccessReviewOverdue => "audit.review_overdue",
         }
     }
 }

@@ -81,6 +81,10 @@ pub struct Activity {
     pub sign_in_refusals: BTreeMap<String, u64>,
     /// Acknowledgements of monthly reviews (whole trail).
     pub review_acks: Bounded<ReviewAck>,
+    /// Months the review job prepared, with the digest it recorded (whole trail).
+    pub reviews_prepared: BTreeMap<String, String>,
+    /// Months the review job found overdue (whole trail).
+    pub reviews_overdue: BTreeMap<String, Timestamp>,
 }
 
 /// A principal created or the policy replaced.
@@ -225,6 +229,8 @@ impl Activity {
             leak_matches: BTreeMap::new(),
             sign_in_refusals: BTreeMap::new(),
             review_acks: Bounded::default(),
+            reviews_prepared: BTreeMap::new(),
+            reviews_overdue: BTreeMap::new(),
         }
     }
 
@@ -352,6 +358,22 @@ impl Activity {
                 kid: event.kid.clone(),
                 reason: event.reason.clone(),
             }),
+            EventKind::AccessReviewPrepared => {
+                if let (Some(month), Some(digest)) =
+                    (event.detail.get("month"), event.detail.get("digest"))
+                {
+                    self.reviews_prepared
+                        .entry(month.clone())
+                        .or_insert_with(|| digest.clone());
+                }
+            }
+            EventKind::AccessReviewOverdue => {
+                if let Some(month) = event.detail.get("month") {
+                    self.reviews_overdue
+                        .entry(month.clone())
+                        .or_insert(event.time);
+                }
+            }
             EventKind::AccessReviewAcknowledged => self.review_acks.push(ReviewAck {
                 month: event.detail.get("month").cloned().unwrap_or_default(),
                 reviewer: principal.to_string(),

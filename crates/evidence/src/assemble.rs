@@ -25,7 +25,6 @@ pub fn assess(facts: &Facts) -> EvidenceReport {
         .iter()
         .map(|control| control.requirement(facts, &assessment_date))
         .collect();
-    let acks = &facts.activity.review_acks.items;
     EvidenceReport {
         format: REPORT_FORMAT.into(),
         framework: FRAMEWORK.into(),
@@ -41,7 +40,7 @@ pub fn assess(facts: &Facts) -> EvidenceReport {
         figures: vec![access_volume(facts), alert_response(facts), key_ages(facts)],
         reviews: reviews(&facts.activity, facts.generated_at)
             .iter()
-            .map(|review| review.entry(acks))
+            .map(|review| review.entry(&facts.activity))
             .collect(),
     }
 }

@@ -142,6 +142,20 @@ impl YearMonth {
         }
     }
 
+    /// The month before.
+    pub fn previous(self) -> Self {
+        match self.month {
+            Month::January => YearMonth {
+                year: self.year - 1,
+                month: Month::December,
+            },
+            month => YearMonth {
+                year: self.year,
+                month: month.previous(),
+            },
+        }
+    }
+
     /// Its first instant (00:00 KST on the 1st).
     pub fn start(self) -> Timestamp {
         Date::from_calendar_date(self.year, self.month, 1)

@@ -239,6 +239,9 @@ pub struct MonthlyReviewEntry {
     pub alerts: u64,
     /// Whether the month had ended when the report was made (an open month is not yet due).
     pub closed: bool,
+    /// The digest the review job recorded when the month ended (`audit.review_prepared`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepared_digest: Option<String>,
     /// The reviewer's acknowledgement, if recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledged: Option<ReviewAcknowledgement>,

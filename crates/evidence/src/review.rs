@@ -151,9 +151,11 @@ impl MonthlyReview {
         self.principals.iter().map(|line| line.accesses).sum()
     }
 
-    /// The report's line for this month, with the latest acknowledgement of it.
-    pub fn entry(&self, acks: &[ReviewAck]) -> MonthlyReviewEntry {
-        let acknowledged = acks
+    /// The report's line for this month, with what the review job and the reviewer recorded.
+    pub fn entry(&self, activity: &Activity) -> MonthlyReviewEntry {
+        let acknowledged = activity
+            .review_acks
+            .items
             .iter()
             .filter(|ack| ack.month == self.month)
             .max_by_key(|ack| ack.at)
@@ -175,6 +177,7 @@ impl MonthlyReview {
             bulk_reads: self.bulk_reads.len() as u64,
             alerts: self.alerts.iter().map(|rule| rule.alerts).sum(),
             closed: self.closed,
+            prepared_digest: activity.reviews_prepared.get(&self.month).cloned(),
             acknowledged,
         }
     }

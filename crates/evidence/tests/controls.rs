@@ -655,3 +655,30 @@ fn the_review_digest_is_stable_and_changes_with_the_month() {
     assert_eq!(after[1].refused, 1);
     assert_ne!(after[1].digest, first[1].digest);
 }
+
+#[test]
+fn a_closed_month_that_changed_after_the_job_pinned_it_is_a_gap() {
+    let mut deployment = Deployment::healthy();
+    let november = deployment.report().reviews[1].digest.clone();
+    deployment.push(
+        event(
+            "2026-12-01T00:00:00Z",
+            EventKind::AccessReviewPrepared,
+            admin("review-job"),
+        )
+        .detail("month", "2026-11")
+        .detail("digest", "0".repeat(64)),
+    );
+    only(
+        &deployment,
+        "2.9.5",
+        Status::Partly,
+        "differs from the one the review job recorded",
+    );
+    let entry = deployment.report().reviews[1].clone();
+    assert_eq!(
+        entry.prepared_digest.as_deref(),
+        Some("0".repeat(64).as_str())
+    );
+    assert_eq!(entry.digest, november);
+}

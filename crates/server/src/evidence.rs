@@ -228,13 +228,12 @@ impl EvidenceDesk {
         })
     }
 
-    /// The review of `month` as the trail gives it now.
+    /// The review of `month` as the trail gives it now, with what was recorded about it.
     pub async fn review(
         &self,
         month: YearMonth,
         now: Timestamp,
-    ) -> Result<(MonthlyReview, Vec<haechi_evidence::activity::ReviewAck>), haechi_evidence::Error>
-    {
+    ) -> Result<ReviewState, haechi_evidence::Error> {
         let first = haechi_evidence::period::kst_date(month.start());
         let last =
             haechi_evidence::period::kst_date(Timestamp::from_secs(month.end().as_secs() - 1));
@@ -249,14 +248,39 @@ impl EvidenceDesk {
             .into_iter()
             .next()
             .ok_or_else(|| haechi_evidence::Error::Period(format!("no month {month}")))?;
-        let acks = activity
+        let acknowledgements = activity
             .review_acks
             .items
             .into_iter()
             .filter(|ack| ack.month == review.month)
             .collect();
-        Ok((review, acks))
+        let audit_dir = self.settings.audit_dir.clone();
+        let trail_began = tokio::task::spawn_blocking(move || collect::oldest_record(&audit_dir))
+            .await
+            .map_err(|error| haechi_evidence::Error::Render(format!("review task: {error}")))??;
+        Ok(ReviewState {
+            trail_began,
+            prepared: activity.reviews_prepared.get(&review.month).cloned(),
+            overdue: activity.reviews_overdue.contains_key(&review.month),
+            review,
+            acknowledgements,
+        })
     }
+}
+
+/// A month's review and what the trail holds about it.
+#[derive(Debug, Clone)]
+pub struct ReviewState {
+    /// The summary as the trail gives it now.
+    pub review: MonthlyReview,
+    /// Acknowledgements recorded, oldest first.
+    pub acknowledgements: Vec<haechi_evidence::activity::ReviewAck>,
+    /// The digest the review job recorded when the month ended, if it has.
+    pub prepared: Option<String>,
+    /// Whether the job recorded the review as overdue.
+    pub overdue: bool,
+    /// The trail's oldest record: a month that ended before it had nothing to review.
+    pub trail_began: Option<Timestamp>,
 }
 
 /// How the vault stores each field: one data key per customer, AES-256-GCM with the customer,

@@ -255,12 +255,13 @@ fn verify(dir: &Path, key: Option<&Path>, config: &Config) -> anyhow::Result<Out
 
 fn review(month: &str, json: bool, config: &Config) -> anyhow::Result<Outcome> {
     let month: YearMonth = month.parse()?;
-    let (review, acks) = block_on(async {
+    let state = block_on(async {
         let (desk, _) = open_desk(config).await?;
         Ok::<_, anyhow::Error>(desk.review(month, SystemClock.now()).await?)
     })??;
+    let (review, acks) = (&state.review, &state.acknowledgements);
     if json {
-        println!("{}", serde_json::to_string_pretty(&review)?);
+        println!("{}", serde_json::to_string_pretty(review)?);
         return Ok(Outcome::Clean);
     }
     println!(
@@ -293,7 +294,18 @@ fn review(month: &str, json: bool, config: &Config) -> anyhow::Result<Outcome> {
             read.without_purpose
         );
     }
-    for ack in &acks {
+    if let Some(prepared) = &state.prepared {
+        let same = if *prepared == review.digest {
+            "the same"
+        } else {
+            "DIFFERENT"
+        };
+        println!("prepared by the review job when the month ended: digest {prepared} ({same})");
+    }
+    if state.overdue {
+        println!("recorded overdue by the review job");
+    }
+    for ack in acks {
         println!("{}", haechi_evidence::review::describe_ack(ack));
     }
     if acks.is_empty() && review.closed {

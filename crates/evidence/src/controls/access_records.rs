@@ -284,8 +284,10 @@ fn assess_review(facts: &Facts) -> Assessment {
 /// of the period is over (the control is then not applicable yet).
 pub(super) fn judge_reviews(facts: &Facts, assessment: &mut Assessment) -> bool {
     let reviews = reviews(&facts.activity, facts.generated_at);
-    let acks = &facts.activity.review_acks.items;
-    let entries: Vec<_> = reviews.iter().map(|review| review.entry(acks)).collect();
+    let entries: Vec<_> = reviews
+        .iter()
+        .map(|review| review.entry(&facts.activity))
+        .collect();
     assessment.table(
         "월별 점검 / Monthly reviews",
         &[
@@ -338,6 +340,15 @@ pub(super) fn judge_reviews(facts: &Facts, assessment: &mut Assessment) -> bool 
     }
     let mut acknowledged = 0;
     for entry in &closed {
+        if let Some(prepared) = &entry.prepared_digest
+            && *prepared != entry.digest
+        {
+            assessment.gap(format!(
+                "{}: the summary differs from the one the review job recorded when the month \
+                 ended: records of a closed month changed.",
+                entry.month
+            ));
+        }
         match &entry.acknowledged {
             None => assessment.gap(format!(
                 "{}: the access review was not acknowledged by a reviewer.",

@@ -152,6 +152,8 @@ struct ReviewView<'a> {
     acknowledged: Option<&'a ReviewAcknowledgement>,
     digest: &'a str,
     digest_prefix: &'a str,
+    /// The review job recorded another summary when the month ended.
+    differs_from_prepared: bool,
 }
 
 impl<'a> Page<'a> {
@@ -230,6 +232,10 @@ impl<'a> ReviewView<'a> {
             digest: &review.digest,
             // Sixteen hex digits tell months apart at a glance; the full digest is the title.
             digest_prefix: review.digest.get(..16).unwrap_or(&review.digest),
+            differs_from_prepared: review
+                .prepared_digest
+                .as_ref()
+                .is_some_and(|prepared| *prepared != review.digest),
         }
     }
 }
@@ -380,6 +386,7 @@ mod tests {
                     bulk_reads: 1,
                     alerts: 2,
                     closed: true,
+                    prepared_digest: None,
                     acknowledged: Some(ReviewAcknowledgement {
                         reviewer: "admin:lee".to_owned(),
                         at: "2024-05-02T01:00:00Z".to_owned(),
@@ -395,6 +402,7 @@ mod tests {
                     bulk_reads: 0,
                     alerts: 0,
                     closed: true,
+                    prepared_digest: Some("00".to_owned()),
                     acknowledged: None,
                 },
             ],
@@ -432,6 +440,10 @@ mod tests {
     fn statuses_and_gaps_are_marked() {
         let html = render_html(&report()).unwrap();
         assert!(html.contains("class=\"badge not_met\""));
+        assert!(
+            html.contains("differs from the job"),
+            "a changed closed month is marked"
+        );
         assert!(html.contains("class=\"reason not_met\""));
         assert!(html.contains("class=\"badge met\""));
         assert!(html.contains("class=\"severity failure\""));

@@ -179,6 +179,10 @@ struct ReviewView {
     review: MonthlyReview,
     /// Acknowledgements recorded for the month, oldest first.
     acknowledgements: Vec<AcknowledgementView>,
+    /// The digest the review job recorded when the month ended (none before it ends).
+    prepared_digest: Option<String>,
+    /// Whether the review job recorded the review as overdue.
+    overdue: bool,
 }
 
 /// A recorded acknowledgement.
@@ -223,12 +227,14 @@ async fn read_review(
 ) -> Result<axum::Json<ReviewView>, ApiError> {
     let month = parse_month(month)?;
     let now = state.authority.clock().now();
-    let (review, acks) = state
+    let found = state
         .evidence
         .review(month, now)
         .await
         .map_err(|error| ApiError::part_unavailable("the audit trail", error))?;
-    let acknowledgements = acks
+    let review = found.review;
+    let acknowledgements = found
+        .acknowledgements
         .into_iter()
         .map(|ack| AcknowledgementView {
             digest_matches: ack.digest == review.digest,
@@ -239,6 +245,8 @@ async fn read_review(
         })
         .collect();
     Ok(axum::Json(ReviewView {
+        prepared_digest: found.prepared,
+        overdue: found.overdue,
         review,
         acknowledgements,
     }))
@@ -291,11 +299,12 @@ async fn acknowledge_review(
     let month = parse_month(month)?;
     check_note(&request.note).map_err(ApiError::unprocessable)?;
     let now = state.authority.clock().now();
-    let (review, _) = state
+    let review = state
         .evidence
         .review(month, now)
         .await
-        .map_err(|error| ApiError::part_unavailable("the audit trail", error))?;
+        .map_err(|error| ApiError::part_unavailable("the audit trail", error))?
+        .review;
     if !review.closed {
         return Err(ApiError::conflict(format!(
             "{month} is not over yet: its review is due once it ends"
