@@ -237,6 +237,21 @@ async fn a_month_is_reviewed_and_the_signed_report_is_served() {
     assert_eq!(review["acknowledgements"][0]["digest_matches"], true);
     assert_eq!(review["overdue"], false);
 
+    // An audit search says why it reads; a reason is one printable line, given once.
+    let (status, body) = server
+        .get_with(
+            "/v1/admin/audit?kind=pii.read&reason=ISMS-P%20sample%20of%20reads",
+            &admin,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for query in ["kind=pii.read&reason=a&reason=b", "reason=%0A", "reason="] {
+        let (status, body) = server
+            .get_with(&format!("/v1/admin/audit?{query}"), &admin)
+            .await;
+        assert_eq!(status, 400, "{query}: {body}");
+    }
+
     // The report of October, JSON and HTML, each signed by the audit key.
     let (_, key_pem, stderr) = instance.run(&["audit", "public-key"], None);
     assert!(key_pem.contains("BEGIN PUBLIC KEY"), "{stderr}");
@@ -427,6 +442,40 @@ async fn a_month_is_reviewed_and_the_signed_report_is_served() {
             .as_str()
             .unwrap()
             .contains("2026-11: the access review was not acknowledged"),
+        "{review}"
+    );
+    // The searches and downloads of November, with their reasons or the lack of one.
+    let downloads = &review["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| {
+            item["title"]
+                .as_str()
+                .unwrap()
+                .contains("Searches and exports")
+        })
+        .unwrap()["table"]["rows"];
+    let rows = downloads.as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|row| row[3] == "ISMS-P sample of reads" && row[2] == "search"),
+        "{downloads}"
+    );
+    assert!(
+        rows.iter()
+            .any(|row| row[3] == "ISMS-P renewal 2026" && row[2] == "evidence"),
+        "{downloads}"
+    );
+    assert!(
+        review["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|finding| finding["text"]
+                .as_str()
+                .unwrap()
+                .contains("without a recorded reason")),
         "{review}"
     );
     let events = server.events();

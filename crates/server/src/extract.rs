@@ -341,6 +341,21 @@ impl<T: DeserializeOwned + 'static> FromRequest<AppState> for OAuthBody<T> {
     }
 }
 
+/// Why an administrator downloads records (`reason=` on the audit search and the evidence
+/// report): one line of 1 to 200 printable characters, recorded as the event's `reason`, so the
+/// monthly review can tell an explained download from an unexplained one.
+pub(crate) fn download_reason(reason: &str) -> Result<String, ApiError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            crate::ErrorCode::InvalidParameter,
+            "reason: one line of 1 to 200 printable characters",
+        ));
+    }
+    Ok(reason.to_string())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {

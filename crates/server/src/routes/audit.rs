@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::Admin;
+use crate::extract::{Admin, download_reason};
 use crate::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::{ApiError, AppState, ErrorCode, FieldProblem};
 
@@ -52,6 +52,7 @@ struct AuditPage {
         ("kind" = Option<String>, Query, description = "Event kinds, comma-separated (or the parameter repeated).", example = "pii.read,pii.lookup"),
         ("after" = Option<u64>, Query, description = "A seq: the page starts after it (a page's `next_after`)."),
         ("limit" = Option<u64>, Query, description = "Records per page, 1 to 10000 (default 100)."),
+        ("reason" = Option<String>, Query, description = "Why the records are read (recorded with the search; the monthly review lists searches without one).", example = "INC-2041 investigation"),
     ),
     responses(
         (status = 200, description = "A page of records.", body = AuditPage),
@@ -72,6 +73,19 @@ async fn search(
             rejection.body_text(),
         )
     })?;
+    // The reason is the download's, not the filter's.
+    let (reasons, pairs): (Vec<_>, Vec<_>) = pairs
+        .iter()
+        .partition(|(name, _)| name.as_str() == "reason");
+    let reason = match reasons.as_slice() {
+        [] => None,
+        [(_, reason)] => Some(download_reason(reason)?),
+        _ => {
+            return Err(ApiError::bad_request(
+                "query parameter reason: given more than once",
+            ));
+        }
+    };
     let (filter, page) = haechi_audit::parse_search(
         pairs
             .iter()
@@ -96,6 +110,9 @@ async fn search(
     }
     if let Some(customer) = &filter.customer_id {
         event = event.customer(customer);
+    }
+    if let Some(reason) = reason {
+        event = event.reason(reason);
     }
     state
         .events

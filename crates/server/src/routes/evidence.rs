@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{Admin, JsonBody};
+use crate::extract::{Admin, JsonBody, download_reason};
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
     Unprocessable, UnsupportedMediaType,
@@ -109,7 +109,7 @@ async fn report(
         Some(other) => return Err(invalid(format!("format {other:?}: use json or html"))),
     };
     let reason = match query.reason {
-        Some(reason) => Some(check_reason(reason)?),
+        Some(reason) => Some(download_reason(&reason)?),
         None => None,
     };
     let Ok(_one_at_a_time) = state.evidence_turn.try_lock() else {
@@ -345,17 +345,6 @@ fn parse_month(month: Result<Path<String>, PathRejection>) -> Result<YearMonth, 
     month
         .parse::<YearMonth>()
         .map_err(|error| invalid(error.to_string()))
-}
-
-/// A download's reason: one line of at most 200 printable characters.
-fn check_reason(reason: String) -> Result<String, ApiError> {
-    let reason = reason.trim().to_string();
-    if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
-        return Err(invalid(
-            "reason: one line of 1 to 200 printable characters".into(),
-        ));
-    }
-    Ok(reason)
 }
 
 fn invalid(message: String) -> ApiError {
