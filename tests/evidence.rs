@@ -641,6 +641,53 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
     // The report in Chromium: every control rendered, the red ones with their reason.
     render_in_browser(&out.join("evidence.html"));
 
+    // A customer export left in the data directory turns encryption red, naming the file.
+    let leaked = generator.customer(3);
+    std::fs::create_dir_all(data.join("exports")).unwrap();
+    std::fs::write(
+        data.join("exports/customers.csv"),
+        format!(
+            "name,email,phone\n{},{},{}\n",
+            leaked.name, leaked.email, leaked.phone
+        ),
+    )
+    .unwrap();
+    let rescanned = dir.path().join("rescanned");
+    let (code, stdout, stderr) = evidence(
+        &data,
+        &[],
+        &[
+            "--from",
+            "2025-06-01",
+            "--to",
+            "2025-07-31",
+            "--out",
+            rescanned.to_str().unwrap(),
+            "--pdf",
+            "never",
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let again: Value =
+        serde_json::from_slice(&std::fs::read(rescanned.join("evidence.json")).unwrap()).unwrap();
+    let encryption = requirement(&again, "2.7.1");
+    assert_eq!(encryption["status"], "not_met", "{encryption}");
+    let reason = encryption["status_reason"].as_str().unwrap();
+    assert!(reason.contains("exports/customers.csv"), "{reason}");
+    assert!(
+        reason.contains("mobile") && reason.contains("email"),
+        "{reason}"
+    );
+    let written = std::fs::read(rescanned.join("evidence.json")).unwrap();
+    for value in [&leaked.name, &leaked.email, &leaked.phone] {
+        assert!(
+            !crate::util::contains(&written, value.as_bytes()),
+            "the report repeats the leak"
+        );
+    }
+    std::fs::remove_dir_all(data.join("exports")).unwrap();
+
     // Tampering: a status made better breaks the signature and, made up, the schema.
     let original = std::fs::read_to_string(out.join("evidence.json")).unwrap();
     let tampered = original.replacen("\"status\": \"not_met\"", "\"status\": \"met\"", 1);

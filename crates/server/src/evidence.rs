@@ -160,15 +160,28 @@ impl EvidenceDesk {
         // The trail, the chain check and the scan read files end to end: off the async threads.
         let key = self.verifying_key();
         let (activity, chain, oldest, scan, drills) = tokio::task::spawn_blocking(move || {
+            // Each phase's time goes to the log: where a report's minutes go on a large trail.
+            let started = std::time::Instant::now();
             let activity =
                 collect::fold_trail(&settings.audit_dir, period, settings.bulk_read_customers)?;
+            let folded = started.elapsed();
             let chain = collect::verify_chain(&settings.audit_dir, &key)?;
+            let verified = started.elapsed();
             let oldest = collect::oldest_record(&settings.audit_dir)?;
             let scan = collect::scan_data_dir(&settings.data_dir)?;
+            let scanned = started.elapsed();
             let drills = match &drill_dir {
                 Some(dir) => collect::read_drills(dir)?,
                 None => Default::default(),
             };
+            tracing::info!(
+                records = activity.records,
+                fold_ms = folded.as_millis() as u64,
+                verify_ms = (verified - folded).as_millis() as u64,
+                scan_ms = (scanned - verified).as_millis() as u64,
+                scan_bytes = scan.bytes,
+                "evidence gathered"
+            );
             Ok::<_, haechi_evidence::Error>((activity, chain, oldest, scan, drills))
         })
         .await
