@@ -490,7 +490,7 @@ async fn a_month_is_reviewed_and_the_signed_report_is_served() {
 }
 
 /// `haechi evidence ARGS` against `data` with `env`; (exit code, stdout, stderr).
-fn evidence(data: &Path, env: &[(&str, &Path)], args: &[&str]) -> (i32, String, String) {
+fn evidence(data: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     let mut command = Command::new(haechi_binary());
     command
         .arg("evidence")
@@ -533,7 +533,10 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
     let out = dir.path().join("evidence");
     let (code, stdout, stderr) = evidence(
         &data,
-        &[("HAECHI_EVIDENCE__DRILL_REPORTS", &reports)],
+        &[
+            ("HAECHI_EVIDENCE__DRILL_REPORTS", reports.to_str().unwrap()),
+            ("HAECHI_EVIDENCE__ORGANISATION", "해치몰 (drill)"),
+        ],
         &[
             "--from",
             "2025-06-01",
