@@ -16,6 +16,10 @@ use crate::period::{Period, YearMonth};
 pub const DISTINCT_CAP: usize = 100_000;
 /// Entries kept in each list; the rest are counted in its `omitted`.
 pub const LIST_CAP: usize = 10_000;
+/// The one line customers' reads of their own records are counted under. A company has tens
+/// of millions of customers and a handful of services and administrators: the review is about
+/// the latter, and per-customer counts would grow memory with the customer base.
+pub const CUSTOMERS_LINE: &str = "customers (own records)";
 
 /// A list bounded at [`LIST_CAP`], counting what it left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,13 +60,14 @@ pub struct Activity {
     period: Period,
     /// Records read.
     pub records: u64,
-    /// The last act of each principal (whole trail).
+    /// The last act of each service and administrator (whole trail).
     pub last_used: BTreeMap<String, Timestamp>,
     /// Creations of principals and policy changes (whole trail).
     pub grant_changes: Bounded<GrantChange>,
     /// Key lifecycle events (whole trail).
     pub key_events: Bounded<KeyEvent>,
-    /// Accesses per principal per day of the period (reads and lookups allowed).
+    /// Accesses per principal per day of the period (reads and lookups allowed; customers'
+    /// own reads summed under [`CUSTOMERS_LINE`]).
     pub daily: BTreeMap<String, Vec<u64>>,
     /// Each month's access, for the monthly review.
     pub months: BTreeMap<YearMonth, MonthActivity>,
@@ -244,8 +249,17 @@ impl Activity {
         self.records += 1;
         let principal = event.principal.to_string();
         let allowed = event.decision == Decision::Allow;
-        if allowed && !matches!(event.kind, EventKind::AlertRaised) {
-            self.last_used.insert(principal.clone(), event.time);
+        let staff = matches!(
+            event.principal,
+            haechi_events::Principal::Service(_) | haechi_events::Principal::Admin(_)
+        );
+        if allowed && staff && !matches!(event.kind, EventKind::AlertRaised) {
+            match self.last_used.get_mut(&principal) {
+                Some(last) => *last = event.time,
+                None => {
+                    self.last_used.insert(principal.clone(), event.time);
+                }
+            }
         }
         self.observe_history(event, &principal);
         let month = YearMonth::of(event.time);
@@ -399,32 +413,47 @@ impl Activity {
             activity.refused += 1;
             return;
         }
-        *activity
-            .per_principal
-            .entry(principal.to_string())
-            .or_default() += 1;
-        // Bulk reads are judged per KST day over whole months, so a month's review does not
-        // depend on where the report's period happens to cut it.
-        let day = day_number(event.time);
-        let entry = self
-            .access_days
-            .entry((principal.to_string(), day))
-            .or_default();
-        if let Some(customer) = &event.customer_id {
-            if entry.customers.len() < DISTINCT_CAP {
-                entry.customers.insert(customer.clone());
-            } else if !entry.customers.contains(customer) {
-                entry.capped = true;
-            }
+        let own_record = matches!(event.principal, haechi_events::Principal::Customer(_));
+        let line = if own_record {
+            CUSTOMERS_LINE
+        } else {
+            principal
+        };
+        if let Some(count) = activity.per_principal.get_mut(line) {
+            *count += 1;
+        } else {
+            activity.per_principal.insert(line.to_string(), 1);
         }
-        if event.purpose.is_none() {
-            entry.without_purpose += 1;
+        // Bulk reads are judged per KST day over whole months, so a month's review does not
+        // depend on where the report's period happens to cut it. A customer reading their own
+        // record is not a download.
+        if !own_record {
+            let day = day_number(event.time);
+            let entry = self
+                .access_days
+                .entry((principal.to_string(), day))
+                .or_default();
+            if let Some(customer) = &event.customer_id {
+                if entry.customers.len() < DISTINCT_CAP {
+                    entry.customers.insert(customer.clone());
+                } else if !entry.customers.contains(customer) {
+                    entry.capped = true;
+                }
+            }
+            if event.purpose.is_none() {
+                entry.without_purpose += 1;
+            }
         }
         if let Some(index) = self.period.day_index(event.time) {
             let days = self.period.days();
-            self.daily
-                .entry(principal.to_string())
-                .or_insert_with(|| vec![0; days])[index] += 1;
+            match self.daily.get_mut(line) {
+                Some(values) => values[index] += 1,
+                None => {
+                    let mut values = vec![0; days];
+                    values[index] = 1;
+                    self.daily.insert(line.to_string(), values);
+                }
+            }
             self.observe_record_fields(event);
         }
     }

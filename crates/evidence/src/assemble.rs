@@ -1,5 +1,6 @@
 //! Facts → report: every control judged, the figures drawn, the months' reviews listed.
 
+use crate::activity::CUSTOMERS_LINE;
 use crate::controls::CONTROLS;
 use crate::facts::Facts;
 use crate::period::kst_minute;
@@ -50,7 +51,7 @@ fn access_volume(facts: &Facts) -> Figure {
     let mut customers = vec![0u64; days];
     let mut lines: Vec<(String, Vec<u64>)> = Vec::new();
     for (principal, values) in &facts.activity.daily {
-        if principal.starts_with("customer:") {
+        if principal == CUSTOMERS_LINE {
             customers
                 .iter_mut()
                 .zip(values)
@@ -82,7 +83,7 @@ fn access_volume(facts: &Facts) -> Figure {
     }
     if customers.iter().any(|value| *value > 0) {
         series.push(Series {
-            name: "customers (own records)".into(),
+            name: CUSTOMERS_LINE.into(),
             values: customers,
         });
     }

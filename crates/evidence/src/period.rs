@@ -261,6 +261,26 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_a_date_a_month_or_a_clear_error(from in ".{0,24}", to in ".{0,24}") {
+            let _ = Period::parse(&from, &to);
+            let _ = from.parse::<YearMonth>();
+        }
+
+        #[test]
+        fn every_instant_of_a_period_has_its_day(days in 0_i64..1000, offset in 0_i64..86_400_000) {
+            let period = Period::new(
+                time::macros::date!(2024 - 02 - 28),
+                time::macros::date!(2024 - 02 - 28) + time::Duration::days(days),
+            ).unwrap();
+            let at = Timestamp::from_micros(period.start().as_micros() + offset * 1000 * (days + 1));
+            let index = period.day_index(at).unwrap();
+            proptest::prop_assert!(index < period.days());
+            proptest::prop_assert_eq!(YearMonth::of(at), YearMonth::of_date(kst_date(at)));
+        }
+    }
+
     #[test]
     fn bad_periods_are_refused_with_the_reason() {
         assert!(Period::parse("2026-03-02", "2026-03-01").is_err());

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::activity::{Activity, MonthActivity, ReviewAck};
+use crate::activity::{Activity, CUSTOMERS_LINE, MonthActivity, ReviewAck};
 use crate::period::{YearMonth, kst_minute};
 use crate::report::{MonthlyReviewEntry, ReviewAcknowledgement};
 use haechi_events::Timestamp;
@@ -43,7 +43,7 @@ pub struct MonthlyReview {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrincipalVolume {
-    /// `service:NAME`, `admin:NAME` or `customer:ID`.
+    /// `service:NAME`, `admin:NAME`, or the one line of customers reading their own records.
     pub principal: String,
     /// Accesses.
     pub accesses: u64,
@@ -76,30 +76,17 @@ pub struct BulkReadRow {
     pub without_purpose: u64,
 }
 
-/// Customers' own accesses are summed into one line: the review is about staff and services.
-const CUSTOMERS_LINE: &str = "customers (own records)";
-
 impl MonthlyReview {
     /// The summary of `month` from a finished fold, as of `now`.
     pub fn of(month: YearMonth, activity: &MonthActivity, now: Timestamp) -> Self {
-        let mut customers = 0;
-        let mut principals: Vec<PrincipalVolume> = Vec::new();
-        for (principal, accesses) in &activity.per_principal {
-            if principal.starts_with("customer:") {
-                customers += accesses;
-            } else {
-                principals.push(PrincipalVolume {
-                    principal: principal.clone(),
-                    accesses: *accesses,
-                });
-            }
-        }
-        if customers > 0 {
-            principals.push(PrincipalVolume {
-                principal: CUSTOMERS_LINE.into(),
-                accesses: customers,
-            });
-        }
+        let mut principals: Vec<PrincipalVolume> = activity
+            .per_principal
+            .iter()
+            .map(|(principal, accesses)| PrincipalVolume {
+                principal: principal.clone(),
+                accesses: *accesses,
+            })
+            .collect();
         principals.sort_by(|a, b| {
             b.accesses
                 .cmp(&a.accesses)
@@ -121,7 +108,6 @@ impl MonthlyReview {
             bulk_reads: activity
                 .bulk_reads
                 .iter()
-                .filter(|read| !read.principal.starts_with("customer:"))
                 .map(|read| BulkReadRow {
                     principal: read.principal.clone(),
                     day: read.day.clone(),

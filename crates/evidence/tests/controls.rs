@@ -682,3 +682,38 @@ fn a_closed_month_that_changed_after_the_job_pinned_it_is_a_gap() {
     );
     assert_eq!(entry.digest, november);
 }
+
+#[test]
+fn customers_reading_their_own_records_are_one_line_whatever_their_number() {
+    let mut activity = Activity::new(period());
+    for customer in 0..20_000 {
+        activity.observe(
+            &event(
+                "2026-11-05T02:00:00Z",
+                EventKind::PiiRead,
+                Principal::Customer(format!("c{customer}")),
+            )
+            .customer(format!("c{customer}"))
+            .fields(["name"]),
+        );
+    }
+    let activity = activity.finish(10);
+    assert_eq!(activity.daily.len(), 1);
+    assert_eq!(
+        activity.daily["customers (own records)"]
+            .iter()
+            .sum::<u64>(),
+        20_000
+    );
+    assert!(
+        activity.last_used.is_empty(),
+        "customers are not accounts to review"
+    );
+    let november = reviews(&activity, at("2026-12-02T00:00:00Z")).remove(1);
+    assert_eq!(november.principals.len(), 1);
+    assert_eq!(november.principals[0].accesses, 20_000);
+    assert!(
+        november.bulk_reads.is_empty(),
+        "a customer reading their own record is no download"
+    );
+}
