@@ -2,28 +2,34 @@
 //! scanner's recognisers, so the report's "no plaintext personal data at rest" is a fresh
 //! measurement, not a claim.
 //!
-//! Files are read in chunks with an overlap, so a value across a chunk boundary is still seen
-//! (and counted once). Binary data (ciphertext, SQLite pages) is read as lossy UTF-8: the
-//! recognisers need structure — a valid mobile prefix, a checksum, an address's parts — that
-//! random bytes practically never form. Only kinds and counts leave this module.
+//! Personal data written in plaintext is text: a run of printable UTF-8. So each read is cut
+//! into such runs (as `strings(1)` does) and only runs of [`MIN_RUN`] bytes or more are
+//! scanned: ciphertext and page headers are skipped at memory speed instead of being fed to
+//! the regular expressions as replacement characters. Reads overlap by [`OVERLAP`] bytes and a
+//! finding is counted by the read in whose middle part it starts, so a value across a read's end
+//! is seen whole, with the context before it, exactly once. UTF-16 text (a spreadsheet export)
+//! is decoded first; compressed files (zip, gzip, xlsx) cannot be read as text and are listed
+//! as not scanned, as are links and special files. Only kinds and counts leave this module.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use haechi_leak::{PiiKind, Scanner};
+use haechi_leak::{PiiKind, Scanner, default_recognizers};
 
 use crate::Error;
 use crate::facts::{ScanHit, ScanResult};
 
 const CHUNK: usize = 1 << 20;
-/// Longer than any value a recogniser matches.
+/// Twice the context a finding needs on either side: a value and the words before it.
 const OVERLAP: usize = 512;
+/// The shortest run of text scanned: shorter than any value a recogniser matches.
+const MIN_RUN: usize = 6;
 /// Below this the recognisers' guesses are not evidence (a digit run without a valid prefix or
 /// checksum); a bare mobile number with nothing around it scores 0.85, an e-mail 0.9.
 const MINIMUM_CONFIDENCE: f32 = 0.8;
 /// Kinds that only personal data has. Landlines and business numbers belong to companies,
-/// addresses without their person are not evidence, and both appear in configuration.
+/// addresses without their person are not evidence, and all three appear in configuration.
 const KINDS: &[PiiKind] = &[
     PiiKind::ResidentRegistrationNumber,
     PiiKind::ForeignerRegistrationNumber,
@@ -35,88 +41,246 @@ const KINDS: &[PiiKind] = &[
     PiiKind::DriverLicence,
 ];
 
-/// Scans every regular file under `dir` (symbolic links are not followed).
+/// Scans every regular file under `dir` (links are listed, not followed).
 pub fn scan_data_dir(dir: &Path) -> Result<ScanResult, Error> {
-    let scanner = Scanner::default().with_minimum_confidence(MINIMUM_CONFIDENCE);
+    // Only the kinds that count: another kind's overlapping guess cannot displace a real one.
+    let scanner = Scanner::new(
+        default_recognizers()
+            .into_iter()
+            .filter(|recognizer| KINDS.contains(&recognizer.kind()))
+            .collect(),
+    )
+    .with_minimum_confidence(MINIMUM_CONFIDENCE);
     let mut result = ScanResult::default();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
-        let entries = std::fs::read_dir(&current).map_err(|source| Error::Io {
-            path: current.display().to_string(),
-            source,
-        })?;
-        let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+        let listing = match std::fs::read_dir(&current) {
+            Ok(listing) => listing,
+            Err(error) if current == dir => {
+                return Err(Error::Io {
+                    path: current.display().to_string(),
+                    source: error,
+                });
+            }
+            Err(error) => {
+                result.unreadable.push(format!("{} ({error})", relative(dir, &current)));
+                continue;
+            }
+        };
+        let mut entries: Vec<_> = listing.filter_map(Result::ok).collect();
         entries.sort_by_key(|entry| entry.path());
         for entry in entries {
             let path = entry.path();
-            let relative = path
-                .strip_prefix(dir)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
-            let Ok(kind) = entry.file_type() else {
-                result.unreadable.push(relative);
-                continue;
-            };
-            if kind.is_dir() {
-                pending.push(path);
-            } else if kind.is_file() {
-                match scan_file(&scanner, &path) {
-                    Ok((bytes, kinds)) => {
+            let name = relative(dir, &path);
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => pending.push(path),
+                Ok(kind) if kind.is_file() => match scan_file(&scanner, &path) {
+                    Ok(Scanned::Text { bytes, kinds }) => {
                         result.files += 1;
                         result.bytes += bytes;
                         if !kinds.is_empty() {
-                            result.hits.push(ScanHit {
-                                file: relative,
-                                kinds,
-                            });
+                            result.hits.push(ScanHit { file: name, kinds });
                         }
                     }
+                    Ok(Scanned::Compressed(format)) => result
+                        .unreadable
+                        .push(format!("{name} (compressed: {format}; not scanned)")),
                     // A file removed between listing and reading (a rotated segment, a
                     // SQLite journal) is not a finding.
                     Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(error) => result.unreadable.push(format!("{relative} ({error})")),
-                }
+                    Err(error) => result.unreadable.push(format!("{name} ({error})")),
+                },
+                Ok(kind) if kind.is_symlink() => result
+                    .unreadable
+                    .push(format!("{name} (a link; not followed)")),
+                Ok(_) => result
+                    .unreadable
+                    .push(format!("{name} (not a regular file)")),
+                Err(error) => result.unreadable.push(format!("{name} ({error})")),
             }
         }
     }
     Ok(result)
 }
 
-fn scan_file(scanner: &Scanner, path: &Path) -> std::io::Result<(u64, BTreeMap<String, u64>)> {
+/// The file's name relative to `dir`, with anything in it that looks like personal data
+/// masked: an export named after a customer must not carry them into the report.
+fn relative(dir: &Path, path: &Path) -> String {
+    let name = path.strip_prefix(dir).unwrap_or(path).display().to_string();
+    let findings = haechi_leak::scan(&name);
+    if findings.is_empty() {
+        name
+    } else {
+        haechi_leak::redact(&name, &findings)
+    }
+}
+
+enum Scanned {
+    Text {
+        bytes: u64,
+        kinds: BTreeMap<String, u64>,
+    },
+    Compressed(&'static str),
+}
+
+/// How a file's bytes become text.
+#[derive(Clone, Copy)]
+enum Encoding {
+    /// UTF-8 (or anything else: runs of valid UTF-8 are what is read).
+    Utf8,
+    /// UTF-16, little- or big-endian.
+    Utf16 { little_endian: bool },
+}
+
+fn sniff(head: &[u8]) -> Result<Encoding, &'static str> {
+    match head {
+        [b'P', b'K', 3, 4, ..] => Err("zip"),
+        [0x1f, 0x8b, ..] => Err("gzip"),
+        [b'(', 0xb5, 0x2f, 0xfd, ..] => Err("zstd"),
+        [0xff, 0xfe, ..] => Ok(Encoding::Utf16 {
+            little_endian: true,
+        }),
+        [0xfe, 0xff, ..] => Ok(Encoding::Utf16 {
+            little_endian: false,
+        }),
+        // Text written as UTF-16 without a mark: ASCII with every other byte zero.
+        _ if head.len() >= 64 && head.iter().skip(1).step_by(2).take(32).all(|b| *b == 0) => {
+            Ok(Encoding::Utf16 {
+                little_endian: true,
+            })
+        }
+        _ => Ok(Encoding::Utf8),
+    }
+}
+
+fn scan_file(scanner: &Scanner, path: &Path) -> std::io::Result<Scanned> {
     let mut file = std::fs::File::open(path)?;
     let mut kinds = BTreeMap::new();
     let mut buffer = vec![0u8; CHUNK + OVERLAP];
     let mut carried = 0;
     let mut bytes = 0u64;
+    let mut encoding = None;
+    let mut first = true;
     loop {
         let read = read_full(&mut file, &mut buffer[carried..])?;
         bytes += read as u64;
         let filled = carried + read;
         let last = read == 0 || filled < buffer.len();
-        let text = String::from_utf8_lossy(&buffer[..filled]);
-        // Findings starting in the overlap are left to the next chunk, which sees them whole.
-        let counted_below = if last {
-            usize::MAX
-        } else {
-            lossy_offset(&buffer[..filled], filled - OVERLAP)
+        let encoding = match encoding {
+            Some(encoding) => encoding,
+            None => match sniff(&buffer[..filled]) {
+                Ok(found) => *encoding.insert(found),
+                Err(format) => return Ok(Scanned::Compressed(format)),
+            },
         };
+        // The middle rule: this read counts findings starting from half an overlap in (the
+        // read before counted those before) to half an overlap before its end (the next one
+        // counts those after), so each has at least half an overlap of context on both sides.
+        let counted_from = if first { 0 } else { OVERLAP / 2 };
+        let counted_to = if last { usize::MAX } else { filled - OVERLAP / 2 };
+        let (text, starts) = text_runs(&buffer[..filled], encoding);
         for finding in scanner.scan(&text) {
-            if finding.start < counted_below && KINDS.contains(&finding.kind) {
+            let at = byte_offset(&starts, finding.start);
+            if at >= counted_from && at < counted_to && KINDS.contains(&finding.kind) {
                 *kinds.entry(finding.kind.label().to_string()).or_insert(0) += 1;
             }
         }
         if last {
-            return Ok((bytes, kinds));
+            return Ok(Scanned::Text { bytes, kinds });
         }
         buffer.copy_within(filled - OVERLAP..filled, 0);
         carried = OVERLAP;
+        first = false;
     }
 }
 
-/// The offset in the lossy text of byte `at` of `bytes`.
-fn lossy_offset(bytes: &[u8], at: usize) -> usize {
-    String::from_utf8_lossy(&bytes[..at]).len()
+/// The runs of text of `bytes` of [`MIN_RUN`] or more, joined by newlines, with each run's
+/// `(offset in the text, offset in bytes)`.
+fn text_runs(bytes: &[u8], encoding: Encoding) -> (String, Vec<(usize, usize)>) {
+    let mut text = String::new();
+    let mut starts = Vec::new();
+    let mut push = |run: &str, at: usize| {
+        if run.len() >= MIN_RUN {
+            starts.push((text.len(), at));
+            text.push_str(run);
+            text.push('\n');
+        }
+    };
+    match encoding {
+        Encoding::Utf8 => {
+            let mut index = 0;
+            while index < bytes.len() {
+                let start = index;
+                while index < bytes.len() {
+                    match printable_width(&bytes[index..]) {
+                        Some(width) => index += width,
+                        None => break,
+                    }
+                }
+                if index > start {
+                    // Every byte of the run was checked to be UTF-8 above.
+                    if let Ok(run) = std::str::from_utf8(&bytes[start..index]) {
+                        push(run, start);
+                    }
+                } else {
+                    index += 1;
+                }
+            }
+        }
+        Encoding::Utf16 { little_endian } => {
+            let units = bytes.chunks_exact(2).map(|pair| {
+                if little_endian {
+                    u16::from_le_bytes([pair[0], pair[1]])
+                } else {
+                    u16::from_be_bytes([pair[0], pair[1]])
+                }
+            });
+            let mut run = String::new();
+            let mut run_start = 0;
+            for (position, decoded) in char::decode_utf16(units).enumerate() {
+                match decoded {
+                    Ok(c) if !c.is_control() || c == '\t' => {
+                        if run.is_empty() {
+                            run_start = position * 2;
+                        }
+                        run.push(c);
+                    }
+                    _ => {
+                        push(&run, run_start);
+                        run.clear();
+                    }
+                }
+            }
+            push(&run, run_start);
+        }
+    }
+    (text, starts)
+}
+
+/// The width of the printable character `bytes` begins with, if it begins with one: ASCII
+/// printable or tab, or a whole multi-byte UTF-8 sequence that is not a control character.
+fn printable_width(bytes: &[u8]) -> Option<usize> {
+    let first = *bytes.first()?;
+    let width = match first {
+        b'\t' | 0x20..=0x7e => return Some(1),
+        0xc2..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf4 => 4,
+        _ => return None,
+    };
+    let text = std::str::from_utf8(bytes.get(..width)?).ok()?;
+    (!text.chars().any(char::is_control)).then_some(width)
+}
+
+/// The byte offset in the read of a text offset.
+fn byte_offset(starts: &[(usize, usize)], text_offset: usize) -> usize {
+    let run = starts.partition_point(|(text_start, _)| *text_start <= text_offset);
+    match run.checked_sub(1).and_then(|index| starts.get(index)) {
+        // Within a UTF-16 run the text offset is not the byte offset, but the run's start is a
+        // close enough place to judge the middle rule by (runs are at most a read long).
+        Some((text_start, byte_start)) => byte_start + (text_offset - text_start),
+        None => 0,
+    }
 }
 
 fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
@@ -134,32 +298,116 @@ fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usi
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_phone_number_in_a_file_is_found_and_random_bytes_are_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut noise = vec![0u8; 3 * CHUNK];
+    fn noise(length: usize) -> Vec<u8> {
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        for byte in &mut noise {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            *byte = state as u8;
-        }
-        std::fs::write(dir.path().join("cipher.bin"), &noise).unwrap();
-        // One number inside the overlap both reads see (counted once), one across the end of
-        // the first read (seen whole by the second), in a file of three reads.
-        let mut leaky = vec![b' '; 3 * CHUNK];
-        let inside_overlap = CHUNK + 100;
-        let across_the_end = CHUNK + OVERLAP - 6;
-        leaky[inside_overlap..inside_overlap + 13].copy_from_slice(b"010-2345-6789");
-        leaky[across_the_end..across_the_end + 13].copy_from_slice(b"010-9876-5432");
-        std::fs::create_dir(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("sub/leaky.log"), &leaky).unwrap();
+        (0..length)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
+    fn mobile_count(bytes: &[u8]) -> Option<u64> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), bytes).unwrap();
         let result = scan_data_dir(dir.path()).unwrap();
-        assert_eq!(result.files, 2);
-        assert_eq!(result.hits.len(), 1, "{result:?}");
-        assert_eq!(result.hits[0].file, "sub/leaky.log");
-        assert_eq!(result.hits[0].kinds.get("mobile"), Some(&2));
-        assert_eq!(result.bytes, 6 * CHUNK as u64);
+        result
+            .hits
+            .first()
+            .and_then(|hit| hit.kinds.get("mobile").copied())
+    }
+
+    #[test]
+    fn random_bytes_hold_nothing_and_every_byte_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cipher.bin"), noise(3 * CHUNK)).unwrap();
+        let result = scan_data_dir(dir.path()).unwrap();
+        assert_eq!(result.files, 1);
+        assert_eq!(result.bytes, 3 * CHUNK as u64);
+        assert!(result.hits.is_empty(), "{result:?}");
+    }
+
+    #[test]
+    fn a_value_is_counted_once_wherever_the_reads_cut_it() {
+        // Every place around the first and second cuts: inside the overlap, across the end
+        // of a read, across the middle of the overlap.
+        for cut in [CHUNK, CHUNK + OVERLAP / 2, CHUNK + OVERLAP, 2 * CHUNK + OVERLAP / 2] {
+            for shift in [0, 1, 3, 6, 7, 12, 13, 20] {
+                let mut bytes = vec![b' '; 3 * CHUNK];
+                let at = cut - shift;
+                bytes[at..at + 13].copy_from_slice(b"010-2345-6789");
+                assert_eq!(mobile_count(&bytes), Some(1), "cut {cut}, shift {shift}");
+            }
+        }
+        // An e-mail straddling the start of the overlap is not counted twice as its suffix.
+        let mut bytes = noise(3 * CHUNK);
+        let email = b"hayun.lee@example.com";
+        bytes[CHUNK - 5..CHUNK - 5 + email.len()].copy_from_slice(email);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), &bytes).unwrap();
+        let result = scan_data_dir(dir.path()).unwrap();
+        assert_eq!(result.hits[0].kinds.get("email"), Some(&1), "{result:?}");
+    }
+
+    #[test]
+    fn context_before_a_cut_still_counts() {
+        // A post-2020 registration number needs its label to reach the threshold.
+        let mut bytes = vec![b' '; 3 * CHUNK];
+        let label = "주민등록번호: ".as_bytes();
+        let number = b"900101-3234567";
+        let at = CHUNK + OVERLAP / 2 - label.len() - 2;
+        bytes[at..at + label.len()].copy_from_slice(label);
+        bytes[at + label.len()..at + label.len() + number.len()].copy_from_slice(number);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), &bytes).unwrap();
+        let plain = scan_data_dir(dir.path()).unwrap();
+        let mut alone = vec![b' '; 64];
+        alone[2..2 + label.len()].copy_from_slice(label);
+        alone[2 + label.len()..2 + label.len() + number.len()].copy_from_slice(number);
+        std::fs::write(dir.path().join("file"), &alone).unwrap();
+        let reference = scan_data_dir(dir.path()).unwrap();
+        assert_eq!(reference.hits.len(), 1, "found with its label: {reference:?}");
+        assert_eq!(plain.hits, reference.hits, "the same finding as away from any cut");
+    }
+
+    #[test]
+    fn text_in_binary_and_utf16_is_found_and_compressed_files_are_named() {
+        let mut bytes = noise(CHUNK);
+        let record = "name=홍길동 phone=010-2345-6789 email=gildong@example.com".as_bytes();
+        bytes[1000..1000 + record.len()].copy_from_slice(record);
+        assert_eq!(mobile_count(&bytes), Some(1));
+
+        let csv = "\u{feff}name,phone\n홍길동,010-2345-6789\n";
+        let utf16: Vec<u8> = csv.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert_eq!(mobile_count(&utf16), Some(1), "a UTF-16 export");
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("export.zip"), b"PK\x03\x04 whatever").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).unwrap();
+        let result = scan_data_dir(dir.path()).unwrap();
+        assert_eq!(result.files, 0);
+        assert!(result.unreadable.iter().any(|line| line.starts_with("export.zip (compressed: zip")));
+        assert!(result.unreadable.iter().any(|line| line.starts_with("link (a link")));
+
+        std::fs::write(dir.path().join("홍길동_010-2345-6789.csv"), b"nothing").unwrap();
+        let result = scan_data_dir(dir.path()).unwrap();
+        let names = format!("{result:?}");
+        assert!(!names.contains("010-2345-6789"), "{names}");
+    }
+
+    #[test]
+    fn runs_are_cut_at_non_text_and_keep_their_offsets() {
+        let bytes = b"\x00\x01abc\xffphone 010-2345-6789\x00xy";
+        let (text, starts) = text_runs(bytes, Encoding::Utf8);
+        assert_eq!(text, "phone 010-2345-6789\n");
+        assert_eq!(starts, vec![(0, 6)]);
+        assert_eq!(byte_offset(&starts, 6), 12);
+        let korean = "연락처 010".as_bytes();
+        assert_eq!(printable_width(korean), Some(3));
+        assert_eq!(printable_width(&korean[..2]), None, "a cut sequence is not text");
+        assert_eq!(printable_width(b"\x7f"), None);
     }
 }
