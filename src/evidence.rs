@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use haechi_events::Timestamp;
 use haechi_evidence::facts::{AuthenticationFacts, MasterKeySource};
 use haechi_server::evidence::{EvidenceDesk, EvidenceSettings};
 use haechi_store::Store;
@@ -14,7 +15,7 @@ const DAY_SECS: u64 = 86_400;
 
 /// The desk's settings, from `config`. Call before `haechi serve` wipes the master key's text
 /// from the configuration: where the key came from is part of the evidence.
-pub fn settings(config: &Config) -> EvidenceSettings {
+pub fn settings(config: &Config) -> anyhow::Result<EvidenceSettings> {
     let organisation = config
         .evidence
         .organisation
@@ -27,12 +28,12 @@ pub fn settings(config: &Config) -> EvidenceSettings {
                 |name| name.to_string_lossy().into_owned(),
             )
         });
-    EvidenceSettings {
+    Ok(EvidenceSettings {
         organisation,
         data_dir: config.data_dir.clone(),
         audit_dir: crate::runtime::audit_dir(config),
         drill_reports: config.evidence.drill_reports.clone(),
-        bulk_read_customers: config.evidence.bulk_read_customers.max(1),
+        bulk_read_customers: config.evidence.bulk_read_customers()?,
         authentication: AuthenticationFacts {
             failures_per_account: config.login.failures_per_account,
             attempts_per_source: config.login.attempts_per_source,
@@ -48,16 +49,23 @@ pub fn settings(config: &Config) -> EvidenceSettings {
             .retention
             .map(|retention| retention.as_secs() / DAY_SECS),
         archive_configured: config.audit.archive_dir.is_some(),
-        witness_configured: config.audit.witness.is_some(),
+        witness: config.audit.witness.clone(),
         master_key_source: master_key_source(config),
         rotation_interval_days: config.keys.rotation_interval.as_secs() / DAY_SECS,
         blind_index_bits: config.vault.blind_index_bits,
-    }
+        cluster_node: config.store.url.is_some(),
+    })
 }
 
 fn master_key_source(config: &Config) -> MasterKeySource {
     if config.master_key.is_some() {
-        return MasterKeySource::Environment;
+        // The value is the environment's when the variable is set; otherwise it was written in
+        // a configuration file.
+        return if std::env::var_os("HAECHI_MASTER_KEY").is_some() {
+            MasterKeySource::Environment
+        } else {
+            MasterKeySource::ConfigurationValue
+        };
     }
     let key = config.master_key_path();
     if inside(&key, &config.data_dir) {
@@ -86,15 +94,18 @@ pub fn desk(
     Arc::new(EvidenceDesk::new(settings, audit_key, store))
 }
 
-/// Who the review job acts as in the trail.
-const REVIEW_JOB: &str = "review-job";
+/// Months the review job looks back at when it starts: a server down for a month still
+/// prepares (and, when due, records overdue) every review of the last year.
+const LOOK_BACK_MONTHS: usize = 12;
 
-/// The monthly access review job of `haechi serve`: once a month has ended (KST) it summarises
-/// the month from the trail and records `audit.review_prepared` with the summary's digest, so
-/// the review is due and its content is pinned; if no reviewer has acknowledged it `due` after
-/// the month's end, it records `audit.review_overdue` once, which the built-in rule
-/// `haechi.audit.review_overdue` raises as an alert. Checks every `tick`; reads the trail only
-/// when a month has just ended or its review has just fallen due.
+/// The monthly access review job of `haechi serve`. Once a month has ended (KST), it
+/// summarises the month from the trail and records `audit.review_prepared` with the summary's
+/// digest, so the review is due and its content pinned; if no reviewer has acknowledged it `due`
+/// after the month's end, it records `audit.review_overdue` once, which the built-in rule
+/// `haechi.audit.review_overdue` raises as an alert. It reads the trail (one pass over the
+/// months not yet settled) only when a month has ended or a review has fallen due since its
+/// last look, and at start; a month is settled once acknowledged, recorded overdue, or ended
+/// before the trail began.
 pub async fn review_job(
     desk: Arc<EvidenceDesk>,
     events: Arc<dyn haechi_events::EventSink>,
@@ -102,62 +113,107 @@ pub async fn review_job(
     due: std::time::Duration,
     tick: std::time::Duration,
 ) {
-    use haechi_events::{EventKind, Principal, SecurityEvent};
     use haechi_evidence::YearMonth;
 
-    let mut prepared: Option<YearMonth> = None;
-    let mut settled: Option<YearMonth> = None;
+    // Every month up to this one is settled.
+    let mut settled_through: Option<YearMonth> = None;
+    // The last look: the month that had just ended then, and the next due time it saw.
+    let mut looked: Option<(YearMonth, Option<Timestamp>)> = None;
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         let now = clock.now();
-        let month = YearMonth::of(now).previous();
-        let due_now = now >= month.end().plus(due);
-        if prepared == Some(month) && (settled == Some(month) || !due_now) {
+        let ended = YearMonth::of(now).previous();
+        if let Some((month, next_due)) = looked
+            && month == ended
+            && next_due.is_none_or(|due| now < due)
+        {
             continue;
         }
-        let state = match desk.review(month, now).await {
-            Ok(state) => state,
+        let first = match settled_through {
+            Some(month) => month.next(),
+            None => (1..LOOK_BACK_MONTHS).fold(ended, |month, _| month.previous()),
+        };
+        if first > ended {
+            looked = Some((ended, None));
+            continue;
+        }
+        let states = match desk.reviews(first, ended, now).await {
+            Ok(states) => states,
+            Err(haechi_evidence::Error::Busy) => continue,
             Err(error) => {
-                tracing::warn!(%error, %month, "the monthly review job could not read the trail");
+                tracing::error!(%error, "the monthly review job could not read the trail");
                 continue;
             }
         };
-        // A month that ended before the trail began had nothing to review.
-        if state.trail_began.is_none_or(|began| began >= month.end()) {
-            prepared = Some(month);
-            settled = Some(month);
-            continue;
-        }
-        let job = Principal::Admin(REVIEW_JOB.into());
-        let review = &state.review;
-        if state.prepared.is_none() {
-            let event = SecurityEvent::new(now, EventKind::AccessReviewPrepared, job.clone())
-                .detail("month", review.month.clone())
-                .detail("digest", review.digest.clone())
-                .detail("accesses", review.accesses().to_string())
-                .detail("bulk_reads", review.bulk_reads.len().to_string());
-            if let Err(error) = events.record(event).await {
-                tracing::warn!(%error, %month, "the monthly review could not be recorded");
+        let mut next_due: Option<Timestamp> = None;
+        let mut settled_prefix = true;
+        for state in states {
+            let Ok(month) = state.review.month.parse::<YearMonth>() else {
                 continue;
+            };
+            let settled = match settle(&state, month, now, due, events.as_ref()).await {
+                Ok(settled) => settled,
+                Err(error) => {
+                    tracing::error!(%error, %month, "the monthly review job could not record");
+                    false
+                }
+            };
+            if settled && settled_prefix {
+                settled_through = Some(month);
+            } else {
+                settled_prefix = false;
+                let due_at = month.end().plus(due);
+                next_due = Some(next_due.map_or(due_at, |next: Timestamp| next.min(due_at)));
             }
-            tracing::info!(%month, digest = %review.digest, "monthly access review prepared");
         }
-        prepared = Some(month);
-        if !state.acknowledgements.is_empty() || state.overdue {
-            settled = Some(month);
-        } else if due_now {
-            let event = SecurityEvent::new(now, EventKind::AccessReviewOverdue, job)
+        looked = Some((ended, next_due));
+    }
+}
+
+/// Records what `month`'s review needs now; whether it is settled.
+async fn settle(
+    state: &haechi_server::evidence::ReviewState,
+    month: haechi_evidence::YearMonth,
+    now: Timestamp,
+    due: std::time::Duration,
+    events: &dyn haechi_events::EventSink,
+) -> Result<bool, haechi_events::SinkError> {
+    use haechi_events::{EventKind, Principal, SecurityEvent};
+
+    // A month that ended before the trail began had nothing to review.
+    if state.trail_began.is_none_or(|began| began >= month.end()) {
+        return Ok(true);
+    }
+    let job = Principal::Admin(haechi_token::REVIEW_ACTOR.into());
+    let review = &state.review;
+    if state.prepared.is_none() {
+        events
+            .record(
+                SecurityEvent::new(now, EventKind::AccessReviewPrepared, job.clone())
+                    .detail("month", review.month.clone())
+                    .detail("digest", review.digest.clone())
+                    .detail("accesses", review.accesses().to_string())
+                    .detail("bulk_reads", review.bulk_reads.len().to_string()),
+            )
+            .await?;
+        tracing::info!(%month, digest = %review.digest, "monthly access review prepared");
+    }
+    if !state.acknowledgements.is_empty() || state.overdue {
+        return Ok(true);
+    }
+    if now < month.end().plus(due) {
+        return Ok(false);
+    }
+    events
+        .record(
+            SecurityEvent::new(now, EventKind::AccessReviewOverdue, job)
                 .reason("not_acknowledged")
                 .detail("month", review.month.clone())
-                .detail("digest", review.digest.clone());
-            if let Err(error) = events.record(event).await {
-                tracing::warn!(%error, %month, "the overdue review could not be recorded");
-                continue;
-            }
-            tracing::warn!(%month, "monthly access review overdue: no reviewer acknowledged it");
-            settled = Some(month);
-        }
-    }
+                .detail("digest", review.digest.clone()),
+        )
+        .await?;
+    tracing::warn!(%month, "monthly access review overdue: no reviewer acknowledged it");
+    Ok(true)
 }

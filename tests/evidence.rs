@@ -89,6 +89,12 @@ async fn a_month_is_reviewed_and_the_signed_report_is_served() {
     std::fs::create_dir_all(instance.data_dir()).unwrap();
     std::fs::write(instance.data_dir().join("policy.toml"), POLICY).unwrap();
     let admin = instance.create_admin("auditor");
+    // The review job's name (like detection's and the local operator's) is no person's.
+    for reserved in ["haechi-review", "haechi-detect", "cli"] {
+        let (code, _, stderr) = instance.run(&["admin", "create", reserved], None);
+        assert_ne!(code, 0, "{reserved}");
+        assert!(stderr.contains("reserved"), "{stderr}");
+    }
     let shipping = instance.create_service("shipping", "shipping");
     // Three customers in the vault, through the bulk path.
     let (code, generated, stderr) = instance.run(
@@ -226,7 +232,7 @@ async fn a_month_is_reviewed_and_the_signed_report_is_served() {
         .filter(|event| event["kind"] == "audit.review_prepared")
         .collect();
     assert_eq!(prepared.len(), 1, "{prepared:?}");
-    assert_eq!(prepared[0]["principal"], "admin:review-job");
+    assert_eq!(prepared[0]["principal"], "admin:haechi-review");
     assert_eq!(prepared[0]["detail"]["month"], "2026-10");
     assert_eq!(prepared[0]["detail"]["digest"], digest.as_str());
     let (status, review) = server
@@ -236,6 +242,18 @@ async fn a_month_is_reviewed_and_the_signed_report_is_served() {
     assert_eq!(review["prepared_digest"], digest.as_str());
     assert_eq!(review["acknowledgements"][0]["digest_matches"], true);
     assert_eq!(review["overdue"], false);
+    let reads = server.wait_for_events(|events| {
+        events
+            .iter()
+            .any(|event| event["kind"] == "admin.audit_read" && event["detail"]["what"] == "review")
+    });
+    assert!(
+        reads
+            .iter()
+            .any(|event| event["detail"]["what"] == "review"
+                && event["detail"]["month"] == "2026-10"),
+        "reading a review is on the record"
+    );
 
     // An audit search says why it reads; a reason is one printable line, given once.
     let (status, body) = server
@@ -366,6 +384,10 @@ async fn a_month_is_reviewed_and_the_signed_report_is_served() {
         "from=2026-10-01&to=2026-10-31&reason=a%0Ab",
         "from=2026-10-01&to=2026-10-31&unknown=1",
         "from=..%2F..%2Fetc&to=2026-10-31",
+        "from=2027-01-01&to=2027-01-31",
+        "from=9999-12-01&to=9999-12-31",
+        "from=2026-10-01&to=2026-10-31&reason=customer%20010-2345-6789%20asked",
+        "from=2026-10-01&to=2026-10-31&reason=a%E2%80%AEb",
     ] {
         let response = fetch(query).await.unwrap();
         assert_eq!(response.status(), 400, "{query}");

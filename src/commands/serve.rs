@@ -98,7 +98,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     config.listen = address;
     let runtime = Runtime::open_for_serving(&config).await?;
     // Where the master key came from is evidence; read it before its text is wiped.
-    let evidence_settings = crate::evidence::settings(&config);
+    let evidence_settings = crate::evidence::settings(&config)?;
     // The key is in custody now; the text it was parsed from is wiped.
     config.master_key = None;
     config.previous_master_key = None;
@@ -151,7 +151,6 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
             crate::runtime::read_audit_key(&*runtime.store, &runtime.master_key).await?,
             runtime.store.clone(),
         ),
-        evidence_turn: Default::default(),
     });
     let background = Background::start(&config, &runtime, &state, role.serves_api())?;
     let metrics_listener = metrics_listener(&config, &state).await?;
@@ -289,7 +288,7 @@ impl Background {
                 state.evidence.clone(),
                 runtime.events.clone(),
                 runtime.clock.clone(),
-                config.evidence.review_due(),
+                config.evidence.review_due()?,
                 // On the drill clock a month can end at any moment; on the real one, a minute
                 // late is soon enough.
                 if state.drill.is_some() {

@@ -22,9 +22,26 @@ pub struct EvidenceSection {
 }
 
 impl EvidenceSection {
-    /// `review_due_days` as a duration (at least one day).
-    pub fn review_due(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.review_due_days.max(1) * 86_400)
+    /// `review_due_days` as a duration, checked: a review due after the next month has ended
+    /// would never be late.
+    pub fn review_due(&self) -> anyhow::Result<std::time::Duration> {
+        if !(1..=28).contains(&self.review_due_days) {
+            anyhow::bail!(
+                "evidence.review_due_days must be 1 to 28 (days after a month's end), not {}",
+                self.review_due_days
+            );
+        }
+        Ok(std::time::Duration::from_secs(
+            self.review_due_days * 86_400,
+        ))
+    }
+
+    /// `bulk_read_customers`, checked.
+    pub fn bulk_read_customers(&self) -> anyhow::Result<u64> {
+        if self.bulk_read_customers == 0 {
+            anyhow::bail!("evidence.bulk_read_customers must be at least 1");
+        }
+        Ok(self.bulk_read_customers)
     }
 }
 

@@ -12,74 +12,56 @@ use haechi_events::{Decision, EventKind, SecurityEvent, Timestamp};
 
 use crate::period::{Period, YearMonth};
 
-/// Distinct customers counted exactly per principal and day.
-pub const DISTINCT_CAP: usize = 100_000;
-/// Entries kept in each list; the rest are counted in its `omitted`.
-pub const LIST_CAP: usize = 10_000;
-/// The one line customers' reads of their own records are counted under. A company has tens
-/// of millions of customers and a handful of services and administrators: the review is about
-/// the latter, and per-customer counts would grow memory with the customer base.
-pub const CUSTOMERS_LINE: &str = "customers (own records)";
+mod records;
 
-/// A list bounded at [`LIST_CAP`], counting what it left out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bounded<T> {
-    /// The entries kept, in trail order.
-    pub items: Vec<T>,
-    /// Entries beyond the cap.
-    pub omitted: u64,
-}
-
-impl<T> Default for Bounded<T> {
-    fn default() -> Self {
-        Bounded {
-            items: Vec::new(),
-            omitted: 0,
-        }
-    }
-}
-
-impl<T> Bounded<T> {
-    fn push(&mut self, item: T) {
-        if self.items.len() < LIST_CAP {
-            self.items.push(item);
-        } else {
-            self.omitted += 1;
-        }
-    }
-
-    /// Kept plus omitted.
-    pub fn total(&self) -> u64 {
-        self.items.len() as u64 + self.omitted
-    }
-}
+use records::AccessDay;
+pub use records::{
+    AlertFacts, AuditRead, Bounded, BulkRead, CUSTOMERS_LINE, DISTINCT_CAP, GrantChange, KeyEvent,
+    LIST_CAP, MonthActivity, RecordFieldCoverage, ReviewAck, SEVERE_CAP,
+};
 
 /// What the trail shows.
 #[derive(Debug, Clone)]
 pub struct Activity {
     period: Period,
+    bulk_read_customers: u64,
     /// Records read.
     pub records: u64,
     /// The last act of each service and administrator (whole trail).
     pub last_used: BTreeMap<String, Timestamp>,
-    /// Creations of principals and policy changes (whole trail).
+    /// Creations of principals and policy changes (whole trail; the newest kept).
     pub grant_changes: Bounded<GrantChange>,
-    /// Key lifecycle events (whole trail).
+    /// Every principal whose creation the trail holds (whole trail).
+    pub created: HashSet<String>,
+    /// Key lifecycle events (whole trail; the newest kept).
     pub key_events: Bounded<KeyEvent>,
     /// Accesses per principal per day of the period (reads and lookups allowed; customers'
     /// own reads summed under [`CUSTOMERS_LINE`]).
     pub daily: BTreeMap<String, Vec<u64>>,
     /// Each month's access, for the monthly review.
     pub months: BTreeMap<YearMonth, MonthActivity>,
-    /// Accesses in the period by principal and day: distinct customers and purpose-less reads.
+    /// Accesses of the last two days by principal and day: distinct customers and purpose-less
+    /// reads. Older days are decided as they pass (the trail is in time order), so memory
+    /// holds two days whatever the period's length.
     access_days: HashMap<(String, usize), AccessDay>,
+    /// The newest day an access was seen on.
+    latest_day: usize,
+    /// Bulk reads decided so far, by month.
+    bulk: Vec<(YearMonth, BulkRead)>,
     /// Personal-data events in the period missing a field the access record needs.
     pub record_fields: RecordFieldCoverage,
     /// Alerts raised in the period, with their acknowledgement and containment.
     pub alerts: Bounded<AlertFacts>,
     alert_index: HashMap<String, usize>,
+    /// High and critical alerts raised in the period, by id, whether listed or not: none may
+    /// go unjudged behind the list's bound.
+    pub severe: BTreeMap<String, AlertFacts>,
+    /// High and critical alerts beyond [`SEVERE_CAP`], counted only.
+    pub severe_omitted: u64,
     /// Trail searches and exports by administrators in the period.
     pub audit_reads: Bounded<AuditRead>,
+    /// Of them, those without a recorded reason (counted, listed or not).
+    pub audit_reads_without_reason: u64,
     /// Leak-watch matches in the period, by source and day.
     pub leak_matches: BTreeMap<(String, String), u64>,
     /// Sign-ins refused in the period, by reason.
@@ -92,133 +74,17 @@ pub struct Activity {
     pub reviews_overdue: BTreeMap<String, Timestamp>,
 }
 
-/// A principal created or the policy replaced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrantChange {
-    /// When.
-    pub at: Timestamp,
-    /// Who did it.
-    pub actor: String,
-    /// What (`created service:shipping`, `policy v3 sha256 …`, `suspended …`).
-    pub change: String,
-}
-
-/// A key lifecycle event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyEvent {
-    /// When.
-    pub at: Timestamp,
-    /// `key.generated`, `key.revoked`, …
-    pub kind: String,
-    /// The key, if the event names one.
-    pub kid: Option<String>,
-    /// Why, if recorded.
-    pub reason: Option<String>,
-}
-
-/// One month's access.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MonthActivity {
-    /// Accesses per principal.
-    pub per_principal: BTreeMap<String, u64>,
-    /// Alerts raised, by rule.
-    pub alerts_by_rule: BTreeMap<String, u64>,
-    /// Bulk reads: principal, day (`YYYY-MM-DD`), distinct customers, whether every access
-    /// carried a purpose.
-    pub bulk_reads: Vec<BulkRead>,
-    /// Accesses refused by policy or quota.
-    pub refused: u64,
-}
-
-/// A principal's day above the bulk-read threshold.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct BulkRead {
-    /// Who.
-    pub principal: String,
-    /// The day (`YYYY-MM-DD`, KST).
-    pub day: String,
-    /// Distinct customers read (at least this many when `at_least`).
-    pub customers: u64,
-    /// Whether the count reached [`DISTINCT_CAP`].
-    pub at_least: bool,
-    /// Accesses that day without a declared purpose.
-    pub without_purpose: u64,
-}
-
-#[derive(Debug, Clone, Default)]
-struct AccessDay {
-    customers: HashSet<String>,
-    capped: bool,
-    without_purpose: u64,
-}
-
-/// How many personal-data events lacked each part of an access record (PIPA safeguard
-/// standard art. 2: who, when, from where, whose data, what was done).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecordFieldCoverage {
-    /// Personal-data events in the period.
-    pub events: u64,
-    /// Without a network address.
-    pub missing_address: u64,
-    /// Without the customer whose data it was.
-    pub missing_customer: u64,
-    /// Without an identified principal.
-    pub missing_principal: u64,
-}
-
-/// An alert and what followed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertFacts {
-    /// Alert id.
-    pub id: String,
-    /// Its rule.
-    pub rule: String,
-    /// `low` … `critical`.
-    pub severity: String,
-    /// When it was raised.
-    pub raised_at: Timestamp,
-    /// When an administrator first acknowledged it.
-    pub acknowledged_at: Option<Timestamp>,
-    /// When containment for it was first enforced.
-    pub contained_at: Option<Timestamp>,
-}
-
-/// An administrator's search or export of the trail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRead {
-    /// When.
-    pub at: Timestamp,
-    /// Who.
-    pub principal: String,
-    /// The reason recorded with it, if any.
-    pub reason: Option<String>,
-    /// What was read (`search`, `evidence`, …).
-    pub what: String,
-}
-
-/// A recorded acknowledgement of a month's review.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReviewAck {
-    /// The month.
-    pub month: String,
-    /// The reviewer.
-    pub reviewer: String,
-    /// When.
-    pub at: Timestamp,
-    /// The summary digest acknowledged.
-    pub digest: String,
-    /// The reviewer's note.
-    pub note: String,
-}
-
 impl Activity {
-    /// An empty fold for `period`.
-    pub fn new(period: Period) -> Self {
+    /// An empty fold for `period`; a principal's day of `bulk_read_customers` distinct
+    /// customers or more is a bulk read.
+    pub fn new(period: Period, bulk_read_customers: u64) -> Self {
         Activity {
             period,
+            bulk_read_customers: bulk_read_customers.max(1),
             records: 0,
             last_used: BTreeMap::new(),
             grant_changes: Bounded::default(),
+            created: HashSet::new(),
             key_events: Bounded::default(),
             daily: BTreeMap::new(),
             months: period
@@ -227,10 +93,15 @@ impl Activity {
                 .map(|month| (month, MonthActivity::default()))
                 .collect(),
             access_days: HashMap::new(),
+            latest_day: 0,
+            bulk: Vec::new(),
             record_fields: RecordFieldCoverage::default(),
             alerts: Bounded::default(),
             alert_index: HashMap::new(),
+            severe: BTreeMap::new(),
+            severe_omitted: 0,
             audit_reads: Bounded::default(),
+            audit_reads_without_reason: 0,
             leak_matches: BTreeMap::new(),
             sign_in_refusals: BTreeMap::new(),
             review_acks: Bounded::default(),
@@ -244,11 +115,17 @@ impl Activity {
         self.period
     }
 
+    /// The bulk-read threshold the fold decided with.
+    pub fn bulk_read_customers(&self) -> u64 {
+        self.bulk_read_customers
+    }
+
     /// Folds one record. Records must come in trail order.
     pub fn observe(&mut self, event: &SecurityEvent) {
         self.records += 1;
         let principal = event.principal.to_string();
-        let allowed = event.decision == Decision::Allow;
+        // A masked read is a read: only a refusal is not an access.
+        let allowed = event.decision != Decision::Deny;
         let staff = matches!(
             event.principal,
             haechi_events::Principal::Service(_) | haechi_events::Principal::Admin(_)
@@ -262,6 +139,22 @@ impl Activity {
             }
         }
         self.observe_history(event, &principal);
+        // An alert of the period may be answered after it: its answer is read wherever it is.
+        match event.kind {
+            EventKind::AdminConfigChanged if event.detail_is("change", "alert.ack") => {
+                self.answer(event, |alert| &mut alert.acknowledged_at);
+            }
+            EventKind::ResponseAction if event.detail_is("disposition", "enforce") => {
+                let failed = event
+                    .detail
+                    .get("outcome")
+                    .is_some_and(|outcome| outcome == "failed" || outcome == "unsupported");
+                if !failed {
+                    self.answer(event, |alert| &mut alert.contained_at);
+                }
+            }
+            _ => {}
+        }
         let month = YearMonth::of(event.time);
         let in_months = self.months.contains_key(&month);
         if !in_months {
@@ -279,41 +172,31 @@ impl Activity {
         }
         match event.kind {
             EventKind::PiiWrite | EventKind::PiiDelete => self.observe_record_fields(event),
-            EventKind::AdminConfigChanged if event.detail_is("change", "alert.ack") => {
-                if let Some(index) = event
-                    .detail
-                    .get("alert_id")
-                    .and_then(|id| self.alert_index.get(id))
-                    && let Some(alert) = self.alerts.items.get_mut(*index)
-                {
-                    alert.acknowledged_at.get_or_insert(event.time);
-                }
-            }
-            EventKind::ResponseAction if event.detail_is("disposition", "enforce") => {
-                let failed = event
-                    .detail
-                    .get("outcome")
-                    .is_some_and(|outcome| outcome == "failed" || outcome == "unsupported");
-                if !failed
-                    && let Some(index) = event
-                        .detail
-                        .get("alert_id")
-                        .and_then(|id| self.alert_index.get(id))
-                    && let Some(alert) = self.alerts.items.get_mut(*index)
-                {
-                    alert.contained_at.get_or_insert(event.time);
-                }
-            }
-            EventKind::AdminAuditRead => self.audit_reads.push(AuditRead {
-                at: event.time,
-                principal,
-                reason: event.reason.clone(),
-                what: event
+            EventKind::AdminAuditRead => {
+                let what = event
                     .detail
                     .get("what")
                     .cloned()
-                    .unwrap_or_else(|| "search".into()),
-            }),
+                    .unwrap_or_else(|| "search".into());
+                // Reading the monthly review is the review itself: its reason is the month.
+                let reason = match (&event.reason, what.as_str()) {
+                    (Some(reason), _) => Some(reason.clone()),
+                    (None, "review") => event
+                        .detail
+                        .get("month")
+                        .map(|month| format!("the monthly review of {month}")),
+                    (None, _) => None,
+                };
+                if reason.is_none() {
+                    self.audit_reads_without_reason += 1;
+                }
+                self.audit_reads.push(AuditRead {
+                    at: event.time,
+                    principal,
+                    reason,
+                    what,
+                })
+            }
             EventKind::LeakMatched => {
                 let source = event
                     .detail
@@ -335,16 +218,17 @@ impl Activity {
     /// for three years of grant history, not the period's.
     fn observe_history(&mut self, event: &SecurityEvent, principal: &str) {
         match event.kind {
-            EventKind::AdminPrincipalCreated => self.grant_changes.push(GrantChange {
-                at: event.time,
-                actor: principal.to_string(),
-                change: format!(
-                    "created {}",
-                    event.detail.get("created").map_or("?", String::as_str)
-                ),
-            }),
+            EventKind::AdminPrincipalCreated => {
+                let created = event.detail.get("created").map_or("?", String::as_str);
+                self.created.insert(created.to_string());
+                self.grant_changes.push_newest(GrantChange {
+                    at: event.time,
+                    actor: principal.to_string(),
+                    change: format!("created {created}"),
+                });
+            }
             EventKind::AdminConfigChanged if event.reason.as_deref() == Some("policy_replaced") => {
-                self.grant_changes.push(GrantChange {
+                self.grant_changes.push_newest(GrantChange {
                     at: event.time,
                     actor: principal.to_string(),
                     change: format!(
@@ -353,10 +237,10 @@ impl Activity {
                             .detail
                             .get("policy_version")
                             .map_or("?", String::as_str),
-                        event
-                            .detail
-                            .get("policy_sha256")
-                            .map_or("?", |digest| &digest[..digest.len().min(16)])
+                        event.detail.get("policy_sha256").map_or_else(
+                            || "?".to_string(),
+                            |digest| digest.chars().take(16).collect()
+                        )
                     ),
                 })
             }
@@ -366,7 +250,7 @@ impl Activity {
             | EventKind::KeyRetiring
             | EventKind::KeyRetired
             | EventKind::KeyRevoked
-            | EventKind::MasterKeyRotated => self.key_events.push(KeyEvent {
+            | EventKind::MasterKeyRotated => self.key_events.push_newest(KeyEvent {
                 at: event.time,
                 kind: event.kind.as_str().to_string(),
                 kid: event.kid.clone(),
@@ -413,7 +297,12 @@ impl Activity {
             activity.refused += 1;
             return;
         }
-        let own_record = matches!(event.principal, haechi_events::Principal::Customer(_));
+        // A customer reading another customer's record is not "their own": it shows under its
+        // principal like any other reader (and is the kind of read a review should see).
+        let own_record = match &event.principal {
+            haechi_events::Principal::Customer(id) => event.customer_id.as_deref() == Some(id),
+            _ => false,
+        };
         let line = if own_record {
             CUSTOMERS_LINE
         } else {
@@ -429,6 +318,10 @@ impl Activity {
         // record is not a download.
         if !own_record {
             let day = day_number(event.time);
+            if day > self.latest_day {
+                self.latest_day = day;
+                self.decide_days_before(day.saturating_sub(1));
+            }
             let entry = self
                 .access_days
                 .entry((principal.to_string(), day))
@@ -489,14 +382,11 @@ impl Activity {
         let Some(id) = event.detail.get("alert_id").cloned() else {
             return;
         };
-        if self.alert_index.contains_key(&id) {
+        if self.alert_index.contains_key(&id) || self.severe.contains_key(&id) {
             return;
         }
-        if self.alerts.items.len() < LIST_CAP {
-            self.alert_index.insert(id.clone(), self.alerts.items.len());
-        }
-        self.alerts.push(AlertFacts {
-            id,
+        let alert = AlertFacts {
+            id: id.clone(),
             rule,
             severity: event
                 .detail
@@ -506,29 +396,74 @@ impl Activity {
             raised_at: event.time,
             acknowledged_at: None,
             contained_at: None,
-        });
+        };
+        if matches!(alert.severity.as_str(), "high" | "critical") {
+            if self.severe.len() < SEVERE_CAP {
+                self.severe.insert(id.clone(), alert.clone());
+            } else {
+                self.severe_omitted += 1;
+            }
+        }
+        if self.alerts.items.len() < LIST_CAP {
+            self.alert_index.insert(id, self.alerts.items.len());
+        }
+        self.alerts.push(alert);
     }
 
-    /// Ends the fold: bulk reads are decided once every access is counted.
-    pub fn finish(mut self, bulk_read_customers: u64) -> Self {
-        let mut bulk: Vec<(YearMonth, BulkRead)> = self
+    /// Sets the answer `which` of the alert `event` names, if it is one of the period's and
+    /// not answered that way yet.
+    fn answer(
+        &mut self,
+        event: &SecurityEvent,
+        which: fn(&mut AlertFacts) -> &mut Option<Timestamp>,
+    ) {
+        let Some(id) = event.detail.get("alert_id") else {
+            return;
+        };
+        if let Some(index) = self.alert_index.get(id)
+            && let Some(alert) = self.alerts.items.get_mut(*index)
+        {
+            which(alert).get_or_insert(event.time);
+        }
+        if let Some(alert) = self.severe.get_mut(id) {
+            which(alert).get_or_insert(event.time);
+        }
+    }
+
+    /// Decides the bulk reads of every principal's day before `day` and forgets those days.
+    fn decide_days_before(&mut self, day: usize) {
+        let threshold = self.bulk_read_customers;
+        let done: Vec<(String, usize)> = self
             .access_days
-            .drain()
-            .filter(|(_, day)| day.customers.len() as u64 >= bulk_read_customers || day.capped)
-            .map(|((principal, day_number), day)| {
-                let at = Timestamp::from_secs(day_number as i64 * 86_400 - 9 * 3600);
-                (
-                    YearMonth::of(at),
-                    BulkRead {
-                        principal,
-                        day: crate::period::kst_date(at).to_string(),
-                        customers: day.customers.len() as u64,
-                        at_least: day.capped,
-                        without_purpose: day.without_purpose,
-                    },
-                )
-            })
+            .keys()
+            .filter(|(_, seen)| *seen < day)
+            .cloned()
             .collect();
+        for key in done {
+            if let Some(seen) = self.access_days.remove(&key) {
+                let customers = seen.customers.len() as u64;
+                if customers >= threshold || seen.capped {
+                    let (principal, day_number) = key;
+                    let at = Timestamp::from_secs(day_number as i64 * 86_400 - 9 * 3600);
+                    self.bulk.push((
+                        YearMonth::of(at),
+                        BulkRead {
+                            principal,
+                            day: crate::period::kst_date(at).to_string(),
+                            customers,
+                            at_least: seen.capped,
+                            without_purpose: seen.without_purpose,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Ends the fold: the last days' bulk reads are decided.
+    pub fn finish(mut self) -> Self {
+        self.decide_days_before(usize::MAX);
+        let mut bulk = std::mem::take(&mut self.bulk);
         bulk.sort();
         for (month, read) in bulk {
             if let Some(activity) = self.months.get_mut(&month) {

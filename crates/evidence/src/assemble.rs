@@ -5,7 +5,7 @@ use crate::controls::CONTROLS;
 use crate::facts::Facts;
 use crate::period::kst_minute;
 use crate::render::charts::{Bar, Limit, Series, horizontal_bars, volume_lines};
-use crate::report::{EvidenceReport, Figure, REPORT_FORMAT, ReportPeriod, StatusCounts};
+use crate::report::{EvidenceReport, Figure, REPORT_FORMAT, ReportPeriod, StatusCounts, TrailHead};
 use crate::review::reviews;
 
 /// Lines drawn in the volume chart; the rest are summed into "others".
@@ -36,6 +36,11 @@ pub fn assess(facts: &Facts) -> EvidenceReport {
         },
         generated_at: assessment_date,
         generated_by: facts.generated_by.clone(),
+        trail: TrailHead {
+            records: facts.audit.chain.records,
+            last_seq: facts.audit.chain.last_seq,
+            last_signed_seq: facts.audit.chain.last_signed_seq,
+        },
         summary: StatusCounts::of(&requirements),
         requirements,
         figures: vec![access_volume(facts), alert_response(facts), key_ages(facts)],

@@ -126,6 +126,8 @@ pub struct FieldProtection {
 pub enum MasterKeySource {
     /// An environment variable (`HAECHI_MASTER_KEY`).
     Environment,
+    /// `master_key = …` written in a configuration file.
+    ConfigurationValue,
     /// A file outside the data directory.
     FileOutsideDataDir,
     /// The file a trial install generated inside the data directory: beside what it protects.
@@ -184,6 +186,9 @@ pub struct AuditFacts {
     pub chain: ChainFacts,
     /// The oldest record the trail still holds (live log or archive).
     pub oldest_record: Option<Timestamp>,
+    /// Whether this is a cluster's node, whose trail is its own chain (other nodes' acts are in
+    /// theirs).
+    pub cluster_node: bool,
 }
 
 /// The result of verifying the audit chain.
@@ -191,8 +196,17 @@ pub struct AuditFacts {
 pub struct ChainFacts {
     /// Records checked.
     pub records: u64,
+    /// The newest record's seq.
+    pub last_seq: u64,
     /// Signed checkpoints checked.
     pub checkpoints: u64,
+    /// The seq the newest signed checkpoint covers.
+    pub last_signed_seq: u64,
+    /// How many of the witness's checkpoints the log reached and agreed with (none without a
+    /// witness, or when it could not be read back).
+    pub witness_matched: Option<u64>,
+    /// Why the witness could not be read back, if it could not.
+    pub witness_unreadable: Option<String>,
     /// Problems found, as `haechi audit verify` words them.
     pub problems: Vec<String>,
 }

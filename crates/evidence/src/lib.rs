@@ -69,6 +69,9 @@ pub enum Error {
     /// The store could not be read.
     #[error("store: {0}")]
     Store(#[from] haechi_events::StoreError),
+    /// Another report or review is being gathered: they read the whole trail, one at a time.
+    #[error("another evidence report or review is being gathered; try again when it is done")]
+    Busy,
     /// A signature is malformed or does not match.
     #[error("{0}")]
     Signature(String),

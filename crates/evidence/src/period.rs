@@ -46,6 +46,19 @@ impl Period {
         Ok(Period { from, to })
     }
 
+    /// Refuses a period that starts after `now`'s day (KST): a report about days that have not
+    /// happened would judge today's facts under tomorrow's date.
+    pub fn not_after(self, now: Timestamp) -> Result<Self, Error> {
+        let today = kst_date(now);
+        if self.from > today {
+            return Err(Error::Period(format!(
+                "the period starts {}, after today ({today} KST)",
+                self.from
+            )));
+        }
+        Ok(self)
+    }
+
     /// First day.
     pub fn from(&self) -> Date {
         self.from
@@ -188,7 +201,8 @@ impl FromStr for YearMonth {
         let year: i32 = year.parse().map_err(|_| bad())?;
         let month: u8 = month.parse().map_err(|_| bad())?;
         let month = Month::try_from(month).map_err(|_| bad())?;
-        if !(1970..=9999).contains(&year) {
+        // 9999-12 has no month after it to end at.
+        if !(1970..=9998).contains(&year) {
             return Err(bad());
         }
         Ok(YearMonth { year, month })
@@ -200,8 +214,10 @@ pub fn parse_date(text: &str) -> Result<Date, Error> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = Date::parse(text.trim(), &format)
         .map_err(|_| Error::Period(format!("{text:?} is not a date (YYYY-MM-DD)")))?;
-    if date.year() < 1970 {
-        return Err(Error::Period(format!("{text:?} is before 1970")));
+    if !(1970..=9998).contains(&date.year()) {
+        return Err(Error::Period(format!(
+            "{text:?} is not between 1970 and 9998"
+        )));
     }
     Ok(date)
 }

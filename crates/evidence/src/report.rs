@@ -29,6 +29,8 @@ pub struct EvidenceReport {
     pub generated_at: String,
     /// Who generated it: `admin:NAME` through the API, `operator` from the command line.
     pub generated_by: String,
+    /// The audit trail the report was judged from, as verified: the report is anchored to it.
+    pub trail: TrailHead,
     /// Counts of requirements by status.
     pub summary: StatusCounts,
     /// The requirements, in control order.
@@ -47,6 +49,18 @@ pub struct ReportPeriod {
     pub from: String,
     /// Last day (`YYYY-MM-DD`, KST), inclusive.
     pub to: String,
+}
+
+/// Where the verified trail stood when the report was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrailHead {
+    /// Records verified.
+    pub records: u64,
+    /// The newest record's seq.
+    pub last_seq: u64,
+    /// The seq the newest signed checkpoint covers.
+    pub last_signed_seq: u64,
 }
 
 /// How many requirements have each status.

@@ -32,8 +32,10 @@ pub struct MonthlyReview {
     pub refused: u64,
     /// Alerts raised, per rule.
     pub alerts: Vec<RuleCount>,
-    /// Bulk reads: a principal's day above the bulk threshold.
+    /// Bulk reads: a principal's day at or above the bulk threshold.
     pub bulk_reads: Vec<BulkReadRow>,
+    /// The bulk threshold: distinct customers one principal read in one day.
+    pub bulk_read_customers: u64,
     /// SHA-256 (hex) of the canonical JSON of every field above: what an acknowledgement
     /// names.
     pub digest: String,
@@ -78,7 +80,12 @@ pub struct BulkReadRow {
 
 impl MonthlyReview {
     /// The summary of `month` from a finished fold, as of `now`.
-    pub fn of(month: YearMonth, activity: &MonthActivity, now: Timestamp) -> Self {
+    pub fn of(
+        month: YearMonth,
+        activity: &MonthActivity,
+        bulk_read_customers: u64,
+        now: Timestamp,
+    ) -> Self {
         let mut principals: Vec<PrincipalVolume> = activity
             .per_principal
             .iter()
@@ -116,6 +123,7 @@ impl MonthlyReview {
                     without_purpose: read.without_purpose,
                 })
                 .collect(),
+            bulk_read_customers,
             digest: String::new(),
         };
         review.digest = review.compute_digest();
@@ -174,17 +182,53 @@ pub fn reviews(activity: &Activity, now: Timestamp) -> Vec<MonthlyReview> {
     activity
         .months
         .iter()
-        .map(|(month, month_activity)| MonthlyReview::of(*month, month_activity, now))
+        .map(|(month, month_activity)| {
+            MonthlyReview::of(*month, month_activity, activity.bulk_read_customers(), now)
+        })
         .collect()
 }
 
-/// Checks a reviewer's note: bounded, one paragraph of printable text.
+/// Checks a reviewer's note: bounded, one paragraph of visible text, no personal data.
 pub fn check_note(note: &str) -> Result<(), String> {
-    if note.chars().count() > MAX_NOTE_CHARS {
-        return Err(format!("note: at most {MAX_NOTE_CHARS} characters"));
+    check_free_text(note, MAX_NOTE_CHARS, true).map_err(|problem| format!("note: {problem}"))
+}
+
+/// Checks free text an administrator puts on the record (a review's note, a download's
+/// reason): at most `max_chars`, visible characters only — no controls, no invisible or
+/// direction-changing characters that would make the record read otherwise than it is
+/// (line and paragraph separators, zero-width, bidi overrides), newlines only if
+/// `newlines` — and nothing that looks like personal data, since the trail keeps it for good.
+pub fn check_free_text(text: &str, max_chars: usize, newlines: bool) -> Result<(), String> {
+    if text.chars().count() > max_chars {
+        return Err(format!("at most {max_chars} characters"));
     }
-    if note.chars().any(|c| c.is_control() && c != '\n') {
-        return Err("note: no control characters".into());
+    let hidden = |c: char| {
+        matches!(
+            c,
+            '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+    };
+    if text
+        .chars()
+        .any(|c| (c.is_control() && !(newlines && c == '\n')) || hidden(c))
+    {
+        return Err(
+            "only visible characters (no control, invisible or direction characters)".into(),
+        );
+    }
+    let findings: Vec<_> = haechi_leak::scan(text)
+        .into_iter()
+        .filter(|finding| finding.confidence >= 0.8)
+        .collect();
+    if let Some(finding) = findings.first() {
+        return Err(format!(
+            "it looks like it holds personal data ({}): the record keeps it for good; refer to \
+             customers by id",
+            finding.kind.label()
+        ));
     }
     Ok(())
 }

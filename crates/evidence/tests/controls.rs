@@ -98,7 +98,7 @@ impl Deployment {
     fn healthy() -> Self {
         let mut deployment = Deployment {
             events: trail(),
-            facts: facts(Activity::new(period())),
+            facts: facts(Activity::new(period(), 10)),
         };
         deployment.refold();
         for month in ["2026-10", "2026-11"] {
@@ -130,11 +130,11 @@ impl Deployment {
     }
 
     fn refold(&mut self) {
-        let mut activity = Activity::new(period());
+        let mut activity = Activity::new(period(), 10);
         for event in &self.events {
             activity.observe(event);
         }
-        self.facts.activity = activity.finish(self.facts.bulk_read_customers);
+        self.facts.activity = activity.finish();
     }
 
     fn report(&self) -> EvidenceReport {
@@ -223,10 +223,15 @@ fn facts(activity: Activity) -> Facts {
             witness_configured: true,
             chain: ChainFacts {
                 records: 130,
+                last_seq: 130,
                 checkpoints: 40,
+                last_signed_seq: 130,
+                witness_matched: Some(40),
+                witness_unreadable: None,
                 problems: Vec::new(),
             },
             oldest_record: Some(at("2026-10-01T00:00:00Z")),
+            cluster_node: false,
         },
         activity,
         drills: DrillFacts {
@@ -345,6 +350,7 @@ fn plaintext_in_the_data_directory_fails_encryption() {
 #[test]
 fn a_master_key_beside_the_data_and_an_overdue_key_fail_key_management() {
     let mut deployment = Deployment::healthy();
+    deployment.facts.audit.oldest_record = Some(at("2026-06-01T00:00:00Z"));
     deployment.facts.cryptography.signing_keys[0].created_at = at("2026-07-01T00:00:00Z");
     only(
         &deployment,
@@ -387,6 +393,116 @@ fn a_large_company_pruning_after_200_days_fails_record_keeping() {
     deployment.facts.audit.retention_days = Some(400);
     deployment.facts.customers = 10_000;
     assert_eq!(statuses(&deployment.report())["2.9.4"], Status::Met);
+}
+
+#[test]
+fn a_trail_that_begins_after_the_store_lost_its_start() {
+    let mut deployment = Deployment::healthy();
+    deployment.facts.audit.oldest_record = Some(at("2026-11-01T00:00:00Z"));
+    let requirement = deployment.requirement("2.9.4");
+    assert_eq!(
+        requirement.status,
+        Status::NotMet,
+        "{}",
+        requirement.status_reason
+    );
+    assert!(
+        requirement
+            .status_reason
+            .contains("records of its start are missing")
+    );
+    // A cluster node's chain is its own: the store's oldest facts may be another node's.
+    deployment.facts.audit.cluster_node = true;
+    assert_ne!(deployment.requirement("2.9.4").status, Status::NotMet);
+}
+
+#[test]
+fn masked_reads_are_accesses_and_a_customer_reading_another_is_seen() {
+    let mut activity = Activity::new(period(), 10);
+    for customer in 0..12 {
+        activity.observe(
+            &event(
+                "2026-11-05T02:00:00Z",
+                EventKind::PiiRead,
+                service("support"),
+            )
+            .customer(format!("m{customer}"))
+            .purpose("support")
+            .outcome(Decision::Mask, 200),
+        );
+    }
+    activity.observe(
+        &event(
+            "2026-11-05T03:00:00Z",
+            EventKind::PiiRead,
+            Principal::Customer("c1".into()),
+        )
+        .customer("c2"),
+    );
+    let activity = activity.finish();
+    let november = reviews(&activity, at("2026-12-02T00:00:00Z")).remove(1);
+    assert_eq!(november.refused, 0);
+    assert!(
+        november
+            .principals
+            .iter()
+            .any(|line| line.principal == "service:support" && line.accesses == 12)
+    );
+    assert!(
+        november
+            .principals
+            .iter()
+            .any(|line| line.principal == "customer:c1")
+    );
+    assert_eq!(
+        november.bulk_reads.len(),
+        1,
+        "twelve customers masked is a bulk read of twelve"
+    );
+    assert!(activity.last_used.contains_key("service:support"));
+}
+
+#[test]
+fn bulk_reads_are_decided_day_by_day_across_a_long_period() {
+    // Thirty days of one service reading twelve customers a day: thirty bulk reads, while the
+    // fold holds two days at a time.
+    let mut activity = Activity::new(period(), 10);
+    for day in 1..=30 {
+        for customer in 0..12 {
+            activity.observe(
+                &event(
+                    &format!("2026-11-{day:02}T05:00:00Z"),
+                    EventKind::PiiRead,
+                    service("shipping"),
+                )
+                .customer(format!("d{day}c{customer}"))
+                .purpose("shipping"),
+            );
+        }
+    }
+    let activity = activity.finish();
+    let november = reviews(&activity, at("2026-12-02T00:00:00Z")).remove(1);
+    assert_eq!(november.bulk_reads.len(), 30);
+    assert!(
+        november
+            .bulk_reads
+            .iter()
+            .all(|read| read.customers == 12 && read.without_purpose == 0)
+    );
+}
+
+#[test]
+fn a_witness_that_cannot_be_read_back_is_a_gap() {
+    let mut deployment = Deployment::healthy();
+    deployment.facts.audit.chain.witness_matched = None;
+    deployment.facts.audit.chain.witness_unreadable =
+        Some("http:// witnesses cannot be read back".into());
+    only(
+        &deployment,
+        "2.9.4",
+        Status::Partly,
+        "could not be read back",
+    );
 }
 
 #[test]
@@ -488,12 +604,62 @@ fn a_bulk_read_without_a_purpose_is_a_download_without_a_reason() {
 #[test]
 fn an_unanswered_critical_alert_is_a_gap_in_incident_response() {
     let mut deployment = Deployment::healthy();
-    deployment.facts.activity.alerts.items[0].contained_at = None;
+    deployment
+        .events
+        .retain(|event| event.kind != EventKind::ResponseAction);
+    deployment.refold();
     only(
         &deployment,
         "2.11.5",
         Status::Partly,
         "neither acknowledged nor contained",
+    );
+    // Answered after the period ended still counts as answered.
+    deployment.push(
+        event(
+            "2026-12-01T09:00:00Z",
+            EventKind::AdminConfigChanged,
+            admin("ops"),
+        )
+        .detail("change", "alert.ack")
+        .detail("alert_id", "forged/1"),
+    );
+    assert_eq!(deployment.requirement("2.11.5").status, Status::Met);
+    // Ten thousand low alerts do not hide one critical alert nobody answered.
+    let mut deployment = Deployment::healthy();
+    for index in 0..10_000 {
+        deployment.events.push(
+            event(
+                "2026-11-11T00:00:00Z",
+                EventKind::AlertRaised,
+                Principal::Anonymous,
+            )
+            .detail("alert_id", format!("noise/{index}"))
+            .detail("rule_id", "haechi.noise")
+            .detail("severity", "low"),
+        );
+    }
+    deployment.events.push(
+        event(
+            "2026-11-12T00:00:00Z",
+            EventKind::AlertRaised,
+            Principal::Anonymous,
+        )
+        .detail("alert_id", "late/1")
+        .detail("rule_id", "haechi.forged_token")
+        .detail("severity", "critical"),
+    );
+    deployment.refold();
+    assert_eq!(
+        deployment.facts.activity.alerts.omitted, 2,
+        "past the listed bound"
+    );
+    let response = deployment.requirement("2.11.5");
+    assert_eq!(
+        response.status,
+        Status::Partly,
+        "{}",
+        response.status_reason
     );
 }
 
@@ -685,7 +851,7 @@ fn a_closed_month_that_changed_after_the_job_pinned_it_is_a_gap() {
 
 #[test]
 fn customers_reading_their_own_records_are_one_line_whatever_their_number() {
-    let mut activity = Activity::new(period());
+    let mut activity = Activity::new(period(), 10);
     for customer in 0..20_000 {
         activity.observe(
             &event(
@@ -697,7 +863,7 @@ fn customers_reading_their_own_records_are_one_line_whatever_their_number() {
             .fields(["name"]),
         );
     }
-    let activity = activity.finish(10);
+    let activity = activity.finish();
     assert_eq!(activity.daily.len(), 1);
     assert_eq!(
         activity.daily["customers (own records)"]

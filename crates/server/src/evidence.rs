@@ -36,14 +36,16 @@ pub struct EvidenceSettings {
     pub retention_days: Option<u64>,
     /// Whether `audit.archive_dir` is set.
     pub archive_configured: bool,
-    /// Whether `audit.witness` is set.
-    pub witness_configured: bool,
+    /// `audit.witness`, read back to check the log's tail against it.
+    pub witness: Option<String>,
     /// Where the master key comes from.
     pub master_key_source: MasterKeySource,
     /// `keys.rotation_interval` in days.
     pub rotation_interval_days: u64,
     /// `vault.blind_index_bits`.
     pub blind_index_bits: u32,
+    /// Whether this node is one of a cluster's (its trail is its own chain).
+    pub cluster_node: bool,
 }
 
 /// A report and its files, each with its detached signature.
@@ -66,6 +68,10 @@ pub struct EvidenceDesk {
     settings: EvidenceSettings,
     signing_key: SigningKey,
     store: Arc<dyn Store>,
+    /// One gathering at a time (reports, reviews and the review job alike): each reads the
+    /// whole trail. The permit travels into the blocking task, so a client that hangs up does
+    /// not free it while the reading goes on.
+    turn: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for EvidenceDesk {
@@ -83,6 +89,7 @@ impl EvidenceDesk {
             settings,
             signing_key,
             store,
+            turn: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 
@@ -96,6 +103,14 @@ impl EvidenceDesk {
         haechi_evidence::signature::sign(bytes, &self.signing_key)
     }
 
+    /// The turn to read the trail, or [`haechi_evidence::Error::Busy`].
+    fn take_turn(&self) -> Result<tokio::sync::OwnedSemaphorePermit, haechi_evidence::Error> {
+        self.turn
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| haechi_evidence::Error::Busy)
+    }
+
     /// Gathers the facts for `period`, as of `now`.
     pub async fn gather(
         &self,
@@ -104,6 +119,7 @@ impl EvidenceDesk {
         policy: &Policy,
         now: Timestamp,
     ) -> Result<Facts, haechi_evidence::Error> {
+        let turn = self.take_turn()?;
         let settings = self.settings.clone();
         let customers = self.store.count().await?;
         let principals = self
@@ -157,15 +173,23 @@ impl EvidenceDesk {
             })
             .collect();
         let drill_dir = settings.drill_reports.clone();
+        let witness = match &settings.witness {
+            Some(address) => Some(match haechi_audit::open_witness(address) {
+                Ok(witness) => witness.read_back().await.map_err(|error| error.to_string()),
+                Err(error) => Err(error.to_string()),
+            }),
+            None => None,
+        };
         // The trail, the chain check and the scan read files end to end: off the async threads.
         let key = self.verifying_key();
         let (activity, chain, oldest, scan, drills) = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             // Each phase's time goes to the log: where a report's minutes go on a large trail.
             let started = std::time::Instant::now();
             let activity =
                 collect::fold_trail(&settings.audit_dir, period, settings.bulk_read_customers)?;
             let folded = started.elapsed();
-            let chain = collect::verify_chain(&settings.audit_dir, &key)?;
+            let chain = collect::verify_chain(&settings.audit_dir, &key, witness)?;
             let verified = started.elapsed();
             let oldest = collect::oldest_record(&settings.audit_dir)?;
             let scan = collect::scan_data_dir(&settings.data_dir)?;
@@ -208,9 +232,10 @@ impl EvidenceDesk {
             audit: AuditFacts {
                 retention_days: settings.retention_days,
                 archive_configured: settings.archive_configured,
-                witness_configured: settings.witness_configured,
+                witness_configured: settings.witness.is_some(),
                 chain,
                 oldest_record: oldest,
+                cluster_node: settings.cluster_node,
             },
             activity,
             drills,
@@ -247,37 +272,50 @@ impl EvidenceDesk {
         month: YearMonth,
         now: Timestamp,
     ) -> Result<ReviewState, haechi_evidence::Error> {
-        let first = haechi_evidence::period::kst_date(month.start());
-        let last =
-            haechi_evidence::period::kst_date(Timestamp::from_secs(month.end().as_secs() - 1));
-        let period = Period::new(first, last)?;
+        self.reviews(month, month, now)
+            .await?
+            .pop()
+            .ok_or_else(|| haechi_evidence::Error::Period(format!("no month {month}")))
+    }
+
+    /// The reviews of the months `first` to `last`, from one pass over the trail.
+    pub async fn reviews(
+        &self,
+        first: YearMonth,
+        last: YearMonth,
+        now: Timestamp,
+    ) -> Result<Vec<ReviewState>, haechi_evidence::Error> {
+        let period = Period::new(
+            haechi_evidence::period::kst_date(first.start()),
+            haechi_evidence::period::kst_date(Timestamp::from_secs(last.end().as_secs() - 1)),
+        )?;
+        let turn = self.take_turn()?;
         let settings = self.settings.clone();
-        let activity = tokio::task::spawn_blocking(move || {
-            collect::fold_trail(&settings.audit_dir, period, settings.bulk_read_customers)
+        let (activity, trail_began) = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            let activity =
+                collect::fold_trail(&settings.audit_dir, period, settings.bulk_read_customers)?;
+            let began = collect::oldest_record(&settings.audit_dir)?;
+            Ok::<_, haechi_evidence::Error>((activity, began))
         })
         .await
         .map_err(|error| haechi_evidence::Error::Render(format!("review task: {error}")))??;
-        let review = haechi_evidence::review::reviews(&activity, now)
+        Ok(haechi_evidence::review::reviews(&activity, now)
             .into_iter()
-            .next()
-            .ok_or_else(|| haechi_evidence::Error::Period(format!("no month {month}")))?;
-        let acknowledgements = activity
-            .review_acks
-            .items
-            .into_iter()
-            .filter(|ack| ack.month == review.month)
-            .collect();
-        let audit_dir = self.settings.audit_dir.clone();
-        let trail_began = tokio::task::spawn_blocking(move || collect::oldest_record(&audit_dir))
-            .await
-            .map_err(|error| haechi_evidence::Error::Render(format!("review task: {error}")))??;
-        Ok(ReviewState {
-            trail_began,
-            prepared: activity.reviews_prepared.get(&review.month).cloned(),
-            overdue: activity.reviews_overdue.contains_key(&review.month),
-            review,
-            acknowledgements,
-        })
+            .map(|review| ReviewState {
+                trail_began,
+                prepared: activity.reviews_prepared.get(&review.month).cloned(),
+                overdue: activity.reviews_overdue.contains_key(&review.month),
+                acknowledgements: activity
+                    .review_acks
+                    .items
+                    .iter()
+                    .filter(|ack| ack.month == review.month)
+                    .cloned()
+                    .collect(),
+                review,
+            })
+            .collect())
     }
 }
 

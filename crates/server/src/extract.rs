@@ -342,18 +342,24 @@ impl<T: DeserializeOwned + 'static> FromRequest<AppState> for OAuthBody<T> {
 }
 
 /// Why an administrator downloads records (`reason=` on the audit search and the evidence
-/// report): one line of 1 to 200 printable characters, recorded as the event's `reason`, so the
-/// monthly review can tell an explained download from an unexplained one.
+/// report): one line of 1 to 200 visible characters without personal data, recorded as the
+/// event's `reason`, so the monthly review can tell an explained download from an unexplained
+/// one.
 pub(crate) fn download_reason(reason: &str) -> Result<String, ApiError> {
     let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
-        return Err(ApiError::new(
+    let problem = if reason.is_empty() {
+        Some("one line of 1 to 200 visible characters".to_string())
+    } else {
+        haechi_evidence::review::check_free_text(reason, 200, false).err()
+    };
+    match problem {
+        Some(problem) => Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             crate::ErrorCode::InvalidParameter,
-            "reason: one line of 1 to 200 printable characters",
-        ));
+            format!("reason: {problem}"),
+        )),
+        None => Ok(reason.to_string()),
     }
-    Ok(reason.to_string())
 }
 
 #[cfg(test)]

@@ -117,6 +117,4 @@ pub struct SharedState {
     pub freshness: Option<Arc<haechi_cluster::Freshness>>,
     /// Auditor evidence: the facts gathered, judged and signed with the audit key.
     pub evidence: Arc<crate::evidence::EvidenceDesk>,
-    /// One evidence report at a time: each reads the whole trail and the data directory.
-    pub evidence_turn: tokio::sync::Mutex<()>,
 }

@@ -41,7 +41,7 @@ mod verification;
 
 pub use accounts::{Accounts, LoginIdentifier, NewAccount};
 pub use clients::{ClientCredential, ClientKind, Clients};
-pub use grants::DETECTION_ACTOR;
+pub use grants::{DETECTION_ACTOR, REVIEW_ACTOR, is_reserved_admin_name};
 pub use issuance::TokenPair;
 pub use keys::{KeyLifecycle, RevokedKey};
 pub use sessions::Sessions;

@@ -118,7 +118,7 @@ async fn open_desk(
     let store = backend.store();
     let audit_key = read_audit_key(&*store, &master_key).await?;
     let policy = backend.initial_policy(config).await?;
-    let desk = crate::evidence::desk(crate::evidence::settings(config), audit_key, store);
+    let desk = crate::evidence::desk(crate::evidence::settings(config)?, audit_key, store);
     Ok((desk, policy))
 }
 

@@ -28,11 +28,11 @@ pub fn fold_trail(
     period: Period,
     bulk_read_customers: u64,
 ) -> Result<Activity, Error> {
-    let mut activity = Activity::new(period);
+    let mut activity = Activity::new(period, bulk_read_customers);
     for record in haechi_audit::read_history(audit_dir)? {
         activity.observe(&record?.event);
     }
-    Ok(activity.finish(bulk_read_customers))
+    Ok(activity.finish())
 }
 
 /// The oldest record's time, if the trail holds any.
@@ -44,9 +44,24 @@ pub fn oldest_record(audit_dir: &Path) -> Result<Option<haechi_events::Timestamp
 }
 
 /// Verifies the chain and the signed checkpoints of the log in `audit_dir` (and its archive)
-/// against the audit key, as `haechi audit verify` does.
-pub fn verify_chain(audit_dir: &Path, key: &VerifyingKey) -> Result<ChainFacts, Error> {
-    let report = haechi_audit::verify(&VerifySources::log(audit_dir), key)?;
+/// against the audit key, and against the checkpoints a witness holds when it could be read
+/// back, as `haechi audit verify [--witness]` does. `witness` is what reading it back gave:
+/// `None` without a witness, `Some(Err(why))` when it could not be read.
+pub fn verify_chain(
+    audit_dir: &Path,
+    key: &VerifyingKey,
+    witness: Option<Result<haechi_audit::WitnessedCheckpoints, String>>,
+) -> Result<ChainFacts, Error> {
+    let mut sources = VerifySources::log(audit_dir);
+    let witness_problem = match witness {
+        Some(Ok(checkpoints)) => {
+            sources.witness = Some(checkpoints);
+            None
+        }
+        Some(Err(why)) => Some(why),
+        None => None,
+    };
+    let report = haechi_audit::verify(&sources, key)?;
     let mut problems: Vec<String> = report
         .problems
         .iter()
@@ -60,7 +75,11 @@ pub fn verify_chain(audit_dir: &Path, key: &VerifyingKey) -> Result<ChainFacts, 
     }
     Ok(ChainFacts {
         records: report.records,
+        last_seq: report.last_seq,
         checkpoints: report.checkpoints_verified,
+        last_signed_seq: report.last_signed_seq,
+        witness_matched: report.witnessed.map(|(matched, _)| matched),
+        witness_unreadable: witness_problem,
         problems,
     })
 }

@@ -63,7 +63,9 @@ pub fn scan_data_dir(dir: &Path) -> Result<ScanResult, Error> {
                 });
             }
             Err(error) => {
-                result.unreadable.push(format!("{} ({error})", relative(dir, &current)));
+                result
+                    .unreadable
+                    .push(format!("{} ({error})", relative(dir, &current)));
                 continue;
             }
         };
@@ -177,7 +179,11 @@ fn scan_file(scanner: &Scanner, path: &Path) -> std::io::Result<Scanned> {
         // read before counted those before) to half an overlap before its end (the next one
         // counts those after), so each has at least half an overlap of context on both sides.
         let counted_from = if first { 0 } else { OVERLAP / 2 };
-        let counted_to = if last { usize::MAX } else { filled - OVERLAP / 2 };
+        let counted_to = if last {
+            usize::MAX
+        } else {
+            filled - OVERLAP / 2
+        };
         let (text, starts) = text_runs(&buffer[..filled], encoding);
         for finding in scanner.scan(&text) {
             let at = byte_offset(&starts, finding.start);
@@ -334,7 +340,12 @@ mod tests {
     fn a_value_is_counted_once_wherever_the_reads_cut_it() {
         // Every place around the first and second cuts: inside the overlap, across the end
         // of a read, across the middle of the overlap.
-        for cut in [CHUNK, CHUNK + OVERLAP / 2, CHUNK + OVERLAP, 2 * CHUNK + OVERLAP / 2] {
+        for cut in [
+            CHUNK,
+            CHUNK + OVERLAP / 2,
+            CHUNK + OVERLAP,
+            2 * CHUNK + OVERLAP / 2,
+        ] {
             for shift in [0, 1, 3, 6, 7, 12, 13, 20] {
                 let mut bytes = vec![b' '; 3 * CHUNK];
                 let at = cut - shift;
@@ -369,8 +380,15 @@ mod tests {
         alone[2 + label.len()..2 + label.len() + number.len()].copy_from_slice(number);
         std::fs::write(dir.path().join("file"), &alone).unwrap();
         let reference = scan_data_dir(dir.path()).unwrap();
-        assert_eq!(reference.hits.len(), 1, "found with its label: {reference:?}");
-        assert_eq!(plain.hits, reference.hits, "the same finding as away from any cut");
+        assert_eq!(
+            reference.hits.len(),
+            1,
+            "found with its label: {reference:?}"
+        );
+        assert_eq!(
+            plain.hits, reference.hits,
+            "the same finding as away from any cut"
+        );
     }
 
     #[test]
@@ -389,8 +407,18 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).unwrap();
         let result = scan_data_dir(dir.path()).unwrap();
         assert_eq!(result.files, 0);
-        assert!(result.unreadable.iter().any(|line| line.starts_with("export.zip (compressed: zip")));
-        assert!(result.unreadable.iter().any(|line| line.starts_with("link (a link")));
+        assert!(
+            result
+                .unreadable
+                .iter()
+                .any(|line| line.starts_with("export.zip (compressed: zip"))
+        );
+        assert!(
+            result
+                .unreadable
+                .iter()
+                .any(|line| line.starts_with("link (a link"))
+        );
 
         std::fs::write(dir.path().join("홍길동_010-2345-6789.csv"), b"nothing").unwrap();
         let result = scan_data_dir(dir.path()).unwrap();
@@ -407,7 +435,11 @@ mod tests {
         assert_eq!(byte_offset(&starts, 6), 12);
         let korean = "연락처 010".as_bytes();
         assert_eq!(printable_width(korean), Some(3));
-        assert_eq!(printable_width(&korean[..2]), None, "a cut sequence is not text");
+        assert_eq!(
+            printable_width(&korean[..2]),
+            None,
+            "a cut sequence is not text"
+        );
         assert_eq!(printable_width(b"\x7f"), None);
     }
 }

@@ -13,6 +13,8 @@ const SUBDOMAIN: &str = "2.9. 시스템 및 서비스 운영관리 (Operations)"
 const ONE_YEAR_DAYS: u64 = 365;
 const TWO_YEARS_DAYS: u64 = 730;
 const LARGE_COMPANY_CUSTOMERS: u64 = 50_000;
+/// A bulk threshold above this lets a download of thousands pass unreviewed.
+const MAX_BULK_THRESHOLD: u64 = 10_000;
 
 pub(super) const RECORD_KEEPING: Control = Control {
     id: "2.9.4",
@@ -131,6 +133,12 @@ fn assess_keeping(facts: &Facts) -> Assessment {
             facts.customers
         ));
     }
+    trail_covers_the_store(facts, &mut assessment);
+    assessment.note(
+        "The vault holds no unique identifiers (resident, foreigner, passport or licence \
+         numbers) and no sensitive data: the two-year rule applies by the number of data \
+         subjects.",
+    );
     let chain = &audit.chain;
     assessment.text(
         "위·변조 검증 / Chain verification",
@@ -151,6 +159,17 @@ fn assess_keeping(facts: &Facts) -> Assessment {
     );
     for problem in &chain.problems {
         assessment.failure(format!("Audit chain: {problem}"));
+    }
+    match (&chain.witness_unreadable, chain.witness_matched) {
+        (Some(why), _) => assessment.gap(format!(
+            "The witness could not be read back to check the log's tail against it: {why}."
+        )),
+        (None, Some(matched)) => assessment.text(
+            "증인 / Witness",
+            format!("The log reaches and agrees with all {matched} checkpoints the witness holds."),
+            "audit.witness, read back now",
+        ),
+        (None, None) => {}
     }
     if !audit.witness_configured {
         assessment.note(
@@ -181,7 +200,7 @@ fn assess_keeping(facts: &Facts) -> Assessment {
             ],
             vec![
                 "what was done (kind, fields)".into(),
-                "0".into(),
+                "none: part of every record".into(),
                 fields.events.to_string(),
             ],
         ],
@@ -201,6 +220,46 @@ fn assess_keeping(facts: &Facts) -> Assessment {
         ));
     }
     assessment
+}
+
+/// The trail must reach back to the store's oldest principal and key: a trail that begins
+/// later lost its start (a wiped or replaced log starts a fresh, intact chain).
+fn trail_covers_the_store(facts: &Facts, assessment: &mut Assessment) {
+    if facts.audit.cluster_node {
+        assessment.note(
+            "This is a cluster node: the report reads this node's own chain; other nodes' acts \
+             are in theirs.",
+        );
+        return;
+    }
+    let earliest = facts
+        .principals
+        .iter()
+        .map(|principal| principal.created_at)
+        .chain(
+            facts
+                .cryptography
+                .signing_keys
+                .iter()
+                .map(|key| key.created_at),
+        )
+        .min();
+    let Some(earliest) = earliest else {
+        return;
+    };
+    // The log opens before the first key is made; a minute absorbs clocks read apart.
+    let tolerance = std::time::Duration::from_secs(60);
+    match facts.audit.oldest_record {
+        Some(oldest) if oldest <= earliest.plus(tolerance) => {}
+        Some(oldest) => assessment.failure(format!(
+            "The trail begins at {}, after the store's oldest principal or key ({}): the \
+             records of its start are missing.",
+            kst_minute(oldest),
+            kst_minute(earliest)
+        )),
+        None => assessment
+            .failure("The trail holds no record, yet the store holds principals and keys."),
+    }
 }
 
 fn assess_review(facts: &Facts) -> Assessment {
@@ -238,6 +297,13 @@ fn assess_review(facts: &Facts) -> Assessment {
         bulk,
         "audit trail: pii.read, pii.lookup",
     );
+    if facts.bulk_read_customers > MAX_BULK_THRESHOLD {
+        assessment.gap(format!(
+            "A bulk read is counted from {} customers a day (at most {MAX_BULK_THRESHOLD}): \
+             downloads below it go unreviewed.",
+            facts.bulk_read_customers
+        ));
+    }
     for read in months.iter().flat_map(|month| month.bulk_reads.iter()) {
         if read.without_purpose > 0 {
             assessment.gap(format!(
@@ -340,6 +406,20 @@ pub(super) fn judge_reviews(facts: &Facts, assessment: &mut Assessment) -> bool 
     }
     let mut acknowledged = 0;
     for entry in &closed {
+        if let Some(ack) = &entry.acknowledged
+            && let Ok(month) = entry.month.parse::<crate::period::YearMonth>()
+            && facts
+                .activity
+                .months
+                .get(&month)
+                .is_some_and(|activity| activity.per_principal.contains_key(&ack.reviewer))
+        {
+            assessment.gap(format!(
+                "{}: acknowledged by {}, who read personal data that month: a review of one's \
+                 own access is no review; another administrator should.",
+                entry.month, ack.reviewer
+            ));
+        }
         if let Some(prepared) = &entry.prepared_digest
             && *prepared != entry.digest
         {

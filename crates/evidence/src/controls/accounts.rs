@@ -119,13 +119,7 @@ fn judge_principals(
     which: impl Fn(&PrincipalFacts) -> bool,
 ) {
     let oldest = facts.audit.oldest_record;
-    let created: Vec<&str> = facts
-        .activity
-        .grant_changes
-        .items
-        .iter()
-        .filter_map(|change| change.change.strip_prefix("created "))
-        .collect();
+    let created = &facts.activity.created;
     for principal in facts.principals.iter().filter(|p| which(p)) {
         if principal.suspended_at.is_some() {
             continue;
@@ -144,7 +138,7 @@ fn judge_principals(
             ));
         }
         let trail_covers_creation = oldest.is_some_and(|oldest| oldest <= principal.created_at);
-        if trail_covers_creation && !created.contains(&principal.principal.as_str()) {
+        if trail_covers_creation && !created.contains(&principal.principal) {
             assessment.failure(format!(
                 "{} exists but its creation is not in the audit trail.",
                 principal.principal
@@ -190,7 +184,7 @@ fn assess_accounts(facts: &Facts) -> Assessment {
         "policy in force",
     );
     let changes = &facts.activity.grant_changes;
-    let mut rows: Vec<Vec<String>> = changes
+    let rows: Vec<Vec<String>> = changes
         .items
         .iter()
         .rev()
@@ -202,7 +196,6 @@ fn assess_accounts(facts: &Facts) -> Assessment {
             ]
         })
         .collect();
-    rows.truncate(super::TABLE_ROWS);
     assessment.table(
         "권한 부여·변경 이력 / Grant history (newest first)",
         &["when", "by", "change"],
@@ -210,8 +203,19 @@ fn assess_accounts(facts: &Facts) -> Assessment {
         "audit trail: admin.principal_created, admin.config_changed (policy_replaced)",
     );
     history_kept(facts, &mut assessment);
+    let known: Vec<&str> = facts
+        .cryptography
+        .fields
+        .iter()
+        .map(|field| field.field.as_str())
+        .collect();
     for grant in &facts.grants {
-        let everything = grant.fields.iter().any(|field| field == "*");
+        // Every field, by `*` or by naming each one.
+        let everything = grant.fields.iter().any(|field| field == "*")
+            || (!known.is_empty()
+                && known
+                    .iter()
+                    .all(|field| grant.fields.iter().any(|f| f == field)));
         let any_purpose = grant.purposes.iter().any(|purpose| purpose == "*");
         if grant.access == "plaintext" && (everything || grant.service == "*") && any_purpose {
             assessment.gap(format!(

@@ -8,6 +8,10 @@ const SUBDOMAIN: &str = "2.5. 인증 및 권한관리 (Authentication and privil
 /// Failed sign-ins per account beyond which the limit no longer protects (KISA's guidance
 /// names five; ten is the loosest reading auditors accept).
 const MAX_FAILURES_PER_ACCOUNT: u32 = 10;
+/// A lockout shorter than this lets a guesser resume almost at once.
+const MIN_WINDOW_SECS: u64 = 300;
+/// Attempts per source beyond this are no limit for a guesser from one network.
+const MAX_ATTEMPTS_PER_SOURCE: u32 = 1_000;
 /// Access tokens living longer than this outlast the revocation story.
 const MAX_ACCESS_TTL_SECS: u64 = 3600;
 /// OWASP's minimum Argon2id configurations (memory KiB, iterations), any lane count.
@@ -112,6 +116,19 @@ fn assess_authentication(facts: &Facts) -> Assessment {
             "An account is locked only after {} failures (at most {MAX_FAILURES_PER_ACCOUNT}; \
              KISA's guidance is five).",
             auth.failures_per_account
+        ));
+    }
+    if auth.window_secs < MIN_WINDOW_SECS {
+        assessment.gap(format!(
+            "Failed sign-ins are counted over {} s only (at least {MIN_WINDOW_SECS} s): a guesser \
+             resumes almost at once.",
+            auth.window_secs
+        ));
+    }
+    if auth.attempts_per_source > MAX_ATTEMPTS_PER_SOURCE {
+        assessment.gap(format!(
+            "A source may try {} sign-ins in the window (at most {MAX_ATTEMPTS_PER_SOURCE}).",
+            auth.attempts_per_source
         ));
     }
     if auth.access_ttl_secs > MAX_ACCESS_TTL_SECS {

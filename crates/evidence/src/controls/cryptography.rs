@@ -5,6 +5,8 @@ use crate::facts::{Facts, MasterKeySource};
 use crate::period::kst_minute;
 
 const SUBDOMAIN: &str = "2.7. 암호화 적용 (Cryptography)";
+/// A signing key in use longer than a year is not rotated in any sense an auditor accepts.
+const MAX_ROTATION_DAYS: u64 = 365;
 
 pub(super) const CRYPTOGRAPHIC_POLICY: Control = Control {
     id: "2.7.1",
@@ -184,6 +186,7 @@ fn assess_keys(facts: &Facts) -> Assessment {
     );
     let source = match crypto.master_key_source {
         MasterKeySource::Environment => "the HAECHI_MASTER_KEY environment variable",
+        MasterKeySource::ConfigurationValue => "a value written in the configuration",
         MasterKeySource::FileOutsideDataDir => "a file outside the data directory",
         MasterKeySource::GeneratedInDataDir => {
             "the file a trial install generated inside the data directory"
@@ -196,11 +199,23 @@ fn assess_keys(facts: &Facts) -> Assessment {
         ),
         "configuration",
     );
+    if crypto.master_key_source == MasterKeySource::ConfigurationValue {
+        assessment.gap(
+            "The master key is written in a configuration file: configuration is copied into \
+             backups and repositories. Give it as HAECHI_MASTER_KEY or in a file of its own.",
+        );
+    }
     if crypto.master_key_source == MasterKeySource::GeneratedInDataDir {
         assessment.failure(
             "The master key lies in the data directory beside what it protects: a copy of the \
              directory is a copy of every key. Move it to a file outside or the environment.",
         );
+    }
+    if crypto.rotation_interval_days > MAX_ROTATION_DAYS {
+        assessment.gap(format!(
+            "Signing keys rotate every {} days (at most {MAX_ROTATION_DAYS}).",
+            crypto.rotation_interval_days
+        ));
     }
     let active: Vec<_> = crypto
         .signing_keys

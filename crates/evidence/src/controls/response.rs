@@ -166,12 +166,20 @@ fn assess_response(facts: &Facts) -> Assessment {
             .collect(),
         "audit trail: alert.raised, admin.config_changed (alert.ack), response.action",
     );
-    let unanswered: Vec<&AlertFacts> = alerts
-        .items
-        .iter()
-        .filter(|alert| matches!(alert.severity.as_str(), "high" | "critical"))
+    // Judged from every high and critical alert, listed or not.
+    let unanswered: Vec<&AlertFacts> = facts
+        .activity
+        .severe
+        .values()
         .filter(|alert| alert.acknowledged_at.is_none() && alert.contained_at.is_none())
         .collect();
+    if facts.activity.severe_omitted > 0 {
+        assessment.gap(format!(
+            "{} high or critical alerts beyond the {} judged one by one were not judged.",
+            facts.activity.severe_omitted,
+            crate::activity::SEVERE_CAP
+        ));
+    }
     let mut by_rule: BTreeMap<&str, u64> = BTreeMap::new();
     for alert in &unanswered {
         *by_rule.entry(&alert.rule).or_default() += 1;
@@ -197,13 +205,13 @@ fn assess_response(facts: &Facts) -> Assessment {
              yet, so passes without a match cannot be shown here.",
         );
     }
-    let answered = alerts.items.len() - unanswered.len();
+    let answered = facts.activity.severe.len() - unanswered.len();
     assessment.met_because = if alerts.items.is_empty() {
         "No alert was raised in the period; detection ran over every record.".into()
     } else {
         format!(
-            "{} alerts in the period; every high and critical one was acknowledged or contained \
-             ({answered} answered).",
+            "{} alerts in the period; every high and critical one ({answered}) was acknowledged \
+             or contained.",
             alerts.total()
         )
     };

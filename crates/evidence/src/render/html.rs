@@ -93,6 +93,7 @@ struct Page<'a> {
     period: &'a ReportPeriod,
     generated_at: &'a str,
     generated_by: &'a str,
+    trail: &'a crate::report::TrailHead,
     summary: [StatusCount; 4],
     requirements: Vec<RequirementView<'a>>,
     figures: &'a [Figure],
@@ -166,6 +167,7 @@ impl<'a> Page<'a> {
             period: &report.period,
             generated_at: &report.generated_at,
             generated_by: &report.generated_by,
+            trail: &report.trail,
             summary: [
                 (Status::Met, summary.met),
                 (Status::Partly, summary.partly),
@@ -346,6 +348,11 @@ mod tests {
             },
             generated_at: "2024-07-01T00:00:00Z".to_owned(),
             generated_by: "operator".to_owned(),
+            trail: crate::report::TrailHead {
+                records: 12_345,
+                last_seq: 12_345,
+                last_signed_seq: 12_340,
+            },
             summary: StatusCounts::of(&requirements),
             requirements,
             figures: vec![

@@ -101,8 +101,10 @@ async fn report(
             rejection.body_text(),
         )
     })?;
-    let period =
-        Period::parse(&query.from, &query.to).map_err(|error| invalid(error.to_string()))?;
+    let now = state.authority.clock().now();
+    let period = Period::parse(&query.from, &query.to)
+        .and_then(|period| period.not_after(now))
+        .map_err(|error| invalid(error.to_string()))?;
     let html = match query.format.as_deref() {
         None | Some("json") => false,
         Some("html") => true,
@@ -112,19 +114,12 @@ async fn report(
         Some(reason) => Some(download_reason(&reason)?),
         None => None,
     };
-    let Ok(_one_at_a_time) = state.evidence_turn.try_lock() else {
-        return Err(ApiError::too_many(
-            "an evidence report is being generated; try again when it is done",
-            5,
-        ));
-    };
-    let now = state.authority.clock().now();
     let policy = state.vault.policy();
     let evidence = state
         .evidence
         .generate(period, admin.token.principal().to_string(), &policy, now)
         .await
-        .map_err(|error| ApiError::part_unavailable("the evidence sources", error))?;
+        .map_err(desk_error)?;
     let (body, signature, content_type) = if html {
         (
             evidence.html,
@@ -137,7 +132,7 @@ async fn report(
     let mut event = admin
         .event(now, EventKind::AdminAuditRead)
         .detail("what", "evidence")
-        .detail("period", format!("{}..{}", query.from, query.to))
+        .detail("period", format!("{}..{}", period.from(), period.to()))
         .detail("format", if html { "html" } else { "json" })
         .detail("sha256", hex::encode(Sha256::digest(&body)));
     if let Some(reason) = reason {
@@ -217,12 +212,13 @@ struct AcknowledgementView {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]
 async fn read_review(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     month: Result<Path<String>, PathRejection>,
 ) -> Result<axum::Json<ReviewView>, ApiError> {
     let month = parse_month(month)?;
@@ -231,7 +227,18 @@ async fn read_review(
         .evidence
         .review(month, now)
         .await
-        .map_err(|error| ApiError::part_unavailable("the audit trail", error))?;
+        .map_err(desk_error)?;
+    // The review reads the trail's content: on the record like any other read of it.
+    state
+        .events
+        .record(
+            admin
+                .event(now, EventKind::AdminAuditRead)
+                .detail("what", "review")
+                .detail("month", month.to_string()),
+        )
+        .await
+        .map_err(ApiError::audit_unavailable)?;
     let review = found.review;
     let acknowledgements = found
         .acknowledgements
@@ -287,6 +294,7 @@ struct AcknowledgeRequest {
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]
@@ -303,7 +311,7 @@ async fn acknowledge_review(
         .evidence
         .review(month, now)
         .await
-        .map_err(|error| ApiError::part_unavailable("the audit trail", error))?
+        .map_err(desk_error)?
         .review;
     if !review.closed {
         return Err(ApiError::conflict(format!(
@@ -345,6 +353,15 @@ fn parse_month(month: Result<Path<String>, PathRejection>) -> Result<YearMonth, 
     month
         .parse::<YearMonth>()
         .map_err(|error| invalid(error.to_string()))
+}
+
+/// One gathering at a time: a second meanwhile is told to come back; anything else is a
+/// source that could not be read (logged, not shown).
+fn desk_error(error: haechi_evidence::Error) -> ApiError {
+    match error {
+        haechi_evidence::Error::Busy => ApiError::too_many(error.to_string(), 5),
+        other => ApiError::part_unavailable("the evidence sources", other),
+    }
 }
 
 fn invalid(message: String) -> ApiError {

@@ -238,15 +238,15 @@ impl Fixture {
                     },
                     retention_days: None,
                     archive_configured: false,
-                    witness_configured: false,
+                    witness: None,
                     master_key_source: haechi_evidence::facts::MasterKeySource::Environment,
                     rotation_interval_days: 90,
                     blind_index_bits: 24,
+                    cluster_node: false,
                 },
                 evidence_key,
                 evidence_store,
             )),
-            evidence_turn: Default::default(),
         });
         let setup = authority.operator_grant().unwrap();
         let admin = authority

@@ -151,6 +151,11 @@ impl Clients {
     ) -> Result<ClientCredential, Error> {
         let (actor, context) = (grant.actor(), grant.context());
         validate_name(name)?;
+        if kind == ClientKind::Admin && super::grants::is_reserved_admin_name(name) {
+            return Err(Error::Invalid(format!(
+                "name {name:?} is reserved for Haechi's own acts (cli, haechi-*)"
+            )));
+        }
         for scope in scopes {
             validate_name(scope).map_err(|_| {
                 Error::Invalid(format!("purpose {scope:?}: use a-z, 0-9, '-' or '_'"))

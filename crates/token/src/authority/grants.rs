@@ -10,11 +10,20 @@ use crate::{AuthFailure, Error, VerifiedToken};
 const ADMIN_SCOPE: &str = "admin";
 
 /// The principal the local operator acts as.
-const LOCAL_OPERATOR: &str = "cli";
+pub(crate) const LOCAL_OPERATOR: &str = "cli";
 
 /// The administrator name automatic response acts as (`admin:haechi-detect`): the actor of
 /// every alert and response record.
 pub const DETECTION_ACTOR: &str = "haechi-detect";
+
+/// The administrator name the monthly access-review job records as (`admin:haechi-review`).
+pub const REVIEW_ACTOR: &str = "haechi-review";
+
+/// Whether `name` is one Haechi acts as itself (the local operator, detection, the review
+/// job): no administrator may be created under it, so its records are never a person's.
+pub fn is_reserved_admin_name(name: &str) -> bool {
+    name == LOCAL_OPERATOR || name.starts_with("haechi-")
+}
 
 impl TokenAuthority {
     /// Grants privileged acts to the bearer of `token` — an `admin:` principal with the
