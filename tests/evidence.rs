@@ -623,7 +623,7 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
         .unwrap();
     std::fs::write(&key, &public_key.stdout).unwrap();
     let mut signed: Vec<(std::path::PathBuf, std::path::PathBuf)> =
-        ["evidence.json", "evidence.html"]
+        ["evidence.json", "evidence.html", "manifest.json"]
             .iter()
             .map(|name| (out.join(name), out.join(format!("{name}.sig"))))
             .collect();
@@ -712,6 +712,21 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
         );
     }
     std::fs::remove_dir_all(data.join("exports")).unwrap();
+    // A file of another report beside this one is not part of it.
+    let (code, stdout, _) = evidence(&data, &[], &["verify", rescanned.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+    std::fs::copy(out.join("evidence.html"), rescanned.join("evidence.pdf")).unwrap();
+    std::fs::copy(
+        out.join("evidence.html.sig"),
+        rescanned.join("evidence.pdf.sig"),
+    )
+    .unwrap();
+    let (code, stdout, _) = evidence(&data, &[], &["verify", rescanned.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("evidence.pdf: not part of this report"),
+        "{stdout}"
+    );
 
     // Tampering: a status made better breaks the signature and, made up, the schema.
     let original = std::fs::read_to_string(out.join("evidence.json")).unwrap();

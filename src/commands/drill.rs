@@ -109,7 +109,8 @@ pub fn run(args: DrillArgs) -> anyhow::Result<Outcome> {
             server,
         };
         let bar = Bar(progress_bar(args.quiet, &scenario.name));
-        let report = haechi_drill::drill(scenario, &options, &bar)?;
+        let mut report = haechi_drill::drill(scenario, &options, &bar)?;
+        report.run_at = Some(haechi_events::Clock::now(&haechi_events::SystemClock).to_rfc3339());
         let dir = args.out.join(&scenario.name);
         report.write(&dir)?;
         println!(

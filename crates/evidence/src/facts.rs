@@ -237,4 +237,6 @@ pub struct DrillRun {
     pub time_to_containment_secs: Option<f64>,
     /// Customers the attacker received before containment.
     pub customers_exposed_before_containment: u64,
+    /// SHA-256 of the report file (hex): which file this is.
+    pub digest: String,
 }

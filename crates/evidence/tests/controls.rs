@@ -243,6 +243,7 @@ fn facts(activity: Activity) -> Facts {
                 time_to_first_alert_secs: Some(2.0),
                 time_to_containment_secs: Some(3.0),
                 customers_exposed_before_containment: 4,
+                digest: "ab".repeat(32),
             }],
             unreadable: Vec::new(),
         },

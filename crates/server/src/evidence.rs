@@ -195,7 +195,7 @@ impl EvidenceDesk {
             let scan = collect::scan_data_dir(&settings.data_dir)?;
             let scanned = started.elapsed();
             let drills = match &drill_dir {
-                Some(dir) => collect::read_drills(dir)?,
+                Some(dir) => collect::read_drills(dir, now)?,
                 None => Default::default(),
             };
             tracing::info!(

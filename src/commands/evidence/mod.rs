@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use haechi_drill::report::write_atomically;
 use haechi_events::{Clock as _, SystemClock};
-use haechi_evidence::signature::SIGNATURE_SUFFIX;
+use haechi_evidence::signature::{MANIFEST_FILE, Manifest, SIGNATURE_SUFFIX};
 use haechi_evidence::{EvidenceReport, Period, REPORT_FORMAT, YearMonth};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -24,6 +24,9 @@ use crate::backends::Backend;
 use crate::commands::{block_on, init_quiet_logging};
 use crate::config::Config;
 use crate::runtime::{load_master_keys, read_audit_key};
+
+/// The files a report is made of (besides its manifest).
+const REPORT_FILES: &[&str] = &["evidence.json", "evidence.html", "evidence.pdf"];
 
 /// `haechi evidence`.
 #[derive(Debug, Args)]
@@ -94,7 +97,7 @@ pub fn run(args: EvidenceArgs, config: &Config) -> anyhow::Result<Outcome> {
                      (or a subcommand: verify, review, schema)"
                 );
             };
-            let period = Period::parse(from, to)?;
+            let period = Period::parse(from, to)?.not_after(SystemClock.now())?;
             generate(period, out, &args, config)
         }
     }
@@ -139,6 +142,18 @@ fn generate(
     })??;
     let (desk, evidence) = evidence;
     spinner.set_message("writing the report");
+    // A file of an earlier report left beside this one would pass for part of it.
+    for name in REPORT_FILES.iter().chain([&MANIFEST_FILE]) {
+        for file in [name.to_string(), format!("{name}{SIGNATURE_SUFFIX}")] {
+            match std::fs::remove_file(out.join(&file)) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(error)
+                        .with_context(|| format!("cannot replace {file} in {}", out.display()));
+                }
+                _ => {}
+            }
+        }
+    }
     write_signed(
         out,
         "evidence.json",
@@ -158,7 +173,7 @@ fn generate(
                 spinner.set_message("printing the PDF with Chromium");
                 let bytes = block_on(pdf::print(&chromium, &out.join("evidence.html")))??;
                 write_signed(out, "evidence.pdf", &bytes, &desk.sign(&bytes))?;
-                Some(out.join("evidence.pdf"))
+                Some(bytes)
             }
             None if mode == "always" => anyhow::bail!(
                 "no Chromium found for the PDF (install Debian's chromium, or pass --chromium PATH)"
@@ -166,8 +181,18 @@ fn generate(
             None => None,
         },
     };
+    let mut files: Vec<(&str, &[u8])> = vec![
+        ("evidence.json", &evidence.json),
+        ("evidence.html", &evidence.html),
+    ];
+    if let Some(bytes) = &pdf {
+        files.push(("evidence.pdf", bytes));
+    }
+    let mut manifest = serde_json::to_vec_pretty(&Manifest::of(&evidence.report, &files))?;
+    manifest.push(b'\n');
+    write_signed(out, MANIFEST_FILE, &manifest, &desk.sign(&manifest))?;
     spinner.finish_and_clear();
-    print_summary(&evidence.report, out, pdf.as_deref());
+    print_summary(&evidence.report, out, pdf.is_some());
     Ok(Outcome::Clean)
 }
 
@@ -177,7 +202,7 @@ fn write_signed(dir: &Path, name: &str, bytes: &[u8], signature: &[u8; 64]) -> a
     Ok(())
 }
 
-fn print_summary(report: &EvidenceReport, out: &Path, pdf: Option<&Path>) {
+fn print_summary(report: &EvidenceReport, out: &Path, pdf: bool) {
     let summary = report.summary;
     println!(
         "evidence {} .. {}: {} met, {} partly, {} not met, {} not applicable",
@@ -197,9 +222,9 @@ fn print_summary(report: &EvidenceReport, out: &Path, pdf: Option<&Path>) {
         );
     }
     println!(
-        "written to {} (evidence.json, evidence.html{}; each signed: .sig)",
+        "written to {} (evidence.json, evidence.html{}, manifest.json; each signed: .sig)",
         out.display(),
-        if pdf.is_some() { ", evidence.pdf" } else { "" }
+        if pdf { ", evidence.pdf" } else { "" }
     );
 }
 
@@ -213,38 +238,83 @@ fn verify(dir: &Path, key: Option<&Path>, config: &Config) -> anyhow::Result<Out
         }
         None => block_on(crate::runtime::audit_public_key(config))??,
     };
-    let json = dir.join("evidence.json");
-    if !json.exists() {
-        anyhow::bail!("{} has no evidence.json", dir.display());
-    }
+    // The manifest says which files make the report; each is checked against it and against
+    // its own signature, and a file of the report's names it does not list is not part of it.
     let mut failed = false;
-    for name in ["evidence.json", "evidence.html", "evidence.pdf"] {
+    let signed = |name: &str| -> anyhow::Result<Result<Vec<u8>, String>> {
         let path = dir.join(name);
-        if !path.exists() {
-            continue;
-        }
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let signature_path = dir.join(format!("{name}{SIGNATURE_SUFFIX}"));
-        let outcome = match std::fs::read(&signature_path) {
-            Ok(signature) => haechi_evidence::signature::verify(&bytes, &signature, &key)
-                .map_err(|error| error.to_string()),
-            Err(_) => Err(format!("no {name}{SIGNATURE_SUFFIX}")),
-        };
-        match outcome {
-            Ok(()) => println!("{name}: signature good"),
-            Err(problem) => {
-                failed = true;
-                println!("{name}: {problem}");
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Err(format!("{name} is missing")));
             }
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot read {}", path.display()));
+            }
+        };
+        let signature = match std::fs::read(dir.join(format!("{name}{SIGNATURE_SUFFIX}"))) {
+            Ok(signature) => signature,
+            Err(_) => return Ok(Err(format!("{name}: no {name}{SIGNATURE_SUFFIX}"))),
+        };
+        Ok(haechi_evidence::signature::verify(&bytes, &signature, &key)
+            .map(|()| bytes)
+            .map_err(|error| format!("{name}: {error}")))
+    };
+    let manifest = match signed(MANIFEST_FILE)? {
+        Ok(bytes) => match Manifest::parse(&bytes) {
+            Ok(manifest) => {
+                println!("{MANIFEST_FILE}: signature good");
+                manifest
+            }
+            Err(error) => {
+                println!("{MANIFEST_FILE}: {error}");
+                return Ok(Outcome::Findings);
+            }
+        },
+        Err(problem) => {
+            println!("{problem}");
+            return Ok(Outcome::Findings);
+        }
+    };
+    for name in REPORT_FILES {
+        let listed = manifest.files.contains_key(*name);
+        match (listed, signed(name)?) {
+            (true, Ok(bytes)) if manifest.lists(name, &bytes) => {
+                println!("{name}: signature good")
+            }
+            (true, Ok(_)) => {
+                failed = true;
+                println!("{name}: not the file the manifest lists");
+            }
+            (true, Err(problem)) => {
+                failed = true;
+                println!("{problem}");
+            }
+            (false, _) if dir.join(name).exists() => {
+                failed = true;
+                println!("{name}: not part of this report (the manifest does not list it)");
+            }
+            (false, _) => {}
         }
     }
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json)?)
-        .with_context(|| format!("{} is not JSON", json.display()))?;
-    if report["format"] != REPORT_FORMAT {
-        failed = true;
-        println!("evidence.json: not a {REPORT_FORMAT} report");
+    for required in ["evidence.json", "evidence.html"] {
+        if !manifest.files.contains_key(required) {
+            failed = true;
+            println!("the manifest does not list {required}");
+        }
     }
+    if let Ok(Ok(bytes)) = signed("evidence.json") {
+        let report: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not JSON", dir.join("evidence.json").display()))?;
+        if report["format"] != REPORT_FORMAT {
+            failed = true;
+            println!("evidence.json: not a {REPORT_FORMAT} report");
+        }
+    }
+    println!(
+        "report of {} .. {}, trail through seq {}",
+        manifest.period.from, manifest.period.to, manifest.trail.last_seq
+    );
     println!("key {}", haechi_audit::KeyId::of(&key));
     Ok(if failed {
         Outcome::Findings

@@ -44,7 +44,12 @@ pub(super) async fn print(chromium: &Path, html: &Path) -> anyhow::Result<Vec<u8
             scratch.path().join("profile").display()
         ))
         .arg(format!("--print-to-pdf={}", pdf.display()))
-        .arg(format!("file://{}", html.display()))
+        // A directory named with `#` or `%` is a different URL unless encoded.
+        .arg(
+            url::Url::from_file_path(&html)
+                .map_err(|()| anyhow::anyhow!("cannot make a URL of {}", html.display()))?
+                .as_str(),
+        )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);

@@ -159,6 +159,9 @@ pub struct Report {
     pub passed: bool,
     /// The seeds' breach, for comparison.
     pub versus_coupang: String,
+    /// When the drill ran (RFC 3339, the real clock, not the drill's): what an auditor dates
+    /// the drill by (`haechi evidence`).
+    pub run_at: Option<String>,
     #[serde(skip)]
     chart: Chart,
 }
@@ -307,6 +310,7 @@ impl Report {
             checks,
             passed,
             versus_coupang: COUPANG_LINE.into(),
+            run_at: None,
             scenario: observed.scenario,
             partial: observed.partial,
         }

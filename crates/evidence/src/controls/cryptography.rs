@@ -119,6 +119,12 @@ fn assess_policy(facts: &Facts) -> Assessment {
     for file in &scan.unreadable {
         assessment.gap(format!("{file} could not be scanned."));
     }
+    if facts.audit.cluster_node {
+        assessment.note(
+            "The store is a cluster's PostgreSQL: its files are the database server's, outside \
+             this data directory, and were not scanned here.",
+        );
+    }
     assessment.note(
         "Encryption in transit is the deployment's: Haechi listens on HTTP behind the \
          company's TLS-terminating proxy (server.trusted_proxies).",

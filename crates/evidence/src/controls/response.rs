@@ -70,6 +70,7 @@ fn assess_drills(facts: &Facts) -> Assessment {
             "first alert",
             "contained",
             "customers exposed before containment",
+            "report SHA-256",
         ],
         drills
             .runs
@@ -83,6 +84,7 @@ fn assess_drills(facts: &Facts) -> Assessment {
                     seconds(run.time_to_first_alert_secs),
                     seconds(run.time_to_containment_secs),
                     run.customers_exposed_before_containment.to_string(),
+                    run.digest.chars().take(16).collect(),
                 ]
             })
             .collect(),

@@ -55,6 +55,18 @@ const FIGURE_ELEMENTS: &[&str] = &[
 
 /// Refuses a figure whose SVG is not one `<svg>` element made only of [`FIGURE_ELEMENTS`].
 /// Text in the charts is always escaped, so every `<` starts a tag.
+/// Whether a tag's attributes only draw: no style (which could hide the page's gaps), no
+/// handler, no link. The charts write presentation attributes only.
+fn presentational(attributes: &str) -> bool {
+    attributes
+        .split(|character: char| character.is_ascii_whitespace())
+        .filter_map(|attribute| attribute.split('=').next())
+        .map(str::to_ascii_lowercase)
+        .all(|name| {
+            !(name == "style" || name.starts_with("on") || name.contains("href") || name == "src")
+        })
+}
+
 fn check_figure(figure: &Figure) -> Result<(), crate::Error> {
     let svg = figure.svg.trim();
     let drawn_here = svg.starts_with("<svg")
@@ -71,6 +83,7 @@ fn check_figure(figure: &Figure) -> Result<(), crate::Error> {
                 && after.starts_with(|character: char| {
                     character.is_ascii_whitespace() || character == '/' || character == '>'
                 })
+                && presentational(after.split('>').next().unwrap_or_default())
         });
     if drawn_here {
         Ok(())
@@ -498,6 +511,9 @@ mod tests {
             "<svg><svg:script/></svg>",
             "<img src=x>",
             "<svg></svg><script>alert(1)</script><svg></svg>",
+            "<svg><rect style=\"position:fixed;inset:0\"/></svg>",
+            "<svg onload=\"alert(1)\"></svg>",
+            "<svg><a xlink:href=\"x\"></a></svg>",
         ] {
             let mut tampered = report();
             tampered.figures[0].svg = svg.to_owned();
