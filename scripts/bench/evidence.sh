@@ -49,7 +49,8 @@ end=$(date +%s.%N)
 echo "haechi evidence (whole report)          $(seconds "$start" "$end") s"
 python3 - "$work/evidence.log" <<'PY'
 import re, sys
-line = next(l for l in open(sys.argv[1]) if "evidence gathered" in l)
+ansi = re.compile(r"\x1b\[[0-9;]*m")
+line = ansi.sub("", next(l for l in open(sys.argv[1]) if "evidence gathered" in l))
 fields = dict(re.findall(r"(\w+)=(\d+)", line))
 records, scan_bytes = int(fields["records"]), int(fields["scan_bytes"])
 fold, verify, scan = (int(fields[k]) / 1000 for k in ("fold_ms", "verify_ms", "scan_ms"))

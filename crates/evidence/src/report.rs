@@ -195,8 +195,8 @@ pub struct Table {
     pub columns: Vec<String>,
     /// Rows, each as many cells as there are columns.
     pub rows: Vec<Vec<String>>,
-    /// Rows left out because the table reached its bound (they are counted, not hidden:
-    /// the JSON's findings list them whole).
+    /// Rows left out because the table reached its bound: counted, and the findings are judged
+    /// from every row, listed or not.
     #[serde(default)]
     pub rows_omitted: u64,
 }

@@ -155,48 +155,95 @@ fn sniff(head: &[u8]) -> Result<Encoding, &'static str> {
     }
 }
 
+/// One read of a file, handed to a worker.
+struct Job {
+    bytes: Vec<u8>,
+    first: bool,
+    last: bool,
+    encoding: Encoding,
+}
+
 fn scan_file(scanner: &Scanner, path: &Path) -> std::io::Result<Scanned> {
     let mut file = std::fs::File::open(path)?;
-    let mut kinds = BTreeMap::new();
     let mut buffer = vec![0u8; CHUNK + OVERLAP];
-    let mut carried = 0;
-    let mut bytes = 0u64;
-    let mut encoding = None;
-    let mut first = true;
-    loop {
-        let read = read_full(&mut file, &mut buffer[carried..])?;
-        bytes += read as u64;
-        let filled = carried + read;
-        let last = read == 0 || filled < buffer.len();
-        let encoding = match encoding {
-            Some(encoding) => encoding,
-            None => match sniff(&buffer[..filled]) {
-                Ok(found) => *encoding.insert(found),
-                Err(format) => return Ok(Scanned::Compressed(format)),
-            },
+    let read = read_full(&mut file, &mut buffer)?;
+    let encoding = match sniff(&buffer[..read]) {
+        Ok(found) => found,
+        Err(format) => return Ok(Scanned::Compressed(format)),
+    };
+    // One thread reads, the others find: the recognisers are most of the time.
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let (send, receive) = std::sync::mpsc::sync_channel::<Job>(workers);
+    let receive = std::sync::Mutex::new(receive);
+    std::thread::scope(|scope| {
+        let finders: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut kinds = BTreeMap::new();
+                    loop {
+                        let next = match receive.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(job) = next else { break };
+                        count_findings(scanner, &job, &mut kinds);
+                    }
+                    kinds
+                })
+            })
+            .collect();
+        let mut filled = read;
+        let mut bytes = read as u64;
+        let mut first = true;
+        let outcome = loop {
+            let last = filled < buffer.len();
+            let job = Job {
+                bytes: buffer[..filled].to_vec(),
+                first,
+                last,
+                encoding,
+            };
+            if send.send(job).is_err() || last {
+                break Ok(());
+            }
+            buffer.copy_within(filled - OVERLAP..filled, 0);
+            first = false;
+            match read_full(&mut file, &mut buffer[OVERLAP..]) {
+                Ok(more) => {
+                    bytes += more as u64;
+                    filled = OVERLAP + more;
+                }
+                Err(error) => break Err(error),
+            }
         };
-        // The middle rule: this read counts findings starting from half an overlap in (the
-        // read before counted those before) to half an overlap before its end (the next one
-        // counts those after), so each has at least half an overlap of context on both sides.
-        let counted_from = if first { 0 } else { OVERLAP / 2 };
-        let counted_to = if last {
-            usize::MAX
-        } else {
-            filled - OVERLAP / 2
-        };
-        let (text, starts) = text_runs(&buffer[..filled], encoding);
-        for finding in scanner.scan(&text) {
-            let at = byte_offset(&starts, finding.start);
-            if at >= counted_from && at < counted_to && KINDS.contains(&finding.kind) {
-                *kinds.entry(finding.kind.label().to_string()).or_insert(0) += 1;
+        drop(send);
+        let mut kinds = BTreeMap::new();
+        for finder in finders {
+            for (kind, count) in finder.join().unwrap_or_default() {
+                *kinds.entry(kind).or_insert(0) += count;
             }
         }
-        if last {
-            return Ok(Scanned::Text { bytes, kinds });
+        outcome.map(|()| Scanned::Text { bytes, kinds })
+    })
+}
+
+/// Counts the findings of one read that it owns. The middle rule: a read counts findings
+/// starting from half an overlap in (the read before counted those before) to half an overlap
+/// before its end (the next one counts those after), so each has at least half an overlap of
+/// context on both sides and is counted once.
+fn count_findings(scanner: &Scanner, read: &Job, kinds: &mut BTreeMap<String, u64>) {
+    let counted_from = if read.first { 0 } else { OVERLAP / 2 };
+    let counted_to = if read.last {
+        usize::MAX
+    } else {
+        read.bytes.len() - OVERLAP / 2
+    };
+    let (text, starts) = text_runs(&read.bytes, read.encoding);
+    for finding in scanner.scan(&text) {
+        let at = byte_offset(&starts, finding.start);
+        if at >= counted_from && at < counted_to && KINDS.contains(&finding.kind) {
+            *kinds.entry(finding.kind.label().to_string()).or_insert(0) += 1;
         }
-        buffer.copy_within(filled - OVERLAP..filled, 0);
-        carried = OVERLAP;
-        first = false;
     }
 }
 
@@ -264,18 +311,28 @@ fn text_runs(bytes: &[u8], encoding: Encoding) -> (String, Vec<(usize, usize)>) 
 }
 
 /// The width of the printable character `bytes` begins with, if it begins with one: ASCII
-/// printable or tab, or a whole multi-byte UTF-8 sequence that is not a control character.
+/// printable or tab, or a whole, valid multi-byte UTF-8 sequence that is not a C1 control.
+/// Checked byte by byte (RFC 3629's table): this runs once per byte of the data directory.
 fn printable_width(bytes: &[u8]) -> Option<usize> {
-    let first = *bytes.first()?;
-    let width = match first {
-        b'\t' | 0x20..=0x7e => return Some(1),
-        0xc2..=0xdf => 2,
-        0xe0..=0xef => 3,
-        0xf0..=0xf4 => 4,
-        _ => return None,
+    let continuation = |index: usize, low: u8, high: u8| {
+        bytes
+            .get(index)
+            .is_some_and(|byte| (low..=high).contains(byte))
     };
-    let text = std::str::from_utf8(bytes.get(..width)?).ok()?;
-    (!text.chars().any(char::is_control)).then_some(width)
+    let tail = |index: usize| continuation(index, 0x80, 0xbf);
+    match *bytes.first()? {
+        b'\t' | 0x20..=0x7e => Some(1),
+        // U+0080..U+009F are controls.
+        0xc2 => continuation(1, 0xa0, 0xbf).then_some(2),
+        0xc3..=0xdf => tail(1).then_some(2),
+        0xe0 => (continuation(1, 0xa0, 0xbf) && tail(2)).then_some(3),
+        0xed => (continuation(1, 0x80, 0x9f) && tail(2)).then_some(3),
+        0xe1..=0xec | 0xee..=0xef => (tail(1) && tail(2)).then_some(3),
+        0xf0 => (continuation(1, 0x90, 0xbf) && tail(2) && tail(3)).then_some(4),
+        0xf1..=0xf3 => (tail(1) && tail(2) && tail(3)).then_some(4),
+        0xf4 => (continuation(1, 0x80, 0x8f) && tail(2) && tail(3)).then_some(4),
+        _ => None,
+    }
 }
 
 /// The byte offset in the read of a text offset.
@@ -441,5 +498,25 @@ mod tests {
             "a cut sequence is not text"
         );
         assert_eq!(printable_width(b"\x7f"), None);
+        assert_eq!(printable_width("\u{85}".as_bytes()), None, "a C1 control");
+        assert_eq!(printable_width("é".as_bytes()), Some(2));
+        assert_eq!(printable_width("😀".as_bytes()), Some(4));
+        assert_eq!(printable_width(b"\xed\xa0\x80"), None, "a surrogate");
+        assert_eq!(printable_width(b"\xc0\x80"), None, "an overlong form");
+        // Every byte sequence the table accepts is UTF-8 without controls, and the other way.
+        for first in 0u8..=255 {
+            for second in [0x00, 0x80, 0x9f, 0xa0, 0xbf, 0xc0] {
+                let bytes = [first, second, 0x80, 0x80];
+                let width = printable_width(&bytes);
+                let expected = (1..=4).find_map(|width| {
+                    std::str::from_utf8(&bytes[..width])
+                        .ok()
+                        .filter(|text| text.chars().count() == 1)
+                        .filter(|text| !text.chars().any(|c| c.is_control() && c != '\t'))
+                        .map(|_| width)
+                });
+                assert_eq!(width, expected, "{bytes:02x?}");
+            }
+        }
     }
 }

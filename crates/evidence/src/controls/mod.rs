@@ -16,7 +16,7 @@ use crate::report::{
     EvidenceItem, Finding, FindingSeverity, Requirement, RequirementAttributes, Status, Table,
 };
 
-/// Rows a table in the report shows; the JSON's findings name everything beyond.
+/// Rows a table in the report lists; the rest are counted, and findings are judged from all.
 pub const TABLE_ROWS: usize = 200;
 
 /// A control of the catalogue.
