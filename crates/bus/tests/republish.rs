@@ -13,12 +13,20 @@ use crate::util::{append_concurrently, audit_key, config, local_records, shared_
 /// A closed log of `records` records in small segments; with `pruned`, its sealed segments
 /// exported to an archive and pruned from the live log.
 async fn closed_log(records: u64, pruned: bool) -> (tempfile::TempDir, tempfile::TempDir) {
+    closed_log_of(0..records, pruned).await
+}
+
+/// A closed log of the events numbered `events` (their content follows their numbers).
+async fn closed_log_of(
+    events: std::ops::Range<u64>,
+    pruned: bool,
+) -> (tempfile::TempDir, tempfile::TempDir) {
     let (dir, archive) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut settings = config(dir.path());
     settings.segment_max_bytes = 16 * 1024;
     let (log, _) = AuditLog::open(settings, audit_key(), Arc::new(SystemClock)).unwrap();
     let log = Arc::new(log);
-    append_concurrently(&log, 0..records, 8).await;
+    append_concurrently(&log, events, 8).await;
     shut(log).await;
     if pruned {
         let exported =
@@ -118,7 +126,9 @@ async fn another_chain_under_the_node_id_is_refused_untouched() {
         return;
     };
     let (first, _a) = closed_log(50, false).await;
-    let (second, _b) = closed_log(80, false).await;
+    // Another deployment's chain: other events. (Two logs of the same events can come out in
+    // the same order from the concurrent appends, and then they are the same chain.)
+    let (second, _b) = closed_log_of(1_000..1_080, false).await;
     republish_log(&bus, "embedded", first.path(), &|_| {})
         .await
         .unwrap();
