@@ -728,6 +728,70 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
         "{stdout}"
     );
 
+    // A leak-watch pass is on the record whatever it found: one that matched nobody is
+    // listed in today's report.
+    let dump = dir.path().join("nobody.csv");
+    std::fs::write(&dump, "email,phone\nnobody@example.org,010-9999-0000\n").unwrap();
+    let output = Command::new(haechi_binary())
+        .args(["leak", "match"])
+        .arg(&dump)
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("HAECHI_CONFIG")
+        .env_remove("HAECHI_MASTER_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let today = std::process::Command::new("date")
+        .args(["+%F"])
+        .env("TZ", "Asia/Seoul")
+        .output()
+        .unwrap();
+    let today = String::from_utf8(today.stdout).unwrap().trim().to_string();
+    let daily = dir.path().join("daily");
+    let (code, stdout, stderr) = evidence(
+        &data,
+        &[],
+        &[
+            "--from",
+            &today,
+            "--to",
+            &today,
+            "--out",
+            daily.to_str().unwrap(),
+            "--pdf",
+            "never",
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let daily: Value =
+        serde_json::from_slice(&std::fs::read(daily.join("evidence.json")).unwrap()).unwrap();
+    let response = requirement(&daily, "2.11.5");
+    let passes = response["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| {
+            item["title"]
+                .as_str()
+                .unwrap()
+                .contains("Leak-watch passes")
+        })
+        .unwrap();
+    assert!(
+        passes["table"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row[2] == "nobody.csv" && row[4] == "0"),
+        "{passes}"
+    );
+
     // Tampering: a status made better breaks the signature and, made up, the schema.
     let original = std::fs::read_to_string(out.join("evidence.json")).unwrap();
     let tampered = original.replacen("\"status\": \"not_met\"", "\"status\": \"met\"", 1);

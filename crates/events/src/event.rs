@@ -159,6 +159,10 @@ pub enum EventKind {
     /// (`detail`: `month`, `digest`). Recorded once per month; the built-in rule alerts on it.
     #[serde(rename = "audit.review_overdue")]
     AccessReviewOverdue,
+    /// A leak-watch pass over a dump ended (`detail`: `source`, `rows`, `customers` matched,
+    /// `new_exposures`), whatever it found: a pass that matched nobody is on the record too.
+    #[serde(rename = "leak.pass_completed")]
+    LeakPassCompleted,
 }
 
 impl EventKind {
@@ -204,6 +208,7 @@ impl EventKind {
         EventKind::AccessReviewAcknowledged,
         EventKind::AccessReviewPrepared,
         EventKind::AccessReviewOverdue,
+        EventKind::LeakPassCompleted,
     ];
 
     /// The dotted name used in the audit trail and in rules.
@@ -249,6 +254,7 @@ impl EventKind {
             EventKind::AccessReviewAcknowledged => "audit.review_acknowledged",
             EventKind::AccessReviewPrepared => "audit.review_prepared",
             EventKind::AccessReviewOverdue => "audit.review_overdue",
+            EventKind::LeakPassCompleted => "leak.pass_completed",
         }
     }
 }

@@ -17,7 +17,7 @@ mod records;
 use records::AccessDay;
 pub use records::{
     AlertFacts, AuditRead, Bounded, BulkRead, CUSTOMERS_LINE, DISTINCT_CAP, GrantChange, KeyEvent,
-    LIST_CAP, MonthActivity, RecordFieldCoverage, ReviewAck, SEVERE_CAP,
+    LIST_CAP, LeakPass, MonthActivity, RecordFieldCoverage, ReviewAck, SEVERE_CAP,
 };
 
 /// What the trail shows.
@@ -64,6 +64,8 @@ pub struct Activity {
     pub audit_reads_without_reason: u64,
     /// Leak-watch matches in the period, by source and day.
     pub leak_matches: BTreeMap<(String, String), u64>,
+    /// Leak-watch passes that ended in the period, whatever they found.
+    pub leak_passes: Bounded<LeakPass>,
     /// Sign-ins refused in the period, by reason.
     pub sign_in_refusals: BTreeMap<String, u64>,
     /// Acknowledgements of monthly reviews (whole trail).
@@ -103,6 +105,7 @@ impl Activity {
             audit_reads: Bounded::default(),
             audit_reads_without_reason: 0,
             leak_matches: BTreeMap::new(),
+            leak_passes: Bounded::default(),
             sign_in_refusals: BTreeMap::new(),
             review_acks: Bounded::default(),
             reviews_prepared: BTreeMap::new(),
@@ -205,6 +208,22 @@ impl Activity {
                     .unwrap_or_else(|| "unnamed".into());
                 let day = crate::period::kst_date(event.time).to_string();
                 *self.leak_matches.entry((source, day)).or_default() += 1;
+            }
+            EventKind::LeakPassCompleted => {
+                let number = |key: &str| {
+                    event
+                        .detail
+                        .get(key)
+                        .and_then(|value| value.parse().ok())
+                        .unwrap_or(0)
+                };
+                self.leak_passes.push(LeakPass {
+                    at: event.time,
+                    by: principal,
+                    source: event.detail.get("source").cloned().unwrap_or_default(),
+                    rows: number("rows"),
+                    customers: number("customers"),
+                });
             }
             EventKind::LoginFailed => {
                 let reason = event.reason.clone().unwrap_or_else(|| "unknown".into());

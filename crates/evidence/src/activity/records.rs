@@ -177,3 +177,18 @@ pub struct ReviewAck {
     /// The reviewer's note.
     pub note: String,
 }
+
+/// A leak-watch pass over a dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeakPass {
+    /// When it ended.
+    pub at: Timestamp,
+    /// Who ran it.
+    pub by: String,
+    /// The dump's name.
+    pub source: String,
+    /// Rows read.
+    pub rows: u64,
+    /// Customers matched.
+    pub customers: u64,
+}

@@ -191,9 +191,28 @@ fn assess_response(facts: &Facts) -> Assessment {
             "{count} high or critical {rule} alerts were neither acknowledged nor contained."
         ));
     }
+    let passes = &facts.activity.leak_passes;
+    assessment.table(
+        "유출 감시 / Leak-watch passes",
+        &["ended", "by", "source", "rows", "customers matched"],
+        passes
+            .items
+            .iter()
+            .map(|pass| {
+                vec![
+                    kst_minute(pass.at),
+                    pass.by.clone(),
+                    pass.source.clone(),
+                    pass.rows.to_string(),
+                    pass.customers.to_string(),
+                ]
+            })
+            .collect(),
+        "audit trail: leak.pass_completed",
+    );
     let matches = &facts.activity.leak_matches;
     assessment.table(
-        "유출 감시 / Leak-watch matches",
+        "유출 매칭 / Leak-watch matches",
         &["day", "source", "customers matched"],
         matches
             .iter()
@@ -201,10 +220,10 @@ fn assess_response(facts: &Facts) -> Assessment {
             .collect(),
         "audit trail: leak.matched",
     );
-    if matches.is_empty() {
+    if passes.items.is_empty() {
         assessment.note(
-            "No leak-watch match in the period. A pass that matched nobody leaves no record \
-             yet, so passes without a match cannot be shown here.",
+            "No leak-watch pass ended in the period: no dump was matched against the vault \
+             (haechi leak match).",
         );
     }
     let answered = facts.activity.severe.len() - unanswered.len();

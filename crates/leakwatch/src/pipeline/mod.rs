@@ -213,6 +213,15 @@ pub async fn match_dump(
 
     let customers = fold.report.customers();
     let recorded = record::record(&services, &grant, &customers, fold.exposures, &source).await?;
+    record::record_pass(
+        &services,
+        &grant,
+        &source,
+        totals.rows,
+        &recorded,
+        customers.len(),
+    )
+    .await?;
     if let Some(out) = &settings.out {
         out.write(&fold.report)?;
     }

@@ -84,3 +84,27 @@ async fn record_events(
     }
     Ok(Instant::now())
 }
+
+/// The pass's own record, whatever it found: the auditor's evidence lists leak-watch passes,
+/// and a pass that matched nobody is a pass too.
+pub(super) async fn record_pass(
+    services: &MatchServices<'_>,
+    grant: &AdminGrant,
+    source: &str,
+    rows: u64,
+    recorded: &Recorded,
+    customers: usize,
+) -> Result<(), Error> {
+    let event = SecurityEvent::new(
+        SystemClock.now(),
+        EventKind::LeakPassCompleted,
+        grant.actor().clone(),
+    )
+    .context(grant.context())
+    .detail("source", source.to_string())
+    .detail("rows", rows.to_string())
+    .detail("customers", customers.to_string())
+    .detail("new_exposures", recorded.new_exposures.to_string());
+    services.events.record(event).await.map_err(Error::Audit)?;
+    Ok(())
+}
