@@ -97,8 +97,14 @@ pub fn desk(
 /// Months the review job looks back at when it starts: a server down for a month still
 /// prepares (and, when due, records overdue) every review of the last year.
 const LOOK_BACK_MONTHS: usize = 12;
+/// How long after a month's end its review is prepared: requests in flight at midnight record
+/// their acts after it, and a summary pinned before they land would differ from the trail.
+const MONTH_END_GRACE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+/// How soon the job tries again after it could not read the trail or record.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
-/// The monthly access review job of `haechi serve`. Once a month has ended (KST), it
+/// The monthly access review job of `haechi serve` (one node; on a cluster each node's trail
+/// is its own and the job does not run: docs/evidence.md). Once a month has ended (KST), it
 /// summarises the month from the trail and records `audit.review_prepared` with the summary's
 /// digest, so the review is due and its content pinned; if no reviewer has acknowledged it `due`
 /// after the month's end, it records `audit.review_overdue` once, which the built-in rule
@@ -124,7 +130,7 @@ pub async fn review_job(
     loop {
         ticker.tick().await;
         let now = clock.now();
-        let ended = YearMonth::of(now).previous();
+        let ended = YearMonth::of(now.minus(MONTH_END_GRACE)).previous();
         if let Some((month, next_due)) = looked
             && month == ended
             && next_due.is_none_or(|due| now < due)
@@ -144,6 +150,8 @@ pub async fn review_job(
             Err(haechi_evidence::Error::Busy) => continue,
             Err(error) => {
                 tracing::error!(%error, "the monthly review job could not read the trail");
+                // Not every tick: the trail is read whole.
+                looked = Some((ended, Some(now.plus(RETRY))));
                 continue;
             }
         };
@@ -153,19 +161,20 @@ pub async fn review_job(
             let Ok(month) = state.review.month.parse::<YearMonth>() else {
                 continue;
             };
-            let settled = match settle(&state, month, now, due, events.as_ref()).await {
-                Ok(settled) => settled,
+            let (settled, look_again) = match settle(&state, month, now, due, events.as_ref()).await
+            {
+                Ok(settled) => (settled, month.end().plus(due)),
                 Err(error) => {
                     tracing::error!(%error, %month, "the monthly review job could not record");
-                    false
+                    (false, now.plus(RETRY))
                 }
             };
             if settled && settled_prefix {
                 settled_through = Some(month);
-            } else {
+            } else if !settled {
                 settled_prefix = false;
-                let due_at = month.end().plus(due);
-                next_due = Some(next_due.map_or(due_at, |next: Timestamp| next.min(due_at)));
+                next_due =
+                    Some(next_due.map_or(look_again, |next: Timestamp| next.min(look_again)));
             }
         }
         looked = Some((ended, next_due));

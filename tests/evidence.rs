@@ -293,12 +293,12 @@ async fn a_month_is_reviewed_and_the_signed_report_is_served() {
         .unwrap();
     let body = response.bytes().await.unwrap();
     let dir = instance.dir.path();
-    std::fs::write(dir.join("evidence.json"), &body).unwrap();
-    std::fs::write(dir.join("evidence.json.sig"), &signature).unwrap();
+    std::fs::write(dir.join("report.json"), &body).unwrap();
+    std::fs::write(dir.join("report.json.sig"), &signature).unwrap();
     let (ok, output) = auditor_check(
         &key_file,
-        &dir.join("evidence.json"),
-        &[(&dir.join("evidence.json"), &dir.join("evidence.json.sig"))],
+        &dir.join("report.json"),
+        &[(&dir.join("report.json"), &dir.join("report.json.sig"))],
     );
     assert!(ok, "{output}");
 
@@ -365,12 +365,12 @@ async fn a_month_is_reviewed_and_the_signed_report_is_served() {
         .decode(response.headers()["x-haechi-signature"].as_bytes())
         .unwrap();
     let html = response.bytes().await.unwrap();
-    std::fs::write(dir.join("evidence.html"), &html).unwrap();
-    std::fs::write(dir.join("evidence.html.sig"), &signature).unwrap();
+    std::fs::write(dir.join("report.html"), &html).unwrap();
+    std::fs::write(dir.join("report.html.sig"), &signature).unwrap();
     let (ok, output) = auditor_check(
         &key_file,
-        &dir.join("evidence.json"),
-        &[(&dir.join("evidence.html"), &dir.join("evidence.html.sig"))],
+        &dir.join("report.json"),
+        &[(&dir.join("report.html"), &dir.join("report.html.sig"))],
     );
     assert!(ok, "{output}");
 
@@ -573,7 +573,7 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
     assert!(stdout.contains("2.11.4"), "{stdout}");
 
     let report: Value =
-        serde_json::from_slice(&std::fs::read(out.join("evidence.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_every_control_shows_its_case(&report);
     // The drill is on record, passed, within the year.
     let drills = requirement(&report, "2.11.4");
@@ -623,23 +623,23 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
         .unwrap();
     std::fs::write(&key, &public_key.stdout).unwrap();
     let mut signed: Vec<(std::path::PathBuf, std::path::PathBuf)> =
-        ["evidence.json", "evidence.html", "manifest.json"]
+        ["report.json", "report.html", "manifest.json"]
             .iter()
             .map(|name| (out.join(name), out.join(format!("{name}.sig"))))
             .collect();
-    if out.join("evidence.pdf").exists() {
+    if out.join("report.pdf").exists() {
         assert!(
-            std::fs::read(out.join("evidence.pdf"))
+            std::fs::read(out.join("report.pdf"))
                 .unwrap()
                 .starts_with(b"%PDF")
         );
-        signed.push((out.join("evidence.pdf"), out.join("evidence.pdf.sig")));
+        signed.push((out.join("report.pdf"), out.join("report.pdf.sig")));
     }
     let pairs: Vec<(&Path, &Path)> = signed
         .iter()
         .map(|(a, b)| (a.as_path(), b.as_path()))
         .collect();
-    let (ok, output) = auditor_check(&key, &out.join("evidence.json"), &pairs);
+    let (ok, output) = auditor_check(&key, &out.join("report.json"), &pairs);
     assert!(ok, "{output}");
 
     // No drill customer's personal data in any file written.
@@ -647,7 +647,7 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
         serde_json::from_slice(&std::fs::read(reports.join("coupang/report.json")).unwrap())
             .unwrap();
     let generator = haechi_korean::CustomerGenerator::new(drill["seed"].as_u64().unwrap());
-    let files: Vec<Vec<u8>> = ["evidence.json", "evidence.html"]
+    let files: Vec<Vec<u8>> = ["report.json", "report.html"]
         .iter()
         .map(|name| std::fs::read(out.join(name)).unwrap())
         .collect();
@@ -664,7 +664,7 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
     }
 
     // The report in Chromium: every control rendered, the red ones with their reason.
-    render_in_browser(&out.join("evidence.html"));
+    render_in_browser(&out.join("report.html"));
 
     // A customer export left in the data directory turns encryption red, naming the file.
     let leaked = generator.customer(3);
@@ -695,7 +695,7 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
     );
     assert_eq!(code, 0, "{stdout}{stderr}");
     let again: Value =
-        serde_json::from_slice(&std::fs::read(rescanned.join("evidence.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(rescanned.join("report.json")).unwrap()).unwrap();
     let encryption = requirement(&again, "2.7.1");
     assert_eq!(encryption["status"], "not_met", "{encryption}");
     let reason = encryption["status_reason"].as_str().unwrap();
@@ -704,7 +704,7 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
         reason.contains("mobile") && reason.contains("email"),
         "{reason}"
     );
-    let written = std::fs::read(rescanned.join("evidence.json")).unwrap();
+    let written = std::fs::read(rescanned.join("report.json")).unwrap();
     for value in [&leaked.name, &leaked.email, &leaked.phone] {
         assert!(
             !crate::util::contains(&written, value.as_bytes()),
@@ -715,16 +715,16 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
     // A file of another report beside this one is not part of it.
     let (code, stdout, _) = evidence(&data, &[], &["verify", rescanned.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}");
-    std::fs::copy(out.join("evidence.html"), rescanned.join("evidence.pdf")).unwrap();
+    std::fs::copy(out.join("report.html"), rescanned.join("report.pdf")).unwrap();
     std::fs::copy(
-        out.join("evidence.html.sig"),
-        rescanned.join("evidence.pdf.sig"),
+        out.join("report.html.sig"),
+        rescanned.join("report.pdf.sig"),
     )
     .unwrap();
     let (code, stdout, _) = evidence(&data, &[], &["verify", rescanned.to_str().unwrap()]);
     assert_eq!(code, 1, "{stdout}");
     assert!(
-        stdout.contains("evidence.pdf: not part of this report"),
+        stdout.contains("report.pdf: not part of this report"),
         "{stdout}"
     );
 
@@ -770,7 +770,7 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
     );
     assert_eq!(code, 0, "{stdout}{stderr}");
     let daily: Value =
-        serde_json::from_slice(&std::fs::read(daily.join("evidence.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(daily.join("report.json")).unwrap()).unwrap();
     let response = requirement(&daily, "2.11.5");
     let passes = response["evidence"]
         .as_array()
@@ -793,36 +793,36 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
     );
 
     // Tampering: a status made better breaks the signature and, made up, the schema.
-    let original = std::fs::read_to_string(out.join("evidence.json")).unwrap();
+    let original = std::fs::read_to_string(out.join("report.json")).unwrap();
     let tampered = original.replacen("\"status\": \"not_met\"", "\"status\": \"met\"", 1);
     assert_ne!(tampered, original);
-    std::fs::write(out.join("evidence.json"), &tampered).unwrap();
+    std::fs::write(out.join("report.json"), &tampered).unwrap();
     let (code, stdout, _) = evidence(&data, &[], &["verify", out.to_str().unwrap()]);
     assert_eq!(code, 1, "{stdout}");
     assert!(
-        stdout.contains("evidence.json: the signature does not match"),
+        stdout.contains("report.json: the signature does not match"),
         "{stdout}"
     );
     let (ok, output) = auditor_check(
         &key,
-        &out.join("evidence.json"),
-        &[(&out.join("evidence.json"), &out.join("evidence.json.sig"))],
+        &out.join("report.json"),
+        &[(&out.join("report.json"), &out.join("report.json.sig"))],
     );
     assert!(!ok && output.contains("signature BAD"), "{output}");
     let invented = original.replacen("\"status\": \"not_met\"", "\"status\": \"fine\"", 1);
-    std::fs::write(out.join("evidence.json"), &invented).unwrap();
-    let (ok, output) = auditor_check(&key, &out.join("evidence.json"), &[]);
+    std::fs::write(out.join("report.json"), &invented).unwrap();
+    let (ok, output) = auditor_check(&key, &out.join("report.json"), &[]);
     assert!(!ok && output.contains("schema:"), "{output}");
-    std::fs::write(out.join("evidence.json"), &original).unwrap();
-    let mut html = std::fs::read(out.join("evidence.html")).unwrap();
+    std::fs::write(out.join("report.json"), &original).unwrap();
+    let mut html = std::fs::read(out.join("report.html")).unwrap();
     let last = html.len() - 2;
     html[last] ^= 0x20;
-    std::fs::write(out.join("evidence.html"), &html).unwrap();
+    std::fs::write(out.join("report.html"), &html).unwrap();
     let (code, stdout, _) = evidence(&data, &[], &["verify", out.to_str().unwrap()]);
     assert_eq!(code, 1, "{stdout}");
-    assert!(stdout.contains("evidence.json: signature good"), "{stdout}");
+    assert!(stdout.contains("report.json: signature good"), "{stdout}");
     assert!(
-        stdout.contains("evidence.html: the signature does not match"),
+        stdout.contains("report.html: the signature does not match"),
         "{stdout}"
     );
 

@@ -213,7 +213,7 @@ struct Background {
     rewrap: Option<JoinHandle<()>>,
     exposure_check: Option<JoinHandle<()>>,
     portal: Option<JoinHandle<()>>,
-    review_job: JoinHandle<()>,
+    review_job: Option<JoinHandle<()>>,
 }
 
 impl Background {
@@ -254,6 +254,7 @@ impl Background {
                     runtime.clock.clone(),
                 ))
             });
+        let review_due = config.evidence.review_due()?;
         let rewrap = runtime.master_key.has_previous().then(|| {
             tokio::spawn(rewrap_online(
                 runtime.vault.clone(),
@@ -284,19 +285,23 @@ impl Background {
                     runtime.store.clone(),
                 ))
             }),
-            review_job: tokio::spawn(crate::evidence::review_job(
-                state.evidence.clone(),
-                runtime.events.clone(),
-                runtime.clock.clone(),
-                config.evidence.review_due()?,
-                // On the drill clock a month can end at any moment; on the real one, a minute
-                // late is soon enough.
-                if state.drill.is_some() {
-                    Duration::from_secs(1)
-                } else {
-                    Duration::from_secs(60)
-                },
-            )),
+            // A cluster node's trail is its own chain: an acknowledgement taken by another node
+            // is not in it, so the job would call reviews overdue that are not.
+            review_job: config.store.url.is_none().then(|| {
+                tokio::spawn(crate::evidence::review_job(
+                    state.evidence.clone(),
+                    runtime.events.clone(),
+                    runtime.clock.clone(),
+                    review_due,
+                    // On the drill clock a month can end at any moment; on the real one, a minute
+                    // late is soon enough.
+                    if state.drill.is_some() {
+                        Duration::from_secs(1)
+                    } else {
+                        Duration::from_secs(60)
+                    },
+                ))
+            }),
         })
     }
 
@@ -308,13 +313,13 @@ impl Background {
             self.rewrap,
             self.exposure_check,
             self.portal,
+            self.review_job,
         ];
         for task in optional.into_iter().flatten() {
             task.abort();
         }
         self.refusal_summaries.abort();
         self.audit_watch.abort();
-        self.review_job.abort();
     }
 }
 

@@ -44,8 +44,8 @@ pub struct Activity {
     /// reads. Older days are decided as they pass (the trail is in time order), so memory
     /// holds two days whatever the period's length.
     access_days: HashMap<(String, usize), AccessDay>,
-    /// The newest day an access was seen on.
-    latest_day: usize,
+    /// The day of the last access seen.
+    current_day: usize,
     /// Bulk reads decided so far, by month.
     bulk: Vec<(YearMonth, BulkRead)>,
     /// Personal-data events in the period missing a field the access record needs.
@@ -95,7 +95,7 @@ impl Activity {
                 .map(|month| (month, MonthActivity::default()))
                 .collect(),
             access_days: HashMap::new(),
-            latest_day: 0,
+            current_day: 0,
             bulk: Vec::new(),
             record_fields: RecordFieldCoverage::default(),
             alerts: Bounded::default(),
@@ -291,7 +291,8 @@ impl Activity {
                         .or_insert(event.time);
                 }
             }
-            EventKind::AccessReviewAcknowledged => self.review_acks.push(ReviewAck {
+            // The newest kept: an acknowledgement must never hide behind older ones.
+            EventKind::AccessReviewAcknowledged => self.review_acks.push_newest(ReviewAck {
                 month: event.detail.get("month").cloned().unwrap_or_default(),
                 reviewer: principal.to_string(),
                 at: event.time,
@@ -337,8 +338,11 @@ impl Activity {
         // record is not a download.
         if !own_record {
             let day = day_number(event.time);
-            if day > self.latest_day {
-                self.latest_day = day;
+            // Decided when the day the trail is at changes (either way: a clock stepped ahead
+            // must not stop the days behind it from being decided), keeping the day before for
+            // records that arrive a little out of order around midnight.
+            if day != self.current_day {
+                self.current_day = day;
                 self.decide_days_before(day.saturating_sub(1));
             }
             let entry = self
@@ -485,8 +489,18 @@ impl Activity {
         let mut bulk = std::mem::take(&mut self.bulk);
         bulk.sort();
         for (month, read) in bulk {
-            if let Some(activity) = self.months.get_mut(&month) {
-                activity.bulk_reads.push(read);
+            let Some(activity) = self.months.get_mut(&month) else {
+                continue;
+            };
+            // A day decided twice (records more than a day out of order, a clock stepped
+            // back) is one line: its counts added, at least as many as either part.
+            match activity.bulk_reads.last_mut() {
+                Some(last) if last.principal == read.principal && last.day == read.day => {
+                    last.customers += read.customers;
+                    last.without_purpose += read.without_purpose;
+                    last.at_least |= read.at_least;
+                }
+                _ => activity.bulk_reads.push(read),
             }
         }
         self

@@ -48,16 +48,13 @@ mod tests {
         .unwrap();
         let manifest = Manifest::of(
             &report,
-            &[
-                ("evidence.json", b"{}"),
-                ("evidence.html", b"<!doctype html>"),
-            ],
+            &[("report.json", b"{}"), ("report.html", b"<!doctype html>")],
         );
         let bytes = serde_json::to_vec(&manifest).unwrap();
         let read = Manifest::parse(&bytes).unwrap();
-        assert!(read.lists("evidence.json", b"{}"));
-        assert!(!read.lists("evidence.json", b"{ }"));
-        assert!(!read.lists("evidence.pdf", b"%PDF"));
+        assert!(read.lists("report.json", b"{}"));
+        assert!(!read.lists("report.json", b"{ }"));
+        assert!(!read.lists("report.pdf", b"%PDF"));
         assert!(Manifest::parse(br#"{"format":"other"}"#).is_err());
     }
 

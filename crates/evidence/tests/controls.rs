@@ -884,3 +884,34 @@ fn customers_reading_their_own_records_are_one_line_whatever_their_number() {
         "a customer reading their own record is no download"
     );
 }
+
+#[test]
+fn a_clock_that_steps_ahead_does_not_stop_days_being_decided() {
+    let mut activity = Activity::new(period(), 10);
+    let read = |time: &str, customer: String| {
+        event(time, EventKind::PiiRead, service("shipping"))
+            .customer(customer)
+            .purpose("shipping")
+    };
+    // One record dated far ahead, then the month goes on as usual, then a record of an early
+    // day arrives late.
+    activity.observe(&read("2026-11-28T05:00:00Z", "ahead".into()));
+    for day in 2..=20 {
+        for customer in 0..12 {
+            activity.observe(&read(
+                &format!("2026-11-{day:02}T05:00:00Z"),
+                format!("d{day}c{customer}"),
+            ));
+        }
+    }
+    activity.observe(&read("2026-11-03T05:00:00Z", "late".into()));
+    let activity = activity.finish();
+    let november = reviews(&activity, at("2026-12-02T00:00:00Z")).remove(1);
+    assert_eq!(november.bulk_reads.len(), 19, "{:?}", november.bulk_reads);
+    let third = november
+        .bulk_reads
+        .iter()
+        .find(|read| read.day == "2026-11-03")
+        .unwrap();
+    assert_eq!(third.customers, 12, "the late record's day is one line");
+}

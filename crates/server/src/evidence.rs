@@ -53,11 +53,11 @@ pub struct EvidenceSettings {
 pub struct SignedEvidence {
     /// The report.
     pub report: EvidenceReport,
-    /// `evidence.json`'s bytes.
+    /// `report.json`'s bytes.
     pub json: Vec<u8>,
     /// Their signature.
     pub json_signature: [u8; 64],
-    /// `evidence.html`'s bytes.
+    /// `report.html`'s bytes.
     pub html: Vec<u8>,
     /// Their signature.
     pub html_signature: [u8; 64],

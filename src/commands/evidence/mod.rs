@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::runtime::{load_master_keys, read_audit_key};
 
 /// The files a report is made of (besides its manifest).
-const REPORT_FILES: &[&str] = &["evidence.json", "evidence.html", "evidence.pdf"];
+const REPORT_FILES: &[&str] = &["report.json", "report.html", "report.pdf"];
 
 /// `haechi evidence`.
 #[derive(Debug, Args)]
@@ -40,7 +40,7 @@ pub struct EvidenceArgs {
     /// Last day, `YYYY-MM-DD` (KST), inclusive.
     #[arg(long, requires = "from")]
     to: Option<String>,
-    /// The directory the report goes to: `evidence.json`, `evidence.html`, `evidence.pdf`
+    /// The directory the report goes to: `report.json`, `report.html`, `report.pdf`
     /// (when Chromium is there), each with its `.sig`.
     #[arg(long, requires = "from")]
     out: Option<PathBuf>,
@@ -76,7 +76,7 @@ enum EvidenceAction {
         #[arg(long)]
         json: bool,
     },
-    /// Print the JSON Schema of `evidence.json`.
+    /// Print the JSON Schema of `report.json`.
     Schema,
 }
 
@@ -154,25 +154,15 @@ fn generate(
             }
         }
     }
-    write_signed(
-        out,
-        "evidence.json",
-        &evidence.json,
-        &evidence.json_signature,
-    )?;
-    write_signed(
-        out,
-        "evidence.html",
-        &evidence.html,
-        &evidence.html_signature,
-    )?;
+    write_signed(out, "report.json", &evidence.json, &evidence.json_signature)?;
+    write_signed(out, "report.html", &evidence.html, &evidence.html_signature)?;
     let pdf = match args.pdf.as_str() {
         "never" => None,
         mode => match pdf::chromium(args.chromium.as_deref()) {
             Some(chromium) => {
                 spinner.set_message("printing the PDF with Chromium");
-                let bytes = block_on(pdf::print(&chromium, &out.join("evidence.html")))??;
-                write_signed(out, "evidence.pdf", &bytes, &desk.sign(&bytes))?;
+                let bytes = block_on(pdf::print(&chromium, &out.join("report.html")))??;
+                write_signed(out, "report.pdf", &bytes, &desk.sign(&bytes))?;
                 Some(bytes)
             }
             None if mode == "always" => anyhow::bail!(
@@ -182,11 +172,11 @@ fn generate(
         },
     };
     let mut files: Vec<(&str, &[u8])> = vec![
-        ("evidence.json", &evidence.json),
-        ("evidence.html", &evidence.html),
+        ("report.json", &evidence.json),
+        ("report.html", &evidence.html),
     ];
     if let Some(bytes) = &pdf {
-        files.push(("evidence.pdf", bytes));
+        files.push(("report.pdf", bytes));
     }
     let mut manifest = serde_json::to_vec_pretty(&Manifest::of(&evidence.report, &files))?;
     manifest.push(b'\n');
@@ -222,9 +212,9 @@ fn print_summary(report: &EvidenceReport, out: &Path, pdf: bool) {
         );
     }
     println!(
-        "written to {} (evidence.json, evidence.html{}, manifest.json; each signed: .sig)",
+        "written to {} (report.json, report.html{}, manifest.json; each signed: .sig)",
         out.display(),
-        if pdf { ", evidence.pdf" } else { "" }
+        if pdf { ", report.pdf" } else { "" }
     );
 }
 
@@ -276,11 +266,15 @@ fn verify(dir: &Path, key: Option<&Path>, config: &Config) -> anyhow::Result<Out
             return Ok(Outcome::Findings);
         }
     };
+    let mut report_json = None;
     for name in REPORT_FILES {
         let listed = manifest.files.contains_key(*name);
         match (listed, signed(name)?) {
             (true, Ok(bytes)) if manifest.lists(name, &bytes) => {
-                println!("{name}: signature good")
+                println!("{name}: signature good");
+                if *name == "report.json" {
+                    report_json = Some(bytes);
+                }
             }
             (true, Ok(_)) => {
                 failed = true;
@@ -290,25 +284,33 @@ fn verify(dir: &Path, key: Option<&Path>, config: &Config) -> anyhow::Result<Out
                 failed = true;
                 println!("{problem}");
             }
-            (false, _) if dir.join(name).exists() => {
+            // Whatever lies there under the name (a link included) is not part of the report.
+            (false, _) if std::fs::symlink_metadata(dir.join(name)).is_ok() => {
                 failed = true;
                 println!("{name}: not part of this report (the manifest does not list it)");
             }
             (false, _) => {}
         }
     }
-    for required in ["evidence.json", "evidence.html"] {
+    for listed in manifest.files.keys() {
+        if !REPORT_FILES.contains(&listed.as_str()) {
+            failed = true;
+            println!("the manifest lists {listed:?}, which no report has");
+        }
+    }
+    for required in ["report.json", "report.html"] {
         if !manifest.files.contains_key(required) {
             failed = true;
             println!("the manifest does not list {required}");
         }
     }
-    if let Ok(Ok(bytes)) = signed("evidence.json") {
+    // The JSON checked above, read once: its format.
+    if let Some(bytes) = report_json {
         let report: serde_json::Value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not JSON", dir.join("evidence.json").display()))?;
+            .with_context(|| format!("{} is not JSON", dir.join("report.json").display()))?;
         if report["format"] != REPORT_FORMAT {
             failed = true;
-            println!("evidence.json: not a {REPORT_FORMAT} report");
+            println!("report.json: not a {REPORT_FORMAT} report");
         }
     }
     println!(

@@ -32,7 +32,7 @@ pub(super) async fn print(chromium: &Path, html: &Path) -> anyhow::Result<Vec<u8
     let html =
         std::fs::canonicalize(html).with_context(|| format!("cannot find {}", html.display()))?;
     let scratch = tempfile::tempdir().context("cannot make a temporary Chromium profile")?;
-    let pdf = scratch.path().join("evidence.pdf");
+    let pdf = scratch.path().join("report.pdf");
     let mut command = tokio::process::Command::new(chromium);
     command
         .arg("--headless")

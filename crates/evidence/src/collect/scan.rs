@@ -69,7 +69,15 @@ pub fn scan_data_dir(dir: &Path) -> Result<ScanResult, Error> {
                 continue;
             }
         };
-        let mut entries: Vec<_> = listing.filter_map(Result::ok).collect();
+        let mut entries = Vec::new();
+        for entry in listing {
+            match entry {
+                Ok(entry) => entries.push(entry),
+                Err(error) => result
+                    .unreadable
+                    .push(format!("{} (an entry: {error})", relative(dir, &current))),
+            }
+        }
         entries.sort_by_key(|entry| entry.path());
         for entry in entries {
             let path = entry.path();
@@ -145,8 +153,16 @@ fn sniff(head: &[u8]) -> Result<Encoding, &'static str> {
         [0xfe, 0xff, ..] => Ok(Encoding::Utf16 {
             little_endian: false,
         }),
-        // Text written as UTF-16 without a mark: ASCII with every other byte zero.
-        _ if head.len() >= 64 && head.iter().skip(1).step_by(2).take(32).all(|b| *b == 0) => {
+        // Text written as UTF-16 without a mark: ASCII with every other byte zero (and the
+        // others text, so a file that merely begins with zeros is not taken for it).
+        _ if head.len() >= 64
+            && head.iter().skip(1).step_by(2).take(32).all(|b| *b == 0)
+            && head
+                .iter()
+                .step_by(2)
+                .take(32)
+                .all(|b| b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\n' | b'\r')) =>
+        {
             Ok(Encoding::Utf16 {
                 little_endian: true,
             })
@@ -171,14 +187,32 @@ fn scan_file(scanner: &Scanner, path: &Path) -> std::io::Result<Scanned> {
         Ok(found) => found,
         Err(format) => return Ok(Scanned::Compressed(format)),
     };
+    let mut kinds = BTreeMap::new();
+    if read < buffer.len() {
+        // One read is the whole file (most files of a data directory): no threads for it.
+        let job = Job {
+            bytes: buffer[..read].to_vec(),
+            first: true,
+            last: true,
+            encoding,
+        };
+        count_findings(scanner, &job, &mut kinds);
+        return Ok(Scanned::Text {
+            bytes: read as u64,
+            kinds,
+        });
+    }
     // One thread reads, the others find: the recognisers are most of the time.
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let (send, receive) = std::sync::mpsc::sync_channel::<Job>(workers);
-    let receive = std::sync::Mutex::new(receive);
+    // Each worker holds the receiver: when the last one is gone (a panic included), sending
+    // fails instead of waiting for a reader that will never come.
+    let receive = std::sync::Arc::new(std::sync::Mutex::new(receive));
     std::thread::scope(|scope| {
         let finders: Vec<_> = (0..workers)
             .map(|_| {
-                scope.spawn(|| {
+                let receive = std::sync::Arc::clone(&receive);
+                scope.spawn(move || {
                     let mut kinds = BTreeMap::new();
                     loop {
                         let next = match receive.lock() {
@@ -192,6 +226,7 @@ fn scan_file(scanner: &Scanner, path: &Path) -> std::io::Result<Scanned> {
                 })
             })
             .collect();
+        drop(receive);
         let mut filled = read;
         let mut bytes = read as u64;
         let mut first = true;
@@ -203,7 +238,10 @@ fn scan_file(scanner: &Scanner, path: &Path) -> std::io::Result<Scanned> {
                 last,
                 encoding,
             };
-            if send.send(job).is_err() || last {
+            if send.send(job).is_err() {
+                break Err(std::io::Error::other("the scan's workers stopped"));
+            }
+            if last {
                 break Ok(());
             }
             buffer.copy_within(filled - OVERLAP..filled, 0);
@@ -217,10 +255,15 @@ fn scan_file(scanner: &Scanner, path: &Path) -> std::io::Result<Scanned> {
             }
         };
         drop(send);
-        let mut kinds = BTreeMap::new();
         for finder in finders {
-            for (kind, count) in finder.join().unwrap_or_default() {
-                *kinds.entry(kind).or_insert(0) += count;
+            match finder.join() {
+                Ok(found) => {
+                    for (kind, count) in found {
+                        *kinds.entry(kind).or_insert(0) += count;
+                    }
+                }
+                // A worker that panicked counted some reads for nobody: the file is unread.
+                Err(_) => return Err(std::io::Error::other("a scan worker failed")),
             }
         }
         outcome.map(|()| Scanned::Text { bytes, kinds })
@@ -240,7 +283,7 @@ fn count_findings(scanner: &Scanner, read: &Job, kinds: &mut BTreeMap<String, u6
     };
     let (text, starts) = text_runs(&read.bytes, read.encoding);
     for finding in scanner.scan(&text) {
-        let at = byte_offset(&starts, finding.start);
+        let at = byte_offset(&text, &starts, read.encoding, finding.start);
         if at >= counted_from && at < counted_to && KINDS.contains(&finding.kind) {
             *kinds.entry(finding.kind.label().to_string()).or_insert(0) += 1;
         }
@@ -290,11 +333,14 @@ fn text_runs(bytes: &[u8], encoding: Encoding) -> (String, Vec<(usize, usize)>) 
             });
             let mut run = String::new();
             let mut run_start = 0;
-            for (position, decoded) in char::decode_utf16(units).enumerate() {
+            // The position in the read, in bytes: a unit is two, a surrogate pair four.
+            let mut at = 0;
+            for decoded in char::decode_utf16(units) {
+                let width = decoded.as_ref().map_or(2, |c| 2 * c.len_utf16());
                 match decoded {
                     Ok(c) if !c.is_control() || c == '\t' => {
                         if run.is_empty() {
-                            run_start = position * 2;
+                            run_start = at;
                         }
                         run.push(c);
                     }
@@ -303,6 +349,7 @@ fn text_runs(bytes: &[u8], encoding: Encoding) -> (String, Vec<(usize, usize)>) 
                         run.clear();
                     }
                 }
+                at += width;
             }
             push(&run, run_start);
         }
@@ -335,13 +382,23 @@ fn printable_width(bytes: &[u8]) -> Option<usize> {
     }
 }
 
-/// The byte offset in the read of a text offset.
-fn byte_offset(starts: &[(usize, usize)], text_offset: usize) -> usize {
+/// The byte offset in the read of a text offset: within a run, UTF-8 text is the read's own
+/// bytes; UTF-16 text is two bytes a unit.
+fn byte_offset(
+    text: &str,
+    starts: &[(usize, usize)],
+    encoding: Encoding,
+    text_offset: usize,
+) -> usize {
     let run = starts.partition_point(|(text_start, _)| *text_start <= text_offset);
     match run.checked_sub(1).and_then(|index| starts.get(index)) {
-        // Within a UTF-16 run the text offset is not the byte offset, but the run's start is a
-        // close enough place to judge the middle rule by (runs are at most a read long).
-        Some((text_start, byte_start)) => byte_start + (text_offset - text_start),
+        Some((text_start, byte_start)) => match encoding {
+            Encoding::Utf8 => byte_start + (text_offset - text_start),
+            Encoding::Utf16 { .. } => {
+                let within = text.get(*text_start..text_offset).unwrap_or_default();
+                byte_start + 2 * within.encode_utf16().count()
+            }
+        },
         None => 0,
     }
 }
@@ -349,9 +406,11 @@ fn byte_offset(starts: &[(usize, usize)], text_offset: usize) -> usize {
 fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
-        match file.read(&mut buffer[filled..])? {
-            0 => break,
-            read => filled += read,
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
         }
     }
     Ok(filled)
@@ -418,6 +477,38 @@ mod tests {
         std::fs::write(dir.path().join("file"), &bytes).unwrap();
         let result = scan_data_dir(dir.path()).unwrap();
         assert_eq!(result.hits[0].kinds.get("email"), Some(&1), "{result:?}");
+    }
+
+    #[test]
+    fn utf16_values_are_counted_once_wherever_the_reads_cut_them() {
+        let utf16 =
+            |text: &str| -> Vec<u8> { text.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+        // One long line of ASCII (or of Hangul, three bytes as text and two in the file), a
+        // number placed at many offsets around the first read's end.
+        for filler in ["a", "가"] {
+            for at in [
+                CHUNK - 40,
+                CHUNK + 100,
+                CHUNK + 250,
+                CHUNK + 260,
+                CHUNK + 500,
+                CHUNK + 506,
+            ] {
+                let prefix = filler.repeat(at / 2 - 1);
+                let mut bytes = vec![0xff, 0xfe];
+                bytes.extend(utf16(&prefix));
+                bytes.extend(utf16(" 010-2345-6789 "));
+                bytes.extend(utf16(&filler.repeat(CHUNK)));
+                assert_eq!(mobile_count(&bytes), Some(1), "{filler} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_that_begins_with_zeros_is_not_taken_for_utf16() {
+        let mut bytes = vec![0u8; 64];
+        bytes.extend_from_slice(b"phone 010-2345-6789\n");
+        assert_eq!(mobile_count(&bytes), Some(1));
     }
 
     #[test]
@@ -489,7 +580,7 @@ mod tests {
         let (text, starts) = text_runs(bytes, Encoding::Utf8);
         assert_eq!(text, "phone 010-2345-6789\n");
         assert_eq!(starts, vec![(0, 6)]);
-        assert_eq!(byte_offset(&starts, 6), 12);
+        assert_eq!(byte_offset(&text, &starts, Encoding::Utf8, 6), 12);
         let korean = "연락처 010".as_bytes();
         assert_eq!(printable_width(korean), Some(3));
         assert_eq!(
