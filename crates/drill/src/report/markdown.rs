@@ -40,81 +40,99 @@ impl Report {
     /// The table of measures.
     fn write_measures(&self, out: &mut String) {
         let _ = writeln!(out, "| measure | value |\n|---|---|");
-        let mut line = |name: &str, value: String| {
+        for (name, value) in self.measures() {
             let _ = writeln!(out, "| {name} | {value} |");
-        };
-        line(
-            "time to first alert",
-            seconds(self.time_to_first_alert_secs),
-        );
-        line(
-            "time to containment",
-            seconds(self.time_to_containment_secs),
-        );
-        line(
-            "customers exposed before containment",
-            self.customers_exposed_before_containment.to_string(),
-        );
-        line(
-            "records exposed before containment",
-            self.records_exposed_before_containment.to_string(),
-        );
-        line(
-            "customers exposed in all (of them in plaintext)",
-            format!(
-                "{} ({})",
-                self.customers_exposed, self.customers_exposed_plaintext
+        }
+    }
+
+    /// Every measure of the drill, named once: the Markdown, the page and the timeline's labels
+    /// all take their figures from here (and the JSON holds the same values).
+    pub(crate) fn measures(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "time to first alert",
+                seconds(self.time_to_first_alert_secs),
             ),
-        );
-        line(
-            "exposed per field",
-            if self.exposed_per_field.is_empty() {
-                "—".into()
-            } else {
-                self.exposed_per_field
-                    .iter()
-                    .map(|(field, count)| format!("{field} {count}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-        );
-        line(
-            "attacker requests (refused)",
-            format!("{} ({})", self.attacker_requests, self.attacker_refused),
-        );
-        line(
-            "attacker gave up",
-            self.attacker_gave_up_at
-                .clone()
-                .unwrap_or_else(|| "no".into()),
-        );
-        line(
-            "legitimate requests (refused after containment)",
-            format!(
-                "{} ({})",
-                self.normal_requests, self.normal_refused_after_containment
+            (
+                "time to containment",
+                seconds(self.time_to_containment_secs),
             ),
-        );
-        line(
-            "alerts: true / false positives",
-            format!(
-                "{} / {}",
-                self.true_positives.len(),
-                self.false_positives.len()
+            (
+                "customers exposed before containment",
+                self.customers_exposed_before_containment.to_string(),
             ),
-        );
-        line(
-            "scope precision / recall",
-            match (&self.scope.not_scored, &self.scope.error) {
-                (Some(reason), _) => format!("not scored: {reason}"),
-                (None, Some(error)) => format!("not run: {error}"),
-                (None, None) => format!(
-                    "{:.3} / {:.3} ({} found, {} true)",
-                    self.scope.precision, self.scope.recall, self.scope.found, self.scope.truth
+            (
+                "records exposed before containment",
+                self.records_exposed_before_containment.to_string(),
+            ),
+            (
+                "customers exposed in all (of them in plaintext)",
+                format!(
+                    "{} ({})",
+                    self.customers_exposed, self.customers_exposed_plaintext
                 ),
-            },
-        );
-        line("for comparison", self.versus_coupang.clone());
+            ),
+            (
+                "exposed per field",
+                if self.exposed_per_field.is_empty() {
+                    "—".into()
+                } else {
+                    self.exposed_per_field
+                        .iter()
+                        .map(|(field, count)| format!("{field} {count}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            ),
+            (
+                "attacker requests (refused)",
+                format!("{} ({})", self.attacker_requests, self.attacker_refused),
+            ),
+            (
+                "attacker reads",
+                format!(
+                    "{} received data, {} refused",
+                    self.timeline.attacker_reads_received, self.timeline.attacker_reads_refused
+                ),
+            ),
+            (
+                "attacker gave up",
+                self.attacker_gave_up_at
+                    .clone()
+                    .unwrap_or_else(|| "no".into()),
+            ),
+            (
+                "legitimate requests (refused after containment)",
+                format!(
+                    "{} ({})",
+                    self.normal_requests, self.normal_refused_after_containment
+                ),
+            ),
+            (
+                "legitimate reads",
+                self.timeline.legitimate_reads.to_string(),
+            ),
+            (
+                "alerts: true / false positives",
+                format!(
+                    "{} / {}",
+                    self.true_positives.len(),
+                    self.false_positives.len()
+                ),
+            ),
+            (
+                "scope precision / recall",
+                match (&self.scope.not_scored, &self.scope.error) {
+                    (Some(reason), _) => format!("not scored: {reason}"),
+                    (None, Some(error)) => format!("not run: {error}"),
+                    (None, None) => format!(
+                        "{:.3} / {:.3} ({} found, {} true)",
+                        self.scope.precision, self.scope.recall, self.scope.found, self.scope.truth
+                    ),
+                },
+            ),
+            ("for comparison", self.versus_coupang.clone()),
+        ]
     }
 
     /// Each check of the bar, met or not.

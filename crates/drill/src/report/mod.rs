@@ -162,8 +162,23 @@ pub struct Report {
     /// When the drill ran (RFC 3339, the real clock, not the drill's): what an auditor dates
     /// the drill by (`haechi evidence`).
     pub run_at: Option<String>,
+    /// What the timeline draws, counted once: the page's rows and the JSON say the same.
+    pub timeline: TimelineFigures,
     #[serde(skip)]
     chart: Chart,
+}
+
+/// The timeline's rows, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TimelineFigures {
+    /// The attacker's reads that received personal data.
+    pub attacker_reads_received: u64,
+    /// The attacker's reads that were refused.
+    pub attacker_reads_refused: u64,
+    /// Reads of legitimate traffic.
+    pub legitimate_reads: u64,
+    /// Alerts the drill saw (about the attacker and not).
+    pub alerts: u64,
 }
 
 /// An alert in the report.
@@ -311,6 +326,20 @@ impl Report {
             passed,
             versus_coupang: COUPANG_LINE.into(),
             run_at: None,
+            timeline: TimelineFigures {
+                attacker_reads_received: observed
+                    .attack_attempts
+                    .iter()
+                    .filter(|(_, received)| *received)
+                    .count() as u64,
+                attacker_reads_refused: observed
+                    .attack_attempts
+                    .iter()
+                    .filter(|(_, received)| !*received)
+                    .count() as u64,
+                legitimate_reads: observed.normal_reads.len() as u64,
+                alerts: observed.alerts.len() as u64,
+            },
             scenario: observed.scenario,
             partial: observed.partial,
         }

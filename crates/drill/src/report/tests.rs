@@ -82,6 +82,37 @@ fn exposure_is_counted_up_to_containment_and_scope_is_scored() {
     );
     let html = report.html();
     assert!(html.contains("<svg") && html.contains("containment"));
+    // Real tables, not Markdown in a box; each figure said once, the same in timeline and table.
+    assert!(!html.contains("<pre>"), "{html}");
+    assert!(html.contains("<table>") && html.contains("Beside the 2025 breach"));
+    let figures = report.timeline;
+    assert!(html.contains(&format!(
+        "attacker: data received ({})",
+        figures.attacker_reads_received
+    )));
+    assert!(html.contains(&format!(
+        "<td>attacker reads</td><td>{} received data, {} refused</td>",
+        figures.attacker_reads_received, figures.attacker_reads_refused
+    )));
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["timeline"]["attacker_reads_received"],
+        figures.attacker_reads_received
+    );
+    assert!(!html.contains("<script"));
+}
+
+#[test]
+fn the_page_escapes_what_the_scenario_file_says() {
+    let observed = Observations {
+        scenario: "<script>alert(1)</script>".into(),
+        description: "a & b <img src=x>".into(),
+        ..Observations::default()
+    };
+    let html = Report::score(observed, &Expectations::default()).html();
+    assert!(!html.contains("<script>alert(1)"), "{html}");
+    assert!(!html.contains("<img src=x>"), "{html}");
+    assert!(html.contains("&lt;script&gt;"));
 }
 
 #[test]
