@@ -51,7 +51,8 @@ pub fn settings(config: &Config) -> anyhow::Result<EvidenceSettings> {
         archive_configured: config.audit.archive_dir.is_some(),
         witness: config.audit.witness.clone(),
         master_key_source: master_key_source(config),
-        rotation_interval_days: config.keys.rotation_interval.as_secs() / DAY_SECS,
+        // Rounded up: a rotation every 12 hours is "within a day", not "every 0 days".
+        rotation_interval_days: config.keys.rotation_interval.as_secs().div_ceil(DAY_SECS),
         blind_index_bits: config.vault.blind_index_bits,
         cluster_node: config.store.url.is_some(),
     })
