@@ -260,7 +260,7 @@ fn verify(
 }
 
 /// The audit public key: from `key_file`, or this data directory's (said on stderr).
-fn load_key(
+pub(crate) fn load_key(
     config: &Config,
     key_file: Option<PathBuf>,
 ) -> anyhow::Result<ed25519_dalek::VerifyingKey> {

@@ -1,7 +1,7 @@
 //! One function per subcommand.
 
 pub(crate) mod archive_gen;
-mod audit;
+pub(crate) mod audit;
 mod audit_cluster;
 mod config;
 pub(crate) mod detect;

@@ -27,6 +27,8 @@ pub struct Activity {
     bulk_read_customers: u64,
     /// Records read.
     pub records: u64,
+    /// The time of the first record read: the trail's oldest (the fold reads it whole).
+    pub first_record: Option<Timestamp>,
     /// The last act of each service and administrator (whole trail).
     pub last_used: BTreeMap<String, Timestamp>,
     /// Creations of principals and policy changes (whole trail; the newest kept).
@@ -84,6 +86,7 @@ impl Activity {
             period,
             bulk_read_customers: bulk_read_customers.max(1),
             records: 0,
+            first_record: None,
             last_used: BTreeMap::new(),
             grant_changes: Bounded::default(),
             created: HashSet::new(),
@@ -126,6 +129,7 @@ impl Activity {
     /// Folds one record. Records must come in trail order.
     pub fn observe(&mut self, event: &SecurityEvent) {
         self.records += 1;
+        self.first_record.get_or_insert(event.time);
         let principal = event.principal.to_string();
         // A masked read is a read: only a refusal is not an access.
         let allowed = event.decision != Decision::Deny;
@@ -181,15 +185,7 @@ impl Activity {
                     .get("what")
                     .cloned()
                     .unwrap_or_else(|| "search".into());
-                // Reading the monthly review is the review itself: its reason is the month.
-                let reason = match (&event.reason, what.as_str()) {
-                    (Some(reason), _) => Some(reason.clone()),
-                    (None, "review") => event
-                        .detail
-                        .get("month")
-                        .map(|month| format!("the monthly review of {month}")),
-                    (None, _) => None,
-                };
+                let reason = event.reason.clone();
                 if reason.is_none() {
                     self.audit_reads_without_reason += 1;
                 }

@@ -182,7 +182,7 @@ impl EvidenceDesk {
         };
         // The trail, the chain check and the scan read files end to end: off the async threads.
         let key = self.verifying_key();
-        let (activity, chain, oldest, scan, drills) = tokio::task::spawn_blocking(move || {
+        let (activity, chain, scan, drills) = tokio::task::spawn_blocking(move || {
             let _turn = turn;
             // Each phase's time goes to the log: where a report's minutes go on a large trail.
             let started = std::time::Instant::now();
@@ -191,7 +191,6 @@ impl EvidenceDesk {
             let folded = started.elapsed();
             let chain = collect::verify_chain(&settings.audit_dir, &key, witness)?;
             let verified = started.elapsed();
-            let oldest = collect::oldest_record(&settings.audit_dir)?;
             let scan = collect::scan_data_dir(&settings.data_dir)?;
             let scanned = started.elapsed();
             let drills = match &drill_dir {
@@ -206,7 +205,7 @@ impl EvidenceDesk {
                 scan_bytes = scan.bytes,
                 "evidence gathered"
             );
-            Ok::<_, haechi_evidence::Error>((activity, chain, oldest, scan, drills))
+            Ok::<_, haechi_evidence::Error>((activity, chain, scan, drills))
         })
         .await
         .map_err(|error| haechi_evidence::Error::Render(format!("evidence task: {error}")))??;
@@ -234,7 +233,7 @@ impl EvidenceDesk {
                 archive_configured: settings.archive_configured,
                 witness_configured: settings.witness.is_some(),
                 chain,
-                oldest_record: oldest,
+                oldest_record: activity.first_record,
                 cluster_node: settings.cluster_node,
             },
             activity,
@@ -295,7 +294,7 @@ impl EvidenceDesk {
             let _turn = turn;
             let activity =
                 collect::fold_trail(&settings.audit_dir, period, settings.bulk_read_customers)?;
-            let began = collect::oldest_record(&settings.audit_dir)?;
+            let began = activity.first_record;
             Ok::<_, haechi_evidence::Error>((activity, began))
         })
         .await

@@ -219,15 +219,8 @@ fn print_summary(report: &EvidenceReport, out: &Path, pdf: bool) {
 }
 
 fn verify(dir: &Path, key: Option<&Path>, config: &Config) -> anyhow::Result<Outcome> {
-    let key = match key {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            haechi_audit::parse_public_key(&text)
-                .with_context(|| format!("audit public key {}", path.display()))?
-        }
-        None => block_on(crate::runtime::audit_public_key(config))??,
-    };
+    // As `audit verify` does: an independent copy of the key, or this directory's, said so.
+    let key = crate::commands::audit::load_key(config, key.map(Path::to_path_buf))?;
     // The manifest says which files make the report; each is checked against it and against
     // its own signature, and a file of the report's names it does not list is not part of it.
     let mut failed = false;

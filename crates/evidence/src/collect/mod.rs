@@ -35,14 +35,6 @@ pub fn fold_trail(
     Ok(activity.finish())
 }
 
-/// The oldest record's time, if the trail holds any.
-pub fn oldest_record(audit_dir: &Path) -> Result<Option<haechi_events::Timestamp>, Error> {
-    match haechi_audit::read_history(audit_dir)?.next() {
-        Some(record) => Ok(Some(record?.event.time)),
-        None => Ok(None),
-    }
-}
-
 /// Verifies the chain and the signed checkpoints of the log in `audit_dir` (and its archive)
 /// against the audit key, and against the checkpoints a witness holds when it could be read
 /// back, as `haechi audit verify [--witness]` does. `witness` is what reading it back gave:

@@ -235,7 +235,9 @@ async fn read_review(
             admin
                 .event(now, EventKind::AdminAuditRead)
                 .detail("what", "review")
-                .detail("month", month.to_string()),
+                .detail("month", month.to_string())
+                // Reading the review is the review itself: that is its reason.
+                .reason(format!("the monthly review of {month}")),
         )
         .await
         .map_err(ApiError::audit_unavailable)?;
