@@ -17,6 +17,7 @@ mod audit;
 mod audit_witness;
 mod browser;
 mod cluster;
+mod console;
 mod containment;
 mod contract;
 mod detection;

@@ -248,21 +248,13 @@ fn contact_disclosure(
 /// What the scan reads: the archives given, those the live log's manifest names, and the live
 /// log itself unless `--no-live-log`.
 fn sources(args: &ScopeArgs, config: &Config) -> anyhow::Result<Sources> {
-    let log_dir = audit_dir(config);
-    let mut archives = args.archives.clone();
-    for dir in manifest_archives(&log_dir)? {
-        let known = archives.iter().any(|given| same_dir(given, &dir));
-        if !known {
-            archives.push(dir);
-        }
-    }
-    let live_log = (!args.no_live_log && log_dir.is_dir()).then_some(log_dir);
+    let sources = Sources::of_log(&audit_dir(config), &args.archives, !args.no_live_log)?;
     anyhow::ensure!(
-        !archives.is_empty() || live_log.is_some(),
+        !sources.is_empty(),
         "nothing to search: no --archive given and no audit log at {}",
         audit_dir(config).display()
     );
-    Ok(Sources { archives, live_log })
+    Ok(sources)
 }
 
 /// The result on stdout, as a table or JSON.
@@ -382,36 +374,6 @@ fn parent_of(path: &Path) -> PathBuf {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     }
-}
-
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
-}
-
-/// The archive directories the live log was exported to (its `archived` manifest, JSON
-/// lines with an `archive_dir` each; see the audit crate's SCHEMA.md).
-fn manifest_archives(log_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let path = log_dir.join("archived");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    for line in text.lines().filter(|line| !line.trim().is_empty()) {
-        let entry: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("bad line in {}", path.display()))?;
-        if let Some(dir) = entry.get("archive_dir").and_then(|dir| dir.as_str()) {
-            let dir = PathBuf::from(dir);
-            if !dirs.contains(&dir) {
-                dirs.push(dir);
-            }
-        }
-    }
-    Ok(dirs)
 }
 
 /// Reads the exposed customers' channels from the vault, chunks in parallel.

@@ -146,6 +146,9 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         notices: crate::notices::open(&config, &runtime).await?,
         drill,
         freshness,
+        console: Arc::new(haechi_server::console::ConsoleDesk::new(
+            config.audit.archive_dir.iter().cloned().collect(),
+        )?),
         evidence: crate::evidence::desk(
             evidence_settings,
             crate::runtime::read_audit_key(&*runtime.store, &runtime.master_key).await?,

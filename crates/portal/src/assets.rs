@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 /// One static file.
 #[derive(Debug, Clone)]
 pub struct Asset {
-    /// Where it is served: `/portal/assets/NAME.DIGEST.EXT`.
+    /// Where it is served: `/portal/assets/NAME.DIGEST.EXT` (or the console's directory).
     pub path: String,
     /// Its `Content-Type`.
     pub content_type: &'static str,
@@ -26,17 +26,39 @@ const CHECK_JS: &[u8] = include_bytes!("../assets/check.js");
 /// The stylesheet and the check's script, in that order.
 pub(crate) fn bundled() -> [Asset; 2] {
     [
-        asset("portal", "css", "text/css; charset=utf-8", CSS),
-        asset("check", "js", "text/javascript; charset=utf-8", CHECK_JS),
+        Asset::hashed(
+            "/portal/assets",
+            "portal",
+            "css",
+            "text/css; charset=utf-8",
+            CSS,
+        ),
+        Asset::hashed(
+            "/portal/assets",
+            "check",
+            "js",
+            "text/javascript; charset=utf-8",
+            CHECK_JS,
+        ),
     ]
 }
 
-fn asset(stem: &str, extension: &str, content_type: &'static str, body: &'static [u8]) -> Asset {
-    let digest = hex::encode(&Sha256::digest(body)[..8]);
-    Asset {
-        path: format!("/portal/assets/{stem}.{digest}.{extension}"),
-        content_type,
-        body,
-        etag: format!("\"{digest}\""),
+impl Asset {
+    /// `body` served under `DIR/STEM.DIGEST.EXTENSION` (`dir` without its trailing slash):
+    /// the responder console's assets are named the same way.
+    pub fn hashed(
+        dir: &str,
+        stem: &str,
+        extension: &str,
+        content_type: &'static str,
+        body: &'static [u8],
+    ) -> Asset {
+        let digest = hex::encode(&Sha256::digest(body)[..8]);
+        Asset {
+            path: format!("{dir}/{stem}.{digest}.{extension}"),
+            content_type,
+            body,
+            etag: format!("\"{digest}\""),
+        }
     }
 }

@@ -218,6 +218,11 @@ impl ApiError {
         self.status
     }
 
+    /// The sentence for a human (what the console's pages show).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// The same error with a `Retry-After` of `seconds`.
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after_secs = Some(seconds);

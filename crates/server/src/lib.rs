@@ -10,6 +10,7 @@
 pub mod admission;
 mod blocked;
 mod client_address;
+pub mod console;
 pub mod drill;
 mod error;
 pub mod evidence;

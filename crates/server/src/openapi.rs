@@ -65,6 +65,7 @@ use crate::error::{ErrorBody, ErrorCode, FieldProblem};
         (name = "portal", description = "The exposure portal: the incident statements shown, and a customer's own exposures."),
         (name = "notices", description = "Breach notices: \"is this message from us?\" for anyone holding a text."),
         (name = "evidence", description = "Auditor evidence: the signed ISMS-P / PIPA report and the monthly access review (administrators)."),
+        (name = "console", description = "The responder console: pages for administrators (alerts live, who was exposed, blocks and suspensions, keys, rules), signed in with a session cookie only the console reads."),
         (name = "contract", description = "This document."),
     )
 )]

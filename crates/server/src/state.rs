@@ -117,4 +117,6 @@ pub struct SharedState {
     pub freshness: Option<Arc<haechi_cluster::Freshness>>,
     /// Auditor evidence: the facts gathered, judged and signed with the audit key.
     pub evidence: Arc<crate::evidence::EvidenceDesk>,
+    /// The responder console: its pages and the scopes of alerts.
+    pub console: Arc<crate::console::ConsoleDesk>,
 }

@@ -328,6 +328,95 @@ const ROUTES: &[Route] = &[
         &[(Case::NoCredentials, "public: anyone may check a message")],
     ),
     route("GET", "/portal/assets/{file}", Public, BodyKind::None),
+    // The console's pages: its session cookie is the credential (a bearer token is not), so
+    // without one every page sends the browser to sign in, whatever the body.
+    answering(route("GET", "/console", Public, BodyKind::None), PUBLIC_GET),
+    answering(
+        route("GET", "/console/", Public, BodyKind::None),
+        &[
+            (Case::NoCredentials, "no session cookie: the sign-in page"),
+            (Case::EmptyBody, "the body is not read"),
+            (Case::TruncatedJson, "the body is not read"),
+            (Case::WrongTypes, "the body is not read"),
+            (Case::HugeBody, "the body is not read"),
+            (Case::DeepJson, "the body is not read"),
+            (Case::InvalidUtf8, "the body is not read"),
+            (Case::WrongContentType, "the body is not read"),
+        ],
+    ),
+    with_sample(
+        route("POST", "/console/login", Public, Form),
+        "client_id=nobody&client_secret=wrong",
+    ),
+    answering(
+        route("GET", "/console/alerts/stream", Public, BodyKind::None),
+        UNREAD_BODY,
+    ),
+    route("GET", "/console/assets/{file}", Public, BodyKind::None),
+    answering(
+        route("POST", "/console/logout", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("GET", "/console/alert", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("POST", "/console/alert/ack", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("GET", "/console/alert/scope", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("GET", "/console/alert/scope.csv", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("GET", "/console/alert/scope.jsonl", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("GET", "/console/containment", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("POST", "/console/blocks", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("POST", "/console/blocks/lift", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("POST", "/console/suspensions", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("POST", "/console/suspensions/lift", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("GET", "/console/keys", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("POST", "/console/keys/rotate", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("GET", "/console/keys/revoke", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("POST", "/console/keys/revoke", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
+    answering(
+        route("GET", "/console/rules", Public, BodyKind::None),
+        WITHOUT_SESSION,
+    ),
     answering(
         route("GET", "/v1/portal/me/exposures", Customer, BodyKind::None),
         UNREAD_BODY,
@@ -583,9 +672,10 @@ fn foreign_token<'a>(route: &Route, fixture: &'a Fixture) -> Option<&'a str> {
 /// Text that must never reach a client.
 const INTERNAL_TEXT: &[&str] = &["sqlite", "SQL", "/tmp", "data_dir", "panicked", "haechi.db"];
 
-/// Whether `response` is one of the portal's pages (`text/html` under `/portal`).
+/// Whether `response` is one of the portal's or the console's pages (`text/html` under
+/// `/portal` or `/console`).
 fn is_page(route: &Route, response: &axum::response::Response) -> bool {
-    route.path.starts_with("/portal")
+    (route.path.starts_with("/portal") || route.path.starts_with("/console"))
         && response
             .headers()
             .get(header::CONTENT_TYPE)

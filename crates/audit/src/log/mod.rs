@@ -451,6 +451,25 @@ impl AuditLog {
         blocking(move || crate::search::search_upto(&dir, &filter, page, upto)).await
     }
 
+    /// The durable records of the live log with these seqs, in seq order; seqs it no longer
+    /// (or not yet) holds are left out. An alert's evidence, for the console.
+    pub async fn records_at(&self, mut seqs: Vec<u64>) -> Result<Vec<AuditRecord>, Error> {
+        let dir = self.shared.dir.clone();
+        let upto = self.durable_seq();
+        seqs.sort_unstable();
+        seqs.dedup();
+        seqs.retain(|&seq| seq <= upto);
+        blocking(move || {
+            let mut cursor = crate::reader::LogCursor::new(&dir);
+            let mut records = Vec::with_capacity(seqs.len());
+            for seq in seqs {
+                records.extend(cursor.read(seq, seq, 1)?);
+            }
+            Ok(records)
+        })
+        .await
+    }
+
     /// Exports sealed segments to `to_dir` as Parquet; with [`ActiveSegment::Seal`] the active
     /// segment is sealed first so everything durable now is exported. See [`crate::export`].
     pub async fn export(

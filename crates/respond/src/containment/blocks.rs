@@ -83,9 +83,14 @@ impl Containment {
         Ok(block)
     }
 
-    /// Lifts block `id`: stored, out of force at once, audited as `response.lifted`. `None`
-    /// if there is no such active block.
-    pub async fn lift(&self, id: u64, grant: &AdminGrant) -> Result<Option<BlockRecord>, Error> {
+    /// Lifts block `id`: stored, out of force at once, audited as `response.lifted` (with the
+    /// administrator's `note` saying why, when given). `None` if there is no such active block.
+    pub async fn lift(
+        &self,
+        id: u64,
+        note: Option<&str>,
+        grant: &AdminGrant,
+    ) -> Result<Option<BlockRecord>, Error> {
         let (actor, context) = (grant.actor(), grant.context());
         let now = self.now();
         let Some(block) = self.store.lift_block(id, now, actor).await? else {
@@ -96,12 +101,15 @@ impl Containment {
             blocks.remove(id);
             self.any_blocks.store(!blocks.is_empty(), Ordering::Release);
         }
-        let event = SecurityEvent::new(now, EventKind::ResponseLifted, actor.clone())
+        let mut event = SecurityEvent::new(now, EventKind::ResponseLifted, actor.clone())
             .context(context)
             .reason("block_network")
             .detail("network", block.network.to_string())
             .detail("block_id", block.id.to_string())
             .detail("blocked_by", block.created_by.to_string());
+        if let Some(note) = note {
+            event = event.detail("note", note);
+        }
         self.events
             .record(with_origin(
                 event,

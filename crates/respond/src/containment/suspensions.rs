@@ -63,11 +63,12 @@ impl Containment {
         Ok(true)
     }
 
-    /// Lifts the suspension of `principal`, audited as `response.lifted`. Returns whether
-    /// there was one.
+    /// Lifts the suspension of `principal`, audited as `response.lifted` (with the
+    /// administrator's `note` saying why, when given). Returns whether there was one.
     pub async fn lift_suspension(
         &self,
         principal: &Principal,
+        note: Option<&str>,
         grant: &AdminGrant,
     ) -> Result<bool, Error> {
         let (actor, context) = (grant.actor(), grant.context());
@@ -77,14 +78,14 @@ impl Containment {
         if !stored && !held {
             return Ok(false);
         }
-        self.events
-            .record(
-                SecurityEvent::new(now, EventKind::ResponseLifted, actor.clone())
-                    .context(context)
-                    .reason("suspend_principal")
-                    .detail("target_principal", principal.to_string()),
-            )
-            .await?;
+        let mut event = SecurityEvent::new(now, EventKind::ResponseLifted, actor.clone())
+            .context(context)
+            .reason("suspend_principal")
+            .detail("target_principal", principal.to_string());
+        if let Some(note) = note {
+            event = event.detail("note", note);
+        }
+        self.events.record(event).await?;
         Ok(true)
     }
 }

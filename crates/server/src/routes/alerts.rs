@@ -308,7 +308,19 @@ async fn acknowledge_alert(
             )
         })?
     };
-    let note = request.note;
+    acknowledge_with_note(state, admin, id, request.note)
+        .await
+        .map(axum::Json)
+}
+
+/// Acknowledges alert `id` with `note` (at most 1000 characters), recorded as
+/// `admin.config_changed` (`alert.ack`): the API's route and the console's form.
+pub(super) async fn acknowledge_with_note(
+    state: &AppState,
+    admin: &Admin,
+    id: &str,
+    note: Option<String>,
+) -> Result<AlertView, ApiError> {
     if note
         .as_ref()
         .is_some_and(|note| note.chars().count() > 1000)
@@ -331,7 +343,7 @@ async fn acknowledge_alert(
         .record(event)
         .await
         .map_err(ApiError::audit_unavailable)?;
-    Ok(axum::Json(acknowledged))
+    Ok(acknowledged)
 }
 
 /// Alerts as they happen (Server-Sent Events)

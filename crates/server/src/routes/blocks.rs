@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use haechi_events::Principal;
 use haechi_respond::{BlockRecord, BlockRequest, SuspendRequest, SuspensionRecord};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -119,38 +120,72 @@ async fn add_block(
     admin: Admin,
     JsonBody(request): JsonBody<AddBlock>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let network = match request.network.parse::<ipnet::IpNet>() {
+    let request = block_request(&request.network, request.ttl_secs, request.reason)?;
+    let block = state
+        .detection
+        .containment
+        .block(request, &admin.grant)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(block)))
+}
+
+/// An administrator's block of `network` (an address or CIDR network) for `ttl_secs`, with
+/// `reason` (1 to 500 characters): the API's body and the console's form alike.
+pub(super) fn block_request(
+    network: &str,
+    ttl_secs: u64,
+    reason: String,
+) -> Result<BlockRequest, ApiError> {
+    let network = match network.parse::<ipnet::IpNet>() {
         Ok(network) => network,
-        Err(_) => request
-            .network
+        Err(_) => network
             .parse::<std::net::IpAddr>()
             .map(ipnet::IpNet::from)
             .map_err(|_| {
                 ApiError::unprocessable(format!(
                     "network {:?}: give an address or a CIDR network",
-                    request.network.chars().take(64).collect::<String>()
+                    network.chars().take(64).collect::<String>()
                 ))
             })?,
     };
-    if request.reason.trim().is_empty() || request.reason.chars().count() > 500 {
-        return Err(ApiError::unprocessable("reason: 1 to 500 characters"));
+    Ok(BlockRequest {
+        network,
+        ttl: Duration::from_secs(ttl_secs),
+        reason: checked_reason("reason", reason)?,
+        rule_id: None,
+        alert_id: None,
+        trigger_seq: None,
+    })
+}
+
+/// `text` as a reason: 1 to 500 characters, not only spaces.
+pub(super) fn checked_reason(name: &str, text: String) -> Result<String, ApiError> {
+    if text.trim().is_empty() || text.chars().count() > 500 {
+        return Err(ApiError::unprocessable(format!(
+            "{name}: 1 to 500 characters"
+        )));
     }
-    let block = state
-        .detection
-        .containment
-        .block(
-            BlockRequest {
-                network,
-                ttl: Duration::from_secs(request.ttl_secs),
-                reason: request.reason,
-                rule_id: None,
-                alert_id: None,
-                trigger_seq: None,
-            },
-            &admin.grant,
-        )
-        .await?;
-    Ok((StatusCode::CREATED, axum::Json(block)))
+    Ok(text)
+}
+
+/// Why a block or suspension is lifted (`?reason=`), recorded with the lift.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct LiftQuery {
+    /// Why (1 to 500 characters); recorded with the lift. The console requires it.
+    #[param(example = "INC-2041 closed: the partner's batch job, confirmed by phone")]
+    reason: Option<String>,
+}
+
+impl LiftQuery {
+    fn note(query: Result<Query<LiftQuery>, QueryRejection>) -> Result<Option<String>, ApiError> {
+        let Query(query) =
+            query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+        query
+            .reason
+            .map(|reason| checked_reason("reason", reason))
+            .transpose()
+    }
 }
 
 /// A block lifted.
@@ -167,13 +202,17 @@ struct Lifted {
     tag = "containment",
     operation_id = "lift_block",
     security(("bearer" = ["admin"]), ("client_credentials" = ["admin"])),
-    params(("id" = String, Path, description = "The block's id (a number; `GET /v1/admin/blocks`).")),
+    params(
+        ("id" = String, Path, description = "The block's id (a number; `GET /v1/admin/blocks`)."),
+        LiftQuery,
+    ),
     responses(
         (status = 200, description = "Lifted.", body = Lifted),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
         (status = 503, response = Unavailable),
     )
 )]
@@ -181,14 +220,16 @@ async fn lift_block(
     State(state): State<AppState>,
     admin: Admin,
     PathParam(id): PathParam,
+    query: Result<Query<LiftQuery>, QueryRejection>,
 ) -> Result<axum::Json<Lifted>, ApiError> {
+    let note = LiftQuery::note(query)?;
     let id: u64 = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("no block {id}")))?;
     let lifted = state
         .detection
         .containment
-        .lift(id, &admin.grant)
+        .lift(id, note.as_deref(), &admin.grant)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no block {id} in force")))?;
     Ok(axum::Json(Lifted { lifted }))
@@ -285,34 +326,12 @@ async fn suspend(
     admin: Admin,
     JsonBody(request): JsonBody<Suspend>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let principal: Principal =
-        request
-            .principal
-            .parse()
-            .map_err(|error: haechi_events::PrincipalParseError| {
-                ApiError::unprocessable(error.to_string())
-            })?;
-    if &principal == admin.token.principal() {
-        return Err(ApiError::unprocessable(
-            "an administrator cannot suspend themselves",
-        ));
-    }
-    if request.reason.trim().is_empty() || request.reason.chars().count() > 500 {
-        return Err(ApiError::unprocessable("reason: 1 to 500 characters"));
-    }
+    let request = suspend_request(&admin, &request.principal, request.reason)?;
+    let principal = request.principal.clone();
     let added = state
         .detection
         .containment
-        .suspend(
-            SuspendRequest {
-                principal: principal.clone(),
-                reason: request.reason,
-                rule_id: None,
-                alert_id: None,
-                trigger_seq: None,
-            },
-            &admin.grant,
-        )
+        .suspend(request, &admin.grant)
         .await?;
     let status = if added {
         StatusCode::CREATED
@@ -328,6 +347,33 @@ async fn suspend(
     ))
 }
 
+/// An administrator's suspension of `principal` with `reason`: the API's body and the
+/// console's form alike. Nobody suspends themselves.
+pub(super) fn suspend_request(
+    admin: &Admin,
+    principal: &str,
+    reason: String,
+) -> Result<SuspendRequest, ApiError> {
+    let principal: Principal =
+        principal
+            .parse()
+            .map_err(|error: haechi_events::PrincipalParseError| {
+                ApiError::unprocessable(error.to_string())
+            })?;
+    if &principal == admin.token.principal() {
+        return Err(ApiError::unprocessable(
+            "an administrator cannot suspend themselves",
+        ));
+    }
+    Ok(SuspendRequest {
+        principal,
+        reason: checked_reason("reason", reason)?,
+        rule_id: None,
+        alert_id: None,
+        trigger_seq: None,
+    })
+}
+
 /// Lift a suspension
 #[utoipa::path(
     delete,
@@ -335,13 +381,17 @@ async fn suspend(
     tag = "containment",
     operation_id = "lift_suspension",
     security(("bearer" = ["admin"]), ("client_credentials" = ["admin"])),
-    params(("principal" = String, Path, description = "The suspended principal, e.g. `service:legacy-export`.")),
+    params(
+        ("principal" = String, Path, description = "The suspended principal, e.g. `service:legacy-export`."),
+        LiftQuery,
+    ),
     responses(
         (status = 200, description = "Lifted.", body = SuspensionState),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
         (status = 503, response = Unavailable),
     )
 )]
@@ -349,14 +399,16 @@ async fn lift_suspension(
     State(state): State<AppState>,
     admin: Admin,
     PathParam(principal): PathParam,
+    query: Result<Query<LiftQuery>, QueryRejection>,
 ) -> Result<axum::Json<SuspensionState>, ApiError> {
+    let note = LiftQuery::note(query)?;
     let parsed: Principal = principal
         .parse()
         .map_err(|_| ApiError::not_found(format!("no suspension of {principal}")))?;
     let lifted = state
         .detection
         .containment
-        .lift_suspension(&parsed, &admin.grant)
+        .lift_suspension(&parsed, note.as_deref(), &admin.grant)
         .await?;
     if !lifted {
         return Err(ApiError::not_found(format!("no suspension of {parsed}")));

@@ -10,6 +10,10 @@ mod alerts;
 mod audit;
 mod auth;
 mod blocks;
+mod console;
+mod console_alerts;
+mod console_containment;
+mod console_keys;
 mod contract;
 mod customers;
 mod drill;
@@ -94,6 +98,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(portal::router())
         .merge(portal_pages::router())
         .merge(notice_pages::router())
+        .merge(console::router())
         .merge(rules::router())
         .merge(blocks::router())
         .merge(drill::router())

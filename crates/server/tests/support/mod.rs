@@ -219,6 +219,7 @@ impl Fixture {
             ),
             drill: None,
             freshness: None,
+            console: Arc::new(haechi_server::console::ConsoleDesk::new(Vec::new()).unwrap()),
             evidence: Arc::new(haechi_server::evidence::EvidenceDesk::new(
                 haechi_server::evidence::EvidenceSettings {
                     organisation: "Test".into(),

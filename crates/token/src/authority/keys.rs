@@ -140,6 +140,13 @@ impl KeyLifecycle {
         self.rotate_locked(actor, context, "manual").await
     }
 
+    /// The sessions holding unexpired tokens `kid` signed: what revoking it would end.
+    pub async fn sessions_signed_by(&self, kid: &str) -> Result<Vec<String>, Error> {
+        let environment = &*self.environment;
+        let now = environment.clock.now();
+        Ok(environment.store.sessions_signed_by(kid, now).await?)
+    }
+
     /// Revokes a key as compromised: every token it signed stops verifying at once (the key
     /// check precedes everything else), the sessions that held its tokens are listed in the
     /// `key.revoked` event, and if it was the active key the pending key takes over.
