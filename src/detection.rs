@@ -60,6 +60,37 @@ pub(crate) fn configured_rules(config: &Config, extra: &[PathBuf]) -> LoadReport
     load_rules(config.detect.pack_settings().as_ref(), &paths)
 }
 
+/// On a node with a bus: publishes this node's live alerts and acknowledgements to the
+/// cluster's alert board and, on a node that runs no engine (`follows`), follows the board into
+/// its desk, so an API node's alert API, stream and console show the cluster's alerts
+/// (`haechi_respond::board`). Without the board the node serves on, saying why.
+pub(crate) async fn open_alert_board(
+    runtime: &Runtime,
+    detection: &Arc<Detection>,
+    follows: bool,
+    closing: &tokio::sync::watch::Receiver<bool>,
+) {
+    let Some(node) = &runtime.bus else {
+        return;
+    };
+    match node.bus.alert_board().await {
+        Ok(board) => {
+            haechi_respond::board::publish_to_board(board.clone(), detection);
+            if follows {
+                tokio::spawn(haechi_respond::board::follow_board(
+                    board,
+                    detection.clone(),
+                    closing.clone(),
+                ));
+            }
+        }
+        Err(error) => tracing::error!(
+            %error,
+            "cannot open the alert board: this node's alert list shows only its own alerts"
+        ),
+    }
+}
+
 /// Opens detection's state over the runtime and its rules desk (on every node: an API node
 /// checks and stores rule changes, the engine's node swaps them in) and, if enabled and this
 /// node's role runs it (`runs_engine`), starts the engine task. Bad

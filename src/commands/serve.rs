@@ -123,6 +123,8 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         vault: runtime.vault.clone(),
         detection: detection.detection.clone(),
     };
+    crate::detection::open_alert_board(&runtime, &detection.detection, !role.detects(), &closed)
+        .await;
     let following = crate::backends::follow_changes(&config, following, closed).await?;
     if let (Some(drill), Some(following)) = (&drill, &following) {
         // On a cluster node the drill clock settles the change log too (`docs/drills.md`).

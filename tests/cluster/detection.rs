@@ -217,9 +217,66 @@ async fn a_forged_token_on_one_api_node_is_blocked_by_the_detection_node_on_ever
             .iter()
             .any(|value| value == ATTACKER)
     );
+
+    // The alert itself reaches every API node through the alert board: the node the attacker
+    // never touched lists it (its alert API, stream and console read this desk), and an
+    // acknowledgement taken on one API node shows on the other.
+    let alert = alert_on(&other_api, &admin, "haechi.token.forged", |_| true).await;
+    assert_eq!(alert["group_key"], kid.as_str(), "{alert:#}");
+    assert_eq!(alert["context"]["ip"], ATTACKER, "{alert:#}");
+    let id = alert["id"].as_str().unwrap().replace('/', "%2F");
+    alert_on(&api_server, &admin, "haechi.token.forged", |_| true).await;
+    let token = api_server.client_token(&admin).await;
+    let (status, body) = api_server
+        .post_with(
+            &format!("/v1/admin/alerts/{id}/ack"),
+            &token,
+            json!({"note": "INC-1: the stolen key, revoked"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let acknowledged = alert_on(&other_api, &admin, "haechi.token.forged", |alert| {
+        alert["state"] == "acknowledged"
+    })
+    .await;
+    assert_eq!(
+        acknowledged["acknowledgement"]["note"], "INC-1: the stolen key, revoked",
+        "{acknowledged:#}"
+    );
     drop(api_server);
     drop(other_api);
     drop(detect_server);
+}
+
+/// Waits up to 10 s for `server`'s alert API to list an alert of `rule` for which `holds`;
+/// returns it. (A token dies with a key detection revokes: a 401 asks for a new one.)
+async fn alert_on(
+    server: &Server,
+    admin: &(String, String),
+    rule: &str,
+    holds: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    let mut token = server.client_token(admin).await;
+    loop {
+        let (status, body) = server
+            .get_with(&format!("/v1/admin/alerts?rule={rule}"), &token)
+            .await;
+        if status == 401 {
+            token = server.client_token(admin).await;
+        } else {
+            assert_eq!(status, 200, "{body}");
+            if let Some(alert) = body["alerts"].as_array().unwrap().iter().find(|a| holds(a)) {
+                return alert.clone();
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no such {rule} alert on {} within 10 s: {body:#}",
+            server.base
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Kills (SIGKILL) the leading detection node under a standby: the standby leads, a forged

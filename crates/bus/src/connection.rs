@@ -173,6 +173,11 @@ impl Bus {
         })
     }
 
+    /// The alert board, created if it does not exist (see [`crate::AlertBoard`]).
+    pub async fn alert_board(&self) -> Result<crate::AlertBoard, Error> {
+        crate::AlertBoard::open(&self.context, &self.names, self.options.replicas).await
+    }
+
     /// The replica of node `node_id`'s audit log: pass it to
     /// [`haechi_audit::AuditLog::open_replicated`]. One process per node id, ever.
     pub fn replica(&self, node_id: &str) -> Result<JetStreamReplica, Error> {

@@ -28,6 +28,10 @@
 //! - [`republish_log`] moves a closed log (an embedded deployment's, `haechi migrate --bus`)
 //!   into the stream as the chain of a node id of its own, records and checkpoints exactly as
 //!   stored and signed; [`verify_node`] verifies one node's chain alone.
+//! - [`AlertBoard`] is a stream of its own beside the audit stream: each alert's last state,
+//!   published by the detection leader (and acknowledgements by the node that took them), read
+//!   by the API nodes so the alert API, its stream and the responder console show the
+//!   cluster's alerts.
 //!
 //! The stream gives one total order over all nodes' records (the message sequence); each
 //! chain proves its own node's records complete and unaltered, and every checkpoint is signed
@@ -42,6 +46,7 @@
 
 #![forbid(unsafe_code)]
 
+mod alerts;
 mod archive;
 mod chains;
 mod connection;
@@ -57,6 +62,7 @@ mod republish;
 mod stream;
 mod verify;
 
+pub use alerts::{AlertBoard, BOARD_MAX_AGE, BoardFeed, BoardMessage, BoardPart};
 pub use archive::{EXPORT_MARKER, cluster_archive_nodes, node_archive_dir};
 pub use connection::{Bus, BusOptions, connect, verify_cluster, verify_node};
 pub use error::Error;

@@ -114,6 +114,9 @@ pub enum Recorded {
 pub struct AlertDesk {
     inner: Mutex<Desk>,
     notices: broadcast::Sender<AlertNotice>,
+    /// Where live updates and acknowledgements go for the cluster's alert board, once
+    /// attached ([`crate::board`]).
+    board: std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::board::BoardNote>>,
     store: Arc<dyn ContainmentStore>,
     clock: Arc<dyn Clock>,
     capacity: usize,
@@ -144,20 +147,72 @@ impl AlertDesk {
                 dropped_uncounted: 0,
             }),
             notices: broadcast::Sender::new(STREAM_BUFFER),
+            board: std::sync::OnceLock::new(),
             store,
             clock,
             capacity: capacity.max(1),
         })
     }
 
-    /// Applies an update and tells the alert streams.
+    /// Applies an update and tells the alert streams (and the cluster's alert board, when
+    /// attached).
     pub fn record(&self, update: AlertUpdate) -> Recorded {
+        let for_board = self.board.get().map(|_| update.clone());
         let (recorded, notice) = self.apply(update);
         if let Some(notice) = notice {
             // No stream listening is not an error.
             let _ = self.notices.send(notice);
         }
+        if let Some(update) = for_board
+            && matches!(recorded, Recorded::Raised | Recorded::Grew)
+        {
+            self.to_board(crate::board::BoardNote::Update(update));
+        }
         recorded
+    }
+
+    /// Sends what this node recorded to the alert board's publisher; a full queue drops it
+    /// (counted), never the caller.
+    fn to_board(&self, note: crate::board::BoardNote) {
+        if let Some(sender) = self.board.get()
+            && sender.try_send(note).is_err()
+        {
+            metrics::counter!("haechi_alert_board_dropped_total").increment(1);
+        }
+    }
+
+    /// From now on, live updates and acknowledgements also go to `sender` (once; later calls
+    /// change nothing).
+    pub(crate) fn attach_board(&self, sender: tokio::sync::mpsc::Sender<crate::board::BoardNote>) {
+        let _ = self.board.set(sender);
+    }
+
+    /// Applies what another node recorded (from the alert board) and tells the alert streams;
+    /// never sent back to the board.
+    pub(crate) fn mirror(&self, note: crate::board::BoardNote) {
+        match note {
+            crate::board::BoardNote::Update(update) => {
+                if let (_, Some(notice)) = self.apply(update) {
+                    let _ = self.notices.send(notice);
+                }
+            }
+            crate::board::BoardNote::Ack(ack) => {
+                let fresh = {
+                    let mut desk = self.inner.lock();
+                    let known = desk.titles.contains_key(&ack.alert_id)
+                        && !desk.acks.contains_key(&ack.alert_id);
+                    if known {
+                        desk.acks.insert(ack.alert_id.clone(), ack.clone());
+                    }
+                    known
+                };
+                if fresh {
+                    let _ = self.notices.send(AlertNotice::Acknowledged {
+                        acknowledgement: ack,
+                    });
+                }
+            }
+        }
     }
 
     /// Applies an update without telling the streams: history replayed at start.
@@ -264,6 +319,7 @@ impl AlertDesk {
         };
         self.store.acknowledge_alert(&ack).await?;
         self.inner.lock().acks.insert(id.to_string(), ack.clone());
+        self.to_board(crate::board::BoardNote::Ack(ack.clone()));
         let _ = self.notices.send(AlertNotice::Acknowledged {
             acknowledgement: ack,
         });

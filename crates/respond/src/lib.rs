@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 
 mod actions;
+pub mod board;
 mod containment;
 mod desk;
 mod error;
