@@ -173,6 +173,7 @@ async fn the_console_works_in_chromium() {
         })
         .expect("the block is recorded");
     assert_eq!(block["principal"], "admin:oncall", "{block}");
+    assert_eq!(block["detail"]["note"], "INC-7: scraping from this network");
     assert_eq!(
         block["detail"]["origin"], "admin",
         "an administrator's act, not detection's: {block}"
@@ -183,6 +184,18 @@ async fn the_console_works_in_chromium() {
         .unwrap();
     assert_eq!(lift["principal"], "admin:oncall");
     assert_eq!(lift["detail"]["note"], "false alarm: the partner's office");
+    // Reading the alert's evidence is itself on the record, with the customers it showed.
+    assert!(
+        events.iter().any(|event| {
+            event["kind"] == "admin.audit_read"
+                && event["detail"]["what"] == "alert evidence"
+                && event["detail"]["alert_id"] == velocity["id"]
+                && event["detail"]["customers"]
+                    .as_str()
+                    .is_some_and(|customers| customers.split(',').count() == 4)
+        }),
+        "the evidence read is recorded"
+    );
     // The scope was read with its reason, as the monthly review lists trail reads.
     assert!(events.iter().any(|event| {
         event["kind"] == "admin.audit_read"
@@ -245,6 +258,7 @@ async fn console_sessions_are_cookies_only_the_console_reads_and_acts_need_its_p
     let (instance, _) = console_instance();
     let admin = instance.create_admin("oncall");
     let service = instance.create_service("export", "support");
+    let adminish = instance.create_service("adminish", "admin,support");
     let server = instance.serve();
     let client = browserless();
     let bearer = server.client_token(&admin).await;
@@ -255,15 +269,19 @@ async fn console_sessions_are_cookies_only_the_console_reads_and_acts_need_its_p
     for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
         assert!(header.contains(attribute), "{attribute}: {header}");
     }
-    // A service's client does not sign in, and is not told apart from a wrong secret.
-    let refused = client
-        .post(server.url("/console/login"))
-        .form(&[("client_id", &service.0), ("client_secret", &service.1)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 401);
-    assert!(refused.headers().get("set-cookie").is_none());
+    // A service's client does not sign in, not even one holding a scope named `admin`, and is
+    // not told apart from a wrong secret.
+    for (client_id, secret) in [&service, &adminish, &(admin.0.clone(), "wrong".to_string())] {
+        let refused = client
+            .post(server.url("/console/login"))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("client_id", client_id), ("client_secret", secret)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401, "{client_id}");
+        assert!(refused.headers().get("set-cookie").is_none(), "{client_id}");
+    }
     // A sign-in posted by another site's page is refused.
     let cross = client
         .post(server.url("/console/login"))
@@ -275,7 +293,8 @@ async fn console_sessions_are_cookies_only_the_console_reads_and_acts_need_its_p
     assert_eq!(cross.status(), 403);
     assert!(cross.headers().get("set-cookie").is_none());
 
-    // The bearer token does not open the console; the cookie does not open the API.
+    // The bearer token does not open the console, not even put in the cookie; the cookie does
+    // not open the API, not even sent as a bearer token (it is sealed for the console).
     let page = client
         .get(server.url("/console/containment"))
         .bearer_auth(&bearer)
@@ -287,6 +306,17 @@ async fn console_sessions_are_cookies_only_the_console_reads_and_acts_need_its_p
         303,
         "a bearer token is not a console session"
     );
+    let page = client
+        .get(server.url("/console/containment"))
+        .header("cookie", format!("__Host-haechi-console={bearer}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.status(),
+        303,
+        "a bearer token in the cookie is no session"
+    );
     let api = client
         .get(server.url("/v1/admin/blocks"))
         .header("cookie", &cookie)
@@ -294,6 +324,27 @@ async fn console_sessions_are_cookies_only_the_console_reads_and_acts_need_its_p
         .await
         .unwrap();
     assert_eq!(api.status(), 401, "the API reads no cookie");
+    let sealed = cookie.split_once('=').unwrap().1;
+    let api = client
+        .get(server.url("/v1/admin/blocks"))
+        .bearer_auth(sealed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401, "the cookie's value is no bearer token");
+    // A page another site's page asks for (a sibling subdomain's: SameSite lets the cookie
+    // through) is refused, navigation or not.
+    for site in ["same-site", "cross-site"] {
+        let page = client
+            .get(server.url("/console/containment"))
+            .header("cookie", &cookie)
+            .header("sec-fetch-site", site)
+            .header("sec-fetch-mode", "navigate")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 403, "{site}");
+    }
     // Every console page carries its policy and is never cached.
     let page = client
         .get(server.url("/console/"))
@@ -326,9 +377,17 @@ async fn console_sessions_are_cookies_only_the_console_reads_and_acts_need_its_p
     };
     /// What is wrong with the post, its form, and the header that makes it so.
     type Attempt<'a> = (&'a str, Vec<(&'a str, String)>, Option<(&'a str, &'a str)>);
-    let attempts: [Attempt<'_>; 4] = [
-        ("no token", block("")[1..].to_vec(), None),
-        ("another session's token", block(&other_csrf), None),
+    let attempts: [Attempt<'_>; 6] = [
+        (
+            "no token",
+            block("")[1..].to_vec(),
+            Some(("sec-fetch-site", "same-origin")),
+        ),
+        (
+            "another session's token",
+            block(&other_csrf),
+            Some(("sec-fetch-site", "same-origin")),
+        ),
         (
             "posted by another site",
             block(&csrf),
@@ -338,6 +397,12 @@ async fn console_sessions_are_cookies_only_the_console_reads_and_acts_need_its_p
             "from another origin",
             block(&csrf),
             Some(("origin", "https://evil.example")),
+        ),
+        ("saying nothing of where it comes from", block(&csrf), None),
+        (
+            "typed, not posted by a page",
+            block(&csrf),
+            Some(("sec-fetch-site", "none")),
         ),
     ];
     for (what, form, extra) in attempts {
@@ -363,10 +428,29 @@ async fn console_sessions_are_cookies_only_the_console_reads_and_acts_need_its_p
         .await
         .unwrap();
     assert_eq!(done.status(), 303);
-    assert_eq!(
-        done.headers()["location"],
-        "/console/containment?done=block_added"
+    let location = done.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("/console/containment?done=block_added."),
+        "{location}"
     );
+    // The page says it was done for this session's mark only: a link cannot make it say so.
+    for (path, shown) in [
+        (location.as_str(), true),
+        ("/console/containment?done=block_added", false),
+        (
+            "/console/containment?done=block_added.0000000000000000",
+            false,
+        ),
+    ] {
+        let page = client
+            .get(server.url(path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let text = page.text().await.unwrap();
+        assert_eq!(text.contains("Block in force"), shown, "{path}");
+    }
     let (_, blocks) = server.get_with("/v1/admin/blocks", &bearer).await;
     assert_eq!(blocks["blocks"][0]["network"], BLOCKED_NETWORK);
     assert_eq!(blocks["blocks"][0]["created_by"], "admin:oncall");
@@ -376,6 +460,7 @@ async fn console_sessions_are_cookies_only_the_console_reads_and_acts_need_its_p
     let no_reason = client
         .post(server.url("/console/blocks/lift"))
         .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-origin")
         .form(&[("csrf", csrf.as_str()), ("id", &id), ("reason", " ")])
         .send()
         .await
@@ -391,6 +476,7 @@ async fn console_sessions_are_cookies_only_the_console_reads_and_acts_need_its_p
     let bad = client
         .post(server.url("/console/blocks"))
         .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-origin")
         .form(
             &block(&csrf)
                 .into_iter()
@@ -421,6 +507,7 @@ async fn console_sessions_are_cookies_only_the_console_reads_and_acts_need_its_p
     let out = client
         .post(server.url("/console/logout"))
         .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-origin")
         .form(&[("csrf", csrf.as_str())])
         .send()
         .await

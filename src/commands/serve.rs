@@ -149,6 +149,11 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         drill,
         freshness,
         console: Arc::new(haechi_server::console::ConsoleDesk::new(
+            &runtime
+                .authority
+                .keys()
+                .named_secret(haechi_server::console::SESSION_KEY_NAME)
+                .await?,
             config.audit.archive_dir.iter().cloned().collect(),
         )?),
         evidence: crate::evidence::desk(
@@ -158,6 +163,15 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         ),
     });
     let background = Background::start(&config, &runtime, &state, role.serves_api())?;
+    // The console's recent scopes leave memory a minute after they were made, asked for or not.
+    let console = state.console.clone();
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            console.sweep();
+        }
+    });
     let metrics_listener = metrics_listener(&config, &state).await?;
     let operator_listener = if role.serves_api() {
         operator_listener(&config, &state, closed_signal(&closing))?

@@ -12,6 +12,7 @@ mod archive;
 mod history;
 mod hunt;
 mod log;
+mod records_at;
 mod subscribe;
 mod tamper;
 mod witness;

@@ -26,6 +26,15 @@ struct Day {
     reads: u64,
 }
 
+/// `text` safe inside SVG text and attributes (the days are made by the scope, never taken
+/// from events; escaped all the same, since the page prints the figure as it is).
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// The figure, or `None` when there is nothing to draw.
 pub(crate) fn exposed_per_day(timeline: &[DayCount]) -> Option<String> {
     let days = filled(timeline);
@@ -39,8 +48,8 @@ pub(crate) fn exposed_per_day(timeline: &[DayCount]) -> Option<String> {
     let _ = write!(
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" class="chart" role="img" aria-labelledby="chart-title"><title id="chart-title">Customers exposed per UTC day, {} to {}, at most {peak} a day</title>"#,
-        days.first().map_or("", |day| day.day.as_str()),
-        days.last().map_or("", |day| day.day.as_str()),
+        escape(days.first().map_or("", |day| day.day.as_str())),
+        escape(days.last().map_or("", |day| day.day.as_str())),
     );
     // The axes and the peak's gridline.
     let base = TOP + plot_height;
@@ -60,7 +69,7 @@ pub(crate) fn exposed_per_day(timeline: &[DayCount]) -> Option<String> {
             svg,
             r#"<rect class="bar" x="{x:.2}" y="{:.2}" width="{bar:.2}" height="{height:.2}"><title>{}: {} customers ({} first exposed), {} reads</title></rect>"#,
             base - height,
-            day.day,
+            escape(&day.day),
             day.customers,
             day.new_customers,
             day.reads,
@@ -71,7 +80,7 @@ pub(crate) fn exposed_per_day(timeline: &[DayCount]) -> Option<String> {
             svg,
             r#"<text class="tick" x="{LEFT}" y="{}">{}</text>"#,
             base + 18.0,
-            first.day
+            escape(&first.day)
         );
         if days.len() > 1 {
             let _ = write!(
@@ -79,7 +88,7 @@ pub(crate) fn exposed_per_day(timeline: &[DayCount]) -> Option<String> {
                 r#"<text class="tick" x="{}" y="{}" text-anchor="end">{}</text>"#,
                 WIDTH - RIGHT,
                 base + 18.0,
-                last.day
+                escape(&last.day)
             );
         }
     }

@@ -164,3 +164,174 @@ fn assets_are_served_under_hashed_names() {
     assert!(console.asset(&path).is_some(), "{path}");
     assert!(console.asset("/console/assets/console.css").is_none());
 }
+
+/// A scope of three customers over two days a day apart, its user agent an attacker's.
+fn scope() -> (haechi_forensics::Scope, haechi_forensics::AlertSource) {
+    use haechi_forensics::{
+        AlertIndicator, AlertSource, Coverage, Custody, DayCount, Exposure, FieldCount,
+        GroupByOrigin, IndicatorKind, IndicatorOrigin, Scope, Summary,
+    };
+    let customer = |id: &str| Exposure {
+        customer_id: format!("{id}{HOSTILE}"),
+        fields: vec!["name".into(), HOSTILE.into()],
+        first: "2026-12-01T00:00:00.000000Z".into(),
+        last: "2026-12-03T00:00:00.000000Z".into(),
+        reads: 2,
+    };
+    let day = |day: &str, customers| DayCount {
+        day: day.into(),
+        reads: customers,
+        customers,
+        new_customers: customers,
+    };
+    let summary = Summary {
+        customers: 3,
+        records: 6,
+        records_without_customer: 0,
+        first_exposure: Some("2026-12-01T00:00:00.000000Z".into()),
+        last_exposure: Some("2026-12-03T00:00:00.000000Z".into()),
+        fields: BTreeMap::from([(
+            HOSTILE.to_string(),
+            FieldCount {
+                customers: 3,
+                reads: 6,
+            },
+        )]),
+        timeline: vec![day("2026-12-01", 2), day("2026-12-03", 1)],
+    };
+    let custody = Custody {
+        tool: "test".into(),
+        query: haechi_forensics::Query::default(),
+        exposure: String::new(),
+        query_sha256: String::new(),
+        digest: haechi_forensics::DigestMode::default(),
+        archives: Vec::new(),
+        files: Vec::new(),
+        files_skipped_by_day: Vec::new(),
+        row_groups_total: 0,
+        row_groups_read: 0,
+        live_log: None,
+        duplicates: 0,
+        coverage: Coverage::default(),
+        coverage_by_node: BTreeMap::new(),
+        result_sha256: String::new(),
+    };
+    let source = AlertSource {
+        id: "haechi.service.new_velocity/20".into(),
+        rule_id: "haechi.service.new_velocity".into(),
+        raised_seq: 20,
+        first_time: None,
+        group_key: "service:export".into(),
+        group_by: vec!["principal".into()],
+        group_by_from: GroupByOrigin::Event,
+        indicators: vec![AlertIndicator {
+            kind: IndicatorKind::UserAgent,
+            value: HOSTILE.into(),
+            from: IndicatorOrigin::Context,
+        }],
+        skipped: Vec::new(),
+    };
+    let scope = Scope {
+        summary,
+        customers: vec![customer("c1"), customer("c2"), customer("c3")],
+        custody,
+    };
+    (scope, source)
+}
+
+#[test]
+fn the_scope_keys_rules_and_revocation_pages_render_and_escape() {
+    let console = Console::new().unwrap();
+    let frame = frame();
+    let alert = alert("haechi.service.new_velocity", 20, HOSTILE);
+
+    let (scope, source) = scope();
+    let summary = crate::ScopeSummary {
+        scope: &scope,
+        source: &source,
+        elapsed_ms: 12,
+        cached: false,
+    };
+    let page = console.scope(&frame, &alert, &summary).unwrap();
+    assert_escaped(&page);
+    assert!(page.contains("id=\"exposed-count\">3<"), "{page}");
+    // A bar a day from the first exposure to the last, the day between them empty.
+    assert_eq!(page.matches("<rect class=\"bar\"").count(), 3, "{page}");
+    assert!(page.contains("2026-12-02: 0 customers"), "{page}");
+
+    let key = |kid: &str, state| haechi_custody::KeyRecord {
+        kid: kid.into(),
+        algorithm: haechi_custody::SigningAlgorithm::EdDsa,
+        state,
+        origin: haechi_custody::KeyOrigin::Imported,
+        public_jwk: serde_json::json!({}),
+        created_at: Timestamp::from_secs(1_800_000_000),
+        activated_at: Some(Timestamp::from_secs(1_800_000_100)),
+        retiring_at: None,
+        verify_until: None,
+        ended_at: None,
+    };
+    let keys = [
+        key(HOSTILE, haechi_custody::KeyState::Active),
+        key("k-old", haechi_custody::KeyState::Revoked),
+    ];
+    let page = console
+        .keys(
+            &frame,
+            &keys,
+            Timestamp::from_secs(1_800_090_000),
+            HOSTILE,
+            Outcome::default(),
+        )
+        .unwrap();
+    assert_escaped(&page);
+    assert!(page.contains("signed your session"));
+    assert!(page.contains("1 d 1 h"), "the age: {page}");
+    // A revoked key offers no revocation.
+    assert_eq!(page.matches("Revoke…").count(), 1, "{page}");
+
+    let revocation = crate::KeyRevocation {
+        kid: HOSTILE.into(),
+        sessions: vec![HOSTILE.into(), "s-2".into()],
+        total: 1200,
+        replaced_by: None,
+    };
+    let before = console
+        .revoke_key(&frame, &revocation, true, false)
+        .unwrap();
+    assert_escaped(&before);
+    assert!(before.contains("you will be signed out"));
+    assert!(before.contains("name=\"csrf\" value=\"c5rf-token\""));
+    assert!(before.contains("and 1198 more"), "{before}");
+    let after = console
+        .revoke_key(&frame, &revocation, false, true)
+        .unwrap();
+    assert!(after.contains("It ended 1200 sessions"), "{after}");
+    assert!(!after.contains("name=\"kid\""), "nothing to confirm after");
+
+    let rule = |id: &str| haechi_respond::rules::RuleSummary {
+        id: id.into(),
+        sigma_id: None,
+        title: HOSTILE.into(),
+        severity: Severity::High,
+        dry_run: Some(true),
+        file: HOSTILE.into(),
+        line: 3,
+    };
+    let in_force = haechi_respond::rules::RulesInForce {
+        digest: "0123456789abcdef0123".into(),
+        api_version: 1,
+        changed_at: None,
+        engine_here: true,
+        rules: vec![rule("haechi.service.new_velocity"), rule("quiet")],
+        files: Vec::new(),
+        errors: vec![haechi_respond::rules::RuleProblem {
+            location: HOSTILE.into(),
+            message: HOSTILE.into(),
+        }],
+    };
+    let page = console.rules(&frame, &in_force, &[alert]).unwrap();
+    assert_escaped(&page);
+    assert!(page.contains("dry run"));
+    assert!(page.contains("1 (1 open)"), "{page}");
+}

@@ -69,7 +69,10 @@ impl Containment {
             .detail("network", network.to_string())
             .detail("block_id", block.id.to_string())
             .detail("ttl_secs", request.ttl.as_secs().to_string())
-            .detail("expires_at", block.expires_at.to_rfc3339());
+            .detail("expires_at", block.expires_at.to_rfc3339())
+            // Why, as given (the rule's title for detection's blocks): on the record, not only
+            // in the store's row.
+            .detail("note", request.reason.clone());
         event = with_origin(
             event,
             request.rule_id.as_deref(),

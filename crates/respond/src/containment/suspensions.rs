@@ -50,7 +50,8 @@ impl Containment {
             .reason("suspend_principal")
             .detail("disposition", "enforce")
             .detail("outcome", "done")
-            .detail("target_principal", request.principal.to_string());
+            .detail("target_principal", request.principal.to_string())
+            .detail("note", request.reason.clone());
         event = with_origin(
             event,
             request.rule_id.as_deref(),

@@ -31,9 +31,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
-use super::portal_pages::same_origin;
-use crate::console::{ConsoleAdmin, cleared_cookie, csrf_matches, session_cookie, signed_in};
-use crate::extract::{Caller, PathParam};
+use crate::console::{
+    ConsoleAdmin, cleared_cookie, csrf_matches, done_mark, from_console_or_typed,
+    posted_by_console, session_cookie, signed_in,
+};
+use crate::extract::PathParam;
 use crate::openapi::NotFound;
 use crate::{ApiError, AppState};
 
@@ -125,10 +127,17 @@ pub(super) fn status_of(problem: &Problem) -> StatusCode {
     StatusCode::from_u16(problem.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY)
 }
 
-/// Where an act done sends the browser: `path` with `?done=CODE` (the page says it).
-pub(super) fn done(path: &str, done: haechi_console::Done) -> Response {
+/// Where an act done sends the browser: `path` with `?done=CODE.MARK`, marked for the session
+/// that did it (the page says it was done only for that mark).
+pub(super) fn done(path: &str, done: haechi_console::Done, session: &ConsoleAdmin) -> Response {
     let separator = if path.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{path}{separator}done={}", done.code())).into_response()
+    let mark = done_mark(&session.token, done);
+    Redirect::to(&format!("{path}{separator}done={mark}")).into_response()
+}
+
+/// The act a page's `?done=` names, if this session did it.
+pub(super) fn done_in(value: Option<&str>, session: &ConsoleAdmin) -> Option<haechi_console::Done> {
+    value.and_then(|value| crate::console::done_of_mark(&session.token, value))
 }
 
 /// To the sign-in page (a page asked without a session, or with one that ended).
@@ -136,17 +145,26 @@ fn to_sign_in() -> Response {
     Redirect::to("/console/").into_response()
 }
 
-/// A console page's administrator: signed in, or the browser is sent to sign in.
+/// A console page's administrator: signed in, or the browser is sent to sign in. The page
+/// must be asked for from the console itself (or typed): a page of another site — a sibling
+/// subdomain's included, whose requests carry even a `SameSite=Strict` cookie — cannot make the
+/// browser read the trail or run a scope in the administrator's name.
 pub(super) struct Session(pub(super) ConsoleAdmin);
 
 impl FromRequestParts<AppState> for Session {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        signed_in(state, parts)
-            .await
-            .map(Session)
-            .ok_or_else(to_sign_in)
+        let session = signed_in(state, parts).await.ok_or_else(to_sign_in)?;
+        if !from_console_or_typed(&parts.headers) {
+            return Err(error_page(
+                state,
+                Some(&session),
+                StatusCode::FORBIDDEN,
+                "this page opens from the console itself: start at /console/",
+            ));
+        }
+        Ok(Session(session))
     }
 }
 
@@ -171,7 +189,7 @@ impl<T: ActForm> FromRequest<AppState> for Act<T> {
         let Some(session) = signed_in(state, &parts).await else {
             return Err(to_sign_in());
         };
-        if !same_origin(&parts.headers) {
+        if !posted_by_console(&parts.headers) {
             return Err(error_page(
                 state,
                 Some(&session),
@@ -275,13 +293,10 @@ pub(crate) struct SignIn {
         (status = 429, description = "Too many attempts: the sign-in page saying so.", content_type = "text/html", body = String),
     )
 )]
-async fn login(
-    State(state): State<AppState>,
-    request_headers: axum::http::HeaderMap,
-    Caller(context): Caller,
-    form: Result<Form<SignIn>, FormRejection>,
-) -> Response {
-    if !same_origin(&request_headers) {
+async fn login(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let context = crate::extract::request_context(&parts, &state);
+    if !posted_by_console(&parts.headers) {
         return error_page(
             &state,
             None,
@@ -289,6 +304,16 @@ async fn login(
             "cross-site form posts are refused",
         );
     }
+    // Signing in again ends the session this browser had: no token is left alive unused.
+    if let Some(previous) = signed_in(&state, &parts).await {
+        let _ = state
+            .authority
+            .sessions()
+            .logout(&previous.admin.token, &previous.admin.context)
+            .await;
+    }
+    let form: Result<Form<SignIn>, FormRejection> =
+        Form::from_request(Request::from_parts(parts, body), &state).await;
     let again = |status: StatusCode, message: &str| {
         let problem = Problem {
             status: status.as_u16(),
@@ -327,22 +352,41 @@ async fn login(
                 status if status.is_server_error() => error.into_response(),
                 // A wrong secret, an unknown client and a client without the admin scope
                 // are not told apart.
-                _ => again(
-                    StatusCode::UNAUTHORIZED,
-                    "not signed in: the client id and secret are not those of an administrator's client",
-                ),
+                _ => again(StatusCode::UNAUTHORIZED, NOT_AN_ADMINISTRATOR),
             };
         }
     };
+    // Only an administrator's client: a service's that holds a scope named `admin` is
+    // answered as a wrong secret is, its session ended at once.
+    let verified = state
+        .authority
+        .verifier()
+        .verify(&pair.access_token, &context)
+        .await;
+    let Ok(verified) = verified else {
+        return again(StatusCode::UNAUTHORIZED, NOT_AN_ADMINISTRATOR);
+    };
+    if state
+        .authority
+        .authorize_admin(&verified, &context)
+        .is_err()
+    {
+        let _ = state.authority.sessions().logout(&verified, &context).await;
+        return again(StatusCode::UNAUTHORIZED, NOT_AN_ADMINISTRATOR);
+    }
+    let Some(sealed) = state.console.seal(&pair.access_token) else {
+        return ApiError::internal("the console session could not be sealed").into_response();
+    };
     (
-        [(
-            header::SET_COOKIE,
-            session_cookie(&pair.access_token, pair.expires_in),
-        )],
+        [(header::SET_COOKIE, session_cookie(&sealed, pair.expires_in))],
         Redirect::to("/console/"),
     )
         .into_response()
 }
+
+/// What a failed sign-in says, whatever failed.
+const NOT_AN_ADMINISTRATOR: &str =
+    "not signed in: the client id and secret are not those of an administrator's client";
 
 /// The sign-out form.
 #[derive(Deserialize, ToSchema)]
@@ -411,7 +455,13 @@ async fn logout(State(state): State<AppState>, act: Act<SignOut>) -> Response {
 async fn stream(
     State(state): State<AppState>,
     request: Request,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, Response> {
+) -> Result<
+    (
+        [(header::HeaderName, &'static str); 1],
+        Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>,
+    ),
+    Response,
+> {
     let (parts, _) = request.into_parts();
     let Some(session) = signed_in(&state, &parts).await else {
         // An EventSource does not follow a redirect to a page; it stops on a 401.
@@ -423,11 +473,10 @@ async fn stream(
         ));
     };
     let receiver = state.detection.alerts.subscribe();
-    Ok(super::admin_stream::admin_stream(
-        &state,
-        session.admin.token,
-        receiver,
-        AlertNotice::name,
+    // A proxy in front (nginx) passes each event on as it comes instead of buffering.
+    Ok((
+        [(header::HeaderName::from_static("x-accel-buffering"), "no")],
+        super::admin_stream::admin_stream(&state, session.admin.token, receiver, AlertNotice::name),
     ))
 }
 

@@ -37,8 +37,7 @@ pub(crate) struct AlertQuery {
     /// The alert's id, `RULE_ID/SEQ`.
     #[param(example = "haechi.token.forged/4812")]
     id: String,
-    /// The act just done (`acknowledged`), which the page confirms.
-    #[param(example = "acknowledged")]
+    /// The act just done, as the redirect after it marked it for the session.
     done: Option<String>,
 }
 
@@ -99,7 +98,7 @@ async fn alert(
         Err(refused) => return refused,
     };
     let outcome = Outcome {
-        done: query.done.as_deref().and_then(Done::from_code),
+        done: super::console::done_in(query.done.as_deref(), &session),
         problem: None,
     };
     alert_page(&state, &session, &alert, outcome).await
@@ -112,6 +111,26 @@ async fn alert_page(
     outcome: Outcome<'_>,
 ) -> Response {
     let (events, note) = evidence(state, alert).await;
+    if !events.is_empty() {
+        // Whoever reads the trail is on it, as with GET /v1/admin/audit: which records, whose.
+        let mut customers: Vec<&str> = events
+            .iter()
+            .filter_map(|(_, event)| event.customer_id.as_deref())
+            .collect();
+        customers.sort_unstable();
+        customers.dedup();
+        let event = session
+            .admin
+            .event(state.authority.clock().now(), EventKind::AdminAuditRead)
+            .reason(format!("evidence of alert {}", alert.alert.id))
+            .detail("what", "alert evidence")
+            .detail("alert_id", alert.alert.id.to_string())
+            .detail("records", events.len().to_string())
+            .detail("customers", customers.join(","));
+        if let Err(error) = state.events.record(event).await {
+            return ApiError::audit_unavailable(error).into_response();
+        }
+    }
     let status = outcome.problem.map_or(StatusCode::OK, status_of);
     page(
         status,
@@ -230,7 +249,7 @@ async fn acknowledge(State(state): State<AppState>, act: Act<AckForm>) -> Respon
             .await
     };
     match result {
-        Ok(_) => done(&alert_path(&form.id), Done::Acknowledged),
+        Ok(_) => done(&alert_path(&form.id), Done::Acknowledged, &session),
         Err(error) if error.status().is_server_error() => error.into_response(),
         Err(error) => {
             let problem = problem(&error);
@@ -260,10 +279,12 @@ async fn scope_of(
     alert: &AlertView,
 ) -> Result<(ScopeResult, bool), Response> {
     if state.freshness.is_some() {
+        // 501, not 503: this node is well, it does not do this (a load balancer takes a 503
+        // for a node to route around).
         return Err(error_page(
             state,
             Some(session),
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::NOT_IMPLEMENTED,
             "On a cluster, run haechi scope --alert over the cluster's archive \
              (haechi audit export --bus): this node's trail holds only its own requests.",
         ));
@@ -278,18 +299,7 @@ async fn scope_of(
     let log_dir = state.audit.dir().to_path_buf();
     match state.console.scope(&id, log_dir, rule_group_by).await {
         Ok(result) => Ok(result),
-        Err(ScopeRefused::Busy) => {
-            let mut response = error_page(
-                state,
-                Some(session),
-                StatusCode::TOO_MANY_REQUESTS,
-                &ScopeRefused::Busy.to_string(),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            Err(response)
-        }
+        Err(ScopeRefused::Busy) => Err(busy(state, session)),
         Err(ScopeRefused::Unavailable(message)) => Err(error_page(
             state,
             Some(session),
@@ -309,6 +319,20 @@ async fn scope_of(
     }
 }
 
+/// 429 with `Retry-After`: another scope (or two lists) is being made.
+fn busy(state: &AppState, session: &ConsoleAdmin) -> Response {
+    let mut response = error_page(
+        state,
+        Some(session),
+        StatusCode::TOO_MANY_REQUESTS,
+        &ScopeRefused::Busy.to_string(),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    response
+}
+
 /// Records that `session`'s administrator read who was exposed (`what`: the page or an
 /// export), as a trail search with its reason: the monthly access review lists it.
 #[allow(
@@ -325,8 +349,8 @@ async fn record_read(
         .admin
         .event(state.authority.clock().now(), EventKind::AdminAuditRead)
         .reason(format!("who was exposed: alert {}", result.alert_id))
+        .detail("what", format!("who was exposed ({what})"))
         .detail("scope.alert", result.alert_id.clone())
-        .detail("scope.output", what)
         .detail("customers", result.scope.summary.customers.to_string());
     state
         .events
@@ -355,7 +379,8 @@ async fn record_read(
         (status = 404, description = "No such alert.", content_type = "text/html", body = String),
         (status = 422, description = "The alert cannot be scoped from the trail.", content_type = "text/html", body = String),
         (status = 429, description = "Another scope is running.", content_type = "text/html", body = String),
-        (status = 503, description = "This node cannot read the trail the scope needs.", content_type = "text/html", body = String),
+        (status = 501, description = "A cluster node: the scope runs over the cluster's archive (`haechi scope`).", content_type = "text/html", body = String),
+        (status = 503, description = "This node has no trail to read.", content_type = "text/html", body = String),
     )
 )]
 async fn scope(
@@ -405,6 +430,7 @@ async fn scope(
         (status = 303, description = "Not signed in: to the sign-in page."),
         (status = 404, description = "No such alert.", content_type = "text/html", body = String),
         (status = 429, description = "Another scope is running.", content_type = "text/html", body = String),
+        (status = 501, description = "A cluster node: the scope runs over the cluster's archive (`haechi scope`).", content_type = "text/html", body = String),
     )
 )]
 async fn scope_csv(
@@ -430,6 +456,7 @@ async fn scope_csv(
         (status = 303, description = "Not signed in: to the sign-in page."),
         (status = 404, description = "No such alert.", content_type = "text/html", body = String),
         (status = 429, description = "Another scope is running.", content_type = "text/html", body = String),
+        (status = 501, description = "A cluster node: the scope runs over the cluster's archive (`haechi scope`).", content_type = "text/html", body = String),
     )
 )]
 async fn scope_jsonl(
@@ -453,6 +480,10 @@ async fn export(
     let (result, _) = match scope_of(state, session, &alert).await {
         Ok(result) => result,
         Err(refused) => return refused,
+    };
+    // Each list is built whole in memory: two at a time.
+    let Ok(_turn) = state.console.export_turn() else {
+        return busy(state, session);
     };
     let (extension, content_type) = match format {
         ListFormat::Csv => ("csv", "text/csv; charset=utf-8"),

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::blocks::{block_request, checked_reason, suspend_request};
-use super::console::{Act, ActForm, Session, done, page, problem, status_of};
+use super::console::{Act, ActForm, Session, done, done_in, page, problem, status_of};
 use crate::console::ConsoleAdmin;
 use crate::{ApiError, AppState};
 
@@ -33,17 +33,19 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct DoneQuery {
-    /// `block_added`, `block_lifted`, `suspended` or `suspension_lifted`.
+    /// The act done, as the redirect after it marked it for the session.
     #[param(example = "block_added")]
     done: Option<String>,
 }
 
-/// The done code of a page's address (`None` for anything unreadable or unknown).
-pub(super) fn done_of(query: Result<Query<DoneQuery>, QueryRejection>) -> Option<Done> {
-    query
-        .ok()
-        .and_then(|Query(query)| query.done)
-        .and_then(|code| Done::from_code(&code))
+/// The act a page's address says this session did (`None` for anything unreadable, unknown,
+/// or not marked for this session).
+pub(super) fn done_of(
+    query: Result<Query<DoneQuery>, QueryRejection>,
+    session: &ConsoleAdmin,
+) -> Option<Done> {
+    let query = query.ok().and_then(|Query(query)| query.done);
+    done_in(query.as_deref(), session)
 }
 
 /// Blocks and suspensions
@@ -68,7 +70,7 @@ async fn containment(
     query: Result<Query<DoneQuery>, QueryRejection>,
 ) -> Response {
     let outcome = Outcome {
-        done: done_of(query),
+        done: done_of(query, &session),
         problem: None,
     };
     containment_page(&state, &session, outcome, &[]).await
@@ -167,7 +169,7 @@ async fn add_block(State(state): State<AppState>, act: Act<BlockForm>) -> Respon
         .block(request, &session.admin.grant)
         .await
     {
-        Ok(_) => done(PAGE, Done::BlockAdded),
+        Ok(_) => done(PAGE, Done::BlockAdded, &session),
         Err(error) => refused(&state, &session, error.into(), &values).await,
     }
 }
@@ -218,7 +220,7 @@ async fn lift_block(State(state): State<AppState>, act: Act<LiftBlockForm>) -> R
         .lift(form.id, Some(&reason), &session.admin.grant)
         .await;
     match lifted {
-        Ok(Some(_)) => done(PAGE, Done::BlockLifted),
+        Ok(Some(_)) => done(PAGE, Done::BlockLifted, &session),
         Ok(None) => {
             let error = ApiError::not_found(format!("no block {} in force", form.id));
             refused(&state, &session, error, &[]).await
@@ -276,7 +278,11 @@ async fn suspend(State(state): State<AppState>, act: Act<SuspendForm>) -> Respon
         .suspend(request, &session.admin.grant)
         .await
     {
-        Ok(_) => done(PAGE, Done::Suspended),
+        Ok(true) => done(PAGE, Done::Suspended, &session),
+        Ok(false) => {
+            let error = ApiError::conflict("already suspended: nothing changed, nothing recorded");
+            refused(&state, &session, error, &values).await
+        }
         Err(error) => refused(&state, &session, error.into(), &values).await,
     }
 }
@@ -332,7 +338,7 @@ async fn lift_suspension(State(state): State<AppState>, act: Act<LiftSuspensionF
         .lift_suspension(&principal, Some(&reason), &session.admin.grant)
         .await;
     match lifted {
-        Ok(true) => done(PAGE, Done::SuspensionLifted),
+        Ok(true) => done(PAGE, Done::SuspensionLifted, &session),
         Ok(false) => refused(&state, &session, not_found(), &[]).await,
         Err(error) => refused(&state, &session, error.into(), &[]).await,
     }

@@ -52,7 +52,7 @@ async fn keys(
     query: Result<Query<DoneQuery>, QueryRejection>,
 ) -> Response {
     let outcome = Outcome {
-        done: done_of(query),
+        done: done_of(query, &session),
         problem: None,
     };
     keys_page(&state, &session, outcome)
@@ -104,7 +104,7 @@ impl ActForm for RotateForm {
 async fn rotate(State(state): State<AppState>, act: Act<RotateForm>) -> Response {
     let session = act.session;
     match state.authority.keys().rotate(&session.admin.grant).await {
-        Ok(_) => done("/console/keys", Done::Rotated),
+        Ok(_) => done("/console/keys", Done::Rotated, &session),
         Err(error) => {
             let error = ApiError::from(error);
             if error.status().is_server_error() {

@@ -219,7 +219,13 @@ impl Fixture {
             ),
             drill: None,
             freshness: None,
-            console: Arc::new(haechi_server::console::ConsoleDesk::new(Vec::new()).unwrap()),
+            console: Arc::new(
+                haechi_server::console::ConsoleDesk::new(
+                    &zeroize::Zeroizing::new([7; 32]),
+                    Vec::new(),
+                )
+                .unwrap(),
+            ),
             evidence: Arc::new(haechi_server::evidence::EvidenceDesk::new(
                 haechi_server::evidence::EvidenceSettings {
                     organisation: "Test".into(),
