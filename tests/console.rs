@@ -216,6 +216,71 @@ async fn the_console_works_in_chromium() {
     }
 }
 
+/// After the coupang drill played its stolen-key attack against a live server, the console
+/// lists the forged-token alert, shows its evidence and says nobody was exposed.
+#[test]
+fn the_console_shows_what_a_drill_did() {
+    let instance = Instance::new()
+        .with_env("HAECHI_DRILL__DANGEROUS_SIMULATED_CLOCK", "true")
+        .with_env("HAECHI_DRILL__START", "2025-06-24T00:00:00Z")
+        .with_env(
+            "HAECHI_SERVER__TRUSTED_PROXIES",
+            r#"["127.0.0.0/8", "::1/128"]"#,
+        );
+    let (id, secret) = instance.create_admin("drill");
+    let server = instance.serve();
+    let out = instance.dir.path().join("reports");
+    let drill = std::process::Command::new(crate::util::haechi_binary())
+        .args([
+            "drill",
+            "coupang",
+            "--customers",
+            "50",
+            "--quiet",
+            "--target",
+        ])
+        .arg(&server.base)
+        .arg("--admin")
+        .arg(format!("{id}:{secret}"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        drill.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drill.stderr)
+    );
+    let update = std::env::var("UPDATE_SCREENSHOTS").is_ok_and(|value| value == "1");
+    let temporary = tempfile::tempdir().unwrap();
+    let shots = if update {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    } else {
+        temporary.path().to_path_buf()
+    };
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/console_drill.mjs");
+    let arguments = json!({
+        "base": server.url(""),
+        "shots": shots,
+        "client_id": id,
+        "client_secret": secret,
+    });
+    let output = std::process::Command::new("node")
+        .arg(&script)
+        .arg(arguments.to_string())
+        .output()
+        .expect("node must be installed (scripts/test installs playwright-core)");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let bytes = std::fs::read(shots.join("console-after-drill.png")).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"));
+}
+
 /// The session cookie from a sign-in's `Set-Cookie`, and the whole header.
 async fn sign_in(
     server: &Server,

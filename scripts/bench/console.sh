@@ -70,12 +70,13 @@ done
 echo "alert $alert; live log $(du -sh "$data/audit" | cut -f1)"
 
 # The console's session, as a browser's form post makes it.
-curl -s -o /dev/null -c "$work/cookies" -H 'sec-fetch-site: same-origin' \
+cookie=$(curl -s -o /dev/null -D - -H 'sec-fetch-site: same-origin' \
     --data-urlencode "client_id=$(field "$admin" client_id)" \
-    --data-urlencode "client_secret=$(field "$admin" client_secret)" "$base/console/login"
-cookie=$(awk '$6 == "__Host-haechi-console" {print $6 "=" $7}' "$work/cookies")
+    --data-urlencode "client_secret=$(field "$admin" client_secret)" "$base/console/login" |
+    tr -d '\r' | sed -n 's/^set-cookie: \(__Host-haechi-console=[^;]*\).*/\1/Ip')
+[ -n "$cookie" ] || { echo "no console session"; exit 1; }
 encoded=$(python3 -c "import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=''))" "$alert")
-page() { curl -s -o "$2" -w '%{http_code} %{time_total}' -H "cookie: $cookie" "$base$1"; }
+page() { curl -s -o "$2" -w '%{http_code} %{time_total}\n' -H "cookie: $cookie" "$base$1"; }
 
 read -r status first < <(page "/console/alert/scope?id=$encoded" "$work/scope.html")
 [ "$status" = 200 ] || { echo "scope page: $status"; exit 1; }
