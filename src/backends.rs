@@ -114,14 +114,14 @@ impl Backend {
                     );
                     return Ok(Policy::default());
                 };
-                return Ok(Policy::parse(&text, &origin)?);
+                return parse_policy(&text, &origin);
             }
             Backend::Postgres(store) => store,
         };
         let in_force = match file {
             Some((text, origin)) => {
                 // Refuse a bad file before it could become version 1.
-                Policy::parse(&text, &origin)?;
+                parse_policy(&text, &origin)?;
                 Some(store.adopt_initial_policy(&text).await?)
             }
             None => store.policy_in_force().await?,
@@ -132,10 +132,7 @@ impl Backend {
                     version = stored.version,
                     "access policy from the shared store"
                 );
-                Ok(Policy::parse(
-                    &stored.text,
-                    &format!("policy version {}", stored.version),
-                )?)
+                parse_policy(&stored.text, &format!("policy version {}", stored.version))
             }
             None => {
                 tracing::info!(
@@ -145,6 +142,14 @@ impl Backend {
             }
         }
     }
+}
+
+/// The vault's policy in `text`, its `[gateway]` section checked too: a server does not start
+/// on a policy whose gateway part would deny every check.
+fn parse_policy(text: &str, origin: &str) -> anyhow::Result<Policy> {
+    let policy = Policy::parse(text, origin)?;
+    haechi_gateway::GatewayPolicy::parse(text, origin)?;
+    Ok(policy)
 }
 
 /// Reloads the policy in force from the shared store when another node replaced it.

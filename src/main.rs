@@ -7,6 +7,7 @@ mod backends;
 mod cli;
 mod commands;
 mod config;
+mod console;
 mod detection;
 mod evidence;
 mod exposure_check;

@@ -25,6 +25,7 @@ mod drill;
 mod evidence;
 mod exposure_check;
 mod forensics;
+mod gateway;
 mod hostile;
 mod import;
 mod incidents;

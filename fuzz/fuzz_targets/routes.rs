@@ -42,6 +42,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/admin/sessions/{}/revoke"),
     ("GET", "/v1/admin/services"),
     ("POST", "/v1/admin/services"),
+    ("GET", "/v1/gateway/check"),
+    ("POST", "/v1/gateway/check/{}"),
     ("GET", "/v1/admin/alerts"),
     ("GET", "/v1/admin/alerts/{}"),
     ("POST", "/v1/admin/alerts/{}"),

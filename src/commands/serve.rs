@@ -148,14 +148,8 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         notices: crate::notices::open(&config, &runtime).await?,
         drill,
         freshness,
-        console: Arc::new(haechi_server::console::ConsoleDesk::new(
-            &runtime
-                .authority
-                .keys()
-                .named_secret(haechi_server::console::SESSION_KEY_NAME)
-                .await?,
-            config.audit.archive_dir.iter().cloned().collect(),
-        )?),
+        console: crate::console::desk(&config, &runtime).await?,
+        gateway: Arc::new(haechi_server::gateway::GatewayDesk::new()),
         evidence: crate::evidence::desk(
             evidence_settings,
             crate::runtime::read_audit_key(&*runtime.store, &runtime.master_key).await?,
@@ -163,15 +157,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         ),
     });
     let background = Background::start(&config, &runtime, &state, role.serves_api())?;
-    // The console's recent scopes leave memory a minute after they were made, asked for or not.
-    let console = state.console.clone();
-    tokio::spawn(async move {
-        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            every_minute.tick().await;
-            console.sweep();
-        }
-    });
+    crate::console::sweep_every_minute(state.console.clone());
     let metrics_listener = metrics_listener(&config, &state).await?;
     let operator_listener = if role.serves_api() {
         operator_listener(&config, &state, closed_signal(&closing))?

@@ -5,6 +5,49 @@ use std::path::{Path, PathBuf};
 use crate::segment::{FrameRead, FrameReader, list_segments};
 use crate::{AuditRecord, Error};
 
+/// The records of the log in `dir` with these seqs (at most `upto`), in seq order; seqs it no
+/// longer (pruned) or not yet holds are left out.
+///
+/// The segments have no index by seq: finding a record means reading its segment from the
+/// start. So the seqs are read in one forward pass — a seq near the last one read is reached by
+/// reading on (each record between decoded once), and only a seq far ahead is found from its
+/// segment's start.
+pub(crate) fn records_at(
+    dir: &Path,
+    mut seqs: Vec<u64>,
+    upto: u64,
+) -> Result<Vec<AuditRecord>, Error> {
+    /// Records read on, at most, to reach the next seq instead of finding it afresh.
+    const READ_ON: u64 = 65_536;
+    /// Records one read returns, at most.
+    const PAGE: usize = 4096;
+    seqs.sort_unstable();
+    seqs.dedup();
+    let oldest = LogCursor::oldest_seq(dir)?.unwrap_or(u64::MAX);
+    seqs.retain(|&seq| seq >= oldest && seq <= upto);
+    let mut cursor = LogCursor::new(dir);
+    let mut records = Vec::with_capacity(seqs.len());
+    // The seq the cursor reads next, once it has read anything.
+    let mut next: Option<u64> = None;
+    for seq in seqs {
+        let from = match next {
+            Some(next) if seq >= next && seq - next <= READ_ON => next,
+            _ => seq,
+        };
+        let mut at = from;
+        while at <= seq {
+            let page = cursor.read(at, seq, PAGE)?;
+            let Some(last) = page.last().map(|record| record.seq) else {
+                break;
+            };
+            records.extend(page.into_iter().filter(|record| record.seq == seq));
+            at = last + 1;
+        }
+        next = Some(at);
+    }
+    Ok(records)
+}
+
 /// A position in the log directory that reads records in seq order across segments, and can
 /// follow the active segment as the writer appends to it.
 #[derive(Debug)]

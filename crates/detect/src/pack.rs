@@ -62,6 +62,7 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "exposure_check.yaml",
         include_str!("../rules/exposure_check.yaml"),
     ),
+    ("gateway.yaml", include_str!("../rules/gateway.yaml")),
 ];
 
 /// The id of the built-in rule holding services with no reading history to a budget of

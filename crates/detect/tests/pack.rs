@@ -928,6 +928,39 @@ fn cases() -> Vec<Case> {
             expect: &[],
         },
         Case {
+            rule: "haechi.gateway.route_probing",
+            name: "a customer's token walks twenty internal routes",
+            events: || {
+                (0..20)
+                    .map(|n| {
+                        event(n, EventKind::GatewayDenied, customer("c1"))
+                            .reason("no_route")
+                            .detail("route", "-")
+                    })
+                    .collect()
+            },
+            state: no_state,
+            expect: &["customer:c1"],
+        },
+        Case {
+            rule: "haechi.gateway.route_probing",
+            name: "nineteen refusals, and allowed requests, are not probing",
+            events: || {
+                (0..40)
+                    .map(|n| {
+                        let kind = if n % 2 == 0 && n < 38 {
+                            EventKind::GatewayDenied
+                        } else {
+                            EventKind::GatewayAllowed
+                        };
+                        event(n, kind, customer("c1")).detail("route", "orders")
+                    })
+                    .collect()
+            },
+            state: no_state,
+            expect: &[],
+        },
+        Case {
             rule: "haechi.audit.review_overdue",
             name: "October's review not acknowledged in time",
             events: || {

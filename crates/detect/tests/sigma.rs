@@ -332,6 +332,7 @@ fn the_sigma_pack_means_what_the_old_format_meant() {
         "haechi.exposure.check_enumeration",
         "haechi.exposure.check_global_budget",
         "haechi.audit.review_overdue",
+        "haechi.gateway.route_probing",
     ];
     assert_eq!(
         legacy.rules.len() + written_as_sigma.len(),

@@ -163,6 +163,16 @@ pub enum EventKind {
     /// `new_exposures`), whatever it found: a pass that matched nobody is on the record too.
     #[serde(rename = "leak.pass_completed")]
     LeakPassCompleted,
+    /// A proxy asked whether to forward a request (`GET /v1/gateway/check`) and was told yes:
+    /// the verified principal, its session, token and key, and in `detail` the upstream `host`,
+    /// `method` and `route` (the policy's name for the path: its class, never the path).
+    #[serde(rename = "gateway.allowed")]
+    GatewayAllowed,
+    /// The gateway refused a verified principal for a route (`reason`: `no_route`, `method`,
+    /// `principal`, `scope`; `detail` as for `gateway.allowed`). Tokens that do not verify are
+    /// refused as everywhere else (`token.rejected`, `token.forged`).
+    #[serde(rename = "gateway.denied")]
+    GatewayDenied,
 }
 
 impl EventKind {
@@ -209,6 +219,8 @@ impl EventKind {
         EventKind::AccessReviewPrepared,
         EventKind::AccessReviewOverdue,
         EventKind::LeakPassCompleted,
+        EventKind::GatewayAllowed,
+        EventKind::GatewayDenied,
     ];
 
     /// The dotted name used in the audit trail and in rules.
@@ -255,6 +267,8 @@ impl EventKind {
             EventKind::AccessReviewPrepared => "audit.review_prepared",
             EventKind::AccessReviewOverdue => "audit.review_overdue",
             EventKind::LeakPassCompleted => "leak.pass_completed",
+            EventKind::GatewayAllowed => "gateway.allowed",
+            EventKind::GatewayDenied => "gateway.denied",
         }
     }
 }

@@ -16,6 +16,7 @@ mod error;
 pub mod evidence;
 mod extract;
 mod freshness;
+pub mod gateway;
 mod middleware;
 pub mod notices;
 mod openapi;

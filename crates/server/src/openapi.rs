@@ -65,6 +65,7 @@ use crate::error::{ErrorBody, ErrorCode, FieldProblem};
         (name = "portal", description = "The exposure portal: the incident statements shown, and a customer's own exposures."),
         (name = "notices", description = "Breach notices: \"is this message from us?\" for anyone holding a text."),
         (name = "evidence", description = "Auditor evidence: the signed ISMS-P / PIPA report and the monthly access review (administrators)."),
+        (name = "gateway", description = "Forward auth for nginx, Traefik and Envoy: whether a proxy may forward a request to a service that verifies tokens itself."),
         (name = "console", description = "The responder console: pages for administrators (alerts live, who was exposed, blocks and suspensions, keys, rules), signed in with a session cookie only the console reads."),
         (name = "contract", description = "This document."),
     )
@@ -231,7 +232,36 @@ pub(crate) fn complete(mut document: Value) -> Value {
         "schema": {"type": "string"},
     });
     if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
+        // axum's catch-all `{*name}` is OpenAPI's `{name}` (its value may hold slashes: the
+        // operation says so).
+        let catch_alls: Vec<String> = paths
+            .keys()
+            .filter(|path| path.contains("{*"))
+            .cloned()
+            .collect();
+        for path in catch_alls {
+            if let Some(item) = paths.remove(&path) {
+                paths.insert(path.replace("{*", "{"), item);
+            }
+        }
         for item in paths.values_mut().filter_map(Value::as_object_mut) {
+            // One handler for several methods (the gateway check takes whatever method a
+            // proxy forwards) is one operation per method: each gets its own id.
+            let shared_ids = item.len() > 1
+                && item
+                    .values()
+                    .filter_map(|operation| operation.get("operationId")?.as_str())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len()
+                    < item.len();
+            for (method, operation) in item.iter_mut() {
+                if let Some(Value::String(id)) = operation.get_mut("operationId")
+                    && shared_ids
+                    && method != "get"
+                {
+                    *id = format!("{id}_{method}");
+                }
+            }
             for operation in item.values_mut().filter_map(Value::as_object_mut) {
                 let Some(responses) = operation
                     .get_mut("responses")

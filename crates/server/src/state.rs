@@ -119,4 +119,6 @@ pub struct SharedState {
     pub evidence: Arc<crate::evidence::EvidenceDesk>,
     /// The responder console: its pages and the scopes of alerts.
     pub console: Arc<crate::console::ConsoleDesk>,
+    /// The gateway check's policy, parsed from the policy in force.
+    pub gateway: Arc<crate::gateway::GatewayDesk>,
 }

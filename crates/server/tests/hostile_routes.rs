@@ -145,6 +145,18 @@ const WITHOUT_SESSION: &[(Case, &str)] = &[
     (Case::WrongContentType, "the body is not read"),
 ];
 
+/// The gateway check reads no body; a customer's token asking about a request the fixture's
+/// policy guards no route for is denied (403), and that denial is on the record.
+const GATEWAY: &[(Case, &str)] = &[
+    (Case::EmptyBody, "the body is not read"),
+    (Case::TruncatedJson, "the body is not read"),
+    (Case::WrongTypes, "the body is not read"),
+    (Case::HugeBody, "the body is not read"),
+    (Case::DeepJson, "the body is not read"),
+    (Case::InvalidUtf8, "the body is not read"),
+    (Case::WrongContentType, "the body is not read"),
+];
+
 const UNREAD_BODY: &[(Case, &str)] = &[
     (Case::EmptyBody, "the body is not read"),
     (Case::TruncatedJson, "the body is not read"),
@@ -328,6 +340,85 @@ const ROUTES: &[Route] = &[
         &[(Case::NoCredentials, "public: anyone may check a message")],
     ),
     route("GET", "/portal/assets/{file}", Public, BodyKind::None),
+    // The gateway check, for every method a proxy forwards (Envoy sends the original one).
+    answering(
+        route("GET", "/v1/gateway/check", AnyToken, BodyKind::None),
+        GATEWAY,
+    ),
+    answering(
+        route(
+            "GET",
+            "/v1/gateway/check/{upstream}",
+            AnyToken,
+            BodyKind::None,
+        ),
+        GATEWAY,
+    ),
+    answering(
+        route("POST", "/v1/gateway/check", AnyToken, BodyKind::None),
+        GATEWAY,
+    ),
+    answering(
+        route(
+            "POST",
+            "/v1/gateway/check/{upstream}",
+            AnyToken,
+            BodyKind::None,
+        ),
+        GATEWAY,
+    ),
+    answering(
+        route("PUT", "/v1/gateway/check", AnyToken, BodyKind::None),
+        GATEWAY,
+    ),
+    answering(
+        route(
+            "PUT",
+            "/v1/gateway/check/{upstream}",
+            AnyToken,
+            BodyKind::None,
+        ),
+        GATEWAY,
+    ),
+    answering(
+        route("PATCH", "/v1/gateway/check", AnyToken, BodyKind::None),
+        GATEWAY,
+    ),
+    answering(
+        route(
+            "PATCH",
+            "/v1/gateway/check/{upstream}",
+            AnyToken,
+            BodyKind::None,
+        ),
+        GATEWAY,
+    ),
+    answering(
+        route("DELETE", "/v1/gateway/check", AnyToken, BodyKind::None),
+        GATEWAY,
+    ),
+    answering(
+        route(
+            "DELETE",
+            "/v1/gateway/check/{upstream}",
+            AnyToken,
+            BodyKind::None,
+        ),
+        GATEWAY,
+    ),
+    answering(
+        route("OPTIONS", "/v1/gateway/check", AnyToken, BodyKind::None),
+        GATEWAY,
+    ),
+    answering(
+        route(
+            "OPTIONS",
+            "/v1/gateway/check/{upstream}",
+            AnyToken,
+            BodyKind::None,
+        ),
+        GATEWAY,
+    ),
     // The console's pages: its session cookie is the credential (a bearer token is not), so
     // without one every page sends the browser to sign in, whatever the body.
     answering(route("GET", "/console", Public, BodyKind::None), PUBLIC_GET),

@@ -66,6 +66,9 @@ struct PolicyFile {
     deny: Vec<RuleFile>,
     #[serde(default)]
     quota: Option<QuotaFile>,
+    /// The gateway's routes: the same file, read by `haechi-gateway` (not here).
+    #[serde(default, rename = "gateway")]
+    _gateway: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

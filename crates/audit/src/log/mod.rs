@@ -452,47 +452,12 @@ impl AuditLog {
     }
 
     /// The durable records of the live log with these seqs, in seq order; seqs it no longer
-    /// (pruned) or not yet holds are left out. An alert's evidence, for the console.
-    ///
-    /// The segments have no index by seq: finding a record means reading its segment from the
-    /// start. So the seqs are read in one forward pass — a seq near the last one read is
-    /// reached by reading on (each record between decoded once), and only a seq far ahead is
-    /// found from its segment's start.
-    pub async fn records_at(&self, mut seqs: Vec<u64>) -> Result<Vec<AuditRecord>, Error> {
-        /// Records read on, at most, to reach the next seq instead of finding it afresh.
-        const READ_ON: u64 = 65_536;
-        /// Records one read returns, at most.
-        const PAGE: usize = 4096;
+    /// (pruned) or not yet holds are left out. An alert's evidence, for the console
+    /// ([`crate::reader::records_at`]: one forward pass).
+    pub async fn records_at(&self, seqs: Vec<u64>) -> Result<Vec<AuditRecord>, Error> {
         let dir = self.shared.dir.clone();
         let upto = self.durable_seq();
-        seqs.sort_unstable();
-        seqs.dedup();
-        seqs.retain(|&seq| seq <= upto);
-        blocking(move || {
-            let oldest = crate::reader::LogCursor::oldest_seq(&dir)?.unwrap_or(u64::MAX);
-            let mut cursor = crate::reader::LogCursor::new(&dir);
-            let mut records = Vec::with_capacity(seqs.len());
-            // The seq the cursor reads next, once it has read anything.
-            let mut next: Option<u64> = None;
-            for seq in seqs.into_iter().filter(|&seq| seq >= oldest) {
-                let from = match next {
-                    Some(next) if seq >= next && seq - next <= READ_ON => next,
-                    _ => seq,
-                };
-                let mut at = from;
-                while at <= seq {
-                    let page = cursor.read(at, seq, PAGE)?;
-                    let Some(last) = page.last().map(|record| record.seq) else {
-                        break;
-                    };
-                    records.extend(page.into_iter().filter(|record| record.seq == seq));
-                    at = last + 1;
-                }
-                next = Some(at);
-            }
-            Ok(records)
-        })
-        .await
+        blocking(move || crate::reader::records_at(&dir, seqs, upto)).await
     }
 
     /// Exports sealed segments to `to_dir` as Parquet; with [`ActiveSegment::Seal`] the active

@@ -20,6 +20,7 @@ mod drill;
 mod evidence;
 mod exposure;
 mod exposure_check;
+mod gateway;
 mod health;
 mod incidents;
 mod notice_pages;
@@ -99,6 +100,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(portal_pages::router())
         .merge(notice_pages::router())
         .merge(console::router())
+        .merge(gateway::router())
         .merge(rules::router())
         .merge(blocks::router())
         .merge(drill::router())

@@ -94,13 +94,17 @@ async fn replace_policy(
 ) -> Result<axum::Json<PolicyReplaced>, ApiError> {
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("the policy must be UTF-8 TOML"))?;
-    let policy = Policy::parse(text, "request body").map_err(|error| {
+    let invalid = |message: String| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::InvalidPolicy,
-            error.to_string(),
+            message,
         )
-    })?;
+    };
+    let policy = Policy::parse(text, "request body").map_err(|error| invalid(error.to_string()))?;
+    // The same file's [gateway] section is the gateway's: refused whole with the rest.
+    haechi_gateway::GatewayPolicy::parse(text, "request body")
+        .map_err(|error| invalid(error.to_string()))?;
     let kept = state.vault.replace_policy(policy, &admin.grant).await?;
     Ok(axum::Json(PolicyReplaced {
         replaced: true,

@@ -219,6 +219,7 @@ impl Fixture {
             ),
             drill: None,
             freshness: None,
+            gateway: Arc::new(haechi_server::gateway::GatewayDesk::new()),
             console: Arc::new(
                 haechi_server::console::ConsoleDesk::new(
                     &zeroize::Zeroizing::new([7; 32]),
