@@ -121,6 +121,7 @@ pub(crate) async fn upstream() -> SocketAddr {
             "subject": header("x-haechi-subject"),
             "principal": header("x-haechi-principal"),
             "route": header("x-haechi-route"),
+            "scopes": header("x-haechi-scopes"),
         }))
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -237,10 +238,59 @@ async fn nginx_asks_haechi_and_a_forged_token_is_refused_and_alerted_at_the_gate
     for path in [
         "/api/orders/%2e%2e/internal/x",
         "/api/orders/..%2Finternal/x",
+        "/api/orders;x=1/../../internal/x",
+        // Raw UTF-8 makes nginx's X-Original-URI unreadable as text: refused, never passed
+        // over for another header.
+        "/internal/export?x=\u{e9}",
     ] {
         let status = raw_get(&nginx, path, &customer);
         assert!(matches!(status, 400 | 500), "{path}: {status}");
     }
+    // Asked directly from a trusted proxy's address: the identity headers, no caching by
+    // default; only nginx's headers are read (the policy's proxy), a Traefik header is not.
+    let ask = |headers: Vec<(&'static str, &'static str)>| {
+        let mut request = server
+            .client
+            .get(server.url("/v1/gateway/check"))
+            .bearer_auth(&customer);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    let response = ask(vec![
+        ("x-original-method", "POST"),
+        ("x-original-uri", "/api/orders/9"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-haechi-route"], "orders");
+    assert_eq!(response.headers()["x-haechi-subject"], customer_id.as_str());
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let response = ask(vec![
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-uri", "/api/orders/9"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 400, "Traefik's headers are not nginx's");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    // A client's own X-Haechi-* never reaches the service: nginx sets all five.
+    let client = haechi_outbound::plain_builder().unwrap().build().unwrap();
+    let echoed: Value = client
+        .get(format!("{}/api/orders/1", nginx.base))
+        .bearer_auth(&customer)
+        .header("x-haechi-scopes", "admin")
+        .header("x-haechi-principal", "admin:root")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(echoed["principal"], format!("customer:{customer_id}"));
+    assert_eq!(echoed["scopes"], "");
     // The service's own route, for the service.
     let service = server.client_token(&shipping).await;
     let (status, body) = through(&nginx, "/internal/export", Some(&service), "10.1.2.3").await;

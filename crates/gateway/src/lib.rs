@@ -23,7 +23,7 @@ mod error;
 mod policy;
 #[cfg(test)]
 mod tests;
-mod upstream;
+pub mod upstream;
 
 pub use decision::{Allowed, Denied, decide};
 pub use error::Error;

@@ -4,6 +4,8 @@
 //!
 //! ```toml
 //! [gateway]
+//! proxy = "nginx"                    # whose headers describe requests: nginx (default),
+//!                                    # traefik or envoy — and no other's
 //! cache_seconds = 1                  # how long a proxy may reuse an allow: 0 (default) or 1
 //!
 //! [[gateway.route]]
@@ -18,7 +20,10 @@
 //! A principal pattern is `customer`, `service` or `admin` (any of that kind), or
 //! `service:NAME` / `admin:NAME` (that one). The route a request takes is the one with the
 //! longest matching prefix, a route naming the host before one for every host; a request no
-//! route takes is denied.
+//! route takes is denied. Prefixes match without regard to ASCII case and end at a `/` or a
+//! `.` as well as at the path's end, so `/api/orders/ADMIN` and `/api/orders/admin.json` take
+//! the route of `/api/orders/admin` (as case-insensitive routers and format suffixes would
+//! serve them) rather than slipping under a shorter, laxer prefix.
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -37,6 +42,7 @@ const MAX_ROUTES: usize = 1000;
 pub struct GatewayPolicy {
     routes: Vec<Route>,
     cache_seconds: u64,
+    proxy: crate::Convention,
 }
 
 /// One guarded route.
@@ -74,6 +80,8 @@ struct PolicyFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SectionFile {
+    #[serde(default)]
+    proxy: Option<Spanned<String>>,
     #[serde(default)]
     cache_seconds: Option<Spanned<u64>>,
     #[serde(default)]
@@ -128,6 +136,15 @@ impl GatewayPolicy {
             Some(seconds) => seconds.into_inner(),
             None => 0,
         };
+        let proxy = match section.proxy {
+            None => crate::Convention::default(),
+            Some(name) => crate::Convention::parse(name.get_ref()).ok_or_else(|| {
+                error_at(
+                    Some(name.span().start),
+                    format!("proxy {:?}: use nginx, traefik or envoy", name.get_ref()),
+                )
+            })?,
+        };
         if section.route.len() > MAX_ROUTES {
             return Err(error_at(
                 Some(start),
@@ -150,6 +167,7 @@ impl GatewayPolicy {
         Ok(GatewayPolicy {
             routes,
             cache_seconds,
+            proxy,
         })
     }
 
@@ -163,13 +181,23 @@ impl GatewayPolicy {
         self.cache_seconds
     }
 
+    /// Whose headers describe the requests.
+    pub fn proxy(&self) -> crate::Convention {
+        self.proxy
+    }
+
     /// The route `host` and `path` take: the longest matching prefix, a route naming the host
     /// before one for every host.
     pub(crate) fn route_for(&self, host: &str, path: &str) -> Option<&Route> {
         self.routes
             .iter()
             .filter(|route| route.covers(host, path))
-            .max_by_key(|route| (route.path_prefix.len(), route.host.is_some()))
+            .max_by_key(|route| {
+                (
+                    route.path_prefix.trim_end_matches('/').len(),
+                    route.host.is_some(),
+                )
+            })
     }
 }
 
@@ -262,10 +290,13 @@ impl Route {
         });
         let prefix = self.path_prefix.trim_end_matches('/');
         let path_matches = prefix.is_empty()
-            || path == prefix
             || path
-                .strip_prefix(prefix)
-                .is_some_and(|rest| rest.starts_with('/'));
+                .get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+                && path[prefix.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|next| next == '/' || next == '.');
         host_matches && path_matches
     }
 

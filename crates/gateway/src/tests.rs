@@ -4,6 +4,13 @@ use haechi_events::Principal;
 
 use crate::{Convention, Denied, Error, GatewayPolicy, Upstream, decide};
 
+/// A header lookup over `headers`, as the server reads them.
+fn lookup<'a>(
+    headers: &'a [(&'a str, &'a str)],
+) -> impl Fn(&str) -> crate::upstream::HeaderRead<'a> {
+    move |name| Ok(headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v))
+}
+
 const POLICY: &str = r#"
 [[grant]]
 service = "shipping"
@@ -40,12 +47,7 @@ fn nginx(uri: &str, method: &str) -> Upstream {
         ("x-original-method", method),
         ("host", "Shop.Example.com:443"),
     ];
-    Upstream::describe(
-        |name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
-        "GET",
-        None,
-    )
-    .unwrap()
+    Upstream::describe(Convention::Nginx, lookup(&headers), "GET", None).unwrap()
 }
 
 fn customer() -> Principal {
@@ -132,17 +134,15 @@ fn encoded_characters_cannot_walk_past_a_route() {
         "/api/orders/%0a",
         "relative",
         "/api/orders/%zz",
+        "/api/orders;jsessionid=1/admin",
+        "/api/orders/admin%3Bx",
     ] {
         let headers = [
             ("x-original-uri", path),
             ("x-original-method", "GET"),
             ("host", "shop.example.com"),
         ];
-        let described = Upstream::describe(
-            |name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
-            "GET",
-            None,
-        );
+        let described = Upstream::describe(Convention::Nginx, lookup(&headers), "GET", None);
         assert!(
             matches!(described, Err(Error::Upstream(_))),
             "{path}: {described:?}"
@@ -151,56 +151,72 @@ fn encoded_characters_cannot_walk_past_a_route() {
 }
 
 #[test]
-fn each_proxy_convention_is_read_and_nginx_comes_first() {
+fn only_the_configured_proxys_headers_are_read() {
     // Traefik.
     let headers = [
         ("x-forwarded-uri", "/api/orders/1"),
         ("x-forwarded-method", "POST"),
         ("x-forwarded-host", "shop.example.com"),
+        // A client's own nginx header, passed through Traefik: not read.
+        ("x-original-uri", "/api/orders/admin"),
     ];
-    let traefik = Upstream::describe(
-        |name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
-        "GET",
-        None,
-    )
-    .unwrap();
-    assert_eq!(traefik.convention, Convention::Traefik);
+    let traefik = Upstream::describe(Convention::Traefik, lookup(&headers), "GET", None).unwrap();
     assert_eq!(
         (traefik.method.as_str(), traefik.path.as_str()),
         ("POST", "/api/orders/1")
     );
     // Envoy: the method is the check's own, the path what follows the check's.
-    let headers = [("host", "shop.example.com")];
+    let headers = [("host", "shop.example.com"), ("x-original-uri", "/x")];
     let envoy = Upstream::describe(
-        |name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
+        Convention::Envoy,
+        lookup(&headers),
         "PUT",
-        Some("/api/orders/2?q"),
+        Some("/api/orders/2"),
     )
     .unwrap();
-    assert_eq!(envoy.convention, Convention::Envoy);
     assert_eq!(
         (envoy.method.as_str(), envoy.path.as_str()),
         ("PUT", "/api/orders/2")
     );
-    // A client's own X-Forwarded-* passed through nginx does not override nginx's headers.
+    // A client's own X-Forwarded-* through nginx is not read; without nginx's header, refused.
     let headers = [
-        ("x-original-uri", "/api/orders/admin"),
-        ("x-original-method", "GET"),
         ("host", "shop.example.com"),
         ("x-forwarded-uri", "/api/orders/1"),
         ("x-forwarded-method", "GET"),
         ("x-forwarded-host", "shop.example.com"),
     ];
-    let nginx = Upstream::describe(
-        |name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
-        "GET",
-        None,
-    )
-    .unwrap();
-    assert_eq!(nginx.convention, Convention::Nginx);
-    assert_eq!(nginx.path, "/api/orders/admin");
-    // Nothing named: refused.
-    assert!(Upstream::describe(|_| None, "GET", None).is_err());
+    assert!(Upstream::describe(Convention::Nginx, lookup(&headers), "GET", None).is_err());
+    // A header the proxy set that cannot be read as text is refused, not passed over.
+    let unreadable = |name: &str| match name {
+        "x-original-uri" => Err(()),
+        "x-original-method" => Ok(Some("GET")),
+        "host" => Ok(Some("shop.example.com")),
+        _ => Ok(None),
+    };
+    assert!(Upstream::describe(Convention::Nginx, unreadable, "GET", None).is_err());
+}
+
+#[test]
+fn a_stricter_route_is_taken_whatever_the_case_or_format_suffix() {
+    let policy = GatewayPolicy::parse(POLICY, "policy.toml").unwrap();
+    for path in [
+        "/api/orders/ADMIN/x",
+        "/api/orders/admin.json",
+        "/API/Orders/Admin",
+    ] {
+        assert_eq!(
+            decide(&policy, &nginx(path, "GET"), &customer(), &[]),
+            Err(Denied::Principal {
+                route: "orders-admin".into()
+            }),
+            "{path}"
+        );
+    }
+    // `.` ends a prefix, `X` does not.
+    assert_eq!(
+        decide(&policy, &nginx("/api/ordersX", "GET"), &customer(), &[]),
+        Err(Denied::NoRoute)
+    );
 }
 
 #[test]
@@ -234,6 +250,12 @@ fn a_bad_section_is_refused_with_its_line() {
             }
             other => panic!("{text}: {other:?}"),
         }
+    }
+    match GatewayPolicy::parse("[gateway]\nproxy = \"haproxy\"\n", "policy.toml") {
+        Err(Error::Policy {
+            line: 2, problem, ..
+        }) => assert!(problem.contains("nginx, traefik or envoy")),
+        other => panic!("{other:?}"),
     }
     // No section: nothing guarded, every request denied.
     let empty = GatewayPolicy::parse("[quota]\nmasked = 5\n", "policy.toml").unwrap();

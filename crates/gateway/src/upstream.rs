@@ -1,24 +1,27 @@
-//! The request a proxy asks about, as each proxy describes it:
+//! The request a proxy asks about, in the convention of the proxy the policy names
+//! (`[gateway] proxy`), and only that one:
 //!
 //! | proxy | method | host | path |
 //! |---|---|---|---|
-//! | nginx `auth_request` | `X-Original-Method` | `X-Original-Host`, else `Host` | `X-Original-URI` |
-//! | Traefik `ForwardAuth` | `X-Forwarded-Method` | `X-Forwarded-Host` | `X-Forwarded-Uri` |
-//! | Envoy HTTP `ext_authz` | the check's own method | `Host` (the original authority) | the check's path after `/v1/gateway/check` |
+//! | `nginx` (`auth_request`) | `X-Original-Method` | `Host` | `X-Original-URI` |
+//! | `traefik` (`ForwardAuth`) | `X-Forwarded-Method` | `X-Forwarded-Host` | `X-Forwarded-Uri` |
+//! | `envoy` (HTTP `ext_authz`) | the check's own method | `Host` (the original authority) | the check's raw path after `/v1/gateway/check` |
 //!
-//! nginx's headers are the ones the documented configuration sets (`docs/gateway.md`); they
-//! come first, so a client cannot steer the decision with `X-Forwarded-*` headers nginx passes
-//! through. The path is taken apart before any route sees it: the query goes, percent-encoded
+//! Reading one convention only means a header of another cannot steer the decision (a client
+//! sending `X-Forwarded-Uri` through nginx, or `X-Original-URI` through Traefik). A header the
+//! convention needs that is missing, repeated, or not plain text is refused, never passed
+//! over. The path is taken apart before any route sees it: the query goes, percent-encoded
 //! unreserved characters are decoded (as the upstream will read them), and a path that could
-//! mean two things — a `.` or `..` segment, an empty segment, an encoded `/` or `\`, a
-//! control character — is refused, never normalised differently from the upstream.
+//! mean two things — a `.` or `..` segment, an empty segment, an encoded `/` or `\`, a `;`
+//! parameter, a control character — is refused, never normalised differently from the upstream.
 
 use crate::Error;
 
-/// Which proxy's convention described the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which proxy's convention describes the requests (`[gateway] proxy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Convention {
-    /// nginx `auth_request` (`X-Original-*`).
+    /// nginx `auth_request` (`X-Original-*`): the default.
+    #[default]
     Nginx,
     /// Traefik `ForwardAuth` (`X-Forwarded-*`).
     Traefik,
@@ -35,7 +38,19 @@ impl Convention {
             Convention::Envoy => "envoy",
         }
     }
+
+    /// The convention a policy names.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Convention::Nginx, Convention::Traefik, Convention::Envoy]
+            .into_iter()
+            .find(|convention| convention.as_str() == name)
+    }
 }
+
+/// A request header as the check reads it: absent, or its one value as plain text. A header
+/// that is repeated or not plain text is an error, not an absence (else a client could hide
+/// the proxy's header and have another read in its place).
+pub type HeaderRead<'a> = Result<Option<&'a str>, ()>;
 
 /// The upstream request a check is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,38 +69,49 @@ pub struct Upstream {
 const MAX_PATH: usize = 8192;
 
 impl Upstream {
-    /// The request described by `header` (a lookup by lowercase name), the check's own
-    /// `method`, and — for Envoy — `suffix`, the check's path after `/v1/gateway/check`.
+    /// The request `convention` describes with `header` (a lookup by lowercase name), the
+    /// check's own `method`, and — for Envoy — `raw_suffix`, the check's path after
+    /// `/v1/gateway/check` as it came (not percent-decoded).
     pub fn describe<'a>(
-        header: impl Fn(&str) -> Option<&'a str>,
+        convention: Convention,
+        header: impl Fn(&str) -> HeaderRead<'a>,
         method: &str,
-        suffix: Option<&str>,
+        raw_suffix: Option<&str>,
     ) -> Result<Upstream, Error> {
-        let missing = |name: &str, convention: &str| {
-            Error::Upstream(format!("{convention}: the {name} header is missing"))
+        let read = |name: &str| -> Result<&'a str, Error> {
+            match header(name) {
+                Ok(Some(value)) => Ok(value),
+                Ok(None) => Err(Error::Upstream(format!(
+                    "{}: the {name} header is missing",
+                    convention.as_str()
+                ))),
+                Err(()) => Err(Error::Upstream(format!(
+                    "{}: the {name} header is repeated or not plain text",
+                    convention.as_str()
+                ))),
+            }
         };
-        let (convention, method, host, uri) = if let Some(uri) = header("x-original-uri") {
-            let method =
-                header("x-original-method").ok_or_else(|| missing("X-Original-Method", "nginx"))?;
-            let host = header("x-original-host")
-                .or_else(|| header("host"))
-                .ok_or_else(|| missing("Host", "nginx"))?;
-            (Convention::Nginx, method, host, uri)
-        } else if let Some(uri) = header("x-forwarded-uri") {
-            let method = header("x-forwarded-method")
-                .ok_or_else(|| missing("X-Forwarded-Method", "traefik"))?;
-            let host =
-                header("x-forwarded-host").ok_or_else(|| missing("X-Forwarded-Host", "traefik"))?;
-            (Convention::Traefik, method, host, uri)
-        } else if let Some(suffix) = suffix.filter(|suffix| !suffix.is_empty()) {
-            let host = header("host").ok_or_else(|| missing("Host", "envoy"))?;
-            (Convention::Envoy, method, host, suffix)
-        } else {
-            return Err(Error::Upstream(
-                "no upstream request named: send X-Original-URI (nginx), X-Forwarded-Uri \
-                 (Traefik), or the path after /v1/gateway/check (Envoy)"
-                    .into(),
-            ));
+        let (method, host, uri) = match convention {
+            Convention::Nginx => (
+                read("x-original-method")?,
+                read("host")?,
+                read("x-original-uri")?,
+            ),
+            Convention::Traefik => (
+                read("x-forwarded-method")?,
+                read("x-forwarded-host")?,
+                read("x-forwarded-uri")?,
+            ),
+            Convention::Envoy => {
+                let suffix = raw_suffix
+                    .filter(|suffix| !suffix.is_empty())
+                    .ok_or_else(|| {
+                        Error::Upstream(
+                            "envoy: no path after /v1/gateway/check (set path_prefix)".into(),
+                        )
+                    })?;
+                (method, read("host")?, suffix)
+            }
         };
         Ok(Upstream {
             host: host_of(host)?,
@@ -145,16 +171,16 @@ fn path_of(uri: &str) -> Result<String, Error> {
                 b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
                     decoded.push(char::from(hex));
                 }
-                b'/' | b'\\' => return Err(ambiguous("an encoded slash")),
+                b'/' | b'\\' | b';' => return Err(ambiguous("an encoded slash or ';'")),
                 0..=0x1f | 0x7f => return Err(ambiguous("an encoded control character")),
                 other => decoded.push_str(&format!("%{other:02X}")),
             }
             index += 3;
             continue;
         }
-        if byte == b'\\' || byte.is_ascii_control() || !byte.is_ascii() {
+        if byte == b'\\' || byte == b';' || byte.is_ascii_control() || !byte.is_ascii() {
             return Err(ambiguous(
-                "a backslash, control character or raw non-ASCII byte",
+                "a backslash, ';' parameter, control character or raw non-ASCII byte",
             ));
         }
         decoded.push(char::from(byte));

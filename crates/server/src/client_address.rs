@@ -34,7 +34,8 @@ impl TrustedProxies {
         &self.0
     }
 
-    fn trusts(&self, address: IpAddr) -> bool {
+    /// Whether `address` is one of the trusted proxies.
+    pub fn trusts(&self, address: IpAddr) -> bool {
         let address = canonical_ip(address);
         self.0.iter().any(|network| network.contains(&address))
     }

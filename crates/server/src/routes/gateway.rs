@@ -5,15 +5,19 @@
 //! blocks — and the request's route against the policy's `[gateway]` section. Fails closed:
 //! anything but 200 denies.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use haechi_events::EventKind;
+use haechi_gateway::upstream::HeaderRead;
 use haechi_gateway::{Upstream, decide};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{Authenticated, PathParam};
+use crate::extract::Authenticated;
 use crate::openapi::{BadRequest, Forbidden, Unauthorized, Unavailable};
 use crate::{ApiError, AppState};
 
@@ -21,6 +25,18 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(check))
         .routes(routes!(check_envoy))
+        // Only a 200 may be reused by a proxy: every refusal — the token's, the block's, the
+        // policy's — is `no-store`, whoever made it.
+        .layer(axum::middleware::map_response(
+            |mut response: Response| async move {
+                if response.status() != axum::http::StatusCode::OK {
+                    response
+                        .headers_mut()
+                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                }
+                response
+            },
+        ))
 }
 
 /// Whether to forward a request (forward auth for nginx and Traefik)
@@ -48,13 +64,9 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         (status = 503, response = Unavailable),
     )
 )]
-async fn check(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    caller: Authenticated,
-) -> Response {
-    decide_and_answer(&state, &method, &headers, None, &caller).await
+async fn check(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    answer(&state, &mut parts, None).await
 }
 
 /// Whether to forward a request (Envoy HTTP `ext_authz`)
@@ -77,59 +89,94 @@ async fn check(
         (status = 503, response = Unavailable),
     )
 )]
-async fn check_envoy(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    PathParam(upstream): PathParam,
-    caller: Authenticated,
-) -> Response {
-    let suffix = format!("/{upstream}");
-    decide_and_answer(&state, &method, &headers, Some(&suffix), &caller).await
+async fn check_envoy(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    // The path as it came, not percent-decoded: decoding it here and again in the gateway
+    // crate would let `%253F` become a `?` that cuts the path short.
+    let suffix = parts
+        .uri
+        .path()
+        .strip_prefix(CHECK_PATH)
+        .unwrap_or_default()
+        .to_string();
+    answer(&state, &mut parts, Some(&suffix)).await
 }
 
-async fn decide_and_answer(
-    state: &AppState,
-    method: &Method,
-    headers: &HeaderMap,
-    suffix: Option<&str>,
-    caller: &Authenticated,
-) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let upstream = match Upstream::describe(header, method.as_str(), suffix) {
-        Ok(upstream) => upstream,
-        Err(error) => return no_store(ApiError::bad_request(error.to_string()).into_response()),
+/// The check's own path.
+const CHECK_PATH: &str = "/v1/gateway/check";
+
+/// Whether `parts` came from a proxy: its peer is one of `server.trusted_proxies`. The check is
+/// the proxies' to ask; a client asking it directly could write decisions on the record and
+/// learn the policy's shape.
+fn from_a_proxy(state: &AppState, parts: &Parts) -> bool {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| state.settings.trusted_proxies.trusts(peer.ip()))
+}
+
+/// A header the check reads: absent, or its one value as text; repeated or not text is an
+/// error (so a client cannot make the proxy's header unreadable and have it passed over).
+fn read_header<'a>(headers: &'a HeaderMap, name: &str) -> HeaderRead<'a> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(value), None) => value.to_str().map(Some).map_err(|_| ()),
+        (Some(_), Some(_)) => Err(()),
+    }
+}
+
+async fn answer(state: &AppState, parts: &mut Parts, suffix: Option<&str>) -> Response {
+    if !from_a_proxy(state, parts) {
+        return ApiError::forbidden(
+            "the gateway check answers the proxies listed in server.trusted_proxies",
+        )
+        .into_response();
+    }
+    let caller = match Authenticated::from_request_parts(parts, state).await {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
     };
     let policy = state.gateway.policy(&state.vault);
     let policy = match policy.as_ref() {
         Ok(policy) => policy,
         Err(error) => {
             tracing::error!(%error, "the gateway's policy does not parse: every check is denied");
-            return no_store(
-                ApiError::unavailable("the gateway's policy is not usable; see the server log")
-                    .into_response(),
-            );
+            return ApiError::unavailable("the gateway's policy is not usable; see the server log")
+                .into_response();
         }
     };
     let token = &caller.token;
+    let described = Upstream::describe(
+        policy.proxy(),
+        |name| read_header(&parts.headers, name),
+        parts.method.as_str(),
+        suffix,
+    );
+    let upstream = match described {
+        Ok(upstream) => upstream,
+        Err(error) => {
+            // A verified principal asking about a request nobody can read is on the record too.
+            let event = state_event(state, &caller, EventKind::GatewayDenied)
+                .outcome(haechi_events::Decision::Deny, 400)
+                .reason("undescribed")
+                .detail("proxy", policy.proxy().as_str());
+            if let Err(error) = state.events.record(event).await {
+                return ApiError::audit_unavailable(error).into_response();
+            }
+            return ApiError::bad_request(error.to_string()).into_response();
+        }
+    };
     let decision = decide(policy, &upstream, token.principal(), token.scopes());
     let (kind, route) = match &decision {
         Ok(allowed) => (EventKind::GatewayAllowed, Some(allowed.route_name())),
         Err(denied) => (EventKind::GatewayDenied, denied.route_name()),
     };
-    let mut event = haechi_events::SecurityEvent::new(
-        state.authority.clock().now(),
-        kind,
-        token.principal().clone(),
-    )
-    .context(&caller.context)
-    .sid(token.sid())
-    .jti(token.jti())
-    .kid(token.kid())
-    .detail("host", upstream.host.clone())
-    .detail("method", upstream.method.clone())
-    .detail("route", route.unwrap_or("-"))
-    .detail("proxy", upstream.convention.as_str());
+    let mut event = state_event(state, &caller, kind)
+        .detail("host", upstream.host.clone())
+        .detail("method", upstream.method.clone())
+        .detail("route", route.unwrap_or("-"))
+        .detail("proxy", upstream.convention.as_str());
     event = match &decision {
         Ok(_) => event.outcome(haechi_events::Decision::Allow, 200),
         Err(denied) => event
@@ -138,11 +185,11 @@ async fn decide_and_answer(
     };
     // Durable before the answer, as every decision Haechi makes (fail closed).
     if let Err(error) = state.events.record(event).await {
-        return no_store(ApiError::audit_unavailable(error).into_response());
+        return ApiError::audit_unavailable(error).into_response();
     }
     let allowed = match decision {
         Ok(allowed) => allowed,
-        Err(denied) => return no_store(ApiError::forbidden(denied.message()).into_response()),
+        Err(denied) => return ApiError::forbidden(denied.message()).into_response(),
     };
     let principal = token.principal();
     let subject = match principal {
@@ -166,19 +213,20 @@ async fn decide_and_answer(
         }
     }
     // How long the proxy may reuse the allow: never, or at most the revocation bound.
-    // `X-Accel-Expires` is nginx's own header for its cache (which stores nothing marked
-    // `private`); other proxies read `Cache-Control`.
+    // `X-Accel-Expires` is nginx's own header for its cache, and it must come first: nginx
+    // reads the headers in order, and a `Cache-Control` it reads first that says `private`
+    // keeps it from caching at all. Other proxies read `Cache-Control`.
     match policy.cache_seconds() {
         0 => {
             response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         seconds => {
             for (name, value) in [
-                (header::CACHE_CONTROL, format!("private, max-age={seconds}")),
                 (
                     HeaderName::from_static("x-accel-expires"),
                     seconds.to_string(),
                 ),
+                (header::CACHE_CONTROL, format!("private, max-age={seconds}")),
             ] {
                 if let Ok(value) = HeaderValue::from_str(&value) {
                     response_headers.insert(name, value);
@@ -189,10 +237,20 @@ async fn decide_and_answer(
     response
 }
 
-/// `response`, marked for no proxy to keep.
-fn no_store(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+/// An event of `kind` about `caller`'s token.
+fn state_event(
+    state: &AppState,
+    caller: &Authenticated,
+    kind: EventKind,
+) -> haechi_events::SecurityEvent {
+    let token = &caller.token;
+    haechi_events::SecurityEvent::new(
+        state.authority.clock().now(),
+        kind,
+        token.principal().clone(),
+    )
+    .context(&caller.context)
+    .sid(token.sid())
+    .jti(token.jti())
+    .kid(token.kid())
 }
