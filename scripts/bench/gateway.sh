@@ -19,7 +19,7 @@ work=$(mktemp -d)
 data="$work/data"
 cache=$(mktemp -d /dev/shm/haechi-decisions.XXXXXX)
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work" "$cache"; }
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work" "$cache"; }
 trap cleanup EXIT
 h() { (cd "$work" && env -u HAECHI_MASTER_KEY -u HAECHI_CONFIG "$haechi" "$@" --data-dir "$data"); }
 mkdir -p "$data"
@@ -66,7 +66,7 @@ text = text[:server_start] + extra + text[server_start:]
 text = text.replace("access_log " , "access_log off; #", 1)
 open(path, "w").write(text)
 PY
-nginx -c "$work/nginx.conf" -p "$work" -g "daemon off; pid $work/nginx.pid;" 2>"$work/nginx.err" &
+nginx -c "$work/nginx.conf" -p "$work" -g "daemon off; master_process off; pid $work/nginx.pid;" 2>"$work/nginx.err" &
 pids+=($!)
 sleep 1
 for p in $plain $checked $cached; do
