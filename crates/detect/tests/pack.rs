@@ -193,6 +193,20 @@ fn cases() -> Vec<Case> {
         },
         Case {
             rule: "haechi.token.accepted_with_dead_key",
+            name: "a gateway let a request through with a retired key",
+            events: || {
+                vec![
+                    event(0, EventKind::GatewayAllowed, customer("c1"))
+                        .kid("k-old")
+                        .outcome(Decision::Allow, 200)
+                        .detail("route", "orders"),
+                ]
+            },
+            state: || TestState::default().with_key("k-old", KeyStateView::Retired),
+            expect: &["k-old"],
+        },
+        Case {
+            rule: "haechi.token.accepted_with_dead_key",
             name: "a read with the active key",
             events: || vec![read(0, customer("c1"), "c1", "203.0.113.1").kid("k1")],
             state: || TestState::default().with_key("k1", KeyStateView::Active),
