@@ -157,7 +157,7 @@ async fn answer(state: &AppState, parts: &mut Parts, suffix: Option<&str>) -> Re
         Ok(upstream) => upstream,
         Err(error) => {
             // A verified principal asking about a request nobody can read is on the record too.
-            let event = state_event(state, &caller, EventKind::GatewayDenied)
+            let event = caller_event(state, &caller, EventKind::GatewayDenied)
                 .outcome(haechi_events::Decision::Deny, 400)
                 .reason("undescribed")
                 .detail("proxy", policy.proxy().as_str());
@@ -172,7 +172,7 @@ async fn answer(state: &AppState, parts: &mut Parts, suffix: Option<&str>) -> Re
         Ok(allowed) => (EventKind::GatewayAllowed, Some(allowed.route_name())),
         Err(denied) => (EventKind::GatewayDenied, denied.route_name()),
     };
-    let mut event = state_event(state, &caller, kind)
+    let mut event = caller_event(state, &caller, kind)
         .detail("host", upstream.host.clone())
         .detail("method", upstream.method.clone())
         .detail("route", route.unwrap_or("-"))
@@ -238,7 +238,7 @@ async fn answer(state: &AppState, parts: &mut Parts, suffix: Option<&str>) -> Re
 }
 
 /// An event of `kind` about `caller`'s token.
-fn state_event(
+fn caller_event(
     state: &AppState,
     caller: &Authenticated,
     kind: EventKind,
