@@ -29,6 +29,9 @@ pub enum Error {
     /// The algorithm is not one Haechi signs with.
     #[error("unsupported signing algorithm {0:?} (supported: EdDSA/Ed25519, ES256/P-256)")]
     UnsupportedAlgorithm(String),
+    /// The PKCS#11 token (an HSM) refused or failed (the PIN is never in the message).
+    #[error("PKCS#11 token: {0}")]
+    Hsm(String),
     /// A key lifecycle transition that is not allowed (e.g. reactivating a revoked key).
     #[error("key {kid}: cannot go from {from} to {to}")]
     Transition {

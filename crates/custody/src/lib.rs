@@ -19,6 +19,7 @@
 mod error;
 mod lifecycle;
 mod master;
+pub mod pkcs11;
 mod random;
 mod ring;
 mod signing;
