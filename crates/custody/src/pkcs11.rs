@@ -51,6 +51,10 @@ pub struct HsmToken {
     /// Kept for as long as the session lives (the module is finalised when it is dropped).
     _context: Pkcs11,
     session: Mutex<Session>,
+    /// The private keys' handles by id, found once: a handle is good for the session's life,
+    /// and finding it again (`C_FindObjects`) on every signature cost about a sixth of the
+    /// signature with SoftHSM2 (BENCHMARKS.md, "HSM custody").
+    handles: Mutex<std::collections::HashMap<Vec<u8>, ObjectHandle>>,
 }
 
 impl std::fmt::Debug for HsmToken {
@@ -102,6 +106,7 @@ impl HsmToken {
         Ok(HsmToken {
             _context: context,
             session: Mutex::new(session),
+            handles: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -145,7 +150,7 @@ impl HsmToken {
     /// Signs `message` with the Ed25519 key `id` (`C_Sign`, `CKM_EDDSA`).
     pub fn sign_ed25519(&self, id: &[u8], message: &[u8]) -> Result<[u8; 64], Error> {
         let session = self.session.lock();
-        let key = find_key(&session, ObjectClass::PRIVATE_KEY, id)?;
+        let key = self.private_handle(&session, id)?;
         let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
         let signature = session
             .sign(&mechanism, key, message)
@@ -153,6 +158,16 @@ impl HsmToken {
         signature
             .try_into()
             .map_err(|_| Error::Hsm("the token's Ed25519 signature is not 64 bytes".into()))
+    }
+
+    /// The handle of the private key `id`, found once.
+    fn private_handle(&self, session: &Session, id: &[u8]) -> Result<ObjectHandle, Error> {
+        if let Some(handle) = self.handles.lock().get(id) {
+            return Ok(*handle);
+        }
+        let handle = find_key(session, ObjectClass::PRIVATE_KEY, id)?;
+        self.handles.lock().insert(id.to_vec(), handle);
+        Ok(handle)
     }
 
     /// What the token says of the custody of the private key `id`, and whether asking for its
