@@ -243,6 +243,41 @@ async fn a_forged_token_on_one_api_node_is_blocked_by_the_detection_node_on_ever
         acknowledged["acknowledgement"]["note"], "INC-1: the stolen key, revoked",
         "{acknowledged:#}"
     );
+    // The console of that API node shows the alert's evidence: read from the cluster's stream
+    // by sequence (this node's own log never saw the forged request).
+    let client = haechi_outbound::plain_builder()
+        .unwrap()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = client
+        .post(other_api.url("/console/login"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("client_id", &admin.0), ("client_secret", &admin.1)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = client
+        .get(other_api.url(&format!("/console/alert?id={id}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("<td>token.forged</td>"), "{page}");
+    assert!(
+        page.contains(ATTACKER),
+        "the forged request's address is shown"
+    );
     drop(api_server);
     drop(other_api);
     drop(detect_server);

@@ -306,6 +306,35 @@ impl Bus {
         &self.names
     }
 
+    /// The audit records at these stream sequences, in the order given; a sequence that holds
+    /// no record (purged into the archive, a checkpoint, beyond the end) is left out. Direct
+    /// gets: any replica answers. An alert's evidence, for the console on an API node.
+    pub async fn records_at(
+        &self,
+        sequences: &[u64],
+    ) -> Result<Vec<(u64, haechi_audit::AuditRecord)>, Error> {
+        use async_nats::jetstream::stream::DirectGetErrorKind;
+        let mut records = Vec::with_capacity(sequences.len());
+        for &sequence in sequences {
+            let message = match self.target.stream.direct_get(sequence).await {
+                Ok(message) => message,
+                Err(error) if matches!(error.kind(), DirectGetErrorKind::NotFound) => continue,
+                Err(error) => {
+                    return Err(Error::jetstream(
+                        format!("reading message {sequence}"),
+                        error,
+                    ));
+                }
+            };
+            if let crate::reader::EntryContent::Record { record, .. } =
+                crate::reader::decode(&self.names, message.subject.as_str(), &message.payload)
+            {
+                records.push((sequence, record));
+            }
+        }
+        Ok(records)
+    }
+
     /// The audit stream.
     pub fn stream(&self) -> &jetstream::stream::Stream {
         &self.target.stream

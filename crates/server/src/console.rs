@@ -33,6 +33,10 @@ use zeroize::Zeroizing;
 use crate::AppState;
 use crate::extract::{Admin, request_context};
 
+mod evidence;
+
+pub use evidence::{ClusterStream, EvidenceReader, LocalLog};
+
 /// The console session's cookie. `__Host-`: set only by this origin, over HTTPS (or
 /// localhost), for the whole site — no subdomain can plant one.
 pub(crate) const SESSION_COOKIE: &str = "__Host-haechi-console";
@@ -62,6 +66,8 @@ pub struct ConsoleDesk {
     /// Archive directories to read besides the live log and those its manifest names
     /// (`audit.archive_dir`).
     archives: Vec<PathBuf>,
+    /// Where alerts' evidence events are read.
+    evidence: Arc<dyn EvidenceReader>,
 }
 
 impl std::fmt::Debug for ConsoleDesk {
@@ -107,6 +113,7 @@ impl ConsoleDesk {
     pub fn new(
         session_key: &Zeroizing<[u8; 32]>,
         archives: Vec<PathBuf>,
+        evidence: Arc<dyn EvidenceReader>,
     ) -> Result<Self, haechi_console::Error> {
         Ok(ConsoleDesk {
             pages: Console::new()?,
@@ -115,6 +122,7 @@ impl ConsoleDesk {
             recent: Arc::new(Mutex::new(VecDeque::new())),
             exports: Arc::new(tokio::sync::Semaphore::new(EXPORTS_AT_ONCE)),
             archives,
+            evidence,
         })
     }
 
@@ -165,6 +173,11 @@ impl ConsoleDesk {
             .clone()
             .try_acquire_owned()
             .map_err(|_| ScopeRefused::Busy)
+    }
+
+    /// Where alerts' evidence events are read.
+    pub fn evidence(&self) -> &dyn EvidenceReader {
+        &*self.evidence
     }
 
     /// The pages.

@@ -141,21 +141,12 @@ async fn alert_page(
     )
 }
 
-/// The alert's evidence events this node's trail holds, and a note on those it does not.
+/// The alert's evidence events the trail holds (this node's log, or the cluster's stream), and
+/// a note on those it does not.
 async fn evidence(
     state: &AppState,
     alert: &AlertView,
 ) -> (Vec<(u64, haechi_events::SecurityEvent)>, Option<String>) {
-    if state.freshness.is_some() {
-        return (
-            Vec::new(),
-            Some(
-                "On a cluster the evidence is in the cluster's audit stream: \
-                 haechi audit search --bus, or the alert's scope over the cluster's archive."
-                    .into(),
-            ),
-        );
-    }
     let seqs: Vec<u64> = alert
         .alert
         .evidence_seqs
@@ -163,13 +154,13 @@ async fn evidence(
         .copied()
         .take(EVENTS_SHOWN)
         .collect();
-    match state.audit.records_at(seqs.clone()).await {
-        Ok(records) => {
-            let missing = seqs.len() - records.len();
+    match state.console.evidence().events(seqs.clone()).await {
+        Ok(events) => {
+            let missing = seqs.len().saturating_sub(events.len());
             let mut note = (missing > 0).then(|| {
                 format!(
-                    "{missing} of the events are no longer in the live log (pruned after export): \
-                     haechi audit search over the archive has them."
+                    "{missing} of the events are no longer in the live trail (pruned after \
+                     export): haechi audit search over the archive has them."
                 )
             });
             if alert.alert.count > seqs.len() as u64 {
@@ -180,17 +171,13 @@ async fn evidence(
                 );
                 note = Some(note.map_or(more.clone(), |note| format!("{note} {more}")));
             }
-            let events = records
-                .into_iter()
-                .map(|record| (record.seq, record.event))
-                .collect();
             (events, note)
         }
         Err(error) => {
-            tracing::error!(%error, "cannot read an alert's evidence from the audit log");
+            tracing::error!(%error, "cannot read an alert's evidence from the audit trail");
             (
                 Vec::new(),
-                Some("The audit log cannot be read now; see the server log.".into()),
+                Some("The audit trail cannot be read now; see the server log.".into()),
             )
         }
     }

@@ -196,7 +196,7 @@ impl Fixture {
             vault,
             store,
             events,
-            audit,
+            audit: audit.clone(),
             metrics: None,
             settings: Arc::new(ServerSettings::default()),
             detection: Arc::new(Detection::new(alerts, containment, incidents)),
@@ -224,6 +224,7 @@ impl Fixture {
                 haechi_server::console::ConsoleDesk::new(
                     &zeroize::Zeroizing::new([7; 32]),
                     Vec::new(),
+                    Arc::new(haechi_server::console::LocalLog(audit.clone())),
                 )
                 .unwrap(),
             ),
