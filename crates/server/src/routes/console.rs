@@ -55,20 +55,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 }
 
 async fn secure_headers(mut response: Response) -> Response {
+    super::portal_pages::page_security(&mut response, CONTENT_SECURITY_POLICY);
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Assets are named by their content and cached for good; every page is one
     // administrator's, now.
     if !headers.contains_key(header::CACHE_CONTROL) {
@@ -498,23 +486,10 @@ async fn stream(
     )
 )]
 async fn asset(State(state): State<AppState>, PathParam(file): PathParam) -> Response {
-    let Some(asset) = state
-        .console
-        .pages()
-        .asset(&format!("/console/assets/{file}"))
-    else {
-        return ApiError::not_found("no such asset").into_response();
-    };
-    (
-        [
-            (header::CONTENT_TYPE, asset.content_type.to_string()),
-            (
-                header::CACHE_CONTROL,
-                "public, max-age=31536000, immutable".to_string(),
-            ),
-            (header::ETAG, asset.etag.clone()),
-        ],
-        asset.body,
+    super::portal_pages::asset_response(
+        state
+            .console
+            .pages()
+            .asset(&format!("/console/assets/{file}")),
     )
-        .into_response()
 }

@@ -75,10 +75,17 @@ impl LangQuery {
 }
 
 pub(super) async fn secure_headers(mut response: Response) -> Response {
+    page_security(&mut response, CONTENT_SECURITY_POLICY);
+    response
+}
+
+/// The headers every page of the site's own (the portal's, the console's) carries: its
+/// Content Security Policy `policy`, no sniffing, no referrer outside the site, no framing.
+pub(super) fn page_security(response: &mut Response, policy: &'static str) {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        HeaderValue::from_static(policy),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -89,7 +96,6 @@ pub(super) async fn secure_headers(mut response: Response) -> Response {
         HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    response
 }
 
 /// A page the same for everyone, rendered ahead (`body`): public for a minute, validated by
@@ -207,7 +213,13 @@ async fn incident(
     )
 )]
 async fn asset(State(state): State<AppState>, PathParam(file): PathParam) -> Response {
-    let Some(asset) = state.portal.site().asset(&format!("/portal/assets/{file}")) else {
+    asset_response(state.portal.site().asset(&format!("/portal/assets/{file}")))
+}
+
+/// A static file named by its content's digest (the portal's, the console's): kept by
+/// browsers and caches for a year (`immutable`); none is a 404.
+pub(super) fn asset_response(asset: Option<&haechi_portal::Asset>) -> Response {
+    let Some(asset) = asset else {
         return ApiError::not_found("no such asset").into_response();
     };
     (
