@@ -32,10 +32,11 @@ fn token() -> Option<(HsmToken, Vec<u8>)> {
         eprintln!("softhsm2-util: {}", String::from_utf8_lossy(&made.stderr));
         return None;
     }
-    let token = HsmToken::open(&TokenSettings {
+    let token = HsmToken::open(TokenSettings {
         module: PathBuf::from(module),
         token_label: label,
         pin: Zeroizing::new("user-pin-1234".into()),
+        sessions: 1,
     })
     .ok()?;
     let key = token.generate_ed25519(b"bench", "bench").ok()?;

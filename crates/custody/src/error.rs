@@ -32,6 +32,10 @@ pub enum Error {
     /// The PKCS#11 token (an HSM) refused or failed (the PIN is never in the message).
     #[error("PKCS#11 token: {0}")]
     Hsm(String),
+    /// The PKCS#11 token is not there (not found, not answering, logged out): whatever needed
+    /// it fails closed until it is back.
+    #[error("the PKCS#11 token is unavailable: {0}")]
+    HsmUnavailable(String),
     /// A key lifecycle transition that is not allowed (e.g. reactivating a revoked key).
     #[error("key {kid}: cannot go from {from} to {to}")]
     Transition {

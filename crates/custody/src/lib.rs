@@ -11,11 +11,15 @@
 //!   tokens. They are parsed only inside the token authority, zeroized on drop, and export only
 //!   their public half.
 //!
+//! Signing keys may instead be kept in a PKCS#11 token ([`pkcs11`], [`SigningCustody`]), and
+//! the master key too ([`MasterKey::in_token`]): then neither ever exists in this process.
+//!
 //! The key lifecycle ([`KeyState`], [`KeyRecord`]) is plain data and pure transitions; storage
 //! and the clock come from the caller.
 
 #![forbid(unsafe_code)]
 
+mod custody;
 mod error;
 mod lifecycle;
 mod master;
@@ -24,6 +28,7 @@ mod random;
 mod ring;
 mod signing;
 
+pub use custody::{KeyInCustody, Signer, SigningCustody};
 pub use error::Error;
 pub use lifecycle::{KeyOrigin, KeyRecord, KeyState};
 pub use master::{MasterKey, SecretContext, WrappedSecret};

@@ -6,6 +6,10 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
+use std::sync::Arc;
+
+use crate::pkcs11::HsmToken;
+
 use crate::{Error, SecureRandom};
 
 const WRAP_FORMAT_VERSION: u8 = 1;
@@ -15,11 +19,24 @@ const NONCE_LEN: usize = 12;
 /// Haechi itself, except when generated on a first start without one (the operator is warned
 /// to move it to a KMS/HSM). Zeroized on drop; `Debug` shows only its id.
 pub struct MasterKey {
-    key: Zeroizing<[u8; 32]>,
-    /// The key expanded once (a bulk run unwraps millions of data keys); its round keys are
-    /// wiped on drop too (`aes` with `zeroize`).
-    cipher: Aes256Gcm,
+    keying: Keying,
     id: String,
+}
+
+/// Where the key is.
+enum Keying {
+    /// In this process's memory.
+    Memory {
+        key: Zeroizing<[u8; 32]>,
+        /// The key expanded once (a bulk run unwraps millions of data keys); its round keys
+        /// are wiped on drop too (`aes` with `zeroize`).
+        cipher: Box<Aes256Gcm>,
+    },
+    /// An AES key of a PKCS#11 token, which seals and opens there.
+    Token {
+        token: Arc<HsmToken>,
+        key_id: Vec<u8>,
+    },
 }
 
 impl MasterKey {
@@ -27,8 +44,32 @@ impl MasterKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         let key = Zeroizing::new(bytes);
         let id = key_id(&key);
-        let cipher = Aes256Gcm::new(&(*key).into());
-        MasterKey { key, cipher, id }
+        let cipher = Box::new(Aes256Gcm::new(&(*key).into()));
+        MasterKey {
+            keying: Keying::Memory { key, cipher },
+            id,
+        }
+    }
+
+    /// The AES master key labelled `label` in `token`, generated there first if there is none
+    /// and `create` allows. It never leaves the token; every wrap and unwrap is the token's.
+    pub fn in_token(token: Arc<HsmToken>, label: &str, create: bool) -> Result<Self, Error> {
+        let key_id = token.master_key(label, create)?;
+        let mut hasher = Sha256::new();
+        hasher.update(b"haechi/master-key-id/pkcs11/v1\0");
+        hasher.update(label.as_bytes());
+        hasher.update([0]);
+        hasher.update(&key_id);
+        let id = format!("mk-hsm-{}", hex::encode(&hasher.finalize()[..8]));
+        Ok(MasterKey {
+            keying: Keying::Token { token, key_id },
+            id,
+        })
+    }
+
+    /// Whether the key is in a PKCS#11 token.
+    pub fn is_in_token(&self) -> bool {
+        matches!(self.keying, Keying::Token { .. })
     }
 
     /// A fresh random master key.
@@ -67,9 +108,13 @@ impl MasterKey {
         Ok(MasterKey::from_bytes(bytes))
     }
 
-    /// The key as 64 hex digits, for writing a generated key to its file once.
-    pub fn to_hex(&self) -> Zeroizing<String> {
-        Zeroizing::new(hex::encode(self.key.as_slice()))
+    /// The key as 64 hex digits, for writing a generated key to its file once; `None` for a
+    /// key in a token, which has no value to give.
+    pub fn to_hex(&self) -> Option<Zeroizing<String>> {
+        match &self.keying {
+            Keying::Memory { key, .. } => Some(Zeroizing::new(hex::encode(key.as_slice()))),
+            Keying::Token { .. } => None,
+        }
     }
 
     /// A public identifier of this key (`mk-` + 16 hex digits of an HMAC of a fixed label), so
@@ -91,16 +136,18 @@ impl MasterKey {
         let mut nonce = [0u8; NONCE_LEN];
         random.fill(&mut nonce);
         let aad = context.associated_data(&self.id);
-        let ciphertext = self
-            .cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| Error::Encoding("AES-GCM encryption".into()))?;
+        let ciphertext = match &self.keying {
+            Keying::Memory { cipher, .. } => cipher
+                .encrypt(
+                    &Nonce::from(nonce),
+                    Payload {
+                        msg: plaintext,
+                        aad: &aad,
+                    },
+                )
+                .map_err(|_| Error::Encoding("AES-GCM encryption".into()))?,
+            Keying::Token { token, key_id } => token.seal(key_id, &nonce, &aad, plaintext)?,
+        };
         Ok(WrappedSecret {
             master_key_id: self.id.clone(),
             nonce,
@@ -121,16 +168,21 @@ impl MasterKey {
             });
         }
         let aad = context.associated_data(&self.id);
-        self.cipher
-            .decrypt(
-                &Nonce::from(wrapped.nonce),
-                Payload {
-                    msg: &wrapped.ciphertext,
-                    aad: &aad,
-                },
-            )
-            .map(Zeroizing::new)
-            .map_err(|_| Error::UnwrapFailed)
+        match &self.keying {
+            Keying::Memory { cipher, .. } => cipher
+                .decrypt(
+                    &Nonce::from(wrapped.nonce),
+                    Payload {
+                        msg: &wrapped.ciphertext,
+                        aad: &aad,
+                    },
+                )
+                .map(Zeroizing::new)
+                .map_err(|_| Error::UnwrapFailed),
+            Keying::Token { token, key_id } => token
+                .open_sealed(key_id, &wrapped.nonce, &aad, &wrapped.ciphertext)
+                .map(Zeroizing::new),
+        }
     }
 
     /// Re-seals a secret wrapped by `self` under `next`, without the plaintext ever leaving
@@ -277,7 +329,7 @@ mod tests {
     #[test]
     fn parse_accepts_hex_and_base64_and_rejects_the_rest() {
         let key = master(7);
-        let hex_text = key.to_hex();
+        let hex_text = key.to_hex().unwrap();
         assert_eq!(MasterKey::parse(&hex_text).unwrap().id(), key.id());
         let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
         assert_eq!(

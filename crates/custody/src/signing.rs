@@ -215,6 +215,26 @@ impl SigningKeyMaterial {
         Ok(Zeroizing::new(document.as_bytes().to_vec()))
     }
 
+    /// The secret itself (the Ed25519 seed or the P-256 scalar), only for handing the key to a
+    /// PKCS#11 token once, as `CKA_VALUE`.
+    pub(crate) fn secret_bytes(&self) -> Zeroizing<Vec<u8>> {
+        use zeroize::Zeroize as _;
+        match &self.material {
+            Material::Ed25519(key) => {
+                let mut seed = key.to_bytes();
+                let secret = Zeroizing::new(seed.to_vec());
+                seed.zeroize();
+                secret
+            }
+            Material::P256(key) => {
+                let mut scalar = key.to_bytes();
+                let secret = Zeroizing::new(scalar.to_vec());
+                scalar.iter_mut().for_each(|byte| *byte = 0);
+                secret
+            }
+        }
+    }
+
     /// The algorithm this key signs with.
     pub fn algorithm(&self) -> SigningAlgorithm {
         match self.material {
@@ -337,7 +357,7 @@ impl PublicKey {
         Self::from_parts(algorithm, members)
     }
 
-    fn from_parts(algorithm: SigningAlgorithm, jwk: Value) -> Result<Self, Error> {
+    pub(crate) fn from_parts(algorithm: SigningAlgorithm, jwk: Value) -> Result<Self, Error> {
         let text = |name: &str| jwk.get(name).and_then(Value::as_str).unwrap_or_default();
         let decoding_key = match algorithm {
             SigningAlgorithm::EdDsa => DecodingKey::from_ed_components(text("x")),

@@ -5,60 +5,33 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
+use std::sync::Arc;
+
+use common::fresh_token;
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
-use haechi_custody::pkcs11::{HsmToken, TokenSettings};
+use haechi_custody::pkcs11::HsmToken;
+use haechi_custody::{
+    Error, MasterKey, MasterKeyRing, OsRandom, SecretContext, SignatureCheck, SigningAlgorithm,
+    SigningCustody, SigningKeyMaterial,
+};
 use zeroize::Zeroizing;
-
-/// A fresh token in SoftHSM2, or `None` where SoftHSM2 is not set up (then the test says so;
-/// with `HAECHI_REQUIRE_SERVERS` it fails instead, as CI runs it).
-fn fresh_token(label: &str) -> Option<TokenSettings> {
-    let module = std::env::var("HAECHI_PKCS11_MODULE")
-        .unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".into());
-    let ready =
-        std::env::var_os("SOFTHSM2_CONF").is_some() && std::path::Path::new(&module).exists();
-    if !ready {
-        assert!(
-            std::env::var_os("HAECHI_REQUIRE_SERVERS").is_none(),
-            "SoftHSM2 is required: apt-get install softhsm2, and run through scripts/test"
-        );
-        eprintln!("skipped: SoftHSM2 is not set up (SOFTHSM2_CONF, {module})");
-        return None;
-    }
-    let output = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            label,
-            "--so-pin",
-            "so-pin-0000",
-            "--pin",
-            "user-pin-1234",
-        ])
-        .output()
-        .expect("softhsm2-util");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(TokenSettings {
-        module: PathBuf::from(module),
-        token_label: label.to_string(),
-        pin: Zeroizing::new("user-pin-1234".to_string()),
-    })
-}
 
 #[test]
 fn a_key_generated_in_the_token_signs_there_and_never_leaves() {
+    let _turn = common::one_at_a_time();
     let label = format!("haechi-test-{}", std::process::id());
     let Some(settings) = fresh_token(&label) else {
         return;
     };
-    let token = HsmToken::open(&settings).unwrap();
+    // A wrong PIN does not log in, and its error does not carry the PIN.
+    let mut wrong = settings.clone();
+    wrong.pin = Zeroizing::new("not-the-pin".into());
+    let error = HsmToken::open(wrong).unwrap_err().to_string();
+    assert!(!error.contains("not-the-pin"), "{error}");
+
+    let token = HsmToken::open(settings.clone()).unwrap();
     let key = token
         .generate_ed25519(b"kid-1", "haechi signing key")
         .unwrap();
@@ -66,7 +39,7 @@ fn a_key_generated_in_the_token_signs_there_and_never_leaves() {
     // The token signs; the signature verifies with the public half it gave.
     let message = b"eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJjdXN0b21lcjpjLTEifQ";
     let signature = token.sign_ed25519(&key.id, message).unwrap();
-    let public = VerifyingKey::from_bytes(&key.public).unwrap();
+    let public = VerifyingKey::from_bytes(&key.public.clone().try_into().unwrap()).unwrap();
     public
         .verify(message, &Signature::from_bytes(&signature))
         .expect("the token's signature verifies");
@@ -82,11 +55,118 @@ fn a_key_generated_in_the_token_signs_there_and_never_leaves() {
     assert!(!custody.extractable, "{custody:?}");
     assert!(!custody.value_readable, "{custody:?}");
 
-    // A wrong PIN does not log in, and its error does not carry the PIN.
-    let mut wrong = settings.clone();
-    wrong.pin = Zeroizing::new("not-the-pin".into());
-    let error = HsmToken::open(&wrong).unwrap_err().to_string();
-    assert!(!error.contains("not-the-pin"), "{error}");
     // No such key: an error, not a signature.
     assert!(token.sign_ed25519(b"kid-unknown", message).is_err());
+}
+
+#[test]
+fn a_p256_key_in_the_token_signs_es256_in_low_s_form() {
+    let _turn = common::one_at_a_time();
+    let Some(settings) = fresh_token(&format!("haechi-p256-{}", std::process::id())) else {
+        return;
+    };
+    let token = Arc::new(HsmToken::open(settings).unwrap());
+    let custody = SigningCustody::Token(token.clone());
+    let master = MasterKeyRing::single(MasterKey::generate(&OsRandom));
+    let key = custody
+        .generate(SigningAlgorithm::Es256, &master, &OsRandom)
+        .unwrap();
+    assert!(SigningCustody::is_in_token(&key.stored));
+    // The token's signatures verify with the public half it gave, and every one is the low-S
+    // encoding (a high-S one would be refused as non-canonical).
+    for round in 0..32 {
+        let message = format!("header.claims-{round}");
+        let signature = key.signer.sign(message.as_bytes()).unwrap();
+        assert_eq!(
+            key.public.check_signature(message.as_bytes(), &signature),
+            SignatureCheck::Valid
+        );
+    }
+    // The store's reference opens the same key again.
+    let again = custody
+        .open(&key.kid, SigningAlgorithm::Es256, &key.stored, &master)
+        .unwrap();
+    let signature = again.sign(b"m").unwrap();
+    assert_eq!(
+        key.public.check_signature(b"m", &signature),
+        SignatureCheck::Valid
+    );
+    // A master-key custody cannot open a key that is in a token.
+    assert!(matches!(
+        SigningCustody::MasterKey.open(&key.kid, SigningAlgorithm::Es256, &key.stored, &master),
+        Err(Error::Hsm(_))
+    ));
+}
+
+#[test]
+fn an_imported_key_signs_in_the_token_and_is_not_extractable_from_then_on() {
+    let _turn = common::one_at_a_time();
+    let Some(settings) = fresh_token(&format!("haechi-import-{}", std::process::id())) else {
+        return;
+    };
+    let token = Arc::new(HsmToken::open(settings).unwrap());
+    let custody = SigningCustody::Token(token.clone());
+    let master = MasterKeyRing::single(MasterKey::generate(&OsRandom));
+    for algorithm in [SigningAlgorithm::EdDsa, SigningAlgorithm::Es256] {
+        let legacy = SigningKeyMaterial::generate(algorithm, &OsRandom);
+        let public = legacy.public_key();
+        let key = custody.take(legacy, &master, &OsRandom).unwrap();
+        assert_eq!(key.kid, public.thumbprint());
+        let signature = key.signer.sign(b"header.claims").unwrap();
+        assert_eq!(
+            public.check_signature(b"header.claims", &signature),
+            SignatureCheck::Valid,
+            "{algorithm}"
+        );
+        let hex_id = std::str::from_utf8(&key.stored["pkcs11:".len()..]).unwrap();
+        let attributes = token.custody_of(&hex::decode(hex_id).unwrap()).unwrap();
+        assert!(attributes.sensitive && !attributes.extractable && !attributes.value_readable);
+    }
+}
+
+#[test]
+fn the_master_key_in_the_token_seals_and_opens_there_and_refuses_a_moved_secret() {
+    let _turn = common::one_at_a_time();
+    let Some(settings) = fresh_token(&format!("haechi-master-{}", std::process::id())) else {
+        return;
+    };
+    let token = Arc::new(HsmToken::open(settings).unwrap());
+    // No master key yet, and none may be made: refused.
+    assert!(MasterKey::in_token(token.clone(), "haechi-master", false).is_err());
+    let master = MasterKey::in_token(token.clone(), "haechi-master", true).unwrap();
+    assert!(master.is_in_token() && master.to_hex().is_none());
+    assert!(master.id().starts_with("mk-hsm-"));
+    // Found again (not made again) by its label: the same id, and what one sealed the other
+    // opens.
+    let again = MasterKey::in_token(token, "haechi-master", false).unwrap();
+    assert_eq!(again.id(), master.id());
+    let context = SecretContext::customer_data_key("c-1");
+    let sealed = master.wrap(&context, b"a data key", &OsRandom).unwrap();
+    assert_eq!(
+        again.unwrap(&context, &sealed).unwrap().as_slice(),
+        b"a data key"
+    );
+    // Moved to another customer, or altered: refused as in memory.
+    assert!(matches!(
+        master.unwrap(&SecretContext::customer_data_key("c-2"), &sealed),
+        Err(Error::UnwrapFailed)
+    ));
+    let mut altered = sealed.clone();
+    altered.ciphertext[0] ^= 1;
+    assert!(matches!(
+        master.unwrap(&context, &altered),
+        Err(Error::UnwrapFailed)
+    ));
+    // Forged envelopes do not make the token look gone.
+    assert!(again.unwrap(&context, &sealed).is_ok());
+    // A ring moves a secret from a key in memory to the token's key.
+    let old = MasterKey::generate(&OsRandom);
+    let under_old = old.wrap(&context, b"moved", &OsRandom).unwrap();
+    let ring = MasterKeyRing::new(master, vec![old]).unwrap();
+    let moved = ring
+        .rewrap_to_current(&context, &under_old, &OsRandom)
+        .unwrap()
+        .unwrap();
+    assert!(ring.is_current(&moved));
+    assert_eq!(ring.unwrap(&context, &moved).unwrap().as_slice(), b"moved");
 }

@@ -1,0 +1,55 @@
+//! A token that is not there: every operation fails closed with `HsmUnavailable` (at once,
+//! between reconnection attempts), and the token is used again once it is back. A test binary
+//! of its own, since reconnecting finalises the PKCS#11 module for the whole process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use haechi_custody::pkcs11::{HsmToken, RECONNECT_INTERVAL, TokenSettings};
+use haechi_custody::{Error, SigningAlgorithm};
+use zeroize::Zeroizing;
+
+#[test]
+fn a_token_that_is_gone_fails_closed_and_is_used_again_once_it_is_back() {
+    let _turn = common::one_at_a_time();
+    let label = format!("haechi-late-{}", std::process::id());
+    // Where SoftHSM2 is set up this makes a token; the token under test is another one, made
+    // later.
+    let Some(other) = common::fresh_token(&format!("{label}-other")) else {
+        return;
+    };
+    let token = HsmToken::new(TokenSettings {
+        module: PathBuf::from(&other.module),
+        token_label: label.clone(),
+        pin: Zeroizing::new("user-pin-1234".into()),
+        sessions: 2,
+    });
+    assert!(!token.is_available());
+    match token.generate(SigningAlgorithm::EdDsa, b"k", "k") {
+        Err(Error::HsmUnavailable(reason)) => assert!(reason.contains(&label), "{reason}"),
+        other => panic!("expected HsmUnavailable, got {other:?}"),
+    }
+    assert!(token.outage().is_some());
+    // Between attempts an operation fails at once, without touching the module.
+    let started = Instant::now();
+    assert!(matches!(token.check(), Err(Error::HsmUnavailable(_))));
+    assert!(started.elapsed() < RECONNECT_INTERVAL);
+
+    // The token appears; after the reconnection interval it is found and used.
+    common::fresh_token(&label).unwrap();
+    std::thread::sleep(RECONNECT_INTERVAL + Duration::from_millis(100));
+    token.check().unwrap();
+    assert!(token.is_available() && token.outage().is_none());
+    let key = token.generate(SigningAlgorithm::EdDsa, b"k", "k").unwrap();
+    assert_eq!(
+        token
+            .sign(SigningAlgorithm::EdDsa, &key.id, b"m")
+            .unwrap()
+            .len(),
+        64
+    );
+}
