@@ -95,6 +95,7 @@ impl Fixture {
         };
         TokenAuthority::open(AuthorityParts {
             store: self.store.clone(),
+            custody: haechi_custody::SigningCustody::MasterKey,
             master_key: self.master_key.clone(),
             clock: Arc::new(SystemClock),
             events: Arc::new(DiscardSink),

@@ -8,6 +8,8 @@ mod cli;
 mod commands;
 mod config;
 mod console;
+mod custody;
+mod custody_watch;
 mod detection;
 mod evidence;
 mod exposure_check;

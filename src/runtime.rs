@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use haechi_audit::{AuditLog, AuditLogConfig};
+use haechi_custody::pkcs11::HsmToken;
 use haechi_custody::{MasterKey, MasterKeyRing, OsRandom, SecretContext, WrappedSecret};
 use haechi_events::{
     Clock, EventReceipt, EventSink, RefusalBudget, RefusalGate, SecurityEvent, SimulatedClock,
@@ -49,6 +50,8 @@ pub struct Runtime {
     pub clock: Arc<dyn Clock>,
     /// The simulated clock, when `drill.dangerous_simulated_clock` is on.
     pub simulated_clock: Option<Arc<SimulatedClock>>,
+    /// The PKCS#11 token keeping the signing keys or the master key, if one does.
+    pub custody_token: Option<Arc<HsmToken>>,
 }
 
 impl Runtime {
@@ -72,14 +75,16 @@ impl Runtime {
             .mode(0o700)
             .create(&config.data_dir)
             .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-        let keys = load_master_keys(config)?;
-        Self::open_with_keys(config, keys, access).await
+        let token = crate::custody::open_token(config)?;
+        let keys = load_master_keys(config, token.as_ref())?;
+        Self::open_with_keys(config, keys, token, access).await
     }
 
     /// Opens the data directory with an explicit master-key ring (master-key rotation).
     pub async fn open_with_keys(
         config: &Config,
         keys: MasterKeyRing,
+        custody_token: Option<Arc<HsmToken>>,
         access: OperatorAccess,
     ) -> anyhow::Result<Self> {
         std::fs::DirBuilder::new()
@@ -130,6 +135,7 @@ impl Runtime {
         let authority = TokenAuthority::open(AuthorityParts {
             store: store.clone(),
             master_key: master_key.clone(),
+            custody: crate::custody::signing_custody(config, custody_token.as_ref())?,
             clock: clock.clone(),
             events: events.clone(),
             random: Arc::new(OsRandom),
@@ -176,6 +182,7 @@ impl Runtime {
             audit,
             clock,
             simulated_clock,
+            custody_token,
         })
     }
 
@@ -367,7 +374,12 @@ fn refuse_witness_inside(address: &str, config: &Config) -> anyhow::Result<()> {
 /// it works beside a running server): the wrapped seed from the database, unwrapped under the
 /// master key.
 pub async fn audit_public_key(config: &Config) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
-    if config.master_key.is_none() && !config.master_key_path().exists() {
+    let in_token = config
+        .keys
+        .pkcs11
+        .as_ref()
+        .is_some_and(|pkcs11| pkcs11.master_key);
+    if config.master_key.is_none() && !config.master_key_path().exists() && !in_token {
         anyhow::bail!(
             "no master key for {} (HAECHI_MASTER_KEY, master_key_file or {}): the audit key \
              cannot be read; pass the auditor's copy of the public key with --key",
@@ -381,7 +393,8 @@ pub async fn audit_public_key(config: &Config) -> anyhow::Result<ed25519_dalek::
             config.database_path().display()
         );
     }
-    let master_key = load_master_keys(config)?;
+    let token = crate::custody::open_token(config)?;
+    let master_key = load_master_keys(config, token.as_ref())?;
     let store = Backend::open(config).await?.store();
     let key = read_audit_key(&*store, &master_key).await;
     store.close().await;
@@ -442,8 +455,14 @@ const BLIND_INDEX_SECRET: &str = "blind-index-key";
 /// The master-key ring: the current key (see [`load_master_key`]) and any previous keys still
 /// needed while a rotation re-wraps (`previous_master_key` / `HAECHI_PREVIOUS_MASTER_KEY`, and
 /// `previous_master_key_files`).
-pub fn load_master_keys(config: &Config) -> anyhow::Result<MasterKeyRing> {
-    let current = load_master_key(config)?;
+pub fn load_master_keys(
+    config: &Config,
+    token: Option<&Arc<HsmToken>>,
+) -> anyhow::Result<MasterKeyRing> {
+    let current = match crate::custody::master_key_in_token(config, token)? {
+        Some(in_token) => in_token,
+        None => load_master_key(config)?,
+    };
     let mut previous = Vec::new();
     if let Some(text) = &config.previous_master_key {
         previous.push(MasterKey::parse(text).context("HAECHI_PREVIOUS_MASTER_KEY")?);
@@ -495,7 +514,10 @@ fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
         .mode(0o600)
         .open(&path)
         .with_context(|| format!("cannot create master key file {}", path.display()))?;
-    file.write_all(key.to_hex().as_bytes())?;
+    let hex = key
+        .to_hex()
+        .context("a generated master key has its value")?;
+    file.write_all(hex.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;
     tracing::warn!(

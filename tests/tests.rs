@@ -27,6 +27,7 @@ mod exposure_check;
 mod forensics;
 mod gateway;
 mod hostile;
+mod hsm;
 mod import;
 mod incidents;
 mod leak;

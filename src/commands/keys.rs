@@ -142,15 +142,28 @@ async fn rotate_master(config: &Config, new_key_file: &std::path::Path) -> anyho
             .with_context(|| format!("cannot read {}", new_key_file.display()))?,
     );
     let next = haechi_custody::MasterKey::parse(&text).context("new master key")?;
-    let (current, mut previous) = crate::runtime::load_master_keys(config)?.into_keys();
+    let token = crate::custody::open_token(config)?;
+    let (current, mut previous) =
+        crate::runtime::load_master_keys(config, token.as_ref())?.into_keys();
+    if current.is_in_token() {
+        anyhow::bail!(
+            "the master key is in the PKCS#11 token (keys.pkcs11.master_key): Haechi does not \
+             move it back out into a file"
+        );
+    }
     if next.id() == current.id() {
         anyhow::bail!("the new master key is the one already in use");
     }
     previous.insert(0, current);
     let next_id = next.id().to_string();
     let ring = haechi_custody::MasterKeyRing::new(next, previous)?;
-    let runtime =
-        Runtime::open_with_keys(config, ring, haechi_token::OperatorAccess::LocalOperator).await?;
+    let runtime = Runtime::open_with_keys(
+        config,
+        ring,
+        token,
+        haechi_token::OperatorAccess::LocalOperator,
+    )
+    .await?;
     let total = runtime.vault.customer_count().await?;
     let progress = indicatif::ProgressBar::new(total).with_style(
         indicatif::ProgressStyle::with_template(
@@ -167,7 +180,11 @@ async fn rotate_master(config: &Config, new_key_file: &std::path::Path) -> anyho
         "re-wrapped {rewrapped} data keys, signing keys and secrets under {next_id} \
          (no field was re-encrypted)"
     );
-    let next_hex = runtime.master_key.current().to_hex();
+    let next_hex = runtime
+        .master_key
+        .current()
+        .to_hex()
+        .context("the new master key has no value to write")?;
     runtime.close().await?;
     let generated = config.master_key.is_none() && config.master_key_file.is_none();
     if generated {

@@ -215,6 +215,7 @@ struct Background {
     refusal_summaries: JoinHandle<()>,
     archiving: Option<JoinHandle<()>>,
     audit_watch: JoinHandle<()>,
+    custody_watch: Option<JoinHandle<()>>,
     rewrap: Option<JoinHandle<()>>,
     exposure_check: Option<JoinHandle<()>>,
     portal: Option<JoinHandle<()>>,
@@ -278,6 +279,11 @@ impl Background {
                 runtime.clock.clone(),
                 config.audit.min_free_headroom_percent()?,
             )),
+            custody_watch: runtime.custody_token.clone().map(|token| {
+                let watch =
+                    crate::custody_watch::run(token, runtime.events.clone(), runtime.clock.clone());
+                tokio::spawn(watch)
+            }),
             rewrap,
             exposure_check: serves_api.then(|| {
                 tokio::spawn(crate::exposure_check::keep_fresh(
@@ -315,6 +321,7 @@ impl Background {
             self.metrics_upkeep,
             self.maintenance,
             self.archiving,
+            self.custody_watch,
             self.rewrap,
             self.exposure_check,
             self.portal,

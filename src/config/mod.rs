@@ -15,11 +15,13 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 mod cluster;
+mod custody;
 mod evidence;
 mod notice;
 mod sections;
 
 pub use cluster::{BusSection, ClusterSection, Role, StoreSection};
+pub use custody::{CustodyMode, Pkcs11Section};
 pub use evidence::EvidenceSection;
 pub use notice::NoticeSection;
 use sections::default_refusal_records;
@@ -130,6 +132,8 @@ impl Default for Config {
                 algorithm: token.algorithm.jws_name().into(),
                 rotation_interval: token.rotation_interval,
                 verify_window: token.verify_window,
+                custody: CustodyMode::MasterKey,
+                pkcs11: None,
             },
             login: LoginSection {
                 failures_per_account: token.login_failures_per_account,
@@ -233,6 +237,9 @@ impl Config {
                         "NODE_ID",
                         "ROLE",
                         "REQUIRE_SERVERS",
+                        // The PKCS#11 PIN is read where the token is opened, never kept in
+                        // the configuration.
+                        "PKCS11_PIN",
                         "MIGRATE_TO",
                         "MIGRATE_BUS",
                     ])
@@ -267,6 +274,14 @@ impl Config {
             );
         }
         config.server_settings().context("invalid configuration")?;
+        match (&config.keys.pkcs11, config.keys.custody) {
+            (Some(pkcs11), _) => pkcs11.validate().context("invalid configuration")?,
+            (None, CustodyMode::Pkcs11) => anyhow::bail!(
+                "invalid configuration: keys.custody = \"pkcs11\" needs a [keys.pkcs11] section \
+                 (module, token_label, and the PIN in pin_file or HAECHI_PKCS11_PIN)"
+            ),
+            (None, CustodyMode::MasterKey) => {}
+        }
         config
             .audit
             .min_free_headroom_percent()

@@ -377,6 +377,12 @@ pub struct KeysSection {
     /// How long a key verifies after it stops signing; must be ≥ token.access_ttl.
     #[serde(with = "humantime_serde")]
     pub verify_window: Duration,
+    /// Where signing keys are kept: `master-key` (wrapped, in memory to sign) or `pkcs11`.
+    #[serde(default)]
+    pub custody: super::custody::CustodyMode,
+    /// The PKCS#11 token, for `custody = "pkcs11"` or a master key kept there.
+    #[serde(default)]
+    pub pkcs11: Option<super::custody::Pkcs11Section>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

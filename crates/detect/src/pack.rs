@@ -63,6 +63,7 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         include_str!("../rules/exposure_check.yaml"),
     ),
     ("gateway.yaml", include_str!("../rules/gateway.yaml")),
+    ("custody.yaml", include_str!("../rules/custody.yaml")),
 ];
 
 /// The id of the built-in rule holding services with no reading history to a budget of

@@ -942,6 +942,26 @@ fn cases() -> Vec<Case> {
             expect: &[],
         },
         Case {
+            rule: "haechi.custody.token_unavailable",
+            name: "the token holding the signing keys stopped answering",
+            events: || {
+                vec![
+                    event(0, EventKind::CustodyUnavailable, Principal::Anonymous)
+                        .detail("token", "haechi")
+                        .detail("error", "no token labelled \"haechi\""),
+                ]
+            },
+            state: no_state,
+            expect: &["custody.unavailable"],
+        },
+        Case {
+            rule: "haechi.custody.token_unavailable",
+            name: "the token coming back is not an outage",
+            events: || vec![event(0, EventKind::CustodyRestored, Principal::Anonymous)],
+            state: no_state,
+            expect: &[],
+        },
+        Case {
             rule: "haechi.gateway.route_probing",
             name: "a customer's token walks twenty internal routes",
             events: || {

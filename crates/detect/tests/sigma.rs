@@ -333,6 +333,7 @@ fn the_sigma_pack_means_what_the_old_format_meant() {
         "haechi.exposure.check_global_budget",
         "haechi.audit.review_overdue",
         "haechi.gateway.route_probing",
+        "haechi.custody.token_unavailable",
     ];
     assert_eq!(
         legacy.rules.len() + written_as_sigma.len(),

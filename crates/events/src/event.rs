@@ -127,6 +127,14 @@ pub enum EventKind {
     /// of the log's tail could not be proven. Recorded once per failure episode.
     #[serde(rename = "audit.witness_failing")]
     AuditWitnessFailing,
+    /// The PKCS#11 token holding the signing keys (or the master key) stopped answering: until
+    /// it is back, token issuance (and, with the master key there, unwrapping) answers 503.
+    /// Recorded once per outage by `haechi serve`.
+    #[serde(rename = "custody.unavailable")]
+    CustodyUnavailable,
+    /// The PKCS#11 token answers again after an outage.
+    #[serde(rename = "custody.restored")]
+    CustodyRestored,
     /// An anonymous exposure check was refused: its source's budget of evaluations, or every
     /// source's together, was spent (`reason`: `source_budget`, `global_budget`). Each
     /// evaluation tests one guess, so volume here is what an enumeration looks like.
@@ -210,6 +218,8 @@ impl EventKind {
         EventKind::AlertDropped,
         EventKind::AuditDiskLow,
         EventKind::AuditWitnessFailing,
+        EventKind::CustodyUnavailable,
+        EventKind::CustodyRestored,
         EventKind::ExposureCheckRefused,
         EventKind::NoticeQueued,
         EventKind::NoticeSent,
@@ -258,6 +268,8 @@ impl EventKind {
             EventKind::AlertDropped => "alert.dropped",
             EventKind::AuditDiskLow => "audit.disk_low",
             EventKind::AuditWitnessFailing => "audit.witness_failing",
+            EventKind::CustodyUnavailable => "custody.unavailable",
+            EventKind::CustodyRestored => "custody.restored",
             EventKind::ExposureCheckRefused => "exposure.check_refused",
             EventKind::NoticeQueued => "notice.queued",
             EventKind::NoticeSent => "notice.sent",

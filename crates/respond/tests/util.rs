@@ -158,6 +158,7 @@ impl Cluster {
         let authority = Arc::new(
             TokenAuthority::open(AuthorityParts {
                 store: store.clone(),
+                custody: haechi_custody::SigningCustody::MasterKey,
                 master_key: self.master_key.clone(),
                 clock: clock.clone(),
                 events: events.clone(),

@@ -20,6 +20,7 @@ async fn authority(dir: &tempfile::TempDir, access: OperatorAccess) -> TokenAuth
     let master = MasterKey::from_bytes([7; 32]);
     TokenAuthority::open(AuthorityParts {
         store: Arc::new(store),
+        custody: haechi_custody::SigningCustody::MasterKey,
         master_key: Arc::new(MasterKeyRing::new(master, Vec::new()).unwrap()),
         clock: Arc::new(SystemClock),
         events: Arc::new(MemorySink::default()),

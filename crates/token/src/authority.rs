@@ -19,7 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use haechi_custody::{MasterKeyRing, SecretContext, SecureRandom, WrappedSecret};
+use haechi_custody::{MasterKeyRing, SecretContext, SecureRandom, SigningCustody, WrappedSecret};
 use haechi_events::{Clock, EventSink};
 use zeroize::Zeroizing;
 
@@ -63,6 +63,9 @@ pub struct AuthorityParts {
     pub store: Arc<dyn AuthorityStore>,
     /// The key-encryption keys (current, and previous ones during a rotation).
     pub master_key: Arc<MasterKeyRing>,
+    /// Where signing keys are kept: [`SigningCustody::MasterKey`] (wrapped, unwrapped into
+    /// memory to sign) or a PKCS#11 token (never out of it).
+    pub custody: SigningCustody,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Where security events go.
@@ -108,6 +111,7 @@ impl TokenAuthority {
         let AuthorityParts {
             store,
             master_key,
+            custody,
             clock,
             events,
             random,
@@ -119,6 +123,7 @@ impl TokenAuthority {
         let environment = Arc::new(Environment {
             store,
             master_key,
+            custody,
             clock,
             events,
             random,
@@ -169,7 +174,18 @@ impl TokenAuthority {
             operator_access,
             response_grant_taken: std::sync::Mutex::new(false),
         };
-        authority.maintain().await?;
+        match authority.maintain().await {
+            Ok(()) => {}
+            // A token that is down does not keep the authority from starting once a key is
+            // there to sign with: verification works without it, issuance answers 503 until
+            // it is back, and the scheduled upkeep does what was skipped.
+            Err(Error::Custody(haechi_custody::Error::HsmUnavailable(reason)))
+                if authority.keys.ring().read().active().is_some() =>
+            {
+                tracing::warn!(%reason, "the PKCS#11 token is unavailable; key upkeep waits");
+            }
+            Err(error) => return Err(error),
+        }
         Ok(authority)
     }
 

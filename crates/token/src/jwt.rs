@@ -12,7 +12,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use haechi_custody::{PublicKey, SignatureCheck, SigningKeyMaterial};
+use haechi_custody::{PublicKey, SignatureCheck, Signer};
 use serde::{Deserialize, Serialize};
 
 use crate::Rejection;
@@ -51,7 +51,12 @@ struct HeaderIn {
 }
 
 /// Builds and signs a token.
-pub(crate) fn encode(key: &SigningKeyMaterial, kid: &str, claims: &Claims) -> String {
+/// Fails only when the key is in a PKCS#11 token that is unavailable.
+pub(crate) fn encode(
+    key: &Signer,
+    kid: &str,
+    claims: &Claims,
+) -> Result<String, haechi_custody::Error> {
     let header = HeaderOut {
         alg: key.algorithm().jws_name(),
         typ: "JWT",
@@ -64,10 +69,10 @@ pub(crate) fn encode(key: &SigningKeyMaterial, kid: &str, claims: &Claims) -> St
     URL_SAFE_NO_PAD.encode_string(header_json, &mut token);
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(claims_json, &mut token);
-    let signature = key.sign(token.as_bytes());
+    let signature = key.sign(token.as_bytes())?;
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut token);
-    token
+    Ok(token)
 }
 
 /// A presented token taken apart, not yet verified.
@@ -202,7 +207,7 @@ impl Claimed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use haechi_custody::{OsRandom, SigningAlgorithm};
+    use haechi_custody::{OsRandom, SigningAlgorithm, SigningKeyMaterial};
 
     fn claims() -> Claims {
         Claims {
@@ -219,20 +224,22 @@ mod tests {
 
     #[test]
     fn encoded_tokens_parse_and_verify() {
-        let key = SigningKeyMaterial::generate(SigningAlgorithm::EdDsa, &OsRandom);
-        let token = encode(&key, "kid1", &claims());
+        let material = SigningKeyMaterial::generate(SigningAlgorithm::EdDsa, &OsRandom);
+        let public = material.public_key();
+        let key = Signer::in_memory(material);
+        let token = encode(&key, "kid1", &claims()).unwrap();
         let presented = Presented::parse(&token).unwrap();
         assert_eq!(presented.alg, "EdDSA");
         assert_eq!(presented.kid, "kid1");
-        assert!(presented.verify_with(&key.public_key()).is_ok());
+        assert!(presented.verify_with(&public).is_ok());
         assert_eq!(presented.claims().unwrap(), claims());
     }
 
     #[test]
     fn a_signature_has_one_spelling_only() {
         for algorithm in [SigningAlgorithm::EdDsa, SigningAlgorithm::Es256] {
-            let key = SigningKeyMaterial::generate(algorithm, &OsRandom);
-            let token = encode(&key, "kid1", &claims());
+            let key = Signer::in_memory(SigningKeyMaterial::generate(algorithm, &OsRandom));
+            let token = encode(&key, "kid1", &claims()).unwrap();
             let (input, signature) = token.rsplit_once('.').unwrap();
             // 64 bytes in 86 characters: the last one carries 4 bits that must be zero.
             let last = signature.as_bytes()[signature.len() - 1];

@@ -1,10 +1,11 @@
-//! The signing keys in memory: lifecycle records, parsed public keys, and the private halves
-//! of the keys that may sign (pending and active) — nothing else is ever unwrapped.
+//! The signing keys in memory: lifecycle records, parsed public keys, and the signers of the
+//! keys that may sign (pending and active) — a private half unwrapped into memory, or a
+//! reference to a key in a PKCS#11 token; nothing else is ever unwrapped.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use haechi_custody::{KeyRecord, KeyState, PublicKey, SigningKeyMaterial};
+use haechi_custody::{KeyRecord, KeyState, PublicKey, Signer};
 
 /// One key in memory.
 #[derive(Debug, Clone)]
@@ -13,7 +14,7 @@ pub(crate) struct KeyEntry {
     pub public: PublicKey,
     /// Present only while the key is pending or active; dropped (and so zeroized, once the
     /// last signer finishes) when it starts retiring.
-    pub private: Option<Arc<SigningKeyMaterial>>,
+    pub private: Option<Arc<Signer>>,
 }
 
 /// Every key in custody, by kid.
@@ -42,7 +43,7 @@ impl KeyRing {
     }
 
     /// The key that signs, with its private half.
-    pub fn active(&self) -> Option<(&KeyRecord, Arc<SigningKeyMaterial>)> {
+    pub fn active(&self) -> Option<(&KeyRecord, Arc<Signer>)> {
         self.entries.values().find_map(|entry| {
             (entry.record.state == KeyState::Active)
                 .then(|| {

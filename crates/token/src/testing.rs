@@ -274,6 +274,7 @@ impl Fixture {
         let events = Arc::new(MemorySink::default());
         let authority = TokenAuthority::open(AuthorityParts {
             store: Arc::clone(&store) as Arc<dyn AuthorityStore>,
+            custody: haechi_custody::SigningCustody::MasterKey,
             master_key: Arc::new(
                 MasterKeyRing::new(MasterKey::from_bytes([7; 32]), Vec::new()).unwrap(),
             ),

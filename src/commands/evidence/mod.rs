@@ -116,7 +116,8 @@ async fn open_desk(
             config.database_path().display()
         );
     }
-    let master_key = load_master_keys(config)?;
+    let token = crate::custody::open_token(config)?;
+    let master_key = load_master_keys(config, token.as_ref())?;
     let backend = Backend::open(config).await?;
     let store = backend.store();
     let audit_key = read_audit_key(&*store, &master_key).await?;

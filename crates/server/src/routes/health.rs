@@ -118,6 +118,13 @@ async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Readiness>, 
             .check()
             .map_err(|stale| ApiError::part_unavailable("cluster state", stale))?;
     }
+    // Keys in an HSM that is away: nothing can be signed (and, with the master key there,
+    // nothing unwrapped). `check` asks the token, or tries to reconnect at most once a second.
+    if let Some(token) = state.authority.keys().custody_token() {
+        token
+            .check()
+            .map_err(|error| ApiError::part_unavailable("key custody", error))?;
+    }
     let signing = state
         .authority
         .keys()

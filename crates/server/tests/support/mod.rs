@@ -119,6 +119,7 @@ impl Fixture {
         let authority = Arc::new(
             TokenAuthority::open(AuthorityParts {
                 store: store.clone(),
+                custody: haechi_custody::SigningCustody::MasterKey,
                 master_key: master_key.clone(),
                 clock: clock.clone(),
                 events: events.clone(),

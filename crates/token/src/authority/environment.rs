@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use haechi_custody::{MasterKeyRing, SecureRandom};
+use haechi_custody::{MasterKeyRing, SecureRandom, SigningCustody};
 use haechi_events::{Clock, EventKind, EventSink, Principal, SecurityEvent};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -16,6 +16,8 @@ use crate::{AuthorityStore, Error, TokenPolicy, named_secret};
 pub(crate) struct Environment {
     pub store: Arc<dyn AuthorityStore>,
     pub master_key: Arc<MasterKeyRing>,
+    /// Where signing keys are kept (wrapped under the master key, or in a PKCS#11 token).
+    pub custody: SigningCustody,
     pub clock: Arc<dyn Clock>,
     pub events: Arc<dyn EventSink>,
     pub random: Arc<dyn SecureRandom>,

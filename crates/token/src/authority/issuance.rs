@@ -92,7 +92,7 @@ impl Issuer {
             exp: expires_at.as_secs(),
             scope: (!scope.is_empty()).then(|| scope.clone()),
         };
-        let token = jwt::encode(&signer, &kid, &claims);
+        let token = jwt::encode(&signer, &kid, &claims)?;
         let token_hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let entry = LedgerEntry {
             token_hash,

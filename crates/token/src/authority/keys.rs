@@ -1,12 +1,13 @@
 //! Key lifecycle and custody: the signing keys (pending → active → retiring → retired, or
-//! revoked), generated or imported into custody under the master key, rotated on schedule or
-//! by an administrator; the named secrets wrapped under the master key; and re-wrapping both
+//! revoked), generated or imported into custody (wrapped under the master key, or inside a
+//! PKCS#11 token), rotated on schedule or by an administrator; the named secrets wrapped under the master key; and re-wrapping both
 //! when the master key is replaced.
 
 use std::sync::Arc;
 
 use haechi_custody::{
-    KeyOrigin, KeyRecord, KeyState, PublicKey, SecretContext, SigningKeyMaterial, WrappedSecret,
+    KeyInCustody, KeyOrigin, KeyRecord, KeyState, PublicKey, SecretContext, SigningCustody,
+    SigningKeyMaterial, WrappedSecret,
 };
 use haechi_events::{EventKind, Principal, RequestContext, SecurityEvent, Timestamp};
 use parking_lot::RwLock;
@@ -65,6 +66,12 @@ impl KeyLifecycle {
         }
         *self.ring.write() = ring;
         Ok(())
+    }
+
+    /// The PKCS#11 token keeping the signing keys, if they are kept in one (for readiness and
+    /// the custody watch).
+    pub fn custody_token(&self) -> Option<&Arc<haechi_custody::pkcs11::HsmToken>> {
+        self.environment.custody.token()
     }
 
     /// The key ring, for the parts that verify and sign.
@@ -256,6 +263,17 @@ impl KeyLifecycle {
         let (actor, context) = (grant.actor(), grant.context());
         let _serialised = self.changes.lock().await;
         let material = SigningKeyMaterial::import(key_text)?;
+        let kid = material.public_key().thumbprint();
+        if self.ring.read().get(&kid).is_some() {
+            return Err(Error::Conflict(format!("key {kid} is already in custody")));
+        }
+        // Into custody first (in a token, the key is there from now on, not extractable), so
+        // a token that is down refuses the import before anything changed.
+        let environment = &*self.environment;
+        let in_custody =
+            environment
+                .custody
+                .take(material, &environment.master_key, &*environment.random)?;
         // Any pending key is retired unused first, so the imported key is the next to sign.
         let pending = self.ring.read().in_state(KeyState::Pending);
         for mut pending in pending {
@@ -263,7 +281,7 @@ impl KeyLifecycle {
             self.save_record(&pending).await?;
         }
         let record = self
-            .take_into_custody(material, KeyOrigin::Imported)
+            .take_into_custody(in_custody, KeyOrigin::Imported)
             .await?;
         self.emit_key_event(
             EventKind::KeyImported,
@@ -301,6 +319,9 @@ impl KeyLifecycle {
         }
         let mut keys = Vec::new();
         for stored in environment.store.keys().await? {
+            if SigningCustody::is_in_token(&stored.wrapped_private_key) {
+                continue;
+            }
             let wrapped = WrappedSecret::from_bytes(&stored.wrapped_private_key)?;
             let context = SecretContext::signing_key(&stored.record.kid);
             if let Some(moved) = master_key.rewrap_to_current(&context, &wrapped, random)? {
@@ -425,10 +446,13 @@ impl KeyLifecycle {
         context: &RequestContext,
     ) -> Result<KeyRecord, Error> {
         let environment = &*self.environment;
-        let material =
-            SigningKeyMaterial::generate(environment.policy.algorithm, &*environment.random);
+        let in_custody = environment.custody.generate(
+            environment.policy.algorithm,
+            &environment.master_key,
+            &*environment.random,
+        )?;
         let record = self
-            .take_into_custody(material, KeyOrigin::Generated)
+            .take_into_custody(in_custody, KeyOrigin::Generated)
             .await?;
         self.emit_key_event(
             EventKind::KeyGenerated,
@@ -441,26 +465,25 @@ impl KeyLifecycle {
         Ok(record)
     }
 
+    /// Records a key newly in custody as pending: the store first, then the ring.
     async fn take_into_custody(
         &self,
-        material: SigningKeyMaterial,
+        key: KeyInCustody,
         origin: KeyOrigin,
     ) -> Result<KeyRecord, Error> {
         let environment = &*self.environment;
-        let public = material.public_key();
-        let kid = public.thumbprint();
+        let KeyInCustody {
+            kid,
+            public,
+            signer,
+            stored,
+        } = key;
         if self.ring.read().get(&kid).is_some() {
             return Err(Error::Conflict(format!("key {kid} is already in custody")));
         }
-        let der = material.to_pkcs8_der()?;
-        let wrapped = environment.master_key.wrap(
-            &SecretContext::signing_key(&kid),
-            &der,
-            &*environment.random,
-        )?;
         let record = KeyRecord::pending(
             kid,
-            material.algorithm(),
+            signer.algorithm(),
             origin,
             public.members().clone(),
             environment.clock.now(),
@@ -469,13 +492,13 @@ impl KeyLifecycle {
             .store
             .insert_key(&StoredKey {
                 record: record.clone(),
-                wrapped_private_key: wrapped.to_bytes(),
+                wrapped_private_key: stored,
             })
             .await?;
         self.ring.write().insert(KeyEntry {
             record: record.clone(),
             public,
-            private: Some(Arc::new(material)),
+            private: Some(Arc::new(signer)),
         });
         Ok(record)
     }
@@ -517,13 +540,12 @@ impl KeyLifecycle {
 fn load_key(environment: &Environment, stored: StoredKey) -> Result<KeyEntry, Error> {
     let public = PublicKey::from_jwk(stored.record.algorithm, &stored.record.public_jwk)?;
     let private = match stored.record.state {
-        KeyState::Pending | KeyState::Active => {
-            let wrapped = WrappedSecret::from_bytes(&stored.wrapped_private_key)?;
-            let der = environment
-                .master_key
-                .unwrap(&SecretContext::signing_key(&stored.record.kid), &wrapped)?;
-            Some(Arc::new(SigningKeyMaterial::from_pkcs8_der(&der)?))
-        }
+        KeyState::Pending | KeyState::Active => Some(Arc::new(environment.custody.open(
+            &stored.record.kid,
+            stored.record.algorithm,
+            &stored.wrapped_private_key,
+            &environment.master_key,
+        )?)),
         _ => None,
     };
     Ok(KeyEntry {

@@ -447,7 +447,8 @@ mod tests {
                 exp: now.plus(policy.access_ttl).as_secs(),
                 scope: None,
             },
-        );
+        )
+        .unwrap();
         assert_eq!(
             verifier.verify(&forged, &f.context).await,
             Err(Rejection::Forged)
