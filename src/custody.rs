@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use haechi_custody::pkcs11::{HsmToken, TokenSettings};
-use haechi_custody::{MasterKey, SigningCustody};
+use haechi_custody::{Hsm, MasterKey, SigningCustody};
+use haechi_hsm::{HsmToken, TokenSettings};
 use zeroize::Zeroizing;
 
 use crate::config::{Config, CustodyMode, Pkcs11Section, is_group_or_world_readable};
@@ -14,11 +14,11 @@ use crate::config::{Config, CustodyMode, Pkcs11Section, is_group_or_world_readab
 /// The token of `[keys.pkcs11]`, if there is one. A token that does not answer yet does not
 /// stop the start: whatever needs it fails closed (503) until it answers, and `/readyz` says
 /// so. Only a missing PIN, which no waiting mends, is an error here.
-pub fn open_token(config: &Config) -> anyhow::Result<Option<Arc<HsmToken>>> {
+pub fn open_token(config: &Config) -> anyhow::Result<Option<Arc<dyn Hsm>>> {
     let Some(section) = &config.keys.pkcs11 else {
         return Ok(None);
     };
-    let token = Arc::new(HsmToken::new(TokenSettings {
+    let token: Arc<dyn Hsm> = Arc::new(HsmToken::new(TokenSettings {
         module: section.module.clone(),
         token_label: section.token_label.clone(),
         pin: read_pin(section)?,
@@ -37,7 +37,7 @@ pub fn open_token(config: &Config) -> anyhow::Result<Option<Arc<HsmToken>>> {
 /// Where signing keys are kept, as configured.
 pub fn signing_custody(
     config: &Config,
-    token: Option<&Arc<HsmToken>>,
+    token: Option<&Arc<dyn Hsm>>,
 ) -> anyhow::Result<SigningCustody> {
     match (config.keys.custody, token) {
         (CustodyMode::MasterKey, _) => Ok(SigningCustody::MasterKey),
@@ -53,7 +53,7 @@ pub fn signing_custody(
 /// own): it is made once, in the token they share.
 pub fn master_key_in_token(
     config: &Config,
-    token: Option<&Arc<HsmToken>>,
+    token: Option<&Arc<dyn Hsm>>,
 ) -> anyhow::Result<Option<MasterKey>> {
     let (Some(section), Some(token)) = (&config.keys.pkcs11, token) else {
         return Ok(None);

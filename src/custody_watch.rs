@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use haechi_custody::pkcs11::HsmToken;
+use haechi_custody::Hsm;
 use haechi_events::{Clock, EventKind, EventSink, Principal, SecurityEvent};
 
 /// How often the watch asks.
@@ -21,7 +21,7 @@ const SYSTEM: &str = "haechi-scheduler";
 
 /// Runs the watch until the task is aborted. The first check is at once, so a server started
 /// while its token is away raises the alert immediately.
-pub async fn run(token: Arc<HsmToken>, events: Arc<dyn EventSink>, clock: Arc<dyn Clock>) {
+pub async fn run(token: Arc<dyn Hsm>, events: Arc<dyn EventSink>, clock: Arc<dyn Clock>) {
     let mut ticker = tokio::time::interval(PERIOD);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut away = false;

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use haechi_audit::{AuditLog, AuditLogConfig};
-use haechi_custody::pkcs11::HsmToken;
-use haechi_custody::{MasterKey, MasterKeyRing, OsRandom, SecretContext, WrappedSecret};
+use haechi_custody::{Hsm, MasterKey, MasterKeyRing, OsRandom, SecretContext, WrappedSecret};
 use haechi_events::{
     Clock, EventReceipt, EventSink, RefusalBudget, RefusalGate, SecurityEvent, SimulatedClock,
     SinkError, SystemClock, Timestamp, TracingSink,
@@ -51,7 +50,7 @@ pub struct Runtime {
     /// The simulated clock, when `drill.dangerous_simulated_clock` is on.
     pub simulated_clock: Option<Arc<SimulatedClock>>,
     /// The PKCS#11 token keeping the signing keys or the master key, if one does.
-    pub custody_token: Option<Arc<HsmToken>>,
+    pub custody_token: Option<Arc<dyn Hsm>>,
 }
 
 impl Runtime {
@@ -84,7 +83,7 @@ impl Runtime {
     pub async fn open_with_keys(
         config: &Config,
         keys: MasterKeyRing,
-        custody_token: Option<Arc<HsmToken>>,
+        custody_token: Option<Arc<dyn Hsm>>,
         access: OperatorAccess,
     ) -> anyhow::Result<Self> {
         std::fs::DirBuilder::new()
@@ -457,7 +456,7 @@ const BLIND_INDEX_SECRET: &str = "blind-index-key";
 /// `previous_master_key_files`).
 pub fn load_master_keys(
     config: &Config,
-    token: Option<&Arc<HsmToken>>,
+    token: Option<&Arc<dyn Hsm>>,
 ) -> anyhow::Result<MasterKeyRing> {
     let current = match crate::custody::master_key_in_token(config, token)? {
         Some(in_token) => in_token,

@@ -15,9 +15,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
-use crate::pkcs11::HsmToken;
 use crate::{
-    Error, MasterKeyRing, PublicKey, SecretContext, SecureRandom, SigningAlgorithm,
+    Error, Hsm, MasterKeyRing, PublicKey, SecretContext, SecureRandom, SigningAlgorithm,
     SigningKeyMaterial, WrappedSecret,
 };
 
@@ -30,8 +29,8 @@ const TOKEN_REFERENCE: &[u8] = b"pkcs11:";
 pub enum SigningCustody {
     /// Wrapped under the master key at rest, in memory while signing.
     MasterKey,
-    /// Inside a PKCS#11 token, never out of it.
-    Token(Arc<HsmToken>),
+    /// Inside an HSM (a PKCS#11 token), never out of it.
+    Token(Arc<dyn Hsm>),
 }
 
 /// A signing key newly taken into custody.
@@ -63,8 +62,8 @@ impl SigningCustody {
             SigningCustody::Token(token) => {
                 let mut id = [0u8; 16];
                 random.fill(&mut id);
-                let key = token.generate(algorithm, &id, "haechi token-signing key")?;
-                let public = public_key_of(algorithm, &key.public)?;
+                let raw = token.generate(algorithm, &id, "haechi token-signing key")?;
+                let public = public_key_of(algorithm, &raw)?;
                 Ok(KeyInCustody {
                     kid: public.thumbprint(),
                     public,
@@ -90,9 +89,16 @@ impl SigningCustody {
                 let kid = public.thumbprint();
                 let mut id = [0u8; 16];
                 random.fill(&mut id);
-                token.import(&material, &id, &format!("haechi imported key {kid}"))?;
                 let algorithm = material.algorithm();
+                // The secret is handed to the HSM once, in a buffer wiped when dropped.
+                let secret = material.secret_bytes();
                 drop(material);
+                token.import(
+                    algorithm,
+                    &secret,
+                    &id,
+                    &format!("haechi imported key {kid}"),
+                )?;
                 Ok(KeyInCustody {
                     kid,
                     public,
@@ -131,8 +137,8 @@ impl SigningCustody {
         stored.starts_with(TOKEN_REFERENCE)
     }
 
-    /// The token, if keys are kept in one.
-    pub fn token(&self) -> Option<&Arc<HsmToken>> {
+    /// The HSM, if keys are kept in one.
+    pub fn token(&self) -> Option<&Arc<dyn Hsm>> {
         match self {
             SigningCustody::MasterKey => None,
             SigningCustody::Token(token) => Some(token),
@@ -199,7 +205,7 @@ pub struct Signer {
 enum SignerKind {
     Memory(SigningKeyMaterial),
     Token {
-        token: Arc<HsmToken>,
+        token: Arc<dyn Hsm>,
         algorithm: SigningAlgorithm,
         id: Vec<u8>,
     },
@@ -228,7 +234,7 @@ impl Signer {
     }
 
     /// The key `id` of `token`.
-    pub fn in_token(token: Arc<HsmToken>, algorithm: SigningAlgorithm, id: Vec<u8>) -> Self {
+    pub fn in_token(token: Arc<dyn Hsm>, algorithm: SigningAlgorithm, id: Vec<u8>) -> Self {
         Signer {
             kind: SignerKind::Token {
                 token,
@@ -260,7 +266,90 @@ impl Signer {
                 token,
                 algorithm,
                 id,
-            } => token.sign(*algorithm, id, message),
+            } => canonical_signature(*algorithm, token.sign(*algorithm, id, message)?),
         }
+    }
+}
+
+/// A signature from an HSM in the form keys in memory give: Ed25519's 64 bytes; ES256 as
+/// `r || s` with `s` in its low form (verification refuses the high-S twin).
+fn canonical_signature(algorithm: SigningAlgorithm, signature: Vec<u8>) -> Result<Vec<u8>, Error> {
+    match algorithm {
+        SigningAlgorithm::EdDsa if signature.len() == 64 => Ok(signature),
+        SigningAlgorithm::EdDsa => Err(Error::Hsm(
+            "the HSM's Ed25519 signature is not 64 bytes".into(),
+        )),
+        SigningAlgorithm::Es256 => {
+            let signature = p256::ecdsa::Signature::from_slice(&signature).map_err(|_| {
+                Error::Hsm("the HSM's ECDSA signature is not a P-256 r || s".into())
+            })?;
+            let low = signature.normalize_s().unwrap_or(signature);
+            Ok(low.to_bytes().to_vec())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MasterKey, OsRandom, SignatureCheck};
+
+    #[test]
+    fn a_key_in_memory_is_stored_wrapped_and_opens_only_under_its_kid() {
+        let master = MasterKeyRing::single(MasterKey::generate(&OsRandom));
+        let custody = SigningCustody::MasterKey;
+        let key = custody
+            .generate(SigningAlgorithm::EdDsa, &master, &OsRandom)
+            .unwrap();
+        assert!(!SigningCustody::is_in_token(&key.stored));
+        assert!(!key.signer.is_in_token());
+        let signer = custody
+            .open(&key.kid, SigningAlgorithm::EdDsa, &key.stored, &master)
+            .unwrap();
+        let signature = signer.sign(b"m").unwrap();
+        assert_eq!(
+            key.public.check_signature(b"m", &signature),
+            SignatureCheck::Valid
+        );
+        // Sealed for its kid: under another kid it does not open.
+        assert!(
+            custody
+                .open("another-kid", SigningAlgorithm::EdDsa, &key.stored, &master)
+                .is_err()
+        );
+        assert!(!format!("{signer:?}").contains(&hex::encode(&key.stored)));
+    }
+
+    #[test]
+    fn a_token_reference_is_never_taken_for_a_wrapped_key_and_back() {
+        let stored = token_reference(&[0xab; 16]);
+        assert!(SigningCustody::is_in_token(&stored));
+        assert_eq!(token_id(&stored), Some(vec![0xab; 16]));
+        // A wrapped secret begins with its format version, never with the reference's prefix.
+        let master = MasterKey::generate(&OsRandom);
+        let wrapped = master
+            .wrap(&SecretContext::signing_key("k"), b"x", &OsRandom)
+            .unwrap();
+        assert!(!SigningCustody::is_in_token(&wrapped.to_bytes()));
+        assert_eq!(token_id(b"pkcs11:not hex"), None);
+    }
+
+    #[test]
+    fn an_hsm_signature_is_brought_to_the_one_accepted_form() {
+        let material = SigningKeyMaterial::generate(SigningAlgorithm::Es256, &OsRandom);
+        let public = material.public_key();
+        let low = material.sign(b"m");
+        // The high-S twin (r, n - s), as a module may give it.
+        let parsed = p256::ecdsa::Signature::from_slice(&low).unwrap();
+        let (r, s) = parsed.split_scalars();
+        let high = p256::ecdsa::Signature::from_scalars(r, -*s).unwrap();
+        assert_eq!(
+            public.check_signature(b"m", &high.to_bytes()),
+            SignatureCheck::NonCanonical
+        );
+        let fixed = canonical_signature(SigningAlgorithm::Es256, high.to_bytes().to_vec()).unwrap();
+        assert_eq!(fixed, low);
+        assert!(canonical_signature(SigningAlgorithm::EdDsa, vec![0; 63]).is_err());
+        assert!(canonical_signature(SigningAlgorithm::Es256, vec![0; 64]).is_err());
     }
 }

@@ -11,8 +11,9 @@
 //!   tokens. They are parsed only inside the token authority, zeroized on drop, and export only
 //!   their public half.
 //!
-//! Signing keys may instead be kept in a PKCS#11 token ([`pkcs11`], [`SigningCustody`]), and
-//! the master key too ([`MasterKey::in_token`]): then neither ever exists in this process.
+//! Signing keys may instead be kept in an HSM ([`Hsm`], [`SigningCustody`]; the PKCS#11
+//! implementation is the `haechi-hsm` crate), and the master key too
+//! ([`MasterKey::in_token`]): then neither ever exists in this process.
 //!
 //! The key lifecycle ([`KeyState`], [`KeyRecord`]) is plain data and pure transitions; storage
 //! and the clock come from the caller.
@@ -21,15 +22,16 @@
 
 mod custody;
 mod error;
+mod hsm;
 mod lifecycle;
 mod master;
-pub mod pkcs11;
 mod random;
 mod ring;
 mod signing;
 
 pub use custody::{KeyInCustody, Signer, SigningCustody};
 pub use error::Error;
+pub use hsm::Hsm;
 pub use lifecycle::{KeyOrigin, KeyRecord, KeyState};
 pub use master::{MasterKey, SecretContext, WrappedSecret};
 pub use random::{OsRandom, SecureRandom};

@@ -8,7 +8,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use std::sync::Arc;
 
-use crate::pkcs11::HsmToken;
+use crate::Hsm;
 
 use crate::{Error, SecureRandom};
 
@@ -34,7 +34,7 @@ enum Keying {
     },
     /// An AES key of a PKCS#11 token, which seals and opens there.
     Token {
-        token: Arc<HsmToken>,
+        token: Arc<dyn Hsm>,
         key_id: Vec<u8>,
     },
 }
@@ -53,8 +53,8 @@ impl MasterKey {
 
     /// The AES master key labelled `label` in `token`, generated there first if there is none
     /// and `create` allows. It never leaves the token; every wrap and unwrap is the token's.
-    pub fn in_token(token: Arc<HsmToken>, label: &str, create: bool) -> Result<Self, Error> {
-        let key_id = token.master_key(label, create)?;
+    pub fn in_token(token: Arc<dyn Hsm>, label: &str, create: bool) -> Result<Self, Error> {
+        let key_id = token.sealing_key(label, create)?;
         let mut hasher = Sha256::new();
         hasher.update(b"haechi/master-key-id/pkcs11/v1\0");
         hasher.update(label.as_bytes());
@@ -180,7 +180,7 @@ impl MasterKey {
                 .map(Zeroizing::new)
                 .map_err(|_| Error::UnwrapFailed),
             Keying::Token { token, key_id } => token
-                .open_sealed(key_id, &wrapped.nonce, &aad, &wrapped.ciphertext)
+                .open(key_id, &wrapped.nonce, &aad, &wrapped.ciphertext)
                 .map(Zeroizing::new),
         }
     }

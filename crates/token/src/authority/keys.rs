@@ -70,7 +70,7 @@ impl KeyLifecycle {
 
     /// The PKCS#11 token keeping the signing keys, if they are kept in one (for readiness and
     /// the custody watch).
-    pub fn custody_token(&self) -> Option<&Arc<haechi_custody::pkcs11::HsmToken>> {
+    pub fn custody_token(&self) -> Option<&Arc<dyn haechi_custody::Hsm>> {
         self.environment.custody.token()
     }
 

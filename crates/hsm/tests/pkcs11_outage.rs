@@ -9,8 +9,8 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use haechi_custody::pkcs11::{HsmToken, RECONNECT_INTERVAL, TokenSettings};
 use haechi_custody::{Error, SigningAlgorithm};
+use haechi_hsm::{HsmToken, RECONNECT_INTERVAL, TokenSettings};
 use zeroize::Zeroizing;
 
 #[test]
@@ -29,7 +29,7 @@ fn a_token_that_is_gone_fails_closed_and_is_used_again_once_it_is_back() {
         sessions: 2,
     });
     assert!(!token.is_available());
-    match token.generate(SigningAlgorithm::EdDsa, b"k", "k") {
+    match token.generate_key(SigningAlgorithm::EdDsa, b"k", "k") {
         Err(Error::HsmUnavailable(reason)) => assert!(reason.contains(&label), "{reason}"),
         other => panic!("expected HsmUnavailable, got {other:?}"),
     }
@@ -44,10 +44,12 @@ fn a_token_that_is_gone_fails_closed_and_is_used_again_once_it_is_back() {
     std::thread::sleep(RECONNECT_INTERVAL + Duration::from_millis(100));
     token.check().unwrap();
     assert!(token.is_available() && token.outage().is_none());
-    let key = token.generate(SigningAlgorithm::EdDsa, b"k", "k").unwrap();
+    let key = token
+        .generate_key(SigningAlgorithm::EdDsa, b"k", "k")
+        .unwrap();
     assert_eq!(
         token
-            .sign(SigningAlgorithm::EdDsa, &key.id, b"m")
+            .sign_with(SigningAlgorithm::EdDsa, &key.id, b"m")
             .unwrap()
             .len(),
         64

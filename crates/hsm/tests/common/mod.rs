@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use haechi_custody::pkcs11::TokenSettings;
+use haechi_hsm::TokenSettings;
 use zeroize::Zeroizing;
 
 /// A fresh token in SoftHSM2, or `None` where SoftHSM2 is not set up (then the test says so;

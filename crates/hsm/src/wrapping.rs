@@ -7,8 +7,9 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
 
-use super::{HsmToken, TokenFailure, hsm};
-use crate::Error;
+use haechi_custody::Error;
+
+use crate::{HsmToken, TokenFailure, hsm};
 
 /// GCM's tag, in bits (the full 128, as in memory).
 const TAG_BITS: u64 = 128;
@@ -17,7 +18,7 @@ impl HsmToken {
     /// The id of the AES master key labelled `label`, generating it in the token (sensitive,
     /// not extractable, for encrypting and decrypting only) if there is none yet and
     /// `create` allows.
-    pub fn master_key(&self, label: &str, create: bool) -> Result<Vec<u8>, Error> {
+    pub fn sealing_key_id(&self, label: &str, create: bool) -> Result<Vec<u8>, Error> {
         self.with_session(|token| {
             let found = token
                 .session
@@ -74,7 +75,7 @@ impl HsmToken {
     }
 
     /// AES-GCM seal under the token's key `id`: `ciphertext || tag`.
-    pub fn seal(
+    pub fn seal_with(
         &self,
         id: &[u8],
         nonce: &[u8; 12],
@@ -97,7 +98,7 @@ impl HsmToken {
     /// [`Error::UnwrapFailed`], as in memory. Tokens report it variously (SoftHSM2 answers
     /// `CKR_GENERAL_ERROR`), so every refusal of the decryption itself is one: a forged
     /// envelope must not be able to make the token look gone.
-    pub fn open_sealed(
+    pub fn open_with(
         &self,
         id: &[u8],
         nonce: &[u8; 12],

@@ -1,12 +1,19 @@
-//! Keys held in a PKCS#11 token (an HSM; SoftHSM2 in the tests): signing keys generated (or
-//! imported) inside the token as sensitive and not extractable and used through `C_Sign`, and
-//! optionally the master key as an AES key of the token that wraps and unwraps there
-//! (`C_Encrypt`/`C_Decrypt`, AES-GCM). Neither ever exists in this process's memory.
+//! Keys held in a PKCS#11 token (an HSM; SoftHSM2 in the tests): the implementation of
+//! custody's [`Hsm`]. Signing keys are generated (or imported) inside the token as sensitive
+//! and not extractable and used through `C_Sign`, and optionally the master key is an AES key
+//! of the token that wraps and unwraps there (`C_Encrypt`/`C_Decrypt`, AES-GCM). Neither ever
+//! exists in this process's memory. This crate is the IO; what to ask the token and how to
+//! check its answers is `haechi-custody`'s.
+//!
+//! PKCS#11 state belongs to the process (a module is initialised once, a token logged in once),
+//! so one [`HsmToken`] per token and process is the rule; connections to one module share it.
 //!
 //! The FFI is the `cryptoki` crate's (the Parsec project's safe wrapper): nothing here is
 //! `unsafe`. An [`HsmToken`] survives the token going away: every operation answers
 //! [`Error::HsmUnavailable`] while it is gone (the callers fail closed: 503), and the next
 //! operation after [`RECONNECT_INTERVAL`] loads the module again, finds the token and logs in.
+
+#![forbid(unsafe_code)]
 
 mod keys;
 mod wrapping;
@@ -29,7 +36,7 @@ use zeroize::Zeroizing;
 
 pub use keys::{HsmKey, TokenKeyAttributes};
 
-use crate::Error;
+use haechi_custody::{Error, Hsm, SigningAlgorithm};
 
 /// How often an unavailable token is tried again (operations in between fail at once, so a
 /// dead HSM costs a request nothing but the 503).
@@ -381,4 +388,71 @@ fn find_slot(context: &Pkcs11, label: &str) -> Result<Slot, String> {
         }
     }
     Err(format!("no token labelled {label:?}"))
+}
+
+impl Hsm for HsmToken {
+    fn label(&self) -> &str {
+        HsmToken::label(self)
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        HsmToken::check(self)
+    }
+
+    fn outage(&self) -> Option<String> {
+        HsmToken::outage(self)
+    }
+
+    fn generate(
+        &self,
+        algorithm: SigningAlgorithm,
+        id: &[u8],
+        label: &str,
+    ) -> Result<Vec<u8>, Error> {
+        self.generate_key(algorithm, id, label)
+            .map(|key| key.public)
+    }
+
+    fn import(
+        &self,
+        algorithm: SigningAlgorithm,
+        secret: &Zeroizing<Vec<u8>>,
+        id: &[u8],
+        label: &str,
+    ) -> Result<(), Error> {
+        self.import_key(algorithm, secret, id, label)
+    }
+
+    fn sign(
+        &self,
+        algorithm: SigningAlgorithm,
+        id: &[u8],
+        message: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        self.sign_with(algorithm, id, message)
+    }
+
+    fn sealing_key(&self, label: &str, create: bool) -> Result<Vec<u8>, Error> {
+        self.sealing_key_id(label, create)
+    }
+
+    fn seal(
+        &self,
+        id: &[u8],
+        nonce: &[u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        self.seal_with(id, nonce, aad, plaintext)
+    }
+
+    fn open(
+        &self,
+        id: &[u8],
+        nonce: &[u8; 12],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        self.open_with(id, nonce, aad, sealed)
+    }
 }

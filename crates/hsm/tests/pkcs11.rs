@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use common::fresh_token;
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
-use haechi_custody::pkcs11::HsmToken;
 use haechi_custody::{
-    Error, MasterKey, MasterKeyRing, OsRandom, SecretContext, SignatureCheck, SigningAlgorithm,
-    SigningCustody, SigningKeyMaterial,
+    Error, Hsm, MasterKey, MasterKeyRing, OsRandom, SecretContext, SignatureCheck,
+    SigningAlgorithm, SigningCustody, SigningKeyMaterial,
 };
+use haechi_hsm::HsmToken;
 use zeroize::Zeroizing;
 
 #[test]
@@ -66,7 +66,7 @@ fn a_p256_key_in_the_token_signs_es256_in_low_s_form() {
         return;
     };
     let token = Arc::new(HsmToken::open(settings).unwrap());
-    let custody = SigningCustody::Token(token.clone());
+    let custody = SigningCustody::Token(token.clone() as Arc<dyn Hsm>);
     let master = MasterKeyRing::single(MasterKey::generate(&OsRandom));
     let key = custody
         .generate(SigningAlgorithm::Es256, &master, &OsRandom)
@@ -105,7 +105,7 @@ fn an_imported_key_signs_in_the_token_and_is_not_extractable_from_then_on() {
         return;
     };
     let token = Arc::new(HsmToken::open(settings).unwrap());
-    let custody = SigningCustody::Token(token.clone());
+    let custody = SigningCustody::Token(token.clone() as Arc<dyn Hsm>);
     let master = MasterKeyRing::single(MasterKey::generate(&OsRandom));
     for algorithm in [SigningAlgorithm::EdDsa, SigningAlgorithm::Es256] {
         let legacy = SigningKeyMaterial::generate(algorithm, &OsRandom);
@@ -132,13 +132,13 @@ fn the_master_key_in_the_token_seals_and_opens_there_and_refuses_a_moved_secret(
     };
     let token = Arc::new(HsmToken::open(settings).unwrap());
     // No master key yet, and none may be made: refused.
-    assert!(MasterKey::in_token(token.clone(), "haechi-master", false).is_err());
-    let master = MasterKey::in_token(token.clone(), "haechi-master", true).unwrap();
+    assert!(MasterKey::in_token(token.clone() as Arc<dyn Hsm>, "haechi-master", false).is_err());
+    let master = MasterKey::in_token(token.clone() as Arc<dyn Hsm>, "haechi-master", true).unwrap();
     assert!(master.is_in_token() && master.to_hex().is_none());
     assert!(master.id().starts_with("mk-hsm-"));
     // Found again (not made again) by its label: the same id, and what one sealed the other
     // opens.
-    let again = MasterKey::in_token(token, "haechi-master", false).unwrap();
+    let again = MasterKey::in_token(token as Arc<dyn Hsm>, "haechi-master", false).unwrap();
     assert_eq!(again.id(), master.id());
     let context = SecretContext::customer_data_key("c-1");
     let sealed = master.wrap(&context, b"a data key", &OsRandom).unwrap();

@@ -7,8 +7,10 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::Session;
 use sha2::{Digest, Sha256};
 
-use super::{HsmToken, TokenFailure, hsm};
-use crate::{Error, SigningAlgorithm, SigningKeyMaterial};
+use haechi_custody::{Error, SigningAlgorithm};
+use zeroize::Zeroizing;
+
+use crate::{HsmToken, TokenFailure, hsm};
 
 /// `CKA_EC_PARAMS` for edwards25519: the curve's name as a DER PrintableString, the form
 /// PKCS#11 3.0 gives for Ed25519 (and the one SoftHSM2 takes).
@@ -69,7 +71,7 @@ fn curve(algorithm: SigningAlgorithm) -> &'static [u8] {
 
 impl HsmToken {
     /// Generates a key pair for `algorithm` inside the token under `id`.
-    pub fn generate(
+    pub fn generate_key(
         &self,
         algorithm: SigningAlgorithm,
         id: &[u8],
@@ -104,23 +106,23 @@ impl HsmToken {
 
     /// Generates an Ed25519 key pair inside the token under `id`.
     pub fn generate_ed25519(&self, id: &[u8], label: &str) -> Result<HsmKey, Error> {
-        self.generate(SigningAlgorithm::EdDsa, id, label)
+        self.generate_key(SigningAlgorithm::EdDsa, id, label)
     }
 
-    /// Puts an existing private key into the token under `id`, as sensitive and not
-    /// extractable from then on (copies made before are not the token's to erase).
-    pub fn import(
+    /// Puts an existing private key (the Ed25519 seed or the P-256 scalar) into the token
+    /// under `id`, as sensitive and not extractable from then on (copies made before are not
+    /// the token's to erase).
+    pub fn import_key(
         &self,
-        material: &SigningKeyMaterial,
+        algorithm: SigningAlgorithm,
+        secret: &Zeroizing<Vec<u8>>,
         id: &[u8],
         label: &str,
     ) -> Result<(), Error> {
-        let algorithm = material.algorithm();
         let mut template = private_attributes(algorithm, id, label);
         template.push(Attribute::Class(ObjectClass::PRIVATE_KEY));
         template.push(Attribute::EcParams(curve(algorithm).to_vec()));
-        // The secret is handed over in a buffer wiped as soon as the template is dropped.
-        let secret = material.secret_bytes();
+        // The copy in the template is wiped once the token has it.
         template.push(Attribute::Value(secret.to_vec()));
         let result = self.with_session(|token| {
             token
@@ -137,16 +139,16 @@ impl HsmToken {
         result
     }
 
-    /// Signs `message` (a JWS signing input) with the key `id`: Ed25519 over the message;
-    /// P-256 over its SHA-256 digest, returned as `r || s` with `s` in its low form, as keys in
-    /// memory sign.
-    pub fn sign(
+    /// Signs `message` (a JWS signing input) with the key `id` by `C_Sign`: Ed25519 over the
+    /// message (`CKM_EDDSA`); P-256 over its SHA-256 digest (`CKM_ECDSA`), `r || s` as the
+    /// token gives it (custody normalises `s`).
+    pub fn sign_with(
         &self,
         algorithm: SigningAlgorithm,
         id: &[u8],
         message: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        let signature = self.with_session(|token| {
+        self.with_session(|token| {
             let key = token.handle(ObjectClass::PRIVATE_KEY, id)?;
             match algorithm {
                 SigningAlgorithm::EdDsa => {
@@ -159,25 +161,12 @@ impl HsmToken {
                 }
             }
             .map_err(hsm("signing"))
-        })?;
-        match algorithm {
-            SigningAlgorithm::EdDsa if signature.len() == 64 => Ok(signature),
-            SigningAlgorithm::EdDsa => Err(Error::Hsm(
-                "the token's Ed25519 signature is not 64 bytes".into(),
-            )),
-            SigningAlgorithm::Es256 => {
-                let signature = p256::ecdsa::Signature::from_slice(&signature).map_err(|_| {
-                    Error::Hsm("the token's ECDSA signature is not a P-256 r || s".into())
-                })?;
-                let low = signature.normalize_s().unwrap_or(signature);
-                Ok(low.to_bytes().to_vec())
-            }
-        }
+        })
     }
 
     /// Signs `message` with the Ed25519 key `id` (`C_Sign`, `CKM_EDDSA`).
     pub fn sign_ed25519(&self, id: &[u8], message: &[u8]) -> Result<[u8; 64], Error> {
-        self.sign(SigningAlgorithm::EdDsa, id, message)?
+        self.sign_with(SigningAlgorithm::EdDsa, id, message)?
             .try_into()
             .map_err(|_| Error::Hsm("the token's Ed25519 signature is not 64 bytes".into()))
     }
