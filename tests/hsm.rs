@@ -110,6 +110,11 @@ fn pyjwt_verifies(server: &Server, token: &str) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+async fn readiness(server: &Server) -> (u16, Value) {
+    let response = crate::util::http_get(server.url("/readyz")).await.unwrap();
+    crate::util::status_and_json(response).await
+}
+
 async fn login_token(server: &Server) -> String {
     let pair = server.login("kim@example.com", PASSWORD).await;
     pair["access_token"].as_str().unwrap().to_string()
@@ -126,9 +131,7 @@ async fn keys_in_the_token_sign_rotate_revoke_and_refuse_forgeries_with_nothing_
     // The master key is the token's: none was generated into the data directory.
     assert!(!instance.data_dir().join("master.key").exists());
     let server = instance.serve();
-    let (status, body) =
-        crate::util::status_and_json(crate::util::http_get(server.url("/readyz")).await.unwrap())
-            .await;
+    let (status, body) = readiness(&server).await;
     assert_eq!(status, 200, "{body}");
 
     // Tokens signed by the token verify with PyJWT through the JWKS.
@@ -215,6 +218,18 @@ async fn keys_in_the_token_sign_rotate_revoke_and_refuse_forgeries_with_nothing_
     }
     assert!(references > 0, "the keys table refers to the token");
     assert!(server.log().iter().all(|line| !line.contains(PIN)));
+
+    // With the master key in the token, nothing opens without it: a start while it is away
+    // fails, and says why (a running server answers 503 to what needs an unwrap).
+    server.terminate();
+    hsm.set_present(false);
+    let (code, _, stderr) = instance.run(&["serve", "--listen", "127.0.0.1:0"], None);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("master key") && stderr.contains("unavailable"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PIN));
 }
 
 #[tokio::test]
@@ -227,21 +242,24 @@ async fn a_token_that_goes_away_fails_closed_raises_an_alert_and_is_used_again_w
         .with_env("HAECHI_KEYS__ALGORITHM", "ES256");
     instance.create_customer("kim@example.com", "010-2345-6789", PASSWORD);
     let server = instance.serve();
-    let issued = login_token(&server).await;
+    let pair = server.login("kim@example.com", PASSWORD).await;
+    let issued = pair["access_token"].as_str().unwrap().to_string();
+    let refresh = pair["refresh_token"].as_str().unwrap().to_string();
     assert_eq!(jwt_parts(&issued).0["alg"], "ES256");
     pyjwt_verifies(&server, &issued);
     server.terminate();
 
-    // The HSM is away when the server starts: it starts (verification needs no private key),
-    // and says it cannot sign.
+    // The HSM is away when the server starts: it starts (verification needs no private key)
+    // and stays ready — every node shares the HSM, and taking them all out would stop
+    // verification too — with a warning that no token can be issued.
     hsm.set_present(false);
     let server = instance.serve();
-    let (status, body) =
-        crate::util::status_and_json(crate::util::http_get(server.url("/readyz")).await.unwrap())
-            .await;
-    assert_eq!(status, 503, "{body}");
+    let (status, body) = readiness(&server).await;
+    assert_eq!(status, 200, "{body}");
     assert!(
-        body["message"].as_str().unwrap().contains("key custody"),
+        body["warnings"]
+            .to_string()
+            .contains("key custody unavailable"),
         "{body}"
     );
     let (status, body) = server
@@ -256,6 +274,12 @@ async fn a_token_that_goes_away_fails_closed_raises_an_alert_and_is_used_again_w
         !body.to_string().contains("softhsm"),
         "no internals: {body}"
     );
+    // A refresh fails the same way and spends nothing: it is no "reuse" once the HSM is
+    // back (which would end the session and raise a theft alert).
+    let (status, body) = server
+        .post_json("/v1/auth/refresh", json!({ "refresh_token": refresh }))
+        .await;
+    assert_eq!(status, 503, "{body}");
     // Tokens issued before keep verifying.
     let (status, body) = server.get_with("/v1/auth/session", &issued).await;
     assert_eq!(status, 200, "{body}");
@@ -277,11 +301,8 @@ async fn a_token_that_goes_away_fails_closed_raises_an_alert_and_is_used_again_w
     hsm.set_present(true);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (status, _) = crate::util::status_and_json(
-            crate::util::http_get(server.url("/readyz")).await.unwrap(),
-        )
-        .await;
-        if status == 200 {
+        let (_, body) = readiness(&server).await;
+        if body["warnings"].is_null() {
             break;
         }
         assert!(Instant::now() < deadline, "the token was not used again");
@@ -289,6 +310,11 @@ async fn a_token_that_goes_away_fails_closed_raises_an_alert_and_is_used_again_w
     }
     let again = login_token(&server).await;
     pyjwt_verifies(&server, &again);
+    let (status, body) = server
+        .post_json("/v1/auth/refresh", json!({ "refresh_token": refresh }))
+        .await;
+    assert_eq!(status, 200, "the outage spent the refresh token: {body}");
+    assert!(server.events_of("auth.refresh_reused").is_empty());
     server.wait_for_events(|events| {
         events
             .iter()

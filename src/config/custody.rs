@@ -16,8 +16,8 @@ pub enum CustodyMode {
     Pkcs11,
 }
 
-/// `[keys.pkcs11]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `[keys.pkcs11]`. `Debug` never shows a `pin` someone wrote here.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pkcs11Section {
     /// The vendor's PKCS#11 module (`/usr/lib/softhsm/libsofthsm2.so` for SoftHSM2).
@@ -56,6 +56,21 @@ fn default_sessions() -> usize {
 
 fn default_master_key_label() -> String {
     "haechi-master-key".into()
+}
+
+impl std::fmt::Debug for Pkcs11Section {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pkcs11Section")
+            .field("module", &self.module)
+            .field("token_label", &self.token_label)
+            .field("pin_file", &self.pin_file)
+            .field("pin_env", &self.pin_env)
+            .field("pin", &self.pin.as_ref().map(|_| "[refused]"))
+            .field("sessions", &self.sessions)
+            .field("master_key", &self.master_key)
+            .field("master_key_label", &self.master_key_label)
+            .finish()
+    }
 }
 
 impl Pkcs11Section {

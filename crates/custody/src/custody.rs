@@ -10,19 +10,23 @@
 //! Either way the caller holds a [`Signer`] and never sees which.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
 use crate::{
-    Error, Hsm, MasterKeyRing, PublicKey, SecretContext, SecureRandom, SigningAlgorithm,
-    SigningKeyMaterial, WrappedSecret,
+    Error, Hsm, MasterKeyRing, PublicKey, SecretContext, SecureRandom, SignatureCheck,
+    SigningAlgorithm, SigningKeyMaterial, WrappedSecret,
 };
 
 /// How a reference to a key in a token begins in the store (a wrapped secret begins with its
 /// format version, byte 1, so the two never collide).
 const TOKEN_REFERENCE: &[u8] = b"pkcs11:";
+
+/// The length of the ids Haechi gives keys in a token.
+const TOKEN_ID_LEN: usize = 16;
 
 /// Where signing keys are kept.
 #[derive(Debug, Clone)]
@@ -60,14 +64,14 @@ impl SigningCustody {
                 wrap_in_memory(material, master_key, random)
             }
             SigningCustody::Token(token) => {
-                let mut id = [0u8; 16];
+                let mut id = [0u8; TOKEN_ID_LEN];
                 random.fill(&mut id);
                 let raw = token.generate(algorithm, &id, "haechi token-signing key")?;
                 let public = public_key_of(algorithm, &raw)?;
                 Ok(KeyInCustody {
                     kid: public.thumbprint(),
+                    signer: Signer::in_token(token.clone(), algorithm, id.to_vec(), public.clone()),
                     public,
-                    signer: Signer::in_token(token.clone(), algorithm, id.to_vec()),
                     stored: token_reference(&id),
                 })
             }
@@ -87,7 +91,7 @@ impl SigningCustody {
             SigningCustody::Token(token) => {
                 let public = material.public_key();
                 let kid = public.thumbprint();
-                let mut id = [0u8; 16];
+                let mut id = [0u8; TOKEN_ID_LEN];
                 random.fill(&mut id);
                 let algorithm = material.algorithm();
                 // The secret is handed to the HSM once, in a buffer wiped when dropped.
@@ -101,8 +105,8 @@ impl SigningCustody {
                 )?;
                 Ok(KeyInCustody {
                     kid,
+                    signer: Signer::in_token(token.clone(), algorithm, id.to_vec(), public.clone()),
                     public,
-                    signer: Signer::in_token(token.clone(), algorithm, id.to_vec()),
                     stored: token_reference(&id),
                 })
             }
@@ -114,13 +118,24 @@ impl SigningCustody {
     pub fn open(
         &self,
         kid: &str,
-        algorithm: SigningAlgorithm,
+        public: &PublicKey,
         stored: &[u8],
         master_key: &MasterKeyRing,
     ) -> Result<Signer, Error> {
-        if let Some(id) = token_id(stored) {
+        let algorithm = public.algorithm();
+        if SigningCustody::is_in_token(stored) {
+            let id = token_id(stored).ok_or_else(|| {
+                Error::Hsm(format!(
+                    "signing key {kid}: its reference to the token is malformed"
+                ))
+            })?;
             return match self {
-                SigningCustody::Token(token) => Ok(Signer::in_token(token.clone(), algorithm, id)),
+                SigningCustody::Token(token) => Ok(Signer::in_token(
+                    token.clone(),
+                    algorithm,
+                    id,
+                    public.clone(),
+                )),
                 SigningCustody::MasterKey => Err(Error::Hsm(format!(
                     "signing key {kid} is in a PKCS#11 token, and no token is configured \
                      ([keys] custody = \"pkcs11\")"
@@ -169,8 +184,12 @@ fn token_reference(id: &[u8]) -> Vec<u8> {
     stored
 }
 
+/// The id a reference names: exactly the 16 bytes Haechi draws (an empty id would match every
+/// object without one).
 fn token_id(stored: &[u8]) -> Option<Vec<u8>> {
-    hex::decode(stored.strip_prefix(TOKEN_REFERENCE)?).ok()
+    hex::decode(stored.strip_prefix(TOKEN_REFERENCE)?)
+        .ok()
+        .filter(|id| id.len() == TOKEN_ID_LEN)
 }
 
 /// The public key of a token's key pair: Ed25519's 32 bytes or P-256's uncompressed point.
@@ -208,6 +227,11 @@ enum SignerKind {
         token: Arc<dyn Hsm>,
         algorithm: SigningAlgorithm,
         id: Vec<u8>,
+        /// The public half the store records for the key: the first signature is checked
+        /// against it, so a reference that names another key of the token (a store edited by
+        /// hand, a token re-initialised) signs nothing that would not verify.
+        public: PublicKey,
+        matched: AtomicBool,
     },
 }
 
@@ -234,12 +258,19 @@ impl Signer {
     }
 
     /// The key `id` of `token`.
-    pub fn in_token(token: Arc<dyn Hsm>, algorithm: SigningAlgorithm, id: Vec<u8>) -> Self {
+    pub fn in_token(
+        token: Arc<dyn Hsm>,
+        algorithm: SigningAlgorithm,
+        id: Vec<u8>,
+        public: PublicKey,
+    ) -> Self {
         Signer {
             kind: SignerKind::Token {
                 token,
                 algorithm,
                 id,
+                public,
+                matched: AtomicBool::new(false),
             },
         }
     }
@@ -266,7 +297,23 @@ impl Signer {
                 token,
                 algorithm,
                 id,
-            } => canonical_signature(*algorithm, token.sign(*algorithm, id, message)?),
+                public,
+                matched,
+            } => {
+                let signature =
+                    canonical_signature(*algorithm, token.sign(*algorithm, id, message)?)?;
+                if !matched.load(Ordering::Relaxed) {
+                    if public.check_signature(message, &signature) != SignatureCheck::Valid {
+                        return Err(Error::Hsm(format!(
+                            "the token's key {} does not sign as the key on record: the \
+                             reference names another key",
+                            hex::encode(id)
+                        )));
+                    }
+                    matched.store(true, Ordering::Relaxed);
+                }
+                Ok(signature)
+            }
         }
     }
 }
@@ -304,7 +351,7 @@ mod tests {
         assert!(!SigningCustody::is_in_token(&key.stored));
         assert!(!key.signer.is_in_token());
         let signer = custody
-            .open(&key.kid, SigningAlgorithm::EdDsa, &key.stored, &master)
+            .open(&key.kid, &key.public, &key.stored, &master)
             .unwrap();
         let signature = signer.sign(b"m").unwrap();
         assert_eq!(
@@ -314,7 +361,7 @@ mod tests {
         // Sealed for its kid: under another kid it does not open.
         assert!(
             custody
-                .open("another-kid", SigningAlgorithm::EdDsa, &key.stored, &master)
+                .open("another-kid", &key.public, &key.stored, &master)
                 .is_err()
         );
         assert!(!format!("{signer:?}").contains(&hex::encode(&key.stored)));
@@ -332,6 +379,9 @@ mod tests {
             .unwrap();
         assert!(!SigningCustody::is_in_token(&wrapped.to_bytes()));
         assert_eq!(token_id(b"pkcs11:not hex"), None);
+        // Only the ids Haechi draws: not an empty one, which would match any object.
+        assert_eq!(token_id(b"pkcs11:"), None);
+        assert_eq!(token_id(b"pkcs11:abab"), None);
     }
 
     #[test]

@@ -67,9 +67,17 @@ impl MasterKey {
         })
     }
 
-    /// Whether the key is in a PKCS#11 token.
+    /// Whether the key is in an HSM.
     pub fn is_in_token(&self) -> bool {
         matches!(self.keying, Keying::Token { .. })
+    }
+
+    /// The HSM holding the key, if one does.
+    pub fn hsm(&self) -> Option<&Arc<dyn Hsm>> {
+        match &self.keying {
+            Keying::Memory { .. } => None,
+            Keying::Token { token, .. } => Some(token),
+        }
     }
 
     /// A fresh random master key.

@@ -49,6 +49,7 @@ fn private_attributes(algorithm: SigningAlgorithm, id: &[u8], label: &str) -> Ve
         Attribute::Sensitive(true),
         Attribute::Extractable(false),
         Attribute::Sign(true),
+        Attribute::Derive(false),
         Attribute::KeyType(key_type(algorithm)),
         Attribute::Id(id.to_vec()),
         Attribute::Label(label.as_bytes().to_vec()),

@@ -42,6 +42,10 @@ use haechi_custody::{Error, Hsm, SigningAlgorithm};
 /// dead HSM costs a request nothing but the 503).
 pub const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long an operation waits for a session when all are busy before it answers
+/// [`Error::HsmUnavailable`].
+pub const SESSION_WAIT: Duration = Duration::from_secs(2);
+
 /// Where the token is and how to log in to it.
 #[derive(Clone)]
 pub struct TokenSettings {
@@ -70,6 +74,10 @@ impl std::fmt::Debug for TokenSettings {
 pub struct HsmToken {
     settings: TokenSettings,
     connection: Mutex<Option<Arc<Connection>>>,
+    /// Set while one caller (re)connects: the others fail at once instead of queueing.
+    connecting: AtomicBool,
+    /// The token refused the PIN: never tried again in this process.
+    pin_refused: AtomicBool,
     last_attempt: Mutex<Option<Instant>>,
     /// Why the token is unavailable, if it is (for `/readyz` and the alert).
     outage: Mutex<Option<String>>,
@@ -126,6 +134,8 @@ impl HsmToken {
         HsmToken {
             settings,
             connection: Mutex::new(None),
+            connecting: AtomicBool::new(false),
+            pin_refused: AtomicBool::new(false),
             last_attempt: Mutex::new(None),
             outage: Mutex::new(Some("not connected yet".into())),
             available: AtomicBool::new(false),
@@ -176,7 +186,13 @@ impl HsmToken {
     ) -> Result<T, Error> {
         let connection = self.connection()?;
         let result = {
-            let session = connection.session();
+            let Some(session) = connection.session() else {
+                return Err(Error::HsmUnavailable(format!(
+                    "every one of the {} sessions stayed busy for {} ms",
+                    connection.sessions.len(),
+                    SESSION_WAIT.as_millis()
+                )));
+            };
             operation(&InSession {
                 session: &session,
                 handles: &connection.handles,
@@ -192,32 +208,55 @@ impl HsmToken {
         }
     }
 
+    /// The live connection; or one attempt to make it, by one caller at a time and at most
+    /// once per [`RECONNECT_INTERVAL`], while every other caller fails at once (no request
+    /// waits on a module that is loading, or hanging).
     fn connection(&self) -> Result<Arc<Connection>, Error> {
-        let mut slot = self.connection.lock();
-        if let Some(connection) = slot.as_ref() {
+        if let Some(connection) = self.connection.lock().as_ref() {
             return Ok(connection.clone());
+        }
+        let unavailable = || Error::HsmUnavailable(self.outage().unwrap_or_default());
+        if self.pin_refused.load(Ordering::Relaxed) {
+            return Err(unavailable());
         }
         {
             let mut last = self.last_attempt.lock();
             if last.is_some_and(|at| at.elapsed() < RECONNECT_INTERVAL) {
-                return Err(Error::HsmUnavailable(self.outage().unwrap_or_default()));
+                return Err(unavailable());
+            }
+            if self.connecting.swap(true, Ordering::AcqRel) {
+                return Err(unavailable());
             }
             *last = Some(Instant::now());
         }
-        match Connection::open(&self.settings) {
+        let opened = Connection::open(&self.settings);
+        let result = match opened {
             Ok(connection) => {
                 let connection = Arc::new(connection);
-                *slot = Some(connection.clone());
+                *self.connection.lock() = Some(connection.clone());
                 *self.outage.lock() = None;
                 self.available.store(true, Ordering::Relaxed);
                 Ok(connection)
             }
-            Err(reason) => {
+            Err(failure) => {
+                let reason = match failure {
+                    OpenFailure::Unavailable(reason) => reason,
+                    OpenFailure::PinRefused(reason) => {
+                        // Trying a refused PIN again every second would lock it on a real
+                        // HSM (some erase the partition): never again in this process.
+                        self.pin_refused.store(true, Ordering::Relaxed);
+                        format!(
+                            "{reason}; not tried again until Haechi is restarted with the right PIN"
+                        )
+                    }
+                };
                 *self.outage.lock() = Some(reason.clone());
                 self.available.store(false, Ordering::Relaxed);
                 Err(Error::HsmUnavailable(reason))
             }
-        }
+        };
+        self.connecting.store(false, Ordering::Release);
+        result
     }
 
     fn give_up(&self, connection: &Arc<Connection>, reason: String) {
@@ -237,7 +276,7 @@ impl HsmToken {
 impl Connection {
     /// Finds the token and logs in; every error is a reason the token is unavailable (never
     /// carrying the PIN: `C_Login` errors name the return value only).
-    fn open(settings: &TokenSettings) -> Result<Connection, String> {
+    fn open(settings: &TokenSettings) -> Result<Connection, OpenFailure> {
         let mut modules = MODULES.lock();
         let module = match modules.entry(settings.module.clone()) {
             Entry::Occupied(entry) => entry.into_mut(),
@@ -255,7 +294,7 @@ impl Connection {
                 module.context = load_module(&settings.module)?;
                 find_slot(&module.context, &settings.token_label)?
             }
-            Err(reason) => return Err(reason),
+            Err(reason) => return Err(reason.into()),
         };
         let mut sessions = Vec::with_capacity(settings.sessions.max(1));
         for _ in 0..settings.sessions.max(1) {
@@ -265,13 +304,30 @@ impl Connection {
                 .map_err(reason("opening a session"))?;
             sessions.push(Mutex::new(session));
         }
+        if settings.pin.is_empty() {
+            return Err(OpenFailure::PinRefused("the PIN is empty".into()));
+        }
         let pin = AuthPin::from(settings.pin.as_str().to_string());
         // Login is per process and token: one logs in every session of this connection (and
         // a second connection to the same token in this process finds it logged in).
         if let Some(first) = sessions.first() {
             match first.lock().login(UserType::User, Some(&pin)) {
                 Ok(()) | Err(cryptoki::error::Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-                Err(error) => return Err(reason("logging in to the token")(error)),
+                Err(
+                    error @ cryptoki::error::Error::Pkcs11(
+                        RvError::PinIncorrect
+                        | RvError::PinLocked
+                        | RvError::PinExpired
+                        | RvError::PinInvalid
+                        | RvError::PinLenRange,
+                        _,
+                    ),
+                ) => {
+                    return Err(OpenFailure::PinRefused(
+                        reason("the token refused the PIN")(error),
+                    ));
+                }
+                Err(error) => return Err(reason("logging in to the token")(error).into()),
             }
         }
         module.connections += 1;
@@ -283,17 +339,18 @@ impl Connection {
         })
     }
 
-    /// A free session if one is, else the next in turn (waiting for it): the pool bounds how
-    /// many operations reach the token at once.
-    fn session(&self) -> MutexGuard<'_, Session> {
+    /// A free session if one is, else the next in turn, waited for at most [`SESSION_WAIT`]:
+    /// the pool bounds how many operations reach the token at once, and a module call that
+    /// hangs holds up its own session only.
+    fn session(&self) -> Option<MutexGuard<'_, Session>> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let count = self.sessions.len();
         for offset in 0..count {
             if let Some(guard) = self.sessions[(start + offset) % count].try_lock() {
-                return guard;
+                return Some(guard);
             }
         }
-        self.sessions[start % count].lock()
+        self.sessions[start % count].try_lock_for(SESSION_WAIT)
     }
 }
 
@@ -304,6 +361,20 @@ impl Drop for Connection {
         if let Some(module) = modules.get_mut(&self.module) {
             module.connections = module.connections.saturating_sub(1);
         }
+    }
+}
+
+/// Why a connection could not be made.
+enum OpenFailure {
+    /// The module or the token is not there (yet): tried again.
+    Unavailable(String),
+    /// The token refused the PIN: trying it again could lock it.
+    PinRefused(String),
+}
+
+impl From<String> for OpenFailure {
+    fn from(reason: String) -> Self {
+        OpenFailure::Unavailable(reason)
     }
 }
 
@@ -357,7 +428,11 @@ pub(crate) fn hsm(what: &str) -> impl FnOnce(cryptoki::error::Error) -> TokenFai
                     | RvError::SessionClosed
                     | RvError::UserNotLoggedIn
                     | RvError::CryptokiNotInitialized
-                    | RvError::SlotIdInvalid,
+                    | RvError::SlotIdInvalid
+                    // A handle that no longer names its object (the key destroyed, the token
+                    // re-initialised): reconnecting finds the keys afresh.
+                    | RvError::KeyHandleInvalid
+                    | RvError::ObjectHandleInvalid,
                 _
             )
         );

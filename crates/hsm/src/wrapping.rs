@@ -3,9 +3,11 @@
 //! The output is the same `ciphertext || tag` an AES-GCM in memory gives, so the envelope
 //! layout (`WrappedSecret`) does not change with the custody.
 
+use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::object::{Attribute, KeyType, ObjectClass};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
 
 use haechi_custody::Error;
 
@@ -27,20 +29,16 @@ impl HsmToken {
                     Attribute::Label(label.as_bytes().to_vec()),
                 ])
                 .map_err(hsm("finding the master key"))?;
-            if let Some(handle) = found.first() {
-                let attributes = token
-                    .session
-                    .get_attributes(*handle, &[cryptoki::object::AttributeType::Id])
-                    .map_err(hsm("reading the master key's id"))?;
-                return attributes
-                    .into_iter()
-                    .find_map(|attribute| match attribute {
-                        Attribute::Id(id) if !id.is_empty() => Some(id),
-                        _ => None,
-                    })
-                    .ok_or_else(|| {
-                        TokenFailure::Refused(format!("the master key {label:?} has no CKA_ID"))
-                    });
+            match found.as_slice() {
+                [] => {}
+                [handle] => return checked_master_key(token.session, *handle, label),
+                _ => {
+                    return Err(TokenFailure::Refused(format!(
+                        "{} keys in the token are labelled {label:?}: which one is the master key \
+                         is ambiguous; leave one",
+                        found.len()
+                    )));
+                }
             }
             if !create {
                 return Err(TokenFailure::Refused(format!(
@@ -65,6 +63,9 @@ impl HsmToken {
                         Attribute::Extractable(false),
                         Attribute::Encrypt(true),
                         Attribute::Decrypt(true),
+                        Attribute::Wrap(false),
+                        Attribute::Unwrap(false),
+                        Attribute::Derive(false),
                         Attribute::Id(id.clone()),
                         Attribute::Label(label.as_bytes().to_vec()),
                     ],
@@ -87,17 +88,25 @@ impl HsmToken {
             let mut iv = *nonce;
             let params =
                 GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(hsm("the GCM parameters"))?;
-            token
+            let sealed = token
                 .session
                 .encrypt(&Mechanism::AesGcm(params), key, plaintext)
-                .map_err(hsm("sealing"))
+                .map_err(hsm("sealing"))?;
+            // Some modules choose the IV themselves and write it back: the envelope keeps the
+            // nonce Haechi drew, so such a seal could never be opened. Refuse it.
+            if iv != *nonce {
+                return Err(TokenFailure::Refused(
+                    "the module replaced the GCM nonce; it cannot keep Haechi's envelope".into(),
+                ));
+            }
+            Ok(sealed)
         })
     }
 
     /// AES-GCM open under the token's key `id`. A failed authentication is
-    /// [`Error::UnwrapFailed`], as in memory. Tokens report it variously (SoftHSM2 answers
-    /// `CKR_GENERAL_ERROR`), so every refusal of the decryption itself is one: a forged
-    /// envelope must not be able to make the token look gone.
+    /// [`Error::UnwrapFailed`], as in memory (modules report it variously: SoftHSM2 answers
+    /// `CKR_GENERAL_ERROR`); none of those counts as the token being gone, so a forged
+    /// envelope cannot make Haechi's token look away.
     pub fn open_with(
         &self,
         id: &[u8],
@@ -115,14 +124,81 @@ impl HsmToken {
                 .session
                 .decrypt(&Mechanism::AesGcm(params), key, sealed)
                 .map_err(|error| {
-                    let failure = hsm("opening")(error);
-                    refused = matches!(failure, TokenFailure::Refused(_));
-                    failure
+                    // What modules answer for a tag that does not verify (SoftHSM2:
+                    // CKR_GENERAL_ERROR); anything else is the module's failure, not the
+                    // envelope's.
+                    refused = matches!(
+                        error,
+                        cryptoki::error::Error::Pkcs11(
+                            RvError::EncryptedDataInvalid
+                                | RvError::EncryptedDataLenRange
+                                | RvError::GeneralError,
+                            _
+                        )
+                    );
+                    hsm("opening")(error)
                 })
         });
         match result {
             Err(Error::Hsm(_)) if refused => Err(Error::UnwrapFailed),
             other => other,
         }
+    }
+}
+
+/// The id of the master key `handle`, once it is shown to be what a master key must be: an
+/// AES-256 key generated in the token (`CKA_LOCAL`), sensitive, never extractable. A key
+/// created from a known value (`C_CreateObject`), or one that can be wrapped out, is refused:
+/// whoever knew or took its value could open every data key offline.
+fn checked_master_key(
+    session: &Session,
+    handle: ObjectHandle,
+    label: &str,
+) -> Result<Vec<u8>, TokenFailure> {
+    let attributes = session
+        .get_attributes(
+            handle,
+            &[
+                AttributeType::Id,
+                AttributeType::KeyType,
+                AttributeType::ValueLen,
+                AttributeType::Sensitive,
+                AttributeType::Extractable,
+                AttributeType::NeverExtractable,
+                AttributeType::Local,
+            ],
+        )
+        .map_err(hsm("reading the master key's attributes"))?;
+    let (mut id, mut aes, mut length) = (Vec::new(), false, 0u64);
+    let (mut sensitive, mut extractable, mut never_extractable, mut local) =
+        (false, true, false, false);
+    for attribute in attributes {
+        match attribute {
+            Attribute::Id(value) => id = value,
+            Attribute::KeyType(kind) => aes = kind == KeyType::AES,
+            Attribute::ValueLen(value) => length = u64::from(value),
+            Attribute::Sensitive(value) => sensitive = value,
+            Attribute::Extractable(value) => extractable = value,
+            Attribute::NeverExtractable(value) => never_extractable = value,
+            Attribute::Local(value) => local = value,
+            _ => {}
+        }
+    }
+    let problem = if id.is_empty() {
+        Some("has no CKA_ID")
+    } else if !aes || length != 32 {
+        Some("is not an AES-256 key")
+    } else if !sensitive || extractable || !never_extractable {
+        Some("is (or was) extractable or not sensitive")
+    } else if !local {
+        Some("was not generated in the token (CKA_LOCAL is false): its value was known outside")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(TokenFailure::Refused(format!(
+            "the key labelled {label:?} {problem}; Haechi will not use it as the master key"
+        ))),
+        None => Ok(id),
     }
 }

@@ -84,7 +84,7 @@ fn a_p256_key_in_the_token_signs_es256_in_low_s_form() {
     }
     // The store's reference opens the same key again.
     let again = custody
-        .open(&key.kid, SigningAlgorithm::Es256, &key.stored, &master)
+        .open(&key.kid, &key.public, &key.stored, &master)
         .unwrap();
     let signature = again.sign(b"m").unwrap();
     assert_eq!(
@@ -93,7 +93,7 @@ fn a_p256_key_in_the_token_signs_es256_in_low_s_form() {
     );
     // A master-key custody cannot open a key that is in a token.
     assert!(matches!(
-        SigningCustody::MasterKey.open(&key.kid, SigningAlgorithm::Es256, &key.stored, &master),
+        SigningCustody::MasterKey.open(&key.kid, &key.public, &key.stored, &master),
         Err(Error::Hsm(_))
     ));
 }
@@ -169,4 +169,110 @@ fn the_master_key_in_the_token_seals_and_opens_there_and_refuses_a_moved_secret(
         .unwrap();
     assert!(ring.is_current(&moved));
     assert_eq!(ring.unwrap(&context, &moved).unwrap().as_slice(), b"moved");
+}
+
+#[test]
+fn a_reference_to_another_key_of_the_token_signs_nothing() {
+    let _turn = common::one_at_a_time();
+    let Some(settings) = fresh_token(&format!("haechi-swap-{}", std::process::id())) else {
+        return;
+    };
+    let token = Arc::new(HsmToken::open(settings).unwrap());
+    let custody = SigningCustody::Token(token.clone() as Arc<dyn Hsm>);
+    let master = MasterKeyRing::single(MasterKey::generate(&OsRandom));
+    let first = custody
+        .generate(SigningAlgorithm::EdDsa, &master, &OsRandom)
+        .unwrap();
+    let second = custody
+        .generate(SigningAlgorithm::EdDsa, &master, &OsRandom)
+        .unwrap();
+    // The store says `first`, but its reference was swapped for `second`'s.
+    let swapped = custody
+        .open(&first.kid, &first.public, &second.stored, &master)
+        .unwrap();
+    assert!(matches!(swapped.sign(b"m"), Err(Error::Hsm(_))));
+    // The reference's own key signs.
+    let own = custody
+        .open(&second.kid, &second.public, &second.stored, &master)
+        .unwrap();
+    assert!(own.sign(b"m").is_ok());
+}
+
+#[test]
+fn a_master_key_made_from_a_known_value_or_named_twice_is_refused() {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::object::{Attribute, KeyType, ObjectClass};
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+
+    let _turn = common::one_at_a_time();
+    let label = format!("haechi-planted-{}", std::process::id());
+    let Some(settings) = fresh_token(&label) else {
+        return;
+    };
+    // Someone who held the PIN once plants an AES key whose value they know, under the label
+    // Haechi looks for; and two keys share another label. Made through the module directly.
+    {
+        let context = Pkcs11::new(&settings.module).unwrap();
+        let args = || CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK);
+        // Initialised afresh, so that the module lists the token just made (an earlier test
+        // may have left it initialised; no connection is open now).
+        if context.initialize(args()).is_err() {
+            context.clone().finalize().unwrap();
+            context.initialize(args()).unwrap();
+        }
+        let slot = context
+            .get_slots_with_token()
+            .unwrap()
+            .into_iter()
+            .find(|slot| context.get_token_info(*slot).unwrap().label().trim_end() == label)
+            .unwrap();
+        let session = context.open_rw_session(slot).unwrap();
+        session
+            .login(
+                UserType::User,
+                Some(&AuthPin::from(settings.pin.to_string())),
+            )
+            .unwrap();
+        let aes = |label: &str, id: u8| {
+            vec![
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::Encrypt(true),
+                Attribute::Decrypt(true),
+                Attribute::Id(vec![id; 16]),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ]
+        };
+        let mut planted = aes("planted", 1);
+        planted.push(Attribute::Value(vec![0x42; 32]));
+        session.create_object(&planted).unwrap();
+        for id in [2, 3] {
+            let mut twin = aes("twice", id);
+            twin.push(Attribute::ValueLen(32.into()));
+            session
+                .generate_key(&cryptoki::mechanism::Mechanism::AesKeyGen, &twin)
+                .unwrap();
+        }
+        drop(session);
+        context.finalize().unwrap();
+    }
+    let token = Arc::new(HsmToken::open(settings).unwrap()) as Arc<dyn Hsm>;
+    let planted = MasterKey::in_token(token.clone(), "planted", false).unwrap_err();
+    // A created object was never "never extractable" (its value came from outside), nor
+    // generated in the token: refused on either count.
+    assert!(
+        planted
+            .to_string()
+            .contains("will not use it as the master key"),
+        "{planted}"
+    );
+    let twice = MasterKey::in_token(token.clone(), "twice", false).unwrap_err();
+    assert!(twice.to_string().contains("ambiguous"), "{twice}");
+    // The token still answers: refusing a key is no outage.
+    assert!(token.check().is_ok());
 }

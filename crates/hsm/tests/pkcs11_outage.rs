@@ -55,3 +55,24 @@ fn a_token_that_is_gone_fails_closed_and_is_used_again_once_it_is_back() {
         64
     );
 }
+
+#[test]
+fn a_refused_pin_is_not_tried_again() {
+    let _turn = common::one_at_a_time();
+    let label = format!("haechi-pin-{}", std::process::id());
+    let Some(mut settings) = common::fresh_token(&label) else {
+        return;
+    };
+    settings.pin = Zeroizing::new("not-the-pin".into());
+    let token = HsmToken::new(settings);
+    let first = token.check().unwrap_err().to_string();
+    assert!(first.contains("refused the PIN"), "{first}");
+    assert!(!first.contains("not-the-pin"), "{first}");
+    // Past the reconnection interval it still fails at once, without a second login: a real
+    // HSM locks a PIN after a few wrong ones.
+    std::thread::sleep(RECONNECT_INTERVAL + Duration::from_millis(100));
+    let started = Instant::now();
+    let again = token.check().unwrap_err().to_string();
+    assert!(again.contains("not tried again"), "{again}");
+    assert!(started.elapsed() < Duration::from_millis(100));
+}

@@ -322,10 +322,10 @@ impl From<haechi_token::Error> for ApiError {
             Error::Custody(haechi_custody::Error::Transition { .. }) => {
                 ApiError::conflict(error.to_string())
             }
-            // The HSM is away: nothing was signed; fail closed until it is back.
-            Error::Custody(haechi_custody::Error::HsmUnavailable(reason)) => {
-                ApiError::part_unavailable("key custody", reason)
-            }
+            // The HSM is away, or refused the operation: nothing was signed; fail closed.
+            Error::Custody(
+                haechi_custody::Error::HsmUnavailable(reason) | haechi_custody::Error::Hsm(reason),
+            ) => ApiError::part_unavailable("key custody", reason),
             // The database is away (a restart, a partition): nothing was decided; the caller
             // may retry, here or on another node.
             Error::Store(StoreError::Backend(detail)) => {
@@ -360,10 +360,10 @@ impl From<haechi_vault::Error> for ApiError {
             Error::Conflict(message) => ApiError::conflict(message),
             Error::Audit(error) => ApiError::audit_unavailable(error),
             Error::Token(error) => error.into(),
-            // The master key is in an HSM that is away: nothing was unwrapped.
-            Error::Custody(haechi_custody::Error::HsmUnavailable(reason)) => {
-                ApiError::part_unavailable("key custody", reason)
-            }
+            // The master key is in an HSM that is away, or refused: nothing was unwrapped.
+            Error::Custody(
+                haechi_custody::Error::HsmUnavailable(reason) | haechi_custody::Error::Hsm(reason),
+            ) => ApiError::part_unavailable("key custody", reason),
             Error::Store(StoreError::Backend(detail)) => {
                 ApiError::part_unavailable("database", detail)
             }

@@ -53,6 +53,13 @@ pub(super) async fn print(chromium: &Path, html: &Path) -> anyhow::Result<Vec<u8
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
+    // Chromium needs none of Haechi's settings, and some are secrets (the master key, an HSM's
+    // PIN): they stay in this process.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("HAECHI_") {
+            command.env_remove(name);
+        }
+    }
     if running_as_root() {
         // Chromium refuses to start its sandbox as root (CI containers); the page it renders
         // is our own, with no script and nothing loaded.

@@ -79,11 +79,12 @@ struct Readiness {
 /// Readiness: database, audit trail, cluster state and a signing key
 ///
 /// Ready when the database answers, the audit log accepts records (on a cluster: and its
-/// stream acknowledges them), the node's view of the cluster's shared decisions is fresh and a
-/// key can sign.
+/// stream acknowledges them), the node's view of the cluster's shared decisions is fresh, a
+/// key can sign and, with the master key in an HSM, the HSM answers.
 ///
 /// Conditions that do not stop the node but that an operator must act on before they do — the
-/// audit volume below its free-space headroom, the audit witness not taking checkpoints — are
+/// audit volume below its free-space headroom, the audit witness not taking checkpoints, an
+/// HSM holding the signing keys that does not answer (logins fail; tokens verify) — are
 /// listed under `warnings` with status 200: a load balancer keeps the node (pulling every node
 /// of a cluster for a filling disk would be an outage of its own), monitoring reads the list.
 /// A node in the cluster's detection adds `detection`: `state` (`leading`, `warming_up`,
@@ -118,12 +119,15 @@ async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Readiness>, 
             .check()
             .map_err(|stale| ApiError::part_unavailable("cluster state", stale))?;
     }
-    // Keys in an HSM that is away: nothing can be signed (and, with the master key there,
-    // nothing unwrapped). `check` asks the token, or tries to reconnect at most once a second.
-    if let Some(token) = state.authority.keys().custody_token() {
-        token
-            .check()
-            .map_err(|error| ApiError::part_unavailable("key custody", error))?;
+    // The master key in an HSM that is away: nothing is unwrapped, so no record is read or
+    // written — not ready. (The custody watch keeps the HSM's state; nothing here waits on it.)
+    if let Some(outage) = state
+        .authority
+        .keys()
+        .master_key_token()
+        .and_then(|token| token.outage())
+    {
+        return Err(ApiError::part_unavailable("key custody", outage));
     }
     let signing = state
         .authority
@@ -134,13 +138,25 @@ async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Readiness>, 
     if !signing {
         return Err(ApiError::unavailable("no active signing key"));
     }
+    let mut warnings = state.audit.warnings();
+    // Signing keys in an HSM that is away: no token is issued (logins answer 503), but every
+    // token issued verifies — still ready, since taking every node out (they share the HSM)
+    // would stop verification too. The critical alert is the custody watch's.
+    if let Some(token) = state.authority.keys().custody_token()
+        && token.outage().is_some()
+    {
+        warnings.push(format!(
+            "key custody unavailable: the HSM {:?} does not answer, so no token can be issued",
+            token.label()
+        ));
+    }
     Ok(axum::Json(Readiness {
         // A node taking part in the cluster's detection says whether it leads, how far the
         // feed is behind and the last position it evaluated (a standby is ready: it stands
         // by).
         detection: state.detection.status.feed(),
         status: "ready",
-        warnings: state.audit.warnings(),
+        warnings,
     }))
 }
 

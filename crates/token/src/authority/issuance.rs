@@ -40,6 +40,14 @@ pub struct TokenPair {
     pub scope: Option<String>,
 }
 
+/// An access token signed and not yet recorded: it is no token until [`Issuer::record`]
+/// writes its ledger row.
+#[derive(Debug)]
+pub(crate) struct SignedToken {
+    token: String,
+    entry: LedgerEntry,
+}
+
 /// Signs tokens with the active key and records them in the ledger (store first, then
 /// memory, as the cache rule asks).
 #[derive(Debug)]
@@ -70,6 +78,19 @@ impl Issuer {
         scopes: &[String],
         context: &RequestContext,
     ) -> Result<(String, Timestamp), Error> {
+        let signed = self.sign_access_token(principal, sid, scopes).await?;
+        self.record(signed, context).await
+    }
+
+    /// Signs an access token with the active key, recording nothing yet: a caller that must
+    /// spend something for it (a refresh token) signs first, so that a signing key that is
+    /// away (an HSM outage) spends nothing.
+    pub async fn sign_access_token(
+        &self,
+        principal: &Principal,
+        sid: &str,
+        scopes: &[String],
+    ) -> Result<SignedToken, Error> {
         let environment = &*self.environment;
         let now = environment.clock.now();
         let (kid, signer) = {
@@ -92,33 +113,60 @@ impl Issuer {
             exp: expires_at.as_secs(),
             scope: (!scope.is_empty()).then(|| scope.clone()),
         };
-        let token = jwt::encode(&signer, &kid, &claims)?;
-        let token_hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let entry = LedgerEntry {
-            token_hash,
-            jti: jti.clone(),
-            sid: sid.to_string(),
-            kid: kid.clone(),
-            principal: principal.clone(),
-            scope,
-            issued_at: now,
-            expires_at,
-            revoked_at: None,
+        let token = if signer.is_in_token() {
+            // A module call blocks (and an HSM that hangs would hold a runtime worker): off
+            // the runtime.
+            let kid = kid.clone();
+            tokio::task::spawn_blocking(move || jwt::encode(&signer, &kid, &claims))
+                .await
+                .map_err(|_| {
+                    haechi_custody::Error::HsmUnavailable("the signing task did not finish".into())
+                })??
+        } else {
+            jwt::encode(&signer, &kid, &claims)?
         };
+        Ok(SignedToken {
+            token,
+            entry: LedgerEntry {
+                token_hash: [0; 32],
+                jti,
+                sid: sid.to_string(),
+                kid,
+                principal: principal.clone(),
+                scope,
+                issued_at: now,
+                expires_at,
+                revoked_at: None,
+            },
+        })
+    }
+
+    /// Records a signed token in the ledger (store, then memory) and as `token.issued`, then
+    /// hands it out.
+    pub async fn record(
+        &self,
+        signed: SignedToken,
+        context: &RequestContext,
+    ) -> Result<(String, Timestamp), Error> {
+        let environment = &*self.environment;
+        let SignedToken { token, mut entry } = signed;
+        let token_hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        entry.token_hash = token_hash;
         environment.store.record_issued(&entry).await?;
         self.ledger
             .insert_token(token_hash, LiveToken::from_entry(&entry, true));
+        let principal = &entry.principal;
         environment
             .emit(
-                SecurityEvent::new(now, EventKind::TokenIssued, principal.clone())
+                SecurityEvent::new(entry.issued_at, EventKind::TokenIssued, principal.clone())
                     .context(context)
-                    .sid(sid)
-                    .jti(jti)
-                    .kid(kid)
+                    .sid(&entry.sid)
+                    .jti(&entry.jti)
+                    .kid(&entry.kid)
                     .customer_opt(principal),
             )
             .await?;
-        Ok((token, expires_at))
+        Ok((token, entry.expires_at))
     }
 
     /// Starts a session of `principal` that lasts `lifetime`.
@@ -151,9 +199,18 @@ impl Issuer {
         sid: String,
         context: &RequestContext,
     ) -> Result<TokenPair, Error> {
-        let (access_token, _) = self
-            .issue_access_token(principal, &sid, &[], context)
-            .await?;
+        let signed = self.sign_access_token(principal, &sid, &[]).await?;
+        self.issue_signed_with_refresh(signed, sid, context).await
+    }
+
+    /// [`Issuer::issue_with_refresh`] for an access token already signed.
+    pub async fn issue_signed_with_refresh(
+        &self,
+        signed: SignedToken,
+        sid: String,
+        context: &RequestContext,
+    ) -> Result<TokenPair, Error> {
+        let (access_token, _) = self.record(signed, context).await?;
         let refresh_token = self.issue_refresh_token(&sid).await?;
         Ok(TokenPair {
             access_token,

@@ -1,7 +1,7 @@
 //! Key lifecycle and custody: the signing keys (pending → active → retiring → retired, or
-//! revoked), generated or imported into custody (wrapped under the master key, or inside a
-//! PKCS#11 token), rotated on schedule or by an administrator; the named secrets wrapped under the master key; and re-wrapping both
-//! when the master key is replaced.
+//! revoked), generated or imported into custody (wrapped under the master key, or inside an
+//! HSM), rotated on schedule or by an administrator; the named secrets wrapped under the
+//! master key; and re-wrapping both when the master key is replaced.
 
 use std::sync::Arc;
 
@@ -68,10 +68,16 @@ impl KeyLifecycle {
         Ok(())
     }
 
-    /// The PKCS#11 token keeping the signing keys, if they are kept in one (for readiness and
-    /// the custody watch).
+    /// The HSM keeping the signing keys, if they are kept in one (readiness: without it no
+    /// token is issued).
     pub fn custody_token(&self) -> Option<&Arc<dyn haechi_custody::Hsm>> {
         self.environment.custody.token()
+    }
+
+    /// The HSM keeping the master key, if it is kept in one (readiness: without it nothing is
+    /// unwrapped).
+    pub fn master_key_token(&self) -> Option<&Arc<dyn haechi_custody::Hsm>> {
+        self.environment.master_key.current().hsm()
     }
 
     /// The key ring, for the parts that verify and sign.
@@ -542,7 +548,7 @@ fn load_key(environment: &Environment, stored: StoredKey) -> Result<KeyEntry, Er
     let private = match stored.record.state {
         KeyState::Pending | KeyState::Active => Some(Arc::new(environment.custody.open(
             &stored.record.kid,
-            stored.record.algorithm,
+            &public,
             &stored.wrapped_private_key,
             &environment.master_key,
         )?)),

@@ -81,7 +81,21 @@ impl Sessions {
                 .await?;
             return Err(AuthFailure::Suspended.into());
         }
-        if record.spent_at.is_some() || !environment.store.spend_refresh(&token_hash, now).await? {
+        // Signed before the refresh token is spent: a signing key that is away (an HSM
+        // outage) fails the refresh with nothing spent, so the client's retry is no "reuse".
+        let signed = match record.spent_at {
+            Some(_) => None,
+            None => Some(
+                self.issuer
+                    .sign_access_token(&session.principal, &record.sid, &[])
+                    .await?,
+            ),
+        };
+        let spent = match &signed {
+            Some(_) => environment.store.spend_refresh(&token_hash, now).await?,
+            None => false,
+        };
+        let Some(signed) = signed.filter(|_| spent) else {
             self.end(&record.sid, "refresh_reuse").await?;
             environment
                 .emit(
@@ -94,7 +108,7 @@ impl Sessions {
                 )
                 .await?;
             return Err(AuthFailure::RefreshTokenReused.into());
-        }
+        };
         if !session.is_live(now) || record.expires_at <= now {
             environment
                 .emit(refused("session_revoked").sid(&record.sid))
@@ -110,7 +124,7 @@ impl Sessions {
             )
             .await?;
         self.issuer
-            .issue_with_refresh(&session.principal, record.sid, context)
+            .issue_signed_with_refresh(signed, record.sid, context)
             .await
     }
 
