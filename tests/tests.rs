@@ -31,6 +31,7 @@ mod hsm;
 mod import;
 mod incidents;
 mod leak;
+mod leak_watch;
 mod notices;
 mod portal;
 mod rules;

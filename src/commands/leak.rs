@@ -31,6 +31,10 @@ pub enum LeakAction {
     /// Find Korean personal data in free text (pastes, chat logs, posts): RRNs, phones,
     /// e-mails, customs codes, cards, business numbers, passports, licences, addresses.
     Scan(ScanArgs),
+    /// Watch the leak sources of `[leakwatch]` (drop directories, feeds): new items are
+    /// matched as they appear, each recorded as `leak.item_scanned`, poisoned ones
+    /// quarantined. `haechi serve` runs the same watch when sources are configured.
+    Watch(super::leak_watch::WatchArgs),
 }
 
 /// `haechi leak match`.
@@ -147,6 +151,7 @@ pub fn run(action: LeakAction, config: &Config) -> anyhow::Result<Outcome> {
         LeakAction::Match(args) => match_dump(args, config),
         LeakAction::Scan(args) if args.smishing => scan_smishing(args, config),
         LeakAction::Scan(args) => scan(args),
+        LeakAction::Watch(args) => super::leak_watch::run(args, config),
     }
 }
 

@@ -11,6 +11,7 @@ mod import;
 pub(crate) mod incident;
 pub(crate) mod keys;
 pub(crate) mod leak;
+mod leak_watch;
 mod migrate;
 mod notify;
 mod principals;

@@ -215,7 +215,8 @@ struct Background {
     refusal_summaries: JoinHandle<()>,
     archiving: Option<JoinHandle<()>>,
     audit_watch: JoinHandle<()>,
-    custody_watch: Option<JoinHandle<()>>,
+    /// The custody and leak watches (`crate::watches`).
+    watches: Vec<JoinHandle<()>>,
     rewrap: Option<JoinHandle<()>>,
     exposure_check: Option<JoinHandle<()>>,
     portal: Option<JoinHandle<()>>,
@@ -279,11 +280,7 @@ impl Background {
                 runtime.clock.clone(),
                 config.audit.min_free_headroom_percent()?,
             )),
-            custody_watch: runtime.custody_token.clone().map(|token| {
-                let watch =
-                    crate::custody_watch::run(token, runtime.events.clone(), runtime.clock.clone());
-                tokio::spawn(watch)
-            }),
+            watches: crate::watches::start(config, runtime)?,
             rewrap,
             exposure_check: serves_api.then(|| {
                 tokio::spawn(crate::exposure_check::keep_fresh(
@@ -321,7 +318,6 @@ impl Background {
             self.metrics_upkeep,
             self.maintenance,
             self.archiving,
-            self.custody_watch,
             self.rewrap,
             self.exposure_check,
             self.portal,
@@ -330,6 +326,7 @@ impl Background {
         for task in optional.into_iter().flatten() {
             task.abort();
         }
+        self.watches.iter().for_each(JoinHandle::abort);
         self.refusal_summaries.abort();
         self.audit_watch.abort();
     }

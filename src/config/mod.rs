@@ -17,12 +17,14 @@ use zeroize::Zeroizing;
 mod cluster;
 mod custody;
 mod evidence;
+mod leakwatch;
 mod notice;
 mod sections;
 
 pub use cluster::{BusSection, ClusterSection, Role, StoreSection};
 pub use custody::{CustodyMode, Pkcs11Section};
 pub use evidence::EvidenceSection;
+pub use leakwatch::LeakWatchSection;
 pub use notice::NoticeSection;
 use sections::default_refusal_records;
 pub use sections::*;
@@ -98,6 +100,8 @@ pub struct Config {
     #[serde(default)]
     pub evidence: EvidenceSection,
     #[serde(default)]
+    pub leakwatch: LeakWatchSection,
+    #[serde(default)]
     pub audit: AuditSection,
     #[serde(default)]
     pub store: StoreSection,
@@ -166,6 +170,7 @@ impl Default for Config {
             portal: PortalSection::default(),
             notice: NoticeSection::default(),
             evidence: EvidenceSection::default(),
+            leakwatch: LeakWatchSection::default(),
             audit: AuditSection::default(),
             store: StoreSection::default(),
             bus: BusSection::default(),
@@ -274,6 +279,10 @@ impl Config {
             );
         }
         config.server_settings().context("invalid configuration")?;
+        config
+            .leakwatch
+            .validate()
+            .context("invalid configuration")?;
         match (&config.keys.pkcs11, config.keys.custody) {
             (Some(pkcs11), _) => pkcs11.validate().context("invalid configuration")?,
             (None, CustodyMode::Pkcs11) => anyhow::bail!(

@@ -122,6 +122,11 @@ pub struct AlertGrowth {
     /// Actions decided for this match (usually none: targets already acted on are not
     /// repeated).
     pub actions: Vec<ResponseAction>,
+    /// The matching event's customer, when the rule lists `customer_id` among its fields: a
+    /// growing alert about many customers (every customer confirmed in one leaked item) ties
+    /// each to its incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
 }
 
 /// What one event did to the alerts.

@@ -64,6 +64,7 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ),
     ("gateway.yaml", include_str!("../rules/gateway.yaml")),
     ("custody.yaml", include_str!("../rules/custody.yaml")),
+    ("leak.yaml", include_str!("../rules/leak.yaml")),
 ];
 
 /// The id of the built-in rule holding services with no reading history to a budget of

@@ -962,6 +962,43 @@ fn cases() -> Vec<Case> {
             expect: &[],
         },
         Case {
+            rule: "haechi.leak.confirmed_match",
+            name: "two customers confirmed in one item: one alert for the item",
+            events: || {
+                ["c1", "c2"]
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, id)| {
+                        event(
+                            n as i64,
+                            EventKind::LeakMatched,
+                            Principal::Admin("haechi-leakwatch".into()),
+                        )
+                        .customer(id)
+                        .detail("source", "drop:dump.csv#0123456789abcdef")
+                    })
+                    .collect()
+            },
+            state: no_state,
+            expect: &["drop:dump.csv#0123456789abcdef"],
+        },
+        Case {
+            rule: "haechi.leak.confirmed_match",
+            name: "an item read through without a customer is no alert",
+            events: || {
+                vec![
+                    event(
+                        0,
+                        EventKind::LeakItemScanned,
+                        Principal::Admin("haechi-leakwatch".into()),
+                    )
+                    .reason("clean"),
+                ]
+            },
+            state: no_state,
+            expect: &[],
+        },
+        Case {
             rule: "haechi.gateway.route_probing",
             name: "a customer's token walks twenty internal routes",
             events: || {

@@ -15,12 +15,14 @@ mod change;
 mod clock;
 mod context;
 mod event;
+mod kind;
 mod refusals;
 mod sink;
 
 pub use change::{Change, ChangeFeed, LoggedChange};
 pub use clock::{Clock, SimulatedClock, SystemClock, Timestamp};
 pub use context::{RequestContext, StoreError};
-pub use event::{Decision, EventKind, Principal, PrincipalParseError, SecurityEvent};
+pub use event::{Decision, Principal, PrincipalParseError, SecurityEvent};
+pub use kind::EventKind;
 pub use refusals::{RefusalBudget, RefusalGate};
 pub use sink::{EventReceipt, EventSink, MemorySink, SinkError, TracingSink};

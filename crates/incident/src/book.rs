@@ -315,16 +315,31 @@ impl IncidentBook {
         changes
     }
 
-    /// An open alert matched again: its incident's last activity moves.
+    /// An open alert matched again: its incident's last activity moves, and the match's
+    /// customer (a rule that names them) joins it.
     pub fn observe_growth(&mut self, growth: &AlertGrowth) -> Option<IncidentChange> {
         let id = self.by_alert.get(growth.id.as_str())?.clone();
+        let new_customer = match &growth.customer {
+            Some(customer) if self.track_customer(&id, customer) => Some(customer.clone()),
+            _ => None,
+        };
         let live = self.live.get_mut(&id)?;
-        if growth.time <= live.incident.last_seen {
+        let later = growth.time > live.incident.last_seen;
+        if !later && new_customer.is_none() {
             return None;
         }
-        live.incident.last_seen = growth.time;
-        live.incident.updated_at = live.incident.updated_at.max(growth.time);
-        Some(IncidentChange::updated(id))
+        if later {
+            live.incident.last_seen = growth.time;
+            live.incident.updated_at = live.incident.updated_at.max(growth.time);
+        }
+        let mut change = IncidentChange::updated(id);
+        if let Some(customer) = new_customer {
+            change.customers.push(AffectedCustomer::named(
+                customer,
+                Some((growth.time, growth.time)),
+            ));
+        }
+        Some(change)
     }
 
     /// Records a containment action of one of the incident's alerts; one carried out marks

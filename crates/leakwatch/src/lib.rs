@@ -10,6 +10,8 @@
 //!   any of this starts.
 //! - [`scan_text`]: free text scanned for Korean personal data in chunks on every core and
 //!   printed in input order.
+//! - [`LeakWatch`]: leak sources (drop directories, HTTP feeds) polled continuously, each new
+//!   item put through `match_dump`, its outcome recorded, poisoned items quarantined.
 //!
 //! Both read their input through [`Input`]: lines held to at most [`LINE_CAP`] bytes, longer
 //! ones cut and reported. Progress goes to a [`Progress`] the caller supplies (the binary's
@@ -36,6 +38,7 @@ mod out;
 mod pipeline;
 mod progress;
 mod scan;
+mod watch;
 mod words;
 
 pub use check::{CheckAnswer, CheckRefresh, ExposureCheck};
@@ -48,4 +51,7 @@ pub use pipeline::{
 pub use progress::Progress;
 pub use scan::{
     FindingFormat, ScanSettings, ScanSummary, Shown, SmishingSummary, scan_messages, scan_text,
+};
+pub use watch::{
+    ItemOutcome, LeakWatch, SourceHealth, SourceKind, SourceSettings, WatchServices, WatchSettings,
 };

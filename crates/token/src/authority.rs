@@ -41,7 +41,7 @@ mod verification;
 
 pub use accounts::{Accounts, LoginIdentifier, NewAccount};
 pub use clients::{ClientCredential, ClientKind, Clients};
-pub use grants::{DETECTION_ACTOR, REVIEW_ACTOR, is_reserved_admin_name};
+pub use grants::{DETECTION_ACTOR, LEAK_WATCH_ACTOR, REVIEW_ACTOR, is_reserved_admin_name};
 pub use issuance::TokenPair;
 pub use keys::{KeyLifecycle, RevokedKey};
 pub use sessions::Sessions;
@@ -100,6 +100,8 @@ pub struct TokenAuthority {
     operator_access: OperatorAccess,
     /// Whether [`TokenAuthority::take_response_grant`] was called.
     response_grant_taken: std::sync::Mutex<bool>,
+    /// Whether [`TokenAuthority::take_leak_watch_grant`] was called.
+    leak_watch_grant_taken: std::sync::Mutex<bool>,
 }
 
 impl TokenAuthority {
@@ -173,6 +175,7 @@ impl TokenAuthority {
             suspensions,
             operator_access,
             response_grant_taken: std::sync::Mutex::new(false),
+            leak_watch_grant_taken: std::sync::Mutex::new(false),
         };
         match authority.maintain().await {
             Ok(()) => {}

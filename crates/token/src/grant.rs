@@ -40,6 +40,8 @@ pub enum GrantedVia {
     LocalOperator,
     /// Detection's automatic response (containment decided by a rule).
     AutomaticResponse,
+    /// The leak watch service's passes over the items of its sources.
+    LeakWatch,
 }
 
 /// Permission for one privileged act, carrying who acts and from where. It has no public

@@ -47,6 +47,11 @@ pub(super) fn record_match(
     if !inserted {
         open.count += 1;
         let actions = decide_actions(rule, action_times, open, view);
+        let customer = rule
+            .context_fields
+            .iter()
+            .find(|field| field.name() == "customer_id")
+            .and_then(|field| display(view, field));
         out.push(AlertUpdate::Grew(AlertGrowth {
             id: open.id.clone(),
             seq: view.seq,
@@ -54,6 +59,7 @@ pub(super) fn record_match(
             count: open.count,
             window_count,
             actions,
+            customer,
         }));
         return;
     }
@@ -112,6 +118,7 @@ pub(super) fn record_refusal(
             count: open.count,
             window_count: shared.budget.used,
             actions: Vec::new(),
+            customer: None,
         }));
         return;
     }

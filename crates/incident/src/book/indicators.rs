@@ -25,6 +25,17 @@ pub(super) fn add_context(indicators: &mut IncidentIndicators, alert: &Alert) ->
     if let Some(sid) = value("sid") {
         indicators.sessions.add(sid);
     }
+    // A rule that names the customer an event was about (`customer_id` among its fields:
+    // customers confirmed in a leaked item) ties that customer to the incident.
+    if let Some(customer) = value("customer_id") {
+        if let Some(principal) = value("principal")
+            && !principal.starts_with("customer:")
+            && principal != "anonymous"
+        {
+            indicators.principals.add(principal);
+        }
+        return Some(customer.to_string());
+    }
     match value("principal") {
         Some(principal) => match principal.strip_prefix("customer:") {
             Some(customer) => Some(customer.to_string()),

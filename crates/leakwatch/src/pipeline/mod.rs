@@ -149,13 +149,13 @@ pub struct MatchOutcome {
 /// # Errors
 /// The first failure to read the dump, reach the vault, record an event or an exposure, or
 /// write a report.
-pub async fn match_dump(
+pub async fn match_dump<W: Write>(
     dump: PreparedDump,
     settings: MatchSettings,
     services: MatchServices<'_>,
     grant: AdminGrant,
     progress: &dyn Progress,
-    stdout: &mut dyn Write,
+    stdout: &mut W,
 ) -> Result<MatchOutcome, Error> {
     let estimated_rows = dump.estimated_rows();
     let PreparedDump {

@@ -16,6 +16,9 @@ pub(crate) const LOCAL_OPERATOR: &str = "cli";
 /// every alert and response record.
 pub const DETECTION_ACTOR: &str = "haechi-detect";
 
+/// The administrator name the leak watch service acts as (`admin:haechi-leakwatch`).
+pub const LEAK_WATCH_ACTOR: &str = "haechi-leakwatch";
+
 /// The administrator name the monthly access-review job records as (`admin:haechi-review`).
 pub const REVIEW_ACTOR: &str = "haechi-review";
 
@@ -78,6 +81,25 @@ impl TokenAuthority {
             actor: Principal::Admin(DETECTION_ACTOR.into()),
             context: RequestContext::local(),
             via: GrantedVia::AutomaticResponse,
+        })
+    }
+
+    /// The grant the leak watch service passes over its sources' items under
+    /// (`admin:haechi-leakwatch`): handed out once, to the watch started with the server;
+    /// every later call gets `None`.
+    pub fn take_leak_watch_grant(&self) -> Option<AdminGrant> {
+        let mut taken = self
+            .leak_watch_grant_taken
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *taken {
+            return None;
+        }
+        *taken = true;
+        Some(AdminGrant {
+            actor: Principal::Admin(LEAK_WATCH_ACTOR.into()),
+            context: RequestContext::local(),
+            via: GrantedVia::LeakWatch,
         })
     }
 }

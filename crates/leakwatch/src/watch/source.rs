@@ -1,0 +1,418 @@
+//! Where leaked material appears, and how new items are found and fetched there: a drop
+//! directory that analysts and crawlers save files into, or an HTTP(S) feed that lists items
+//! (JSON lines, or a directory-style index such as nginx's autoindex).
+//!
+//! Every read is bounded: an item larger than the limit is not read past it, a listing is
+//! capped, and every request has a timeout — an endless stream or a hanging server costs one
+//! item its timeout, never the other sources their turn.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use zeroize::Zeroizing;
+
+use super::state::SourceState;
+
+/// The most a feed's listing may be.
+const MAX_LISTING_BYTES: u64 = 16 * 1024 * 1024;
+/// How long a file in a drop directory must stand unchanged before it is read: a crawler may
+/// still be writing it.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// A source, as configured.
+#[derive(Debug, Clone)]
+pub struct SourceSettings {
+    /// Its name in events, metrics and the state.
+    pub name: String,
+    /// Where it is.
+    pub kind: SourceKind,
+}
+
+/// The kinds of source.
+#[derive(Clone)]
+pub enum SourceKind {
+    /// A local directory; finished items stay, poisoned ones move to its `.quarantine/`.
+    Directory {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// An HTTP(S) feed listing items.
+    Feed {
+        /// The listing's address.
+        url: url::Url,
+        /// The `Authorization` header's value (from a secret file), sent to the feed's own
+        /// origin only.
+        authorization: Option<Zeroizing<String>>,
+        /// Which authorities its certificate may come from.
+        trust: haechi_outbound::Trust,
+    },
+}
+
+impl std::fmt::Debug for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceKind::Directory { path } => {
+                f.debug_struct("Directory").field("path", path).finish()
+            }
+            SourceKind::Feed { url, trust, .. } => f
+                .debug_struct("Feed")
+                .field("url", &url.as_str())
+                .field("authorization", &"[redacted]")
+                .field("trust", trust)
+                .finish(),
+        }
+    }
+}
+
+/// An item a listing named, not yet fetched.
+#[derive(Debug, Clone)]
+pub(crate) struct Listed {
+    /// What the state remembers it by (a file's name, size and time; a feed item's address).
+    pub key: String,
+    /// Its name in events.
+    pub name: String,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Location {
+    File(PathBuf),
+    Url(url::Url),
+}
+
+/// A listing: the new items (oldest first, at most the poll's allowance) and, for a feed, the
+/// validators to remember once they are all done.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    pub items: Vec<Listed>,
+    /// More were listed than the allowance: the rest wait for the next poll.
+    pub truncated: bool,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// What fetching an item gave.
+pub(crate) enum Fetched {
+    Bytes(Vec<u8>),
+    /// It is larger than the limit (and was not read past it).
+    TooLarge,
+}
+
+/// Why a source could not be polled (it is backed off, and its health says so).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SourceError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Http(String),
+}
+
+impl SourceKind {
+    /// The new items, skipping what the state says was fetched.
+    pub(crate) async fn list(
+        &self,
+        state: &SourceState,
+        client: &reqwest::Client,
+        allowance: usize,
+    ) -> Result<Listing, SourceError> {
+        match self {
+            SourceKind::Directory { path } => list_directory(path, state, allowance),
+            SourceKind::Feed {
+                url, authorization, ..
+            } => list_feed(url, authorization.as_ref(), state, client, allowance).await,
+        }
+    }
+
+    /// The bytes of `item`, at most `limit`.
+    pub(crate) async fn fetch(
+        &self,
+        item: &Listed,
+        client: &reqwest::Client,
+        limit: u64,
+        timeout: Duration,
+    ) -> Result<Fetched, SourceError> {
+        match (&item.location, self) {
+            (Location::File(path), _) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || read_bounded(&path, limit))
+                    .await
+                    .map_err(|error| SourceError::Io(std::io::Error::other(error)))?
+            }
+            (
+                Location::Url(address),
+                SourceKind::Feed {
+                    url, authorization, ..
+                },
+            ) => {
+                let mut request = client.get(address.clone()).timeout(timeout);
+                if let Some(value) = authorization
+                    && address.origin() == url.origin()
+                {
+                    request = request.header(reqwest::header::AUTHORIZATION, value.as_str());
+                }
+                let response = request.send().await.map_err(http)?;
+                if !response.status().is_success() {
+                    return Err(SourceError::Http(format!(
+                        "{} answered {}",
+                        address,
+                        response.status()
+                    )));
+                }
+                read_body(response, limit).await
+            }
+            (Location::Url(_), SourceKind::Directory { .. }) => {
+                Err(SourceError::Http("a directory lists no addresses".into()))
+            }
+        }
+    }
+
+    /// Moves a poisoned file out of the drop directory's way (into `.quarantine/`), so that
+    /// analysts see it was refused; a feed's items are only remembered as refused.
+    pub(crate) fn quarantine(&self, item: &Listed, digest: &str) -> std::io::Result<()> {
+        let (SourceKind::Directory { path }, Location::File(file)) = (self, &item.location) else {
+            return Ok(());
+        };
+        let quarantine = path.join(".quarantine");
+        std::fs::create_dir_all(&quarantine)?;
+        let name = file
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut target = quarantine.join(&name);
+        if target.exists() {
+            target = quarantine.join(format!("{}-{name}", &digest[..12.min(digest.len())]));
+        }
+        std::fs::rename(file, target)
+    }
+}
+
+fn http(error: reqwest::Error) -> SourceError {
+    // The error names the address and what failed, never a header (the authorization).
+    SourceError::Http(error.without_url().to_string())
+}
+
+fn list_directory(
+    path: &Path,
+    state: &SourceState,
+    allowance: usize,
+) -> Result<Listing, SourceError> {
+    let now = SystemTime::now();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        // Regular files only: a link could point anywhere on this machine.
+        let metadata = entry.path().symlink_metadata()?;
+        if !metadata.file_type().is_file() {
+            continue;
+        }
+        let modified = metadata.modified()?;
+        if now.duration_since(modified).unwrap_or_default() < SETTLE {
+            continue;
+        }
+        let stamp = modified
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let key = format!("{name}|{}|{stamp}", metadata.len());
+        if !state.fetched(&key) {
+            found.push((
+                modified,
+                Listed {
+                    key,
+                    name,
+                    location: Location::File(entry.path()),
+                },
+            ));
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+    let truncated = found.len() > allowance;
+    Ok(Listing {
+        items: found
+            .into_iter()
+            .take(allowance)
+            .map(|(_, item)| item)
+            .collect(),
+        truncated,
+        etag: None,
+        last_modified: None,
+    })
+}
+
+async fn list_feed(
+    url: &url::Url,
+    authorization: Option<&Zeroizing<String>>,
+    state: &SourceState,
+    client: &reqwest::Client,
+    allowance: usize,
+) -> Result<Listing, SourceError> {
+    let mut request = client.get(url.clone());
+    if let Some(value) = authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, value.as_str());
+    }
+    if let Some(etag) = &state.etag {
+        request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+    }
+    if let Some(since) = &state.last_modified {
+        request = request.header(reqwest::header::IF_MODIFIED_SINCE, since);
+    }
+    let response = request.send().await.map_err(http)?;
+    if response.status() == reqwest::StatusCode::NOT_MODIFIED {
+        return Ok(Listing::default());
+    }
+    if !response.status().is_success() {
+        return Err(SourceError::Http(format!(
+            "the listing answered {}",
+            response.status()
+        )));
+    }
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+    };
+    let (etag, last_modified) = (
+        header(reqwest::header::ETAG),
+        header(reqwest::header::LAST_MODIFIED),
+    );
+    let Fetched::Bytes(body) = read_body(response, MAX_LISTING_BYTES).await? else {
+        return Err(SourceError::Http(format!(
+            "the listing is larger than {MAX_LISTING_BYTES} bytes"
+        )));
+    };
+    let text = String::from_utf8_lossy(&body);
+    let mut items = Vec::new();
+    for address in listed_addresses(&text, url) {
+        let key = address.to_string();
+        if state.fetched(&key) || items.iter().any(|item: &Listed| item.key == key) {
+            continue;
+        }
+        let name = address
+            .path_segments()
+            .and_then(|mut segments| segments.next_back().map(str::to_string))
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| key.clone());
+        items.push(Listed {
+            key,
+            name,
+            location: Location::Url(address),
+        });
+    }
+    let truncated = items.len() > allowance;
+    items.truncate(allowance);
+    Ok(Listing {
+        items,
+        truncated,
+        etag,
+        last_modified,
+    })
+}
+
+/// The items a listing names, resolved against the feed's address; `http(s)` only. JSON lines
+/// (`{"url": …}` per line) when the listing starts with `{`, else the links of an HTML index
+/// (`href="…"`), without parent, sibling-query or sub-directory links.
+pub(crate) fn listed_addresses(text: &str, base: &url::Url) -> Vec<url::Url> {
+    let resolve = |link: &str| {
+        base.join(link)
+            .ok()
+            .filter(|address| matches!(address.scheme(), "http" | "https"))
+    };
+    if text.trim_start().starts_with('{') {
+        return text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|entry| entry.get("url")?.as_str().and_then(resolve))
+            .collect();
+    }
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("href=\"") {
+        rest = &rest[start + 6..];
+        let Some(end) = rest.find('"') else { break };
+        let link = &rest[..end];
+        rest = &rest[end..];
+        let skipped = link.is_empty()
+            || link.starts_with(['?', '#'])
+            || link.starts_with("../")
+            || link.ends_with('/');
+        if !skipped && let Some(address) = resolve(link) {
+            found.push(address);
+        }
+    }
+    found
+}
+
+fn read_bounded(path: &Path, limit: u64) -> Result<Fetched, SourceError> {
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Ok(Fetched::TooLarge);
+    }
+    Ok(Fetched::Bytes(bytes))
+}
+
+async fn read_body(mut response: reqwest::Response, limit: u64) -> Result<Fetched, SourceError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit)
+    {
+        return Ok(Fetched::TooLarge);
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(http)? {
+        if (bytes.len() + chunk.len()) as u64 > limit {
+            return Ok(Fetched::TooLarge);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Fetched::Bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_names_items_by_json_lines_or_by_an_index_s_links() {
+        let base = url::Url::parse("https://feed.example/drops/").unwrap();
+        let lines = "{\"url\": \"a.csv\"}\n{\"url\": \"https://cdn.example/b.txt\"}\nnot json\n\
+                     {\"url\": \"file:///etc/passwd\"}\n{\"id\": 3}\n";
+        let found: Vec<String> = listed_addresses(lines, &base)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "https://feed.example/drops/a.csv",
+                "https://cdn.example/b.txt"
+            ]
+        );
+        let index = r#"<a href="../">../</a><a href="?C=M">sort</a><a href="old/">old/</a>
+                       <a href="dump%201.csv">dump 1.csv</a><a href="javascript:x">x</a>"#;
+        let found: Vec<String> = listed_addresses(index, &base)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(found, ["https://feed.example/drops/dump%201.csv"]);
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_not_read_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        std::fs::write(&path, vec![b'a'; 100]).unwrap();
+        assert!(matches!(read_bounded(&path, 99), Ok(Fetched::TooLarge)));
+        assert!(
+            matches!(read_bounded(&path, 100), Ok(Fetched::Bytes(bytes)) if bytes.len() == 100)
+        );
+    }
+}
