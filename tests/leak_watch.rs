@@ -239,11 +239,8 @@ async fn feed(
                 not_modified.fetch_add(1, Ordering::SeqCst);
                 return (StatusCode::NOT_MODIFIED, answer, String::new());
             }
-            (
-                StatusCode::OK,
-                answer,
-                "{\"url\": \"items/paste-1.csv\"}\n".to_string(),
-            )
+            let listing = "{\"url\": \"items/paste-1.csv\"}\n{\"url\": \"items/endless.txt\"}\n";
+            (StatusCode::OK, answer, listing.to_string())
         }
     };
     let item = move |headers: HeaderMap| async move {
@@ -257,9 +254,17 @@ async fn feed(
         }
         (StatusCode::OK, dump())
     };
+    // An item that never ends: read up to the 1 MiB limit, then quarantined.
+    let endless = || async {
+        let chunk = axum::body::Bytes::from(vec![b'x'; 64 * 1024]);
+        let stream =
+            futures::StreamExt::map(futures::stream::repeat(chunk), Ok::<_, std::io::Error>);
+        axum::body::Body::from_stream(stream)
+    };
     let app = axum::Router::new()
         .route("/index.jsonl", get(listing))
-        .route("/items/paste-1.csv", get(item));
+        .route("/items/paste-1.csv", get(item))
+        .route("/items/endless.txt", get(endless));
     axum::serve(listener, app).await.unwrap();
 }
 
@@ -326,5 +331,18 @@ async fn a_feed_that_is_down_is_backed_off_then_read_once_with_conditional_reque
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
-    assert_eq!(scanned(&server).len(), 1);
+    let records = scanned(&server);
+    assert_eq!(records.len(), 2, "{records:#?}");
+    let endless = records
+        .iter()
+        .find(|event| event["detail"]["item"] == "endless.txt")
+        .unwrap();
+    assert_eq!(endless["reason"], "quarantined");
+    assert!(
+        endless["detail"]["quarantine"]
+            .as_str()
+            .unwrap()
+            .contains("larger than"),
+        "{endless:#}"
+    );
 }
