@@ -160,13 +160,13 @@ async fn a_dropped_dump_is_one_incident_the_same_item_again_nothing_and_poison_i
             .unwrap_or_else(|| panic!("{item} not quarantined: {quarantined:?}"))
             .1;
         assert!(reason.contains(words), "{item}: {reason}");
-        assert!(
-            drop.join(".quarantine").join(item).exists(),
-            "{item} moved aside"
-        );
+        // Haechi only reads a drop directory: the file stays where it was.
+        assert!(drop.join(item).exists(), "{item} left in place");
     }
-    // The copy was read (it settled before the poisoned ones) and recognised: no record, no
-    // second alert.
+    // The copy was read (it settled before the poisoned ones) and recognised: remembered as
+    // fetched, with no record and no second alert.
+    let state = std::fs::read_to_string(instance.data_dir().join("leakwatch-state.json")).unwrap();
+    assert!(state.contains("shop-dump-copy.csv|"), "{state}");
     assert_eq!(
         scanned(&server)
             .iter()

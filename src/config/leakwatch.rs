@@ -80,6 +80,14 @@ impl LeakWatchSection {
         if !(1..=10_000).contains(&self.items_per_poll) {
             anyhow::bail!("leakwatch.items_per_poll must be 1 to 10000");
         }
+        for (name, value) in [
+            ("fetch_timeout", self.fetch_timeout),
+            ("item_timeout", self.item_timeout),
+        ] {
+            if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&value) {
+                anyhow::bail!("leakwatch.{name} must be 1s to 1d");
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for source in &self.sources {
             let name = &source.name;
@@ -106,8 +114,15 @@ impl LeakWatchSection {
                 }
                 (None, Some(url)) => {
                     let parsed = url::Url::parse(url).map_err(|error| {
-                        anyhow::anyhow!("leakwatch.source {name:?}: url {url:?}: {error}")
+                        anyhow::anyhow!("leakwatch.source {name:?}: url: {error}")
                     })?;
+                    if !parsed.username().is_empty() || parsed.password().is_some() {
+                        anyhow::bail!(
+                            "leakwatch.source {name:?}: the url carries a credential; put it in \
+                             authorization_file instead (it is kept out of logs and sent over \
+                             https only)"
+                        );
+                    }
                     let loopback = parsed.host_str().is_some_and(|host| {
                         host == "localhost"
                             || host

@@ -122,9 +122,9 @@ pub struct AlertGrowth {
     /// Actions decided for this match (usually none: targets already acted on are not
     /// repeated).
     pub actions: Vec<ResponseAction>,
-    /// The matching event's customer, when the rule lists `customer_id` among its fields: a
-    /// growing alert about many customers (every customer confirmed in one leaked item) ties
-    /// each to its incident.
+    /// The matching event's customer, when the rule says its events name affected customers
+    /// (`incident: customers: customer_id`): a growing alert about many customers (every
+    /// customer confirmed in one leaked item) ties each to its incident.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer: Option<String>,
 }

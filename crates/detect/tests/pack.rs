@@ -984,15 +984,16 @@ fn cases() -> Vec<Case> {
         },
         Case {
             rule: "haechi.leak.confirmed_match",
-            name: "an item read through without a customer is no alert",
+            name: "a pass over a dump that matched nobody is no alert",
             events: || {
                 vec![
                     event(
                         0,
-                        EventKind::LeakItemScanned,
+                        EventKind::LeakPassCompleted,
                         Principal::Admin("haechi-leakwatch".into()),
                     )
-                    .reason("clean"),
+                    .detail("source", "drop:dump.csv#0123456789abcdef")
+                    .detail("customers", "0"),
                 ]
             },
             state: no_state,

@@ -233,6 +233,7 @@ impl IncidentBook {
             .unwrap_or(IncidentLinks {
                 correlate: Vec::new(),
                 window: haechi_detect::DEFAULT_INCIDENT_WINDOW,
+                affected_customers: false,
             });
         let keys: Vec<(LinkField, Box<str>)> = links
             .correlate
@@ -428,7 +429,7 @@ impl IncidentBook {
         let customer = if derived {
             None
         } else {
-            add_context(&mut incident.indicators, alert)
+            add_context(&mut incident.indicators, alert, links.affected_customers)
         };
         live.alert_ids.push(alert.id.as_str().into());
         self.by_alert

@@ -48,10 +48,15 @@ pub(super) fn record_match(
         open.count += 1;
         let actions = decide_actions(rule, action_times, open, view);
         let customer = rule
-            .context_fields
-            .iter()
-            .find(|field| field.name() == "customer_id")
-            .and_then(|field| display(view, field));
+            .incident
+            .affected_customers
+            .then(|| {
+                rule.context_fields
+                    .iter()
+                    .find(|field| field.name() == "customer_id")
+                    .and_then(|field| display(view, field))
+            })
+            .flatten();
         out.push(AlertUpdate::Grew(AlertGrowth {
             id: open.id.clone(),
             seq: view.seq,

@@ -86,6 +86,11 @@ pub struct IncidentLinks {
     pub correlate: Vec<LinkField>,
     /// How far apart in event time two alerts may be and still be tied.
     pub window: Duration,
+    /// Whether the customer each matching event names (`customer_id`) is a customer the
+    /// incident affected — on, with `customers: customer_id`, only for rules whose events
+    /// name customers whose data went somewhere (a leaked item); off for the rest, whose
+    /// events may name a customer someone merely asked for.
+    pub affected_customers: bool,
 }
 
 /// Parses `incident:` (or derives the default from `group_by`), and adds the fields to
@@ -101,10 +106,24 @@ pub(crate) fn parse_incident(
             .filter(|field| group_by.contains(&field.field()))
             .collect(),
         window: DEFAULT_INCIDENT_WINDOW,
+        affected_customers: false,
     };
     if let Some(node) = node {
         let map = Map::of(node, "`incident`")?;
-        map.only(&["correlate", "window"], "`incident`")?;
+        map.only(&["correlate", "window", "customers"], "`incident`")?;
+        if let Some(customers) = map.get("customers") {
+            let name = customers.text("`incident.customers`")?;
+            if name != "customer_id" {
+                return Err(Problem::at(
+                    customers,
+                    format!("`incident.customers` names {name:?}; it can only be customer_id"),
+                ));
+            }
+            links.affected_customers = true;
+            if !context_fields.contains(&Field::CustomerId) {
+                context_fields.push(Field::CustomerId);
+            }
+        }
         if let Some(list) = map.get("correlate") {
             let mut correlate = Vec::new();
             for (item, name) in list.text_list("`incident.correlate`")? {

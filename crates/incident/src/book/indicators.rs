@@ -5,7 +5,11 @@ use haechi_detect::{ActionKind, Alert, LinkField};
 use crate::model::{IncidentIndicators, ValueSet};
 
 /// Adds an alert's context to the indicators; returns the customer it names, if any.
-pub(super) fn add_context(indicators: &mut IncidentIndicators, alert: &Alert) -> Option<String> {
+pub(super) fn add_context(
+    indicators: &mut IncidentIndicators,
+    alert: &Alert,
+    affected_customers: bool,
+) -> Option<String> {
     let value = |name: &str| {
         alert
             .context
@@ -25,16 +29,11 @@ pub(super) fn add_context(indicators: &mut IncidentIndicators, alert: &Alert) ->
     if let Some(sid) = value("sid") {
         indicators.sessions.add(sid);
     }
-    // A rule that names the customer an event was about (`customer_id` among its fields:
-    // customers confirmed in a leaked item) ties that customer to the incident.
-    if let Some(customer) = value("customer_id") {
-        if let Some(principal) = value("principal")
-            && !principal.starts_with("customer:")
-            && principal != "anonymous"
-        {
-            indicators.principals.add(principal);
-        }
-        return Some(customer.to_string());
+    // A rule that says its events name affected customers (`incident: customers:
+    // customer_id`: customers confirmed in a leaked item) ties that customer to the incident;
+    // its actor (the leak watch) is no indicator of an attacker.
+    if affected_customers {
+        return value("customer_id").map(str::to_string);
     }
     match value("principal") {
         Some(principal) => match principal.strip_prefix("customer:") {

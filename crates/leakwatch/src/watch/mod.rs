@@ -34,6 +34,8 @@ use state::WatchState;
 
 /// The longest a failing source is left alone.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// Polls an item that cannot be fetched is tried in before it is recorded as quarantined.
+const FETCH_ATTEMPTS: u32 = 3;
 
 /// How the watch runs.
 #[derive(Debug, Clone)]
@@ -91,6 +93,8 @@ pub struct LeakWatch {
     state: WatchState,
     clients: Vec<reqwest::Client>,
     health: Vec<SourceHealth>,
+    /// Failed fetches per item, for the items still being tried.
+    attempts: std::collections::HashMap<String, u32>,
 }
 
 impl LeakWatch {
@@ -115,7 +119,7 @@ impl LeakWatch {
             let client = builder
                 .connect_timeout(settings.fetch_timeout)
                 .timeout(settings.fetch_timeout)
-                .redirect(reqwest::redirect::Policy::limited(5))
+                .redirect(same_origin_redirects())
                 .build()
                 .map_err(|error| {
                     Error::WatchClient(haechi_outbound::Error::Build(error.to_string()))
@@ -142,6 +146,7 @@ impl LeakWatch {
             state,
             clients,
             health,
+            attempts: std::collections::HashMap::new(),
         })
     }
 
@@ -238,6 +243,13 @@ impl LeakWatch {
             )
             .await
             .map_err(|error| PollError::Source(error.to_string()))?;
+        if listing.refused > 0 {
+            tracing::warn!(
+                source = source.name,
+                refused = listing.refused,
+                "leak watch: the listing names items on other hosts (or over-long addresses); they are not fetched"
+            );
+        }
         for item in &listing.items {
             self.take_item(index, &source, item, &client, services, grant)
                 .await?;
@@ -275,9 +287,26 @@ impl LeakWatch {
                 self.settings.max_item_bytes,
                 self.settings.fetch_timeout,
             )
-            .await
-            .map_err(|error| PollError::Source(format!("{}: {error}", item.name)))?;
+            .await;
+        let fetched = match fetched {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                // One item that cannot be fetched (gone, refused, too slow) holds up neither
+                // the items after it nor the source: it is tried on the next polls, and after
+                // a few failures recorded as quarantined.
+                let attempts = self.attempts.entry(item.key.clone()).or_insert(0);
+                *attempts += 1;
+                tracing::warn!(source = source.name, item = ?item.name, attempts = *attempts, %error, "leak watch: an item could not be fetched");
+                if *attempts < FETCH_ATTEMPTS {
+                    return Ok(());
+                }
+                Fetched::Failed(format!(
+                    "could not be fetched in {FETCH_ATTEMPTS} attempts: {error}"
+                ))
+            }
+        };
         let (digest, size, outcome) = match fetched {
+            Fetched::Failed(reason) => (String::new(), 0, ItemOutcome::Quarantined(reason)),
             Fetched::TooLarge => (
                 String::new(),
                 self.settings.max_item_bytes,
@@ -323,16 +352,9 @@ impl LeakWatch {
         .await
         .map_err(|error| PollError::Source(error.to_string()))?;
         if let ItemOutcome::Quarantined(reason) = &outcome {
-            tracing::warn!(
-                source = source.name,
-                item = item.name,
-                reason,
-                "leak watch: quarantined"
-            );
-            if let Err(error) = source.kind.quarantine(item, &digest) {
-                tracing::warn!(%error, item = item.name, "leak watch: cannot move a quarantined file aside");
-            }
+            tracing::warn!(source = source.name, item = ?item.name, reason, "leak watch: quarantined");
         }
+        self.attempts.remove(&item.key);
         let health = &mut self.health[index];
         match &outcome {
             ItemOutcome::Matched { .. } => health.matched += 1,
@@ -358,6 +380,24 @@ impl LeakWatch {
             .save(&self.settings.state_file)
             .map_err(PollError::State)
     }
+}
+
+/// Redirects followed within the origin of the request only (at most five): a feed's server
+/// cannot send the watch to another host.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if attempt.previous().len() > 5 {
+            attempt.error("more than five redirects")
+        } else if same {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 enum PollError {

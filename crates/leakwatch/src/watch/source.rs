@@ -16,6 +16,10 @@ use super::state::SourceState;
 
 /// The most a feed's listing may be.
 const MAX_LISTING_BYTES: u64 = 16 * 1024 * 1024;
+/// The longest address a listing may name.
+const MAX_ADDRESS_BYTES: usize = 2048;
+/// The longest item name kept (in records, logs and the state).
+const MAX_NAME_CHARS: usize = 200;
 /// How long a file in a drop directory must stand unchanged before it is read: a crawler may
 /// still be writing it.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -32,12 +36,15 @@ pub struct SourceSettings {
 /// The kinds of source.
 #[derive(Clone)]
 pub enum SourceKind {
-    /// A local directory; finished items stay, poisoned ones move to its `.quarantine/`.
+    /// A local directory. Haechi only reads it: finished and poisoned files alike stay where
+    /// they are (it never moves or writes anything in a directory others write to).
     Directory {
         /// The directory.
         path: PathBuf,
     },
-    /// An HTTP(S) feed listing items.
+    /// An HTTP(S) feed listing items. Only items on the feed's own origin are fetched, and
+    /// redirects are followed within it only: a listing cannot send Haechi to another host
+    /// (an internal address, a cloud's metadata service).
     Feed {
         /// The listing's address.
         url: url::Url,
@@ -88,6 +95,8 @@ pub(crate) struct Listing {
     pub items: Vec<Listed>,
     /// More were listed than the allowance: the rest wait for the next poll.
     pub truncated: bool,
+    /// Addresses refused: on another origin, or too long.
+    pub refused: usize,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
 }
@@ -97,6 +106,8 @@ pub(crate) enum Fetched {
     Bytes(Vec<u8>),
     /// It is larger than the limit (and was not read past it).
     TooLarge,
+    /// It could not be fetched, repeatedly (why).
+    Failed(String),
 }
 
 /// Why a source could not be polled (it is backed off, and its health says so).
@@ -135,9 +146,17 @@ impl SourceKind {
         match (&item.location, self) {
             (Location::File(path), _) => {
                 let path = path.clone();
-                tokio::task::spawn_blocking(move || read_bounded(&path, limit))
-                    .await
-                    .map_err(|error| SourceError::Io(std::io::Error::other(error)))?
+                let read = tokio::task::spawn_blocking(move || read_bounded(&path, limit));
+                // A file on a hanging mount costs this item its timeout, not the watch.
+                match tokio::time::timeout(timeout, read).await {
+                    Ok(read) => {
+                        read.map_err(|error| SourceError::Io(std::io::Error::other(error)))?
+                    }
+                    Err(_) => Err(SourceError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "reading the file took longer than fetch_timeout",
+                    ))),
+                }
             }
             (
                 Location::Url(address),
@@ -166,25 +185,6 @@ impl SourceKind {
             }
         }
     }
-
-    /// Moves a poisoned file out of the drop directory's way (into `.quarantine/`), so that
-    /// analysts see it was refused; a feed's items are only remembered as refused.
-    pub(crate) fn quarantine(&self, item: &Listed, digest: &str) -> std::io::Result<()> {
-        let (SourceKind::Directory { path }, Location::File(file)) = (self, &item.location) else {
-            return Ok(());
-        };
-        let quarantine = path.join(".quarantine");
-        std::fs::create_dir_all(&quarantine)?;
-        let name = file
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut target = quarantine.join(&name);
-        if target.exists() {
-            target = quarantine.join(format!("{}-{name}", &digest[..12.min(digest.len())]));
-        }
-        std::fs::rename(file, target)
-    }
 }
 
 fn http(error: reqwest::Error) -> SourceError {
@@ -205,8 +205,13 @@ fn list_directory(
         if name.starts_with('.') {
             continue;
         }
-        // Regular files only: a link could point anywhere on this machine.
-        let metadata = entry.path().symlink_metadata()?;
+        // Regular files only: a link could point anywhere on this machine. A file gone since
+        // the listing (renamed, deleted) is simply not there.
+        let metadata = match entry.path().symlink_metadata() {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error.into()),
+        };
         if !metadata.file_type().is_file() {
             continue;
         }
@@ -224,7 +229,7 @@ fn list_directory(
                 modified,
                 Listed {
                     key,
-                    name,
+                    name: clean_name(&name),
                     location: Location::File(entry.path()),
                 },
             ));
@@ -239,6 +244,7 @@ fn list_directory(
             .map(|(_, item)| item)
             .collect(),
         truncated,
+        refused: 0,
         etag: None,
         last_modified: None,
     })
@@ -288,28 +294,36 @@ async fn list_feed(
         )));
     };
     let text = String::from_utf8_lossy(&body);
-    let mut items = Vec::new();
+    let (mut items, mut keys, mut refused, mut truncated) =
+        (Vec::new(), std::collections::HashSet::new(), 0, false);
     for address in listed_addresses(&text, url) {
-        let key = address.to_string();
-        if state.fetched(&key) || items.iter().any(|item: &Listed| item.key == key) {
+        if address.origin() != url.origin() || address.as_str().len() > MAX_ADDRESS_BYTES {
+            refused += 1;
             continue;
+        }
+        let key = address.to_string();
+        if state.fetched(&key) || !keys.insert(key.clone()) {
+            continue;
+        }
+        if items.len() == allowance {
+            truncated = true;
+            break;
         }
         let name = address
             .path_segments()
             .and_then(|mut segments| segments.next_back().map(str::to_string))
             .filter(|name| !name.is_empty())
-            .unwrap_or_else(|| key.clone());
+            .unwrap_or_else(|| address.path().to_string());
         items.push(Listed {
             key,
-            name,
+            name: clean_name(&name),
             location: Location::Url(address),
         });
     }
-    let truncated = items.len() > allowance;
-    items.truncate(allowance);
     Ok(Listing {
         items,
         truncated,
+        refused,
         etag,
         last_modified,
     })
@@ -349,8 +363,34 @@ pub(crate) fn listed_addresses(text: &str, base: &url::Url) -> Vec<url::Url> {
     found
 }
 
+/// An item's name as records, logs and the state show it: at most 200 characters, control
+/// and direction-changing characters replaced (a file name cannot forge a log line).
+pub(crate) fn clean_name(name: &str) -> String {
+    name.chars()
+        .take(MAX_NAME_CHARS)
+        .map(|c| {
+            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi { '?' } else { c }
+        })
+        .collect()
+}
+
+/// Reads a drop directory's file: opened without following a link (one swapped in since the
+/// listing) and without blocking (a FIFO), and read only if the opened handle is a regular
+/// file.
 fn read_bounded(path: &Path, limit: u64) -> Result<Fetched, SourceError> {
-    let file = std::fs::File::open(path)?;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(SourceError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
