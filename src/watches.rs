@@ -3,7 +3,9 @@
 //! continuously, `haechi_leakwatch::LeakWatch`).
 
 use anyhow::Context as _;
-use haechi_leakwatch::{LeakWatch, SourceKind, SourceSettings, WatchServices, WatchSettings};
+use haechi_leakwatch::{
+    LeakWatch, SourceKind, SourceSettings, WatchHealth, WatchServices, WatchSettings,
+};
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
@@ -11,7 +13,12 @@ use crate::config::Config;
 use crate::runtime::Runtime;
 
 /// Starts the watches this configuration asks for.
-pub fn start(config: &Config, runtime: &Runtime) -> anyhow::Result<Vec<JoinHandle<()>>> {
+/// The leak watch reports its sources' health on `board` (the console reads it).
+pub fn start(
+    config: &Config,
+    runtime: &Runtime,
+    board: &WatchHealth,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let mut watches = Vec::new();
     if let Some(token) = runtime.custody_token.clone() {
         let watch = crate::custody_watch::run(token, runtime.events.clone(), runtime.clock.clone());
@@ -22,7 +29,7 @@ pub fn start(config: &Config, runtime: &Runtime) -> anyhow::Result<Vec<JoinHandl
             .authority
             .take_leak_watch_grant()
             .context("the leak watch's grant was already taken")?;
-        let watch = LeakWatch::open(leak_watch_settings(config)?)?;
+        let watch = LeakWatch::open(leak_watch_settings(config)?, board.clone())?;
         tracing::info!(
             sources = config.leakwatch.sources.len(),
             "leak watch started"

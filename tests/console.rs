@@ -47,7 +47,7 @@ fn console_instance() -> (Instance, Vec<String>) {
 }
 
 /// A client that shows redirects instead of following them.
-fn browserless() -> reqwest::Client {
+pub(crate) fn browserless() -> reqwest::Client {
     haechi_outbound::plain_builder()
         .unwrap()
         .redirect(reqwest::redirect::Policy::none())
@@ -282,7 +282,7 @@ fn the_console_shows_what_a_drill_did() {
 }
 
 /// The session cookie from a sign-in's `Set-Cookie`, and the whole header.
-async fn sign_in(
+pub(crate) async fn sign_in(
     server: &Server,
     client: &reqwest::Client,
     admin: &(String, String),

@@ -112,6 +112,26 @@ async fn a_dropped_dump_is_one_incident_the_same_item_again_nothing_and_poison_i
     };
     assert_eq!(incident["alert_count"], 1, "{incident:#}");
 
+    // The console's rules page shows the source and what came of its items.
+    let client = crate::console::browserless();
+    let (cookie, _) = crate::console::sign_in(&server, &client, &admin).await;
+    let page = client
+        .get(server.url("/console/rules"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let row = page
+        .split("data-source=\"analysts\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no leak source row: {page}"));
+    let row = row.split("</tr>").next().unwrap();
+    assert!(row.contains("up") && row.contains("<td>1</td>"), "{row}");
+
     // The same dump again, under another name: nothing is raised.
     drop_file(&drop, "shop-dump-copy.csv", dump().as_bytes());
     // Poison: an archive (never unpacked), binary, UTF-16, and an item over the 1 MiB limit.

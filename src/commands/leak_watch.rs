@@ -34,7 +34,7 @@ pub fn run(args: WatchArgs, config: &Config) -> anyhow::Result<Outcome> {
         let runtime = Runtime::open(config).await?;
         let grant = runtime.authority.operator_grant()?;
         let services = crate::watches::services(&runtime);
-        let mut watch = LeakWatch::open(settings)?;
+        let mut watch = LeakWatch::open(settings, haechi_leakwatch::WatchHealth::default())?;
         if !args.once {
             eprintln!(
                 "watching {} leak sources; Ctrl-C stops",

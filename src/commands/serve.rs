@@ -150,6 +150,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         freshness,
         console: crate::console::desk(&config, &runtime).await?,
         gateway: Arc::new(haechi_server::gateway::GatewayDesk::new()),
+        leak_sources: haechi_leakwatch::WatchHealth::default(),
         evidence: crate::evidence::desk(
             evidence_settings,
             crate::runtime::read_audit_key(&*runtime.store, &runtime.master_key).await?,
@@ -280,7 +281,7 @@ impl Background {
                 runtime.clock.clone(),
                 config.audit.min_free_headroom_percent()?,
             )),
-            watches: crate::watches::start(config, runtime)?,
+            watches: crate::watches::start(config, runtime, &state.leak_sources)?,
             rewrap,
             exposure_check: serves_api.then(|| {
                 tokio::spawn(crate::exposure_check::keep_fresh(

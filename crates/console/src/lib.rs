@@ -24,7 +24,7 @@ mod views;
 
 pub use haechi_portal::Asset;
 pub use site::{Console, Error, Frame, Outcome, Section};
-pub use views::{Done, KeyRevocation, Problem, ScopeSummary};
+pub use views::{Done, KeyRevocation, LeakSourceRow, Problem, ScopeSummary};
 
 /// The console's Content Security Policy: its own script, style and event stream only; no
 /// inline code, no framing, forms posted only to itself.

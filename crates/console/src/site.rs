@@ -263,12 +263,14 @@ impl Console {
         )
     }
 
-    /// The rules in force, each with its newest alert among those the desk holds.
+    /// The rules in force, each with its newest alert among those the desk holds, and the
+    /// leak watch's sources with their health.
     pub fn rules(
         &self,
         frame: &Frame,
         in_force: &RulesInForce,
         alerts: &[AlertView],
+        sources: &[crate::LeakSourceRow],
     ) -> Result<String, Error> {
         #[derive(Serialize)]
         struct RuleRow<'a> {
@@ -318,6 +320,19 @@ impl Console {
                 errors,
                 digest => &in_force.digest,
                 changed_at => in_force.changed_at.map(crate::views::when),
+                sources => sources
+                    .iter()
+                    .map(|source| context! {
+                        name => &source.name,
+                        up => source.up,
+                        failures => source.failures,
+                        last_error => &source.last_error,
+                        last_poll => source.last_poll.map(crate::views::when),
+                        matched => source.matched,
+                        clean => source.clean,
+                        quarantined => source.quarantined,
+                    })
+                    .collect::<Vec<_>>(),
             },
         )
     }

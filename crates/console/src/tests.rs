@@ -330,8 +330,27 @@ fn the_scope_keys_rules_and_revocation_pages_render_and_escape() {
             message: HOSTILE.into(),
         }],
     };
-    let page = console.rules(&frame, &in_force, &[alert]).unwrap();
+    let page = console.rules(&frame, &in_force, &[alert], &[]).unwrap();
     assert_escaped(&page);
     assert!(page.contains("dry run"));
     assert!(page.contains("1 (1 open)"), "{page}");
+    assert!(!page.contains("Leak sources"), "no watch, no table");
+
+    // A leak source's name and error come from configuration and feeds: escaped too.
+    let sources = [crate::LeakSourceRow {
+        name: HOSTILE.into(),
+        up: false,
+        failures: 3,
+        last_error: Some(HOSTILE.into()),
+        last_poll: Some(haechi_events::Timestamp::from_micros(1_796_600_000_000_000)),
+        matched: 2,
+        clean: 5,
+        quarantined: 1,
+    }];
+    let page = console.rules(&frame, &in_force, &[], &sources).unwrap();
+    assert_escaped(&page);
+    assert!(
+        page.contains("Leak sources") && page.contains("3 failed polls"),
+        "{page}"
+    );
 }

@@ -92,6 +92,27 @@ pub struct KeyRevocation {
     pub replaced_by: Option<String>,
 }
 
+/// A leak watch source as the rules page shows it (docs/leak-watch.md, "Watching sources").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeakSourceRow {
+    /// The source's name.
+    pub name: String,
+    /// Whether its last poll worked.
+    pub up: bool,
+    /// Polls failed in a row.
+    pub failures: u32,
+    /// Why the last one failed.
+    pub last_error: Option<String>,
+    /// When it was last polled.
+    pub last_poll: Option<Timestamp>,
+    /// Items finished since the server started, by outcome.
+    pub matched: u64,
+    /// Read through without a customer.
+    pub clean: u64,
+    /// Refused.
+    pub quarantined: u64,
+}
+
 /// A scope answered for an alert: the result and what it was asked.
 #[derive(Debug, Clone, Copy)]
 pub struct ScopeSummary<'a> {

@@ -53,5 +53,6 @@ pub use scan::{
     FindingFormat, ScanSettings, ScanSummary, Shown, SmishingSummary, scan_messages, scan_text,
 };
 pub use watch::{
-    ItemOutcome, LeakWatch, SourceHealth, SourceKind, SourceSettings, WatchServices, WatchSettings,
+    ItemOutcome, LeakWatch, SourceHealth, SourceKind, SourceSettings, WatchHealth, WatchServices,
+    WatchSettings,
 };

@@ -121,4 +121,6 @@ pub struct SharedState {
     pub console: Arc<crate::console::ConsoleDesk>,
     /// The gateway check's policy, parsed from the policy in force.
     pub gateway: Arc<crate::gateway::GatewayDesk>,
+    /// The leak watch's sources as last polled (empty without a watch), for the console.
+    pub leak_sources: haechi_leakwatch::WatchHealth,
 }

@@ -78,6 +78,8 @@ pub struct SourceHealth {
     pub failures: u32,
     /// Why the last one failed (never a secret: addresses and statuses).
     pub last_error: Option<String>,
+    /// When it was last polled (whatever came of it).
+    pub last_poll: Option<std::time::SystemTime>,
     /// Items finished since start, by outcome.
     pub matched: u64,
     /// Read through without a customer.
@@ -85,6 +87,18 @@ pub struct SourceHealth {
     /// Refused.
     pub quarantined: u64,
     next_poll: Instant,
+}
+
+/// The sources' health as the watch last saw it, shared with whoever shows it (the console):
+/// replaced after every poll.
+#[derive(Debug, Clone, Default)]
+pub struct WatchHealth(Arc<parking_lot::RwLock<Vec<SourceHealth>>>);
+
+impl WatchHealth {
+    /// Each source's health, as of the last poll (empty when no watch runs).
+    pub fn snapshot(&self) -> Vec<SourceHealth> {
+        self.0.read().clone()
+    }
 }
 
 /// The watch: its sources, their state and health.
@@ -95,6 +109,7 @@ pub struct LeakWatch {
     health: Vec<SourceHealth>,
     /// Failed fetches per item, for the items still being tried.
     attempts: std::collections::HashMap<String, u32>,
+    board: WatchHealth,
 }
 
 impl LeakWatch {
@@ -103,7 +118,7 @@ impl LeakWatch {
     /// # Errors
     /// [`Error::WatchState`] for a state file that cannot be read, [`Error::WatchClient`]
     /// for a source whose TLS trust cannot be set up.
-    pub fn open(settings: WatchSettings) -> Result<Self, Error> {
+    pub fn open(settings: WatchSettings, board: WatchHealth) -> Result<Self, Error> {
         let state = WatchState::load(&settings.state_file).map_err(Error::WatchState)?;
         let mut clients = Vec::new();
         for source in &settings.sources {
@@ -135,6 +150,7 @@ impl LeakWatch {
                 up: true,
                 failures: 0,
                 last_error: None,
+                last_poll: None,
                 matched: 0,
                 clean: 0,
                 quarantined: 0,
@@ -147,6 +163,7 @@ impl LeakWatch {
             clients,
             health,
             attempts: std::collections::HashMap::new(),
+            board,
         })
     }
 
@@ -189,6 +206,7 @@ impl LeakWatch {
                 continue;
             }
             let result = self.poll_source(index, services, grant).await;
+            self.health[index].last_poll = Some(std::time::SystemTime::now());
             let interval = self.settings.interval;
             let health = &mut self.health[index];
             match result {
@@ -223,6 +241,7 @@ impl LeakWatch {
             metrics::gauge!("haechi_leakwatch_source_failures", "source" => name)
                 .set(f64::from(health.failures));
         }
+        *self.board.0.write() = self.health.clone();
         Ok(())
     }
 

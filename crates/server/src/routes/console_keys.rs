@@ -283,9 +283,36 @@ async fn rules(State(state): State<AppState>, Session(session): Session) -> Resp
     });
     page(
         StatusCode::OK,
-        state
-            .console
-            .pages()
-            .rules(&session.frame, &state.rules.in_force(), &alerts),
+        state.console.pages().rules(
+            &session.frame,
+            &state.rules.in_force(),
+            &alerts,
+            &leak_sources(&state),
+        ),
     )
+}
+
+/// The leak watch's sources as the console shows them.
+fn leak_sources(state: &AppState) -> Vec<haechi_console::LeakSourceRow> {
+    state
+        .leak_sources
+        .snapshot()
+        .into_iter()
+        .map(|health| haechi_console::LeakSourceRow {
+            name: health.name,
+            up: health.up,
+            failures: health.failures,
+            last_error: health.last_error,
+            last_poll: health.last_poll.map(|time| {
+                let micros = time
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_micros();
+                haechi_events::Timestamp::from_micros(i64::try_from(micros).unwrap_or(i64::MAX))
+            }),
+            matched: health.matched,
+            clean: health.clean,
+            quarantined: health.quarantined,
+        })
+        .collect()
 }

@@ -221,6 +221,7 @@ impl Fixture {
             drill: None,
             freshness: None,
             gateway: Arc::new(haechi_server::gateway::GatewayDesk::new()),
+            leak_sources: haechi_leakwatch::WatchHealth::default(),
             console: Arc::new(
                 haechi_server::console::ConsoleDesk::new(
                     &zeroize::Zeroizing::new([7; 32]),
