@@ -82,6 +82,7 @@ pub fn leak_watch_settings(config: &Config) -> anyhow::Result<WatchSettings> {
         interval: section.interval,
         max_item_bytes: section.max_item_mib.saturating_mul(1024 * 1024),
         items_per_poll: section.items_per_poll,
+        incidents_per_day: section.incidents_per_source_per_day,
         fetch_timeout: section.fetch_timeout,
         item_timeout: section.item_timeout,
         state_file: section

@@ -366,3 +366,51 @@ async fn a_feed_that_is_down_is_backed_off_then_read_once_with_conditional_reque
         "{endless:#}"
     );
 }
+
+#[tokio::test]
+async fn past_a_source_s_daily_allowance_its_matches_share_one_incident() {
+    let (instance, _) = vault_with_customers();
+    let drop = instance.dir.path().join("drop");
+    std::fs::create_dir(&drop).unwrap();
+    configure(
+        &instance,
+        &format!(
+            "incidents_per_source_per_day = 1\n[[leakwatch.source]]\nname = \"hostile\"\n\
+             directory = \"{}\"\n",
+            drop.display()
+        ),
+    );
+    let server = instance.serve();
+    // Three dumps, two customers each: the first opens the day's one incident, the next two
+    // grow the day's overflow alert instead of opening two more.
+    for (n, pair) in CUSTOMERS.chunks(2).enumerate() {
+        let text: String = std::iter::once("email,phone\n".to_string())
+            .chain(
+                pair.iter()
+                    .map(|(_, email, phone)| format!("{email},{phone}\n")),
+            )
+            .collect();
+        drop_file(&drop, &format!("dump-{n}.csv"), text.as_bytes());
+        server.wait_for_events(|events| {
+            events
+                .iter()
+                .filter(|event| event["kind"] == "leak.item_scanned")
+                .count()
+                > n
+        });
+    }
+    let labels: Vec<String> = server
+        .events_of("alert.raised")
+        .into_iter()
+        .filter(|event| event["detail"]["rule_id"] == "haechi.leak.confirmed_match")
+        .map(|event| event["detail"]["group_key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert!(labels[0].starts_with("hostile:dump-0.csv#"), "{labels:?}");
+    assert!(
+        labels[1].starts_with("hostile:over-the-daily-limit-"),
+        "{labels:?}"
+    );
+    // Every matched customer is still recorded.
+    assert_eq!(server.events_of("leak.matched").len(), 6);
+}

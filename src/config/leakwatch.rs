@@ -17,6 +17,9 @@ pub struct LeakWatchSection {
     pub max_item_mib: u64,
     /// Items fetched from one source in one poll.
     pub items_per_poll: usize,
+    /// Matched items of one source per UTC day that each open an incident; the day's later
+    /// matches of that source share one (a hostile feed cannot flood the incident list).
+    pub incidents_per_source_per_day: u32,
     /// The longest one request (a listing, an item) may take.
     #[serde(with = "humantime_serde")]
     pub fetch_timeout: Duration,
@@ -36,6 +39,7 @@ impl Default for LeakWatchSection {
             interval: Duration::from_secs(300),
             max_item_mib: 256,
             items_per_poll: 50,
+            incidents_per_source_per_day: 50,
             fetch_timeout: Duration::from_secs(60),
             item_timeout: Duration::from_secs(600),
             state_file: None,
@@ -79,6 +83,9 @@ impl LeakWatchSection {
         }
         if !(1..=10_000).contains(&self.items_per_poll) {
             anyhow::bail!("leakwatch.items_per_poll must be 1 to 10000");
+        }
+        if !(1..=10_000).contains(&self.incidents_per_source_per_day) {
+            anyhow::bail!("leakwatch.incidents_per_source_per_day must be 1 to 10000");
         }
         for (name, value) in [
             ("fetch_timeout", self.fetch_timeout),

@@ -59,14 +59,27 @@ impl Progress for LogNotes {
     }
 }
 
-/// Matches `bytes` (the item `name` of source `source`, SHA-256 `digest`) against the vault.
+/// The name the pipeline's records carry (`leak.matched`'s `source`): one per item, which is
+/// what the built-in rule raises one alert — and so one incident — for; or, once the source
+/// has opened its day's allowance of incidents (`overflow`: the day), the day's overflow
+/// label, so that the rest of the day's matches grow one alert.
+pub(crate) fn label(source: &str, name: &str, digest: &str, overflow: Option<&str>) -> String {
+    match overflow {
+        Some(day) => format!("{source}:over-the-daily-limit-{day}"),
+        None => format!(
+            "{source}:{}#{}",
+            name.replace(['/', '\\'], "_"),
+            &digest[..16.min(digest.len())]
+        ),
+    }
+}
+
+/// Matches `bytes` (an item, named `label` in the records) against the vault.
 /// An input that cannot be read is quarantined; a vault or audit failure is an error (the
 /// item is tried again next poll).
 pub(crate) async fn examine(
     bytes: Vec<u8>,
-    source: &str,
-    name: &str,
-    digest: &str,
+    label: String,
     services: MatchServices<'_>,
     grant: &AdminGrant,
     timeout: Duration,
@@ -82,13 +95,6 @@ pub(crate) async fn examine(
     if bytes.is_empty() {
         return Ok(ItemOutcome::Clean);
     }
-    // The name the pipeline's records carry (`leak.matched`'s `source`): one per item, which
-    // is what the built-in rule raises one alert — and so one incident — for.
-    let label = format!(
-        "{source}:{}#{}",
-        name.replace(['/', '\\'], "_"),
-        &digest[..16.min(digest.len())]
-    );
     let size = bytes.len() as u64;
     let input = Input::new(Box::new(Cursor::new(bytes)), size, label);
     let dump = match PreparedDump::new(input, &DumpOptions::default(), None) {

@@ -50,6 +50,9 @@ pub struct WatchSettings {
     pub fetch_timeout: Duration,
     /// The longest one item's matching may take before it is quarantined.
     pub item_timeout: Duration,
+    /// Items matched per source and day that each open an incident of their own; the day's
+    /// later matches of that source share one.
+    pub incidents_per_day: u32,
     /// Where the state is kept.
     pub state_file: PathBuf,
     /// The sources.
@@ -109,6 +112,8 @@ pub struct LeakWatch {
     health: Vec<SourceHealth>,
     /// Failed fetches per item, for the items still being tried.
     attempts: std::collections::HashMap<String, u32>,
+    /// Items matched per source today (UTC day): past the allowance, one label for the rest.
+    matched_today: std::collections::HashMap<String, (String, u32)>,
     board: WatchHealth,
 }
 
@@ -163,6 +168,7 @@ impl LeakWatch {
             clients,
             health,
             attempts: std::collections::HashMap::new(),
+            matched_today: std::collections::HashMap::new(),
             board,
         })
     }
@@ -343,11 +349,15 @@ impl LeakWatch {
                     return Ok(());
                 }
                 let size = bytes.len() as u64;
-                let outcome = item::examine(
-                    bytes,
+                let label = item::label(
                     &source.name,
                     &item.name,
                     &digest,
+                    self.overflow(&source.name).as_deref(),
+                );
+                let outcome = item::examine(
+                    bytes,
+                    label,
                     match_services,
                     grant,
                     self.settings.item_timeout,
@@ -374,6 +384,17 @@ impl LeakWatch {
             tracing::warn!(source = source.name, item = ?item.name, reason, "leak watch: quarantined");
         }
         self.attempts.remove(&item.key);
+        if matches!(outcome, ItemOutcome::Matched { .. }) {
+            let today = day_of(std::time::SystemTime::now());
+            let count = self
+                .matched_today
+                .entry(source.name.clone())
+                .or_insert((today.clone(), 0));
+            if count.0 != today {
+                *count = (today, 0);
+            }
+            count.1 += 1;
+        }
         let health = &mut self.health[index];
         match &outcome {
             ItemOutcome::Matched { .. } => health.matched += 1,
@@ -392,6 +413,17 @@ impl LeakWatch {
         }
         state.mark_fetched(&item.key);
         self.save()
+    }
+
+    /// The day's overflow label for `source`, once it has opened its allowance of incidents
+    /// today: an attacker who controls a source and knows some customers cannot open one
+    /// incident per item without end.
+    fn overflow(&self, source: &str) -> Option<String> {
+        let today = day_of(std::time::SystemTime::now());
+        self.matched_today
+            .get(source)
+            .filter(|(day, count)| *day == today && *count >= self.settings.incidents_per_day)
+            .map(|_| today)
     }
 
     fn save(&self) -> Result<(), PollError> {
@@ -417,6 +449,18 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
             attempt.stop()
         }
     })
+}
+
+/// The UTC day of `time`, as `2026-12-07`.
+fn day_of(time: std::time::SystemTime) -> String {
+    let days = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        / 86_400;
+    let micros = i64::try_from(days * 86_400 * 1_000_000).unwrap_or(i64::MAX);
+    let text = haechi_events::Timestamp::from_micros(micros).to_rfc3339();
+    text.get(..10).unwrap_or(&text).to_string()
 }
 
 enum PollError {
