@@ -81,7 +81,6 @@ pub struct HsmToken {
     last_attempt: Mutex<Option<Instant>>,
     /// Why the token is unavailable, if it is (for `/readyz` and the alert).
     outage: Mutex<Option<String>>,
-    available: AtomicBool,
 }
 
 impl std::fmt::Debug for HsmToken {
@@ -138,7 +137,6 @@ impl HsmToken {
             pin_refused: AtomicBool::new(false),
             last_attempt: Mutex::new(None),
             outage: Mutex::new(Some("not connected yet".into())),
-            available: AtomicBool::new(false),
         }
     }
 
@@ -157,7 +155,7 @@ impl HsmToken {
 
     /// Whether the last operation or check found the token there.
     pub fn is_available(&self) -> bool {
-        self.available.load(Ordering::Relaxed)
+        self.outage.lock().is_none()
     }
 
     /// Why the token is unavailable, if it is (never the PIN).
@@ -235,7 +233,6 @@ impl HsmToken {
                 let connection = Arc::new(connection);
                 *self.connection.lock() = Some(connection.clone());
                 *self.outage.lock() = None;
-                self.available.store(true, Ordering::Relaxed);
                 Ok(connection)
             }
             Err(failure) => {
@@ -251,7 +248,6 @@ impl HsmToken {
                     }
                 };
                 *self.outage.lock() = Some(reason.clone());
-                self.available.store(false, Ordering::Relaxed);
                 Err(Error::HsmUnavailable(reason))
             }
         };
@@ -268,7 +264,6 @@ impl HsmToken {
             // Dropped when the last operation holding it lets go.
             slot.take();
             *self.outage.lock() = Some(reason);
-            self.available.store(false, Ordering::Relaxed);
         }
     }
 }
