@@ -2,41 +2,111 @@
 //! holding keys, `src/custody_watch.rs`) and the leak watch (leak sources polled
 //! continuously, `haechi_leakwatch::LeakWatch`).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use anyhow::Context as _;
+use futures::FutureExt as _;
+use haechi_leak::watch_ledger::WatchLedger;
 use haechi_leakwatch::{
     LeakWatch, SourceKind, SourceSettings, WatchHealth, WatchServices, WatchSettings,
 };
+use haechi_store::PgStore;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
-use crate::config::Config;
+use crate::backends::Backend;
+use crate::config::{Config, Role};
 use crate::runtime::Runtime;
 
 /// Starts the watches this configuration asks for.
-/// The leak watch reports its sources' health on `board` (the console reads it).
+/// The leak watch runs on a node whose `role` watches leaks, when sources are configured;
+/// it reports its sources' health on `board` (the console reads it).
 pub fn start(
     config: &Config,
     runtime: &Runtime,
     board: &WatchHealth,
+    role: Role,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let mut watches = Vec::new();
     if let Some(token) = runtime.custody_token.clone() {
         let watch = crate::custody_watch::run(token, runtime.events.clone(), runtime.clock.clone());
         watches.push(tokio::spawn(watch));
     }
-    if !config.leakwatch.sources.is_empty() {
+    if role.watches_leaks() && !config.leakwatch.sources.is_empty() {
         let grant = runtime
             .authority
             .take_leak_watch_grant()
             .context("the leak watch's grant was already taken")?;
-        let watch = LeakWatch::open(leak_watch_settings(config)?, board.clone())?;
-        tracing::info!(
-            sources = config.leakwatch.sources.len(),
-            "leak watch started"
-        );
-        watches.push(tokio::spawn(watch.run(services(runtime), grant)));
+        let settings = leak_watch_settings(config)?;
+        let services = services(runtime);
+        let ledger: Arc<dyn WatchLedger> = runtime.store.clone();
+        let board = board.clone();
+        // Built once now, so a source whose TLS trust cannot be set up stops the start.
+        let watch = LeakWatch::open(settings.clone(), ledger.clone(), board.clone())?;
+        let sources = config.leakwatch.sources.len();
+        watches.push(tokio::spawn(match &runtime.backend {
+            Backend::Embedded(_) => {
+                tracing::info!(sources, "leak watch started");
+                watch.run(services, grant).boxed()
+            }
+            Backend::Postgres(store) => {
+                drop(watch);
+                lead_leak_watch(store.clone(), settings, ledger, board, services, grant).boxed()
+            }
+        }));
     }
     Ok(watches)
+}
+
+/// How often a standby node asks for the lead of the leak watch, and the leader checks it
+/// still holds it.
+const LEAD_CHECK: Duration = Duration::from_secs(5);
+
+/// A cluster's leak watch: one node at a time (the `leak-watch` lead, a PostgreSQL advisory
+/// lock held on a connection of its own), so two nodes never fetch the same items; when the
+/// leader dies its lock goes with its connection and a standby takes over within
+/// [`LEAD_CHECK`], resuming from the shared ledger.
+async fn lead_leak_watch(
+    store: Arc<PgStore>,
+    settings: WatchSettings,
+    ledger: Arc<dyn WatchLedger>,
+    board: WatchHealth,
+    services: WatchServices,
+    grant: haechi_token::AdminGrant,
+) {
+    let mut ticker = tokio::time::interval(LEAD_CHECK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let mut lead = match store.try_lead("leak-watch").await {
+            Ok(Some(lead)) => lead,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::error!(%error, "cannot reach the store to lead the leak watch");
+                continue;
+            }
+        };
+        let watch = match LeakWatch::open(settings.clone(), ledger.clone(), board.clone()) {
+            Ok(watch) => watch,
+            Err(error) => {
+                tracing::error!(%error, "cannot start the leak watch");
+                lead.resign().await;
+                continue;
+            }
+        };
+        tracing::info!(
+            sources = settings.sources.len(),
+            "this node leads the leak watch"
+        );
+        let running = tokio::spawn(watch.run(services.clone(), grant.clone()));
+        while lead.still_held().await {
+            ticker.tick().await;
+        }
+        // The connection broke: another node may lead by now, so this one stops at once.
+        running.abort();
+        tracing::warn!("lost the lead of the leak watch (the database connection broke)");
+    }
 }
 
 /// What the watch reaches in this data directory.
@@ -85,10 +155,7 @@ pub fn leak_watch_settings(config: &Config) -> anyhow::Result<WatchSettings> {
         incidents_per_day: section.incidents_per_source_per_day,
         fetch_timeout: section.fetch_timeout,
         item_timeout: section.item_timeout,
-        state_file: section
-            .state_file
-            .clone()
-            .unwrap_or_else(|| config.data_dir.join("leakwatch-state.json")),
+        remember_for: section.remember_for,
         sources,
     })
 }

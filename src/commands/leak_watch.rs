@@ -34,7 +34,11 @@ pub fn run(args: WatchArgs, config: &Config) -> anyhow::Result<Outcome> {
         let runtime = Runtime::open(config).await?;
         let grant = runtime.authority.operator_grant()?;
         let services = crate::watches::services(&runtime);
-        let mut watch = LeakWatch::open(settings, haechi_leakwatch::WatchHealth::default())?;
+        let mut watch = LeakWatch::open(
+            settings,
+            runtime.store.clone(),
+            haechi_leakwatch::WatchHealth::default(),
+        )?;
         if !args.once {
             eprintln!(
                 "watching {} leak sources; Ctrl-C stops",
@@ -47,7 +51,7 @@ pub fn run(args: WatchArgs, config: &Config) -> anyhow::Result<Outcome> {
             runtime.close().await?;
             return Ok(Outcome::Clean);
         }
-        watch.poll_due(&services, &grant).await?;
+        watch.poll_once(&services, &grant).await;
         let mut matched = 0;
         for health in watch.health() {
             matched += health.matched;

@@ -33,7 +33,7 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
         config.listen = listen;
     }
     init_logging(&config);
-    check_role(args.role, &config)?;
+    args.role.check(&config)?;
     // Whoever can reach the drill clock can expire every token and block: a server on it
     // answers on the loopback interface only.
     if config.drill.dangerous_simulated_clock && !config.listen.ip().is_loopback() {
@@ -49,27 +49,6 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
         .build()?;
     runtime.block_on(serve(config, args.role))?;
     Ok(Outcome::Clean)
-}
-
-/// Roles split a cluster: an API node without a shared store would keep decisions no other
-/// node sees.
-fn check_role(role: Role, config: &Config) -> anyhow::Result<()> {
-    if role != Role::All && config.store.url.is_none() {
-        anyhow::bail!(
-            "--role {} is for a node of a cluster: give it the shared store (--store \
-             postgres://…) and the bus (--bus nats://…); a single node runs --role all",
-            role.name()
-        );
-    }
-    if role == Role::Detect && config.bus.url.is_none() {
-        // Without the bus a detection node would read only its own (empty) log: it would look
-        // like coverage and give none.
-        anyhow::bail!(
-            "--role detect reads every node's audit records from the bus: give it --bus \
-             nats://… as well as the shared store"
-        );
-    }
-    Ok(())
 }
 
 /// How often histogram samples are folded into their summaries.
@@ -157,7 +136,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
             runtime.store.clone(),
         ),
     });
-    let background = Background::start(&config, &runtime, &state, role.serves_api())?;
+    let background = Background::start(&config, &runtime, &state, role)?;
     crate::console::sweep_every_minute(state.console.clone());
     let metrics_listener = metrics_listener(&config, &state).await?;
     let operator_listener = if role.serves_api() {
@@ -229,8 +208,9 @@ impl Background {
         config: &Config,
         runtime: &Runtime,
         state: &AppState,
-        serves_api: bool,
+        role: Role,
     ) -> anyhow::Result<Self> {
+        let serves_api = role.serves_api();
         // Histograms keep every sample until upkeep folds them into their summaries: without
         // it, memory grew by 8 bytes a request until /metrics was scraped (about 20 MiB in
         // three minutes at 13 k req/s). Upkeep every few seconds bounds it whether or not
@@ -281,7 +261,7 @@ impl Background {
                 runtime.clock.clone(),
                 config.audit.min_free_headroom_percent()?,
             )),
-            watches: crate::watches::start(config, runtime, &state.leak_sources)?,
+            watches: crate::watches::start(config, runtime, &state.leak_sources, role)?,
             rewrap,
             exposure_check: serves_api.then(|| {
                 tokio::spawn(crate::exposure_check::keep_fresh(

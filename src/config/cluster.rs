@@ -113,7 +113,12 @@ pub enum Role {
     /// Run detection over the cluster's audit stream only (and `/healthz`, `/readyz`,
     /// `/metrics`); response actions reach the API nodes through the store's change log.
     Detect,
-    /// Both (the single-node default).
+    /// Watch the leak sources of `[leakwatch]` only (and `/healthz`, `/readyz`, `/metrics`):
+    /// one such node leads the watch at a time, a second stands by.
+    #[value(name = "leakwatch")]
+    LeakWatch,
+    /// Everything (the single-node default): the API, detection, and the leak watch when
+    /// sources are configured.
     #[default]
     All,
 }
@@ -129,6 +134,7 @@ impl Role {
         match self {
             Role::Api => "api",
             Role::Detect => "detect",
+            Role::LeakWatch => "leakwatch",
             Role::All => "all",
         }
     }
@@ -136,5 +142,39 @@ impl Role {
     /// Whether this node runs detection.
     pub fn detects(self) -> bool {
         matches!(self, Role::Detect | Role::All)
+    }
+
+    /// Whether this node watches the leak sources (when any are configured).
+    pub fn watches_leaks(self) -> bool {
+        matches!(self, Role::LeakWatch | Role::All)
+    }
+
+    /// Whether `config` gives this role what it needs. Roles split a cluster: an API node
+    /// without a shared store would keep decisions no other node sees.
+    pub fn check(self, config: &super::Config) -> anyhow::Result<()> {
+        if self != Role::All && config.store.url.is_none() {
+            anyhow::bail!(
+                "--role {} is for a node of a cluster: give it the shared store (--store \
+                 postgres://…) and the bus (--bus nats://…); a single node runs --role all",
+                self.name()
+            );
+        }
+        if matches!(self, Role::Detect | Role::LeakWatch) && config.bus.url.is_none() {
+            // A detection node without the bus would read only its own (empty) log: it would
+            // look like coverage and give none. A watch node's findings are raised by the
+            // detection nodes, which read them from the bus.
+            anyhow::bail!(
+                "--role {} needs the bus that carries every node's audit records to detection: \
+                 give it --bus nats://… as well as the shared store",
+                self.name()
+            );
+        }
+        if self == Role::LeakWatch && config.leakwatch.sources.is_empty() {
+            anyhow::bail!(
+                "--role leakwatch watches the sources of [leakwatch]: configure at least one \
+                 [[leakwatch.source]] (docs/leak-watch.md)"
+            );
+        }
+        Ok(())
     }
 }

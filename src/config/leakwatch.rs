@@ -26,8 +26,10 @@ pub struct LeakWatchSection {
     /// The longest one item's matching may take before it is quarantined.
     #[serde(with = "humantime_serde")]
     pub item_timeout: Duration,
-    /// Where the watch keeps its state (default: `<data_dir>/leakwatch-state.json`).
-    pub state_file: Option<PathBuf>,
+    /// How long a finished item is remembered (the same bytes posted again later are
+    /// examined, and raised, again).
+    #[serde(with = "humantime_serde")]
+    pub remember_for: Duration,
     /// The sources; none means no watch.
     #[serde(rename = "source")]
     pub sources: Vec<LeakSourceSection>,
@@ -42,7 +44,7 @@ impl Default for LeakWatchSection {
             incidents_per_source_per_day: 50,
             fetch_timeout: Duration::from_secs(60),
             item_timeout: Duration::from_secs(600),
-            state_file: None,
+            remember_for: Duration::from_secs(400 * 86_400),
             sources: Vec::new(),
         }
     }
@@ -75,6 +77,9 @@ pub struct LeakSourceSection {
 impl LeakWatchSection {
     /// Checks what can be checked without the sources.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.remember_for < Duration::from_secs(86_400) {
+            anyhow::bail!("leakwatch.remember_for must be at least 1day");
+        }
         if self.interval < Duration::from_secs(1) {
             anyhow::bail!("leakwatch.interval must be at least 1s");
         }

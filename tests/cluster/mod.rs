@@ -9,6 +9,7 @@ mod consistency;
 mod crash;
 mod detection;
 mod drill;
+mod leak_watch;
 mod limits;
 mod outage;
 

@@ -65,6 +65,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("gateway.yaml", include_str!("../rules/gateway.yaml")),
     ("custody.yaml", include_str!("../rules/custody.yaml")),
     ("leak.yaml", include_str!("../rules/leak.yaml")),
+    (
+        "leak_quarantine.yaml",
+        include_str!("../rules/leak_quarantine.yaml"),
+    ),
 ];
 
 /// The id of the built-in rule holding services with no reading history to a budget of

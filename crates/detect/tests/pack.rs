@@ -1000,6 +1000,50 @@ fn cases() -> Vec<Case> {
             expect: &[],
         },
         Case {
+            rule: "haechi.leak.item_quarantined",
+            name: "a source's refused items: one alert for the source",
+            events: || {
+                ["a.gz", "b.bin"]
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, item)| {
+                        event(
+                            n as i64,
+                            EventKind::LeakItemScanned,
+                            Principal::Admin("haechi-leakwatch".into()),
+                        )
+                        .reason("quarantined")
+                        .detail("source", "feed")
+                        .detail("item", item)
+                        .detail("quarantine", "compressed (gzip)")
+                    })
+                    .collect()
+            },
+            state: no_state,
+            expect: &["feed"],
+        },
+        Case {
+            rule: "haechi.leak.item_quarantined",
+            name: "items read through, matched or clean, are no alert",
+            events: || {
+                ["matched", "clean"]
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, outcome)| {
+                        event(
+                            n as i64,
+                            EventKind::LeakItemScanned,
+                            Principal::Admin("haechi-leakwatch".into()),
+                        )
+                        .reason(outcome)
+                        .detail("source", "feed")
+                    })
+                    .collect()
+            },
+            state: no_state,
+            expect: &[],
+        },
+        Case {
             rule: "haechi.gateway.route_probing",
             name: "a customer's token walks twenty internal routes",
             events: || {

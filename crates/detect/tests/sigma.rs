@@ -335,6 +335,7 @@ fn the_sigma_pack_means_what_the_old_format_meant() {
         "haechi.gateway.route_probing",
         "haechi.custody.token_unavailable",
         "haechi.leak.confirmed_match",
+        "haechi.leak.item_quarantined",
     ];
     assert_eq!(
         legacy.rules.len() + written_as_sigma.len(),

@@ -60,6 +60,7 @@ pub mod matching;
 pub mod private_check;
 mod recognizers;
 mod scanner;
+pub mod watch_ledger;
 
 pub use error::Error;
 pub use finding::{Finding, PiiKind, Reason};

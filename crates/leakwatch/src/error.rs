@@ -92,9 +92,9 @@ pub enum Error {
     /// The exposure check's tags could not be read or kept.
     #[error("cannot read or keep the exposure check's tags")]
     CheckTags(#[source] haechi_events::StoreError),
-    /// The leak watch's state file could not be read or written.
-    #[error("the leak watch's state: {0}")]
-    WatchState(#[source] io::Error),
+    /// The leak watch's ledger (what it finished) could not be read or written.
+    #[error("the leak watch's ledger: {0}")]
+    WatchLedger(#[source] haechi_events::StoreError),
     /// A feed's HTTP client could not be built (its CA file).
     #[error("a leak watch source's client: {0}")]
     WatchClient(#[source] haechi_outbound::Error),

@@ -31,6 +31,7 @@ mod statements;
 mod store;
 pub mod transfer;
 mod vault;
+mod watch_ledger;
 
 pub use policy_file::{KEPT_VERSIONS, PolicyFiles};
 pub use postgres::{Leadership, PgStore, PgStoreOptions, StoredPolicy, redact_url};

@@ -251,6 +251,33 @@ CREATE INDEX notices_due ON notices (next_attempt_at) WHERE state IN ('queued', 
 CREATE INDEX notices_by_code ON notices (code) WHERE code IS NOT NULL;
 CREATE INDEX notices_by_customer ON notices (customer_id);
 "#,
+    // The leak watch's ledger (issue 25): listing entries fetched, digests of items
+    // finished, feeds' validators and matches per source and day. Never an item's content.
+    r#"
+CREATE TABLE leak_watch_fetched (
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (source, key)
+) WITHOUT ROWID;
+CREATE TABLE leak_watch_digests (
+    source TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (source, digest)
+) WITHOUT ROWID;
+CREATE TABLE leak_watch_feeds (
+    source TEXT PRIMARY KEY,
+    etag TEXT,
+    last_modified TEXT
+);
+CREATE TABLE leak_watch_days (
+    source TEXT NOT NULL,
+    day TEXT NOT NULL,
+    matched INTEGER NOT NULL,
+    PRIMARY KEY (source, day)
+) WITHOUT ROWID;
+"#,
 ];
 
 impl SqliteStore {

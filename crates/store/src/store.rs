@@ -5,6 +5,7 @@ use haechi_events::StoreError;
 use haechi_incident::{IncidentStore, StatementStore};
 use haechi_leak::exposure::ExposureStore;
 use haechi_leak::private_check::CheckTagStore;
+use haechi_leak::watch_ledger::WatchLedger;
 use haechi_notice::NoticeStore;
 use haechi_respond::ContainmentStore;
 use haechi_respond::rules::RuleStore;
@@ -25,6 +26,7 @@ pub trait Store:
     + StatementStore
     + RuleStore
     + NoticeStore
+    + WatchLedger
     + std::fmt::Debug
     + Send
     + Sync

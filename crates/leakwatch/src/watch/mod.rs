@@ -1,46 +1,44 @@
 //! Leak watch as a service: sources polled continuously, new items matched as they appear.
 //!
-//! Each poll lists a source's new items (a drop directory's settled files, a feed's listing
-//! fetched with `If-None-Match`/`If-Modified-Since`), fetches at most `items_per_poll` of them
-//! (each bounded in size and time), skips any whose SHA-256 was finished before, and puts the
-//! rest through the `leak match` pipeline ([`item::examine`]). Every finished item is one
-//! `leak.item_scanned` record; a confirmed match is also a `leak.matched` record per customer,
-//! which the built-in rule `haechi.leak.confirmed_match` raises as one alert — one incident —
-//! per item. A poisoned item (compressed, binary, UTF-16, too large, too slow) is quarantined
-//! with its reason and never holds up another item or source; a source that fails is backed
-//! off (doubling, up to an hour) and polled again. The state ([`state`]) survives restarts, so
-//! nothing is scanned or raised twice.
+//! Each source is polled by a task of its own ([`poller`]), so a slow feed, a hanging mount or
+//! a heavy dump delays only its own source. A poll lists the source's items (a drop
+//! directory's settled files, a feed's listing fetched with `If-None-Match`/
+//! `If-Modified-Since`), keeps those the ledger has not seen fetched, and takes them in order
+//! — at most `items_per_poll`, within about one interval — each bounded in size and time: an
+//! item whose SHA-256 was finished before is skipped, the rest go through the `leak match`
+//! pipeline ([`item::examine`]). Every finished item is one `leak.item_scanned` record; a
+//! confirmed match is also a `leak.matched` record per customer, which the built-in rule
+//! `haechi.leak.confirmed_match` raises as one alert — one incident — per item. A poisoned item
+//! (compressed, binary, UTF-16, too large, too slow) is quarantined with its reason (and
+//! `haechi.leak.item_quarantined` asks an analyst to look at it) and never holds up another
+//! item or source; a source that fails is backed off (doubling, up to an hour) and polled
+//! again. What was finished is kept in the store's ledger
+//! ([`haechi_leak::watch_ledger::WatchLedger`]), one transaction per item, so a restart — or a
+//! cluster's standby taking the watch over — scans and raises nothing twice.
 
 mod item;
+mod poller;
 mod source;
-mod state;
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use haechi_events::EventSink;
+use haechi_events::{Clock as _, EventSink, SystemClock};
 use haechi_leak::exposure::ExposureStore;
+use haechi_leak::watch_ledger::WatchLedger;
 use haechi_token::AdminGrant;
 use haechi_vault::Vault;
-use sha2::{Digest, Sha256};
 
 pub use item::ItemOutcome;
 pub use source::{SourceKind, SourceSettings};
 
-use crate::{Error, MatchServices};
-use source::{Fetched, Listed};
-use state::WatchState;
-
-/// The longest a failing source is left alone.
-const MAX_BACKOFF: Duration = Duration::from_secs(3600);
-/// Polls an item that cannot be fetched is tried in before it is recorded as quarantined.
-const FETCH_ATTEMPTS: u32 = 3;
+use crate::Error;
+use poller::SourcePoller;
 
 /// How the watch runs.
 #[derive(Debug, Clone)]
 pub struct WatchSettings {
-    /// Between two polls of a source.
+    /// Between two polls of a source; also about the longest one poll takes items for.
     pub interval: Duration,
     /// The largest item read; a larger one is quarantined unread past it.
     pub max_item_bytes: u64,
@@ -53,8 +51,9 @@ pub struct WatchSettings {
     /// Items matched per source and day that each open an incident of their own; the day's
     /// later matches of that source share one.
     pub incidents_per_day: u32,
-    /// Where the state is kept.
-    pub state_file: PathBuf,
+    /// How long the ledger remembers a finished item (the same bytes posted again after it
+    /// are examined — and raised — again).
+    pub remember_for: Duration,
     /// The sources.
     pub sources: Vec<SourceSettings>,
 }
@@ -70,7 +69,7 @@ pub struct WatchServices {
     pub exposures: Arc<dyn ExposureStore>,
 }
 
-/// A source's health, for `/metrics` and the log.
+/// A source's health, for `/metrics`, the console and the log.
 #[derive(Debug, Clone)]
 pub struct SourceHealth {
     /// The source.
@@ -83,56 +82,73 @@ pub struct SourceHealth {
     pub last_error: Option<String>,
     /// When it was last polled (whatever came of it).
     pub last_poll: Option<std::time::SystemTime>,
+    /// The last listing held more entries than a poll looks at.
+    pub listing_cut: bool,
     /// Items finished since start, by outcome.
     pub matched: u64,
     /// Read through without a customer.
     pub clean: u64,
     /// Refused.
     pub quarantined: u64,
-    next_poll: Instant,
+}
+
+impl SourceHealth {
+    fn new(name: &str) -> Self {
+        SourceHealth {
+            name: name.to_string(),
+            up: true,
+            failures: 0,
+            last_error: None,
+            last_poll: None,
+            listing_cut: false,
+            matched: 0,
+            clean: 0,
+            quarantined: 0,
+        }
+    }
 }
 
 /// The sources' health as the watch last saw it, shared with whoever shows it (the console):
-/// replaced after every poll.
+/// each source's entry replaced after each of its polls.
 #[derive(Debug, Clone, Default)]
 pub struct WatchHealth(Arc<parking_lot::RwLock<Vec<SourceHealth>>>);
 
 impl WatchHealth {
-    /// Each source's health, as of the last poll (empty when no watch runs).
+    /// Each source's health, as of its last poll (empty when no watch runs here).
     pub fn snapshot(&self) -> Vec<SourceHealth> {
         self.0.read().clone()
     }
+
+    fn set(&self, index: usize, health: &SourceHealth) {
+        if let Some(slot) = self.0.write().get_mut(index) {
+            *slot = health.clone();
+        }
+    }
 }
 
-/// The watch: its sources, their state and health.
+/// The watch: its sources, each with its client and health.
 pub struct LeakWatch {
-    settings: WatchSettings,
-    state: WatchState,
-    clients: Vec<reqwest::Client>,
-    health: Vec<SourceHealth>,
-    /// Failed fetches per item, for the items still being tried.
-    attempts: std::collections::HashMap<String, u32>,
-    /// Items matched per source today (UTC day): past the allowance, one label for the rest.
-    matched_today: std::collections::HashMap<String, (String, u32)>,
+    settings: Arc<WatchSettings>,
+    ledger: Arc<dyn WatchLedger>,
+    pollers: Vec<SourcePoller>,
     board: WatchHealth,
 }
 
 impl LeakWatch {
-    /// Loads the state and builds a client per source.
+    /// Builds a client per source; what was finished is kept in `ledger`.
     ///
     /// # Errors
-    /// [`Error::WatchState`] for a state file that cannot be read, [`Error::WatchClient`]
-    /// for a source whose TLS trust cannot be set up.
-    pub fn open(settings: WatchSettings, board: WatchHealth) -> Result<Self, Error> {
-        let state = WatchState::load(&settings.state_file).map_err(Error::WatchState)?;
-        let mut clients = Vec::new();
+    /// [`Error::WatchClient`] for a source whose TLS trust cannot be set up.
+    pub fn open(
+        settings: WatchSettings,
+        ledger: Arc<dyn WatchLedger>,
+        board: WatchHealth,
+    ) -> Result<Self, Error> {
+        let settings = Arc::new(settings);
+        let mut pollers = Vec::new();
         for source in &settings.sources {
-            let trust = match &source.kind {
-                SourceKind::Feed { trust, .. } => trust.clone(),
-                SourceKind::Directory { .. } => haechi_outbound::Trust::default(),
-            };
             let builder = match &source.kind {
-                SourceKind::Feed { .. } => haechi_outbound::builder(&trust),
+                SourceKind::Feed { trust, .. } => haechi_outbound::builder(trust),
                 SourceKind::Directory { .. } => haechi_outbound::plain_builder(),
             }
             .map_err(Error::WatchClient)?;
@@ -144,293 +160,93 @@ impl LeakWatch {
                 .map_err(|error| {
                     Error::WatchClient(haechi_outbound::Error::Build(error.to_string()))
                 })?;
-            clients.push(client);
+            pollers.push(SourcePoller::new(
+                source.clone(),
+                settings.clone(),
+                ledger.clone(),
+                client,
+            ));
         }
-        let now = Instant::now();
-        let health = settings
-            .sources
-            .iter()
-            .map(|source| SourceHealth {
-                name: source.name.clone(),
-                up: true,
-                failures: 0,
-                last_error: None,
-                last_poll: None,
-                matched: 0,
-                clean: 0,
-                quarantined: 0,
-                next_poll: now,
-            })
-            .collect();
+        *board.0.write() = pollers.iter().map(|poller| poller.health.clone()).collect();
         Ok(LeakWatch {
             settings,
-            state,
-            clients,
-            health,
-            attempts: std::collections::HashMap::new(),
-            matched_today: std::collections::HashMap::new(),
+            ledger,
+            pollers,
             board,
         })
     }
 
     /// Each source's health.
-    pub fn health(&self) -> &[SourceHealth] {
-        &self.health
+    pub fn health(&self) -> Vec<SourceHealth> {
+        self.pollers
+            .iter()
+            .map(|poller| poller.health.clone())
+            .collect()
     }
 
-    /// Runs until the task is dropped: every source polled when due.
-    pub async fn run(mut self, services: WatchServices, grant: AdminGrant) {
-        loop {
-            if let Err(error) = self.poll_due(&services, &grant).await {
-                tracing::error!(%error, "leak watch: cannot keep its state");
-            }
-            let now = Instant::now();
-            let next = self
-                .health
-                .iter()
-                .map(|health| health.next_poll)
-                .min()
-                .unwrap_or(now + self.settings.interval);
-            let pause = next
-                .saturating_duration_since(now)
-                .max(Duration::from_millis(100));
-            tokio::time::sleep(pause).await;
+    /// Polls every source once, side by side, and returns when all are done.
+    pub async fn poll_once(&mut self, services: &WatchServices, grant: &AdminGrant) {
+        let polls = self
+            .pollers
+            .iter_mut()
+            .map(|poller| poller.poll(services, grant));
+        futures::future::join_all(polls).await;
+        for (index, poller) in self.pollers.iter().enumerate() {
+            self.board.set(index, &poller.health);
         }
     }
 
-    /// Polls every source that is due, once.
+    /// Forgets what was finished longer ago than `remember_for`; returns how many entries went.
     ///
     /// # Errors
-    /// [`Error::WatchState`] when the state cannot be written.
-    pub async fn poll_due(
-        &mut self,
-        services: &WatchServices,
-        grant: &AdminGrant,
-    ) -> Result<(), Error> {
-        for index in 0..self.settings.sources.len() {
-            if self.health[index].next_poll > Instant::now() {
-                continue;
-            }
-            let result = self.poll_source(index, services, grant).await;
-            self.health[index].last_poll = Some(std::time::SystemTime::now());
-            let interval = self.settings.interval;
-            let health = &mut self.health[index];
-            match result {
-                Ok(()) => {
-                    health.up = true;
-                    health.failures = 0;
-                    health.last_error = None;
-                    health.next_poll = Instant::now() + interval;
-                }
-                Err(PollError::State(error)) => return Err(Error::WatchState(error)),
-                Err(PollError::Source(reason)) => {
-                    health.failures = health.failures.saturating_add(1);
-                    let backoff = interval
-                        .saturating_mul(2u32.saturating_pow(health.failures.min(16) - 1))
-                        .min(MAX_BACKOFF.max(interval));
-                    tracing::warn!(
-                        source = health.name,
-                        failures = health.failures,
-                        retry_in_secs = backoff.as_secs_f64(),
-                        error = %reason,
-                        "leak watch: a source failed"
-                    );
-                    health.up = false;
-                    health.last_error = Some(reason);
-                    health.next_poll = Instant::now() + backoff;
-                }
-            }
-            let health = &self.health[index];
-            let name = health.name.clone();
-            metrics::gauge!("haechi_leakwatch_source_up", "source" => name.clone())
-                .set(if health.up { 1.0 } else { 0.0 });
-            metrics::gauge!("haechi_leakwatch_source_failures", "source" => name)
-                .set(f64::from(health.failures));
-        }
-        *self.board.0.write() = self.health.clone();
-        Ok(())
+    /// [`Error::WatchLedger`] when the store cannot be written.
+    pub async fn forget_old(&self) -> Result<u64, Error> {
+        forget_old(&*self.ledger, self.settings.remember_for).await
     }
 
-    async fn poll_source(
-        &mut self,
-        index: usize,
-        services: &WatchServices,
-        grant: &AdminGrant,
-    ) -> Result<(), PollError> {
-        let source = self.settings.sources[index].clone();
-        let client = self.clients[index].clone();
-        let listing = source
-            .kind
-            .list(
-                self.state.source(&source.name),
-                &client,
-                self.settings.items_per_poll.max(1),
-            )
-            .await
-            .map_err(|error| PollError::Source(error.to_string()))?;
-        if listing.refused > 0 {
-            tracing::warn!(
-                source = source.name,
-                refused = listing.refused,
-                "leak watch: the listing names items on other hosts (or over-long addresses); they are not fetched"
-            );
+    /// Runs until the task is aborted: each source polled by a task of its own when due, the
+    /// ledger's old entries forgotten once a day.
+    pub async fn run(self, services: WatchServices, grant: AdminGrant) {
+        let mut tasks = tokio::task::JoinSet::new();
+        let LeakWatch {
+            settings,
+            ledger,
+            pollers,
+            board,
+        } = self;
+        for (index, mut poller) in pollers.into_iter().enumerate() {
+            let (services, grant, board) = (services.clone(), grant.clone(), board.clone());
+            tasks.spawn(async move {
+                loop {
+                    poller.poll(&services, &grant).await;
+                    board.set(index, &poller.health);
+                    tokio::time::sleep_until(poller.next_poll.into()).await;
+                }
+            });
         }
-        for item in &listing.items {
-            self.take_item(index, &source, item, &client, services, grant)
-                .await?;
+        let mut daily = tokio::time::interval(Duration::from_secs(86_400));
+        loop {
+            tokio::select! {
+                _ = daily.tick() => match forget_old(&*ledger, settings.remember_for).await {
+                    Ok(forgotten) => tracing::debug!(forgotten, "leak watch: old ledger entries forgotten"),
+                    Err(error) => tracing::error!(%error, "leak watch: cannot forget old ledger entries"),
+                },
+                Some(ended) = tasks.join_next() => {
+                    // A source's loop never ends by itself: only a panic ends it.
+                    tracing::error!(?ended, "leak watch: a source's task stopped; the other sources go on");
+                }
+            }
         }
-        if !listing.truncated && (listing.etag.is_some() || listing.last_modified.is_some()) {
-            let state = self.state.source(&source.name);
-            state.etag = listing.etag;
-            state.last_modified = listing.last_modified;
-            self.save()?;
-        }
-        Ok(())
     }
+}
 
-    /// Fetches one item, examines it unless it was finished before, records its outcome and
-    /// remembers it.
-    async fn take_item(
-        &mut self,
-        index: usize,
-        source: &SourceSettings,
-        item: &Listed,
-        client: &reqwest::Client,
-        services: &WatchServices,
-        grant: &AdminGrant,
-    ) -> Result<(), PollError> {
-        let match_services = MatchServices {
-            vault: &services.vault,
-            events: &*services.events,
-            exposures: &*services.exposures,
-        };
-        let fetched = source
-            .kind
-            .fetch(
-                item,
-                client,
-                self.settings.max_item_bytes,
-                self.settings.fetch_timeout,
-            )
-            .await;
-        let fetched = match fetched {
-            Ok(fetched) => fetched,
-            Err(error) => {
-                // One item that cannot be fetched (gone, refused, too slow) holds up neither
-                // the items after it nor the source: it is tried on the next polls, and after
-                // a few failures recorded as quarantined.
-                let attempts = self.attempts.entry(item.key.clone()).or_insert(0);
-                *attempts += 1;
-                tracing::warn!(source = source.name, item = ?item.name, attempts = *attempts, %error, "leak watch: an item could not be fetched");
-                if *attempts < FETCH_ATTEMPTS {
-                    return Ok(());
-                }
-                Fetched::Failed(format!(
-                    "could not be fetched in {FETCH_ATTEMPTS} attempts: {error}"
-                ))
-            }
-        };
-        let (digest, size, outcome) = match fetched {
-            Fetched::Failed(reason) => (String::new(), 0, ItemOutcome::Quarantined(reason)),
-            Fetched::TooLarge => (
-                String::new(),
-                self.settings.max_item_bytes,
-                ItemOutcome::Quarantined(format!(
-                    "larger than the {} bytes an item may be (max_item_bytes)",
-                    self.settings.max_item_bytes
-                )),
-            ),
-            Fetched::Bytes(bytes) => {
-                let digest = hex::encode(Sha256::digest(&bytes));
-                if self.state.source(&source.name).knows_digest(&digest) {
-                    // Seen before (the same file dropped again, a feed listing it anew).
-                    self.state.source(&source.name).mark_fetched(&item.key);
-                    self.save()?;
-                    return Ok(());
-                }
-                let size = bytes.len() as u64;
-                let label = item::label(
-                    &source.name,
-                    &item.name,
-                    &digest,
-                    self.overflow(&source.name).as_deref(),
-                );
-                let outcome = item::examine(
-                    bytes,
-                    label,
-                    match_services,
-                    grant,
-                    self.settings.item_timeout,
-                )
-                .await
-                // The vault or the audit log failed: nothing is remembered, the item is
-                // tried again next poll.
-                .map_err(|error| PollError::Source(format!("{}: {error}", item.name)))?;
-                (digest, size, outcome)
-            }
-        };
-        item::record(
-            match_services,
-            grant,
-            &source.name,
-            &item.name,
-            &digest,
-            size,
-            &outcome,
-        )
+/// Forgets what `ledger` finished longer ago than `remember_for`.
+async fn forget_old(ledger: &dyn WatchLedger, remember_for: Duration) -> Result<u64, Error> {
+    let before = SystemClock.now().minus(remember_for);
+    ledger
+        .forget_watch_before(before)
         .await
-        .map_err(|error| PollError::Source(error.to_string()))?;
-        if let ItemOutcome::Quarantined(reason) = &outcome {
-            tracing::warn!(source = source.name, item = ?item.name, reason, "leak watch: quarantined");
-        }
-        self.attempts.remove(&item.key);
-        if matches!(outcome, ItemOutcome::Matched { .. }) {
-            let today = day_of(std::time::SystemTime::now());
-            let count = self
-                .matched_today
-                .entry(source.name.clone())
-                .or_insert((today.clone(), 0));
-            if count.0 != today {
-                *count = (today, 0);
-            }
-            count.1 += 1;
-        }
-        let health = &mut self.health[index];
-        match &outcome {
-            ItemOutcome::Matched { .. } => health.matched += 1,
-            ItemOutcome::Clean => health.clean += 1,
-            ItemOutcome::Quarantined(_) => health.quarantined += 1,
-        }
-        metrics::counter!(
-            "haechi_leakwatch_items_total",
-            "source" => source.name.clone(),
-            "outcome" => outcome.as_str()
-        )
-        .increment(1);
-        let state = self.state.source(&source.name);
-        if !digest.is_empty() {
-            state.finish(&digest);
-        }
-        state.mark_fetched(&item.key);
-        self.save()
-    }
-
-    /// The day's overflow label for `source`, once it has opened its allowance of incidents
-    /// today: an attacker who controls a source and knows some customers cannot open one
-    /// incident per item without end.
-    fn overflow(&self, source: &str) -> Option<String> {
-        let today = day_of(std::time::SystemTime::now());
-        self.matched_today
-            .get(source)
-            .filter(|(day, count)| *day == today && *count >= self.settings.incidents_per_day)
-            .map(|_| today)
-    }
-
-    fn save(&self) -> Result<(), PollError> {
-        self.state
-            .save(&self.settings.state_file)
-            .map_err(PollError::State)
-    }
+        .map_err(Error::WatchLedger)
 }
 
 /// Redirects followed within the origin of the request only (at most five): a feed's server
@@ -461,12 +277,4 @@ fn day_of(time: std::time::SystemTime) -> String {
     let micros = i64::try_from(days * 86_400 * 1_000_000).unwrap_or(i64::MAX);
     let text = haechi_events::Timestamp::from_micros(micros).to_rfc3339();
     text.get(..10).unwrap_or(&text).to_string()
-}
-
-enum PollError {
-    /// The source (or an item of it) failed: backed off.
-    Source(String),
-    /// The state could not be written: the poll ends there (its items would be examined
-    /// again after a restart).
-    State(std::io::Error),
 }

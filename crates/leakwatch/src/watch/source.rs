@@ -12,10 +12,14 @@ use std::time::{Duration, SystemTime};
 
 use zeroize::Zeroizing;
 
-use super::state::SourceState;
+use haechi_leak::watch_ledger::FeedValidators;
 
 /// The most a feed's listing may be.
 const MAX_LISTING_BYTES: u64 = 16 * 1024 * 1024;
+/// The most entries of one listing (a directory's files, a feed's addresses) looked at in a
+/// poll: about 150 MB of names at most. Past it the rest of a directory is not seen (its
+/// health says so) until finished files are moved away.
+pub(crate) const MAX_LISTED: usize = 1_000_000;
 /// The longest address a listing may name.
 const MAX_ADDRESS_BYTES: usize = 2048;
 /// The longest item name kept (in records, logs and the state).
@@ -88,17 +92,17 @@ pub(crate) enum Location {
     Url(url::Url),
 }
 
-/// A listing: the new items (oldest first, at most the poll's allowance) and, for a feed, the
-/// validators to remember once they are all done.
+/// A listing: every item it names (oldest first for a directory, in listed order for a feed,
+/// at most [`MAX_LISTED`]), fetched before or not, and for a feed the validators to remember
+/// once the new ones are all done.
 #[derive(Debug, Default)]
 pub(crate) struct Listing {
     pub items: Vec<Listed>,
-    /// More were listed than the allowance: the rest wait for the next poll.
-    pub truncated: bool,
     /// Addresses refused: on another origin, or too long.
     pub refused: usize,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
+    /// More entries than [`MAX_LISTED`]: the rest were not looked at.
+    pub cut: bool,
+    pub validators: FeedValidators,
 }
 
 /// What fetching an item gave.
@@ -120,18 +124,23 @@ pub(crate) enum SourceError {
 }
 
 impl SourceKind {
-    /// The new items, skipping what the state says was fetched.
+    /// The items the source lists now (a feed asked with `validators`: an unchanged listing
+    /// is an empty one).
     pub(crate) async fn list(
         &self,
-        state: &SourceState,
+        validators: &FeedValidators,
         client: &reqwest::Client,
-        allowance: usize,
     ) -> Result<Listing, SourceError> {
         match self {
-            SourceKind::Directory { path } => list_directory(path, state, allowance),
+            SourceKind::Directory { path } => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || list_directory(&path))
+                    .await
+                    .map_err(|error| SourceError::Io(std::io::Error::other(error)))?
+            }
             SourceKind::Feed {
                 url, authorization, ..
-            } => list_feed(url, authorization.as_ref(), state, client, allowance).await,
+            } => list_feed(url, authorization.as_ref(), validators, client).await,
         }
     }
 
@@ -192,14 +201,14 @@ fn http(error: reqwest::Error) -> SourceError {
     SourceError::Http(error.without_url().to_string())
 }
 
-fn list_directory(
-    path: &Path,
-    state: &SourceState,
-    allowance: usize,
-) -> Result<Listing, SourceError> {
+fn list_directory(path: &Path) -> Result<Listing, SourceError> {
     let now = SystemTime::now();
-    let mut found = Vec::new();
+    let (mut found, mut cut) = (Vec::new(), false);
     for entry in std::fs::read_dir(path)? {
+        if found.len() == MAX_LISTED {
+            cut = true;
+            break;
+        }
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') {
@@ -223,48 +232,38 @@ fn list_directory(
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        let key = format!("{name}|{}|{stamp}", metadata.len());
-        if !state.fetched(&key) {
-            found.push((
-                modified,
-                Listed {
-                    key,
-                    name: clean_name(&name),
-                    location: Location::File(entry.path()),
-                },
-            ));
-        }
+        found.push((
+            modified,
+            Listed {
+                key: format!("{name}|{}|{stamp}", metadata.len()),
+                name: clean_name(&name),
+                location: Location::File(entry.path()),
+            },
+        ));
     }
     found.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
-    let truncated = found.len() > allowance;
     Ok(Listing {
-        items: found
-            .into_iter()
-            .take(allowance)
-            .map(|(_, item)| item)
-            .collect(),
-        truncated,
+        items: found.into_iter().map(|(_, item)| item).collect(),
         refused: 0,
-        etag: None,
-        last_modified: None,
+        cut,
+        validators: FeedValidators::default(),
     })
 }
 
 async fn list_feed(
     url: &url::Url,
     authorization: Option<&Zeroizing<String>>,
-    state: &SourceState,
+    validators: &FeedValidators,
     client: &reqwest::Client,
-    allowance: usize,
 ) -> Result<Listing, SourceError> {
     let mut request = client.get(url.clone());
     if let Some(value) = authorization {
         request = request.header(reqwest::header::AUTHORIZATION, value.as_str());
     }
-    if let Some(etag) = &state.etag {
+    if let Some(etag) = &validators.etag {
         request = request.header(reqwest::header::IF_NONE_MATCH, etag);
     }
-    if let Some(since) = &state.last_modified {
+    if let Some(since) = &validators.last_modified {
         request = request.header(reqwest::header::IF_MODIFIED_SINCE, since);
     }
     let response = request.send().await.map_err(http)?;
@@ -284,17 +283,17 @@ async fn list_feed(
             .and_then(|value| value.to_str().ok())
             .map(str::to_string)
     };
-    let (etag, last_modified) = (
-        header(reqwest::header::ETAG),
-        header(reqwest::header::LAST_MODIFIED),
-    );
+    let validators = FeedValidators {
+        etag: header(reqwest::header::ETAG),
+        last_modified: header(reqwest::header::LAST_MODIFIED),
+    };
     let Fetched::Bytes(body) = read_body(response, MAX_LISTING_BYTES).await? else {
         return Err(SourceError::Http(format!(
             "the listing is larger than {MAX_LISTING_BYTES} bytes"
         )));
     };
     let text = String::from_utf8_lossy(&body);
-    let (mut items, mut keys, mut refused, mut truncated) =
+    let (mut items, mut keys, mut refused, mut cut) =
         (Vec::new(), std::collections::HashSet::new(), 0, false);
     for address in listed_addresses(&text, url) {
         if address.origin() != url.origin() || address.as_str().len() > MAX_ADDRESS_BYTES {
@@ -302,11 +301,11 @@ async fn list_feed(
             continue;
         }
         let key = address.to_string();
-        if state.fetched(&key) || !keys.insert(key.clone()) {
+        if !keys.insert(key.clone()) {
             continue;
         }
-        if items.len() == allowance {
-            truncated = true;
+        if items.len() == MAX_LISTED {
+            cut = true;
             break;
         }
         let name = address
@@ -322,10 +321,9 @@ async fn list_feed(
     }
     Ok(Listing {
         items,
-        truncated,
         refused,
-        etag,
-        last_modified,
+        cut,
+        validators,
     })
 }
 

@@ -302,7 +302,11 @@ fn leak_sources(state: &AppState) -> Vec<haechi_console::LeakSourceRow> {
             name: health.name,
             up: health.up,
             failures: health.failures,
-            last_error: health.last_error,
+            last_error: health.last_error.or_else(|| {
+                health.listing_cut.then(|| {
+                    "lists more entries than a poll looks at: move finished files away".into()
+                })
+            }),
             last_poll: health.last_poll.map(|time| {
                 let micros = time
                     .duration_since(std::time::UNIX_EPOCH)

@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use super::{backend, close_quietly, single_connection};
 
 /// Every schema version: number, description, SQL.
-const MIGRATIONS: [(i64, &str, &str); 16] = [
+const MIGRATIONS: [(i64, &str, &str); 17] = [
     (
         1,
         "token authority",
@@ -92,6 +92,11 @@ const MIGRATIONS: [(i64, &str, &str); 16] = [
         16,
         "breach notices: batches and the outbox",
         include_str!("migrations/0016_notices.sql"),
+    ),
+    (
+        17,
+        "the leak watch's ledger",
+        include_str!("migrations/0017_leak_watch.sql"),
     ),
 ];
 

@@ -36,6 +36,7 @@ mod rule_sets;
 mod sign_in;
 mod statements;
 mod vault;
+mod watch_ledger;
 
 use std::str::FromStr as _;
 use std::time::Duration;

@@ -389,6 +389,27 @@ pub(crate) const TABLES: &[Table] = &[
         &[integer("version"), text("digest"), text("files")],
         1,
     ),
+    // The leak watch's ledger: a cluster's watch resumes where the node's left off.
+    plain(
+        "leak_watch_fetched",
+        &[text("source"), text("key"), integer("at")],
+        2,
+    ),
+    plain(
+        "leak_watch_digests",
+        &[text("source"), text("digest"), integer("at")],
+        2,
+    ),
+    plain(
+        "leak_watch_feeds",
+        &[text("source"), text("etag"), text("last_modified")],
+        1,
+    ),
+    plain(
+        "leak_watch_days",
+        &[text("source"), text("day"), integer("matched")],
+        2,
+    ),
     // The access policy's versions, from the files.
     Table {
         origin: Origin::PolicyFiles,

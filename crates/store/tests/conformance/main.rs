@@ -35,6 +35,7 @@ mod rule_sets;
 mod sign_in_limits;
 mod statements;
 mod vault;
+mod watch_ledger;
 
 /// Everything a backend implements; the test bodies are generic over it (and spawn tasks
 /// holding it, hence `'static`).
