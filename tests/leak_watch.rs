@@ -425,3 +425,63 @@ async fn past_a_source_s_daily_allowance_its_matches_share_one_incident() {
     // Every matched customer is still recorded.
     assert_eq!(server.events_of("leak.matched").len(), 6);
 }
+
+/// A feed whose listing names one item that answers only after a minute.
+async fn hanging_feed(listener: tokio::net::TcpListener) {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/index.jsonl",
+            get(|| async { "{\"url\": \"items/slow.csv\"}\n" }),
+        )
+        .route(
+            "/items/slow.csv",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                dump()
+            }),
+        );
+    axum::serve(listener, app).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hanging_feed_does_not_hold_up_another_source() {
+    let (instance, _) = vault_with_customers();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(hanging_feed(listener));
+    let drop = instance.dir.path().join("drop");
+    std::fs::create_dir(&drop).unwrap();
+    configure(
+        &instance,
+        &format!(
+            "fetch_timeout = \"30s\"\n\
+             [[leakwatch.source]]\nname = \"slow-feed\"\nurl = \"http://{address}/index.jsonl\"\n\
+             [[leakwatch.source]]\nname = \"analysts\"\ndirectory = \"{}\"\n",
+            drop.display()
+        ),
+    );
+    let server = instance.serve();
+    // The feed's item is being waited for (its request has up to 30 s) when the dump lands.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = Instant::now();
+    drop_file(&drop, "shop-dump.csv", dump().as_bytes());
+    let events = server.wait_for_events(|events| {
+        events.iter().any(|event| {
+            event["kind"] == "leak.item_scanned" && event["detail"]["source"] == "analysts"
+        })
+    });
+    // Settling (1 s) and a poll (1 s) with room to spare — far less than the feed's 30 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|event| event["kind"] == "leak.item_scanned"
+                && event["detail"]["source"] == "slow-feed"),
+        "the feed's item is still being waited for"
+    );
+}

@@ -3,10 +3,12 @@
 //! serve` runs the same watch beside the API when sources are configured; this command is for
 //! a data directory no server holds.
 
+use anyhow::Context as _;
 use clap::Args;
 use haechi_leakwatch::LeakWatch;
 
 use crate::Outcome;
+use crate::backends::Backend;
 use crate::commands::block_on;
 use crate::config::Config;
 use crate::runtime::Runtime;
@@ -32,6 +34,15 @@ pub fn run(args: WatchArgs, config: &Config) -> anyhow::Result<Outcome> {
     let settings = crate::watches::leak_watch_settings(config)?;
     block_on(async move {
         let runtime = Runtime::open(config).await?;
+        // On one node the data directory's lock keeps this command and `serve` apart; in a
+        // cluster the watch's lead does, so no two processes fetch the same items.
+        let lead = match &runtime.backend {
+            Backend::Embedded(_) => None,
+            Backend::Postgres(store) => Some(store.try_lead("leak-watch").await?.context(
+                "another node leads the leak watch (a serve --role leakwatch or all); \
+                 stop it, or let it watch",
+            )?),
+        };
         let grant = runtime.authority.operator_grant()?;
         let services = crate::watches::services(&runtime);
         let mut watch = LeakWatch::open(
@@ -47,6 +58,9 @@ pub fn run(args: WatchArgs, config: &Config) -> anyhow::Result<Outcome> {
             tokio::select! {
                 () = watch.run(services, grant) => {}
                 _ = tokio::signal::ctrl_c() => {}
+            }
+            if let Some(lead) = lead {
+                lead.resign().await;
             }
             runtime.close().await?;
             return Ok(Outcome::Clean);
@@ -64,6 +78,9 @@ pub fn run(args: WatchArgs, config: &Config) -> anyhow::Result<Outcome> {
                 Some(error) => println!(" ({error})"),
                 None => println!(),
             }
+        }
+        if let Some(lead) = lead {
+            lead.resign().await;
         }
         runtime.close().await?;
         Ok(if args.fail_on_findings && matched > 0 {

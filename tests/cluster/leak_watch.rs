@@ -107,4 +107,15 @@ async fn one_watch_node_leads_a_standby_takes_over_and_nothing_is_examined_twice
     let taken: Vec<Value> = scanned(&standby_server);
     assert_eq!(taken.len(), 1, "only the new dump: {taken:#?}");
     assert_eq!(taken[0]["detail"]["item"], "second.csv");
+
+    // While a node leads, `haechi leak watch` elsewhere is refused rather than fetching the
+    // same items beside it.
+    let late = cluster.node_instance("watch-3");
+    configure(&late, &source);
+    let (code, _, stderr) = late.run(&["leak", "watch", "--once"], None);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("another node leads the leak watch"),
+        "{stderr}"
+    );
 }

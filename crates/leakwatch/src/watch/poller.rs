@@ -54,9 +54,10 @@ impl SourcePoller {
         }
     }
 
-    /// Polls the source once and sets its health and its next poll: the interval after a poll
-    /// that worked, a doubling backoff (up to an hour) after one that failed.
+    /// Polls the source once and sets its health and its next poll: one interval after the
+    /// start of a poll that worked, a doubling backoff (up to an hour) after one that failed.
     pub(crate) async fn poll(&mut self, services: &WatchServices, grant: &AdminGrant) {
+        let started = Instant::now();
         let result = self.poll_items(services, grant).await;
         let interval = self.settings.interval;
         let health = &mut self.health;
@@ -66,7 +67,9 @@ impl SourcePoller {
                 health.up = true;
                 health.failures = 0;
                 health.last_error = None;
-                self.next_poll = Instant::now() + interval;
+                // Counted from the poll's start, not its end: when the next listing is asked
+                // for says nothing to a source's operator about how long examining took.
+                self.next_poll = started + interval;
             }
             Err(reason) => {
                 health.failures = health.failures.saturating_add(1);
