@@ -42,16 +42,17 @@ pub fn start(
         let services = services(runtime);
         let ledger: Arc<dyn WatchLedger> = runtime.store.clone();
         let board = board.clone();
-        // Built once now, so a source whose TLS trust cannot be set up stops the start.
-        let watch = LeakWatch::open(settings.clone(), ledger.clone(), board.clone())?;
         let sources = config.leakwatch.sources.len();
         watches.push(tokio::spawn(match &runtime.backend {
             Backend::Embedded(_) => {
+                let watch = LeakWatch::open(settings, ledger, board)?;
                 tracing::info!(sources, "leak watch started");
                 watch.run(services, grant).boxed()
             }
             Backend::Postgres(store) => {
-                drop(watch);
+                // Built once now, so a source whose TLS trust cannot be set up stops the
+                // start; its health goes on the board only while this node leads.
+                LeakWatch::open(settings.clone(), ledger.clone(), WatchHealth::default())?;
                 lead_leak_watch(store.clone(), settings, ledger, board, services, grant).boxed()
             }
         }));
@@ -62,6 +63,26 @@ pub fn start(
 /// How often a standby node asks for the lead of the leak watch, and the leader checks it
 /// still holds it.
 const LEAD_CHECK: Duration = Duration::from_secs(5);
+/// How long the store may take to say the lead is still held: a connection that stops
+/// answering may have lost its lock already (PostgreSQL frees it when it sees the connection
+/// gone), so a silent one counts as lost.
+const LEAD_ANSWER: Duration = Duration::from_secs(2);
+
+/// Returns once `lead` is lost: its connection broke, or did not answer within
+/// [`LEAD_ANSWER`].
+pub async fn until_lead_lost(lead: &mut haechi_store::Leadership) {
+    let mut ticker = tokio::time::interval(LEAD_CHECK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if !matches!(
+            tokio::time::timeout(LEAD_ANSWER, lead.still_held()).await,
+            Ok(true)
+        ) {
+            return;
+        }
+    }
+}
 
 /// A cluster's leak watch: one node at a time (the `leak-watch` lead, a PostgreSQL advisory
 /// lock held on a connection of its own), so two nodes never fetch the same items; when the
@@ -99,13 +120,16 @@ async fn lead_leak_watch(
             sources = settings.sources.len(),
             "this node leads the leak watch"
         );
-        let running = tokio::spawn(watch.run(services.clone(), grant.clone()));
-        while lead.still_held().await {
-            ticker.tick().await;
+        // The watch runs inside this task (not spawned beside it): when the lead is lost, or
+        // this task is aborted at shutdown, dropping it stops every source's task at once.
+        tokio::select! {
+            () = watch.run(services.clone(), grant.clone()) => {}
+            () = until_lead_lost(&mut lead) => {
+                // Another node may lead by now: this one stops at once.
+                tracing::warn!("lost the lead of the leak watch (the database connection broke or went silent)");
+            }
         }
-        // The connection broke: another node may lead by now, so this one stops at once.
-        running.abort();
-        tracing::warn!("lost the lead of the leak watch (the database connection broke)");
+        board.clear();
     }
 }
 

@@ -444,7 +444,7 @@ async fn hanging_feed(listener: tokio::net::TcpListener) {
     axum::serve(listener, app).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_feed_does_not_hold_up_another_source() {
     let (instance, _) = vault_with_customers();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -484,4 +484,62 @@ async fn a_hanging_feed_does_not_hold_up_another_source() {
                 && event["detail"]["source"] == "slow-feed"),
         "the feed's item is still being waited for"
     );
+}
+
+/// A feed whose listing carries an `ETag` (and answers 304 to it), naming one item that fails
+/// on its first fetch.
+async fn flaky_feed(listener: tokio::net::TcpListener, item_fetches: Arc<AtomicUsize>) {
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::routing::get;
+    let listing = |headers: HeaderMap| async move {
+        let mut answer = HeaderMap::new();
+        answer.insert(header::ETAG, "\"v1\"".parse().unwrap());
+        if headers.get(header::IF_NONE_MATCH).is_some() {
+            return (StatusCode::NOT_MODIFIED, answer, String::new());
+        }
+        (
+            StatusCode::OK,
+            answer,
+            "{\"url\": \"items/dump.csv\"}\n".to_string(),
+        )
+    };
+    let item = move || async move {
+        if item_fetches.fetch_add(1, Ordering::SeqCst) == 0 {
+            return (StatusCode::SERVICE_UNAVAILABLE, String::new());
+        }
+        (StatusCode::OK, dump())
+    };
+    let app = axum::Router::new()
+        .route("/index.jsonl", get(listing))
+        .route("/items/dump.csv", get(item));
+    axum::serve(listener, app).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_that_failed_once_is_fetched_again_though_the_listing_is_unchanged() {
+    let (instance, _) = vault_with_customers();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let item_fetches = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(flaky_feed(listener, item_fetches.clone()));
+    configure(
+        &instance,
+        &format!(
+            "[[leakwatch.source]]\nname = \"flaky\"\nurl = \"http://{address}/index.jsonl\"\n"
+        ),
+    );
+    let server = instance.serve();
+    // The first fetch fails; the listing's ETag is not kept until the item is done, so the
+    // next poll lists it again and fetches it.
+    let events = server.wait_for_events(|events| {
+        events
+            .iter()
+            .any(|event| event["kind"] == "leak.item_scanned")
+    });
+    let item = events
+        .iter()
+        .find(|event| event["kind"] == "leak.item_scanned")
+        .unwrap();
+    assert_eq!(item["reason"], "matched", "{item:#}");
+    assert_eq!(item_fetches.load(Ordering::SeqCst), 2);
 }

@@ -55,12 +55,25 @@ pub fn run(args: WatchArgs, config: &Config) -> anyhow::Result<Outcome> {
                 "watching {} leak sources; Ctrl-C stops",
                 config.leakwatch.sources.len()
             );
-            tokio::select! {
-                () = watch.run(services, grant) => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+            let mut lead = lead;
+            let lead_lost = async {
+                match lead.as_mut() {
+                    Some(lead) => crate::watches::until_lead_lost(lead).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let lost = tokio::select! {
+                () = watch.run(services, grant) => false,
+                _ = tokio::signal::ctrl_c() => false,
+                () = lead_lost => true,
+            };
             if let Some(lead) = lead {
                 lead.resign().await;
+            }
+            if lost {
+                anyhow::bail!(
+                    "lost the lead of the leak watch (the database connection broke); another node may watch now"
+                );
             }
             runtime.close().await?;
             return Ok(Outcome::Clean);

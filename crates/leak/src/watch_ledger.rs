@@ -11,6 +11,9 @@
 use async_trait::async_trait;
 use haechi_events::{StoreError, Timestamp};
 
+/// How often a listed entry's time is brought forward (see [`WatchLedger::fetched_keys`]).
+pub const RELISTED_EVERY: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 /// A feed's validators, sent back as `If-None-Match` and `If-Modified-Since`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FeedValidators {
@@ -39,17 +42,30 @@ pub struct FinishedItem {
 /// Where the leak watch keeps what it remembers (SQLite on one node, PostgreSQL in a cluster).
 #[async_trait]
 pub trait WatchLedger: Send + Sync {
-    /// Which of `keys` (listing entries of `source`) were fetched before.
+    /// Which of `keys` (listing entries of `source`, listed at `now`) were fetched before.
+    /// Those found are marked as still listed at `now` (once a day at most), so an item that
+    /// stays listed is never forgotten — and never examined again — however old it is.
     async fn fetched_keys(
         &self,
         source: &str,
         keys: &[String],
+        now: Timestamp,
     ) -> Result<std::collections::HashSet<String>, StoreError>;
+
+    /// Counts one more failed fetch of listing entry `key` of `source` at `at`; returns the
+    /// failures so far (kept across restarts, so a cron job's `--once` runs count too).
+    async fn count_fetch_failure(
+        &self,
+        source: &str,
+        key: &str,
+        at: Timestamp,
+    ) -> Result<u32, StoreError>;
 
     /// Whether an item of `source` with this digest was finished before.
     async fn digest_finished(&self, source: &str, digest: &str) -> Result<bool, StoreError>;
 
-    /// Records `item` as finished: its key, its digest and its match, together.
+    /// Records `item` as finished: its key, its digest and its match, together (and its
+    /// failed fetches are forgotten).
     async fn finish_item(&self, source: &str, item: &FinishedItem) -> Result<(), StoreError>;
 
     /// Items of `source` that matched on `day`.
@@ -65,7 +81,7 @@ pub trait WatchLedger: Send + Sync {
         validators: &FeedValidators,
     ) -> Result<(), StoreError>;
 
-    /// Forgets keys and digests finished before `before`, and day counts older than it;
-    /// returns how many rows went.
+    /// Forgets keys last listed, digests finished and fetch failures counted before `before`,
+    /// and day counts older than it; returns how many rows went.
     async fn forget_watch_before(&self, before: Timestamp) -> Result<u64, StoreError>;
 }

@@ -277,6 +277,15 @@ CREATE TABLE leak_watch_days (
     matched INTEGER NOT NULL,
     PRIMARY KEY (source, day)
 ) WITHOUT ROWID;
+CREATE TABLE leak_watch_attempts (
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (source, key)
+) WITHOUT ROWID;
+CREATE INDEX leak_watch_fetched_by_time ON leak_watch_fetched (at);
+CREATE INDEX leak_watch_digests_by_time ON leak_watch_digests (at);
 "#,
 ];
 

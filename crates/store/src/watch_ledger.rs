@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use haechi_events::{StoreError, Timestamp};
-use haechi_leak::watch_ledger::{FeedValidators, FinishedItem, WatchLedger};
+use haechi_leak::watch_ledger::{FeedValidators, FinishedItem, RELISTED_EVERY, WatchLedger};
 use sqlx::{QueryBuilder, Row as _, Sqlite};
 
 use crate::SqliteStore;
@@ -16,7 +16,7 @@ use crate::sqlite::backend;
 /// Keys per `IN (…)` list.
 pub(crate) const IN_LIST: usize = 500;
 
-/// A day's count back (never negative, never past `u32`).
+/// A stored count back (never negative, never past `u32`).
 pub(crate) fn day_count(matched: Option<i64>) -> u32 {
     u32::try_from(matched.unwrap_or(0).max(0)).unwrap_or(u32::MAX)
 }
@@ -33,12 +33,16 @@ impl WatchLedger for SqliteStore {
         &self,
         source: &str,
         keys: &[String],
+        now: Timestamp,
     ) -> Result<HashSet<String>, StoreError> {
         let mut found = HashSet::new();
+        let mut relisted = Vec::new();
+        let stale = now.minus(RELISTED_EVERY).as_micros();
         let mut connection = self.pool.acquire().await.map_err(backend)?;
         for chunk in keys.chunks(IN_LIST) {
-            let mut query =
-                QueryBuilder::<Sqlite>::new("SELECT key FROM leak_watch_fetched WHERE source = ");
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT key, at FROM leak_watch_fetched WHERE source = ",
+            );
             query.push_bind(source).push(" AND key IN (");
             let mut separated = query.separated(", ");
             for key in chunk {
@@ -51,10 +55,52 @@ impl WatchLedger for SqliteStore {
                 .await
                 .map_err(backend)?
             {
-                found.insert(row.try_get::<String, _>("key").map_err(backend)?);
+                let key: String = row.try_get("key").map_err(backend)?;
+                if row.try_get::<i64, _>("at").map_err(backend)? < stale {
+                    relisted.push(key.clone());
+                }
+                found.insert(key);
             }
         }
+        for chunk in relisted.chunks(IN_LIST) {
+            let mut update = QueryBuilder::<Sqlite>::new("UPDATE leak_watch_fetched SET at = ");
+            update
+                .push_bind(now.as_micros())
+                .push(" WHERE source = ")
+                .push_bind(source)
+                .push(" AND key IN (");
+            let mut separated = update.separated(", ");
+            for key in chunk {
+                separated.push_bind(key);
+            }
+            separated.push_unseparated(")");
+            update
+                .build()
+                .execute(&mut *connection)
+                .await
+                .map_err(backend)?;
+        }
         Ok(found)
+    }
+
+    async fn count_fetch_failure(
+        &self,
+        source: &str,
+        key: &str,
+        at: Timestamp,
+    ) -> Result<u32, StoreError> {
+        let failures: i64 = sqlx::query_scalar(
+            "INSERT INTO leak_watch_attempts (source, key, failures, at) VALUES (?, ?, 1, ?) \
+             ON CONFLICT (source, key) DO UPDATE SET failures = failures + 1, at = excluded.at \
+             RETURNING failures",
+        )
+        .bind(source)
+        .bind(key)
+        .bind(at.as_micros())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(day_count(Some(failures)))
     }
 
     async fn digest_finished(&self, source: &str, digest: &str) -> Result<bool, StoreError> {
@@ -80,6 +126,12 @@ impl WatchLedger for SqliteStore {
         .execute(&mut *transaction)
         .await
         .map_err(backend)?;
+        sqlx::query("DELETE FROM leak_watch_attempts WHERE source = ? AND key = ?")
+            .bind(source)
+            .bind(&item.key)
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
         if let Some(digest) = &item.digest {
             sqlx::query(
                 "INSERT INTO leak_watch_digests (source, digest, at) VALUES (?, ?, ?) \
@@ -157,6 +209,7 @@ impl WatchLedger for SqliteStore {
         for statement in [
             "DELETE FROM leak_watch_fetched WHERE at < ?",
             "DELETE FROM leak_watch_digests WHERE at < ?",
+            "DELETE FROM leak_watch_attempts WHERE at < ?",
         ] {
             forgotten += sqlx::query(statement)
                 .bind(before.as_micros())

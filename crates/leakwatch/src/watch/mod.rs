@@ -119,6 +119,11 @@ impl WatchHealth {
         self.0.read().clone()
     }
 
+    /// Forgets every source's health (a node that stopped watching shows none).
+    pub fn clear(&self) {
+        self.0.write().clear();
+    }
+
     fn set(&self, index: usize, health: &SourceHealth) {
         if let Some(slot) = self.0.write().get_mut(index) {
             *slot = health.clone();

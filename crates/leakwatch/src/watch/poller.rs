@@ -3,7 +3,6 @@
 //! nothing but its own source; within a poll the items are taken in order until the poll's
 //! allowance of items or its time budget is spent, and the rest wait for the next poll.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,7 +18,8 @@ use crate::MatchServices;
 
 /// The longest a failing source is left alone.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
-/// Polls an item that cannot be fetched is tried in before it is recorded as quarantined.
+/// Failed fetches after which an item is recorded as quarantined (counted in the ledger, so
+/// across restarts and `--once` runs).
 const FETCH_ATTEMPTS: u32 = 3;
 
 /// One source, polled.
@@ -31,9 +31,6 @@ pub(crate) struct SourcePoller {
     pub health: SourceHealth,
     /// When the next poll is due.
     pub next_poll: Instant,
-    /// Failed fetches per item, for the items still being tried (a restart gives each a few
-    /// more tries, no more).
-    attempts: HashMap<String, u32>,
 }
 
 impl SourcePoller {
@@ -50,7 +47,6 @@ impl SourcePoller {
             ledger,
             client,
             next_poll: Instant::now(),
-            attempts: HashMap::new(),
         }
     }
 
@@ -111,7 +107,7 @@ impl SourcePoller {
         let listing = self
             .source
             .kind
-            .list(&validators, &self.client)
+            .list(&validators, &self.client, self.settings.fetch_timeout)
             .await
             .map_err(|error| error.to_string())?;
         if listing.refused > 0 {
@@ -132,7 +128,7 @@ impl SourcePoller {
         let keys: Vec<String> = listing.items.iter().map(|item| item.key.clone()).collect();
         let fetched = self
             .ledger
-            .fetched_keys(&name, &keys)
+            .fetched_keys(&name, &keys, SystemClock.now())
             .await
             .map_err(ledger_failed)?;
         let new: Vec<&Listed> = listing
@@ -145,17 +141,21 @@ impl SourcePoller {
         let budget = self.settings.interval.max(Duration::from_secs(1));
         let started = Instant::now();
         let allowance = self.settings.items_per_poll.max(1);
-        let mut all_done = new.len() <= allowance;
+        // The listing's validators are kept only once every new item it names is finished:
+        // until then the next poll must see the listing again, not a 304.
+        let mut every_item_finished = new.len() <= allowance;
         for (taken, item) in new.into_iter().enumerate() {
             if taken == allowance || started.elapsed() >= budget {
-                all_done = false;
+                every_item_finished = false;
                 break;
             }
-            self.take_item(item, services, grant).await?;
+            if !self.take_item(item, services, grant).await? {
+                every_item_finished = false;
+            }
         }
-        let changed =
+        let has_validators =
             listing.validators.etag.is_some() || listing.validators.last_modified.is_some();
-        if all_done && changed && listing.validators != validators {
+        if every_item_finished && has_validators && listing.validators != validators {
             self.ledger
                 .keep_feed_validators(&name, &listing.validators)
                 .await
@@ -165,13 +165,13 @@ impl SourcePoller {
     }
 
     /// Fetches one item, examines it unless it was finished before, records its outcome and
-    /// remembers it.
+    /// remembers it. `Ok(false)`: it could not be fetched this time and will be tried again.
     async fn take_item(
         &mut self,
         item: &Listed,
         services: &WatchServices,
         grant: &AdminGrant,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let match_services = MatchServices {
             vault: &services.vault,
             events: &*services.events,
@@ -189,11 +189,14 @@ impl SourcePoller {
                 // One item that cannot be fetched (gone, refused, too slow) holds up neither
                 // the items after it nor the source: it is tried on the next polls, and after
                 // a few failures recorded as quarantined.
-                let attempts = self.attempts.entry(item.key.clone()).or_insert(0);
-                *attempts += 1;
-                tracing::warn!(source = name, item = ?item.name, attempts = *attempts, %error, "leak watch: an item could not be fetched");
-                if *attempts < FETCH_ATTEMPTS {
-                    return Ok(());
+                let failures = self
+                    .ledger
+                    .count_fetch_failure(&name, &item.key, SystemClock.now())
+                    .await
+                    .map_err(ledger_failed)?;
+                tracing::warn!(source = name, item = ?item.name, failures, %error, "leak watch: an item could not be fetched");
+                if failures < FETCH_ATTEMPTS {
+                    return Ok(false);
                 }
                 Fetched::Failed(format!(
                     "could not be fetched in {FETCH_ATTEMPTS} attempts: {error}"
@@ -219,7 +222,8 @@ impl SourcePoller {
                     .map_err(ledger_failed)?
                 {
                     // Seen before (the same file dropped again, a feed listing it anew).
-                    return self.finish(item, None, None).await;
+                    self.finish(item, None, None).await?;
+                    return Ok(true);
                 }
                 let matched_today = self
                     .ledger
@@ -270,7 +274,8 @@ impl SourcePoller {
         )
         .increment(1);
         let matched_on = matches!(outcome, ItemOutcome::Matched { .. }).then_some(today);
-        self.finish(item, digest, matched_on).await
+        self.finish(item, digest, matched_on).await?;
+        Ok(true)
     }
 
     /// Remembers `item` as done, with its digest and the day it matched on.
@@ -280,7 +285,6 @@ impl SourcePoller {
         digest: Option<String>,
         matched_on: Option<String>,
     ) -> Result<(), String> {
-        self.attempts.remove(&item.key);
         let finished = FinishedItem {
             key: item.key.clone(),
             digest,

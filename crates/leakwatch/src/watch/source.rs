@@ -22,7 +22,12 @@ const MAX_LISTING_BYTES: u64 = 16 * 1024 * 1024;
 pub(crate) const MAX_LISTED: usize = 1_000_000;
 /// The longest address a listing may name.
 const MAX_ADDRESS_BYTES: usize = 2048;
-/// The longest item name kept (in records, logs and the state).
+/// The most addresses taken from one feed listing (the rest are looked at once the listing
+/// has moved on): a 16 MiB listing of short links would otherwise be millions of addresses.
+const MAX_FEED_LISTED: usize = 100_000;
+/// The longest validator (`ETag`, `Last-Modified`) kept; a longer one is not sent back.
+const MAX_VALIDATOR_BYTES: usize = 256;
+/// The longest item name kept (in records, logs and the ledger).
 const MAX_NAME_CHARS: usize = 200;
 /// How long a file in a drop directory must stand unchanged before it is read: a crawler may
 /// still be writing it.
@@ -31,7 +36,7 @@ const SETTLE: Duration = Duration::from_secs(1);
 /// A source, as configured.
 #[derive(Debug, Clone)]
 pub struct SourceSettings {
-    /// Its name in events, metrics and the state.
+    /// Its name in events, metrics and the ledger.
     pub name: String,
     /// Where it is.
     pub kind: SourceKind,
@@ -79,7 +84,7 @@ impl std::fmt::Debug for SourceKind {
 /// An item a listing named, not yet fetched.
 #[derive(Debug, Clone)]
 pub(crate) struct Listed {
-    /// What the state remembers it by (a file's name, size and time; a feed item's address).
+    /// What the ledger remembers it by (a file's name, size and time; a feed item's address).
     pub key: String,
     /// Its name in events.
     pub name: String,
@@ -125,18 +130,28 @@ pub(crate) enum SourceError {
 
 impl SourceKind {
     /// The items the source lists now (a feed asked with `validators`: an unchanged listing
-    /// is an empty one).
+    /// is an empty one), within `timeout` (a feed's client has it as its own).
     pub(crate) async fn list(
         &self,
         validators: &FeedValidators,
         client: &reqwest::Client,
+        timeout: Duration,
     ) -> Result<Listing, SourceError> {
         match self {
             SourceKind::Directory { path } => {
                 let path = path.clone();
-                tokio::task::spawn_blocking(move || list_directory(&path))
-                    .await
-                    .map_err(|error| SourceError::Io(std::io::Error::other(error)))?
+                let listing = tokio::task::spawn_blocking(move || list_directory(&path));
+                // A directory on a hanging mount fails its poll (and is backed off) instead
+                // of holding its source's task.
+                match tokio::time::timeout(timeout, listing).await {
+                    Ok(listed) => {
+                        listed.map_err(|error| SourceError::Io(std::io::Error::other(error)))?
+                    }
+                    Err(_) => Err(SourceError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "listing the directory took longer than fetch_timeout",
+                    ))),
+                }
             }
             SourceKind::Feed {
                 url, authorization, ..
@@ -183,7 +198,7 @@ impl SourceKind {
                 if !response.status().is_success() {
                     return Err(SourceError::Http(format!(
                         "{} answered {}",
-                        address,
+                        without_query(address),
                         response.status()
                     )));
                 }
@@ -281,6 +296,7 @@ async fn list_feed(
             .headers()
             .get(name)
             .and_then(|value| value.to_str().ok())
+            .filter(|value| value.len() <= MAX_VALIDATOR_BYTES)
             .map(str::to_string)
     };
     let validators = FeedValidators {
@@ -327,9 +343,19 @@ async fn list_feed(
     })
 }
 
-/// The items a listing names, resolved against the feed's address; `http(s)` only. JSON lines
-/// (`{"url": …}` per line) when the listing starts with `{`, else the links of an HTML index
-/// (`href="…"`), without parent, sibling-query or sub-directory links.
+/// `address` as errors and records show it: without its query or fragment, where a signed
+/// address carries its token.
+fn without_query(address: &url::Url) -> String {
+    let mut shown = address.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
+/// The items a listing names (at most [`MAX_FEED_LISTED`]), resolved against the feed's
+/// address; `http(s)` only. JSON lines (`{"url": …}` per line) when the listing starts with
+/// `{`, else the links of an HTML index (`href="…"`), without parent, sibling-query or
+/// sub-directory links.
 pub(crate) fn listed_addresses(text: &str, base: &url::Url) -> Vec<url::Url> {
     let resolve = |link: &str| {
         base.join(link)
@@ -341,6 +367,7 @@ pub(crate) fn listed_addresses(text: &str, base: &url::Url) -> Vec<url::Url> {
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
             .filter_map(|entry| entry.get("url")?.as_str().and_then(resolve))
+            .take(MAX_FEED_LISTED)
             .collect();
     }
     let mut found = Vec::new();
@@ -356,12 +383,15 @@ pub(crate) fn listed_addresses(text: &str, base: &url::Url) -> Vec<url::Url> {
             || link.ends_with('/');
         if !skipped && let Some(address) = resolve(link) {
             found.push(address);
+            if found.len() == MAX_FEED_LISTED {
+                break;
+            }
         }
     }
     found
 }
 
-/// An item's name as records, logs and the state show it: at most 200 characters, control
+/// An item's name as records, logs and the ledger show it: at most 200 characters, control
 /// and direction-changing characters replaced (a file name cannot forge a log line).
 pub(crate) fn clean_name(name: &str) -> String {
     name.chars()

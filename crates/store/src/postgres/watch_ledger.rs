@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use haechi_events::{StoreError, Timestamp};
-use haechi_leak::watch_ledger::{FeedValidators, FinishedItem, WatchLedger};
+use haechi_leak::watch_ledger::{FeedValidators, FinishedItem, RELISTED_EVERY, WatchLedger};
 use sqlx::Row as _;
 
 use super::{PgStore, backend};
@@ -18,11 +18,14 @@ impl WatchLedger for PgStore {
         &self,
         source: &str,
         keys: &[String],
+        now: Timestamp,
     ) -> Result<HashSet<String>, StoreError> {
         let mut found = HashSet::new();
+        let mut relisted = Vec::new();
+        let stale = now.minus(RELISTED_EVERY).as_micros();
         for chunk in keys.chunks(IN_LIST) {
             let rows = sqlx::query(
-                "SELECT key FROM leak_watch_fetched WHERE source = $1 AND key = ANY($2)",
+                "SELECT key, at FROM leak_watch_fetched WHERE source = $1 AND key = ANY($2)",
             )
             .bind(source)
             .bind(chunk)
@@ -30,10 +33,46 @@ impl WatchLedger for PgStore {
             .await
             .map_err(backend)?;
             for row in rows {
-                found.insert(row.try_get::<String, _>("key").map_err(backend)?);
+                let key: String = row.try_get("key").map_err(backend)?;
+                if row.try_get::<i64, _>("at").map_err(backend)? < stale {
+                    relisted.push(key.clone());
+                }
+                found.insert(key);
             }
         }
+        for chunk in relisted.chunks(IN_LIST) {
+            sqlx::query(
+                "UPDATE leak_watch_fetched SET at = $1 WHERE source = $2 AND key = ANY($3)",
+            )
+            .bind(now.as_micros())
+            .bind(source)
+            .bind(chunk)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        }
         Ok(found)
+    }
+
+    async fn count_fetch_failure(
+        &self,
+        source: &str,
+        key: &str,
+        at: Timestamp,
+    ) -> Result<u32, StoreError> {
+        let failures: i64 = sqlx::query_scalar(
+            "INSERT INTO leak_watch_attempts (source, key, failures, at) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (source, key) DO UPDATE \
+             SET failures = leak_watch_attempts.failures + 1, at = excluded.at \
+             RETURNING failures",
+        )
+        .bind(source)
+        .bind(key)
+        .bind(at.as_micros())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(day_count(Some(failures)))
     }
 
     async fn digest_finished(&self, source: &str, digest: &str) -> Result<bool, StoreError> {
@@ -60,6 +99,12 @@ impl WatchLedger for PgStore {
         .execute(&mut *transaction)
         .await
         .map_err(backend)?;
+        sqlx::query("DELETE FROM leak_watch_attempts WHERE source = $1 AND key = $2")
+            .bind(source)
+            .bind(&item.key)
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
         if let Some(digest) = &item.digest {
             sqlx::query(
                 "INSERT INTO leak_watch_digests (source, digest, at) VALUES ($1, $2, $3) \
@@ -138,6 +183,7 @@ impl WatchLedger for PgStore {
         for statement in [
             "DELETE FROM leak_watch_fetched WHERE at < $1",
             "DELETE FROM leak_watch_digests WHERE at < $1",
+            "DELETE FROM leak_watch_attempts WHERE at < $1",
         ] {
             forgotten += sqlx::query(statement)
                 .bind(before.as_micros())

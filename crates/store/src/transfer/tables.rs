@@ -410,6 +410,16 @@ pub(crate) const TABLES: &[Table] = &[
         &[text("source"), text("day"), integer("matched")],
         2,
     ),
+    plain(
+        "leak_watch_attempts",
+        &[
+            text("source"),
+            text("key"),
+            integer("failures"),
+            integer("at"),
+        ],
+        2,
+    ),
     // The access policy's versions, from the files.
     Table {
         origin: Origin::PolicyFiles,

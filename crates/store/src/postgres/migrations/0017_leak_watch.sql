@@ -24,3 +24,12 @@ CREATE TABLE leak_watch_days (
     matched BIGINT NOT NULL,
     PRIMARY KEY (source, day)
 );
+CREATE TABLE leak_watch_attempts (
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    failures BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (source, key)
+);
+CREATE INDEX leak_watch_fetched_by_time ON leak_watch_fetched (at);
+CREATE INDEX leak_watch_digests_by_time ON leak_watch_digests (at);
