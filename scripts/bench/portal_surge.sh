@@ -5,6 +5,7 @@
 # 2,000× a baseline rate, timing an operator's request and /healthz every 100 ms meanwhile;
 # 2,000× once more with the operator's requests on the operator listener (server.operator_listen);
 # then the same rate against Debian's nginx serving a copy of the incident page (the ceiling).
+# BENCH_SOAK_ROUNDS=N runs N rounds of 2,000× back to back instead (the memory soak).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -84,6 +85,15 @@ http {
 NGINX
 nginx -c "$work/nginx.conf" -p "$work"
 
+if [ -n "${BENCH_SOAK_ROUNDS:-}" ]; then
+    # The soak: 2,000× again and again against the same server, its resident memory before,
+    # at most and after each round (a leak grows round after round; a plateau does not).
+    for round in $(seq 1 "$BENCH_SOAK_ROUNDS"); do
+        echo "== soak round $round: 2000× ($((baseline * 2000)) req/s for ${seconds}s)" >&2
+        "$surge" "$base" "$((baseline * 2000))" "$seconds" "$cookie" "$token" "$server_pid"
+    done
+    exit 0
+fi
 for multiple in 1 100 2000; do
     rate=$((baseline * multiple))
     echo "== haechi, ${multiple}× ($rate req/s for ${seconds}s)" >&2
