@@ -17,10 +17,10 @@ const CHECK_KEY_SECRET: &str = "exposure-check-key";
 const REFRESH_EVERY: Duration = Duration::from_secs(10);
 
 /// Opens the check: the key (its seed made and wrapped under the master key on first use,
-/// shared by every node of a cluster through the store) and, on a node that serves the API,
+/// shared by every node of a cluster through the store) and, on a node that serves the portal,
 /// every tag already kept; exposures not yet tagged are tagged now, on every core. A
 /// detection node answers no check, so it loads and tags nothing.
-pub async fn open(runtime: &Runtime, serves_api: bool) -> anyhow::Result<Arc<ExposureCheck>> {
+pub async fn open(runtime: &Runtime, serves_portal: bool) -> anyhow::Result<Arc<ExposureCheck>> {
     let seed = runtime
         .authority
         .keys()
@@ -29,7 +29,7 @@ pub async fn open(runtime: &Runtime, serves_api: bool) -> anyhow::Result<Arc<Exp
         .context("cannot open the exposure check's key")?;
     let key = CheckKey::from_seed(&seed).context("cannot derive the exposure check's key")?;
     let check = Arc::new(ExposureCheck::new(key, runtime.store.clone())?);
-    if !serves_api {
+    if !serves_portal {
         return Ok(check);
     }
     let refresh = check

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::util::Instance;
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// `haechi incident create` over `rows` (the affected list), titled `title`; the incident's id.
 pub(crate) fn import_incident(instance: &Instance, rows: &[Value], title: &str) -> String {
@@ -255,7 +255,7 @@ async fn a_customer_sees_what_leaked_and_what_did_not_and_the_signed_statement()
 }
 
 /// A client that does not follow redirects: the tests look at them.
-fn page_client() -> reqwest::Client {
+pub(crate) fn page_client() -> reqwest::Client {
     haechi_outbound::plain_builder()
         .unwrap()
         .redirect(reqwest::redirect::Policy::none())
@@ -264,7 +264,7 @@ fn page_client() -> reqwest::Client {
 }
 
 /// Signs in through the portal's form; the session cookie (`NAME=VALUE`).
-async fn sign_in(
+pub(crate) async fn sign_in(
     client: &reqwest::Client,
     server: &crate::util::Server,
     identifier: &str,

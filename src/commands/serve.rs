@@ -110,7 +110,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         drill.attach_cluster(following.links.clone());
     }
     let freshness = following.map(|following| following.freshness);
-    let exposure_check = crate::exposure_check::open(&runtime, role.serves_api()).await?;
+    let exposure_check = crate::exposure_check::open(&runtime, role.serves_portal()).await?;
     let portal = crate::portal::open(&config, &runtime).await?;
     let state = AppState::new(SharedState {
         authority: runtime.authority.clone(),
@@ -160,10 +160,12 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         // Alert streams (SSE) never end by themselves; end them so the server can stop.
         streams.close();
     };
-    if role.serves_api() {
-        haechi_server::serve(listener, state, shutdown).await?;
-    } else {
-        haechi_server::serve_probes(listener, state, shutdown).await?;
+    match role {
+        Role::Api | Role::All => haechi_server::serve(listener, state, shutdown).await?,
+        Role::Portal => haechi_server::serve_portal(listener, state, shutdown).await?,
+        Role::Detect | Role::LeakWatch => {
+            haechi_server::serve_probes(listener, state, shutdown).await?;
+        }
     }
     closing.send_replace(true);
     if let Some(operators) = operator_listener
@@ -210,7 +212,7 @@ impl Background {
         state: &AppState,
         role: Role,
     ) -> anyhow::Result<Self> {
-        let serves_api = role.serves_api();
+        let serves_portal = role.serves_portal();
         // Histograms keep every sample until upkeep folds them into their summaries: without
         // it, memory grew by 8 bytes a request until /metrics was scraped (about 20 MiB in
         // three minutes at 13 k req/s). Upkeep every few seconds bounds it whether or not
@@ -263,12 +265,12 @@ impl Background {
             )),
             watches: crate::watches::start(config, runtime, &state.leak_sources, role)?,
             rewrap,
-            exposure_check: serves_api.then(|| {
+            exposure_check: serves_portal.then(|| {
                 tokio::spawn(crate::exposure_check::keep_fresh(
                     state.exposure_check.clone(),
                 ))
             }),
-            portal: serves_api.then(|| {
+            portal: serves_portal.then(|| {
                 tokio::spawn(crate::portal::keep_fresh(
                     state.portal.clone(),
                     runtime.store.clone(),

@@ -113,6 +113,10 @@ pub enum Role {
     /// Run detection over the cluster's audit stream only (and `/healthz`, `/readyz`,
     /// `/metrics`); response actions reach the API nodes through the store's change log.
     Detect,
+    /// Serve the public's part only — the portal, the anonymous check, the statements, "is
+    /// this message from us?" — so a surge there never queues operators and services, which
+    /// the API nodes serve.
+    Portal,
     /// Watch the leak sources of `[leakwatch]` only (and `/healthz`, `/readyz`, `/metrics`):
     /// one such node leads the watch at a time, a second stands by.
     #[value(name = "leakwatch")]
@@ -134,9 +138,15 @@ impl Role {
         match self {
             Role::Api => "api",
             Role::Detect => "detect",
+            Role::Portal => "portal",
             Role::LeakWatch => "leakwatch",
             Role::All => "all",
         }
+    }
+
+    /// Whether this node serves the portal and the anonymous check.
+    pub fn serves_portal(self) -> bool {
+        matches!(self, Role::Api | Role::Portal | Role::All)
     }
 
     /// Whether this node runs detection.
@@ -159,10 +169,12 @@ impl Role {
                 self.name()
             );
         }
-        if matches!(self, Role::Detect | Role::LeakWatch) && config.bus.url.is_none() {
+        if matches!(self, Role::Detect | Role::LeakWatch | Role::Portal) && config.bus.url.is_none()
+        {
             // A detection node without the bus would read only its own (empty) log: it would
-            // look like coverage and give none. A watch node's findings are raised by the
-            // detection nodes, which read them from the bus.
+            // look like coverage and give none. A watch node's findings, and a portal node's
+            // sign-ins and checks, are judged by the detection nodes, which read them from
+            // the bus.
             anyhow::bail!(
                 "--role {} needs the bus that carries every node's audit records to detection: \
                  give it --bus nats://… as well as the shared store",

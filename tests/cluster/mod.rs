@@ -12,6 +12,7 @@ mod drill;
 mod leak_watch;
 mod limits;
 mod outage;
+mod portal_node;
 
 use std::time::{Duration, Instant};
 

@@ -59,6 +59,27 @@ pub fn detection_node_router(state: AppState) -> Router {
     middleware::apply(routes::probes_router(state.clone()), &state)
 }
 
+/// What a portal node (`--role portal`) serves: the portal, the anonymous check, the
+/// statements, "is this message from us?" and the probes; every other path is a 404 naming
+/// the API nodes.
+pub fn portal_node_router(state: AppState) -> Router {
+    middleware::apply(routes::portal_router(state.clone()), &state)
+}
+
+/// Serves [`portal_node_router`] on `listener` until `shutdown` resolves.
+pub async fn serve_portal(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        portal_node_router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
 /// Serves [`detection_node_router`] on `listener` until `shutdown` resolves.
 pub async fn serve_probes(
     listener: TcpListener,

@@ -95,6 +95,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(alerts::router())
         .merge(incidents::router())
         .merge(statements::router())
+        .merge(statements::public_router())
         .merge(notices::router())
         .merge(portal::router())
         .merge(portal_pages::router())
@@ -104,6 +105,56 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(rules::router())
         .merge(blocks::router())
         .merge(drill::router())
+}
+
+/// What the public reaches on a portal node (`--role portal`): the portal's pages and assets,
+/// the anonymous check, the statements, "is this message from us?", a customer's own
+/// exposures, the keys tokens verify with, and the probes. Operators' and services' routes
+/// are not there, so a surge on the portal nodes never queues them.
+fn public() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(health::router())
+        .merge(well_known::router())
+        .merge(exposure::router())
+        .merge(exposure_check::router())
+        .merge(statements::public_router())
+        .merge(notices::router())
+        .merge(portal::router())
+        .merge(portal_pages::router())
+        .merge(notice_pages::router())
+}
+
+/// A portal node's listener: [`public`] with the API's protections (freshness, blocks, the
+/// check's budgets); every other path says where the API is.
+pub(crate) fn portal_router(state: AppState) -> Router {
+    let (routes, _) = public().split_for_parts();
+    protect(
+        routes
+            .layer(exposure_check::budgets(&state.settings.exposure_check))
+            .fallback(|| async {
+                ApiError::not_found(
+                    "this is a portal node (--role portal): the rest of the API is served by the API nodes",
+                )
+                .into_response()
+            }),
+        &state,
+    )
+    .with_state(state)
+}
+
+/// The layers every public listener has, outermost last: a blocked network is refused before
+/// any route (or fallback) sees the request, and a node whose view of the blocks (and
+/// everything else shared) is not confirmed fresh decides nothing, not even who is blocked.
+fn protect(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+    routes
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::blocked::refuse_blocked,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::freshness::refuse_when_stale,
+        ))
 }
 
 /// The API's OpenAPI 3.1 document, as `GET /openapi.json` serves it.
@@ -116,7 +167,7 @@ pub(crate) fn router(state: AppState) -> Router {
     let (routes, document) = api().split_for_parts();
     let document = complete(serde_json::to_value(&document).unwrap_or_default());
     let document = serde_json::to_vec(&document).unwrap_or_default();
-    routes
+    let routes = routes
         // The document is made once, here, and served from memory.
         .layer(Extension(contract::Document(document.into())))
         .layer(exposure_check::budgets(&state.settings.exposure_check))
@@ -130,17 +181,6 @@ pub(crate) fn router(state: AppState) -> Router {
                 "this endpoint does not take that method",
             )
             .into_response()
-        })
-        // A blocked network is refused before any route (or fallback) sees the request.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::blocked::refuse_blocked,
-        ))
-        // Outermost: a node whose view of the blocks (and everything else shared) is not
-        // confirmed fresh decides nothing, not even who is blocked.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::freshness::refuse_when_stale,
-        ))
-        .with_state(state)
+        });
+    protect(routes, &state).with_state(state)
 }

@@ -22,9 +22,12 @@ use crate::openapi::{
 use crate::{ApiError, AppState};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(versions, publish))
-        .routes(routes!(current))
+    OpenApiRouter::new().routes(routes!(versions, publish))
+}
+
+/// The statements as the public reads them (a portal node serves these, not the admin's).
+pub(super) fn public_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(current))
 }
 
 /// The key statements are signed with.
