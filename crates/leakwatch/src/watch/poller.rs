@@ -1,4 +1,4 @@
-//! One source's watch: its client, health and the items it is still trying. Each source is
+//! One source's watch: its client and its health. Each source is
 //! polled by its own task ([`super::LeakWatch::run`]), so a slow feed or a heavy dump delays
 //! nothing but its own source; within a poll the items are taken in order until the poll's
 //! allowance of items or its time budget is spent, and the rest wait for the next poll.
