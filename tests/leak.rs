@@ -22,6 +22,22 @@ pub(crate) const CUSTOMERS: [(&str, &str, &str); 6] = [
 /// An instance with the customers imported; returns it and their ids in `CUSTOMERS` order.
 pub(crate) fn vault_with_customers() -> (Instance, Vec<String>) {
     let instance = Instance::new();
+    import_customers(&instance);
+    // The import records one pii.write event per customer, in line order.
+    let (code, stdout, stderr) = instance.run(&["audit", "search", "--kind", "pii.write"], None);
+    assert_eq!(code, 0, "{stderr}");
+    let ids: Vec<String> = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|record| record["purpose"] == "import")
+        .map(|record| record["customer_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), CUSTOMERS.len());
+    (instance, ids)
+}
+
+/// Imports `CUSTOMERS` into `instance`'s vault (a node of a cluster's shared one too).
+pub(crate) fn import_customers(instance: &Instance) {
     let file = instance.dir.path().join("customers.jsonl");
     let text: String = CUSTOMERS
         .iter()
@@ -37,17 +53,6 @@ pub(crate) fn vault_with_customers() -> (Instance, Vec<String>) {
         instance.run(&["customers", "import", file.to_str().unwrap()], None);
     assert_eq!(code, 0, "{stdout}{stderr}");
     std::fs::remove_file(&file).unwrap();
-    // The import records one pii.write event per customer, in line order.
-    let (code, stdout, stderr) = instance.run(&["audit", "search", "--kind", "pii.write"], None);
-    assert_eq!(code, 0, "{stderr}");
-    let ids: Vec<String> = stdout
-        .lines()
-        .map(|line| serde_json::from_str::<Value>(line).unwrap())
-        .filter(|record| record["purpose"] == "import")
-        .map(|record| record["customer_id"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(ids.len(), CUSTOMERS.len());
-    (instance, ids)
 }
 
 /// Decomposes Hangul syllables into conjoining jamo (NFD), as pasted text often has them.

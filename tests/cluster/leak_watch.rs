@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Cluster;
-use crate::leak::CUSTOMERS;
+use crate::leak::{CUSTOMERS, import_customers};
 use crate::leak_watch::{configure, drop_file, dump};
 use crate::util::Server;
 
@@ -42,21 +42,7 @@ async fn one_watch_node_leads_a_standby_takes_over_and_nothing_is_examined_twice
     let Some(cluster) = Cluster::new().await else {
         return;
     };
-    let customers = cluster.ops.dir.path().join("customers.jsonl");
-    let lines: String = CUSTOMERS
-        .iter()
-        .map(|(name, email, phone)| {
-            format!(
-                "{}\n",
-                json!({"name": name, "email": email, "phone": phone})
-            )
-        })
-        .collect();
-    std::fs::write(&customers, lines).unwrap();
-    let (code, _, stderr) = cluster
-        .ops
-        .run(&["customers", "import", customers.to_str().unwrap()], None);
-    assert_eq!(code, 0, "{stderr}");
+    import_customers(&cluster.ops);
     let drop = cluster.ops.dir.path().join("drop");
     std::fs::create_dir(&drop).unwrap();
     let source = format!(

@@ -88,6 +88,16 @@ impl Timestamp {
         }
     }
 
+    /// The UTC date, e.g. `2025-06-24` (the microseconds as text outside the calendar's range,
+    /// as [`Timestamp::to_rfc3339`]).
+    pub fn utc_date(self) -> String {
+        let text = self.to_rfc3339();
+        match text.split_once('T') {
+            Some((date, _)) => date.to_string(),
+            None => text,
+        }
+    }
+
     /// Parses RFC 3339 text (any offset) or a bare date `YYYY-MM-DD` (midnight UTC).
     pub fn parse(text: &str) -> Option<Timestamp> {
         let text = text.trim();
@@ -176,6 +186,17 @@ mod tests {
         let text = instant.to_rfc3339();
         assert_eq!(text, "2025-06-24T03:12:45.123456Z");
         assert_eq!(Timestamp::parse(&text), Some(instant));
+    }
+
+    #[test]
+    fn the_utc_date_is_the_day_in_utc() {
+        // 03:12 UTC on the 24th is already noon in Seoul; the date is UTC's.
+        assert_eq!(
+            Timestamp::from_micros(1_750_734_765_123_456).utc_date(),
+            "2025-06-24"
+        );
+        assert_eq!(Timestamp::from_secs(86_399).utc_date(), "1970-01-01");
+        assert_eq!(Timestamp::from_secs(86_400).utc_date(), "1970-01-02");
     }
 
     #[test]

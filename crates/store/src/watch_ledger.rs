@@ -21,12 +21,6 @@ pub(crate) fn day_count(matched: Option<i64>) -> u32 {
     u32::try_from(matched.unwrap_or(0).max(0)).unwrap_or(u32::MAX)
 }
 
-/// The UTC day `before` falls on, for forgetting day counts (`2026-12-07`).
-pub(crate) fn day_of(before: Timestamp) -> String {
-    let text = before.to_rfc3339();
-    text.get(..10).unwrap_or(&text).to_string()
-}
-
 #[async_trait]
 impl WatchLedger for SqliteStore {
     async fn fetched_keys(
@@ -219,7 +213,7 @@ impl WatchLedger for SqliteStore {
                 .rows_affected();
         }
         forgotten += sqlx::query("DELETE FROM leak_watch_days WHERE day < ?")
-            .bind(day_of(before))
+            .bind(before.utc_date())
             .execute(&mut *transaction)
             .await
             .map_err(backend)?

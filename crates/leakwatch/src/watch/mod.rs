@@ -201,14 +201,6 @@ impl LeakWatch {
         }
     }
 
-    /// Forgets what was finished longer ago than `remember_for`; returns how many entries went.
-    ///
-    /// # Errors
-    /// [`Error::WatchLedger`] when the store cannot be written.
-    pub async fn forget_old(&self) -> Result<u64, Error> {
-        forget_old(&*self.ledger, self.settings.remember_for).await
-    }
-
     /// Runs until the task is aborted: each source polled by a task of its own when due, the
     /// ledger's old entries forgotten once a day.
     pub async fn run(self, services: WatchServices, grant: AdminGrant) {
@@ -270,16 +262,4 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
             attempt.stop()
         }
     })
-}
-
-/// The UTC day of `time`, as `2026-12-07`.
-fn day_of(time: std::time::SystemTime) -> String {
-    let days = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-        / 86_400;
-    let micros = i64::try_from(days * 86_400 * 1_000_000).unwrap_or(i64::MAX);
-    let text = haechi_events::Timestamp::from_micros(micros).to_rfc3339();
-    text.get(..10).unwrap_or(&text).to_string()
 }

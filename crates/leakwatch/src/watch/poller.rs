@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::item::{self, ItemOutcome};
 use super::source::{Fetched, Listed, MAX_LISTED, SourceSettings};
-use super::{SourceHealth, WatchServices, WatchSettings, day_of};
+use super::{SourceHealth, WatchServices, WatchSettings};
 use crate::MatchServices;
 
 /// The longest a failing source is left alone.
@@ -203,7 +203,7 @@ impl SourcePoller {
                 ))
             }
         };
-        let today = day_of(SystemTime::now());
+        let today = SystemClock.now().utc_date();
         let (digest, size, outcome) = match fetched {
             Fetched::Failed(reason) => (None, 0, ItemOutcome::Quarantined(reason)),
             Fetched::TooLarge => (

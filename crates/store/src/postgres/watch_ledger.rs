@@ -10,7 +10,7 @@ use haechi_leak::watch_ledger::{FeedValidators, FinishedItem, RELISTED_EVERY, Wa
 use sqlx::Row as _;
 
 use super::{PgStore, backend};
-use crate::watch_ledger::{IN_LIST, day_count, day_of};
+use crate::watch_ledger::{IN_LIST, day_count};
 
 #[async_trait]
 impl WatchLedger for PgStore {
@@ -193,7 +193,7 @@ impl WatchLedger for PgStore {
                 .rows_affected();
         }
         forgotten += sqlx::query("DELETE FROM leak_watch_days WHERE day < $1")
-            .bind(day_of(before))
+            .bind(before.utc_date())
             .execute(&mut *transaction)
             .await
             .map_err(backend)?
