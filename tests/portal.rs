@@ -596,3 +596,53 @@ async fn a_flood_without_a_session_takes_no_turn() {
         .unwrap();
     assert_eq!(mine.status(), 200);
 }
+
+/// A flood of sign-ins from one address is refused by that address's own limit before it
+/// asks the signed-in lane for a turn: with one turn a second, someone else signing in right
+/// after the flood is admitted. (Asked in the other order, the flood's attempts would take
+/// every turn the lane had and shed the other person's sign-in.)
+#[tokio::test]
+async fn a_flood_of_sign_ins_from_one_address_takes_no_one_elses_turn() {
+    let instance = Instance::new()
+        .with_env("HAECHI_SERVER__TRUSTED_PROXIES", r#"["127.0.0.0/8"]"#)
+        .with_env("HAECHI_LOGIN__ATTEMPTS_PER_SOURCE", "3")
+        .with_env("HAECHI_PORTAL__SIGNED_IN_PER_SECOND", "1")
+        .with_env("HAECHI_PORTAL__SIGNED_IN_BURST", "0")
+        .with_env("HAECHI_PORTAL__SIGNED_IN_QUEUE", "0");
+    instance.create_customer("minji@example.com", "010-3456-7890", PASSWORD);
+    let server = instance.serve();
+    let client = page_client();
+    let attempt = |from: &'static str, identifier: &'static str, password: &'static str| {
+        client
+            .post(server.url("/portal/login"))
+            .header("x-forwarded-for", from)
+            .form(&[("identifier", identifier), ("password", password)])
+            .send()
+    };
+    // The flooding address uses up its attempts (each taking a turn while it may) ...
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let refused = attempt("198.51.100.7", "minji@example.com", "guess")
+            .await
+            .unwrap();
+        statuses.push(refused.status().as_u16());
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    // ... and from then on is refused by its limit, however fast it sends, taking no turn.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for _ in 0..20 {
+        let refused = attempt("198.51.100.7", "minji@example.com", "guess")
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 429);
+        assert!(refused.headers().contains_key("retry-after"));
+    }
+    let signed_in = attempt("203.0.113.20", "minji@example.com", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(
+        signed_in.status(),
+        303,
+        "the other person's sign-in is admitted"
+    );
+}

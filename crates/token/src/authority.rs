@@ -39,7 +39,7 @@ mod sessions;
 mod suspensions;
 mod verification;
 
-pub use accounts::{Accounts, LoginIdentifier, NewAccount};
+pub use accounts::{Accounts, LoginAttempt, LoginIdentifier, NewAccount};
 pub use clients::{ClientCredential, ClientKind, Clients};
 pub use grants::{DETECTION_ACTOR, LEAK_WATCH_ACTOR, REVIEW_ACTOR, is_reserved_admin_name};
 pub use issuance::TokenPair;

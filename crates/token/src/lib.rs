@@ -41,9 +41,9 @@ mod verified;
 
 pub use authority::{
     Accounts, AuthorityParts, ClientCredential, ClientKind, Clients, DETECTION_ACTOR,
-    Introspection, KeyLifecycle, LEAK_WATCH_ACTOR, LoginIdentifier, NewAccount, REVIEW_ACTOR,
-    RevokedKey, Sessions, Suspensions, TokenAuthority, TokenPair, Verifier, is_reserved_admin_name,
-    named_secret,
+    Introspection, KeyLifecycle, LEAK_WATCH_ACTOR, LoginAttempt, LoginIdentifier, NewAccount,
+    REVIEW_ACTOR, RevokedKey, Sessions, Suspensions, TokenAuthority, TokenPair, Verifier,
+    is_reserved_admin_name, named_secret,
 };
 pub use error::{AuthFailure, Error, Rejection};
 pub use grant::{AdminGrant, GrantedVia, OperatorAccess};

@@ -313,20 +313,27 @@ async fn login(
         Ok(Form(form)) if form.identifier.len() <= 254 && form.password.len() <= 1024 => form,
         _ => return sign_in_again(&state, lang, LoginProblem::Failed, None),
     };
-    // A malformed form takes no turn; a well-formed one asks before its password is hashed.
-    if state.portal.admission().admit().await.is_err() {
-        return shed(&state, lang, "/portal/");
-    }
     let identifier = if form.identifier.contains('@') {
         LoginIdentifier::Email(form.identifier)
     } else {
         LoginIdentifier::Phone(form.identifier)
     };
-    let pair = state
-        .authority
-        .accounts()
-        .login(&identifier, form.password, &context)
-        .await;
+    // The source's and the account's limits first: they cost no hashing, so a flood of
+    // attempts from a few sources is refused by its own limits and takes none of the lane's
+    // turns from other people. Then the lane, before the password is hashed.
+    let accounts = state.authority.accounts();
+    let pair = match accounts.begin_login(&identifier, &context).await {
+        Ok(attempt) => {
+            if state.portal.admission().admit().await.is_err() {
+                if let Err(error) = attempt.withdraw().await {
+                    return ApiError::from(error).into_response();
+                }
+                return shed(&state, lang, "/portal/");
+            }
+            attempt.finish(form.password).await
+        }
+        Err(error) => Err(error),
+    };
     match pair {
         Ok(pair) => {
             let cookie = format!(

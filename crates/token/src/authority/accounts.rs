@@ -18,6 +18,8 @@ use crate::{AccountRecord, Error, SignInLimits};
 
 mod login;
 
+pub use login::LoginAttempt;
+
 /// The name of the secret login identifiers are hashed under.
 const LOGIN_INDEX_SECRET: &str = "login-index-key";
 
