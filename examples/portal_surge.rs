@@ -13,7 +13,8 @@
 //! prints one JSON line. With `static`, every request is a GET of `/portal/incident` from
 //! `BASE`, a static file server holding a copy of the page: the ceiling. With
 //! `SURGE_OPERATOR_BASE` set, the operator's requests and `/healthz` go there (the server's
-//! `server.operator_listen`) instead of `BASE`.
+//! `server.operator_listen`, or its main address when `BASE` is its `portal.listen`) instead
+//! of `BASE`.
 
 use std::time::{Duration, Instant};
 
@@ -297,7 +298,8 @@ fn main() -> anyhow::Result<()> {
             outcomes.push(outcome);
         }
         let mut report = json!({
-            "operator_listener": std::env::var("SURGE_OPERATOR_BASE").is_ok(),
+            "base": target.base,
+            "operator_base": target.operator_base,
             "rate": rate,
             "seconds": seconds,
             "scheduled_in_s": scheduled_in.as_secs_f64(),

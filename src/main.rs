@@ -16,6 +16,7 @@ mod exposure_check;
 mod notices;
 mod portal;
 mod runtime;
+mod side_listeners;
 mod watches;
 
 use std::process::ExitCode;

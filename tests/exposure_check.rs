@@ -192,23 +192,42 @@ async fn hostile_checks_get_clear_errors_and_a_source_that_keeps_asking_is_refus
 }
 
 /// The budgets come from `[exposure]`: a burst of 3 answers three checks and refuses the
-/// fourth; a budget that grants nothing is refused at start, naming the setting.
+/// fourth, whichever of the node's listeners they arrive on; a budget that grants nothing is
+/// refused at start, naming the setting.
 #[tokio::test]
 async fn the_budgets_are_configured_and_checked() {
     let instance = crate::util::Instance::new()
         .with_env("HAECHI_EXPOSURE__CHECK_BURST", "3")
-        .with_env("HAECHI_EXPOSURE__CHECK_PER_SOURCE_PER_SECOND", "0.01");
+        .with_env("HAECHI_EXPOSURE__CHECK_PER_SOURCE_PER_SECOND", "0.01")
+        .with_env("HAECHI_PORTAL__LISTEN", "127.0.0.1:0")
+        .with_env("HAECHI_SERVER__OPERATOR_LISTEN", "127.0.0.1:0");
     let server = instance.serve();
+    let address_of = |prefix: &str| {
+        server
+            .log()
+            .iter()
+            .find_map(|line| line.strip_prefix(prefix).map(str::to_string))
+            .unwrap()
+    };
+    // One budget per node, whichever listener a check arrives on: the main address, the
+    // portal's, the operators'.
+    let bases = [
+        server.base.clone(),
+        address_of("haechi portal on "),
+        address_of("haechi operators on "),
+        server.base.clone(),
+    ];
     let good = blinded_element();
     let mut statuses = Vec::new();
-    for _ in 0..4 {
-        let (status, _) = server
-            .post_json(
-                "/v1/exposure/check",
-                json!({"bucket": "abcd", "blinded": good}),
-            )
-            .await;
-        statuses.push(status);
+    for base in bases {
+        let response = server
+            .client
+            .post(format!("{base}/v1/exposure/check"))
+            .json(&json!({"bucket": "abcd", "blinded": good}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
     }
     assert_eq!(statuses, [200, 200, 200, 429]);
 

@@ -646,3 +646,104 @@ async fn a_flood_of_sign_ins_from_one_address_takes_no_one_elses_turn() {
         "the other person's sign-in is admitted"
     );
 }
+
+/// `portal.listen`: the portal alone on an address of its own, on threads the kernel runs
+/// `portal.nice` below the rest of the server (read back from /proc), so a surge there takes
+/// only the CPU the API, operators and detection leave. The operators' routes are not there;
+/// the main address still serves everything. A nice value that would raise the portal above
+/// the server is refused at start.
+#[tokio::test]
+async fn the_portal_may_have_a_lower_priority_listener_of_its_own() {
+    let instance = Instance::new()
+        .with_env("HAECHI_PORTAL__LISTEN", "127.0.0.1:0")
+        .with_env("HAECHI_PORTAL__NICE", "7");
+    instance.create_customer("eunji@example.com", "010-2222-3333", PASSWORD);
+    let credential = instance.create_admin("root");
+    let server = instance.serve();
+    let portal = server
+        .log()
+        .iter()
+        .find_map(|line| line.strip_prefix("haechi portal on ").map(str::to_string))
+        .expect("the portal's address is printed");
+    assert_ne!(portal, server.base);
+    let client = page_client();
+    let home = client
+        .get(format!("{portal}/portal/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), 200);
+    let signed_in = client
+        .post(format!("{portal}/portal/login"))
+        .form(&[("identifier", "eunji@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let view = client
+        .get(format!("{portal}/portal/me"))
+        .header("cookie", cookie_of(&signed_in))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(view.status(), 200);
+    let admin = server.client_token(&credential).await;
+    let elsewhere = server
+        .client
+        .get(format!("{portal}/v1/admin/incidents"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 404);
+    let body: Value = elsewhere.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("portal.listen"),
+        "{body}"
+    );
+    let (status, _) = server.get_with("/v1/admin/incidents", &admin).await;
+    assert_eq!(status, 200, "the main address serves the API");
+    // Every thread of the portal's runtime runs 7 below the server; the others do not.
+    let (portal_threads, others) = thread_nice_values(server.child.id());
+    let own = others[0];
+    assert!(!portal_threads.is_empty());
+    assert!(
+        portal_threads.iter().all(|&nice| nice == (own + 7).min(19)),
+        "{portal_threads:?}"
+    );
+    assert!(others.iter().all(|&nice| nice == own), "{others:?}");
+    assert_eq!(server.terminate(), Some(0));
+
+    let refused = Instance::new()
+        .with_env("HAECHI_PORTAL__LISTEN", "127.0.0.1:0")
+        .with_env("HAECHI_PORTAL__NICE", "-5");
+    let (code, _, stderr) = refused.run(&["serve", "--listen", "127.0.0.1:0"], None);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("portal.nice must be between 0"), "{stderr}");
+}
+
+/// The nice values of a process's threads: those named `haechi-portal`, and the rest (the
+/// main thread's first).
+fn thread_nice_values(pid: u32) -> (Vec<i64>, Vec<i64>) {
+    let (mut portal, mut others) = (Vec::new(), Vec::new());
+    let mut tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|task| task.unwrap().path())
+        .collect();
+    // The main thread's id is the process's.
+    tasks.sort_by_key(|task| !task.ends_with(pid.to_string()));
+    for task in tasks {
+        let Ok(stat) = std::fs::read_to_string(task.join("stat")) else {
+            continue;
+        };
+        // pid (comm) state … : the fields after the name's closing parenthesis, nice the 17th.
+        let (name, rest) = stat.split_once(") ").unwrap();
+        let nice: i64 = rest.split(' ').nth(16).unwrap().parse().unwrap();
+        if name.ends_with("(haechi-portal") {
+            portal.push(nice);
+        } else {
+            others.push(nice);
+        }
+    }
+    (portal, others)
+}

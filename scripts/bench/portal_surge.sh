@@ -3,7 +3,8 @@
 # open-loop generator (examples/portal_surge.rs) sends the portal's mix — 80 % anonymous
 # checks from a crowd of addresses, 15 % incident page, 5 % signed-in view — at 1×, 100× and
 # 2,000× a baseline rate, timing an operator's request and /healthz every 100 ms meanwhile;
-# 2,000× once more with the operator's requests on the operator listener (server.operator_listen);
+# 2,000× once more with the operator's requests on the operator listener (server.operator_listen),
+# and once more with the crowd on the portal's own lower-priority listener (portal.listen);
 # then the same rate against Debian's nginx serving a copy of the incident page (the ceiling).
 # BENCH_SOAK_ROUNDS=N runs N rounds of 2,000× back to back instead (the memory soak).
 set -euo pipefail
@@ -33,8 +34,13 @@ cat >"$work/haechi.toml" <<'TOML'
 [server]
 # The generator is the crowd's proxy: each check says where it comes from.
 trusted_proxies = ["127.0.0.1/32"]
-# Operators' requests on a listener with a thread of its own (the last haechi run uses it).
+# Operators' requests on a listener with a thread of its own (one 2,000× run uses it).
 operator_listen = "127.0.0.1:0"
+
+[portal]
+# The portal alone on threads 10 below the rest of the server (the last haechi run sends the
+# crowd here and the operator's requests to the main address).
+listen = "127.0.0.1:0"
 TOML
 
 echo "== a customer with a login, an incident naming them, an administrator" >&2
@@ -58,6 +64,7 @@ for _ in $(seq 1 200); do
 done
 base="http://$address"
 operators="http://$(sed -n 's/^haechi operators on http:\/\///p' "$work/serve.log" | head -n1)"
+portal="http://$(sed -n 's/^haechi portal on http:\/\///p' "$work/serve.log" | head -n1)"
 token=$(curl -sf "$base/v1/oauth/token" --data-urlencode grant_type=client_credentials \
     --data-urlencode "client_id=$admin_id" --data-urlencode "client_secret=$admin_secret" | jq -r .access_token)
 cookie=$(curl -s -o /dev/null -D - "$base/portal/login" \
@@ -102,6 +109,9 @@ for multiple in 1 100 2000; do
 done
 echo "== haechi, 2000× again, the operator's requests on the operator listener" >&2
 SURGE_OPERATOR_BASE="$operators" "$surge" "$base" "$((baseline * 2000))" "$seconds" "$cookie" "$token" "$server_pid"
+sleep 3
+echo "== haechi, 2000× again, the crowd on the portal's listener (portal.nice 10), the operator's requests on the main address" >&2
+SURGE_OPERATOR_BASE="$base" "$surge" "$portal" "$((baseline * 2000))" "$seconds" "$cookie" "$token" "$server_pid"
 sleep 3
 echo "== nginx, the ceiling ($((baseline * 2000)) req/s)" >&2
 "$surge" "http://127.0.0.1:18931" "$((baseline * 2000))" "$seconds" "" "" "$(cat "$work/nginx.pid")" static

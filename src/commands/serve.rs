@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::Outcome;
 use crate::config::{AuditSection, Config, LogFormat, Role};
 use crate::runtime::{DataDirLock, Runtime};
+use crate::side_listeners;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -139,11 +140,21 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     let background = Background::start(&config, &runtime, &state, role)?;
     crate::console::sweep_every_minute(state.console.clone());
     let metrics_listener = metrics_listener(&config, &state).await?;
-    let operator_listener = if role.serves_api() {
-        operator_listener(&config, &state, closed_signal(&closing))?
-    } else {
-        None
-    };
+    let mut side_listeners = Vec::new();
+    if role.serves_api() {
+        side_listeners.extend(side_listeners::operators(
+            &config,
+            &state,
+            closed_signal(&closing),
+        )?);
+    }
+    if role.serves_portal() {
+        side_listeners.extend(side_listeners::portal(
+            config.portal.own_listener()?,
+            &state,
+            closed_signal(&closing),
+        )?);
+    }
     tracing::info!(
         %address,
         data_dir = %config.data_dir.display(),
@@ -168,11 +179,9 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         }
     }
     closing.send_replace(true);
-    if let Some(operators) = operator_listener
-        && operators.join().is_err()
-    {
-        tracing::error!("the operators' listener's thread panicked");
-    }
+    side_listeners
+        .into_iter()
+        .for_each(side_listeners::SideListener::join);
     if let Some(metrics_listener) = metrics_listener {
         metrics_listener.abort();
     }
@@ -323,48 +332,6 @@ fn closed_signal(
     async move {
         let _ = closed.wait_for(|closed| *closed).await;
     }
-}
-
-/// The API on `server.operator_listen`, when set, served by a runtime on a thread of its own:
-/// the operating system schedules that thread whatever the main runtime's workers are busy
-/// with, so an operator's request does not wait in line behind a surge of portal requests.
-/// Stops when `shutdown` resolves.
-fn operator_listener(
-    config: &Config,
-    state: &AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
-    let Some(address) = config.server.operator_listen else {
-        return Ok(None);
-    };
-    let listener = std::net::TcpListener::bind(address)
-        .with_context(|| format!("cannot listen on {address} for operators"))?;
-    listener.set_nonblocking(true)?;
-    let bound = listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("haechi-operators")
-        .enable_all()
-        .build()
-        .context("cannot start the operators' runtime")?;
-    let state = state.clone();
-    let thread = std::thread::Builder::new()
-        .name("haechi-operators".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let served = match TcpListener::from_std(listener) {
-                    Ok(listener) => haechi_server::serve(listener, state, shutdown).await,
-                    Err(error) => Err(error),
-                };
-                if let Err(error) = served {
-                    tracing::error!(%error, "the operators' listener stopped");
-                }
-            });
-        })
-        .context("cannot start the operators' thread")?;
-    // Scripts and tests read the address from this line.
-    println!("haechi operators on http://{bound}");
-    Ok(Some(thread))
 }
 
 /// `/metrics` on its own listener when `server.metrics_listen` is set.

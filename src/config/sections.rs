@@ -84,12 +84,28 @@ impl ExposureSection {
     }
 }
 
-/// The exposure portal's signed-in lane (see docs/portal.md): sign-in and a customer's own
-/// exposures are admitted at a rate the node sustains, queued briefly beyond it and shed at
-/// once beyond the queue (503, `Retry-After`, a page that retries by itself).
+/// The exposure portal (see docs/portal.md): its signed-in lane — sign-in and a customer's
+/// own exposures are admitted at a rate the node sustains, queued briefly beyond it and shed
+/// at once beyond the queue (503, `Retry-After`, a page that retries by itself) — and, when
+/// set, a listener of its own at a lower priority than the rest of the server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PortalSection {
+    /// A listener serving the portal alone (its pages, the anonymous check, the statements,
+    /// "is this message from us?", a customer's own exposures, the probes), on threads of its
+    /// own that run at `nice`: point the public hostname here, and a surge of the public then
+    /// takes only the CPU the API, operators and detection leave. Unset: the portal is served
+    /// on `listen` only, beside everything else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// How much lower than the rest of the server the portal listener's threads run: a Linux
+    /// nice value from 0 (the same) to 19 (the lowest). Default 10: under contention the
+    /// kernel gives a thread at 0 about nine times the CPU of one at 10.
+    pub nice: i32,
+    /// The portal listener's worker threads (default: one per core, so the portal still
+    /// uses every core the rest of the server leaves idle).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
     /// Signed-in requests admitted a second, sustained.
     pub signed_in_per_second: f64,
     /// Admitted at once beyond the rate.
@@ -108,6 +124,9 @@ impl Default for PortalSection {
     fn default() -> Self {
         let admission = haechi_server::admission::AdmissionSettings::default();
         PortalSection {
+            listen: None,
+            nice: 10,
+            threads: None,
             signed_in_per_second: admission.per_second,
             signed_in_burst: admission.burst,
             signed_in_queue: admission.queue,
@@ -118,6 +137,28 @@ impl Default for PortalSection {
 }
 
 impl PortalSection {
+    /// The portal listener's priority and threads, validated; `None` when it is not set.
+    pub fn own_listener(&self) -> anyhow::Result<Option<PortalListener>> {
+        let Some(address) = self.listen else {
+            return Ok(None);
+        };
+        if !(0..=19).contains(&self.nice) {
+            anyhow::bail!(
+                "portal.nice must be between 0 (the server's own priority) and 19 (the \
+                 lowest), not {}: the portal may run below the rest of the server, never above",
+                self.nice
+            );
+        }
+        if self.threads == Some(0) || self.threads.is_some_and(|threads| threads > 1024) {
+            anyhow::bail!("portal.threads must be between 1 and 1024");
+        }
+        Ok(Some(PortalListener {
+            address,
+            nice: self.nice,
+            threads: self.threads,
+        }))
+    }
+
     /// The signed-in lane's admission, validated.
     pub fn admission(&self) -> anyhow::Result<haechi_server::admission::AdmissionSettings> {
         let rate = self.signed_in_per_second;
@@ -138,6 +179,15 @@ impl PortalSection {
             retry_after_secs: self.retry_after.as_secs().max(1),
         })
     }
+}
+
+/// Where and how the portal listener runs ([`PortalSection::own_listener`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortalListener {
+    pub address: SocketAddr,
+    /// The threads' nice value, 0–19.
+    pub nice: i32,
+    pub threads: Option<usize>,
 }
 
 /// The audit trail's archive, retention, witness and disk watch (see docs/audit.md).

@@ -8,6 +8,7 @@ use haechi_token::TokenAuthority;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::client_address::TrustedProxies;
+use crate::routes::CheckBudgets;
 
 /// Settings of the HTTP layer itself.
 #[derive(Debug, Clone)]
@@ -65,12 +66,30 @@ impl Default for ServerSettings {
 /// request, once per layer and handler that holds it, and cloning ten `Arc`s each time showed
 /// in the read path's profile as ~18 % of the CPU (reference counts bouncing between cores).
 #[derive(Debug, Clone)]
-pub struct AppState(Arc<SharedState>);
+pub struct AppState(Arc<NodeState>);
+
+/// [`SharedState`] and what the server makes of it once per node, so that every listener
+/// (the main address, the operators', the portal's) shares it.
+#[derive(Debug)]
+struct NodeState {
+    shared: SharedState,
+    /// The anonymous check's budgets: one per node, whichever listener a check arrives on.
+    check_budgets: Arc<CheckBudgets>,
+}
 
 impl AppState {
     /// The state handlers share.
     pub fn new(shared: SharedState) -> Self {
-        AppState(Arc::new(shared))
+        let check_budgets = Arc::new(CheckBudgets::new(&shared.settings.exposure_check));
+        AppState(Arc::new(NodeState {
+            shared,
+            check_budgets,
+        }))
+    }
+
+    /// The anonymous check's budgets.
+    pub(crate) fn check_budgets(&self) -> &Arc<CheckBudgets> {
+        &self.0.check_budgets
     }
 }
 
@@ -78,7 +97,7 @@ impl std::ops::Deref for AppState {
     type Target = SharedState;
 
     fn deref(&self) -> &SharedState {
-        &self.0
+        &self.0.shared
     }
 }
 

@@ -40,21 +40,29 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The budgets the check draws on, as configured (`[exposure]`).
-pub(super) fn budgets(budget: &CheckBudget) -> Extension<Arc<CheckBudgets>> {
-    Extension(Arc::new(CheckBudgets {
-        per_source: SourceLimiter::new(
-            budget.per_source_per_second,
-            budget.per_source_burst,
-            TRACKED_SOURCES,
-        ),
-        global: GlobalLimiter::new(budget.global_per_second, budget.global_per_second),
-    }))
+pub(super) fn budgets(state: &AppState) -> Extension<Arc<CheckBudgets>> {
+    Extension(Arc::clone(state.check_budgets()))
 }
 
+/// The check's budgets, per source and for the node: one set per node ([`AppState`] keeps
+/// it), so a second listener is no second budget.
 #[derive(Debug)]
-pub(super) struct CheckBudgets {
+pub(crate) struct CheckBudgets {
     per_source: SourceLimiter,
     global: GlobalLimiter,
+}
+
+impl CheckBudgets {
+    pub(crate) fn new(budget: &CheckBudget) -> Self {
+        CheckBudgets {
+            per_source: SourceLimiter::new(
+                budget.per_source_per_second,
+                budget.per_source_burst,
+                TRACKED_SOURCES,
+            ),
+            global: GlobalLimiter::new(budget.global_per_second, budget.global_per_second),
+        }
+    }
 }
 
 /// A blinded check.

@@ -43,6 +43,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::openapi::{ApiDoc, complete};
 use crate::{ApiError, AppState, ErrorCode};
 
+pub(crate) use exposure_check::CheckBudgets;
 pub(crate) use health::metrics_router;
 
 /// A detection node's listener: liveness, readiness and metrics; for administrators, the
@@ -124,16 +125,17 @@ fn public() -> OpenApiRouter<AppState> {
         .merge(notice_pages::router())
 }
 
-/// A portal node's listener: [`public`] with the API's protections (freshness, blocks, the
+/// A portal node's listener (and `portal.listen` on any node): [`public`] with the API's protections (freshness, blocks, the
 /// check's budgets); every other path says where the API is.
 pub(crate) fn portal_router(state: AppState) -> Router {
     let (routes, _) = public().split_for_parts();
     protect(
         routes
-            .layer(exposure_check::budgets(&state.settings.exposure_check))
+            .layer(exposure_check::budgets(&state))
             .fallback(|| async {
                 ApiError::not_found(
-                    "this is a portal node (--role portal): the rest of the API is served by the API nodes",
+                    "this listener serves the portal only (--role portal, or portal.listen): \
+                     the rest of the API is served on the API's address",
                 )
                 .into_response()
             }),
@@ -170,7 +172,7 @@ pub(crate) fn router(state: AppState) -> Router {
     let routes = routes
         // The document is made once, here, and served from memory.
         .layer(Extension(contract::Document(document.into())))
-        .layer(exposure_check::budgets(&state.settings.exposure_check))
+        .layer(exposure_check::budgets(&state))
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see the API list in the README").into_response()
         })

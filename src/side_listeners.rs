@@ -1,0 +1,164 @@
+//! Listeners beside `haechi serve`'s main address, each served by a runtime on threads of its
+//! own, so that what arrives on one is not queued behind what arrives on another:
+//! - the operators' (`server.operator_listen`): the whole API, on a thread the operating
+//!   system schedules whatever the main runtime's workers are busy with;
+//! - the portal's (`portal.listen`): the public's pages and checks, on threads that run at a
+//!   lower priority than the rest of the server (`portal.nice`), so that a surge of the
+//!   public takes only the CPU the API, the operators and detection leave idle.
+
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+
+use anyhow::Context as _;
+use haechi_server::AppState;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, PortalListener};
+
+/// A listener's thread, joined when the server stops.
+pub struct SideListener {
+    name: &'static str,
+    thread: JoinHandle<()>,
+}
+
+impl SideListener {
+    /// Waits for the listener to finish its requests in flight (its `shutdown` has resolved).
+    pub fn join(self) {
+        if self.thread.join().is_err() {
+            tracing::error!(listener = self.name, "a listener's thread panicked");
+        }
+    }
+}
+
+/// The API on `server.operator_listen`, when set, served by a runtime on a thread of its own.
+/// Stops when `shutdown` resolves.
+pub fn operators(
+    config: &Config,
+    state: &AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Option<SideListener>> {
+    let Some(address) = config.server.operator_listen else {
+        return Ok(None);
+    };
+    let listener = bind(address, "operators")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("haechi-operators")
+        .enable_all()
+        .build()
+        .context("cannot start the operators' runtime")?;
+    let state = state.clone();
+    let bound = listener.local_addr()?;
+    let thread = std::thread::Builder::new()
+        .name("haechi-operators".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let served = match TcpListener::from_std(listener) {
+                    Ok(listener) => haechi_server::serve(listener, state, shutdown).await,
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = served {
+                    tracing::error!(%error, "the operators' listener stopped");
+                }
+            });
+        })
+        .context("cannot start the operators' thread")?;
+    // Scripts and tests read the address from this line.
+    println!("haechi operators on http://{bound}");
+    Ok(Some(SideListener {
+        name: "operators",
+        thread,
+    }))
+}
+
+/// The portal on `portal.listen`, when set: what a `--role portal` node serves, on a runtime
+/// whose every thread (workers, blocking pool, the accept loop) runs at `portal.nice`. Stops
+/// when `shutdown` resolves.
+pub fn portal(
+    settings: Option<PortalListener>,
+    state: &AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Option<SideListener>> {
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    let listener = bind(settings.address, "the portal")?;
+    // The value every portal thread is set to: the server's own plus `portal.nice`, absolute,
+    // since a thread inherits its creator's (a blocking-pool thread may be made by a portal
+    // worker, already lowered).
+    let nice = below_this_thread(settings.nice);
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = settings.threads {
+        builder.worker_threads(threads);
+    }
+    let runtime = builder
+        .thread_name("haechi-portal")
+        .on_thread_start(move || run_below(nice))
+        .enable_all()
+        .build()
+        .context("cannot start the portal's runtime")?;
+    let state = state.clone();
+    let bound = listener.local_addr()?;
+    let thread = std::thread::Builder::new()
+        .name("haechi-portal".into())
+        .spawn(move || {
+            run_below(nice);
+            runtime.block_on(async move {
+                let served = match TcpListener::from_std(listener) {
+                    Ok(listener) => haechi_server::serve_portal(listener, state, shutdown).await,
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = served {
+                    tracing::error!(%error, "the portal's listener stopped");
+                }
+            });
+        })
+        .context("cannot start the portal's thread")?;
+    // Scripts and tests read the address from this line.
+    println!("haechi portal on http://{bound}");
+    tracing::info!(address = %bound, ?nice, "the portal served on a listener of its own");
+    Ok(Some(SideListener {
+        name: "portal",
+        thread,
+    }))
+}
+
+fn bind(address: SocketAddr, whose: &str) -> anyhow::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(address)
+        .with_context(|| format!("cannot listen on {address} for {whose}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// The nice value `lower` below the calling thread's, at most 19 (the lowest); `None` when
+/// nothing is to be lowered or this system keeps no per-thread value.
+fn below_this_thread(lower: i32) -> Option<i32> {
+    if lower == 0 {
+        return None;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let own = rustix::process::getpriority_process(None).unwrap_or(0);
+        Some((own + lower).min(19))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        tracing::warn!(lower, "portal.nice is applied on Linux only");
+        None
+    }
+}
+
+/// Sets the calling thread's nice value (Linux keeps one per thread, and any thread may
+/// lower its own). A thread that cannot is logged and runs on at the server's priority:
+/// slower under a surge, not wrong.
+fn run_below(nice: Option<i32>) {
+    #[cfg(target_os = "linux")]
+    if let Some(nice) = nice {
+        let thread = rustix::thread::gettid();
+        if let Err(error) = rustix::process::setpriority_process(Some(thread), nice) {
+            tracing::warn!(%error, nice, "cannot lower a portal thread's priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
