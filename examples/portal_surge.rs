@@ -14,7 +14,12 @@
 //! `BASE`, a static file server holding a copy of the page: the ceiling. With
 //! `SURGE_OPERATOR_BASE` set, the operator's requests and `/healthz` go there (the server's
 //! `server.operator_listen`, or its main address when `BASE` is its `portal.listen`) instead
-//! of `BASE`.
+//! of `BASE`. `SURGE_CONNECTIONS` (default 512) bounds the crowd's requests in flight, and so
+//! its connections, as a CDN or load balancer in front of the portal would: a request due
+//! while all are busy waits for one, and that wait is part of its latency (wrk2's design).
+//! Without a bound the generator opens a connection for every request the server is slow to
+//! answer, and on two shared cores spends more CPU opening connections than the server spends
+//! answering.
 
 use std::time::{Duration, Instant};
 
@@ -61,14 +66,14 @@ impl Kind {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Class {
     /// Answered as asked (2xx).
     Served,
     /// Refused on purpose: 429 or 503 with `Retry-After`.
     Shed,
-    /// Anything else.
-    Error,
+    /// Anything else: what it was (a status, or where the connection failed).
+    Error(String),
     Timeout,
 }
 
@@ -115,18 +120,20 @@ impl Target {
         };
         match request.timeout(TIMEOUT).send().await {
             Err(error) if error.is_timeout() => Class::Timeout,
-            Err(_) => Class::Error,
+            Err(error) if error.is_connect() => Class::Error("connect".into()),
+            Err(error) if error.is_request() => Class::Error("request".into()),
+            Err(_) => Class::Error("other".into()),
             Ok(response) => {
                 let status = response.status().as_u16();
                 let retry_after = response.headers().contains_key("retry-after");
                 // Read the body: a page not read to its end was not served.
                 if response.bytes().await.is_err() {
-                    return Class::Error;
+                    return Class::Error("body".into());
                 }
                 match status {
                     200..=299 => Class::Served,
                     429 | 503 if retry_after => Class::Shed,
-                    _ => Class::Error,
+                    _ => Class::Error(format!("status {status}")),
                 }
             }
         }
@@ -177,6 +184,17 @@ fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
     sorted[index].as_secs_f64() * 1000.0
 }
 
+/// How many errors of each kind.
+fn error_kinds(outcomes: &[&Outcome]) -> Value {
+    let mut kinds = std::collections::BTreeMap::<&str, u64>::new();
+    for outcome in outcomes {
+        if let Class::Error(kind) = &outcome.class {
+            *kinds.entry(kind).or_default() += 1;
+        }
+    }
+    json!(kinds)
+}
+
 fn summary(outcomes: &[Outcome], kind: Kind) -> Value {
     let mine: Vec<&Outcome> = outcomes.iter().filter(|o| o.kind == kind).collect();
     let latencies = |class: fn(&Class) -> bool| {
@@ -195,7 +213,8 @@ fn summary(outcomes: &[Outcome], kind: Kind) -> Value {
         "sent": mine.len(),
         "served": served.len(),
         "shed": shed.len(),
-        "errors": count(|c| matches!(c, Class::Error)),
+        "errors": count(|c| matches!(c, Class::Error(_))),
+        "error_kinds": error_kinds(&mine),
         "timeouts": count(|c| matches!(c, Class::Timeout)),
         "served_p50_ms": percentile(&served, 0.5),
         "served_p99_ms": percentile(&served, 0.99),
@@ -232,6 +251,11 @@ fn main() -> anyhow::Result<()> {
             bodies: check_bodies(512)?,
             static_only,
         });
+        let connections: usize = match std::env::var("SURGE_CONNECTIONS") {
+            Ok(text) => text.parse().context("SURGE_CONNECTIONS: a number")?,
+            Err(_) => 512,
+        };
+        let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(connections.max(1)));
         let (outcomes_tx, mut outcomes_rx) = mpsc::unbounded_channel::<Outcome>();
         let rss_before = resident_kib(pid);
         let started = Instant::now();
@@ -278,7 +302,11 @@ fn main() -> anyhow::Result<()> {
             };
             let target = target.clone();
             let outcomes = outcomes_tx.clone();
+            let in_flight = in_flight.clone();
             tasks.spawn(async move {
+                let Ok(_connection) = in_flight.acquire_owned().await else {
+                    return;
+                };
                 let class = target.send(kind, n).await;
                 let _ = outcomes.send(Outcome {
                     kind,
@@ -300,6 +328,7 @@ fn main() -> anyhow::Result<()> {
         let mut report = json!({
             "base": target.base,
             "operator_base": target.operator_base,
+            "connections": connections,
             "rate": rate,
             "seconds": seconds,
             "scheduled_in_s": scheduled_in.as_secs_f64(),

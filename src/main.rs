@@ -13,10 +13,10 @@ mod custody_watch;
 mod detection;
 mod evidence;
 mod exposure_check;
+mod listeners;
 mod notices;
 mod portal;
 mod runtime;
-mod side_listeners;
 mod watches;
 
 use std::process::ExitCode;

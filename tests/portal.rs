@@ -747,3 +747,72 @@ fn thread_nice_values(pid: u32) -> (Vec<i64>, Vec<i64>) {
     }
     (portal, others)
 }
+
+/// `portal.max_in_flight`: the node answers that many of the public's requests at once, on
+/// every listener together, and refuses one more at once — the waiting page for a page, a
+/// JSON 503 for the check, both with `Retry-After` — while operators' routes are never in the
+/// bound. Here the one permit is held by a signed-in view waiting its turn in the lane.
+#[tokio::test]
+async fn beyond_the_crowds_bound_the_public_is_refused_at_once_and_operators_are_not() {
+    let instance = Instance::new()
+        .with_env("HAECHI_PORTAL__MAX_IN_FLIGHT", "1")
+        .with_env("HAECHI_PORTAL__SIGNED_IN_PER_SECOND", "0.5")
+        .with_env("HAECHI_PORTAL__SIGNED_IN_BURST", "0")
+        .with_env("HAECHI_PORTAL__SIGNED_IN_QUEUE", "1")
+        .with_env("HAECHI_PORTAL__SIGNED_IN_MAX_WAIT", "3s");
+    instance.create_customer("yuna@example.com", "010-7777-8888", PASSWORD);
+    let credential = instance.create_admin("root");
+    let server = instance.serve();
+    let admin = server.client_token(&credential).await;
+    let client = page_client();
+    let cookie = sign_in(&client, &server, "yuna@example.com").await;
+    // The sign-in took the lane's turn: this view waits about two seconds for the next,
+    // holding the one permit meanwhile.
+    let waiting = tokio::spawn({
+        let (client, url, cookie) = (client.clone(), server.url("/portal/me"), cookie.clone());
+        async move {
+            client
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let page = client
+        .get(server.url("/portal/incident?lang=en"))
+        .send()
+        .await
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_millis(500));
+    assert_eq!(page.status(), 503);
+    assert_eq!(page.headers()["retry-after"], "1");
+    let page = page.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(
+        page.contains("content=\"1;url=/portal/incident?lang=en\""),
+        "{page}"
+    );
+    let check = client
+        .post(server.url("/v1/exposure/check"))
+        .json(&json!({"bucket": "abcd", "blinded": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(check.status(), 503);
+    assert_eq!(check.headers()["retry-after"], "1");
+    let body: Value = check.json().await.unwrap();
+    assert_eq!(body["error"], "unavailable", "{body}");
+    // Operators are not the crowd.
+    let (status, _) = server.get_with("/v1/admin/incidents", &admin).await;
+    assert_eq!(status, 200);
+    // The view that held the permit is answered, and the permit is free again.
+    assert_eq!(waiting.await.unwrap().status(), 200);
+    let page = client
+        .get(server.url("/portal/incident"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+}

@@ -7,6 +7,10 @@
 # and once more with the crowd on the portal's own lower-priority listener (portal.listen);
 # then the same rate against Debian's nginx serving a copy of the incident page (the ceiling).
 # BENCH_SOAK_ROUNDS=N runs N rounds of 2,000× back to back instead (the memory soak).
+# BENCH_MULTIPLES ("1 100 2000") the first runs' multiples; BENCH_KEEP_LOG=FILE keeps the
+# server's log there. BENCH_SERVER_CORES / BENCH_CLIENT_CORES (e.g. 0 and 1) pin the servers
+# (haechi, nginx) and the generator to cores of their own (taskset), so the crowd's generator
+# does not take the server's CPU: on a real surge the crowd is not on the server's machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -15,8 +19,12 @@ seconds=${BENCH_SECONDS:-20}
 for tool in curl jq nginx; do
     command -v "$tool" >/dev/null || { echo "error: $tool is not installed" >&2; exit 1; }
 done
-cargo build --release --bin haechi --example portal_surge >&2
+[ -n "${BENCH_SKIP_BUILD:-}" ] || cargo build --release --bin haechi --example portal_surge >&2
 haechi="$repo/target/release/haechi"
+server_pin=()
+client_pin=()
+[ -n "${BENCH_SERVER_CORES:-}" ] && server_pin=(taskset -c "$BENCH_SERVER_CORES")
+[ -n "${BENCH_CLIENT_CORES:-}" ] && client_pin=(taskset -c "$BENCH_CLIENT_CORES")
 surge="$repo/target/release/examples/portal_surge"
 work=$(mktemp -d)
 pids=()
@@ -24,6 +32,7 @@ cleanup() {
     set +e
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
     [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+    [ -n "${BENCH_KEEP_LOG:-}" ] && cp "$work/serve.log" "$BENCH_KEEP_LOG"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,7 +62,7 @@ admin=$(run_haechi admin create surge)
 admin_id=$(sed -n 's/^client_id=//p' <<<"$admin")
 admin_secret=$(sed -n 's/^client_secret=//p' <<<"$admin")
 
-(cd "$work" && exec env -u HAECHI_MASTER_KEY -u HAECHI_CONFIG "$haechi" serve \
+(cd "$work" && exec env -u HAECHI_MASTER_KEY -u HAECHI_CONFIG "${server_pin[@]}" "$haechi" serve \
     --listen 127.0.0.1:0 --config "$work/haechi.toml" --data-dir "$work/data") >"$work/serve.log" 2>&1 &
 server_pid=$!
 pids+=("$server_pid")
@@ -90,28 +99,29 @@ http {
     }
 }
 NGINX
-nginx -c "$work/nginx.conf" -p "$work"
+"${server_pin[@]}" nginx -c "$work/nginx.conf" -p "$work"
 
 if [ -n "${BENCH_SOAK_ROUNDS:-}" ]; then
     # The soak: 2,000× again and again against the same server, its resident memory before,
     # at most and after each round (a leak grows round after round; a plateau does not).
     for round in $(seq 1 "$BENCH_SOAK_ROUNDS"); do
         echo "== soak round $round: 2000× ($((baseline * 2000)) req/s for ${seconds}s)" >&2
-        "$surge" "$base" "$((baseline * 2000))" "$seconds" "$cookie" "$token" "$server_pid"
+        "${client_pin[@]}" "$surge" "$base" "$((baseline * 2000))" "$seconds" "$cookie" "$token" "$server_pid"
     done
     exit 0
 fi
-for multiple in 1 100 2000; do
+for multiple in ${BENCH_MULTIPLES:-1 100 2000}; do
     rate=$((baseline * multiple))
     echo "== haechi, ${multiple}× ($rate req/s for ${seconds}s)" >&2
-    "$surge" "$base" "$rate" "$seconds" "$cookie" "$token" "$server_pid"
+    "${client_pin[@]}" "$surge" "$base" "$rate" "$seconds" "$cookie" "$token" "$server_pid"
     sleep 3
 done
+[ -n "${BENCH_ONLY_FIRST:-}" ] && exit 0
 echo "== haechi, 2000× again, the operator's requests on the operator listener" >&2
-SURGE_OPERATOR_BASE="$operators" "$surge" "$base" "$((baseline * 2000))" "$seconds" "$cookie" "$token" "$server_pid"
+SURGE_OPERATOR_BASE="$operators" "${client_pin[@]}" "$surge" "$base" "$((baseline * 2000))" "$seconds" "$cookie" "$token" "$server_pid"
 sleep 3
 echo "== haechi, 2000× again, the crowd on the portal's listener (portal.nice 10), the operator's requests on the main address" >&2
-SURGE_OPERATOR_BASE="$base" "$surge" "$portal" "$((baseline * 2000))" "$seconds" "$cookie" "$token" "$server_pid"
+SURGE_OPERATOR_BASE="$base" "${client_pin[@]}" "$surge" "$portal" "$((baseline * 2000))" "$seconds" "$cookie" "$token" "$server_pid"
 sleep 3
 echo "== nginx, the ceiling ($((baseline * 2000)) req/s)" >&2
-"$surge" "http://127.0.0.1:18931" "$((baseline * 2000))" "$seconds" "" "" "$(cat "$work/nginx.pid")" static
+"${client_pin[@]}" "$surge" "http://127.0.0.1:18931" "$((baseline * 2000))" "$seconds" "" "" "$(cat "$work/nginx.pid")" static

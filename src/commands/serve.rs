@@ -13,8 +13,8 @@ use tokio::task::JoinHandle;
 
 use crate::Outcome;
 use crate::config::{AuditSection, Config, LogFormat, Role};
+use crate::listeners;
 use crate::runtime::{DataDirLock, Runtime};
-use crate::side_listeners;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -69,9 +69,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener = TcpListener::from_std(listeners::bind(config.listen, "the API")?)?;
     let address = listener.local_addr()?;
     // With port 0 the issuer (derived from the address) must name the port actually bound.
     let mut config = config;
@@ -142,14 +140,14 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     let metrics_listener = metrics_listener(&config, &state).await?;
     let mut side_listeners = Vec::new();
     if role.serves_api() {
-        side_listeners.extend(side_listeners::operators(
+        side_listeners.extend(listeners::operators(
             &config,
             &state,
             closed_signal(&closing),
         )?);
     }
     if role.serves_portal() {
-        side_listeners.extend(side_listeners::portal(
+        side_listeners.extend(listeners::portal(
             config.portal.own_listener()?,
             &state,
             closed_signal(&closing),
@@ -181,7 +179,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     closing.send_replace(true);
     side_listeners
         .into_iter()
-        .for_each(side_listeners::SideListener::join);
+        .for_each(listeners::SideListener::join);
     if let Some(metrics_listener) = metrics_listener {
         metrics_listener.abort();
     }

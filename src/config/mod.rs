@@ -357,6 +357,7 @@ impl Config {
             )?),
             dangerous_public_sha1_ranges: self.exposure.dangerous_public_sha1_ranges,
             exposure_check: self.exposure.check_budget()?,
+            crowd_in_flight: self.portal.crowd_in_flight()?,
         })
     }
 

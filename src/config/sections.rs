@@ -106,6 +106,10 @@ pub struct PortalSection {
     /// uses every core the rest of the server leaves idle).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
+    /// The public's requests (the portal's pages and JSON, the anonymous check, the
+    /// statements, "is this message from us?") the node answers at once, on every listener
+    /// together; one more is refused at once with 503 and `Retry-After` (default 256).
+    pub max_in_flight: usize,
     /// Signed-in requests admitted a second, sustained.
     pub signed_in_per_second: f64,
     /// Admitted at once beyond the rate.
@@ -127,6 +131,7 @@ impl Default for PortalSection {
             listen: None,
             nice: 10,
             threads: None,
+            max_in_flight: 256,
             signed_in_per_second: admission.per_second,
             signed_in_burst: admission.burst,
             signed_in_queue: admission.queue,
@@ -137,6 +142,17 @@ impl Default for PortalSection {
 }
 
 impl PortalSection {
+    /// `max_in_flight`, validated.
+    pub fn crowd_in_flight(&self) -> anyhow::Result<usize> {
+        if !(1..=1_000_000).contains(&self.max_in_flight) {
+            anyhow::bail!(
+                "portal.max_in_flight must be between 1 and 1000000, not {}",
+                self.max_in_flight
+            );
+        }
+        Ok(self.max_in_flight)
+    }
+
     /// The portal listener's priority and threads, validated; `None` when it is not set.
     pub fn own_listener(&self) -> anyhow::Result<Option<PortalListener>> {
         let Some(address) = self.listen else {

@@ -44,10 +44,13 @@ pub(crate) async fn refuse_when_stale(
                     "refusing requests: this node cannot confirm the cluster's latest decisions"
                 );
             }
+            // Transient: a second is about how long a node takes to confirm again (or to
+            // be taken out of the balancer's rotation by /readyz).
             return ApiError::unavailable(
                 "this node cannot confirm the cluster's latest decisions right now; retry, or \
                  use another node",
             )
+            .with_retry_after(1)
             .into_response();
         }
     }

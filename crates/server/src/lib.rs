@@ -11,6 +11,7 @@ pub mod admission;
 mod blocked;
 mod client_address;
 pub mod console;
+mod crowd;
 pub mod drill;
 mod error;
 pub mod evidence;

@@ -8,6 +8,7 @@ use haechi_token::TokenAuthority;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::client_address::TrustedProxies;
+use crate::crowd::CrowdBound;
 use crate::routes::CheckBudgets;
 
 /// Settings of the HTTP layer itself.
@@ -25,6 +26,9 @@ pub struct ServerSettings {
     pub dangerous_public_sha1_ranges: bool,
     /// The anonymous exposure check's budgets of evaluations.
     pub exposure_check: CheckBudget,
+    /// The public's requests a node answers at once; beyond them, 503 at once
+    /// (`crate::crowd`).
+    pub crowd_in_flight: usize,
 }
 
 /// How many evaluations the anonymous exposure check grants (each tests one guess).
@@ -58,6 +62,7 @@ impl Default for ServerSettings {
             trusted_proxies: TrustedProxies::none(),
             dangerous_public_sha1_ranges: false,
             exposure_check: CheckBudget::default(),
+            crowd_in_flight: 256,
         }
     }
 }
@@ -75,21 +80,30 @@ struct NodeState {
     shared: SharedState,
     /// The anonymous check's budgets: one per node, whichever listener a check arrives on.
     check_budgets: Arc<CheckBudgets>,
+    /// The public's requests in flight: one bound per node, likewise.
+    crowd_bound: CrowdBound,
 }
 
 impl AppState {
     /// The state handlers share.
     pub fn new(shared: SharedState) -> Self {
         let check_budgets = Arc::new(CheckBudgets::new(&shared.settings.exposure_check));
+        let crowd_bound = CrowdBound::new(shared.settings.crowd_in_flight);
         AppState(Arc::new(NodeState {
             shared,
             check_budgets,
+            crowd_bound,
         }))
     }
 
     /// The anonymous check's budgets.
     pub(crate) fn check_budgets(&self) -> &Arc<CheckBudgets> {
         &self.0.check_budgets
+    }
+
+    /// The bound on the public's requests in flight.
+    pub(crate) fn crowd_bound(&self) -> &CrowdBound {
+        &self.0.crowd_bound
     }
 }
 

@@ -45,6 +45,7 @@ use crate::{ApiError, AppState, ErrorCode};
 
 pub(crate) use exposure_check::CheckBudgets;
 pub(crate) use health::metrics_router;
+pub(crate) use portal_pages::waiting_page;
 
 /// A detection node's listener: liveness, readiness and metrics; for administrators, the
 /// alerts it raised and the incidents (their stream is this node's; API nodes run no engine),
@@ -144,11 +145,16 @@ pub(crate) fn portal_router(state: AppState) -> Router {
     .with_state(state)
 }
 
-/// The layers every public listener has, outermost last: a blocked network is refused before
-/// any route (or fallback) sees the request, and a node whose view of the blocks (and
-/// everything else shared) is not confirmed fresh decides nothing, not even who is blocked.
+/// The layers every public listener has, outermost last: the public's requests are bounded
+/// in number (`crate::crowd`), a blocked network is refused before any route (or fallback)
+/// sees the request, and a node whose view of the blocks (and everything else shared) is not
+/// confirmed fresh decides nothing, not even who is blocked.
 fn protect(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
     routes
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::crowd::bound,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::blocked::refuse_blocked,

@@ -506,6 +506,26 @@ fn shed(state: &AppState, lang: Lang, path: &str) -> Response {
 }
 
 /// The waiting page: it retries by itself after `retry_after` seconds.
+/// The waiting page for a request the node had no room for (`crate::crowd`): 503, and a page
+/// that tries `path` again by itself after `retry_after` seconds, in the language `query` asks
+/// for.
+pub(crate) fn waiting_page(
+    state: &AppState,
+    query: Option<&str>,
+    path: &str,
+    retry_after: u64,
+) -> Response {
+    let english = query.is_some_and(|query| query.split('&').any(|pair| pair == "lang=en"));
+    let lang = Lang::from_query(english.then_some("en"));
+    busy(
+        state,
+        lang,
+        path,
+        retry_after,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+}
+
 fn busy(
     state: &AppState,
     lang: Lang,

@@ -1,5 +1,6 @@
-//! Listeners beside `haechi serve`'s main address, each served by a runtime on threads of its
-//! own, so that what arrives on one is not queued behind what arrives on another:
+//! `haechi serve`'s listeners: every one with a long accept queue ([`bind`]), and those beside
+//! the main address, each served by a runtime on threads of its own, so that what arrives on
+//! one is not queued behind what arrives on another:
 //! - the operators' (`server.operator_listen`): the whole API, on a thread the operating
 //!   system schedules whatever the main runtime's workers are busy with;
 //! - the portal's (`portal.listen`): the public's pages and checks, on threads that run at a
@@ -123,11 +124,30 @@ pub fn portal(
     }))
 }
 
-fn bind(address: SocketAddr, whose: &str) -> anyhow::Result<std::net::TcpListener> {
-    let listener = std::net::TcpListener::bind(address)
-        .with_context(|| format!("cannot listen on {address} for {whose}"))?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
+/// Connections the kernel holds for a listener before it is asked for them. A surge opens
+/// connections faster than a busy server accepts them; when the queue is full the kernel drops
+/// the client's SYN and the client tries again only after a second (then three, then seven),
+/// so a short queue turns a busy moment into seconds of latency. The kernel caps it at
+/// `net.core.somaxconn` (4096 by default since Linux 5.4). Tokio's and std's defaults are 1024
+/// and 128.
+const ACCEPT_QUEUE: i32 = 4096;
+
+/// A non-blocking listener on `address` with a long accept queue ([`ACCEPT_QUEUE`]).
+pub fn bind(address: SocketAddr, whose: &str) -> anyhow::Result<std::net::TcpListener> {
+    let listen = || -> std::io::Result<std::net::TcpListener> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(address),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        // As std and tokio do: a restarted server binds at once, whatever TIME_WAIT is left.
+        socket.set_reuse_address(true)?;
+        socket.bind(&address.into())?;
+        socket.listen(ACCEPT_QUEUE)?;
+        socket.set_nonblocking(true)?;
+        Ok(socket.into())
+    };
+    listen().with_context(|| format!("cannot listen on {address} for {whose}"))
 }
 
 /// The nice value `lower` below the calling thread's, at most 19 (the lowest); `None` when
