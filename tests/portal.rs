@@ -816,3 +816,34 @@ async fn beyond_the_crowds_bound_the_public_is_refused_at_once_and_operators_are
         .unwrap();
     assert_eq!(page.status(), 200);
 }
+
+/// A client that sends a public request's body slowly holds a connection, not one of the
+/// crowd's permits: with a bound of one, a check whose body has not arrived leaves the portal
+/// answering everyone else.
+#[tokio::test]
+async fn a_slow_body_takes_none_of_the_crowds_permits() {
+    use tokio::io::AsyncWriteExt as _;
+    let instance = Instance::new().with_env("HAECHI_PORTAL__MAX_IN_FLIGHT", "1");
+    let server = instance.serve();
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(
+        format!(
+            "POST /v1/exposure/check HTTP/1.1\r\nhost: {address}\r\ncontent-type: \
+             application/json\r\ncontent-length: 64\r\n\r\n{{\"bucket\":"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        let page = page_client()
+            .get(server.url("/portal/incident"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+    }
+    drop(slow);
+}

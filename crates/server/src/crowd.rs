@@ -11,14 +11,21 @@
 //! answered at the node's pace. Operators', services' and the probes' routes are never in it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::Method;
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
+use crate::error::ErrorCode;
 use crate::{ApiError, AppState};
+
+/// How long a public request's body may take to arrive before it is refused: a form or a
+/// check is a few hundred bytes.
+const BODY_PATIENCE: Duration = Duration::from_secs(10);
 
 /// What a refusal's `Retry-After` says: a second, since the bound frees as fast as the node
 /// answers.
@@ -48,11 +55,16 @@ pub(crate) fn is_crowd_facing(path: &str) -> bool {
 }
 
 /// The middleware: a public request holds a permit while it is answered, or is refused at
-/// once when none is free.
+/// once when none is free. Its body is received first, so a client that sends one slowly
+/// holds a connection, never a permit: 256 slow senders would otherwise shut the public out.
 pub(crate) async fn bound(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if !is_crowd_facing(request.uri().path()) {
         return next.run(request).await;
     }
+    let request = match received(request, state.settings.max_body_bytes).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
+    };
     let Ok(permit) = Arc::clone(&state.crowd_bound().permits).try_acquire_owned() else {
         metrics::counter!("haechi_portal_admissions_total", "outcome" => "shed_in_flight")
             .increment(1);
@@ -61,6 +73,44 @@ pub(crate) async fn bound(State(state): State<AppState>, request: Request, next:
     let response = next.run(request).await;
     drop(permit);
     response
+}
+
+/// `request` with its body received whole, if it has one and it is within `max_bytes`. A body
+/// declared larger is left to the route, which refuses it from its length alone without
+/// reading it; one that does not arrive within [`BODY_PATIENCE`] is refused (408).
+async fn received(request: Request, max_bytes: usize) -> Result<Request, Response> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+    let chunked = request.headers().contains_key(header::TRANSFER_ENCODING);
+    let within = |length: u64| usize::try_from(length).is_ok_and(|length| length <= max_bytes);
+    match declared {
+        None if !chunked => return Ok(request),
+        Some(0) => return Ok(request),
+        Some(length) if !within(length) => return Ok(request),
+        _ => {}
+    }
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(BODY_PATIENCE, axum::body::to_bytes(body, max_bytes)).await {
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        // Past the limit (a chunked body) or cut off by the client.
+        Ok(Err(_)) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::BodyTooLarge,
+            "the request body is too large, or it was cut off",
+        )
+        .into_response()),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::InvalidRequest,
+            format!(
+                "the request body did not arrive within {} s",
+                BODY_PATIENCE.as_secs()
+            ),
+        )
+        .into_response()),
+    }
 }
 
 /// A browser asking for a page gets the waiting page, which tries again by itself; anything
