@@ -16,18 +16,35 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, PortalListener};
 
-/// A listener's thread, joined when the server stops.
+/// A listener's thread, joined when the server stops. The thread hands its runtime back
+/// rather than dropping it: connections of the shared store's pool may have been opened on
+/// that runtime, and must keep their I/O driver until the store is closed.
 pub struct SideListener {
     name: &'static str,
-    thread: JoinHandle<()>,
+    thread: JoinHandle<tokio::runtime::Runtime>,
 }
+
+/// A stopped listener's runtime, kept until [`Stopped::release`].
+pub struct Stopped(tokio::runtime::Runtime);
 
 impl SideListener {
     /// Waits for the listener to finish its requests in flight (its `shutdown` has resolved).
-    pub fn join(self) {
-        if self.thread.join().is_err() {
-            tracing::error!(listener = self.name, "a listener's thread panicked");
+    pub fn join(self) -> Option<Stopped> {
+        match self.thread.join() {
+            Ok(runtime) => Some(Stopped(runtime)),
+            Err(_) => {
+                tracing::error!(listener = self.name, "a listener's thread panicked");
+                None
+            }
         }
+    }
+}
+
+impl Stopped {
+    /// Lets the runtime go, once the store is closed. (From async code: a runtime may not be
+    /// dropped where blocking is not allowed.)
+    pub fn release(self) {
+        self.0.shutdown_background();
     }
 }
 
@@ -62,6 +79,7 @@ pub fn operators(
                     tracing::error!(%error, "the operators' listener stopped");
                 }
             });
+            runtime
         })
         .context("cannot start the operators' thread")?;
     // Scripts and tests read the address from this line.
@@ -113,6 +131,7 @@ pub fn portal(
                     tracing::error!(%error, "the portal's listener stopped");
                 }
             });
+            runtime
         })
         .context("cannot start the portal's thread")?;
     // Scripts and tests read the address from this line.
@@ -140,7 +159,9 @@ pub fn bind(address: SocketAddr, whose: &str) -> anyhow::Result<std::net::TcpLis
             socket2::Type::STREAM,
             Some(socket2::Protocol::TCP),
         )?;
-        // As std and tokio do: a restarted server binds at once, whatever TIME_WAIT is left.
+        // As std and tokio do on Unix: a restarted server binds at once, whatever TIME_WAIT
+        // is left. (On Windows the same flag would let another process take the port.)
+        #[cfg(unix)]
         socket.set_reuse_address(true)?;
         socket.bind(&address.into())?;
         socket.listen(ACCEPT_QUEUE)?;

@@ -714,9 +714,8 @@ async fn the_portal_may_have_a_lower_priority_listener_of_its_own() {
     assert!(others.iter().all(|&nice| nice == own), "{others:?}");
     assert_eq!(server.terminate(), Some(0));
 
-    let refused = Instance::new()
-        .with_env("HAECHI_PORTAL__LISTEN", "127.0.0.1:0")
-        .with_env("HAECHI_PORTAL__NICE", "-5");
+    // Refused whether or not the listener is set.
+    let refused = Instance::new().with_env("HAECHI_PORTAL__NICE", "-5");
     let (code, _, stderr) = refused.run(&["serve", "--listen", "127.0.0.1:0"], None);
     assert_ne!(code, 0);
     assert!(stderr.contains("portal.nice must be between 0"), "{stderr}");
@@ -788,10 +787,10 @@ async fn beyond_the_crowds_bound_the_public_is_refused_at_once_and_operators_are
         .unwrap();
     assert!(started.elapsed() < std::time::Duration::from_millis(500));
     assert_eq!(page.status(), 503);
-    assert_eq!(page.headers()["retry-after"], "1");
+    assert_eq!(page.headers()["retry-after"], "5");
     let page = page.text().await.unwrap().replace("&#x2f;", "/");
     assert!(
-        page.contains("content=\"1;url=/portal/incident?lang=en\""),
+        page.contains("content=\"5;url=/portal/incident?lang=en\""),
         "{page}"
     );
     let check = client
@@ -801,7 +800,7 @@ async fn beyond_the_crowds_bound_the_public_is_refused_at_once_and_operators_are
         .await
         .unwrap();
     assert_eq!(check.status(), 503);
-    assert_eq!(check.headers()["retry-after"], "1");
+    assert_eq!(check.headers()["retry-after"], "5");
     let body: Value = check.json().await.unwrap();
     assert_eq!(body["error"], "unavailable", "{body}");
     // Operators are not the crowd.
@@ -819,7 +818,7 @@ async fn beyond_the_crowds_bound_the_public_is_refused_at_once_and_operators_are
 
 /// A client that sends a public request's body slowly holds a connection, not one of the
 /// crowd's permits: with a bound of one, a check whose body has not arrived leaves the portal
-/// answering everyone else.
+/// answering everyone else, and one declaring a body over the limit is refused at once.
 #[tokio::test]
 async fn a_slow_body_takes_none_of_the_crowds_permits() {
     use tokio::io::AsyncWriteExt as _;
@@ -836,6 +835,23 @@ async fn a_slow_body_takes_none_of_the_crowds_permits() {
     )
     .await
     .unwrap();
+    // One that declares a body over the limit is refused from its length alone, at once.
+    let mut declared = tokio::net::TcpStream::connect(&address).await.unwrap();
+    declared
+        .write_all(
+            format!(
+                "POST /v1/exposure/check HTTP/1.1\r\nhost: {address}\r\ncontent-type: \
+                 application/json\r\ncontent-length: 10000000\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = [0_u8; 12];
+    tokio::io::AsyncReadExt::read_exact(&mut declared, &mut answer)
+        .await
+        .unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 413");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     for _ in 0..3 {
         let page = page_client()

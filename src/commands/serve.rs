@@ -177,9 +177,10 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
         }
     }
     closing.send_replace(true);
-    side_listeners
+    let stopped: Vec<_> = side_listeners
         .into_iter()
-        .for_each(listeners::SideListener::join);
+        .filter_map(listeners::SideListener::join)
+        .collect();
     if let Some(metrics_listener) = metrics_listener {
         metrics_listener.abort();
     }
@@ -193,6 +194,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     background.stop();
     // Requests in flight have finished; the final checkpoint signs everything they recorded.
     runtime.close().await?;
+    stopped.into_iter().for_each(listeners::Stopped::release);
     tracing::info!("haechi stopped");
     Ok(())
 }

@@ -280,6 +280,10 @@ impl Config {
         }
         config.server_settings().context("invalid configuration")?;
         config
+            .portal
+            .own_listener()
+            .context("invalid configuration")?;
+        config
             .leakwatch
             .validate()
             .context("invalid configuration")?;

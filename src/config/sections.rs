@@ -155,9 +155,6 @@ impl PortalSection {
 
     /// The portal listener's priority and threads, validated; `None` when it is not set.
     pub fn own_listener(&self) -> anyhow::Result<Option<PortalListener>> {
-        let Some(address) = self.listen else {
-            return Ok(None);
-        };
         if !(0..=19).contains(&self.nice) {
             anyhow::bail!(
                 "portal.nice must be between 0 (the server's own priority) and 19 (the \
@@ -168,6 +165,9 @@ impl PortalSection {
         if self.threads == Some(0) || self.threads.is_some_and(|threads| threads > 1024) {
             anyhow::bail!("portal.threads must be between 1 and 1024");
         }
+        let Some(address) = self.listen else {
+            return Ok(None);
+        };
         Ok(Some(PortalListener {
             address,
             nice: self.nice,

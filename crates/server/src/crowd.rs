@@ -27,10 +27,6 @@ use crate::{ApiError, AppState};
 /// check is a few hundred bytes.
 const BODY_PATIENCE: Duration = Duration::from_secs(10);
 
-/// What a refusal's `Retry-After` says: a second, since the bound frees as fast as the node
-/// answers.
-const RETRY_AFTER_SECS: u64 = 1;
-
 /// The permits of the crowd's requests in flight, one set per node.
 #[derive(Debug)]
 pub(crate) struct CrowdBound {
@@ -75,9 +71,9 @@ pub(crate) async fn bound(State(state): State<AppState>, request: Request, next:
     response
 }
 
-/// `request` with its body received whole, if it has one and it is within `max_bytes`. A body
-/// declared larger is left to the route, which refuses it from its length alone without
-/// reading it; one that does not arrive within [`BODY_PATIENCE`] is refused (408).
+/// `request` with its body received whole, if it has one. A body declared or found larger
+/// than `max_bytes` is refused (413), and so is one that does not arrive within
+/// [`BODY_PATIENCE`] (408).
 async fn received(request: Request, max_bytes: usize) -> Result<Request, Response> {
     let declared = request
         .headers()
@@ -88,19 +84,16 @@ async fn received(request: Request, max_bytes: usize) -> Result<Request, Respons
     match declared {
         None if !chunked => return Ok(request),
         Some(0) => return Ok(request),
-        Some(length) if !within(length) => return Ok(request),
+        // Refused here, from the length alone: passed on, it would wait for a body that
+        // may never come while holding a permit.
+        Some(length) if !within(length) => return Err(too_large()),
         _ => {}
     }
     let (parts, body) = request.into_parts();
     match tokio::time::timeout(BODY_PATIENCE, axum::body::to_bytes(body, max_bytes)).await {
         Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
         // Past the limit (a chunked body) or cut off by the client.
-        Ok(Err(_)) => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::BodyTooLarge,
-            "the request body is too large, or it was cut off",
-        )
-        .into_response()),
+        Ok(Err(_)) => Err(too_large()),
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             ErrorCode::InvalidRequest,
@@ -113,9 +106,20 @@ async fn received(request: Request, max_bytes: usize) -> Result<Request, Respons
     }
 }
 
+fn too_large() -> Response {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::BodyTooLarge,
+        "the request body is too large, or it was cut off",
+    )
+    .into_response()
+}
+
 /// A browser asking for a page gets the waiting page, which tries again by itself; anything
-/// else a JSON 503.
+/// else a JSON 503. Both say `Retry-After` as `portal.retry_after` does (5 s by default):
+/// waiting pages that all came back after the same second would arrive together again.
 fn refusal(state: &AppState, request: &Request) -> Response {
+    let retry_after = state.portal.admission().retry_after_secs();
     let path = request.uri().path();
     if path == "/portal" || path.starts_with("/portal/") {
         // A refused form post (the sign-in) waits on the start page, where the form is.
@@ -124,15 +128,10 @@ fn refusal(state: &AppState, request: &Request) -> Response {
         } else {
             "/portal/"
         };
-        return crate::routes::waiting_page(
-            state,
-            request.uri().query(),
-            retry_path,
-            RETRY_AFTER_SECS,
-        );
+        return crate::routes::waiting_page(state, request.uri().query(), retry_path, retry_after);
     }
     ApiError::unavailable("the portal is at capacity; try again after the time Retry-After says")
-        .with_retry_after(RETRY_AFTER_SECS)
+        .with_retry_after(retry_after)
         .into_response()
 }
 

@@ -505,7 +505,6 @@ fn shed(state: &AppState, lang: Lang, path: &str) -> Response {
     )
 }
 
-/// The waiting page: it retries by itself after `retry_after` seconds.
 /// The waiting page for a request the node had no room for (`crate::crowd`): 503, and a page
 /// that tries `path` again by itself after `retry_after` seconds, in the language `query` asks
 /// for.
@@ -526,6 +525,7 @@ pub(crate) fn waiting_page(
     )
 }
 
+/// The waiting page: it retries by itself after `retry_after` seconds.
 fn busy(
     state: &AppState,
     lang: Lang,
