@@ -9,19 +9,19 @@
 //! `portal.max_in_flight` others are being answered is refused at once — 503, `Retry-After`,
 //! the waiting page for a page — at the cost of reading its head, so those admitted are
 //! answered at the node's pace. Operators', services' and the probes' routes are never in it.
+//! Here: the permits and which routes are the public's; `routes/crowd.rs` is the layer.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::ApiError;
 use crate::error::ErrorCode;
-use crate::{ApiError, AppState};
 
 /// How long a public request's body may take to arrive before it is refused: a form or a
 /// check is a few hundred bytes.
@@ -39,6 +39,12 @@ impl CrowdBound {
             permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
         }
     }
+
+    /// A permit for one public request, held while it is answered; `None` when every one is
+    /// taken.
+    pub(crate) fn enter(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.permits).try_acquire_owned().ok()
+    }
 }
 
 /// Whether `path` is one of the public's routes. Matched by whole segments: `/portal` and
@@ -50,31 +56,10 @@ pub(crate) fn is_crowd_facing(path: &str) -> bool {
             .any(|prefix| path.starts_with(prefix))
 }
 
-/// The middleware: a public request holds a permit while it is answered, or is refused at
-/// once when none is free. Its body is received first, so a client that sends one slowly
-/// holds a connection, never a permit: 256 slow senders would otherwise shut the public out.
-pub(crate) async fn bound(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !is_crowd_facing(request.uri().path()) {
-        return next.run(request).await;
-    }
-    let request = match received(request, state.settings.max_body_bytes).await {
-        Ok(request) => request,
-        Err(refusal) => return refusal,
-    };
-    let Ok(permit) = Arc::clone(&state.crowd_bound().permits).try_acquire_owned() else {
-        metrics::counter!("haechi_portal_admissions_total", "outcome" => "shed_in_flight")
-            .increment(1);
-        return refusal(&state, &request);
-    };
-    let response = next.run(request).await;
-    drop(permit);
-    response
-}
-
 /// `request` with its body received whole, if it has one. A body declared or found larger
 /// than `max_bytes` is refused (413), and so is one that does not arrive within
 /// [`BODY_PATIENCE`] (408).
-async fn received(request: Request, max_bytes: usize) -> Result<Request, Response> {
+pub(crate) async fn received(request: Request, max_bytes: usize) -> Result<Request, Response> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -113,26 +98,6 @@ fn too_large() -> Response {
         "the request body is too large, or it was cut off",
     )
     .into_response()
-}
-
-/// A browser asking for a page gets the waiting page, which tries again by itself; anything
-/// else a JSON 503. Both say `Retry-After` as `portal.retry_after` does (5 s by default):
-/// waiting pages that all came back after the same second would arrive together again.
-fn refusal(state: &AppState, request: &Request) -> Response {
-    let retry_after = state.portal.admission().retry_after_secs();
-    let path = request.uri().path();
-    if path == "/portal" || path.starts_with("/portal/") {
-        // A refused form post (the sign-in) waits on the start page, where the form is.
-        let retry_path = if request.method() == Method::GET {
-            path
-        } else {
-            "/portal/"
-        };
-        return crate::routes::waiting_page(state, request.uri().query(), retry_path, retry_after);
-    }
-    ApiError::unavailable("the portal is at capacity; try again after the time Retry-After says")
-        .with_retry_after(retry_after)
-        .into_response()
 }
 
 #[cfg(test)]

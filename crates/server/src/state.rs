@@ -9,7 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::client_address::TrustedProxies;
 use crate::crowd::CrowdBound;
-use crate::routes::CheckBudgets;
+use crate::source_limit::{GlobalLimiter, SourceLimiter};
 
 /// Settings of the HTTP layer itself.
 #[derive(Debug, Clone)]
@@ -63,6 +63,30 @@ impl Default for ServerSettings {
             dangerous_public_sha1_ranges: false,
             exposure_check: CheckBudget::default(),
             crowd_in_flight: 256,
+        }
+    }
+}
+
+/// The anonymous check's budgets, per source and for the node: one set per node
+/// ([`AppState`] keeps it), so a second listener is no second budget.
+#[derive(Debug)]
+pub(crate) struct CheckBudgets {
+    pub(crate) per_source: SourceLimiter,
+    pub(crate) global: GlobalLimiter,
+}
+
+/// Sources tracked by the per-source budget.
+const TRACKED_SOURCES: usize = 100_000;
+
+impl CheckBudgets {
+    fn new(budget: &CheckBudget) -> Self {
+        CheckBudgets {
+            per_source: SourceLimiter::new(
+                budget.per_source_per_second,
+                budget.per_source_burst,
+                TRACKED_SOURCES,
+            ),
+            global: GlobalLimiter::new(budget.global_per_second, budget.global_per_second),
         }
     }
 }

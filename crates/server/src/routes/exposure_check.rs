@@ -4,7 +4,7 @@
 //! The request carries a blinded element and 16 bits of the identifier's hash; neither is
 //! logged nor recorded, and the answer is computed from memory (no database on the path).
 //! Every guess costs an evaluation here, so evaluations are budgeted (`[exposure]`, see
-//! [`CheckBudget`]): per source (IPv6 by /64) and for all sources together. Refusals are
+//! [`crate::state::CheckBudget`]): per source (IPv6 by /64) and for all sources together. Refusals are
 //! recorded through the refusal gate, which bounds how many a source can write, and the
 //! built-in rules raise an alert on the volume an enumeration makes.
 
@@ -28,12 +28,8 @@ use crate::extract::{Caller, JsonBody};
 use crate::openapi::{
     BadRequest, PayloadTooLarge, TooManyRequests, Unprocessable, UnsupportedMediaType,
 };
-use crate::source_limit::{GlobalLimiter, SourceLimiter};
-use crate::state::CheckBudget;
+use crate::state::CheckBudgets;
 use crate::{ApiError, AppState};
-
-/// Sources tracked by the per-source budget.
-const TRACKED_SOURCES: usize = 100_000;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(check))
@@ -42,27 +38,6 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 /// The budgets the check draws on, as configured (`[exposure]`).
 pub(super) fn budgets(state: &AppState) -> Extension<Arc<CheckBudgets>> {
     Extension(Arc::clone(state.check_budgets()))
-}
-
-/// The check's budgets, per source and for the node: one set per node ([`AppState`] keeps
-/// it), so a second listener is no second budget.
-#[derive(Debug)]
-pub(crate) struct CheckBudgets {
-    per_source: SourceLimiter,
-    global: GlobalLimiter,
-}
-
-impl CheckBudgets {
-    pub(crate) fn new(budget: &CheckBudget) -> Self {
-        CheckBudgets {
-            per_source: SourceLimiter::new(
-                budget.per_source_per_second,
-                budget.per_source_burst,
-                TRACKED_SOURCES,
-            ),
-            global: GlobalLimiter::new(budget.global_per_second, budget.global_per_second),
-        }
-    }
 }
 
 /// A blinded check.

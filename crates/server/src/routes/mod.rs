@@ -15,6 +15,7 @@ mod console_alerts;
 mod console_containment;
 mod console_keys;
 mod contract;
+mod crowd;
 mod customers;
 mod drill;
 mod evidence;
@@ -43,9 +44,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::openapi::{ApiDoc, complete};
 use crate::{ApiError, AppState, ErrorCode};
 
-pub(crate) use exposure_check::CheckBudgets;
 pub(crate) use health::metrics_router;
-pub(crate) use portal_pages::waiting_page;
 
 /// A detection node's listener: liveness, readiness and metrics; for administrators, the
 /// alerts it raised and the incidents (their stream is this node's; API nodes run no engine),
@@ -153,7 +152,7 @@ fn protect(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
     routes
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::crowd::bound,
+            crowd::bound,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -508,7 +508,7 @@ fn shed(state: &AppState, lang: Lang, path: &str) -> Response {
 /// The waiting page for a request the node had no room for (`crate::crowd`): 503, and a page
 /// that tries `path` again by itself after `retry_after` seconds, in the language `query` asks
 /// for.
-pub(crate) fn waiting_page(
+pub(super) fn waiting_page(
     state: &AppState,
     query: Option<&str>,
     path: &str,
