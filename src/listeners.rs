@@ -66,28 +66,10 @@ pub fn operators(
         .build()
         .context("cannot start the operators' runtime")?;
     let state = state.clone();
-    let bound = listener.local_addr()?;
-    let thread = std::thread::Builder::new()
-        .name("haechi-operators".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let served = match TcpListener::from_std(listener) {
-                    Ok(listener) => haechi_server::serve(listener, state, shutdown).await,
-                    Err(error) => Err(error),
-                };
-                if let Err(error) = served {
-                    tracing::error!(%error, "the operators' listener stopped");
-                }
-            });
-            runtime
-        })
-        .context("cannot start the operators' thread")?;
-    // Scripts and tests read the address from this line.
-    println!("haechi operators on http://{bound}");
-    Ok(Some(SideListener {
-        name: "operators",
-        thread,
-    }))
+    let serving = serve_on_thread("operators", runtime, None, listener, move |listener| {
+        haechi_server::serve(listener, state, shutdown)
+    })?;
+    Ok(Some(serving))
 }
 
 /// The portal on `portal.listen`, when set: what a `--role portal` node serves, on a runtime
@@ -117,30 +99,45 @@ pub fn portal(
         .build()
         .context("cannot start the portal's runtime")?;
     let state = state.clone();
+    let serving = serve_on_thread("portal", runtime, nice, listener, move |listener| {
+        haechi_server::serve_portal(listener, state, shutdown)
+    })?;
+    tracing::info!(?nice, "the portal served on a listener of its own");
+    Ok(Some(serving))
+}
+
+/// Serves `listener` with `serve` on `runtime`, driven by a thread named `haechi-NAME` (at
+/// `nice`, when set), and prints `haechi NAME on http://ADDRESS`, the line scripts and tests
+/// read the address from. The thread hands the runtime back when `serve` returns.
+fn serve_on_thread<Serving>(
+    name: &'static str,
+    runtime: tokio::runtime::Runtime,
+    nice: Option<i32>,
+    listener: std::net::TcpListener,
+    serve: impl FnOnce(TcpListener) -> Serving + Send + 'static,
+) -> anyhow::Result<SideListener>
+where
+    Serving: Future<Output = std::io::Result<()>>,
+{
     let bound = listener.local_addr()?;
     let thread = std::thread::Builder::new()
-        .name("haechi-portal".into())
+        .name(format!("haechi-{name}"))
         .spawn(move || {
             run_below(nice);
             runtime.block_on(async move {
                 let served = match TcpListener::from_std(listener) {
-                    Ok(listener) => haechi_server::serve_portal(listener, state, shutdown).await,
+                    Ok(listener) => serve(listener).await,
                     Err(error) => Err(error),
                 };
                 if let Err(error) = served {
-                    tracing::error!(%error, "the portal's listener stopped");
+                    tracing::error!(%error, listener = name, "a listener stopped");
                 }
             });
             runtime
         })
-        .context("cannot start the portal's thread")?;
-    // Scripts and tests read the address from this line.
-    println!("haechi portal on http://{bound}");
-    tracing::info!(address = %bound, ?nice, "the portal served on a listener of its own");
-    Ok(Some(SideListener {
-        name: "portal",
-        thread,
-    }))
+        .with_context(|| format!("cannot start the {name} listener's thread"))?;
+    println!("haechi {name} on http://{bound}");
+    Ok(SideListener { name, thread })
 }
 
 /// Connections the kernel holds for a listener before it is asked for them. A surge opens
