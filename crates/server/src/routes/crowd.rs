@@ -43,12 +43,7 @@ fn refusal(state: &AppState, request: &Request) -> Response {
         } else {
             "/portal/"
         };
-        return super::portal_pages::waiting_page(
-            state,
-            request.uri().query(),
-            retry_path,
-            retry_after,
-        );
+        return super::portal_pages::waiting_page(state, request.uri(), retry_path, retry_after);
     }
     ApiError::unavailable("the portal is at capacity; try again after the time Retry-After says")
         .with_retry_after(retry_after)

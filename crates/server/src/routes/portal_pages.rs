@@ -506,16 +506,18 @@ fn shed(state: &AppState, lang: Lang, path: &str) -> Response {
 }
 
 /// The waiting page for a request the node had no room for (`crate::crowd`): 503, and a page
-/// that tries `path` again by itself after `retry_after` seconds, in the language `query` asks
-/// for.
+/// that tries `path` again by itself after `retry_after` seconds, in the language `uri`'s
+/// query asks for.
 pub(super) fn waiting_page(
     state: &AppState,
-    query: Option<&str>,
+    uri: &axum::http::Uri,
     path: &str,
     retry_after: u64,
 ) -> Response {
-    let english = query.is_some_and(|query| query.split('&').any(|pair| pair == "lang=en"));
-    let lang = Lang::from_query(english.then_some("en"));
+    // The language as the page itself reads it; a query it cannot read is Korean.
+    let lang = Query::<LangQuery>::try_from_uri(uri)
+        .map(|Query(query)| query.lang())
+        .unwrap_or(Lang::Ko);
     busy(
         state,
         lang,
