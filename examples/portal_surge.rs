@@ -19,7 +19,9 @@
 //! while all are busy waits for one, and that wait is part of its latency (wrk2's design).
 //! Without a bound the generator opens a connection for every request the server is slow to
 //! answer, and on two shared cores spends more CPU opening connections than the server spends
-//! answering.
+//! answering. `SURGE_ONLY` (`check`, `incident_page`, `signed_in_view`) sends that kind alone
+//! instead of the mix. The report gives the server's CPU time during the run (user + system,
+//! from `/proc`) per request it answered, and the generator's own: what each kind costs.
 
 use std::time::{Duration, Instant};
 
@@ -162,6 +164,40 @@ fn check_bodies(count: usize) -> anyhow::Result<Vec<String>> {
         .collect()
 }
 
+/// CPU time (user + system) process `pid` and its children (nginx's workers) have used, in
+/// clock ticks; `"self"` for this one.
+fn cpu_ticks(pid: &str) -> Option<u64> {
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let mut total = process_cpu_ticks(pid)?;
+    for child in children.split_whitespace() {
+        total += process_cpu_ticks(child).unwrap_or(0);
+    }
+    Some(total)
+}
+
+fn process_cpu_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields 14 and 15 follow its `)`.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Microseconds of CPU per request between two readings of [`cpu_ticks`].
+fn cpu_us_per_request(before: Option<u64>, after: Option<u64>, requests: usize) -> Value {
+    let ticks_per_second = rustix::param::clock_ticks_per_second();
+    match (before, after) {
+        (Some(before), Some(after)) if requests > 0 => {
+            #[allow(clippy::cast_precision_loss, reason = "ticks and requests of one run")]
+            let per_request =
+                (after - before) as f64 * 1e6 / ticks_per_second as f64 / requests as f64;
+            json!(per_request)
+        }
+        _ => Value::Null,
+    }
+}
+
 fn resident_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -257,7 +293,18 @@ fn main() -> anyhow::Result<()> {
         };
         let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(connections.max(1)));
         let (outcomes_tx, mut outcomes_rx) = mpsc::unbounded_channel::<Outcome>();
+        let only = match std::env::var("SURGE_ONLY") {
+            Ok(name) => Some(
+                Kind::ALL
+                    .into_iter()
+                    .find(|kind| kind.name() == name)
+                    .context("SURGE_ONLY: check, incident_page or signed_in_view")?,
+            ),
+            Err(_) => None,
+        };
         let rss_before = resident_kib(pid);
+        let server_cpu_before = cpu_ticks(&pid.to_string());
+        let own_cpu_before = cpu_ticks("self");
         let started = Instant::now();
         let deadline = started + Duration::from_secs(seconds);
         // The operator's view, every 100 ms, while the surge runs.
@@ -293,7 +340,9 @@ fn main() -> anyhow::Result<()> {
             let due = started + interval.mul_f64(n as f64);
             tokio::time::sleep_until(due.into()).await;
             let share = n.wrapping_mul(37) % 100;
-            let kind = if share < MIX.0 {
+            let kind = if let Some(only) = only {
+                only
+            } else if share < MIX.0 {
                 Kind::Check
             } else if share < MIX.0 + MIX.1 {
                 Kind::Incident
@@ -319,6 +368,8 @@ fn main() -> anyhow::Result<()> {
         }
         let scheduled_in = started.elapsed();
         while tasks.join_next().await.is_some() {}
+        let server_cpu_after = cpu_ticks(&pid.to_string());
+        let own_cpu_after = cpu_ticks("self");
         let max_rss = probe.await.unwrap_or(0);
         drop(outcomes_tx);
         let mut outcomes = Vec::new();
@@ -336,6 +387,9 @@ fn main() -> anyhow::Result<()> {
             "rss_kib_before": rss_before,
             "rss_kib_max": max_rss,
             "rss_kib_after": resident_kib(pid),
+            "only": only.map(Kind::name),
+            "server_cpu_us_per_request": cpu_us_per_request(server_cpu_before, server_cpu_after, outcomes.len()),
+            "generator_cpu_us_per_request": cpu_us_per_request(own_cpu_before, own_cpu_after, outcomes.len()),
         });
         for kind in Kind::ALL {
             report[kind.name()] = summary(&outcomes, kind);

@@ -121,6 +121,7 @@ impl Runtime {
             clock.clone(),
             RefusalBudget {
                 records_per_source_per_second: config.server.refusal_records_per_source,
+                records_per_second: config.server.refusal_records_per_second,
             },
         ));
         let events: Arc<dyn EventSink> = refusals.clone();

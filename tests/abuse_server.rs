@@ -158,6 +158,97 @@ async fn issue_13_a_flood_of_refusals_is_recorded_per_source_not_per_request() {
 }
 
 #[tokio::test]
+async fn a_crowd_of_addresses_writes_no_faster_than_the_budget_for_all_sources() {
+    let instance = Instance::new()
+        .with_env("HAECHI_SERVER__REFUSAL_RECORDS_PER_SECOND", "5")
+        .with_env(
+            "HAECHI_SERVER__TRUSTED_PROXIES",
+            r#"["127.0.0.0/8", "::1/128"]"#,
+        );
+    let admin = instance.create_admin("watcher");
+    let server = instance.serve();
+    let admin_token = server.client_token(&admin).await;
+    const SENT: usize = 300;
+    let started = Instant::now();
+    for n in 0..SENT {
+        // Each from an address of its own, as a botnet's: every one within its own budget.
+        let response = server
+            .client
+            .get(server.url("/v1/auth/session"))
+            .bearer_auth(format!("garbage.token.{n}"))
+            .header(
+                "x-forwarded-for",
+                format!("10.7.{}.{}", n / 250, n % 250 + 1),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401);
+    }
+    let elapsed_secs = started.elapsed().as_secs() + 2;
+    let events = server.wait_for_events(|events| {
+        let recorded = events
+            .iter()
+            .filter(|event| event["kind"] == "token.rejected")
+            .count();
+        let summarised: usize = events
+            .iter()
+            .filter(|event| event["kind"] == "request.refusals_summarized")
+            .map(|event| {
+                event["detail"]["suppressed"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap()
+            })
+            .sum();
+        recorded + summarised == SENT
+    });
+    let recorded = events
+        .iter()
+        .filter(|event| event["kind"] == "token.rejected")
+        .count();
+    assert!(
+        recorded as u64 <= 5 * elapsed_secs,
+        "{recorded} records from {SENT} addresses over about {elapsed_secs} s"
+    );
+    let overflow: Vec<&Value> = events
+        .iter()
+        .filter(|event| event["kind"] == "request.refusals_summarized")
+        .collect();
+    assert!(!overflow.is_empty());
+    for summary in overflow {
+        assert_eq!(summary["detail"]["source"], "overflow", "{summary}");
+        assert!(summary["ip"].is_null(), "{summary}");
+        assert!(
+            summary["detail"]["reasons"]
+                .as_str()
+                .unwrap()
+                .starts_with("malformed:")
+        );
+    }
+    // The flood itself is an alert.
+    let waited = Instant::now();
+    loop {
+        let (status, body) = server
+            .get_with(
+                "/v1/admin/alerts?rule=haechi.request.refusal_flood",
+                &admin_token,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        if !body["alerts"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "no refusal_flood alert"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
 async fn issue_13_an_alert_stream_ends_when_its_administrator_is_suspended() {
     let instance = Instance::new();
     let watcher = instance.create_admin("watcher");

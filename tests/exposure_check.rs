@@ -246,6 +246,60 @@ async fn the_budgets_are_configured_and_checked() {
     }
 }
 
+/// The global budget is a ceiling the node's load may lower (`crate::pace` in the server):
+/// the first check starts the probe, and `/metrics` shows the rate granted, never above the
+/// ceiling. Turned off, the rate is the budget and there is no probe. What the rate does under
+/// a surge is measured, not asserted (BENCHMARKS.md, the portal under a surge).
+#[tokio::test]
+async fn the_global_rate_follows_the_nodes_load_when_asked_and_says_so() {
+    for follows in [true, false] {
+        let instance = crate::util::Instance::new()
+            .with_env("HAECHI_EXPOSURE__CHECK_GLOBAL_PER_SECOND", "700")
+            .with_env("HAECHI_EXPOSURE__CHECK_FOLLOWS_LOAD", &follows.to_string());
+        let admin = instance.create_admin("metrics");
+        let server = instance.serve();
+        let token = server.client_token(&admin).await;
+        let response = server
+            .client
+            .post(server.url("/v1/exposure/check"))
+            .json(&json!({"bucket": "abcd", "blinded": blinded_element()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let started = std::time::Instant::now();
+        loop {
+            let metrics = server
+                .client
+                .get(server.url("/metrics"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let rate = metrics
+                .lines()
+                .find_map(|line| line.strip_prefix("haechi_exposure_check_rate "))
+                .map(|value| value.trim().parse::<f64>().unwrap());
+            if !follows {
+                assert_eq!(rate, None, "{metrics}");
+                break;
+            }
+            if let Some(rate) = rate {
+                assert!(rate > 0.0 && rate <= 700.0, "{rate}");
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "{metrics}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// The browser's library, `@cloudflare/voprf-ts` 1.0.0 (facade API, noble provider), run by
 /// Node against the binary (`tests/interop/voprf/check.mjs`): it finds the exposed e-mail and
 /// phone and not a clean one, and its requests carry neither identifier nor hash — so the

@@ -7,6 +7,9 @@
 # and once more with the crowd on the portal's own lower-priority listener (portal.listen);
 # then the same rate against Debian's nginx serving a copy of the incident page (the ceiling).
 # BENCH_SOAK_ROUNDS=N runs N rounds of 2,000× back to back instead (the memory soak).
+# BENCH_COSTS=1 measures instead what each kind of request costs the server: each kind alone,
+# then the mix, at BENCH_COST_RATE (2000) req/s, and nginx at the same rate; the generator
+# reports the server's CPU microseconds per request; BENCH_PERF=PREFIX profiles each kind.
 # BENCH_MULTIPLES ("1 100 2000") the first runs' multiples; BENCH_KEEP_LOG=FILE keeps the
 # server's log there. BENCH_SERVER_CORES / BENCH_CLIENT_CORES (e.g. 0 and 1) pin the servers
 # (haechi, nginx) and the generator to cores of their own (taskset), so the crowd's generator
@@ -101,6 +104,23 @@ http {
 NGINX
 "${server_pin[@]}" nginx -c "$work/nginx.conf" -p "$work"
 
+if [ -n "${BENCH_COSTS:-}" ]; then
+    rate=${BENCH_COST_RATE:-2000}
+    for only in check incident_page signed_in_view; do
+        echo "== haechi, $only alone ($rate req/s for ${seconds}s)" >&2
+        # BENCH_PERF=PREFIX: a CPU profile of the server per kind, in PREFIX.KIND (perf report -i).
+        [ -n "${BENCH_PERF:-}" ] &&
+            perf record -q -F 499 -g -p "$server_pid" -o "$BENCH_PERF.$only" -- sleep "$seconds" 2>/dev/null &
+        SURGE_ONLY=$only "${client_pin[@]}" "$surge" "$portal" "$rate" "$seconds" "$cookie" "$token" "$server_pid"
+        sleep 2
+    done
+    echo "== haechi, the mix ($rate req/s for ${seconds}s)" >&2
+    "${client_pin[@]}" "$surge" "$portal" "$rate" "$seconds" "$cookie" "$token" "$server_pid"
+    sleep 2
+    echo "== nginx, the incident page ($rate req/s for ${seconds}s)" >&2
+    "${client_pin[@]}" "$surge" "http://127.0.0.1:18931" "$rate" "$seconds" "" "" "$(cat "$work/nginx.pid")" static
+    exit 0
+fi
 if [ -n "${BENCH_SOAK_ROUNDS:-}" ]; then
     # The soak: 2,000× again and again against the same server, its resident memory before,
     # at most and after each round (a leak grows round after round; a plateau does not).

@@ -26,8 +26,8 @@ pub use custody::{CustodyMode, Pkcs11Section};
 pub use evidence::EvidenceSection;
 pub use leakwatch::LeakWatchSection;
 pub use notice::NoticeSection;
-use sections::default_refusal_records;
 pub use sections::*;
+use sections::{default_refusal_records, default_refusal_records_for_all};
 
 /// Flags every subcommand understands.
 #[derive(Debug, Args)]
@@ -156,6 +156,7 @@ impl Default for Config {
                 max_header_bytes: server.max_header_bytes,
                 trusted_proxies: Vec::new(),
                 refusal_records_per_source: default_refusal_records(),
+                refusal_records_per_second: default_refusal_records_for_all(),
                 metrics_listen: None,
                 operator_listen: None,
             },

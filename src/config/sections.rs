@@ -31,8 +31,14 @@ pub struct ExposureSection {
     pub check_per_source_per_second: f64,
     /// Evaluations one source may ask for at once.
     pub check_burst: u32,
-    /// Evaluations a second for every source together (one takes ≈ 45 µs of a core).
+    /// Evaluations a second for every source together (one takes ≈ 45–100 µs of a core,
+    /// BENCHMARKS.md).
     pub check_global_per_second: f64,
+    /// Treat `check_global_per_second` as a ceiling: while the threads answering the checks
+    /// wait for the CPU, the node grants fewer evaluations a second (down to a fiftieth of the
+    /// ceiling) and refuses the rest at once, so the crowd is answered in milliseconds rather
+    /// than queued for seconds; it climbs back when the wait ends (docs/portal.md).
+    pub check_follows_load: bool,
     /// Serve `GET /v1/exposure/range/{prefix}`, the Have I Been Pwned range format. Dangerous:
     /// the ranges are the SHA-1 of every exposed e-mail and phone, and there are only 10^8
     /// Korean mobile numbers, so anyone who downloads them inverts every exposed phone — it
@@ -53,6 +59,7 @@ impl Default for ExposureSection {
             )]
             check_burst: budget.per_source_burst as u32,
             check_global_per_second: budget.global_per_second,
+            check_follows_load: budget.follows_load,
             dangerous_public_sha1_ranges: false,
         }
     }
@@ -80,6 +87,7 @@ impl ExposureSection {
             )?,
             per_source_burst: f64::from(self.check_burst),
             global_per_second: rate("check_global_per_second", self.check_global_per_second)?,
+            follows_load: self.check_follows_load,
         })
     }
 }
@@ -498,6 +506,11 @@ pub struct ServerSection {
     /// one `request.refusals_summarized` record per source and second.
     #[serde(default = "default_refusal_records")]
     pub refusal_records_per_source: u32,
+    /// The same, for every source together: past it, refusals are counted into one overflow
+    /// summary a second, so a crowd of addresses cannot write faster than this. A signing
+    /// key's use (a forged token) is never counted against it.
+    #[serde(default = "default_refusal_records_for_all")]
+    pub refusal_records_per_second: u32,
     /// A second listener serving only `/metrics`, without authentication, for a Prometheus
     /// scraper (bind it to an address only the monitoring network reaches). Unset: `/metrics`
     /// is served on the API's address to administrators only.
@@ -513,4 +526,8 @@ pub struct ServerSection {
 
 pub(super) fn default_refusal_records() -> u32 {
     haechi_events::RefusalBudget::default().records_per_source_per_second
+}
+
+pub(super) fn default_refusal_records_for_all() -> u32 {
+    haechi_events::RefusalBudget::default().records_per_second
 }

@@ -69,6 +69,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "leak_quarantine.yaml",
         include_str!("../rules/leak_quarantine.yaml"),
     ),
+    (
+        "refusal_flood.yaml",
+        include_str!("../rules/refusal_flood.yaml"),
+    ),
 ];
 
 /// The id of the built-in rule holding services with no reading history to a budget of

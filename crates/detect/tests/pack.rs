@@ -1147,7 +1147,36 @@ fn cases() -> Vec<Case> {
             state: no_state,
             expect: &[],
         },
+        Case {
+            rule: "haechi.request.refusal_flood",
+            name: "overflow summaries, second after second, raise one alert",
+            events: || (0..5).map(|n| refusals_summary(n, "overflow")).collect(),
+            state: no_state,
+            expect: &["request.refusals_summarized"],
+        },
+        Case {
+            rule: "haechi.request.refusal_flood",
+            name: "one source's own summary is no flood of sources",
+            events: || vec![refusals_summary(0, "address")],
+            state: no_state,
+            expect: &[],
+        },
     ]
+}
+
+/// The refusal gate's summary of one second: of the overflow entry (`source`), or of one
+/// address (any other value: such a summary carries the address, not `detail.source`).
+fn refusals_summary(seconds: i64, source: &str) -> SecurityEvent {
+    let summary = event(seconds, EventKind::RefusalsSummarized, Principal::Anonymous)
+        .outcome(Decision::Deny, 401)
+        .reason("over_refusal_budget")
+        .detail("suppressed", "9900")
+        .detail("reasons", "malformed:9900");
+    if source == "overflow" {
+        summary.detail("source", "overflow")
+    } else {
+        summary.ip(ip("198.51.100.7"))
+    }
 }
 
 /// `count` refused exposure checks from `address` for `reason`, `every` seconds apart.

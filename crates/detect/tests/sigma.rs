@@ -336,6 +336,7 @@ fn the_sigma_pack_means_what_the_old_format_meant() {
         "haechi.custody.token_unavailable",
         "haechi.leak.confirmed_match",
         "haechi.leak.item_quarantined",
+        "haechi.request.refusal_flood",
     ];
     assert_eq!(
         legacy.rules.len() + written_as_sigma.len(),

@@ -6,8 +6,13 @@
 //! forever. [`RefusalGate`] sits in front of the real sink: each source (an IPv4 address or an
 //! IPv6 /64) has a budget of refusal records per second; refusals beyond it are counted, not
 //! written, and one `request.refusals_summarized` record per source and second carries their
-//! count and reasons. The log then grows with the number of sources, not with their rate, and
-//! nothing is lost from the record but the per-request repetition.
+//! count and reasons. All sources together have a budget too: past it, further refusals are
+//! counted into one overflow summary a second, so a crowd of addresses (an IPv6 /48 holds 65,536
+//! /64s; a botnet holds more) writes no faster than that budget. The log then grows at a
+//! bounded rate whatever senders without a signing key do, and nothing is lost from the record
+//! but the per-request repetition (and, past the budget for all sources, which address sent
+//! what). A signing key's use is never counted against all sources (see
+//! `proves_a_signing_key` below).
 //!
 //! Everything else passes through untouched: acts by verified principals, reads of personal
 //! data, admin acts and containment are never summarised.
@@ -35,12 +40,16 @@ const MAX_REASONS: usize = 16;
 pub struct RefusalBudget {
     /// Refusal records written per source and second before the rest are summarised.
     pub records_per_source_per_second: u32,
+    /// Refusal records written per second by all sources together before the rest are
+    /// counted into the overflow summary.
+    pub records_per_second: u32,
 }
 
 impl Default for RefusalBudget {
     fn default() -> Self {
         RefusalBudget {
             records_per_source_per_second: 20,
+            records_per_second: 500,
         }
     }
 }
@@ -52,11 +61,20 @@ pub struct RefusalGate {
     inner: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
     budget: RefusalBudget,
-    sources: Mutex<HashMap<Source, Window>>,
+    sources: Mutex<Sources>,
+}
+
+/// The current second of every source, and what all of them wrote in it.
+#[derive(Debug, Default)]
+struct Sources {
+    windows: HashMap<Source, Window>,
+    second: i64,
+    written: u32,
 }
 
 /// Whom a budget belongs to: an IPv4 address, an IPv6 /64 (one subscriber's allocation), no
-/// address at all, or the shared overflow entry.
+/// address at all, or the shared overflow entry (new sources past the table's bound, and every
+/// refusal past the budget for all sources).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Source {
     Address(IpAddr),
@@ -133,7 +151,7 @@ impl RefusalGate {
             inner,
             clock,
             budget,
-            sources: Mutex::new(HashMap::new()),
+            sources: Mutex::new(Sources::default()),
         }
     }
 
@@ -145,6 +163,18 @@ impl RefusalGate {
         }
     }
 
+    /// Whether `event` is a refusal only a holder of a signing key can cause: a forgery (a good
+    /// signature on a token never issued), or a revoked or retired key's good signature on a
+    /// token never issued. These are the stolen key at work; they keep their per-source budget
+    /// but are never counted against all sources, so no flood of cheap refusals (garbage
+    /// tokens, failed logins, replayed tokens a customer once held) can push them out of the
+    /// record and out of the rules' sight.
+    fn proves_a_signing_key(event: &SecurityEvent) -> bool {
+        event.kind == EventKind::TokenForged
+            || (event.kind == EventKind::TokenRejected
+                && event.detail.get("ledger").map(String::as_str) == Some("not_issued"))
+    }
+
     /// Writes the summaries of every second that has ended and forgets those sources. Call
     /// about once a second; [`record`](EventSink::record) also flushes a source's previous
     /// second when the source is heard from again.
@@ -154,7 +184,7 @@ impl RefusalGate {
         let summaries: Vec<SecurityEvent> = {
             let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
             let mut summaries = Vec::new();
-            sources.retain(|source, window| {
+            sources.windows.retain(|source, window| {
                 if window.second >= current {
                     return true;
                 }
@@ -169,40 +199,82 @@ impl RefusalGate {
         Ok(())
     }
 
-    /// Counts `event` against its source. `Some(summary)` of the source's previous second, if
-    /// any, and whether to write `event` itself.
-    fn admit(&self, event: &SecurityEvent) -> (Option<SecurityEvent>, bool) {
+    /// Counts `event` against its source and against all sources. The summaries of previous
+    /// seconds this closes (none, usually), and whether to write `event` itself.
+    fn admit(&self, event: &SecurityEvent) -> (Vec<SecurityEvent>, bool) {
         let now = self.clock.now();
         let second = now.as_secs();
         let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
+        if sources.second != second {
+            sources.second = second;
+            sources.written = 0;
+        }
+        let capped_for_all = !Self::proves_a_signing_key(event);
         let mut source = Source::of(event.ip);
-        if !sources.contains_key(&source) && sources.len() >= MAX_TRACKED_SOURCES {
+        if !sources.windows.contains_key(&source) && sources.windows.len() >= MAX_TRACKED_SOURCES {
             source = Source::Overflow;
         }
-        let window = sources.entry(source).or_default();
-        let mut previous = None;
-        if window.second != second {
-            previous = window.summary(source, now);
-            *window = Window {
-                second,
-                ..Window::default()
-            };
+        let (previous, own_budget_left) = {
+            let window = sources.windows.entry(source).or_default();
+            let previous: Vec<SecurityEvent> =
+                window.roll(source, second, now).into_iter().collect();
+            let left = window.recorded < self.budget.records_per_source_per_second;
+            (previous, left)
+        };
+        if !own_budget_left {
+            let window = sources.windows.entry(source).or_default();
+            window.count(event);
+            return (previous, false);
         }
-        if window.recorded < self.budget.records_per_source_per_second {
-            window.recorded += 1;
+        if !capped_for_all || sources.written < self.budget.records_per_second {
+            sources.written += u32::from(capped_for_all);
+            if let Some(window) = sources.windows.get_mut(&source) {
+                window.recorded += 1;
+            }
             return (previous, true);
         }
-        window.suppressed += 1;
+        // Past the budget for all sources: counted in the overflow entry, whose summary is
+        // written when the second ends. A source's own summary stays bounded because only a
+        // source that wrote its whole budget has one, and writing counts against all sources.
+        let mut previous = previous;
+        let overflow = sources.windows.entry(Source::Overflow).or_default();
+        previous.extend(overflow.roll(Source::Overflow, second, now));
+        overflow.count(event);
+        (previous, false)
+    }
+}
+
+impl Window {
+    /// Starts `second` if this window is older; the summary of the second it held, if any.
+    fn roll(
+        &mut self,
+        source: Source,
+        second: i64,
+        now: crate::Timestamp,
+    ) -> Option<SecurityEvent> {
+        if self.second == second {
+            return None;
+        }
+        let previous = self.summary(source, now);
+        *self = Window {
+            second,
+            ..Window::default()
+        };
+        previous
+    }
+
+    /// Counts a refusal that is not written on its own.
+    fn count(&mut self, event: &SecurityEvent) {
+        self.suppressed += 1;
         let reason = event
             .reason
             .clone()
             .unwrap_or_else(|| event.kind.as_str().to_string());
-        if window.reasons.contains_key(&reason) || window.reasons.len() < MAX_REASONS {
-            *window.reasons.entry(reason).or_default() += 1;
+        if self.reasons.contains_key(&reason) || self.reasons.len() < MAX_REASONS {
+            *self.reasons.entry(reason).or_default() += 1;
         } else {
-            *window.reasons.entry("other".into()).or_default() += 1;
+            *self.reasons.entry("other".into()).or_default() += 1;
         }
-        (previous, false)
     }
 }
 
@@ -213,7 +285,7 @@ impl EventSink for RefusalGate {
             return self.inner.record(event).await;
         }
         let (previous, write) = self.admit(&event);
-        if let Some(summary) = previous {
+        for summary in previous {
             self.inner.record(summary).await?;
         }
         if write {
@@ -254,6 +326,7 @@ mod tests {
             clock.clone(),
             RefusalBudget {
                 records_per_source_per_second: budget,
+                ..RefusalBudget::default()
             },
         );
         (gate, sink, clock)
@@ -326,6 +399,107 @@ mod tests {
                 EventKind::TokenRejected
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_crowd_of_sources_writes_no_faster_than_the_budget_for_all() {
+        let sink = Arc::new(MemorySink::default());
+        let clock = Arc::new(SimulatedClock::new(Timestamp::from_secs(1_750_000_000)));
+        let gate = RefusalGate::new(
+            sink.clone(),
+            clock.clone(),
+            RefusalBudget {
+                records_per_source_per_second: 20,
+                records_per_second: 100,
+            },
+        );
+        // 10,000 addresses, one garbage token each: every one within its own budget.
+        for n in 0..10_000u32 {
+            let ip = std::net::Ipv4Addr::from(0x0a00_0000 + n).to_string();
+            gate.record(refusal(&ip, "malformed")).await.unwrap();
+        }
+        assert_eq!(sink.events().len(), 100, "the budget for all sources");
+        clock.advance_by(Duration::from_secs(1));
+        gate.flush().await.unwrap();
+        let events = sink.events();
+        assert_eq!(events.len(), 101, "100 records and the overflow's summary");
+        let summary = &events[100];
+        assert_eq!(summary.kind, EventKind::RefusalsSummarized);
+        assert_eq!(summary.detail["source"], "overflow");
+        assert_eq!(summary.detail["suppressed"], "9900");
+        assert_eq!(summary.detail["reasons"], "malformed:9900");
+        assert_eq!(summary.ip, None);
+
+        // The next second has a budget of its own.
+        gate.record(refusal("192.0.2.1", "malformed"))
+            .await
+            .unwrap();
+        assert_eq!(sink.events().len(), 102);
+    }
+
+    #[tokio::test]
+    async fn no_flood_pushes_a_stolen_keys_use_out_of_the_record() {
+        let sink = Arc::new(MemorySink::default());
+        let clock = Arc::new(SimulatedClock::new(Timestamp::from_secs(1_750_000_000)));
+        let gate = RefusalGate::new(
+            sink.clone(),
+            clock.clone(),
+            RefusalBudget {
+                records_per_source_per_second: 3,
+                records_per_second: 10,
+            },
+        );
+        for n in 0..1_000u32 {
+            let ip = std::net::Ipv4Addr::from(0x0a00_0000 + n).to_string();
+            gate.record(refusal(&ip, "bad_signature")).await.unwrap();
+        }
+        assert_eq!(sink.events().len(), 10);
+        let forged = |ip: &str| {
+            SecurityEvent::new(
+                Timestamp::EPOCH,
+                EventKind::TokenForged,
+                Principal::Anonymous,
+            )
+            .ip(Some(ip.parse().unwrap()))
+            .outcome(Decision::Deny, 401)
+            .reason("forged")
+        };
+        let revoked_key_never_issued =
+            |ip: &str| refusal(ip, "revoked_key").detail("ledger", "not_issued");
+        for n in 0..20u32 {
+            let ip = std::net::Ipv4Addr::from(0xc633_6400 + n).to_string();
+            gate.record(forged(&ip)).await.unwrap();
+            gate.record(revoked_key_never_issued(&ip)).await.unwrap();
+        }
+        let kept = sink
+            .events()
+            .iter()
+            .filter(|event| {
+                event.kind == EventKind::TokenForged
+                    || event.reason.as_deref() == Some("revoked_key")
+            })
+            .count();
+        assert_eq!(
+            kept, 40,
+            "every use of a signing key, past the budget for all"
+        );
+        // Still one source's budget each: a key holder flooding from one address is summarised.
+        for _ in 0..10 {
+            gate.record(forged("198.51.100.7")).await.unwrap();
+        }
+        let from_one = sink
+            .events()
+            .iter()
+            .filter(|event| event.ip == Some("198.51.100.7".parse().unwrap()))
+            .count();
+        assert_eq!(from_one, 3);
+        // A revoked key's signature on a token that was issued is a replay anyone holding an
+        // old token can make: it counts against all sources.
+        let before = sink.events().len();
+        gate.record(refusal("203.0.113.9", "revoked_key").detail("ledger", "issued"))
+            .await
+            .unwrap();
+        assert_eq!(sink.events().len(), before);
     }
 
     #[tokio::test]

@@ -21,6 +21,7 @@ pub mod gateway;
 mod middleware;
 pub mod notices;
 mod openapi;
+mod pace;
 pub mod portal;
 mod routes;
 mod source_limit;

@@ -86,30 +86,56 @@ impl SourceLimiter {
 /// One token bucket shared by every source: a global budget.
 #[derive(Debug)]
 pub(crate) struct GlobalLimiter {
+    /// The bucket's size in seconds of its rate, kept when the rate changes.
+    burst_seconds: f64,
+    bucket: Mutex<PacedBucket>,
+}
+
+/// A bucket and the rate it refills at, which [`GlobalLimiter::set_rate`] may change.
+#[derive(Debug)]
+struct PacedBucket {
+    bucket: Bucket,
     rate: f64,
-    burst: f64,
-    bucket: Mutex<Bucket>,
 }
 
 impl GlobalLimiter {
     /// A bucket of `burst` tokens refilled at `rate` a second.
     pub(crate) fn new(rate: f64, burst: f64) -> Self {
         GlobalLimiter {
-            rate,
-            burst,
-            bucket: Mutex::new(Bucket {
-                tokens: burst,
-                updated: Instant::now(),
+            burst_seconds: burst / rate,
+            bucket: Mutex::new(PacedBucket {
+                bucket: Bucket {
+                    tokens: burst,
+                    updated: Instant::now(),
+                },
+                rate,
             }),
         }
     }
 
     /// Takes one token, or says how long until one is there.
     pub(crate) fn admit(&self, now: Instant) -> Result<(), u64> {
-        self.bucket
+        let mut paced = self
+            .bucket
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take(now, self.rate, self.burst)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rate = paced.rate;
+        paced.bucket.take(now, rate, rate * self.burst_seconds)
+    }
+
+    /// Refills at `rate` a second from now on; the bucket's size follows, so tokens saved at
+    /// a higher rate do not outlast it.
+    pub(crate) fn set_rate(&self, rate: f64, now: Instant) {
+        let mut paced = self
+            .bucket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let old = paced.rate;
+        // Refill at the old rate up to now, so the change applies from now only.
+        let refill = now.duration_since(paced.bucket.updated).as_secs_f64() * old;
+        paced.bucket.tokens = (paced.bucket.tokens + refill).min(rate * self.burst_seconds);
+        paced.bucket.updated = now;
+        paced.rate = rate;
     }
 }
 
@@ -176,5 +202,23 @@ mod tests {
         assert!(limiter.admit(now).is_ok());
         assert!(limiter.admit(now).is_ok());
         assert_eq!(limiter.admit(now), Err(1));
+    }
+
+    #[test]
+    fn a_lower_rate_shrinks_the_bucket_and_refills_slower() {
+        let limiter = GlobalLimiter::new(100.0, 100.0);
+        let start = Instant::now();
+        limiter.set_rate(10.0, start);
+        // The bucket holds one second of the new rate, not of the old one.
+        let admitted = (0..100).filter(|_| limiter.admit(start).is_ok()).count();
+        assert_eq!(admitted, 10);
+        let later = start + Duration::from_millis(500);
+        let admitted = (0..100).filter(|_| limiter.admit(later).is_ok()).count();
+        assert_eq!(admitted, 5);
+        // Raised again, it refills at the new rate from the moment of the change.
+        limiter.set_rate(100.0, later);
+        let after = later + Duration::from_millis(500);
+        let admitted = (0..1000).filter(|_| limiter.admit(after).is_ok()).count();
+        assert_eq!(admitted, 50);
     }
 }

@@ -38,8 +38,11 @@ pub struct CheckBudget {
     pub per_source_per_second: f64,
     /// Per source, at once.
     pub per_source_burst: f64,
-    /// For every source together, a second.
+    /// For every source together, a second: a ceiling when `follows_load`.
     pub global_per_second: f64,
+    /// Lower the global rate while the threads answering checks wait for the CPU, and raise
+    /// it back after (`crate::pace`).
+    pub follows_load: bool,
 }
 
 impl Default for CheckBudget {
@@ -50,6 +53,7 @@ impl Default for CheckBudget {
             per_source_per_second: 1.0,
             per_source_burst: 20.0,
             global_per_second: 5_000.0,
+            follows_load: true,
         }
     }
 }
@@ -73,6 +77,10 @@ impl Default for ServerSettings {
 pub(crate) struct CheckBudgets {
     pub(crate) per_source: SourceLimiter,
     pub(crate) global: GlobalLimiter,
+    /// The configured global rate, when it is a ceiling the node's load may lower.
+    follows_load: Option<f64>,
+    /// Started once, by the first check ([`CheckBudgets::follow_load_here`]).
+    pace_probe: std::sync::Once,
 }
 
 /// Sources tracked by the per-source budget.
@@ -87,7 +95,23 @@ impl CheckBudgets {
                 TRACKED_SOURCES,
             ),
             global: GlobalLimiter::new(budget.global_per_second, budget.global_per_second),
+            follows_load: budget.follows_load.then_some(budget.global_per_second),
+            pace_probe: std::sync::Once::new(),
         }
+    }
+
+    /// Starts following the load of the runtime this is called on, once per node: the first
+    /// check calls it, so the probe measures the threads that answer checks.
+    pub(crate) fn follow_load_here(self: &Arc<Self>) {
+        let Some(ceiling) = self.follows_load else {
+            return;
+        };
+        self.pace_probe.call_once(|| {
+            let budgets = Arc::clone(self);
+            tokio::spawn(crate::pace::follow_load(ceiling, move |rate, now| {
+                budgets.global.set_rate(rate, now);
+            }));
+        });
     }
 }
 

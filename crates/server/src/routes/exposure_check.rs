@@ -104,6 +104,7 @@ async fn check(
     Caller(context): Caller,
     JsonBody(request): JsonBody<CheckRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    budgets.follow_load_here();
     let now = Instant::now();
     let refused = match budgets.per_source.admit(context.ip, now) {
         Err(retry) => Some(("source_budget", retry)),

@@ -1,0 +1,137 @@
+//! The anonymous check's pace under load: its global budget is a ceiling, and the node lowers
+//! the rate it grants while its threads wait for the CPU.
+//!
+//! One evaluation is a scalar multiplication on ristretto255, about half of what a served
+//! check costs the node (≈ 100 of ≈ 200 µs on the machines measured in BENCHMARKS.md); a
+//! refused one costs the HTTP exchange only. A fixed budget fits one machine: where the node
+//! gets less CPU than the budget assumed (a slower core, a busy neighbour, the crowd's own
+//! proxies beside it), every admitted check makes the next request wait, the crowd's requests
+//! queue in front of the node and everyone waits seconds. So a probe on the runtime that
+//! answers the checks measures how late that runtime wakes a timer: the time a ready task
+//! waits for a thread. Above [`LAG_TARGET`] the rate is cut by a fraction; at half of it the
+//! rate climbs back by a step of the ceiling (additive increase, multiplicative decrease, as
+//! TCP shares a link). Checks past the current rate get the budget's `429` with
+//! `Retry-After` at once, and the node keeps answering everything in milliseconds.
+//!
+//! [`Pace`] is the rule and does no IO; [`follow_load`] is the probe that feeds it.
+
+use std::time::{Duration, Instant};
+
+/// How often the probe measures.
+const TICK: Duration = Duration::from_millis(20);
+/// Lateness that means tasks are queueing for the CPU. A timer on an idle runtime wakes within
+/// about a millisecond of its deadline (the timer wheel's resolution).
+const LAG_TARGET: Duration = Duration::from_millis(4);
+/// The share of the rate kept after a late tick.
+const DECREASE: f64 = 0.85;
+/// The share of the ceiling added back after a punctual tick: from the floor to the ceiling
+/// in a second.
+const INCREASE: f64 = 1.0 / 50.0;
+/// The lowest rate, as a share of the ceiling: people checking themselves are never shut out
+/// entirely.
+const FLOOR: f64 = 1.0 / 50.0;
+
+/// The rate the check grants, between a floor and the configured ceiling.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Pace {
+    ceiling: f64,
+    floor: f64,
+    rate: f64,
+}
+
+impl Pace {
+    /// Starts at `ceiling`, the configured budget.
+    pub(crate) fn new(ceiling: f64) -> Self {
+        Pace {
+            ceiling,
+            floor: (ceiling * FLOOR).max(1.0).min(ceiling),
+            rate: ceiling,
+        }
+    }
+
+    /// One probe's reading: how late the runtime woke it. The rate to grant from now on.
+    pub(crate) fn observe(&mut self, late: Duration) -> f64 {
+        if late > LAG_TARGET {
+            self.rate = (self.rate * DECREASE).max(self.floor);
+        } else if late <= LAG_TARGET / 2 {
+            self.rate = (self.rate + self.ceiling * INCREASE).min(self.ceiling);
+        }
+        self.rate
+    }
+}
+
+/// Measures the lateness of the runtime it runs on for as long as the runtime lives, and gives
+/// the check's global rate to `grant` whenever it changes. Spawned once per node, from the
+/// first check, so that it runs where the checks are answered (the portal's listener when
+/// there is one).
+pub(crate) async fn follow_load(ceiling: f64, grant: impl Fn(f64, Instant) + Send + 'static) {
+    let mut pace = Pace::new(ceiling);
+    let mut granted = ceiling;
+    metrics::gauge!("haechi_exposure_check_rate").set(granted);
+    loop {
+        let asleep = Instant::now();
+        tokio::time::sleep(TICK).await;
+        let woke = Instant::now();
+        let late = woke.duration_since(asleep).saturating_sub(TICK);
+        let rate = pace.observe(late);
+        if rate != granted {
+            grant(rate, woke);
+            metrics::gauge!("haechi_exposure_check_rate").set(rate);
+            granted = rate;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LATE: Duration = Duration::from_millis(30);
+    const PUNCTUAL: Duration = Duration::from_micros(300);
+
+    #[test]
+    fn lateness_cuts_the_rate_down_to_the_floor_and_no_further() {
+        let mut pace = Pace::new(5_000.0);
+        let first = pace.observe(LATE);
+        assert!((first - 4_250.0).abs() < 1e-9, "{first}");
+        let mut rate = first;
+        for _ in 0..200 {
+            rate = pace.observe(LATE);
+        }
+        assert!((rate - 100.0).abs() < 1e-9, "{rate}");
+    }
+
+    #[test]
+    fn punctuality_restores_the_ceiling_step_by_step_and_no_further() {
+        let mut pace = Pace::new(5_000.0);
+        for _ in 0..200 {
+            pace.observe(LATE);
+        }
+        let step = pace.observe(PUNCTUAL);
+        assert!((step - 200.0).abs() < 1e-9, "{step}");
+        let mut rate = step;
+        for _ in 0..100 {
+            rate = pace.observe(PUNCTUAL);
+        }
+        assert!((rate - 5_000.0).abs() < 1e-9, "{rate}");
+    }
+
+    #[test]
+    fn a_little_lateness_holds_the_rate() {
+        let mut pace = Pace::new(5_000.0);
+        pace.observe(LATE);
+        let held = pace.observe(Duration::from_millis(3));
+        assert!((held - 4_250.0).abs() < 1e-9, "{held}");
+    }
+
+    #[test]
+    fn a_tiny_budget_keeps_a_floor_of_one_a_second_or_itself() {
+        let mut pace = Pace::new(10.0);
+        for _ in 0..100 {
+            pace.observe(LATE);
+        }
+        assert!((pace.observe(LATE) - 1.0).abs() < 1e-9);
+        let mut tiny = Pace::new(0.5);
+        assert!((tiny.observe(LATE) - 0.5).abs() < 1e-9);
+    }
+}
