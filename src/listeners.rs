@@ -98,6 +98,11 @@ pub fn portal(
         .enable_all()
         .build()
         .context("cannot start the portal's runtime")?;
+    {
+        // The check's pace measures the runtime that answers the crowd: this one.
+        let _inside = runtime.enter();
+        state.follow_check_load();
+    }
     let state = state.clone();
     let serving = serve_on_thread("portal", runtime, nice, listener, move |listener| {
         haechi_server::serve_portal(listener, state, shutdown)

@@ -121,7 +121,7 @@ impl Runtime {
             clock.clone(),
             RefusalBudget {
                 records_per_source_per_second: config.server.refusal_records_per_source,
-                records_per_second: config.server.refusal_records_per_second,
+                shared_budget_records_per_second: config.server.shared_budget_refusals_per_second,
             },
         ));
         let events: Arc<dyn EventSink> = refusals.clone();

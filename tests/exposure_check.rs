@@ -158,8 +158,9 @@ async fn hostile_checks_get_clear_errors_and_a_source_that_keeps_asking_is_refus
             "{answer}"
         );
     }
-    // The per-source budget (a burst of 20) has been drawing down; keep asking until refused.
+    // Malformed checks spend no budget; good ones do (a burst of 20): keep asking until refused.
     let mut refused = None;
+    let mut served = 0;
     for _ in 0..40 {
         let response = server
             .client
@@ -173,7 +174,14 @@ async fn hostile_checks_get_clear_errors_and_a_source_that_keeps_asking_is_refus
             break;
         }
         assert_eq!(response.status(), 200);
+        served += 1;
     }
+    // Of the malformed checks above, only the two of 32 bytes that are no point on the curve
+    // spent budget: that is known by decoding them, which is the evaluation's first step.
+    assert!(
+        served >= 18,
+        "the malformed checks spent budget: {served} served"
+    );
     let refused = refused.expect("a source past its budget is refused");
     assert!(refused.headers().contains_key("retry-after"));
     let answer: Value = refused.json().await.unwrap();
@@ -243,6 +251,122 @@ async fn the_budgets_are_configured_and_checked() {
         let (code, _, stderr) = instance.run(&["config", "show"], None);
         assert_ne!(code, 0);
         assert!(stderr.contains(named), "{stderr}");
+    }
+}
+
+/// A surge past the global budget: each check from an address of its own, each refused for a
+/// budget every source shares. Those refusals are no source's doing, so all sources together
+/// write at most `server.shared_budget_refusals_per_second` of them a second and the rest are
+/// counted into one overflow summary a second (and an alert); a source's own refusals keep
+/// their addresses meanwhile.
+#[tokio::test]
+async fn a_surge_of_addresses_past_the_global_budget_writes_a_bounded_record() {
+    let instance = crate::util::Instance::new()
+        .with_env("HAECHI_EXPOSURE__CHECK_GLOBAL_PER_SECOND", "1")
+        .with_env("HAECHI_EXPOSURE__CHECK_FOLLOWS_LOAD", "false")
+        .with_env("HAECHI_SERVER__SHARED_BUDGET_REFUSALS_PER_SECOND", "5")
+        .with_env(
+            "HAECHI_SERVER__TRUSTED_PROXIES",
+            r#"["127.0.0.0/8", "::1/128"]"#,
+        );
+    let admin = instance.create_admin("watcher");
+    let server = instance.serve();
+    let token = server.client_token(&admin).await;
+    let good = blinded_element();
+    const SENT: usize = 300;
+    let started = std::time::Instant::now();
+    let mut refused = 0;
+    for n in 0..SENT {
+        let response = server
+            .client
+            .post(server.url("/v1/exposure/check"))
+            .header(
+                "x-forwarded-for",
+                format!("10.7.{}.{}", n / 250, n % 250 + 1),
+            )
+            .json(&json!({"bucket": "abcd", "blinded": good}))
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            200 => {}
+            429 => refused += 1,
+            other => panic!("status {other}"),
+        }
+    }
+    // Garbage tokens from addresses of their own meanwhile: each its own source's refusal.
+    for n in 0..10 {
+        let response = server
+            .client
+            .get(server.url("/v1/auth/session"))
+            .bearer_auth(format!("garbage.token.{n}"))
+            .header("x-forwarded-for", format!("10.9.0.{}", n + 1))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401);
+    }
+    let elapsed_secs = started.elapsed().as_secs() + 2;
+    assert!(refused > 250, "{refused} of {SENT} refused");
+    let events = server.wait_for_events(|events| {
+        let recorded = events
+            .iter()
+            .filter(|event| event["kind"] == "exposure.check_refused")
+            .count();
+        let summarised: usize = events
+            .iter()
+            .filter(|event| event["kind"] == "request.refusals_summarized")
+            .map(|event| {
+                event["detail"]["suppressed"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap()
+            })
+            .sum();
+        recorded + summarised == refused
+            && events
+                .iter()
+                .filter(|event| event["kind"] == "token.rejected")
+                .count()
+                == 10
+    });
+    let recorded = events
+        .iter()
+        .filter(|event| event["kind"] == "exposure.check_refused")
+        .count();
+    assert!(
+        recorded as u64 <= 5 * elapsed_secs,
+        "{recorded} records from {refused} addresses over about {elapsed_secs} s"
+    );
+    for summary in events
+        .iter()
+        .filter(|event| event["kind"] == "request.refusals_summarized")
+    {
+        assert_eq!(summary["detail"]["source"], "overflow", "{summary}");
+        assert!(summary["ip"].is_null(), "{summary}");
+        assert!(
+            summary["detail"]["reasons"]
+                .as_str()
+                .unwrap()
+                .starts_with("global_budget:")
+        );
+    }
+    // The overflow is an alert.
+    let waited = std::time::Instant::now();
+    loop {
+        let (status, body) = server
+            .get_with("/v1/admin/alerts?rule=haechi.request.refusal_flood", &token)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        if !body["alerts"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(10),
+            "no refusal_flood alert"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

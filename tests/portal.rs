@@ -701,6 +701,25 @@ async fn the_portal_may_have_a_lower_priority_listener_of_its_own() {
         body["message"].as_str().unwrap().contains("portal.listen"),
         "{body}"
     );
+    // Views at once through the portal use several store connections; none is born on the
+    // portal's threads (a SQLite connection is a thread, and would inherit their priority):
+    // every one was opened at start.
+    let cookie = cookie_of(&signed_in);
+    let views = (0..8).map(|_| {
+        client
+            .get(format!("{portal}/portal/me"))
+            .header("cookie", &cookie)
+            .send()
+    });
+    for view in futures::future::join_all(views).await {
+        assert_eq!(view.unwrap().status(), 200);
+    }
+    let store_threads = std::fs::read_dir(format!("/proc/{}/task", server.child.id()))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
+        .filter(|name| name.starts_with("sqlx-sqlite"))
+        .count();
+    assert!(store_threads >= 4, "{store_threads} store connections");
     let (status, _) = server.get_with("/v1/admin/incidents", &admin).await;
     assert_eq!(status, 200, "the main address serves the API");
     // Every thread of the portal's runtime runs 7 below the server; the others do not.

@@ -153,6 +153,9 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
             closed_signal(&closing),
         )?);
     }
+    // The anonymous check's pace follows the runtime that answers the crowd: the portal's own
+    // when it has one (started there above), this one otherwise.
+    state.follow_check_load();
     tracing::info!(
         %address,
         data_dir = %config.data_dir.display(),

@@ -27,7 +27,7 @@ pub use evidence::EvidenceSection;
 pub use leakwatch::LeakWatchSection;
 pub use notice::NoticeSection;
 pub use sections::*;
-use sections::{default_refusal_records, default_refusal_records_for_all};
+use sections::{default_refusal_records, default_shared_budget_refusals};
 
 /// Flags every subcommand understands.
 #[derive(Debug, Args)]
@@ -156,7 +156,7 @@ impl Default for Config {
                 max_header_bytes: server.max_header_bytes,
                 trusted_proxies: Vec::new(),
                 refusal_records_per_source: default_refusal_records(),
-                refusal_records_per_second: default_refusal_records_for_all(),
+                shared_budget_refusals_per_second: default_shared_budget_refusals(),
                 metrics_listen: None,
                 operator_listen: None,
             },

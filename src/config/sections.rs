@@ -35,7 +35,7 @@ pub struct ExposureSection {
     /// BENCHMARKS.md).
     pub check_global_per_second: f64,
     /// Treat `check_global_per_second` as a ceiling: while the threads answering the checks
-    /// wait for the CPU, the node grants fewer evaluations a second (down to a fiftieth of the
+    /// wait for the CPU, the node grants fewer evaluations a second (down to a tenth of the
     /// ceiling) and refuses the rest at once, so the crowd is answered in milliseconds rather
     /// than queued for seconds; it climbs back when the wait ends (docs/portal.md).
     pub check_follows_load: bool,
@@ -506,11 +506,11 @@ pub struct ServerSection {
     /// one `request.refusals_summarized` record per source and second.
     #[serde(default = "default_refusal_records")]
     pub refusal_records_per_source: u32,
-    /// The same, for every source together: past it, refusals are counted into one overflow
-    /// summary a second, so a crowd of addresses cannot write faster than this. A signing
-    /// key's use (a forged token) is never counted against it.
-    #[serde(default = "default_refusal_records_for_all")]
-    pub refusal_records_per_second: u32,
+    /// Refusals because a budget every source shares was spent (the exposure check's global
+    /// budget during a surge: no source's own doing) written per second, all sources together;
+    /// beyond it they are counted into one overflow summary a second.
+    #[serde(default = "default_shared_budget_refusals")]
+    pub shared_budget_refusals_per_second: u32,
     /// A second listener serving only `/metrics`, without authentication, for a Prometheus
     /// scraper (bind it to an address only the monitoring network reaches). Unset: `/metrics`
     /// is served on the API's address to administrators only.
@@ -528,6 +528,6 @@ pub(super) fn default_refusal_records() -> u32 {
     haechi_events::RefusalBudget::default().records_per_source_per_second
 }
 
-pub(super) fn default_refusal_records_for_all() -> u32 {
-    haechi_events::RefusalBudget::default().records_per_second
+pub(super) fn default_shared_budget_refusals() -> u32 {
+    haechi_events::RefusalBudget::default().shared_budget_records_per_second
 }

@@ -6,13 +6,17 @@
 //! forever. [`RefusalGate`] sits in front of the real sink: each source (an IPv4 address or an
 //! IPv6 /64) has a budget of refusal records per second; refusals beyond it are counted, not
 //! written, and one `request.refusals_summarized` record per source and second carries their
-//! count and reasons. All sources together have a budget too: past it, further refusals are
-//! counted into one overflow summary a second, so a crowd of addresses (an IPv6 /48 holds 65,536
-//! /64s; a botnet holds more) writes no faster than that budget. The log then grows at a
-//! bounded rate whatever senders without a signing key do, and nothing is lost from the record
-//! but the per-request repetition (and, past the budget for all sources, which address sent
-//! what). A signing key's use is never counted against all sources (see
-//! `proves_a_signing_key` below).
+//! count and reasons. The log then grows with the number of sources, not with their rate, and
+//! nothing is lost from the record but the per-request repetition — and every source's first
+//! refusals each second stay on the record with their address, which the rules count.
+//!
+//! One kind of refusal is no source's doing: a request refused because a budget shared by every
+//! source was spent (`reason: global_budget`, the anonymous exposure check's during a surge).
+//! Each comes from whoever arrived past the budget, so its address tells nothing, and a crowd of
+//! addresses would write one durable record each. Those are written up to a budget for all
+//! sources together ([`RefusalBudget::shared_budget_records_per_second`]) and counted into one
+//! overflow summary a second beyond it. Refusals of a source's own doing are never folded into
+//! that summary: a flood of them cannot push another source's refusals out of the rules' sight.
 //!
 //! Everything else passes through untouched: acts by verified principals, reads of personal
 //! data, admin acts and containment are never summarised.
@@ -40,16 +44,16 @@ const MAX_REASONS: usize = 16;
 pub struct RefusalBudget {
     /// Refusal records written per source and second before the rest are summarised.
     pub records_per_source_per_second: u32,
-    /// Refusal records written per second by all sources together before the rest are
-    /// counted into the overflow summary.
-    pub records_per_second: u32,
+    /// Refusals for a budget every source shares (`reason: global_budget`) written per second,
+    /// all sources together, before the rest are counted into the overflow summary.
+    pub shared_budget_records_per_second: u32,
 }
 
 impl Default for RefusalBudget {
     fn default() -> Self {
         RefusalBudget {
             records_per_source_per_second: 20,
-            records_per_second: 500,
+            shared_budget_records_per_second: 100,
         }
     }
 }
@@ -64,17 +68,18 @@ pub struct RefusalGate {
     sources: Mutex<Sources>,
 }
 
-/// The current second of every source, and what all of them wrote in it.
+/// The current second of every source, and how many refusals for a shared budget were
+/// written in it.
 #[derive(Debug, Default)]
 struct Sources {
     windows: HashMap<Source, Window>,
     second: i64,
-    written: u32,
+    shared_budget_written: u32,
 }
 
 /// Whom a budget belongs to: an IPv4 address, an IPv6 /64 (one subscriber's allocation), no
-/// address at all, or the shared overflow entry (new sources past the table's bound, and every
-/// refusal past the budget for all sources).
+/// address at all, or the shared overflow entry (new sources past the table's bound, and
+/// refusals for a shared budget past theirs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Source {
     Address(IpAddr),
@@ -163,16 +168,10 @@ impl RefusalGate {
         }
     }
 
-    /// Whether `event` is a refusal only a holder of a signing key can cause: a forgery (a good
-    /// signature on a token never issued), or a revoked or retired key's good signature on a
-    /// token never issued. These are the stolen key at work; they keep their per-source budget
-    /// but are never counted against all sources, so no flood of cheap refusals (garbage
-    /// tokens, failed logins, replayed tokens a customer once held) can push them out of the
-    /// record and out of the rules' sight.
-    fn proves_a_signing_key(event: &SecurityEvent) -> bool {
-        event.kind == EventKind::TokenForged
-            || (event.kind == EventKind::TokenRejected
-                && event.detail.get("ledger").map(String::as_str) == Some("not_issued"))
+    /// Whether `event` refused a request because a budget every source shares was spent: no
+    /// source's own doing, so its address tells the rules nothing.
+    fn for_a_shared_budget(event: &SecurityEvent) -> bool {
+        event.reason.as_deref() == Some("global_budget")
     }
 
     /// Writes the summaries of every second that has ended and forgets those sources. Call
@@ -199,48 +198,41 @@ impl RefusalGate {
         Ok(())
     }
 
-    /// Counts `event` against its source and against all sources. The summaries of previous
-    /// seconds this closes (none, usually), and whether to write `event` itself.
+    /// Counts `event` against its source, or against all sources when it refused a request for
+    /// a shared budget. The summaries of previous seconds this closes (none, usually), and
+    /// whether to write `event` itself.
     fn admit(&self, event: &SecurityEvent) -> (Vec<SecurityEvent>, bool) {
         let now = self.clock.now();
         let second = now.as_secs();
         let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
-        if sources.second != second {
-            sources.second = second;
-            sources.written = 0;
+        if Self::for_a_shared_budget(event) {
+            if sources.second != second {
+                sources.second = second;
+                sources.shared_budget_written = 0;
+            }
+            if sources.shared_budget_written < self.budget.shared_budget_records_per_second {
+                sources.shared_budget_written += 1;
+                return (Vec::new(), true);
+            }
+            // No window of its own for the address: a crowd of them must not fill the table
+            // that every other source's budget lives in.
+            let overflow = sources.windows.entry(Source::Overflow).or_default();
+            let previous = overflow.roll(Source::Overflow, second, now);
+            overflow.count(event);
+            return (previous.into_iter().collect(), false);
         }
-        let capped_for_all = !Self::proves_a_signing_key(event);
         let mut source = Source::of(event.ip);
         if !sources.windows.contains_key(&source) && sources.windows.len() >= MAX_TRACKED_SOURCES {
             source = Source::Overflow;
         }
-        let (previous, own_budget_left) = {
-            let window = sources.windows.entry(source).or_default();
-            let previous: Vec<SecurityEvent> =
-                window.roll(source, second, now).into_iter().collect();
-            let left = window.recorded < self.budget.records_per_source_per_second;
-            (previous, left)
-        };
-        if !own_budget_left {
-            let window = sources.windows.entry(source).or_default();
-            window.count(event);
-            return (previous, false);
+        let window = sources.windows.entry(source).or_default();
+        let previous = window.roll(source, second, now);
+        if window.recorded < self.budget.records_per_source_per_second {
+            window.recorded += 1;
+            return (previous.into_iter().collect(), true);
         }
-        if !capped_for_all || sources.written < self.budget.records_per_second {
-            sources.written += u32::from(capped_for_all);
-            if let Some(window) = sources.windows.get_mut(&source) {
-                window.recorded += 1;
-            }
-            return (previous, true);
-        }
-        // Past the budget for all sources: counted in the overflow entry, whose summary is
-        // written when the second ends. A source's own summary stays bounded because only a
-        // source that wrote its whole budget has one, and writing counts against all sources.
-        let mut previous = previous;
-        let overflow = sources.windows.entry(Source::Overflow).or_default();
-        previous.extend(overflow.roll(Source::Overflow, second, now));
-        overflow.count(event);
-        (previous, false)
+        window.count(event);
+        (previous.into_iter().collect(), false)
     }
 }
 
@@ -401,8 +393,24 @@ mod tests {
         );
     }
 
+    /// A refused exposure check: its source's own budget, or the one all sources share.
+    fn check_refusal(ip: &str, reason: &str) -> SecurityEvent {
+        SecurityEvent::new(
+            Timestamp::EPOCH,
+            EventKind::ExposureCheckRefused,
+            Principal::Anonymous,
+        )
+        .ip(Some(ip.parse().unwrap()))
+        .outcome(Decision::Deny, 429)
+        .reason(reason)
+    }
+
+    fn crowd_address(n: u32) -> String {
+        std::net::Ipv4Addr::from(0x0a00_0000 + n).to_string()
+    }
+
     #[tokio::test]
-    async fn a_crowd_of_sources_writes_no_faster_than_the_budget_for_all() {
+    async fn refusals_for_a_shared_budget_are_written_no_faster_than_their_own_budget() {
         let sink = Arc::new(MemorySink::default());
         let clock = Arc::new(SimulatedClock::new(Timestamp::from_secs(1_750_000_000)));
         let gate = RefusalGate::new(
@@ -410,15 +418,17 @@ mod tests {
             clock.clone(),
             RefusalBudget {
                 records_per_source_per_second: 20,
-                records_per_second: 100,
+                shared_budget_records_per_second: 100,
             },
         );
-        // 10,000 addresses, one garbage token each: every one within its own budget.
-        for n in 0..10_000u32 {
-            let ip = std::net::Ipv4Addr::from(0x0a00_0000 + n).to_string();
-            gate.record(refusal(&ip, "malformed")).await.unwrap();
+        // A surge: 10,000 addresses, each refused once because the check's global budget is
+        // spent. Every one is within its own budget; together they are not.
+        for n in 0..10_000 {
+            gate.record(check_refusal(&crowd_address(n), "global_budget"))
+                .await
+                .unwrap();
         }
-        assert_eq!(sink.events().len(), 100, "the budget for all sources");
+        assert_eq!(sink.events().len(), 100);
         clock.advance_by(Duration::from_secs(1));
         gate.flush().await.unwrap();
         let events = sink.events();
@@ -427,18 +437,18 @@ mod tests {
         assert_eq!(summary.kind, EventKind::RefusalsSummarized);
         assert_eq!(summary.detail["source"], "overflow");
         assert_eq!(summary.detail["suppressed"], "9900");
-        assert_eq!(summary.detail["reasons"], "malformed:9900");
+        assert_eq!(summary.detail["reasons"], "global_budget:9900");
         assert_eq!(summary.ip, None);
 
         // The next second has a budget of its own.
-        gate.record(refusal("192.0.2.1", "malformed"))
+        gate.record(check_refusal("192.0.2.1", "global_budget"))
             .await
             .unwrap();
         assert_eq!(sink.events().len(), 102);
     }
 
     #[tokio::test]
-    async fn no_flood_pushes_a_stolen_keys_use_out_of_the_record() {
+    async fn no_surge_pushes_a_sources_own_refusals_out_of_the_record() {
         let sink = Arc::new(MemorySink::default());
         let clock = Arc::new(SimulatedClock::new(Timestamp::from_secs(1_750_000_000)));
         let gate = RefusalGate::new(
@@ -446,60 +456,51 @@ mod tests {
             clock.clone(),
             RefusalBudget {
                 records_per_source_per_second: 3,
-                records_per_second: 10,
+                shared_budget_records_per_second: 10,
             },
         );
-        for n in 0..1_000u32 {
-            let ip = std::net::Ipv4Addr::from(0x0a00_0000 + n).to_string();
-            gate.record(refusal(&ip, "bad_signature")).await.unwrap();
+        // 100,000 addresses refused for the shared budget: more than the table of sources
+        // holds, none of them in it.
+        for n in 0..100_000 {
+            gate.record(check_refusal(&crowd_address(n), "global_budget"))
+                .await
+                .unwrap();
         }
         assert_eq!(sink.events().len(), 10);
-        let forged = |ip: &str| {
-            SecurityEvent::new(
-                Timestamp::EPOCH,
-                EventKind::TokenForged,
-                Principal::Anonymous,
-            )
-            .ip(Some(ip.parse().unwrap()))
-            .outcome(Decision::Deny, 401)
-            .reason("forged")
+        // Then what the rules count per address: an enumerator past its own budget, garbage
+        // tokens, failed logins. Each address keeps its own records.
+        for _ in 0..5 {
+            gate.record(check_refusal("198.51.100.7", "source_budget"))
+                .await
+                .unwrap();
+            gate.record(refusal("203.0.113.9", "bad_signature"))
+                .await
+                .unwrap();
+        }
+        let own = |ip: &str| {
+            sink.events()
+                .iter()
+                .filter(|event| event.ip == Some(ip.parse().unwrap()))
+                .count()
         };
-        let revoked_key_never_issued =
-            |ip: &str| refusal(ip, "revoked_key").detail("ledger", "not_issued");
-        for n in 0..20u32 {
-            let ip = std::net::Ipv4Addr::from(0xc633_6400 + n).to_string();
-            gate.record(forged(&ip)).await.unwrap();
-            gate.record(revoked_key_never_issued(&ip)).await.unwrap();
-        }
-        let kept = sink
+        assert_eq!(own("198.51.100.7"), 3);
+        assert_eq!(own("203.0.113.9"), 3);
+        clock.advance_by(Duration::from_secs(1));
+        gate.flush().await.unwrap();
+        let summaries: Vec<SecurityEvent> = sink
             .events()
-            .iter()
-            .filter(|event| {
-                event.kind == EventKind::TokenForged
-                    || event.reason.as_deref() == Some("revoked_key")
-            })
-            .count();
-        assert_eq!(
-            kept, 40,
-            "every use of a signing key, past the budget for all"
-        );
-        // Still one source's budget each: a key holder flooding from one address is summarised.
-        for _ in 0..10 {
-            gate.record(forged("198.51.100.7")).await.unwrap();
-        }
-        let from_one = sink
-            .events()
-            .iter()
-            .filter(|event| event.ip == Some("198.51.100.7".parse().unwrap()))
-            .count();
-        assert_eq!(from_one, 3);
-        // A revoked key's signature on a token that was issued is a replay anyone holding an
-        // old token can make: it counts against all sources.
-        let before = sink.events().len();
-        gate.record(refusal("203.0.113.9", "revoked_key").detail("ledger", "issued"))
-            .await
-            .unwrap();
-        assert_eq!(sink.events().len(), before);
+            .into_iter()
+            .filter(|event| event.kind == EventKind::RefusalsSummarized)
+            .collect();
+        assert_eq!(summaries.len(), 3, "{summaries:?}");
+        let of = |ip: &str| {
+            summaries
+                .iter()
+                .find(|summary| summary.ip == Some(ip.parse().unwrap()))
+                .map(|summary| summary.detail["suppressed"].clone())
+        };
+        assert_eq!(of("198.51.100.7").as_deref(), Some("2"));
+        assert_eq!(of("203.0.113.9").as_deref(), Some("2"));
     }
 
     #[tokio::test]

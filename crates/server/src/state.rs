@@ -79,7 +79,7 @@ pub(crate) struct CheckBudgets {
     pub(crate) global: GlobalLimiter,
     /// The configured global rate, when it is a ceiling the node's load may lower.
     follows_load: Option<f64>,
-    /// Started once, by the first check ([`CheckBudgets::follow_load_here`]).
+    /// Started once, on the runtime that answers the crowd ([`AppState::follow_check_load`]).
     pace_probe: std::sync::Once,
 }
 
@@ -100,9 +100,8 @@ impl CheckBudgets {
         }
     }
 
-    /// Starts following the load of the runtime this is called on, once per node: the first
-    /// check calls it, so the probe measures the threads that answer checks.
-    pub(crate) fn follow_load_here(self: &Arc<Self>) {
+    /// Starts following the load of the runtime this is called on, once per node.
+    fn follow_load_here(self: &Arc<Self>) {
         let Some(ceiling) = self.follows_load else {
             return;
         };
@@ -152,6 +151,14 @@ impl AppState {
     /// The bound on the public's requests in flight.
     pub(crate) fn crowd_bound(&self) -> &CrowdBound {
         &self.0.crowd_bound
+    }
+
+    /// Lets the anonymous check's global rate follow the load of the runtime this is called
+    /// on (`[exposure] check_follows_load`; `crate::pace`): call it on the runtime that answers
+    /// the crowd — the portal listener's when there is one, the main one otherwise. Only the
+    /// first call on a node starts the probe; must be called inside a tokio runtime.
+    pub fn follow_check_load(&self) {
+        self.0.check_budgets.follow_load_here();
     }
 }
 

@@ -289,6 +289,9 @@ CREATE INDEX leak_watch_digests_by_time ON leak_watch_digests (at);
 "#,
 ];
 
+/// Connections to the database file, all opened at [`SqliteStore::open`].
+const CONNECTIONS: u32 = 4;
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
@@ -304,8 +307,15 @@ impl SqliteStore {
             // 64 MiB of page cache per connection instead of SQLite's 2 MiB: imports and reads
             // touch random B-tree pages (ids and index values are random).
             .pragma("cache_size", "-65536");
+        // Every connection is opened here, by the caller (the server's start): a SQLite
+        // connection is a worker thread, and a thread inherits its creator's scheduling
+        // priority. Opened on demand, a connection could be born on the portal's lower-priority
+        // threads (`portal.nice`) and then serve the API's queries at that priority. Those the
+        // pool retires when idle or old are replaced by its maintenance task, which runs where
+        // the pool was made; only one closed for an error is reopened where it was dropped.
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(CONNECTIONS)
+            .min_connections(CONNECTIONS)
             .connect_with(options)
             .await
             .map_err(backend)?;

@@ -18,7 +18,7 @@ use axum::response::IntoResponse;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use haechi_events::{Decision, EventKind, Principal, SecurityEvent};
-use haechi_leak::private_check::{Bucket, SUITE, TAG_BYTES};
+use haechi_leak::private_check::{Bucket, ELEMENT_BYTES, SUITE, TAG_BYTES};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -104,7 +104,17 @@ async fn check(
     Caller(context): Caller,
     JsonBody(request): JsonBody<CheckRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    budgets.follow_load_here();
+    // A malformed request is refused before it spends anyone's budget. (Whether 32 bytes are a
+    // point on the curve is only known by decoding it, which is part of the evaluation.)
+    let bucket =
+        Bucket::parse(&request.bucket).map_err(|error| ApiError::bad_request(error.to_string()))?;
+    let blinded = URL_SAFE_NO_PAD
+        .decode(request.blinded.as_bytes())
+        .ok()
+        .filter(|bytes| bytes.len() == ELEMENT_BYTES)
+        .ok_or_else(|| {
+            ApiError::bad_request("blinded must be base64url without padding (32 bytes)")
+        })?;
     let now = Instant::now();
     let refused = match budgets.per_source.admit(context.ip, now) {
         Err(retry) => Some(("source_budget", retry)),
@@ -132,13 +142,6 @@ async fn check(
             retry_after,
         ));
     }
-    let bucket =
-        Bucket::parse(&request.bucket).map_err(|error| ApiError::bad_request(error.to_string()))?;
-    let blinded = URL_SAFE_NO_PAD
-        .decode(request.blinded.as_bytes())
-        .map_err(|_| {
-            ApiError::bad_request("blinded must be base64url without padding (32 bytes)")
-        })?;
     let answer = state
         .exposure_check
         .answer(bucket, &blinded)
