@@ -99,7 +99,7 @@ pub fn portal(
         .build()
         .context("cannot start the portal's runtime")?;
     {
-        // The check's pace measures the runtime that answers the crowd: this one.
+        // The check's pace measures this runtime too: the crowd's checks are answered here.
         let _inside = runtime.enter();
         state.follow_check_load();
     }

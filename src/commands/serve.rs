@@ -153,8 +153,8 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
             closed_signal(&closing),
         )?);
     }
-    // The anonymous check's pace follows the runtime that answers the crowd: the portal's own
-    // when it has one (started there above), this one otherwise.
+    // The anonymous check's pace follows the runtimes that answer checks: this one, and the
+    // portal listener's (started there above).
     state.follow_check_load();
     tracing::info!(
         %address,

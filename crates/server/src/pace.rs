@@ -65,13 +65,11 @@ impl Pace {
 }
 
 /// Measures the lateness of the runtime it runs on for as long as the runtime lives, and gives
-/// the check's global rate to `grant` whenever it changes. Spawned once per node, from the
-/// first check, so that it runs where the checks are answered (the portal's listener when
-/// there is one).
+/// the rate it would grant to `grant` whenever it changes. Spawned on each runtime that answers
+/// checks (the main one, the portal listener's).
 pub(crate) async fn follow_load(ceiling: f64, grant: impl Fn(f64, Instant) + Send + 'static) {
     let mut pace = Pace::new(ceiling);
     let mut granted = ceiling;
-    metrics::gauge!("haechi_exposure_check_rate").set(granted);
     loop {
         let asleep = Instant::now();
         tokio::time::sleep(TICK).await;
@@ -80,7 +78,6 @@ pub(crate) async fn follow_load(ceiling: f64, grant: impl Fn(f64, Instant) + Sen
         let rate = pace.observe(late);
         if rate != granted {
             grant(rate, woke);
-            metrics::gauge!("haechi_exposure_check_rate").set(rate);
             granted = rate;
         }
     }

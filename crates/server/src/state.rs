@@ -1,6 +1,6 @@
 //! The state every handler shares.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use haechi_events::EventSink;
 use haechi_store::Store;
@@ -79,8 +79,9 @@ pub(crate) struct CheckBudgets {
     pub(crate) global: GlobalLimiter,
     /// The configured global rate, when it is a ceiling the node's load may lower.
     follows_load: Option<f64>,
-    /// Started once, on the runtime that answers the crowd ([`AppState::follow_check_load`]).
-    pace_probe: std::sync::Once,
+    /// The rate each runtime's probe grants ([`AppState::follow_check_load`]); the check gets
+    /// the lowest.
+    paces: std::sync::Mutex<Vec<f64>>,
 }
 
 /// Sources tracked by the per-source budget.
@@ -96,21 +97,39 @@ impl CheckBudgets {
             ),
             global: GlobalLimiter::new(budget.global_per_second, budget.global_per_second),
             follows_load: budget.follows_load.then_some(budget.global_per_second),
-            pace_probe: std::sync::Once::new(),
+            paces: std::sync::Mutex::new(Vec::new()),
         }
     }
 
-    /// Starts following the load of the runtime this is called on, once per node.
+    /// Starts following the load of the runtime this is called on.
     fn follow_load_here(self: &Arc<Self>) {
         let Some(ceiling) = self.follows_load else {
             return;
         };
-        self.pace_probe.call_once(|| {
-            let budgets = Arc::clone(self);
-            tokio::spawn(crate::pace::follow_load(ceiling, move |rate, now| {
-                budgets.global.set_rate(rate, now);
-            }));
-        });
+        let probe = {
+            let mut paces = self.paces.lock().unwrap_or_else(PoisonError::into_inner);
+            paces.push(ceiling);
+            paces.len() - 1
+        };
+        metrics::gauge!("haechi_exposure_check_rate").set(ceiling);
+        let budgets = Arc::clone(self);
+        tokio::spawn(crate::pace::follow_load(ceiling, move |rate, now| {
+            budgets.grant(probe, rate, now);
+        }));
+    }
+
+    /// Probe `probe` grants `rate`; the check gets the lowest rate any probe grants, since
+    /// either runtime may be the one answering the crowd.
+    fn grant(&self, probe: usize, rate: f64, now: std::time::Instant) {
+        let lowest = {
+            let mut paces = self.paces.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(pace) = paces.get_mut(probe) {
+                *pace = rate;
+            }
+            paces.iter().copied().fold(f64::INFINITY, f64::min)
+        };
+        self.global.set_rate(lowest, now);
+        metrics::gauge!("haechi_exposure_check_rate").set(lowest);
     }
 }
 
@@ -154,9 +173,9 @@ impl AppState {
     }
 
     /// Lets the anonymous check's global rate follow the load of the runtime this is called
-    /// on (`[exposure] check_follows_load`; `crate::pace`): call it on the runtime that answers
-    /// the crowd — the portal listener's when there is one, the main one otherwise. Only the
-    /// first call on a node starts the probe; must be called inside a tokio runtime.
+    /// on (`[exposure] check_follows_load`; `crate::pace`): call it once on each runtime that
+    /// answers checks (the main one, and the portal listener's when there is one); the rate
+    /// granted is the lowest of their probes'. Must be called inside a tokio runtime.
     pub fn follow_check_load(&self) {
         self.0.check_budgets.follow_load_here();
     }
