@@ -267,16 +267,7 @@ async fn an_unreachable_http_witness_does_not_stop_the_log_but_readyz_and_metric
     let alert = wait_for_alert(&server, &token, "haechi.audit.witness_failing").await;
     assert_eq!(alert["severity"], "high", "{alert}");
     // /metrics counts the failures.
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.get_text("/metrics", &token).await;
     assert!(
         metrics.contains("haechi_audit_witness_failures_total"),
         "{metrics}"

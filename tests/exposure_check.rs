@@ -393,16 +393,7 @@ async fn the_global_rate_follows_the_nodes_load_when_asked_and_says_so() {
         assert_eq!(response.status().as_u16(), 200);
         let started = std::time::Instant::now();
         loop {
-            let metrics = server
-                .client
-                .get(server.url("/metrics"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let metrics = server.get_text("/metrics", &token).await;
             let rate = metrics
                 .lines()
                 .find_map(|line| line.strip_prefix("haechi_exposure_check_rate "))

@@ -160,16 +160,7 @@ async fn forged_tokens_from_two_addresses_are_one_incident_listed_streamed_and_c
     assert!(seen.contains(&id), "{seen}");
 
     // Counted for the dashboards.
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .bearer_auth(&admin_token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.get_text("/metrics", &admin_token).await;
     assert!(
         metrics.contains("haechi_incidents_opened_total 1"),
         "{metrics}"

@@ -524,16 +524,7 @@ async fn metrics_and_health_endpoints_answer() {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"], "missing_token");
     let admin_token = server.client_token(&admin).await;
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .bearer_auth(&admin_token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.get_text("/metrics", &admin_token).await;
     assert!(text.contains("haechi_http_requests_total"), "{text}");
     let metadata: Value =
         crate::util::http_get(server.url("/.well-known/oauth-authorization-server"))

@@ -287,6 +287,20 @@ impl Server {
         status_and_json(response).await
     }
 
+    /// The text a GET of `path` with `token` answers (`/metrics`, a policy file), whatever
+    /// its status.
+    pub async fn get_text(&self, path: &str, token: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn get_with(&self, path: &str, token: &str) -> (u16, Value) {
         let response = self
             .client

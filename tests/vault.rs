@@ -573,16 +573,7 @@ async fn admins_replace_the_policy_and_bad_policies_are_refused_with_their_line(
     );
     let response = put(POLICY).await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    let current = server
-        .client
-        .get(server.url("/v1/admin/policy"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let current = server.get_text("/v1/admin/policy", &token).await;
     assert_eq!(current, POLICY);
 }
 

@@ -311,16 +311,16 @@ mod tests {
     }
 
     fn gate(budget: u32) -> (RefusalGate, Arc<MemorySink>, Arc<SimulatedClock>) {
+        gate_with(RefusalBudget {
+            records_per_source_per_second: budget,
+            ..RefusalBudget::default()
+        })
+    }
+
+    fn gate_with(budget: RefusalBudget) -> (RefusalGate, Arc<MemorySink>, Arc<SimulatedClock>) {
         let sink = Arc::new(MemorySink::default());
         let clock = Arc::new(SimulatedClock::new(Timestamp::from_secs(1_750_000_000)));
-        let gate = RefusalGate::new(
-            sink.clone(),
-            clock.clone(),
-            RefusalBudget {
-                records_per_source_per_second: budget,
-                ..RefusalBudget::default()
-            },
-        );
+        let gate = RefusalGate::new(sink.clone(), clock.clone(), budget);
         (gate, sink, clock)
     }
 
@@ -411,16 +411,10 @@ mod tests {
 
     #[tokio::test]
     async fn refusals_for_a_shared_budget_are_written_no_faster_than_their_own_budget() {
-        let sink = Arc::new(MemorySink::default());
-        let clock = Arc::new(SimulatedClock::new(Timestamp::from_secs(1_750_000_000)));
-        let gate = RefusalGate::new(
-            sink.clone(),
-            clock.clone(),
-            RefusalBudget {
-                records_per_source_per_second: 20,
-                shared_budget_records_per_second: 100,
-            },
-        );
+        let (gate, sink, clock) = gate_with(RefusalBudget {
+            records_per_source_per_second: 20,
+            shared_budget_records_per_second: 100,
+        });
         // A surge: 10,000 addresses, each refused once because the check's global budget is
         // spent. Every one is within its own budget; together they are not.
         for n in 0..10_000 {
@@ -449,16 +443,10 @@ mod tests {
 
     #[tokio::test]
     async fn no_surge_pushes_a_sources_own_refusals_out_of_the_record() {
-        let sink = Arc::new(MemorySink::default());
-        let clock = Arc::new(SimulatedClock::new(Timestamp::from_secs(1_750_000_000)));
-        let gate = RefusalGate::new(
-            sink.clone(),
-            clock.clone(),
-            RefusalBudget {
-                records_per_source_per_second: 3,
-                shared_budget_records_per_second: 10,
-            },
-        );
+        let (gate, sink, clock) = gate_with(RefusalBudget {
+            records_per_source_per_second: 3,
+            shared_budget_records_per_second: 10,
+        });
         // 100,000 addresses refused for the shared budget: more than the table of sources
         // holds, none of them in it.
         for n in 0..100_000 {
