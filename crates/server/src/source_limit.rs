@@ -81,6 +81,20 @@ impl SourceLimiter {
             })
             .take(now, self.rate, self.burst)
     }
+
+    /// Gives back the token [`SourceLimiter::admit`] took, when the request was refused for
+    /// another budget: a person retrying during a surge should not also run out of their own.
+    pub(crate) fn refund(&self, source: Option<IpAddr>) {
+        let Some(source) = source.map(rate_key) else {
+            return;
+        };
+        let mut buckets = self.shards[shard_of(&source)]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(bucket) = buckets.get_mut(&source) {
+            bucket.tokens = (bucket.tokens + 1.0).min(self.burst);
+        }
+    }
 }
 
 /// One token bucket shared by every source: a global budget.
@@ -202,6 +216,25 @@ mod tests {
         assert!(limiter.admit(now).is_ok());
         assert!(limiter.admit(now).is_ok());
         assert_eq!(limiter.admit(now), Err(1));
+    }
+
+    #[test]
+    fn a_refunded_token_is_the_sources_again_up_to_the_burst() {
+        let limiter = SourceLimiter::new(1.0, 2.0, 1000);
+        let source = Some(IpAddr::from([203, 0, 113, 7]));
+        let now = Instant::now();
+        assert!(limiter.admit(source, now).is_ok());
+        assert!(limiter.admit(source, now).is_ok());
+        assert!(limiter.admit(source, now).is_err());
+        limiter.refund(source);
+        assert!(limiter.admit(source, now).is_ok());
+        // Never beyond the burst.
+        limiter.refund(source);
+        limiter.refund(source);
+        limiter.refund(source);
+        assert!(limiter.admit(source, now).is_ok());
+        assert!(limiter.admit(source, now).is_ok());
+        assert!(limiter.admit(source, now).is_err());
     }
 
     #[test]

@@ -118,11 +118,11 @@ async fn check(
     let now = Instant::now();
     let refused = match budgets.per_source.admit(context.ip, now) {
         Err(retry) => Some(("source_budget", retry)),
-        Ok(()) => budgets
-            .global
-            .admit(now)
-            .err()
-            .map(|retry| ("global_budget", retry)),
+        Ok(()) => budgets.global.admit(now).err().map(|retry| {
+            // Refused for everyone's budget, not the source's own: its token is given back.
+            budgets.per_source.refund(context.ip);
+            ("global_budget", retry)
+        }),
     };
     if let Some((reason, retry_after)) = refused {
         let event = SecurityEvent::new(
