@@ -123,17 +123,7 @@ async fn issue_13_a_flood_of_refusals_is_recorded_per_source_not_per_request() {
             .iter()
             .filter(|event| event["kind"] == "token.rejected")
             .count();
-        let summarised: usize = events
-            .iter()
-            .filter(|event| event["kind"] == "request.refusals_summarized")
-            .map(|event| {
-                event["detail"]["suppressed"]
-                    .as_str()
-                    .unwrap()
-                    .parse::<usize>()
-                    .unwrap()
-            })
-            .sum();
+        let summarised = crate::util::suppressed_in_summaries(events);
         recorded + summarised == SENT
     });
     let recorded = events

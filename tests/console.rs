@@ -11,10 +11,8 @@
 //!   open the console, the console's cookie does not open the API), and every act needs the
 //!   console's own page and the session's CSRF token.
 
-use std::time::{Duration, Instant};
-
 use ed25519_dalek::pkcs8::EncodePrivateKey as _;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::leak::vault_with_customers;
 use crate::util::{Instance, Server, jwt_parts, sign_ed25519, status_and_json};
@@ -55,25 +53,6 @@ pub(crate) fn browserless() -> reqwest::Client {
         .unwrap()
 }
 
-/// Polls the alerts until one of `rule` is there; returns it.
-async fn wait_for_alert(server: &Server, admin: &str, rule: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let (status, body) = server
-            .get_with(&format!("/v1/admin/alerts?rule={rule}"), admin)
-            .await;
-        assert_eq!(status, 200, "{body}");
-        if let Some(alert) = body["alerts"].as_array().unwrap().first() {
-            return alert.clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no {rule} alert"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn the_console_works_in_chromium() {
     let (instance, ids) = console_instance();
@@ -101,7 +80,9 @@ async fn the_console_works_in_chromium() {
         .await;
         assert_eq!(status, 200, "{body}");
     }
-    let velocity = wait_for_alert(&server, &admin_token, "haechi.service.new_velocity").await;
+    let velocity = server
+        .wait_for_alert(&admin_token, "haechi.service.new_velocity")
+        .await;
 
     // A key the forger holds, in custody (as a leaked key would be: published, here waiting
     // as the next key, so the console's own session is not signed by it and does not end

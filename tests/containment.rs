@@ -38,25 +38,6 @@ async fn get_from(server: &Server, address: &str, path: &str, token: Option<&str
     status_and_json(request.send().await.unwrap()).await
 }
 
-/// Polls the alert list until an alert of `rule` is there; returns it.
-async fn wait_for_alert(server: &Server, admin: &str, rule: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let (status, body) = server
-            .get_with(&format!("/v1/admin/alerts?rule={rule}"), admin)
-            .await;
-        assert_eq!(status, 200, "{body}");
-        if let Some(alert) = body["alerts"].as_array().unwrap().first() {
-            return alert.clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no {rule} alert within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 const POLICY: &str = r#"
 [[grant]]
 service = "fresh"
@@ -151,7 +132,9 @@ async fn a_brand_new_service_credential_is_suspended_by_detection_well_before_it
         "{read} customers read before suspension: the quota ({quota}) stopped it, not detection"
     );
 
-    let alert = wait_for_alert(&server, &admin_token, "haechi.service.new_velocity").await;
+    let alert = server
+        .wait_for_alert(&admin_token, "haechi.service.new_velocity")
+        .await;
     assert_eq!(alert["group_key"], "service:fresh");
     assert_eq!(alert["severity"], "high");
     assert!(alert["actions"].as_array().unwrap().iter().any(|action| {
@@ -239,7 +222,9 @@ async fn a_block_of_an_address_many_principals_use_is_raised_for_a_human_not_enf
 
     // The block becomes an alert for a human, recorded as a recommendation; the NAT is not
     // blocked.
-    let withheld = wait_for_alert(&server, &admin_token, "haechi.response.block_withheld").await;
+    let withheld = server
+        .wait_for_alert(&admin_token, "haechi.response.block_withheld")
+        .await;
     assert_eq!(withheld["severity"], "high");
     assert_eq!(withheld["state"], "open");
     assert_eq!(withheld["group_key"], format!("{SHARED}/32"));

@@ -313,17 +313,7 @@ async fn a_surge_of_addresses_past_the_global_budget_writes_a_bounded_record() {
             .iter()
             .filter(|event| event["kind"] == "exposure.check_refused")
             .count();
-        let summarised: usize = events
-            .iter()
-            .filter(|event| event["kind"] == "request.refusals_summarized")
-            .map(|event| {
-                event["detail"]["suppressed"]
-                    .as_str()
-                    .unwrap()
-                    .parse::<usize>()
-                    .unwrap()
-            })
-            .sum();
+        let summarised = crate::util::suppressed_in_summaries(events);
         recorded + summarised == refused
             && events
                 .iter()
@@ -353,21 +343,9 @@ async fn a_surge_of_addresses_past_the_global_budget_writes_a_bounded_record() {
         );
     }
     // The overflow is an alert.
-    let waited = std::time::Instant::now();
-    loop {
-        let (status, body) = server
-            .get_with("/v1/admin/alerts?rule=haechi.request.refusal_flood", &token)
-            .await;
-        assert_eq!(status, 200, "{body}");
-        if !body["alerts"].as_array().unwrap().is_empty() {
-            break;
-        }
-        assert!(
-            waited.elapsed() < std::time::Duration::from_secs(10),
-            "no refusal_flood alert"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    server
+        .wait_for_alert(&token, "haechi.request.refusal_flood")
+        .await;
 }
 
 /// The global budget is a ceiling the node's load may lower (`crate::pace` in the server):

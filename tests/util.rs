@@ -287,6 +287,25 @@ impl Server {
         status_and_json(response).await
     }
 
+    /// Polls the alert list until an alert of `rule` is there (10 s at most); returns it.
+    pub async fn wait_for_alert(&self, admin: &str, rule: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, body) = self
+                .get_with(&format!("/v1/admin/alerts?rule={rule}"), admin)
+                .await;
+            assert_eq!(status, 200, "{body}");
+            if let Some(alert) = body["alerts"].as_array().unwrap().first() {
+                return alert.clone();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no {rule} alert within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The text a GET of `path` with `token` answers (`/metrics`, a policy file), whatever
     /// its status.
     pub async fn get_text(&self, path: &str, token: &str) -> String {
@@ -537,4 +556,20 @@ pub async fn http_get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Re
         .get(url)
         .send()
         .await
+}
+
+/// Refusals the refusal gate counted into its summaries (`request.refusals_summarized`) among
+/// `events`, rather than recording one by one.
+pub fn suppressed_in_summaries(events: &[Value]) -> usize {
+    events
+        .iter()
+        .filter(|event| event["kind"] == "request.refusals_summarized")
+        .map(|event| {
+            event["detail"]["suppressed"]
+                .as_str()
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum()
 }

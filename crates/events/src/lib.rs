@@ -24,5 +24,5 @@ pub use clock::{Clock, SimulatedClock, SystemClock, Timestamp};
 pub use context::{RequestContext, StoreError};
 pub use event::{Decision, Principal, PrincipalParseError, SecurityEvent};
 pub use kind::EventKind;
-pub use refusals::{RefusalBudget, RefusalGate};
+pub use refusals::{RefusalBudget, RefusalGate, SHARED_BUDGET_SPENT};
 pub use sink::{EventReceipt, EventSink, MemorySink, SinkError, TracingSink};

@@ -39,12 +39,17 @@ const MAX_TRACKED_SOURCES: usize = 65_536;
 /// counted under `other`.
 const MAX_REASONS: usize = 16;
 
+/// The `reason` of a refusal because a budget every source shares was spent (the anonymous
+/// exposure check's global budget): no source's own doing, so the gate counts it against all
+/// sources together, not against its address.
+pub const SHARED_BUDGET_SPENT: &str = "global_budget";
+
 /// The budget of [`RefusalGate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefusalBudget {
     /// Refusal records written per source and second before the rest are summarised.
     pub records_per_source_per_second: u32,
-    /// Refusals for a budget every source shares (`reason: global_budget`) written per second,
+    /// Refusals for a budget every source shares ([`SHARED_BUDGET_SPENT`]) written per second,
     /// all sources together, before the rest are counted into the overflow summary.
     pub shared_budget_records_per_second: u32,
 }
@@ -171,7 +176,7 @@ impl RefusalGate {
     /// Whether `event` refused a request because a budget every source shares was spent: no
     /// source's own doing, so its address tells the rules nothing.
     fn for_a_shared_budget(event: &SecurityEvent) -> bool {
-        event.reason.as_deref() == Some("global_budget")
+        event.reason.as_deref() == Some(SHARED_BUDGET_SPENT)
     }
 
     /// Writes the summaries of every second that has ended and forgets those sources. Call

@@ -121,7 +121,7 @@ async fn check(
         Ok(()) => budgets.global.admit(now).err().map(|retry| {
             // Refused for everyone's budget, not the source's own: its token is given back.
             budgets.per_source.refund(context.ip);
-            ("global_budget", retry)
+            (haechi_events::SHARED_BUDGET_SPENT, retry)
         }),
     };
     if let Some((reason, retry_after)) = refused {
