@@ -590,7 +590,8 @@ fn the_report_of_a_drilled_data_directory_is_signed_checked_and_rendered() {
         "{response}"
     );
     // The data directory holds no plaintext personal data; the chain verifies.
-    assert_eq!(requirement(&report, "2.7.1")["status"], "met");
+    let encryption = requirement(&report, "2.7.1");
+    assert_eq!(encryption["status"], "met", "{encryption}");
     let keeping = requirement(&report, "2.9.4");
     assert!(
         keeping["findings"]

@@ -48,11 +48,49 @@ impl Recognizer for EmailRecognizer {
             if FILE_EXTENSIONS.contains(&extension) {
                 continue;
             }
-            out.push(Evidence::new(0.9, "local@domain.tld").into_finding(
-                PiiKind::Email,
-                m.start(),
-                m.end(),
-            ));
+            let evidence = if has_an_address_shape(m.as_str()) {
+                Evidence::new(0.9, "local@domain.tld")
+            } else {
+                Evidence::new(
+                    0.6,
+                    "local@domain.tld, but a one-letter or mixed-case domain",
+                )
+            };
+            out.push(evidence.into_finding(PiiKind::Email, m.start(), m.end()));
         }
     }
+}
+
+/// The shortest address given full confidence: ten characters (`kim@kt.com`).
+const SHORTEST_LIKELY: usize = 10;
+
+/// Whether `candidate` looks written by a person, not cut from random bytes: ten characters or
+/// more, a letter or digit in its local part, two characters or more in the label before the
+/// top-level domain, and every domain label in one case or capitalised. Printable runs in
+/// ciphertext match the pattern about 45 times a gigabyte (`x@Q.rZ`, `aH@ez.QC`), all short;
+/// none of 2 GB of random bytes passes these rules, so a scan of encrypted data at rest does
+/// not report its own ciphertext, while `kim@naver.com`, `Kim@Example.com` and
+/// `KIM@NAVER.COM` keep full confidence. Shorter or odder addresses are still found, with less.
+fn has_an_address_shape(candidate: &str) -> bool {
+    let Some((local, domain)) = candidate.rsplit_once('@') else {
+        return false;
+    };
+    let mut labels = domain.rsplit('.');
+    let _top_level = labels.next();
+    let registered = labels.next().unwrap_or_default();
+    candidate.len() >= SHORTEST_LIKELY
+        && local.chars().any(|c| c.is_ascii_alphanumeric())
+        && registered.len() >= 2
+        && domain.split('.').all(is_in_one_case)
+}
+
+/// `naver`, `NAVER`, `Naver`, `163`: not `nAver`.
+fn is_in_one_case(label: &str) -> bool {
+    let mut letters = label.chars().filter(char::is_ascii_alphabetic);
+    let Some(first) = letters.next() else {
+        return true;
+    };
+    let rest: Vec<char> = letters.collect();
+    rest.iter().all(char::is_ascii_lowercase)
+        || (first.is_ascii_uppercase() && rest.iter().all(char::is_ascii_uppercase))
 }

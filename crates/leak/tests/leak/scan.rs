@@ -136,6 +136,35 @@ fn offsets_refer_to_the_original_text() {
 }
 
 #[test]
+fn addresses_cut_from_random_bytes_are_believed_less_than_written_ones() {
+    let sure = Scanner::default().with_minimum_confidence(0.8);
+    for written in [
+        "kim@naver.com",
+        "Kim@Example.com",
+        "KIM@NAVER.COM",
+        "hong.gildong@163.com",
+        "lee@dept.snu.ac.kr",
+    ] {
+        assert_eq!(sure.scan(written).len(), 1, "{written}");
+        assert_eq!(scan(written).len(), 1, "{written}");
+    }
+    // What printable runs of ciphertext look like when they match the pattern: still found at
+    // the default confidence, not by a scan that must be sure (the evidence's plaintext scan).
+    for random in [
+        "x@Q.rZ",
+        "aH@ez.QC",
+        "J3@N.rr",
+        "%@gq.Iz",
+        "Lq@TT.qEYz",
+        "ab@c.com",
+        "a@bc.kr",
+    ] {
+        assert!(sure.scan(random).is_empty(), "{random}");
+        assert_eq!(scan(random).len(), 1, "{random}");
+    }
+}
+
+#[test]
 fn the_scanner_takes_any_list_of_recognizers() {
     let only_rrn: Vec<Box<dyn Recognizer>> = vec![Box::new(ResidentNumberRecognizer::new())];
     let scanner = Scanner::new(only_rrn);
