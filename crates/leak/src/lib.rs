@@ -69,6 +69,6 @@ pub use recognizers::{
     AddressRecognizer, BusinessNumberRecognizer, CardNumberRecognizer, CustomsCodeRecognizer,
     DriverLicenceRecognizer, EmailRecognizer, ForeignerNumberRecognizer, LandlineRecognizer,
     MobilePhoneRecognizer, PassportRecognizer, Recognizer, ResidentNumberRecognizer,
-    default_recognizers,
+    default_recognizers, looks_like_a_written_address,
 };
 pub use scanner::{DEFAULT_MINIMUM_CONFIDENCE, Scanner, scan};

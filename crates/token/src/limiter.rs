@@ -120,10 +120,14 @@ impl<K: Hash + Eq + Clone> SlidingWindowCounter<K> {
         allowance
     }
 
-    /// Takes back the most recent reservation of `key` (the guarded work never started).
-    pub fn cancel(&mut self, key: &K) {
-        if let Some(entry) = self.entries.get_mut(key) {
-            entry.times.pop_back();
+    /// Takes back the reservation of `key` made at `reserved_at` (the guarded work never
+    /// started); nothing if it has left the window or was cleared since. Only that one: an
+    /// attempt given up after a long wait must not take back a later attempt's count.
+    pub fn cancel(&mut self, key: &K, reserved_at: Timestamp) {
+        if let Some(entry) = self.entries.get_mut(key)
+            && let Some(position) = entry.times.iter().rposition(|time| *time == reserved_at)
+        {
+            entry.times.remove(position);
         }
     }
 
@@ -233,8 +237,35 @@ mod tests {
             counter.try_reserve(&"a", limit(3), now),
             Allowance::Limited { .. }
         ));
-        counter.cancel(&"a");
+        counter.cancel(&"a", now);
         assert_eq!(counter.try_reserve(&"a", limit(3), now), Allowance::Allowed);
+    }
+
+    #[test]
+    fn a_cancel_takes_back_its_own_reservation_only() {
+        let mut counter = SlidingWindowCounter::new(100);
+        let early = Timestamp::from_secs(0);
+        let later = Timestamp::from_secs(30);
+        assert_eq!(
+            counter.try_reserve(&"a", limit(2), early),
+            Allowance::Allowed
+        );
+        // Cleared in between (the owner signed in), then a later attempt counted.
+        counter.clear(&"a");
+        assert_eq!(
+            counter.try_reserve(&"a", limit(2), later),
+            Allowance::Allowed
+        );
+        assert_eq!(
+            counter.try_reserve(&"a", limit(2), later),
+            Allowance::Allowed
+        );
+        // The early attempt, given up now, takes nothing back: its count is already gone.
+        counter.cancel(&"a", early);
+        assert!(matches!(
+            counter.try_reserve(&"a", limit(2), later),
+            Allowance::Limited { .. }
+        ));
     }
 
     #[test]

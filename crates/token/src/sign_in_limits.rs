@@ -138,11 +138,9 @@ impl SignInLimits for MemorySignInLimits {
         &self,
         counter: SignInCounter,
         subject: &[u8; 32],
-        _reserved_at: Timestamp,
+        reserved_at: Timestamp,
     ) -> Result<(), StoreError> {
-        // The most recent attempt of the subject: with one node's memory that is the one
-        // just reserved, or one made at the same moment (the same count either way).
-        self.counter(counter).lock().cancel(subject);
+        self.counter(counter).lock().cancel(subject, reserved_at);
         Ok(())
     }
 

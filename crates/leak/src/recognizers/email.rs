@@ -48,49 +48,63 @@ impl Recognizer for EmailRecognizer {
             if FILE_EXTENSIONS.contains(&extension) {
                 continue;
             }
-            let evidence = if has_an_address_shape(m.as_str()) {
-                Evidence::new(0.9, "local@domain.tld")
-            } else {
-                Evidence::new(
-                    0.6,
-                    "local@domain.tld, but a one-letter or mixed-case domain",
-                )
-            };
-            out.push(evidence.into_finding(PiiKind::Email, m.start(), m.end()));
+            out.push(Evidence::new(0.9, "local@domain.tld").into_finding(
+                PiiKind::Email,
+                m.start(),
+                m.end(),
+            ));
         }
     }
 }
 
-/// The shortest address given full confidence: ten characters (`kim@kt.com`).
-const SHORTEST_LIKELY: usize = 10;
+/// The shortest address [`looks_like_a_written_address`] accepts: ten characters
+/// (`kim@kt.com`).
+const SHORTEST_WRITTEN: usize = 10;
 
-/// Whether `candidate` looks written by a person, not cut from random bytes: ten characters or
-/// more, a letter or digit in its local part, two characters or more in the label before the
-/// top-level domain, and every domain label in one case or capitalised. Printable runs in
-/// ciphertext match the pattern about 45 times a gigabyte (`x@Q.rZ`, `aH@ez.QC`), all short;
-/// none of 2 GB of random bytes passes these rules, so a scan of encrypted data at rest does
-/// not report its own ciphertext, while `kim@naver.com`, `Kim@Example.com` and
-/// `KIM@NAVER.COM` keep full confidence. Shorter or odder addresses are still found, with less.
-fn has_an_address_shape(candidate: &str) -> bool {
+/// Whether an e-mail finding looks written by a person rather than cut from random bytes: ten
+/// characters or more, a letter or digit before the `@`, two characters or more in the label
+/// before the top-level domain, every domain label in one case or capitalised, and the
+/// top-level domain beginning with two letters in one case (a value stored without a separator
+/// runs into the next bytes: `kim@naver.comKim`).
+///
+/// For scans of data that should be ciphertext (the evidence report's scan of a data
+/// directory): printable runs of random bytes match the e-mail pattern about 45 times a
+/// gigabyte (`x@Q.rZ`, `aH@ez.QC`), nearly all short and oddly cased. Text is scanned without
+/// it: `hk@sk.com` and `jane@iCloud.com` are addresses too.
+pub fn looks_like_a_written_address(candidate: &str) -> bool {
     let Some((local, domain)) = candidate.rsplit_once('@') else {
         return false;
     };
     let mut labels = domain.rsplit('.');
-    let _top_level = labels.next();
+    let top_level = labels.next().unwrap_or_default();
     let registered = labels.next().unwrap_or_default();
-    candidate.len() >= SHORTEST_LIKELY
+    let mut inner = domain.split('.');
+    inner.next_back();
+    candidate.len() >= SHORTEST_WRITTEN
         && local.chars().any(|c| c.is_ascii_alphanumeric())
         && registered.len() >= 2
-        && domain.split('.').all(is_in_one_case)
+        && inner.all(is_in_one_case)
+        && one_case_prefix(top_level) >= 2
 }
 
 /// `naver`, `NAVER`, `Naver`, `163`: not `nAver`.
 fn is_in_one_case(label: &str) -> bool {
-    let mut letters = label.chars().filter(char::is_ascii_alphabetic);
-    let Some(first) = letters.next() else {
-        return true;
+    one_case_prefix(label) == label.chars().filter(char::is_ascii_alphabetic).count()
+}
+
+/// How many letters `label` begins with in one case: all lower, all upper, or one capital
+/// then lower (`comKim` → 3, `Naver` → 5, `qEY` → 1).
+fn one_case_prefix(label: &str) -> usize {
+    let letters: Vec<char> = label.chars().filter(char::is_ascii_alphabetic).collect();
+    let Some(first) = letters.first() else {
+        return 0;
     };
-    let rest: Vec<char> = letters.collect();
-    rest.iter().all(char::is_ascii_lowercase)
-        || (first.is_ascii_uppercase() && rest.iter().all(char::is_ascii_uppercase))
+    let rest = &letters[1..];
+    let lower = rest.iter().take_while(|c| c.is_ascii_lowercase()).count();
+    let upper = if first.is_ascii_uppercase() {
+        rest.iter().take_while(|c| c.is_ascii_uppercase()).count()
+    } else {
+        0
+    };
+    1 + lower.max(upper)
 }

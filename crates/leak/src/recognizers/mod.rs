@@ -20,7 +20,7 @@ pub use address::AddressRecognizer;
 pub use business::BusinessNumberRecognizer;
 pub use card::CardNumberRecognizer;
 pub use customs::CustomsCodeRecognizer;
-pub use email::EmailRecognizer;
+pub use email::{EmailRecognizer, looks_like_a_written_address};
 pub use licence::DriverLicenceRecognizer;
 pub use passport::PassportRecognizer;
 pub use phone::{LandlineRecognizer, MobilePhoneRecognizer};

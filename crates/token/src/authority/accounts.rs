@@ -319,6 +319,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_login_given_up_before_its_hash_is_not_the_accounts_failure() {
+        let f = Fixture::open().await;
+        f.customer("kim@example.com", "correct horse").await;
+        let accounts = f.authority.accounts();
+        let kim = LoginIdentifier::Email("kim@example.com".into());
+        // Each one a client that hung up while waiting for the portal's lane: the attempt is
+        // dropped after its limits were reserved and before any hash.
+        for _ in 0..f.authority.policy().login_failures_per_account + 2 {
+            let attempt = accounts.begin_login(&kim, &f.context).await.unwrap();
+            drop(attempt);
+            // The reservation is taken back by a task on this (single-threaded) runtime.
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            accounts
+                .login(&kim, password("correct horse"), &f.context)
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_login_given_up_during_its_hash_still_counts() {
+        let f = Fixture::open().await;
+        f.customer("kim@example.com", "correct horse").await;
+        let accounts = f.authority.accounts();
+        let kim = LoginIdentifier::Email("kim@example.com".into());
+        for _ in 1..f.authority.policy().login_failures_per_account {
+            assert!(
+                accounts
+                    .login(&kim, password("wrong horse"), &f.context)
+                    .await
+                    .is_err()
+            );
+        }
+        // The last failure: polled once, which takes a free hashing slot and starts the hash
+        // on its blocking thread, then dropped, as when the client hangs up.
+        let attempt = accounts.begin_login(&kim, &f.context).await.unwrap();
+        let mut finish = Box::pin(attempt.finish(password("wrong horse")));
+        let mut poll = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(finish.as_mut().poll(&mut poll).is_pending());
+        drop(finish);
+        tokio::task::yield_now().await;
+        assert!(matches!(
+            accounts
+                .login(&kim, password("correct horse"), &f.context)
+                .await,
+            Err(Error::Auth(AuthFailure::RateLimited { .. }))
+        ));
+    }
+
+    #[tokio::test]
     async fn identifiers_are_hashed_normalised_and_held_by_one_account_only() {
         let f = Fixture::open().await;
         let accounts = f.authority.accounts();

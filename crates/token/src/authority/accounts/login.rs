@@ -6,6 +6,8 @@
 //! costs no hashing, and [`LoginAttempt::finish`] hashes the password. A flood of attempts from
 //! a few sources is then refused by their limits before it takes any of the caller's turns.
 
+use std::sync::Arc;
+
 use haechi_events::{EventKind, Principal, RequestContext, SecurityEvent, Timestamp};
 use zeroize::Zeroizing;
 
@@ -20,7 +22,11 @@ const SATURATED_RETRY_SECS: u64 = 1;
 
 /// A login whose limits are reserved and whose password is not yet checked: the only way to
 /// a password hash. [`LoginAttempt::finish`] checks it; [`LoginAttempt::withdraw`] gives up
-/// without hashing. Dropped without either, the attempt counts as the account's failure.
+/// without hashing. Dropped before its hash began (the client hung up while waiting for the
+/// portal's lane or a hashing slot), the account's reservation is taken back as `withdraw`
+/// would, so people who give up during a surge and try again do not lock themselves out; the
+/// source's attempt stays counted. Once the hash has begun, the attempt counts as the account's
+/// failure whatever happens to the caller: the hash was spent on it.
 #[must_use = "finish or withdraw the attempt"]
 #[derive(Debug)]
 pub struct LoginAttempt<'a> {
@@ -29,6 +35,8 @@ pub struct LoginAttempt<'a> {
     reservation: LoginReservation,
     context: RequestContext,
     began: Timestamp,
+    /// No password hash has begun and nothing has settled the reservation yet.
+    before_hash: bool,
 }
 
 impl Accounts {
@@ -85,6 +93,7 @@ impl Accounts {
                 reservation,
                 context: context.clone(),
                 began: now,
+                before_hash: true,
             }),
             LoginAdmission::Limited { retry_after_secs } => {
                 record_failed_login(&self.environment, None, "rate_limited", 429, context, now)
@@ -99,7 +108,8 @@ impl LoginAttempt<'_> {
     /// Gives up before the password is hashed (the caller had no capacity for it): the
     /// account's reservation is taken back, the source's stays — it did send the attempt.
     /// Nothing is recorded; the caller answers for its own refusal.
-    pub async fn withdraw(self) -> Result<(), Error> {
+    pub async fn withdraw(mut self) -> Result<(), Error> {
+        self.before_hash = false;
         self.accounts
             .throttle
             .cancel_account_failure(&self.login_hash, self.reservation)
@@ -110,7 +120,7 @@ impl LoginAttempt<'_> {
     /// the same answer. Hashing is bounded ([`crate::TokenPolicy::login_hash_concurrency`]);
     /// a login that finds the queue full is refused with 429 and does not count against the
     /// account.
-    pub async fn finish(self, password: Zeroizing<String>) -> Result<TokenPair, Error> {
+    pub async fn finish(mut self, password: Zeroizing<String>) -> Result<TokenPair, Error> {
         let accounts = self.accounts;
         let environment = &accounts.environment;
         let context = &self.context;
@@ -126,6 +136,7 @@ impl LoginAttempt<'_> {
         };
         let Some(turn) = accounts.hashing.enter(Waiting::Bounded).await else {
             // Saturated, not wrong: the account's reservation is taken back.
+            self.before_hash = false;
             accounts
                 .throttle
                 .cancel_account_failure(&self.login_hash, self.reservation)
@@ -136,6 +147,8 @@ impl LoginAttempt<'_> {
             }
             .into());
         };
+        // From here the hash is spent: a caller that hangs up still pays for it.
+        self.before_hash = false;
         let account = environment.store.account_by_login(&self.login_hash).await?;
         let stored_hash = account
             .as_ref()
@@ -182,5 +195,29 @@ impl LoginAttempt<'_> {
             .issuer
             .issue_with_refresh(&principal, session.sid, context)
             .await
+    }
+}
+
+impl Drop for LoginAttempt<'_> {
+    fn drop(&mut self) {
+        if !self.before_hash {
+            return;
+        }
+        // Dropped futures cannot await: the reservation is taken back on the runtime the
+        // attempt was dropped on. Without one (never, inside the server) it stays counted.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let throttle = Arc::clone(self.accounts.throttle());
+        let login_hash = self.login_hash;
+        let reservation = self.reservation;
+        runtime.spawn(async move {
+            if let Err(error) = throttle
+                .cancel_account_failure(&login_hash, reservation)
+                .await
+            {
+                tracing::warn!(%error, "an abandoned login's reservation was not taken back");
+            }
+        });
     }
 }
