@@ -276,6 +276,9 @@ fn main() -> anyhow::Result<()> {
         let target = std::sync::Arc::new(Target {
             client: haechi_outbound::plain_builder()?
                 .pool_max_idle_per_host(4096)
+                // A redirect is an answer of its own: the signed-in view sends a signed-out
+                // browser to the start page, and following it would count that as the view.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()?,
             base: base.trim_end_matches('/').to_string(),
             operator_base: std::env::var("SURGE_OPERATOR_BASE")

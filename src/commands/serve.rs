@@ -138,19 +138,23 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     let background = Background::start(&config, &runtime, &state, role)?;
     crate::console::sweep_every_minute(state.console.clone());
     let metrics_listener = metrics_listener(&config, &state).await?;
+    // The listeners beside the main address stop taking requests when it does, at the signal,
+    // and drain beside it; `closing` (the following of changes, the alert board) waits until
+    // every request in flight has finished, since those requests may still need it.
+    let (listeners_closing, _) = tokio::sync::watch::channel(false);
     let mut side_listeners = Vec::new();
     if role.serves_api() {
         side_listeners.extend(listeners::operators(
             &config,
             &state,
-            closed_signal(&closing),
+            closed_signal(&listeners_closing),
         )?);
     }
     if role.serves_portal() {
         side_listeners.extend(listeners::portal(
             config.portal.own_listener()?,
             &state,
-            closed_signal(&closing),
+            closed_signal(&listeners_closing),
         )?);
     }
     // The anonymous check's pace follows the runtimes that answer checks: this one, and the
@@ -169,6 +173,7 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     let streams = detection.detection.clone();
     let shutdown = async move {
         signalled.await;
+        listeners_closing.send_replace(true);
         // Alert streams (SSE) never end by themselves; end them so the server can stop.
         streams.close();
     };
@@ -179,11 +184,16 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
             haechi_server::serve_probes(listener, state, shutdown).await?;
         }
     }
+    // Joining a listener's thread blocks until it has drained: not on this runtime's workers.
+    let stopped: Vec<_> = tokio::task::spawn_blocking(move || {
+        side_listeners
+            .into_iter()
+            .filter_map(listeners::SideListener::join)
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
     closing.send_replace(true);
-    let stopped: Vec<_> = side_listeners
-        .into_iter()
-        .filter_map(listeners::SideListener::join)
-        .collect();
     if let Some(metrics_listener) = metrics_listener {
         metrics_listener.abort();
     }
