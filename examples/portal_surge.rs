@@ -10,7 +10,9 @@
 //! ```text
 //! cargo run --release --example portal_surge -- BASE RATE SECONDS COOKIE ADMIN_TOKEN PID [static]
 //! ```
-//! prints one JSON line. With `static`, every request is a GET of `/portal/incident` from
+//! prints one JSON line. `COOKIE` is a session cookie, or `@FILE` with one per line (each
+//! optionally after its customer's address and a space), taken in turn by the signed-in
+//! views. With `static`, every request is a GET of `/portal/incident` from
 //! `BASE`, a static file server holding a copy of the page: the ceiling. With
 //! `SURGE_OPERATOR_BASE` set, the operator's requests and `/healthz` go there (the server's
 //! `server.operator_listen`, or its main address when `BASE` is its `portal.listen`) instead
@@ -90,7 +92,9 @@ struct Target {
     base: String,
     /// Where the operator's requests and `/healthz` go.
     operator_base: String,
-    cookie: String,
+    /// The signed-in customers' session cookies, taken in turn, each with the address its
+    /// customer signed in from, if known.
+    cookies: Vec<(Option<String>, String)>,
     admin_token: String,
     bodies: Vec<String>,
     static_only: bool,
@@ -109,10 +113,17 @@ impl Target {
                     .header("x-forwarded-for", source_address(n))
                     .body(self.bodies[(n as usize) % self.bodies.len()].clone()),
                 Kind::Incident => self.client.get(format!("{}/portal/incident", self.base)),
-                Kind::Me => self
-                    .client
-                    .get(format!("{}/portal/me", self.base))
-                    .header("cookie", &self.cookie),
+                Kind::Me => {
+                    let (address, cookie) = self.cookie(n);
+                    let request = self
+                        .client
+                        .get(format!("{}/portal/me", self.base))
+                        .header("cookie", cookie);
+                    match address {
+                        Some(address) => request.header("x-forwarded-for", address),
+                        None => request,
+                    }
+                }
                 Kind::Admin => self
                     .client
                     .get(format!("{}/v1/admin/incidents?limit=1", self.operator_base))
@@ -139,6 +150,41 @@ impl Target {
                 }
             }
         }
+    }
+}
+
+/// `COOKIE`: one session cookie, or `@FILE` with one per line, each `ADDRESS COOKIE` or
+/// `COOKIE` (a crowd of customers, each viewing their own page from where they signed in; one
+/// customer viewing it hundreds of times a second is refused by the vault's per-customer limit
+/// and then suspended as a scraper).
+fn session_cookies(argument: &str) -> anyhow::Result<Vec<(Option<String>, String)>> {
+    let cookies: Vec<_> = match argument.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("COOKIE: cannot read {path}"))?
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(|line| match line.split_once(' ') {
+                Some((address, cookie)) => (Some(address.to_string()), cookie.to_string()),
+                None => (None, line.to_string()),
+            })
+            .collect(),
+        None => vec![(None, argument.to_string())],
+    };
+    anyhow::ensure!(
+        !cookies.is_empty(),
+        "COOKIE: no session cookie in {argument}"
+    );
+    Ok(cookies)
+}
+
+impl Target {
+    /// The session cookie of request `n`: the customers in turn, spread by a hash, since the
+    /// signed-in views are every twentieth request or so and `n` modulo the number of
+    /// customers would reach only a few of them.
+    fn cookie(&self, n: u64) -> &(Option<String>, String) {
+        let spread = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        &self.cookies[usize::try_from(spread).unwrap_or(0) % self.cookies.len()]
     }
 }
 
@@ -285,7 +331,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| base.clone())
                 .trim_end_matches('/')
                 .to_string(),
-            cookie: cookie.clone(),
+            cookies: session_cookies(cookie)?,
             admin_token: admin_token.clone(),
             bodies: check_bodies(512)?,
             static_only,

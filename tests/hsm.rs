@@ -324,6 +324,51 @@ async fn a_token_that_goes_away_fails_closed_raises_an_alert_and_is_used_again_w
     assert_eq!(outages, 1, "one record per outage");
 }
 
+/// The PIN comes from `pin_file` when it is set (the environment's is not used then), and a
+/// PIN written into the configuration is refused at start without being repeated. With the
+/// master key in the token, the vault works through it: a customer is created (the record's
+/// keys wrapped by `C_Encrypt` in the token).
+#[tokio::test]
+async fn the_pin_comes_from_its_file_and_never_from_the_configuration() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let Some(hsm) = SoftHsm::new() else {
+        return;
+    };
+    let pin_file = hsm.dir.path().join("pin");
+    std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
+    std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let instance = hsm
+        .keep_keys_of(Instance::new(), true)
+        .with_env("HAECHI_KEYS__PKCS11__PIN_FILE", pin_file.to_str().unwrap())
+        .with_env("HAECHI_PKCS11_PIN", "not-the-pin");
+    let shop = instance.create_service("shop", "account");
+    let server = instance.serve();
+    let (status, body) = readiness(&server).await;
+    assert_eq!(status, 200, "{body}");
+    let token = server.client_token(&shop).await;
+    let customer = json!({
+        "name": "김민준",
+        "email": "minjun@example.com",
+        "phone": "010-2345-6781",
+    });
+    let (status, body) = server.post_with("/v1/customers", &token, customer).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(server.log().iter().all(|line| !line.contains(PIN)));
+    assert_eq!(server.terminate(), Some(0));
+
+    let pin_in_config = hsm
+        .keep_keys_of(Instance::new(), true)
+        .with_env("HAECHI_KEYS__PKCS11__PIN", PIN);
+    let (code, _, stderr) = pin_in_config.run(&["serve", "--listen", "127.0.0.1:0"], None);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("keys.pkcs11.pin: the PIN never goes in the configuration"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PIN), "{stderr}");
+}
+
 #[test]
 fn the_coupang_drill_passes_with_the_keys_in_the_token() {
     let Some(hsm) = SoftHsm::new() else {

@@ -50,32 +50,28 @@ trusted_proxies = ["127.0.0.1/32"]
 # Operators' requests on a listener with a thread of its own (one 2,000× run uses it).
 operator_listen = "127.0.0.1:0"
 
-[vault]
-# policy.toml beside this file: the protective defaults but one (below).
-policy_file = "policy.toml"
-
 [portal]
 # The portal alone on threads 10 below the rest of the server (the last haechi run sends the
 # crowd here and the operator's requests to the main address).
 listen = "127.0.0.1:0"
 TOML
-cat >"$work/policy.toml" <<'TOML'
-# No service reads anything here (the empty policy's grants), and the quota is the default's
-# but for one figure.
-[quota]
-# Every signed-in view comes from the one customer the script signs in, standing in for the
-# crowd's many customers (each of whom views their page a few times). At the protective
-# default (120 a minute) that one customer is refused after two seconds of the 2,000× mix,
-# five refusals suspend them as a scraper, and every later view is the start page: the runs
-# before 2026-12-08 counted those redirects as served views.
-customer_requests_per_minute = 100000000
-TOML
-
-echo "== a customer with a login, an incident naming them, an administrator" >&2
-customer=$(printf 'correct horse battery\n' | run_haechi customers create \
-    --email surge@example.com --phone 010-2468-1357 --password-stdin | sed -n 's/^customer_id=//p')
-printf '{"customer_id":"%s","fields":["name","phone","addresses"],"first":"2025-06-11T01:00:00Z","last":"2025-06-11T05:57:37Z","reads":2}\n' \
-    "$customer" >"$work/affected.jsonl"
+# A crowd of customers with logins (BENCH_CUSTOMERS, 400), each signed in once and viewing
+# their own page in turn: at the lane's 200 views a second that is half a view a second each,
+# well within the vault's protective limit (120 a minute per customer). One customer viewing
+# their page hundreds of times a second is refused by that limit and then suspended as a
+# scraper (the runs before 2026-12-08 did that, and counted the redirects that followed as
+# views).
+customers=${BENCH_CUSTOMERS:-400}
+echo "== $customers customers with logins, an incident naming them, an administrator" >&2
+for i in $(seq 1 "$customers"); do
+    printf '{"name":"김해치","email":"surge%d@example.com","phone":"010-24%02d-%04d","password":"correct horse battery"}\n' \
+        "$i" $((i / 10000)) $((i % 10000))
+done >"$work/customers.jsonl"
+run_haechi customers import "$work/customers.jsonl" --ids-out "$work/ids.tsv" >/dev/null
+cut -f2 "$work/ids.tsv" | while read -r customer; do
+    printf '{"customer_id":"%s","fields":["name","phone","addresses"],"first":"2025-06-11T01:00:00Z","last":"2025-06-11T05:57:37Z","reads":2}\n' \
+        "$customer"
+done >"$work/affected.jsonl"
 run_haechi incident create --from "$work/affected.jsonl" --title "Session key leak" --quiet >/dev/null
 admin=$(run_haechi admin create surge)
 admin_id=$(sed -n 's/^client_id=//p' <<<"$admin")
@@ -95,9 +91,17 @@ operators="http://$(sed -n 's/^haechi operators on http:\/\///p' "$work/serve.lo
 portal="http://$(sed -n 's/^haechi portal on http:\/\///p' "$work/serve.log" | head -n1)"
 token=$(curl -sf "$base/v1/oauth/token" --data-urlencode grant_type=client_credentials \
     --data-urlencode "client_id=$admin_id" --data-urlencode "client_secret=$admin_secret" | jq -r .access_token)
-cookie=$(curl -s -o /dev/null -D - "$base/portal/login" \
-    --data-urlencode identifier=surge@example.com --data-urlencode 'password=correct horse battery' |
-    sed -n 's/^set-cookie: \([^;]*\).*/\1/Ip' | tr -d '\r')
+# Each customer signs in from an address of their own (the generator is their proxy) and
+# views their page from there: "ADDRESS COOKIE" a line.
+for i in $(seq 1 "$customers"); do
+    address="10.200.$((i / 256)).$((i % 256))"
+    curl -s -o /dev/null -D - "$base/portal/login" -H "x-forwarded-for: $address" \
+        --data-urlencode "identifier=surge$i@example.com" --data-urlencode 'password=correct horse battery' |
+        sed -n "s/^set-cookie: \([^;]*\).*/$address \1/Ip" | tr -d '\r'
+done >"$work/cookies"
+signed_in=$(grep -c . "$work/cookies" || true)
+[ "$signed_in" -eq "$customers" ] || { echo "error: $signed_in of $customers customers signed in" >&2; exit 1; }
+cookie="@$work/cookies"
 
 mkdir -p "$work/static/portal"
 curl -sf "$base/portal/incident" -o "$work/static/portal/incident"

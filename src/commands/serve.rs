@@ -184,15 +184,12 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
             haechi_server::serve_probes(listener, state, shutdown).await?;
         }
     }
-    // Joining a listener's thread blocks until it has drained: not on this runtime's workers.
-    let stopped: Vec<_> = tokio::task::spawn_blocking(move || {
-        side_listeners
-            .into_iter()
-            .filter_map(listeners::SideListener::join)
-            .collect()
-    })
-    .await
-    .unwrap_or_default();
+    // The side listeners were signalled with the main one and have been draining beside it;
+    // wait for them (this runs in `block_on` on the main thread, not on a worker).
+    let stopped: Vec<_> = side_listeners
+        .into_iter()
+        .filter_map(listeners::SideListener::join)
+        .collect();
     closing.send_replace(true);
     if let Some(metrics_listener) = metrics_listener {
         metrics_listener.abort();
