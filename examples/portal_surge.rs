@@ -101,6 +101,14 @@ struct Target {
 }
 
 impl Target {
+    /// The session cookie of request `n`: the customers in turn, spread by a hash, since the
+    /// signed-in views are every twentieth request or so and `n` modulo the number of
+    /// customers would reach only a few of them.
+    fn cookie(&self, n: u64) -> &(Option<String>, String) {
+        let spread = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        &self.cookies[usize::try_from(spread).unwrap_or(0) % self.cookies.len()]
+    }
+
     async fn send(&self, kind: Kind, n: u64) -> Class {
         let request = if self.static_only {
             self.client.get(format!("{}/portal/incident", self.base))
@@ -176,16 +184,6 @@ fn session_cookies(argument: &str) -> anyhow::Result<Vec<(Option<String>, String
         "COOKIE: no session cookie in {argument}"
     );
     Ok(cookies)
-}
-
-impl Target {
-    /// The session cookie of request `n`: the customers in turn, spread by a hash, since the
-    /// signed-in views are every twentieth request or so and `n` modulo the number of
-    /// customers would reach only a few of them.
-    fn cookie(&self, n: u64) -> &(Option<String>, String) {
-        let spread = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-        &self.cookies[usize::try_from(spread).unwrap_or(0) % self.cookies.len()]
-    }
 }
 
 /// The address request `n` comes from: a crowd of 2^24 distinct sources.

@@ -10,7 +10,8 @@
 # BENCH_COSTS=1 measures instead what each kind of request costs the server: each kind alone,
 # then the mix, at BENCH_COST_RATE (2000) req/s, and nginx at the same rate; the generator
 # reports the server's CPU microseconds per request; BENCH_PERF=PREFIX profiles each kind.
-# BENCH_MULTIPLES ("1 100 2000") the first runs' multiples; BENCH_KEEP_LOG=FILE keeps the
+# BENCH_CUSTOMERS (400) signed-in customers share the signed-in views, each from the address
+# it signed in from. BENCH_MULTIPLES ("1 100 2000") the first runs' multiples; BENCH_KEEP_LOG=FILE keeps the
 # server's log there. BENCH_SERVER_CORES / BENCH_CLIENT_CORES (e.g. 0 and 1) pin the servers
 # (haechi, nginx) and the generator to cores of their own (taskset), so the crowd's generator
 # does not take the server's CPU: on a real surge the crowd is not on the server's machine.
